@@ -1,0 +1,3 @@
+"""Index Maker: a crypto index issuer's solver service."""
+
+__version__ = "0.1.0"
