@@ -62,7 +62,9 @@ class CancelQuoteRequest:
     symbol: Symbol
 
 
-ClientRequest = NewIndexOrderRequest | CancelIndexOrderRequest | NewQuoteRequest | CancelQuoteRequest
+ClientRequest = (
+    NewIndexOrderRequest | CancelIndexOrderRequest | NewQuoteRequest | CancelQuoteRequest
+)
 
 # ---------------------------------------------------------------- client responses (FIX out)
 
@@ -332,7 +334,15 @@ class BatchEvent:
     details: dict[str, str] = field(default_factory=dict)
 
 
-Command = SendToClient | PlaceExchangeOrder | RouteCollateral | MintIndex | BatchEvent
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Operator-facing notice of something that failed locally (the service goes on)."""
+
+    code: str  # e.g. "exchange_reject", "unknown_order", "overspend_prevented"
+    message: str
+
+
+Command = SendToClient | PlaceExchangeOrder | RouteCollateral | MintIndex | BatchEvent | Alert
 
 EngineInput = (
     ClientRequest

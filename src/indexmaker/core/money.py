@@ -6,6 +6,7 @@ Never use float for money. Parse from strings (or ints) only; convert at the edg
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -41,7 +42,7 @@ def use_money_context() -> None:
     setcontext(MONEY_CONTEXT.copy())
 
 
-def money_context() -> localcontext:  # type: ignore[type-arg]
+def money_context() -> AbstractContextManager[Context]:
     """A `with` block running on the project context (for code outside the engine)."""
     return localcontext(MONEY_CONTEXT)
 
@@ -93,6 +94,14 @@ def round_usdc_down(value: Decimal) -> Decimal:
 def round_index_down(value: Decimal) -> Decimal:
     """Index token quantities minted: 18 decimals, never more than backed."""
     return value.quantize(INDEX_QUANTUM, rounding=ROUND_FLOOR)
+
+
+RATE_QUANTUM = Decimal("1e-12")
+
+
+def round_rate(value: Decimal) -> Decimal:
+    """Fill rates in reports: 12 decimals, rounded down (never overstate progress)."""
+    return value.quantize(RATE_QUANTUM, rounding=ROUND_FLOOR)
 
 
 def usdc_to_units(value: Decimal) -> int:

@@ -1,0 +1,237 @@
+"""Batch manager: batches, per-asset positions, allocation of lots, carry-over.
+
+Allocation (SPEC §4): for asset a the batch holds position_a (carried lots + fills) and the
+entries' demand_a; each entry may take min(position_a / demand_a, 1) of its contribution.
+An entry's fill ratio is the minimum of that over its basket's assets, the same for every
+entry of one index in the batch, so it is computed once per index group. Lots are then
+assigned FIFO in exact basket proportion: what an order is minted is backed exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.ids import BatchId, ExchangeOrderId, Symbol
+from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.strategy import BatchPlan
+from indexmaker.model.index import Basket
+from indexmaker.model.lot import Lot, LotAssignment
+from indexmaker.model.order import OrderUpdate
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+# Below this an index quantity is rounding noise of the 34-digit context, not a fill.
+DUST = Decimal("1e-24")
+
+
+@dataclass(slots=True)
+class BatchEntry:
+    update: OrderUpdate
+    quantity: Decimal  # index units sized for this batch
+    index_price: Decimal
+    engaged: Decimal
+    ratio: Decimal = ZERO  # fraction of `quantity` allocated so far
+    spent: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class AssetPosition:
+    symbol: Symbol
+    demand: Decimal
+    lots: list[Lot] = field(default_factory=list)
+    cursor: int = 0  # first lot that may still have free quantity
+    received: Decimal = ZERO  # carried free quantity + fills
+    allocated: Decimal = ZERO
+    max_price: Decimal = ZERO
+    max_fee_rate: Decimal = ZERO
+    order_ids: list[ExchangeOrderId] = field(default_factory=list)
+
+    def add_lot(self, lot: Lot, quantity: Decimal) -> None:
+        self.lots.append(lot)
+        self.received += quantity
+        self.max_price = max(self.max_price, lot.price)
+        self.max_fee_rate = max(self.max_fee_rate, lot.fee / (lot.quantity * lot.price))
+
+    @property
+    def fill_ratio(self) -> Decimal:
+        return min(ONE, self.received / self.demand) if self.demand > 0 else ONE
+
+
+@dataclass(slots=True)
+class BatchGroup:
+    basket: Basket
+    entries: list[BatchEntry] = field(default_factory=list)
+    ratio: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class Batch:
+    batch_id: BatchId
+    created_at: datetime
+    groups: dict[Symbol, BatchGroup]
+    positions: dict[Symbol, AssetPosition]
+    groups_by_asset: dict[Symbol, list[BatchGroup]]
+    engaged: Decimal
+    notional: Decimal
+    open_orders: int = 0
+
+    def entries(self) -> Iterable[BatchEntry]:
+        for group in self.groups.values():
+            yield from group.entries
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What one entry was given by one fill: lots, value, fees and index quantity."""
+
+    entry: BatchEntry
+    quantity: Decimal  # index units
+    assets_value: Decimal
+    exchange_fee: Decimal
+    assignments: tuple[LotAssignment, ...]
+
+
+class BatchManager:
+    def __init__(self, inventory: InventoryManager) -> None:
+        self._inventory = inventory
+        self._batches: dict[BatchId, Batch] = {}
+        self._next_id = 1
+        self.completed = 0
+
+    def create(
+        self, plan: BatchPlan, baskets: dict[Symbol, Basket], now: datetime
+    ) -> tuple[Batch, list[Allocation]]:
+        """Open a batch for a plan; carried lots are reserved and allocated at once."""
+        batch_id = BatchId(self._next_id)
+        self._next_id += 1
+        groups: dict[Symbol, BatchGroup] = {}
+        engaged = ZERO
+        for planned in plan.entries:
+            symbol = planned.update.symbol
+            group = groups.get(symbol)
+            if group is None:
+                group = groups[symbol] = BatchGroup(baskets[symbol])
+            group.entries.append(
+                BatchEntry(planned.update, planned.quantity, planned.index_price, planned.engaged)
+            )
+            engaged += planned.engaged
+        positions: dict[Symbol, AssetPosition] = {}
+        for asset_order in plan.asset_orders:
+            position = AssetPosition(asset_order.symbol, asset_order.demand)
+            for lot in self._inventory.reserve_free(asset_order.symbol, batch_id):
+                position.add_lot(lot, lot.free)
+            positions[asset_order.symbol] = position
+        groups_by_asset: dict[Symbol, list[BatchGroup]] = {}
+        for group in groups.values():
+            for asset in group.basket.assets:
+                groups_by_asset.setdefault(asset.symbol, []).append(group)
+        batch = Batch(batch_id, now, groups, positions, groups_by_asset, engaged, plan.notional)
+        self._batches[batch_id] = batch
+        allocations: list[Allocation] = []
+        for group in groups.values():
+            allocations.extend(self._advance(batch, group))
+        return batch, allocations
+
+    def get(self, batch_id: BatchId) -> Batch | None:
+        return self._batches.get(batch_id)
+
+    def open_batches(self) -> list[Batch]:
+        return list(self._batches.values())
+
+    def in_flight(self) -> Decimal:
+        return sum((b.engaged for b in self._batches.values()), ZERO)
+
+    def add_order(self, batch: Batch, symbol: Symbol, order_id: ExchangeOrderId) -> None:
+        batch.positions[symbol].order_ids.append(order_id)
+        batch.open_orders += 1
+
+    def on_lot(self, batch: Batch, lot: Lot) -> list[Allocation]:
+        """A fill of this batch opened `lot`: allocate what it makes possible."""
+        batch.positions[lot.asset].add_lot(lot, lot.quantity)
+        allocations: list[Allocation] = []
+        for group in batch.groups_by_asset.get(lot.asset, ()):
+            allocations.extend(self._advance(batch, group))
+        return allocations
+
+    def on_order_closed(self, batch: Batch) -> bool:
+        """One exchange order is final; True when the whole batch is complete."""
+        batch.open_orders -= 1
+        return batch.open_orders <= 0
+
+    def complete(self, batch: Batch) -> None:
+        """Close the batch; its unallocated lots carry over to the next batch of the asset."""
+        for position in batch.positions.values():
+            self._inventory.release(position.lots)
+        self._batches.pop(batch.batch_id, None)
+        self.completed += 1
+
+    # ------------------------------------------------------------------ allocation
+
+    def _advance(self, batch: Batch, group: BatchGroup) -> list[Allocation]:
+        ratio = ONE
+        for asset in group.basket.assets:
+            ratio = min(ratio, batch.positions[asset.symbol].fill_ratio)
+        if ratio <= group.ratio:
+            return []
+        group.ratio = ratio
+        allocations = []
+        for entry in group.entries:
+            allocation = self._allocate(batch, group.basket, entry, ratio)
+            if allocation is not None:
+                allocations.append(allocation)
+        return allocations
+
+    def _allocate(
+        self, batch: Batch, basket: Basket, entry: BatchEntry, target: Decimal
+    ) -> Allocation | None:
+        delta = target - entry.ratio
+        if delta <= 0:
+            return None
+        update = entry.update
+        # Never spend more than the update owns: bound the cost with the worst price and fee
+        # rate in each position, and scale the step down before touching any lot.
+        bound = ZERO
+        for asset in basket.assets:
+            position = batch.positions[asset.symbol]
+            take = delta * entry.quantity * asset.quantity
+            bound += take * position.max_price * (ONE + position.max_fee_rate)
+        affordable = update.net_amount - update.spent
+        if bound > affordable:
+            delta = delta * affordable / bound if affordable > 0 else ZERO
+        if delta * entry.quantity <= DUST:
+            return None
+        assignments: list[LotAssignment] = []
+        value = ZERO
+        fees = ZERO
+        for asset in basket.assets:
+            position = batch.positions[asset.symbol]
+            want = delta * entry.quantity * asset.quantity
+            for assignment in self._take(position, update, want):
+                assignments.append(assignment)
+                value += assignment.quantity * assignment.price
+                fees += assignment.fee
+        entry.ratio += delta
+        entry.spent += value + fees
+        return Allocation(entry, delta * entry.quantity, value, fees, tuple(assignments))
+
+    def _take(
+        self, position: AssetPosition, update: OrderUpdate, want: Decimal
+    ) -> list[LotAssignment]:
+        taken: list[LotAssignment] = []
+        lots = position.lots
+        while want > 0 and position.cursor < len(lots):
+            lot = lots[position.cursor]
+            free = lot.free
+            if free <= 0:
+                position.cursor += 1
+                continue
+            # The last sliver of a position can fall a few units of the 34th digit short;
+            # take what is there rather than fail on rounding noise.
+            take = want if want < free else free
+            taken.append(self._inventory.assign(lot, update.client_order_id, take))
+            position.allocated += take
+            want -= take
+        return taken

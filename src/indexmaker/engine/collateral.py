@@ -1,0 +1,272 @@
+"""Collateral manager (per-client ledger) and collateral router (hops between designations).
+
+A client's collateral moves unconfirmed (deposited, in transit) → ready (at the exchange)
+→ pre-authorised (reserved by one order update) → spent. Amounts are gross (what the
+client deposited); routing fees are recorded per lot and charged to the update that
+reserves the lot, as its management fee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
+from indexmaker.core.events import RouteCollateral
+from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class CollateralLot:
+    client: ClientKey
+    seq_num: int  # the custody contract's deposit number; -1 for returned change
+    gross: Decimal
+    location: Designation
+    fee: Decimal = ZERO  # routing fees so far
+    ready: bool = False
+    available: Decimal = ZERO  # gross not yet reserved (reservable once ready)
+    fee_charged: Decimal = ZERO
+    hops: list[str] = field(default_factory=list)
+
+    @property
+    def net(self) -> Decimal:
+        return self.gross - self.fee
+
+
+@dataclass(slots=True)
+class Reservation:
+    gross: Decimal
+    fee: Decimal
+    spent: Decimal = ZERO
+
+    @property
+    def net(self) -> Decimal:
+        return self.gross - self.fee
+
+
+@dataclass(slots=True)
+class ClientLedger:
+    lots: list[CollateralLot] = field(default_factory=list)
+    reservations: dict[ClientOrderId, Reservation] = field(default_factory=dict)
+    deposited: Decimal = ZERO
+    fees: Decimal = ZERO  # routing fees of every lot
+    spent: Decimal = ZERO
+
+    def ready_available(self) -> Decimal:
+        return sum((lot.available for lot in self.lots if lot.ready), ZERO)
+
+    def in_transit(self) -> Decimal:
+        return sum((lot.gross for lot in self.lots if not lot.ready), ZERO)
+
+
+class CollateralManager:
+    def __init__(self) -> None:
+        self._ledgers: dict[ClientKey, ClientLedger] = {}
+        self._seen_deposits: set[tuple[Designation, int]] = set()
+
+    def ledger(self, client: ClientKey) -> ClientLedger:
+        return self._ledgers.setdefault(client, ClientLedger())
+
+    def clients(self) -> list[ClientKey]:
+        return list(self._ledgers)
+
+    def on_deposit(
+        self, client: ClientKey, seq_num: int, amount: Decimal, designation: Designation
+    ) -> CollateralLot | None:
+        """A new lot, or None for a repeated sequence number (the chain re-delivered it)."""
+        key = (designation, seq_num)
+        if key in self._seen_deposits:
+            return None
+        if amount <= 0:
+            raise InvariantViolation(f"deposit {seq_num} of non-positive amount {amount}")
+        self._seen_deposits.add(key)
+        lot = CollateralLot(
+            client=client, seq_num=seq_num, gross=amount, location=designation, available=amount
+        )
+        ledger = self.ledger(client)
+        ledger.lots.append(lot)
+        ledger.deposited += amount
+        return lot
+
+    def on_hop(self, lot: CollateralLot, destination: Designation, fee: Decimal, hop: str) -> None:
+        if fee < 0 or lot.fee + fee > lot.gross:
+            raise InvariantViolation(f"hop fee {fee} impossible on lot {lot.seq_num}")
+        lot.fee += fee
+        lot.location = destination
+        lot.hops.append(hop)
+        self.ledger(lot.client).fees += fee
+
+    def mark_ready(self, lot: CollateralLot) -> None:
+        lot.ready = True
+
+    def reserve(self, client: ClientKey, order_id: ClientOrderId, gross: Decimal) -> Reservation:
+        """Pre-authorise `gross` of ready collateral FIFO; all or nothing."""
+        ledger = self.ledger(client)
+        if order_id in ledger.reservations:
+            raise InvariantViolation(f"{order_id} already holds a reservation")
+        if gross <= 0:
+            raise InvariantViolation(f"reservation of {gross}")
+        if ledger.ready_available() < gross:
+            raise InsufficientFundsError(f"need {gross}, ready {ledger.ready_available()}")
+        left = gross
+        fee = ZERO
+        for lot in ledger.lots:
+            if left <= 0:
+                break
+            if not lot.ready or lot.available <= 0:
+                continue
+            take = min(left, lot.available)
+            lot.available -= take
+            # The lot's fee is shared pro rata; the last taker gets the remainder exactly.
+            share = lot.fee - lot.fee_charged if lot.available == 0 else lot.fee * take / lot.gross
+            lot.fee_charged += share
+            fee += share
+            left -= take
+        reservation = Reservation(gross=gross, fee=fee)
+        ledger.reservations[order_id] = reservation
+        ledger.lots = [lot for lot in ledger.lots if not lot.ready or lot.available > 0]
+        return reservation
+
+    def spend(self, client: ClientKey, order_id: ClientOrderId, amount: Decimal) -> None:
+        ledger = self.ledger(client)
+        reservation = ledger.reservations.get(order_id)
+        if reservation is None or amount < 0 or reservation.spent + amount > reservation.net:
+            raise InvariantViolation(f"{order_id}: cannot spend {amount}")
+        reservation.spent += amount
+        ledger.spent += amount
+
+    def release(self, client: ClientKey, order_id: ClientOrderId) -> Decimal:
+        """End a reservation; the unspent part returns to the client as ready change."""
+        ledger = self.ledger(client)
+        reservation = ledger.reservations.pop(order_id, None)
+        if reservation is None:
+            return ZERO
+        change = reservation.net - reservation.spent
+        if change > 0:
+            ledger.lots.append(self._change_lot(client, change))
+        return change
+
+    def reduce(self, client: ClientKey, order_id: ClientOrderId, amount: Decimal) -> None:
+        """Shrink a reservation by unspent collateral (a cancel); it returns as ready change.
+
+        The routing fee already charged stays with the order: it was paid on the way.
+        """
+        ledger = self.ledger(client)
+        reservation = ledger.reservations.get(order_id)
+        if reservation is None or amount <= 0 or amount > reservation.net - reservation.spent:
+            raise InvariantViolation(f"{order_id}: cannot reduce by {amount}")
+        reservation.gross -= amount
+        ledger.lots.append(self._change_lot(client, amount))
+
+    def unspent(self, client: ClientKey) -> Decimal:
+        """Collateral still the client's: unreserved lots (net of their fees) and reservations."""
+        ledger = self.ledger(client)
+        in_lots = sum((lot.available - lot.fee + lot.fee_charged for lot in ledger.lots), ZERO)
+        reserved = sum((r.net - r.spent for r in ledger.reservations.values()), ZERO)
+        return in_lots + reserved
+
+    @staticmethod
+    def _change_lot(client: ClientKey, amount: Decimal) -> CollateralLot:
+        # Change is a fee-free ready lot: its routing fee was charged to the order that used it.
+        lot = CollateralLot(
+            client=client, seq_num=-1, gross=amount, location=Designation("change"), ready=True
+        )
+        lot.available = amount
+        lot.hops.append("change")
+        return lot
+
+
+class RouteError(InvariantViolation):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    bridge: str
+    source: Designation
+    destination: Designation
+
+
+@dataclass(slots=True)
+class _Transfer:
+    lot: CollateralLot
+    hop: Hop
+    amount: Decimal
+    attempts: int = 1
+
+
+class CollateralRouter:
+    """Moves each deposit lot hop by hop to the exchange designation."""
+
+    def __init__(self, hops: list[Hop], destination: Designation, max_attempts: int = 3) -> None:
+        self._next_hop = {hop.source: hop for hop in hops}
+        self.destination = destination
+        self._max_attempts = max_attempts
+        self._transfers: dict[TransferId, _Transfer] = {}
+        self._next_id = 1
+
+    def can_route(self, source: Designation) -> bool:
+        location = source
+        for _ in range(len(self._next_hop) + 1):
+            if location == self.destination:
+                return True
+            hop = self._next_hop.get(location)
+            if hop is None:
+                return False
+            location = hop.destination
+        return False
+
+    def start(self, lot: CollateralLot) -> RouteCollateral | None:
+        """The first hop's command, or None when the lot already sits at the destination."""
+        if lot.location == self.destination:
+            return None
+        return self._command(lot, self._hop_from(lot.location), lot.net, attempts=1)
+
+    def on_completed(
+        self, transfer_id: TransferId, received: Decimal
+    ) -> tuple[CollateralLot, Hop, Decimal, RouteCollateral | None] | None:
+        """(lot, hop, fee, next command or None when arrived); None for an unknown transfer."""
+        transfer = self._transfers.pop(transfer_id, None)
+        if transfer is None:
+            return None
+        if received < 0 or received > transfer.amount:
+            raise RouteError(f"{transfer_id}: received {received} of {transfer.amount}")
+        fee = transfer.amount - received
+        lot, hop = transfer.lot, transfer.hop
+        if hop.destination == self.destination:
+            return lot, hop, fee, None
+        next_hop = self._hop_from(hop.destination)
+        return lot, hop, fee, self._command(lot, next_hop, received, attempts=1)
+
+    def on_failed(self, transfer_id: TransferId) -> RouteCollateral | None:
+        """Retry the same hop under a new id, up to max_attempts; None when given up."""
+        transfer = self._transfers.pop(transfer_id, None)
+        if transfer is None or transfer.attempts >= self._max_attempts:
+            return None
+        return self._command(transfer.lot, transfer.hop, transfer.amount, transfer.attempts + 1)
+
+    def in_flight(self) -> int:
+        return len(self._transfers)
+
+    def _hop_from(self, location: Designation) -> Hop:
+        hop = self._next_hop.get(location)
+        if hop is None:
+            raise RouteError(f"no route from {location} to {self.destination}")
+        return hop
+
+    def _command(
+        self, lot: CollateralLot, hop: Hop, amount: Decimal, attempts: int
+    ) -> RouteCollateral:
+        transfer_id = TransferId(f"T{self._next_id}")
+        self._next_id += 1
+        self._transfers[transfer_id] = _Transfer(lot, hop, amount, attempts)
+        return RouteCollateral(
+            transfer_id=transfer_id,
+            client=lot.client,
+            bridge=hop.bridge,
+            source=hop.source,
+            destination=hop.destination,
+            amount=amount,
+        )

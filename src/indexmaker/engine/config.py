@@ -1,0 +1,57 @@
+"""Solver parameters (SPEC §4 defaults). Every one is configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from indexmaker.engine.throttle import RateLimit
+
+
+def _binance_order_limits() -> tuple[RateLimit, ...]:
+    # Binance spot's published order-rate limits for one account.
+    return (
+        RateLimit("ORDERS_10S", 100, timedelta(seconds=10)),
+        RateLimit("ORDERS_1D", 200_000, timedelta(days=1)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SolverConfig:
+    price_threshold: Decimal = Decimal("0.01")
+    max_levels: int = 5
+    fee_factor: Decimal = Decimal("1.002")
+    max_order_volley: Decimal = Decimal("10000")
+    max_volley: Decimal = Decimal("50000")
+    min_asset_volley: Decimal = Decimal("5")
+    asset_volley_step: Decimal = Decimal("0.1")
+    max_total_volley: Decimal = Decimal("100000")
+    min_total_volley_available: Decimal = Decimal("1000")
+    max_batch_size: int = 16
+    tick: timedelta = timedelta(milliseconds=100)
+    collateral_timeout: timedelta = timedelta(minutes=30)
+    partly_mintable_rate: Decimal = Decimal("0.99")
+    fully_mintable_rate: Decimal = Decimal("0.9999")
+    mint_idle: timedelta = timedelta(seconds=10)
+    order_rate_limits: tuple[RateLimit, ...] = field(default_factory=_binance_order_limits)
+
+    def __post_init__(self) -> None:
+        positive = {
+            "fee_factor": self.fee_factor,
+            "max_order_volley": self.max_order_volley,
+            "max_volley": self.max_volley,
+            "asset_volley_step": self.asset_volley_step,
+            "max_total_volley": self.max_total_volley,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.fee_factor < 1:
+            raise ValueError("fee_factor must be >= 1")
+        if not 0 <= self.price_threshold < 1:
+            raise ValueError("price_threshold must be in [0, 1)")
+        if self.max_levels < 1 or self.max_batch_size < 1:
+            raise ValueError("max_levels and max_batch_size must be >= 1")
+        if not 0 < self.partly_mintable_rate <= self.fully_mintable_rate <= 1:
+            raise ValueError("need 0 < partly_mintable_rate <= fully_mintable_rate <= 1")

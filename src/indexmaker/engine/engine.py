@@ -1,0 +1,260 @@
+"""The engine: the one entry point of the core.
+
+`Engine.handle(input)` journals the input, applies it, and returns the commands the
+adapters must carry out. One task owns the engine, so nothing here needs a lock. A failure
+while handling one input is contained: it becomes an `Alert`, never a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.clock import Clock
+from indexmaker.core.errors import IndexMakerError, InvalidInputError
+from indexmaker.core.events import (
+    Alert,
+    BookSnapshot,
+    BookUpdate,
+    CancelIndexOrderRequest,
+    CancelIndexOrderResponse,
+    CancelQuoteRequest,
+    Command,
+    DepositObserved,
+    EngineInput,
+    ExchangeFill,
+    ExchangeOrderAccepted,
+    ExchangeOrderClosed,
+    HopCompleted,
+    HopFailed,
+    MintConfirmed,
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    NewQuoteRequest,
+    RequestStatus,
+    SendToClient,
+    Tick,
+    TradePrint,
+)
+from indexmaker.core.ids import Designation, Symbol
+from indexmaker.core.journal import Journal, MemoryJournal
+from indexmaker.engine.batches import BatchManager
+from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
+from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.prices import MarketData
+from indexmaker.engine.quotes import QuoteManager
+from indexmaker.engine.solver import Solver
+from indexmaker.engine.throttle import RateLimiter
+from indexmaker.engine.tracker import OrderTracker
+from indexmaker.model.filters import SymbolRules
+from indexmaker.model.index import Basket
+from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
+from indexmaker.model.side import Side
+
+SOURCE_CHAIN = Designation("EVM:ARBITRUM:USDC")
+TRADING_CHAIN = Designation("EVM:BASE:USDC")
+EXCHANGE_ACCOUNT = Designation("BINANCE:ACCOUNT:USDC")
+
+
+def default_hops() -> list[Hop]:
+    """Source chain → Across bridge → trading chain → exchange deposit address."""
+    return [
+        Hop("across", SOURCE_CHAIN, TRADING_CHAIN),
+        Hop("wallet", TRADING_CHAIN, EXCHANGE_ACCOUNT),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSetup:
+    baskets: Mapping[str, Basket]
+    config: SolverConfig = field(default_factory=SolverConfig)
+    rules: Mapping[str, SymbolRules] = field(default_factory=dict)
+    hops: list[Hop] = field(default_factory=default_hops)
+    destination: Designation = EXCHANGE_ACCOUNT
+
+
+class Engine:
+    def __init__(self, setup: EngineSetup, clock: Clock, journal: Journal | None = None) -> None:
+        self.setup = setup
+        self.clock = clock
+        self.journal: Journal = journal if journal is not None else MemoryJournal()
+        config = setup.config
+        self.baskets: dict[Symbol, Basket] = {Symbol(k): v for k, v in setup.baskets.items()}
+        self.market = MarketData()
+        self.orders = IndexOrderManager()
+        self.collateral = CollateralManager()
+        self.router = CollateralRouter(setup.hops, setup.destination)
+        self.quotes = QuoteManager(config)
+        self.inventory = InventoryManager()
+        self.batches = BatchManager(self.inventory)
+        self.tracker = OrderTracker(RateLimiter(config.order_rate_limits))
+        self.solver = Solver(
+            config,
+            self.baskets,
+            self.market,
+            self.orders,
+            self.collateral,
+            self.quotes,
+            self.inventory,
+            self.batches,
+            self.tracker,
+            {Symbol(k): v for k, v in setup.rules.items()},
+        )
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(self, event: EngineInput) -> list[Command]:
+        now = self.clock.now()
+        self.journal.append(now, event)
+        out = self.solver.out
+        try:
+            self._dispatch(event, now)
+        except IndexMakerError as error:
+            out.append(Alert(type(error).__name__, f"{type(event).__name__}: {error}"))
+        commands = list(out)
+        out.clear()
+        return commands
+
+    def replay(self, events: Iterable[EngineInput]) -> list[Command]:
+        commands: list[Command] = []
+        for event in events:
+            commands.extend(self.handle(event))
+        return commands
+
+    def _dispatch(self, event: EngineInput, now: datetime) -> None:
+        solver = self.solver
+        match event:
+            case Tick():
+                solver.tick(now)
+            case BookSnapshot() | BookUpdate() | TradePrint():
+                self.market.apply(event)
+            case ExchangeFill():
+                solver.on_fill(event, now)
+            case ExchangeOrderClosed():
+                solver.on_closed(event, now)
+            case ExchangeOrderAccepted():
+                self.tracker.on_accepted(event.order_id)
+            case NewIndexOrderRequest():
+                self._new_order(event, now)
+            case CancelIndexOrderRequest():
+                self._cancel_order(event)
+            case NewQuoteRequest():
+                response = self.quotes.request(event, event.symbol in self.baskets)
+                solver.out.append(SendToClient(event.client, response))
+            case CancelQuoteRequest():
+                solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))
+            case DepositObserved():
+                self._deposit(event, now)
+            case HopCompleted():
+                self._hop_completed(event, now)
+            case HopFailed():
+                self._hop_failed(event)
+            case MintConfirmed():
+                solver.on_mint_confirmed(event.payment_id, now)
+
+    # ------------------------------------------------------------------ client orders
+
+    def _new_order(self, request: NewIndexOrderRequest, now: datetime) -> None:
+        out = self.solver.out
+        try:
+            if request.symbol not in self.baskets:
+                raise OrderRejected(f"unknown symbol {request.symbol}", OrderStatus.INVALID_SYMBOL)
+            self.orders.check_new(request)
+        except OrderRejected as rejected:
+            self.orders.reject_id(request.client, request.client_order_id)
+            response = NewIndexOrderResponse(
+                request.client_order_id, RequestStatus.REJECTED, rejected.reason
+            )
+            out.append(SendToClient(request.client, response))
+            return
+        if request.side is Side.SELL:
+            # An opposite-side order reduces the buy queue (check_new bounded the amount).
+            self.orders.reject_id(request.client, request.client_order_id)
+            order = self.orders.find(request.client, request.symbol)
+            if order is not None:
+                self._reduce(order, request.amount)
+            response = NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW)
+            out.append(SendToClient(request.client, response))
+            return
+        update = self.orders.add(request, now)
+        out.append(
+            SendToClient(
+                request.client, NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW)
+            )
+        )
+        self.solver.wait_for_collateral(update, now)
+
+    def _cancel_order(self, request: CancelIndexOrderRequest) -> None:
+        out = self.solver.out
+        try:
+            order = self.orders.check_cancel(request)
+        except OrderRejected as rejected:
+            response = CancelIndexOrderResponse(
+                request.client_order_id, RequestStatus.REJECTED, rejected.reason
+            )
+            out.append(SendToClient(request.client, response))
+            return
+        self._reduce(order, request.amount)
+        response = CancelIndexOrderResponse(request.client_order_id, RequestStatus.CANCELED)
+        out.append(SendToClient(request.client, response))
+
+    def _reduce(self, order: IndexOrder, amount: Decimal) -> None:
+        reserved = {u.client_order_id for u in order.updates if self._has_reservation(u)}
+        for reduction in self.orders.reduce(order, amount):
+            update = reduction.update
+            if update.client_order_id in reserved:
+                if reduction.removed:
+                    self.collateral.release(update.client, update.client_order_id)
+                else:
+                    self.collateral.reduce(update.client, update.client_order_id, reduction.amount)
+            if reduction.removed:
+                self.solver.forget_waiting(update)
+            else:
+                self.solver.settle(update)
+
+    def _has_reservation(self, update: OrderUpdate) -> bool:
+        ledger = self.collateral.ledger(update.client)
+        return update.client_order_id in ledger.reservations
+
+    # ------------------------------------------------------------------ collateral
+
+    def _deposit(self, event: DepositObserved, now: datetime) -> None:
+        if not self.router.can_route(event.designation):
+            raise InvalidInputError("designation", f"no route from {event.designation}")
+        lot = self.collateral.on_deposit(
+            event.client, event.seq_num, event.amount, event.designation
+        )
+        if lot is None:
+            return  # the chain delivered this deposit before
+        command = self.router.start(lot)
+        if command is None:
+            self.collateral.mark_ready(lot)
+            self.solver.tick_collateral(now)
+        else:
+            self.solver.out.append(command)
+
+    def _hop_completed(self, event: HopCompleted, now: datetime) -> None:
+        result = self.router.on_completed(event.transfer_id, event.amount_received)
+        if result is None:
+            self.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
+            return
+        lot, hop, fee, next_command = result
+        self.collateral.on_hop(lot, hop.destination, fee, hop.bridge)
+        if next_command is not None:
+            self.solver.out.append(next_command)
+            return
+        self.collateral.mark_ready(lot)
+        self.solver.tick_collateral(now)
+
+    def _hop_failed(self, event: HopFailed) -> None:
+        retry = self.router.on_failed(event.transfer_id)
+        if retry is None:
+            self.solver.out.append(
+                Alert("route_failed", f"{event.transfer_id} failed for good: {event.reason}")
+            )
+        else:
+            self.solver.out.append(retry)

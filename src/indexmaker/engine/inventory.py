@@ -1,0 +1,109 @@
+"""Inventory manager: per-asset FIFO lots, their assignments to index orders, disposal."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.errors import InvariantViolation
+from indexmaker.core.ids import BatchId, ClientOrderId, LotId, Symbol, TradeId
+from indexmaker.model.lot import Lot, LotAssignment
+
+ZERO = Decimal(0)
+
+
+class InventoryManager:
+    def __init__(self) -> None:
+        self._lots: dict[Symbol, deque[Lot]] = {}
+        self._next_lot_id = 1
+
+    def open_lot(
+        self,
+        asset: Symbol,
+        trade_id: TradeId,
+        price: Decimal,
+        quantity: Decimal,
+        fee: Decimal,
+        now: datetime,
+        reserved_by: BatchId | None,
+    ) -> Lot:
+        if quantity <= 0 or price <= 0 or fee < 0:
+            raise InvariantViolation(f"bad execution for {asset}: {quantity} @ {price} fee {fee}")
+        lot = Lot(
+            lot_id=LotId(self._next_lot_id),
+            asset=asset,
+            trade_id=trade_id,
+            price=price,
+            quantity=quantity,
+            fee=fee,
+            opened_at=now,
+            reserved_by=reserved_by,
+        )
+        self._next_lot_id += 1
+        self._lots.setdefault(asset, deque()).append(lot)
+        return lot
+
+    def reserve_free(self, asset: Symbol, batch_id: BatchId) -> list[Lot]:
+        """Hand every unreserved lot with free quantity to a batch (carry-over, FIFO)."""
+        taken = [lot for lot in self._open(asset) if lot.reserved_by is None]
+        for lot in taken:
+            lot.reserved_by = batch_id
+        return taken
+
+    def release(self, lots: list[Lot]) -> None:
+        for lot in lots:
+            lot.reserved_by = None
+
+    def free_quantity(self, asset: Symbol, *, unreserved_only: bool = True) -> Decimal:
+        return sum(
+            (
+                lot.free
+                for lot in self._open(asset)
+                if not unreserved_only or lot.reserved_by is None
+            ),
+            ZERO,
+        )
+
+    def assign(self, lot: Lot, client_order_id: ClientOrderId, quantity: Decimal) -> LotAssignment:
+        """Assign part of a lot; fee shared pro rata, the last taker gets the rest exactly."""
+        if quantity <= 0 or quantity > lot.free:
+            raise InvariantViolation(f"lot {lot.lot_id}: cannot assign {quantity} of {lot.free}")
+        if quantity == lot.free and lot.disposed == 0:
+            fee = lot.fee - lot.fee_assigned
+        else:
+            fee = lot.fee * quantity / lot.quantity
+        lot.assigned += quantity
+        lot.fee_assigned += fee
+        assignment = LotAssignment(lot.lot_id, lot.asset, client_order_id, quantity, lot.price, fee)
+        lot.assignments.append(assignment)
+        return assignment
+
+    def dispose(self, asset: Symbol, quantity: Decimal) -> Decimal:
+        """Sell-side disposal of free, unreserved quantity FIFO; returns what was disposed."""
+        left = quantity
+        for lot in self._open(asset):
+            if left <= 0:
+                break
+            if lot.reserved_by is not None:
+                continue
+            take = min(left, lot.free)
+            lot.disposed += take
+            left -= take
+        return quantity - left
+
+    def lots(self, asset: Symbol) -> list[Lot]:
+        return list(self._lots.get(asset, ()))
+
+    def assets(self) -> list[Symbol]:
+        return list(self._lots)
+
+    def _open(self, asset: Symbol) -> Iterator[Lot]:
+        # Lots are FIFO; drop fully used ones from the front so scans stay short.
+        queue = self._lots.get(asset)
+        if not queue:
+            return iter(())
+        while queue and queue[0].free <= 0 and queue[0].reserved_by is None:
+            queue.popleft()
+        return (lot for lot in queue if lot.free > 0)

@@ -1,0 +1,391 @@
+"""Solver: the order state machine of SPEC §3, ticking on the injected clock.
+
+Open → ManageCollateral → Ready → Engaged → PartlyMintable/FullyMintable → Minting → Minted.
+Each tick: reserve collateral for waiting orders (or expire them), answer quotes, mint what is
+mintable, form at most one new batch, and release exchange orders the rate limit admits.
+Fills allocate lots to the batch's orders as they arrive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
+from indexmaker.core.events import (
+    Alert,
+    BatchEvent,
+    Command,
+    ExchangeFill,
+    ExchangeOrderClosed,
+    ExchangeOrderStatus,
+    FillStatus,
+    IndexOrderFill,
+    InvoiceLot,
+    MintIndex,
+    MintInvoice,
+    NewIndexOrderResponse,
+    PlaceExchangeOrder,
+    RequestStatus,
+    SendToClient,
+)
+from indexmaker.core.ids import PaymentId, Symbol
+from indexmaker.core.money import round_index_down, round_rate, round_usdc
+from indexmaker.engine.batches import Allocation, Batch, BatchManager
+from indexmaker.engine.collateral import CollateralManager
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.index_orders import IndexOrderManager
+from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.prices import MarketData
+from indexmaker.engine.quotes import QuoteManager
+from indexmaker.engine.strategy import Strategy
+from indexmaker.engine.tracker import OrderTracker
+from indexmaker.model.filters import SymbolRules
+from indexmaker.model.index import Basket
+from indexmaker.model.order import OrderStatus, OrderUpdate
+from indexmaker.model.side import Side
+
+ZERO = Decimal(0)
+
+
+class Solver:
+    def __init__(
+        self,
+        config: SolverConfig,
+        baskets: dict[Symbol, Basket],
+        market: MarketData,
+        orders: IndexOrderManager,
+        collateral: CollateralManager,
+        quotes: QuoteManager,
+        inventory: InventoryManager,
+        batches: BatchManager,
+        tracker: OrderTracker,
+        rules: dict[Symbol, SymbolRules],
+    ) -> None:
+        self.config = config
+        self.baskets = baskets
+        self.market = market
+        self.orders = orders
+        self.collateral = collateral
+        self.quotes = quotes
+        self.inventory = inventory
+        self.batches = batches
+        self.tracker = tracker
+        self.rules = rules
+        self.strategy = Strategy(config)
+        self.out: list[Command] = []
+        self._waiting: dict[int, OrderUpdate] = {}  # ManageCollateral, by arrival
+        self._mintable: dict[int, OrderUpdate] = {}
+        self._minting: dict[PaymentId, OrderUpdate] = {}
+        self._next_payment = 1
+        self.minted = 0
+
+    # ------------------------------------------------------------------ tick
+
+    def tick(self, now: datetime) -> None:
+        self._check_collateral(now)
+        for client, answer in self.quotes.answer(self.baskets, self.market):
+            self.out.append(SendToClient(client, answer))
+        self._mint_ready(now)
+        if self.tracker.queued() == 0:
+            self._form_batch(now)
+        self.out.extend(self.tracker.release(now))
+
+    # ------------------------------------------------------------------ collateral
+
+    def wait_for_collateral(self, update: OrderUpdate, now: datetime) -> None:
+        update.status = OrderStatus.MANAGE_COLLATERAL
+        self._waiting[update.arrival] = update
+        self._check_collateral(now, only_client=update.client)
+
+    def tick_collateral(self, now: datetime) -> None:
+        """Collateral became ready: waiting orders may go on without waiting for a tick."""
+        self._check_collateral(now)
+
+    def forget_waiting(self, update: OrderUpdate) -> None:
+        self._waiting.pop(update.arrival, None)
+
+    def _check_collateral(self, now: datetime, only_client: object = None) -> None:
+        blocked: set[object] = set()  # a client's later updates wait behind its earlier ones
+        for arrival, update in list(self._waiting.items()):
+            if update.client in blocked or (
+                only_client is not None and update.client != only_client
+            ):
+                continue
+            try:
+                reservation = self.collateral.reserve(
+                    update.client, update.client_order_id, update.amount
+                )
+            except InsufficientFundsError:
+                if now - update.received_at >= self.config.collateral_timeout:
+                    self._fail_collateral(update, now)
+                    del self._waiting[arrival]
+                else:
+                    blocked.add(update.client)
+                continue
+            del self._waiting[arrival]
+            update.management_fee = reservation.fee
+            update.status = OrderStatus.READY
+            self._report_fill(update, FillStatus.COLLATERAL_READY)
+
+    def _fail_collateral(self, update: OrderUpdate, now: datetime) -> None:
+        ledger = self.collateral.ledger(update.client)
+        update.status = OrderStatus.INVALID_COLLATERAL
+        update.reason = (
+            f"collateral not ready within {self.config.collateral_timeout}: need {update.amount}, "
+            f"ready {ledger.ready_available()}, in transit {ledger.in_transit()}"
+        )
+        self.orders.remove(update)
+        self.out.append(
+            SendToClient(
+                update.client,
+                NewIndexOrderResponse(
+                    update.client_order_id, RequestStatus.REJECTED, update.reason
+                ),
+            )
+        )
+
+    # ------------------------------------------------------------------ batches
+
+    def _candidates(self) -> list[tuple[OrderUpdate, Basket]]:
+        limit = self.config.max_batch_size
+        picked: list[tuple[OrderUpdate, Basket]] = []
+        for order in self.orders.active_orders():
+            for update in order.updates:
+                if update.batch_id is not None:
+                    continue
+                if update.status in (OrderStatus.OPEN, OrderStatus.MANAGE_COLLATERAL):
+                    break  # FIFO: later updates wait for this one's collateral
+                if update.status is OrderStatus.READY and update.remaining > 0:
+                    picked.append((update, self.baskets[update.symbol]))
+                    if len(picked) >= limit:
+                        return picked
+        return picked
+
+    def _form_batch(self, now: datetime) -> None:
+        cfg = self.config
+        free = cfg.max_total_volley - self.batches.in_flight()
+        if free < cfg.min_total_volley_available:
+            return
+        candidates = self._candidates()
+        if not candidates:
+            return
+        carried = {}
+        for _update, basket in candidates:
+            for asset in basket.assets:
+                if asset.symbol not in carried:
+                    carried[asset.symbol] = self.inventory.free_quantity(asset.symbol)
+        plan = self.strategy.plan(
+            candidates, self.market, carried, self.rules, min(cfg.max_volley, free)
+        )
+        if not plan.entries:
+            return
+        batch, allocations = self.batches.create(plan, self.baskets, now)
+        for entry in batch.entries():
+            entry.update.status = OrderStatus.ENGAGED
+            entry.update.batch_id = batch.batch_id
+            entry.update.engaged = entry.engaged
+            entry.update.engaged_quantity = entry.quantity
+        for planned in plan.asset_orders:
+            if planned.quantity <= 0:
+                continue
+            command = PlaceExchangeOrder(
+                order_id=self.tracker.new_order_id(),
+                batch_id=batch.batch_id,
+                symbol=planned.symbol,
+                side=Side.BUY,
+                price=planned.price,
+                quantity=planned.quantity,
+            )
+            self.tracker.enqueue(command, now)
+            self.batches.add_order(batch, planned.symbol, command.order_id)
+        self.out.append(
+            BatchEvent(
+                batch.batch_id,
+                "created",
+                order_count=len(plan.entries),
+                asset_count=batch.open_orders,
+                notional=round_usdc(plan.notional),
+            )
+        )
+        self._apply(allocations, now)
+        if batch.open_orders == 0:
+            self._finish(batch, now)
+
+    # ------------------------------------------------------------------ fills
+
+    def on_fill(self, fill: ExchangeFill, now: datetime) -> None:
+        tracked = self.tracker.on_fill(fill)
+        if tracked is None:
+            known = self.tracker.get(fill.order_id) is not None
+            code = "duplicate_or_bad_fill" if known else "unknown_order_fill"
+            self.out.append(Alert(code, f"ignored fill {fill.trade_id} of {fill.order_id}"))
+            return
+        batch = self.batches.get(tracked.batch_id)
+        command = tracked.command
+        lot = self.inventory.open_lot(
+            command.symbol,
+            fill.trade_id,
+            fill.price,
+            fill.quantity,
+            fill.fee,
+            now,
+            reserved_by=batch.batch_id if batch is not None else None,
+        )
+        if batch is not None:
+            self._apply(self.batches.on_lot(batch, lot), now)
+
+    def on_closed(self, closed: ExchangeOrderClosed, now: datetime) -> None:
+        tracked = self.tracker.on_closed(closed)
+        if tracked is None:
+            self.out.append(Alert("unknown_order_close", f"ignored close of {closed.order_id}"))
+            return
+        if closed.status is ExchangeOrderStatus.REJECTED:
+            self.out.append(
+                Alert(
+                    "exchange_reject",
+                    f"{tracked.command.symbol} order {closed.order_id} of batch "
+                    f"{tracked.batch_id} rejected: {closed.reason}",
+                )
+            )
+        batch = self.batches.get(tracked.batch_id)
+        if batch is not None and self.batches.on_order_closed(batch):
+            self._finish(batch, now)
+
+    def _apply(self, allocations: list[Allocation], now: datetime) -> None:
+        for allocation in allocations:
+            update = allocation.entry.update
+            cost = allocation.assets_value + allocation.exchange_fee
+            self.collateral.spend(update.client, update.client_order_id, cost)
+            update.assets_value += allocation.assets_value
+            update.exchange_fee += allocation.exchange_fee
+            update.filled_quantity += allocation.quantity
+            update.lots.extend(allocation.assignments)
+            update.engaged = max(ZERO, update.engaged - cost)
+            update.last_fill_at = now
+            self._report_fill(update, self._fill_status(update))
+
+    def _finish(self, batch: Batch, now: datetime) -> None:
+        self.batches.complete(batch)
+        self.tracker.forget_batch(batch.batch_id)
+        filled = 0
+        for entry in batch.entries():
+            update = entry.update
+            update.batch_id = None
+            update.engaged = ZERO
+            update.engaged_quantity = ZERO
+            if entry.ratio > 0:
+                filled += 1
+            self.settle(update)
+        self.out.append(
+            BatchEvent(
+                batch.batch_id,
+                "completed",
+                order_count=sum(len(g.entries) for g in batch.groups.values()),
+                asset_count=len(batch.positions),
+                notional=round_usdc(batch.notional),
+                details={"orders_with_fills": str(filled)},
+            )
+        )
+
+    def _fill_status(self, update: OrderUpdate) -> FillStatus:
+        rate = update.fill_rate
+        if rate > self.config.fully_mintable_rate:
+            return FillStatus.FULLY_MINTABLE
+        if rate > self.config.partly_mintable_rate:
+            return FillStatus.MINTABLE
+        return FillStatus.IN_PROGRESS
+
+    def settle(self, update: OrderUpdate) -> None:
+        """After a batch or a cancel: mintable, or ready for the next batch."""
+        if update.batch_id is not None or update.status.is_done:
+            return
+        if update.status in (OrderStatus.MINTING, OrderStatus.OPEN):
+            return
+        if update.status is OrderStatus.MANAGE_COLLATERAL:
+            return
+        status = self._fill_status(update)
+        if status is FillStatus.FULLY_MINTABLE:
+            update.status = OrderStatus.FULLY_MINTABLE
+        elif status is FillStatus.MINTABLE or (update.remaining <= 0 < update.spent):
+            update.status = OrderStatus.PARTLY_MINTABLE
+        else:
+            update.status = OrderStatus.READY
+            return
+        self._mintable[update.arrival] = update
+
+    # ------------------------------------------------------------------ mint
+
+    def _mint_ready(self, now: datetime) -> None:
+        for arrival, update in list(self._mintable.items()):
+            if update.status.is_done:
+                del self._mintable[arrival]
+                continue
+            idle = update.last_fill_at is None or now - update.last_fill_at >= self.config.mint_idle
+            if update.status is OrderStatus.FULLY_MINTABLE or idle:
+                del self._mintable[arrival]
+                self._mint(update)
+
+    def _mint(self, update: OrderUpdate) -> None:
+        payment_id = PaymentId(f"P{self._next_payment}")
+        self._next_payment += 1
+        update.payment_id = payment_id
+        update.status = OrderStatus.MINTING
+        self._minting[payment_id] = update
+        quantity = round_index_down(update.filled_quantity)
+        self.out.append(MintIndex(payment_id, update.client, update.symbol, quantity))
+
+    def on_mint_confirmed(self, payment_id: PaymentId, now: datetime) -> None:
+        update = self._minting.pop(payment_id, None)
+        if update is None:
+            self.out.append(Alert("unknown_mint", f"confirmation of unknown payment {payment_id}"))
+            return
+        change = self.collateral.release(update.client, update.client_order_id)
+        update.status = OrderStatus.MINTED
+        self.orders.remove(update)
+        self.minted += 1
+        self.out.append(SendToClient(update.client, self.invoice(update, change, now)))
+
+    def invoice(self, update: OrderUpdate, change: Decimal, now: datetime) -> MintInvoice:
+        merged: dict[int, tuple[Symbol, Decimal, Decimal, Decimal]] = {}
+        for a in update.lots:  # one line per lot, however many fills it was taken in
+            _, price, quantity, fee = merged.get(a.lot_id, (a.asset, a.price, ZERO, ZERO))
+            merged[a.lot_id] = (a.asset, price, quantity + a.quantity, fee + a.fee)
+        lots = tuple(
+            InvoiceLot(asset, lot_id, price, quantity, round_usdc(fee))
+            for lot_id, (asset, price, quantity, fee) in merged.items()
+        )
+        if update.payment_id is None:
+            raise InvariantViolation(f"{update.client_order_id} invoiced before its mint")
+        return MintInvoice(
+            client_order_id=update.client_order_id,
+            payment_id=update.payment_id,
+            symbol=update.symbol,
+            filled_quantity=round_index_down(update.filled_quantity),
+            total_amount=round_usdc(update.amount),
+            amount_paid=round_usdc(update.spent),
+            amount_remaining=round_usdc(change),
+            management_fee=round_usdc(update.management_fee),
+            assets_value=round_usdc(update.assets_value),
+            exchange_fee=round_usdc(update.exchange_fee),
+            fill_rate=round_rate(update.fill_rate),
+            lots=lots,
+            timestamp=now,
+        )
+
+    # ------------------------------------------------------------------ reports
+
+    def _report_fill(self, update: OrderUpdate, status: FillStatus) -> None:
+        self.out.append(
+            SendToClient(
+                update.client,
+                IndexOrderFill(
+                    client_order_id=update.client_order_id,
+                    filled_quantity=round_index_down(update.filled_quantity),
+                    collateral_spent=round_usdc(update.spent),
+                    collateral_remaining=round_usdc(update.net_amount - update.spent),
+                    fill_rate=round_rate(update.fill_rate),
+                    status=status,
+                ),
+            )
+        )

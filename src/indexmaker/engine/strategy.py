@@ -1,0 +1,222 @@
+"""Liquidity fitting (SPEC §4): size a batch of ready orders to the visible books.
+
+Cost is linear in orders + indexes × assets: orders of one index share their basket,
+so every per-asset figure is computed once per index group, never once per order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from indexmaker.core.ids import Symbol
+from indexmaker.core.money import round_up_to_step
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.prices import MarketData
+from indexmaker.model.filters import FilteredOrder, SymbolRules, apply_filters
+from indexmaker.model.index import Basket
+from indexmaker.model.order import OrderUpdate
+from indexmaker.model.side import Side
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEntry:
+    update: OrderUpdate
+    quantity: Decimal  # index units this batch buys for the update
+    index_price: Decimal  # P at limit prices
+    engaged: Decimal  # P × q × fee_factor
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAssetOrder:
+    symbol: Symbol
+    price: Decimal  # limit price after the venue's filters
+    quantity: Decimal  # to buy now; 0 when carried lots cover the demand
+    demand: Decimal  # Σ contributions of the batch's entries
+    carried: Decimal  # free inventory the batch uses first
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    entries: tuple[PlannedEntry, ...]
+    asset_orders: tuple[PlannedAssetOrder, ...]
+    deferred: tuple[tuple[OrderUpdate, str], ...]  # not in this batch, and why
+    notional: Decimal
+
+
+@dataclass(slots=True)
+class _Group:
+    basket: Basket
+    index_price: Decimal
+    updates: list[tuple[OrderUpdate, Decimal]] = field(default_factory=list)  # (update, q)
+    total: Decimal = ZERO  # Σ q
+    ratio: Decimal = ONE  # fitted fraction of q
+
+
+class Strategy:
+    def __init__(self, config: SolverConfig) -> None:
+        self.config = config
+
+    def limit_prices(
+        self, market: MarketData, assets: Sequence[Symbol], side: Side = Side.BUY
+    ) -> dict[Symbol, Decimal | None]:
+        threshold = self.config.price_threshold
+        return {a: market.limit_price(a, side, threshold) for a in assets}
+
+    def usable_quantity(self, update_remaining: Decimal, index_price: Decimal) -> Decimal:
+        """Step 5: q = min(remaining / fee_factor, max_order_volley) / P."""
+        usable = min(update_remaining / self.config.fee_factor, self.config.max_order_volley)
+        return usable / index_price if usable > 0 else ZERO
+
+    def plan(
+        self,
+        candidates: Sequence[tuple[OrderUpdate, Basket]],
+        market: MarketData,
+        carried: Mapping[Symbol, Decimal],
+        rules: Mapping[Symbol, SymbolRules],
+        cap: Decimal,
+    ) -> BatchPlan:
+        cfg = self.config
+        deferred: list[tuple[OrderUpdate, str]] = []
+        groups: dict[Symbol, _Group] = {}
+        limits: dict[Symbol, Decimal] = {}
+        liquidity: dict[Symbol, Decimal] = {}
+
+        # Steps 2 and 4: limit prices and the index limit price P, once per index.
+        unpriced: dict[Symbol, str] = {}
+        for update, basket in candidates:
+            group = groups.get(basket.symbol)
+            if group is None and basket.symbol not in unpriced:
+                price = self._index_limit_price(basket, market, limits)
+                if isinstance(price, str):
+                    unpriced[basket.symbol] = price
+                else:
+                    group = groups[basket.symbol] = _Group(basket, price)
+            if group is None:
+                deferred.append((update, unpriced[basket.symbol]))
+                continue
+            q = self.usable_quantity(update.remaining, group.index_price)
+            if q <= 0:
+                continue
+            group.updates.append((update, q))
+            group.total += q
+
+        # Step 3: liquidity within the limit, capped to max_levels, once per asset.
+        for symbol, limit in limits.items():
+            book = market.book(symbol)
+            liquidity[symbol] = (
+                book.liquidity(Side.BUY, limit, cfg.max_levels) if book is not None else ZERO
+            )
+
+        # Step 6: fit. An asset that cannot be bought (too little liquidity, or the venue's
+        # filters refuse the size) fails the groups that need it; refit without them.
+        failed: dict[Symbol, str] = {}
+        while True:
+            active = [g for g in groups.values() if g.basket.symbol not in failed and g.updates]
+            demand = self._demand(active)
+            for group in active:
+                group.ratio = ONE
+                for asset in group.basket.assets:
+                    need = demand[asset.symbol]
+                    have = liquidity[asset.symbol] + carried.get(asset.symbol, ZERO)
+                    if need > have:
+                        group.ratio = min(group.ratio, have / need)
+            # Step 7: the batch cap V scales every order and so every exchange order.
+            notional = sum((g.total * g.ratio * g.index_price for g in active), ZERO)
+            if notional > cap > 0:
+                scale = cap / notional
+                for group in active:
+                    group.ratio *= scale
+                notional = cap
+            asset_orders, bad_asset = self._asset_orders(active, limits, liquidity, carried, rules)
+            if bad_asset is None:
+                break
+            for group in active:
+                if any(a.symbol == bad_asset[0] for a in group.basket.assets):
+                    failed[group.basket.symbol] = bad_asset[1]
+
+        entries: list[PlannedEntry] = []
+        for group in groups.values():
+            reason = failed.get(group.basket.symbol)
+            for update, q in group.updates:
+                if reason is not None:
+                    deferred.append((update, reason))
+                    continue
+                quantity = q * group.ratio
+                if quantity <= 0:
+                    deferred.append((update, "no liquidity within the limit price"))
+                    continue
+                engaged = group.index_price * quantity * cfg.fee_factor
+                entries.append(PlannedEntry(update, quantity, group.index_price, engaged))
+        if not entries:
+            asset_orders, notional = [], ZERO
+        return BatchPlan(tuple(entries), tuple(asset_orders), tuple(deferred), notional)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _index_limit_price(
+        self, basket: Basket, market: MarketData, limits: dict[Symbol, Decimal]
+    ) -> Decimal | str:
+        total = ZERO
+        for asset in basket.assets:
+            limit = limits.get(asset.symbol)
+            if limit is None:
+                found = market.limit_price(asset.symbol, Side.BUY, self.config.price_threshold)
+                if found is None:
+                    return f"no price for {asset.symbol}"
+                limit = limits[asset.symbol] = found
+            total += asset.quantity * limit
+        return total
+
+    @staticmethod
+    def _demand(groups: Sequence[_Group]) -> dict[Symbol, Decimal]:
+        demand: dict[Symbol, Decimal] = {}
+        for group in groups:
+            for asset in group.basket.assets:
+                demand[asset.symbol] = demand.get(asset.symbol, ZERO) + group.total * asset.quantity
+        return demand
+
+    def _asset_orders(
+        self,
+        groups: Sequence[_Group],
+        limits: Mapping[Symbol, Decimal],
+        liquidity: Mapping[Symbol, Decimal],
+        carried: Mapping[Symbol, Decimal],
+        rules: Mapping[Symbol, SymbolRules],
+    ) -> tuple[list[PlannedAssetOrder], tuple[Symbol, str] | None]:
+        """Step 8: one order per asset, padded and filtered; or the first asset that fails."""
+        cfg = self.config
+        demand: dict[Symbol, Decimal] = {}
+        for group in groups:
+            fitted = group.total * group.ratio
+            for asset in group.basket.assets:
+                demand[asset.symbol] = demand.get(asset.symbol, ZERO) + fitted * asset.quantity
+        orders: list[PlannedAssetOrder] = []
+        for symbol, need in demand.items():
+            if need <= 0:
+                continue
+            limit = limits[symbol]
+            have = carried.get(symbol, ZERO)
+            to_buy = need - have
+            if to_buy <= 0:
+                orders.append(PlannedAssetOrder(symbol, limit, ZERO, need, have))
+                continue
+            if liquidity[symbol] * limit < cfg.min_asset_volley:
+                return orders, (symbol, f"liquidity of {symbol} below min_asset_volley")
+            padded = max(
+                round_up_to_step(to_buy * limit, cfg.asset_volley_step), cfg.min_asset_volley
+            )
+            quantity = padded / limit
+            price = limit
+            symbol_rules = rules.get(symbol)
+            if symbol_rules is not None:
+                result = apply_filters(symbol_rules, Side.BUY, limit, quantity, liquidity[symbol])
+                if not isinstance(result, FilteredOrder):
+                    return orders, (symbol, f"{symbol} refused by the venue's {result.reason}")
+                price, quantity = result.price, result.quantity
+            orders.append(PlannedAssetOrder(symbol, price, quantity, need, have))
+        return orders, None

@@ -1,0 +1,121 @@
+"""Order tracker: every exchange order, tracked before it is sent, until it is final.
+
+Orders wait in an outbound queue until the order-rate limiter admits them, so a basket
+of 81 assets never bursts past the venue's limits. Fills are deduplicated by trade id.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.events import (
+    ExchangeFill,
+    ExchangeOrderClosed,
+    ExchangeOrderStatus,
+    PlaceExchangeOrder,
+)
+from indexmaker.core.ids import BatchId, ExchangeOrderId, TradeId
+from indexmaker.engine.throttle import RateLimiter
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    command: PlaceExchangeOrder
+    status: ExchangeOrderStatus = ExchangeOrderStatus.PENDING
+    sent: bool = False
+    filled: Decimal = ZERO
+    fees: Decimal = ZERO
+    trade_ids: set[TradeId] = field(default_factory=set)
+    reason: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+
+    @property
+    def order_id(self) -> ExchangeOrderId:
+        return self.command.order_id
+
+    @property
+    def batch_id(self) -> BatchId:
+        return self.command.batch_id
+
+
+class OrderTracker:
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self._orders: dict[ExchangeOrderId, TrackedOrder] = {}
+        self._outbound: deque[TrackedOrder] = deque()
+        self._next_id = 1
+
+    def new_order_id(self) -> ExchangeOrderId:
+        order_id = ExchangeOrderId(f"im-{self._next_id}")
+        self._next_id += 1
+        return order_id
+
+    def enqueue(self, command: PlaceExchangeOrder, now: datetime) -> TrackedOrder:
+        tracked = TrackedOrder(command=command, created_at=now)
+        self._orders[command.order_id] = tracked
+        self._outbound.append(tracked)
+        return tracked
+
+    def release(self, now: datetime) -> list[PlaceExchangeOrder]:
+        """Orders the rate limiter admits now, FIFO; the rest wait for a later tick."""
+        released: list[PlaceExchangeOrder] = []
+        while self._outbound:
+            if self._limiter.try_acquire(now) is not None:
+                break
+            tracked = self._outbound.popleft()
+            tracked.sent = True
+            tracked.sent_at = now
+            released.append(tracked.command)
+        return released
+
+    def on_accepted(self, order_id: ExchangeOrderId) -> TrackedOrder | None:
+        tracked = self._orders.get(order_id)
+        if tracked is None or tracked.status.is_final:
+            return None
+        tracked.status = ExchangeOrderStatus.LIVE
+        return tracked
+
+    def on_fill(self, fill: ExchangeFill) -> TrackedOrder | None:
+        """None for an unknown order, a repeated trade id or an overfill (venue bug)."""
+        tracked = self._orders.get(fill.order_id)
+        if tracked is None or fill.trade_id in tracked.trade_ids:
+            return None
+        if fill.quantity <= 0 or fill.price <= 0 or fill.fee < 0:
+            return None
+        if tracked.filled + fill.quantity > tracked.command.quantity:
+            return None
+        tracked.trade_ids.add(fill.trade_id)
+        tracked.filled += fill.quantity
+        tracked.fees += fill.fee
+        if tracked.status is ExchangeOrderStatus.PENDING:
+            tracked.status = ExchangeOrderStatus.LIVE
+        return tracked
+
+    def on_closed(self, closed: ExchangeOrderClosed) -> TrackedOrder | None:
+        tracked = self._orders.get(closed.order_id)
+        if tracked is None or tracked.status.is_final or not closed.status.is_final:
+            return None
+        tracked.status = closed.status
+        tracked.reason = closed.reason
+        return tracked
+
+    def get(self, order_id: ExchangeOrderId) -> TrackedOrder | None:
+        return self._orders.get(order_id)
+
+    def queued(self) -> int:
+        return len(self._outbound)
+
+    def open_orders(self) -> list[TrackedOrder]:
+        return [o for o in self._orders.values() if not o.status.is_final]
+
+    def forget_batch(self, batch_id: BatchId) -> None:
+        """Final orders of a completed batch are no longer needed in memory."""
+        for order_id in [o for o, t in self._orders.items() if t.batch_id == batch_id]:
+            if self._orders[order_id].status.is_final:
+                del self._orders[order_id]

@@ -1,0 +1,45 @@
+"""Inventory lots: what one execution bought, and who it was assigned to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.ids import BatchId, ClientOrderId, LotId, Symbol, TradeId
+
+
+@dataclass(frozen=True, slots=True)
+class LotAssignment:
+    lot_id: LotId
+    asset: Symbol
+    client_order_id: ClientOrderId
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal  # this assignment's pro-rata share of the lot's fee
+
+    @property
+    def cost(self) -> Decimal:
+        return self.quantity * self.price + self.fee
+
+
+@dataclass(slots=True)
+class Lot:
+    """One execution. `assigned` + `disposed` never exceed `quantity`."""
+
+    lot_id: LotId
+    asset: Symbol
+    trade_id: TradeId
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    opened_at: datetime
+    assigned: Decimal = Decimal(0)
+    disposed: Decimal = Decimal(0)
+    fee_assigned: Decimal = Decimal(0)
+    reserved_by: BatchId | None = None  # the batch allowed to assign it right now
+    assignments: list[LotAssignment] = field(default_factory=list)
+
+    @property
+    def free(self) -> Decimal:
+        return self.quantity - self.assigned - self.disposed
