@@ -1,0 +1,160 @@
+"""Market data for the core: order books per symbol and a price tracker kept in sync with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.events import BookSnapshot, BookUpdate, TradePrint
+from indexmaker.core.ids import Symbol
+from indexmaker.core.money import MONEY_CONTEXT, ONE, ZERO
+from indexmaker.model.book import OrderBook
+from indexmaker.model.side import Side
+
+# Private copy: results must not depend on (or set flags in) the caller's thread context.
+_CTX = MONEY_CONTEXT.copy()
+_TWO = Decimal(2)
+
+MarketEvent = BookSnapshot | BookUpdate | TradePrint
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What is known about one symbol's price right now; None means "not known", never 0."""
+
+    bid: Decimal | None
+    ask: Decimal | None
+    mid: Decimal | None
+    last: Decimal | None
+    vwap: Decimal | None  # volume-weighted average of the trades recorded so far
+
+
+class _SymbolPrices:
+    __slots__ = ("ask", "bid", "cached", "last", "notional", "volume")
+
+    def __init__(self) -> None:
+        self.bid: Decimal | None = None
+        self.ask: Decimal | None = None
+        self.last: Decimal | None = None
+        self.notional = ZERO  # Σ price × quantity
+        self.volume = ZERO  # Σ quantity
+        self.cached: Prices | None = None
+
+    def snapshot(self) -> Prices:
+        # Built lazily: top of book changes far more often than anyone reads it.
+        if self.cached is None:
+            bid, ask = self.bid, self.ask
+            mid = None
+            if bid is not None and ask is not None:
+                mid = _CTX.divide(_CTX.add(bid, ask), _TWO)
+            vwap = _CTX.divide(self.notional, self.volume) if self.volume else None
+            self.cached = Prices(bid=bid, ask=ask, mid=mid, last=self.last, vwap=vwap)
+        return self.cached
+
+
+def _check_price(field: str, value: Decimal | None) -> None:
+    if value is not None and (not value.is_finite() or value <= ZERO):
+        raise InvalidInputError(field, f"must be a positive price, got {value}")
+
+
+class PriceTracker:
+    """Per symbol: best bid, best ask, mid, last trade and the running VWAP of trades."""
+
+    def __init__(self) -> None:
+        self._symbols: dict[Symbol, _SymbolPrices] = {}
+
+    def _entry(self, symbol: Symbol) -> _SymbolPrices:
+        entry = self._symbols.get(symbol)
+        if entry is None:
+            entry = self._symbols[symbol] = _SymbolPrices()
+        return entry
+
+    def update_top(self, symbol: Symbol, bid: Decimal | None, ask: Decimal | None) -> None:
+        """Set top of book; None means that side is empty now."""
+        _check_price("bid", bid)
+        _check_price("ask", ask)
+        entry = self._entry(symbol)
+        if entry.bid != bid or entry.ask != ask:
+            entry.bid = bid
+            entry.ask = ask
+            entry.cached = None
+
+    def record_trade(self, symbol: Symbol, price: Decimal, quantity: Decimal) -> None:
+        _check_price("price", price)
+        if not quantity.is_finite() or quantity <= ZERO:
+            raise InvalidInputError("quantity", f"must be positive, got {quantity}")
+        entry = self._entry(symbol)
+        entry.last = price
+        entry.notional = _CTX.add(entry.notional, _CTX.multiply(price, quantity))
+        entry.volume = _CTX.add(entry.volume, quantity)
+        entry.cached = None
+
+    def reset_vwap(self, symbol: Symbol) -> None:
+        """Start a new VWAP window (e.g. per batch or per day); last price is kept."""
+        entry = self._symbols.get(symbol)
+        if entry is not None:
+            entry.notional = ZERO
+            entry.volume = ZERO
+            entry.cached = None
+
+    def get(self, symbol: Symbol) -> Prices | None:
+        entry = self._symbols.get(symbol)
+        return None if entry is None else entry.snapshot()
+
+    def symbols(self) -> list[Symbol]:
+        return list(self._symbols)
+
+
+class MarketData:
+    """Owns the order books and the price tracker; applies market-data events to both."""
+
+    def __init__(self) -> None:
+        self._books: dict[Symbol, OrderBook] = {}
+        self.tracker = PriceTracker()
+
+    def apply(self, event: MarketEvent) -> bool:
+        """Apply one event. Returns False when it was dropped: an update for a symbol that has
+        had no snapshot yet (a diff alone is not a book; the venue adapter must snapshot first)."""
+        if isinstance(event, TradePrint):
+            self.tracker.record_trade(event.symbol, event.price, event.quantity)
+            return True
+        if isinstance(event, BookSnapshot):
+            book = self._books.get(event.symbol)
+            if book is None:
+                book = OrderBook(event.symbol)
+            # Validates before mutating, so a bad snapshot leaves the old book in place.
+            book.apply_snapshot(event.bids, event.asks)
+            self._books[event.symbol] = book
+        else:
+            book = self._books.get(event.symbol)
+            if book is None:
+                return False
+            book.apply_update(event.bids, event.asks)
+        bid, ask = book.best_prices()
+        self.tracker.update_top(event.symbol, bid, ask)
+        return True
+
+    def book(self, symbol: Symbol) -> OrderBook | None:
+        return self._books.get(symbol)
+
+    def prices(self, symbol: Symbol) -> Prices | None:
+        return self.tracker.get(symbol)
+
+    def drop(self, symbol: Symbol) -> None:
+        """Forget a symbol's book (stale or out of sync); its prices go back to unknown."""
+        if self._books.pop(symbol, None) is not None:
+            self.tracker.update_top(symbol, None, None)
+
+    def limit_price(self, symbol: Symbol, side: Side, threshold: Decimal) -> Decimal | None:
+        """SPEC §4 step 2: best ask × (1 + threshold) for buys, best bid × (1 − threshold) for
+        sells; None when that side is empty or unknown, so the caller never guesses a price."""
+        if not threshold.is_finite() or threshold < ZERO or threshold >= ONE:
+            raise InvalidInputError("threshold", f"must be in [0, 1), got {threshold}")
+        book = self._books.get(symbol)
+        if book is None:
+            return None
+        bid, ask = book.best_prices()
+        if side is Side.BUY:
+            return None if ask is None else _CTX.multiply(ask, _CTX.add(ONE, threshold))
+        return None if bid is None else _CTX.multiply(bid, _CTX.subtract(ONE, threshold))
