@@ -17,6 +17,7 @@ from indexmaker.core.ids import ClientKey, Designation, Symbol
 from indexmaker.core.money import USDC_QUANTUM
 
 ZERO = Decimal(0)
+SOURCE_CHAIN = Designation("EVM:ARBITRUM:USDC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class BridgeTerms:
 
 @dataclass(slots=True)
 class SimulatedChain:
-    source: Designation = Designation("EVM:ARBITRUM:USDC")
+    source: Designation = SOURCE_CHAIN
     bridges: dict[str, BridgeTerms] = field(default_factory=dict)
     mint_delay: timedelta = timedelta(seconds=1)
     minted: dict[tuple[ClientKey, Symbol], Decimal] = field(default_factory=dict)
