@@ -1,0 +1,217 @@
+"""Outgoing FIX/JSON frames: core responses, ACK and NAK, in the reference's shapes.
+
+`prepare_*` fixes a message's body and trailer (the signature covers only msg_type and id, so a
+response is signed once); `encode_prepared` adds the per-session header. Fan-out to several
+sessions and resends (session.py) therefore re-encode without re-signing.
+
+Kept from the reference: responses carry `chain_id` and `address`; `reason` is present only on
+rejections; amounts are plain decimal strings; the trailer is always present (lists may be
+empty); sender/target comp ids default to "SERVER"/"CLIENT". Ours, beyond it (its clients skip
+unknown fields): `standard_header.server_seq` on stored business responses,
+`standard_header.poss_dup` on resends, and `quantity_fillable_now`/`index_price` on quotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from indexmaker.core.clock import rfc3339
+from indexmaker.core.events import (
+    CancelIndexOrderResponse,
+    CancelIndexQuoteResponse,
+    ClientResponse,
+    IndexOrderFill,
+    IndexQuoteResponse,
+    MintInvoice,
+    NewIndexOrderResponse,
+    NewIndexQuoteResponse,
+)
+from indexmaker.core.ids import ClientKey
+from indexmaker.server.wire_values import (
+    ACK,
+    CANCEL_INDEX_ORDER,
+    CANCEL_INDEX_QUOTE,
+    INDEX_ORDER_FILL,
+    INDEX_QUOTE_RESPONSE,
+    MINT_INVOICE,
+    NAK,
+    NEW_INDEX_ORDER,
+    NEW_INDEX_QUOTE,
+    ZERO_ADDRESS,
+    fmt_decimal,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Per-session header values of one outgoing frame."""
+
+    seq_num: int
+    timestamp: datetime
+    sender_comp_id: str = "SERVER"  # the reference's constants
+    target_comp_id: str = "CLIENT"
+    server_seq: int | None = None  # set on stored business responses (resend cursor)
+    poss_dup: bool = False  # set when resent
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMessage:
+    """A response with its body and trailer fixed; only the header differs per session."""
+
+    msg_type: str
+    signed_id: str
+    body: dict[str, Any]
+    trailer: dict[str, list[str]]
+
+
+class MessageSigner(Protocol):
+    """What `prepare_response` needs from signing.Signer (structural: no import cycle)."""
+
+    def trailer_for(self, msg_type: str, signed_id: str) -> dict[str, list[str]]: ...
+
+
+_EMPTY_TRAILER: Final[dict[str, list[str]]] = {"public_key": [], "signature": []}
+
+
+def _status(
+    client_id_field: str, client_id: str, status: str, reason: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status, client_id_field: client_id}
+    if reason is not None:
+        body["reason"] = reason
+    return body
+
+
+def response_body(response: ClientResponse) -> tuple[str, str, dict[str, Any]]:
+    """(msg_type, signed id, body fields) of a core response, in the reference's field names."""
+    match response:
+        case NewIndexOrderResponse(client_order_id=cid, status=st, reason=reason):
+            return NEW_INDEX_ORDER, cid, _status("client_order_id", cid, st.value, reason)
+        case CancelIndexOrderResponse(client_order_id=cid, status=st, reason=reason):
+            return CANCEL_INDEX_ORDER, cid, _status("client_order_id", cid, st.value, reason)
+        case NewIndexQuoteResponse(client_quote_id=qid, status=st, reason=reason):
+            return NEW_INDEX_QUOTE, qid, _status("client_quote_id", qid, st.value, reason)
+        case CancelIndexQuoteResponse(client_quote_id=qid, status=st, reason=reason):
+            return CANCEL_INDEX_QUOTE, qid, _status("client_quote_id", qid, st.value, reason)
+        case IndexOrderFill():
+            return INDEX_ORDER_FILL, response.client_order_id, _fill_body(response)
+        case MintInvoice():
+            return MINT_INVOICE, response.client_order_id, _invoice_body(response)
+        case IndexQuoteResponse():
+            body = {
+                "client_quote_id": response.client_quote_id,
+                "quantity_possible": fmt_decimal(response.quantity_possible),
+                # Beyond the reference (SPEC §4): what one batch could fill, and P.
+                "quantity_fillable_now": fmt_decimal(response.quantity_fillable_now),
+                "index_price": fmt_decimal(response.index_price),
+            }
+            return INDEX_QUOTE_RESPONSE, response.client_quote_id, body
+    raise TypeError(f"not a client response: {type(response).__name__}")
+
+
+def _fill_body(fill: IndexOrderFill) -> dict[str, Any]:
+    return {
+        "client_order_id": fill.client_order_id,
+        "filled_quantity": fmt_decimal(fill.filled_quantity),
+        "collateral_spent": fmt_decimal(fill.collateral_spent),
+        "collateral_remaining": fmt_decimal(fill.collateral_remaining),
+        "fill_rate": fmt_decimal(fill.fill_rate),
+        "status": fill.status.value,
+    }
+
+
+def _invoice_body(inv: MintInvoice) -> dict[str, Any]:
+    return {
+        "client_order_id": inv.client_order_id,
+        "payment_id": inv.payment_id,
+        "symbol": inv.symbol,
+        "filled_quantity": fmt_decimal(inv.filled_quantity),
+        "total_amount": fmt_decimal(inv.total_amount),
+        "amount_paid": fmt_decimal(inv.amount_paid),
+        "amount_remaining": fmt_decimal(inv.amount_remaining),
+        "management_fee": fmt_decimal(inv.management_fee),
+        "assets_value": fmt_decimal(inv.assets_value),
+        "exchange_fee": fmt_decimal(inv.exchange_fee),
+        "fill_rate": fmt_decimal(inv.fill_rate),
+        # The reference's lot names (lot_id is a string there); `assigned_*` is this order's share.
+        "lots": [
+            {
+                "lot_id": str(lot.lot_id),
+                "symbol": lot.asset,
+                "price": fmt_decimal(lot.price),
+                "assigned_quantity": fmt_decimal(lot.quantity),
+                "assigned_fee": fmt_decimal(lot.fee),
+            }
+            for lot in inv.lots
+        ],
+        "timestamp": rfc3339(inv.timestamp),
+    }
+
+
+def prepare_response(response: ClientResponse, signer: MessageSigner | None) -> PreparedMessage:
+    msg_type, signed_id, body = response_body(response)
+    trailer = signer.trailer_for(msg_type, signed_id) if signer else _EMPTY_TRAILER
+    return PreparedMessage(msg_type, signed_id, body, trailer)
+
+
+def prepare_ack(ref_seq_num: int, signer: MessageSigner | None) -> PreparedMessage:
+    sid = str(ref_seq_num)
+    trailer = signer.trailer_for(ACK, sid) if signer else _EMPTY_TRAILER
+    return PreparedMessage(ACK, sid, {"ref_seq_num": ref_seq_num}, trailer)
+
+
+def prepare_nak(
+    ref_seq_num: int | None, reason: str, signer: MessageSigner | None
+) -> PreparedMessage:
+    # The reference's ref_seq_num is a u32: an unreadable seq is reported as 0.
+    ref = ref_seq_num if ref_seq_num is not None else 0
+    trailer = signer.trailer_for(NAK, str(ref)) if signer else _EMPTY_TRAILER
+    return PreparedMessage(NAK, str(ref), {"ref_seq_num": ref, "reason": reason}, trailer)
+
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def encode_prepared(message: PreparedMessage, client: ClientKey | None, stamp: Stamp) -> bytes:
+    header: dict[str, Any] = {
+        "msg_type": message.msg_type,
+        "sender_comp_id": stamp.sender_comp_id,
+        "target_comp_id": stamp.target_comp_id,
+        "seq_num": stamp.seq_num,
+        "timestamp": rfc3339(stamp.timestamp),
+    }
+    if stamp.server_seq is not None:
+        header["server_seq"] = stamp.server_seq
+    if stamp.poss_dup:
+        header["poss_dup"] = True
+    chain_id, address = client if client is not None else (0, ZERO_ADDRESS)
+    frame: dict[str, Any] = {"standard_header": header, "chain_id": chain_id, "address": address}
+    frame.update(message.body)
+    frame["standard_trailer"] = message.trailer
+    return _ENCODER.encode(frame)
+
+
+def encode_response(
+    response: ClientResponse, client: ClientKey, stamp: Stamp, signer: MessageSigner | None = None
+) -> bytes:
+    return encode_prepared(prepare_response(response, signer), client, stamp)
+
+
+def encode_ack(
+    ref_seq_num: int, client: ClientKey | None, stamp: Stamp, signer: MessageSigner | None = None
+) -> bytes:
+    return encode_prepared(prepare_ack(ref_seq_num, signer), client, stamp)
+
+
+def encode_nak(
+    ref_seq_num: int | None,
+    reason: str,
+    client: ClientKey | None,
+    stamp: Stamp,
+    signer: MessageSigner | None = None,
+) -> bytes:
+    return encode_prepared(prepare_nak(ref_seq_num, reason, signer), client, stamp)
