@@ -7,13 +7,11 @@ behaviour scripts partial fills, rejects and splits for scenario tests.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from indexmaker.core.events import (
     BookSnapshot,
-    BookUpdate,
     EngineInput,
     ExchangeFill,
     ExchangeOrderAccepted,
@@ -134,35 +132,15 @@ class SimulatedExchange:
             self._next_trade += 1
         return fills
 
-    def refill(self, rng: random.Random, drift: Decimal = Decimal("0.002")) -> list[BookUpdate]:
-        """Book dynamics: makers move prices a little and top levels back up."""
-        updates: list[BookUpdate] = []
-        for symbol, book in self.books.items():
-            best_bid, best_ask = book.best_bid(), book.best_ask()
-            if best_bid is None or best_ask is None:
-                continue
-            mid = (best_bid[0] + best_ask[0]) / 2
-            step = Decimal(rng.randint(-10, 10)) / 10 * drift
-            new_mid = mid * (1 + step)
-            tick = _tick_for(new_mid)
-            bids = [book_level(new_mid, -(i + 1), tick, rng) for i in range(5)]
-            asks = [book_level(new_mid, i + 1, tick, rng) for i in range(5)]
+    def replace_books(
+        self, books: dict[Symbol, tuple[list[Level], list[Level]]]
+    ) -> list[BookSnapshot]:
+        """Makers requoted: the venue's books become these; returns the snapshots to publish."""
+        for symbol, (bids, asks) in books.items():
+            book = self.books.get(symbol)
+            if book is None:
+                book = self.books[symbol] = OrderBook(symbol)
             book.apply_snapshot(bids, asks)
-            updates.append(BookUpdate(symbol, tuple(bids), tuple(asks)))
-        return updates
-
-
-def _tick_for(price: Decimal) -> Decimal:
-    """A tick about 1e-5 of the price, as on Binance's USDC pairs."""
-    exponent = price.adjusted() - 5
-    return Decimal(1).scaleb(exponent)
-
-
-def book_level(mid: Decimal, offset: int, tick: Decimal, rng: random.Random) -> Level:
-    """A level `offset` ticks-ish from mid (negative = bids) with a random depth."""
-    spread = Decimal("0.0005") * abs(offset)
-    raw = mid * (1 - spread) if offset < 0 else mid * (1 + spread)
-    price = raw.quantize(tick, rounding=ROUND_FLOOR if offset < 0 else ROUND_CEILING)
-    notional = Decimal(rng.randint(2_000, 40_000))
-    quantity = (notional / price).quantize(Decimal("1e-6"), rounding=ROUND_FLOOR)
-    return price, quantity
+        return [
+            BookSnapshot(symbol, tuple(bids), tuple(asks)) for symbol, (bids, asks) in books.items()
+        ]
