@@ -1,0 +1,329 @@
+"""Per-session FIX protocol state, rate limits, fan-out and resend: pure, no I/O, no clock.
+
+The WebSocket server (later) drives it per frame, with `now` from the injected clock:
+
+    parsed = parse_request(frame)                    # WireError -> NAK(ref_seq_num, reason)
+    verdict = hub.admit(session, parsed, now)        # Rejected -> NAK(reason); nothing advances
+    error = check_request_signature(parsed)          # -> NAK "Not authorised"; nothing advances
+    hub.accept(session, parsed)                      # seq advances, session bound/authenticated
+    ACK(ref_seq_num) ; engine.handle(parsed.request) # or, for ResendRequest: hub.resend(...)
+
+Checks run cheapest first and the signature (the expensive one) last, after the rate limits,
+so a flood costs little. Only an ACKed message consumes a sequence number: after any NAK the
+client sends its corrected message with the same seq_num.
+
+Sessions and clients. A session binds to the client (chain_id, address) of its first accepted
+message and refuses others: one connection speaks for one wallet. It becomes *authenticated*
+once a signed request verifies on it. Quote responses go to every session bound to the client;
+order responses (acceptances, fills, invoices: private) only to authenticated ones, because
+quotes are unsigned and anyone can claim an address in one.
+
+Resend. Every business response gets a server-wide, strictly increasing `server_seq` (carried
+in `standard_header.server_seq`) and is kept in its client's outbox (bounded in count and age).
+A reconnecting client sends a signed `ResendRequest {last_server_seq}`: everything of that
+client after it is sent again with `poss_dup: true` and the new session's seq_nums, and
+everything up to it is dropped (the request is the acknowledgement). If some of the missed
+responses were already evicted, the batch says so (`complete=False`) so the server can tell
+the client to reconcile. ACK/NAK are replies to one session's frames and are never stored.
+The outbox is in memory here; a store can persist `StoredResponse`s behind the same calls.
+
+Rate limits: sliding windows per session, per client and global (engine.throttle), charged
+by message weight (orders weigh more than quotes; the reference's table). All three are
+checked first and charged only if all admit, so a refusal takes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Final
+
+from indexmaker.core.ids import ClientKey
+from indexmaker.engine.throttle import RateLimit, RateLimiter
+from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
+from indexmaker.server.messages import ParsedRequest
+from indexmaker.server.wire_values import (
+    CANCEL_INDEX_ORDER,
+    CANCEL_QUOTE_REQUEST,
+    INDEX_ORDER_FILL,
+    MINT_INVOICE,
+    NEW_INDEX_ORDER,
+    NEW_QUOTE_REQUEST,
+    RESEND_REQUEST,
+)
+
+PRIVATE_RESPONSE_TYPES: Final = frozenset(
+    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
+)
+_SEC, _MIN, _DAY = timedelta(seconds=1), timedelta(minutes=1), timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Defaults are the reference's "development" limits and message weights."""
+
+    timestamp_window: timedelta = timedelta(seconds=60)
+    max_sessions_per_client: int = 8
+    session_limits: tuple[RateLimit, ...] = (
+        RateLimit("session_10s", 100, 10 * _SEC),
+        RateLimit("session_1m", 2_000, _MIN),
+    )
+    client_limits: tuple[RateLimit, ...] = (
+        RateLimit("client_10s", 200, 10 * _SEC),
+        RateLimit("client_1m", 10_000, _MIN),
+        RateLimit("client_1d", 100_000, _DAY),
+    )
+    global_limits: tuple[RateLimit, ...] = (
+        RateLimit("global_10s", 2_000, 10 * _SEC),
+        RateLimit("global_1m", 100_000, _MIN),
+    )
+    weights: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                NEW_INDEX_ORDER: 10,
+                CANCEL_INDEX_ORDER: 5,
+                NEW_QUOTE_REQUEST: 5,
+                CANCEL_QUOTE_REQUEST: 3,
+                RESEND_REQUEST: 1,
+            }
+        )
+    )
+    outbox_capacity: int = 1_000  # responses kept per client
+    outbox_retention: timedelta = timedelta(hours=24)
+    max_tracked_clients: int = 100_000  # per-client limiters kept before idle ones are pruned
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A NAK reason; `retry_after` is set for rate limiting (the hint is also in `reason`)."""
+
+    reason: str
+    retry_after: timedelta | None = None
+
+
+class SessionState:
+    """One connection: sequence numbers both ways, the bound client, its own rate limiter."""
+
+    __slots__ = ("authenticated", "client", "last_in_seq", "limiter", "out_seq", "session_id")
+
+    def __init__(self, session_id: str, limiter: RateLimiter) -> None:
+        self.session_id = session_id
+        self.limiter = limiter
+        self.client: ClientKey | None = None
+        self.authenticated = False
+        self.last_in_seq = 0  # the first client message must carry 1
+        self.out_seq = 0
+
+    @property
+    def expected_seq(self) -> int:
+        return self.last_in_seq + 1
+
+    def next_out_seq(self) -> int:
+        """seq_num for the next frame this session sends (ACK, NAK, response, resend)."""
+        self.out_seq += 1
+        return self.out_seq
+
+    def check_sequence(self, seq_num: int) -> Rejected | None:
+        if seq_num != self.expected_seq:
+            # The reference's wording, so its clients' log scrapers keep working.
+            return Rejected(f"Invalid sequence number: {seq_num}; Last valid: {self.last_in_seq}")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    server_seq: int
+    client: ClientKey
+    message: PreparedMessage
+    stored_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResendBatch:
+    responses: tuple[StoredResponse, ...]
+    complete: bool  # False: some responses after last_server_seq were already evicted
+
+
+class Outbox:
+    """Per-client responses with a server-wide sequence, kept until acknowledged or evicted."""
+
+    def __init__(self, capacity: int, retention: timedelta, last_server_seq: int = 0) -> None:
+        self._capacity = capacity
+        self._retention = retention
+        self._last = last_server_seq  # a store restores this on restart: never reuse a seq
+        self._queues: dict[ClientKey, deque[StoredResponse]] = {}
+        # Per client, the highest seq evicted unacknowledged: a resend from before it is lossy.
+        self._lost_through: dict[ClientKey, int] = {}
+
+    @property
+    def last_server_seq(self) -> int:
+        return self._last
+
+    def store(self, client: ClientKey, message: PreparedMessage, now: datetime) -> StoredResponse:
+        self._last += 1
+        stored = StoredResponse(self._last, client, message, now)
+        queue = self._queues.setdefault(client, deque())
+        queue.append(stored)
+        self._expire(client, queue, now)
+        return stored
+
+    def since(self, client: ClientKey, last_server_seq: int, now: datetime) -> ResendBatch:
+        queue = self._queues.get(client)
+        if queue is not None:
+            self._expire(client, queue, now)
+        responses = tuple(r for r in queue or () if r.server_seq > last_server_seq)
+        complete = self._lost_through.get(client, 0) <= last_server_seq
+        return ResendBatch(responses, complete)
+
+    def acknowledge(self, client: ClientKey, server_seq: int) -> None:
+        """The client has everything through `server_seq`: drop it."""
+        queue = self._queues.get(client)
+        while queue and queue[0].server_seq <= server_seq:
+            queue.popleft()
+        if queue is not None and not queue:
+            del self._queues[client]
+
+    def _expire(self, client: ClientKey, queue: deque[StoredResponse], now: datetime) -> None:
+        horizon = now - self._retention
+        while queue and (len(queue) > self._capacity or queue[0].stored_at < horizon):
+            self._lost_through[client] = queue.popleft().server_seq
+
+
+class SessionHub:
+    """All sessions of the server: admission (seq, time, limits), fan-out and resend."""
+
+    def __init__(self, config: SessionConfig | None = None, outbox: Outbox | None = None) -> None:
+        self.config = config or SessionConfig()
+        cfg = self.config
+        self.outbox = outbox or Outbox(cfg.outbox_capacity, cfg.outbox_retention)
+        self._global = RateLimiter(cfg.global_limits)
+        self._client_limiters: dict[ClientKey, RateLimiter] = {}
+        self._sessions: dict[str, SessionState] = {}
+        self._by_client: dict[ClientKey, dict[str, SessionState]] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def open_session(self, session_id: str) -> SessionState:
+        if session_id in self._sessions:
+            raise ValueError(f"session {session_id!r} is already open")
+        session = SessionState(session_id, RateLimiter(self.config.session_limits))
+        self._sessions[session_id] = session
+        return session
+
+    def close_session(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        if session is not None and session.client is not None:
+            peers = self._by_client.get(session.client)
+            if peers is not None:
+                peers.pop(session_id, None)
+                if not peers:
+                    del self._by_client[session.client]
+
+    def sessions_of(self, client: ClientKey) -> Iterator[SessionState]:
+        return iter(tuple(self._by_client.get(client, {}).values()))
+
+    # ------------------------------------------------------------ incoming
+
+    def admit(
+        self, session: SessionState, request: ParsedRequest, now: datetime
+    ) -> Rejected | None:
+        """Every check short of the signature; charges the rate limits only when admitted."""
+        if session.client is not None and request.client != session.client:
+            return Rejected("session is bound to another client")
+        if session.client is None:
+            peers = self._by_client.get(request.client, {})
+            if len(peers) >= self.config.max_sessions_per_client:
+                return Rejected("too many sessions for this client")
+        rejected = session.check_sequence(request.seq_num)
+        if rejected is not None:
+            return rejected
+        skew = abs((now - request.timestamp).total_seconds())
+        if skew > self.config.timestamp_window.total_seconds():
+            return Rejected(f"Timestamp too far off: {skew:.1f} s from server time")
+        return self._charge(session, request, now)
+
+    def accept(self, session: SessionState, request: ParsedRequest, signed: bool) -> None:
+        """After ACK: advance the seq, bind the client, remember a verified signature."""
+        session.last_in_seq = request.seq_num
+        if session.client is None:
+            session.client = request.client
+            self._by_client.setdefault(request.client, {})[session.session_id] = session
+        if signed:
+            session.authenticated = True
+
+    def _charge(
+        self, session: SessionState, request: ParsedRequest, now: datetime
+    ) -> Rejected | None:
+        weight = self.config.weights.get(request.msg_type, 1)
+        scopes = (
+            ("session", session.limiter),
+            ("client", self._client_limiter(request.client, now)),
+            ("global", self._global),
+        )
+        waits: list[tuple[timedelta, str]] = []
+        for scope, limiter in scopes:
+            if min(limiter.headroom(now).values(), default=weight) < weight:
+                # Refuses and takes nothing; asked only for its wait time.
+                wait = limiter.try_acquire(now, weight)
+                if wait is not None:
+                    waits.append((wait, scope))
+        if waits:
+            wait, scope = max(waits)
+            millis = max(1, round(wait.total_seconds() * 1000))
+            return Rejected(f"Rate limit exceeded ({scope}): retry after {millis} ms", wait)
+        for _, limiter in scopes:
+            limiter.try_acquire(now, weight)  # all had headroom: admitted
+        return None
+
+    def _client_limiter(self, client: ClientKey, now: datetime) -> RateLimiter:
+        limiter = self._client_limiters.get(client)
+        if limiter is None:
+            if len(self._client_limiters) >= self.config.max_tracked_clients:
+                self._prune_idle_clients(now)
+            limiter = RateLimiter(self.config.client_limits)
+            self._client_limiters[client] = limiter
+        return limiter
+
+    def _prune_idle_clients(self, now: datetime) -> None:
+        # Claimed addresses cost nothing to invent: forget limiters whose windows are empty.
+        full = {rule.name: rule.limit for rule in self.config.client_limits}
+        idle = [k for k, lim in self._client_limiters.items() if lim.headroom(now) == full]
+        for key in idle:
+            del self._client_limiters[key]
+
+    # ------------------------------------------------------------ outgoing
+
+    def deliver(
+        self, client: ClientKey, message: PreparedMessage, now: datetime
+    ) -> list[tuple[str, bytes]]:
+        """Store a business response and frame it for each eligible open session of the client."""
+        stored = self.outbox.store(client, message, now)
+        private = message.msg_type in PRIVATE_RESPONSE_TYPES
+        frames = []
+        for session in self.sessions_of(client):
+            if private and not session.authenticated:
+                continue
+            stamp = Stamp(session.next_out_seq(), now, server_seq=stored.server_seq)
+            frames.append((session.session_id, encode_prepared(message, client, stamp)))
+        return frames
+
+    def resend(
+        self, session: SessionState, last_server_seq: int, now: datetime
+    ) -> tuple[list[bytes], bool]:
+        """Frames of what the session's client missed after `last_server_seq`, and whether
+        that is everything (False: some were evicted; the client should reconcile)."""
+        client = session.client
+        if client is None:
+            return [], True
+        self.outbox.acknowledge(client, last_server_seq)
+        batch = self.outbox.since(client, last_server_seq, now)
+        frames = []
+        for stored in batch.responses:
+            if stored.message.msg_type in PRIVATE_RESPONSE_TYPES and not session.authenticated:
+                continue
+            stamp = Stamp(session.next_out_seq(), now, server_seq=stored.server_seq, poss_dup=True)
+            frames.append(encode_prepared(stored.message, client, stamp))
+        return frames, batch.complete

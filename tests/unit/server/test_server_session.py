@@ -1,0 +1,248 @@
+"""Session protocol state: seq numbers, timestamp window, limits, fan-out and resend."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from indexmaker.core.events import FillStatus, IndexOrderFill, IndexQuoteResponse
+from indexmaker.core.ids import ClientOrderId, ClientQuoteId, client_key
+from indexmaker.engine.throttle import RateLimit
+from indexmaker.server.messages import ParsedRequest, parse_request, prepare_response
+from indexmaker.server.session import Outbox, Rejected, SessionConfig, SessionHub
+
+from .wire_helpers import TEST_ADDRESS, dumps, frame
+
+NOW = datetime(2025, 10, 1, tzinfo=UTC)
+CLIENT = client_key(1, TEST_ADDRESS)
+OTHER = client_key(1, "0x" + "ab" * 20)
+
+
+def req(msg_type: str = "NewQuoteRequest", seq: int = 1, **kw: Any) -> ParsedRequest:
+    parsed = parse_request(dumps(frame(msg_type, seq=seq, sign=False, **kw)))
+    assert isinstance(parsed, ParsedRequest), parsed
+    return parsed
+
+
+def step(hub: SessionHub, session: Any, parsed: ParsedRequest, now: datetime = NOW) -> Any:
+    verdict = hub.admit(session, parsed, now)
+    if verdict is None:
+        hub.accept(session, parsed, signed=parsed.needs_signature)
+    return verdict
+
+
+def fill(order_id: str = "O-1") -> Any:
+    return prepare_response(
+        IndexOrderFill(
+            ClientOrderId(order_id),
+            Decimal(1),
+            Decimal(1),
+            Decimal(0),
+            Decimal(1),
+            FillStatus.FULLY_MINTABLE,
+        ),
+        None,
+    )
+
+
+def quote() -> Any:
+    response = IndexQuoteResponse(ClientQuoteId("Q-1"), Decimal(1), Decimal(1), Decimal(1))
+    return prepare_response(response, None)
+
+
+# ---------------------------------------------------------------- sequence and time
+
+
+def test_first_is_one_then_plus_one_and_refusals_do_not_advance() -> None:
+    hub = SessionHub()
+    s = hub.open_session("s1")
+    bad = hub.admit(s, req(seq=2), NOW)
+    assert bad == Rejected("Invalid sequence number: 2; Last valid: 0")
+    assert step(hub, s, req(seq=1)) is None
+    assert isinstance(hub.admit(s, req(seq=1), NOW), Rejected)  # repeat
+    assert isinstance(hub.admit(s, req(seq=3), NOW), Rejected)  # gap
+    assert step(hub, s, req(seq=2)) is None
+    assert s.last_in_seq == 2 and s.expected_seq == 3
+
+
+def test_admit_alone_does_not_advance() -> None:
+    hub = SessionHub()
+    s = hub.open_session("s1")
+    assert hub.admit(s, req(seq=1), NOW) is None
+    # e.g. the signature then failed: no accept(), so seq 1 is still expected
+    assert hub.admit(s, req(seq=1), NOW) is None
+
+
+@pytest.mark.parametrize(("offset", "ok"), [(0, True), (60, True), (-60, True), (61, False)])
+def test_timestamp_window(offset: int, ok: bool) -> None:
+    hub = SessionHub()
+    s = hub.open_session("s1")
+    verdict = hub.admit(s, req(), NOW + timedelta(seconds=offset))
+    assert (verdict is None) is ok
+    if not ok:
+        assert verdict is not None and verdict.reason.startswith("Timestamp too far off")
+
+
+def test_out_seq_is_per_session() -> None:
+    hub = SessionHub()
+    a, b = hub.open_session("a"), hub.open_session("b")
+    assert [a.next_out_seq(), a.next_out_seq(), b.next_out_seq()] == [1, 2, 1]
+    with pytest.raises(ValueError):
+        hub.open_session("a")
+
+
+def test_session_binds_to_one_client_and_caps_sessions() -> None:
+    hub = SessionHub(SessionConfig(max_sessions_per_client=1))
+    s1, s2 = hub.open_session("s1"), hub.open_session("s2")
+    assert step(hub, s1, req()) is None
+    other = req(seq=2, address="0x" + "ab" * 20)
+    assert hub.admit(s1, other, NOW) == Rejected("session is bound to another client")
+    assert hub.admit(s2, req(), NOW) == Rejected("too many sessions for this client")
+    hub.close_session("s1")
+    assert step(hub, s2, req()) is None
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+def limited(**kw: Any) -> SessionHub:
+    return SessionHub(SessionConfig(**kw))
+
+
+def test_orders_weigh_more_than_quotes() -> None:
+    hub = limited(session_limits=(RateLimit("s", 20, timedelta(seconds=10)),))
+    s = hub.open_session("s")
+    assert step(hub, s, req("NewIndexOrder", seq=1)) is None  # 10
+    assert step(hub, s, req("NewQuoteRequest", seq=2)) is None  # 15
+    verdict = hub.admit(s, req("NewIndexOrder", seq=3), NOW)  # 25 > 20
+    assert verdict is not None and verdict.retry_after == timedelta(seconds=10)
+    assert verdict.reason == "Rate limit exceeded (session): retry after 10000 ms"
+    assert step(hub, s, req("NewQuoteRequest", seq=3)) is None  # 20: quotes still fit
+    later = NOW + timedelta(seconds=10)
+    assert (
+        step(hub, s, req("NewIndexOrder", seq=4, timestamp="2025-10-01T00:00:10Z"), later) is None
+    )
+
+
+def test_client_limit_spans_sessions_and_global_spans_clients() -> None:
+    hub = limited(
+        client_limits=(RateLimit("c", 10, timedelta(seconds=1)),),
+        global_limits=(RateLimit("g", 15, timedelta(seconds=1)),),
+    )
+    a, b, c = hub.open_session("a"), hub.open_session("b"), hub.open_session("c")
+    assert step(hub, a, req()) is None  # client 5, global 5
+    assert step(hub, b, req()) is None  # client 10, global 10
+    verdict = hub.admit(a, req(seq=2), NOW)
+    assert verdict is not None and "(client)" in verdict.reason
+    assert step(hub, c, req(address="0x" + "ab" * 20)) is None  # other client: global 15
+    verdict = hub.admit(c, req(seq=2, address="0x" + "ab" * 20), NOW)
+    assert verdict is not None and "(global)" in verdict.reason
+
+
+def test_a_refusal_charges_nothing() -> None:
+    hub = limited(
+        session_limits=(RateLimit("s", 100, timedelta(seconds=1)),),
+        global_limits=(RateLimit("g", 10, timedelta(seconds=1)),),
+    )
+    s = hub.open_session("s")
+    assert step(hub, s, req("NewIndexOrder")) is None
+    for _ in range(5):
+        assert hub.admit(s, req("NewIndexOrder", seq=2), NOW) is not None
+    assert s.limiter.headroom(NOW) == {"s": 90}
+
+
+def test_idle_client_limiters_are_pruned() -> None:
+    hub = limited(max_tracked_clients=2)
+    for i in range(5):
+        s = hub.open_session(f"s{i}")
+        assert step(hub, s, req(address="0x" + f"{i:02x}" * 20)) is None
+    assert len(hub._client_limiters) <= 5  # all busy in this instant: none idle yet
+    later = NOW + timedelta(days=2)
+    s = hub.open_session("late")
+    assert (
+        step(hub, s, req(address="0x" + "ff" * 20, timestamp="2025-10-03T00:00:00Z"), later) is None
+    )
+    assert len(hub._client_limiters) == 1
+
+
+# ---------------------------------------------------------------- fan-out and resend
+
+
+def decoded(data: bytes) -> dict[str, Any]:
+    return json.loads(data)  # type: ignore[no-any-return]
+
+
+def test_fan_out_respects_authentication() -> None:
+    hub = SessionHub()
+    signed, unsigned, stranger = (hub.open_session(n) for n in ("signed", "unsigned", "x"))
+    hub.accept(signed, req("NewIndexOrder"), signed=True)
+    hub.accept(unsigned, req("NewQuoteRequest"), signed=False)
+    hub.accept(stranger, req(address="0x" + "ab" * 20), signed=False)
+    frames = hub.deliver(CLIENT, fill(), NOW)
+    assert [sid for sid, _ in frames] == ["signed"]
+    header = decoded(frames[0][1])["standard_header"]
+    assert header["server_seq"] == 1 and header["seq_num"] == 1
+    frames = hub.deliver(CLIENT, quote(), NOW)
+    assert sorted(sid for sid, _ in frames) == ["signed", "unsigned"]
+    assert decoded(dict(frames)["signed"])["standard_header"]["seq_num"] == 2
+    assert decoded(dict(frames)["unsigned"])["standard_header"]["seq_num"] == 1
+
+
+def test_reconnect_resends_what_was_missed() -> None:
+    hub = SessionHub()
+    old = hub.open_session("old")
+    hub.accept(old, req("NewIndexOrder"), signed=True)
+    received = [
+        decoded(f)["standard_header"]["server_seq"] for _, f in hub.deliver(CLIENT, fill("a"), NOW)
+    ]
+    hub.close_session("old")
+    assert hub.deliver(CLIENT, fill("b"), NOW) == []  # nobody listening
+    hub.deliver(OTHER, fill("z"), NOW)  # another client's: never resent here
+    hub.deliver(CLIENT, fill("c"), NOW)
+    new = hub.open_session("new")
+    hub.accept(new, req("ResendRequest", last_server_seq=received[-1]), signed=True)
+    frames, complete = hub.resend(new, received[-1], NOW)
+    assert complete
+    objs = [decoded(f) for f in frames]
+    assert [o["client_order_id"] for o in objs] == ["b", "c"]
+    assert [o["standard_header"]["seq_num"] for o in objs] == [1, 2]
+    assert all(o["standard_header"]["poss_dup"] for o in objs)
+    assert [o["standard_header"]["server_seq"] for o in objs] == [2, 4]
+    # Naming the last one acknowledges everything: nothing left to resend.
+    frames, _ = hub.resend(new, 4, NOW)
+    assert frames == []
+
+
+def test_resend_withholds_private_responses_from_unauthenticated_sessions() -> None:
+    hub = SessionHub()
+    hub.deliver(CLIENT, fill(), NOW)
+    hub.deliver(CLIENT, quote(), NOW)
+    s = hub.open_session("s")
+    assert hub.resend(s, 0, NOW) == ([], True)  # not bound yet
+    hub.accept(s, req(), signed=False)
+    frames, _ = hub.resend(s, 0, NOW)
+    assert [decoded(f)["standard_header"]["msg_type"] for f in frames] == ["IndexQuoteResponse"]
+
+
+def test_outbox_eviction_makes_a_resend_incomplete() -> None:
+    box = Outbox(capacity=2, retention=timedelta(hours=1))
+    for _ in range(3):
+        box.store(CLIENT, fill(), NOW)
+    batch = box.since(CLIENT, 0, NOW)
+    assert [r.server_seq for r in batch.responses] == [2, 3] and not batch.complete
+    assert box.since(CLIENT, 1, NOW).complete
+    aged = box.since(CLIENT, 1, NOW + timedelta(hours=2))
+    assert aged.responses == () and not aged.complete
+    assert box.last_server_seq == 3
+
+
+def test_outbox_seq_is_server_wide_and_survives_restart() -> None:
+    box = Outbox(capacity=10, retention=timedelta(hours=1), last_server_seq=41)
+    assert box.store(CLIENT, fill(), NOW).server_seq == 42
+    assert box.store(OTHER, fill(), NOW).server_seq == 43
+    box.acknowledge(CLIENT, 42)
+    assert box.since(CLIENT, 0, NOW).responses == ()
