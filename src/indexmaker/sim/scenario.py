@@ -434,7 +434,7 @@ def _show(want: object) -> str:
 
 
 def _has_field(obj: object, name: str) -> bool:
-    return isinstance(obj, Mapping) and name in obj or hasattr(obj, name)
+    return (isinstance(obj, Mapping) and name in obj) or hasattr(obj, name)
 
 
 def _field(obj: object, name: str) -> Any:
@@ -481,10 +481,8 @@ def _check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
     new_messages = log.messages[cursor.messages :]
     cursor.messages = len(log.messages)
     if "messages" in step:
-        actual: list[dict[str, Any] | ClientResponse] = []
         wanted = step["messages"]
-        for client, message in new_messages:
-            actual.append(message)
+        actual: list[ClientResponse] = [message for _, message in new_messages]
         _compare_list(state, f"{where}: messages", wanted, actual)
         for index, (want, (client, _)) in enumerate(zip(wanted, new_messages, strict=False)):
             if "to" in want and state.client(want["to"]) != client:
@@ -504,7 +502,6 @@ def _check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
             state.errors.append(f"{where}: orders.{order_id}: no such order update was created")
             continue
         _compare(state, f"{where}: orders.{order_id}", want, _update_view(update))
-    collateral = state.world.engine.collateral
     for name, want in step.get("collateral", {}).items():
         _compare(state, f"{where}: collateral.{name}", want, _ledger_view(state, name))
     minted = state.world.chain.minted
@@ -517,7 +514,6 @@ def _check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
                 )
     for asset, want in step.get("inventory", {}).items():
         _compare(state, f"{where}: inventory.{asset}", want, _inventory_view(state, asset))
-    del collateral
 
 
 def _update_view(update: OrderUpdate) -> dict[str, Any]:

@@ -10,40 +10,18 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from indexmaker.core.clock import ManualClock
-from indexmaker.core.events import (
-    Alert,
-    BatchEvent,
-    ClientResponse,
-    Command,
-    EngineInput,
-    MintIndex,
-    PlaceExchangeOrder,
-    RouteCollateral,
-    SendToClient,
-    Tick,
-)
+from indexmaker.core.events import Command, EngineInput, Tick
 from indexmaker.core.ids import ClientKey
 from indexmaker.engine.engine import Engine, EngineSetup
+from indexmaker.sim.adapters import CommandLog, SimulatedAdapters
 from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
 
-
-@dataclass(slots=True)
-class WorldLog:
-    messages: list[tuple[ClientKey, ClientResponse]] = field(default_factory=list)
-    exchange_orders: list[PlaceExchangeOrder] = field(default_factory=list)
-    routes: list[RouteCollateral] = field(default_factory=list)
-    mints: list[MintIndex] = field(default_factory=list)
-    batches: list[BatchEvent] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-
-    def for_client(self, client: ClientKey) -> list[ClientResponse]:
-        return [m for c, m in self.messages if c == client]
+WorldLog = CommandLog  # the world's record of every command, by kind
 
 
 class SimulatedWorld:
@@ -59,8 +37,8 @@ class SimulatedWorld:
         self.engine = Engine(setup, self.clock)
         self.exchange = exchange
         self.chain = chain
-        self.exchange_latency = exchange_latency
-        self.log = WorldLog()
+        self.adapters = SimulatedAdapters(exchange, chain, exchange_latency)
+        self.log = self.adapters.log
         self.on_command: Callable[[Command], None] | None = None
         self._due: list[tuple[object, int, EngineInput]] = []
         self._seq = itertools.count()
@@ -106,26 +84,8 @@ class SimulatedWorld:
     def _carry_out(self, command: Command) -> None:
         if self.on_command is not None:
             self.on_command(command)
-        match command:
-            case SendToClient():
-                self.log.messages.append((command.client, command.message))
-            case PlaceExchangeOrder():
-                self.log.exchange_orders.append(command)
-                for event in self.exchange.execute(command):
-                    self.schedule(self.exchange_latency, event)
-            case RouteCollateral():
-                self.log.routes.append(command)
-                delay, completed = self.chain.route(command)
-                self.schedule(delay, completed)
-            case MintIndex():
-                self.log.mints.append(command)
-                result = self.chain.mint(command)
-                if result is not None:
-                    self.schedule(*result)
-            case BatchEvent():
-                self.log.batches.append(command)
-            case Alert():
-                self.log.alerts.append(command)
+        for delay, event in self.adapters.carry_out(command):
+            self.schedule(delay, event)
 
     def deposit(self, client: ClientKey, amount: Decimal) -> None:
         self.submit(self.chain.deposit(client, amount))
