@@ -79,7 +79,7 @@ class CollateralManager:
         key = (designation, seq_num)
         if key in self._seen_deposits:
             return None
-        if amount <= 0:
+        if not amount.is_finite() or amount <= 0:
             raise InvariantViolation(f"deposit {seq_num} of non-positive amount {amount}")
         self._seen_deposits.add(key)
         lot = CollateralLot(
@@ -228,11 +228,13 @@ class CollateralRouter:
         self, transfer_id: TransferId, received: Decimal
     ) -> tuple[CollateralLot, Hop, Decimal, RouteCollateral | None] | None:
         """(lot, hop, fee, next command or None when arrived); None for an unknown transfer."""
-        transfer = self._transfers.pop(transfer_id, None)
+        transfer = self._transfers.get(transfer_id)
         if transfer is None:
             return None
-        if received < 0 or received > transfer.amount:
+        if not received.is_finite() or received < 0 or received > transfer.amount:
+            # Validate before forgetting the transfer: a bad report must not strand the lot.
             raise RouteError(f"{transfer_id}: received {received} of {transfer.amount}")
+        del self._transfers[transfer_id]
         fee = transfer.amount - received
         lot, hop = transfer.lot, transfer.hop
         if hop.destination == self.destination:
