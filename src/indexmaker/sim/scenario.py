@@ -27,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from indexmaker.core.events import (
+    BookSnapshot,
     CancelIndexOrderRequest,
     CancelQuoteRequest,
     ClientResponse,
+    EngineInput,
     NewIndexOrderRequest,
     NewQuoteRequest,
+    PlaceExchangeOrder,
 )
 from indexmaker.core.ids import ClientKey, ClientOrderId, ClientQuoteId, Symbol, client_key
 from indexmaker.core.money import (
@@ -281,10 +284,36 @@ def build(scenario: Scenario) -> ScenarioRun:
     world = SimulatedWorld(
         setup, exchange, chain, exchange_latency=duration(venue.get("latency", "20ms"))
     )
+    if venue.get("book_after_trades", True):
+        _publish_books_after_trades(world)
     clients = {
         name: client_key(CHAIN_ID, address) for name, address in data.get("clients", {}).items()
     }
     return ScenarioRun(scenario, world, clients)
+
+
+def _publish_books_after_trades(world: SimulatedWorld) -> None:
+    """The venue's market data follows its matches: after an order executes, the engine
+    receives the symbol's book as the venue now holds it, with the execution reports' latency
+    (a real connector's diff-depth stream does the same). Without it the engine would size the
+    next batch on liquidity that has already been taken."""
+    exchange = world.exchange
+    execute = exchange.execute
+
+    def execute_and_publish(order: PlaceExchangeOrder) -> list[EngineInput]:
+        events = execute(order)
+        book = exchange.books.get(order.symbol)
+        if book is not None:
+            events.append(
+                BookSnapshot(
+                    order.symbol,
+                    tuple(book.levels(Side.BUY, 1000)),
+                    tuple(book.levels(Side.SELL, 1000)),
+                )
+            )
+        return events
+
+    exchange.execute = execute_and_publish  # type: ignore[method-assign]
 
 
 def run(scenario: Scenario) -> ScenarioRun:
