@@ -58,7 +58,7 @@ class IndexOrderManager:
         """Raise OrderRejected if the request must be refused."""
         if request.client_order_id in self._seen.get(request.client, ()):
             raise OrderRejected(f"duplicate client_order_id {request.client_order_id}")
-        if request.amount <= 0:
+        if not request.amount.is_finite() or request.amount <= 0:
             raise OrderRejected("amount must be > 0")
         order = self.find(request.client, request.symbol)
         if request.side is Side.SELL:
@@ -103,7 +103,7 @@ class IndexOrderManager:
         update = self._updates.get((request.client, request.client_order_id))
         if order is None or update is None or update.symbol != request.symbol:
             raise OrderRejected(f"no open order {request.client_order_id} for {request.symbol}")
-        if request.amount <= 0:
+        if not request.amount.is_finite() or request.amount <= 0:
             raise OrderRejected("amount must be > 0")
         if self.reducible(order) <= 0:
             raise OrderRejected("nothing to cancel: all collateral is engaged or spent")
