@@ -14,7 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--clients", type=int, default=12, help="number of clients (default 12)")
     demo.add_argument("--out", type=Path, default=Path("out"), help="where invoices go")
+    serve = commands.add_parser("serve", help="run the whole service on embedded defaults")
+    serve.add_argument("--config", type=Path, help="TOML file overriding the defaults")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="FIX port (default 3000)")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "demo":
         from indexmaker.app.demo import run_demo
 
@@ -23,6 +29,29 @@ def main(argv: list[str] | None = None) -> int:
         run_demo(seed=args.seed, clients=args.clients, out_dir=args.out)
         return 0
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    from indexmaker.app.config import ConfigError, load_config
+    from indexmaker.app.service import serve
+    from indexmaker.observability.logging import setup_logging
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"indexmaker serve: {error}", file=sys.stderr)
+        return 2
+    server = config.server
+    if args.host:
+        server = replace(server, host=args.host)
+    if args.port is not None:
+        server = replace(server, port=args.port)
+    setup_logging(config.log_level)
+    asyncio.run(serve(replace(config, server=server)))
+    return 0
 
 
 if __name__ == "__main__":

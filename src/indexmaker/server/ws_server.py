@@ -1,0 +1,256 @@
+"""The FIX/JSON WebSocket server (SPEC §5) on aiohttp: an adapter of the core.
+
+Per frame: parse → admit (session, seq, timestamp, rate limits) → signature → ACK → the
+engine. Business responses from the engine are signed once, stored in the outbox for resend
+and fanned out to every eligible session of the client. Each session has its own writer task
+and queue, so one slow client never holds up the others or the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from aiohttp import WSMsgType, web
+
+from indexmaker.core.clock import Clock
+from indexmaker.core.events import ClientRequest, ClientResponse
+from indexmaker.core.ids import ClientKey
+from indexmaker.observability.logging import log_event
+from indexmaker.server.encoding import Stamp, encode_prepared, prepare_ack, prepare_nak
+from indexmaker.server.messages import (
+    ParsedRequest,
+    ResendRequest,
+    WireError,
+    WireLimits,
+    parse_request,
+    prepare_response,
+)
+from indexmaker.server.session import SessionConfig, SessionHub, SessionState
+from indexmaker.server.signing import Signer, check_request_signature
+from indexmaker.server.wire_values import (
+    CANCEL_QUOTE_REQUEST,
+    NEW_QUOTE_REQUEST,
+)
+
+QUOTE_TYPES = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
+NOT_AUTHORISED = "Not authorised"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    path: str = "/ws"  # every message type
+    quote_path: str | None = None  # optional quote-only endpoint (reference deployment)
+    order_path: str | None = None  # optional order-only endpoint
+    max_frame_bytes: int = 16 * 1024
+    heartbeat: timedelta = timedelta(seconds=20)  # idle ping; no pong in time closes
+    max_sessions: int = 10_000
+    send_queue_limit: int = 10_000  # frames queued for one slow session before it is closed
+    allowed_chain_ids: frozenset[int] | None = None
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+
+class _Connection:
+    def __init__(self, ws: web.WebSocketResponse, state: SessionState, limit: int) -> None:
+        self.ws = ws
+        self.state = state
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(limit)
+        self.writer: asyncio.Task[None] | None = None
+
+    def send(self, frame: bytes | None) -> bool:
+        """Queue a frame (None ends the writer after what is queued); False when full."""
+        try:
+            self.queue.put_nowait(frame)
+            return True
+        except asyncio.QueueFull:
+            return False
+
+    async def write_loop(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            if frame is None or self.ws.closed:
+                return
+            await self.ws.send_frame(frame, WSMsgType.TEXT)
+
+
+class FixServer:
+    def __init__(
+        self,
+        config: ServerConfig,
+        submit: Callable[[ClientRequest], None],
+        clock: Clock,
+        signer: Signer,
+        hub: SessionHub | None = None,
+    ) -> None:
+        self.config = config
+        self._submit = submit
+        self._clock = clock
+        self._signer = signer
+        self.hub = hub or SessionHub(config.session)
+        self._limits = WireLimits(config.max_frame_bytes, config.allowed_chain_ids)
+        self._connections: dict[str, _Connection] = {}
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._accepting = True
+        self._background: set[asyncio.Future[bool]] = set()
+        self.app = web.Application()
+        self.app.router.add_get(config.path, self._endpoint(None))
+        if config.quote_path:
+            self.app.router.add_get(config.quote_path, self._endpoint(QUOTE_TYPES))
+        if config.order_path:
+            self.app.router.add_get(config.order_path, self._endpoint(None, exclude=QUOTE_TYPES))
+        self.app.router.add_get("/health", self._health)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        log_event("fix_listening", url=self.url)
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.bound_port}{self.config.path}"
+
+    @property
+    def bound_port(self) -> int:
+        if self._runner is not None:
+            for site in self._runner.sites:
+                server = getattr(site, "_server", None)
+                sockets = getattr(server, "sockets", None)
+                if sockets:
+                    return int(sockets[0].getsockname()[1])
+        return self.config.port
+
+    async def stop(self, reason: str = "server shutting down") -> None:
+        """Stop accepting, flush what is queued, close every session with a reason."""
+        self._accepting = False
+        for connection in list(self._connections.values()):
+            connection.send(None)
+        for connection in list(self._connections.values()):
+            if connection.writer is not None:
+                try:
+                    await asyncio.wait_for(connection.writer, timeout=2)
+                except (TimeoutError, asyncio.CancelledError):
+                    connection.writer.cancel()
+            await connection.ws.close(code=1001, message=reason.encode())
+        if self._runner is not None:
+            await self._runner.cleanup()
+        log_event("fix_stopped", reason=reason)
+
+    def session_count(self) -> int:
+        return len(self._connections)
+
+    # ------------------------------------------------------------------ engine → clients
+
+    def deliver(self, client: ClientKey, response: ClientResponse) -> None:
+        prepared = prepare_response(response, self._signer)
+        for session_id, frame in self.hub.deliver(client, prepared, self._clock.now()):
+            connection = self._connections.get(session_id)
+            if connection is not None and not connection.send(frame):
+                # Too far behind: close it; the outbox keeps its responses for a resend.
+                log_event("session_too_slow", logging.WARNING, session=session_id)
+                closing = asyncio.ensure_future(connection.ws.close(code=1008, message=b"too slow"))
+                self._background.add(closing)
+                closing.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ clients → engine
+
+    def _endpoint(
+        self, only: frozenset[str] | None, exclude: frozenset[str] = frozenset()
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self._session(request, only, exclude)
+
+        return handler
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "sessions": len(self._connections)})
+
+    async def _session(
+        self, request: web.Request, only: frozenset[str] | None, exclude: frozenset[str]
+    ) -> web.StreamResponse:
+        if not self._accepting or len(self._connections) >= self.config.max_sessions:
+            return web.Response(status=503, text="not accepting sessions")
+        ws = web.WebSocketResponse(
+            heartbeat=self.config.heartbeat.total_seconds(),
+            max_msg_size=self.config.max_frame_bytes,
+            decode_text=False,
+        )
+        await ws.prepare(request)
+        session_id = f"s{next(self._ids)}"
+        state = self.hub.open_session(session_id)
+        connection = _Connection(ws, state, self.config.send_queue_limit)
+        connection.writer = asyncio.create_task(connection.write_loop())
+        self._connections[session_id] = connection
+        try:
+            async for message in ws:
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    self._on_frame(connection, message.data, only, exclude)
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self._connections.pop(session_id, None)
+            self.hub.close_session(session_id)
+            connection.send(None)
+        return ws
+
+    def _on_frame(
+        self,
+        connection: _Connection,
+        data: bytes,
+        only: frozenset[str] | None,
+        exclude: frozenset[str],
+    ) -> None:
+        now = self._clock.now()
+        state = connection.state
+        parsed = parse_request(data, self._limits)
+        if isinstance(parsed, WireError):
+            self._nak(connection, parsed.ref_seq_num, parsed.reason)
+            return
+        if (only is not None and parsed.msg_type not in only) or parsed.msg_type in exclude:
+            self._nak(connection, parsed.seq_num, f"{parsed.msg_type} is not served here")
+            return
+        verdict = self.hub.admit(state, parsed, now)
+        if verdict is not None:
+            self._nak(connection, parsed.seq_num, verdict.reason)
+            return
+        signed = parsed.needs_signature
+        if signed and check_request_signature(parsed) is not None:
+            self._nak(connection, parsed.seq_num, NOT_AUTHORISED)
+            return
+        self.hub.accept(state, parsed, signed)
+        ack = prepare_ack(parsed.seq_num, self._signer)
+        connection.send(encode_prepared(ack, parsed.client, Stamp(state.next_out_seq(), now)))
+        self._dispatch(connection, parsed)
+
+    def _dispatch(self, connection: _Connection, parsed: ParsedRequest) -> None:
+        request = parsed.request
+        if isinstance(request, ResendRequest):
+            frames, complete = self.hub.resend(
+                connection.state, request.last_server_seq, self._clock.now()
+            )
+            for frame in frames:
+                connection.send(frame)
+            if not complete:
+                self._nak(
+                    connection,
+                    parsed.seq_num,
+                    "resend incomplete: some responses expired; reconcile your orders",
+                )
+            return
+        self._submit(request)
+
+    def _nak(self, connection: _Connection, ref_seq_num: int | None, reason: str) -> None:
+        state = connection.state
+        nak = prepare_nak(ref_seq_num, reason, self._signer)
+        stamp = Stamp(state.next_out_seq(), self._clock.now())
+        connection.send(encode_prepared(nak, state.client, stamp))
