@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from indexmaker.core.clock import Clock
 from indexmaker.core.errors import IndexMakerError, InvalidInputError
@@ -40,6 +40,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import Designation, Symbol
 from indexmaker.core.journal import Journal, MemoryJournal
+from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
 from indexmaker.engine.config import SolverConfig
@@ -112,8 +113,10 @@ class Engine:
         self.journal.append(now, event)
         out = self.solver.out
         try:
-            self._dispatch(event, now)
-        except IndexMakerError as error:
+            with localcontext(MONEY_CONTEXT):
+                self._dispatch(event, now)
+        except (IndexMakerError, ArithmeticError) as error:
+            # Validation happens before mutation, so a refused input leaves the ledgers whole.
             out.append(Alert(type(error).__name__, f"{type(event).__name__}: {error}"))
         commands = list(out)
         out.clear()

@@ -8,7 +8,7 @@ behaviour scripts partial fills, rejects and splits for scenario tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from indexmaker.core.events import (
     BookSnapshot,
@@ -20,6 +20,7 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
 )
 from indexmaker.core.ids import Symbol, TradeId
+from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.model.book import OrderBook
 from indexmaker.model.filters import SymbolRules
 from indexmaker.model.side import Side
@@ -70,6 +71,12 @@ class SimulatedExchange:
 
     def execute(self, order: PlaceExchangeOrder) -> list[EngineInput]:
         """Match a LIMIT IOC order; what does not fill at once expires."""
+        # The venue's arithmetic must be as exact as the engine's, or a fill of a 34-digit
+        # quantity rounds to more than was ordered.
+        with localcontext(MONEY_CONTEXT):
+            return self._execute(order)
+
+    def _execute(self, order: PlaceExchangeOrder) -> list[EngineInput]:
         self.orders_received.append(order)
         behaviour = self.behaviour.get(order.symbol, Behaviour())
         book = self.books.get(order.symbol)
