@@ -37,7 +37,7 @@ class QuoteManager:
             reason = f"unknown symbol {request.symbol}"
         elif request.side is Side.SELL:
             reason = "sell quotes (redemption) are not available yet"
-        elif request.amount <= 0:
+        elif not request.amount.is_finite() or request.amount <= 0:
             reason = "amount must be > 0"
         elif key in self._open:
             reason = f"quote {request.client_quote_id} is already open"

@@ -1,0 +1,157 @@
+"""engine/quotes.py: quote requests, answers at current limit prices, cancel.
+
+IDX = 2 AAA + 1 BBB, asks AAA 10 (×100) and 10.05 (×100), BBB 20 (×100): limits 10.10 and
+20.20, P = 40.40. Liquidity in index units: AAA 200/2 = 100, BBB 100/1 = 100.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from indexmaker.core.events import (
+    BookSnapshot,
+    CancelIndexQuoteResponse,
+    CancelQuoteRequest,
+    IndexQuoteResponse,
+    NewIndexQuoteResponse,
+    NewQuoteRequest,
+    RequestStatus,
+)
+from indexmaker.core.ids import ClientQuoteId, Symbol, client_key
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.prices import MarketData
+from indexmaker.engine.quotes import QuoteManager
+from indexmaker.model.index import Basket, BasketAsset
+from indexmaker.model.side import Side
+
+D = Decimal
+ALICE = client_key(42161, "0x" + "a" * 40)
+BOB = client_key(42161, "0x" + "b" * 40)
+AAA, BBB = Symbol("AAAUSDC"), Symbol("BBBUSDC")
+IDX_SYMBOL = Symbol("IDX")
+IDX = Basket(IDX_SYMBOL, (BasketAsset(AAA, D(2)), BasketAsset(BBB, D(1))))
+BASKETS = {IDX_SYMBOL: IDX}
+
+
+def market(aaa_asks: tuple[tuple[str, str], ...] = (("10", "100"), ("10.05", "100"))) -> MarketData:
+    m = MarketData()
+    m.apply(BookSnapshot(AAA, ((D("9.9"), D(1)),), tuple((D(p), D(q)) for p, q in aaa_asks)))
+    m.apply(BookSnapshot(BBB, ((D("19.9"), D(1)),), ((D(20), D(100)),)))
+    return m
+
+
+def quote(
+    cid: str, amount: str, side: Side = Side.BUY, symbol: Symbol = IDX_SYMBOL
+) -> NewQuoteRequest:
+    return NewQuoteRequest(ALICE, ClientQuoteId(cid), symbol, side, D(amount))
+
+
+def test_compute_quantities_and_index_price() -> None:
+    q = QuoteManager(SolverConfig())
+    result = q.compute(IDX, market(), D("1012.02"))
+    # possible = 1012.02 / 1.002 / 40.40 = 1010 / 40.40 = 25; liquidity allows 100 → 25.
+    assert result == (D(25), D(25), D("40.40"))
+
+
+def test_fillable_now_cut_by_liquidity() -> None:
+    q = QuoteManager(SolverConfig())
+    # AAA 30 within the limit → 15 index units; possible is still 25.
+    assert q.compute(IDX, market((("10", "30"),)), D("1012.02")) == (D(25), D(15), D("40.40"))
+
+
+def test_fillable_now_cut_by_max_order_volley() -> None:
+    q = QuoteManager(SolverConfig(max_order_volley=D("1010")))
+    # 1012020 / 1.002 = 1010000 → possible 25000; one batch uses at most 1010 → 25.
+    assert q.compute(IDX, market(), D("1012020")) == (D(25000), D(25), D("40.40"))
+
+
+def test_liquidity_beyond_max_levels_ignored() -> None:
+    q = QuoteManager(SolverConfig(max_levels=1))
+    # Only AAA's first level counts: 40 AAA → 20 index units < the 25 wanted.
+    assert q.compute(IDX, market((("10", "40"), ("10.05", "1000"))), D("1012.02")) == (
+        D(25),
+        D(20),
+        D("40.40"),
+    )
+
+
+def test_compute_without_price_is_none() -> None:
+    q = QuoteManager(SolverConfig())
+    m = MarketData()
+    m.apply(BookSnapshot(AAA, (), ((D(10), D(1)),)))
+    assert q.compute(IDX, m, D("100")) is None
+
+
+def test_request_answer_flow() -> None:
+    q = QuoteManager(SolverConfig())
+    assert q.request(quote("Q1", "1012.02"), known_symbol=True) == NewIndexQuoteResponse(
+        ClientQuoteId("Q1"), RequestStatus.NEW
+    )
+    assert q.pending() == 1
+    answers = q.answer(BASKETS, market())
+    assert answers == [(ALICE, IndexQuoteResponse(ClientQuoteId("Q1"), D(25), D(25), D("40.40")))]
+    assert q.pending() == 0
+    # Answered quotes are closed: cancelling one is refused.
+    response = q.cancel(CancelQuoteRequest(ALICE, ClientQuoteId("Q1"), IDX_SYMBOL))
+    assert response.status is RequestStatus.REJECTED
+
+
+def test_unpriceable_quote_waits() -> None:
+    q = QuoteManager(SolverConfig())
+    q.request(quote("Q1", "100"), known_symbol=True)
+    assert q.answer(BASKETS, MarketData()) == []
+    assert q.pending() == 1
+    assert len(q.answer(BASKETS, market())) == 1
+
+
+def test_rejections_change_nothing() -> None:
+    q = QuoteManager(SolverConfig())
+    q.request(quote("Q1", "100"), known_symbol=True)
+    cases = [
+        (quote("Q2", "100", symbol=Symbol("NOPE")), False, "unknown symbol NOPE"),
+        (
+            quote("Q3", "100", side=Side.SELL),
+            True,
+            "sell quotes (redemption) are not available yet",
+        ),
+        (quote("Q4", "0"), True, "amount must be > 0"),
+        (quote("Q5", "-1"), True, "amount must be > 0"),
+        (quote("Q1", "100"), True, "quote Q1 is already open"),
+    ]
+    for request, known, reason in cases:
+        response = q.request(request, known_symbol=known)
+        assert response == NewIndexQuoteResponse(
+            request.client_quote_id, RequestStatus.REJECTED, reason
+        )
+    assert q.pending() == 1
+
+
+def test_non_finite_amount_rejected() -> None:
+    q = QuoteManager(SolverConfig())
+    for cid, amount in (("Q1", "NaN"), ("Q2", "Infinity")):
+        assert q.request(quote(cid, amount), known_symbol=True).status is RequestStatus.REJECTED
+    assert q.pending() == 0
+
+
+def test_same_quote_id_for_two_clients() -> None:
+    q = QuoteManager(SolverConfig())
+    q.request(quote("Q1", "100"), known_symbol=True)
+    other = NewQuoteRequest(BOB, ClientQuoteId("Q1"), IDX_SYMBOL, Side.BUY, D("100"))
+    assert q.request(other, known_symbol=True).status is RequestStatus.NEW
+    assert q.pending() == 2
+
+
+def test_cancel() -> None:
+    q = QuoteManager(SolverConfig())
+    q.request(quote("Q1", "100"), known_symbol=True)
+    wrong_symbol = q.cancel(CancelQuoteRequest(ALICE, ClientQuoteId("Q1"), Symbol("OTHER")))
+    assert wrong_symbol == CancelIndexQuoteResponse(
+        ClientQuoteId("Q1"), RequestStatus.REJECTED, "no open quote Q1 for OTHER"
+    )
+    unknown = q.cancel(CancelQuoteRequest(ALICE, ClientQuoteId("Q9"), IDX_SYMBOL))
+    assert unknown.status is RequestStatus.REJECTED
+    assert q.pending() == 1
+    done = q.cancel(CancelQuoteRequest(ALICE, ClientQuoteId("Q1"), IDX_SYMBOL))
+    assert done == CancelIndexQuoteResponse(ClientQuoteId("Q1"), RequestStatus.CANCELED)
+    assert q.pending() == 0
+    assert q.answer(BASKETS, market()) == []
