@@ -29,7 +29,7 @@ from indexmaker.core.events import (
     RequestStatus,
     SendToClient,
 )
-from indexmaker.core.ids import PaymentId, Symbol
+from indexmaker.core.ids import ClientKey, PaymentId, Symbol
 from indexmaker.core.money import round_index_down, round_rate, round_usdc
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
@@ -105,8 +105,8 @@ class Solver:
     def forget_waiting(self, update: OrderUpdate) -> None:
         self._waiting.pop(update.arrival, None)
 
-    def _check_collateral(self, now: datetime, only_client: object = None) -> None:
-        blocked: set[object] = set()  # a client's later updates wait behind its earlier ones
+    def _check_collateral(self, now: datetime, only_client: ClientKey | None = None) -> None:
+        blocked: set[ClientKey] = set()  # a client's later updates wait behind earlier ones
         for arrival, update in list(self._waiting.items()):
             if update.client in blocked or (
                 only_client is not None and update.client != only_client
@@ -125,6 +125,10 @@ class Solver:
                 continue
             del self._waiting[arrival]
             update.management_fee = reservation.fee
+            if update.net_amount <= 0:
+                self.collateral.release(update.client, update.client_order_id)
+                self._fail(update, f"amount {update.amount} does not cover routing fees")
+                continue
             update.status = OrderStatus.READY
             self._report_fill(update, FillStatus.COLLATERAL_READY)
 
