@@ -134,20 +134,19 @@ class Solver:
 
     def _fail_collateral(self, update: OrderUpdate, now: datetime) -> None:
         ledger = self.collateral.ledger(update.client)
-        update.status = OrderStatus.INVALID_COLLATERAL
-        update.reason = (
+        self._fail(
+            update,
             f"collateral not ready within {self.config.collateral_timeout}: need {update.amount}, "
-            f"ready {ledger.ready_available()}, in transit {ledger.in_transit()}"
+            f"ready {ledger.ready_available()}, in transit {ledger.in_transit()}",
         )
+
+    def _fail(self, update: OrderUpdate, reason: str) -> None:
+        """InvalidCollateral: the update leaves and the client is told why."""
+        update.status = OrderStatus.INVALID_COLLATERAL
+        update.reason = reason
         self.orders.remove(update)
-        self.out.append(
-            SendToClient(
-                update.client,
-                NewIndexOrderResponse(
-                    update.client_order_id, RequestStatus.REJECTED, update.reason
-                ),
-            )
-        )
+        response = NewIndexOrderResponse(update.client_order_id, RequestStatus.REJECTED, reason)
+        self.out.append(SendToClient(update.client, response))
 
     # ------------------------------------------------------------------ batches
 
