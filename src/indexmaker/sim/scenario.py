@@ -3,7 +3,8 @@
 A scenario states the configuration, baskets, books, venue behaviour and bridge fees, then a
 timeline of steps. Action steps drive the world (deposit, order, cancel, quote, advance the
 clock, change a book or a symbol's behaviour); `check` steps compare what happened since the
-previous check (client messages, exchange orders, batches, mints, alerts) and the state now
+previous check of the same log (client messages, exchange orders, batches, mints, alerts;
+an alert nobody expected is always a mismatch) and the state now
 (order updates, collateral ledgers, minted totals, inventory) with exact Decimal figures.
 
 Expected numbers are decimal strings compared exactly (numerically: "2" equals "2.000000"),
@@ -507,9 +508,11 @@ def _check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
     where = f"{label}"
     log = state.world.log
     cursor = state.cursor
-    new_messages = log.messages[cursor.messages :]
-    cursor.messages = len(log.messages)
+    # A log's cursor moves only when a check looks at that log: `messages = [...]` lists
+    # exactly what was sent since the previous check that listed messages.
     if "messages" in step:
+        new_messages = log.messages[cursor.messages :]
+        cursor.messages = len(log.messages)
         wanted = step["messages"]
         actual: list[ClientResponse] = [message for _, message in new_messages]
         _compare_list(state, f"{where}: messages", wanted, actual)
@@ -520,10 +523,10 @@ def _check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
                     f"got {state.name_of(client)}"
                 )
     for name in ("exchange_orders", "batches", "mints", "alerts"):
-        entries = getattr(log, name)
-        new = entries[getattr(cursor, name) :]
-        setattr(cursor, name, len(entries))
         if name in step or name == "alerts":  # an unexpected alert is always a mismatch
+            entries = getattr(log, name)
+            new = entries[getattr(cursor, name) :]
+            setattr(cursor, name, len(entries))
             _compare_list(state, f"{where}: {name}", step.get(name, []), list(new))
     for order_id, want in step.get("orders", {}).items():
         update = state.updates.get(order_id)
