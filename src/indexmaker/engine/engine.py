@@ -118,6 +118,8 @@ class Engine:
         except (IndexMakerError, ArithmeticError) as error:
             # Validation happens before mutation, so a refused input leaves the ledgers whole.
             out.append(Alert(type(error).__name__, f"{type(event).__name__}: {error}"))
+        except Exception as error:  # a bug: report it loudly, but one input never stops us
+            out.append(Alert("internal_error", f"{type(event).__name__}: {error!r}"))
         commands = list(out)
         out.clear()
         return commands

@@ -168,7 +168,7 @@ class Solver:
     def _form_batch(self, now: datetime) -> None:
         cfg = self.config
         free = cfg.max_total_volley - self.batches.in_flight()
-        if free < cfg.min_total_volley_available:
+        if free <= 0 or free < cfg.min_total_volley_available:
             return
         candidates = self._candidates()
         if not candidates:
@@ -343,13 +343,13 @@ class Solver:
         if update is None:
             self.out.append(Alert("unknown_mint", f"confirmation of unknown payment {payment_id}"))
             return
-        change = self.collateral.release(update.client, update.client_order_id)
+        self.collateral.release(update.client, update.client_order_id)  # change back to client
         update.status = OrderStatus.MINTED
         self.orders.remove(update)
         self.minted += 1
-        self.out.append(SendToClient(update.client, self.invoice(update, change, now)))
+        self.out.append(SendToClient(update.client, self.invoice(update, now)))
 
-    def invoice(self, update: OrderUpdate, change: Decimal, now: datetime) -> MintInvoice:
+    def invoice(self, update: OrderUpdate, now: datetime) -> MintInvoice:
         merged: dict[int, tuple[Symbol, Decimal, Decimal, Decimal]] = {}
         for a in update.lots:  # one line per lot, however many fills it was taken in
             _, price, quantity, fee = merged.get(a.lot_id, (a.asset, a.price, ZERO, ZERO))
@@ -360,17 +360,24 @@ class Solver:
         )
         if update.payment_id is None:
             raise InvariantViolation(f"{update.client_order_id} invoiced before its mint")
+        # Round the parts and derive the rest, so the invoice adds up to the last micro-USDC:
+        # total = paid + remaining + management fee, paid = assets value + exchange fee.
+        # The ledger keeps the exact change; the two differ by less than 0.000001.
+        total = round_usdc(update.amount)
+        paid = round_usdc(update.spent)
+        management_fee = round_usdc(update.management_fee)
+        exchange_fee = round_usdc(update.exchange_fee)
         return MintInvoice(
             client_order_id=update.client_order_id,
             payment_id=update.payment_id,
             symbol=update.symbol,
             filled_quantity=round_index_down(update.filled_quantity),
-            total_amount=round_usdc(update.amount),
-            amount_paid=round_usdc(update.spent),
-            amount_remaining=round_usdc(change),
-            management_fee=round_usdc(update.management_fee),
-            assets_value=round_usdc(update.assets_value),
-            exchange_fee=round_usdc(update.exchange_fee),
+            total_amount=total,
+            amount_paid=paid,
+            amount_remaining=total - management_fee - paid,
+            management_fee=management_fee,
+            assets_value=paid - exchange_fee,
+            exchange_fee=exchange_fee,
             fill_rate=round_rate(update.fill_rate),
             lots=lots,
             timestamp=now,
