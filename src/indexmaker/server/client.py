@@ -1,0 +1,882 @@
+"""The Python client SDK of the FIX/JSON WebSocket protocol (SPEC §5), on aiohttp.
+
+    async with IndexMakerClient("ws://127.0.0.1:3000/ws", private_key) as client:
+        quote = await client.quote("SY100", "buy", Decimal(1000))
+        accepted = await client.new_order("SY100", "buy", Decimal(1000))
+        invoice = await client.wait_minted(accepted.client_order_id, timeout=60)
+
+Requests are signed with the wallet key exactly as the server checks them (signing.Signer:
+EIP-191 over {"msg_type":…,"id":…}). Requests go one at a time: each waits for its ACK/NAK
+before the next is sent, because only an ACKed message consumes a seq_num (after a NAK the
+next message reuses it). A rate-limit NAK is retried after its hint.
+
+Every server frame is verified against the server's address (given, or read from GET /info)
+before anything in it is believed; a frame that fails is surfaced as `Unverified`, changes no
+state, and fails the requests waiting at that moment with ServerSignatureError.
+
+Resume: the SDK remembers the highest `server_seq` it received. After a dropped connection it
+reconnects with backoff and first sends a signed ResendRequest naming it; the server resends
+what was missed (`poss_dup`), and anything seen twice is dropped by server_seq. A request that
+was in flight when the connection dropped is sent again on the new session (an order the
+server had already taken then gets a duplicate-id rejection after its original acceptance,
+which is what the waiter receives). `resume_from` asks for a resend right at the first
+connect (e.g. `watch`, or a client restarted with a cursor it saved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from indexmaker.core.clock import rfc3339
+from indexmaker.model.side import Side
+from indexmaker.server.signing import SignatureError, Signer, signing_text, verify_text
+from indexmaker.server.wire_values import (
+    ACK,
+    CANCEL_INDEX_ORDER,
+    CANCEL_INDEX_QUOTE,
+    CANCEL_QUOTE_REQUEST,
+    INDEX_ORDER_FILL,
+    INDEX_QUOTE_RESPONSE,
+    MINT_INVOICE,
+    NAK,
+    NEW_INDEX_ORDER,
+    NEW_INDEX_QUOTE,
+    NEW_QUOTE_REQUEST,
+    RESEND_REQUEST,
+    check_amount,
+    check_id,
+    check_symbol,
+    fmt_decimal,
+)
+
+DEFAULT_URL: Final = "ws://127.0.0.1:3000/ws"
+DEFAULT_CHAIN_ID: Final = 42161
+_RETRY_RE: Final = re.compile(r"retry after (\d+) ms")
+_ORDER_ID_TYPES: Final = frozenset(
+    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
+)
+_QUOTE_ID_TYPES: Final = frozenset({NEW_INDEX_QUOTE, INDEX_QUOTE_RESPONSE, CANCEL_INDEX_QUOTE})
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ClientError(Exception):
+    """Root of the SDK's errors."""
+
+
+class NakError(ClientError):
+    """The server refused a frame (NAK); `reason` names the field or rule."""
+
+    def __init__(self, reason: str, ref_seq_num: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ref_seq_num = ref_seq_num
+
+
+class RequestRejected(ClientError):
+    """The business answer was `rejected` (unknown symbol, duplicate id, …)."""
+
+    def __init__(self, what: str, reason: str | None) -> None:
+        super().__init__(f"{what} rejected: {reason or 'no reason given'}")
+        self.reason = reason
+
+
+class ServerSignatureError(ClientError):
+    """A server frame did not verify against the server's address: it was not believed."""
+
+
+class NotConnected(ClientError):
+    """No connection (and reconnecting is off, or the client is closed)."""
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerMessage:
+    """Header values every verified server message carries."""
+
+    seq_num: int = 0  # the session's outgoing seq
+    server_seq: int | None = None  # stored business responses only (the resume cursor)
+    poss_dup: bool = False  # resent after a reconnect
+    timestamp: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ack(ServerMessage):
+    ref_seq_num: int
+
+
+@dataclass(frozen=True, slots=True)
+class Nak(ServerMessage):
+    ref_seq_num: int
+    reason: str
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait, when this is a rate-limit refusal."""
+        match = _RETRY_RE.search(self.reason)
+        return int(match.group(1)) / 1000 if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResponse(ServerMessage):
+    """NewIndexOrder: the order was accepted (`new`) or rejected."""
+
+    client_order_id: str
+    status: str
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "new"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse(ServerMessage):
+    client_order_id: str
+    status: str  # canceled | rejected
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill(ServerMessage):
+    client_order_id: str
+    filled_quantity: Decimal
+    collateral_spent: Decimal
+    collateral_remaining: Decimal
+    fill_rate: Decimal
+    status: str  # collateral ready | in progress | mintable | fully mintable
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLot:
+    lot_id: str
+    symbol: str
+    price: Decimal
+    assigned_quantity: Decimal
+    assigned_fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice(ServerMessage):
+    """MintInvoice: what the minted index tokens cost, lot by lot."""
+
+    client_order_id: str
+    payment_id: str
+    symbol: str
+    filled_quantity: Decimal
+    total_amount: Decimal
+    amount_paid: Decimal
+    amount_remaining: Decimal
+    management_fee: Decimal
+    assets_value: Decimal
+    exchange_fee: Decimal
+    fill_rate: Decimal
+    lots: tuple[InvoiceLot, ...]
+    minted_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteStatus(ServerMessage):
+    """NewIndexQuote (or CancelIndexQuote): the quote request's status."""
+
+    client_quote_id: str
+    status: str
+    reason: str | None = None
+    cancel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quote(ServerMessage):
+    """IndexQuoteResponse: index units the amount buys, now and at most."""
+
+    client_quote_id: str
+    quantity_possible: Decimal
+    quantity_fillable_now: Decimal | None = None
+    index_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """A frame whose signature failed: surfaced, never believed."""
+
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceGap:
+    """The server's per-session seq_num skipped or repeated (should never happen)."""
+
+    expected: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    session: int  # 1 for the first connection, +1 per reconnect
+    resumed_from: int | None  # the last_server_seq named in the ResendRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+# A ServerMessage: Ack, Nak, OrderResponse, CancelResponse, Fill, Invoice, QuoteStatus, Quote.
+Event = ServerMessage | Unverified | SequenceGap | Connected | Disconnected
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _dec(body: dict[str, Any], name: str) -> Decimal:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected a decimal string")
+    return Decimal(value)
+
+
+def _opt_dec(body: dict[str, Any], name: str) -> Decimal | None:
+    return _dec(body, name) if name in body else None
+
+
+def _meta(header: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq_num": int(header.get("seq_num", 0)),
+        "server_seq": header.get("server_seq"),
+        "poss_dup": bool(header.get("poss_dup", False)),
+        "timestamp": str(header.get("timestamp", "")),
+    }
+
+
+def decode_message(frame: dict[str, Any]) -> ServerMessage:
+    """A verified frame's typed event (ValueError/KeyError on a malformed one)."""
+    header = frame["standard_header"]
+    msg_type = header["msg_type"]
+    meta = _meta(header)
+    if msg_type == ACK:
+        return Ack(int(frame["ref_seq_num"]), **meta)
+    if msg_type == NAK:
+        return Nak(int(frame["ref_seq_num"]), str(frame.get("reason", "")), **meta)
+    if msg_type == NEW_INDEX_ORDER:
+        return OrderResponse(frame["client_order_id"], frame["status"], frame.get("reason"), **meta)
+    if msg_type == CANCEL_INDEX_ORDER:
+        cid = frame["client_order_id"]
+        return CancelResponse(cid, frame["status"], frame.get("reason"), **meta)
+    if msg_type == INDEX_ORDER_FILL:
+        return Fill(
+            frame["client_order_id"],
+            _dec(frame, "filled_quantity"),
+            _dec(frame, "collateral_spent"),
+            _dec(frame, "collateral_remaining"),
+            _dec(frame, "fill_rate"),
+            str(frame["status"]),
+            **meta,
+        )
+    if msg_type == MINT_INVOICE:
+        lots = tuple(
+            InvoiceLot(
+                str(lot["lot_id"]),
+                str(lot["symbol"]),
+                _dec(lot, "price"),
+                _dec(lot, "assigned_quantity"),
+                _dec(lot, "assigned_fee"),
+            )
+            for lot in frame.get("lots", [])
+        )
+        return Invoice(
+            frame["client_order_id"],
+            str(frame["payment_id"]),
+            str(frame["symbol"]),
+            _dec(frame, "filled_quantity"),
+            _dec(frame, "total_amount"),
+            _dec(frame, "amount_paid"),
+            _dec(frame, "amount_remaining"),
+            _dec(frame, "management_fee"),
+            _dec(frame, "assets_value"),
+            _dec(frame, "exchange_fee"),
+            _dec(frame, "fill_rate"),
+            lots,
+            str(frame.get("timestamp", "")),
+            **meta,
+        )
+    if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):
+        qid = frame["client_quote_id"]
+        cancel = msg_type == CANCEL_INDEX_QUOTE
+        return QuoteStatus(qid, frame["status"], frame.get("reason"), cancel, **meta)
+    if msg_type == INDEX_QUOTE_RESPONSE:
+        return Quote(
+            frame["client_quote_id"],
+            _dec(frame, "quantity_possible"),
+            _opt_dec(frame, "quantity_fillable_now"),
+            _opt_dec(frame, "index_price"),
+            **meta,
+        )
+    raise ValueError(f"unknown msg_type {msg_type!r}")
+
+
+def signed_id_of(frame: dict[str, Any]) -> str:
+    """The `id` a server message's signature covers (SPEC §5)."""
+    msg_type = frame["standard_header"]["msg_type"]
+    if msg_type in (ACK, NAK):
+        return str(frame["ref_seq_num"])
+    if msg_type in _ORDER_ID_TYPES:
+        return str(frame["client_order_id"])
+    if msg_type in _QUOTE_ID_TYPES:
+        return str(frame["client_quote_id"])
+    raise ValueError(f"no signed id known for msg_type {msg_type!r}")
+
+
+def verify_frame(frame: dict[str, Any], server_address: str) -> None:
+    """Raise SignatureError unless the frame is signed by `server_address`'s key."""
+    trailer = frame.get("standard_trailer") or {}
+    keys, signatures = trailer.get("public_key") or [], trailer.get("signature") or []
+    if not keys or not signatures:
+        raise SignatureError("unsigned server message")
+    msg_type = frame["standard_header"]["msg_type"]
+    text = signing_text(str(msg_type), signed_id_of(frame))
+    verify_text(text, str(signatures[0]), str(keys[0]), server_address)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def http_base(url: str) -> str:
+    """http(s)://host:port of a ws(s):// (or http) URL."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+async def fetch_server_info(url: str, timeout: float = 10) -> dict[str, Any]:
+    """GET /info of the service behind `url` (server address and public key, indexes)."""
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with (
+        aiohttp.ClientSession(timeout=client_timeout) as session,
+        session.get(http_base(url) + "/info") as response,
+    ):
+        response.raise_for_status()
+        info: dict[str, Any] = await response.json()
+        return info
+
+
+async def sim_deposit(
+    url: str, address: str, amount: Decimal | str, timeout: float = 10
+) -> dict[str, Any]:
+    """Credit `amount` USDC to `address` on the service's simulated chain (POST /sim/deposit)."""
+    text = fmt_decimal(amount) if isinstance(amount, Decimal) else amount
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with aiohttp.ClientSession(timeout=client_timeout) as session:
+        body = {"address": address, "amount": text}
+        async with session.post(http_base(url) + "/sim/deposit", json=body) as response:
+            result: dict[str, Any] = await response.json(content_type=None)
+            if response.status != 200:
+                raise ClientError(f"deposit refused: {result.get('error', response.status)}")
+            return result
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def amount_text(value: Decimal | int | str) -> str:
+    if isinstance(value, float | bool):
+        raise TypeError("amount: pass a Decimal or a decimal string, not a float")
+    text = fmt_decimal(value) if isinstance(value, Decimal) else str(value)
+    check_amount("amount", text)
+    return text
+
+
+def parse_side(value: Side | str) -> Side:
+    if isinstance(value, Side):
+        return value
+    try:
+        return Side.parse(value)
+    except ValueError:
+        raise ValueError(f"side: {value!r} is not buy/b/bid/1 or sell/s/ask/a/2") from None
+
+
+class _ConnectionLost(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- the client
+
+
+class IndexMakerClient:
+    def __init__(
+        self,
+        url: str,
+        private_key: str | bytes,
+        chain_id: int = DEFAULT_CHAIN_ID,
+        server_address: str | None = None,
+        *,
+        reconnect: bool = True,
+        reconnect_delay: float = 0.1,
+        max_reconnect_delay: float = 2.0,
+        request_timeout: float = 10.0,
+        max_rate_limit_retries: int = 20,
+        resume_from: int | None = None,
+        heartbeat: float | None = 20.0,
+        event_buffer: int = 100_000,
+    ) -> None:
+        self.url = url
+        self.chain_id = chain_id
+        self._signer = Signer(private_key)
+        self.address: Final = self._signer.address
+        self.server_address = server_address.lower() if server_address else None
+        self._reconnect = reconnect
+        self._delays = (reconnect_delay, max_reconnect_delay)
+        self.request_timeout = request_timeout
+        self._max_rate_retries = max_rate_limit_retries
+        self._heartbeat = heartbeat
+        # Resume cursor: the highest server_seq received (None: ask for no resend).
+        self._cursor = resume_from
+        self._seen: set[int] = set()
+        self._seen_order: deque[int] = deque()
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._closed = False
+        self._sessions = 0
+        self._out_seq = 1  # next seq_num to send on this session
+        self._in_seq = 0  # last seq_num received on this session
+        self._send_lock = asyncio.Lock()
+        self._acks: dict[int, asyncio.Future[Ack | Nak]] = {}
+        self._waiters: dict[tuple[str, str], deque[asyncio.Future[ServerMessage]]] = {}
+        self._invoice_waiters: dict[str, list[asyncio.Future[Invoice]]] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self.fills: dict[str, list[Fill]] = {}
+        self.duplicates_dropped = 0
+        self.unverified: list[Unverified] = []
+        self._events: asyncio.Queue[Event | None] = asyncio.Queue(event_buffer)
+        self.on_event: Callable[[Event], None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> IndexMakerClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    @property
+    def last_server_seq(self) -> int | None:
+        """Highest server_seq received: save it to resume a later client from here."""
+        return self._cursor
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def connect(self) -> None:
+        """Open the first connection (raises if the server cannot be reached)."""
+        try:
+            if self.server_address is None:
+                info = await fetch_server_info(self.url, self.request_timeout)
+                self.server_address = str(info["server_address"]).lower()
+            if self._http is None:
+                self._http = aiohttp.ClientSession()
+            await self._open()
+        except BaseException:
+            await self.close()
+            raise
+        self._supervisor = asyncio.create_task(self._supervise(), name="indexmaker-client")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        await self._teardown("client closed")
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        self._fail_waiters(NotConnected("client closed"))
+        self._emit(None)
+
+    async def drop_connection(self) -> None:
+        """Close the current connection as if the network failed: the client reconnects and
+        resumes (demos and tests of the resume path)."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close(code=1001, message=b"client dropped the connection")
+
+    async def _open(self) -> None:
+        assert self._http is not None
+        ws = await self._http.ws_connect(
+            self.url, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=2)
+        )
+        self._ws, self._out_seq, self._in_seq = ws, 1, 0
+        self._sessions += 1
+        self._reader = asyncio.create_task(self._read(ws))
+        resumed = self._cursor
+        if resumed is None and self._sessions > 1:
+            resumed = 0  # dropped before any stored response arrived: ask for all still held
+        if resumed is not None:
+            # Signed: it also authenticates the session for private responses.
+            await self._exchange(RESEND_REQUEST, str(resumed), {"last_server_seq": resumed})
+        self._connected.set()
+        self._emit(Connected(self._sessions, resumed))
+
+    async def _teardown(self, reason: str) -> None:
+        was_connected = self._ws is not None
+        self._connected.clear()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(_ConnectionLost(reason))
+        self._acks.clear()
+        if was_connected:
+            self._emit(Disconnected(reason))
+
+    async def _supervise(self) -> None:
+        while not self._closed:
+            reader = self._reader
+            if reader is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.shield(reader)
+            await self._teardown("connection lost")
+            if not self._reconnect:
+                self._fail_waiters(NotConnected("connection lost"))
+                return
+            delay = self._delays[0]
+            while not self._closed:
+                await asyncio.sleep(delay)
+                try:
+                    await self._open()
+                    break
+                except Exception as error:  # refused, reset, timed out, NAKed: try again
+                    await self._teardown(f"reconnect failed: {type(error).__name__}")
+                    delay = min(delay * 2, self._delays[1])
+
+    # ------------------------------------------------------------ requests
+
+    async def new_order(
+        self,
+        symbol: str,
+        side: Side | str,
+        amount: Decimal | int | str,
+        client_order_id: str | None = None,
+    ) -> OrderResponse:
+        """Send a signed NewIndexOrder; the server's acceptance or rejection (NakError on NAK)."""
+        cid = check_id("client_order_id", client_order_id or new_id("o"))
+        body = {
+            "client_order_id": cid,
+            "symbol": check_symbol(symbol),
+            "side": parse_side(side).value,
+            "amount": amount_text(amount),
+        }
+        response = await self._call(NEW_INDEX_ORDER, cid, body, NEW_INDEX_ORDER)
+        assert isinstance(response, OrderResponse)
+        return response
+
+    async def cancel(
+        self, symbol: str, client_order_id: str, amount: Decimal | int | str
+    ) -> CancelResponse:
+        """Take up to `amount` of not-yet-engaged collateral off the order."""
+        cid = check_id("client_order_id", client_order_id)
+        body = {
+            "client_order_id": cid,
+            "symbol": check_symbol(symbol),
+            "amount": amount_text(amount),
+        }
+        response = await self._call(CANCEL_INDEX_ORDER, cid, body, CANCEL_INDEX_ORDER)
+        assert isinstance(response, CancelResponse)
+        return response
+
+    async def quote(
+        self,
+        symbol: str,
+        side: Side | str,
+        amount: Decimal | int | str,
+        client_quote_id: str | None = None,
+    ) -> Quote:
+        """How many index units `amount` buys (RequestRejected if the quote is refused)."""
+        qid = check_id("client_quote_id", client_quote_id or new_id("q"))
+        body = {
+            "client_quote_id": qid,
+            "symbol": check_symbol(symbol),
+            "side": parse_side(side).value,
+            "amount": amount_text(amount),
+        }
+        answer = self._waiter(INDEX_QUOTE_RESPONSE, qid)
+        try:
+            status = await self._call(NEW_QUOTE_REQUEST, qid, body, NEW_INDEX_QUOTE)
+            assert isinstance(status, QuoteStatus)
+            if status.status != "new":
+                raise RequestRejected(f"quote {qid}", status.reason)
+            quote = await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
+        finally:
+            self._drop_waiter(INDEX_QUOTE_RESPONSE, qid, answer)
+        assert isinstance(quote, Quote)
+        return quote
+
+    async def cancel_quote(self, symbol: str, client_quote_id: str) -> QuoteStatus:
+        qid = check_id("client_quote_id", client_quote_id)
+        body = {"client_quote_id": qid, "symbol": check_symbol(symbol)}
+        response = await self._call(CANCEL_QUOTE_REQUEST, qid, body, CANCEL_INDEX_QUOTE)
+        assert isinstance(response, QuoteStatus)
+        return response
+
+    async def resume(self, last_server_seq: int) -> Ack:
+        """Ask for everything after `last_server_seq` (signed: authenticates the session)."""
+        if self._cursor is None:
+            self._cursor = last_server_seq
+        return await self._request(
+            RESEND_REQUEST, str(last_server_seq), {"last_server_seq": last_server_seq}
+        )
+
+    async def wait_minted(self, client_order_id: str, timeout: float | None = None) -> Invoice:
+        """The MintInvoice of that order (at once if it already came)."""
+        if client_order_id in self.invoices:
+            return self.invoices[client_order_id]
+        future: asyncio.Future[Invoice] = asyncio.get_running_loop().create_future()
+        self._invoice_waiters.setdefault(client_order_id, []).append(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no MintInvoice for {client_order_id} within {timeout} s") from None
+        finally:
+            waiters = self._invoice_waiters.get(client_order_id, [])
+            if future in waiters:
+                waiters.remove(future)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event in arrival order, until the client is closed."""
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)  # let other iterators end too
+                return
+            yield event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self.events()
+
+    async def _call(
+        self, msg_type: str, signed_id: str, body: dict[str, Any], answer_type: str
+    ) -> ServerMessage:
+        """Send, wait for the ACK, then for the business answer of that id."""
+        answer = self._waiter(answer_type, signed_id)
+        try:
+            await self._request(msg_type, signed_id, body)
+            return await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no {answer_type} answer for {signed_id}") from None
+        finally:
+            self._drop_waiter(answer_type, signed_id, answer)
+
+    async def _request(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack:
+        if self._closed or self._http is None:
+            raise NotConnected("client is not connected")
+        async with self._send_lock:
+            while True:
+                if not self._connected.is_set():
+                    if not self._reconnect or self._supervisor is None:
+                        raise NotConnected("connection lost")
+                    await asyncio.wait_for(self._connected.wait(), self.request_timeout)
+                try:
+                    return await self._exchange(msg_type, signed_id, body)
+                except _ConnectionLost:
+                    if not self._reconnect or self._closed:
+                        raise NotConnected("connection lost") from None
+                    await asyncio.sleep(0)  # the supervisor reconnects; then resend
+
+    async def _exchange(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack:
+        """One frame on the current session until ACK; rate-limit NAKs are waited out."""
+        for _attempt in range(self._max_rate_retries + 1):
+            ws = self._ws
+            if ws is None:
+                raise _ConnectionLost("no connection")
+            seq = self._out_seq
+            future: asyncio.Future[Ack | Nak] = asyncio.get_running_loop().create_future()
+            self._acks[seq] = future
+            try:
+                await ws.send_str(self._frame(msg_type, seq, signed_id, body))
+                reply = await asyncio.wait_for(future, self.request_timeout)
+            except (ConnectionError, aiohttp.ClientError) as error:
+                raise _ConnectionLost(str(error)) from None
+            except TimeoutError:
+                raise TimeoutError(f"no ACK for {msg_type} seq {seq}") from None
+            finally:
+                self._acks.pop(seq, None)
+            if isinstance(reply, Ack):
+                self._out_seq = seq + 1
+                return reply
+            wait = reply.retry_after
+            if wait is None:
+                raise NakError(reply.reason, reply.ref_seq_num)
+            await asyncio.sleep(wait)
+        raise NakError(f"still rate limited after {self._max_rate_retries} retries", seq)
+
+    def _frame(self, msg_type: str, seq: int, signed_id: str, body: dict[str, Any]) -> str:
+        frame: dict[str, Any] = {
+            "standard_header": {
+                "msg_type": msg_type,
+                "sender_comp_id": "CLIENT",
+                "target_comp_id": "SERVER",
+                "seq_num": seq,
+                "timestamp": rfc3339(datetime.now(UTC)),
+            },
+            "chain_id": self.chain_id,
+            "address": self.address,
+        }
+        frame.update(body)
+        # Quotes need no signature (reference protocol); signing them too costs ~0.1 ms.
+        frame["standard_trailer"] = self._signer.trailer_for(msg_type, signed_id)
+        return json.dumps(frame, separators=(",", ":"))
+
+    def _waiter(self, msg_type: str, ident: str) -> asyncio.Future[ServerMessage]:
+        future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault((msg_type, ident), deque()).append(future)
+        return future
+
+    def _drop_waiter(self, msg_type: str, ident: str, future: asyncio.Future[Any]) -> None:
+        queue = self._waiters.get((msg_type, ident))
+        if queue is not None:
+            with contextlib.suppress(ValueError):
+                queue.remove(future)
+            if not queue:
+                del self._waiters[(msg_type, ident)]
+        if not future.done():
+            future.cancel()
+
+    def _fail_waiters(self, error: Exception) -> None:
+        futures: list[asyncio.Future[Any]] = list(self._acks.values())
+        for queue in self._waiters.values():
+            futures.extend(queue)
+        for waiters in self._invoice_waiters.values():
+            futures.extend(waiters)
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
+
+    # ------------------------------------------------------------ incoming
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self._on_frame(message.data)
+                elif message.type == aiohttp.WSMsgType.BINARY:
+                    self._on_frame(message.data.decode("utf-8", "replace"))
+                elif message.type == aiohttp.WSMsgType.ERROR:
+                    break
+        finally:
+            if ws is self._ws:
+                # At once, so waiting requests resend on the next session without delay.
+                self._connected.clear()
+                for future in self._acks.values():
+                    if not future.done():
+                        future.set_exception(_ConnectionLost("connection lost"))
+
+    def _on_frame(self, raw: str) -> None:
+        assert self.server_address is not None
+        try:
+            frame = json.loads(raw)
+            verify_frame(frame, self.server_address)
+            message = decode_message(frame)
+        except (SignatureError, ValueError, KeyError, TypeError, AttributeError) as error:
+            self._refuse(f"{type(error).__name__}: {error}", raw)
+            return
+        expected = self._in_seq + 1
+        if message.seq_num != expected:
+            self._emit(SequenceGap(expected, message.seq_num))
+        self._in_seq = message.seq_num
+        if message.server_seq is not None:
+            if message.server_seq in self._seen:
+                self.duplicates_dropped += 1
+                return
+            self._remember(message.server_seq)
+        self._dispatch(message)
+
+    def _refuse(self, reason: str, raw: str) -> None:
+        event = Unverified(reason, raw)
+        self.unverified.append(event)
+        self._emit(event)
+        # Whatever the waiting requests expected may be this frame: they cannot trust a reply.
+        error = ServerSignatureError(f"server message refused: {reason}")
+        for future in list(self._acks.values()):
+            if not future.done():
+                future.set_exception(error)
+        for queue in self._waiters.values():
+            for waiter in queue:
+                if not waiter.done():
+                    waiter.set_exception(error)
+
+    def _remember(self, server_seq: int) -> None:
+        self._seen.add(server_seq)
+        self._seen_order.append(server_seq)
+        if len(self._seen_order) > 100_000:
+            self._seen.discard(self._seen_order.popleft())
+        if self._cursor is None or server_seq > self._cursor:
+            self._cursor = server_seq
+
+    def _dispatch(self, message: ServerMessage) -> None:
+        match message:
+            case Ack() | Nak():
+                future = self._acks.get(message.ref_seq_num)
+                if future is not None and not future.done():
+                    future.set_result(message)
+            case OrderResponse() | CancelResponse():
+                msg_type = (
+                    NEW_INDEX_ORDER if isinstance(message, OrderResponse) else CANCEL_INDEX_ORDER
+                )
+                self._resolve(msg_type, message.client_order_id, message)
+            case QuoteStatus():
+                msg_type = CANCEL_INDEX_QUOTE if message.cancel else NEW_INDEX_QUOTE
+                self._resolve(msg_type, message.client_quote_id, message)
+            case Quote():
+                self._resolve(INDEX_QUOTE_RESPONSE, message.client_quote_id, message)
+            case Fill():
+                self.fills.setdefault(message.client_order_id, []).append(message)
+            case Invoice():
+                self.invoices[message.client_order_id] = message
+                for waiter in self._invoice_waiters.pop(message.client_order_id, []):
+                    if not waiter.done():
+                        waiter.set_result(message)
+        self._emit(message)
+
+    def _resolve(self, msg_type: str, ident: str, message: ServerMessage) -> None:
+        queue = self._waiters.get((msg_type, ident))
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(message)
+                return
+
+    def _emit(self, event: Event | None) -> None:
+        if event is not None and self.on_event is not None:
+            self.on_event(event)
+        if self._events.full():
+            self._events.get_nowait()  # nobody is reading: keep the newest
+        self._events.put_nowait(event)
