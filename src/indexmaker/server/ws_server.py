@@ -39,6 +39,7 @@ from indexmaker.server.wire_values import (
 
 QUOTE_TYPES = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
 NOT_AUTHORISED = "Not authorised"
+HARD_FRAME_CAP_FACTOR = 4  # connection-closing cap, as a multiple of max_frame_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,9 @@ class FixServer:
             return web.Response(status=503, text="not accepting sessions")
         ws = web.WebSocketResponse(
             heartbeat=self.config.heartbeat.total_seconds(),
-            max_msg_size=self.config.max_frame_bytes,
+            # Frames over max_frame_bytes get a NAK from parse_request and the session stays
+            # open; only beyond this hard cap does aiohttp close the connection (1009).
+            max_msg_size=self.config.max_frame_bytes * HARD_FRAME_CAP_FACTOR,
             decode_text=False,
         )
         await ws.prepare(request)
