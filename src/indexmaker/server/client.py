@@ -769,6 +769,8 @@ class IndexMakerClient:
                 del self._waiters[(msg_type, ident)]
         if not future.done():
             future.cancel()
+        elif not future.cancelled():
+            future.exception()  # retrieved: an error nobody awaits any more is not a bug
 
     def _fail_waiters(self, error: Exception) -> None:
         futures: list[asyncio.Future[Any]] = list(self._acks.values())
