@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, Symbol
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
@@ -25,6 +26,9 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 # Below this an index quantity is rounding noise of the 34-digit context, not a fill.
 DUST = Decimal("1e-24")
+# An exact fit can cost a few units of the 34th digit more than the update owns (fee shares
+# are rounded); such a cost is charged at what is owned. Anything larger is a bug.
+ROUNDING_NOISE = Decimal("1e-20")
 
 
 @dataclass(slots=True)
@@ -91,6 +95,7 @@ class Allocation:
     quantity: Decimal  # index units
     assets_value: Decimal
     exchange_fee: Decimal
+    cost: Decimal  # what the update is charged: value + fee, never above what it owns
     assignments: tuple[LotAssignment, ...]
 
 
@@ -213,9 +218,15 @@ class BatchManager:
                 assignments.append(assignment)
                 value += assignment.quantity * assignment.price
                 fees += assignment.fee
+        cost = value + fees
+        overshoot = cost - affordable
+        if overshoot > 0:
+            if overshoot > ROUNDING_NOISE:
+                raise InvariantViolation(f"{update.client_order_id}: cost {cost} > {affordable}")
+            cost = affordable
         entry.ratio += delta
-        entry.spent += value + fees
-        return Allocation(entry, delta * entry.quantity, value, fees, tuple(assignments))
+        entry.spent += cost
+        return Allocation(entry, delta * entry.quantity, value, fees, cost, tuple(assignments))
 
     def _take(
         self, position: AssetPosition, update: OrderUpdate, want: Decimal

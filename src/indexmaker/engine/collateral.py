@@ -160,6 +160,11 @@ class CollateralManager:
         reservation.gross -= amount
         ledger.lots.append(self._change_lot(client, amount))
 
+    def unspent_of(self, client: ClientKey, order_id: ClientOrderId) -> Decimal:
+        """What one reservation still holds unspent (0 without a reservation)."""
+        reservation = self.ledger(client).reservations.get(order_id)
+        return reservation.net - reservation.spent if reservation is not None else ZERO
+
     def unspent(self, client: ClientKey) -> Decimal:
         """Collateral still the client's: unreserved lots (net of their fees) and reservations."""
         ledger = self.ledger(client)

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 
 from indexmaker.core.clock import Clock
-from indexmaker.core.errors import IndexMakerError, InvalidInputError
+from indexmaker.core.errors import IndexMakerError, InvalidInputError, InvariantViolation
 from indexmaker.core.events import (
     Alert,
     BookSnapshot,
@@ -209,6 +209,14 @@ class Engine:
 
     def _reduce(self, order: IndexOrder, amount: Decimal) -> None:
         reserved = {u.client_order_id for u in order.updates if self._has_reservation(u)}
+        # Validate against the collateral ledger first: both ledgers change, or neither.
+        for update, take in self.orders.plan_reduction(order, amount):
+            if update.client_order_id in reserved:
+                available = self.collateral.unspent_of(update.client, update.client_order_id)
+                if take > available:
+                    raise InvariantViolation(
+                        f"{update.client_order_id}: cancel of {take} > unspent {available}"
+                    )
         for reduction in self.orders.reduce(order, amount):
             update = reduction.update
             if update.client_order_id in reserved:

@@ -109,17 +109,25 @@ class IndexOrderManager:
             raise OrderRejected("nothing to cancel: all collateral is engaged or spent")
         return order
 
-    def reduce(self, order: IndexOrder, amount: Decimal) -> list[Reduction]:
-        """Take up to `amount` of not-yet-engaged collateral off the order, newest first."""
-        reductions: list[Reduction] = []
+    def plan_reduction(
+        self, order: IndexOrder, amount: Decimal
+    ) -> list[tuple[OrderUpdate, Decimal]]:
+        """What `reduce` would take from which update, newest first; changes nothing."""
+        plan: list[tuple[OrderUpdate, Decimal]] = []
         left = amount
         for update in reversed(order.updates):
             if left <= 0:
                 break
             take = min(left, self._cancellable(update))
-            if take <= 0:
-                continue
-            left -= take
+            if take > 0:
+                plan.append((update, take))
+                left -= take
+        return plan
+
+    def reduce(self, order: IndexOrder, amount: Decimal) -> list[Reduction]:
+        """Take up to `amount` of not-yet-engaged collateral off the order, newest first."""
+        reductions: list[Reduction] = []
+        for update, take in self.plan_reduction(order, amount):
             update.amount -= take
             removed = update.spent == 0 and update.engaged == 0 and update.remaining <= 0
             reductions.append(Reduction(update, take, removed))

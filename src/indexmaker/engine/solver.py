@@ -258,8 +258,9 @@ class Solver:
     def _apply(self, allocations: list[Allocation], now: datetime) -> None:
         for allocation in allocations:
             update = allocation.entry.update
-            cost = allocation.assets_value + allocation.exchange_fee
+            cost = allocation.cost
             self.collateral.spend(update.client, update.client_order_id, cost)
+            update.spent += cost
             update.assets_value += allocation.assets_value
             update.exchange_fee += allocation.exchange_fee
             update.filled_quantity += allocation.quantity

@@ -70,6 +70,9 @@ class OrderUpdate:
     engaged_quantity: Decimal = ZERO  # index units sized for the in-flight batch
     assets_value: Decimal = ZERO
     exchange_fee: Decimal = ZERO
+    # Accumulated with exactly the amounts the collateral reservation is charged, so the two
+    # ledgers agree to the last digit (assets_value + exchange_fee may differ in the 34th).
+    spent: Decimal = ZERO
     filled_quantity: Decimal = ZERO
     lots: list[LotAssignment] = field(default_factory=list)
     last_fill_at: datetime | None = None
@@ -80,10 +83,6 @@ class OrderUpdate:
     def net_amount(self) -> Decimal:
         """Collateral usable for assets and exchange fees."""
         return self.amount - self.management_fee
-
-    @property
-    def spent(self) -> Decimal:
-        return self.assets_value + self.exchange_fee
 
     @property
     def remaining(self) -> Decimal:

@@ -201,7 +201,7 @@ def test_nothing_affordable_allocates_nothing() -> None:
     inv = InventoryManager()
     bm = BatchManager(inv)
     broke = update("U1", amount="10")
-    broke.assets_value = D(10)  # already spent all it had
+    broke.assets_value = broke.spent = D(10)  # already spent all it had
     batch, _ = bm.create(plan((broke, "10")), BASKETS, NOW)
     bm.on_lot(batch, fill(inv, batch.batch_id, AAA, "20", "10", "0"))
     assert bm.on_lot(batch, fill(inv, batch.batch_id, BBB, "10", "20", "0")) == []

@@ -15,7 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -163,9 +162,9 @@ def _assert_backed(update: OrderUpdate, quantity: Decimal) -> None:
     steps=st.lists(actions, min_size=1, max_size=30),
     fixed_fee=st.sampled_from(["0", "0.5"]),
     rate=st.sampled_from(["0", "0.001"]),
-    # fee_factor above the venue fee (0.1%), at SPEC defaults, and below it. The exact fit
-    # (fee_factor 1.001 = venue fee, threshold 0) is the xfail test below.
-    pricing=st.sampled_from([("0", "1.0011"), ("0.01", "1.002"), ("0.003", "1.0")]),
+    # fee_factor above the venue fee (0.1%), at SPEC defaults, below it, and the exact fit
+    # (fee_factor 1.001 = venue fee, threshold 0: orders sized to spend exactly their net).
+    pricing=st.sampled_from([("0", "1.0011"), ("0.01", "1.002"), ("0.003", "1.0"), ("0", "1.001")]),
 )
 def test_conservation_over_random_sequences(
     funding: list[Decimal],
@@ -225,14 +224,8 @@ def test_conservation_over_random_sequences(
         _check_laws(state, refusals=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: with fee_factor equal to the venue fee rate (threshold 0) an order is "
-    "sized to spend exactly its net; BatchManager._allocate's affordability bound passes, but the "
-    "realised cost rounds 1e-32 above net, CollateralManager.spend refuses it (InvariantViolation) "
-    "after the lots were already assigned, so lots and ledgers diverge",
-)
 def test_exact_fit_never_overspends() -> None:
+    """Regression: the realised cost of an exact fit rounded 1e-32 above net."""
     with money_context():
         state = _world("0", "0", "0", "1.001")
         world = state.world
@@ -248,14 +241,8 @@ def test_exact_fit_never_overspends() -> None:
         _check_laws(state)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: Engine._reduce shrinks the order updates (IndexOrderManager.reduce) "
-    "before CollateralManager.reduce validates the amount; the collateral ledger refuses a "
-    "reduction computed from the update's rounded `remaining`, leaving orders and collateral "
-    "out of step (validate first, then mutate is violated)",
-)
 def test_cancel_after_a_fill_keeps_ledgers_in_step() -> None:
+    """Regression: update and reservation summed `spent` differently; validate first."""
     with money_context():
         state = _world("0", "0.001", "0.01", "1.002")  # SPEC defaults
         world = state.world

@@ -178,7 +178,7 @@ def test_cancel_only_not_yet_engaged_collateral() -> None:
     # A1 is engaged: net 100 − fee 1 − spent 9 − engaged 60 = 30 left to cancel.
     u1.status = OrderStatus.ENGAGED
     u1.management_fee = D(1)
-    u1.assets_value = D(9)
+    u1.assets_value = u1.spent = D(9)
     u1.engaged = D(60)
     # A2 is being minted: nothing of it can be cancelled.
     u2.status = OrderStatus.MINTING
