@@ -34,6 +34,9 @@ class SolverConfig:
     partly_mintable_rate: Decimal = Decimal("0.99")
     fully_mintable_rate: Decimal = Decimal("0.9999")
     mint_idle: timedelta = timedelta(seconds=10)
+    # After a venue reject an asset waits before it is tried again, doubling per repeat.
+    reject_cooldown: timedelta = timedelta(seconds=5)
+    max_reject_cooldown: timedelta = timedelta(minutes=5)
     order_rate_limits: tuple[RateLimit, ...] = field(default_factory=_binance_order_limits)
 
     def __post_init__(self) -> None:

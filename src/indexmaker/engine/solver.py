@@ -79,6 +79,8 @@ class Solver:
         self._minting: dict[PaymentId, OrderUpdate] = {}
         self._next_payment = 1
         self.minted = 0
+        # asset -> (retry not before, consecutive rejects, last reason)
+        self._cooldown: dict[Symbol, tuple[datetime, int, str]] = {}
 
     # ------------------------------------------------------------------ tick
 
@@ -179,7 +181,12 @@ class Solver:
                 if asset.symbol not in carried:
                     carried[asset.symbol] = self.inventory.free_quantity(asset.symbol)
         plan = self.strategy.plan(
-            candidates, self.market, carried, self.rules, min(cfg.max_volley, free)
+            candidates,
+            self.market,
+            carried,
+            self.rules,
+            min(cfg.max_volley, free),
+            self._blocked_assets(now),
         )
         if not plan.entries:
             return
@@ -226,6 +233,7 @@ class Solver:
             return
         batch = self.batches.get(tracked.batch_id)
         command = tracked.command
+        self._cooldown.pop(command.symbol, None)  # the venue trades it again
         lot = self.inventory.open_lot(
             command.symbol,
             fill.trade_id,
@@ -244,6 +252,7 @@ class Solver:
             self.out.append(Alert("unknown_order_close", f"ignored close of {closed.order_id}"))
             return
         if closed.status is ExchangeOrderStatus.REJECTED:
+            self._cool_down(tracked.command.symbol, closed.reason or "rejected", now)
             self.out.append(
                 Alert(
                     "exchange_reject",
@@ -254,6 +263,19 @@ class Solver:
         batch = self.batches.get(tracked.batch_id)
         if batch is not None and self.batches.on_order_closed(batch):
             self._finish(batch, now)
+
+    def _cool_down(self, asset: Symbol, reason: str, now: datetime) -> None:
+        """Back off an asset the venue refused, so a persistent reject is not hammered."""
+        _, repeats, _ = self._cooldown.get(asset, (now, 0, reason))
+        wait = min(self.config.reject_cooldown * (2**repeats), self.config.max_reject_cooldown)
+        self._cooldown[asset] = (now + wait, repeats + 1, reason)
+
+    def _blocked_assets(self, now: datetime) -> dict[Symbol, str]:
+        return {
+            asset: f"{asset} refused by the venue ({reason}); retry after {until.isoformat()}"
+            for asset, (until, _, reason) in self._cooldown.items()
+            if until > now
+        }
 
     def _apply(self, allocations: list[Allocation], now: datetime) -> None:
         for allocation in allocations:

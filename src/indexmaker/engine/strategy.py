@@ -79,7 +79,10 @@ class Strategy:
         carried: Mapping[Symbol, Decimal],
         rules: Mapping[Symbol, SymbolRules],
         cap: Decimal,
+        blocked: Mapping[Symbol, str] | None = None,
     ) -> BatchPlan:
+        """Fit `candidates`; `blocked` assets (e.g. cooling down after a venue reject) make
+        the indexes holding them wait, with the reason given."""
         cfg = self.config
         deferred: list[tuple[OrderUpdate, str]] = []
         groups: dict[Symbol, _Group] = {}
@@ -90,6 +93,11 @@ class Strategy:
         unpriced: dict[Symbol, str] = {}
         for update, basket in candidates:
             group = groups.get(basket.symbol)
+            if group is None and basket.symbol not in unpriced and blocked:
+                for asset in basket.assets:
+                    if asset.symbol in blocked:
+                        unpriced[basket.symbol] = blocked[asset.symbol]
+                        break
             if group is None and basket.symbol not in unpriced:
                 price = self._index_limit_price(basket, market, limits)
                 if isinstance(price, str):
