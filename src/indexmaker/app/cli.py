@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexmaker {args.command}: {error}", file=sys.stderr)
         return error.code
     except KeyboardInterrupt:
-        return 130
+        return 0 if args.command == "watch" else 130  # Ctrl-C is how `watch` ends
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,242 @@
+"""The `indexmaker` client commands as subprocesses against a served instance.
+
+One `indexmaker serve` (a real child process on an ephemeral loopback port, fast simulated
+peers from a TOML file) serves the whole module and is stopped with SIGTERM at the end, which
+must exit 0. Orders that trade go to SYL2 (16 assets) so the venue's order-rate limit (100
+orders per 10 s, not configurable from a file) never holds a test up. Argument errors that
+need no server are checked in-process through `main()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from indexmaker.app.cli import ANVIL_TEST_KEYS, main
+from indexmaker.server.signing import Signer
+
+FAST_TOML = """
+indexes = ["SY100", "SYL2"]
+log_level = "INFO"
+[server]
+host = "127.0.0.1"
+[solver]
+mint_idle = 0.3
+[sim]
+book_refresh = 1
+exchange_latency = 0.005
+bridge_delay = 0.05
+wallet_delay = 0.03
+mint_delay = 0.02
+"""
+CLI = [sys.executable, "-m", "indexmaker.app.cli"]
+
+
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _env(key: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXMAKER_")}
+    if key is not None:
+        env["INDEXMAKER_KEY"] = key
+    return env
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("served")
+    (root / "fast.toml").write_text(FAST_TOML)
+    log = root / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--config", str(root / "fast.toml"), "--port", "0"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+        )
+    try:
+        deadline = time.monotonic() + 15
+        url = None
+        while url is None:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "serve did not start:\n" + log.read_text()
+            found = re.search(r"fix_listening url=(ws://127\.0\.0\.1:\d+/ws)", log.read_text())
+            url = found.group(1) if found else None
+            time.sleep(0.05)
+        yield Served(url, process, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+            raise
+    assert code == 0, log.read_text()[-2000:]
+    assert "service_stopped" in log.read_text()
+
+
+def run(
+    served: Served, *args: str, key: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args, "--url", served.url],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(key),
+    )
+
+
+def invoice_fields(output: str) -> dict[str, Decimal]:
+    values = {}
+    for name, value in re.findall(r"^  (\w+): ([0-9.]+)$", output, re.MULTILINE):
+        values[name] = Decimal(value)
+    return values
+
+
+def test_serve_deposit_order_wait_from_nothing_to_minted(served: Served, tmp_path: Path) -> None:
+    key = ANVIL_TEST_KEYS[4]
+    address = Signer(key).address
+    watch_out = tmp_path / "watch.out"
+    with watch_out.open("w") as sink:
+        watcher = subprocess.Popen(
+            [*CLI, "watch", "--url", served.url, "--duration", "25"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(key),
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while "watching" not in watch_out.read_text():
+            assert watcher.poll() is None and time.monotonic() < deadline, watch_out.read_text()
+            time.sleep(0.05)
+        deposit = run(served, "deposit", address, "1000")
+        assert deposit.returncode == 0, deposit.stderr
+        assert f"deposited 1000 USDC to {address}" in deposit.stdout
+        order = run(served, "order", "SYL2", "buy", "1000", "--wait", "--id", "cli-1", key=key)
+        assert order.returncode == 0, order.stderr
+        out = order.stdout
+        assert out.startswith("ACK  seq 1\n")
+        assert "accepted cli-1: buy SYL2 for 1000 USDC" in out
+        assert "fill cli-1: collateral ready" in out
+        assert "minted " in out and " SYL2 for cli-1" in out
+        inv = invoice_fields(out)
+        assert inv["total_amount"] == Decimal(1000)
+        assert inv["total_amount"] == (
+            inv["amount_paid"] + inv["amount_remaining"] + inv["management_fee"]
+        )
+        assert abs(inv["amount_paid"] - inv["assets_value"] - inv["exchange_fee"]) <= Decimal(
+            "0.000001"
+        )
+        # The watching session of the same wallet saw the same fills and the invoice live.
+        deadline = time.monotonic() + 5
+        while "minted" not in watch_out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=10) == 0
+        seen = watch_out.read_text()
+        fills = [line for line in out.splitlines() if line.startswith("fill cli-1")]
+        for line in fills:
+            assert line in seen
+        assert f"minted {out.split('minted ')[1].splitlines()[0]}" in seen
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait(timeout=5)
+
+
+def test_quote(served: Served) -> None:
+    result = run(served, "quote", "SY100", "1000", key=ANVIL_TEST_KEYS[3])
+    assert result.returncode == 0, result.stderr
+    possible = re.search(r"quantity_possible:\s+([0-9.]+)", result.stdout)
+    price = re.search(r"index_price:\s+([0-9.]+)", result.stdout)
+    assert possible and price
+    assert Decimal(possible.group(1)) > 0 and Decimal(price.group(1)) > 0
+
+
+def test_order_then_cancel(served: Served) -> None:
+    key = ANVIL_TEST_KEYS[5]  # never funded: the order waits for collateral, so it cancels
+    order = run(served, "order", "SY100", "buy", "300.25", "--id", "cx-1", key=key)
+    assert order.returncode == 0, order.stderr
+    assert "accepted cx-1" in order.stdout
+    cancel = run(served, "cancel", "SY100", "cx-1", "300.25", key=key)
+    assert cancel.returncode == 0, cancel.stderr
+    assert "canceled 300.25 USDC of cx-1" in cancel.stdout
+    again = run(served, "cancel", "SY100", "cx-1", "1", key=key)
+    assert again.returncode == 1
+    assert "indexmaker cancel: cancel of cx-1 rejected: no open order cx-1" in again.stderr
+    duplicate = run(served, "order", "SY100", "buy", "5", "--id", "cx-1", key=key)
+    assert duplicate.returncode == 1
+    assert "order cx-1 rejected: duplicate client_order_id cx-1" in duplicate.stderr
+
+
+def test_error_messages_name_the_problem(served: Served, tmp_path: Path) -> None:
+    key = ANVIL_TEST_KEYS[6]
+    unknown = run(served, "order", "SYXX", "buy", "100", key=key)
+    assert unknown.returncode == 1
+    assert "rejected: unknown symbol SYXX" in unknown.stderr
+    unknown_quote = run(served, "quote", "SYXX", "100", key=key)
+    assert unknown_quote.returncode == 1 and "unknown symbol SYXX" in unknown_quote.stderr
+    no_key = run(served, "order", "SY100", "buy", "100")
+    assert no_key.returncode == 2
+    assert "no wallet key" in no_key.stderr and "INDEXMAKER_KEY" in no_key.stderr
+    assert "--key-file" in no_key.stderr
+    bad_amount = run(served, "order", "SY100", "buy", "-5", key=key)
+    assert bad_amount.returncode == 2
+    assert "indexmaker order: amount: '-5' is not a plain decimal" in bad_amount.stderr
+    bad_deposit = run(served, "deposit", "0x1234", "10")
+    assert bad_deposit.returncode == 2 and "address:" in bad_deposit.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["order", "SY100", "up", "10", "--test-key", "1"], "order: side: 'up'"),
+        (["order", "SY100", "buy", "1.0000001", "--test-key", "1"], "amount: more than 6"),
+        (["order", "SY100", "buy", "NaN", "--test-key", "1"], "amount: 'NaN' is not a plain"),
+        (["order", "SY 100", "buy", "10", "--test-key", "1"], "symbol: 1-32 letters"),
+        (["order", "SY100", "buy", "10", "--id", 'a"b', "--test-key", "1"], "client_order_id:"),
+        (["cancel", "SY100", "x", "0", "--test-key", "1"], "amount: must be greater than 0"),
+        (["quote", "SY100", "1e3", "--test-key", "1"], "quote: amount: '1e3'"),
+        (["deposit", "0xZZ", "10"], "deposit: address: expected 0x followed by 40 hex"),
+        (["deposit", "0x" + "ab" * 20, "ten"], "deposit: amount: 'ten'"),
+        (["watch", "--key-file", "/nonexistent/key"], "--key-file: No such file"),
+    ],
+)
+def test_bad_input_is_refused_before_sending(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--url", "ws://127.0.0.1:9/ws"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_key_file_and_unreachable_service(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.key"
+    bad.write_text("not a key\n")
+    assert main(["quote", "SY100", "10", "--key-file", str(bad)]) == 2
+    assert "expected a 32-byte hex private key" in capsys.readouterr().err
+    good = tmp_path / "good.key"
+    good.write_text(ANVIL_TEST_KEYS[7] + "\n")
+    # Port 9 (discard) is closed on loopback: a clear connection error, exit 1.
+    assert (
+        main(["quote", "SY100", "10", "--key-file", str(good), "--url", "ws://127.0.0.1:9/ws"]) == 1
+    )
+    assert "cannot reach the service" in capsys.readouterr().err

@@ -1,0 +1,55 @@
+"""`indexmaker demo` runs its clients through the server over real sockets, fast, and cleanly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "indexmaker.app.cli"]
+
+
+def test_socket_demo_default_run(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [*CLI, "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert elapsed < 60
+    assert "over WebSockets" in result.stdout and "service stopped" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ok"] and summary["mode"] == "sockets"
+    assert summary["url"].startswith("ws://127.0.0.1:")
+    assert summary["missing_invoices"] == [] and summary["inconsistent_invoices"] == 0
+    assert summary["reconnects"] >= 1 and summary["resent_messages"] >= 1
+    assert len(summary["clients"]) == 12
+    invoices = json.loads((tmp_path / "invoices.json").read_text())
+    assert len(invoices) == summary["invoices"] >= 24
+    assert len({i["client_order_id"] for i in invoices}) == len(invoices)
+    for invoice in invoices:
+        total, paid = Decimal(invoice["total_amount"]), Decimal(invoice["amount_paid"])
+        rest = Decimal(invoice["amount_remaining"]) + Decimal(invoice["management_fee"])
+        assert total == paid + rest
+        assert invoice["lots"]
+    notes = [n for c in summary["clients"] for n in c["notes"]]
+    assert any("replayed id: rejected" in n for n in notes)
+    assert any("unfunded order canceled: canceled" in n for n in notes)
+
+
+def test_in_process_demo_still_available(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "demo", "--in-process", "--clients", "3", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "simulated" in result.stdout
+    assert json.loads((tmp_path / "invoices.json").read_text())
