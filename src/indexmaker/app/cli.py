@@ -222,7 +222,7 @@ def _client_command(args: argparse.Namespace) -> int:
 def _private_key(args: argparse.Namespace) -> str:
     if args.key_file is not None:
         try:
-            key = args.key_file.read_text().strip()
+            key: str = args.key_file.read_text().strip()
         except OSError as error:
             raise CliError(f"--key-file: {error.strerror}: {args.key_file}", code=2) from None
         source = f"--key-file {args.key_file}"
