@@ -26,6 +26,8 @@ from indexmaker.server.messages import ParsedRequest
 SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N: Final = SECP256K1_N // 2
 NOT_AUTHORISED: Final = "Not authorised"  # the reference's NAK reason, verbatim
+_SEQ_SIGNED: Final = frozenset({"ACK", "NAK"})  # messages whose signed id is a seq number
+_SEQ_TRAILER_CACHE: Final = 8192  # ACK/NAK trailers kept (a few MB at most)
 
 
 class SignatureError(ValueError):
@@ -146,6 +148,7 @@ class Signer:
         uncompressed = self._key.public_key.format(compressed=False)
         self.public_key_hex: Final = "0x" + uncompressed.hex()
         self.address: Final = address_of(uncompressed)
+        self._seq_trailers: dict[tuple[str, str], dict[str, list[str]]] = {}
 
     def sign_text(self, text: str) -> str:
         """0x r‖s hex (64 bytes); libsecp256k1 always produces low-s."""
@@ -153,5 +156,15 @@ class Signer:
         return "0x" + recoverable[:64].hex()
 
     def trailer_for(self, msg_type: str, signed_id: str) -> dict[str, list[str]]:
+        # ACK/NAK sign only {msg_type, ref_seq_num}: the same few small seq numbers recur on
+        # every session, and RFC 6979 signatures are deterministic, so caching them returns
+        # the very same bytes without a signing operation on the ACK path (see benchmarks).
+        key = (msg_type, signed_id)
+        cached = self._seq_trailers.get(key)
+        if cached is not None:
+            return cached
         signature = self.sign_text(signing_text(msg_type, signed_id))
-        return {"public_key": [self.public_key_hex], "signature": [signature]}
+        trailer = {"public_key": [self.public_key_hex], "signature": [signature]}
+        if msg_type in _SEQ_SIGNED and len(self._seq_trailers) < _SEQ_TRAILER_CACHE:
+            self._seq_trailers[key] = trailer
+        return trailer
