@@ -224,6 +224,7 @@ class Engine:
                     self.collateral.release(update.client, update.client_order_id)
                 else:
                     self.collateral.reduce(update.client, update.client_order_id, reduction.amount)
+            self.solver.collateral_changed(update.client)
             if reduction.removed:
                 self.solver.forget_waiting(update)
             else:
@@ -246,6 +247,7 @@ class Engine:
         command = self.router.start(lot)
         if command is None:
             self.collateral.mark_ready(lot)
+            self.solver.collateral_changed(lot.client)
             self.solver.tick_collateral(now)
         else:
             self.solver.out.append(command)
@@ -261,6 +263,7 @@ class Engine:
             self.solver.out.append(next_command)
             return
         self.collateral.mark_ready(lot)
+        self.solver.collateral_changed(lot.client)
         self.solver.tick_collateral(now)
 
     def _hop_failed(self, event: HopFailed) -> None:

@@ -75,6 +75,8 @@ class Solver:
         self.strategy = Strategy(config)
         self.out: list[Command] = []
         self._waiting: dict[int, OrderUpdate] = {}  # ManageCollateral, by arrival
+        self._waiting_by_client: dict[ClientKey, dict[int, OrderUpdate]] = {}
+        self._changed: set[ClientKey] = set()  # clients whose ready collateral grew
         self._mintable: dict[int, OrderUpdate] = {}
         self._minting: dict[PaymentId, OrderUpdate] = {}
         self._next_payment = 1
@@ -98,7 +100,12 @@ class Solver:
     def wait_for_collateral(self, update: OrderUpdate, now: datetime) -> None:
         update.status = OrderStatus.MANAGE_COLLATERAL
         self._waiting[update.arrival] = update
-        self._check_collateral(now, only_client=update.client)
+        self._waiting_by_client.setdefault(update.client, {})[update.arrival] = update
+        self._reserve_for(update.client)
+
+    def collateral_changed(self, client: ClientKey) -> None:
+        """The client's ready collateral grew: its waiting updates are tried on the next check."""
+        self._changed.add(client)
 
     def tick_collateral(self, now: datetime) -> None:
         """Collateral became ready: waiting orders may go on without waiting for a tick."""
@@ -106,26 +113,35 @@ class Solver:
 
     def forget_waiting(self, update: OrderUpdate) -> None:
         self._waiting.pop(update.arrival, None)
+        mine = self._waiting_by_client.get(update.client)
+        if mine is not None:
+            mine.pop(update.arrival, None)
+            if not mine:
+                del self._waiting_by_client[update.client]
 
-    def _check_collateral(self, now: datetime, only_client: ClientKey | None = None) -> None:
-        blocked: set[ClientKey] = set()  # a client's later updates wait behind earlier ones
-        for arrival, update in list(self._waiting.items()):
-            if update.client in blocked or (
-                only_client is not None and update.client != only_client
-            ):
-                continue
+    def _check_collateral(self, now: datetime) -> None:
+        # Only clients whose collateral changed can have become reservable: O(changes).
+        while self._changed:
+            self._reserve_for(self._changed.pop())
+        # Waiting updates are in arrival (= time) order: expire from the oldest, stop early.
+        while self._waiting:
+            update = next(iter(self._waiting.values()))
+            if now - update.received_at < self.config.collateral_timeout:
+                break
+            self.forget_waiting(update)
+            self._fail_collateral(update, now)
+            self._changed.add(update.client)  # its later updates may fit now
+
+    def _reserve_for(self, client: ClientKey) -> None:
+        """Reserve for the client's waiting updates in FIFO order, up to the first that cannot."""
+        for update in list(self._waiting_by_client.get(client, {}).values()):
             try:
                 reservation = self.collateral.reserve(
                     update.client, update.client_order_id, update.amount
                 )
             except InsufficientFundsError:
-                if now - update.received_at >= self.config.collateral_timeout:
-                    self._fail_collateral(update, now)
-                    del self._waiting[arrival]
-                else:
-                    blocked.add(update.client)
-                continue
-            del self._waiting[arrival]
+                return  # later updates wait behind this one
+            self.forget_waiting(update)
             update.management_fee = reservation.fee
             if update.net_amount <= 0:
                 self.collateral.release(update.client, update.client_order_id)
@@ -367,6 +383,7 @@ class Solver:
             self.out.append(Alert("unknown_mint", f"confirmation of unknown payment {payment_id}"))
             return
         self.collateral.release(update.client, update.client_order_id)  # change back to client
+        self._changed.add(update.client)
         update.status = OrderStatus.MINTED
         self.orders.remove(update)
         self.minted += 1
