@@ -468,7 +468,8 @@ class IndexMakerClient:
         self.duplicates_dropped = 0
         self.unverified: list[Unverified] = []
         self._events: asyncio.Queue[Event | None] = asyncio.Queue(event_buffer)
-        self.on_event: Callable[[Event], None] | None = None
+        self.on_event: Callable[[Event], None] | None = None  # called for each event
+        self.callback_errors: list[Exception] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -562,8 +563,7 @@ class IndexMakerClient:
         while not self._closed:
             reader = self._reader
             if reader is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.shield(reader)
+                await asyncio.wait({reader})  # never raises the reader's error; close() cancels
             await self._teardown("connection lost")
             if not self._reconnect:
                 self._fail_waiters(NotConnected("connection lost"))
@@ -878,7 +878,10 @@ class IndexMakerClient:
 
     def _emit(self, event: Event | None) -> None:
         if event is not None and self.on_event is not None:
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception as error:  # a user callback's bug must not kill the reader
+                self.callback_errors.append(error)
         if self._events.full():
             self._events.get_nowait()  # nobody is reading: keep the newest
         self._events.put_nowait(event)
