@@ -148,6 +148,23 @@ class RateLimiter:
             window.add(now, weight)
         return None
 
+    def wait_time(self, now: datetime, weight: int = 1) -> timedelta | None:
+        """How long until `weight` would fit every window (None: it fits now); takes nothing."""
+        blocked = self._blocked_until
+        if blocked is not None and now < blocked:
+            return blocked - now
+        wait = timedelta(0)
+        for window in self._all:
+            window.evict(now)
+            wait = max(wait, window.wait_for(now, weight))
+        return wait if wait > timedelta(0) else None
+
+    def take(self, now: datetime, weight: int = 1) -> None:
+        """Charge `weight` to every window without checking: right after `wait_time` said
+        it fits (the caller checked several limiters before charging any)."""
+        for window in self._all:
+            window.add(now, weight)
+
     def headroom(self, now: datetime) -> dict[str, int]:
         """Weight each window could still admit now (0 everywhere while blocked)."""
         blocked = self._blocked_until is not None and now < self._blocked_until

@@ -265,17 +265,15 @@ class SessionHub:
         )
         waits: list[tuple[timedelta, str]] = []
         for scope, limiter in scopes:
-            if min(limiter.headroom(now).values(), default=weight) < weight:
-                # Refuses and takes nothing; asked only for its wait time.
-                wait = limiter.try_acquire(now, weight)
-                if wait is not None:
-                    waits.append((wait, scope))
+            wait = limiter.wait_time(now, weight)  # asks only; takes nothing
+            if wait is not None:
+                waits.append((wait, scope))
         if waits:
             wait, scope = max(waits)
             millis = max(1, round(wait.total_seconds() * 1000))
             return Rejected(f"Rate limit exceeded ({scope}): retry after {millis} ms", wait)
         for _, limiter in scopes:
-            limiter.try_acquire(now, weight)  # all had headroom: admitted
+            limiter.take(now, weight)  # every scope has room (evicted just above): admitted
         return None
 
     def _client_limiter(self, client: ClientKey, now: datetime) -> RateLimiter:
