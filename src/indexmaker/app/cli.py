@@ -150,7 +150,7 @@ def _demo(args: argparse.Namespace) -> int:
 
         run_demo(seed=args.seed, clients=args.clients, out_dir=args.out)
         return 0
-    from indexmaker.app.demo import run_socket_demo
+    from indexmaker.app.demo_sockets import run_socket_demo
 
     summary = run_socket_demo(seed=args.seed, clients=args.clients, out_dir=args.out)
     return 0 if summary.get("ok", True) else 1

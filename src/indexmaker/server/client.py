@@ -28,30 +28,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from indexmaker.core.clock import rfc3339
+from indexmaker.core.ids import client_key
 from indexmaker.model.side import Side
-from indexmaker.server.signing import SignatureError, Signer, signing_text, verify_text
+from indexmaker.server.client_events import (
+    Ack,
+    CancelResponse,
+    ClientError,
+    Connected,
+    Disconnected,
+    Event,
+    Fill,
+    Invoice,
+    InvoiceLot,
+    Nak,
+    NakError,
+    NotConnected,
+    OrderResponse,
+    Quote,
+    QuoteStatus,
+    RequestRejected,
+    SequenceGap,
+    ServerMessage,
+    ServerSignatureError,
+    Unverified,
+    decode_message,
+    signed_id_of,
+    verify_frame,
+)
+from indexmaker.server.client_http import fetch_server_info, http_base, sim_deposit
+from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
+from indexmaker.server.signing import SignatureError, Signer
 from indexmaker.server.wire_values import (
-    ACK,
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
     CANCEL_QUOTE_REQUEST,
-    INDEX_ORDER_FILL,
     INDEX_QUOTE_RESPONSE,
-    MINT_INVOICE,
-    NAK,
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
@@ -62,333 +82,48 @@ from indexmaker.server.wire_values import (
     fmt_decimal,
 )
 
+# The events and errors live in client_events.py; this module is the SDK's one import point.
+__all__ = [
+    "DEFAULT_CHAIN_ID",
+    "DEFAULT_URL",
+    "Ack",
+    "CancelResponse",
+    "ClientError",
+    "Connected",
+    "Disconnected",
+    "Event",
+    "Fill",
+    "IndexMakerClient",
+    "Invoice",
+    "InvoiceLot",
+    "Nak",
+    "NakError",
+    "NotConnected",
+    "OrderResponse",
+    "Quote",
+    "QuoteStatus",
+    "RequestRejected",
+    "SequenceGap",
+    "ServerMessage",
+    "ServerSignatureError",
+    "Unverified",
+    "amount_text",
+    "decode_message",
+    "fetch_server_info",
+    "http_base",
+    "new_id",
+    "parse_side",
+    "request_body",
+    "signed_id_of",
+    "sim_deposit",
+    "verify_frame",
+]
+
 DEFAULT_URL: Final = "ws://127.0.0.1:3000/ws"
 DEFAULT_CHAIN_ID: Final = 42161
-_RETRY_RE: Final = re.compile(r"retry after (\d+) ms")
-_ORDER_ID_TYPES: Final = frozenset(
-    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
-)
-_QUOTE_ID_TYPES: Final = frozenset({NEW_INDEX_QUOTE, INDEX_QUOTE_RESPONSE, CANCEL_INDEX_QUOTE})
-
-
-# ---------------------------------------------------------------- errors
-
-
-class ClientError(Exception):
-    """Root of the SDK's errors."""
-
-
-class NakError(ClientError):
-    """The server refused a frame (NAK); `reason` names the field or rule."""
-
-    def __init__(self, reason: str, ref_seq_num: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.ref_seq_num = ref_seq_num
-
-
-class RequestRejected(ClientError):
-    """The business answer was `rejected` (unknown symbol, duplicate id, …)."""
-
-    def __init__(self, what: str, reason: str | None) -> None:
-        super().__init__(f"{what} rejected: {reason or 'no reason given'}")
-        self.reason = reason
-
-
-class ServerSignatureError(ClientError):
-    """A server frame did not verify against the server's address: it was not believed."""
-
-
-class NotConnected(ClientError):
-    """No connection (and reconnecting is off, or the client is closed)."""
-
-
-# ---------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerMessage:
-    """Header values every verified server message carries."""
-
-    seq_num: int = 0  # the session's outgoing seq
-    server_seq: int | None = None  # stored business responses only (the resume cursor)
-    poss_dup: bool = False  # resent after a reconnect
-    timestamp: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Ack(ServerMessage):
-    ref_seq_num: int
-
-
-@dataclass(frozen=True, slots=True)
-class Nak(ServerMessage):
-    ref_seq_num: int
-    reason: str
-
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds to wait, when this is a rate-limit refusal."""
-        match = _RETRY_RE.search(self.reason)
-        return int(match.group(1)) / 1000 if match else None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderResponse(ServerMessage):
-    """NewIndexOrder: the order was accepted (`new`) or rejected."""
-
-    client_order_id: str
-    status: str
-    reason: str | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.status == "new"
-
-
-@dataclass(frozen=True, slots=True)
-class CancelResponse(ServerMessage):
-    client_order_id: str
-    status: str  # canceled | rejected
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Fill(ServerMessage):
-    client_order_id: str
-    filled_quantity: Decimal
-    collateral_spent: Decimal
-    collateral_remaining: Decimal
-    fill_rate: Decimal
-    status: str  # collateral ready | in progress | mintable | fully mintable
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceLot:
-    lot_id: str
-    symbol: str
-    price: Decimal
-    assigned_quantity: Decimal
-    assigned_fee: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Invoice(ServerMessage):
-    """MintInvoice: what the minted index tokens cost, lot by lot."""
-
-    client_order_id: str
-    payment_id: str
-    symbol: str
-    filled_quantity: Decimal
-    total_amount: Decimal
-    amount_paid: Decimal
-    amount_remaining: Decimal
-    management_fee: Decimal
-    assets_value: Decimal
-    exchange_fee: Decimal
-    fill_rate: Decimal
-    lots: tuple[InvoiceLot, ...]
-    minted_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteStatus(ServerMessage):
-    """NewIndexQuote (or CancelIndexQuote): the quote request's status."""
-
-    client_quote_id: str
-    status: str
-    reason: str | None = None
-    cancel: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Quote(ServerMessage):
-    """IndexQuoteResponse: index units the amount buys, now and at most."""
-
-    client_quote_id: str
-    quantity_possible: Decimal
-    quantity_fillable_now: Decimal | None = None
-    index_price: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Unverified:
-    """A frame whose signature failed: surfaced, never believed."""
-
-    reason: str
-    raw: str
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceGap:
-    """The server's per-session seq_num skipped or repeated (should never happen)."""
-
-    expected: int
-    received: int
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    session: int  # 1 for the first connection, +1 per reconnect
-    resumed_from: int | None  # the last_server_seq named in the ResendRequest
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnected:
-    reason: str
-
-
-# A ServerMessage: Ack, Nak, OrderResponse, CancelResponse, Fill, Invoice, QuoteStatus, Quote.
-Event = ServerMessage | Unverified | SequenceGap | Connected | Disconnected
-
-
-# ---------------------------------------------------------------- decoding
-
-
-def _dec(body: dict[str, Any], name: str) -> Decimal:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise ValueError(f"{name}: expected a decimal string")
-    return Decimal(value)
-
-
-def _opt_dec(body: dict[str, Any], name: str) -> Decimal | None:
-    return _dec(body, name) if name in body else None
-
-
-def _meta(header: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "seq_num": int(header.get("seq_num", 0)),
-        "server_seq": header.get("server_seq"),
-        "poss_dup": bool(header.get("poss_dup", False)),
-        "timestamp": str(header.get("timestamp", "")),
-    }
-
-
-def decode_message(frame: dict[str, Any]) -> ServerMessage:
-    """A verified frame's typed event (ValueError/KeyError on a malformed one)."""
-    header = frame["standard_header"]
-    msg_type = header["msg_type"]
-    meta = _meta(header)
-    if msg_type == ACK:
-        return Ack(int(frame["ref_seq_num"]), **meta)
-    if msg_type == NAK:
-        return Nak(int(frame["ref_seq_num"]), str(frame.get("reason", "")), **meta)
-    if msg_type == NEW_INDEX_ORDER:
-        return OrderResponse(frame["client_order_id"], frame["status"], frame.get("reason"), **meta)
-    if msg_type == CANCEL_INDEX_ORDER:
-        cid = frame["client_order_id"]
-        return CancelResponse(cid, frame["status"], frame.get("reason"), **meta)
-    if msg_type == INDEX_ORDER_FILL:
-        return Fill(
-            frame["client_order_id"],
-            _dec(frame, "filled_quantity"),
-            _dec(frame, "collateral_spent"),
-            _dec(frame, "collateral_remaining"),
-            _dec(frame, "fill_rate"),
-            str(frame["status"]),
-            **meta,
-        )
-    if msg_type == MINT_INVOICE:
-        lots = tuple(
-            InvoiceLot(
-                str(lot["lot_id"]),
-                str(lot["symbol"]),
-                _dec(lot, "price"),
-                _dec(lot, "assigned_quantity"),
-                _dec(lot, "assigned_fee"),
-            )
-            for lot in frame.get("lots", [])
-        )
-        return Invoice(
-            frame["client_order_id"],
-            str(frame["payment_id"]),
-            str(frame["symbol"]),
-            _dec(frame, "filled_quantity"),
-            _dec(frame, "total_amount"),
-            _dec(frame, "amount_paid"),
-            _dec(frame, "amount_remaining"),
-            _dec(frame, "management_fee"),
-            _dec(frame, "assets_value"),
-            _dec(frame, "exchange_fee"),
-            _dec(frame, "fill_rate"),
-            lots,
-            str(frame.get("timestamp", "")),
-            **meta,
-        )
-    if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):
-        qid = frame["client_quote_id"]
-        cancel = msg_type == CANCEL_INDEX_QUOTE
-        return QuoteStatus(qid, frame["status"], frame.get("reason"), cancel, **meta)
-    if msg_type == INDEX_QUOTE_RESPONSE:
-        return Quote(
-            frame["client_quote_id"],
-            _dec(frame, "quantity_possible"),
-            _opt_dec(frame, "quantity_fillable_now"),
-            _opt_dec(frame, "index_price"),
-            **meta,
-        )
-    raise ValueError(f"unknown msg_type {msg_type!r}")
-
-
-def signed_id_of(frame: dict[str, Any]) -> str:
-    """The `id` a server message's signature covers (SPEC §5)."""
-    msg_type = frame["standard_header"]["msg_type"]
-    if msg_type in (ACK, NAK):
-        return str(frame["ref_seq_num"])
-    if msg_type in _ORDER_ID_TYPES:
-        return str(frame["client_order_id"])
-    if msg_type in _QUOTE_ID_TYPES:
-        return str(frame["client_quote_id"])
-    raise ValueError(f"no signed id known for msg_type {msg_type!r}")
-
-
-def verify_frame(frame: dict[str, Any], server_address: str) -> None:
-    """Raise SignatureError unless the frame is signed by `server_address`'s key."""
-    trailer = frame.get("standard_trailer") or {}
-    keys, signatures = trailer.get("public_key") or [], trailer.get("signature") or []
-    if not keys or not signatures:
-        raise SignatureError("unsigned server message")
-    msg_type = frame["standard_header"]["msg_type"]
-    text = signing_text(str(msg_type), signed_id_of(frame))
-    verify_text(text, str(signatures[0]), str(keys[0]), server_address)
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def http_base(url: str) -> str:
-    """http(s)://host:port of a ws(s):// (or http) URL."""
-    parts = urlsplit(url)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    return urlunsplit((scheme, parts.netloc, "", "", ""))
-
-
-async def fetch_server_info(url: str, timeout: float = 10) -> dict[str, Any]:
-    """GET /info of the service behind `url` (server address and public key, indexes)."""
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with (
-        aiohttp.ClientSession(timeout=client_timeout) as session,
-        session.get(http_base(url) + "/info") as response,
-    ):
-        response.raise_for_status()
-        info: dict[str, Any] = await response.json()
-        return info
-
-
-async def sim_deposit(
-    url: str, address: str, amount: Decimal | str, timeout: float = 10
-) -> dict[str, Any]:
-    """Credit `amount` USDC to `address` on the service's simulated chain (POST /sim/deposit)."""
-    text = fmt_decimal(amount) if isinstance(amount, Decimal) else amount
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        body = {"address": address, "amount": text}
-        async with session.post(http_base(url) + "/sim/deposit", json=body) as response:
-            result: dict[str, Any] = await response.json(content_type=None)
-            if response.status != 200:
-                raise ClientError(f"deposit refused: {result.get('error', response.status)}")
-            return result
 
 
 def new_id(prefix: str) -> str:
@@ -410,6 +145,22 @@ def parse_side(value: Side | str) -> Side:
         return Side.parse(value)
     except ValueError:
         raise ValueError(f"side: {value!r} is not buy/b/bid/1 or sell/s/ask/a/2") from None
+
+
+def request_body(
+    id_field: str,
+    ident: str,
+    symbol: str,
+    side: Side | str | None = None,
+    amount: Decimal | int | str | None = None,
+) -> dict[str, Any]:
+    """A request's body fields, each checked as the server will check it."""
+    body: dict[str, Any] = {id_field: ident, "symbol": check_symbol(symbol)}
+    if side is not None:
+        body["side"] = parse_side(side).value
+    if amount is not None:
+        body["amount"] = amount_text(amount)
+    return body
 
 
 class _ConnectionLost(Exception):
@@ -589,12 +340,7 @@ class IndexMakerClient:
     ) -> OrderResponse:
         """Send a signed NewIndexOrder; the server's acceptance or rejection (NakError on NAK)."""
         cid = check_id("client_order_id", client_order_id or new_id("o"))
-        body = {
-            "client_order_id": cid,
-            "symbol": check_symbol(symbol),
-            "side": parse_side(side).value,
-            "amount": amount_text(amount),
-        }
+        body = request_body("client_order_id", cid, symbol, side, amount)
         response = await self._call(NEW_INDEX_ORDER, cid, body, NEW_INDEX_ORDER)
         assert isinstance(response, OrderResponse)
         return response
@@ -604,11 +350,7 @@ class IndexMakerClient:
     ) -> CancelResponse:
         """Take up to `amount` of not-yet-engaged collateral off the order."""
         cid = check_id("client_order_id", client_order_id)
-        body = {
-            "client_order_id": cid,
-            "symbol": check_symbol(symbol),
-            "amount": amount_text(amount),
-        }
+        body = request_body("client_order_id", cid, symbol, amount=amount)
         response = await self._call(CANCEL_INDEX_ORDER, cid, body, CANCEL_INDEX_ORDER)
         assert isinstance(response, CancelResponse)
         return response
@@ -622,12 +364,7 @@ class IndexMakerClient:
     ) -> Quote:
         """How many index units `amount` buys (RequestRejected if the quote is refused)."""
         qid = check_id("client_quote_id", client_quote_id or new_id("q"))
-        body = {
-            "client_quote_id": qid,
-            "symbol": check_symbol(symbol),
-            "side": parse_side(side).value,
-            "amount": amount_text(amount),
-        }
+        body = request_body("client_quote_id", qid, symbol, side, amount)
         answer = self._waiter(INDEX_QUOTE_RESPONSE, qid)
         try:
             status = await self._call(NEW_QUOTE_REQUEST, qid, body, NEW_INDEX_QUOTE)
@@ -642,7 +379,7 @@ class IndexMakerClient:
 
     async def cancel_quote(self, symbol: str, client_quote_id: str) -> QuoteStatus:
         qid = check_id("client_quote_id", client_quote_id)
-        body = {"client_quote_id": qid, "symbol": check_symbol(symbol)}
+        body = request_body("client_quote_id", qid, symbol)
         response = await self._call(CANCEL_QUOTE_REQUEST, qid, body, CANCEL_INDEX_QUOTE)
         assert isinstance(response, QuoteStatus)
         return response
@@ -739,21 +476,11 @@ class IndexMakerClient:
         raise NakError(f"still rate limited after {self._max_rate_retries} retries", seq)
 
     def _frame(self, msg_type: str, seq: int, signed_id: str, body: dict[str, Any]) -> str:
-        frame: dict[str, Any] = {
-            "standard_header": {
-                "msg_type": msg_type,
-                "sender_comp_id": "CLIENT",
-                "target_comp_id": "SERVER",
-                "seq_num": seq,
-                "timestamp": rfc3339(datetime.now(UTC)),
-            },
-            "chain_id": self.chain_id,
-            "address": self.address,
-        }
-        frame.update(body)
         # Quotes need no signature (reference protocol); signing them too costs ~0.1 ms.
-        frame["standard_trailer"] = self._signer.trailer_for(msg_type, signed_id)
-        return json.dumps(frame, separators=(",", ":"))
+        trailer = self._signer.trailer_for(msg_type, signed_id)
+        stamp = Stamp(seq, datetime.now(UTC), sender_comp_id="CLIENT", target_comp_id="SERVER")
+        message = PreparedMessage(msg_type, signed_id, body, trailer)
+        return encode_prepared(message, client_key(self.chain_id, self.address), stamp).decode()
 
     def _waiter(self, msg_type: str, ident: str) -> asyncio.Future[ServerMessage]:
         future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
@@ -772,12 +499,13 @@ class IndexMakerClient:
         elif not future.cancelled():
             future.exception()  # retrieved: an error nobody awaits any more is not a bug
 
-    def _fail_waiters(self, error: Exception) -> None:
+    def _fail_waiters(self, error: Exception, *, invoices: bool = True) -> None:
         futures: list[asyncio.Future[Any]] = list(self._acks.values())
         for queue in self._waiters.values():
             futures.extend(queue)
-        for waiters in self._invoice_waiters.values():
-            futures.extend(waiters)
+        if invoices:
+            for waiters in self._invoice_waiters.values():
+                futures.extend(waiters)
         for future in futures:
             if not future.done():
                 future.set_exception(error)
@@ -827,13 +555,7 @@ class IndexMakerClient:
         self._emit(event)
         # Whatever the waiting requests expected may be this frame: they cannot trust a reply.
         error = ServerSignatureError(f"server message refused: {reason}")
-        for future in list(self._acks.values()):
-            if not future.done():
-                future.set_exception(error)
-        for queue in self._waiters.values():
-            for waiter in queue:
-                if not waiter.done():
-                    waiter.set_exception(error)
+        self._fail_waiters(error, invoices=False)
 
     def _remember(self, server_seq: int) -> None:
         self._seen.add(server_seq)

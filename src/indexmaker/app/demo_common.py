@@ -1,0 +1,109 @@
+"""What both demos share: the indexes, order sizing, the minted line, invoice JSON, summary table.
+
+The in-process demo (demo.py) sees the core's MintInvoice, the socket demo (demo_sockets.py) the
+SDK's Invoice; both carry the same figures under the same names (`InvoiceFigures`), and only
+their lots and timestamps differ in shape, so the callers hand those over already unpacked.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any, Protocol
+
+from rich.table import Table
+
+DEMO_INDEXES = ("SY100", "SYAI", "SYL2")
+ZERO = Decimal(0)
+SUMMARY_TITLE = "Session summary (USDC, 2 decimals shown; exact figures in the files)"
+
+# One lot of an invoice as the JSON file shows it: (asset, lot_id, price, quantity, fee).
+LotFigures = tuple[str, Any, Decimal, Decimal, Decimal]
+
+
+class InvoiceFigures(Protocol):
+    """The figures of a mint invoice, core (MintInvoice) or SDK (Invoice) alike."""
+
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def filled_quantity(self) -> Decimal: ...
+    @property
+    def total_amount(self) -> Decimal: ...
+    @property
+    def amount_paid(self) -> Decimal: ...
+    @property
+    def amount_remaining(self) -> Decimal: ...
+    @property
+    def management_fee(self) -> Decimal: ...
+    @property
+    def assets_value(self) -> Decimal: ...
+    @property
+    def exchange_fee(self) -> Decimal: ...
+    @property
+    def fill_rate(self) -> Decimal: ...
+
+
+def order_sizes(rng: random.Random, budget: Decimal) -> Iterator[Decimal]:
+    """2 to 5 order sizes that spend 20-70% of what is left each, while 100 USDC or more is.
+
+    A generator, so the caller's own draws from `rng` interleave with these exactly as if the
+    loop were written inline (the same seed gives the same session).
+    """
+    for _ in range(rng.randint(2, 5)):
+        if budget < 100:
+            return
+        size = min(budget, Decimal(int(budget * Decimal(rng.uniform(0.2, 0.7)))) + 50)
+        budget -= size
+        yield size
+
+
+def minted_line(invoice: InvoiceFigures, who: str) -> str:
+    return (
+        f"[green]minted[/] {invoice.filled_quantity:.8f} {invoice.symbol} to {who}… "
+        f"({invoice.client_order_id}): paid {invoice.amount_paid:,.2f}, "
+        f"fees {invoice.management_fee + invoice.exchange_fee:,.2f}, "
+        f"fill rate {invoice.fill_rate * 100:.4f}%"
+    )
+
+
+def invoice_json(
+    invoice: InvoiceFigures, lots: Iterable[LotFigures], timestamp: str
+) -> dict[str, Any]:
+    return {
+        "client_order_id": invoice.client_order_id,
+        "payment_id": invoice.payment_id,
+        "symbol": invoice.symbol,
+        "filled_quantity": str(invoice.filled_quantity),
+        "total_amount": str(invoice.total_amount),
+        "amount_paid": str(invoice.amount_paid),
+        "amount_remaining": str(invoice.amount_remaining),
+        "management_fee": str(invoice.management_fee),
+        "assets_value": str(invoice.assets_value),
+        "exchange_fee": str(invoice.exchange_fee),
+        "fill_rate": str(invoice.fill_rate),
+        "lots": [
+            {
+                "asset": asset,
+                "lot_id": lot_id,
+                "price": str(price),
+                "quantity": str(quantity),
+                "fee": str(fee),
+            }
+            for asset, lot_id, price, quantity, fee in lots
+        ],
+        "timestamp": timestamp,
+    }
+
+
+def summary_table(columns: Iterable[str]) -> Table:
+    """The end-of-session table: client and index units left-aligned, figures right-aligned."""
+    table = Table(title=SUMMARY_TITLE)
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("client", "index units") else "right")
+    return table

@@ -1,0 +1,315 @@
+"""What the SDK hands its user: errors, typed events, and how a server frame becomes one.
+
+A frame is verified against the server's address (`verify_frame`: the signature covers
+{"msg_type":…,"id":…}, SPEC §5) before `decode_message` turns it into a typed event; the
+wire constants and the signature primitives come from wire_values.py and signing.py.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from indexmaker.server.signing import SignatureError, signing_text, verify_text
+from indexmaker.server.wire_values import (
+    ACK,
+    CANCEL_INDEX_ORDER,
+    CANCEL_INDEX_QUOTE,
+    INDEX_ORDER_FILL,
+    INDEX_QUOTE_RESPONSE,
+    MINT_INVOICE,
+    NAK,
+    NEW_INDEX_ORDER,
+    NEW_INDEX_QUOTE,
+)
+
+_RETRY_RE: Final = re.compile(r"retry after (\d+) ms")
+_ORDER_ID_TYPES: Final = frozenset(
+    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
+)
+_QUOTE_ID_TYPES: Final = frozenset({NEW_INDEX_QUOTE, INDEX_QUOTE_RESPONSE, CANCEL_INDEX_QUOTE})
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ClientError(Exception):
+    """Root of the SDK's errors."""
+
+
+class NakError(ClientError):
+    """The server refused a frame (NAK); `reason` names the field or rule."""
+
+    def __init__(self, reason: str, ref_seq_num: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ref_seq_num = ref_seq_num
+
+
+class RequestRejected(ClientError):
+    """The business answer was `rejected` (unknown symbol, duplicate id, …)."""
+
+    def __init__(self, what: str, reason: str | None) -> None:
+        super().__init__(f"{what} rejected: {reason or 'no reason given'}")
+        self.reason = reason
+
+
+class ServerSignatureError(ClientError):
+    """A server frame did not verify against the server's address: it was not believed."""
+
+
+class NotConnected(ClientError):
+    """No connection (and reconnecting is off, or the client is closed)."""
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerMessage:
+    """Header values every verified server message carries."""
+
+    seq_num: int = 0  # the session's outgoing seq
+    server_seq: int | None = None  # stored business responses only (the resume cursor)
+    poss_dup: bool = False  # resent after a reconnect
+    timestamp: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ack(ServerMessage):
+    ref_seq_num: int
+
+
+@dataclass(frozen=True, slots=True)
+class Nak(ServerMessage):
+    ref_seq_num: int
+    reason: str
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait, when this is a rate-limit refusal."""
+        match = _RETRY_RE.search(self.reason)
+        return int(match.group(1)) / 1000 if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResponse(ServerMessage):
+    """NewIndexOrder: the order was accepted (`new`) or rejected."""
+
+    client_order_id: str
+    status: str
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "new"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse(ServerMessage):
+    client_order_id: str
+    status: str  # canceled | rejected
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill(ServerMessage):
+    client_order_id: str
+    filled_quantity: Decimal
+    collateral_spent: Decimal
+    collateral_remaining: Decimal
+    fill_rate: Decimal
+    status: str  # collateral ready | in progress | mintable | fully mintable
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLot:
+    lot_id: str
+    symbol: str
+    price: Decimal
+    assigned_quantity: Decimal
+    assigned_fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice(ServerMessage):
+    """MintInvoice: what the minted index tokens cost, lot by lot."""
+
+    client_order_id: str
+    payment_id: str
+    symbol: str
+    filled_quantity: Decimal
+    total_amount: Decimal
+    amount_paid: Decimal
+    amount_remaining: Decimal
+    management_fee: Decimal
+    assets_value: Decimal
+    exchange_fee: Decimal
+    fill_rate: Decimal
+    lots: tuple[InvoiceLot, ...]
+    minted_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteStatus(ServerMessage):
+    """NewIndexQuote (or CancelIndexQuote): the quote request's status."""
+
+    client_quote_id: str
+    status: str
+    reason: str | None = None
+    cancel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quote(ServerMessage):
+    """IndexQuoteResponse: index units the amount buys, now and at most."""
+
+    client_quote_id: str
+    quantity_possible: Decimal
+    quantity_fillable_now: Decimal | None = None
+    index_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unverified:
+    """A frame whose signature failed: surfaced, never believed."""
+
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceGap:
+    """The server's per-session seq_num skipped or repeated (should never happen)."""
+
+    expected: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    session: int  # 1 for the first connection, +1 per reconnect
+    resumed_from: int | None  # the last_server_seq named in the ResendRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+# A ServerMessage: Ack, Nak, OrderResponse, CancelResponse, Fill, Invoice, QuoteStatus, Quote.
+Event = ServerMessage | Unverified | SequenceGap | Connected | Disconnected
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _dec(body: dict[str, Any], name: str) -> Decimal:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected a decimal string")
+    return Decimal(value)
+
+
+def _opt_dec(body: dict[str, Any], name: str) -> Decimal | None:
+    return _dec(body, name) if name in body else None
+
+
+def _meta(header: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq_num": int(header.get("seq_num", 0)),
+        "server_seq": header.get("server_seq"),
+        "poss_dup": bool(header.get("poss_dup", False)),
+        "timestamp": str(header.get("timestamp", "")),
+    }
+
+
+def decode_message(frame: dict[str, Any]) -> ServerMessage:
+    """A verified frame's typed event (ValueError/KeyError on a malformed one)."""
+    header = frame["standard_header"]
+    msg_type = header["msg_type"]
+    meta = _meta(header)
+    if msg_type == ACK:
+        return Ack(int(frame["ref_seq_num"]), **meta)
+    if msg_type == NAK:
+        return Nak(int(frame["ref_seq_num"]), str(frame.get("reason", "")), **meta)
+    if msg_type == NEW_INDEX_ORDER:
+        return OrderResponse(frame["client_order_id"], frame["status"], frame.get("reason"), **meta)
+    if msg_type == CANCEL_INDEX_ORDER:
+        cid = frame["client_order_id"]
+        return CancelResponse(cid, frame["status"], frame.get("reason"), **meta)
+    if msg_type == INDEX_ORDER_FILL:
+        return Fill(
+            frame["client_order_id"],
+            _dec(frame, "filled_quantity"),
+            _dec(frame, "collateral_spent"),
+            _dec(frame, "collateral_remaining"),
+            _dec(frame, "fill_rate"),
+            str(frame["status"]),
+            **meta,
+        )
+    if msg_type == MINT_INVOICE:
+        lots = tuple(
+            InvoiceLot(
+                str(lot["lot_id"]),
+                str(lot["symbol"]),
+                _dec(lot, "price"),
+                _dec(lot, "assigned_quantity"),
+                _dec(lot, "assigned_fee"),
+            )
+            for lot in frame.get("lots", [])
+        )
+        return Invoice(
+            frame["client_order_id"],
+            str(frame["payment_id"]),
+            str(frame["symbol"]),
+            _dec(frame, "filled_quantity"),
+            _dec(frame, "total_amount"),
+            _dec(frame, "amount_paid"),
+            _dec(frame, "amount_remaining"),
+            _dec(frame, "management_fee"),
+            _dec(frame, "assets_value"),
+            _dec(frame, "exchange_fee"),
+            _dec(frame, "fill_rate"),
+            lots,
+            str(frame.get("timestamp", "")),
+            **meta,
+        )
+    if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):
+        qid = frame["client_quote_id"]
+        cancel = msg_type == CANCEL_INDEX_QUOTE
+        return QuoteStatus(qid, frame["status"], frame.get("reason"), cancel, **meta)
+    if msg_type == INDEX_QUOTE_RESPONSE:
+        return Quote(
+            frame["client_quote_id"],
+            _dec(frame, "quantity_possible"),
+            _opt_dec(frame, "quantity_fillable_now"),
+            _opt_dec(frame, "index_price"),
+            **meta,
+        )
+    raise ValueError(f"unknown msg_type {msg_type!r}")
+
+
+def signed_id_of(frame: dict[str, Any]) -> str:
+    """The `id` a server message's signature covers (SPEC §5)."""
+    msg_type = frame["standard_header"]["msg_type"]
+    if msg_type in (ACK, NAK):
+        return str(frame["ref_seq_num"])
+    if msg_type in _ORDER_ID_TYPES:
+        return str(frame["client_order_id"])
+    if msg_type in _QUOTE_ID_TYPES:
+        return str(frame["client_quote_id"])
+    raise ValueError(f"no signed id known for msg_type {msg_type!r}")
+
+
+def verify_frame(frame: dict[str, Any], server_address: str) -> None:
+    """Raise SignatureError unless the frame is signed by `server_address`'s key."""
+    trailer = frame.get("standard_trailer") or {}
+    keys, signatures = trailer.get("public_key") or [], trailer.get("signature") or []
+    if not keys or not signatures:
+        raise SignatureError("unsigned server message")
+    msg_type = frame["standard_header"]["msg_type"]
+    text = signing_text(str(msg_type), signed_id_of(frame))
+    verify_text(text, str(signatures[0]), str(keys[0]), server_address)
