@@ -73,7 +73,7 @@ def default_hops() -> list[Hop]:
 class EngineSetup:
     baskets: Mapping[str, Basket]
     config: SolverConfig = field(default_factory=SolverConfig)
-    rules: Mapping[str, SymbolRules] = field(default_factory=dict)
+    rules: Mapping[Symbol, SymbolRules] = field(default_factory=dict)
     hops: list[Hop] = field(default_factory=default_hops)
     destination: Designation = EXCHANGE_ACCOUNT
 
@@ -103,7 +103,7 @@ class Engine:
             self.inventory,
             self.batches,
             self.tracker,
-            {Symbol(k): v for k, v in setup.rules.items()},
+            dict(setup.rules),
         )
 
     # ------------------------------------------------------------------ entry point

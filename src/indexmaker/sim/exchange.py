@@ -83,7 +83,7 @@ class SimulatedExchange:
         reason = behaviour.reject or self._filter_failure(order)
         if book is None:
             reason = f"unknown symbol {order.symbol}"
-        if reason is not None:
+        if reason is not None or book is None:
             return [ExchangeOrderClosed(order.order_id, ExchangeOrderStatus.REJECTED, reason)]
         events: list[EngineInput] = [ExchangeOrderAccepted(order.order_id)]
         wanted = order.quantity * behaviour.fill_ratio
