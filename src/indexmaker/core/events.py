@@ -108,11 +108,18 @@ class IndexOrderFill:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceLot:
+    """One inventory lot behind a mint: what this order took of it, and the lot itself."""
+
     asset: Symbol
     lot_id: int
     price: Decimal
-    quantity: Decimal
-    fee: Decimal
+    quantity: Decimal  # assigned to this order
+    fee: Decimal  # this order's share of the lot's fee
+    original_quantity: Decimal | None = None
+    remaining_quantity: Decimal | None = None  # unassigned after this order's last take
+    original_fee: Decimal | None = None
+    created_at: datetime | None = None
+    assigned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

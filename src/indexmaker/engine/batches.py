@@ -137,7 +137,7 @@ class BatchManager:
         self._batches[batch_id] = batch
         allocations: list[Allocation] = []
         for group in groups.values():
-            allocations.extend(self._advance(batch, group))
+            allocations.extend(self._advance(batch, group, now))
         return batch, allocations
 
     def get(self, batch_id: BatchId) -> Batch | None:
@@ -158,7 +158,7 @@ class BatchManager:
         batch.positions[lot.asset].add_lot(lot, lot.quantity)
         allocations: list[Allocation] = []
         for group in batch.groups_by_asset.get(lot.asset, ()):
-            allocations.extend(self._advance(batch, group))
+            allocations.extend(self._advance(batch, group, lot.opened_at))
         return allocations
 
     def on_order_closed(self, batch: Batch) -> bool:
@@ -175,7 +175,7 @@ class BatchManager:
 
     # ------------------------------------------------------------------ allocation
 
-    def _advance(self, batch: Batch, group: BatchGroup) -> list[Allocation]:
+    def _advance(self, batch: Batch, group: BatchGroup, now: datetime) -> list[Allocation]:
         ratio = ONE
         for asset in group.basket.assets:
             ratio = min(ratio, batch.positions[asset.symbol].fill_ratio)
@@ -184,13 +184,13 @@ class BatchManager:
         group.ratio = ratio
         allocations = []
         for entry in group.entries:
-            allocation = self._allocate(batch, group.basket, entry, ratio)
+            allocation = self._allocate(batch, group.basket, entry, ratio, now)
             if allocation is not None:
                 allocations.append(allocation)
         return allocations
 
     def _allocate(
-        self, batch: Batch, basket: Basket, entry: BatchEntry, target: Decimal
+        self, batch: Batch, basket: Basket, entry: BatchEntry, target: Decimal, now: datetime
     ) -> Allocation | None:
         delta = target - entry.ratio
         if delta <= 0:
@@ -214,7 +214,7 @@ class BatchManager:
         for asset in basket.assets:
             position = batch.positions[asset.symbol]
             want = delta * entry.quantity * asset.quantity
-            for assignment in self._take(position, update, want):
+            for assignment in self._take(position, update, want, now):
                 assignments.append(assignment)
                 value += assignment.quantity * assignment.price
                 fees += assignment.fee
@@ -229,7 +229,7 @@ class BatchManager:
         return Allocation(entry, delta * entry.quantity, value, fees, cost, tuple(assignments))
 
     def _take(
-        self, position: AssetPosition, update: OrderUpdate, want: Decimal
+        self, position: AssetPosition, update: OrderUpdate, want: Decimal, now: datetime
     ) -> list[LotAssignment]:
         taken: list[LotAssignment] = []
         lots = position.lots
@@ -242,7 +242,7 @@ class BatchManager:
             # The last sliver of a position can fall a few units of the 34th digit short;
             # take what is there rather than fail on rounding noise.
             take = want if want < free else free
-            taken.append(self._inventory.assign(lot, update.client_order_id, take))
+            taken.append(self._inventory.assign(lot, update.client_order_id, take, now))
             position.allocated += take
             want -= take
         return taken

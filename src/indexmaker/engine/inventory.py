@@ -66,7 +66,13 @@ class InventoryManager:
             ZERO,
         )
 
-    def assign(self, lot: Lot, client_order_id: ClientOrderId, quantity: Decimal) -> LotAssignment:
+    def assign(
+        self,
+        lot: Lot,
+        client_order_id: ClientOrderId,
+        quantity: Decimal,
+        now: datetime | None = None,
+    ) -> LotAssignment:
         """Assign part of a lot; fee shared pro rata, the last taker gets the rest exactly."""
         if quantity <= 0 or quantity > lot.free:
             raise InvariantViolation(f"lot {lot.lot_id}: cannot assign {quantity} of {lot.free}")
@@ -76,7 +82,19 @@ class InventoryManager:
             fee = lot.fee * quantity / lot.quantity
         lot.assigned += quantity
         lot.fee_assigned += fee
-        assignment = LotAssignment(lot.lot_id, lot.asset, client_order_id, quantity, lot.price, fee)
+        assignment = LotAssignment(
+            lot.lot_id,
+            lot.asset,
+            client_order_id,
+            quantity,
+            lot.price,
+            fee,
+            lot_quantity=lot.quantity,
+            lot_fee=lot.fee,
+            lot_remaining=lot.free,
+            opened_at=lot.opened_at,
+            assigned_at=now or lot.opened_at,
+        )
         lot.assignments.append(assignment)
         return assignment
 

@@ -42,6 +42,7 @@ from indexmaker.engine.strategy import Strategy
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import SymbolRules
 from indexmaker.model.index import Basket
+from indexmaker.model.lot import LotAssignment
 from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
@@ -390,13 +391,24 @@ class Solver:
         self.out.append(SendToClient(update.client, self.invoice(update, now)))
 
     def invoice(self, update: OrderUpdate, now: datetime) -> MintInvoice:
-        merged: dict[int, tuple[Symbol, Decimal, Decimal, Decimal]] = {}
+        merged: dict[int, tuple[Decimal, Decimal, LotAssignment]] = {}
         for a in update.lots:  # one line per lot, however many fills it was taken in
-            _, price, quantity, fee = merged.get(a.lot_id, (a.asset, a.price, ZERO, ZERO))
-            merged[a.lot_id] = (a.asset, price, quantity + a.quantity, fee + a.fee)
+            quantity, fee, _ = merged.get(a.lot_id, (ZERO, ZERO, a))
+            merged[a.lot_id] = (quantity + a.quantity, fee + a.fee, a)
         lots = tuple(
-            InvoiceLot(asset, lot_id, price, quantity, round_usdc(fee))
-            for lot_id, (asset, price, quantity, fee) in merged.items()
+            InvoiceLot(
+                last.asset,
+                lot_id,
+                last.price,
+                quantity,
+                round_usdc(fee),
+                original_quantity=last.lot_quantity,
+                remaining_quantity=last.lot_remaining,
+                original_fee=last.lot_fee,
+                created_at=last.opened_at,
+                assigned_at=last.assigned_at,
+            )
+            for lot_id, (quantity, fee, last) in merged.items()
         )
         if update.payment_id is None:
             raise InvariantViolation(f"{update.client_order_id} invoiced before its mint")

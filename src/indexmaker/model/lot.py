@@ -17,6 +17,12 @@ class LotAssignment:
     quantity: Decimal
     price: Decimal
     fee: Decimal  # this assignment's pro-rata share of the lot's fee
+    # Facts of the lot at the time of the assignment, for invoices (the reference's lot shape).
+    lot_quantity: Decimal = Decimal(0)
+    lot_fee: Decimal = Decimal(0)
+    lot_remaining: Decimal = Decimal(0)  # not yet assigned to anyone after this assignment
+    opened_at: datetime | None = None
+    assigned_at: datetime | None = None
 
     @property
     def cost(self) -> Decimal:

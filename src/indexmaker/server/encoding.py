@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -26,6 +27,7 @@ from indexmaker.core.events import (
     ClientResponse,
     IndexOrderFill,
     IndexQuoteResponse,
+    InvoiceLot,
     MintInvoice,
     NewIndexOrderResponse,
     NewIndexQuoteResponse,
@@ -125,31 +127,48 @@ def _fill_body(fill: IndexOrderFill) -> dict[str, Any]:
 
 
 def _invoice_body(inv: MintInvoice) -> dict[str, Any]:
+    paid = fmt_decimal(inv.amount_paid)
     return {
         "client_order_id": inv.client_order_id,
         "payment_id": inv.payment_id,
         "symbol": inv.symbol,
         "filled_quantity": fmt_decimal(inv.filled_quantity),
         "total_amount": fmt_decimal(inv.total_amount),
-        "amount_paid": fmt_decimal(inv.amount_paid),
+        "amount_paid": paid,
         "amount_remaining": fmt_decimal(inv.amount_remaining),
         "management_fee": fmt_decimal(inv.management_fee),
         "assets_value": fmt_decimal(inv.assets_value),
         "exchange_fee": fmt_decimal(inv.exchange_fee),
         "fill_rate": fmt_decimal(inv.fill_rate),
-        # The reference's lot names (lot_id is a string there); `assigned_*` is this order's share.
-        "lots": [
-            {
-                "lot_id": str(lot.lot_id),
-                "symbol": lot.asset,
-                "price": fmt_decimal(lot.price),
-                "assigned_quantity": fmt_decimal(lot.quantity),
-                "assigned_fee": fmt_decimal(lot.fee),
-            }
-            for lot in inv.lots
-        ],
+        # The reference's names for the same figures, so its clients parse our invoices
+        # unchanged (its MintInvoiceBody requires them; at mint, engaged = spent = paid).
+        "index_id": inv.symbol,
+        "total_collateral": fmt_decimal(inv.total_amount),
+        "collateral_spent": paid,
+        "engaged_collateral": paid,
+        "lots": [_lot_body(lot, inv) for lot in inv.lots],
         "timestamp": rfc3339(inv.timestamp),
     }
+
+
+def _lot_body(lot: InvoiceLot, inv: MintInvoice) -> dict[str, Any]:
+    """The reference's SolverOrderAssetLot shape; `assigned_*` is this order's share."""
+    return {
+        "lot_id": str(lot.lot_id),
+        "symbol": lot.asset,
+        "price": fmt_decimal(lot.price),
+        "original_quantity": fmt_decimal(_or(lot.original_quantity, lot.quantity)),
+        "remaining_quantity": fmt_decimal(_or(lot.remaining_quantity, Decimal(0))),
+        "original_fee": fmt_decimal(_or(lot.original_fee, lot.fee)),
+        "assigned_quantity": fmt_decimal(lot.quantity),
+        "assigned_fee": fmt_decimal(lot.fee),
+        "created_timestamp": rfc3339(lot.created_at or inv.timestamp),
+        "assigned_timestamp": rfc3339(lot.assigned_at or inv.timestamp),
+    }
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
 
 
 def prepare_response(response: ClientResponse, signer: MessageSigner | None) -> PreparedMessage:

@@ -378,20 +378,43 @@ def test_mint_invoice_with_lots() -> None:
         exchange_fee=Decimal("1"),
         fill_rate=Decimal("0.9999"),
         lots=(
-            InvoiceLot(Symbol("BTCUSDC"), 17, Decimal("60000"), Decimal("0.01"), Decimal("0.6")),
+            InvoiceLot(
+                Symbol("BTCUSDC"),
+                17,
+                Decimal("60000"),
+                Decimal("0.01"),
+                Decimal("0.6"),
+                original_quantity=Decimal("0.05"),
+                remaining_quantity=Decimal("0.02"),
+                original_fee=Decimal("3"),
+                created_at=datetime(2025, 10, 1, 12, 29, tzinfo=UTC),
+                assigned_at=datetime(2025, 10, 1, 12, 29, 30, tzinfo=UTC),
+            ),
             InvoiceLot(Symbol("ETHUSDC"), 18, Decimal("3000"), Decimal("0.1"), Decimal("0.3")),
         ),
         timestamp=datetime(2025, 10, 1, 12, 30, tzinfo=UTC),
     )
     obj = body(decode(encode_response(invoice, CLIENT, STAMP)))
+    # The reference's SolverOrderAssetLot shape, so its clients parse our invoices.
     assert obj["lots"][0] == {
         "lot_id": "17",
         "symbol": "BTCUSDC",
         "price": "60000",
+        "original_quantity": "0.05",
+        "remaining_quantity": "0.02",
+        "original_fee": "3",
         "assigned_quantity": "0.01",
         "assigned_fee": "0.6",
+        "created_timestamp": "2025-10-01T12:29:00.000Z",
+        "assigned_timestamp": "2025-10-01T12:29:30.000Z",
     }
+    # Without the lot's own facts the lot line still has every field the reference requires.
+    assert set(obj["lots"][1]) == set(obj["lots"][0])
     assert len(obj["lots"]) == 2
+    # The reference's MintInvoiceBody names for the same figures.
+    assert obj["index_id"] == "SY100"
+    assert obj["total_collateral"] == "1000"
+    assert obj["collateral_spent"] == obj["engaged_collateral"] == "998.5"
     assert obj["timestamp"] == "2025-10-01T12:30:00.000Z"
     assert list(obj)[:11] == [
         "client_order_id",
