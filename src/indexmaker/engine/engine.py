@@ -203,7 +203,14 @@ class Engine:
             )
             out.append(SendToClient(request.client, response))
             return
-        self._reduce(order, request.amount)
+        try:
+            self._reduce(order, request.amount)
+        except IndexMakerError as error:  # refused before any change; the client hears why
+            response = CancelIndexOrderResponse(
+                request.client_order_id, RequestStatus.REJECTED, f"cancel refused: {error}"
+            )
+            out.append(SendToClient(request.client, response))
+            raise
         response = CancelIndexOrderResponse(request.client_order_id, RequestStatus.CANCELED)
         out.append(SendToClient(request.client, response))
 
