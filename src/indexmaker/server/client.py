@@ -28,8 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -65,6 +63,15 @@ from indexmaker.server.client_events import (
     verify_frame,
 )
 from indexmaker.server.client_http import fetch_server_info, http_base, sim_deposit
+from indexmaker.server.client_requests import (
+    DEFAULT_CHAIN_ID,
+    DEFAULT_URL,
+    amount_text,
+    new_id,
+    parse_side,
+    request_body,
+)
+from indexmaker.server.client_tracking import ConnectionLost, ReplyTracker
 from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
 from indexmaker.server.signing import SignatureError, Signer
 from indexmaker.server.wire_values import (
@@ -76,13 +83,11 @@ from indexmaker.server.wire_values import (
     NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
     RESEND_REQUEST,
-    check_amount,
     check_id,
-    check_symbol,
-    fmt_decimal,
 )
 
-# The events and errors live in client_events.py; this module is the SDK's one import point.
+# The events and errors live in client_events.py, request building in client_requests.py,
+# reply tracking in client_tracking.py; this module is the SDK's one import point.
 __all__ = [
     "DEFAULT_CHAIN_ID",
     "DEFAULT_URL",
@@ -119,54 +124,6 @@ __all__ = [
     "verify_frame",
 ]
 
-DEFAULT_URL: Final = "ws://127.0.0.1:3000/ws"
-DEFAULT_CHAIN_ID: Final = 42161
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
-
-
-def amount_text(value: Decimal | int | str) -> str:
-    if isinstance(value, float | bool):
-        raise TypeError("amount: pass a Decimal or a decimal string, not a float")
-    text = fmt_decimal(value) if isinstance(value, Decimal) else str(value)
-    check_amount("amount", text)
-    return text
-
-
-def parse_side(value: Side | str) -> Side:
-    if isinstance(value, Side):
-        return value
-    try:
-        return Side.parse(value)
-    except ValueError:
-        raise ValueError(f"side: {value!r} is not buy/b/bid/1 or sell/s/ask/a/2") from None
-
-
-def request_body(
-    id_field: str,
-    ident: str,
-    symbol: str,
-    side: Side | str | None = None,
-    amount: Decimal | int | str | None = None,
-) -> dict[str, Any]:
-    """A request's body fields, each checked as the server will check it."""
-    body: dict[str, Any] = {id_field: ident, "symbol": check_symbol(symbol)}
-    if side is not None:
-        body["side"] = parse_side(side).value
-    if amount is not None:
-        body["amount"] = amount_text(amount)
-    return body
-
-
-class _ConnectionLost(Exception):
-    pass
-
-
 # ---------------------------------------------------------------- the client
 
 
@@ -197,10 +154,7 @@ class IndexMakerClient:
         self.request_timeout = request_timeout
         self._max_rate_retries = max_rate_limit_retries
         self._heartbeat = heartbeat
-        # Resume cursor: the highest server_seq received (None: ask for no resend).
-        self._cursor = resume_from
-        self._seen: set[int] = set()
-        self._seen_order: deque[int] = deque()
+        self._tracking = ReplyTracker(resume_from)
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -211,12 +165,6 @@ class IndexMakerClient:
         self._out_seq = 1  # next seq_num to send on this session
         self._in_seq = 0  # last seq_num received on this session
         self._send_lock = asyncio.Lock()
-        self._acks: dict[int, asyncio.Future[Ack | Nak]] = {}
-        self._waiters: dict[tuple[str, str], deque[asyncio.Future[ServerMessage]]] = {}
-        self._invoice_waiters: dict[str, list[asyncio.Future[Invoice]]] = {}
-        self.invoices: dict[str, Invoice] = {}
-        self.fills: dict[str, list[Fill]] = {}
-        self.duplicates_dropped = 0
         self.unverified: list[Unverified] = []
         self._events: asyncio.Queue[Event | None] = asyncio.Queue(event_buffer)
         self.on_event: Callable[[Event], None] | None = None  # called for each event
@@ -234,7 +182,22 @@ class IndexMakerClient:
     @property
     def last_server_seq(self) -> int | None:
         """Highest server_seq received: save it to resume a later client from here."""
-        return self._cursor
+        return self._tracking.cursor
+
+    @property
+    def invoices(self) -> dict[str, Invoice]:
+        """The MintInvoices received, by client_order_id."""
+        return self._tracking.invoices
+
+    @property
+    def fills(self) -> dict[str, list[Fill]]:
+        """The fill reports received, by client_order_id, in arrival order."""
+        return self._tracking.fills
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Server messages received twice (resends after a reconnect) and dropped."""
+        return self._tracking.duplicates_dropped
 
     @property
     def connected(self) -> bool:
@@ -264,7 +227,7 @@ class IndexMakerClient:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        self._fail_waiters(NotConnected("client closed"))
+        self._tracking.fail(NotConnected("client closed"))
         self._emit(None)
 
     async def drop_connection(self) -> None:
@@ -282,7 +245,7 @@ class IndexMakerClient:
         self._ws, self._out_seq, self._in_seq = ws, 1, 0
         self._sessions += 1
         self._reader = asyncio.create_task(self._read(ws))
-        resumed = self._cursor
+        resumed = self._tracking.cursor
         if resumed is None and self._sessions > 1:
             resumed = 0  # dropped before any stored response arrived: ask for all still held
         if resumed is not None:
@@ -303,10 +266,7 @@ class IndexMakerClient:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-        for future in self._acks.values():
-            if not future.done():
-                future.set_exception(_ConnectionLost(reason))
-        self._acks.clear()
+        self._tracking.lose_acks(reason, forget=True)
         if was_connected:
             self._emit(Disconnected(reason))
 
@@ -317,7 +277,7 @@ class IndexMakerClient:
                 await asyncio.wait({reader})  # never raises the reader's error; close() cancels
             await self._teardown("connection lost")
             if not self._reconnect:
-                self._fail_waiters(NotConnected("connection lost"))
+                self._tracking.fail(NotConnected("connection lost"))
                 return
             delay = self._delays[0]
             while not self._closed:
@@ -365,7 +325,7 @@ class IndexMakerClient:
         """How many index units `amount` buys (RequestRejected if the quote is refused)."""
         qid = check_id("client_quote_id", client_quote_id or new_id("q"))
         body = request_body("client_quote_id", qid, symbol, side, amount)
-        answer = self._waiter(INDEX_QUOTE_RESPONSE, qid)
+        answer = self._tracking.waiter(INDEX_QUOTE_RESPONSE, qid)
         try:
             status = await self._call(NEW_QUOTE_REQUEST, qid, body, NEW_INDEX_QUOTE)
             assert isinstance(status, QuoteStatus)
@@ -373,7 +333,7 @@ class IndexMakerClient:
                 raise RequestRejected(f"quote {qid}", status.reason)
             quote = await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
         finally:
-            self._drop_waiter(INDEX_QUOTE_RESPONSE, qid, answer)
+            self._tracking.drop_waiter(INDEX_QUOTE_RESPONSE, qid, answer)
         assert isinstance(quote, Quote)
         return quote
 
@@ -386,26 +346,15 @@ class IndexMakerClient:
 
     async def resume(self, last_server_seq: int) -> Ack:
         """Ask for everything after `last_server_seq` (signed: authenticates the session)."""
-        if self._cursor is None:
-            self._cursor = last_server_seq
+        if self._tracking.cursor is None:
+            self._tracking.cursor = last_server_seq
         return await self._request(
             RESEND_REQUEST, str(last_server_seq), {"last_server_seq": last_server_seq}
         )
 
     async def wait_minted(self, client_order_id: str, timeout: float | None = None) -> Invoice:
         """The MintInvoice of that order (at once if it already came)."""
-        if client_order_id in self.invoices:
-            return self.invoices[client_order_id]
-        future: asyncio.Future[Invoice] = asyncio.get_running_loop().create_future()
-        self._invoice_waiters.setdefault(client_order_id, []).append(future)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"no MintInvoice for {client_order_id} within {timeout} s") from None
-        finally:
-            waiters = self._invoice_waiters.get(client_order_id, [])
-            if future in waiters:
-                waiters.remove(future)
+        return await self._tracking.wait_invoice(client_order_id, timeout)
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event in arrival order, until the client is closed."""
@@ -423,14 +372,14 @@ class IndexMakerClient:
         self, msg_type: str, signed_id: str, body: dict[str, Any], answer_type: str
     ) -> ServerMessage:
         """Send, wait for the ACK, then for the business answer of that id."""
-        answer = self._waiter(answer_type, signed_id)
+        answer = self._tracking.waiter(answer_type, signed_id)
         try:
             await self._request(msg_type, signed_id, body)
             return await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
         except TimeoutError:
             raise TimeoutError(f"no {answer_type} answer for {signed_id}") from None
         finally:
-            self._drop_waiter(answer_type, signed_id, answer)
+            self._tracking.drop_waiter(answer_type, signed_id, answer)
 
     async def _request(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack:
         if self._closed or self._http is None:
@@ -443,7 +392,7 @@ class IndexMakerClient:
                     await asyncio.wait_for(self._connected.wait(), self.request_timeout)
                 try:
                     return await self._exchange(msg_type, signed_id, body)
-                except _ConnectionLost:
+                except ConnectionLost:
                     if not self._reconnect or self._closed:
                         raise NotConnected("connection lost") from None
                     await asyncio.sleep(0)  # the supervisor reconnects; then resend
@@ -453,19 +402,18 @@ class IndexMakerClient:
         for _attempt in range(self._max_rate_retries + 1):
             ws = self._ws
             if ws is None:
-                raise _ConnectionLost("no connection")
+                raise ConnectionLost("no connection")
             seq = self._out_seq
-            future: asyncio.Future[Ack | Nak] = asyncio.get_running_loop().create_future()
-            self._acks[seq] = future
+            future = self._tracking.expect_ack(seq)
             try:
                 await ws.send_str(self._frame(msg_type, seq, signed_id, body))
                 reply = await asyncio.wait_for(future, self.request_timeout)
             except (ConnectionError, aiohttp.ClientError) as error:
-                raise _ConnectionLost(str(error)) from None
+                raise ConnectionLost(str(error)) from None
             except TimeoutError:
                 raise TimeoutError(f"no ACK for {msg_type} seq {seq}") from None
             finally:
-                self._acks.pop(seq, None)
+                self._tracking.forget_ack(seq)
             if isinstance(reply, Ack):
                 self._out_seq = seq + 1
                 return reply
@@ -482,34 +430,6 @@ class IndexMakerClient:
         message = PreparedMessage(msg_type, signed_id, body, trailer)
         return encode_prepared(message, client_key(self.chain_id, self.address), stamp).decode()
 
-    def _waiter(self, msg_type: str, ident: str) -> asyncio.Future[ServerMessage]:
-        future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault((msg_type, ident), deque()).append(future)
-        return future
-
-    def _drop_waiter(self, msg_type: str, ident: str, future: asyncio.Future[Any]) -> None:
-        queue = self._waiters.get((msg_type, ident))
-        if queue is not None:
-            with contextlib.suppress(ValueError):
-                queue.remove(future)
-            if not queue:
-                del self._waiters[(msg_type, ident)]
-        if not future.done():
-            future.cancel()
-        elif not future.cancelled():
-            future.exception()  # retrieved: an error nobody awaits any more is not a bug
-
-    def _fail_waiters(self, error: Exception, *, invoices: bool = True) -> None:
-        futures: list[asyncio.Future[Any]] = list(self._acks.values())
-        for queue in self._waiters.values():
-            futures.extend(queue)
-        if invoices:
-            for waiters in self._invoice_waiters.values():
-                futures.extend(waiters)
-        for future in futures:
-            if not future.done():
-                future.set_exception(error)
-
     # ------------------------------------------------------------ incoming
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -525,9 +445,7 @@ class IndexMakerClient:
             if ws is self._ws:
                 # At once, so waiting requests resend on the next session without delay.
                 self._connected.clear()
-                for future in self._acks.values():
-                    if not future.done():
-                        future.set_exception(_ConnectionLost("connection lost"))
+                self._tracking.lose_acks("connection lost")
 
     def _on_frame(self, raw: str) -> None:
         assert self.server_address is not None
@@ -542,12 +460,10 @@ class IndexMakerClient:
         if message.seq_num != expected:
             self._emit(SequenceGap(expected, message.seq_num))
         self._in_seq = message.seq_num
-        if message.server_seq is not None:
-            if message.server_seq in self._seen:
-                self.duplicates_dropped += 1
-                return
-            self._remember(message.server_seq)
-        self._dispatch(message)
+        if message.server_seq is not None and not self._tracking.first_time(message.server_seq):
+            return  # a resend of what already came
+        self._tracking.route(message)
+        self._emit(message)
 
     def _refuse(self, reason: str, raw: str) -> None:
         event = Unverified(reason, raw)
@@ -555,48 +471,7 @@ class IndexMakerClient:
         self._emit(event)
         # Whatever the waiting requests expected may be this frame: they cannot trust a reply.
         error = ServerSignatureError(f"server message refused: {reason}")
-        self._fail_waiters(error, invoices=False)
-
-    def _remember(self, server_seq: int) -> None:
-        self._seen.add(server_seq)
-        self._seen_order.append(server_seq)
-        if len(self._seen_order) > 100_000:
-            self._seen.discard(self._seen_order.popleft())
-        if self._cursor is None or server_seq > self._cursor:
-            self._cursor = server_seq
-
-    def _dispatch(self, message: ServerMessage) -> None:
-        match message:
-            case Ack() | Nak():
-                future = self._acks.get(message.ref_seq_num)
-                if future is not None and not future.done():
-                    future.set_result(message)
-            case OrderResponse() | CancelResponse():
-                msg_type = (
-                    NEW_INDEX_ORDER if isinstance(message, OrderResponse) else CANCEL_INDEX_ORDER
-                )
-                self._resolve(msg_type, message.client_order_id, message)
-            case QuoteStatus():
-                msg_type = CANCEL_INDEX_QUOTE if message.cancel else NEW_INDEX_QUOTE
-                self._resolve(msg_type, message.client_quote_id, message)
-            case Quote():
-                self._resolve(INDEX_QUOTE_RESPONSE, message.client_quote_id, message)
-            case Fill():
-                self.fills.setdefault(message.client_order_id, []).append(message)
-            case Invoice():
-                self.invoices[message.client_order_id] = message
-                for waiter in self._invoice_waiters.pop(message.client_order_id, []):
-                    if not waiter.done():
-                        waiter.set_result(message)
-        self._emit(message)
-
-    def _resolve(self, msg_type: str, ident: str, message: ServerMessage) -> None:
-        queue = self._waiters.get((msg_type, ident))
-        while queue:
-            waiter = queue.popleft()
-            if not waiter.done():
-                waiter.set_result(message)
-                return
+        self._tracking.fail(error, invoices=False)
 
     def _emit(self, event: Event | None) -> None:
         if event is not None and self.on_event is not None:
