@@ -53,20 +53,12 @@ _DECODE = msgspec.json.Decoder()
 
 
 async def _serve_echo() -> None:
-    """The bare baseline: the same library and frame handling as ws_echo_compare.py."""
-    from aiohttp import WSMsgType, web
+    """The bare baseline: the very echo server of ws_echo_compare.py (this child runs as a
+    script from tests/bench, so that module is importable)."""
+    from aiohttp import web
+    from ws_echo_compare import aiohttp_echo_app
 
-    async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False, max_msg_size=2**16)
-        await ws.prepare(request)
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(aiohttp_echo_app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     print(f"URL ws://127.0.0.1:{runner.addresses[0][1]}/ws", flush=True)

@@ -55,7 +55,8 @@ async def _serve_websockets(port_q: Any, stop: Any) -> None:
             await asyncio.sleep(0.05)
 
 
-async def _serve_aiohttp(port_q: Any, stop: Any) -> None:
+def aiohttp_echo_app() -> Any:
+    """The bare aiohttp echo server every FIX benchmark compares against (bench_fix too)."""
     from aiohttp import WSMsgType, web
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
@@ -68,7 +69,13 @@ async def _serve_aiohttp(port_q: Any, stop: Any) -> None:
 
     app = web.Application()
     app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app, access_log=None)
+    return app
+
+
+async def _serve_aiohttp(port_q: Any, stop: Any) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(aiohttp_echo_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
