@@ -48,7 +48,6 @@ class AssetPosition:
     lots: list[Lot] = field(default_factory=list)
     cursor: int = 0  # first lot that may still have free quantity
     received: Decimal = ZERO  # carried free quantity + fills
-    allocated: Decimal = ZERO
     max_price: Decimal = ZERO
     max_fee_rate: Decimal = ZERO
     order_ids: list[ExchangeOrderId] = field(default_factory=list)
@@ -243,6 +242,5 @@ class BatchManager:
             # take what is there rather than fail on rounding noise.
             take = want if want < free else free
             taken.append(self._inventory.assign(lot, update.client_order_id, take, now))
-            position.allocated += take
             want -= take
         return taken

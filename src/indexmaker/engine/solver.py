@@ -79,7 +79,6 @@ class Solver:
         self._mintable: dict[int, OrderUpdate] = {}
         self._minting: dict[PaymentId, OrderUpdate] = {}
         self._next_payment = 1
-        self.minted = 0
         # asset -> (retry not before, consecutive rejects, last reason)
         self._cooldown: dict[Symbol, tuple[datetime, int, str]] = {}
 
@@ -385,7 +384,6 @@ class Solver:
         self._changed.add(update.client)
         update.status = OrderStatus.MINTED
         self.orders.remove(update)
-        self.minted += 1
         self.out.append(SendToClient(update.client, build_invoice(update, now)))
 
     # ------------------------------------------------------------------ reports

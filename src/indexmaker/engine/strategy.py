@@ -69,7 +69,10 @@ class Strategy:
 
     def usable_quantity(self, update_remaining: Decimal, index_price: Decimal) -> Decimal:
         """Step 5: q = min(remaining / fee_factor, max_order_volley) / P."""
-        usable = min(update_remaining / self.config.fee_factor, self.config.max_order_volley)
+        usable = update_remaining / self.config.fee_factor
+        cap = self.config.max_order_volley
+        if usable > cap:  # (builtin min() is several times slower on Decimals; hot path)
+            usable = cap
         return usable / index_price if usable > 0 else ZERO
 
     def plan(
@@ -181,11 +184,13 @@ class Strategy:
         return total
 
     @staticmethod
-    def _demand(groups: Sequence[_Group]) -> dict[Symbol, Decimal]:
+    def _demand(groups: Sequence[_Group], fitted: bool = False) -> dict[Symbol, Decimal]:
+        """Per asset, Σ index quantity × basket quantity (after the fit when `fitted`)."""
         demand: dict[Symbol, Decimal] = {}
         for group in groups:
+            quantity = group.total * group.ratio if fitted else group.total
             for asset in group.basket.assets:
-                demand[asset.symbol] = demand.get(asset.symbol, ZERO) + group.total * asset.quantity
+                demand[asset.symbol] = demand.get(asset.symbol, ZERO) + quantity * asset.quantity
         return demand
 
     def _asset_orders(
@@ -198,13 +203,8 @@ class Strategy:
     ) -> tuple[list[PlannedAssetOrder], tuple[Symbol, str] | None]:
         """Step 8: one order per asset, padded and filtered; or the first asset that fails."""
         cfg = self.config
-        demand: dict[Symbol, Decimal] = {}
-        for group in groups:
-            fitted = group.total * group.ratio
-            for asset in group.basket.assets:
-                demand[asset.symbol] = demand.get(asset.symbol, ZERO) + fitted * asset.quantity
         orders: list[PlannedAssetOrder] = []
-        for symbol, need in demand.items():
+        for symbol, need in self._demand(groups, fitted=True).items():
             if need <= 0:
                 continue
             limit = limits[symbol]

@@ -48,6 +48,7 @@ class OrderTracker:
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
         self._orders: dict[ExchangeOrderId, TrackedOrder] = {}
+        self._by_batch: dict[BatchId, list[ExchangeOrderId]] = {}
         self._outbound: deque[TrackedOrder] = deque()
         self._next_id = 1
 
@@ -59,6 +60,7 @@ class OrderTracker:
     def enqueue(self, command: PlaceExchangeOrder, now: datetime) -> TrackedOrder:
         tracked = TrackedOrder(command=command, created_at=now)
         self._orders[command.order_id] = tracked
+        self._by_batch.setdefault(command.batch_id, []).append(command.order_id)
         self._outbound.append(tracked)
         return tracked
 
@@ -116,6 +118,14 @@ class OrderTracker:
 
     def forget_batch(self, batch_id: BatchId) -> None:
         """Final orders of a completed batch are no longer needed in memory."""
-        for order_id in [o for o, t in self._orders.items() if t.batch_id == batch_id]:
-            if self._orders[order_id].status.is_final:
+        kept = []
+        for order_id in self._by_batch.pop(batch_id, []):
+            tracked = self._orders.get(order_id)
+            if tracked is None:
+                continue
+            if tracked.status.is_final:
                 del self._orders[order_id]
+            else:
+                kept.append(order_id)
+        if kept:
+            self._by_batch[batch_id] = kept
