@@ -96,6 +96,10 @@ def round_index_down(value: Decimal) -> Decimal:
     return value.quantize(INDEX_QUANTUM, rounding=ROUND_FLOOR)
 
 
+# Sums of 34-digit quotients can land a unit of the last digit past an exact bound (spend
+# exactly equal to net, say). Overshoots up to this are rounding, not money.
+ROUNDING_NOISE = Decimal("1e-20")
+
 RATE_QUANTUM = Decimal("1e-12")
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, Symbol
+from indexmaker.core.money import ROUNDING_NOISE
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
 from indexmaker.model.index import Basket
@@ -27,8 +28,7 @@ ONE = Decimal(1)
 # Below this an index quantity is rounding noise of the 34-digit context, not a fill.
 DUST = Decimal("1e-24")
 # An exact fit can cost a few units of the 34th digit more than the update owns (fee shares
-# are rounded); such a cost is charged at what is owned. Anything larger is a bug.
-ROUNDING_NOISE = Decimal("1e-20")
+# are rounded); such a cost is charged at what is owned (ROUNDING_NOISE). Larger is a bug.
 
 
 @dataclass(slots=True)

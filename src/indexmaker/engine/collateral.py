@@ -14,6 +14,7 @@ from decimal import Decimal
 from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
 from indexmaker.core.events import RouteCollateral
 from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
+from indexmaker.core.money import ROUNDING_NOISE
 
 ZERO = Decimal(0)
 
@@ -129,13 +130,21 @@ class CollateralManager:
         ledger.lots = [lot for lot in ledger.lots if not lot.ready or lot.available > 0]
         return reservation
 
-    def spend(self, client: ClientKey, order_id: ClientOrderId, amount: Decimal) -> None:
+    def spend(self, client: ClientKey, order_id: ClientOrderId, amount: Decimal) -> Decimal:
+        """Charge `amount` to the reservation; returns its total spent (the one figure the
+        order's ledger copies, so the two never drift apart)."""
         ledger = self.ledger(client)
         reservation = ledger.reservations.get(order_id)
-        if reservation is None or amount < 0 or reservation.spent + amount > reservation.net:
+        if reservation is None or amount < 0:
             raise InvariantViolation(f"{order_id}: cannot spend {amount}")
-        reservation.spent += amount
-        ledger.spent += amount
+        total = reservation.spent + amount
+        if total > reservation.net:
+            if total - reservation.net > ROUNDING_NOISE:
+                raise InvariantViolation(f"{order_id}: cannot spend {amount}")
+            total = reservation.net  # the last digit of a sum, not money
+        ledger.spent += total - reservation.spent
+        reservation.spent = total
+        return total
 
     def release(self, client: ClientKey, order_id: ClientOrderId) -> Decimal:
         """End a reservation; the unspent part returns to the client as ready change."""
@@ -158,6 +167,9 @@ class CollateralManager:
         if reservation is None or amount <= 0 or amount > reservation.net - reservation.spent:
             raise InvariantViolation(f"{order_id}: cannot reduce by {amount}")
         reservation.gross -= amount
+        if reservation.net < reservation.spent:
+            # Taking all that was unspent can round a unit of the last digit too far.
+            reservation.gross = reservation.spent + reservation.fee
         ledger.lots.append(self._change_lot(client, amount))
 
     def unspent_of(self, client: ClientKey, order_id: ClientOrderId) -> Decimal:

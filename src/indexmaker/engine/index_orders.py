@@ -129,6 +129,8 @@ class IndexOrderManager:
         reductions: list[Reduction] = []
         for update, take in self.plan_reduction(order, amount):
             update.amount -= take
+            if update.remaining < 0:  # all of it taken: keep exactly what is spent or engaged
+                update.amount = update.management_fee + update.spent + update.engaged
             removed = update.spent == 0 and update.engaged == 0 and update.remaining <= 0
             reductions.append(Reduction(update, take, removed))
         for reduction in reductions:

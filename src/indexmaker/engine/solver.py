@@ -295,8 +295,7 @@ class Solver:
         for allocation in allocations:
             update = allocation.entry.update
             cost = allocation.cost
-            self.collateral.spend(update.client, update.client_order_id, cost)
-            update.spent += cost
+            update.spent = self.collateral.spend(update.client, update.client_order_id, cost)
             update.assets_value += allocation.assets_value
             update.exchange_fee += allocation.exchange_fee
             update.filled_quantity += allocation.quantity
