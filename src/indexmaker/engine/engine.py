@@ -217,14 +217,15 @@ class Engine:
     def _reduce(self, order: IndexOrder, amount: Decimal) -> None:
         reserved = {u.client_order_id for u in order.updates if self._has_reservation(u)}
         # Validate against the collateral ledger first: both ledgers change, or neither.
-        for update, take in self.orders.plan_reduction(order, amount):
+        plan = self.orders.plan_reduction(order, amount)
+        for update, take in plan:
             if update.client_order_id in reserved:
                 available = self.collateral.unspent_of(update.client, update.client_order_id)
                 if take > available:
                     raise InvariantViolation(
                         f"{update.client_order_id}: cancel of {take} > unspent {available}"
                     )
-        for reduction in self.orders.reduce(order, amount):
+        for reduction in self.orders.apply_reduction(plan):
             update = reduction.update
             if update.client_order_id in reserved:
                 if reduction.removed:

@@ -126,8 +126,12 @@ class IndexOrderManager:
 
     def reduce(self, order: IndexOrder, amount: Decimal) -> list[Reduction]:
         """Take up to `amount` of not-yet-engaged collateral off the order, newest first."""
+        return self.apply_reduction(self.plan_reduction(order, amount))
+
+    def apply_reduction(self, plan: list[tuple[OrderUpdate, Decimal]]) -> list[Reduction]:
+        """Carry out a plan from `plan_reduction` (checked by the caller in between)."""
         reductions: list[Reduction] = []
-        for update, take in self.plan_reduction(order, amount):
+        for update, take in plan:
             update.amount -= take
             if update.remaining < 0:  # all of it taken: keep exactly what is spent or engaged
                 update.amount = update.management_fee + update.spent + update.engaged
