@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from decimal import (
-    ROUND_CEILING,
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
     ROUND_FLOOR,
     ROUND_HALF_EVEN,
     Context,
@@ -57,18 +59,54 @@ def dec(value: str | int | Decimal) -> Decimal:
     return result
 
 
+# Unbounded precision: additions, subtractions, products, integer divisions and quantize are
+# exact in it, whatever context the caller runs under (a caller's prec=3 or the default 28
+# must not move a rounding across a step). Never divide in it: 1/3 has no end.
+EXACT_CONTEXT = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+
+
+def _steps_below(value: Decimal, step: Decimal) -> Decimal:
+    """floor(value / step) as an integral Decimal, computed exactly."""
+    if not step.is_finite() or step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    if not value.is_finite():
+        raise ValueError(f"not a finite decimal: {value}")
+    ctx = EXACT_CONTEXT
+    count = ctx.divide_int(value, step)  # truncates toward zero, exactly
+    if ctx.subtract(value, ctx.multiply(count, step)) < 0:
+        count = ctx.subtract(count, 1)  # negative values: truncation was a ceiling
+    return count
+
+
 def round_down_to_step(value: Decimal, step: Decimal) -> Decimal:
-    """Largest multiple of `step` that is <= value (exchange LOT_SIZE on quantities)."""
-    if step <= 0:
-        raise ValueError("step must be positive")
-    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    """Largest multiple of `step` that is <= value (exchange LOT_SIZE on quantities).
+
+    Exact for any positive step (0.25, 0.3: Bitget has steps that are not powers of ten) and
+    under any Decimal context; the result carries the step's exponent. Raises ValueError for
+    a step <= 0 or a non-finite value.
+    """
+    return EXACT_CONTEXT.multiply(_steps_below(value, step), step)
 
 
 def round_up_to_step(value: Decimal, step: Decimal) -> Decimal:
-    """Smallest multiple of `step` that is >= value (volley padding, buy tick rounding)."""
-    if step <= 0:
-        raise ValueError("step must be positive")
-    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+    """Smallest multiple of `step` that is >= value (volley padding, buy tick rounding).
+
+    Exact like `round_down_to_step`: never below `value`.
+    """
+    ctx = EXACT_CONTEXT
+    below = ctx.multiply(_steps_below(value, step), step)
+    return below if below == value else ctx.add(below, step)
+
+
+def exact_multiply(a: Decimal, b: Decimal) -> Decimal:
+    """a × b with every digit kept (notional checks against a venue minimum or maximum)."""
+    return EXACT_CONTEXT.multiply(a, b)
 
 
 def round_up_to_tick(price: Decimal, tick: Decimal) -> Decimal:
@@ -83,17 +121,17 @@ def round_down_to_tick(price: Decimal, tick: Decimal) -> Decimal:
 
 def round_usdc(value: Decimal) -> Decimal:
     """Report rounding for USDC amounts: 6 decimals, half-even."""
-    return value.quantize(USDC_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return value.quantize(USDC_QUANTUM, rounding=ROUND_HALF_EVEN, context=EXACT_CONTEXT)
 
 
 def round_usdc_down(value: Decimal) -> Decimal:
     """USDC amounts paid out or moved on chain: never more than owed."""
-    return value.quantize(USDC_QUANTUM, rounding=ROUND_FLOOR)
+    return value.quantize(USDC_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
 
 
 def round_index_down(value: Decimal) -> Decimal:
     """Index token quantities minted: 18 decimals, never more than backed."""
-    return value.quantize(INDEX_QUANTUM, rounding=ROUND_FLOOR)
+    return value.quantize(INDEX_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
 
 
 # Sums of 34-digit quotients can land a unit of the last digit past an exact bound (spend
@@ -105,25 +143,25 @@ RATE_QUANTUM = Decimal("1e-12")
 
 def round_rate(value: Decimal) -> Decimal:
     """Fill rates in reports: 12 decimals, rounded down (never overstate progress)."""
-    return value.quantize(RATE_QUANTUM, rounding=ROUND_FLOOR)
+    return value.quantize(RATE_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
 
 
 def usdc_to_units(value: Decimal) -> int:
     """USDC amount to on-chain integer units; refuses amounts finer than 1e-6."""
-    units = value.scaleb(USDC_DECIMALS)
-    if units != units.to_integral_value():
+    units = value.scaleb(USDC_DECIMALS, context=EXACT_CONTEXT)
+    if units != units.to_integral_value(rounding=ROUND_FLOOR):
         raise ValueError(f"{value} has more than {USDC_DECIMALS} decimals")
     return int(units)
 
 
 def units_to_usdc(units: int) -> Decimal:
-    return Decimal(units).scaleb(-USDC_DECIMALS)
+    return Decimal(units).scaleb(-USDC_DECIMALS, context=EXACT_CONTEXT)
 
 
 def index_to_units(value: Decimal) -> int:
     """Index token quantity to 18-decimal units, rounded down (never over-mint)."""
-    return int(round_index_down(value).scaleb(INDEX_TOKEN_DECIMALS))
+    return int(round_index_down(value).scaleb(INDEX_TOKEN_DECIMALS, context=EXACT_CONTEXT))
 
 
 def units_to_index(units: int) -> Decimal:
-    return Decimal(units).scaleb(-INDEX_TOKEN_DECIMALS)
+    return Decimal(units).scaleb(-INDEX_TOKEN_DECIMALS, context=EXACT_CONTEXT)

@@ -15,9 +15,11 @@ from typing import Any
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import Symbol
 from indexmaker.core.money import (
+    EXACT_CONTEXT,
     MONEY_CONTEXT,
     ZERO,
     dec,
+    exact_multiply,
     round_down_to_step,
     round_down_to_tick,
     round_up_to_step,
@@ -29,7 +31,6 @@ _FLOOR_CTX = MONEY_CONTEXT.copy()
 _FLOOR_CTX.rounding = ROUND_FLOOR
 _CEIL_CTX = MONEY_CONTEXT.copy()
 _CEIL_CTX.rounding = ROUND_CEILING
-_CTX = MONEY_CONTEXT.copy()
 
 PRICE_FILTER = "PRICE_FILTER"
 LOT_SIZE = "LOT_SIZE"
@@ -160,8 +161,8 @@ def _min_quantity_for_notional(price: Decimal, min_notional: Decimal, step: Deci
     needed = _up(_CEIL_CTX.divide(min_notional, price), step)
     if step:
         # Guard against the division's own rounding at 34 digits.
-        while _CTX.multiply(price, needed) < min_notional:
-            needed = _CTX.add(needed, step)
+        while exact_multiply(price, needed) < min_notional:
+            needed = EXACT_CONTEXT.add(needed, step)
     return needed
 
 
@@ -169,8 +170,8 @@ def _max_quantity_for_notional(price: Decimal, max_notional: Decimal, step: Deci
     """Largest step multiple whose notional at `price` stays within `max_notional`."""
     allowed = _down(_FLOOR_CTX.divide(max_notional, price), step)
     if step:
-        while allowed > ZERO and _CTX.multiply(price, allowed) > max_notional:
-            allowed = _CTX.subtract(allowed, step)
+        while allowed > ZERO and exact_multiply(price, allowed) > max_notional:
+            allowed = EXACT_CONTEXT.subtract(allowed, step)
     return allowed
 
 
@@ -210,7 +211,7 @@ def apply_filters(
             return FilterSkip(LOT_SIZE, f"quantity {qty} below min {rules.min_qty}, cap {cap}")
         qty = lowest
 
-    notional = _CTX.multiply(price, qty)
+    notional = exact_multiply(price, qty)
     if rules.min_notional and notional < rules.min_notional:
         needed = _min_quantity_for_notional(price, rules.min_notional, step)
         if needed > cap:
@@ -218,10 +219,10 @@ def apply_filters(
                 NOTIONAL, f"notional {notional} below min {rules.min_notional}; needs {needed}"
             )
         qty = needed
-        notional = _CTX.multiply(price, qty)
+        notional = exact_multiply(price, qty)
     if rules.max_notional and notional > rules.max_notional:
         qty = _max_quantity_for_notional(price, rules.max_notional, step)
-        too_small = qty < rules.min_qty or _CTX.multiply(price, qty) < rules.min_notional
+        too_small = qty < rules.min_qty or exact_multiply(price, qty) < rules.min_notional
         if qty <= ZERO or too_small:
             return FilterSkip(NOTIONAL, f"max notional {rules.max_notional} allows {qty}")
     return FilteredOrder(price=price, quantity=qty)

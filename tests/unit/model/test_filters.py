@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -287,3 +287,15 @@ def test_quantity_never_raised_without_a_minimum(
     assume(isinstance(result, FilteredOrder))
     assert isinstance(result, FilteredOrder)
     assert result.quantity == quantity - quantity % rules.step_size
+
+
+@pytest.mark.parametrize("prec", [3, 28])
+def test_filters_exact_under_a_hostile_context_with_a_non_decimal_step(prec: int) -> None:
+    # Issue 7: a 34-digit max_quantity just under 10 with step 0.25 came out as 10.00 under
+    # the default context, above max_quantity. Exactly: 9.75 (39 steps), and the notional
+    # check 9.75 × 0.52 = 5.07 passes the 5 USDC minimum.
+    rules = replace(BTC, step_size=D("0.25"), min_qty=D("0.25"), tick_size=D("0.01"))
+    just_under_10 = D("9." + "9" * 33)
+    with localcontext(Context(prec=prec)):
+        result = apply_filters(rules, BUY, D("0.52"), just_under_10, just_under_10)
+    assert result == FilteredOrder(price=D("0.52"), quantity=D("9.75"))

@@ -1,0 +1,143 @@
+"""Every named rounding is exact under any Decimal context the caller happens to run in.
+
+Issue 7: under the default context (prec 28) a value with 30 nines after "1." rounded down to
+0.01 came out as 2.00, and a 34-digit value just under 10 rounded down to 0.25 as 10.00. The
+helpers must not depend on the caller's context: down never above the input, up never below,
+for any positive step (Bitget has steps such as 0.25 or 0.3 that are not powers of ten).
+"""
+
+from __future__ import annotations
+
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    localcontext,
+)
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indexmaker.core.money import (
+    index_to_units,
+    round_down_to_step,
+    round_down_to_tick,
+    round_index_down,
+    round_rate,
+    round_up_to_step,
+    round_up_to_tick,
+    round_usdc,
+    round_usdc_down,
+    units_to_index,
+    units_to_usdc,
+    usdc_to_units,
+)
+
+D = Decimal
+
+# Contexts a caller might have installed: tiny precision, the interpreter's default (28,
+# half-even), and rounding modes that would push a quotient the wrong way.
+HOSTILE = [
+    Context(prec=3),
+    Context(),
+    Context(prec=28, rounding=ROUND_CEILING),
+    Context(prec=34, rounding=ROUND_HALF_UP),
+    Context(prec=12, rounding=ROUND_DOWN),
+]
+
+NINES_30 = D("1." + "9" * 30)  # 1.999…9 (30 nines), just under 2
+NINES_34 = D("9." + "9" * 33)  # 34 digits, just under 10
+
+
+@pytest.mark.parametrize("ctx", HOSTILE, ids=lambda c: f"prec{c.prec}-{c.rounding}")
+@pytest.mark.parametrize(
+    ("value", "step", "down", "up"),
+    [
+        # Worked by hand: the multiples of 0.01 around 1.999…9 are 1.99 and 2.00.
+        (NINES_30, "0.01", "1.99", "2.00"),
+        # Around 9.999…9 (34 digits): 0.25 → 9.75 / 10.00; 0.3 → 9.9 / 10.2 (33 × 0.3, 34 × 0.3).
+        (NINES_34, "0.25", "9.75", "10.00"),
+        (NINES_34, "0.3", "9.9", "10.2"),
+        (NINES_34, "0.01", "9.99", "10.00"),
+        # An exact multiple stays put even when it has more digits than the context keeps.
+        ("123456.789", "0.001", "123456.789", "123456.789"),
+        # 7 × 0.3 = 2.1 exactly; 2.1000…01 lies above it.
+        ("2.1", "0.3", "2.1", "2.1"),
+        ("2.1" + "0" * 30 + "1", "0.3", "2.1", "2.4"),
+    ],
+)
+def test_named_cases_under_hostile_contexts(
+    ctx: Context, value: Decimal | str, step: str, down: str, up: str
+) -> None:
+    with localcontext(ctx):
+        low = round_down_to_step(D(value), D(step))
+        high = round_up_to_step(D(value), D(step))
+    assert low == D(down) and high == D(up)
+
+
+def _fraction(value: Decimal) -> Fraction:
+    return Fraction(*value.as_integer_ratio())
+
+
+# 34-significant-digit magnitudes, steps of every shape (1, 2, 25, 3 × a power of ten).
+values = st.builds(
+    lambda digits, exponent, sign: D(f"{sign}{digits}E{exponent}"),
+    st.integers(min_value=0, max_value=10**34 - 1),
+    st.integers(min_value=-40, max_value=-20),
+    st.sampled_from(["", "-"]),
+)
+steps = st.builds(
+    lambda mantissa, exponent: D(f"{mantissa}E{exponent}"),
+    st.sampled_from([1, 2, 25, 3, 5, 7]),
+    st.integers(min_value=-10, max_value=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=values, step=steps, ctx=st.sampled_from(HOSTILE))
+def test_rounding_to_any_step_is_exact_under_any_context(
+    value: Decimal, step: Decimal, ctx: Context
+) -> None:
+    with localcontext(ctx):
+        low = round_down_to_step(value, step)
+        high = round_up_to_step(value, step)
+        tick_low = round_down_to_tick(value, step)
+        tick_high = round_up_to_tick(value, step)
+    exact, unit = _fraction(value), _fraction(step)
+    # Multiples of the step that bracket the value, one step apart unless the value is one.
+    for result in (low, high):
+        assert (_fraction(result) / unit).denominator == 1
+    assert _fraction(low) <= exact <= _fraction(high)
+    assert _fraction(high) - _fraction(low) == (0 if low == value else unit)
+    assert (tick_low, tick_high) == (low, high)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=values, ctx=st.sampled_from(HOSTILE))
+def test_report_roundings_are_exact_under_any_context(value: Decimal, ctx: Context) -> None:
+    with localcontext(ctx):
+        usdc, usdc_down = round_usdc(value), round_usdc_down(value)
+        index_down, rate = round_index_down(value), round_rate(value)
+    exact = _fraction(value)
+    micro, atto = Fraction(1, 10**6), Fraction(1, 10**18)
+    assert _fraction(usdc_down) <= exact < _fraction(usdc_down) + micro
+    assert abs(_fraction(usdc) - exact) <= micro / 2
+    assert _fraction(index_down) <= exact < _fraction(index_down) + atto
+    assert _fraction(rate) <= exact < _fraction(rate) + Fraction(1, 10**12)
+
+
+@pytest.mark.parametrize("ctx", HOSTILE, ids=lambda c: f"prec{c.prec}-{c.rounding}")
+def test_chain_units_are_exact_under_any_context(ctx: Context) -> None:
+    big_usdc = D("123456789012.345678")  # 18 digits: more than prec 3 or 12 can hold
+    big_index = D("98765432109876.123456789012345678")
+    with localcontext(ctx):
+        assert usdc_to_units(big_usdc) == 123456789012345678
+        assert units_to_usdc(123456789012345678) == big_usdc
+        assert index_to_units(big_index) == 98765432109876123456789012345678
+        assert units_to_index(98765432109876123456789012345678) == big_index
+        with pytest.raises(ValueError, match="more than 6 decimals"):
+            usdc_to_units(D("123456789012.3456781"))
