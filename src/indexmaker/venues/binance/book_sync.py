@@ -1,0 +1,214 @@
+"""Snapshot + diff-depth synchronisation of one symbol's book (pure: no I/O, time passed in).
+
+The procedure is Binance's documented one (web-socket-streams.md "How to manage a local order
+book correctly", SPEC §6):
+
+1. buffer stream events, noting the first one's `U`;
+2. fetch a depth snapshot; if its `lastUpdateId` < first buffered `U` - 1 the snapshot lags the
+   stream: fetch again, keeping the buffer;
+3. drop buffered events with `u` <= lastUpdateId; the book = snapshot, its id = lastUpdateId;
+4. apply buffered then live events: `u` <= id is old (ignored); `U` > id + 1 is a gap: the book
+   is discarded and the procedure restarts from 1 (the event that showed the gap is kept).
+
+A book is usable by the solver only while `LIVE`, not crossed, and fresh: an event seen within
+`stale_after_ms` (the connector also invalidates every book of a dropped connection).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from indexmaker.core.ids import Symbol
+from indexmaker.model.book import OrderBook
+from indexmaker.venues.binance.wire import BookTicker, DepthDiff, DepthSnapshot
+
+
+class SyncState(Enum):
+    BUFFERING = "buffering"  # events buffered, waiting for a usable snapshot
+    LIVE = "live"  # book = snapshot + every event since, contiguous
+
+
+class SyncAction(Enum):
+    NONE = "none"
+    FETCH_SNAPSHOT = "fetch_snapshot"  # the caller should (re)fetch a depth snapshot
+
+
+@dataclass(slots=True)
+class SyncStats:
+    applied: int = 0  # diff events applied to the book
+    ignored: int = 0  # events older than the book
+    gaps: int = 0  # sequence gaps (stream or buffer) that forced a re-snapshot
+    lagging_snapshots: int = 0  # snapshots older than the buffered stream
+    crossed: int = 0  # books found crossed after an event (re-snapshot)
+    buffer_overflows: int = 0
+    resyncs: int = 0  # LIVE -> BUFFERING transitions, any cause
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfBook:
+    """Best bid/ask from `@bookTicker`; `update_id` is the book update id it reflects."""
+
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    update_id: int
+    received_ms: int
+
+
+class BookSync:
+    """Keeps `book` equal to the venue's book for one symbol, or says it is not.
+
+    `on_diff`, `on_snapshot` and `on_disconnect` return whether a snapshot fetch is needed; the
+    caller fetches it (paced by the venue's weight limits) and passes it to `on_snapshot`.
+    A fetch is asked for once per need: `snapshot_requested` stays set until a snapshot arrives.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "book",
+        "last_event_ms",
+        "last_update_id",
+        "max_buffer",
+        "reason",
+        "snapshot_requested",
+        "stale_after_ms",
+        "state",
+        "stats",
+        "symbol",
+        "top",
+    )
+
+    def __init__(self, symbol: Symbol, stale_after_ms: int = 10_000, max_buffer: int = 10_000):
+        self.symbol = symbol
+        self.book = OrderBook(symbol)
+        self.state = SyncState.BUFFERING
+        self.last_update_id = 0
+        self.last_event_ms: int | None = None
+        self.stale_after_ms = stale_after_ms
+        self.max_buffer = max_buffer
+        self.snapshot_requested = False
+        self.reason = "no snapshot yet"
+        self.stats = SyncStats()
+        self.top: TopOfBook | None = None
+        self._buffer: deque[DepthDiff] = deque()
+
+    # ------------------------------------------------------------------ events
+
+    def on_diff(self, event: DepthDiff, now_ms: int) -> SyncAction:
+        """One `depthUpdate` event, in stream order."""
+        self.last_event_ms = now_ms
+        if self.state is SyncState.LIVE:
+            if event.u <= self.last_update_id:
+                self.stats.ignored += 1
+                return SyncAction.NONE
+            if event.U > self.last_update_id + 1:
+                self.stats.gaps += 1
+                return self._restart(f"gap: expected {self.last_update_id + 1}, got {event.U}", event)
+            self.book.apply_update(event.b, event.a)
+            self.last_update_id = event.u
+            self.stats.applied += 1
+            if self.book.crossed():
+                self.stats.crossed += 1
+                return self._restart("book crossed", None)
+            return SyncAction.NONE
+        buffer = self._buffer
+        if buffer and event.U != buffer[-1].u + 1:
+            if event.u <= buffer[-1].u:  # a repeat of what is buffered
+                self.stats.ignored += 1
+                return self._ask()
+            self.stats.gaps += 1  # the buffered run is broken: only what follows can be used
+            buffer.clear()
+        if len(buffer) >= self.max_buffer:
+            self.stats.buffer_overflows += 1
+            buffer.popleft()
+        buffer.append(event)
+        return self._ask()
+
+    def on_snapshot(self, snapshot: DepthSnapshot, now_ms: int) -> SyncAction:
+        """A depth snapshot fetched after `FETCH_SNAPSHOT`; a late one in LIVE is ignored."""
+        if self.state is SyncState.LIVE:
+            return SyncAction.NONE
+        self.snapshot_requested = False
+        last_id = snapshot.lastUpdateId
+        buffer = self._buffer
+        if buffer and last_id + 1 < buffer[0].U:
+            self.stats.lagging_snapshots += 1
+            self.reason = f"snapshot {last_id} lags the stream (first U {buffer[0].U})"
+            return self._ask()
+        self.book.apply_snapshot(snapshot.bids, snapshot.asks)
+        self.last_update_id = last_id
+        self.state = SyncState.LIVE
+        self.reason = ""
+        self.last_event_ms = now_ms
+        pending = list(buffer)
+        buffer.clear()
+        for index, event in enumerate(pending):
+            if self.on_diff(event, now_ms) is SyncAction.FETCH_SNAPSHOT:
+                # Re-buffer what followed the break: it is still the stream, in order.
+                for later in pending[index + 1 :]:
+                    self.on_diff(later, now_ms)
+                return SyncAction.FETCH_SNAPSHOT
+        return SyncAction.NONE
+
+    def on_book_ticker(self, ticker: BookTicker, now_ms: int) -> None:
+        self.top = TopOfBook(ticker.b, ticker.B, ticker.a, ticker.A, ticker.u, now_ms)
+
+    def on_disconnect(self, reason: str) -> SyncAction:
+        """The stream dropped: events were lost, the book cannot be trusted."""
+        self._buffer.clear()
+        if self.state is SyncState.LIVE:
+            return self._restart(reason, None)
+        self.reason = reason
+        self.snapshot_requested = False  # a snapshot is asked for again once the stream is back
+        return SyncAction.NONE
+
+    # ------------------------------------------------------------------ queries
+
+    def is_valid(self, now_ms: int) -> bool:
+        """True when the solver may trade on `book`: synchronised and not stale."""
+        return (
+            self.state is SyncState.LIVE
+            and self.last_event_ms is not None
+            and now_ms - self.last_event_ms <= self.stale_after_ms
+        )
+
+    def invalid_reason(self, now_ms: int) -> str:
+        if self.state is not SyncState.LIVE:
+            return self.reason
+        if self.last_event_ms is None or now_ms - self.last_event_ms > self.stale_after_ms:
+            return f"stale: no event for more than {self.stale_after_ms} ms"
+        return ""
+
+    def best_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        """Best bid/ask: the book-ticker's when it is at least as recent as the book."""
+        top = self.top
+        if top is not None and self.state is SyncState.LIVE and top.update_id >= self.last_update_id:
+            return top.bid, top.ask
+        return self.book.best_prices()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    # ------------------------------------------------------------------ internals
+
+    def _restart(self, reason: str, keep: DepthDiff | None) -> SyncAction:
+        self.state = SyncState.BUFFERING
+        self.reason = reason
+        self.book.clear()
+        self.last_update_id = 0
+        self.stats.resyncs += 1
+        self._buffer.clear()
+        if keep is not None:
+            self._buffer.append(keep)
+        return self._ask()
+
+    def _ask(self) -> SyncAction:
+        if self.snapshot_requested:
+            return SyncAction.NONE
+        self.snapshot_requested = True
+        return SyncAction.FETCH_SNAPSHOT

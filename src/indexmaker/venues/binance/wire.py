@@ -1,0 +1,101 @@
+"""Binance Spot wire shapes, decoded with msgspec straight into exact Decimals.
+
+Field names are Binance's own (web-socket-streams.md, rest-api.md, user-data-stream.md); prices
+and quantities arrive as JSON strings and msgspec parses them into `Decimal` without a float in
+between. Combined-stream frames are decoded in two steps: the envelope keeps `data` raw, and the
+stream name picks the payload decoder, so each payload is parsed exactly once.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+PriceLevel = tuple[Decimal, Decimal]  # (price, quantity); quantity 0 removes the level
+
+
+class DepthDiff(msgspec.Struct, frozen=True):
+    """`<symbol>@depth[@100ms]` event: levels changed between update ids U and u (inclusive)."""
+
+    s: str  # symbol, upper case
+    U: int  # first update id in this event
+    u: int  # final update id in this event
+    b: list[PriceLevel]
+    a: list[PriceLevel]
+    E: int = 0  # event time, ms
+
+
+class DepthSnapshot(msgspec.Struct, frozen=True):
+    """`GET /api/v3/depth` answer (also WS-API `depth` result)."""
+
+    lastUpdateId: int  # noqa: N815 - Binance's field name
+    bids: list[PriceLevel]
+    asks: list[PriceLevel]
+
+
+class BookTicker(msgspec.Struct, frozen=True):
+    """`<symbol>@bookTicker` event: best bid/ask, `u` = book update id it reflects."""
+
+    u: int
+    s: str
+    b: Decimal
+    B: Decimal
+    a: Decimal
+    A: Decimal
+
+
+class StreamEnvelope(msgspec.Struct, frozen=True):
+    """A combined-stream frame `{stream, data}`, or a control answer `{result, id}`."""
+
+    stream: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"")
+    id: int | None = None
+    result: msgspec.Raw = msgspec.Raw(b"")
+    error: msgspec.Raw = msgspec.Raw(b"")
+
+
+class RateLimitInfo(msgspec.Struct, frozen=True):
+    """One `exchangeInfo.rateLimits[]` (or WS-API `rateLimits[]`) entry."""
+
+    rateLimitType: str  # noqa: N815
+    interval: str  # SECOND, MINUTE, HOUR, DAY
+    intervalNum: int  # noqa: N815
+    limit: int
+    count: int | None = None  # WS-API answers: usage in the current window
+
+
+class SymbolInfo(msgspec.Struct, frozen=True):
+    symbol: str
+    status: str  # TRADING, HALT, BREAK, CANCEL_ONLY, ...
+    baseAsset: str  # noqa: N815
+    quoteAsset: str  # noqa: N815
+    filters: list[dict[str, object]] = []
+    orderTypes: list[str] = []  # noqa: N815
+    isSpotTradingAllowed: bool = True  # noqa: N815
+
+
+class ExchangeInfo(msgspec.Struct, frozen=True):
+    serverTime: int = 0  # noqa: N815
+    rateLimits: list[RateLimitInfo] = []  # noqa: N815
+    symbols: list[SymbolInfo] = []
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """`{code, msg}` of a REST error; WS-API errors add `data` (e.g. retryAfter)."""
+
+    code: int
+    msg: str = ""
+    data: dict[str, object] | None = None
+
+
+DEPTH_DIFF = msgspec.json.Decoder(DepthDiff)
+DEPTH_SNAPSHOT = msgspec.json.Decoder(DepthSnapshot)
+BOOK_TICKER = msgspec.json.Decoder(BookTicker)
+ENVELOPE = msgspec.json.Decoder(StreamEnvelope)
+EXCHANGE_INFO = msgspec.json.Decoder(ExchangeInfo)
+ERROR_BODY = msgspec.json.Decoder(ErrorBody)
+JSON = msgspec.json.Decoder()
+ENCODE = msgspec.json.Encoder(decimal_format="string").encode
+
+INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
