@@ -105,9 +105,11 @@ class BookSync:
             if event.u <= self.last_update_id:
                 self.stats.ignored += 1
                 return SyncAction.NONE
-            if event.U > self.last_update_id + 1:
+            if self.last_update_id + 1 < event.U:
                 self.stats.gaps += 1
-                return self._restart(f"gap: expected {self.last_update_id + 1}, got {event.U}", event)
+                return self._restart(
+                    f"gap: expected {self.last_update_id + 1}, got {event.U}", event
+                )
             self.book.apply_update(event.b, event.a)
             self.last_update_id = event.u
             self.stats.applied += 1
@@ -116,7 +118,7 @@ class BookSync:
                 return self._restart("book crossed", None)
             return SyncAction.NONE
         buffer = self._buffer
-        if buffer and event.U != buffer[-1].u + 1:
+        if buffer and buffer[-1].u + 1 != event.U:
             if event.u <= buffer[-1].u:  # a repeat of what is buffered
                 self.stats.ignored += 1
                 return self._ask()
@@ -186,7 +188,11 @@ class BookSync:
     def best_prices(self) -> tuple[Decimal | None, Decimal | None]:
         """Best bid/ask: the book-ticker's when it is at least as recent as the book."""
         top = self.top
-        if top is not None and self.state is SyncState.LIVE and top.update_id >= self.last_update_id:
+        if (
+            top is not None
+            and self.state is SyncState.LIVE
+            and top.update_id >= self.last_update_id
+        ):
             return top.bid, top.ask
         return self.book.best_prices()
 

@@ -29,7 +29,7 @@ class DepthDiff(msgspec.Struct, frozen=True):
 class DepthSnapshot(msgspec.Struct, frozen=True):
     """`GET /api/v3/depth` answer (also WS-API `depth` result)."""
 
-    lastUpdateId: int  # noqa: N815 - Binance's field name
+    lastUpdateId: int
     bids: list[PriceLevel]
     asks: list[PriceLevel]
 
@@ -58,9 +58,9 @@ class StreamEnvelope(msgspec.Struct, frozen=True):
 class RateLimitInfo(msgspec.Struct, frozen=True):
     """One `exchangeInfo.rateLimits[]` (or WS-API `rateLimits[]`) entry."""
 
-    rateLimitType: str  # noqa: N815
+    rateLimitType: str
     interval: str  # SECOND, MINUTE, HOUR, DAY
-    intervalNum: int  # noqa: N815
+    intervalNum: int
     limit: int
     count: int | None = None  # WS-API answers: usage in the current window
 
@@ -68,16 +68,16 @@ class RateLimitInfo(msgspec.Struct, frozen=True):
 class SymbolInfo(msgspec.Struct, frozen=True):
     symbol: str
     status: str  # TRADING, HALT, BREAK, CANCEL_ONLY, ...
-    baseAsset: str  # noqa: N815
-    quoteAsset: str  # noqa: N815
+    baseAsset: str
+    quoteAsset: str
     filters: list[dict[str, object]] = []
-    orderTypes: list[str] = []  # noqa: N815
-    isSpotTradingAllowed: bool = True  # noqa: N815
+    orderTypes: list[str] = []
+    isSpotTradingAllowed: bool = True
 
 
 class ExchangeInfo(msgspec.Struct, frozen=True):
-    serverTime: int = 0  # noqa: N815
-    rateLimits: list[RateLimitInfo] = []  # noqa: N815
+    serverTime: int = 0
+    rateLimits: list[RateLimitInfo] = []
     symbols: list[SymbolInfo] = []
 
 

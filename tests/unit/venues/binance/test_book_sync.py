@@ -12,14 +12,11 @@ D = Decimal
 
 
 def diff(first: int, last: int, bids=(), asks=()) -> DepthDiff:
+    levels_b = ",".join(f'["{p}","{q}"]' for p, q in bids)
+    levels_a = ",".join(f'["{p}","{q}"]' for p, q in asks)
     raw = (
-        '{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":%d,"u":%d,"b":[%s],"a":[%s]}'
-        % (
-            first,
-            last,
-            ",".join(f'["{p}","{q}"]' for p, q in bids),
-            ",".join(f'["{p}","{q}"]' for p, q in asks),
-        )
+        f'{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":{first},"u":{last},'
+        f'"b":[{levels_b}],"a":[{levels_a}]}}'
     ).encode()
     return DEPTH_DIFF.decode(raw)
 
@@ -80,7 +77,9 @@ def test_gap_in_live_stream_discards_book_and_restarts_from_the_gap_event() -> N
     assert sync.stats.gaps == 1
     assert sync.buffered == 1
     assert not sync.is_valid(2)
-    snap = DEPTH_SNAPSHOT.decode(b'{"lastUpdateId":109,"bids":[["99.00","4"]],"asks":[["101","1"]]}')
+    snap = DEPTH_SNAPSHOT.decode(
+        b'{"lastUpdateId":109,"bids":[["99.00","4"]],"asks":[["101","1"]]}'
+    )
     assert sync.on_snapshot(snap, 3) is SyncAction.NONE
     assert sync.book.best_bid() == (D("99.10"), D("1"))
     assert sync.last_update_id == 110
