@@ -161,11 +161,13 @@ class BookSync:
 
     def on_disconnect(self, reason: str) -> SyncAction:
         """The stream dropped: events were lost, the book cannot be trusted."""
-        self._buffer.clear()
         if self.state is SyncState.LIVE:
-            return self._restart(reason, None)
+            self._restart(reason, None)
+        self._buffer.clear()
         self.reason = reason
-        self.snapshot_requested = False  # a snapshot is asked for again once the stream is back
+        # The snapshot is asked for once the stream is back: a snapshot taken now could not be
+        # tied to events that have not arrived yet.
+        self.snapshot_requested = False
         return SyncAction.NONE
 
     # ------------------------------------------------------------------ queries

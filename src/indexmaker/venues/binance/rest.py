@@ -117,9 +117,14 @@ class BinanceRest:
         self, path: str, params: Mapping[str, object] | None = None, *, weight: int = 1
     ) -> Any:
         """An unsigned GET; returns the decoded JSON answer."""
+        return JSON.decode(await self.public_bytes(path, params, weight=weight))
+
+    async def public_bytes(
+        self, path: str, params: Mapping[str, object] | None = None, *, weight: int = 1
+    ) -> bytes:
+        """An unsigned GET; the raw answer, for a typed msgspec decoder (depth snapshots)."""
         await self.acquire(weight)
-        query = rest_query(params or {})
-        return await self._send("GET", path, query, signed=False)
+        return await self._send("GET", path, rest_query(params or {}), signed=False)
 
     async def signed(
         self,
@@ -133,11 +138,12 @@ class BinanceRest:
         """A signed request (TRADE / USER_DATA): `timestamp` and `recvWindow` are added."""
         await self.acquire(weight, orders)
         try:
-            return await self._send(method, path, self._sign(params), signed=True)
+            body = await self._send(method, path, self._sign(params), signed=True)
         except ClockSkewError:
             await self.sync_clock()
             await self.acquire(weight, orders)
-            return await self._send(method, path, self._sign(params), signed=True)
+            body = await self._send(method, path, self._sign(params), signed=True)
+        return JSON.decode(body)
 
     def _sign(self, params: Mapping[str, object]) -> str:
         if self.credentials is None:
@@ -151,10 +157,10 @@ class BinanceRest:
         """Measure the venue clock offset from `GET /api/v3/time` (weight 1)."""
         await self.acquire(1)
         sent = local_ms()
-        answer = await self._send("GET", "/api/v3/time", "", signed=False)
+        answer = JSON.decode(await self._send("GET", "/api/v3/time", "", signed=False))
         self.clock.update(sent, int(answer["serverTime"]), local_ms())
 
-    async def _send(self, method: str, path: str, query: str, *, signed: bool) -> Any:
+    async def _send(self, method: str, path: str, query: str, *, signed: bool) -> bytes:
         url = f"{self.endpoints.rest_url}{path}" + (f"?{query}" if query else "")
         headers = {"X-MBX-APIKEY": self.credentials.api_key} if signed and self.credentials else {}
         try:
@@ -170,10 +176,10 @@ class BinanceRest:
                 raise NetworkError(f"binance {method} {path}: {exc}") from exc
             raise StatusUnknownError(f"binance {method} {path}: {exc}") from exc
         if status == 200:
-            return JSON.decode(body)
-        return self._raise(status, body, retry_after)
+            return body
+        raise self._error(status, body, retry_after)
 
-    def _raise(self, status: int, body: bytes, retry_after: str) -> Any:
+    def _error(self, status: int, body: bytes, retry_after: str) -> Exception:
         retry_ms = int(retry_after) * 1000 if retry_after.isdigit() else 0
         try:
             error = ERROR_BODY.decode(body)
@@ -185,8 +191,8 @@ class BinanceRest:
             self.limiter.block_until(utcnow() + timedelta(milliseconds=retry_ms))
             if status == 418:
                 self.banned_until_ms = local_ms() + retry_ms
-                raise VenueBannedError(f"binance 418 {code}: {message}", retry_ms)
-            raise RateLimitedError(f"binance 429 {code}: {message}", retry_ms)
+                return VenueBannedError(f"binance 418 {code}: {message}", retry_ms)
+            return RateLimitedError(f"binance 429 {code}: {message}", retry_ms)
         if status >= 500:
-            raise StatusUnknownError(f"binance HTTP {status}: {message}")
-        raise error_for(code, message, retry_ms)
+            return StatusUnknownError(f"binance HTTP {status}: {message}")
+        return error_for(code, message, retry_ms)

@@ -125,14 +125,16 @@ def test_stale_book_becomes_invalid_then_valid_on_next_event() -> None:
     assert sync.is_valid(2_000)
 
 
-def test_disconnect_invalidates_and_asks_for_a_snapshot_once() -> None:
+def test_disconnect_invalidates_and_the_next_event_asks_for_a_snapshot() -> None:
     sync = BookSync(Symbol("BTCUSDT"))
     sync.on_diff(diff(101, 101), 0)
     sync.on_snapshot(SNAPSHOT_100, 0)
-    assert sync.on_disconnect("stream closed") is SyncAction.FETCH_SNAPSHOT
+    assert sync.on_disconnect("stream closed") is SyncAction.NONE
     assert not sync.is_valid(0)
     assert sync.invalid_reason(0) == "stream closed"
     assert sync.book.is_empty
+    # back online: the first event asks for a snapshot
+    assert sync.on_diff(diff(150, 150), 0) is SyncAction.FETCH_SNAPSHOT
 
 
 def test_gap_during_buffer_replay_rebuffers_the_rest() -> None:

@@ -1,0 +1,270 @@
+"""Binance market data: diff-depth and book-ticker streams kept in sync with REST snapshots.
+
+Symbols are spread over combined-stream connections (`/stream`, at most
+`streams_per_connection` <= 1024 streams each). Subscriptions go out as few SUBSCRIBE messages
+(up to `streams_per_subscribe` streams each), paced below Binance's 5 incoming messages per
+second per connection (binance-connector-python #456: one message per stream breaks that rule).
+A dropped, silent (`receive_timeout_s`) or shutting-down connection invalidates every book on
+it, then reconnects with exponential back-off and resubscribes. Snapshots are fetched by a few
+workers through the shared REST limiter, so a mass re-snapshot waits for weight instead of
+earning a 429 (the reference's §8 budget: 81 symbols at limit 5000 would cost 20 250 weight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import aiohttp
+
+from indexmaker.core.errors import IndexMakerError, RateLimitedError
+from indexmaker.core.ids import Symbol
+from indexmaker.venues.binance.book_sync import BookSync, SyncAction
+from indexmaker.venues.binance.limits import depth_weight, local_ms
+from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
+from indexmaker.venues.binance.wire import BOOK_TICKER, DEPTH_DIFF, DEPTH_SNAPSHOT, ENCODE, ENVELOPE
+
+log = logging.getLogger(__name__)
+
+BookListener = Callable[[BookSync], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDataConfig:
+    snapshot_limit: int = 1000  # weight 50; 5000 costs 250 (reference §8)
+    depth_speed: str = "@100ms"  # "" for the 1000 ms stream
+    book_ticker: bool = True
+    stale_after_ms: int = 10_000
+    streams_per_connection: int = 1000  # Binance allows 1024
+    streams_per_subscribe: int = 200
+    control_interval_s: float = 0.25  # <= 4 control messages/s of the 5/s allowed
+    receive_timeout_s: float = 30.0  # silence this long means a dead connection
+    reconnect_min_s: float = 0.2
+    reconnect_max_s: float = 30.0
+    snapshot_workers: int = 4
+    watchdog_interval_s: float = 1.0
+
+
+class BinanceMarketData:
+    """Keeps one `BookSync` per symbol; `listener(sync)` is called after every change of a book
+    or of its validity (from the event loop, never concurrently)."""
+
+    def __init__(
+        self,
+        rest: BinanceRest,
+        endpoints: BinanceEndpoints,
+        symbols: Iterable[str],
+        config: MarketDataConfig | None = None,
+        listener: BookListener | None = None,
+    ) -> None:
+        self.rest = rest
+        self.endpoints = endpoints
+        self.config = config or MarketDataConfig()
+        self.listener = listener
+        self.books: dict[Symbol, BookSync] = {}
+        self._groups: list[list[Symbol]] = []
+        self._snapshots: asyncio.Queue[Symbol] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
+        self._valid: dict[Symbol, bool] = {}
+        self.connects = 0
+        self.control_messages = 0
+        self.snapshot_fetches = 0
+        self.messages = 0
+        for symbol in symbols:
+            self._add(Symbol(symbol.upper()))
+
+    def _add(self, symbol: Symbol) -> None:
+        if symbol in self.books:
+            return
+        self.books[symbol] = BookSync(symbol, stale_after_ms=self.config.stale_after_ms)
+        per_symbol = 2 if self.config.book_ticker else 1
+        capacity = max(1, self.config.streams_per_connection // per_symbol)
+        if not self._groups or len(self._groups[-1]) >= capacity:
+            self._groups.append([])
+        self._groups[-1].append(symbol)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        for index in range(len(self._groups)):
+            self._tasks.append(asyncio.create_task(self._connection(index)))
+        for _ in range(self.config.snapshot_workers):
+            self._tasks.append(asyncio.create_task(self._snapshot_worker()))
+        self._tasks.append(asyncio.create_task(self._watchdog()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def wait_synced(self, timeout_s: float) -> bool:
+        """Wait (bounded) until every book is valid; True if they all are."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            now = local_ms()
+            if all(sync.is_valid(now) for sync in self.books.values()):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    def remove(self, symbol: str) -> None:
+        """Stop trading on a symbol's book (delisted): it stays invalid from now on."""
+        sync = self.books.get(Symbol(symbol))
+        if sync is not None:
+            sync.on_disconnect("symbol removed")
+            sync.stale_after_ms = -1  # never valid again
+            self._notify(sync)
+
+    async def drop_connections(self) -> None:
+        """Close every stream socket (tests and operators: forces the reconnect path)."""
+        for ws in list(self._sockets.values()):
+            await ws.close()
+
+    # ------------------------------------------------------------------ streams
+
+    def _streams(self, symbols: list[Symbol]) -> list[str]:
+        streams = []
+        for symbol in symbols:
+            lower = symbol.lower()
+            streams.append(f"{lower}@depth{self.config.depth_speed}")
+            if self.config.book_ticker:
+                streams.append(f"{lower}@bookTicker")
+        return streams
+
+    async def _connection(self, index: int) -> None:
+        delay = self.config.reconnect_min_s
+        while True:
+            symbols = self._groups[index]
+            try:
+                await self._run_connection(index, symbols)
+                delay = self.config.reconnect_min_s  # a clean session resets the back-off
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any socket failure: invalidate, back off, reconnect
+                log.warning("binance.stream.failed", extra={"error": repr(exc)})
+            self._sockets.pop(index, None)
+            for symbol in symbols:
+                sync = self.books[symbol]
+                sync.on_disconnect("stream disconnected")
+                self._notify(sync)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.config.reconnect_max_s)
+
+    async def _run_connection(self, index: int, symbols: list[Symbol]) -> None:
+        session = self.rest.session()
+        url = f"{self.endpoints.stream_url}/stream"
+        async with session.ws_connect(url, autoping=True, max_msg_size=0) as ws:
+            self._sockets[index] = ws
+            self.connects += 1
+            subscriber = asyncio.create_task(self._subscribe(ws, self._streams(symbols)))
+            try:
+                await self._read(ws)
+            finally:
+                subscriber.cancel()
+
+    async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, streams: list[str]) -> None:
+        step = self.config.streams_per_subscribe
+        for number, start in enumerate(range(0, len(streams), step), start=1):
+            if number > 1:
+                await asyncio.sleep(self.config.control_interval_s)
+            message = {"method": "SUBSCRIBE", "params": streams[start : start + step], "id": number}
+            await ws.send_bytes(ENCODE(message))
+            self.control_messages += 1
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        books = self.books
+        timeout = self.config.receive_timeout_s
+        while True:
+            message = await ws.receive(timeout=timeout)
+            if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                if message.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.ERROR,
+                ):
+                    return
+                continue
+            data = message.data
+            raw = data.encode() if isinstance(data, str) else data
+            self.messages += 1
+            envelope = ENVELOPE.decode(raw)
+            stream = envelope.stream
+            if not stream:
+                if b"serverShutdown" in raw:
+                    return  # reconnect now rather than be cut off
+                if envelope.error:
+                    log.error("binance.stream.control_error", extra={"answer": raw[:200]})
+                continue
+            symbol_lower, _, kind = stream.partition("@")
+            now = local_ms()
+            if kind.startswith("depth"):
+                event = DEPTH_DIFF.decode(envelope.data)
+                sync = books.get(Symbol(event.s))
+                if sync is None:
+                    continue
+                if sync.on_diff(event, now) is SyncAction.FETCH_SNAPSHOT:
+                    self._snapshots.put_nowait(sync.symbol)
+                self._notify(sync)
+            elif kind == "bookTicker":
+                ticker = BOOK_TICKER.decode(envelope.data)
+                sync = books.get(Symbol(ticker.s))
+                if sync is not None:
+                    sync.on_book_ticker(ticker, now)
+            else:
+                log.debug("binance.stream.unknown", extra={"stream": stream, "s": symbol_lower})
+
+    # ------------------------------------------------------------------ snapshots
+
+    async def _snapshot_worker(self) -> None:
+        limit = self.config.snapshot_limit
+        weight = depth_weight(limit)
+        while True:
+            symbol = await self._snapshots.get()
+            sync = self.books[symbol]
+            if not sync.snapshot_requested:
+                continue  # satisfied or withdrawn meanwhile (a disconnect re-asks later)
+            try:
+                raw = await self.rest.public_bytes(
+                    "/api/v3/depth", {"symbol": symbol, "limit": limit}, weight=weight
+                )
+            except RateLimitedError as exc:
+                await asyncio.sleep(max(exc.retry_after_ms, 100) / 1000)
+                self._snapshots.put_nowait(symbol)
+                continue
+            except (IndexMakerError, aiohttp.ClientError, ValueError) as exc:
+                log.warning("binance.snapshot.failed", extra={"symbol": symbol, "error": repr(exc)})
+                await asyncio.sleep(0.5)
+                self._snapshots.put_nowait(symbol)
+                continue
+            self.snapshot_fetches += 1
+            if not sync.snapshot_requested:
+                continue  # the stream dropped while we fetched: wait for its events again
+            if (
+                sync.on_snapshot(DEPTH_SNAPSHOT.decode(raw), local_ms())
+                is SyncAction.FETCH_SNAPSHOT
+            ):
+                self._snapshots.put_nowait(symbol)
+            self._notify(sync)
+
+    # ------------------------------------------------------------------ validity
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.watchdog_interval_s)
+            for sync in self.books.values():
+                self._notify(sync)
+
+    def _notify(self, sync: BookSync) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener(sync)
+        else:
+            self._valid[sync.symbol] = sync.is_valid(local_ms())

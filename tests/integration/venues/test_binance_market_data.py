@@ -1,0 +1,142 @@
+"""The market-data connector against a Binance-wire peer over real loopback sockets."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from indexmaker.core.ids import Symbol
+from indexmaker.model.side import Side
+from indexmaker.venues.binance.limits import local_ms
+from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
+from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
+
+from .binance_peer import BinancePeer, eventually
+
+D = Decimal
+SYMBOLS = ["BTCUSDC", "ETHUSDC", "SOLUSDC"]
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[BinancePeer]:
+    server = BinancePeer(SYMBOLS)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def connector(peer: BinancePeer, **config: object) -> BinanceMarketData:
+    endpoints = BinanceEndpoints(
+        rest_url=peer.url, ws_api_url="", stream_url=peer.url.replace("http", "ws")
+    )
+    rest = BinanceRest(endpoints)
+    settings = MarketDataConfig(
+        reconnect_min_s=0.05,
+        book_ticker=False,
+        **config,  # type: ignore[arg-type]
+    )
+    market = BinanceMarketData(rest, endpoints, SYMBOLS, settings)
+    await market.start()
+    return market
+
+
+async def close(market: BinanceMarketData) -> None:
+    await market.stop()
+    await market.rest.close()
+
+
+async def sync_all(peer: BinancePeer, market: BinanceMarketData) -> None:
+    """Books sync once the stream has sent something: push one change per symbol."""
+    await eventually(lambda: all(peer.subscribed(f"{s.lower()}@depth@100ms") for s in SYMBOLS))
+    for symbol in SYMBOLS:
+        await peer.push(symbol, bids={"1.0": "1"})
+    await eventually(lambda: all(s.is_valid(local_ms()) for s in market.books.values()))
+
+
+def same_book(peer: BinancePeer, market: BinanceMarketData, symbol: str) -> bool:
+    ours = market.books[Symbol(symbol)].book
+    venue = peer.books[symbol]
+    bids = dict(ours.levels(Side.BUY, 10_000))
+    asks = dict(ours.levels(Side.SELL, 10_000))
+    return bids == venue.bids and asks == venue.asks
+
+
+async def test_syncs_many_symbols_on_one_connection_with_one_subscribe(peer: BinancePeer) -> None:
+    market = await connector(peer)
+    try:
+        await sync_all(peer, market)
+        await peer.push("ETHUSDC", bids={"100.95": "4"}, asks={"101.10": "0"})
+        await eventually(lambda: same_book(peer, market, "ETHUSDC"))
+        assert market.connects == 1
+        assert len(peer.control_times) == 1  # all streams in one SUBSCRIBE
+        assert market.snapshot_fetches == len(SYMBOLS)
+        assert all(same_book(peer, market, s) for s in SYMBOLS)
+    finally:
+        await close(market)
+
+
+async def test_gap_forces_a_new_snapshot_and_the_book_recovers(peer: BinancePeer) -> None:
+    market = await connector(peer)
+    try:
+        await sync_all(peer, market)
+        fetched = peer.depth_requests
+        await peer.push("BTCUSDC", bids={"99.85": "2"}, skip=3)  # ids lost on the way
+        await eventually(lambda: peer.depth_requests > fetched)
+        await eventually(lambda: market.books[Symbol("BTCUSDC")].is_valid(local_ms()))
+        assert market.books[Symbol("BTCUSDC")].stats.gaps == 1
+        assert same_book(peer, market, "BTCUSDC")
+    finally:
+        await close(market)
+
+
+async def test_lagging_snapshot_is_fetched_again(peer: BinancePeer) -> None:
+    peer.lag_snapshots = 2  # the first two snapshots predate the stream's first event
+    for symbol in SYMBOLS:
+        await peer.push(symbol, asks={"150": "1"}, updates=5)  # before the connector starts
+    market = await connector(peer)
+    try:
+        await sync_all(peer, market)
+        lagging = sum(s.stats.lagging_snapshots for s in market.books.values())
+        assert lagging == 2
+        assert all(same_book(peer, market, s) for s in SYMBOLS)
+    finally:
+        await close(market)
+
+
+async def test_dropped_stream_invalidates_then_reconnects_and_resyncs(peer: BinancePeer) -> None:
+    market = await connector(peer)
+    try:
+        await sync_all(peer, market)
+        await peer.drop_all()
+        await eventually(lambda: not market.books[Symbol("SOLUSDC")].is_valid(local_ms()))
+        await eventually(lambda: market.connects == 2)
+        await sync_all(peer, market)
+        assert all(same_book(peer, market, s) for s in SYMBOLS)
+    finally:
+        await close(market)
+
+
+async def test_silent_stream_marks_books_stale(peer: BinancePeer) -> None:
+    market = await connector(peer, stale_after_ms=150)
+    try:
+        await sync_all(peer, market)
+        await eventually(lambda: not market.books[Symbol("BTCUSDC")].is_valid(local_ms()))
+        assert market.books[Symbol("BTCUSDC")].invalid_reason(local_ms()).startswith("stale")
+        await peer.push("BTCUSDC", bids={"99.5": "3"})
+        await eventually(lambda: market.books[Symbol("BTCUSDC")].is_valid(local_ms()))
+    finally:
+        await close(market)
+
+
+async def test_subscriptions_are_split_and_paced_under_five_per_second(peer: BinancePeer) -> None:
+    market = await connector(peer, streams_per_subscribe=1, control_interval_s=0.25)
+    try:
+        await eventually(lambda: len(peer.control_times) == len(SYMBOLS))
+        times = peer.control_times
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.2
+    finally:
+        await close(market)
