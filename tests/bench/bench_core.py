@@ -21,7 +21,17 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
     Tick,
 )
-from indexmaker.core.ids import ClientOrderId, Designation, Symbol, TradeId, client_key
+from indexmaker.core.ids import (
+    Asset,
+    ClientOrderId,
+    Designation,
+    Symbol,
+    TradeId,
+    TxHash,
+    VenueOrderId,
+    client_key,
+    instrument,
+)
 from indexmaker.core.journal import NullJournal
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
@@ -48,7 +58,7 @@ def decimal_madd_ns(n: int = 200_000) -> float:
 
 def build_market(seed: int) -> tuple[dict[str, Basket], dict, dict]:
     rng = random.Random(seed)
-    symbols = [Symbol(f"A{i:03d}USDC") for i in range(ASSET_POOL)]
+    symbols = [instrument(f"A{i:03d}USDC") for i in range(ASSET_POOL)]
     prices = {s: Decimal(int(10 ** rng.uniform(-1, 4) * 1000)) / 1000 for s in symbols}
     rules = {s: rules_for(s, p) for s, p in prices.items()}
     books = synthetic_books(prices, rules, rng, levels=LEVELS)
@@ -81,7 +91,7 @@ def ready_engine(orders: int, seed: int = 1) -> tuple[Engine, ManualClock]:
     for n in range(orders):
         client = client_key(42161, f"0x{n:040x}")
         amount = Decimal(rng.randint(100, 5000))
-        engine.handle(DepositObserved(client, n, amount, HERE))
+        engine.handle(DepositObserved(client, n, amount, HERE, TxHash(f"0x{n:064x}"), 0, n, 12))
         engine.handle(
             NewIndexOrderRequest(
                 client, ClientOrderId(f"c{n}"), Symbol(rng.choice(names)), Side.BUY, amount
@@ -112,7 +122,18 @@ def time_fills(orders: int, repeats: int) -> tuple[float, int, int]:
         engine, clock = ready_engine(orders, seed=r + 1)
         placed = [c for c in engine.handle(Tick(clock.now())) if isinstance(c, PlaceExchangeOrder)]
         events = [
-            ExchangeFill(p.order_id, TradeId(f"t{i}"), p.price, p.quantity, Decimal("0.01"))
+            ExchangeFill(
+                p.order_id,
+                p.instrument,
+                VenueOrderId(str(i)),
+                TradeId(f"t{i}"),
+                p.price,
+                p.quantity,
+                p.quantity,
+                Decimal("0.01"),
+                Asset("USDC"),
+                engine.clock.now(),
+            )
             for i, p in enumerate(placed)
         ]
         start = time.perf_counter()

@@ -301,5 +301,5 @@ def _summary_table(summary: dict[str, Any]) -> Table:
 
 
 def _invoice_json(invoice: MintInvoice) -> dict[str, Any]:
-    lots = ((lot.asset, lot.lot_id, lot.price, lot.quantity, lot.fee) for lot in invoice.lots)
+    lots = ((lot.asset.pair, lot.lot_id, lot.price, lot.quantity, lot.fee) for lot in invoice.lots)
     return invoice_json(invoice, lots, rfc3339(invoice.timestamp))

@@ -141,7 +141,7 @@ class Runtime:
                 "exchange_order",
                 level=logging.DEBUG,
                 order=command.order_id,
-                symbol=command.symbol,
+                instrument=str(command.instrument),
                 price=command.price,
                 quantity=command.quantity,
             )

@@ -44,7 +44,9 @@ class Service:
         self.clock = SystemClock()
         setup = EngineSetup(baskets=baskets, config=config.solver, rules=market.rules)
         self.engine = Engine(setup, self.clock)
-        adapters = SimulatedAdapters(exchange, self.chain, sim.exchange_latency, keep_log=False)
+        adapters = SimulatedAdapters(
+            exchange, self.chain, sim.exchange_latency, keep_log=False, clock=self.clock
+        )
         self.runtime = Runtime(self.engine, adapters, market, sim.book_refresh)
         key, is_test_key = server_private_key()
         if is_test_key:

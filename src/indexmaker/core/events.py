@@ -1,8 +1,10 @@
 """Everything that crosses the core's boundary, as frozen records.
 
 Inputs (`*Request`, venue, chain and clock events) go into `Engine.handle`; outputs are
-commands the adapters carry out (`Send*`, `Place*`, `Mint*`, `Route*`). The core never
-calls the outside world: it returns these.
+commands the adapters carry out (`Send*`, `Place*`, `Query*`, `Mint*`, `Burn*`, `Route*`,
+`Withdraw*`). The core never calls the outside world: it returns these. Client messages live
+here; venue records in `venue_events`, chain records in `chain_events` (re-exported here).
+Every record has a versioned msgspec codec in `core/codec.py`.
 """
 
 from __future__ import annotations
@@ -12,19 +14,107 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
+from indexmaker.core.chain_events import (
+    BurnConfirmed,
+    BurnFailed,
+    BurnIndex,
+    ChainCommand,
+    ChainInput,
+    DepositObserved,
+    HopCompleted,
+    HopFailed,
+    MintConfirmed,
+    MintFailed,
+    MintIndex,
+    RouteCollateral,
+    WithdrawalCompleted,
+    WithdrawalFailed,
+    WithdrawCollateral,
+)
 from indexmaker.core.ids import (
     BatchId,
     ClientKey,
     ClientOrderId,
     ClientQuoteId,
-    Designation,
-    ExchangeOrderId,
+    InstrumentId,
     PaymentId,
     Symbol,
-    TradeId,
-    TransferId,
+)
+from indexmaker.core.venue_events import (
+    BookInvalid,
+    BookSnapshot,
+    BookUpdate,
+    ExchangeFill,
+    ExchangeOrderAccepted,
+    ExchangeOrderClosed,
+    ExchangeOrderReport,
+    ExchangeOrderStatus,
+    ExchangeOrderStatusUnknown,
+    PlaceExchangeOrder,
+    QueryExchangeOrder,
+    RateLimitFeedback,
+    RulesUpdate,
+    TradePrint,
+    VenueCommand,
+    VenueInput,
 )
 from indexmaker.model.side import Side
+
+__all__ = [
+    "Alert",
+    "BatchEvent",
+    "BookInvalid",
+    "BookSnapshot",
+    "BookUpdate",
+    "BurnConfirmed",
+    "BurnFailed",
+    "BurnIndex",
+    "CancelIndexOrderRequest",
+    "CancelIndexOrderResponse",
+    "CancelIndexQuoteResponse",
+    "CancelQuoteRequest",
+    "ChainCommand",
+    "ChainInput",
+    "ClientRequest",
+    "ClientResponse",
+    "Command",
+    "DepositObserved",
+    "EngineInput",
+    "ExchangeFill",
+    "ExchangeOrderAccepted",
+    "ExchangeOrderClosed",
+    "ExchangeOrderReport",
+    "ExchangeOrderStatus",
+    "ExchangeOrderStatusUnknown",
+    "FillStatus",
+    "HopCompleted",
+    "HopFailed",
+    "IndexOrderFill",
+    "IndexQuoteResponse",
+    "InvoiceLot",
+    "MintConfirmed",
+    "MintFailed",
+    "MintIndex",
+    "MintInvoice",
+    "NewIndexOrderRequest",
+    "NewIndexOrderResponse",
+    "NewIndexQuoteResponse",
+    "NewQuoteRequest",
+    "PlaceExchangeOrder",
+    "QueryExchangeOrder",
+    "RateLimitFeedback",
+    "RequestStatus",
+    "RouteCollateral",
+    "RulesUpdate",
+    "SendToClient",
+    "Tick",
+    "TradePrint",
+    "VenueCommand",
+    "VenueInput",
+    "WithdrawCollateral",
+    "WithdrawalCompleted",
+    "WithdrawalFailed",
+]
 
 # ---------------------------------------------------------------- client requests (FIX in)
 
@@ -110,7 +200,7 @@ class IndexOrderFill:
 class InvoiceLot:
     """One inventory lot behind a mint: what this order took of it, and the lot itself."""
 
-    asset: Symbol
+    asset: InstrumentId
     lot_id: int
     price: Decimal
     quantity: Decimal  # assigned to this order
@@ -171,145 +261,6 @@ ClientResponse = (
     | CancelIndexQuoteResponse
 )
 
-# ---------------------------------------------------------------- market data in
-
-
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    symbol: Symbol
-    bids: tuple[tuple[Decimal, Decimal], ...]  # (price, quantity), best first
-    asks: tuple[tuple[Decimal, Decimal], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BookUpdate:
-    """Level changes; quantity 0 removes the level."""
-
-    symbol: Symbol
-    bids: tuple[tuple[Decimal, Decimal], ...] = ()
-    asks: tuple[tuple[Decimal, Decimal], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TradePrint:
-    symbol: Symbol
-    price: Decimal
-    quantity: Decimal
-
-
-# ---------------------------------------------------------------- exchange orders
-
-
-class ExchangeOrderStatus(Enum):
-    PENDING = "pending"  # tracked, command emitted, no answer yet
-    LIVE = "live"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL_STATUSES
-
-
-_FINAL_STATUSES = frozenset(
-    {
-        ExchangeOrderStatus.FILLED,
-        ExchangeOrderStatus.CANCELLED,
-        ExchangeOrderStatus.EXPIRED,
-        ExchangeOrderStatus.REJECTED,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceExchangeOrder:
-    """Command: send a LIMIT IOC order."""
-
-    order_id: ExchangeOrderId
-    batch_id: BatchId
-    symbol: Symbol
-    side: Side
-    price: Decimal
-    quantity: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeOrderAccepted:
-    order_id: ExchangeOrderId
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeFill:
-    order_id: ExchangeOrderId
-    trade_id: TradeId
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal  # in USDC (adapters convert commissions in other assets)
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeOrderClosed:
-    """The order will not fill further: filled, cancelled, expired (IOC rest) or rejected."""
-
-    order_id: ExchangeOrderId
-    status: ExchangeOrderStatus
-    reason: str | None = None
-
-
-# ---------------------------------------------------------------- chain and collateral
-
-
-@dataclass(frozen=True, slots=True)
-class DepositObserved:
-    """A client's deposit into custody on the source chain."""
-
-    client: ClientKey
-    seq_num: int  # the custody contract's deposit sequence number
-    amount: Decimal
-    designation: Designation
-
-
-@dataclass(frozen=True, slots=True)
-class RouteCollateral:
-    """Command: move collateral one hop (a bridge) between designations."""
-
-    transfer_id: TransferId
-    client: ClientKey
-    bridge: str
-    source: Designation
-    destination: Designation
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class HopCompleted:
-    transfer_id: TransferId
-    amount_received: Decimal
-    fee: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class HopFailed:
-    transfer_id: TransferId
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MintIndex:
-    """Command: mint index tokens to the client (the contract refuses a repeated payment_id)."""
-
-    payment_id: PaymentId
-    client: ClientKey
-    symbol: Symbol
-    quantity: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class MintConfirmed:
-    payment_id: PaymentId
-
 
 @dataclass(frozen=True, slots=True)
 class SendToClient:
@@ -349,19 +300,6 @@ class Alert:
     message: str
 
 
-Command = SendToClient | PlaceExchangeOrder | RouteCollateral | MintIndex | BatchEvent | Alert
+Command = SendToClient | VenueCommand | ChainCommand | BatchEvent | Alert
 
-EngineInput = (
-    ClientRequest
-    | BookSnapshot
-    | BookUpdate
-    | TradePrint
-    | ExchangeOrderAccepted
-    | ExchangeFill
-    | ExchangeOrderClosed
-    | DepositObserved
-    | HopCompleted
-    | HopFailed
-    | MintConfirmed
-    | Tick
-)
+EngineInput = ClientRequest | VenueInput | ChainInput | Tick

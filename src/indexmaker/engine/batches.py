@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
-from indexmaker.core.ids import BatchId, ExchangeOrderId, Symbol
+from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol
 from indexmaker.core.money import ROUNDING_NOISE
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
@@ -43,7 +43,7 @@ class BatchEntry:
 
 @dataclass(slots=True)
 class AssetPosition:
-    symbol: Symbol
+    instrument: InstrumentId
     demand: Decimal
     lots: list[Lot] = field(default_factory=list)
     cursor: int = 0  # first lot that may still have free quantity
@@ -75,8 +75,8 @@ class Batch:
     batch_id: BatchId
     created_at: datetime
     groups: dict[Symbol, BatchGroup]
-    positions: dict[Symbol, AssetPosition]
-    groups_by_asset: dict[Symbol, list[BatchGroup]]
+    positions: dict[InstrumentId, AssetPosition]
+    groups_by_asset: dict[InstrumentId, list[BatchGroup]]
     engaged: Decimal
     notional: Decimal
     open_orders: int = 0
@@ -122,16 +122,16 @@ class BatchManager:
                 BatchEntry(planned.update, planned.quantity, planned.index_price, planned.engaged)
             )
             engaged += planned.engaged
-        positions: dict[Symbol, AssetPosition] = {}
+        positions: dict[InstrumentId, AssetPosition] = {}
         for asset_order in plan.asset_orders:
-            position = AssetPosition(asset_order.symbol, asset_order.demand)
-            for lot in self._inventory.reserve_free(asset_order.symbol, batch_id):
+            position = AssetPosition(asset_order.instrument, asset_order.demand)
+            for lot in self._inventory.reserve_free(asset_order.instrument, batch_id):
                 position.add_lot(lot, lot.free)
-            positions[asset_order.symbol] = position
-        groups_by_asset: dict[Symbol, list[BatchGroup]] = {}
+            positions[asset_order.instrument] = position
+        groups_by_asset: dict[InstrumentId, list[BatchGroup]] = {}
         for group in groups.values():
             for asset in group.basket.assets:
-                groups_by_asset.setdefault(asset.symbol, []).append(group)
+                groups_by_asset.setdefault(asset.instrument, []).append(group)
         batch = Batch(batch_id, now, groups, positions, groups_by_asset, engaged, plan.notional)
         self._batches[batch_id] = batch
         allocations: list[Allocation] = []
@@ -148,8 +148,8 @@ class BatchManager:
     def in_flight(self) -> Decimal:
         return sum((b.engaged for b in self._batches.values()), ZERO)
 
-    def add_order(self, batch: Batch, symbol: Symbol, order_id: ExchangeOrderId) -> None:
-        batch.positions[symbol].order_ids.append(order_id)
+    def add_order(self, batch: Batch, instrument: InstrumentId, order_id: ExchangeOrderId) -> None:
+        batch.positions[instrument].order_ids.append(order_id)
         batch.open_orders += 1
 
     def on_lot(self, batch: Batch, lot: Lot) -> list[Allocation]:
@@ -177,7 +177,7 @@ class BatchManager:
     def _advance(self, batch: Batch, group: BatchGroup, now: datetime) -> list[Allocation]:
         ratio = ONE
         for asset in group.basket.assets:
-            ratio = min(ratio, batch.positions[asset.symbol].fill_ratio)
+            ratio = min(ratio, batch.positions[asset.instrument].fill_ratio)
         if ratio <= group.ratio:
             return []
         group.ratio = ratio
@@ -199,7 +199,7 @@ class BatchManager:
         # rate in each position, and scale the step down before touching any lot.
         bound = ZERO
         for asset in basket.assets:
-            position = batch.positions[asset.symbol]
+            position = batch.positions[asset.instrument]
             take = delta * entry.quantity * asset.quantity
             bound += take * position.max_price * (ONE + position.max_fee_rate)
         affordable = update.net_amount - update.spent
@@ -211,7 +211,7 @@ class BatchManager:
         value = ZERO
         fees = ZERO
         for asset in basket.assets:
-            position = batch.positions[asset.symbol]
+            position = batch.positions[asset.instrument]
             want = delta * entry.quantity * asset.quantity
             for assignment in self._take(position, update, want, now):
                 assignments.append(assignment)

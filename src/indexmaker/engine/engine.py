@@ -16,8 +16,11 @@ from indexmaker.core.clock import Clock
 from indexmaker.core.errors import IndexMakerError, InvalidInputError, InvariantViolation
 from indexmaker.core.events import (
     Alert,
+    BookInvalid,
     BookSnapshot,
     BookUpdate,
+    BurnConfirmed,
+    BurnFailed,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
     CancelQuoteRequest,
@@ -27,18 +30,25 @@ from indexmaker.core.events import (
     ExchangeFill,
     ExchangeOrderAccepted,
     ExchangeOrderClosed,
+    ExchangeOrderReport,
+    ExchangeOrderStatusUnknown,
     HopCompleted,
     HopFailed,
     MintConfirmed,
+    MintFailed,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
     NewQuoteRequest,
+    RateLimitFeedback,
     RequestStatus,
+    RulesUpdate,
     SendToClient,
     Tick,
     TradePrint,
+    WithdrawalCompleted,
+    WithdrawalFailed,
 )
-from indexmaker.core.ids import Designation, Symbol
+from indexmaker.core.ids import Designation, InstrumentId, Symbol
 from indexmaker.core.journal import Journal, MemoryJournal
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.engine.batches import BatchManager
@@ -51,7 +61,7 @@ from indexmaker.engine.quotes import QuoteManager
 from indexmaker.engine.solver import Solver
 from indexmaker.engine.throttle import RateLimiter
 from indexmaker.engine.tracker import OrderTracker
-from indexmaker.model.filters import SymbolRules
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
 from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
@@ -73,7 +83,7 @@ def default_hops() -> list[Hop]:
 class EngineSetup:
     baskets: Mapping[str, Basket]
     config: SolverConfig = field(default_factory=SolverConfig)
-    rules: Mapping[Symbol, SymbolRules] = field(default_factory=dict)
+    rules: Mapping[InstrumentId, InstrumentRules] = field(default_factory=dict)
     hops: list[Hop] = field(default_factory=default_hops)
     destination: Designation = EXCHANGE_ACCOUNT
 
@@ -135,7 +145,7 @@ class Engine:
         match event:
             case Tick():
                 solver.tick(now)
-            case BookSnapshot() | BookUpdate() | TradePrint():
+            case BookSnapshot() | BookUpdate() | BookInvalid() | TradePrint():
                 self.market.apply(event)
             case ExchangeFill():
                 solver.on_fill(event, now)
@@ -143,6 +153,14 @@ class Engine:
                 solver.on_closed(event, now)
             case ExchangeOrderAccepted():
                 self.tracker.on_accepted(event.order_id)
+            case ExchangeOrderStatusUnknown():
+                solver.on_status_unknown(event)
+            case ExchangeOrderReport():
+                solver.on_report(event, now)
+            case RulesUpdate():
+                solver.rules[event.instrument] = event.rules
+            case RateLimitFeedback():
+                self._rate_limit_feedback(event, now)
             case NewIndexOrderRequest():
                 self._new_order(event, now)
             case CancelIndexOrderRequest():
@@ -160,6 +178,27 @@ class Engine:
                 self._hop_failed(event)
             case MintConfirmed():
                 solver.on_mint_confirmed(event.payment_id, now)
+            case MintFailed():
+                solver.on_mint_failed(event)
+            case BurnConfirmed() | BurnFailed():
+                # Nothing in the core burns yet (redemption is to come): report, never guess.
+                solver.out.append(Alert("unknown_burn", f"{event!r}"))
+            case WithdrawalCompleted() | WithdrawalFailed():
+                solver.out.append(Alert("unknown_withdrawal", f"{event!r}"))
+
+    def _rate_limit_feedback(self, event: RateLimitFeedback, now: datetime) -> None:
+        """The venue's own count wins over ours; a back-off pauses every order until then."""
+        limiter = self.tracker.limiter
+        if event.window is not None and event.used is not None:
+            limiter.observe_used(event.window, event.used, now)
+        if event.retry_after is not None:
+            limiter.block_until(now + event.retry_after)
+            self.solver.out.append(
+                Alert(
+                    "rate_limited",
+                    f"{event.venue} asks to wait {event.retry_after}: {event.reason or ''}",
+                )
+            )
 
     # ------------------------------------------------------------------ client orders
 

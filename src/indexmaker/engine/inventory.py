@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
-from indexmaker.core.ids import BatchId, ClientOrderId, LotId, Symbol, TradeId
+from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, LotId, TradeId
 from indexmaker.model.lot import Lot, LotAssignment
 
 ZERO = Decimal(0)
@@ -16,12 +16,12 @@ ZERO = Decimal(0)
 
 class InventoryManager:
     def __init__(self) -> None:
-        self._lots: dict[Symbol, deque[Lot]] = {}
+        self._lots: dict[InstrumentId, deque[Lot]] = {}
         self._next_lot_id = 1
 
     def open_lot(
         self,
-        asset: Symbol,
+        asset: InstrumentId,
         trade_id: TradeId,
         price: Decimal,
         quantity: Decimal,
@@ -45,7 +45,7 @@ class InventoryManager:
         self._lots.setdefault(asset, deque()).append(lot)
         return lot
 
-    def reserve_free(self, asset: Symbol, batch_id: BatchId) -> list[Lot]:
+    def reserve_free(self, asset: InstrumentId, batch_id: BatchId) -> list[Lot]:
         """Hand every unreserved lot with free quantity to a batch (carry-over, FIFO)."""
         taken = [lot for lot in self._open(asset) if lot.reserved_by is None]
         for lot in taken:
@@ -56,7 +56,7 @@ class InventoryManager:
         for lot in lots:
             lot.reserved_by = None
 
-    def free_quantity(self, asset: Symbol, *, unreserved_only: bool = True) -> Decimal:
+    def free_quantity(self, asset: InstrumentId, *, unreserved_only: bool = True) -> Decimal:
         return sum(
             (
                 lot.free
@@ -98,7 +98,7 @@ class InventoryManager:
         lot.assignments.append(assignment)
         return assignment
 
-    def dispose(self, asset: Symbol, quantity: Decimal) -> Decimal:
+    def dispose(self, asset: InstrumentId, quantity: Decimal) -> Decimal:
         """Sell-side disposal of free, unreserved quantity FIFO; returns what was disposed."""
         left = quantity
         for lot in self._open(asset):
@@ -111,13 +111,13 @@ class InventoryManager:
             left -= take
         return quantity - left
 
-    def lots(self, asset: Symbol) -> list[Lot]:
+    def lots(self, asset: InstrumentId) -> list[Lot]:
         return list(self._lots.get(asset, ()))
 
-    def assets(self) -> list[Symbol]:
+    def assets(self) -> list[InstrumentId]:
         return list(self._lots)
 
-    def _open(self, asset: Symbol) -> Iterator[Lot]:
+    def _open(self, asset: InstrumentId) -> Iterator[Lot]:
         # Lots are FIFO; drop fully used ones from the front so scans stay short.
         queue = self._lots.get(asset)
         if not queue:

@@ -1,4 +1,4 @@
-"""Market data for the core: order books per symbol and a price tracker kept in sync with them."""
+"""Market data for the core: order books per instrument and prices kept in sync with them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.events import BookSnapshot, BookUpdate, TradePrint
-from indexmaker.core.ids import Symbol
+from indexmaker.core.events import BookInvalid, BookSnapshot, BookUpdate, TradePrint
+from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import MONEY_CONTEXT, ONE, ZERO
 from indexmaker.model.book import OrderBook
 from indexmaker.model.side import Side
@@ -16,12 +16,12 @@ from indexmaker.model.side import Side
 _CTX = MONEY_CONTEXT.copy()
 _TWO = Decimal(2)
 
-MarketEvent = BookSnapshot | BookUpdate | TradePrint
+MarketEvent = BookSnapshot | BookUpdate | BookInvalid | TradePrint
 
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """What is known about one symbol's price right now; None means "not known", never 0."""
+    """What is known about one instrument's price right now; None means "not known", never 0."""
 
     bid: Decimal | None
     ask: Decimal | None
@@ -30,7 +30,7 @@ class Prices:
     vwap: Decimal | None  # volume-weighted average of the trades recorded so far
 
 
-class _SymbolPrices:
+class _InstrumentPrices:
     __slots__ = ("ask", "bid", "cached", "last", "notional", "volume")
 
     def __init__(self) -> None:
@@ -59,99 +59,107 @@ def _check_price(field: str, value: Decimal | None) -> None:
 
 
 class PriceTracker:
-    """Per symbol: best bid, best ask, mid, last trade and the running VWAP of trades."""
+    """Per instrument: best bid, best ask, mid, last trade and the running VWAP of trades."""
 
     def __init__(self) -> None:
-        self._symbols: dict[Symbol, _SymbolPrices] = {}
+        self._entries: dict[InstrumentId, _InstrumentPrices] = {}
 
-    def _entry(self, symbol: Symbol) -> _SymbolPrices:
-        entry = self._symbols.get(symbol)
+    def _entry(self, instrument: InstrumentId) -> _InstrumentPrices:
+        entry = self._entries.get(instrument)
         if entry is None:
-            entry = self._symbols[symbol] = _SymbolPrices()
+            entry = self._entries[instrument] = _InstrumentPrices()
         return entry
 
-    def update_top(self, symbol: Symbol, bid: Decimal | None, ask: Decimal | None) -> None:
+    def update_top(
+        self, instrument: InstrumentId, bid: Decimal | None, ask: Decimal | None
+    ) -> None:
         """Set top of book; None means that side is empty now."""
         _check_price("bid", bid)
         _check_price("ask", ask)
-        entry = self._entry(symbol)
+        entry = self._entry(instrument)
         if entry.bid != bid or entry.ask != ask:
             entry.bid = bid
             entry.ask = ask
             entry.cached = None
 
-    def record_trade(self, symbol: Symbol, price: Decimal, quantity: Decimal) -> None:
+    def record_trade(self, instrument: InstrumentId, price: Decimal, quantity: Decimal) -> None:
         _check_price("price", price)
         if not quantity.is_finite() or quantity <= ZERO:
             raise InvalidInputError("quantity", f"must be positive, got {quantity}")
-        entry = self._entry(symbol)
+        entry = self._entry(instrument)
         entry.last = price
         entry.notional = _CTX.add(entry.notional, _CTX.multiply(price, quantity))
         entry.volume = _CTX.add(entry.volume, quantity)
         entry.cached = None
 
-    def reset_vwap(self, symbol: Symbol) -> None:
+    def reset_vwap(self, instrument: InstrumentId) -> None:
         """Start a new VWAP window (e.g. per batch or per day); last price is kept."""
-        entry = self._symbols.get(symbol)
+        entry = self._entries.get(instrument)
         if entry is not None:
             entry.notional = ZERO
             entry.volume = ZERO
             entry.cached = None
 
-    def get(self, symbol: Symbol) -> Prices | None:
-        entry = self._symbols.get(symbol)
+    def get(self, instrument: InstrumentId) -> Prices | None:
+        entry = self._entries.get(instrument)
         return None if entry is None else entry.snapshot()
 
-    def symbols(self) -> list[Symbol]:
-        return list(self._symbols)
+    def instruments(self) -> list[InstrumentId]:
+        return list(self._entries)
 
 
 class MarketData:
     """Owns the order books and the price tracker; applies market-data events to both."""
 
     def __init__(self) -> None:
-        self._books: dict[Symbol, OrderBook] = {}
+        self._books: dict[InstrumentId, OrderBook] = {}
         self.tracker = PriceTracker()
 
     def apply(self, event: MarketEvent) -> bool:
-        """Apply one event. Returns False when it was dropped: an update for a symbol that has
+        """Apply one event. Returns False when it was dropped: an update for a instrument that has
         had no snapshot yet (a diff alone is not a book; the venue adapter must snapshot first)."""
         if isinstance(event, TradePrint):
-            self.tracker.record_trade(event.symbol, event.price, event.quantity)
+            self.tracker.record_trade(event.instrument, event.price, event.quantity)
+            return True
+        if isinstance(event, BookInvalid):
+            # Not trusted until the venue adapter re-synchronises it with a new snapshot.
+            self.drop(event.instrument)
             return True
         if isinstance(event, BookSnapshot):
-            book = self._books.get(event.symbol)
+            book = self._books.get(event.instrument)
             if book is None:
-                book = OrderBook(event.symbol)
+                book = OrderBook(event.instrument)
             # Validates before mutating, so a bad snapshot leaves the old book in place.
             book.apply_snapshot(event.bids, event.asks)
-            self._books[event.symbol] = book
+            self._books[event.instrument] = book
         else:
-            book = self._books.get(event.symbol)
+            book = self._books.get(event.instrument)
             if book is None:
                 return False
             book.apply_update(event.bids, event.asks)
         bid, ask = book.best_prices()
-        self.tracker.update_top(event.symbol, bid, ask)
+        self.tracker.update_top(event.instrument, bid, ask)
         return True
 
-    def book(self, symbol: Symbol) -> OrderBook | None:
-        return self._books.get(symbol)
+    def book(self, instrument: InstrumentId) -> OrderBook | None:
+        return self._books.get(instrument)
 
-    def prices(self, symbol: Symbol) -> Prices | None:
-        return self.tracker.get(symbol)
+    def prices(self, instrument: InstrumentId) -> Prices | None:
+        return self.tracker.get(instrument)
 
-    def drop(self, symbol: Symbol) -> None:
-        """Forget a symbol's book (stale or out of sync); its prices go back to unknown."""
-        if self._books.pop(symbol, None) is not None:
-            self.tracker.update_top(symbol, None, None)
+    def drop(self, instrument: InstrumentId) -> None:
+        """Forget a instrument's book (stale or out of sync); its prices go back to unknown."""
+        if self._books.pop(instrument, None) is not None:
+            self.tracker.update_top(instrument, None, None)
 
-    def limit_price(self, symbol: Symbol, side: Side, threshold: Decimal) -> Decimal | None:
+    def limit_price(
+        self, instrument: InstrumentId, side: Side, threshold: Decimal
+    ) -> Decimal | None:
         """SPEC §4 step 2: best ask × (1 + threshold) for buys, best bid × (1 − threshold) for
         sells; None when that side is empty or unknown, so the caller never guesses a price."""
         if not threshold.is_finite() or threshold < ZERO or threshold >= ONE:
             raise InvalidInputError("threshold", f"must be in [0, 1), got {threshold}")
-        book = self._books.get(symbol)
+        book = self._books.get(instrument)
         if book is None:
             return None
         bid, ask = book.best_prices()

@@ -88,8 +88,8 @@ class QuoteManager:
         index_price = ZERO
         fillable_cap: Decimal | None = None
         for asset in basket.assets:
-            limit = market.limit_price(asset.symbol, Side.BUY, cfg.price_threshold)
-            book = market.book(asset.symbol)
+            limit = market.limit_price(asset.instrument, Side.BUY, cfg.price_threshold)
+            book = market.book(asset.instrument)
             if limit is None or book is None:
                 return None
             index_price += asset.quantity * limit

@@ -18,19 +18,24 @@ from indexmaker.core.events import (
     Command,
     ExchangeFill,
     ExchangeOrderClosed,
+    ExchangeOrderReport,
     ExchangeOrderStatus,
+    ExchangeOrderStatusUnknown,
     FillStatus,
     IndexOrderFill,
+    MintFailed,
     MintIndex,
     NewIndexOrderResponse,
     PlaceExchangeOrder,
+    QueryExchangeOrder,
     RequestStatus,
     SendToClient,
 )
-from indexmaker.core.ids import ClientKey, PaymentId, Symbol
+from indexmaker.core.ids import ClientKey, InstrumentId, PaymentId, Symbol
 from indexmaker.core.money import round_index_down, round_rate, round_usdc
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
+from indexmaker.engine.commission import lot_terms
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.engine.inventory import InventoryManager
@@ -39,12 +44,13 @@ from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
 from indexmaker.engine.strategy import Strategy
 from indexmaker.engine.tracker import OrderTracker
-from indexmaker.model.filters import SymbolRules
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
 from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
+MINT_ATTEMPTS = 3  # sends of one MintIndex before a retryable failure goes to the operator
 
 
 class Solver:
@@ -59,7 +65,7 @@ class Solver:
         inventory: InventoryManager,
         batches: BatchManager,
         tracker: OrderTracker,
-        rules: dict[Symbol, SymbolRules],
+        rules: dict[InstrumentId, InstrumentRules],
     ) -> None:
         self.config = config
         self.baskets = baskets
@@ -79,8 +85,9 @@ class Solver:
         self._mintable: dict[int, OrderUpdate] = {}
         self._minting: dict[PaymentId, OrderUpdate] = {}
         self._next_payment = 1
+        self._mint_attempts: dict[PaymentId, int] = {}
         # asset -> (retry not before, consecutive rejects, last reason)
-        self._cooldown: dict[Symbol, tuple[datetime, int, str]] = {}
+        self._cooldown: dict[InstrumentId, tuple[datetime, int, str]] = {}
 
     # ------------------------------------------------------------------ tick
 
@@ -192,8 +199,8 @@ class Solver:
         carried = {}
         for _update, basket in candidates:
             for asset in basket.assets:
-                if asset.symbol not in carried:
-                    carried[asset.symbol] = self.inventory.free_quantity(asset.symbol)
+                if asset.instrument not in carried:
+                    carried[asset.instrument] = self.inventory.free_quantity(asset.instrument)
         plan = self.strategy.plan(
             candidates,
             self.market,
@@ -216,13 +223,13 @@ class Solver:
             command = PlaceExchangeOrder(
                 order_id=self.tracker.new_order_id(),
                 batch_id=batch.batch_id,
-                symbol=planned.symbol,
+                instrument=planned.instrument,
                 side=Side.BUY,
                 price=planned.price,
                 quantity=planned.quantity,
             )
             self.tracker.enqueue(command, now)
-            self.batches.add_order(batch, planned.symbol, command.order_id)
+            self.batches.add_order(batch, planned.instrument, command.order_id)
         self.out.append(
             BatchEvent(
                 batch.batch_id,
@@ -247,18 +254,37 @@ class Solver:
             return
         batch = self.batches.get(tracked.batch_id)
         command = tracked.command
-        self._cooldown.pop(command.symbol, None)  # the venue trades it again
+        self._cooldown.pop(command.instrument, None)  # the venue trades it again
+        terms = lot_terms(fill, self.rules.get(command.instrument), self.market)
+        if terms.unpriced is not None:
+            self.out.append(
+                Alert(
+                    "commission_unpriced",
+                    f"fill {fill.trade_id} of {fill.order_id}: no USDC price for "
+                    f"{terms.unpriced}; commission {fill.commission} recorded as fee 0",
+                )
+            )
+        # A late fill (its batch completed) opens an unreserved lot: the next batch of the
+        # asset uses it first (carry-over), so no bought quantity goes unrecorded.
         lot = self.inventory.open_lot(
-            command.symbol,
+            command.instrument,
             fill.trade_id,
             fill.price,
-            fill.quantity,
-            fill.fee,
+            terms.quantity,
+            terms.fee,
             now,
             reserved_by=batch.batch_id if batch is not None else None,
         )
         if batch is not None:
             self._apply(self.batches.on_lot(batch, lot), now)
+        else:
+            self.out.append(
+                Alert(
+                    "late_fill",
+                    f"fill {fill.trade_id} of {fill.order_id} after batch {tracked.batch_id} "
+                    f"completed: lot {lot.lot_id} carried",
+                )
+            )
 
     def on_closed(self, closed: ExchangeOrderClosed, now: datetime) -> None:
         tracked = self.tracker.on_closed(closed)
@@ -266,11 +292,11 @@ class Solver:
             self.out.append(Alert("unknown_order_close", f"ignored close of {closed.order_id}"))
             return
         if closed.status is ExchangeOrderStatus.REJECTED:
-            self._cool_down(tracked.command.symbol, closed.reason or "rejected", now)
+            self._cool_down(tracked.command.instrument, closed.reason or "rejected", now)
             self.out.append(
                 Alert(
                     "exchange_reject",
-                    f"{tracked.command.symbol} order {closed.order_id} of batch "
+                    f"{tracked.command.instrument} order {closed.order_id} of batch "
                     f"{tracked.batch_id} rejected: {closed.reason}",
                 )
             )
@@ -278,13 +304,49 @@ class Solver:
         if batch is not None and self.batches.on_order_closed(batch):
             self._finish(batch, now)
 
-    def _cool_down(self, asset: Symbol, reason: str, now: datetime) -> None:
+    def on_status_unknown(self, event: ExchangeOrderStatusUnknown) -> None:
+        """The adapter does not know whether the venue took the order: ask, never resend."""
+        tracked = self.tracker.on_unknown(event.order_id)
+        if tracked is None:
+            self.out.append(Alert("unknown_order_status", f"ignored {event.order_id}"))
+            return
+        self.out.append(QueryExchangeOrder(event.order_id, tracked.command.instrument))
+
+    def on_report(self, report: ExchangeOrderReport, now: datetime) -> None:
+        """The venue's word on an order. Fills it reports are delivered as `ExchangeFill`s
+        before the report (docs/adapters.md); a final status closes the order."""
+        tracked = self.tracker.get(report.order_id)
+        if tracked is None or tracked.status.is_final:
+            return  # already settled: a report repeats what we know
+        if report.cumulative_quantity > tracked.filled:
+            self.out.append(
+                Alert(
+                    "fills_missing",
+                    f"{report.order_id}: venue reports {report.cumulative_quantity} filled, "
+                    f"{tracked.filled} received",
+                )
+            )
+        if report.status is None:
+            reason = report.reason or "the venue does not know the order"
+            closed = ExchangeOrderClosed(
+                report.order_id, report.instrument, ExchangeOrderStatus.REJECTED, reason
+            )
+            self.on_closed(closed, now)
+        elif report.status.is_final:
+            closed = ExchangeOrderClosed(
+                report.order_id, report.instrument, report.status, report.reason
+            )
+            self.on_closed(closed, now)
+        elif report.status is ExchangeOrderStatus.LIVE:
+            self.tracker.on_accepted(report.order_id)
+
+    def _cool_down(self, asset: InstrumentId, reason: str, now: datetime) -> None:
         """Back off an asset the venue refused, so a persistent reject is not hammered."""
         _, repeats, _ = self._cooldown.get(asset, (now, 0, reason))
         wait = min(self.config.reject_cooldown * (2**repeats), self.config.max_reject_cooldown)
         self._cooldown[asset] = (now + wait, repeats + 1, reason)
 
-    def _blocked_assets(self, now: datetime) -> dict[Symbol, str]:
+    def _blocked_assets(self, now: datetime) -> dict[InstrumentId, str]:
         return {
             asset: f"{asset} refused by the venue ({reason}); retry after {until.isoformat()}"
             for asset, (until, _, reason) in self._cooldown.items()
@@ -374,8 +436,30 @@ class Solver:
         quantity = round_index_down(update.filled_quantity)
         self.out.append(MintIndex(payment_id, update.client, update.symbol, quantity))
 
+    def on_mint_failed(self, event: MintFailed) -> None:
+        """Retry a retryable failure with the same payment id (the contract refuses a repeat,
+        so it never mints twice), at most `MINT_ATTEMPTS` times; then the operator decides."""
+        update = self._minting.get(event.payment_id)
+        if update is None:
+            self.out.append(Alert("unknown_mint", f"failure of unknown payment {event.payment_id}"))
+            return
+        attempts = self._mint_attempts.get(event.payment_id, 1)
+        if event.retryable and attempts < MINT_ATTEMPTS:
+            self._mint_attempts[event.payment_id] = attempts + 1
+            quantity = round_index_down(update.filled_quantity)
+            self.out.append(MintIndex(event.payment_id, update.client, update.symbol, quantity))
+            return
+        self.out.append(
+            Alert(
+                "mint_failed",
+                f"{event.payment_id} for {update.client_order_id} failed after {attempts} "
+                f"attempt(s): {event.reason}; left minting for the operator",
+            )
+        )
+
     def on_mint_confirmed(self, payment_id: PaymentId, now: datetime) -> None:
         update = self._minting.pop(payment_id, None)
+        self._mint_attempts.pop(payment_id, None)
         if update is None:
             self.out.append(Alert("unknown_mint", f"confirmation of unknown payment {payment_id}"))
             return

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import round_up_to_step
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
-from indexmaker.model.filters import FilteredOrder, SymbolRules, apply_filters
+from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters
 from indexmaker.model.index import Basket
 from indexmaker.model.order import OrderUpdate
 from indexmaker.model.side import Side
@@ -33,7 +33,7 @@ class PlannedEntry:
 
 @dataclass(frozen=True, slots=True)
 class PlannedAssetOrder:
-    symbol: Symbol
+    instrument: InstrumentId
     price: Decimal  # limit price after the venue's filters
     quantity: Decimal  # to buy now; 0 when carried lots cover the demand
     demand: Decimal  # Σ contributions of the batch's entries
@@ -62,8 +62,8 @@ class Strategy:
         self.config = config
 
     def limit_prices(
-        self, market: MarketData, assets: Sequence[Symbol], side: Side = Side.BUY
-    ) -> dict[Symbol, Decimal | None]:
+        self, market: MarketData, assets: Sequence[InstrumentId], side: Side = Side.BUY
+    ) -> dict[InstrumentId, Decimal | None]:
         threshold = self.config.price_threshold
         return {a: market.limit_price(a, side, threshold) for a in assets}
 
@@ -79,18 +79,18 @@ class Strategy:
         self,
         candidates: Sequence[tuple[OrderUpdate, Basket]],
         market: MarketData,
-        carried: Mapping[Symbol, Decimal],
-        rules: Mapping[Symbol, SymbolRules],
+        carried: Mapping[InstrumentId, Decimal],
+        rules: Mapping[InstrumentId, InstrumentRules],
         cap: Decimal,
-        blocked: Mapping[Symbol, str] | None = None,
+        blocked: Mapping[InstrumentId, str] | None = None,
     ) -> BatchPlan:
         """Fit `candidates`; `blocked` assets (e.g. cooling down after a venue reject) make
         the indexes holding them wait, with the reason given."""
         cfg = self.config
         deferred: list[tuple[OrderUpdate, str]] = []
         groups: dict[Symbol, _Group] = {}
-        limits: dict[Symbol, Decimal] = {}
-        liquidity: dict[Symbol, Decimal] = {}
+        limits: dict[InstrumentId, Decimal] = {}
+        liquidity: dict[InstrumentId, Decimal] = {}
 
         # Steps 2 and 4: limit prices and the index limit price P, once per index.
         unpriced: dict[Symbol, str] = {}
@@ -98,8 +98,8 @@ class Strategy:
             group = groups.get(basket.symbol)
             if group is None and basket.symbol not in unpriced and blocked:
                 for asset in basket.assets:
-                    if asset.symbol in blocked:
-                        unpriced[basket.symbol] = blocked[asset.symbol]
+                    if asset.instrument in blocked:
+                        unpriced[basket.symbol] = blocked[asset.instrument]
                         break
             if group is None and basket.symbol not in unpriced:
                 price = self._index_limit_price(basket, market, limits)
@@ -132,8 +132,8 @@ class Strategy:
             for group in active:
                 group.ratio = ONE
                 for asset in group.basket.assets:
-                    need = demand[asset.symbol]
-                    have = liquidity[asset.symbol] + carried.get(asset.symbol, ZERO)
+                    need = demand[asset.instrument]
+                    have = liquidity[asset.instrument] + carried.get(asset.instrument, ZERO)
                     if need > have:
                         group.ratio = min(group.ratio, have / need)
             # Step 7: the batch cap V scales every order and so every exchange order.
@@ -147,7 +147,7 @@ class Strategy:
             if bad_asset is None:
                 break
             for group in active:
-                if any(a.symbol == bad_asset[0] for a in group.basket.assets):
+                if any(a.instrument == bad_asset[0] for a in group.basket.assets):
                     failed[group.basket.symbol] = bad_asset[1]
 
         entries: list[PlannedEntry] = []
@@ -170,37 +170,39 @@ class Strategy:
     # ------------------------------------------------------------------ helpers
 
     def _index_limit_price(
-        self, basket: Basket, market: MarketData, limits: dict[Symbol, Decimal]
+        self, basket: Basket, market: MarketData, limits: dict[InstrumentId, Decimal]
     ) -> Decimal | str:
         total = ZERO
         for asset in basket.assets:
-            limit = limits.get(asset.symbol)
+            limit = limits.get(asset.instrument)
             if limit is None:
-                found = market.limit_price(asset.symbol, Side.BUY, self.config.price_threshold)
+                found = market.limit_price(asset.instrument, Side.BUY, self.config.price_threshold)
                 if found is None:
-                    return f"no price for {asset.symbol}"
-                limit = limits[asset.symbol] = found
+                    return f"no price for {asset.instrument}"
+                limit = limits[asset.instrument] = found
             total += asset.quantity * limit
         return total
 
     @staticmethod
-    def _demand(groups: Sequence[_Group], fitted: bool = False) -> dict[Symbol, Decimal]:
+    def _demand(groups: Sequence[_Group], fitted: bool = False) -> dict[InstrumentId, Decimal]:
         """Per asset, Σ index quantity × basket quantity (after the fit when `fitted`)."""
-        demand: dict[Symbol, Decimal] = {}
+        demand: dict[InstrumentId, Decimal] = {}
         for group in groups:
             quantity = group.total * group.ratio if fitted else group.total
             for asset in group.basket.assets:
-                demand[asset.symbol] = demand.get(asset.symbol, ZERO) + quantity * asset.quantity
+                demand[asset.instrument] = (
+                    demand.get(asset.instrument, ZERO) + quantity * asset.quantity
+                )
         return demand
 
     def _asset_orders(
         self,
         groups: Sequence[_Group],
-        limits: Mapping[Symbol, Decimal],
-        liquidity: Mapping[Symbol, Decimal],
-        carried: Mapping[Symbol, Decimal],
-        rules: Mapping[Symbol, SymbolRules],
-    ) -> tuple[list[PlannedAssetOrder], tuple[Symbol, str] | None]:
+        limits: Mapping[InstrumentId, Decimal],
+        liquidity: Mapping[InstrumentId, Decimal],
+        carried: Mapping[InstrumentId, Decimal],
+        rules: Mapping[InstrumentId, InstrumentRules],
+    ) -> tuple[list[PlannedAssetOrder], tuple[InstrumentId, str] | None]:
         """Step 8: one order per asset, padded and filtered; or the first asset that fails."""
         cfg = self.config
         orders: list[PlannedAssetOrder] = []

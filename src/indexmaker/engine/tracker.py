@@ -1,12 +1,14 @@
 """Order tracker: every exchange order, tracked before it is sent, until it is final.
 
 Orders wait in an outbound queue until the order-rate limiter admits them, so a basket
-of 81 assets never bursts past the venue's limits. Fills are deduplicated by trade id.
+of 81 assets never bursts past the venue's limits. Fills are deduplicated by trade id. The
+final orders of a completed batch are retired, not forgotten at once: a fill the venue reports
+after the order closed (SPEC §6) is still recognised, deduplicated and bounded by the order.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +23,7 @@ from indexmaker.core.ids import BatchId, ExchangeOrderId, TradeId
 from indexmaker.engine.throttle import RateLimiter
 
 ZERO = Decimal(0)
+RETIRED_ORDERS = 4096  # final orders kept after their batch, for late fills (FIFO eviction)
 
 
 @dataclass(slots=True)
@@ -29,7 +32,7 @@ class TrackedOrder:
     status: ExchangeOrderStatus = ExchangeOrderStatus.PENDING
     sent: bool = False
     filled: Decimal = ZERO
-    fees: Decimal = ZERO
+    commission: Decimal = ZERO  # in the fills' commission assets, as the venue charged them
     trade_ids: set[TradeId] = field(default_factory=set)
     reason: str | None = None
     created_at: datetime | None = None
@@ -50,7 +53,12 @@ class OrderTracker:
         self._orders: dict[ExchangeOrderId, TrackedOrder] = {}
         self._by_batch: dict[BatchId, list[ExchangeOrderId]] = {}
         self._outbound: deque[TrackedOrder] = deque()
+        self._retired: OrderedDict[ExchangeOrderId, TrackedOrder] = OrderedDict()
         self._next_id = 1
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
 
     def new_order_id(self) -> ExchangeOrderId:
         order_id = ExchangeOrderId(f"im-{self._next_id}")
@@ -85,16 +93,18 @@ class OrderTracker:
 
     def on_fill(self, fill: ExchangeFill) -> TrackedOrder | None:
         """None for an unknown order, a repeated trade id or an overfill (venue bug)."""
-        tracked = self._orders.get(fill.order_id)
+        tracked = self.get(fill.order_id)
         if tracked is None or fill.trade_id in tracked.trade_ids:
             return None
-        if fill.quantity <= 0 or fill.price <= 0 or fill.fee < 0:
+        if fill.instrument != tracked.command.instrument:
+            return None
+        if fill.quantity <= 0 or fill.price <= 0 or fill.commission < 0:
             return None
         if tracked.filled + fill.quantity > tracked.command.quantity:
             return None
         tracked.trade_ids.add(fill.trade_id)
         tracked.filled += fill.quantity
-        tracked.fees += fill.fee
+        tracked.commission += fill.commission
         if tracked.status is ExchangeOrderStatus.PENDING:
             tracked.status = ExchangeOrderStatus.LIVE
         return tracked
@@ -107,8 +117,21 @@ class OrderTracker:
         tracked.reason = closed.reason
         return tracked
 
+    def on_unknown(self, order_id: ExchangeOrderId) -> TrackedOrder | None:
+        """The adapter lost track of the order: it must be reconciled before anything else."""
+        tracked = self._orders.get(order_id)
+        if tracked is None or tracked.status.is_final:
+            return None
+        tracked.status = ExchangeOrderStatus.UNKNOWN
+        return tracked
+
     def get(self, order_id: ExchangeOrderId) -> TrackedOrder | None:
-        return self._orders.get(order_id)
+        """A tracked order, or a retired one (final, its batch completed)."""
+        tracked = self._orders.get(order_id)
+        return tracked if tracked is not None else self._retired.get(order_id)
+
+    def is_retired(self, order_id: ExchangeOrderId) -> bool:
+        return order_id in self._retired
 
     def queued(self) -> int:
         return len(self._outbound)
@@ -117,7 +140,7 @@ class OrderTracker:
         return [o for o in self._orders.values() if not o.status.is_final]
 
     def forget_batch(self, batch_id: BatchId) -> None:
-        """Final orders of a completed batch are no longer needed in memory."""
+        """A completed batch: its final orders are retired (kept, bounded, for late fills)."""
         kept = []
         for order_id in self._by_batch.pop(batch_id, []):
             tracked = self._orders.get(order_id)
@@ -125,6 +148,9 @@ class OrderTracker:
                 continue
             if tracked.status.is_final:
                 del self._orders[order_id]
+                self._retired[order_id] = tracked
+                if len(self._retired) > RETIRED_ORDERS:
+                    self._retired.popitem(last=False)
             else:
                 kept.append(order_id)
         if kept:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import MONEY_CONTEXT, ZERO
 from indexmaker.model.side import Side
 
@@ -63,10 +63,10 @@ class _BookSide:
 class OrderBook:
     """Price levels of one symbol; quantities are always > 0 (zero removes a level)."""
 
-    __slots__ = ("_asks", "_bids", "symbol")
+    __slots__ = ("_asks", "_bids", "instrument")
 
-    def __init__(self, symbol: Symbol) -> None:
-        self.symbol = symbol
+    def __init__(self, instrument: InstrumentId) -> None:
+        self.instrument = instrument
         self._bids = _BookSide()
         self._asks = _BookSide()
 
@@ -169,4 +169,4 @@ class OrderBook:
 
     def __repr__(self) -> str:
         bid, ask = self.best_prices()
-        return f"OrderBook({self.symbol!r}, bid={bid}, ask={ask}, depth={self.depth()})"
+        return f"OrderBook({self.instrument}, bid={bid}, ask={ask}, depth={self.depth()})"

@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import DEFAULT_VENUE, InstrumentId, Pair, Venue
 from indexmaker.core.money import (
     EXACT_CONTEXT,
     MONEY_CONTEXT,
@@ -38,11 +38,11 @@ NOTIONAL = "NOTIONAL"
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolRules:
-    """One symbol's trading rules. 0 disables tick_size, step_size, min_price and every max_*,
+class InstrumentRules:
+    """One instrument's trading rules. 0 disables tick_size, step_size, min_price and every max_*,
     as on Binance."""
 
-    symbol: Symbol
+    instrument: InstrumentId
     base_asset: str
     quote_asset: str
     tick_size: Decimal = ZERO
@@ -67,7 +67,9 @@ class SymbolRules:
             raise InvalidInputError("min_notional", "above max_notional")
 
     @classmethod
-    def from_binance(cls, symbol_info: Mapping[str, Any]) -> SymbolRules:
+    def from_binance(
+        cls, symbol_info: Mapping[str, Any], venue: Venue = DEFAULT_VENUE
+    ) -> InstrumentRules:
         """Parse one entry of Binance `GET /api/v3/exchangeInfo` `symbols[]`.
 
         Reads PRICE_FILTER (minPrice, maxPrice, tickSize), LOT_SIZE (minQty, maxQty, stepSize),
@@ -75,7 +77,7 @@ class SymbolRules:
         filters are present the stricter minimum wins.
         """
         try:
-            symbol = Symbol(str(symbol_info["symbol"]))
+            instrument = InstrumentId(venue, Pair(str(symbol_info["symbol"])))
             base = str(symbol_info["baseAsset"])
             quote = str(symbol_info["quoteAsset"])
             filters = {str(entry["filterType"]): entry for entry in symbol_info.get("filters", ())}
@@ -92,7 +94,7 @@ class SymbolRules:
                 raise InvalidInputError(f"{filter_type}.{name}", f"{entry[name]!r}") from exc
 
         return cls(
-            symbol=symbol,
+            instrument=instrument,
             base_asset=base,
             quote_asset=quote,
             tick_size=field(PRICE_FILTER, "tickSize"),
@@ -142,7 +144,7 @@ def _up(value: Decimal, step: Decimal) -> Decimal:
     return round_up_to_step(value, step) if step else value
 
 
-def _filter_price(rules: SymbolRules, side: Side, price: Decimal) -> Decimal:
+def _filter_price(rules: InstrumentRules, side: Side, price: Decimal) -> Decimal:
     tick = rules.tick_size
     if tick:
         # Buys round up so the limit is never tighter than sized; sells round down.
@@ -176,7 +178,7 @@ def _max_quantity_for_notional(price: Decimal, max_notional: Decimal, step: Deci
 
 
 def apply_filters(
-    rules: SymbolRules,
+    rules: InstrumentRules,
     side: Side,
     price: Decimal,
     quantity: Decimal,

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from indexmaker.core.ids import BatchId, ClientOrderId, LotId, Symbol, TradeId
+from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, LotId, TradeId
 
 
 @dataclass(frozen=True, slots=True)
 class LotAssignment:
     lot_id: LotId
-    asset: Symbol
+    asset: InstrumentId
     client_order_id: ClientOrderId
     quantity: Decimal
     price: Decimal
@@ -34,7 +34,7 @@ class Lot:
     """One execution. `assigned` + `disposed` never exceed `quantity`."""
 
     lot_id: LotId
-    asset: Symbol
+    asset: InstrumentId
     trade_id: TradeId
     price: Decimal
     quantity: Decimal

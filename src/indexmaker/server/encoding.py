@@ -155,7 +155,7 @@ def _lot_body(lot: InvoiceLot, inv: MintInvoice) -> dict[str, Any]:
     """The reference's SolverOrderAssetLot shape; `assigned_*` is this order's share."""
     return {
         "lot_id": str(lot.lot_id),
-        "symbol": lot.asset,
+        "symbol": lot.asset.pair,
         "price": fmt_decimal(lot.price),
         "original_quantity": fmt_decimal(_or(lot.original_quantity, lot.quantity)),
         "remaining_quantity": fmt_decimal(_or(lot.remaining_quantity, Decimal(0))),

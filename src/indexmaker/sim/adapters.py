@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from indexmaker.core.clock import Clock, ManualClock
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
@@ -47,7 +48,9 @@ class SimulatedAdapters:
         chain: SimulatedChain,
         exchange_latency: timedelta = timedelta(milliseconds=20),
         keep_log: bool = True,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock: Clock = clock if clock is not None else ManualClock()
         self.exchange = exchange
         self.chain = chain
         self.exchange_latency = exchange_latency
@@ -64,7 +67,9 @@ class SimulatedAdapters:
                 if log:
                     log.exchange_orders.append(command)
                 latency = self.exchange_latency
-                return [(latency, event) for event in self.exchange.execute(command)]
+                # The venue's clock: the events happen when the order arrives there.
+                at = self.clock.now() + latency
+                return [(latency, event) for event in self.exchange.execute(command, at)]
             case RouteCollateral():
                 if log:
                     log.routes.append(command)

@@ -13,7 +13,7 @@ from indexmaker.core.events import (
     MintIndex,
     RouteCollateral,
 )
-from indexmaker.core.ids import ClientKey, Designation, Symbol
+from indexmaker.core.ids import ClientKey, Designation, Symbol, TxHash
 from indexmaker.core.money import USDC_QUANTUM
 
 ZERO = Decimal(0)
@@ -39,11 +39,23 @@ class SimulatedChain:
     minted: dict[tuple[ClientKey, Symbol], Decimal] = field(default_factory=dict)
     payments: set[str] = field(default_factory=set)
     next_seq: int = 1
+    confirmations: int = 12  # reported with every deposit: the simulated chain is final at once
 
     def deposit(self, client: ClientKey, amount: Decimal) -> DepositObserved:
-        event = DepositObserved(client, self.next_seq, amount, self.source)
+        """One deposit per block, one log per transaction: tx hash and block follow the
+        custody contract's sequence number, so every run names the same transactions."""
+        seq = self.next_seq
         self.next_seq += 1
-        return event
+        return DepositObserved(
+            client,
+            seq,
+            amount,
+            self.source,
+            tx_hash=TxHash(f"0x{seq:064x}"),
+            log_index=0,
+            block_number=seq,
+            confirmations=self.confirmations,
+        )
 
     def route(self, command: RouteCollateral) -> tuple[timedelta, HopCompleted]:
         terms = self.bridges.get(command.bridge, BridgeTerms())

@@ -8,6 +8,7 @@ behaviour scripts partial fills, rejects and splits for scenario tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from indexmaker.core.events import (
@@ -19,10 +20,10 @@ from indexmaker.core.events import (
     ExchangeOrderStatus,
     PlaceExchangeOrder,
 )
-from indexmaker.core.ids import Symbol, TradeId
+from indexmaker.core.ids import Asset, InstrumentId, TradeId, VenueOrderId
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.model.book import OrderBook
-from indexmaker.model.filters import SymbolRules
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
@@ -38,26 +39,29 @@ class Behaviour:
     fill_ratio: Decimal = Decimal(1)  # share of the matchable quantity that fills
     reject: str | None = None  # reject every order with this reason
     splits: int = 1  # executions per matched level (several trade ids)
+    commission_in_base: bool = False  # charge the commission in the base asset (Binance does
+    # without BNB discounts: the bought quantity is reduced by it)
 
 
 class SimulatedExchange:
     def __init__(
         self,
-        books: dict[Symbol, tuple[list[Level], list[Level]]],
+        books: dict[InstrumentId, tuple[list[Level], list[Level]]],
         fee_rate: Decimal = Decimal("0.001"),
-        behaviour: dict[Symbol, Behaviour] | None = None,
-        rules: dict[Symbol, SymbolRules] | None = None,
+        behaviour: dict[InstrumentId, Behaviour] | None = None,
+        rules: dict[InstrumentId, InstrumentRules] | None = None,
     ) -> None:
         self.fee_rate = fee_rate
         self.rules = rules or {}
         self.behaviour = behaviour or {}
-        self.books: dict[Symbol, OrderBook] = {}
+        self.books: dict[InstrumentId, OrderBook] = {}
         for symbol, (bids, asks) in books.items():
             book = OrderBook(symbol)
             book.apply_snapshot(bids, asks)
             self.books[symbol] = book
         self.orders_received: list[PlaceExchangeOrder] = []
         self._next_trade = 1
+        self._next_venue_order = 1
 
     def snapshots(self) -> list[BookSnapshot]:
         return [
@@ -69,23 +73,33 @@ class SimulatedExchange:
             for symbol, book in self.books.items()
         ]
 
-    def execute(self, order: PlaceExchangeOrder) -> list[EngineInput]:
-        """Match a LIMIT IOC order; what does not fill at once expires."""
+    def execute(self, order: PlaceExchangeOrder, now: datetime) -> list[EngineInput]:
+        """Match a LIMIT IOC order at `now` (the events' venue time); what does not fill at
+        once expires."""
         # The venue's arithmetic must be as exact as the engine's, or a fill of a 34-digit
         # quantity rounds to more than was ordered.
         with localcontext(MONEY_CONTEXT):
-            return self._execute(order)
+            return self._execute(order, now)
 
-    def _execute(self, order: PlaceExchangeOrder) -> list[EngineInput]:
+    def _execute(self, order: PlaceExchangeOrder, now: datetime) -> list[EngineInput]:
         self.orders_received.append(order)
-        behaviour = self.behaviour.get(order.symbol, Behaviour())
-        book = self.books.get(order.symbol)
+        instrument = order.instrument
+        behaviour = self.behaviour.get(instrument, Behaviour())
+        book = self.books.get(instrument)
         reason = behaviour.reject or self._filter_failure(order)
         if book is None:
-            reason = f"unknown symbol {order.symbol}"
+            reason = f"unknown symbol {instrument}"
         if reason is not None or book is None:
-            return [ExchangeOrderClosed(order.order_id, ExchangeOrderStatus.REJECTED, reason)]
-        events: list[EngineInput] = [ExchangeOrderAccepted(order.order_id)]
+            return [
+                ExchangeOrderClosed(
+                    order.order_id, instrument, ExchangeOrderStatus.REJECTED, reason, event_time=now
+                )
+            ]
+        venue_id = VenueOrderId(str(self._next_venue_order))
+        self._next_venue_order += 1
+        events: list[EngineInput] = [
+            ExchangeOrderAccepted(order.order_id, instrument, venue_id, now)
+        ]
         wanted = order.quantity * behaviour.fill_ratio
         filled = ZERO
         consumed: list[Level] = []
@@ -95,9 +109,9 @@ class SimulatedExchange:
             if not crosses or filled >= wanted:
                 break
             take = min(quantity, wanted - filled)
-            filled += take
             consumed.append((price, quantity - take))
-            events.extend(self._executions(order, price, take, behaviour.splits))
+            events.extend(self._executions(order, venue_id, price, take, filled, behaviour, now))
+            filled += take
         if consumed:
             if opposite is Side.SELL:
                 book.apply_update((), consumed)
@@ -106,12 +120,14 @@ class SimulatedExchange:
         status = (
             ExchangeOrderStatus.FILLED if filled >= order.quantity else ExchangeOrderStatus.EXPIRED
         )
-        events.append(ExchangeOrderClosed(order.order_id, status))
+        events.append(
+            ExchangeOrderClosed(order.order_id, instrument, status, None, venue_id, filled, now)
+        )
         return events
 
     def _filter_failure(self, order: PlaceExchangeOrder) -> str | None:
         """The venue refuses what breaks its filters, as Binance does (-1013)."""
-        rules = self.rules.get(order.symbol)
+        rules = self.rules.get(order.instrument)
         if rules is None:
             return None
         if rules.tick_size and order.price % rules.tick_size != 0:
@@ -125,22 +141,50 @@ class SimulatedExchange:
         return None
 
     def _executions(
-        self, order: PlaceExchangeOrder, price: Decimal, quantity: Decimal, splits: int
+        self,
+        order: PlaceExchangeOrder,
+        venue_id: VenueOrderId,
+        price: Decimal,
+        quantity: Decimal,
+        filled_before: Decimal,
+        behaviour: Behaviour,
+        now: datetime,
     ) -> list[EngineInput]:
-        parts = max(1, splits)
+        parts = max(1, behaviour.splits)
         each = quantity / parts
+        rules = self.rules.get(order.instrument)
+        base = rules.base_asset if rules is not None else order.instrument.pair[:-4]
+        quote = rules.quote_asset if rules is not None else order.instrument.pair[-4:]
         fills: list[EngineInput] = []
+        cumulative = filled_before
         for part in range(parts):
             size = quantity - each * (parts - 1) if part == parts - 1 else each
-            fee = (size * price * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+            cumulative += size
+            if behaviour.commission_in_base:
+                asset = base
+                fee = (size * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+            else:
+                asset = quote
+                fee = (size * price * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
             fills.append(
-                ExchangeFill(order.order_id, TradeId(f"t{self._next_trade}"), price, size, fee)
+                ExchangeFill(
+                    order.order_id,
+                    order.instrument,
+                    venue_id,
+                    TradeId(f"t{self._next_trade}"),
+                    price,
+                    size,
+                    cumulative,
+                    fee,
+                    Asset(asset),
+                    now,
+                )
             )
             self._next_trade += 1
         return fills
 
     def replace_books(
-        self, books: dict[Symbol, tuple[list[Level], list[Level]]]
+        self, books: dict[InstrumentId, tuple[list[Level], list[Level]]]
     ) -> list[BookSnapshot]:
         """Makers requoted: the venue's books become these; returns the snapshots to publish."""
         for symbol, (bids, asks) in books.items():

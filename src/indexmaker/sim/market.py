@@ -12,40 +12,40 @@ import random
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from indexmaker.core.ids import Symbol
-from indexmaker.model.filters import SymbolRules
+from indexmaker.core.ids import InstrumentId, instrument
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, implied_prices
 
-BTC = Symbol("BTCUSDC")
+BTC = instrument("BTCUSDC")
 BTC_PRICE = Decimal("110000")
 MIN_NOTIONAL = Decimal("5")
 
 Level = tuple[Decimal, Decimal]
-Books = dict[Symbol, tuple[list[Level], list[Level]]]
+Books = dict[InstrumentId, tuple[list[Level], list[Level]]]
 
 
-def reference_prices(baskets: Iterable[Basket]) -> dict[Symbol, Decimal]:
+def reference_prices(baskets: Iterable[Basket]) -> dict[InstrumentId, Decimal]:
     """One price per asset across indexes (the first index that holds BTC anchors it)."""
-    prices: dict[Symbol, Decimal] = {}
+    prices: dict[InstrumentId, Decimal] = {}
     for basket in baskets:
-        symbols = {a.symbol for a in basket.assets}
+        symbols = {a.instrument for a in basket.assets}
         if BTC in symbols:
             implied = implied_prices(basket, BTC, BTC_PRICE)
         else:
             # Without BTC, anchor the heaviest asset at a round price.
             heaviest = max(basket.assets, key=lambda a: a.weight)
-            implied = implied_prices(basket, heaviest.symbol, Decimal("100"))
+            implied = implied_prices(basket, heaviest.instrument, Decimal("100"))
         for symbol, price in implied.items():
             prices.setdefault(symbol, _significant(price, 6))
     return prices
 
 
-def rules_for(symbol: Symbol, price: Decimal) -> SymbolRules:
+def rules_for(symbol: InstrumentId, price: Decimal) -> InstrumentRules:
     tick = Decimal(1).scaleb(price.adjusted() - 6)  # 1e-6..1e-5 of the price
     step = Decimal(1).scaleb(-(price.adjusted() + 3))  # one step is worth ~0.001-0.01 USDC
-    return SymbolRules(
-        symbol=symbol,
-        base_asset=symbol.removesuffix("USDC"),
+    return InstrumentRules(
+        instrument=symbol,
+        base_asset=symbol.pair.removesuffix("USDC"),
         quote_asset="USDC",
         tick_size=tick,
         step_size=step,
@@ -55,8 +55,8 @@ def rules_for(symbol: Symbol, price: Decimal) -> SymbolRules:
 
 
 def synthetic_books(
-    prices: dict[Symbol, Decimal],
-    rules: dict[Symbol, SymbolRules],
+    prices: dict[InstrumentId, Decimal],
+    rules: dict[InstrumentId, InstrumentRules],
     rng: random.Random,
     levels: int = 20,
     depth_usdc: tuple[int, int] = (2_000, 40_000),
@@ -91,7 +91,7 @@ class MarketSimulator:
 
     def __init__(
         self,
-        prices: dict[Symbol, Decimal],
+        prices: dict[InstrumentId, Decimal],
         rng: random.Random,
         levels: int = 20,
         volatility: Decimal = Decimal("0.001"),

@@ -29,7 +29,7 @@ from indexmaker.core.events import (
     NewIndexOrderRequest,
     NewQuoteRequest,
 )
-from indexmaker.core.ids import ClientOrderId, ClientQuoteId, Symbol
+from indexmaker.core.ids import ClientOrderId, ClientQuoteId, Symbol, instrument
 from indexmaker.core.money import money_context
 from indexmaker.model.side import Side
 from indexmaker.sim.scenario_build import (
@@ -149,7 +149,7 @@ def _advance(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
 
 def _book(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
     """Replace a symbol's book at the venue and tell the engine (a fresh snapshot)."""
-    symbol = Symbol(step["book"])
+    symbol = instrument(step["book"])
     exchange = state.world.exchange
     bids, asks = levels(step.get("bids", [])), levels(step.get("asks", []))
     book = exchange.books.get(symbol)
@@ -157,13 +157,13 @@ def _book(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
         raise ScenarioError(f"unknown book {symbol}")
     book.apply_snapshot(bids, asks)
     for snapshot in exchange.snapshots():
-        if snapshot.symbol == symbol:
+        if snapshot.instrument == symbol:
             state.world.submit(snapshot)
 
 
 def _set_behaviour(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
     raw = {k: v for k, v in step.items() if k != "behaviour"}
-    state.world.exchange.behaviour[Symbol(step["behaviour"])] = behaviour(raw)
+    state.world.exchange.behaviour[instrument(step["behaviour"])] = behaviour(raw)
 
 
 _STEP_RUNNERS: dict[str, Callable[[ScenarioRun, Mapping[str, Any], str], None]] = {

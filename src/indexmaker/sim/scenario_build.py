@@ -12,16 +12,16 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from indexmaker.core.events import BookSnapshot, EngineInput, PlaceExchangeOrder
-from indexmaker.core.ids import ClientKey, Symbol, client_key
+from indexmaker.core.ids import ClientKey, Symbol, client_key, instrument
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import EngineSetup
-from indexmaker.model.filters import SymbolRules
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderUpdate
 from indexmaker.model.side import Side
@@ -101,9 +101,9 @@ def solver_config(overrides: Mapping[str, object]) -> SolverConfig:
     return SolverConfig(**values)
 
 
-def _rules(symbol: str, raw: Mapping[str, object]) -> SymbolRules:
+def _rules(symbol: str, raw: Mapping[str, object]) -> InstrumentRules:
     fields = {k: number(v) for k, v in raw.items()}
-    return SymbolRules(Symbol(symbol), symbol.removesuffix("USDC"), "USDC", **fields)
+    return InstrumentRules(instrument(symbol), symbol.removesuffix("USDC"), "USDC", **fields)
 
 
 def behaviour(raw: Mapping[str, object]) -> Behaviour:
@@ -161,21 +161,21 @@ def build(scenario: Scenario) -> ScenarioRun:
     baskets = {
         name: Basket(
             Symbol(name),
-            tuple(BasketAsset(Symbol(a), number(q)) for a, q in assets.items()),
+            tuple(BasketAsset(instrument(a), number(q)) for a, q in assets.items()),
         )
         for name, assets in data.get("indexes", {}).items()
     }
-    rules = {s: _rules(s, r) for s, r in data.get("rules", {}).items()}
+    rules = {instrument(s): _rules(s, r) for s, r in data.get("rules", {}).items()}
     books = {
-        Symbol(s): (levels(b.get("bids", [])), levels(b.get("asks", [])))
+        instrument(s): (levels(b.get("bids", [])), levels(b.get("asks", [])))
         for s, b in data.get("books", {}).items()
     }
     venue = data.get("exchange", {})
     exchange = SimulatedExchange(
         books,
         fee_rate=number(venue.get("fee_rate", "0.001")),
-        behaviour={Symbol(s): behaviour(b) for s, b in data.get("behaviour", {}).items()},
-        rules={Symbol(s): r for s, r in rules.items()},
+        behaviour={instrument(s): behaviour(b) for s, b in data.get("behaviour", {}).items()},
+        rules=dict(rules),
     )
     bridges = {
         name: BridgeTerms(
@@ -208,13 +208,13 @@ def _publish_books_after_trades(world: SimulatedWorld) -> None:
     exchange = world.exchange
     execute = exchange.execute
 
-    def execute_and_publish(order: PlaceExchangeOrder) -> list[EngineInput]:
-        events = execute(order)
-        book = exchange.books.get(order.symbol)
+    def execute_and_publish(order: PlaceExchangeOrder, now: datetime) -> list[EngineInput]:
+        events = execute(order, now)
+        book = exchange.books.get(order.instrument)
         if book is not None:
             events.append(
                 BookSnapshot(
-                    order.symbol,
+                    order.instrument,
                     tuple(book.levels(Side.BUY, 1000)),
                     tuple(book.levels(Side.SELL, 1000)),
                 )

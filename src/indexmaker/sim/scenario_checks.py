@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from indexmaker.core.events import ClientResponse
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import Symbol, instrument
 from indexmaker.core.money import (
     money_context,
     round_down_to_step,
@@ -250,7 +250,7 @@ def _ledger_view(state: ScenarioRun, name: str) -> dict[str, Any]:
 
 
 def _inventory_view(state: ScenarioRun, asset: str) -> dict[str, Any]:
-    lots = state.world.engine.inventory.lots(Symbol(asset))
+    lots = state.world.engine.inventory.lots(instrument(asset))
     return {
         "lots": [
             {

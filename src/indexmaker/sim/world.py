@@ -37,7 +37,7 @@ class SimulatedWorld:
         self.engine = Engine(setup, self.clock)
         self.exchange = exchange
         self.chain = chain
-        self.adapters = SimulatedAdapters(exchange, chain, exchange_latency)
+        self.adapters = SimulatedAdapters(exchange, chain, exchange_latency, clock=self.clock)
         self.log = self.adapters.log
         self.on_command: Callable[[Command], None] | None = None
         self._due: list[tuple[object, int, EngineInput]] = []

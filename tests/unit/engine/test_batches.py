@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from indexmaker.core.ids import BatchId, ClientOrderId, ExchangeOrderId, Symbol, TradeId, client_key
+from indexmaker.core.ids import (
+    BatchId,
+    ClientOrderId,
+    ExchangeOrderId,
+    Symbol,
+    TradeId,
+    client_key,
+    instrument,
+)
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan, PlannedAssetOrder, PlannedEntry
@@ -20,7 +28,7 @@ from indexmaker.model.side import Side
 
 D = Decimal
 NOW = datetime(2025, 10, 1, tzinfo=UTC)
-AAA, BBB = Symbol("AAAUSDC"), Symbol("BBBUSDC")
+AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
 IDX_SYMBOL = Symbol("IDX")
 IDX = Basket(IDX_SYMBOL, (BasketAsset(AAA, D(2)), BasketAsset(BBB, D(1))))
 BASKETS = {IDX_SYMBOL: IDX}

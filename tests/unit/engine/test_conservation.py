@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexmaker.core.events import CancelIndexOrderRequest, NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, Symbol
+from indexmaker.core.ids import ClientOrderId, InstrumentId, Symbol, instrument
 from indexmaker.core.money import money_context
 from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderUpdate
@@ -142,11 +142,11 @@ def _check_laws(state: ScenarioRun, *, refusals: bool = True) -> None:
 
 
 def _assert_backed(update: OrderUpdate, quantity: Decimal) -> None:
-    per_asset: dict[str, Decimal] = {}
+    per_asset: dict[InstrumentId, Decimal] = {}
     for assignment in update.lots:
         per_asset[assignment.asset] = per_asset.get(assignment.asset, ZERO) + assignment.quantity
     for asset, basket_quantity in INDEXES[update.symbol].items():
-        backed = per_asset.get(asset, ZERO) / D(basket_quantity)
+        backed = per_asset.get(instrument(asset), ZERO) / D(basket_quantity)
         # Backing equals the filled quantity up to the context's rounding noise.
         assert abs(backed - update.filled_quantity) <= D("1e-18") * update.filled_quantity
         assert backed >= quantity * (1 - D("1e-18")), (asset, backed, quantity)
@@ -202,24 +202,24 @@ def test_conservation_over_random_sequences(
                         CancelIndexOrderRequest(state.client(name), order_id, Symbol(index), amount)
                     )
                 case ("behaviour", asset, ratio, reject, splits):
-                    world.exchange.behaviour[Symbol(asset)] = Behaviour(
+                    world.exchange.behaviour[instrument(asset)] = Behaviour(
                         fill_ratio=ratio, reject="rejected" if reject else None, splits=splits
                     )
                 case ("refill", asset, depth):
                     bids, asks = _levels(MID[asset], D(depth))
-                    book = world.exchange.books[Symbol(asset)]
+                    book = world.exchange.books[instrument(asset)]
                     book.apply_snapshot(
                         [(D(p), D(q)) for p, q in bids], [(D(p), D(q)) for p, q in asks]
                     )
                     for snapshot in world.exchange.snapshots():
-                        if snapshot.symbol == asset:
+                        if snapshot.instrument == instrument(asset):
                             world.submit(snapshot)
                 case ("advance", span):
                     world.advance(duration(span))
             _check_laws(state, refusals=False)
         # Let everything in flight land and every mintable order mint.
         for asset in ASSETS:
-            world.exchange.behaviour[Symbol(asset)] = Behaviour()
+            world.exchange.behaviour[instrument(asset)] = Behaviour()
         world.advance(duration("30s"))
         _check_laws(state, refusals=False)
 

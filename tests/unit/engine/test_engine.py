@@ -7,7 +7,7 @@ nothing, so a deposit of 1012.52 nets 1012.02 → usable 1010 → q = 25 IDX in 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -43,17 +43,22 @@ from indexmaker.core.events import (
     TradePrint,
 )
 from indexmaker.core.ids import (
+    Asset,
     BatchId,
     ClientKey,
     ClientOrderId,
     ClientQuoteId,
     Designation,
     ExchangeOrderId,
+    InstrumentId,
     PaymentId,
     Symbol,
     TradeId,
     TransferId,
+    TxHash,
+    VenueOrderId,
     client_key,
+    instrument,
 )
 from indexmaker.core.money import round_rate
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
@@ -67,15 +72,26 @@ from indexmaker.sim.world import SimulatedWorld
 D = Decimal
 ALICE = client_key(42161, "0x" + "a" * 40)
 BOB = client_key(42161, "0x" + "b" * 40)
-AAA, BBB = Symbol("AAAUSDC"), Symbol("BBBUSDC")
+AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
 IDX, ONLYA = Symbol("IDX"), Symbol("ONLYA")
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def deposit_event(
+    client: ClientKey, seq: int, amount: Decimal, designation: Designation
+) -> DepositObserved:
+    return DepositObserved(client, seq, amount, designation, TxHash(f"0x{seq:064x}"), 0, seq, 12)
+
+
 BASKETS = {
     "IDX": Basket(IDX, (BasketAsset(AAA, D("2")), BasketAsset(BBB, D("1")))),
     "ONLYA": Basket(ONLYA, (BasketAsset(AAA, D("1")),)),
 }
 
 
-def books() -> dict[Symbol, tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]]:
+def books() -> dict[
+    InstrumentId, tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]
+]:
     return {
         AAA: ([(D("9.9"), D("100"))], [(D("10"), D("100")), (D("10.05"), D("100"))]),
         BBB: ([(D("19.9"), D("100"))], [(D("20"), D("100"))]),
@@ -138,7 +154,7 @@ def test_order_end_to_end_first_batch_exact_and_mint() -> None:
     ]
     # First batch: q = 25 → AAA 50 @ 10.10 and BBB 25 @ 20.20.
     first_two = w.log.exchange_orders[:2]
-    assert [(o.batch_id, o.symbol, o.price, o.quantity) for o in first_two] == [
+    assert [(o.batch_id, o.instrument, o.price, o.quantity) for o in first_two] == [
         (1, AAA, D("10.10"), D(50)),
         (1, BBB, D("20.20"), D(25)),
     ]
@@ -216,7 +232,7 @@ def ready_engine() -> tuple[Engine, ManualClock]:
     engine = Engine(EngineSetup(BASKETS), clock)
     for symbol, (bids, asks) in books().items():
         engine.handle(BookSnapshot(symbol, tuple(bids), tuple(asks)))
-    engine.handle(DepositObserved(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT))
+    engine.handle(deposit_event(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT))
     engine.handle(order(ALICE, "A1", "1000"))
     update = engine.orders.update(ALICE, ClientOrderId("A1"))
     assert update is not None and update.status is OrderStatus.READY
@@ -300,19 +316,30 @@ def test_bad_request_rejected_with_reason_and_no_state_change(
 
 
 BAD_INPUTS: list[tuple[object, str]] = [
-    (DepositObserved(ALICE, 2, D("5"), Designation("EVM:NOWHERE:USDC")), "InvalidInputError"),
-    (DepositObserved(ALICE, 2, D("-5"), EXCHANGE_ACCOUNT), "InvariantViolation"),
-    (DepositObserved(ALICE, 2, D("NaN"), EXCHANGE_ACCOUNT), "InvariantViolation"),
+    (deposit_event(ALICE, 2, D("5"), Designation("EVM:NOWHERE:USDC")), "InvalidInputError"),
+    (deposit_event(ALICE, 2, D("-5"), EXCHANGE_ACCOUNT), "InvariantViolation"),
+    (deposit_event(ALICE, 2, D("NaN"), EXCHANGE_ACCOUNT), "InvariantViolation"),
     (BookSnapshot(AAA, ((D("-1"), D("1")),), ()), "InvalidInputError"),
     (TradePrint(AAA, D("10"), D("0")), "InvalidInputError"),
     (HopCompleted(TransferId("T42"), D("1"), D("0")), "unknown_transfer"),
     (HopFailed(TransferId("T42"), "timeout"), "route_failed"),
     (
-        ExchangeFill(ExchangeOrderId("im-99"), TradeId("t1"), D("10"), D("1"), D("0")),
+        ExchangeFill(
+            ExchangeOrderId("im-99"),
+            AAA,
+            VenueOrderId("1"),
+            TradeId("t1"),
+            D("10"),
+            D("1"),
+            D("1"),
+            D("0"),
+            Asset("USDC"),
+            T0,
+        ),
         "unknown_order_fill",
     ),
     (
-        ExchangeOrderClosed(ExchangeOrderId("im-99"), ExchangeOrderStatus.FILLED),
+        ExchangeOrderClosed(ExchangeOrderId("im-99"), AAA, ExchangeOrderStatus.FILLED),
         "unknown_order_close",
     ),
     (MintConfirmed(PaymentId("P42")), "unknown_mint"),
@@ -332,7 +359,7 @@ def test_bad_input_becomes_an_alert_with_no_state_change(event: object, code: st
 def test_repeated_deposit_is_ignored() -> None:
     engine, _ = ready_engine()
     before = fingerprint(engine)
-    assert engine.handle(DepositObserved(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT)) == []
+    assert engine.handle(deposit_event(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT)) == []
     assert fingerprint(engine) == before
 
 
@@ -365,7 +392,7 @@ def test_exchange_reject_is_an_alert_and_affects_only_the_orders_involved() -> N
 def test_bad_hop_report_is_an_alert_and_the_route_still_completes() -> None:
     clock = ManualClock()
     engine = Engine(EngineSetup(BASKETS), clock)
-    (route,) = engine.handle(DepositObserved(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
+    (route,) = engine.handle(deposit_event(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
     assert isinstance(route, RouteCollateral) and route.transfer_id == "T1"
     before = fingerprint(engine)
     (alert,) = engine.handle(HopCompleted(TransferId("T1"), D("100.5"), D("0")))
@@ -381,7 +408,7 @@ def test_bad_hop_report_is_an_alert_and_the_route_still_completes() -> None:
 
 def test_failed_hops_retried_then_alert() -> None:
     engine = Engine(EngineSetup(BASKETS), ManualClock())
-    engine.handle(DepositObserved(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
+    engine.handle(deposit_event(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
     (retry,) = engine.handle(HopFailed(TransferId("T1"), "relayer down"))
     assert retry.transfer_id == "T2"  # type: ignore[union-attr]
     (retry,) = engine.handle(HopFailed(TransferId("T2"), "relayer down"))

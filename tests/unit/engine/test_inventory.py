@@ -8,14 +8,14 @@ from decimal import Decimal
 import pytest
 
 from indexmaker.core.errors import InvariantViolation
-from indexmaker.core.ids import BatchId, ClientOrderId, Symbol, TradeId
+from indexmaker.core.ids import BatchId, ClientOrderId, Symbol, TradeId, instrument
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.model.lot import Lot
 
 D = Decimal
 NOW = datetime(2025, 10, 1, tzinfo=UTC)
-BTC = Symbol("BTCUSDC")
-ETH = Symbol("ETHUSDC")
+BTC = instrument("BTCUSDC")
+ETH = instrument("ETHUSDC")
 A1, A2, A3 = ClientOrderId("A1"), ClientOrderId("A2"), ClientOrderId("A3")
 
 

@@ -6,13 +6,13 @@ import pytest
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import BookSnapshot, BookUpdate, TradePrint
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import instrument
 from indexmaker.engine.prices import MarketData, Prices, PriceTracker
 from indexmaker.model.side import Side
 
 D = Decimal
-BTC = Symbol("BTCUSDC")
-ETH = Symbol("ETHUSDC")
+BTC = instrument("BTCUSDC")
+ETH = instrument("ETHUSDC")
 
 
 def test_unknown_symbol_has_no_prices() -> None:

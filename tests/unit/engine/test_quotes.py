@@ -17,7 +17,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
     RequestStatus,
 )
-from indexmaker.core.ids import ClientQuoteId, Symbol, client_key
+from indexmaker.core.ids import ClientQuoteId, Symbol, client_key, instrument
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
@@ -27,7 +27,7 @@ from indexmaker.model.side import Side
 D = Decimal
 ALICE = client_key(42161, "0x" + "a" * 40)
 BOB = client_key(42161, "0x" + "b" * 40)
-AAA, BBB = Symbol("AAAUSDC"), Symbol("BBBUSDC")
+AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
 IDX_SYMBOL = Symbol("IDX")
 IDX = Basket(IDX_SYMBOL, (BasketAsset(AAA, D(2)), BasketAsset(BBB, D(1))))
 BASKETS = {IDX_SYMBOL: IDX}

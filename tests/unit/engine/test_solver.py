@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 from indexmaker.core.events import NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, Symbol, client_key
+from indexmaker.core.ids import ClientOrderId, Symbol, client_key, instrument
 from indexmaker.engine.engine import EngineSetup
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.side import Side
@@ -14,7 +14,7 @@ from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import Behaviour, SimulatedExchange
 from indexmaker.sim.world import SimulatedWorld
 
-AAA, BBB = Symbol("AAAUSDC"), Symbol("BBBUSDC")
+AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
 ALICE = client_key(42161, "0x" + "a" * 40)
 
 
@@ -33,7 +33,7 @@ def _world() -> SimulatedWorld:
 
 
 def _bbb_orders(world: SimulatedWorld) -> int:
-    return sum(1 for order in world.log.exchange_orders if order.symbol == BBB)
+    return sum(1 for order in world.log.exchange_orders if order.instrument == BBB)
 
 
 def test_a_persistent_reject_backs_off_doubling() -> None:

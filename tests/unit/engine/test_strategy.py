@@ -11,18 +11,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from indexmaker.core.events import BookSnapshot
-from indexmaker.core.ids import ClientOrderId, Symbol, client_key
+from indexmaker.core.ids import ClientOrderId, Symbol, client_key, instrument
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.strategy import PlannedAssetOrder, Strategy
-from indexmaker.model.filters import SymbolRules
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
 D = Decimal
 NOW = datetime(2025, 10, 1, tzinfo=UTC)
-AAA, BBB, CCC = Symbol("AAAUSDC"), Symbol("BBBUSDC"), Symbol("CCCUSDC")
+AAA, BBB, CCC = instrument("AAAUSDC"), instrument("BBBUSDC"), instrument("CCCUSDC")
 IDX = Basket(Symbol("IDX"), (BasketAsset(AAA, D(2)), BasketAsset(BBB, D(1))))
 ONLY_A = Basket(Symbol("ONLYA"), (BasketAsset(AAA, D(1)),))
 
@@ -148,7 +148,7 @@ def test_liquidity_within_limit_only() -> None:
     assert entry.engaged == D("607.212")  # 40.40 × 15 = 606; × 1.002 = 607.212
     assert plan.notional == D(606)
     # AAA 30 (notional 303.0), BBB 15 (303.0).
-    assert [(a.symbol, a.quantity) for a in plan.asset_orders] == [(AAA, D(30)), (BBB, D(15))]
+    assert [(a.instrument, a.quantity) for a in plan.asset_orders] == [(AAA, D(30)), (BBB, D(15))]
 
 
 def test_liquidity_capped_to_max_levels() -> None:
@@ -165,7 +165,7 @@ def test_cut_to_the_tightest_asset() -> None:
     m = default_books(aaa_asks=[("10", "30")], bbb_asks=[("20", "10")])
     plan = s.plan([(ready("1012.02"), IDX)], m, {}, {}, BIG_CAP)
     assert plan.entries[0].quantity == D(10)
-    assert [(a.symbol, a.quantity) for a in plan.asset_orders] == [(AAA, D(20)), (BBB, D(10))]
+    assert [(a.instrument, a.quantity) for a in plan.asset_orders] == [(AAA, D(20)), (BBB, D(10))]
 
 
 def test_liquidity_shared_pro_rata_between_orders() -> None:
@@ -191,7 +191,7 @@ def test_min_asset_volley_fails_only_orders_needing_that_asset() -> None:
     needs_b = ready("1012.02")
     only_a = ready("101.202", symbol=Symbol("ONLYA"))  # 101.202/1.002 = 101 → q = 10
     plan = s.plan([(needs_b, IDX), (only_a, ONLY_A)], m, {}, {}, BIG_CAP)
-    assert plan.deferred == ((needs_b, "liquidity of BBBUSDC below min_asset_volley"),)
+    assert plan.deferred == ((needs_b, "liquidity of binance:BBBUSDC below min_asset_volley"),)
     (entry,) = plan.entries
     assert entry.update is only_a and entry.quantity == D(10)
     # Refitted without IDX: AAA only for ONLYA, 10 units, notional 101.
@@ -221,7 +221,10 @@ def test_max_volley_scales_orders_and_exchange_orders() -> None:
     assert entry.quantity == D("12.5") and entry.engaged == D("506.01")
     assert plan.notional == D(505)
     # Exchange orders scale too: AAA 25 (252.5), BBB 12.5 (252.5).
-    assert [(a.symbol, a.quantity) for a in plan.asset_orders] == [(AAA, D(25)), (BBB, D("12.5"))]
+    assert [(a.instrument, a.quantity) for a in plan.asset_orders] == [
+        (AAA, D(25)),
+        (BBB, D("12.5")),
+    ]
 
 
 def test_cap_not_hit_leaves_sizes() -> None:
@@ -252,7 +255,7 @@ def test_padding_to_min_asset_volley() -> None:
     plan = s.plan([(ready("4.008"), IDX)], default_books(), {}, {}, BIG_CAP)
     assert plan.entries[0].quantity == D("0.1")
     assert plan.notional == D(4)
-    assert [(a.symbol, a.quantity, a.demand) for a in plan.asset_orders] == [
+    assert [(a.instrument, a.quantity, a.demand) for a in plan.asset_orders] == [
         (AAA, D("0.5"), D("0.2")),
         (BBB, D("0.25"), D("0.1")),
     ]
@@ -263,7 +266,7 @@ def test_carried_lots_reduce_the_exchange_quantity() -> None:
     plan = s.plan([(ready("1012.02"), IDX)], default_books(), {AAA: D(20)}, {}, BIG_CAP)
     # AAA need 50, carried 20 → buy 30 (303.0 notional).
     aaa = plan.asset_orders[0]
-    assert (aaa.symbol, aaa.quantity, aaa.demand, aaa.carried) == (AAA, D(30), D(50), D(20))
+    assert (aaa.instrument, aaa.quantity, aaa.demand, aaa.carried) == (AAA, D(30), D(50), D(20))
 
 
 def test_carried_lots_covering_demand_buy_nothing() -> None:
@@ -283,7 +286,7 @@ def test_carried_lots_add_to_liquidity_in_the_fit() -> None:
 
 def test_venue_filters_applied() -> None:
     s = strategy()
-    rules = {AAA: SymbolRules(AAA, "AAA", "USDC", tick_size=D("0.1"), step_size=D("1"))}
+    rules = {AAA: InstrumentRules(AAA, "AAA", "USDC", tick_size=D("0.1"), step_size=D("1"))}
     plan = s.plan([(ready("1012.02"), IDX)], default_books(), {}, rules, BIG_CAP)
     # 10.10 is on the 0.1 tick; 50 is on the step.
     assert plan.asset_orders[0].price == D("10.1") and plan.asset_orders[0].quantity == D(50)
@@ -291,11 +294,11 @@ def test_venue_filters_applied() -> None:
 
 def test_venue_filter_refusal_defers_orders_needing_the_asset() -> None:
     s = strategy()
-    rules = {BBB: SymbolRules(BBB, "BBB", "USDC", min_notional=D("100000"))}
+    rules = {BBB: InstrumentRules(BBB, "BBB", "USDC", min_notional=D("100000"))}
     u = ready("1012.02")
     plan = s.plan([(u, IDX)], default_books(), {}, rules, BIG_CAP)
     assert plan.entries == ()
-    assert plan.deferred == ((u, "BBBUSDC refused by the venue's NOTIONAL"),)
+    assert plan.deferred == ((u, "binance:BBBUSDC refused by the venue's NOTIONAL"),)
 
 
 # ---------------------------------------------------------------- missing prices
@@ -307,9 +310,9 @@ def test_missing_price_defers_never_guesses() -> None:
     u = ready("1012.02")
     a = ready("101.202", symbol=Symbol("ONLYA"))
     plan = s.plan([(u, IDX), (a, ONLY_A)], m, {}, {}, BIG_CAP)
-    assert plan.deferred == ((u, "no price for BBBUSDC"),)
+    assert plan.deferred == ((u, "no price for binance:BBBUSDC"),)
     assert [e.update for e in plan.entries] == [a]
-    assert [o.symbol for o in plan.asset_orders] == [AAA]
+    assert [o.instrument for o in plan.asset_orders] == [AAA]
 
 
 def test_empty_ask_side_is_a_missing_price() -> None:
@@ -318,4 +321,5 @@ def test_empty_ask_side_is_a_missing_price() -> None:
     u1, u2 = ready("1012.02"), ready("1012.02")
     plan = s.plan([(u1, IDX), (u2, IDX)], m, {}, {}, BIG_CAP)
     assert plan.entries == () and plan.asset_orders == () and plan.notional == 0
-    assert plan.deferred == ((u1, "no price for BBBUSDC"), (u2, "no price for BBBUSDC"))
+    reason = "no price for binance:BBBUSDC"
+    assert plan.deferred == ((u1, reason), (u2, reason))

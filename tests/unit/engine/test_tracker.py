@@ -11,14 +11,21 @@ from indexmaker.core.events import (
     ExchangeOrderStatus,
     PlaceExchangeOrder,
 )
-from indexmaker.core.ids import BatchId, ExchangeOrderId, Symbol, TradeId
+from indexmaker.core.ids import (
+    Asset,
+    BatchId,
+    ExchangeOrderId,
+    TradeId,
+    VenueOrderId,
+    instrument,
+)
 from indexmaker.engine.throttle import RateLimit, RateLimiter
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.side import Side
 
 D = Decimal
 T0 = datetime(2025, 10, 1, tzinfo=UTC)
-BTC = Symbol("BTCUSDC")
+BTC = instrument("BTCUSDC")
 
 
 def tracker(limit: int = 2, seconds: int = 10) -> OrderTracker:
@@ -34,7 +41,18 @@ def place(t: OrderTracker, qty: str = "1", batch: int = 1) -> PlaceExchangeOrder
 def fill(
     order_id: ExchangeOrderId, trade: str, qty: str, price: str = "99", fee: str = "0.01"
 ) -> ExchangeFill:
-    return ExchangeFill(order_id, TradeId(trade), D(price), D(qty), D(fee))
+    return ExchangeFill(
+        order_id,
+        BTC,
+        VenueOrderId("1"),
+        TradeId(trade),
+        D(price),
+        D(qty),
+        D(qty),
+        D(fee),
+        Asset("USDC"),
+        T0,
+    )
 
 
 def test_order_ids_are_sequential() -> None:
@@ -85,7 +103,7 @@ def test_fill_accumulates_and_dedups_trade_id() -> None:
     assert t.on_fill(fill(command.order_id, "t1", "0.4", fee="0.04")) is None  # replayed
     second = t.on_fill(fill(command.order_id, "t2", "0.6", fee="0.06"))
     assert second is not None
-    assert second.filled == D(1) and second.fees == D("0.10")
+    assert second.filled == D(1) and second.commission == D("0.10")
     assert second.trade_ids == {TradeId("t1"), TradeId("t2")}
 
 
@@ -109,16 +127,19 @@ def test_closing() -> None:
     command = place(t)
     oid = command.order_id
     # A non-final status is not a close.
-    assert t.on_closed(ExchangeOrderClosed(oid, ExchangeOrderStatus.LIVE)) is None
-    closed = t.on_closed(ExchangeOrderClosed(oid, ExchangeOrderStatus.REJECTED, "PRICE_FILTER"))
+    assert t.on_closed(ExchangeOrderClosed(oid, BTC, ExchangeOrderStatus.LIVE)) is None
+    closed = t.on_closed(
+        ExchangeOrderClosed(oid, BTC, ExchangeOrderStatus.REJECTED, "PRICE_FILTER")
+    )
     assert closed is not None
     assert closed.status is ExchangeOrderStatus.REJECTED and closed.reason == "PRICE_FILTER"
     # Final is final: neither a second close nor an accept changes it.
-    assert t.on_closed(ExchangeOrderClosed(oid, ExchangeOrderStatus.FILLED)) is None
+    assert t.on_closed(ExchangeOrderClosed(oid, BTC, ExchangeOrderStatus.FILLED)) is None
     assert t.on_accepted(oid) is None
     assert closed.status is ExchangeOrderStatus.REJECTED
     assert (
-        t.on_closed(ExchangeOrderClosed(ExchangeOrderId("x"), ExchangeOrderStatus.FILLED)) is None
+        t.on_closed(ExchangeOrderClosed(ExchangeOrderId("x"), BTC, ExchangeOrderStatus.FILLED))
+        is None
     )
     assert t.open_orders() == []
 
@@ -128,9 +149,10 @@ def test_forget_batch_drops_only_final_orders_of_that_batch() -> None:
     done = place(t, batch=1)
     live = place(t, batch=1)
     other = place(t, batch=2)
-    t.on_closed(ExchangeOrderClosed(done.order_id, ExchangeOrderStatus.EXPIRED))
-    t.on_closed(ExchangeOrderClosed(other.order_id, ExchangeOrderStatus.FILLED))
+    t.on_closed(ExchangeOrderClosed(done.order_id, BTC, ExchangeOrderStatus.EXPIRED))
+    t.on_closed(ExchangeOrderClosed(other.order_id, BTC, ExchangeOrderStatus.FILLED))
     t.forget_batch(BatchId(1))
-    assert t.get(done.order_id) is None
+    assert t.get(done.order_id) is not None and t.is_retired(done.order_id)  # late fills
+    assert not t.is_retired(live.order_id)
     assert t.get(live.order_id) is not None
     assert t.get(other.order_id) is not None

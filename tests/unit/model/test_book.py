@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import instrument
 from indexmaker.model.book import OrderBook
 from indexmaker.model.side import Side
 
 D = Decimal
-SYM = Symbol("BTCUSDC")
+SYM = instrument("BTCUSDC")
 Levels = list[tuple[Decimal, Decimal]]
 
 

@@ -9,15 +9,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Symbol
-from indexmaker.model.filters import FilteredOrder, FilterSkip, SymbolRules, apply_filters
+from indexmaker.core.ids import instrument
+from indexmaker.model.filters import FilteredOrder, FilterSkip, InstrumentRules, apply_filters
 from indexmaker.model.side import Side
 
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL
 
-BTC = SymbolRules(
-    symbol=Symbol("BTCUSDC"),
+BTC = InstrumentRules(
+    instrument=instrument("BTCUSDC"),
     base_asset="BTC",
     quote_asset="USDC",
     tick_size=D("0.01"),
@@ -72,7 +72,7 @@ BINANCE_ENTRY: dict[str, Any] = {
 
 
 def test_from_binance() -> None:
-    assert SymbolRules.from_binance(BINANCE_ENTRY) == BTC
+    assert InstrumentRules.from_binance(BINANCE_ENTRY) == BTC
 
 
 def test_from_binance_legacy_min_notional_and_missing_filters() -> None:
@@ -85,7 +85,7 @@ def test_from_binance_legacy_min_notional_and_missing_filters() -> None:
             {"filterType": "NOTIONAL", "minNotional": "1", "maxNotional": "100"},
         ],
     }
-    rules = SymbolRules.from_binance(entry)
+    rules = InstrumentRules.from_binance(entry)
     assert rules.min_notional == D("10")  # the stricter minimum wins
     assert rules.max_notional == D("100")
     assert (rules.tick_size, rules.step_size, rules.max_qty) == (D(0), D(0), D(0))
@@ -112,7 +112,7 @@ def test_from_binance_legacy_min_notional_and_missing_filters() -> None:
 )
 def test_from_binance_rejects_malformed(entry: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputError):
-        SymbolRules.from_binance(entry)
+        InstrumentRules.from_binance(entry)
 
 
 def test_price_rounds_up_for_buys_and_down_for_sells() -> None:
@@ -195,7 +195,7 @@ def test_max_notional_cuts_quantity() -> None:
 
 
 def test_disabled_tick_and_step_leave_values_alone() -> None:
-    rules = SymbolRules(Symbol("XY"), "X", "Y")
+    rules = InstrumentRules(instrument("XY"), "X", "Y")
     assert apply_filters(rules, BUY, D("1.23456789"), D("0.987654321"), D("1")) == FilteredOrder(
         D("1.23456789"), D("0.987654321")
     )
@@ -225,12 +225,12 @@ amounts = st.decimals(min_value=D("0.00001"), max_value=D("100000"), places=5)
 
 
 @st.composite
-def rules_strategy(draw: st.DrawFn) -> SymbolRules:
+def rules_strategy(draw: st.DrawFn) -> InstrumentRules:
     tick = draw(ticks)
     step = draw(steps)
     max_price = draw(st.sampled_from([D(0), tick * 100_000]))
-    return SymbolRules(
-        symbol=Symbol("XY"),
+    return InstrumentRules(
+        instrument=instrument("XY"),
         base_asset="X",
         quote_asset="Y",
         tick_size=tick,
@@ -247,7 +247,7 @@ def rules_strategy(draw: st.DrawFn) -> SymbolRules:
 @settings(max_examples=300)
 @given(rules_strategy(), st.sampled_from([BUY, SELL]), amounts, amounts, amounts)
 def test_filtered_order_obeys_every_rule(
-    rules: SymbolRules, side: Side, price: Decimal, quantity: Decimal, max_quantity: Decimal
+    rules: InstrumentRules, side: Side, price: Decimal, quantity: Decimal, max_quantity: Decimal
 ) -> None:
     result = apply_filters(rules, side, price, quantity, max_quantity)
     if isinstance(result, FilterSkip):
@@ -280,7 +280,7 @@ def test_filtered_order_obeys_every_rule(
 
 @given(rules_strategy(), st.sampled_from([BUY, SELL]), amounts, amounts)
 def test_quantity_never_raised_without_a_minimum(
-    rules: SymbolRules, side: Side, price: Decimal, quantity: Decimal
+    rules: InstrumentRules, side: Side, price: Decimal, quantity: Decimal
 ) -> None:
     rules = replace(rules, min_qty=D(0), max_qty=D(0), min_notional=D(0), max_notional=D(0))
     result = apply_filters(rules, side, price, quantity, quantity)

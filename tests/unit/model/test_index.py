@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import Symbol, instrument
 from indexmaker.model.index import (
     BUNDLED_INDEXES,
     Basket,
@@ -23,8 +23,8 @@ from indexmaker.model.index import (
 )
 
 D = Decimal
-BTC = Symbol("BTCUSDC")
-ETH = Symbol("ETHUSDC")
+BTC = instrument("BTCUSDC")
+ETH = instrument("ETHUSDC")
 
 
 def _raw_text(symbol: str) -> str:
@@ -51,7 +51,7 @@ def test_sy100_has_81_assets_with_exact_text_quantities() -> None:
     expected = _text_entries("SY100")
     assert len(expected) == 81
     for asset, (pair, weight, quantity) in zip(basket.assets, expected, strict=True):
-        assert asset.symbol == pair
+        assert asset.instrument.pair == pair
         # Same digits as the text, not a float's nearest binary value.
         assert asset.quantity == D(quantity)
         assert str(asset.quantity) == str(D(quantity))
@@ -73,7 +73,7 @@ def test_sy100_weights_sum_to_100() -> None:
 def test_every_bundled_index_loads_exactly(symbol: str) -> None:
     basket = load_bundled_index(symbol)
     expected = _text_entries(symbol)
-    assert [a.symbol for a in basket.assets] == [pair for pair, _, _ in expected]
+    assert [a.instrument.pair for a in basket.assets] == [pair for pair, _, _ in expected]
     assert [a.quantity for a in basket.assets] == [D(q) for _, _, q in expected]
 
 
@@ -129,17 +129,20 @@ def test_implied_prices_small_basket_exact() -> None:
     basket = Basket(
         Symbol("T"),
         (
-            BasketAsset(Symbol("A"), D("2"), D("50")),
-            BasketAsset(Symbol("B"), D("4"), D("50")),
+            BasketAsset(instrument("A"), D("2"), D("50")),
+            BasketAsset(instrument("B"), D("4"), D("50")),
         ),
     )
     # V = 10 × 2 × 100 / 50 = 40; B = 0.5 × 40 / 4 = 5.
-    assert implied_prices(basket, Symbol("A"), D("10")) == {Symbol("A"): D(10), Symbol("B"): D(5)}
+    assert implied_prices(basket, instrument("A"), D("10")) == {
+        instrument("A"): D(10),
+        instrument("B"): D(5),
+    }
 
 
 def test_implied_prices_unknown_anchor() -> None:
     with pytest.raises(InvalidInputError) as info:
-        implied_prices(load_bundled_index("SYAI"), Symbol("NOPEUSDC"), D("1"))
+        implied_prices(load_bundled_index("SYAI"), instrument("NOPEUSDC"), D("1"))
     assert info.value.field == "anchor"
 
 
@@ -148,11 +151,11 @@ def test_implied_prices_unknown_anchor() -> None:
 
 def test_index_price_and_missing_price() -> None:
     basket = Basket(
-        Symbol("T"), (BasketAsset(Symbol("A"), D("2")), BasketAsset(Symbol("B"), D("0.5")))
+        Symbol("T"), (BasketAsset(instrument("A"), D("2")), BasketAsset(instrument("B"), D("0.5")))
     )
     # 2 × 10.10 + 0.5 × 3 = 21.70
-    assert basket.index_price({Symbol("A"): D("10.10"), Symbol("B"): D("3")}) == D("21.70")
-    assert basket.index_price({Symbol("A"): D("10.10")}) is None
+    assert basket.index_price({instrument("A"): D("10.10"), instrument("B"): D("3")}) == D("21.70")
+    assert basket.index_price({instrument("A"): D("10.10")}) is None
 
 
 def test_empty_basket_refused() -> None:
@@ -164,13 +167,15 @@ def test_empty_basket_refused() -> None:
 @pytest.mark.parametrize("quantity", ["0", "-1"])
 def test_non_positive_quantity_refused(quantity: str) -> None:
     with pytest.raises(InvalidInputError) as info:
-        Basket(Symbol("T"), (BasketAsset(Symbol("A"), D(quantity)),))
+        Basket(Symbol("T"), (BasketAsset(instrument("A"), D(quantity)),))
     assert info.value.field == "quantity"
 
 
 def test_duplicate_pair_refused() -> None:
     with pytest.raises(InvalidInputError) as info:
-        Basket(Symbol("T"), (BasketAsset(Symbol("A"), D(1)), BasketAsset(Symbol("A"), D(2))))
+        Basket(
+            Symbol("T"), (BasketAsset(instrument("A"), D(1)), BasketAsset(instrument("A"), D(2)))
+        )
     assert info.value.field == "pair"
 
 
@@ -194,8 +199,8 @@ def test_entries_accept_strings_ints_and_default_weight() -> None:
         "T", [{"pair": "A", "quantity": "1.5"}, {"pair": "B", "quantity": 3}]
     )
     assert basket.assets == (
-        BasketAsset(Symbol("A"), D("1.5"), D(0)),
-        BasketAsset(Symbol("B"), D(3), D(0)),
+        BasketAsset(instrument("A"), D("1.5"), D(0)),
+        BasketAsset(instrument("B"), D(3), D(0)),
     )
 
 

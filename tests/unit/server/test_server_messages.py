@@ -32,6 +32,7 @@ from indexmaker.core.ids import (
     PaymentId,
     Symbol,
     client_key,
+    instrument,
 )
 from indexmaker.model.side import Side
 from indexmaker.server.messages import (
@@ -379,7 +380,7 @@ def test_mint_invoice_with_lots() -> None:
         fill_rate=Decimal("0.9999"),
         lots=(
             InvoiceLot(
-                Symbol("BTCUSDC"),
+                instrument("BTCUSDC"),
                 17,
                 Decimal("60000"),
                 Decimal("0.01"),
@@ -390,7 +391,7 @@ def test_mint_invoice_with_lots() -> None:
                 created_at=datetime(2025, 10, 1, 12, 29, tzinfo=UTC),
                 assigned_at=datetime(2025, 10, 1, 12, 29, 30, tzinfo=UTC),
             ),
-            InvoiceLot(Symbol("ETHUSDC"), 18, Decimal("3000"), Decimal("0.1"), Decimal("0.3")),
+            InvoiceLot(instrument("ETHUSDC"), 18, Decimal("3000"), Decimal("0.1"), Decimal("0.3")),
         ),
         timestamp=datetime(2025, 10, 1, 12, 30, tzinfo=UTC),
     )

@@ -1,0 +1,148 @@
+"""Chain and bridge events and commands: deposits, collateral hops, mint, burn, withdraw.
+
+Idempotency keys (docs/adapters.md): a deposit is (designation, tx_hash, log_index) — the
+custody contract's `seq_num` names the same deposit; a hop is its `transfer_id`; a mint or a
+burn its `payment_id` (the contract refuses a repeat); a withdrawal its `withdrawal_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from indexmaker.core.ids import (
+    Address,
+    ClientKey,
+    Designation,
+    PaymentId,
+    Symbol,
+    TransferId,
+    TxHash,
+    WithdrawalId,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DepositObserved:
+    """A client's deposit into custody, as seen on chain. The chain adapter reports it once it
+    has `confirmations` blocks on top (its finality rule); the core credits it once."""
+
+    client: ClientKey
+    seq_num: int  # the custody contract's deposit sequence number
+    amount: Decimal
+    designation: Designation
+    tx_hash: TxHash
+    log_index: int
+    block_number: int
+    confirmations: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCollateral:
+    """Command: move collateral one hop (a bridge) between designations."""
+
+    transfer_id: TransferId
+    client: ClientKey
+    bridge: str
+    source: Designation
+    destination: Designation
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HopCompleted:
+    transfer_id: TransferId
+    amount_received: Decimal
+    fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HopFailed:
+    transfer_id: TransferId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MintIndex:
+    """Command: mint index tokens to the client (the contract refuses a repeated payment_id)."""
+
+    payment_id: PaymentId
+    client: ClientKey
+    symbol: Symbol
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MintConfirmed:
+    payment_id: PaymentId
+
+
+@dataclass(frozen=True, slots=True)
+class MintFailed:
+    """The mint did not go through. `retryable`: the same `MintIndex` may be sent again (the
+    contract refuses a repeated payment_id, so a retry never mints twice)."""
+
+    payment_id: PaymentId
+    reason: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BurnIndex:
+    """Command: burn index tokens the client handed back (redemption; SPEC §3 sell side)."""
+
+    payment_id: PaymentId
+    client: ClientKey
+    symbol: Symbol
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BurnConfirmed:
+    payment_id: PaymentId
+
+
+@dataclass(frozen=True, slots=True)
+class BurnFailed:
+    payment_id: PaymentId
+    reason: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawCollateral:
+    """Command: pay collateral out of custody to the client's address on a chain."""
+
+    withdrawal_id: WithdrawalId
+    client: ClientKey
+    source: Designation
+    address: Address
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalCompleted:
+    withdrawal_id: WithdrawalId
+    tx_hash: TxHash
+    fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalFailed:
+    withdrawal_id: WithdrawalId
+    reason: str
+    retryable: bool = True
+
+
+ChainInput = (
+    DepositObserved
+    | HopCompleted
+    | HopFailed
+    | MintConfirmed
+    | MintFailed
+    | BurnConfirmed
+    | BurnFailed
+    | WithdrawalCompleted
+    | WithdrawalFailed
+)
+ChainCommand = RouteCollateral | MintIndex | BurnIndex | WithdrawCollateral
