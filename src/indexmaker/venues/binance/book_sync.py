@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import Symbol, instrument
 from indexmaker.model.book import OrderBook
 from indexmaker.venues.binance.wire import BookTicker, DepthDiff, DepthSnapshot
 
@@ -84,7 +84,7 @@ class BookSync:
 
     def __init__(self, symbol: Symbol, stale_after_ms: int = 10_000, max_buffer: int = 10_000):
         self.symbol = symbol
-        self.book = OrderBook(symbol)
+        self.book = OrderBook(instrument(symbol, "binance"))
         self.state = SyncState.BUFFERING
         self.last_update_id = 0
         self.last_event_ms: int | None = None
