@@ -6,17 +6,24 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench serve clean
 
+# ARGS passes options through: make serve ARGS="--port 3100 --config my.toml"
+ARGS   ?=
+
 $(STAMP): pyproject.toml
+	@echo "==> setting up $(VENV): Python packages from PyPI (first run only, about 30 s)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "==> $(VENV) is ready; the command is $(BIN)/indexmaker"
 
 demo: $(STAMP)
-	$(BIN)/indexmaker demo
+	$(BIN)/indexmaker demo $(ARGS)
 
+# The simulated venue and chain, with POST /sim/deposit on (loopback only) so a client can fund
+# itself: `$(BIN)/indexmaker deposit ADDRESS AMOUNT`.
 serve: $(STAMP)
-	$(BIN)/indexmaker serve
+	$(BIN)/indexmaker serve --sim-deposits $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

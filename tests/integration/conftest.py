@@ -54,6 +54,7 @@ def sdk_fast_config(
             bridge_delay=bridge_delay,
             wallet_delay=30 * MS,
             mint_delay=20 * MS,
+            deposit_endpoint=True,
         ),
     )
 

@@ -60,6 +60,7 @@ def fast_config(**server: Any) -> ServiceConfig:
             bridge_delay=50 * MS,
             wallet_delay=30 * MS,
             mint_delay=20 * MS,
+            deposit_endpoint=True,
         ),
     )
 

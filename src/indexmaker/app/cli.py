@@ -22,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 # The SDK's defaults without the SDK itself (aiohttp, signing): every command starts faster.
 from indexmaker.server.client_requests import DEFAULT_CHAIN_ID, DEFAULT_URL
@@ -74,12 +74,76 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command == "watch" else 130  # Ctrl-C is how `watch` ends
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem (exit 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (--help shows the usage)\n")
+
+
+def _whole_number(flag: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+    parse.__name__ = flag
+    return parse
+
+
+def _seconds_arg(text: str) -> float:
+    """A duration in seconds: finite, > 0, at most a day (NaN, inf and 1e300 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value <= 86_400:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 86400], got {text!r}")
+    return value
+
+
+def _chain_id(text: str) -> int:
+    value = _whole_number("--chain-id")(text)
+    if not 0 < value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a chain id in 1..4294967295, got {text!r}")
+    return value
+
+
+def _service_url(args: argparse.Namespace) -> str:
+    """--url, else $INDEXMAKER_URL, else the local default; CliError (exit 2) naming the
+    source when it is not a ws:// or wss:// URL with a host."""
+    from urllib.parse import urlsplit
+
+    url, source = args.url, "--url"
+    if url is None:
+        url, source = os.environ.get(URL_ENV) or DEFAULT_URL, URL_ENV
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or not port_ok:
+        raise CliError(
+            f"{source}: expected ws://HOST:PORT/PATH (or wss://), e.g. {DEFAULT_URL}; got {url!r}",
+            code=2,
+        )
+    return str(url)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="indexmaker", description="Index Maker solver service")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="indexmaker", description="Index Maker solver service")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="run a trading session end to end")
-    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    demo.add_argument("--clients", type=int, default=12, help="number of clients (default 12)")
+    demo.add_argument(
+        "--seed", type=_whole_number("--seed"), default=7, help="random seed (default 7)"
+    )
+    demo.add_argument(
+        "--clients",
+        type=_whole_number("--clients"),
+        default=12,
+        help="number of clients (default 12)",
+    )
     demo.add_argument("--out", type=Path, default=Path("out"), help="where invoices go")
     demo.add_argument(
         "--in-process",
@@ -89,16 +153,22 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the whole service on embedded defaults")
     serve.add_argument("--config", type=Path, help="TOML file overriding the defaults")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="FIX port (default 3000)")
+    serve.add_argument("--port", type=_whole_number("--port"), help="FIX port (default 3000)")
+    serve.add_argument(
+        "--sim-deposits",
+        action="store_true",
+        help="serve POST /sim/deposit (credits simulated USDC; loopback clients only)",
+    )
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--url",
-        default=os.environ.get(URL_ENV, DEFAULT_URL),
         help=f"the service's FIX endpoint (default ${URL_ENV} or {DEFAULT_URL})",
     )
-    common.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
-    signing = argparse.ArgumentParser(add_help=False, parents=[common])
+    common.add_argument(
+        "--timeout", type=_seconds_arg, default=10.0, help="seconds per request (default 10)"
+    )
+    signing = _Parser(add_help=False, parents=[common])
     keys = signing.add_mutually_exclusive_group()
     keys.add_argument("--key-file", type=Path, help="file holding the hex private key")
     keys.add_argument(
@@ -110,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     signing.add_argument(
         "--chain-id",
-        type=int,
+        type=_chain_id,
         default=DEFAULT_CHAIN_ID,
         help=f"chain id (default {DEFAULT_CHAIN_ID})",
     )
@@ -129,7 +199,10 @@ def _parser() -> argparse.ArgumentParser:
     order.add_argument("--id", dest="client_order_id", help="client_order_id (default: random)")
     order.add_argument("--wait", action="store_true", help="print fills until the mint invoice")
     order.add_argument(
-        "--wait-timeout", type=float, default=300.0, help="seconds --wait waits (default 300)"
+        "--wait-timeout",
+        type=_seconds_arg,
+        default=300.0,
+        help="seconds --wait waits (default 300)",
     )
     cancel = commands.add_parser("cancel", parents=[signing], help="reduce or cancel an order")
     cancel.add_argument("symbol")
@@ -139,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--history", action="store_true", help="also print what the server still holds"
     )
-    watch.add_argument("--duration", type=float, help="stop after this many seconds")
+    watch.add_argument("--duration", type=_seconds_arg, help="stop after this many seconds")
     deposit = commands.add_parser(
         "deposit", parents=[common], help="credit USDC to a client (simulated chain)"
     )
@@ -164,24 +237,29 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from indexmaker.app.config import ConfigError, load_config
     from indexmaker.app.service import serve
     from indexmaker.observability.logging import setup_logging
 
+    # Command-line values go through the same typed settings as the file, named as given.
+    server: dict[str, Any] = {}
+    if args.host is not None:
+        server["host"] = args.host
+    if args.port is not None:
+        server["port"] = args.port
+    overrides: dict[str, dict[str, Any]] = {"server": server}
+    if args.sim_deposits:
+        overrides["sim"] = {"deposit_endpoint": True}
     try:
-        config = load_config(args.config)
+        load_config(args.config)  # the file alone first: its errors name its settings
+        config = load_config(
+            args.config, overrides, {"server.host": "--host", "server.port": "--port"}
+        )
+        setup_logging(config.log_level)
+        asyncio.run(serve(config))
     except ConfigError as error:
         print(f"indexmaker serve: {error}", file=sys.stderr)
         return 2
-    server = config.server
-    if args.host:
-        server = replace(server, host=args.host)
-    if args.port is not None:
-        server = replace(server, port=args.port)
-    setup_logging(config.log_level)
-    asyncio.run(serve(replace(config, server=server)))
     return 0
 
 
@@ -194,6 +272,7 @@ def _client_command(args: argparse.Namespace) -> int:
 
     # Bad input is refused before anything is sent, naming the field.
     try:
+        args.url = _service_url(args)
         key = "" if args.command == "deposit" else _private_key(args)
         if hasattr(args, "symbol"):
             check_symbol(args.symbol)
@@ -237,6 +316,11 @@ def _private_key(args: argparse.Namespace) -> str:
         return str(ANVIL_TEST_KEYS[args.test_key])
     elif os.environ.get(KEY_ENV):
         key, source = os.environ[KEY_ENV].strip(), KEY_ENV
+    elif args.command == "quote":
+        # Quotes are unsigned (SPEC §5): a throw-away wallet only names an address to answer.
+        import secrets
+
+        return "0x" + secrets.token_hex(32)  # below the curve order but with ~2^-128 odds
     else:
         raise CliError(
             f"no wallet key: set {KEY_ENV}=0x…, or pass --key-file PATH "

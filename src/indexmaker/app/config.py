@@ -1,31 +1,40 @@
-"""Service configuration: embedded defaults, optionally overridden by a TOML file.
+"""Service configuration: embedded defaults, a TOML file, command-line values, the environment.
 
-Every field has a sane default, so `indexmaker serve` runs with no file at all. A bad value
-is refused with a message naming the field.
+`load_config(path, overrides)` validates everything through the typed models of settings.py
+and returns the runtime dataclasses the service is built from. Every bad value is refused
+before anything starts, as one `section.name: reason` line (ConfigError); the CLI exits 2.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from pydantic import ValidationError
+
+from indexmaker.app.settings import RateLimitSettings, Settings
 from indexmaker.engine.config import SolverConfig
-from indexmaker.model.index import BUNDLED_INDEXES
+from indexmaker.engine.throttle import RateLimit
+from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
 
 # anvil/hardhat well-known test account #0: a public local-chain key, never a real secret.
 LOCAL_TEST_SERVER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 SERVER_KEY_ENV = "INDEXMAKER_SERVER_KEY"
 SERVER_KEY_FILE_ENV = "INDEXMAKER_SERVER_KEY_FILE"
+# secp256k1's group order: a private key is an integer in [1, n − 1] (SEC 1 §3.2.1).
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class ConfigError(ValueError):
-    pass
+    """One line naming the setting (`section.name: reason`) or the variable/flag at fault."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,8 @@ class SimConfig:
     bridge_fee: Decimal = Decimal("0.10")
     wallet_delay: timedelta = timedelta(milliseconds=300)
     mint_delay: timedelta = timedelta(milliseconds=200)
+    deposit_endpoint: bool = False  # POST /sim/deposit: only when the operator enables it
+    max_deposit: Decimal = Decimal(1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,82 +59,172 @@ class ServiceConfig:
     log_level: str = "INFO"
 
 
-def load_config(path: Path | None) -> ServiceConfig:
-    config = ServiceConfig()
-    if path is None:
-        return config
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: {error}") from None
-    indexes = data.pop("indexes", None)
-    if indexes is not None:
-        unknown = [i for i in indexes if i not in BUNDLED_INDEXES]
-        if unknown:
-            raise ConfigError(f"indexes: unknown {unknown}; bundled: {list(BUNDLED_INDEXES)}")
-        config = replace(config, indexes=tuple(indexes))
-    for section, current in (
-        ("server", config.server),
-        ("solver", config.solver),
-        ("sim", config.sim),
-    ):
-        values = data.pop(section, {})
-        config = replace(config, **{section: _override(section, current, values)})
-    if "log_level" in data:
-        config = replace(config, log_level=str(data.pop("log_level")))
-    if data:
-        raise ConfigError(f"unknown settings: {sorted(data)}")
-    return config
+def load_config(
+    path: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    sources: dict[str, str] | None = None,
+) -> ServiceConfig:
+    """The file's settings (or none) with `overrides` ({section: {name: value}}) on top.
 
-
-def _override(section: str, current: Any, values: dict[str, Any]) -> Any:
-    known = {f.name: f for f in fields(current)}
-    changes: dict[str, Any] = {}
-    for name, raw in values.items():
-        if name not in known:
-            raise ConfigError(f"{section}.{name}: unknown setting")
-        default = getattr(current, name)
+    Raises ConfigError naming the first bad value: `server.port: must be less than or equal
+    to 65535`, or `{path}: …` for a file that cannot be read or parsed. `sources` renames a
+    setting in that message to where its value came from (`{"server.port": "--port"}`).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
         try:
-            changes[name] = _coerce(raw, default)
-        except (TypeError, ValueError, InvalidOperation) as error:
-            raise ConfigError(f"{section}.{name}: {error}") from None
+            # Floats as Decimal: `0.1` in the file is exactly one tenth.
+            data = tomllib.loads(path.read_text(), parse_float=Decimal)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else error
+            raise ConfigError(f"{path}: {reason}") from None
+    for section, values in (overrides or {}).items():
+        current = data.get(section)
+        data[section] = {**current, **values} if isinstance(current, dict) else dict(values)
     try:
-        return replace(current, **changes)
-    except ValueError as error:
-        raise ConfigError(f"{section}: {error}") from None
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_first_error(error, sources or {})) from None
+    return to_service_config(settings)
 
 
-def _coerce(raw: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(raw, bool):
-            raise TypeError("expected true or false")
-        return raw
-    if isinstance(default, Decimal):
-        if isinstance(raw, float):
-            raise TypeError('write decimals as strings, e.g. "0.01"')
-        return Decimal(str(raw))
-    if isinstance(default, timedelta):
-        if not isinstance(raw, int | float) or raw < 0:
-            raise TypeError("expected a number of seconds >= 0")
-        return timedelta(seconds=raw)
-    if isinstance(default, int) or (default is None and isinstance(raw, int)):
-        if not isinstance(raw, int):
-            raise TypeError("expected an integer")
-        return raw
-    if isinstance(default, str) or default is None:
-        return str(raw)
-    raise TypeError(f"cannot be set from a file (type {type(default).__name__})")
+def _first_error(error: ValidationError, sources: dict[str, str]) -> str:
+    detail = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in detail["loc"]).replace(".[key]", "")
+    message: str = detail["msg"]
+    if detail["type"] == "value_error":
+        # A model check names its own field ("fee_factor: …") after pydantic's prefix.
+        message = message.removeprefix("Value error, ")
+        name, sep, reason = message.partition(": ")
+        if sep and " " not in name:
+            where, message = (f"{where}.{name}" if where else name), reason
+    elif detail["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif detail["type"] in ("decimal_type", "is_instance_of"):
+        message = 'expected a decimal number, e.g. 0.01 or "0.01"'
+    else:
+        message = re.sub(r"^\w+ should", "must", message)  # "Input should be" → "must be"
+        value = detail.get("input")
+        shown = str(value) if isinstance(value, Decimal) else repr(value)
+        message += f" (got {shown})"
+    where = sources.get(where, where)
+    return f"{where}: {message}" if where else message
+
+
+def _seconds(value: Decimal) -> timedelta:
+    # Whole microseconds, exactly: the models bound every duration to a week at most.
+    micros = (value * 1_000_000).to_integral_value()
+    return timedelta(microseconds=int(micros))
+
+
+def _limits(limits: list[RateLimitSettings]) -> tuple[RateLimit, ...]:
+    return tuple(RateLimit(w.name, w.limit, _seconds(w.interval)) for w in limits)
+
+
+def to_service_config(settings: Settings) -> ServiceConfig:
+    try:
+        return _build(settings)
+    except ValueError as error:  # a runtime dataclass's own check the models did not repeat
+        raise ConfigError(str(error)) from None
+
+
+def _build(settings: Settings) -> ServiceConfig:
+    server, session, solver, sim = (
+        settings.server,
+        settings.server.session,
+        settings.solver,
+        settings.sim,
+    )
+    return ServiceConfig(
+        indexes=tuple(settings.indexes),
+        log_level=settings.log_level,
+        server=ServerConfig(
+            host=server.host,
+            port=server.port,
+            path=server.path,
+            quote_path=server.quote_path,
+            order_path=server.order_path,
+            max_frame_bytes=server.max_frame_bytes,
+            heartbeat=_seconds(server.heartbeat),
+            max_sessions=server.max_sessions,
+            send_buffer_limit=server.send_buffer_limit,
+            allowed_chain_ids=(
+                None if server.allowed_chain_ids is None else frozenset(server.allowed_chain_ids)
+            ),
+            session=SessionConfig(
+                timestamp_window=_seconds(session.timestamp_window),
+                max_sessions_per_client=session.max_sessions_per_client,
+                session_limits=_limits(session.session_limits),
+                client_limits=_limits(session.client_limits),
+                global_limits=_limits(session.global_limits),
+                weights=MappingProxyType(dict(session.weights)),
+                outbox_capacity=session.outbox_capacity,
+                outbox_retention=_seconds(session.outbox_retention),
+                max_tracked_clients=session.max_tracked_clients,
+            ),
+        ),
+        solver=SolverConfig(
+            price_threshold=solver.price_threshold,
+            max_levels=solver.max_levels,
+            fee_factor=solver.fee_factor,
+            max_order_volley=solver.max_order_volley,
+            max_volley=solver.max_volley,
+            min_asset_volley=solver.min_asset_volley,
+            asset_volley_step=solver.asset_volley_step,
+            max_total_volley=solver.max_total_volley,
+            min_total_volley_available=solver.min_total_volley_available,
+            max_batch_size=solver.max_batch_size,
+            tick=_seconds(solver.tick),
+            collateral_timeout=_seconds(solver.collateral_timeout),
+            partly_mintable_rate=solver.partly_mintable_rate,
+            fully_mintable_rate=solver.fully_mintable_rate,
+            mint_idle=_seconds(solver.mint_idle),
+            reject_cooldown=_seconds(solver.reject_cooldown),
+            max_reject_cooldown=_seconds(solver.max_reject_cooldown),
+            order_rate_limits=_limits(solver.order_rate_limits),
+        ),
+        sim=SimConfig(
+            seed=sim.seed,
+            book_refresh=_seconds(sim.book_refresh),
+            exchange_latency=_seconds(sim.exchange_latency),
+            bridge_delay=_seconds(sim.bridge_delay),
+            bridge_fee=sim.bridge_fee,
+            wallet_delay=_seconds(sim.wallet_delay),
+            mint_delay=_seconds(sim.mint_delay),
+            deposit_endpoint=sim.deposit_endpoint,
+            max_deposit=sim.max_deposit,
+        ),
+    )
+
+
+def check_private_key(text: str, source: str) -> str:
+    """`text` if it is a secp256k1 private key: 64 hex digits (0x optional), 1 ≤ k < n.
+
+    Raises ConfigError naming `source` (never echoing the key)."""
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        raise ConfigError(
+            f"{source}: expected a 32-byte hex private key (64 hex digits), "
+            f"got {len(digits)} characters"
+        )
+    if not 0 < int(digits, 16) < SECP256K1_ORDER:
+        raise ConfigError(f"{source}: not a valid key (must be between 1 and the curve order − 1)")
+    return text
 
 
 def server_private_key() -> tuple[str, bool]:
-    """(key, is_local_test_key): from the env, a key file, or the well-known local test key."""
-    key = os.environ.get(SERVER_KEY_ENV)
-    if key:
-        return key.strip(), False
+    """(key, is_local_test_key): from the env, a key file, or the well-known local test key.
+
+    A variable that is set but empty, a file that cannot be read or a value that is not a
+    valid key is an error (ConfigError), never a silent fall-back to the test key."""
+    if SERVER_KEY_ENV in os.environ:
+        return check_private_key(os.environ[SERVER_KEY_ENV].strip(), SERVER_KEY_ENV), False
     key_file = os.environ.get(SERVER_KEY_FILE_ENV)
-    if key_file:
+    if key_file is not None:
         try:
-            return Path(key_file).read_text().strip(), False
-        except OSError as error:
-            raise ConfigError(f"{SERVER_KEY_FILE_ENV}: {error}") from None
+            text = Path(key_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not a text file"
+            raise ConfigError(f"{SERVER_KEY_FILE_ENV}: {reason}: {key_file}") from None
+        return check_private_key(text, f"{SERVER_KEY_FILE_ENV} ({key_file})"), False
     return LOCAL_TEST_SERVER_KEY, True

@@ -94,6 +94,7 @@ def socket_demo_config(indexes: tuple[str, ...] = DEMO_INDEXES) -> Any:
             bridge_delay=timedelta(milliseconds=150),
             wallet_delay=timedelta(milliseconds=100),
             mint_delay=timedelta(milliseconds=50),
+            deposit_endpoint=True,  # the demo is the sim mode: clients fund themselves
         ),
     )
 

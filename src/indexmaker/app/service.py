@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
 import random
 import signal
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 
-from indexmaker.app.config import ServiceConfig, server_private_key
+from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
 from indexmaker.app.runtime import Runtime, SystemClock
 from indexmaker.core.ids import client_key
 from indexmaker.engine.engine import Engine, EngineSetup
@@ -25,6 +28,7 @@ from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 
 SOURCE_CHAIN_ID = 42161
+DEPOSIT_CHAIN_IDS = (SOURCE_CHAIN_ID,)  # the chains the simulated chain takes deposits on
 
 
 class Service:
@@ -78,14 +82,26 @@ class Service:
         log_event("service_stopped")
 
     async def _sim_deposit(self, request: web.Request) -> web.Response:
-        """Operator/dev endpoint: a client's deposit on the simulated source chain."""
+        """Operator/dev endpoint: a client's deposit on the simulated source chain.
+
+        Served only when the operator enabled it (`sim.deposit_endpoint`, `serve
+        --sim-deposits`) and only to loopback peers: it credits USDC out of thin air."""
+        if not self.config.sim.deposit_endpoint:
+            return _error(
+                404,
+                "POST /sim/deposit is off: enable sim.deposit_endpoint "
+                "(or start `indexmaker serve --sim-deposits`)",
+            )
+        if not _is_loopback(request.remote):
+            return _error(403, "POST /sim/deposit is served to loopback clients only")
         try:
-            body = await request.json()
-            address = check_address(str(body.get("address", "")))
-            amount = check_amount("amount", body.get("amount"))
-            chain_id = int(body.get("chain_id", SOURCE_CHAIN_ID))
-        except (ValueError, TypeError, InvalidOperation) as error:
-            return web.json_response({"error": str(error)}, status=400)
+            body = await request.json(loads=json.loads)
+        except ValueError:
+            return _error(400, "body: expected a JSON object")
+        try:
+            chain_id, address, amount = parse_sim_deposit(body, self.config.sim.max_deposit)
+        except ValueError as error:
+            return _error(400, str(error))
         deposit = self.chain.deposit(client_key(chain_id, address), amount)
         self.runtime.submit(deposit)
         log_event("sim_deposit", address=address, amount=amount, seq=deposit.seq_num)
@@ -104,6 +120,44 @@ class Service:
         )
 
 
+def parse_sim_deposit(body: Any, max_deposit: Decimal) -> tuple[int, str, Decimal]:
+    """(chain_id, address, amount) of a /sim/deposit body, or ValueError naming the field.
+
+    {"address": "0x…", "amount": "1000" (USDC, ≤ 6 decimals, ≤ max_deposit), "chain_id":
+    42161 (optional; a JSON integer naming a chain the simulated chain takes deposits on)}."""
+    if not isinstance(body, dict):
+        raise ValueError(f"body: expected a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - {"address", "amount", "chain_id"})
+    if unknown:
+        raise ValueError(f"body: unknown fields {unknown}")
+    address = body.get("address")
+    if not isinstance(address, str):
+        raise ValueError("address: expected a string 0x followed by 40 hex digits")
+    address = check_address(address)
+    amount = check_amount("amount", body.get("amount"))
+    if amount > max_deposit:
+        raise ValueError(f"amount: more than the simulated chain's limit of {max_deposit} USDC")
+    chain_id = body.get("chain_id", SOURCE_CHAIN_ID)
+    if type(chain_id) is not int:  # not a bool, not 42161.5, not "42161"
+        raise ValueError(f"chain_id: expected an integer, got {json.dumps(chain_id)}")
+    if chain_id not in DEPOSIT_CHAIN_IDS:
+        raise ValueError(
+            f"chain_id: the simulated chain takes deposits on {list(DEPOSIT_CHAIN_IDS)} only"
+        )
+    return chain_id, address, amount
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
 async def serve(config: ServiceConfig) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly."""
     service = Service(config)
@@ -111,7 +165,15 @@ async def serve(config: ServiceConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await service.start()
+    try:
+        await service.start()
+    except OSError as error:  # the port is taken, the host is not ours, the name unknown
+        await service.stop()
+        where = f"{config.server.host}:{config.server.port}"
+        raise ConfigError(
+            f"server.host/server.port (--host/--port): cannot listen on {where}: "
+            f"{str(error.strerror or error).rpartition('): ')[2]}"
+        ) from None
     await stop.wait()
     log_event("service_stopping", reason="signal")
     await service.stop()

@@ -1,0 +1,229 @@
+"""The settings file's typed models (pydantic): every value's type and range in one place.
+
+`indexmaker serve --config FILE` reads TOML with floats parsed as Decimal (exact: `0.1` is
+one tenth, never a binary float), then validates it here. Models are strict: a boolean where
+a number is due, a list where a string is due, an unknown key, "NaN", inf, 1e300 or a value
+out of range is refused. Decimals may be written as strings ("0.01") or numbers (0.01);
+durations are seconds. config.py turns the validated models into the runtime dataclasses.
+Why pydantic and not msgspec: docs/decisions.md ("Settings: typed pydantic models").
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from indexmaker.model.index import BUNDLED_INDEXES
+from indexmaker.server.wire_values import (
+    CANCEL_INDEX_ORDER,
+    CANCEL_QUOTE_REQUEST,
+    NEW_INDEX_ORDER,
+    NEW_QUOTE_REQUEST,
+    RESEND_REQUEST,
+)
+
+_WEIGHED = (
+    NEW_INDEX_ORDER,
+    CANCEL_INDEX_ORDER,
+    NEW_QUOTE_REQUEST,
+    CANCEL_QUOTE_REQUEST,
+    RESEND_REQUEST,
+)
+_MAX_AMOUNT = Decimal("1e12")  # USDC; far above any real volley, far below what overflows
+_DAY = 86_400
+_WEEK = 7 * _DAY
+
+
+def _dec(
+    *,
+    gt: int | str | None = None,
+    ge: int | str | None = None,
+    lt: int | str | None = None,
+    le: int | str | Decimal | None = None,
+) -> Any:
+    """A finite Decimal field (strings, integers and TOML floats accepted; not booleans)."""
+
+    def bound(value: int | str | Decimal | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    return Field(
+        strict=False, allow_inf_nan=False, gt=bound(gt), ge=bound(ge), lt=bound(lt), le=bound(le)
+    )
+
+
+Amount = Annotated[Decimal, _dec(gt=0, le=_MAX_AMOUNT)]
+AmountOrZero = Annotated[Decimal, _dec(ge=0, le=_MAX_AMOUNT)]
+Rate = Annotated[Decimal, _dec(gt=0, le=1)]
+# Durations in seconds; at least a millisecond where zero would mean a busy loop.
+Seconds = Annotated[Decimal, _dec(ge=0, le=_WEEK)]
+PositiveSeconds = Annotated[Decimal, _dec(ge="0.001", le=_WEEK)]
+Count = Annotated[int, Field(ge=1, le=10_000_000)]
+UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)]
+ChainId = Annotated[int, Field(ge=1, le=2**32 - 1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RateLimitSettings(_Model):
+    """One sliding window: at most `limit` weight inside any `interval` seconds."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    limit: Count
+    interval: Annotated[Decimal, _dec(ge="0.001", le=_WEEK)]
+
+
+def _unique_names(limits: list[RateLimitSettings], field: str) -> None:
+    names = [limit.name for limit in limits]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{field}: window names must be unique, got {names}")
+
+
+class SessionSettings(_Model):
+    """FIX session limits (SPEC §5): per session, per client and global windows."""
+
+    timestamp_window: PositiveSeconds = Decimal(60)
+    max_sessions_per_client: Count = 8
+    session_limits: list[RateLimitSettings] = Field(
+        default_factory=lambda: [
+            RateLimitSettings(name="session_10s", limit=100, interval=Decimal(10)),
+            RateLimitSettings(name="session_1m", limit=2_000, interval=Decimal(60)),
+        ]
+    )
+    client_limits: list[RateLimitSettings] = Field(
+        default_factory=lambda: [
+            RateLimitSettings(name="client_10s", limit=200, interval=Decimal(10)),
+            RateLimitSettings(name="client_1m", limit=10_000, interval=Decimal(60)),
+            RateLimitSettings(name="client_1d", limit=100_000, interval=Decimal(_DAY)),
+        ]
+    )
+    global_limits: list[RateLimitSettings] = Field(
+        default_factory=lambda: [
+            RateLimitSettings(name="global_10s", limit=2_000, interval=Decimal(10)),
+            RateLimitSettings(name="global_1m", limit=100_000, interval=Decimal(60)),
+        ]
+    )
+    weights: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=lambda: {
+            NEW_INDEX_ORDER: 10,
+            CANCEL_INDEX_ORDER: 5,
+            NEW_QUOTE_REQUEST: 5,
+            CANCEL_QUOTE_REQUEST: 3,
+            RESEND_REQUEST: 1,
+        }
+    )
+    outbox_capacity: Count = 1_000
+    outbox_retention: PositiveSeconds = Decimal(_DAY)
+    max_tracked_clients: Count = 100_000
+
+    @model_validator(mode="after")
+    def _names(self) -> SessionSettings:
+        unknown = sorted(set(self.weights) - set(_WEIGHED))
+        if unknown:
+            raise ValueError(f"weights: unknown message types {unknown}; known: {list(_WEIGHED)}")
+        _unique_names(self.session_limits, "session_limits")
+        _unique_names(self.client_limits, "client_limits")
+        _unique_names(self.global_limits, "global_limits")
+        return self
+
+
+class ServerSettings(_Model):
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")] = (
+        "127.0.0.1"
+    )
+    port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
+    path: UrlPath = "/ws"
+    quote_path: UrlPath | None = None
+    order_path: UrlPath | None = None
+    max_frame_bytes: Annotated[int, Field(ge=512, le=16 * 1024 * 1024)] = 16 * 1024
+    heartbeat: PositiveSeconds = Decimal(20)
+    max_sessions: Count = 10_000
+    send_buffer_limit: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 4 * 1024 * 1024
+    allowed_chain_ids: list[ChainId] | None = None
+    session: SessionSettings = Field(default_factory=SessionSettings)
+
+    @model_validator(mode="after")
+    def _distinct_paths(self) -> ServerSettings:
+        paths = [p for p in (self.path, self.quote_path, self.order_path) if p is not None]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"path, quote_path and order_path must differ, got {paths}")
+        return self
+
+
+class SolverSettings(_Model):
+    """SPEC §4 parameters with their defaults."""
+
+    price_threshold: Annotated[Decimal, _dec(ge=0, lt=1)] = Decimal("0.01")
+    max_levels: Annotated[int, Field(ge=1, le=1_000)] = 5
+    fee_factor: Annotated[Decimal, _dec(ge=1, le=2)] = Decimal("1.002")
+    max_order_volley: Amount = Decimal(10_000)
+    max_volley: Amount = Decimal(50_000)
+    min_asset_volley: AmountOrZero = Decimal(5)
+    asset_volley_step: Amount = Decimal("0.1")
+    max_total_volley: Amount = Decimal(100_000)
+    min_total_volley_available: AmountOrZero = Decimal(1_000)
+    max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 16
+    tick: Annotated[Decimal, _dec(ge="0.001", le=60)] = Decimal("0.1")
+    collateral_timeout: PositiveSeconds = Decimal(1_800)
+    partly_mintable_rate: Rate = Decimal("0.99")
+    fully_mintable_rate: Rate = Decimal("0.9999")
+    mint_idle: Seconds = Decimal(10)
+    reject_cooldown: Seconds = Decimal(5)
+    max_reject_cooldown: Seconds = Decimal(300)
+    order_rate_limits: list[RateLimitSettings] = Field(
+        default_factory=lambda: [
+            # Binance spot's published order-rate limits for one account.
+            RateLimitSettings(name="ORDERS_10S", limit=100, interval=Decimal(10)),
+            RateLimitSettings(name="ORDERS_1D", limit=200_000, interval=Decimal(_DAY)),
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SolverSettings:
+        if self.partly_mintable_rate > self.fully_mintable_rate:
+            raise ValueError("partly_mintable_rate: must not exceed fully_mintable_rate")
+        if self.max_order_volley > self.max_volley:
+            raise ValueError("max_order_volley: must not exceed max_volley")
+        if self.max_volley > self.max_total_volley:
+            raise ValueError("max_volley: must not exceed max_total_volley")
+        if self.reject_cooldown > self.max_reject_cooldown:
+            raise ValueError("reject_cooldown: must not exceed max_reject_cooldown")
+        _unique_names(self.order_rate_limits, "order_rate_limits")
+        return self
+
+
+class SimSettings(_Model):
+    """The simulated venue and chain behind `serve` and the demos."""
+
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 7
+    book_refresh: PositiveSeconds = Decimal(5)
+    exchange_latency: Annotated[Decimal, _dec(ge=0, le=60)] = Decimal("0.02")
+    bridge_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.5")
+    bridge_fee: Annotated[Decimal, _dec(ge=0, le=1_000)] = Decimal("0.10")
+    wallet_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.3")
+    mint_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.2")
+    # POST /sim/deposit credits any address out of thin air: off unless the operator says so.
+    deposit_endpoint: bool = False
+    max_deposit: Amount = Decimal(1_000_000)
+
+
+class Settings(_Model):
+    indexes: Annotated[list[str], Field(min_length=1, max_length=64)] = Field(
+        default_factory=lambda: ["SY100"]
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    solver: SolverSettings = Field(default_factory=SolverSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
+
+    @model_validator(mode="after")
+    def _known_indexes(self) -> Settings:
+        unknown = [i for i in self.indexes if i not in BUNDLED_INDEXES]
+        if unknown:
+            raise ValueError(f"indexes: unknown {unknown}; bundled: {list(BUNDLED_INDEXES)}")
+        if len(set(self.indexes)) != len(self.indexes):
+            raise ValueError(f"indexes: listed twice in {self.indexes}")
+        return self
