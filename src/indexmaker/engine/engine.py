@@ -49,7 +49,7 @@ from indexmaker.core.events import (
     WithdrawalFailed,
 )
 from indexmaker.core.ids import Designation, InstrumentId, Symbol
-from indexmaker.core.journal import Journal, MemoryJournal
+from indexmaker.core.journal import Journal, JournalEntry, MemoryJournal
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
@@ -119,8 +119,22 @@ class Engine:
     # ------------------------------------------------------------------ entry point
 
     def handle(self, event: EngineInput) -> list[Command]:
+        """Journal `event` at the clock's time, apply it, return the commands it caused."""
         now = self.clock.now()
         self.journal.append(now, event)
+        return self._apply(event, now)
+
+    def replay(self, entries: Iterable[JournalEntry]) -> list[Command]:
+        """Rebuild state from journal entries, in their order, each at its journalled time
+        (the engine's own clock is not read) and without journalling them again. Returns every
+        command the entries caused: the same, byte for byte once encoded, as when they were
+        first handled — in any process (no decision depends on hash order)."""
+        commands: list[Command] = []
+        for entry in entries:
+            commands.extend(self._apply(entry.event, entry.at))
+        return commands
+
+    def _apply(self, event: EngineInput, now: datetime) -> list[Command]:
         out = self.solver.out
         try:
             with localcontext(MONEY_CONTEXT):
@@ -132,12 +146,6 @@ class Engine:
             out.append(Alert("internal_error", f"{type(event).__name__}: {error!r}"))
         commands = list(out)
         out.clear()
-        return commands
-
-    def replay(self, events: Iterable[EngineInput]) -> list[Command]:
-        commands: list[Command] = []
-        for event in events:
-            commands.extend(self.handle(event))
         return commands
 
     def _dispatch(self, event: EngineInput, now: datetime) -> None:

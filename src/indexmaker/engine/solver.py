@@ -81,7 +81,9 @@ class Solver:
         self.out: list[Command] = []
         self._waiting: dict[int, OrderUpdate] = {}  # ManageCollateral, by arrival
         self._waiting_by_client: dict[ClientKey, dict[int, OrderUpdate]] = {}
-        self._changed: set[ClientKey] = set()  # clients whose ready collateral grew
+        # Clients whose ready collateral grew, in the order it grew: a dict, not a set, so the
+        # order they are served in (and their reports) is the same in every process.
+        self._changed: dict[ClientKey, None] = {}
         self._mintable: dict[int, OrderUpdate] = {}
         self._minting: dict[PaymentId, OrderUpdate] = {}
         self._next_payment = 1
@@ -110,7 +112,7 @@ class Solver:
 
     def collateral_changed(self, client: ClientKey) -> None:
         """The client's ready collateral grew: its waiting updates are tried on the next check."""
-        self._changed.add(client)
+        self._changed[client] = None
 
     def tick_collateral(self, now: datetime) -> None:
         """Collateral became ready: waiting orders may go on without waiting for a tick."""
@@ -127,7 +129,9 @@ class Solver:
     def _check_collateral(self, now: datetime) -> None:
         # Only clients whose collateral changed can have become reservable: O(changes).
         while self._changed:
-            self._reserve_for(self._changed.pop())
+            client = next(iter(self._changed))
+            del self._changed[client]
+            self._reserve_for(client)
         # Waiting updates are in arrival (= time) order: expire from the oldest, stop early.
         while self._waiting:
             update = next(iter(self._waiting.values()))
@@ -135,7 +139,7 @@ class Solver:
                 break
             self.forget_waiting(update)
             self._fail_collateral(update, now)
-            self._changed.add(update.client)  # its later updates may fit now
+            self._changed[update.client] = None  # its later updates may fit now
 
     def _reserve_for(self, client: ClientKey) -> None:
         """Reserve for the client's waiting updates in FIFO order, up to the first that cannot."""
@@ -464,7 +468,7 @@ class Solver:
             self.out.append(Alert("unknown_mint", f"confirmation of unknown payment {payment_id}"))
             return
         self.collateral.release(update.client, update.client_order_id)  # change back to client
-        self._changed.add(update.client)
+        self._changed[update.client] = None
         update.status = OrderStatus.MINTED
         self.orders.remove(update)
         self.out.append(SendToClient(update.client, build_invoice(update, now)))
