@@ -20,16 +20,21 @@ _SCRIPT = Path(sys.executable).with_name("indexmaker")
 INDEXMAKER = [str(_SCRIPT)] if _SCRIPT.exists() else [shutil.which("indexmaker") or "indexmaker"]
 
 
+def indexmaker_env(**extra: str) -> dict[str, str]:
+    """This environment without the caller's INDEXMAKER_* settings, plus `extra`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INDEXMAKER_")}
+    return {**clean, **extra}
+
+
 def indexmaker(
     *args: str, env: dict[str, str] | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("INDEXMAKER_")}
     return subprocess.run(
         [*INDEXMAKER, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**clean, **(env or {})},
+        env=indexmaker_env(**(env or {})),
     )
 
 

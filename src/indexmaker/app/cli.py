@@ -439,6 +439,7 @@ async def _watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
         Invoice,
         OrderResponse,
         ServerMessage,
+        ServerRestarted,
         Unverified,
     )
 
@@ -464,6 +465,12 @@ async def _watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
                 print(f"reconnected; resumed after server_seq {event.resumed_from}", flush=True)
             elif isinstance(event, Disconnected | Unverified):
                 print(f"{type(event).__name__.lower()}: {event.reason}", flush=True)
+            elif isinstance(event, ServerRestarted):
+                print(
+                    f"server restarted: {event.reason}; what it held for a resend may be "
+                    "gone, so check open orders",
+                    flush=True,
+                )
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(loop(), args.duration)

@@ -116,6 +116,8 @@ class Service:
                 "server_address": self.signer.address,
                 "server_public_key": self.signer.public_key_hex,
                 "chain_id": SOURCE_CHAIN_ID,
+                # This run's server_seqs are all above it: a client sees a restart by it.
+                "server_seq_start": self.server.hub.outbox.start,
             }
         )
 

@@ -21,6 +21,12 @@ was in flight when the connection dropped is sent again on the new session (an o
 server had already taken then gets a duplicate-id rejection after its original acceptance,
 which is what the waiter receives). `resume_from` asks for a resend right at the first
 connect (e.g. `watch`, or a client restarted with a cursor it saved).
+
+Restarts: a server numbers its server_seqs from a per-start epoch (GET /info
+`server_seq_start`), so a new run never reuses a number. On a reconnect the SDK compares that
+epoch (and, for servers without one, notices a live message numbered at or below its cursor)
+and emits `ServerRestarted`: what the old run held for a resend may be gone. A connection the
+server closes ends with `Disconnected("closed by the server (CODE: REASON)")`.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from indexmaker.server.client_events import (
     RequestRejected,
     SequenceGap,
     ServerMessage,
+    ServerRestarted,
     ServerSignatureError,
     Unverified,
     decode_message,
@@ -110,6 +117,7 @@ __all__ = [
     "RequestRejected",
     "SequenceGap",
     "ServerMessage",
+    "ServerRestarted",
     "ServerSignatureError",
     "Unverified",
     "amount_text",
@@ -125,6 +133,11 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------- the client
+
+
+def _seq_start(info: dict[str, Any]) -> int | None:
+    start = info.get("server_seq_start")
+    return start if isinstance(start, int) and not isinstance(start, bool) else None
 
 
 class IndexMakerClient:
@@ -162,6 +175,9 @@ class IndexMakerClient:
         self._connected = asyncio.Event()
         self._closed = False
         self._sessions = 0
+        self._server_seq_start: int | None = None  # from GET /info: this server run's epoch
+        self._close_reason: str | None = None  # the server's close frame on this session
+        self.server_restarts = 0
         self._out_seq = 1  # next seq_num to send on this session
         self._in_seq = 0  # last seq_num received on this session
         self._send_lock = asyncio.Lock()
@@ -209,6 +225,7 @@ class IndexMakerClient:
             if self.server_address is None:
                 info = await fetch_server_info(self.url, self.request_timeout)
                 self.server_address = str(info["server_address"]).lower()
+                self._server_seq_start = _seq_start(info)
             if self._http is None:
                 self._http = aiohttp.ClientSession()
             await self._open()
@@ -243,7 +260,10 @@ class IndexMakerClient:
             self.url, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=2)
         )
         self._ws, self._out_seq, self._in_seq = ws, 1, 0
+        self._close_reason = None
         self._sessions += 1
+        if self._sessions > 1:
+            await self._check_restart()
         self._reader = asyncio.create_task(self._read(ws))
         resumed = self._tracking.cursor
         if resumed is None and self._sessions > 1:
@@ -253,6 +273,23 @@ class IndexMakerClient:
             await self._exchange(RESEND_REQUEST, str(resumed), {"last_server_seq": resumed})
         self._connected.set()
         self._emit(Connected(self._sessions, resumed))
+
+    async def _check_restart(self) -> None:
+        """On a reconnect: has the server restarted (a new server_seq epoch in GET /info)?"""
+        try:
+            start = _seq_start(await fetch_server_info(self.url, self.request_timeout))
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return  # best effort: the server_seq check in _on_frame still catches a restart
+        known, cursor = self._server_seq_start, self._tracking.cursor
+        self._server_seq_start = start
+        if start is None:
+            return
+        if (known is not None and start != known) or (cursor is not None and 0 < cursor <= start):
+            self._restarted(f"the server restarted (its server_seq now starts after {start})")
+
+    def _restarted(self, reason: str) -> None:
+        self.server_restarts += 1
+        self._emit(ServerRestarted(reason, self._tracking.cursor))
 
     async def _teardown(self, reason: str) -> None:
         was_connected = self._ws is not None
@@ -275,9 +312,10 @@ class IndexMakerClient:
             reader = self._reader
             if reader is not None:
                 await asyncio.wait({reader})  # never raises the reader's error; close() cancels
-            await self._teardown("connection lost")
+            reason = self._close_reason or "connection lost"
+            await self._teardown(reason)
             if not self._reconnect:
-                self._tracking.fail(NotConnected("connection lost"))
+                self._tracking.fail(NotConnected(reason))
                 return
             delay = self._delays[0]
             while not self._closed:
@@ -434,12 +472,22 @@ class IndexMakerClient:
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
-            async for message in ws:
+            while True:
+                message = await ws.receive()
                 if message.type == aiohttp.WSMsgType.TEXT:
                     self._on_frame(message.data)
                 elif message.type == aiohttp.WSMsgType.BINARY:
                     self._on_frame(message.data.decode("utf-8", "replace"))
-                elif message.type == aiohttp.WSMsgType.ERROR:
+                elif message.type == aiohttp.WSMsgType.CLOSE:
+                    # Keep the server's own words ("server shutting down", "too slow").
+                    why = f": {message.extra}" if message.extra else ""
+                    self._close_reason = f"closed by the server ({message.data}{why})"
+                    break
+                elif message.type in (
+                    aiohttp.WSMsgType.ERROR,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                ):
                     break
         finally:
             if ws is self._ws:
@@ -460,7 +508,13 @@ class IndexMakerClient:
         if message.seq_num != expected:
             self._emit(SequenceGap(expected, message.seq_num))
         self._in_seq = message.seq_num
-        if message.server_seq is not None and not self._tracking.first_time(message.server_seq):
+        seq, cursor = message.server_seq, self._tracking.cursor
+        if seq is not None and not message.poss_dup and cursor is not None and seq <= cursor:
+            # Live messages are numbered upwards; one at or below the cursor means a server
+            # that restarted its numbering: every new message would pass for a repeat.
+            self._tracking.restart()
+            self._restarted(f"the server restarted its numbering (server_seq {seq} <= {cursor})")
+        if seq is not None and not self._tracking.first_time(seq):
             return  # a resend of what already came
         self._tracking.route(message)
         self._emit(message)

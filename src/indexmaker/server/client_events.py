@@ -196,11 +196,20 @@ class Connected:
 
 @dataclass(frozen=True, slots=True)
 class Disconnected:
+    reason: str  # the server's close code and reason when it closed us, else what failed
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRestarted:
+    """The server restarted since this client last heard from it: responses it had kept for
+    a resend may be gone (reconcile open orders); later messages are not taken for repeats."""
+
     reason: str
+    last_server_seq: int | None  # the client's cursor when the restart was noticed
 
 
 # A ServerMessage: Ack, Nak, OrderResponse, CancelResponse, Fill, Invoice, QuoteStatus, Quote.
-Event = ServerMessage | Unverified | SequenceGap | Connected | Disconnected
+Event = ServerMessage | Unverified | SequenceGap | Connected | Disconnected | ServerRestarted
 
 
 # ---------------------------------------------------------------- decoding

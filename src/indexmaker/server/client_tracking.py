@@ -131,6 +131,12 @@ class ReplyTracker:
             self.cursor = server_seq
         return True
 
+    def restart(self) -> None:
+        """The server's numbering started again: forget what was seen and the cursor."""
+        self._seen.clear()
+        self._seen_order.clear()
+        self.cursor = None
+
     def route(self, message: ServerMessage) -> None:
         """Hand a verified, new message to whoever waits for it; keep fills and invoices."""
         match message:

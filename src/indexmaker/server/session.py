@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
@@ -59,6 +59,7 @@ PRIVATE_RESPONSE_TYPES: Final = frozenset(
     {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
 )
 _SEC, _MIN, _DAY = timedelta(seconds=1), timedelta(minutes=1), timedelta(days=1)
+_UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +149,25 @@ class ResendBatch:
 
 
 class Outbox:
-    """Per-client responses with a server-wide sequence, kept until acknowledged or evicted."""
+    """Per-client responses with a server-wide sequence, kept until acknowledged or evicted.
+
+    `last_server_seq` is where this run's numbering starts after: a store restores it on
+    restart; until then the server passes a per-start epoch (`server_seq_epoch`), so a
+    restarted server never reuses a number a client already holds (SPEC §5)."""
 
     def __init__(self, capacity: int, retention: timedelta, last_server_seq: int = 0) -> None:
         self._capacity = capacity
         self._retention = retention
-        self._last = last_server_seq  # a store restores this on restart: never reuse a seq
+        self._last = last_server_seq
+        self._start = last_server_seq  # numbers at or below it were given by an earlier run
         self._queues: dict[ClientKey, deque[StoredResponse]] = {}
         # Per client, the highest seq evicted unacknowledged: a resend from before it is lossy.
         self._lost_through: dict[ClientKey, int] = {}
+
+    @property
+    def start(self) -> int:
+        """The last server_seq of earlier runs; this run's numbers are all above it."""
+        return self._start
 
     @property
     def last_server_seq(self) -> int:
@@ -175,7 +186,9 @@ class Outbox:
         if queue is not None:
             self._expire(client, queue, now)
         responses = tuple(r for r in queue or () if r.server_seq > last_server_seq)
-        complete = self._lost_through.get(client, 0) <= last_server_seq
+        # A cursor from an earlier run: what it missed there is gone with that run's memory.
+        earlier_run = 0 < last_server_seq <= self._start
+        complete = self._lost_through.get(client, 0) <= last_server_seq and not earlier_run
         return ResendBatch(responses, complete)
 
     def acknowledge(self, client: ClientKey, server_seq: int) -> None:
@@ -192,13 +205,25 @@ class Outbox:
             self._lost_through[client] = queue.popleft().server_seq
 
 
+def server_seq_epoch(started: datetime) -> int:
+    """Microseconds since 1970 at the server's start: the number this run's server_seqs
+    start after. A run would have to send more than a million stored responses per second
+    of its life to reach the next run's epoch (and stays below 2**53, safe in JSON)."""
+    return (started - _UNIX_EPOCH) // timedelta(microseconds=1)
+
+
 class SessionHub:
     """All sessions of the server: admission (seq, time, limits), fan-out and resend."""
 
-    def __init__(self, config: SessionConfig | None = None, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self,
+        config: SessionConfig | None = None,
+        outbox: Outbox | None = None,
+        last_server_seq: int = 0,
+    ) -> None:
         self.config = config or SessionConfig()
         cfg = self.config
-        self.outbox = outbox or Outbox(cfg.outbox_capacity, cfg.outbox_retention)
+        self.outbox = outbox or Outbox(cfg.outbox_capacity, cfg.outbox_retention, last_server_seq)
         self._global = RateLimiter(cfg.global_limits)
         self._client_limiters: dict[ClientKey, RateLimiter] = {}
         self._sessions: dict[str, SessionState] = {}

@@ -30,7 +30,12 @@ from indexmaker.server.messages import (
     parse_request,
     prepare_response,
 )
-from indexmaker.server.session import SessionConfig, SessionHub, SessionState
+from indexmaker.server.session import (
+    SessionConfig,
+    SessionHub,
+    SessionState,
+    server_seq_epoch,
+)
 from indexmaker.server.signing import Signer, check_request_signature
 from indexmaker.server.wire_values import (
     CANCEL_QUOTE_REQUEST,
@@ -106,7 +111,8 @@ class FixServer:
         self._submit = submit
         self._clock = clock
         self._signer = signer
-        self.hub = hub or SessionHub(config.session)
+        # Numbered from this start's epoch: a restart never reuses a server_seq (SPEC §5).
+        self.hub = hub or SessionHub(config.session, last_server_seq=server_seq_epoch(clock.now()))
         self._limits = WireLimits(config.max_frame_bytes, config.allowed_chain_ids)
         self._connections: dict[str, _Connection] = {}
         self._ids = itertools.count(1)

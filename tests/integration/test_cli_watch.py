@@ -1,0 +1,72 @@
+"""`indexmaker watch` (the real executable) across a restart of `indexmaker serve`: it shows
+the server's close reason, reconnects to the new run and says the server restarted."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .test_cli_startup import INDEXMAKER, indexmaker_env
+
+
+def _wait_for(path: Path, pattern: str, process: subprocess.Popen[bytes], limit: float = 15) -> str:
+    deadline = time.monotonic() + limit
+    while True:
+        text = path.read_text()
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0)
+        assert process.poll() is None and time.monotonic() < deadline, (pattern, text)
+        time.sleep(0.05)
+
+
+def _serve(log: Path, port: int) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [*INDEXMAKER, "serve", "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=indexmaker_env(),
+        )
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=5)
+
+
+def test_watch_shows_the_close_reason_and_the_restart(tmp_path: Path) -> None:
+    first = _serve(tmp_path / "serve1.log", 0)
+    processes = [first]
+    try:
+        listening = _wait_for(tmp_path / "serve1.log", r"ws://127\.0\.0\.1:(\d+)/ws", first)
+        port = int(listening.rsplit(":", 1)[1].split("/")[0])
+        out = tmp_path / "watch.out"
+        with out.open("wb") as sink:
+            watch = subprocess.Popen(
+                [*INDEXMAKER, "watch", "--url", listening, "--test-key", "2", "--duration", "40"],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=indexmaker_env(),
+            )
+        processes.append(watch)
+        _wait_for(out, "watching 0x", watch)
+        assert _stop(first) == 0
+        _wait_for(out, r"disconnected: closed by the server \(1001: server shutting down\)", watch)
+        second = _serve(tmp_path / "serve2.log", port)
+        processes.append(second)
+        _wait_for(tmp_path / "serve2.log", "fix_listening", second)
+        _wait_for(out, r"server restarted: the server restarted \(its server_seq now", watch)
+        assert _stop(watch, signal.SIGINT) == 0
+        assert "connection lost" not in out.read_text()
+    finally:
+        for process in processes:
+            _stop(process)
