@@ -15,6 +15,7 @@ from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
 from indexmaker.core.events import RouteCollateral
 from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
 from indexmaker.core.money import ROUNDING_NOISE
+from indexmaker.model.collateral import Reservation
 
 ZERO = Decimal(0)
 
@@ -30,17 +31,6 @@ class CollateralLot:
     available: Decimal = ZERO  # gross not yet reserved (reservable once ready)
     fee_charged: Decimal = ZERO
     hops: list[str] = field(default_factory=list)
-
-    @property
-    def net(self) -> Decimal:
-        return self.gross - self.fee
-
-
-@dataclass(slots=True)
-class Reservation:
-    gross: Decimal
-    fee: Decimal
-    spent: Decimal = ZERO
 
     @property
     def net(self) -> Decimal:

@@ -139,7 +139,7 @@ class IndexOrderManager:
             reductions.append(Reduction(update, take, removed))
         for reduction in reductions:
             if reduction.removed:
-                reduction.update.status = OrderStatus.CANCELLED
+                reduction.update.move_to(OrderStatus.CANCELLED)
                 self.remove(reduction.update)
         return reductions
 

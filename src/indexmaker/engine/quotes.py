@@ -93,7 +93,7 @@ class QuoteManager:
             if limit is None or book is None:
                 return None
             index_price += asset.quantity * limit
-            units = book.liquidity(Side.BUY, limit, cfg.max_levels) / asset.quantity
+            units = book.taker_liquidity(Side.BUY, limit, cfg.max_levels) / asset.quantity
             fillable_cap = units if fillable_cap is None else min(fillable_cap, units)
         possible = amount / cfg.fee_factor / index_price
         usable = min(amount / cfg.fee_factor, cfg.max_order_volley) / index_price

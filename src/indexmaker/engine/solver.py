@@ -105,7 +105,7 @@ class Solver:
     # ------------------------------------------------------------------ collateral
 
     def wait_for_collateral(self, update: OrderUpdate, now: datetime) -> None:
-        update.status = OrderStatus.MANAGE_COLLATERAL
+        update.move_to(OrderStatus.MANAGE_COLLATERAL)
         self._waiting[update.arrival] = update
         self._waiting_by_client.setdefault(update.client, {})[update.arrival] = update
         self._reserve_for(update.client)
@@ -151,12 +151,13 @@ class Solver:
             except InsufficientFundsError:
                 return  # later updates wait behind this one
             self.forget_waiting(update)
+            update.reservation = reservation
             update.management_fee = reservation.fee
             if update.net_amount <= 0:
                 self.collateral.release(update.client, update.client_order_id)
                 self._fail(update, f"amount {update.amount} does not cover routing fees")
                 continue
-            update.status = OrderStatus.READY
+            update.move_to(OrderStatus.READY)
             self._report_fill(update, FillStatus.COLLATERAL_READY)
 
     def _fail_collateral(self, update: OrderUpdate, now: datetime) -> None:
@@ -169,7 +170,7 @@ class Solver:
 
     def _fail(self, update: OrderUpdate, reason: str) -> None:
         """InvalidCollateral: the update leaves and the client is told why."""
-        update.status = OrderStatus.INVALID_COLLATERAL
+        update.move_to(OrderStatus.INVALID_COLLATERAL)
         update.reason = reason
         self.orders.remove(update)
         response = NewIndexOrderResponse(update.client_order_id, RequestStatus.REJECTED, reason)
@@ -217,7 +218,7 @@ class Solver:
             return
         batch, allocations = self.batches.create(plan, self.baskets, now)
         for entry in batch.entries():
-            entry.update.status = OrderStatus.ENGAGED
+            entry.update.move_to(OrderStatus.ENGAGED)
             entry.update.batch_id = batch.batch_id
             entry.update.engaged = entry.engaged
             entry.update.engaged_quantity = entry.quantity
@@ -361,7 +362,7 @@ class Solver:
         for allocation in allocations:
             update = allocation.entry.update
             cost = allocation.cost
-            update.spent = self.collateral.spend(update.client, update.client_order_id, cost)
+            self.collateral.spend(update.client, update.client_order_id, cost)
             update.assets_value += allocation.assets_value
             update.exchange_fee += allocation.exchange_fee
             update.filled_quantity += allocation.quantity
@@ -411,11 +412,11 @@ class Solver:
             return
         status = self._fill_status(update)
         if status is FillStatus.FULLY_MINTABLE:
-            update.status = OrderStatus.FULLY_MINTABLE
+            update.move_to(OrderStatus.FULLY_MINTABLE)
         elif status is FillStatus.MINTABLE or (update.remaining <= 0 < update.spent):
-            update.status = OrderStatus.PARTLY_MINTABLE
+            update.move_to(OrderStatus.PARTLY_MINTABLE)
         else:
-            update.status = OrderStatus.READY
+            update.move_to(OrderStatus.READY)
             return
         self._mintable[update.arrival] = update
 
@@ -435,7 +436,7 @@ class Solver:
         payment_id = PaymentId(f"P{self._next_payment}")
         self._next_payment += 1
         update.payment_id = payment_id
-        update.status = OrderStatus.MINTING
+        update.move_to(OrderStatus.MINTING)
         self._minting[payment_id] = update
         quantity = round_index_down(update.filled_quantity)
         self.out.append(MintIndex(payment_id, update.client, update.symbol, quantity))
@@ -469,7 +470,7 @@ class Solver:
             return
         self.collateral.release(update.client, update.client_order_id)  # change back to client
         self._changed[update.client] = None
-        update.status = OrderStatus.MINTED
+        update.move_to(OrderStatus.MINTED)
         self.orders.remove(update)
         self.out.append(SendToClient(update.client, build_invoice(update, now)))
 

@@ -120,7 +120,7 @@ class Strategy:
         for symbol, limit in limits.items():
             book = market.book(symbol)
             liquidity[symbol] = (
-                book.liquidity(Side.BUY, limit, cfg.max_levels) if book is not None else ZERO
+                book.taker_liquidity(Side.BUY, limit, cfg.max_levels) if book is not None else ZERO
             )
 
         # Step 6: fit. An asset that cannot be bought (too little liquidity, or the venue's

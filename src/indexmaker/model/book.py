@@ -15,7 +15,7 @@ from decimal import Decimal
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import MONEY_CONTEXT, ZERO
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide, Side
 
 Level = tuple[Decimal, Decimal]  # (price, quantity)
 
@@ -112,11 +112,12 @@ class OrderBook:
         asks = self._asks.prices
         return (bids[-1] if bids else None, asks[0] if asks else None)
 
-    def levels(self, side: Side, depth: int) -> list[Level]:
-        """The first `depth` levels of a side, best first: BUY means bids, SELL means asks."""
+    def levels(self, book_side: BookSide, depth: int) -> list[Level]:
+        """The first `depth` levels of one book side, best first (bids descending, asks
+        ascending). Raises InvalidInputError for a negative depth."""
         if depth < 0:
             raise InvalidInputError("depth", f"must be >= 0, got {depth}")
-        if side is Side.BUY:
+        if book_side is BookSide.BIDS:
             qty = self._bids.qty
             prices = self._bids.prices
             top = prices[max(0, len(prices) - depth) :] if depth else []
@@ -124,10 +125,10 @@ class OrderBook:
         qty = self._asks.qty
         return [(price, qty[price]) for price in self._asks.prices[:depth]]
 
-    def liquidity(self, taker_side: Side, limit_price: Decimal, max_levels: int) -> Decimal:
-        """Quantity a taker could take within `limit_price`, over at most `max_levels` levels.
-
-        A BUY taker takes asks priced <= limit; a SELL taker takes bids priced >= limit.
+    def taker_liquidity(self, taker_side: Side, limit_price: Decimal, max_levels: int) -> Decimal:
+        """Quantity a taker of `taker_side` could take within `limit_price`, over at most
+        `max_levels` levels of the book side it takes (`taker_side.taken_book`): a BUY taker
+        takes asks priced <= limit; a SELL taker takes bids priced >= limit (SPEC §4 step 3).
         Walks at most `max_levels` levels from the top, so the cost is O(max_levels).
         """
         if max_levels < 0:

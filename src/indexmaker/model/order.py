@@ -2,6 +2,10 @@
 
 Each update has its own client_order_id, collateral, fills and mint invoice. All
 amounts here are USDC collateral except `filled_quantity` (index units).
+
+An update's status changes in one place, `OrderUpdate.move_to`, along `TRANSITIONS` (SPEC §3);
+anything else raises `IllegalTransition` naming both states. Its `spent` figure is the
+collateral reservation's (owned by the collateral manager), never a copy.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
+from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ClientKey, ClientOrderId, PaymentId, Symbol
+from indexmaker.model.collateral import Reservation
 from indexmaker.model.lot import LotAssignment
 from indexmaker.model.side import Side
 
@@ -52,6 +58,50 @@ _DONE = frozenset(
 )
 
 
+_FAILURES = (
+    OrderStatus.INVALID_SYMBOL,
+    OrderStatus.INVALID_ORDER,
+    OrderStatus.INVALID_COLLATERAL,
+    OrderStatus.INTERNAL_ERROR,
+)
+_S = OrderStatus
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.OPEN: frozenset({_S.MANAGE_COLLATERAL, _S.CANCELLED, *_FAILURES}),
+    _S.MANAGE_COLLATERAL: frozenset({_S.READY, _S.CANCELLED, *_FAILURES}),
+    # READY → READY: settled again after a cancel took part of it.
+    _S.READY: frozenset(
+        {
+            _S.READY,
+            _S.ENGAGED,
+            _S.PARTLY_MINTABLE,
+            _S.FULLY_MINTABLE,
+            _S.SERVICE_UNAVAILABLE,
+            _S.CANCELLED,
+            *_FAILURES,
+        }
+    ),
+    _S.ENGAGED: frozenset({_S.READY, _S.PARTLY_MINTABLE, _S.FULLY_MINTABLE, _S.INTERNAL_ERROR}),
+    _S.SERVICE_UNAVAILABLE: frozenset({_S.READY, _S.CANCELLED, *_FAILURES}),
+    _S.PARTLY_MINTABLE: frozenset({_S.PARTLY_MINTABLE, _S.FULLY_MINTABLE, _S.MINTING}),
+    _S.FULLY_MINTABLE: frozenset({_S.FULLY_MINTABLE, _S.MINTING}),
+    _S.MINTING: frozenset({_S.MINTED}),
+    **{done: frozenset() for done in _DONE},
+}
+
+
+class IllegalTransition(InvariantViolation):
+    """A status change the transition table does not allow (an engine bug, never input)."""
+
+    def __init__(self, client_order_id: ClientOrderId, state: OrderStatus, to: OrderStatus):
+        allowed = ", ".join(s.value for s in sorted(TRANSITIONS[state], key=lambda s: s.value))
+        super().__init__(
+            f"{client_order_id}: no transition {state.value} → {to.value} "
+            f"(from {state.value}: {allowed or 'none, it is final'})"
+        )
+        self.state = state
+        self.to = to
+
+
 @dataclass(slots=True)
 class OrderUpdate:
     """One NewIndexOrder: the unit the solver engages, fills and mints."""
@@ -63,21 +113,37 @@ class OrderUpdate:
     amount: Decimal  # collateral the client committed (gross, before routing fees)
     received_at: datetime
     arrival: int  # global arrival sequence: engagement is FIFO by this
-    status: OrderStatus = OrderStatus.OPEN
+    _status: OrderStatus = OrderStatus.OPEN  # changed only by move_to
     management_fee: Decimal = ZERO  # routing fees of the collateral reserved for it
     engaged: Decimal = ZERO  # collateral engaged in the in-flight batch
     batch_id: BatchId | None = None
     engaged_quantity: Decimal = ZERO  # index units sized for the in-flight batch
     assets_value: Decimal = ZERO
     exchange_fee: Decimal = ZERO
-    # Accumulated with exactly the amounts the collateral reservation is charged, so the two
-    # ledgers agree to the last digit (assets_value + exchange_fee may differ in the 34th).
-    spent: Decimal = ZERO
+    # The collateral manager's reservation for this update, once reserved: the one ledger of
+    # what it spent (assets_value + exchange_fee may differ from it in the 34th digit).
+    reservation: Reservation | None = None
     filled_quantity: Decimal = ZERO
     lots: list[LotAssignment] = field(default_factory=list)
     last_fill_at: datetime | None = None
     payment_id: PaymentId | None = None
     reason: str | None = None
+
+    @property
+    def status(self) -> OrderStatus:
+        return self._status
+
+    def move_to(self, status: OrderStatus) -> None:
+        """The one place a status changes. Raises IllegalTransition outside `TRANSITIONS`."""
+        if status not in TRANSITIONS[self._status]:
+            raise IllegalTransition(self.client_order_id, self._status, status)
+        self._status = status
+
+    @property
+    def spent(self) -> Decimal:
+        """Collateral spent on assets and exchange fees (the reservation's figure)."""
+        reservation = self.reservation
+        return reservation.spent if reservation is not None else ZERO
 
     @property
     def net_amount(self) -> Decimal:

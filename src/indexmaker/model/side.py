@@ -1,4 +1,5 @@
-"""Order side, with the wire spellings of SPEC §5."""
+"""Order side (what an order does: buy or sell), with the wire spellings of SPEC §5, and book
+side (where a level rests: bids or asks). A taker of one side trades against the other book."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ class Side(Enum):
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
+    @property
+    def taken_book(self) -> BookSide:
+        """The book side a taker of this side trades against: a buy takes asks."""
+        return BookSide.ASKS if self is Side.BUY else BookSide.BIDS
+
+    @property
+    def resting_book(self) -> BookSide:
+        """The book side an order of this side rests on: a buy rests on the bids."""
+        return BookSide.BIDS if self is Side.BUY else BookSide.ASKS
+
     @classmethod
     def parse(cls, text: str) -> Side:
         """Accept "1"/"buy"/"b"/"bid" and "2"/"sell"/"s"/"ask"/"a", any case."""
@@ -25,3 +36,11 @@ class Side(Enum):
         if lowered in _SELL_SPELLINGS:
             return cls.SELL
         raise ValueError(f"unknown side {text!r}")
+
+
+class BookSide(Enum):
+    """A side of an order book. Not a `Side`: passing one where the other is due is a type
+    error, so "levels of BUY" can no longer mean the bids in one call and the asks in another."""
+
+    BIDS = "bids"
+    ASKS = "asks"

@@ -24,7 +24,7 @@ from indexmaker.core.ids import Asset, InstrumentId, TradeId, VenueOrderId
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.model.book import OrderBook
 from indexmaker.model.filters import InstrumentRules
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide, Side
 
 ZERO = Decimal(0)
 FEE_QUANTUM = Decimal("1e-8")  # Binance reports commissions with 8 decimals
@@ -67,8 +67,8 @@ class SimulatedExchange:
         return [
             BookSnapshot(
                 symbol,
-                tuple(book.levels(Side.BUY, 1000)),
-                tuple(book.levels(Side.SELL, 1000)),
+                tuple(book.levels(BookSide.BIDS, 1000)),
+                tuple(book.levels(BookSide.ASKS, 1000)),
             )
             for symbol, book in self.books.items()
         ]
@@ -103,8 +103,8 @@ class SimulatedExchange:
         wanted = order.quantity * behaviour.fill_ratio
         filled = ZERO
         consumed: list[Level] = []
-        opposite = Side.SELL if order.side is Side.BUY else Side.BUY
-        for price, quantity in book.levels(opposite, 1000):
+        taken = order.side.taken_book
+        for price, quantity in book.levels(taken, 1000):
             crosses = price <= order.price if order.side is Side.BUY else price >= order.price
             if not crosses or filled >= wanted:
                 break
@@ -113,7 +113,7 @@ class SimulatedExchange:
             events.extend(self._executions(order, venue_id, price, take, filled, behaviour, now))
             filled += take
         if consumed:
-            if opposite is Side.SELL:
+            if taken is BookSide.ASKS:
                 book.apply_update((), consumed)
             else:
                 book.apply_update(consumed, ())

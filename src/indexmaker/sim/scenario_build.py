@@ -24,7 +24,7 @@ from indexmaker.engine.engine import EngineSetup
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderUpdate
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
 from indexmaker.sim.exchange import Behaviour, SimulatedExchange
 from indexmaker.sim.world import SimulatedWorld
@@ -215,8 +215,8 @@ def _publish_books_after_trades(world: SimulatedWorld) -> None:
             events.append(
                 BookSnapshot(
                     order.instrument,
-                    tuple(book.levels(Side.BUY, 1000)),
-                    tuple(book.levels(Side.SELL, 1000)),
+                    tuple(book.levels(BookSide.BIDS, 1000)),
+                    tuple(book.levels(BookSide.ASKS, 1000)),
                 )
             )
         return events

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from indexmaker.core.ids import Symbol
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide
 from indexmaker.venues.binance.limits import local_ms
 from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
@@ -59,8 +59,8 @@ async def sync_all(peer: BinancePeer, market: BinanceMarketData) -> None:
 def same_book(peer: BinancePeer, market: BinanceMarketData, symbol: str) -> bool:
     ours = market.books[Symbol(symbol)].book
     venue = peer.books[symbol]
-    bids = dict(ours.levels(Side.BUY, 10_000))
-    asks = dict(ours.levels(Side.SELL, 10_000))
+    bids = dict(ours.levels(BookSide.BIDS, 10_000))
+    asks = dict(ours.levels(BookSide.ASKS, 10_000))
     return bids == venue.bids and asks == venue.asks
 
 

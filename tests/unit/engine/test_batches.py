@@ -21,6 +21,7 @@ from indexmaker.core.ids import (
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan, PlannedAssetOrder, PlannedEntry
+from indexmaker.model.collateral import Reservation
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderStatus, OrderUpdate
@@ -43,7 +44,7 @@ def update(cid: str, amount: str = "100000") -> OrderUpdate:
         amount=D(amount),
         received_at=NOW,
         arrival=1,
-        status=OrderStatus.READY,
+        _status=OrderStatus.READY,
     )
 
 
@@ -209,7 +210,8 @@ def test_nothing_affordable_allocates_nothing() -> None:
     inv = InventoryManager()
     bm = BatchManager(inv)
     broke = update("U1", amount="10")
-    broke.assets_value = broke.spent = D(10)  # already spent all it had
+    broke.assets_value = D(10)
+    broke.reservation = Reservation(gross=D(10), fee=D(0), spent=D(10))  # all spent
     batch, _ = bm.create(plan((broke, "10")), BASKETS, NOW)
     bm.on_lot(batch, fill(inv, batch.batch_id, AAA, "20", "10", "0"))
     assert bm.on_lot(batch, fill(inv, batch.batch_id, BBB, "10", "20", "0")) == []

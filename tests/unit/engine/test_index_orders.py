@@ -10,6 +10,7 @@ import pytest
 from indexmaker.core.events import CancelIndexOrderRequest, NewIndexOrderRequest
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, client_key
 from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
+from indexmaker.model.collateral import Reservation
 from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
@@ -19,6 +20,12 @@ ALICE = client_key(42161, "0x" + "a" * 40)
 BOB = client_key(42161, "0x" + "b" * 40)
 SY100 = Symbol("SY100")
 SYAI = Symbol("SYAI")
+
+
+def walk(update: OrderUpdate, *states: OrderStatus) -> None:
+    """Move an update along legal transitions (the only way its status changes)."""
+    for state in states:
+        update.move_to(state)
 
 
 def new(
@@ -176,12 +183,19 @@ def test_cancel_only_not_yet_engaged_collateral() -> None:
     u1 = add(m, new(ALICE, "A1", "100"))
     u2 = add(m, new(ALICE, "A2", "100"))
     # A1 is engaged: net 100 − fee 1 − spent 9 − engaged 60 = 30 left to cancel.
-    u1.status = OrderStatus.ENGAGED
+    walk(u1, OrderStatus.MANAGE_COLLATERAL, OrderStatus.READY, OrderStatus.ENGAGED)
     u1.management_fee = D(1)
-    u1.assets_value = u1.spent = D(9)
+    u1.assets_value = D(9)
+    u1.reservation = Reservation(gross=D(100), fee=D(1), spent=D(9))
     u1.engaged = D(60)
     # A2 is being minted: nothing of it can be cancelled.
-    u2.status = OrderStatus.MINTING
+    walk(
+        u2,
+        OrderStatus.MANAGE_COLLATERAL,
+        OrderStatus.READY,
+        OrderStatus.FULLY_MINTABLE,
+        OrderStatus.MINTING,
+    )
     order = m.find(ALICE, SY100)
     assert order is not None
     assert m.reducible(order) == D(30)
@@ -196,7 +210,7 @@ def test_cancel_only_not_yet_engaged_collateral() -> None:
 def test_cancel_of_ready_update_without_fills_removes_it() -> None:
     m = IndexOrderManager()
     u = add(m, new(ALICE, "A1", "100"))
-    u.status = OrderStatus.READY
+    walk(u, OrderStatus.MANAGE_COLLATERAL, OrderStatus.READY)
     u.management_fee = D("0.5")
     order = m.find(ALICE, SY100)
     assert order is not None
@@ -250,7 +264,7 @@ def test_sell_within_reducible_passes_and_reduces() -> None:
 def test_sell_that_would_flip_rejected() -> None:
     m = IndexOrderManager()
     u = add(m, new(ALICE, "A1", "100"))
-    u.status = OrderStatus.ENGAGED
+    walk(u, OrderStatus.MANAGE_COLLATERAL, OrderStatus.READY, OrderStatus.ENGAGED)
     u.engaged = D(60)  # 40 not yet engaged
     with pytest.raises(OrderRejected, match="exceeds the 40 not yet engaged"):
         m.check_new(new(ALICE, "S1", "40.000001", Side.SELL))

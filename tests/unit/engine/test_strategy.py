@@ -67,7 +67,7 @@ def ready(amount: str, symbol: Symbol = IDX_SYMBOL, fee: str = "0") -> OrderUpda
         amount=D(amount),
         received_at=NOW,
         arrival=arrival,
-        status=OrderStatus.READY,
+        _status=OrderStatus.READY,
         management_fee=D(fee),
     )
 
