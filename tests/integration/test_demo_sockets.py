@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from indexmaker.app.demo_common import SUMMARY_TITLE
 
 CLI = [sys.executable, "-m", "indexmaker.app.cli"]
 
@@ -41,6 +44,18 @@ def test_socket_demo_default_run(tmp_path: Path) -> None:
     notes = [n for c in summary["clients"] for n in c["notes"]]
     assert any("replayed id: rejected" in n for n in notes)
     assert any("unfunded order canceled: canceled" in n for n in notes)
+    assert_plain_and_complete(result.stdout)
+
+
+def assert_plain_and_complete(out: str) -> None:
+    """Into a pipe the demo writes plain lines: none cut at 80 columns, no box drawing, no
+    redraw codes, the summary title on its own line (not on a table's border)."""
+    lines = out.splitlines()
+    assert not any(ch in out for ch in "│┃┏┗└┌─━\x1b")
+    minted = [line for line in lines if line.startswith("minted ")]
+    assert minted and all(re.search(r", fill rate \d+\.\d{4}%$", line) for line in minted)
+    assert SUMMARY_TITLE in lines
+    assert any(len(line) > 80 for line in lines)  # long lines are kept whole
 
 
 def test_in_process_demo_still_available(tmp_path: Path) -> None:
@@ -52,4 +67,5 @@ def test_in_process_demo_still_available(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "simulated" in result.stdout
+    assert_plain_and_complete(result.stdout)
     assert json.loads((tmp_path / "invoices.json").read_text())

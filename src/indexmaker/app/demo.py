@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from indexmaker.app.demo_common import (
     DEMO_INDEXES,
     ZERO,
+    LiveView,
+    demo_console,
+    heading,
     invoice_json,
     minted_line,
     order_sizes,
+    show_table,
     summary_table,
 )
 from indexmaker.core.clock import ManualClock, rfc3339
@@ -138,7 +141,7 @@ def _cancel(
 def run_demo(
     seed: int = 7, clients: int = 12, out_dir: Path = Path("out"), console: Console | None = None
 ) -> dict[str, Any]:
-    console = console or Console()
+    console = console or demo_console()
     rng = random.Random(seed)
     baskets = {s: load_bundled_index(s) for s in DEMO_INDEXES}
     market = MarketSimulator(reference_prices(baskets.values()), rng)
@@ -158,11 +161,12 @@ def run_demo(
     world.on_command = lambda command: _observe(command, stats, invoices)
     start_real = time.perf_counter()
     start_sim = world.clock.now()
-    console.rule(
+    heading(
+        console,
         f"[bold]Index Maker demo[/] — {len(DEMO_INDEXES)} indexes, "
-        f"{sum(len(b.assets) for b in baskets.values())} assets, {clients} clients"
+        f"{sum(len(b.assets) for b in baskets.values())} assets, {clients} clients",
     )
-    with Live(_progress(world, stats), console=console, refresh_per_second=8) as live:
+    with LiveView(console, _progress(world, stats)) as live:
         pending = list(timeline)
         next_refresh = BOOK_REFRESH
         while True:
@@ -179,12 +183,12 @@ def run_demo(
                 break
             world.advance(timedelta(seconds=1))
             for line in stats.events:
-                live.console.print(line)
+                live.print(line)
             stats.events.clear()
             live.update(_progress(world, stats))
         live.update(_progress(world, stats))
     summary = _summary(world, keys, invoices)
-    console.print(_summary_table(summary))
+    show_table(console, _summary_table(summary))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_invoice_json(i) for i in invoices], indent=2))

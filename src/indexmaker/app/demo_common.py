@@ -10,8 +10,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from types import TracebackType
 from typing import Any, Protocol
 
+from rich.console import Console, RenderableType
+from rich.live import Live
 from rich.table import Table
 
 DEMO_INDEXES = ("SY100", "SYAI", "SYL2")
@@ -107,3 +110,75 @@ def summary_table(columns: Iterable[str]) -> Table:
     for column in columns:
         table.add_column(column, justify="left" if column in ("client", "index units") else "right")
     return table
+
+
+# ---------------------------------------------------------------- terminal or plain output
+
+# Wide enough that no line or table of ours is ever cut when the output is a pipe or a file.
+_PLAIN_WIDTH = 1_000
+
+
+def demo_console() -> Console:
+    """rich's console on a terminal; into a pipe or a file, plain complete lines instead:
+    no 80-column wrapping, no colour codes (rich's own default there is 80 columns)."""
+    console = Console()
+    if console.is_terminal:
+        return console
+    return Console(width=_PLAIN_WIDTH, soft_wrap=True, no_color=True, highlight=False)
+
+
+def heading(console: Console, text: str) -> None:
+    """A rule with the text on a terminal; the text alone on its line otherwise."""
+    if console.is_terminal:
+        console.rule(text)
+    else:
+        console.print(text)
+
+
+def show_table(console: Console, table: Table) -> None:
+    """A boxed table on a terminal; otherwise its title on its own line above aligned columns
+    without box characters, so the output reads (and greps) as plain text."""
+    if not console.is_terminal:
+        console.print()
+        if table.title:
+            console.print(table.title)
+        table.title = None
+        table.box = None
+    console.print(table)
+
+
+class LiveView:
+    """rich's Live on a terminal (redrawn in place); otherwise nothing is redrawn: lines are
+    printed as they come and the last state once, at the end, as a plain table."""
+
+    def __init__(self, console: Console, renderable: Table) -> None:
+        self.console = console
+        self._last = renderable
+        self._live = (
+            Live(renderable, console=console, refresh_per_second=8) if console.is_terminal else None
+        )
+
+    def __enter__(self) -> LiveView:
+        if self._live is not None:
+            self._live.__enter__()
+        return self
+
+    def update(self, renderable: Table) -> None:
+        self._last = renderable
+        if self._live is not None:
+            self._live.update(renderable)
+
+    def print(self, line: RenderableType) -> None:
+        self.console.print(line)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(kind, error, trace)
+            self.console.print()  # the next table starts on a line of its own
+        else:
+            show_table(self.console, self._last)

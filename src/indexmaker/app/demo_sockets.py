@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from indexmaker.app.demo_common import (
     DEMO_INDEXES,
     ZERO,
+    LiveView,
+    demo_console,
+    heading,
     invoice_json,
     minted_line,
     order_sizes,
+    show_table,
     summary_table,
 )
 
@@ -109,7 +112,7 @@ def run_socket_demo(
     level = logger.level
     logger.setLevel(logging.ERROR)  # the service's own logs would drown the progress view
     try:
-        return asyncio.run(_socket_demo(seed, clients, out_dir, console or Console()))
+        return asyncio.run(_socket_demo(seed, clients, out_dir, console or demo_console()))
     finally:
         logger.setLevel(level)
 
@@ -126,12 +129,13 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
     url = service.server.url
     stats = SocketStats()
     runs = [ClientRun(n) for n in range(clients)]
-    console.rule(
+    heading(
+        console,
         f"[bold]Index Maker demo over WebSockets[/] — {url}, {clients} SDK clients, "
-        f"indexes {', '.join(DEMO_INDEXES)}"
+        f"indexes {', '.join(DEMO_INDEXES)}",
     )
     try:
-        with Live(_socket_progress(stats, started), console=console, refresh_per_second=8) as live:
+        with LiveView(console, _socket_progress(stats, started)) as live:
             tasks = [
                 asyncio.create_task(
                     _demo_client(
@@ -150,7 +154,7 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
             while not done.done():
                 await asyncio.sleep(0.125)
                 for line in stats.events:
-                    live.console.print(line)
+                    live.print(line)
                 stats.events.clear()
                 live.update(_socket_progress(stats, started))
             _, late = done.result()
@@ -158,7 +162,7 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for line in stats.events:
-                live.console.print(line)
+                live.print(line)
             live.update(_socket_progress(stats, started))
     finally:
         await service.stop()
@@ -197,7 +201,7 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
                 "notes": run.notes,
             }
         )
-    console.print(table)
+    show_table(console, table)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_sdk_invoice_json(i) for i in invoices], indent=2))
