@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "exchange-sim":
+        from indexmaker.venues.binance_sim.cli import run as run_exchange_sim
+
+        return run_exchange_sim(args)
     if args.command == "demo":
         if args.clients < 2:
             parser.error("--clients must be at least 2")
@@ -158,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
         "--sim-deposits",
         action="store_true",
         help="serve POST /sim/deposit (credits simulated USDC; loopback clients only)",
+    )
+    from indexmaker.venues.binance_sim.cli import add_arguments as exchange_sim_arguments
+
+    exchange_sim_arguments(
+        commands.add_parser("exchange-sim", help="run the Binance-wire exchange simulator")
     )
 
     common = _Parser(add_help=False)

@@ -1,0 +1,204 @@
+"""`indexmaker exchange-sim`: options (the market model's among them) and the entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from indexmaker.venues.binance_sim.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    TEST_ED25519_API_KEY,
+    TEST_ED25519_SEED,
+    TEST_HMAC_API_KEY,
+    TEST_HMAC_SECRET,
+    LimitConfig,
+    MarketConfig,
+    SimConfig,
+)
+
+EPILOG = f"""\
+Default test keys (public: for this simulator only, see docs/exchange-sim.md):
+  HMAC     api key {TEST_HMAC_API_KEY}
+           secret  {TEST_HMAC_SECRET}
+  Ed25519  api key {TEST_ED25519_API_KEY}
+           private key seed (hex) {TEST_ED25519_SEED}
+Endpoints: REST http://HOST:PORT/api/v3/..., WebSocket API ws://HOST:PORT/ws-api/v3,
+streams ws://HOST:PORT/ws/<stream> and /stream?streams=a/b, faults POST /sim/faults.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port for REST and WebSocket (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    market = parser.add_argument_group("market model")
+    market.add_argument(
+        "--seed", type=int, default=7, help="random seed of the synthetic market (default 7)"
+    )
+    market.add_argument(
+        "--indexes",
+        default="SY100,SYAI,SYAZ,SYDF,SYL2,SYME",
+        help="bundled indexes whose pairs are listed (default all six)",
+    )
+    market.add_argument(
+        "--symbols",
+        default="",
+        help="only these pairs, comma separated (default: every pair of the indexes)",
+    )
+    market.add_argument(
+        "--levels", type=int, default=20, help="synthetic price levels per side (default 20)"
+    )
+    market.add_argument(
+        "--depth-usdc",
+        default="2000:40000",
+        help="quote value range of one level, LOW:HIGH (default 2000:40000)",
+    )
+    market.add_argument(
+        "--level-spacing",
+        default="0.0004",
+        help="gap between levels as a share of the mid (default 0.0004)",
+    )
+    market.add_argument(
+        "--volatility",
+        default="0.0005",
+        help="largest mid move per update as a share of the mid (default 0.0005)",
+    )
+    market.add_argument(
+        "--updates-per-second",
+        type=float,
+        default=10.0,
+        help="book updates per symbol per second, at most 10 (default 10)",
+    )
+    market.add_argument(
+        "--changes-per-update",
+        type=int,
+        default=3,
+        help="levels whose size changes per update (default 3)",
+    )
+    market.add_argument(
+        "--replay",
+        type=Path,
+        help="replay recorded depth (JSON lines) instead of the synthetic market",
+    )
+    market.add_argument(
+        "--replay-speed", type=float, default=1.0, help="replay speed factor (default 1)"
+    )
+    venue = parser.add_argument_group("venue rules")
+    venue.add_argument("--maker-fee", default="0.001", help="maker commission rate (default 0.001)")
+    venue.add_argument("--taker-fee", default="0.001", help="taker commission rate (default 0.001)")
+    venue.add_argument(
+        "--commission-asset",
+        choices=("received", "quote"),
+        default="received",
+        help="buyers pay in base and sellers in quote (received), or all in quote",
+    )
+    venue.add_argument(
+        "--min-notional-filter", choices=("NOTIONAL", "MIN_NOTIONAL"), default="NOTIONAL"
+    )
+    venue.add_argument(
+        "--weight-limit", type=int, default=6000, help="REQUEST_WEIGHT per minute (default 6000)"
+    )
+    venue.add_argument("--orders-10s", type=int, default=50, help="ORDERS per 10 s (default 50)")
+    venue.add_argument(
+        "--orders-day", type=int, default=160_000, help="ORDERS per day (default 160000)"
+    )
+    venue.add_argument(
+        "--ban-after",
+        type=int,
+        default=5,
+        help="requests refused with 429 in a window before a 418 ban (default 5)",
+    )
+    venue.add_argument(
+        "--ban-seconds",
+        type=int,
+        default=120,
+        help="first ban length, doubling per ban (default 120)",
+    )
+    venue.add_argument(
+        "--ping-seconds", type=float, default=20.0, help="server ping interval (default 20)"
+    )
+
+
+def config_from(args: argparse.Namespace) -> SimConfig:
+    """The settings, or ValueError naming the option."""
+    low, _, high = args.depth_usdc.partition(":")
+    try:
+        depth = (int(low), int(high))
+    except ValueError:
+        raise ValueError("--depth-usdc: expected LOW:HIGH integers") from None
+    if not 0 < depth[0] <= depth[1]:
+        raise ValueError("--depth-usdc: need 0 < LOW <= HIGH")
+    if args.levels < 1 or args.changes_per_update < 0:
+        raise ValueError("--levels: must be at least 1")
+    if args.replay is not None and not args.replay.is_file():
+        raise ValueError(f"--replay: no such file {args.replay}")
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        market=MarketConfig(
+            seed=args.seed,
+            indexes=tuple(s.strip() for s in args.indexes.split(",") if s.strip()),
+            symbols=tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip()),
+            levels=args.levels,
+            depth_usdc=depth,
+            level_spacing=_decimal("--level-spacing", args.level_spacing),
+            volatility=_decimal("--volatility", args.volatility),
+            updates_per_second=args.updates_per_second,
+            changes_per_update=args.changes_per_update,
+            replay=args.replay,
+            replay_speed=args.replay_speed,
+        ),
+        limits=LimitConfig(
+            weight_per_minute=args.weight_limit,
+            orders_per_10s=args.orders_10s,
+            orders_per_day=args.orders_day,
+            refusals_before_ban=args.ban_after,
+            first_ban_seconds=args.ban_seconds,
+        ),
+        maker_commission=_decimal("--maker-fee", args.maker_fee),
+        taker_commission=_decimal("--taker-fee", args.taker_fee),
+        commission_asset=args.commission_asset,
+        min_notional_filter=args.min_notional_filter,
+        ws_ping_seconds=args.ping_seconds,
+    )
+
+
+def _decimal(option: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{option}: not a decimal number: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{option}: must be a finite number >= 0")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from indexmaker.observability.logging import setup_logging
+    from indexmaker.venues.binance_sim.server import serve
+
+    try:
+        config = config_from(args)
+    except ValueError as error:
+        print(f"indexmaker exchange-sim: {error}", file=sys.stderr)
+        return 2
+    setup_logging("INFO")
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        print(f"indexmaker exchange-sim: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,129 @@
+"""The exchange simulator as a real subprocess on a free loopback port, and a local order book
+kept by Binance's documented snapshot + diff procedure (web-socket-streams.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SYMBOLS = "BTCUSDC,ETHUSDC,SOLUSDC,PEPEUSDC"
+INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
+
+
+class SimProcess:
+    """`indexmaker exchange-sim --port 0 ...`, stopped by PID."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [INDEXMAKER, "exchange-sim", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.url = ""
+        deadline = time.monotonic() + 30
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+                break
+        if not self.url:
+            self.stop()
+            raise RuntimeError("exchange-sim did not start")
+        self.ws = self.url.replace("http://", "ws://")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def admin(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}/sim/faults", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="package")
+def sim() -> Iterator[SimProcess]:
+    process = SimProcess("--symbols", SYMBOLS)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def clean_sim(sim: SimProcess) -> Iterator[SimProcess]:
+    sim.admin("DELETE")
+    yield sim
+    sim.admin("DELETE")
+
+
+class LocalBook:
+    """Binance's documented local book: snapshot, then diffs with the U/u rules."""
+
+    def __init__(self) -> None:
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+        self.last_id = 0
+        self.gaps = 0
+
+    def snapshot(self, depth: dict[str, Any]) -> None:
+        self.bids = {Decimal(p): Decimal(q) for p, q in depth["bids"]}
+        self.asks = {Decimal(p): Decimal(q) for p, q in depth["asks"]}
+        self.last_id = depth["lastUpdateId"]
+
+    def apply(self, event: dict[str, Any]) -> bool:
+        """Apply one depthUpdate; False on a gap (the book must be re-synchronised)."""
+        if event["u"] <= self.last_id:
+            return True
+        if event["U"] > self.last_id + 1:
+            self.gaps += 1
+            return False
+        for side, levels in ((self.bids, event["b"]), (self.asks, event["a"])):
+            for price, qty in levels:
+                if Decimal(qty) == 0:
+                    side.pop(Decimal(price), None)
+                else:
+                    side[Decimal(price)] = Decimal(qty)
+        self.last_id = event["u"]
+        return True
+
+    def top(self, n: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        bids = sorted(self.bids.items(), reverse=True)[:n]
+        asks = sorted(self.asks.items())[:n]
+        return bids, asks
+
+
+def levels(depth: dict[str, Any], n: int) -> tuple[list[tuple[Decimal, Decimal]], ...]:
+    return (
+        [(Decimal(p), Decimal(q)) for p, q in depth["bids"][:n]],
+        [(Decimal(p), Decimal(q)) for p, q in depth["asks"][:n]],
+    )
+
+
+@contextlib.contextmanager
+def started(*args: str) -> Iterator[SimProcess]:
+    process = SimProcess(*args)
+    try:
+        yield process
+    finally:
+        process.stop()
