@@ -2,9 +2,9 @@
 
 One `indexmaker serve` (a real child process on an ephemeral loopback port, fast simulated
 peers from a TOML file) serves the whole module and is stopped with SIGTERM at the end, which
-must exit 0. Orders that trade go to SYL2 (16 assets) so the venue's order-rate limit (100
-orders per 10 s, not configurable from a file) never holds a test up. Argument errors that
-need no server are checked in-process through `main()`.
+must exit 0. Orders that trade go to SYL2 (16 assets), and the file raises the venue's
+order-rate limit (100 orders per 10 s by default), so neither holds a test up. Argument errors
+that need no server are checked in-process through `main()`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ log_level = "INFO"
 host = "127.0.0.1"
 [solver]
 mint_idle = 0.3
+order_rate_limits = [{ name = "ORDERS_10S", limit = 100000, interval = 10 }]
 [sim]
 book_refresh = 1
 exchange_latency = 0.005

@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_exchange_sim(args)
     if args.command == "demo":
-        if args.clients < 2:
-            parser.error("--clients must be at least 2")
+        if not 2 <= args.clients <= 200:
+            parser.error(f"--clients must be 2-200, got {args.clients}")
         return _demo(args)
     try:
         return _client_command(args)

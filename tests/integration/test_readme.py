@@ -1,0 +1,68 @@
+"""The README followed literally: every `make` and `indexmaker` command it shows (in code
+blocks and inline) is one that exists and takes those arguments as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from indexmaker.app.cli import _parser
+
+ROOT = Path(__file__).parents[2]
+README = (ROOT / "README.md").read_text()
+# What the usage lines' placeholders stand for.
+PLACEHOLDERS = {
+    "FILE": "indexmaker.example.toml",
+    "H": "127.0.0.1",
+    "P": "3100",
+    "CLIENT_ORDER_ID": "o-1",
+    "AMOUNT": "10",
+}
+
+
+def _commands() -> list[str]:
+    blocks = re.findall(r"```\n(.*?)```", README, re.S)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    inline = re.findall(r"`((?:\.venv/bin/)?indexmaker [^`]*|make [^`]*)`", README)
+    # A command, not a quoted message (`indexmaker serve: solver.tick: …`).
+    command = re.compile(r"((\.venv/bin/)?indexmaker|make) [a-z-]+( |$)")
+    commands = [c for c in (*lines, *inline) if command.match(c) and "\n" not in c]
+    return sorted(set(commands))
+
+
+COMMANDS = _commands()
+
+
+def test_the_readme_shows_the_commands_a_newcomer_needs() -> None:
+    # The three-command path from nothing to a minted index, exactly as a newcomer runs it.
+    for needed in ("make serve", ".venv/bin/indexmaker deposit", ".venv/bin/indexmaker order"):
+        assert any(c.startswith(needed) for c in COMMANDS), needed
+    # Bare `indexmaker` is not on PATH after make: a code block never tells anyone to run it.
+    blocks = re.findall(r"```\n(.*?)```", README, re.S)
+    assert not [line for b in blocks for line in b.splitlines() if line.startswith("indexmaker ")]
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if "indexmaker " in c])
+def test_every_indexmaker_command_parses(command: str) -> None:
+    words = [PLACEHOLDERS.get(w, w) for w in shlex.split(command.replace("[", "").replace("]", ""))]
+    _parser().parse_args(words[1:])  # argparse exits (a test failure) on anything it refuses
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c.startswith("make ")])
+def test_every_make_command_exists(command: str) -> None:
+    # A dry run: the target and its ARGS are known to make, nothing is executed.
+    result = subprocess.run(
+        ["make", "-n", *shlex.split(command)[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    if "ARGS=" in command:
+        args = shlex.split(command.split("ARGS=", 1)[1])[0]
+        assert args in result.stdout  # passed through to the command
