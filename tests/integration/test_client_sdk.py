@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -144,7 +145,8 @@ async def test_rate_limit_nak_is_waited_out_and_retried() -> None:
     finally:
         await service.stop()
     naks = [e for e in events if isinstance(e, sdk.Nak)]
-    assert naks and naks[0].ref_seq_num == 3 and naks[0].retry_after is not None
+    assert naks and naks[0].retry_after is not None
+    assert (naks[0].ref_seq_num, naks[0].refused_seq_num) == (2, 3)  # SPEC §5
     assert [e.ref_seq_num for e in events if isinstance(e, sdk.Ack)] == [1, 2, 3]
 
 
@@ -160,6 +162,12 @@ class TamperingSigner:
         flipped = sig[:-1] + format(int(sig[-1], 16) ^ 1, "x")
         return {"public_key": trailer["public_key"], "signature": [flipped]}
 
+    def sign_full(self, frame: dict[str, Any]) -> dict[str, list[str]]:
+        trailer = self._signer.sign_full(frame)
+        sig = trailer["signature"][0]
+        flipped = sig[:-1] + format(int(sig[-1], 16) ^ 1, "x")
+        return {"public_key": trailer["public_key"], "signature": [flipped]}
+
 
 async def test_tampered_server_signature_is_refused(
     sdk_service: tuple[Service, SentLog],
@@ -167,6 +175,7 @@ async def test_tampered_server_signature_is_refused(
     service, _ = sdk_service
     original = service.server._signer
     service.server._signer = TamperingSigner(original)  # type: ignore[assignment]
+    service.server.hub._full_signer = TamperingSigner(original)
     events: list[sdk.Event] = []
     async with asyncio.timeout(10), sdk.IndexMakerClient(service.server.url, TEST_KEYS[0]) as c:
         c.on_event = events.append

@@ -136,7 +136,9 @@ def signed_id_of(msg_type: str, body: dict[str, Any]) -> str:
         return str(body["client_order_id"])
     if "client_quote_id" in body:
         return str(body["client_quote_id"])
-    return str(body.get("last_server_seq", body.get("ref_seq_num")))
+    if "challenge" in body:  # ResendRequest and the server's Challenge
+        return str(body["challenge"])
+    return str(body.get("ref_seq_num"))
 
 
 @dataclass
@@ -268,15 +270,33 @@ class Wire:
         return ack
 
     async def refused(
-        self, frame: dict[str, Any] | str, reason: str, ref: int | None = None
+        self,
+        frame: dict[str, Any] | str,
+        reason: str,
+        ref: int | None = None,
+        refused_seq: int | None = None,
     ) -> str:
-        """Send a bad frame: a NAK whose reason contains `reason`, and nothing else."""
+        """Send a bad frame: a NAK whose reason contains `reason`, and nothing else. Every NAK
+        names the last accepted seq_num as ref_seq_num (SPEC §5)."""
         await self.send(frame)
         nak = await self.expect("NAK")  # business replies to earlier requests may come first
         assert reason in nak["reason"], (reason, nak["reason"])
-        if ref is not None:
-            assert nak["ref_seq_num"] == ref
+        assert nak["ref_seq_num"] == (self.seq if ref is None else ref), nak
+        if refused_seq is not None:
+            assert nak["refused_seq_num"] == refused_seq, nak
+            assert f"{refused_seq}" in nak["reason"], nak
         return str(nak["reason"])
+
+    async def challenge(self) -> str:
+        """ChallengeRequest (unsigned) → the server's Challenge nonce for this session."""
+        await self.request("ChallengeRequest", {})
+        return str((await self.expect("Challenge"))["challenge"])
+
+    async def authenticate(self, last_server_seq: int = 0) -> dict[str, Any]:
+        """A ResendRequest signed over a fresh challenge: authenticates this session."""
+        challenge = await self.challenge()
+        body = {"last_server_seq": last_server_seq, "challenge": challenge}
+        return await self.request("ResendRequest", body)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -562,12 +582,24 @@ BAD_FRAMES: list[tuple[str, Any, str]] = [
     ("signed for another msg_type", lambda w: _other_type(w), "Not authorised"),
     (
         "unsigned resend",
-        lambda w: w.build("ResendRequest", {"last_server_seq": 0}, sign=False),
+        lambda w: w.build(
+            "ResendRequest", {"last_server_seq": 0, "challenge": "never-issued"}, sign=False
+        ),
         "Not authorised",
     ),
     (
+        "resend without a challenge",
+        lambda w: w.build("ResendRequest", {"last_server_seq": 0}, signer=w.account),
+        "challenge: missing",
+    ),
+    (
+        "resend over a challenge never issued",
+        lambda w: w.build("ResendRequest", {"last_server_seq": 0, "challenge": "never-issued"}),
+        "challenge: not issued to this session",
+    ),
+    (
         "resend with a negative cursor",
-        lambda w: w.build("ResendRequest", {"last_server_seq": -1}),
+        lambda w: w.build("ResendRequest", {"last_server_seq": -1, "challenge": "c-12345678"}),
         "last_server_seq",
     ),
 ]
@@ -626,19 +658,34 @@ async def test_nak_with_reason_session_open_no_state_change(
     assert (await wire.expect("NewIndexOrder", client_order_id="n-1"))["status"] == "new"
 
 
-async def test_nak_ref_seq_num_is_the_frames_own(live: Live) -> None:
+async def test_nak_ref_seq_num_is_the_last_accepted(live: Live) -> None:
+    """SPEC §5: reference clients continue at ref_seq_num + 1 after every NAK, so the NAK
+    names the last accepted seq_num (0 before any); the refused one is in the reason and in
+    `refused_seq_num`."""
     wire = await live.connect()
+    await wire.refused(
+        wire.build("NewQuoteRequest", {"client_quote_id": "r-0", **QUOTE, "amount": "x"}),
+        "amount",
+        ref=0,
+        refused_seq=1,
+    )
     await wire.request("NewQuoteRequest", {"client_quote_id": "r-1", **QUOTE})
     bad = wire.build("NewQuoteRequest", {"client_quote_id": "r-2", **QUOTE, "amount": "1e3"})
-    await wire.refused(bad, "amount", ref=2)
+    await wire.refused(bad, "amount", ref=1, refused_seq=2)
     await wire.refused(
         wire.build("NewQuoteRequest", {"client_quote_id": "r-2", **QUOTE}, seq=5),
-        "Invalid sequence",
-        ref=5,
+        "Invalid sequence number: 5; Last valid: 1",
+        ref=1,
+        refused_seq=5,
     )
     ill = wire.build("NewQuoteRequest", {"client_quote_id": "r-2", **QUOTE})
     ill["standard_header"]["target_comp_id"] = 12  # typed decode fails; the seq is still read
-    await wire.refused(ill, "invalid message", ref=2)
+    await wire.refused(ill, "invalid message", ref=1, refused_seq=2)
+    # A body that is not even JSON: the header's seq_num is still read from the text.
+    text = json.dumps(wire.build("NewQuoteRequest", {"client_quote_id": "r-2", **QUOTE}))
+    broken = text[: text.index('"symbol"')] + '"symbol": SY100}'
+    await wire.refused(broken, "malformed JSON", ref=1, refused_seq=2)
+    # And the reference client's way on: ref_seq_num + 1 is accepted.
     await wire.request("NewQuoteRequest", {"client_quote_id": "r-2", **QUOTE})
 
 
@@ -648,7 +695,7 @@ async def test_seq_repeat_is_refused_and_does_not_advance(live: Live) -> None:
     repeat = wire.build("NewQuoteRequest", {"client_quote_id": "b", **QUOTE}, seq=1)
     await wire.refused(repeat, "Invalid sequence number: 1; Last valid: 1", ref=1)
     gap = wire.build("NewQuoteRequest", {"client_quote_id": "b", **QUOTE}, seq=3)
-    await wire.refused(gap, "Invalid sequence number: 3; Last valid: 1", ref=3)
+    await wire.refused(gap, "Invalid sequence number: 3; Last valid: 1", ref=1, refused_seq=3)
     await wire.expect("NewIndexQuote", client_quote_id="a")
     await wire.expect("IndexQuoteResponse", client_quote_id="a")
     await wire.nothing_more(0.25)  # b never reached the engine
@@ -712,25 +759,22 @@ async def test_every_server_frame_is_signed_by_the_info_key(live: Live) -> None:
         wire.check_server_frame(forged)
 
 
-async def test_replayed_signed_order_is_rejected(live: Live) -> None:
+async def test_replayed_signed_order_is_refused(live: Live) -> None:
     wire = await live.connect()
     original = wire.build("NewIndexOrder", {"client_order_id": "r-1", **ORDER})
     await wire.send(original)
     await wire.expect("ACK", ref_seq_num=1)
+    wire.seq = 1
     assert (await wire.expect("NewIndexOrder", client_order_id="r-1"))["status"] == "new"
-    # The same signed body again, with a fresh header (as a replaying attacker would).
+    # The same signed body again, with a fresh header (as a replaying attacker would): one
+    # signature authorises one request (SPEC §5 Replay), so it is refused before the engine.
     replay = json.loads(json.dumps(original))
     replay["standard_header"].update(seq_num=2, timestamp=now_rfc3339())
-    await wire.send(replay)
-    await wire.expect("ACK", ref_seq_num=2)
-    rejected = await wire.expect("NewIndexOrder", client_order_id="r-1")
-    assert rejected["status"] == "rejected" and "duplicate" in rejected["reason"]
+    await wire.refused(replay, "Replayed signature", ref=1, refused_seq=2)
     # And from another connection, too.
     other = await live.connect(wire.account)
     replay["standard_header"].update(seq_num=1, timestamp=now_rfc3339())
-    await other.send(replay)
-    await other.expect("ACK", ref_seq_num=1)
-    assert (await other.expect("NewIndexOrder", client_order_id="r-1"))["status"] == "rejected"
+    await other.refused(replay, "Replayed signature", ref=0, refused_seq=1)
     update = live.service.engine.orders.update(wire.key, ClientOrderId("r-1"))
     assert update is not None and update.amount == 1000  # one order, not two
 
@@ -746,7 +790,9 @@ async def test_rate_limit_nak_with_retry_hint_then_admitted() -> None:
         for i in range(4):  # quotes weigh 5: four fill the window of 20
             await wire.request("NewQuoteRequest", {"client_quote_id": f"q{i}", **QUOTE})
         extra = wire.build("NewQuoteRequest", {"client_quote_id": "q4", **QUOTE})
-        reason = await wire.refused(extra, "Rate limit exceeded (session): retry after", ref=5)
+        reason = await wire.refused(
+            extra, "Rate limit exceeded (session): retry after", ref=4, refused_seq=5
+        )
         retry_ms = int(reason.rsplit("retry after ", 1)[1].split(" ms")[0])
         assert 0 < retry_ms <= 1000
         # Still open, nothing taken: another session of the same client is not limited...
@@ -770,34 +816,52 @@ async def test_orders_weigh_more_than_quotes() -> None:
         for i in range(2):  # orders weigh 10
             await wire.request("NewIndexOrder", {"client_order_id": f"w{i}", **ORDER})
         await wire.refused(
-            wire.build("NewQuoteRequest", {"client_quote_id": "w", **QUOTE}), "Rate limit", ref=3
+            wire.build("NewQuoteRequest", {"client_quote_id": "w", **QUOTE}), "Rate limit", ref=2
         )
     finally:
         await live.http.close()
         await live.stop()
 
 
-async def test_max_sessions_per_client(live: Live) -> None:
+async def test_max_sessions_per_client_counts_authenticated_sessions(live: Live) -> None:
     account = Account.create()
     limit = live.service.config.server.session.max_sessions_per_client
     wires = [await live.connect(account) for _ in range(limit + 1)]
-    for n, wire in enumerate(wires[:limit]):
-        await wire.request("NewQuoteRequest", {"client_quote_id": f"m{n}", **QUOTE})
-    await wires[-1].refused(
-        wires[-1].build("NewQuoteRequest", {"client_quote_id": "mx", **QUOTE}), "too many sessions"
-    )
+    for wire in wires[:limit]:
+        await wire.authenticate()
+    last = wires[-1]
+    challenge = await last.challenge()
+    resend = {"last_server_seq": 0, "challenge": challenge}
+    await last.refused(last.build("ResendRequest", resend), "too many sessions")
+    # Unsigned quotes claim nothing, so they are never counted or refused for it.
+    await last.request("NewQuoteRequest", {"client_quote_id": "mx", **QUOTE})
     await wires[0].close()
     await asyncio.sleep(0.1)
-    await wires[-1].request("NewQuoteRequest", {"client_quote_id": "mx", **QUOTE})
+    await last.request("ResendRequest", resend)  # the challenge was not spent by the refusal
 
 
-async def test_session_is_bound_to_its_first_client(live: Live) -> None:
+async def test_one_session_carries_several_clients(live: Live) -> None:
+    """A front end asks for quotes for several (chain id, address) pairs on one socket."""
     wire = await live.connect()
     await wire.request("NewQuoteRequest", {"client_quote_id": "b-1", **QUOTE})
-    intruder = Account.create()
-    frame = wire.build("NewIndexOrder", {"client_order_id": "b-2", **ORDER}, signer=intruder)
-    frame["address"] = intruder.address
-    await wire.refused(frame, "bound to another client", ref=2)
+    other = Account.create()
+    pairs = [(1, wire.address), (8453, other.address), (8453, "0x" + "12" * 20)]
+    for n, (chain_id, address) in enumerate(pairs):
+        frame = wire.build("NewQuoteRequest", {"client_quote_id": f"b-{n + 2}", **QUOTE})
+        frame.update(chain_id=chain_id, address=address)
+        await wire.send(frame)
+        await wire.expect("ACK", ref_seq_num=wire.seq + 1)
+        wire.seq += 1
+        answer = await wire.expect("IndexQuoteResponse", client_quote_id=f"b-{n + 2}")
+        assert (answer["chain_id"], answer["address"]) == (chain_id, address.lower())
+    # An order signed by another key for its own address is taken on the same socket too.
+    frame = wire.build("NewIndexOrder", {"client_order_id": "b-o", **ORDER}, signer=other)
+    frame["address"] = other.address
+    await wire.send(frame)
+    await wire.expect("ACK", ref_seq_num=wire.seq + 1)
+    wire.seq += 1
+    accepted = await wire.expect("NewIndexOrder", client_order_id="b-o")
+    assert accepted["address"] == other.address.lower()
 
 
 # ---------------------------------------------------------------- fan-out, resend, shutdown
@@ -807,8 +871,8 @@ async def test_fan_out_to_every_session_of_the_client(live: Live) -> None:
     account = Account.create()
     one, two = await live.connect(account), await live.connect(account)
     quote_only = await live.connect(account)
-    await one.request("ResendRequest", {"last_server_seq": 0})  # a signed request: authenticated
-    await two.request("ResendRequest", {"last_server_seq": 0})
+    await one.authenticate()
+    await two.authenticate()
     await quote_only.request("NewQuoteRequest", {"client_quote_id": "f-q", **QUOTE})
     await one.request("NewIndexOrder", {"client_order_id": "f-1", **ORDER})
     a = await one.expect("NewIndexOrder", client_order_id="f-1")
@@ -817,18 +881,20 @@ async def test_fan_out_to_every_session_of_the_client(live: Live) -> None:
     assert {k: v for k, v in a.items() if k != "standard_header"} == {
         k: v for k, v in b.items() if k != "standard_header"
     }
-    # Quote responses go to every session; order responses only to authenticated ones.
-    for wire in (one, two, quote_only):
-        await wire.expect("NewIndexQuote", client_quote_id="f-q")
-        await wire.expect("IndexQuoteResponse", client_quote_id="f-q")
+    # Order responses go to every authenticated session; quote responses only to the asker.
+    await quote_only.expect("NewIndexQuote", client_quote_id="f-q")
+    await quote_only.expect("IndexQuoteResponse", client_quote_id="f-q")
     await quote_only.nothing_more()
     assert not any(f["standard_header"]["msg_type"] == "NewIndexOrder" for f in quote_only.received)
+    for wire in (one, two):
+        await wire.nothing_more()
+        assert not any("client_quote_id" in f for f in wire.received)
 
 
 async def test_reconnect_with_resend_loses_nothing(live: Live) -> None:
     account = Account.create()
     watcher = await live.connect(account)  # stays connected: the reference of what was sent
-    await watcher.request("ResendRequest", {"last_server_seq": 0})
+    await watcher.authenticate()
     first = await live.connect(account)
     await first.request("NewIndexOrder", {"client_order_id": "z-1", **ORDER})
     new = await first.expect("NewIndexOrder", client_order_id="z-1")
@@ -841,7 +907,7 @@ async def test_reconnect_with_resend_loses_nothing(live: Live) -> None:
     await watcher.expect("IndexQuoteResponse", client_quote_id="z-q")
     await asyncio.sleep(0.1)
     second = await live.connect(account)
-    await second.request("ResendRequest", {"last_server_seq": last_seen})
+    await second.authenticate(last_seen)
     expected = {s: v for s, v in business(watcher.received).items() if s > last_seen}
     assert len(expected) >= 4  # fills, invoice, quote replies
     resent: list[dict[str, Any]] = []
@@ -854,7 +920,7 @@ async def test_reconnect_with_resend_loses_nothing(live: Live) -> None:
     assert business(first.received).keys() | expected.keys() >= business(watcher.received).keys()
     await second.nothing_more()
     # The resend acknowledged what came before: asking again from there repeats only the rest.
-    await second.request("ResendRequest", {"last_server_seq": seqs[-1]})
+    await second.authenticate(seqs[-1])
     await second.nothing_more()
 
 
@@ -867,9 +933,11 @@ async def test_resend_unauthenticated_gets_no_private_messages(live: Live) -> No
     # A session that only sent an unsigned quote cannot read the order stream via resend.
     snoop = await live.connect(account)
     await snoop.request("NewQuoteRequest", {"client_quote_id": "p-q", **QUOTE})
-    await snoop.refused(
-        snoop.build("ResendRequest", {"last_server_seq": 0}, sign=False), "Not authorised", ref=2
+    challenge = await snoop.challenge()
+    unsigned = snoop.build(
+        "ResendRequest", {"last_server_seq": 0, "challenge": challenge}, sign=False
     )
+    await snoop.refused(unsigned, "Not authorised", ref=2, refused_seq=3)
 
 
 async def test_clean_shutdown_closes_sessions_with_a_reason() -> None:

@@ -5,17 +5,24 @@
         accepted = await client.new_order("SY100", "buy", Decimal(1000))
         invoice = await client.wait_minted(accepted.client_order_id, timeout=60)
 
-Requests are signed with the wallet key exactly as the server checks them (signing.Signer:
-EIP-191 over {"msg_type":…,"id":…}). Requests go one at a time: each waits for its ACK/NAK
-before the next is sent, because only an ACKed message consumes a seq_num (after a NAK the
-next message reuses it). A rate-limit NAK is retried after its hint.
+Requests are signed with the wallet key exactly as the server checks them. By default
+(`extended=True`) over the extended text: every field of the frame plus a fresh client nonce
+(signing.py), so no field can be changed after signing and no signature can be spent twice;
+the session is opened with `?signing=full` and every server frame must be signed over its
+whole content too. `extended=False` signs the reference text {"msg_type":…,"id":…} (EIP-191)
+and accepts server frames signed the same way. Quotes are unsigned, as in the reference.
+Requests go one at a time: each waits for its ACK/NAK before the next is sent, because only an
+ACKed message consumes a seq_num (after a NAK the next message reuses it). A rate-limit NAK is
+retried after its hint.
 
 Every server frame is verified against the server's address (given, or read from GET /info)
 before anything in it is believed; a frame that fails is surfaced as `Unverified`, changes no
 state, and fails the requests waiting at that moment with ServerSignatureError.
 
 Resume: the SDK remembers the highest `server_seq` it received. After a dropped connection it
-reconnects with backoff and first sends a signed ResendRequest naming it; the server resends
+reconnects with backoff, asks the server for a challenge (`ChallengeRequest` → `Challenge`)
+and sends a ResendRequest naming its cursor, signed over that challenge: this authenticates
+the new session (SPEC §5) with a signature worth nothing anywhere else. The server resends
 what was missed (`poss_dup`), and anything seen twice is dropped by server_seq. A request that
 was in flight when the connection dropped is sent again on the new session (an order the
 server had already taken then gets a duplicate-id rejection after its original acceptance,
@@ -40,12 +47,14 @@ from decimal import Decimal
 from typing import Any, Final
 
 import aiohttp
+from yarl import URL
 
 from indexmaker.core.ids import client_key
 from indexmaker.model.side import Side
 from indexmaker.server.client_events import (
     Ack,
     CancelResponse,
+    Challenge,
     ClientError,
     Connected,
     Disconnected,
@@ -85,11 +94,14 @@ from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
     CANCEL_QUOTE_REQUEST,
+    CHALLENGE,
+    CHALLENGE_REQUEST,
     INDEX_QUOTE_RESPONSE,
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
     RESEND_REQUEST,
+    UNSIGNED_REQUEST_TYPES,
     check_id,
 )
 
@@ -100,6 +112,7 @@ __all__ = [
     "DEFAULT_URL",
     "Ack",
     "CancelResponse",
+    "Challenge",
     "ClientError",
     "Connected",
     "Disconnected",
@@ -156,8 +169,10 @@ class IndexMakerClient:
         resume_from: int | None = None,
         heartbeat: float | None = 20.0,
         event_buffer: int = 100_000,
+        extended: bool = True,
     ) -> None:
         self.url = url
+        self.extended = extended
         self.chain_id = chain_id
         self._signer = Signer(private_key)
         self.address: Final = self._signer.address
@@ -256,8 +271,11 @@ class IndexMakerClient:
 
     async def _open(self) -> None:
         assert self._http is not None
+        url = URL(self.url)
+        if self.extended:
+            url = url.update_query(signing="full")  # every server frame signed whole
         ws = await self._http.ws_connect(
-            self.url, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=2)
+            url, heartbeat=self._heartbeat, timeout=aiohttp.ClientWSTimeout(ws_close=2)
         )
         self._ws, self._out_seq, self._in_seq = ws, 1, 0
         self._close_reason = None
@@ -269,8 +287,8 @@ class IndexMakerClient:
         if resumed is None and self._sessions > 1:
             resumed = 0  # dropped before any stored response arrived: ask for all still held
         if resumed is not None:
-            # Signed: it also authenticates the session for private responses.
-            await self._exchange(RESEND_REQUEST, str(resumed), {"last_server_seq": resumed})
+            # Signed over a fresh challenge: it also authenticates the session.
+            await self._resend_request(resumed)
         self._connected.set()
         self._emit(Connected(self._sessions, resumed))
 
@@ -383,12 +401,28 @@ class IndexMakerClient:
         return response
 
     async def resume(self, last_server_seq: int) -> Ack:
-        """Ask for everything after `last_server_seq` (signed: authenticates the session)."""
+        """Ask for everything after `last_server_seq` (signed over a server challenge: it
+        authenticates the session for this key's private responses)."""
         if self._tracking.cursor is None:
             self._tracking.cursor = last_server_seq
-        return await self._request(
-            RESEND_REQUEST, str(last_server_seq), {"last_server_seq": last_server_seq}
-        )
+        if self._closed or self._http is None:
+            raise NotConnected("client is not connected")
+        async with self._send_lock:
+            return await self._resend_request(last_server_seq)
+
+    async def _resend_request(self, last_server_seq: int) -> Ack:
+        """ChallengeRequest → Challenge, then a ResendRequest signed over that challenge."""
+        answer = self._tracking.waiter(CHALLENGE, "")
+        try:
+            await self._exchange(CHALLENGE_REQUEST, "", {})
+            challenge = await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
+        except TimeoutError:
+            raise TimeoutError("no Challenge from the server") from None
+        finally:
+            self._tracking.drop_waiter(CHALLENGE, "", answer)
+        assert isinstance(challenge, Challenge)
+        body = {"last_server_seq": last_server_seq, "challenge": challenge.challenge}
+        return await self._exchange(RESEND_REQUEST, challenge.challenge, body)
 
     async def wait_minted(self, client_order_id: str, timeout: float | None = None) -> Invoice:
         """The MintInvoice of that order (at once if it already came)."""
@@ -462,11 +496,21 @@ class IndexMakerClient:
         raise NakError(f"still rate limited after {self._max_rate_retries} retries", seq)
 
     def _frame(self, msg_type: str, seq: int, signed_id: str, body: dict[str, Any]) -> str:
-        # Quotes need no signature (reference protocol); signing them too costs ~0.1 ms.
-        trailer = self._signer.trailer_for(msg_type, signed_id)
         stamp = Stamp(seq, datetime.now(UTC), sender_comp_id="CLIENT", target_comp_id="SERVER")
+        client = client_key(self.chain_id, self.address)
+        if msg_type in UNSIGNED_REQUEST_TYPES:
+            # Quotes carry empty trailer lists, as the reference's front end sends them.
+            message = PreparedMessage(
+                msg_type, signed_id, body, {"public_key": [], "signature": []}
+            )
+            return encode_prepared(message, client, stamp).decode()
+        if self.extended:
+            # A fresh nonce per frame (a retry too): every signature is spent exactly once.
+            message = PreparedMessage(msg_type, signed_id, {**body, "nonce": new_id("n")}, {})
+            return encode_prepared(message, client, stamp, full=self._signer).decode()
+        trailer = self._signer.trailer_for(msg_type, signed_id)
         message = PreparedMessage(msg_type, signed_id, body, trailer)
-        return encode_prepared(message, client_key(self.chain_id, self.address), stamp).decode()
+        return encode_prepared(message, client, stamp).decode()
 
     # ------------------------------------------------------------ incoming
 
@@ -499,7 +543,7 @@ class IndexMakerClient:
         assert self.server_address is not None
         try:
             frame = json.loads(raw)
-            verify_frame(frame, self.server_address)
+            verify_frame(frame, self.server_address, full=self.extended)
             message = decode_message(frame)
         except (SignatureError, ValueError, KeyError, TypeError, AttributeError) as error:
             self._refuse(f"{type(error).__name__}: {error}", raw)

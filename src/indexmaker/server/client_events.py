@@ -1,8 +1,10 @@
 """What the SDK hands its user: errors, typed events, and how a server frame becomes one.
 
-A frame is verified against the server's address (`verify_frame`: the signature covers
-{"msg_type":…,"id":…}, SPEC §5) before `decode_message` turns it into a typed event; the
-wire constants and the signature primitives come from wire_values.py and signing.py.
+A frame is verified against the server's address before `decode_message` turns it into a
+typed event (`verify_frame`): on a `?signing=full` session the signature must cover the whole
+frame (signing.full_text), so nothing in it can have been altered; otherwise it covers
+{"msg_type":…,"id":…} (SPEC §5). The wire constants and the signature primitives come from
+wire_values.py and signing.py.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from indexmaker.server.signing import SignatureError, signing_text, verify_text
+from indexmaker.server.signing import SignatureError, full_text, signing_text, verify_text
 from indexmaker.server.wire_values import (
     ACK,
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
+    CHALLENGE,
     INDEX_ORDER_FILL,
     INDEX_QUOTE_RESPONSE,
     MINT_INVOICE,
@@ -84,14 +87,22 @@ class Ack(ServerMessage):
 
 @dataclass(frozen=True, slots=True)
 class Nak(ServerMessage):
-    ref_seq_num: int
+    ref_seq_num: int  # the session's last accepted seq_num (SPEC §5)
     reason: str
+    refused_seq_num: int | None = None  # the refused frame's own seq_num, when readable
 
     @property
     def retry_after(self) -> float | None:
         """Seconds to wait, when this is a rate-limit refusal."""
         match = _RETRY_RE.search(self.reason)
         return int(match.group(1)) / 1000 if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge(ServerMessage):
+    """A nonce issued to this session: a ResendRequest signed over it authenticates it."""
+
+    challenge: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +219,8 @@ class ServerRestarted:
     last_server_seq: int | None  # the client's cursor when the restart was noticed
 
 
-# A ServerMessage: Ack, Nak, OrderResponse, CancelResponse, Fill, Invoice, QuoteStatus, Quote.
+# A ServerMessage: Ack, Nak, Challenge, OrderResponse, CancelResponse, Fill, Invoice,
+# QuoteStatus, Quote.
 Event = ServerMessage | Unverified | SequenceGap | Connected | Disconnected | ServerRestarted
 
 
@@ -243,7 +255,11 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
     if msg_type == ACK:
         return Ack(int(frame["ref_seq_num"]), **meta)
     if msg_type == NAK:
-        return Nak(int(frame["ref_seq_num"]), str(frame.get("reason", "")), **meta)
+        refused = frame.get("refused_seq_num")
+        refused = int(refused) if refused is not None else None
+        return Nak(int(frame["ref_seq_num"]), str(frame.get("reason", "")), refused, **meta)
+    if msg_type == CHALLENGE:
+        return Challenge(str(frame["challenge"]), **meta)
     if msg_type == NEW_INDEX_ORDER:
         return OrderResponse(frame["client_order_id"], frame["status"], frame.get("reason"), **meta)
     if msg_type == CANCEL_INDEX_ORDER:
@@ -306,6 +322,8 @@ def signed_id_of(frame: dict[str, Any]) -> str:
     msg_type = frame["standard_header"]["msg_type"]
     if msg_type in (ACK, NAK):
         return str(frame["ref_seq_num"])
+    if msg_type == CHALLENGE:
+        return str(frame["challenge"])
     if msg_type in _ORDER_ID_TYPES:
         return str(frame["client_order_id"])
     if msg_type in _QUOTE_ID_TYPES:
@@ -313,12 +331,15 @@ def signed_id_of(frame: dict[str, Any]) -> str:
     raise ValueError(f"no signed id known for msg_type {msg_type!r}")
 
 
-def verify_frame(frame: dict[str, Any], server_address: str) -> None:
-    """Raise SignatureError unless the frame is signed by `server_address`'s key."""
+def verify_frame(frame: dict[str, Any], server_address: str, *, full: bool = False) -> None:
+    """Raise SignatureError unless the frame is signed by `server_address`'s key: over its
+    whole content when `full` (a `?signing=full` session), else over {msg_type, id}."""
     trailer = frame.get("standard_trailer") or {}
     keys, signatures = trailer.get("public_key") or [], trailer.get("signature") or []
     if not keys or not signatures:
         raise SignatureError("unsigned server message")
-    msg_type = frame["standard_header"]["msg_type"]
-    text = signing_text(str(msg_type), signed_id_of(frame))
+    if full:
+        text = full_text(frame)
+    else:
+        text = signing_text(str(frame["standard_header"]["msg_type"]), signed_id_of(frame))
     verify_text(text, str(signatures[0]), str(keys[0]), server_address)

@@ -16,6 +16,7 @@ from typing import Any
 from indexmaker.server.client_events import (
     Ack,
     CancelResponse,
+    Challenge,
     Fill,
     Invoice,
     Nak,
@@ -27,6 +28,7 @@ from indexmaker.server.client_events import (
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
+    CHALLENGE,
     INDEX_QUOTE_RESPONSE,
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
@@ -140,10 +142,18 @@ class ReplyTracker:
     def route(self, message: ServerMessage) -> None:
         """Hand a verified, new message to whoever waits for it; keep fills and invoices."""
         match message:
-            case Ack() | Nak():
+            case Ack():
                 future = self._acks.get(message.ref_seq_num)
                 if future is not None and not future.done():
                     future.set_result(message)
+            case Nak():
+                # A NAK names the last accepted seq (SPEC §5); the refused one is ours.
+                refused = message.refused_seq_num
+                future = self._acks.get(message.ref_seq_num if refused is None else refused)
+                if future is not None and not future.done():
+                    future.set_result(message)
+            case Challenge():
+                self._resolve(CHALLENGE, "", message)
             case OrderResponse() | CancelResponse():
                 msg_type = (
                     NEW_INDEX_ORDER if isinstance(message, OrderResponse) else CANCEL_INDEX_ORDER

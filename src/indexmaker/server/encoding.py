@@ -8,7 +8,9 @@ Kept from the reference: responses carry `chain_id` and `address`; `reason` is p
 rejections; amounts are plain decimal strings; the trailer is always present (lists may be
 empty); sender/target comp ids default to "SERVER"/"CLIENT". Ours, beyond it (its clients skip
 unknown fields): `standard_header.server_seq` on stored business responses,
-`standard_header.poss_dup` on resends, and `quantity_fillable_now`/`index_price` on quotes.
+`standard_header.poss_dup` on resends, `quantity_fillable_now`/`index_price` on quotes,
+`refused_seq_num` on NAKs, and the `Challenge` message. On a session opened with
+`?signing=full` every frame is signed over its whole content instead (`FullSigner`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from indexmaker.server.wire_values import (
     ACK,
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
+    CHALLENGE,
     INDEX_ORDER_FILL,
     INDEX_QUOTE_RESPONSE,
     MINT_INVOICE,
@@ -74,6 +77,12 @@ class MessageSigner(Protocol):
     """What `prepare_response` needs from signing.Signer (structural: no import cycle)."""
 
     def trailer_for(self, msg_type: str, signed_id: str) -> dict[str, list[str]]: ...
+
+
+class FullSigner(Protocol):
+    """Signs a frame over its whole content (signing.Signer.sign_full)."""
+
+    def sign_full(self, frame: dict[str, Any]) -> dict[str, list[str]]: ...
 
 
 _EMPTY_TRAILER: Final[dict[str, list[str]]] = {"public_key": [], "signature": []}
@@ -184,18 +193,36 @@ def prepare_ack(ref_seq_num: int, signer: MessageSigner | None) -> PreparedMessa
 
 
 def prepare_nak(
-    ref_seq_num: int | None, reason: str, signer: MessageSigner | None
+    ref_seq_num: int | None,
+    reason: str,
+    signer: MessageSigner | None,
+    refused_seq_num: int | None = None,
 ) -> PreparedMessage:
-    # The reference's ref_seq_num is a u32: an unreadable seq is reported as 0.
+    """`ref_seq_num`: the session's last accepted seq_num (SPEC §5; 0 before any), which is
+    where reference clients continue from; `refused_seq_num` (ours): the refused frame's own,
+    when it could be read. The signature covers the ref only, so it is cached per ref."""
     ref = ref_seq_num if ref_seq_num is not None else 0
     trailer = signer.trailer_for(NAK, str(ref)) if signer else _EMPTY_TRAILER
-    return PreparedMessage(NAK, str(ref), {"ref_seq_num": ref, "reason": reason}, trailer)
+    body: dict[str, Any] = {"ref_seq_num": ref, "reason": reason}
+    if refused_seq_num is not None:
+        body["refused_seq_num"] = refused_seq_num
+    return PreparedMessage(NAK, str(ref), body, trailer)
+
+
+def prepare_challenge(challenge: str, signer: MessageSigner | None) -> PreparedMessage:
+    trailer = signer.trailer_for(CHALLENGE, challenge) if signer else _EMPTY_TRAILER
+    return PreparedMessage(CHALLENGE, challenge, {"challenge": challenge}, trailer)
 
 
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def encode_prepared(message: PreparedMessage, client: ClientKey | None, stamp: Stamp) -> bytes:
+def encode_prepared(
+    message: PreparedMessage,
+    client: ClientKey | None,
+    stamp: Stamp,
+    full: FullSigner | None = None,
+) -> bytes:
     header: dict[str, Any] = {
         "msg_type": message.msg_type,
         "sender_comp_id": stamp.sender_comp_id,
@@ -210,7 +237,7 @@ def encode_prepared(message: PreparedMessage, client: ClientKey | None, stamp: S
     chain_id, address = client if client is not None else (0, ZERO_ADDRESS)
     frame: dict[str, Any] = {"standard_header": header, "chain_id": chain_id, "address": address}
     frame.update(message.body)
-    frame["standard_trailer"] = message.trailer
+    frame["standard_trailer"] = full.sign_full(frame) if full is not None else message.trailer
     return _ENCODER.encode(frame)
 
 

@@ -11,6 +11,7 @@ re-exported here so the wire API has one import point. `ResendRequest` is ours (
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final
@@ -44,6 +45,8 @@ from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
     CANCEL_QUOTE_REQUEST,
+    CHALLENGE,
+    CHALLENGE_REQUEST,
     INDEX_ORDER_FILL,
     INDEX_QUOTE_RESPONSE,
     MINT_INVOICE,
@@ -57,6 +60,7 @@ from indexmaker.server.wire_values import (
     check_address,
     check_amount,
     check_id,
+    check_nonce,
     check_symbol,
 )
 
@@ -65,6 +69,8 @@ __all__ = [
     "CANCEL_INDEX_ORDER",
     "CANCEL_INDEX_QUOTE",
     "CANCEL_QUOTE_REQUEST",
+    "CHALLENGE",
+    "CHALLENGE_REQUEST",
     "DEFAULT_LIMITS",
     "INDEX_ORDER_FILL",
     "INDEX_QUOTE_RESPONSE",
@@ -74,6 +80,7 @@ __all__ = [
     "NEW_INDEX_QUOTE",
     "NEW_QUOTE_REQUEST",
     "RESEND_REQUEST",
+    "ChallengeRequest",
     "MessageSigner",
     "ParsedRequest",
     "PreparedMessage",
@@ -141,6 +148,8 @@ class _RequestFrame(msgspec.Struct, frozen=True):
     side: Any = msgspec.UNSET
     amount: Any = msgspec.UNSET
     last_server_seq: Any = msgspec.UNSET
+    challenge: Any = msgspec.UNSET  # ours: the server nonce a ResendRequest is signed over
+    nonce: Any = msgspec.UNSET  # ours: the client nonce of the extended signed text
 
 
 _REQUEST_DECODER: Final = msgspec.json.Decoder(_RequestFrame)
@@ -149,10 +158,20 @@ _ANY_DECODER: Final = msgspec.json.Decoder()
 
 @dataclass(frozen=True, slots=True)
 class ResendRequest:
-    """Ours: the client names the last server_seq it received; the rest is resent."""
+    """Ours: the client names the last server_seq it received; the rest is resent. Signed
+    over the `challenge` the server issued to this session, so it authenticates the session
+    and a captured copy is worth nothing on any other (SPEC §5 Authentication)."""
 
     client: ClientKey
     last_server_seq: int
+    challenge: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeRequest:
+    """Ours, unsigned: asks the server for a fresh nonce (answered by a `Challenge`)."""
+
+    client: ClientKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +183,11 @@ class ParsedRequest:
     target_comp_id: str
     client: ClientKey  # (chain_id, lower-case address)
     signed_id: str  # the `id` of the signed text: client_order_id / client_quote_id / ...
-    request: ClientRequest | ResendRequest
+    request: ClientRequest | ResendRequest | ChallengeRequest
     public_keys: tuple[str, ...] = ()
     signatures: tuple[str, ...] = ()
+    nonce: str | None = None  # set: the frame is signed over the extended text (signing.py)
+    frame: bytes | str = b""  # the frame as received (the extended text is derived from it)
 
     @property
     def needs_signature(self) -> bool:
@@ -200,8 +221,8 @@ def parse_request(
         except msgspec.ValidationError as exc:
             return WireError(f"invalid message: {exc}", ref_seq_num=_probe_seq_num(frame))
         except msgspec.DecodeError as exc:
-            return WireError(f"malformed JSON: {exc}")
-        return _validate(raw, limits)
+            return WireError(f"malformed JSON: {exc}", ref_seq_num=_scan_seq_num(frame))
+        return _validate(raw, limits, frame)
     except Exception as exc:  # untrusted input: a surprise is a NAK, not a crash
         return WireError(f"unreadable message ({type(exc).__name__})")
 
@@ -219,11 +240,35 @@ def _probe_seq_num(frame: bytes | str) -> int | None:
     return None
 
 
-def _validate(raw: _RequestFrame, limits: WireLimits) -> ParsedRequest | WireError:
+_SEQ_RE: Final = re.compile(
+    rb'"standard_header"\s*:\s*\{[^{}]*?"seq_num"\s*:\s*([0-9]{1,10})[,}\s]'
+)
+
+
+def _scan_seq_num(frame: bytes | str) -> int | None:
+    """The header's seq_num of a frame whose JSON does not parse (e.g. a broken body), read
+    from the text: the NAK then still names the refused seq_num (SPEC §5)."""
+    data = frame.encode("utf-8", "replace") if isinstance(frame, str) else frame
+    match = _SEQ_RE.search(data[:4096])
+    if match is None:
+        return None
+    seq = int(match.group(1))
+    return seq if seq <= U32_MAX else None
+
+
+def _validate(
+    raw: _RequestFrame, limits: WireLimits, frame: bytes | str = b""
+) -> ParsedRequest | WireError:
     header = raw.standard_header
     msg_type = header.msg_type
     err = WireError("", ref_seq_num=header.seq_num, msg_type=msg_type)
-    if limits.allowed_chain_ids is not None and raw.chain_id not in limits.allowed_chain_ids:
+    # Quotes are answered for any chain id (SPEC §5: a front end's price ticker asks for
+    # index tokens on the trading chain); orders only on a chain that takes deposits.
+    if (
+        limits.allowed_chain_ids is not None
+        and raw.chain_id not in limits.allowed_chain_ids
+        and msg_type not in UNSIGNED_REQUEST_TYPES
+    ):
         return _with(err, f"chain_id: {raw.chain_id} is not served here")
     try:
         address = check_address(raw.address)
@@ -237,6 +282,12 @@ def _validate(raw: _RequestFrame, limits: WireLimits) -> ParsedRequest | WireErr
         signed_id, request = _body(raw, msg_type, client)
     except (_Invalid, ValueError) as exc:
         return _with(err, str(exc))
+    nonce = None
+    if raw.nonce is not msgspec.UNSET:
+        try:
+            nonce = check_nonce("nonce", raw.nonce)
+        except ValueError as exc:
+            return _with(err, str(exc))
     trailer = raw.standard_trailer
     return ParsedRequest(
         msg_type=msg_type,
@@ -249,6 +300,8 @@ def _validate(raw: _RequestFrame, limits: WireLimits) -> ParsedRequest | WireErr
         request=request,
         public_keys=tuple(trailer.public_key) if trailer else (),
         signatures=tuple(trailer.signature) if trailer else (),
+        nonce=nonce,
+        frame=frame,
     )
 
 
@@ -274,7 +327,7 @@ def _side(value: Any) -> Side:
 
 def _body(
     raw: _RequestFrame, msg_type: str, client: ClientKey
-) -> tuple[str, ClientRequest | ResendRequest]:
+) -> tuple[str, ClientRequest | ResendRequest | ChallengeRequest]:
     if msg_type == NEW_INDEX_ORDER:
         order_id = ClientOrderId(check_id("client_order_id", _required(raw, "client_order_id")))
         symbol = Symbol(check_symbol(_required(raw, "symbol")))
@@ -296,8 +349,13 @@ def _body(
         quote_id = ClientQuoteId(check_id("client_quote_id", _required(raw, "client_quote_id")))
         symbol = Symbol(check_symbol(_required(raw, "symbol")))
         return quote_id, CancelQuoteRequest(client, quote_id, symbol)
-    # RESEND_REQUEST: the signed id is the decimal seq, like ACK/NAK ids.
+    if msg_type == CHALLENGE_REQUEST:
+        return "", ChallengeRequest(client)
+    # RESEND_REQUEST: the signed id is the server's challenge (a nonce it issued).
     last = _required(raw, "last_server_seq")
     if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < 2**63:
         raise _Invalid("last_server_seq: expected a non-negative integer")
-    return str(last), ResendRequest(client, last)
+    if raw.challenge is msgspec.UNSET:
+        raise _Invalid("challenge: missing (send a ChallengeRequest first; SPEC §5)")
+    challenge = check_nonce("challenge", raw.challenge)
+    return challenge, ResendRequest(client, last, challenge)

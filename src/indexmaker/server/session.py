@@ -1,31 +1,38 @@
-"""Per-session FIX protocol state, rate limits, fan-out and resend: pure, no I/O, no clock.
+"""Per-session FIX protocol state, authentication, rate limits, fan-out and resend: pure.
 
-The WebSocket server (later) drives it per frame, with `now` from the injected clock:
+The WebSocket server drives it per frame, with `now` from the injected clock:
 
-    parsed = parse_request(frame)                    # WireError -> NAK(ref_seq_num, reason)
+    parsed = parse_request(frame)                    # WireError -> NAK
     verdict = hub.admit(session, parsed, now)        # Rejected -> NAK(reason); nothing advances
-    error = check_request_signature(parsed)          # -> NAK "Not authorised"; nothing advances
-    hub.accept(session, parsed)                      # seq advances, session bound/authenticated
-    ACK(ref_seq_num) ; engine.handle(parsed.request) # or, for ResendRequest: hub.resend(...)
+    verified = verify_request(parsed)                # signed types only -> NAK "Not authorised"
+    verdict = hub.authorise(session, parsed, verified)  # replay, compromised key, session cap
+    hub.accept(session, parsed, authenticated)       # seq advances; the client is authenticated
+    ACK(ref_seq_num) ; engine.handle(parsed.request) # or hub.resend(...) / a Challenge
 
 Checks run cheapest first and the signature (the expensive one) last, after the rate limits,
-so a flood costs little. Only an ACKed message consumes a sequence number: after any NAK the
-client sends its corrected message with the same seq_num.
+so a flood costs little. Only an ACKed message consumes a sequence number; every NAK carries
+the last accepted seq_num as `ref_seq_num` (SPEC §5) and the refused one as `refused_seq_num`.
 
-Sessions and clients. A session binds to the client (chain_id, address) of its first accepted
-message and refuses others: one connection speaks for one wallet. It becomes *authenticated*
-once a signed request verifies on it. Quote responses go to every session bound to the client;
-order responses (acceptances, fills, invoices: private) only to authenticated ones, because
-quotes are unsigned and anyone can claim an address in one.
+Sessions and clients (SPEC §5 Authentication). A session may carry requests for several
+clients (chain_id, address): a reference front end asks for quotes for several addresses on
+one socket. It is *authenticated for a client* only once it presented a valid signature that
+spends an id the server never saw from that key: a new client_order_id, or a challenge the
+server issued to this very session (`ChallengeRequest` → `Challenge {challenge}` → a
+`ResendRequest` signed over it). A replayed signature is refused (replay.py) and so
+authenticates nothing. Private responses (order acceptances, fills, invoices, and resends) go
+only to sessions authenticated for their client; quote responses only to the session that
+asked for that quote, so claiming an address in an unsigned quote yields nothing of its owner's.
+The per-client session cap counts authenticated sessions only, checked after the signature.
 
 Resend. Every business response gets a server-wide, strictly increasing `server_seq` (carried
 in `standard_header.server_seq`) and is kept in its client's outbox (bounded in count and age).
-A reconnecting client sends a signed `ResendRequest {last_server_seq}`: everything of that
-client after it is sent again with `poss_dup: true` and the new session's seq_nums, and
-everything up to it is dropped (the request is the acknowledgement). If some of the missed
-responses were already evicted, the batch says so (`complete=False`) so the server can tell
-the client to reconcile. ACK/NAK are replies to one session's frames and are never stored.
-The outbox is in memory here; a store can persist `StoredResponse`s behind the same calls.
+A reconnecting client asks for a challenge, then sends a signed `ResendRequest
+{last_server_seq, challenge}`: everything of that client after it is sent again with
+`poss_dup: true` and the new session's seq_nums, and everything up to it is dropped (the
+request is the acknowledgement). If some of the missed responses were already evicted, the
+batch says so (`complete=False`) so the server can tell the client to reconcile. ACK/NAK are
+replies to one session's frames and are never stored. The outbox is in memory here; a store
+can persist `StoredResponse`s behind the same calls.
 
 Rate limits: sliding windows per session, per client and global (engine.throttle), charged
 by message weight (orders weigh more than quotes; the reference's table). All three are
@@ -43,14 +50,20 @@ from typing import Final
 
 from indexmaker.core.ids import ClientKey
 from indexmaker.engine.throttle import RateLimit, RateLimiter
-from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
+from indexmaker.server.encoding import FullSigner, PreparedMessage, Stamp, encode_prepared
 from indexmaker.server.messages import ParsedRequest
+from indexmaker.server.replay import SignatureLedger
+from indexmaker.server.signing import Verified
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
+    CANCEL_INDEX_QUOTE,
     CANCEL_QUOTE_REQUEST,
+    CHALLENGE_REQUEST,
     INDEX_ORDER_FILL,
+    INDEX_QUOTE_RESPONSE,
     MINT_INVOICE,
     NEW_INDEX_ORDER,
+    NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
     RESEND_REQUEST,
 )
@@ -58,6 +71,9 @@ from indexmaker.server.wire_values import (
 PRIVATE_RESPONSE_TYPES: Final = frozenset(
     {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
 )
+QUOTE_RESPONSE_TYPES: Final = frozenset({NEW_INDEX_QUOTE, INDEX_QUOTE_RESPONSE, CANCEL_INDEX_QUOTE})
+_QUOTE_REQUEST_TYPES: Final = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
+MAX_OPEN_CHALLENGES: Final = 4  # per session: issued, not yet spent (oldest first out)
 _SEC, _MIN, _DAY = timedelta(seconds=1), timedelta(minutes=1), timedelta(days=1)
 _UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -89,12 +105,17 @@ class SessionConfig:
                 NEW_QUOTE_REQUEST: 5,
                 CANCEL_QUOTE_REQUEST: 3,
                 RESEND_REQUEST: 1,
+                CHALLENGE_REQUEST: 1,
             }
         )
     )
     outbox_capacity: int = 1_000  # responses kept per client
     outbox_retention: timedelta = timedelta(hours=24)
     max_tracked_clients: int = 100_000  # per-client limiters kept before idle ones are pruned
+    # One-use signatures (replay.py): keys remembered, and per key its spent ids and r values.
+    max_signing_keys: int = 100_000
+    max_spent_ids_per_key: int = 10_000
+    max_r_per_key: int = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +124,43 @@ class Rejected:
 
     reason: str
     retry_after: timedelta | None = None
+    compromised: bool = False  # the signing key leaked its private key: tell the operator
 
 
 class SessionState:
-    """One connection: sequence numbers both ways, the bound client, its own rate limiter."""
+    """One connection: sequence numbers both ways, the clients it speaks for and those it is
+    authenticated for, the challenges issued to it, its own rate limiter."""
 
-    __slots__ = ("authenticated", "client", "last_in_seq", "limiter", "out_seq", "session_id")
+    __slots__ = (
+        "authenticated_clients",
+        "challenges",
+        "client",
+        "full_signing",
+        "last_in_seq",
+        "limiter",
+        "out_seq",
+        "quote_keys",
+        "session_id",
+    )
 
-    def __init__(self, session_id: str, limiter: RateLimiter) -> None:
+    def __init__(self, session_id: str, limiter: RateLimiter, full_signing: bool = False) -> None:
         self.session_id = session_id
         self.limiter = limiter
-        self.client: ClientKey | None = None
-        self.authenticated = False
+        self.client: ClientKey | None = None  # the client of the last accepted request
+        self.authenticated_clients: set[ClientKey] = set()
+        self.challenges: deque[str] = deque()
+        self.full_signing = full_signing  # every frame signed over its whole content
+        self.quote_keys: set[tuple[ClientKey, str]] = set()  # quotes asked here, unanswered
         self.last_in_seq = 0  # the first client message must carry 1
         self.out_seq = 0
+
+    @property
+    def authenticated(self) -> bool:
+        """Authenticated for at least one client."""
+        return bool(self.authenticated_clients)
+
+    def is_authenticated(self, client: ClientKey) -> bool:
+        return client in self.authenticated_clients
 
     @property
     def expected_seq(self) -> int:
@@ -220,35 +264,53 @@ class SessionHub:
         config: SessionConfig | None = None,
         outbox: Outbox | None = None,
         last_server_seq: int = 0,
+        full_signer: FullSigner | None = None,
     ) -> None:
         self.config = config or SessionConfig()
         cfg = self.config
         self.outbox = outbox or Outbox(cfg.outbox_capacity, cfg.outbox_retention, last_server_seq)
+        self.signatures = SignatureLedger(
+            cfg.max_signing_keys, cfg.max_spent_ids_per_key, cfg.max_r_per_key
+        )
+        self._full_signer = full_signer
         self._global = RateLimiter(cfg.global_limits)
         self._client_limiters: dict[ClientKey, RateLimiter] = {}
         self._sessions: dict[str, SessionState] = {}
+        # Authenticated sessions per client: where its private responses go.
         self._by_client: dict[ClientKey, dict[str, SessionState]] = {}
+        # (client, client_quote_id) -> the session that asked: where its quote responses go.
+        self._quote_asker: dict[tuple[ClientKey, str], str] = {}
 
     # ------------------------------------------------------------ lifecycle
 
-    def open_session(self, session_id: str) -> SessionState:
+    def open_session(self, session_id: str, full_signing: bool = False) -> SessionState:
         if session_id in self._sessions:
             raise ValueError(f"session {session_id!r} is already open")
-        session = SessionState(session_id, RateLimiter(self.config.session_limits))
+        limiter = RateLimiter(self.config.session_limits)
+        session = SessionState(session_id, limiter, full_signing)
         self._sessions[session_id] = session
         return session
 
     def close_session(self, session_id: str) -> None:
         session = self._sessions.pop(session_id, None)
-        if session is not None and session.client is not None:
-            peers = self._by_client.get(session.client)
+        if session is None:
+            return
+        for client in session.authenticated_clients:
+            peers = self._by_client.get(client)
             if peers is not None:
                 peers.pop(session_id, None)
                 if not peers:
-                    del self._by_client[session.client]
+                    del self._by_client[client]
+        for key in session.quote_keys:
+            if self._quote_asker.get(key) == session_id:
+                del self._quote_asker[key]
 
     def sessions_of(self, client: ClientKey) -> Iterator[SessionState]:
+        """The sessions authenticated for `client`."""
         return iter(tuple(self._by_client.get(client, {}).values()))
+
+    def full_signer_for(self, session: SessionState) -> FullSigner | None:
+        return self._full_signer if session.full_signing else None
 
     # ------------------------------------------------------------ incoming
 
@@ -256,12 +318,6 @@ class SessionHub:
         self, session: SessionState, request: ParsedRequest, now: datetime
     ) -> Rejected | None:
         """Every check short of the signature; charges the rate limits only when admitted."""
-        if session.client is not None and request.client != session.client:
-            return Rejected("session is bound to another client")
-        if session.client is None:
-            peers = self._by_client.get(request.client, {})
-            if len(peers) >= self.config.max_sessions_per_client:
-                return Rejected("too many sessions for this client")
         rejected = session.check_sequence(request.seq_num)
         if rejected is not None:
             return rejected
@@ -270,14 +326,53 @@ class SessionHub:
             return Rejected(f"Timestamp too far off: {skew:.1f} s from server time")
         return self._charge(session, request, now)
 
-    def accept(self, session: SessionState, request: ParsedRequest, signed: bool) -> None:
-        """After ACK: advance the seq, bind the client, remember a verified signature."""
+    def issue_challenge(self, session: SessionState, challenge: str) -> None:
+        """Remember a nonce sent to this session; a ResendRequest signed over it spends it."""
+        session.challenges.append(challenge)
+        if len(session.challenges) > MAX_OPEN_CHALLENGES:
+            session.challenges.popleft()
+
+    def authorise(
+        self, session: SessionState, request: ParsedRequest, verified: Verified
+    ) -> Rejected | None:
+        """After the signature verified: is it unspent (one use, SPEC §5 Replay), is its key
+        sound, may this session be authenticated for the client? Changes nothing if refused;
+        if admitted, spends the signature (call `accept` next)."""
+        address = request.client[1]
+        if request.msg_type == RESEND_REQUEST and request.signed_id not in session.challenges:
+            return Rejected(
+                "challenge: not issued to this session or already used; "
+                "send a ChallengeRequest and sign the Challenge it returns"
+            )
+        spent_id: tuple[str, ...] = (request.msg_type, request.signed_id)
+        if verified.extended and request.nonce is not None:
+            spent_id = (*spent_id, request.nonce)
+        reason = self.signatures.check(address, spent_id, verified.r, verified.digest)
+        if reason is not None:
+            return Rejected(reason, compromised=self.signatures.is_compromised(address))
+        client = request.client
+        if not session.is_authenticated(client):
+            peers = self._by_client.get(client, {})
+            if len(peers) >= self.config.max_sessions_per_client:
+                return Rejected("too many sessions for this client")
+        self.signatures.spend(address, spent_id, verified.r, verified.digest)
+        if request.msg_type == RESEND_REQUEST:
+            session.challenges.remove(request.signed_id)
+        return None
+
+    def accept(self, session: SessionState, request: ParsedRequest, authenticated: bool) -> None:
+        """After ACK: advance the seq; `authenticated` (the request passed `authorise`) makes
+        the session a receiver of that client's private responses."""
         session.last_in_seq = request.seq_num
-        if session.client is None:
-            session.client = request.client
-            self._by_client.setdefault(request.client, {})[session.session_id] = session
-        if signed:
-            session.authenticated = True
+        client = request.client
+        session.client = client
+        if authenticated and client not in session.authenticated_clients:
+            session.authenticated_clients.add(client)
+            self._by_client.setdefault(client, {})[session.session_id] = session
+        if request.msg_type in _QUOTE_REQUEST_TYPES:
+            key = (client, request.signed_id)
+            self._quote_asker[key] = session.session_id
+            session.quote_keys.add(key)
 
     def _charge(
         self, session: SessionState, request: ParsedRequest, now: datetime
@@ -322,31 +417,51 @@ class SessionHub:
     def deliver(
         self, client: ClientKey, message: PreparedMessage, now: datetime
     ) -> list[tuple[str, bytes]]:
-        """Store a business response and frame it for each eligible open session of the client."""
+        """Store a business response and frame it for each eligible open session: a quote
+        response for the session that asked, anything else for every session authenticated
+        for the client."""
         stored = self.outbox.store(client, message, now)
-        private = message.msg_type in PRIVATE_RESPONSE_TYPES
+        if message.msg_type in QUOTE_RESPONSE_TYPES:
+            asker = self._quote_session(client, message)
+            targets: tuple[SessionState, ...] = (asker,) if asker is not None else ()
+        else:
+            targets = tuple(self._by_client.get(client, {}).values())
         frames = []
-        for session in self.sessions_of(client):
-            if private and not session.authenticated:
-                continue
+        for session in targets:
             stamp = Stamp(session.next_out_seq(), now, server_seq=stored.server_seq)
-            frames.append((session.session_id, encode_prepared(message, client, stamp)))
+            full = self.full_signer_for(session)
+            frames.append((session.session_id, encode_prepared(message, client, stamp, full)))
         return frames
 
+    def _quote_session(self, client: ClientKey, message: PreparedMessage) -> SessionState | None:
+        key = (client, message.signed_id)
+        session_id = self._quote_asker.get(key)
+        session = self._sessions.get(session_id) if session_id is not None else None
+        final = message.msg_type != NEW_INDEX_QUOTE or message.body.get("status") != "new"
+        if final and session_id is not None:  # answered, refused or cancelled: forget it
+            del self._quote_asker[key]
+            if session is not None:
+                session.quote_keys.discard(key)
+        return session
+
     def resend(
-        self, session: SessionState, last_server_seq: int, now: datetime
+        self,
+        session: SessionState,
+        last_server_seq: int,
+        now: datetime,
+        client: ClientKey | None = None,
     ) -> tuple[list[bytes], bool]:
-        """Frames of what the session's client missed after `last_server_seq`, and whether
-        that is everything (False: some were evicted; the client should reconcile)."""
-        client = session.client
-        if client is None:
+        """Frames of what `client` (default: the session's last) missed after
+        `last_server_seq`, and whether that is everything (False: some were evicted; the
+        client should reconcile). Nothing unless the session is authenticated for it."""
+        client = client or session.client
+        if client is None or not session.is_authenticated(client):
             return [], True
         self.outbox.acknowledge(client, last_server_seq)
         batch = self.outbox.since(client, last_server_seq, now)
+        full = self.full_signer_for(session)
         frames = []
         for stored in batch.responses:
-            if stored.message.msg_type in PRIVATE_RESPONSE_TYPES and not session.authenticated:
-                continue
             stamp = Stamp(session.next_out_seq(), now, server_seq=stored.server_seq, poss_dup=True)
-            frames.append(encode_prepared(stored.message, client, stamp))
+            frames.append(encode_prepared(stored.message, client, stamp, full))
         return frames, batch.complete

@@ -6,6 +6,13 @@ keccak256("\\x19Ethereum Signed Message:\\n" + len(text) + text). Signature: r�
 uncompressed key 0x04…, whose address (last 20 bytes of keccak256 of the 64 key bytes) must
 equal the message's `address`.
 
+Extended signed text (ours, beyond the reference; SPEC §5 "Replay"): a request that carries a
+top-level `nonce` (the client's, 8-64 characters) is signed over the canonical JSON of the whole
+frame without its `standard_trailer`: keys sorted at every level, no whitespace, UTF-8 (what
+`msgspec.json.encode(frame, order="sorted")` writes). Every field is covered, the header too, so
+nothing in it can be changed after signing. A session opened with `?signing=full` gets every
+server frame signed the same way (`full_text`), so a frame altered in transit fails to verify.
+
 We verify against the given key instead of recovering it: v may be absent, and verification
 skips recovery's extra point work. Parsed keys and their addresses are cached because a client
 signs many messages with one key, and parsing a point costs about as much as a verify.
@@ -14,9 +21,11 @@ signs many messages with one key, and parsing a point costs about as much as a v
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
+import msgspec
 from coincurve import PrivateKey, PublicKey
 from coincurve.ecdsa import cdata_to_der, deserialize_compact
 from Crypto.Hash import keccak as _keccak
@@ -42,6 +51,23 @@ def keccak256(data: bytes) -> bytes:
 
 def signing_text(msg_type: str, signed_id: str) -> str:
     return '{"msg_type":"' + msg_type + '","id":"' + signed_id + '"}'
+
+
+_CANONICAL: Final = msgspec.json.Encoder(order="sorted")
+_GENERIC: Final = msgspec.json.Decoder()
+
+
+def full_text(frame: dict[str, Any]) -> str:
+    """The extended signed text of a frame: canonical JSON of everything but the trailer."""
+    return _CANONICAL.encode({k: v for k, v in frame.items() if k != "standard_trailer"}).decode()
+
+
+def full_text_of_raw(raw: bytes | str) -> str:
+    """`full_text` of a received frame's bytes (decoded generically, then made canonical)."""
+    obj = _GENERIC.decode(raw)
+    if not isinstance(obj, dict):
+        raise SignatureError("frame is not a JSON object")
+    return full_text(obj)
 
 
 def eip191_digest(text: str) -> bytes:
@@ -74,6 +100,15 @@ def _parse_key(key_hex: str) -> tuple[PublicKey, str]:
     return key, address_of(raw)
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A signature that verified: its r (for the nonce-reuse check) and the digest it signs."""
+
+    r: int
+    digest: bytes
+    extended: bool = False
+
+
 def _compact_signature(sig_hex: str) -> bytes:
     raw = _unhex(sig_hex, "signature")
     if len(raw) == 65:
@@ -97,7 +132,7 @@ def verify_text(
     address: str,
     *,
     accept_legacy_sha256: bool = False,
-) -> None:
+) -> Verified:
     """Raise SignatureError unless `text` is signed by that key and the key owns `address`.
 
     `accept_legacy_sha256` also accepts a signature over plain sha256(text): the reference's
@@ -109,11 +144,50 @@ def verify_text(
         raise SignatureError("public key does not match address")
     compact = _compact_signature(signature_hex)
     der = cdata_to_der(deserialize_compact(compact))
-    if key.verify(der, eip191_digest(text), hasher=None):
-        return
-    if accept_legacy_sha256 and key.verify(der, hashlib.sha256(text.encode()).digest(), None):
-        return
+    r = int.from_bytes(compact[:32], "big")
+    digest = eip191_digest(text)
+    if key.verify(der, digest, hasher=None):
+        return Verified(r, digest)
+    legacy = hashlib.sha256(text.encode()).digest()
+    if accept_legacy_sha256 and key.verify(der, legacy, None):
+        return Verified(r, legacy)
     raise SignatureError("signature does not verify")
+
+
+def verify_request(
+    request: ParsedRequest,
+    *,
+    require_extended: bool = False,
+    accept_legacy_sha256: bool = False,
+) -> Verified | SignatureError:
+    """The verified signature of a signed request, or why it is refused.
+
+    A request with a `nonce` is checked against the extended text (every field); one without
+    against the reference text {"msg_type","id"}, unless `require_extended` (a server setting).
+    """
+    if not request.public_keys or not request.signatures:
+        return SignatureError("missing public_key or signature")
+    try:
+        if request.nonce is not None:
+            text = full_text_of_raw(request.frame)
+        elif require_extended:
+            return SignatureError("this server requires the extended signed text (with a nonce)")
+        else:
+            text = signing_text(request.msg_type, request.signed_id)
+        verified = verify_text(
+            text,
+            request.signatures[0],
+            request.public_keys[0],
+            request.client[1],
+            accept_legacy_sha256=accept_legacy_sha256,
+        )
+    except SignatureError as exc:
+        return exc
+    except (msgspec.DecodeError, ValueError) as exc:  # frame already parsed once: unlikely
+        return SignatureError(f"frame unreadable for the extended text: {exc}")
+    if request.nonce is not None:
+        return Verified(verified.r, verified.digest, extended=True)
+    return verified
 
 
 def check_request_signature(
@@ -122,19 +196,8 @@ def check_request_signature(
     """None when the request is authorised; quotes need no signature (reference protocol)."""
     if not request.needs_signature:
         return None
-    if not request.public_keys or not request.signatures:
-        return SignatureError("missing public_key or signature")
-    try:
-        verify_text(
-            signing_text(request.msg_type, request.signed_id),
-            request.signatures[0],
-            request.public_keys[0],
-            request.client[1],
-            accept_legacy_sha256=accept_legacy_sha256,
-        )
-    except SignatureError as exc:
-        return exc
-    return None
+    verdict = verify_request(request, accept_legacy_sha256=accept_legacy_sha256)
+    return verdict if isinstance(verdict, SignatureError) else None
 
 
 class Signer:
@@ -149,6 +212,13 @@ class Signer:
         self.public_key_hex: Final = "0x" + uncompressed.hex()
         self.address: Final = address_of(uncompressed)
         self._seq_trailers: dict[tuple[str, str], dict[str, list[str]]] = {}
+
+    def sign_full(self, frame: dict[str, Any]) -> dict[str, list[str]]:
+        """Trailer signing the frame's whole content (extended mode): never cached."""
+        return {
+            "public_key": [self.public_key_hex],
+            "signature": [self.sign_text(full_text(frame))],
+        }
 
     def sign_text(self, text: str) -> str:
         """0x r‖s hex (64 bytes); libsecp256k1 always produces low-s."""

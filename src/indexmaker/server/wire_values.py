@@ -18,6 +18,8 @@ CANCEL_INDEX_ORDER: Final = "CancelIndexOrder"
 NEW_QUOTE_REQUEST: Final = "NewQuoteRequest"
 CANCEL_QUOTE_REQUEST: Final = "CancelQuoteRequest"
 RESEND_REQUEST: Final = "ResendRequest"  # ours: resume after reconnect (session.py)
+CHALLENGE_REQUEST: Final = "ChallengeRequest"  # ours: ask for a server nonce (session.py)
+CHALLENGE: Final = "Challenge"  # ours: the server nonce, answer to a ChallengeRequest
 ACK: Final = "ACK"
 NAK: Final = "NAK"
 INDEX_ORDER_FILL: Final = "IndexOrderFill"
@@ -27,16 +29,27 @@ INDEX_QUOTE_RESPONSE: Final = "IndexQuoteResponse"
 CANCEL_INDEX_QUOTE: Final = "CancelIndexQuote"
 
 REQUEST_TYPES: Final = frozenset(
-    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST, RESEND_REQUEST}
+    {
+        NEW_INDEX_ORDER,
+        CANCEL_INDEX_ORDER,
+        NEW_QUOTE_REQUEST,
+        CANCEL_QUOTE_REQUEST,
+        RESEND_REQUEST,
+        CHALLENGE_REQUEST,
+    }
 )
-# Quotes carry no signature in the reference protocol; everything else must be signed.
-UNSIGNED_REQUEST_TYPES: Final = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
+# Quotes carry no signature in the reference protocol; everything else must be signed (a
+# ChallengeRequest asks for the nonce a signature is then made over, so it cannot be).
+UNSIGNED_REQUEST_TYPES: Final = frozenset(
+    {NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST, CHALLENGE_REQUEST}
+)
 ZERO_ADDRESS: Final = "0x" + "0" * 40
 
 _ADDRESS_RE: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 # Ids are embedded verbatim in the signed text {"msg_type":"…","id":"<id>"}: a quote or a
 # backslash would make that text ambiguous, so printable ASCII without them, no spaces.
 _ID_RE: Final = re.compile(r"[!#-\[\]-~]{1,64}")
+_NONCE_RE: Final = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _SYMBOL_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 # Plain decimals only: no sign, exponent, NaN/Infinity, blanks, or bare "." edges.
 _DECIMAL_RE: Final = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
@@ -63,6 +76,15 @@ def check_id(field: str, value: Any) -> str:
         raise ValueError(
             f"{field}: 1-64 printable ASCII characters, no spaces, quotes or backslashes"
         )
+    return value
+
+
+def check_nonce(field: str, value: Any) -> str:
+    """A client nonce or a server challenge: 8-64 letters, digits, '_' or '-'."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a string, got {_json_type(value)}")
+    if not _NONCE_RE.fullmatch(value):
+        raise ValueError(f"{field}: 8-64 letters, digits, '_' or '-'")
     return value
 
 

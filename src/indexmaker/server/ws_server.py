@@ -1,9 +1,13 @@
 """The FIX/JSON WebSocket server (SPEC §5) on aiohttp: an adapter of the core.
 
-Per frame: parse → admit (session, seq, timestamp, rate limits) → signature → ACK → the
-engine. Business responses from the engine are signed once, stored in the outbox for resend
-and fanned out to every eligible session of the client. Frames are written without waiting, so
-one slow client never holds up the others or the engine; a client too far behind is closed.
+Per frame: parse → admit (session, seq, timestamp, rate limits) → signature → authorise (one
+use, key sound, session cap) → ACK → the engine. Business responses from the engine are signed
+once, stored in the outbox for resend and fanned out to every eligible session of the client
+(session.py says which). Frames are written without waiting, so one slow client never holds up
+the others or the engine; a client too far behind is closed.
+
+A session opened with `?signing=full` gets every frame signed over its whole content
+(signing.py); `require_extended_signatures` refuses requests signed the reference way.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,8 +26,16 @@ from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientRequest, ClientResponse
 from indexmaker.core.ids import ClientKey
 from indexmaker.observability.logging import log_event
-from indexmaker.server.encoding import Stamp, encode_prepared, prepare_ack, prepare_nak
+from indexmaker.server.encoding import (
+    PreparedMessage,
+    Stamp,
+    encode_prepared,
+    prepare_ack,
+    prepare_challenge,
+    prepare_nak,
+)
 from indexmaker.server.messages import (
+    ChallengeRequest,
     ParsedRequest,
     ResendRequest,
     WireError,
@@ -36,7 +49,7 @@ from indexmaker.server.session import (
     SessionState,
     server_seq_epoch,
 )
-from indexmaker.server.signing import Signer, check_request_signature
+from indexmaker.server.signing import SignatureError, Signer, verify_request
 from indexmaker.server.wire_values import (
     CANCEL_QUOTE_REQUEST,
     NEW_QUOTE_REQUEST,
@@ -59,6 +72,10 @@ class ServerConfig:
     max_sessions: int = 10_000
     send_buffer_limit: int = 4 * 1024 * 1024  # unsent bytes before a slow session is closed
     allowed_chain_ids: frozenset[int] | None = None
+    # Refuse requests signed over the reference text {"msg_type","id"} (SPEC §5 Replay).
+    require_extended_signatures: bool = False
+    # Also accept signatures over sha256(text): the reference's test client signs that way.
+    accept_legacy_sha256: bool = False
     session: SessionConfig = field(default_factory=SessionConfig)
 
 
@@ -112,7 +129,11 @@ class FixServer:
         self._clock = clock
         self._signer = signer
         # Numbered from this start's epoch: a restart never reuses a server_seq (SPEC §5).
-        self.hub = hub or SessionHub(config.session, last_server_seq=server_seq_epoch(clock.now()))
+        self.hub = hub or SessionHub(
+            config.session,
+            last_server_seq=server_seq_epoch(clock.now()),
+            full_signer=signer,
+        )
         self._limits = WireLimits(config.max_frame_bytes, config.allowed_chain_ids)
         self._connections: dict[str, _Connection] = {}
         self._ids = itertools.count(1)
@@ -204,7 +225,8 @@ class FixServer:
         )
         await ws.prepare(request)
         session_id = f"s{next(self._ids)}"
-        state = self.hub.open_session(session_id)
+        full = request.query.get("signing") == "full"
+        state = self.hub.open_session(session_id, full_signing=full)
         connection = _Connection(ws, state, self.config.send_buffer_limit)
         self._connections[session_id] = connection
         try:
@@ -229,29 +251,60 @@ class FixServer:
         state = connection.state
         parsed = parse_request(data, self._limits)
         if isinstance(parsed, WireError):
-            self._nak(connection, parsed.ref_seq_num, parsed.reason)
+            self._nak(connection, parsed.ref_seq_num, parsed.reason, parsed.client)
             return
         if (only is not None and parsed.msg_type not in only) or parsed.msg_type in exclude:
-            self._nak(connection, parsed.seq_num, f"{parsed.msg_type} is not served here")
+            reason = f"{parsed.msg_type} is not served here"
+            self._nak(connection, parsed.seq_num, reason, parsed.client)
             return
         verdict = self.hub.admit(state, parsed, now)
         if verdict is not None:
-            self._nak(connection, parsed.seq_num, verdict.reason)
+            self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
             return
-        signed = parsed.needs_signature
-        if signed and check_request_signature(parsed) is not None:
-            self._nak(connection, parsed.seq_num, NOT_AUTHORISED)
-            return
-        self.hub.accept(state, parsed, signed)
+        authenticated = False
+        if parsed.needs_signature:
+            verified = verify_request(
+                parsed,
+                require_extended=self.config.require_extended_signatures,
+                accept_legacy_sha256=self.config.accept_legacy_sha256,
+            )
+            if isinstance(verified, SignatureError):
+                reason = NOT_AUTHORISED
+                if self.config.require_extended_signatures and parsed.nonce is None:
+                    reason = f"{NOT_AUTHORISED}: {verified}"
+                self._nak(connection, parsed.seq_num, reason, parsed.client)
+                return
+            verdict = self.hub.authorise(state, parsed, verified)
+            if verdict is not None:
+                if verdict.compromised:
+                    # The operator must know: this wallet's private key is public now.
+                    log_event(
+                        "client_key_compromised",
+                        logging.ERROR,
+                        address=parsed.client[1],
+                        chain_id=parsed.client[0],
+                        session=state.session_id,
+                    )
+                self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
+                return
+            authenticated = True
+        self.hub.accept(state, parsed, authenticated)
         ack = prepare_ack(parsed.seq_num, self._signer)
-        connection.send(encode_prepared(ack, parsed.client, Stamp(state.next_out_seq(), now)))
+        self._send(connection, ack, parsed.client, Stamp(state.next_out_seq(), now))
         self._dispatch(connection, parsed)
 
     def _dispatch(self, connection: _Connection, parsed: ParsedRequest) -> None:
         request = parsed.request
+        if isinstance(request, ChallengeRequest):
+            challenge = secrets.token_urlsafe(18)  # 144 bits, 24 characters
+            self.hub.issue_challenge(connection.state, challenge)
+            message = prepare_challenge(challenge, self._signer)
+            stamp = Stamp(connection.state.next_out_seq(), self._clock.now())
+            self._send(connection, message, parsed.client, stamp)
+            return
         if isinstance(request, ResendRequest):
             frames, complete = self.hub.resend(
-                connection.state, request.last_server_seq, self._clock.now()
+                connection.state, request.last_server_seq, self._clock.now(), request.client
             )
             for frame in frames:
                 connection.send(frame)
@@ -260,12 +313,34 @@ class FixServer:
                     connection,
                     parsed.seq_num,
                     "resend incomplete: some responses expired; reconcile your orders",
+                    parsed.client,
                 )
             return
         self._submit(request)
 
-    def _nak(self, connection: _Connection, ref_seq_num: int | None, reason: str) -> None:
+    def _send(
+        self,
+        connection: _Connection,
+        message: PreparedMessage,
+        client: ClientKey | None,
+        stamp: Stamp,
+    ) -> None:
+        full = self.hub.full_signer_for(connection.state)
+        connection.send(encode_prepared(message, client, stamp, full))
+
+    def _nak(
+        self,
+        connection: _Connection,
+        refused_seq_num: int | None,
+        reason: str,
+        client: ClientKey | None = None,
+    ) -> None:
+        """A NAK of a frame that did not advance the sequence (SPEC §5): `ref_seq_num` is the
+        last accepted seq_num, where reference clients continue; the refused one is named in
+        the reason and in `refused_seq_num`."""
         state = connection.state
-        nak = prepare_nak(ref_seq_num, reason, self._signer)
+        if refused_seq_num is not None and not reason.startswith("Invalid sequence number"):
+            reason = f"{reason} (seq_num {refused_seq_num} refused)"
+        nak = prepare_nak(state.last_in_seq, reason, self._signer, refused_seq_num)
         stamp = Stamp(state.next_out_seq(), self._clock.now())
-        connection.send(encode_prepared(nak, state.client, stamp))
+        self._send(connection, nak, client or state.client, stamp)

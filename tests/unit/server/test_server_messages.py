@@ -99,10 +99,13 @@ def test_quote_requests_need_no_trailer() -> None:
     assert cancel.request == CancelQuoteRequest(CLIENT, ClientQuoteId("Q-1"), Symbol("SY100"))
 
 
-def test_resend_request_is_signed_with_the_seq_as_id() -> None:
+def test_resend_request_is_signed_over_the_server_challenge() -> None:
     parsed = ok(frame("ResendRequest", last_server_seq=42))
-    assert parsed.request == ResendRequest(CLIENT, 42)
-    assert parsed.signed_id == "42" and parsed.needs_signature
+    assert parsed.request == ResendRequest(CLIENT, 42, "challenge-1")
+    assert parsed.signed_id == "challenge-1" and parsed.needs_signature
+    # Without a challenge it is refused: a signature over the seq could be replayed.
+    missing = refused({k: v for k, v in frame("ResendRequest").items() if k != "challenge"})
+    assert missing.reason.startswith("challenge: missing")
 
 
 @pytest.mark.parametrize(
@@ -129,9 +132,11 @@ def test_str_frames_timestamp_offsets_and_extra_fields_are_fine() -> None:
 
 def test_allowed_chain_ids() -> None:
     limits = WireLimits(allowed_chain_ids=frozenset({1, 8453}))
-    assert ok(frame("NewQuoteRequest", sign=False), limits).client[0] == 1
-    err = refused(frame("NewQuoteRequest", sign=False, chain_id=5), limits)
+    assert ok(frame("NewIndexOrder"), limits).client[0] == 1
+    err = refused(frame("NewIndexOrder", chain_id=5), limits)
     assert err.reason == "chain_id: 5 is not served here" and err.ref_seq_num == 1
+    # Quotes are answered for any chain id (SPEC §5).
+    assert ok(frame("NewQuoteRequest", sign=False, chain_id=5), limits).client[0] == 5
 
 
 # ---------------------------------------------------------------- refused

@@ -14,6 +14,7 @@ from indexmaker.core.ids import ClientOrderId, ClientQuoteId, client_key
 from indexmaker.engine.throttle import RateLimit
 from indexmaker.server.messages import ParsedRequest, parse_request, prepare_response
 from indexmaker.server.session import Outbox, Rejected, SessionConfig, SessionHub
+from indexmaker.server.signing import Verified
 
 from .wire_helpers import TEST_ADDRESS, dumps, frame
 
@@ -31,7 +32,7 @@ def req(msg_type: str = "NewQuoteRequest", seq: int = 1, **kw: Any) -> ParsedReq
 def step(hub: SessionHub, session: Any, parsed: ParsedRequest, now: datetime = NOW) -> Any:
     verdict = hub.admit(session, parsed, now)
     if verdict is None:
-        hub.accept(session, parsed, signed=parsed.needs_signature)
+        hub.accept(session, parsed, authenticated=parsed.needs_signature)
     return verdict
 
 
@@ -95,15 +96,26 @@ def test_out_seq_is_per_session() -> None:
         hub.open_session("a")
 
 
-def test_session_binds_to_one_client_and_caps_sessions() -> None:
+def verified(r: int = 1, digest: bytes = b"d1") -> Verified:
+    return Verified(r, digest)
+
+
+def test_session_carries_several_clients_and_caps_authenticated_sessions() -> None:
     hub = SessionHub(SessionConfig(max_sessions_per_client=1))
     s1, s2 = hub.open_session("s1"), hub.open_session("s2")
     assert step(hub, s1, req()) is None
-    other = req(seq=2, address="0x" + "ab" * 20)
-    assert hub.admit(s1, other, NOW) == Rejected("session is bound to another client")
-    assert hub.admit(s2, req(), NOW) == Rejected("too many sessions for this client")
+    assert step(hub, s1, req(seq=2, address="0x" + "ab" * 20)) is None  # a second client
+    assert step(hub, s2, req()) is None  # unsigned quotes never count against the cap
+    order = req("NewIndexOrder")
+    assert hub.authorise(s1, order, verified()) is None
+    hub.accept(s1, order, authenticated=True)
+    assert s1.is_authenticated(CLIENT) and not s1.is_authenticated(OTHER)
+    second = req("NewIndexOrder", seq=2, client_order_id="O-2")
+    assert hub.authorise(s2, second, verified(2, b"d2")) == Rejected(
+        "too many sessions for this client"
+    )
     hub.close_session("s1")
-    assert step(hub, s2, req()) is None
+    assert hub.authorise(s2, second, verified(2, b"d2")) is None
 
 
 # ---------------------------------------------------------------- rate limits
@@ -179,23 +191,24 @@ def decoded(data: bytes) -> dict[str, Any]:
 def test_fan_out_respects_authentication() -> None:
     hub = SessionHub()
     signed, unsigned, stranger = (hub.open_session(n) for n in ("signed", "unsigned", "x"))
-    hub.accept(signed, req("NewIndexOrder"), signed=True)
-    hub.accept(unsigned, req("NewQuoteRequest"), signed=False)
-    hub.accept(stranger, req(address="0x" + "ab" * 20), signed=False)
+    hub.accept(signed, req("NewIndexOrder"), authenticated=True)
+    hub.accept(unsigned, req("NewQuoteRequest"), authenticated=False)
+    hub.accept(stranger, req(address="0x" + "ab" * 20), authenticated=False)
     frames = hub.deliver(CLIENT, fill(), NOW)
     assert [sid for sid, _ in frames] == ["signed"]
     header = decoded(frames[0][1])["standard_header"]
     assert header["server_seq"] == 1 and header["seq_num"] == 1
+    # A quote response goes to the session that asked for that quote only.
     frames = hub.deliver(CLIENT, quote(), NOW)
-    assert sorted(sid for sid, _ in frames) == ["signed", "unsigned"]
-    assert decoded(dict(frames)["signed"])["standard_header"]["seq_num"] == 2
-    assert decoded(dict(frames)["unsigned"])["standard_header"]["seq_num"] == 1
+    assert [sid for sid, _ in frames] == ["unsigned"]
+    assert decoded(frames[0][1])["standard_header"]["seq_num"] == 1
+    assert hub.deliver(CLIENT, quote(), NOW) == []  # answered: its asker is forgotten
 
 
 def test_reconnect_resends_what_was_missed() -> None:
     hub = SessionHub()
     old = hub.open_session("old")
-    hub.accept(old, req("NewIndexOrder"), signed=True)
+    hub.accept(old, req("NewIndexOrder"), authenticated=True)
     received = [
         decoded(f)["standard_header"]["server_seq"] for _, f in hub.deliver(CLIENT, fill("a"), NOW)
     ]
@@ -204,7 +217,7 @@ def test_reconnect_resends_what_was_missed() -> None:
     hub.deliver(OTHER, fill("z"), NOW)  # another client's: never resent here
     hub.deliver(CLIENT, fill("c"), NOW)
     new = hub.open_session("new")
-    hub.accept(new, req("ResendRequest", last_server_seq=received[-1]), signed=True)
+    hub.accept(new, req("ResendRequest", last_server_seq=received[-1]), authenticated=True)
     frames, complete = hub.resend(new, received[-1], NOW)
     assert complete
     objs = [decoded(f) for f in frames]
@@ -223,9 +236,12 @@ def test_resend_withholds_private_responses_from_unauthenticated_sessions() -> N
     hub.deliver(CLIENT, quote(), NOW)
     s = hub.open_session("s")
     assert hub.resend(s, 0, NOW) == ([], True)  # not bound yet
-    hub.accept(s, req(), signed=False)
+    hub.accept(s, req(), authenticated=False)
+    assert hub.resend(s, 0, NOW) == ([], True)  # an unsigned quote authenticates nothing
+    hub.accept(s, req("NewIndexOrder", seq=2), authenticated=True)
     frames, _ = hub.resend(s, 0, NOW)
-    assert [decoded(f)["standard_header"]["msg_type"] for f in frames] == ["IndexQuoteResponse"]
+    kinds = [decoded(f)["standard_header"]["msg_type"] for f in frames]
+    assert kinds == ["IndexOrderFill", "IndexQuoteResponse"]
 
 
 def test_outbox_eviction_makes_a_resend_incomplete() -> None:

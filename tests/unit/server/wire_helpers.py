@@ -21,13 +21,14 @@ BODIES: dict[str, dict[str, Any]] = {
     "CancelIndexOrder": {"client_order_id": "O-1", "symbol": "SY100", "amount": "250.5"},
     "NewQuoteRequest": {"client_quote_id": "Q-1", "symbol": "SY100", "side": "buy", "amount": "10"},
     "CancelQuoteRequest": {"client_quote_id": "Q-1", "symbol": "SY100"},
-    "ResendRequest": {"last_server_seq": 0},
+    "ResendRequest": {"last_server_seq": 0, "challenge": "challenge-1"},
 }
 ID_FIELD = {
     "NewIndexOrder": "client_order_id",
     "CancelIndexOrder": "client_order_id",
     "NewQuoteRequest": "client_quote_id",
     "CancelQuoteRequest": "client_quote_id",
+    "ResendRequest": "challenge",
 }
 
 
