@@ -151,6 +151,8 @@ def _build(settings: Settings) -> ServiceConfig:
             allowed_chain_ids=(
                 None if server.allowed_chain_ids is None else frozenset(server.allowed_chain_ids)
             ),
+            require_extended_signatures=server.require_extended_signatures,
+            accept_legacy_sha256=server.accept_legacy_sha256,
             session=SessionConfig(
                 timestamp_window=_seconds(session.timestamp_window),
                 max_sessions_per_client=session.max_sessions_per_client,
@@ -161,6 +163,9 @@ def _build(settings: Settings) -> ServiceConfig:
                 outbox_capacity=session.outbox_capacity,
                 outbox_retention=_seconds(session.outbox_retention),
                 max_tracked_clients=session.max_tracked_clients,
+                max_signing_keys=session.max_signing_keys,
+                max_spent_ids_per_key=session.max_spent_ids_per_key,
+                max_r_per_key=session.max_r_per_key,
             ),
         ),
         solver=SolverConfig(

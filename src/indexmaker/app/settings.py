@@ -19,6 +19,7 @@ from indexmaker.model.index import BUNDLED_INDEXES
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_QUOTE_REQUEST,
+    CHALLENGE_REQUEST,
     NEW_INDEX_ORDER,
     NEW_QUOTE_REQUEST,
     RESEND_REQUEST,
@@ -30,6 +31,7 @@ _WEIGHED = (
     NEW_QUOTE_REQUEST,
     CANCEL_QUOTE_REQUEST,
     RESEND_REQUEST,
+    CHALLENGE_REQUEST,
 )
 _MAX_AMOUNT = Decimal("1e12")  # USDC; far above any real volley, far below what overflows
 _DAY = 86_400
@@ -113,11 +115,17 @@ class SessionSettings(_Model):
             NEW_QUOTE_REQUEST: 5,
             CANCEL_QUOTE_REQUEST: 3,
             RESEND_REQUEST: 1,
+            CHALLENGE_REQUEST: 1,
         }
     )
     outbox_capacity: Count = 1_000
     outbox_retention: PositiveSeconds = Decimal(_DAY)
     max_tracked_clients: Count = 100_000
+    # One-use signatures (SPEC §5 Replay): signing keys remembered, and per key its spent
+    # ids and signature r values (for the nonce-reuse check); oldest out first.
+    max_signing_keys: Count = 100_000
+    max_spent_ids_per_key: Count = 10_000
+    max_r_per_key: Count = 1_000
 
     @model_validator(mode="after")
     def _names(self) -> SessionSettings:
@@ -143,6 +151,10 @@ class ServerSettings(_Model):
     max_sessions: Count = 10_000
     send_buffer_limit: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 4 * 1024 * 1024
     allowed_chain_ids: list[ChainId] | None = None
+    # Refuse requests signed over the reference text {"msg_type","id"} only (SPEC §5 Replay).
+    require_extended_signatures: bool = False
+    # Also accept signatures over sha256(text): the reference's own test client signs so.
+    accept_legacy_sha256: bool = False
     session: SessionSettings = Field(default_factory=SessionSettings)
 
     @model_validator(mode="after")
