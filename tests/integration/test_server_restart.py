@@ -28,7 +28,7 @@ async def _restart_behind(
     if numbering_from_zero:
         # A server that restarts its numbering at 1 (a build before the epoch, or a peer
         # that is not ours): the SDK must still see it.
-        service.server.hub = SessionHub(service.config.server.session)
+        service.server.hub = SessionHub(service.config.server.session, full_signer=service.signer)
     proxy.target_port = service.server.bound_port
     return service
 
@@ -69,7 +69,8 @@ async def test_a_restart_is_noticed_and_new_messages_are_kept() -> None:
 
 async def test_a_server_whose_numbering_restarts_at_one_is_noticed_too() -> None:
     first, _ = await sdk_start_service()
-    first.server.hub = SessionHub(first.config.server.session)  # numbers 1, 2, … as well
+    # Numbers 1, 2, … as well.
+    first.server.hub = SessionHub(first.config.server.session, full_signer=first.signer)
     proxy = TcpProxy(first.server.bound_port)
     await proxy.start()
     events: list[sdk.Event] = []
