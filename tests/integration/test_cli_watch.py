@@ -59,6 +59,18 @@ def test_watch_shows_the_close_reason_and_the_restart(tmp_path: Path) -> None:
             )
         processes.append(watch)
         _wait_for(out, "watching 0x", watch)
+        # Served without --sim-deposits: the simulated chain's deposit endpoint is off.
+        deposit = subprocess.run(
+            [*INDEXMAKER, "deposit", "0x" + "ab" * 20, "10", "--url", listening],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=indexmaker_env(),
+        )
+        assert deposit.returncode == 1
+        assert deposit.stderr.startswith(
+            "indexmaker deposit: deposit refused: POST /sim/deposit is off"
+        )
         assert _stop(first) == 0
         _wait_for(out, r"disconnected: closed by the server \(1001: server shutting down\)", watch)
         second = _serve(tmp_path / "serve2.log", port)

@@ -66,8 +66,9 @@ class Service:
         self.server.app.router.add_get("/info", self._info)
 
     async def start(self) -> None:
-        await self.runtime.start()
+        """Listen first (OSError if the host/port cannot be bound: nothing else started)."""
         await self.server.start()
+        await self.runtime.start()
         log_event(
             "service_started",
             indexes=",".join(self.config.indexes),
@@ -170,7 +171,6 @@ async def serve(config: ServiceConfig) -> None:
     try:
         await service.start()
     except OSError as error:  # the port is taken, the host is not ours, the name unknown
-        await service.stop()
         where = f"{config.server.host}:{config.server.port}"
         raise ConfigError(
             f"server.host/server.port (--host/--port): cannot listen on {where}: "

@@ -154,7 +154,12 @@ class FixServer:
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # port taken, address not ours: nothing was served, nothing to stop
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         log_event("fix_listening", url=self.url)
 
     @property
