@@ -44,9 +44,14 @@ def assert_invoice_consistent(invoice: sdk.Invoice) -> None:
 
 def same_invoice(received: sdk.Invoice, sent: MintInvoice) -> None:
     for name in (f.name for f in fields(MintInvoice)):
-        if name in ("lots", "timestamp"):
+        if name in ("lots", "timestamp", "position"):
             continue
         assert getattr(received, name) == getattr(sent, name), name
+    assert received.position is not None and sent.position is not None
+    assert (received.position.ready, received.position.spent) == (
+        sent.position.ready,
+        sent.position.spent,
+    )
     assert [(lot.lot_id, lot.price, lot.assigned_quantity) for lot in received.lots] == [
         (str(lot.lot_id), lot.price, lot.quantity) for lot in sent.lots
     ]
@@ -80,6 +85,11 @@ async def test_order_fills_and_invoice_end_to_end(sdk_service: tuple[Service, Se
 
     assert_invoice_consistent(invoice)
     assert invoice.total_amount == Decimal(1000) and invoice.symbol == "SY100"
+    # The collateral position after the mint: the change is ready again, nothing in flight.
+    position = invoice.position
+    assert position is not None and position.spent == invoice.amount_paid
+    assert (position.unconfirmed, position.preauth) == (0, 0)
+    assert position.ready == invoice.amount_remaining
     fills = c.fills["e2e-1"]
     assert fills[0].status == "collateral ready" and fills[-1].status.endswith("mintable")
     assert fills[-1].collateral_spent == invoice.amount_paid

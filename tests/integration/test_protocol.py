@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -337,6 +338,17 @@ async def test_order_lifecycle_every_order_message(live: Live) -> None:
         assert isinstance(fill[name], str) and "E" not in fill[name].upper()
     invoice = await wire.expect("MintInvoice", client_order_id="o-1", timeout=10)
     assert invoice["symbol"] == "SY100" and invoice["lots"]
+    # The reference's `position`: the client's collateral after the mint (SPEC §5).
+    position = invoice["position"]
+    assert (position["chain_id"], position["address"]) == (CHAIN, wire.address.lower())
+    credit = position["side_cr"]
+    assert credit["spent_balance"] == invoice["amount_paid"]
+    assert Decimal(credit["unconfirmed_balance"]) == 0 == Decimal(credit["preauth_balance"])
+    # Deposited 2000 = spent + routing fees + what is ready again (the rest and the change).
+    ready, spent = Decimal(credit["ready_balance"]), Decimal(credit["spent_balance"])
+    fees = Decimal(invoice["management_fee"])
+    assert ready + spent + fees == Decimal(2000), (ready, spent, fees)
+    assert Decimal(position["side_dr"]["spent_balance"]) == 0 and credit["open_lots"] == []
     assert float(invoice["filled_quantity"]) > 0
     statuses = [
         f["status"] for f in wire.received if f["standard_header"]["msg_type"] == "IndexOrderFill"

@@ -213,6 +213,18 @@ class InvoiceLot:
 
 
 @dataclass(frozen=True, slots=True)
+class CollateralPosition:
+    """A client's collateral balances (USDC) right after a mint: the reference's `position`
+    (its credit side; SPEC §5 MintInvoice). Lots are not itemised here."""
+
+    client: ClientKey
+    unconfirmed: Decimal  # deposited, still on its way to the exchange
+    ready: Decimal  # at the exchange, reserved by no order
+    preauth: Decimal  # reserved by open order updates, not yet spent
+    spent: Decimal  # spent on index orders, all time
+
+
+@dataclass(frozen=True, slots=True)
 class MintInvoice:
     client_order_id: ClientOrderId
     payment_id: PaymentId
@@ -227,6 +239,7 @@ class MintInvoice:
     fill_rate: Decimal
     lots: tuple[InvoiceLot, ...]
     timestamp: datetime
+    position: CollateralPosition | None = None  # the client's collateral after this mint
 
 
 @dataclass(frozen=True, slots=True)

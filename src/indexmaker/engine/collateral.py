@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
-from indexmaker.core.events import RouteCollateral
+from indexmaker.core.events import CollateralPosition, RouteCollateral
 from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
-from indexmaker.core.money import ROUNDING_NOISE
+from indexmaker.core.money import ROUNDING_NOISE, round_usdc
 from indexmaker.model.collateral import Reservation
 
 ZERO = Decimal(0)
@@ -161,6 +161,18 @@ class CollateralManager:
             # Taking all that was unspent can round a unit of the last digit too far.
             reservation.gross = reservation.spent + reservation.fee
         ledger.lots.append(self._change_lot(client, amount))
+
+    def position(self, client: ClientKey) -> CollateralPosition:
+        """The client's balances, each rounded to the micro-USDC (reported, not booked)."""
+        ledger = self.ledger(client)
+        preauth = sum((r.net - r.spent for r in ledger.reservations.values()), ZERO)
+        return CollateralPosition(
+            client=client,
+            unconfirmed=round_usdc(ledger.in_transit()),
+            ready=round_usdc(ledger.ready_available()),
+            preauth=round_usdc(preauth),
+            spent=round_usdc(ledger.spent),
+        )
 
     def unspent_of(self, client: ClientKey, order_id: ClientOrderId) -> Decimal:
         """What one reservation still holds unspent (0 without a reservation)."""

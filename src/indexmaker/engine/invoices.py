@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
-from indexmaker.core.events import InvoiceLot, MintInvoice
+from indexmaker.core.events import CollateralPosition, InvoiceLot, MintInvoice
 from indexmaker.core.money import round_index_down, round_rate, round_usdc
 from indexmaker.model.lot import LotAssignment
 from indexmaker.model.order import OrderUpdate
@@ -14,8 +14,11 @@ from indexmaker.model.order import OrderUpdate
 ZERO = Decimal(0)
 
 
-def build_invoice(update: OrderUpdate, now: datetime) -> MintInvoice:
-    """The mint invoice of SPEC §4 for a minted update, with one line per lot behind it."""
+def build_invoice(
+    update: OrderUpdate, now: datetime, position: CollateralPosition | None = None
+) -> MintInvoice:
+    """The mint invoice of SPEC §4 for a minted update, with one line per lot behind it, and
+    the client's collateral `position` after the mint (SPEC §5, the reference's field)."""
     merged: dict[int, tuple[Decimal, Decimal, LotAssignment]] = {}
     for a in update.lots:  # one line per lot, however many fills it was taken in
         quantity, fee, _ = merged.get(a.lot_id, (ZERO, ZERO, a))
@@ -58,4 +61,5 @@ def build_invoice(update: OrderUpdate, now: datetime) -> MintInvoice:
         fill_rate=round_rate(update.fill_rate),
         lots=lots,
         timestamp=now,
+        position=position,
     )

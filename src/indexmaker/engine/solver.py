@@ -472,7 +472,8 @@ class Solver:
         self._changed[update.client] = None
         update.move_to(OrderStatus.MINTED)
         self.orders.remove(update)
-        self.out.append(SendToClient(update.client, build_invoice(update, now)))
+        position = self.collateral.position(update.client)
+        self.out.append(SendToClient(update.client, build_invoice(update, now, position)))
 
     # ------------------------------------------------------------------ reports
 

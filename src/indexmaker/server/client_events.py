@@ -145,6 +145,16 @@ class InvoiceLot:
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """The client's collateral balances after a mint (USDC; MintInvoice `position.side_cr`)."""
+
+    unconfirmed: Decimal
+    ready: Decimal
+    preauth: Decimal
+    spent: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice(ServerMessage):
     """MintInvoice: what the minted index tokens cost, lot by lot."""
 
@@ -161,6 +171,7 @@ class Invoice(ServerMessage):
     fill_rate: Decimal
     lots: tuple[InvoiceLot, ...]
     minted_at: str
+    position: Position | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +258,18 @@ def _meta(header: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _position(value: Any) -> Position | None:
+    if not isinstance(value, dict) or not isinstance(value.get("side_cr"), dict):
+        return None
+    side = value["side_cr"]
+    return Position(
+        _dec(side, "unconfirmed_balance"),
+        _dec(side, "ready_balance"),
+        _dec(side, "preauth_balance"),
+        _dec(side, "spent_balance"),
+    )
+
+
 def decode_message(frame: dict[str, Any]) -> ServerMessage:
     """A verified frame's typed event (ValueError/KeyError on a malformed one)."""
     header = frame["standard_header"]
@@ -300,6 +323,7 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             _dec(frame, "fill_rate"),
             lots,
             str(frame.get("timestamp", "")),
+            _position(frame.get("position")),
             **meta,
         )
     if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):

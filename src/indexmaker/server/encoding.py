@@ -27,6 +27,7 @@ from indexmaker.core.events import (
     CancelIndexOrderResponse,
     CancelIndexQuoteResponse,
     ClientResponse,
+    CollateralPosition,
     IndexOrderFill,
     IndexQuoteResponse,
     InvoiceLot,
@@ -157,6 +158,41 @@ def _invoice_body(inv: MintInvoice) -> dict[str, Any]:
         "engaged_collateral": paid,
         "lots": [_lot_body(lot, inv) for lot in inv.lots],
         "timestamp": rfc3339(inv.timestamp),
+        **({"position": _position_body(inv.position, inv)} if inv.position else {}),
+    }
+
+
+def _position_body(position: CollateralPosition, inv: MintInvoice) -> dict[str, Any]:
+    """The reference's CollateralPosition: a credit side (deposits and what became of them)
+    and a debit side (withdrawals: none here). Lots are not itemised (empty lists); the
+    times are the invoice's, as the position is reported at the mint."""
+    at = rfc3339(inv.timestamp)
+    zero = "0"
+
+    def side(unconfirmed: str, ready: str, preauth: str, spent: str) -> dict[str, Any]:
+        return {
+            "unconfirmed_balance": unconfirmed,
+            "ready_balance": ready,
+            "preauth_balance": preauth,
+            "spent_balance": spent,
+            "open_lots": [],
+            "closed_lots": [],
+            "created_timestamp": at,
+            "last_update_timestamp": at,
+        }
+
+    return {
+        "chain_id": position.client[0],
+        "address": position.client[1],
+        "side_cr": side(
+            fmt_decimal(position.unconfirmed),
+            fmt_decimal(position.ready),
+            fmt_decimal(position.preauth),
+            fmt_decimal(position.spent),
+        ),
+        "side_dr": side(zero, zero, zero, zero),
+        "created_timestamp": at,
+        "last_update_timestamp": at,
     }
 
 

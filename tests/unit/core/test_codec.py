@@ -33,6 +33,7 @@ from indexmaker.core.events import (
     CancelIndexOrderResponse,
     CancelIndexQuoteResponse,
     CancelQuoteRequest,
+    CollateralPosition,
     DepositObserved,
     ExchangeFill,
     ExchangeOrderAccepted,
@@ -116,6 +117,7 @@ INVOICE = MintInvoice(
         InvoiceLot(instrument("ETHUSDC"), 4, D("4000"), D("0.1"), D("0.4")),
     ),
     T,
+    CollateralPosition(ALICE, D("0"), D("1.000001"), D("0"), D("999.5")),
 )
 RESPONSES = [
     NewIndexOrderResponse(ClientOrderId("A1"), RequestStatus.NEW),
