@@ -78,7 +78,7 @@ class BinancePeer:
         self.sockets.append(entry)
         try:
             async for message in ws:
-                if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
+                if message.type is not WSMsgType.TEXT:  # Binance reads JSON from text frames
                     continue
                 body = json.loads(message.data)
                 self.control_times.append(time.monotonic())

@@ -175,7 +175,7 @@ class BinanceMarketData:
             if number > 1:
                 await asyncio.sleep(self.config.control_interval_s)
             message = {"method": "SUBSCRIBE", "params": streams[start : start + step], "id": number}
-            await ws.send_bytes(ENCODE(message))
+            await ws.send_str(ENCODE(message).decode())  # JSON goes in text frames
             self.control_messages += 1
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:

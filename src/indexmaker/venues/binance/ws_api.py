@@ -191,7 +191,9 @@ class BinanceWsApi:
         future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await ws.send_bytes(ENCODE({"id": request_id, "method": method, "params": params}))
+            await ws.send_str(
+                ENCODE({"id": request_id, "method": method, "params": params}).decode()
+            )
             async with asyncio.timeout(self.timeout_s):
                 answer = await future
         except TimeoutError as exc:
