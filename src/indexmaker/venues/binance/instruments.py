@@ -12,48 +12,50 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import DEFAULT_VENUE, InstrumentId, Pair, Venue
 from indexmaker.engine.throttle import RateLimiter
-from indexmaker.model.filters import SymbolRules
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.venues.binance.limits import limiter_from
 from indexmaker.venues.binance.wire import ExchangeInfo, RateLimitInfo
 
 
 @dataclass(frozen=True, slots=True)
 class InstrumentChanges:
-    added: tuple[Symbol, ...] = ()
-    removed: tuple[tuple[Symbol, str], ...] = ()  # (symbol, why: its status, or "delisted")
-    unparsable: tuple[tuple[Symbol, str], ...] = ()  # filters we could not read
+    added: tuple[InstrumentId, ...] = ()
+    removed: tuple[tuple[InstrumentId, str], ...] = ()  # (which, why: its status or "delisted")
+    unparsable: tuple[tuple[InstrumentId, str], ...] = ()  # filters we could not read
 
 
 @dataclass(slots=True)
 class Instruments:
     """The tradable symbols among `wanted` (None: every symbol the venue lists)."""
 
-    wanted: frozenset[Symbol] | None = None
-    rules: dict[Symbol, SymbolRules] = field(default_factory=dict)
+    wanted: frozenset[Pair] | None = None
+    venue: Venue = DEFAULT_VENUE
+    rules: dict[InstrumentId, InstrumentRules] = field(default_factory=dict)
     rate_limits: list[RateLimitInfo] = field(default_factory=list)
 
     def apply(self, info: ExchangeInfo) -> InstrumentChanges:
         """Take a fresh `exchangeInfo`; returns what changed since the last one."""
-        fresh: dict[Symbol, SymbolRules] = {}
-        stopped: dict[Symbol, str] = {}
-        unparsable: list[tuple[Symbol, str]] = []
+        fresh: dict[InstrumentId, InstrumentRules] = {}
+        stopped: dict[InstrumentId, str] = {}
+        unparsable: list[tuple[InstrumentId, str]] = []
         for entry in info.symbols:
-            symbol = Symbol(entry.symbol)
-            if self.wanted is not None and symbol not in self.wanted:
+            if self.wanted is not None and entry.symbol not in self.wanted:
                 continue
+            symbol = InstrumentId(self.venue, Pair(entry.symbol))
             if entry.status != "TRADING" or not entry.isSpotTradingAllowed:
                 stopped[symbol] = entry.status
                 continue
             try:
-                fresh[symbol] = SymbolRules.from_binance(
+                fresh[symbol] = InstrumentRules.from_binance(
                     {
                         "symbol": entry.symbol,
                         "baseAsset": entry.baseAsset,
                         "quoteAsset": entry.quoteAsset,
                         "filters": entry.filters,
-                    }
+                    },
+                    self.venue,
                 )
             except InvalidInputError as exc:
                 unparsable.append((symbol, str(exc)))
@@ -71,5 +73,5 @@ class Instruments:
     def limiter(self) -> RateLimiter:
         return limiter_from(self.rate_limits)
 
-    def tradable(self) -> Iterable[Symbol]:
+    def tradable(self) -> Iterable[InstrumentId]:
         return sorted(self.rules)

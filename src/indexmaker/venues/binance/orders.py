@@ -4,15 +4,15 @@ once each (pure: no I/O).
 Both the order answer (`order.place` FULL: every fill of an IOC) and the user-data stream
 (`executionReport`) report the same trades; fills are deduplicated by (symbol, trade id), an
 order is accepted and closed once, and a fill reported after its order closed is still
-delivered (SPEC §6). Commissions follow SPEC §6: charged in the base asset they reduce the
-fill's quantity (and are valued at the fill price), in the quote asset they are the fee, in
-another asset they are converted to the quote asset at that asset's current price.
+delivered (SPEC §6). Commissions are passed on as charged (amount and asset); the core converts
+them (docs/adapters.md "Commissions").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,12 +21,12 @@ from indexmaker.core.events import (
     ExchangeFill,
     ExchangeOrderAccepted,
     ExchangeOrderClosed,
+    ExchangeOrderReport,
     ExchangeOrderStatus,
     PlaceExchangeOrder,
 )
-from indexmaker.core.ids import ExchangeOrderId, Symbol, TradeId
+from indexmaker.core.ids import Asset, ExchangeOrderId, InstrumentId, TradeId, VenueOrderId
 from indexmaker.core.money import MONEY_CONTEXT, ZERO, dec
-from indexmaker.model.filters import SymbolRules
 
 _CTX = MONEY_CONTEXT.copy()
 
@@ -43,8 +43,6 @@ STATUS = {
     "EXPIRED_IN_MATCH": ExchangeOrderStatus.EXPIRED,
 }
 
-PriceOf = Callable[[str, str], Decimal | None]  # (asset, quote) -> price of 1 asset in quote
-
 
 def text(value: Decimal) -> str:
     """A Decimal as Binance wants it: plain notation, never scientific (python-binance #23)."""
@@ -55,7 +53,7 @@ def text(value: Decimal) -> str:
 class TrackedOrder:
     order: PlaceExchangeOrder
     status: ExchangeOrderStatus = ExchangeOrderStatus.PENDING
-    venue_order_id: int | None = None
+    venue_order_id: VenueOrderId | None = None
     filled: Decimal = ZERO
     accepted: bool = False
     closed: bool = False
@@ -65,13 +63,10 @@ class TrackedOrder:
 class OrderBookkeeping:
     """Every order we sent, by our client order id, and the trades already reported."""
 
-    def __init__(self, rules: Mapping[Symbol, SymbolRules], price_of: PriceOf) -> None:
-        self.rules = rules
-        self.price_of = price_of
+    def __init__(self) -> None:
         self.orders: dict[ExchangeOrderId, TrackedOrder] = {}
-        self._seen_trades: set[tuple[str, int]] = set()
+        self._seen_trades: set[tuple[InstrumentId, int]] = set()
         self.duplicates = 0
-        self.unpriced_commissions = 0
 
     # ------------------------------------------------------------------ before sending
 
@@ -86,7 +81,7 @@ class OrderBookkeeping:
     def place_params(self, order: PlaceExchangeOrder) -> dict[str, object]:
         """`order.place` / `POST /api/v3/order` parameters of a LIMIT IOC with our id."""
         return {
-            "symbol": order.symbol,
+            "symbol": order.instrument.pair,
             "side": order.side.name,
             "type": "LIMIT",
             "timeInForce": "IOC",
@@ -108,8 +103,12 @@ class OrderBookkeeping:
             return []
         events: list[EngineInput] = []
         if "orderId" in answer:
-            tracked.venue_order_id = int(answer["orderId"])
-        self._accept(tracked, events)
+            tracked.venue_order_id = VenueOrderId(str(answer["orderId"]))
+        when = _time(answer.get("transactTime") or answer.get("updateTime"))
+        if str(answer.get("status")) == "REJECTED":
+            self._close(tracked, "REJECTED", answer.get("rejectReason"), when, events)
+            return events
+        self._accept(tracked, when, events)
         for fill in answer.get("fills") or ():
             self._fill(
                 tracked,
@@ -118,10 +117,35 @@ class OrderBookkeeping:
                 dec(str(fill["qty"])),
                 dec(str(fill["commission"])),
                 str(fill["commissionAsset"]),
+                when,
                 events,
             )
-        self._close(tracked, str(answer.get("status", "")), answer.get("expiryReason"), events)
+        self._close(
+            tracked, str(answer.get("status", "")), answer.get("expiryReason"), when, events
+        )
         return events
+
+    def report(
+        self, order_id: ExchangeOrderId, answer: Mapping[str, Any] | None
+    ) -> ExchangeOrderReport:
+        """The final word of a reconciliation: `answer` is `order.status`'s result, or None
+        when the venue does not know the order (-2013: it never arrived)."""
+        tracked = self.orders[order_id]
+        order = tracked.order
+        if answer is None:
+            return ExchangeOrderReport(
+                order_id, order.instrument, None, tracked.filled, reason="unknown to the venue"
+            )
+        status = STATUS.get(str(answer.get("status")), ExchangeOrderStatus.LIVE)
+        venue_id = answer.get("orderId")
+        return ExchangeOrderReport(
+            order_id,
+            order.instrument,
+            status,
+            dec(str(answer.get("executedQty", "0"))),
+            VenueOrderId(str(venue_id)) if venue_id is not None else None,
+            _time(answer.get("updateTime")),
+        )
 
     def on_trades(
         self, order_id: ExchangeOrderId, trades: list[Mapping[str, Any]]
@@ -131,7 +155,7 @@ class OrderBookkeeping:
         if tracked is None:
             return []
         events: list[EngineInput] = []
-        for row in trades:
+        for row in sorted(trades, key=lambda r: int(r["id"])):
             self._fill(
                 tracked,
                 int(row["id"]),
@@ -139,6 +163,7 @@ class OrderBookkeeping:
                 dec(str(row["qty"])),
                 dec(str(row["commission"])),
                 str(row["commissionAsset"]),
+                _time(row.get("time")),
                 events,
             )
         return events
@@ -153,12 +178,14 @@ class OrderBookkeeping:
         if tracked is None:
             return []  # not ours (another process on the account, or forgotten)
         events: list[EngineInput] = []
-        tracked.venue_order_id = int(report.get("i", 0)) or tracked.venue_order_id
+        if report.get("i") is not None:
+            tracked.venue_order_id = VenueOrderId(str(report["i"]))
+        when = _time(report.get("T") or report.get("E"))
         execution = report.get("x")
         if execution == "REJECTED":
-            self._close(tracked, "REJECTED", report.get("r"), events)
+            self._close(tracked, "REJECTED", report.get("r"), when, events)
             return events
-        self._accept(tracked, events)
+        self._accept(tracked, when, events)
         if execution == "TRADE":
             self._fill(
                 tracked,
@@ -167,9 +194,10 @@ class OrderBookkeeping:
                 dec(str(report["l"])),
                 dec(str(report.get("n") or "0")),
                 str(report.get("N") or ""),
+                when,
                 events,
             )
-        self._close(tracked, str(report.get("X", "")), None, events)
+        self._close(tracked, str(report.get("X", "")), None, when, events)
         return events
 
     def on_rejected(self, order_id: ExchangeOrderId, reason: str) -> list[EngineInput]:
@@ -178,27 +206,48 @@ class OrderBookkeeping:
         if tracked is None:
             return []
         events: list[EngineInput] = []
-        self._close(tracked, "REJECTED", reason, events)
+        self._close(tracked, "REJECTED", reason, None, events)
         return events
 
     # ------------------------------------------------------------------ internals
 
-    def _accept(self, tracked: TrackedOrder, events: list[EngineInput]) -> None:
+    def _accept(
+        self, tracked: TrackedOrder, when: datetime | None, events: list[EngineInput]
+    ) -> None:
         if not tracked.accepted and not tracked.closed:
             tracked.accepted = True
             tracked.status = ExchangeOrderStatus.LIVE
-            events.append(ExchangeOrderAccepted(tracked.order.order_id))
+            order = tracked.order
+            events.append(
+                ExchangeOrderAccepted(
+                    order.order_id, order.instrument, tracked.venue_order_id, when
+                )
+            )
 
     def _close(
-        self, tracked: TrackedOrder, status: str, reason: object, events: list[EngineInput]
+        self,
+        tracked: TrackedOrder,
+        status: str,
+        reason: object,
+        when: datetime | None,
+        events: list[EngineInput],
     ) -> None:
         ours = STATUS.get(status)
         if ours is None or not ours.is_final or tracked.closed:
             return
         tracked.closed = True
         tracked.status = ours
+        order = tracked.order
         events.append(
-            ExchangeOrderClosed(tracked.order.order_id, ours, str(reason) if reason else None)
+            ExchangeOrderClosed(
+                order.order_id,
+                order.instrument,
+                ours,
+                str(reason) if reason else None,
+                tracked.venue_order_id,
+                tracked.filled,
+                when,
+            )
         )
 
     def _fill(
@@ -209,38 +258,35 @@ class OrderBookkeeping:
         quantity: Decimal,
         commission: Decimal,
         commission_asset: str,
+        when: datetime | None,
         events: list[EngineInput],
     ) -> None:
         order = tracked.order
-        key = (order.symbol, trade_id)
+        key = (order.instrument, trade_id)
         if key in self._seen_trades:
             self.duplicates += 1
             return
         self._seen_trades.add(key)
         tracked.trade_ids.add(trade_id)
         tracked.filled = _CTX.add(tracked.filled, quantity)
-        net_quantity, fee = self.commission(
-            order.symbol, price, quantity, commission, commission_asset
-        )
         events.append(
-            ExchangeFill(order.order_id, TradeId(str(trade_id)), price, net_quantity, fee)
+            ExchangeFill(
+                order.order_id,
+                order.instrument,
+                tracked.venue_order_id or VenueOrderId(""),
+                TradeId(str(trade_id)),
+                price,
+                quantity,
+                tracked.filled,
+                commission,
+                Asset(commission_asset),
+                when or datetime.now(UTC),
+            )
         )
 
-    def commission(
-        self, symbol: Symbol, price: Decimal, quantity: Decimal, amount: Decimal, asset: str
-    ) -> tuple[Decimal, Decimal]:
-        """(quantity received, fee in the quote asset) for one fill (SPEC §6)."""
-        if not amount:
-            return quantity, ZERO
-        rules = self.rules.get(symbol)
-        base = rules.base_asset if rules else ""
-        quote = rules.quote_asset if rules else ""
-        if asset == quote:
-            return quantity, amount
-        if asset == base:
-            return _CTX.subtract(quantity, amount), _CTX.multiply(amount, price)
-        rate = self.price_of(asset, quote)
-        if rate is None:
-            self.unpriced_commissions += 1  # counted and alerted by the venue adapter
-            return quantity, ZERO
-        return quantity, _CTX.multiply(amount, rate)
+
+def _time(value: object) -> datetime | None:
+    """Binance ms timestamps to aware datetimes."""
+    if value is None or value == 0:
+        return None
+    return datetime.fromtimestamp(int(str(value)) / 1000, UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import Pair, instrument
 from indexmaker.venues.binance.instruments import Instruments
 from indexmaker.venues.binance.wire import ENCODE, EXCHANGE_INFO
 
@@ -52,15 +52,15 @@ def info(*symbols: tuple[str, str], filters: bool = True) -> bytes:
 
 
 def test_tradable_symbols_with_filters_and_limits() -> None:
-    instruments = Instruments(wanted=frozenset({Symbol("BTCUSDC"), Symbol("ETHUSDC")}))
+    instruments = Instruments(wanted=frozenset({Pair("BTCUSDC"), Pair("ETHUSDC")}))
     changes = instruments.apply(
         EXCHANGE_INFO.decode(
             info(("BTCUSDC", "TRADING"), ("ETHUSDC", "HALT"), ("XRPUSDC", "TRADING"))
         )
     )
-    assert changes.added == ("BTCUSDC",)
-    assert instruments.rules[Symbol("BTCUSDC")].step_size == Decimal("0.001")
-    assert instruments.rules[Symbol("BTCUSDC")].min_notional == Decimal("5")
+    assert changes.added == (instrument("BTCUSDC"),)
+    assert instruments.rules[instrument("BTCUSDC")].step_size == Decimal("0.001")
+    assert instruments.rules[instrument("BTCUSDC")].min_notional == Decimal("5")
     names = {r.name: r.limit for r in instruments.limiter().limits}
     assert names == {"REQUEST_WEIGHT_1M": 5400, "ORDERS_10S": 90}
 
@@ -75,16 +75,19 @@ def test_halted_and_delisted_symbols_are_removed_with_reason() -> None:
     changes = instruments.apply(
         EXCHANGE_INFO.decode(info(("BTCUSDC", "TRADING"), ("ETHUSDC", "BREAK")))
     )
-    assert changes.removed == (("ETHUSDC", "BREAK"), ("SOLUSDC", "delisted"))
-    assert list(instruments.tradable()) == ["BTCUSDC"]
+    assert changes.removed == (
+        (instrument("ETHUSDC"), "BREAK"),
+        (instrument("SOLUSDC"), "delisted"),
+    )
+    assert list(instruments.tradable()) == [instrument("BTCUSDC")]
     again = instruments.apply(
         EXCHANGE_INFO.decode(info(("BTCUSDC", "TRADING"), ("ETHUSDC", "TRADING")))
     )
-    assert again.added == ("ETHUSDC",)
+    assert again.added == (instrument("ETHUSDC"),)
 
 
 def test_unparsable_filters_are_not_traded() -> None:
     instruments = Instruments()
     changes = instruments.apply(EXCHANGE_INFO.decode(info(("BTCUSDC", "TRADING"), filters=False)))
     assert changes.added == ()
-    assert changes.unparsable[0][0] == "BTCUSDC"
+    assert changes.unparsable[0][0] == instrument("BTCUSDC")

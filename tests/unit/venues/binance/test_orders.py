@@ -13,14 +13,12 @@ from indexmaker.core.events import (
     ExchangeOrderStatus,
     PlaceExchangeOrder,
 )
-from indexmaker.core.ids import BatchId, ExchangeOrderId, Symbol
-from indexmaker.model.filters import SymbolRules
+from indexmaker.core.ids import BatchId, ExchangeOrderId, VenueOrderId, instrument
 from indexmaker.model.side import Side
 from indexmaker.venues.binance.orders import OrderBookkeeping
 
 D = Decimal
-PAIR = Symbol("BTCUSDC")
-RULES = {PAIR: SymbolRules(PAIR, "BTC", "USDC", tick_size=D("0.01"), step_size=D("0.00001"))}
+PAIR = instrument("BTCUSDC")
 OID = ExchangeOrderId("im-7")
 
 
@@ -28,8 +26,8 @@ def order() -> PlaceExchangeOrder:
     return PlaceExchangeOrder(OID, BatchId(1), PAIR, Side.BUY, D("50000.10"), D("0.00200"))
 
 
-def books(prices: dict[str, Decimal]) -> OrderBookkeeping:
-    keeper = OrderBookkeeping(RULES, lambda asset, quote: prices.get(asset))
+def books() -> OrderBookkeeping:
+    keeper = OrderBookkeeping()
     keeper.track(order())
     return keeper
 
@@ -63,7 +61,7 @@ def report(**fields: object) -> dict[str, object]:
 
 
 def test_params_are_plain_decimal_text_with_our_client_order_id() -> None:
-    keeper = books({})
+    keeper = books()
     params = keeper.place_params(
         PlaceExchangeOrder(OID, BatchId(1), PAIR, Side.SELL, D("1E-7"), D("1.0E+1"))
     )
@@ -76,22 +74,30 @@ def test_params_are_plain_decimal_text_with_our_client_order_id() -> None:
 
 
 def test_full_answer_gives_accept_fills_and_close_once() -> None:
-    keeper = books({})
+    keeper = books()
     events = keeper.on_order_answer(ANSWER)
     assert isinstance(events[0], ExchangeOrderAccepted)
     fills = [e for e in events if isinstance(e, ExchangeFill)]
-    assert [(f.trade_id, f.quantity, f.fee) for f in fills] == [
-        ("11", D("0.00100"), D("0.02")),
-        ("12", D("0.00050"), D("0.02")),
+    assert [
+        (f.trade_id, f.quantity, f.cumulative_quantity, f.commission, f.commission_asset)
+        for f in fills
+    ] == [
+        ("11", D("0.00100"), D("0.00100"), D("0.02"), "USDC"),
+        ("12", D("0.00050"), D("0.00150"), D("0.02"), "USDC"),
     ]
-    assert events[-1] == ExchangeOrderClosed(
-        OID, ExchangeOrderStatus.EXPIRED, "UNFILLED_IOC_QUANTITY_EXPIRED"
+    assert all(f.venue_order_id == VenueOrderId("28") for f in fills)
+    closed = events[-1]
+    assert isinstance(closed, ExchangeOrderClosed)
+    assert (closed.status, closed.reason, closed.cumulative_quantity) == (
+        ExchangeOrderStatus.EXPIRED,
+        "UNFILLED_IOC_QUANTITY_EXPIRED",
+        D("0.00150"),
     )
     assert keeper.on_order_answer(ANSWER) == []  # a repeat adds nothing
 
 
 def test_stream_reports_of_the_same_trades_are_deduplicated_and_late_fill_delivered() -> None:
-    keeper = books({})
+    keeper = books()
     keeper.on_order_answer(ANSWER)
     same = report(
         x="TRADE", X="PARTIALLY_FILLED", t=11, l="0.00100", L="50000.00", n="0.02", N="USDC"
@@ -105,9 +111,9 @@ def test_stream_reports_of_the_same_trades_are_deduplicated_and_late_fill_delive
 
 
 def test_stream_first_then_answer_gives_each_trade_once() -> None:
-    keeper = books({})
+    keeper = books()
     new = keeper.on_execution_report(report(x="NEW", X="NEW"))
-    assert new == [ExchangeOrderAccepted(OID)]
+    assert [type(e) for e in new] == [ExchangeOrderAccepted]
     keeper.on_execution_report(
         report(x="TRADE", X="PARTIALLY_FILLED", t=11, l="0.00100", L="50000.00", n="0.02", N="USDC")
     )
@@ -115,45 +121,31 @@ def test_stream_first_then_answer_gives_each_trade_once() -> None:
     assert [e.trade_id for e in events if isinstance(e, ExchangeFill)] == ["12"]
 
 
-def test_commission_in_base_reduces_quantity_and_is_valued_at_fill_price() -> None:
-    keeper = books({})
-    events = keeper.on_order_answer(
-        {
-            "clientOrderId": "im-7",
-            "status": "FILLED",
-            "fills": [fill(1, "0.00200", "0.000002", "BTC")],
-        }
-    )
-    f = next(e for e in events if isinstance(e, ExchangeFill))
-    assert f.quantity == D("0.001998")
-    assert f.fee == D("0.000002") * D("50000.00")
-
-
-def test_commission_in_other_asset_converted_at_its_price_or_counted_when_unknown() -> None:
-    keeper = books({"BNB": D("600")})
+def test_commission_passed_on_as_charged_and_unknown_order_reported_as_never_seen() -> None:
+    keeper = books()
     events = keeper.on_order_answer(
         {"clientOrderId": "im-7", "status": "FILLED", "fills": [fill(1, "0.002", "0.0001", "BNB")]}
     )
     f = next(e for e in events if isinstance(e, ExchangeFill))
-    assert (f.quantity, f.fee) == (D("0.002"), D("0.0600"))
-    keeper2 = books({})
-    keeper2.on_order_answer(
-        {"clientOrderId": "im-7", "status": "FILLED", "fills": [fill(1, "0.002", "0.0001", "BNB")]}
-    )
-    assert keeper2.unpriced_commissions == 1
+    assert (f.quantity, f.commission, f.commission_asset) == (D("0.002"), D("0.0001"), "BNB")
+    fresh = OrderBookkeeping()
+    fresh.track(order())
+    report_ = fresh.report(OID, None)
+    assert report_.status is None
+    assert report_.cumulative_quantity == 0
 
 
 def test_reject_closes_without_accept() -> None:
-    keeper = books({})
+    keeper = books()
     events = keeper.on_rejected(OID, "binance -1013: Filter failure: LOT_SIZE")
-    assert events == [
-        ExchangeOrderClosed(
-            OID, ExchangeOrderStatus.REJECTED, "binance -1013: Filter failure: LOT_SIZE"
-        )
-    ]
+    assert len(events) == 1
+    closed = events[0]
+    assert isinstance(closed, ExchangeOrderClosed)
+    assert closed.status is ExchangeOrderStatus.REJECTED
+    assert closed.reason == "binance -1013: Filter failure: LOT_SIZE"
     assert keeper.on_execution_report(report(x="EXPIRED", X="EXPIRED")) == []
 
 
 def test_unknown_orders_are_ignored() -> None:
-    keeper = books({})
+    keeper = books()
     assert keeper.on_execution_report(report(c="someone-else", x="NEW", X="NEW")) == []
