@@ -257,6 +257,17 @@ class Solver:
             code = "duplicate_or_bad_fill" if known else "unknown_order_fill"
             self.out.append(Alert(code, f"ignored fill {fill.trade_id} of {fill.order_id}"))
             return
+        if fill.cumulative_quantity > tracked.filled and not tracked.reconciling:
+            # The venue counts more than we were told: an execution was lost on the way.
+            tracked.reconciling = True
+            self.out.append(
+                Alert(
+                    "fills_missing",
+                    f"{fill.order_id}: venue cumulative {fill.cumulative_quantity}, "
+                    f"received {tracked.filled}; reconciling",
+                )
+            )
+            self.out.append(QueryExchangeOrder(fill.order_id, fill.instrument))
         batch = self.batches.get(tracked.batch_id)
         command = tracked.command
         self._cooldown.pop(command.instrument, None)  # the venue trades it again
@@ -315,6 +326,7 @@ class Solver:
         if tracked is None:
             self.out.append(Alert("unknown_order_status", f"ignored {event.order_id}"))
             return
+        tracked.reconciling = True
         self.out.append(QueryExchangeOrder(event.order_id, tracked.command.instrument))
 
     def on_report(self, report: ExchangeOrderReport, now: datetime) -> None:

@@ -35,6 +35,7 @@ class TrackedOrder:
     commission: Decimal = ZERO  # in the fills' commission assets, as the venue charged them
     trade_ids: set[TradeId] = field(default_factory=set)
     reason: str | None = None
+    reconciling: bool = False  # a status query is out (lost fills or an unknown status)
     created_at: datetime | None = None
     sent_at: datetime | None = None
 

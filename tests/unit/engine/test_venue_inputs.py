@@ -207,3 +207,21 @@ def test_a_failed_mint_is_retried_with_the_same_payment_id_then_left_to_the_oper
     assert isinstance(alert, Alert) and alert.code == "mint_failed" and "3 attempt" in alert.message
     update = engine.orders.update(ALICE, ClientOrderId("A1"))
     assert update is not None and update.status is OrderStatus.MINTING
+
+
+def test_a_fill_whose_cumulative_quantity_skips_an_execution_starts_a_reconciliation() -> None:
+    engine, _ = started_engine()
+    first = fill("t1", "10", "0", "USDC")
+    engine.handle(first)
+    skipped = ExchangeFill(
+        first.order_id, AAA, VenueOrderId("v1"), TradeId("t3"), D("10"), D("5"), D("20"),
+        D("0"), Asset("USDC"), first.event_time,
+    )  # fmt: skip
+    out = engine.handle(skipped)  # t2 (5 units) never arrived: 10 + 5 received, venue says 20
+    assert [a.code for a in out if isinstance(a, Alert)] == ["fills_missing"]
+    assert QueryExchangeOrder("im-1", AAA) in out  # type: ignore[arg-type]
+    again = ExchangeFill(
+        first.order_id, AAA, VenueOrderId("v1"), TradeId("t4"), D("10"), D("1"), D("21"),
+        D("0"), Asset("USDC"), first.event_time,
+    )  # fmt: skip
+    assert not [c for c in engine.handle(again) if isinstance(c, QueryExchangeOrder)]  # once
