@@ -29,6 +29,9 @@ class SolverConfig:
     max_total_volley: Decimal = Decimal("100000")
     min_total_volley_available: Decimal = Decimal("1000")
     max_batch_size: int = 16
+    # SPEC §3: the smallest order accepted (USDC, at most 6 decimals); collateral an order has
+    # not engaged starts another batch only from this amount up.
+    min_order: Decimal = Decimal("10")
     tick: timedelta = timedelta(milliseconds=100)
     collateral_timeout: timedelta = timedelta(minutes=30)
     partly_mintable_rate: Decimal = Decimal("0.99")
@@ -46,6 +49,7 @@ class SolverConfig:
             "max_volley": self.max_volley,
             "asset_volley_step": self.asset_volley_step,
             "max_total_volley": self.max_total_volley,
+            "min_order": self.min_order,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -50,6 +50,7 @@ from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 MINT_ATTEMPTS = 3  # sends of one MintIndex before a retryable failure goes to the operator
 
 
@@ -187,7 +188,7 @@ class Solver:
                     continue
                 if update.status in (OrderStatus.OPEN, OrderStatus.MANAGE_COLLATERAL):
                     break  # FIFO: later updates wait for this one's collateral
-                if update.status is OrderStatus.READY and update.remaining > 0:
+                if update.status is OrderStatus.READY and update.engageable > 0:
                     picked.append((update, self.baskets[update.symbol]))
                     if len(picked) >= limit:
                         return picked
@@ -222,6 +223,7 @@ class Solver:
             entry.update.batch_id = batch.batch_id
             entry.update.engaged = entry.engaged
             entry.update.engaged_quantity = entry.quantity
+            entry.update.units_engaged += entry.quantity
         for planned in plan.asset_orders:
             if planned.quantity <= 0:
                 continue
@@ -392,9 +394,14 @@ class Solver:
             update.batch_id = None
             update.engaged = ZERO
             update.engaged_quantity = ZERO
+            # SPEC §3: what the filled units were engaged with but did not cost is change.
+            unfilled = ONE - entry.ratio if entry.ratio < ONE else ZERO
+            change = entry.engaged * (ONE - unfilled) - entry.spent
+            if change > 0:
+                update.change += change
             if entry.ratio > 0:
                 filled += 1
-            self.settle(update)
+            self.settle(update, entry.quantity * unfilled, entry.engaged * unfilled)
         self.out.append(
             BatchEvent(
                 batch.batch_id,
@@ -407,6 +414,13 @@ class Solver:
         )
 
     def _fill_status(self, update: OrderUpdate) -> FillStatus:
+        """A fill report's status: in progress while collateral of at least the minimum order
+        is still to be engaged, else what the fill rate makes the update."""
+        if update.engageable >= self.config.min_order:
+            return FillStatus.IN_PROGRESS
+        return self._rate_status(update)
+
+    def _rate_status(self, update: OrderUpdate) -> FillStatus:
         rate = update.fill_rate
         if rate > self.config.fully_mintable_rate:
             return FillStatus.FULLY_MINTABLE
@@ -414,22 +428,43 @@ class Solver:
             return FillStatus.MINTABLE
         return FillStatus.IN_PROGRESS
 
-    def settle(self, update: OrderUpdate) -> None:
-        """After a batch or a cancel: mintable, or ready for the next batch."""
+    def settle(
+        self, update: OrderUpdate, unfilled_units: Decimal = ZERO, unfilled: Decimal = ZERO
+    ) -> None:
+        """After a batch or a cancel: mintable, or ready for the next batch (SPEC §3).
+
+        `unfilled_units` (index units) and `unfilled` (their engaged USDC) are what the batch
+        just completed engaged and did not fill. The update goes into another batch only for
+        collateral never engaged that is at least the minimum order, or for unfilled units
+        when its fill rate is at most partly_mintable_rate; change never starts a batch.
+        """
         if update.batch_id is not None or update.status.is_done:
             return
         if update.status in (OrderStatus.MINTING, OrderStatus.OPEN):
             return
         if update.status is OrderStatus.MANAGE_COLLATERAL:
             return
-        status = self._fill_status(update)
+        engageable = update.engageable
+        status = self._rate_status(update)
+        fresh = engageable - unfilled
+        mintable = update.status in (OrderStatus.PARTLY_MINTABLE, OrderStatus.FULLY_MINTABLE)
+        if not mintable and (
+            update.units_engaged <= 0
+            or fresh >= self.config.min_order
+            or (status is FillStatus.IN_PROGRESS)
+        ):
+            # Engage again: the unfilled units' collateral joins what is engageable, so they
+            # leave the fill rate's denominator until the next batch engages them anew.
+            update.units_engaged -= unfilled_units
+            if engageable > 0 or update.spent <= 0:
+                update.move_to(OrderStatus.READY)
+                return
+            # Nothing left to engage: what was filled is minted once the fills go quiet.
+            status = self._rate_status(update)
         if status is FillStatus.FULLY_MINTABLE:
             update.move_to(OrderStatus.FULLY_MINTABLE)
-        elif status is FillStatus.MINTABLE or (update.remaining <= 0 < update.spent):
-            update.move_to(OrderStatus.PARTLY_MINTABLE)
         else:
-            update.move_to(OrderStatus.READY)
-            return
+            update.move_to(OrderStatus.PARTLY_MINTABLE)
         self._mintable[update.arrival] = update
 
     # ------------------------------------------------------------------ mint

@@ -67,9 +67,9 @@ class Strategy:
         threshold = self.config.price_threshold
         return {a: market.limit_price(a, side, threshold) for a in assets}
 
-    def usable_quantity(self, update_remaining: Decimal, index_price: Decimal) -> Decimal:
-        """Step 5: q = min(remaining / fee_factor, max_order_volley) / P."""
-        usable = update_remaining / self.config.fee_factor
+    def usable_quantity(self, engageable: Decimal, index_price: Decimal) -> Decimal:
+        """Step 5: q = min(engageable / fee_factor, max_order_volley) / P (index units)."""
+        usable = engageable / self.config.fee_factor
         cap = self.config.max_order_volley
         if usable > cap:  # (builtin min() is several times slower on Decimals; hot path)
             usable = cap
@@ -110,7 +110,7 @@ class Strategy:
             if group is None:
                 deferred.append((update, unpriced[basket.symbol]))
                 continue
-            q = self.usable_quantity(update.remaining, group.index_price)
+            q = self.usable_quantity(update.engageable, group.index_price)
             if q <= 0:
                 continue
             group.updates.append((update, q))

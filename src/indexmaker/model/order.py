@@ -118,6 +118,12 @@ class OrderUpdate:
     engaged: Decimal = ZERO  # collateral engaged in the in-flight batch
     batch_id: BatchId | None = None
     engaged_quantity: Decimal = ZERO  # index units sized for the in-flight batch
+    # Index units engaged over the update's batches, each counted once: units of a batch that
+    # did not fill leave this sum when their collateral is engaged again (SPEC §3 fill rate).
+    units_engaged: Decimal = ZERO
+    # Collateral left over because execution beat the limit price (SPEC §3): returned with the
+    # invoice, never engaged again.
+    change: Decimal = ZERO
     assets_value: Decimal = ZERO
     exchange_fee: Decimal = ZERO
     # The collateral manager's reservation for this update, once reserved: the one ledger of
@@ -156,9 +162,16 @@ class OrderUpdate:
         return self.net_amount - self.spent - self.engaged
 
     @property
+    def engageable(self) -> Decimal:
+        """What the next batch may engage: not spent, not engaged, not change (USDC)."""
+        left = self.net_amount - self.spent - self.engaged - self.change
+        return left if left > 0 else ZERO
+
+    @property
     def fill_rate(self) -> Decimal:
-        net = self.net_amount
-        return self.spent / net if net > 0 else ZERO
+        """Index units filled / index units engaged (SPEC §3); 0 before any engagement."""
+        engaged = self.units_engaged
+        return self.filled_quantity / engaged if engaged > 0 else ZERO
 
 
 @dataclass(slots=True)

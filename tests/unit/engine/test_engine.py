@@ -60,7 +60,6 @@ from indexmaker.core.ids import (
     client_key,
     instrument,
 )
-from indexmaker.core.money import round_rate
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderStatus
@@ -164,24 +163,21 @@ def test_order_end_to_end_first_batch_exact_and_mint() -> None:
         ClientOrderId("A1"), D(0), D(0), D("1012.02"), D(0), FillStatus.COLLATERAL_READY
     )
     # Fills at 10 and 20 with the 0.1% fee: 50 × 10 + 25 × 20 = 1000 of assets, fee 0.5 + 0.5.
-    # Spent 1001 of 1012.02; 11.02 remains for the next batch.
+    # Spent 1001 of 1012.02: every engaged unit filled (25 of 25), so the fill rate is 1 and
+    # the 11.02 the limit price reserved but execution did not cost is change (SPEC §3).
     assert out[2] == IndexOrderFill(
-        ClientOrderId("A1"),
-        D(25),
-        D("1001"),
-        D("11.02"),
-        round_rate(D(1001) / D("1012.02")),
-        FillStatus.IN_PROGRESS,
+        ClientOrderId("A1"), D(25), D("1001"), D("11.02"), D(1), FillStatus.FULLY_MINTABLE
     )
+    # No second batch for the change: two exchange orders in all, minted after batch 1.
+    assert len(w.log.exchange_orders) == 2
     # The last message is the invoice; it was minted exactly what it reports.
     invoice = out[-1]
     assert isinstance(invoice, MintInvoice)
     assert invoice.client_order_id == "A1" and invoice.payment_id == "P1"
     assert invoice.total_amount == D("1012.52") and invoice.management_fee == D("0.5")
-    assert invoice.fill_rate > D("0.99")
-    assert abs(invoice.amount_paid - invoice.assets_value - invoice.exchange_fee) <= D("0.000001")
-    paid_and_left = invoice.amount_paid + invoice.amount_remaining + invoice.management_fee
-    assert abs(paid_and_left - invoice.total_amount) <= D("0.000002")
+    assert (invoice.amount_paid, invoice.amount_remaining) == (D("1001"), D("11.02"))
+    assert (invoice.assets_value, invoice.exchange_fee) == (D("1000"), D("1"))
+    assert (invoice.filled_quantity, invoice.fill_rate) == (D(25), D(1))
     assert w.chain.minted[(ALICE, IDX)] == invoice.filled_quantity
     aaa = sum((lot.quantity for lot in invoice.lots if lot.asset == AAA), D(0))
     bbb = sum((lot.quantity for lot in invoice.lots if lot.asset == BBB), D(0))
