@@ -104,6 +104,20 @@ def round_up_to_step(value: Decimal, step: Decimal) -> Decimal:
     return below if below == value else ctx.add(below, step)
 
 
+# An excess over a multiple of a step smaller than this share of the step is 34-digit noise
+# (a volley scale of 1/6, a pro-rata cut), not demand: padding never buys a step for it.
+PAD_NOISE = Decimal("1e-12")
+
+
+def pad_up_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """Smallest multiple of `step` that covers `value`, ignoring an excess over a multiple below
+    PAD_NOISE of a step (volley padding, LOT_SIZE cover of a batch's demand). Exact."""
+    ctx = EXACT_CONTEXT
+    below = ctx.multiply(_steps_below(value, step), step)
+    excess = ctx.subtract(value, below)
+    return below if excess <= ctx.multiply(step, PAD_NOISE) else ctx.add(below, step)
+
+
 def exact_multiply(a: Decimal, b: Decimal) -> Decimal:
     """a × b with every digit kept (notional checks against a venue minimum or maximum)."""
     return EXACT_CONTEXT.multiply(a, b)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from indexmaker.core.ids import InstrumentId, Symbol
-from indexmaker.core.money import round_up_to_step
+from indexmaker.core.money import pad_up_to_step
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters
@@ -215,18 +215,24 @@ class Strategy:
             if to_buy <= 0:
                 orders.append(PlannedAssetOrder(symbol, limit, ZERO, need, have))
                 continue
+            symbol_rules = rules.get(symbol)
+            if symbol_rules is None:  # SPEC §6: only quantities the venue's rules shaped
+                return orders, (symbol, f"{symbol} has no known exchange filters; not traded")
             if liquidity[symbol] * limit < cfg.min_asset_volley:
                 return orders, (symbol, f"liquidity of {symbol} below min_asset_volley")
-            padded = max(
-                round_up_to_step(to_buy * limit, cfg.asset_volley_step), cfg.min_asset_volley
-            )
+            padded = pad_up_to_step(to_buy * limit, cfg.asset_volley_step)
+            if padded < cfg.min_asset_volley:
+                padded = cfg.min_asset_volley
             quantity = padded / limit
-            price = limit
-            symbol_rules = rules.get(symbol)
-            if symbol_rules is not None:
-                result = apply_filters(symbol_rules, Side.BUY, limit, quantity, liquidity[symbol])
-                if not isinstance(result, FilteredOrder):
-                    return orders, (symbol, f"{symbol} refused by the venue's {result.reason}")
-                price, quantity = result.price, result.quantity
-            orders.append(PlannedAssetOrder(symbol, price, quantity, need, have))
+            lot = symbol_rules.step_size
+            if lot:
+                # LOT_SIZE rounds down: start from at least the demand rounded up to the step,
+                # so the order covers the batch (apply_filters caps it at the liquidity).
+                cover = pad_up_to_step(to_buy, lot)
+                if quantity < cover:
+                    quantity = cover
+            result = apply_filters(symbol_rules, Side.BUY, limit, quantity, liquidity[symbol])
+            if not isinstance(result, FilteredOrder):
+                return orders, (symbol, f"{symbol} refused by the venue's {result.reason}")
+            orders.append(PlannedAssetOrder(symbol, result.price, result.quantity, need, have))
         return orders, None

@@ -165,10 +165,16 @@ def build(scenario: Scenario) -> ScenarioRun:
         )
         for name, assets in data.get("indexes", {}).items()
     }
-    rules = {instrument(s): _rules(s, r) for s, r in data.get("rules", {}).items()}
     books = {
         instrument(s): (levels(b.get("bids", [])), levels(b.get("asks", [])))
         for s, b in data.get("books", {}).items()
+    }
+    # A symbol with a book and no [rules] entry trades on a venue without filters (tick, step
+    # and minimums disabled): known rules, as the engine requires, that change nothing.
+    raw_rules = data.get("rules", {})
+    rules = {
+        instrument(s): _rules(s, raw_rules.get(s, {}))
+        for s in sorted({*data.get("books", {}), *raw_rules})
     }
     venue = data.get("exchange", {})
     exchange = SimulatedExchange(

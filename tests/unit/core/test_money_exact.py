@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from indexmaker.core.money import (
     index_to_units,
+    pad_up_to_step,
     round_down_to_step,
     round_down_to_tick,
     round_index_down,
@@ -141,3 +142,21 @@ def test_chain_units_are_exact_under_any_context(ctx: Context) -> None:
         assert units_to_index(98765432109876123456789012345678) == big_index
         with pytest.raises(ValueError, match="more than 6 decimals"):
             usdc_to_units(D("123456789012.3456781"))
+
+
+@pytest.mark.parametrize(
+    ("value", "step", "padded"),
+    [
+        ("550", "0.2", "550.0"),  # a multiple stays
+        ("550.000000000000000000000000001", "0.2", "550.0"),  # 34-digit noise is no demand
+        ("549.999999999999999999999999999", "0.2", "550.0"),
+        ("550.01", "0.2", "550.2"),  # a real excess pads a whole step
+        ("0.0000953", "0.00001", "0.00010"),  # LOT_SIZE cover of a demand
+        # Noise means below 1e-12 of a step: 1e-13 over 5.50 is (< 2.5e-13), 1e-12 is not.
+        ("5.5000000000001", "0.25", "5.50"),
+        ("5.500000000001", "0.25", "5.75"),
+    ],
+)
+def test_pad_up_to_step_ignores_only_noise(value: str, step: str, padded: str) -> None:
+    with localcontext(Context(prec=3)):
+        assert pad_up_to_step(D(value), D(step)) == D(padded)

@@ -61,6 +61,7 @@ from indexmaker.core.ids import (
     instrument,
 )
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderStatus
 from indexmaker.model.side import Side
@@ -73,6 +74,8 @@ ALICE = client_key(42161, "0x" + "a" * 40)
 BOB = client_key(42161, "0x" + "b" * 40)
 AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
 IDX, ONLYA = Symbol("IDX"), Symbol("ONLYA")
+# Known rules with every filter disabled (SPEC §6: a symbol without known rules is not traded).
+RULES = {s: InstrumentRules(s, s.pair.removesuffix("USDC"), "USDC") for s in (AAA, BBB)}
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -102,7 +105,7 @@ def world(behaviour: dict[Symbol, Behaviour] | None = None) -> SimulatedWorld:
     chain = SimulatedChain(
         bridges={"across": BridgeTerms(D("0.5"), D("0")), "wallet": BridgeTerms(D("0"), D("0"))}
     )
-    return SimulatedWorld(EngineSetup(BASKETS), exchange, chain)
+    return SimulatedWorld(EngineSetup(BASKETS, rules=RULES), exchange, chain)
 
 
 def order(client: ClientKey, cid: str, amount: str, symbol: Symbol = IDX) -> NewIndexOrderRequest:
@@ -207,7 +210,7 @@ def test_quote_answered_on_next_tick() -> None:
 
 def test_collateral_timeout_fails_the_order_with_a_reason() -> None:
     clock = ManualClock()
-    engine = Engine(EngineSetup(BASKETS), clock)
+    engine = Engine(EngineSetup(BASKETS, rules=RULES), clock)
     engine.handle(order(ALICE, "A1", "100"))
     clock.advance(timedelta(minutes=29, seconds=59))
     assert messages(engine.handle(Tick(clock.now()))) == []
@@ -225,7 +228,7 @@ def test_collateral_timeout_fails_the_order_with_a_reason() -> None:
 def ready_engine() -> tuple[Engine, ManualClock]:
     """Books known, Alice has 1000 ready at the exchange and a READY order A1 of 1000."""
     clock = ManualClock()
-    engine = Engine(EngineSetup(BASKETS), clock)
+    engine = Engine(EngineSetup(BASKETS, rules=RULES), clock)
     for symbol, (bids, asks) in books().items():
         engine.handle(BookSnapshot(symbol, tuple(bids), tuple(asks)))
     engine.handle(deposit_event(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT))
@@ -387,7 +390,7 @@ def test_exchange_reject_is_an_alert_and_affects_only_the_orders_involved() -> N
 
 def test_bad_hop_report_is_an_alert_and_the_route_still_completes() -> None:
     clock = ManualClock()
-    engine = Engine(EngineSetup(BASKETS), clock)
+    engine = Engine(EngineSetup(BASKETS, rules=RULES), clock)
     (route,) = engine.handle(deposit_event(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
     assert isinstance(route, RouteCollateral) and route.transfer_id == "T1"
     before = fingerprint(engine)
@@ -403,7 +406,7 @@ def test_bad_hop_report_is_an_alert_and_the_route_still_completes() -> None:
 
 
 def test_failed_hops_retried_then_alert() -> None:
-    engine = Engine(EngineSetup(BASKETS), ManualClock())
+    engine = Engine(EngineSetup(BASKETS, rules=RULES), ManualClock())
     engine.handle(deposit_event(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
     (retry,) = engine.handle(HopFailed(TransferId("T1"), "relayer down"))
     assert retry.transfer_id == "T2"  # type: ignore[union-attr]
@@ -438,7 +441,7 @@ def test_journal_replay_reproduces_commands_and_state() -> None:
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     assert any(isinstance(c, SendToClient) and isinstance(c.message, MintInvoice) for c in recorded)
     # The replaying engine's clock never moves: each entry's journalled time drives it.
-    fresh = Engine(EngineSetup(BASKETS), ManualClock())
+    fresh = Engine(EngineSetup(BASKETS, rules=RULES), ManualClock())
     replayed = fresh.replay(entries)
     assert replayed == recorded
     assert repr(replayed) == repr(recorded)  # same digits and exponents, not just equal values

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from indexmaker.core.events import NewIndexOrderRequest
 from indexmaker.core.ids import ClientOrderId, Symbol, client_key, instrument
 from indexmaker.engine.engine import EngineSetup
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.side import Side
 from indexmaker.sim.chain import SimulatedChain
@@ -25,7 +26,8 @@ def _world() -> SimulatedWorld:
         BBB: ([(D(19), D(1000))], [(D(20), D(1000))]),
     }
     exchange = SimulatedExchange(books, behaviour={BBB: Behaviour(reject="halted")})
-    world = SimulatedWorld(EngineSetup({"IDX": basket}), exchange, SimulatedChain())
+    rules = {s: InstrumentRules(s, s.pair.removesuffix("USDC"), "USDC") for s in (AAA, BBB)}
+    world = SimulatedWorld(EngineSetup({"IDX": basket}, rules=rules), exchange, SimulatedChain())
     world.deposit(ALICE, D(1000))
     world.advance(timedelta(seconds=5))  # two 2 s hops to the exchange
     world.submit(NewIndexOrderRequest(ALICE, ClientOrderId("A1"), Symbol("IDX"), Side.BUY, D(500)))

@@ -54,13 +54,15 @@ ALICE = client_key(8453, "0x" + "a" * 40)
 AAA, BNB = instrument("AAAUSDC"), instrument("BNBUSDC")
 IDX = Symbol("IDX")
 BASKETS = {"IDX": Basket(IDX, (BasketAsset(AAA, D("1")),))}
+# Known rules with every filter disabled (SPEC §6: a symbol without known rules is not traded).
+RULES = {AAA: InstrumentRules(AAA, "AAA", "USDC")}
 BOOKS = {AAA: ([(D("9.9"), D("1000"))], [(D("10"), D("1000"))])}
 
 
 def started_engine(config: SolverConfig | None = None) -> tuple[Engine, ManualClock]:
     """Alice's order of 1000 is engaged: one AAA order placed (im-1)."""
     clock = ManualClock()
-    engine = Engine(EngineSetup(BASKETS, config or SolverConfig()), clock)
+    engine = Engine(EngineSetup(BASKETS, config or SolverConfig(), rules=RULES), clock)
     engine.handle(BookSnapshot(AAA, *(tuple(side) for side in BOOKS[AAA])))
     engine.handle(DepositObserved(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT, TxHash("0x01"), 0, 1, 12))
     engine.handle(NewIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, Side.BUY, D("1000")))
@@ -108,7 +110,7 @@ def test_unpriced_commission_asset_still_opens_the_lot_and_alerts() -> None:
 
 def test_late_fill_after_the_batch_completed_opens_a_lot_the_next_batch_uses() -> None:
     world = SimulatedWorld(
-        EngineSetup(BASKETS),
+        EngineSetup(BASKETS, rules=RULES),
         SimulatedExchange(dict(BOOKS), behaviour={AAA: Behaviour(fill_ratio=D("0.5"))}),
         SimulatedChain(),
     )
