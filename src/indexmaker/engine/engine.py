@@ -79,6 +79,11 @@ def default_hops() -> list[Hop]:
     ]
 
 
+def default_deposit_chains() -> dict[int, str]:
+    """The source chain (Arbitrum) and the trading chain (Base), SPEC §7."""
+    return {42161: "Arbitrum", 8453: "Base"}
+
+
 @dataclass(frozen=True, slots=True)
 class EngineSetup:
     baskets: Mapping[str, Basket]
@@ -86,6 +91,9 @@ class EngineSetup:
     rules: Mapping[InstrumentId, InstrumentRules] = field(default_factory=dict)
     hops: list[Hop] = field(default_factory=default_hops)
     destination: Designation = EXCHANGE_ACCOUNT
+    # SPEC §7: chain id → name of each chain the service takes deposits on; an order naming
+    # another chain is rejected at once (SPEC §3). None accepts any chain id.
+    deposit_chains: Mapping[int, str] | None = field(default_factory=default_deposit_chains)
 
 
 class Engine:
@@ -96,7 +104,7 @@ class Engine:
         config = setup.config
         self.baskets: dict[Symbol, Basket] = {Symbol(k): v for k, v in setup.baskets.items()}
         self.market = MarketData()
-        self.orders = IndexOrderManager()
+        self.orders = IndexOrderManager(config.min_order, setup.deposit_chains)
         self.collateral = CollateralManager()
         self.router = CollateralRouter(setup.hops, setup.destination)
         self.quotes = QuoteManager(config)
@@ -224,21 +232,28 @@ class Engine:
             out.append(SendToClient(request.client, response))
             return
         if request.side is Side.SELL:
-            # An opposite-side order reduces the buy queue (check_new bounded the amount).
+            # An opposite-side order reduces the buy queue by what is not engaged (SPEC §3).
             self.orders.reject_id(request.client, request.client_order_id)
             order = self.orders.find(request.client, request.symbol)
-            if order is not None:
-                self._reduce(order, request.amount)
-            response = NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW)
+            amount, why_not = self.orders.sell_reduction(request)
+            if order is not None and amount > 0:
+                self._reduce(order, amount)
+            response = NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW, why_not)
             out.append(SendToClient(request.client, response))
             return
         update = self.orders.add(request, now)
+        at = len(out)
         out.append(
             SendToClient(
                 request.client, NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW)
             )
         )
         self.solver.wait_for_collateral(update, now)
+        if update.status is OrderStatus.MANAGE_COLLATERAL:  # tell the client what it waits for
+            response = NewIndexOrderResponse(
+                request.client_order_id, RequestStatus.NEW, self.solver.waiting_reason(update)
+            )
+            out[at] = SendToClient(request.client, response)
 
     def _cancel_order(self, request: CancelIndexOrderRequest) -> None:
         out = self.solver.out

@@ -8,13 +8,14 @@ Validation always happens before any mutation, so a rejected request changes not
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.events import CancelIndexOrderRequest, NewIndexOrderRequest
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol
+from indexmaker.core.money import USDC_DECIMALS, round_usdc_down
 from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
@@ -44,7 +45,16 @@ class Reduction:
 
 
 class IndexOrderManager:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        min_order: Decimal = Decimal("10"),
+        deposit_chains: Mapping[int, str] | None = None,
+    ) -> None:
+        """`min_order`: the smallest buy accepted (USDC); `deposit_chains`: chain id → name of
+        every chain the service takes deposits on (None: any chain, for tests of other rules).
+        """
+        self._min_order = min_order
+        self._deposit_chains = dict(deposit_chains) if deposit_chains is not None else None
         self._queues: dict[ClientKey, deque[IndexOrder]] = {}
         self._seen: dict[ClientKey, set[ClientOrderId]] = {}
         self._updates: dict[tuple[ClientKey, ClientOrderId], OrderUpdate] = {}
@@ -58,17 +68,48 @@ class IndexOrderManager:
         """Raise OrderRejected if the request must be refused."""
         if request.client_order_id in self._seen.get(request.client, ()):
             raise OrderRejected(f"duplicate client_order_id {request.client_order_id}")
-        if not request.amount.is_finite() or request.amount <= 0:
-            raise OrderRejected("amount must be > 0")
+        self._check_terms(request)
         order = self.find(request.client, request.symbol)
         if request.side is Side.SELL:
             if order is None or order.side is Side.SELL:
                 raise OrderRejected("sell side (redemption) is not available yet")
-            if request.amount > self.reducible(order):
+            if self.reducible(order) <= 0:
                 raise OrderRejected(
-                    f"sell of {request.amount} exceeds the {self.reducible(order)} not yet "
-                    "engaged; a flip to the sell side is not available yet"
+                    "nothing to reduce: all collateral is engaged or spent, and a flip to the "
+                    "sell side is not available yet"
                 )
+
+    def _check_terms(self, request: NewIndexOrderRequest) -> None:
+        """SPEC §3: a chain the service takes deposits on; an amount of at most 6 decimals and,
+        for a buy, at least the minimum order."""
+        chains = self._deposit_chains
+        if chains is not None and request.client[0] not in chains:
+            supported = ", ".join(f"{cid} ({name})" for cid, name in sorted(chains.items()))
+            raise OrderRejected(
+                f"chain_id {request.client[0]} takes no deposits here; supported: {supported}"
+            )
+        amount = request.amount
+        if not amount.is_finite() or amount <= 0:
+            raise OrderRejected("amount must be > 0")
+        if amount != round_usdc_down(amount):
+            raise OrderRejected(f"amount {amount} has more than {USDC_DECIMALS} decimals")
+        if request.side is Side.BUY and amount < self._min_order:
+            raise OrderRejected(f"amount {amount} is below the minimum order of {self._min_order}")
+
+    def sell_reduction(self, request: NewIndexOrderRequest) -> tuple[Decimal, str | None]:
+        """How much a checked sell reduces the buy queue, and why the rest does not (SPEC §3:
+        while something is engaged the excess is not flipped to the sell side)."""
+        order = self.find(request.client, request.symbol)
+        reducible = self.reducible(order) if order is not None else ZERO
+        if request.amount <= reducible:
+            return request.amount, None
+        reducible = round_usdc_down(reducible)  # whole USDC units, as the client sent
+        return reducible, (
+            f"reduced by {reducible} (all not yet engaged); the other "
+            f"{request.amount - reducible} was not reduced: collateral engaged in a batch is "
+            "released only when the batch completes, and a flip to the sell side is not "
+            "available yet"
+        )
 
     def add(self, request: NewIndexOrderRequest, now: datetime) -> OrderUpdate:
         """Queue a validated buy update (call check_new first)."""

@@ -161,6 +161,15 @@ class Solver:
             update.move_to(OrderStatus.READY)
             self._report_fill(update, FillStatus.COLLATERAL_READY)
 
+    def waiting_reason(self, update: OrderUpdate) -> str:
+        """What an order accepted without its collateral waits for, and until when."""
+        ledger = self.collateral.ledger(update.client)
+        return (
+            f"waiting for collateral: need {update.amount}, ready {ledger.ready_available()}, "
+            f"in transit {ledger.in_transit()}; refused if not ready within "
+            f"{self.config.collateral_timeout}"
+        )
+
     def _fail_collateral(self, update: OrderUpdate, now: datetime) -> None:
         ledger = self.collateral.ledger(update.client)
         self._fail(

@@ -76,6 +76,8 @@ def _world(fixed_fee: str, rate: str, threshold: str, fee_factor: str) -> Scenar
             "fee_factor": fee_factor,
             "max_volley": "3000",
             "min_total_volley_available": "100",
+            # Orders of 7 USDC (below the default 10 minimum) keep padding in the mix.
+            "min_order": "1",
         },
         "indexes": INDEXES,
         "books": books,

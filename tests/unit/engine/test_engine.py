@@ -161,7 +161,13 @@ def test_order_end_to_end_first_batch_exact_and_mint() -> None:
         (1, BBB, D("20.20"), D(25)),
     ]
     out = w.log.for_client(ALICE)
-    assert out[0] == NewIndexOrderResponse(ClientOrderId("A1"), RequestStatus.NEW)
+    # Accepted at once with what it waits for: the deposit is still on its two hops.
+    assert out[0] == NewIndexOrderResponse(
+        ClientOrderId("A1"),
+        RequestStatus.NEW,
+        "waiting for collateral: need 1012.52, ready 0, in transit 1012.52; refused if not "
+        "ready within 0:30:00",
+    )
     assert out[1] == IndexOrderFill(
         ClientOrderId("A1"), D(0), D(0), D("1012.02"), D(0), FillStatus.COLLATERAL_READY
     )
@@ -253,18 +259,35 @@ def test_cancel_and_opposite_side_reduce_then_remove() -> None:
         NewIndexOrderResponse(ClientOrderId("S1"), RequestStatus.NEW)
     ]
     assert update.amount == D(500) and ledger.ready_available() == D(500)
-    # Selling more than is not yet engaged would flip the order: refused, nothing changes.
-    before = fingerprint(engine)
-    flip = NewIndexOrderRequest(ALICE, ClientOrderId("S2"), IDX, Side.SELL, D("500.000001"))
-    (response,) = messages(engine.handle(flip))
-    assert isinstance(response, NewIndexOrderResponse)
-    assert response.status is RequestStatus.REJECTED and "flip" in (response.reason or "")
-    assert fingerprint(engine) == before
     # Cancelling the rest removes the order and frees all the collateral.
     engine.handle(CancelIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, D("500")))
     assert engine.orders.open_count() == 0
     assert ledger.reservations == {} and ledger.ready_available() == D(1000)
     assert engine.collateral.unspent(ALICE) == D(1000)
+
+
+def test_sell_beyond_the_unengaged_part_while_engaged_reduces_it_and_says_why() -> None:
+    # SPEC §3. Only 10 BBB visible: A1 (1000) is cut to q = 10, engaged 40.40 × 10 × 1.002 =
+    # 404.808, so 595.192 is not engaged. A sell of 1000 reduces those 595.192 and says why
+    # the other 404.808 was not; the engaged part stays in its batch.
+    engine, clock = ready_engine()
+    engine.handle(BookSnapshot(BBB, ((D("19.9"), D("100")),), ((D("20"), D("10")),)))
+    engine.handle(Tick(clock.now()))
+    update = engine.orders.update(ALICE, ClientOrderId("A1"))
+    assert update is not None and update.status is OrderStatus.ENGAGED
+    assert update.engaged == D("404.808")
+    sell = NewIndexOrderRequest(ALICE, ClientOrderId("S1"), IDX, Side.SELL, D("1000"))
+    (response,) = messages(engine.handle(sell))
+    assert response == NewIndexOrderResponse(
+        ClientOrderId("S1"),
+        RequestStatus.NEW,
+        "reduced by 595.192000 (all not yet engaged); the other 404.808000 was not reduced: "
+        "collateral engaged in a batch is released only when the batch completes, and a flip "
+        "to the sell side is not available yet",
+    )
+    assert update.amount == D("404.808") and update.remaining == 0
+    assert update.status is OrderStatus.ENGAGED
+    assert engine.collateral.ledger(ALICE).ready_available() == D("595.192")
 
 
 # ---------------------------------------------------------------- bad inputs

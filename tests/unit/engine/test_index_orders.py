@@ -73,7 +73,7 @@ def test_duplicate_client_order_id_rejected() -> None:
     with pytest.raises(OrderRejected, match="duplicate"):
         m.check_new(new(ALICE, "A1", "5", symbol=SYAI))
     # Another client may use the same id.
-    m.check_new(new(BOB, "A1", "5"))
+    m.check_new(new(BOB, "A1", "10"))
 
 
 def test_duplicate_rejected_after_a_rejection_and_after_removal() -> None:
@@ -261,12 +261,41 @@ def test_sell_within_reducible_passes_and_reduces() -> None:
     assert reduction.removed
 
 
-def test_sell_that_would_flip_rejected() -> None:
+def test_sell_beyond_the_unengaged_part_reduces_that_part_and_says_why() -> None:
+    # SPEC §3: while something is engaged, an opposite-side order reduces what is not engaged
+    # and the response says how much and why the rest was not (no flip).
     m = IndexOrderManager()
     u = add(m, new(ALICE, "A1", "100"))
     walk(u, OrderStatus.MANAGE_COLLATERAL, OrderStatus.READY, OrderStatus.ENGAGED)
     u.engaged = D(60)  # 40 not yet engaged
-    with pytest.raises(OrderRejected, match="exceeds the 40 not yet engaged"):
-        m.check_new(new(ALICE, "S1", "40.000001", Side.SELL))
-    m.check_new(new(ALICE, "S2", "40", Side.SELL))
+    sell = new(ALICE, "S1", "40.000001", Side.SELL)
+    m.check_new(sell)  # accepted: not refused whole
+    amount, why = m.sell_reduction(sell)
+    assert amount == D(40)
+    assert why is not None and why.startswith("reduced by 40.000000 (all not yet engaged); ")
+    assert "the other 0.000001 was not reduced: collateral engaged in a batch" in why
+    assert m.sell_reduction(new(ALICE, "S2", "40", Side.SELL)) == (D(40), None)
     assert u.amount == D(100)  # checks never mutate
+    u.engaged = D(100)  # everything engaged: nothing to reduce, refused with the reason
+    with pytest.raises(OrderRejected, match="nothing to reduce: all collateral is engaged"):
+        m.check_new(new(ALICE, "S3", "1", Side.SELL))
+
+
+def test_order_terms_checked_before_acceptance() -> None:
+    # SPEC §3: a deposit chain, at most 6 decimals, at least the minimum order (buys).
+    m = IndexOrderManager(min_order=D("10"), deposit_chains={42161: "Arbitrum", 8453: "Base"})
+    elsewhere = client_key(99999, "0x" + "c" * 40)
+    with pytest.raises(OrderRejected) as info:
+        m.check_new(new(elsewhere, "X1", "1000"))
+    assert info.value.reason == (
+        "chain_id 99999 takes no deposits here; supported: 8453 (Base), 42161 (Arbitrum)"
+    )
+    with pytest.raises(OrderRejected, match=r"^amount 9.999999 is below the minimum order of 10$"):
+        m.check_new(new(ALICE, "X2", "9.999999"))
+    with pytest.raises(OrderRejected, match=r"^amount 0.000001 is below the minimum order"):
+        m.check_new(new(ALICE, "X3", "0.000001"))
+    with pytest.raises(OrderRejected, match=r"^amount 10.0000001 has more than 6 decimals$"):
+        m.check_new(new(ALICE, "X4", "10.0000001"))
+    m.check_new(new(ALICE, "X5", "10"))  # exactly the minimum is accepted
+    m.check_new(new(ALICE, "X6", "10.000000000"))  # trailing zeros are not decimals
+    assert m.open_count() == 0  # checks never mutate
