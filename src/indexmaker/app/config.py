@@ -179,6 +179,7 @@ def _build(settings: Settings) -> ServiceConfig:
             max_total_volley=solver.max_total_volley,
             min_total_volley_available=solver.min_total_volley_available,
             max_batch_size=solver.max_batch_size,
+            min_order=solver.min_order,
             tick=_seconds(solver.tick),
             collateral_timeout=_seconds(solver.collateral_timeout),
             partly_mintable_rate=solver.partly_mintable_rate,

@@ -178,6 +178,8 @@ class SolverSettings(_Model):
     max_total_volley: Amount = Decimal(100_000)
     min_total_volley_available: AmountOrZero = Decimal(1_000)
     max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 16
+    # SPEC §3: the smallest order accepted, in USDC with at most 6 decimals.
+    min_order: Annotated[Decimal, _dec(gt=0, le=_MAX_AMOUNT), Field(decimal_places=6)] = Decimal(10)
     tick: Annotated[Decimal, _dec(ge="0.001", le=60)] = Decimal("0.1")
     collateral_timeout: PositiveSeconds = Decimal(1_800)
     partly_mintable_rate: Rate = Decimal("0.99")
