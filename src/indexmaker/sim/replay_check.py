@@ -26,6 +26,7 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import ClientOrderId, ClientQuoteId, Symbol, client_key, instrument
 from indexmaker.core.journal import JournalEntry
 from indexmaker.engine.engine import Engine, EngineSetup
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.side import Side
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
@@ -45,7 +46,9 @@ def setup() -> EngineSetup:
                 Symbol("TRI"),
                 (BasketAsset(AAA, D(1)), BasketAsset(BBB, D("0.5")), BasketAsset(CCC, D(3))),
             ),
-        }
+        },
+        # Known rules with every filter disabled: a symbol without rules is not traded.
+        rules={s: InstrumentRules(s, s.pair.removesuffix("USDC"), "USDC") for s in (AAA, BBB, CCC)},
     )
 
 
