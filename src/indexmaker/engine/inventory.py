@@ -18,6 +18,8 @@ class InventoryManager:
     def __init__(self) -> None:
         self._lots: dict[InstrumentId, deque[Lot]] = {}
         self._next_lot_id = 1
+        # Σ quantity × price of every lot opened (USDC): what the issuer bought on venues.
+        self.bought_notional = ZERO
 
     def open_lot(
         self,
@@ -42,6 +44,7 @@ class InventoryManager:
             reserved_by=reserved_by,
         )
         self._next_lot_id += 1
+        self.bought_notional += quantity * price
         self._lots.setdefault(asset, deque()).append(lot)
         return lot
 

@@ -83,5 +83,18 @@ def test_spent_is_the_reservations_figure_not_a_copy() -> None:
     u.reservation = reservation
     u.management_fee = reservation.fee
     reservation.spent = Decimal("49.5")  # only the collateral manager does this
-    assert u.spent == Decimal("49.5") and u.fill_rate == Decimal("0.5")
+    assert u.spent == Decimal("49.5")
     assert u.remaining == Decimal("49.5")
+
+
+def test_fill_rate_is_units_filled_over_units_engaged_not_collateral() -> None:
+    # SPEC §3: 24.9 of 25 engaged units filled → 0.996, whatever the collateral spent.
+    u = update()
+    u.units_engaged = Decimal(25)
+    u.filled_quantity = Decimal("24.9")
+    assert u.fill_rate == Decimal("0.996")
+    # Change (execution below the limit) is neither engageable nor counted against the rate.
+    u.reservation = Reservation(gross=Decimal(100), fee=Decimal(0))
+    u.reservation.spent = Decimal("97")
+    u.change = Decimal("2")
+    assert u.remaining == Decimal(3) and u.engageable == Decimal(1)
