@@ -31,6 +31,7 @@ from indexmaker.sim.world import SimulatedWorld
 D = Decimal
 SY100 = Symbol("SY100")
 ASSETS = 81
+CHAINS = "8453 (Base), 42161 (Arbitrum)"
 
 
 def _world() -> SimulatedWorld:

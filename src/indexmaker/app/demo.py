@@ -30,6 +30,8 @@ from indexmaker.app.demo_common import (
     demo_console,
     heading,
     invoice_json,
+    issuer_line,
+    issuer_summary,
     minted_line,
     order_sizes,
     show_table,
@@ -50,6 +52,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientKey, ClientOrderId, ClientQuoteId, Symbol, client_key
 from indexmaker.core.money import round_usdc
+from indexmaker.engine.economics import issuer_position
 from indexmaker.engine.engine import EngineSetup
 from indexmaker.model.index import load_bundled_index
 from indexmaker.model.side import Side
@@ -189,6 +192,7 @@ def run_demo(
         live.update(_progress(world, stats))
     summary = _summary(world, keys, invoices)
     show_table(console, _summary_table(summary))
+    console.print(issuer_line(summary["issuer"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_invoice_json(i) for i in invoices], indent=2))
@@ -283,7 +287,10 @@ def _summary(
                 "minted": minted,
             }
         )
-    return {"clients": rows, "invoices": len(invoices)}
+    engine = world.engine
+    delivered = sum((invoice.assets_value for invoice in invoices), ZERO)
+    issuer = issuer_summary(issuer_position(engine.inventory, engine.market), delivered)
+    return {"clients": rows, "invoices": len(invoices), "issuer": issuer}
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:

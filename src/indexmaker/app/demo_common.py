@@ -17,6 +17,9 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
 
+from indexmaker.core.money import round_usdc
+from indexmaker.engine.economics import IssuerPosition
+
 DEMO_INDEXES = ("SY100", "SYAI", "SYL2")
 ZERO = Decimal(0)
 SUMMARY_TITLE = "Session summary (USDC, 2 decimals shown; exact figures in the files)"
@@ -182,3 +185,35 @@ class LiveView:
             self.console.print()  # the next table starts on a line of its own
         else:
             show_table(self.console, self._last)
+
+
+# SPEC §3 / issue 7: over a session, the exchange notional bought stays within 1% of the
+# notional delivered to clients; the rest is issuer inventory, bounded by the venue minimums.
+BOUGHT_TO_DELIVERED_GOAL = Decimal("1.01")
+
+
+def issuer_summary(position: IssuerPosition, delivered: Decimal) -> dict[str, Any]:
+    """The issuer's side of a session: notional bought on the venue vs delivered to clients
+    (Σ invoices' assets_value), and the inventory no order was given (USDC)."""
+    ratio = position.bought_notional / delivered if delivered > 0 else None
+    return {
+        "bought_notional": str(round_usdc(position.bought_notional)),
+        "delivered_notional": str(round_usdc(delivered)),
+        "bought_to_delivered": None if ratio is None else str(ratio.quantize(Decimal("1e-6"))),
+        "bought_to_delivered_goal": str(BOUGHT_TO_DELIVERED_GOAL),
+        "unassigned_inventory_cost": str(round_usdc(position.unassigned_cost)),
+        "unassigned_inventory_value": str(round_usdc(position.unassigned_value)),
+        "unassigned_inventory_assets": position.unassigned_assets,
+    }
+
+
+def issuer_line(issuer: dict[str, Any]) -> str:
+    ratio = issuer["bought_to_delivered"]
+    shown = "-" if ratio is None else f"{Decimal(ratio):.4f}"
+    return (
+        f"issuer: bought {Decimal(issuer['bought_notional']):,.2f} USDC on the venue for "
+        f"{Decimal(issuer['delivered_notional']):,.2f} delivered to clients (ratio {shown}, "
+        f"goal <= {issuer['bought_to_delivered_goal']}); unassigned inventory "
+        f"{Decimal(issuer['unassigned_inventory_value']):,.2f} USDC across "
+        f"{issuer['unassigned_inventory_assets']} assets"
+    )

@@ -26,11 +26,14 @@ from indexmaker.app.demo_common import (
     demo_console,
     heading,
     invoice_json,
+    issuer_line,
+    issuer_summary,
     minted_line,
     order_sizes,
     show_table,
     summary_table,
 )
+from indexmaker.engine.economics import issuer_position
 
 SOCKET_DEMO_DEADLINE = 50.0  # seconds of wall time for every client to finish
 
@@ -202,6 +205,10 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
             }
         )
     show_table(console, table)
+    engine = service.engine
+    delivered = sum((inv.assets_value for inv in invoices), ZERO)
+    issuer = issuer_summary(issuer_position(engine.inventory, engine.market), delivered)
+    console.print(issuer_line(issuer))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_sdk_invoice_json(i) for i in invoices], indent=2))
@@ -218,6 +225,7 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
         "reconnects": stats.reconnects,
         "resent_messages": stats.resent,
         "seconds": round(elapsed, 1),
+        "issuer": issuer,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     verdict = (
