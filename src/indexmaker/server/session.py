@@ -48,6 +48,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
+from indexmaker.core.errors import retry_after_ms
 from indexmaker.core.ids import ClientKey
 from indexmaker.engine.throttle import RateLimit, RateLimiter
 from indexmaker.server.encoding import FullSigner, PreparedMessage, Stamp, encode_prepared
@@ -390,8 +391,12 @@ class SessionHub:
                 waits.append((wait, scope))
         if waits:
             wait, scope = max(waits)
-            millis = max(1, round(wait.total_seconds() * 1000))
-            return Rejected(f"Rate limit exceeded ({scope}): retry after {millis} ms", wait)
+            # Rounded up, and the hint is the wait: retrying exactly then is admitted.
+            millis = retry_after_ms(wait)
+            return Rejected(
+                f"Rate limit exceeded ({scope}): retry after {millis} ms",
+                timedelta(milliseconds=millis),
+            )
         for _, limiter in scopes:
             limiter.take(now, weight)  # every scope has room (evicted just above): admitted
         return None

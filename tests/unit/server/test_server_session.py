@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from indexmaker.core.errors import RateLimitedError, retry_after_ms
 from indexmaker.core.events import FillStatus, IndexOrderFill, IndexQuoteResponse
 from indexmaker.core.ids import ClientOrderId, ClientQuoteId, client_key
 from indexmaker.engine.throttle import RateLimit
@@ -262,3 +263,37 @@ def test_outbox_seq_is_server_wide_and_survives_restart() -> None:
     assert box.store(OTHER, fill(), NOW).server_seq == 43
     box.acknowledge(CLIENT, 42)
     assert box.since(CLIENT, 0, NOW).responses == ()
+
+
+def test_retry_hint_is_rounded_up_and_waiting_exactly_that_long_is_admitted() -> None:
+    # Two quotes of weight 5 fill a 10 / 10 s window at t0; refused at t0 + 1.6 ms, the next
+    # quote fits at t0 + 10 s: 9,998.4 ms later. Rounded to nearest, the hint (9,998 ms)
+    # was refused again; rounded up (9,999 ms) it is admitted.
+    hub = limited(session_limits=(RateLimit("s", 10, timedelta(seconds=10)),))
+    s = hub.open_session("s")
+    assert step(hub, s, req(seq=1)) is None
+    assert step(hub, s, req(seq=2)) is None
+    refused_at = NOW + timedelta(microseconds=1_600)
+    verdict = hub.admit(s, req(seq=3), refused_at)
+    assert verdict is not None
+    assert verdict.reason == "Rate limit exceeded (session): retry after 9999 ms"
+    assert verdict.retry_after == timedelta(milliseconds=9_999)
+    assert hub.admit(s, req(seq=3), refused_at + timedelta(milliseconds=9_998)) is not None
+    assert step(hub, s, req(seq=3), refused_at + verdict.retry_after) is None
+
+
+@pytest.mark.parametrize(
+    ("wait", "millis"),
+    [
+        (timedelta(microseconds=1), 1),
+        (timedelta(microseconds=999), 1),
+        (timedelta(milliseconds=1), 1),
+        (timedelta(microseconds=1_001), 2),
+        (timedelta(seconds=9, microseconds=998_600), 9_999),
+        (timedelta(days=1, microseconds=1), 86_400_001),
+    ],
+)
+def test_retry_after_ms_rounds_up(wait: timedelta, millis: int) -> None:
+    assert retry_after_ms(wait) == millis
+    assert RateLimitedError.after("x", wait).retry_after_ms == millis
+    assert timedelta(milliseconds=millis) >= wait
