@@ -309,12 +309,16 @@ def _matches(frame: dict[str, Any], msg_type: str, fields: dict[str, Any]) -> bo
     return all(frame.get(k) == v for k, v in fields.items())
 
 
+QUOTE_ANSWERS = ("NewIndexQuote", "IndexQuoteResponse", "CancelIndexQuote")
+
+
 def business(frames: list[dict[str, Any]]) -> dict[int, tuple[str, str]]:
-    """server_seq → (msg_type, body without header/trailer) of the stored responses seen."""
+    """server_seq → (msg_type, body without header/trailer) of the stored responses seen
+    (quote answers are numbered too but never stored for a resend: prices of the moment)."""
     out = {}
     for frame in frames:
         header = frame["standard_header"]
-        if "server_seq" in header:
+        if "server_seq" in header and header["msg_type"] not in QUOTE_ANSWERS:
             body = {k: v for k, v in frame.items() if k not in ("standard_header",)}
             out[header["server_seq"]] = (header["msg_type"], json.dumps(body, sort_keys=True))
     return out
@@ -926,7 +930,7 @@ async def test_reconnect_with_resend_loses_nothing(live: Live) -> None:
     second = await live.connect(account)
     await second.authenticate(last_seen)
     expected = {s: v for s, v in business(watcher.received).items() if s > last_seen}
-    assert len(expected) >= 4  # fills, invoice, quote replies
+    assert len(expected) >= 2  # fills, invoice
     resent: list[dict[str, Any]] = []
     while len(resent) < len(expected):
         resent.append(await second.recv())

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from indexmaker.app.settings import RateLimitSettings, Settings
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
+from indexmaker.server.guard import GuardConfig
 from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
 
@@ -129,9 +130,10 @@ def to_service_config(settings: Settings) -> ServiceConfig:
 
 
 def _build(settings: Settings) -> ServiceConfig:
-    server, session, solver, sim = (
+    server, session, anonymous, solver, sim = (
         settings.server,
         settings.server.session,
+        settings.server.session.unauthenticated,
         settings.solver,
         settings.sim,
     )
@@ -148,6 +150,13 @@ def _build(settings: Settings) -> ServiceConfig:
             heartbeat=_seconds(server.heartbeat),
             max_sessions=server.max_sessions,
             send_buffer_limit=server.send_buffer_limit,
+            send_buffer_total=server.send_buffer_total,
+            send_buffer_floor=server.send_buffer_floor,
+            socket_send_buffer=server.socket_send_buffer,
+            max_unauthenticated_sessions=server.max_unauthenticated_sessions,
+            max_connections_per_source=server.max_connections_per_source,
+            unauthenticated_idle=_seconds(server.unauthenticated_idle),
+            close_grace=_seconds(server.close_grace),
             allowed_chain_ids=(
                 None if server.allowed_chain_ids is None else frozenset(server.allowed_chain_ids)
             ),
@@ -162,10 +171,18 @@ def _build(settings: Settings) -> ServiceConfig:
                 weights=MappingProxyType(dict(session.weights)),
                 outbox_capacity=session.outbox_capacity,
                 outbox_retention=_seconds(session.outbox_retention),
+                outbox_total=session.outbox_total,
                 max_tracked_clients=session.max_tracked_clients,
                 max_signing_keys=session.max_signing_keys,
                 max_spent_ids_per_key=session.max_spent_ids_per_key,
                 max_r_per_key=session.max_r_per_key,
+                unauthenticated=GuardConfig(
+                    source_limits=_limits(anonymous.source_limits),
+                    anonymous_limits=_limits(anonymous.anonymous_limits),
+                    strike_limit=_limits([anonymous.strike_limit])[0],
+                    unreadable_weight=anonymous.unreadable_weight,
+                    max_tracked_sources=anonymous.max_tracked_sources,
+                ),
             ),
         ),
         solver=SolverConfig(

@@ -84,6 +84,41 @@ def _unique_names(limits: list[RateLimitSettings], field: str) -> None:
         raise ValueError(f"{field}: window names must be unique, got {names}")
 
 
+class UnauthenticatedSettings(_Model):
+    """What traffic nobody authenticated may cost (server/guard.py): per source address,
+    all of it together (below the global windows), and strikes per session."""
+
+    source_limits: list[RateLimitSettings] = Field(
+        default_factory=lambda: [
+            RateLimitSettings(name="source_10s", limit=500, interval=Decimal(10)),
+            RateLimitSettings(name="source_1m", limit=10_000, interval=Decimal(60)),
+        ]
+    )
+    anonymous_limits: list[RateLimitSettings] = Field(
+        default_factory=lambda: [
+            RateLimitSettings(name="anonymous_10s", limit=1_000, interval=Decimal(10)),
+            RateLimitSettings(name="anonymous_1m", limit=50_000, interval=Decimal(60)),
+        ]
+    )
+    strike_limit: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(
+            name="strikes_10s", limit=20, interval=Decimal(10)
+        )
+    )
+    unreadable_weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    max_tracked_sources: Count = 10_000
+
+    @model_validator(mode="after")
+    def _names(self) -> UnauthenticatedSettings:
+        _unique_names(self.source_limits, "source_limits")
+        _unique_names(self.anonymous_limits, "anonymous_limits")
+        return self
+
+
+def _unauthenticated() -> UnauthenticatedSettings:
+    return UnauthenticatedSettings()
+
+
 class SessionSettings(_Model):
     """FIX session limits (SPEC §5): per session, per client and global windows."""
 
@@ -120,12 +155,14 @@ class SessionSettings(_Model):
     )
     outbox_capacity: Count = 1_000
     outbox_retention: PositiveSeconds = Decimal(_DAY)
+    outbox_total: Count = 100_000
     max_tracked_clients: Count = 100_000
     # One-use signatures (SPEC §5 Replay): signing keys remembered, and per key its spent
     # ids and signature r values (for the nonce-reuse check); oldest out first.
     max_signing_keys: Count = 100_000
     max_spent_ids_per_key: Count = 10_000
     max_r_per_key: Count = 1_000
+    unauthenticated: UnauthenticatedSettings = Field(default_factory=lambda: _unauthenticated())
 
     @model_validator(mode="after")
     def _names(self) -> SessionSettings:
@@ -149,7 +186,14 @@ class ServerSettings(_Model):
     max_frame_bytes: Annotated[int, Field(ge=512, le=16 * 1024 * 1024)] = 16 * 1024
     heartbeat: PositiveSeconds = Decimal(20)
     max_sessions: Count = 10_000
-    send_buffer_limit: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 4 * 1024 * 1024
+    send_buffer_limit: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 1024 * 1024
+    send_buffer_total: Annotated[int, Field(ge=64 * 1024, le=64 * 1024**3)] = 64 * 1024 * 1024
+    send_buffer_floor: Annotated[int, Field(ge=1024, le=1024**3)] = 64 * 1024
+    socket_send_buffer: Annotated[int, Field(ge=4096, le=64 * 1024 * 1024)] | None = 256 * 1024
+    max_unauthenticated_sessions: Count = 5_000
+    max_connections_per_source: Count = 64
+    unauthenticated_idle: PositiveSeconds = Decimal(60)
+    close_grace: PositiveSeconds = Decimal(2)
     allowed_chain_ids: list[ChainId] | None = None
     # Refuse requests signed over the reference text {"msg_type","id"} only (SPEC §5 Replay).
     require_extended_signatures: bool = False

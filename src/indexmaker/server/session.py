@@ -34,14 +34,25 @@ batch says so (`complete=False`) so the server can tell the client to reconcile.
 replies to one session's frames and are never stored. The outbox is in memory here; a store
 can persist `StoredResponse`s behind the same calls.
 
-Rate limits: sliding windows per session, per client and global (engine.throttle), charged
-by message weight (orders weigh more than quotes; the reference's table). All three are
-checked first and charged only if all admit, so a refusal takes nothing.
+Rate limits: sliding windows (engine.throttle) charged by message weight (orders weigh more
+than quotes; the reference's table). Who pays depends on what the server knows (SPEC §5
+Authentication): every frame, even an unreadable one, is charged to its session; a request
+for a client the session is authenticated for is charged to that client and the global
+window; anything else (unsigned frames naming an address anyone can claim, signatures that
+fail) to the guard's per-source and all-unauthenticated windows (guard.py) and the global
+window. A signed request is charged to its client only once its signature verified and was
+authorised (`accept`), so forged frames naming a victim never consume the victim's window.
+Refused requests take nothing from the scopes that refused them.
+
+Memory: per-client limiters are kept least-recently-used first and the oldest are forgotten
+beyond `max_tracked_clients` (O(1) per message, whatever the number of clients ever seen);
+the outbox keeps at most `outbox_total` responses across clients, and quote answers (prices
+of the moment, answers to unsigned requests) are numbered but never stored.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +63,7 @@ from indexmaker.core.errors import retry_after_ms
 from indexmaker.core.ids import ClientKey
 from indexmaker.engine.throttle import RateLimit, RateLimiter
 from indexmaker.server.encoding import FullSigner, PreparedMessage, Stamp, encode_prepared
+from indexmaker.server.guard import Guard, GuardConfig
 from indexmaker.server.messages import ParsedRequest
 from indexmaker.server.replay import SignatureLedger
 from indexmaker.server.signing import Verified
@@ -112,11 +124,13 @@ class SessionConfig:
     )
     outbox_capacity: int = 1_000  # responses kept per client
     outbox_retention: timedelta = timedelta(hours=24)
-    max_tracked_clients: int = 100_000  # per-client limiters kept before idle ones are pruned
+    outbox_total: int = 100_000  # responses kept across every client (oldest evicted first)
+    max_tracked_clients: int = 100_000  # per-client limiters kept (least recently used go)
     # One-use signatures (replay.py): keys remembered, and per key its spent ids and r values.
     max_signing_keys: int = 100_000
     max_spent_ids_per_key: int = 10_000
     max_r_per_key: int = 1_000
+    unauthenticated: GuardConfig = field(default_factory=GuardConfig)  # guard.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +156,22 @@ class SessionState:
         "out_seq",
         "quote_keys",
         "session_id",
+        "source",
+        "strikes",
     )
 
-    def __init__(self, session_id: str, limiter: RateLimiter, full_signing: bool = False) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        limiter: RateLimiter,
+        full_signing: bool = False,
+        strikes: RateLimiter | None = None,
+        source: str = "",
+    ) -> None:
         self.session_id = session_id
         self.limiter = limiter
+        self.strikes = strikes or RateLimiter((GuardConfig().strike_limit,))  # refused frames
+        self.source = source  # the peer's address (guard.py)
         self.client: ClientKey | None = None  # the client of the last accepted request
         self.authenticated_clients: set[ClientKey] = set()
         self.challenges: deque[str] = deque()
@@ -200,14 +225,28 @@ class Outbox:
     restart; until then the server passes a per-start epoch (`server_seq_epoch`), so a
     restarted server never reuses a number a client already holds (SPEC §5)."""
 
-    def __init__(self, capacity: int, retention: timedelta, last_server_seq: int = 0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        retention: timedelta,
+        last_server_seq: int = 0,
+        total: int | None = None,
+    ) -> None:
         self._capacity = capacity
         self._retention = retention
+        self._total = total  # None: no cap across clients
         self._last = last_server_seq
         self._start = last_server_seq  # numbers at or below it were given by an earlier run
         self._queues: dict[ClientKey, deque[StoredResponse]] = {}
+        # Every stored response in server_seq order, for the cap across clients; entries
+        # already acknowledged or expired are skipped lazily when they reach the front.
+        self._order: deque[StoredResponse] = deque()
+        self._stored = 0
         # Per client, the highest seq evicted unacknowledged: a resend from before it is lossy.
-        self._lost_through: dict[ClientKey, int] = {}
+        # Bounded like the responses; a forgotten entry raises `_lost_floor`, which makes
+        # every resend from before it report itself incomplete (conservative, never wrong).
+        self._lost_through: OrderedDict[ClientKey, int] = OrderedDict()
+        self._lost_floor = 0
 
     @property
     def start(self) -> int:
@@ -218,13 +257,40 @@ class Outbox:
     def last_server_seq(self) -> int:
         return self._last
 
+    def number(self) -> int:
+        """The next server_seq for a response that is delivered but not kept."""
+        self._last += 1
+        return self._last
+
     def store(self, client: ClientKey, message: PreparedMessage, now: datetime) -> StoredResponse:
         self._last += 1
         stored = StoredResponse(self._last, client, message, now)
         queue = self._queues.setdefault(client, deque())
         queue.append(stored)
+        self._stored += 1
+        if self._total is not None:
+            self._order.append(stored)
         self._expire(client, queue, now)
+        self._enforce_total()
         return stored
+
+    def __len__(self) -> int:
+        """Responses stored across every client."""
+        return self._stored
+
+    def _enforce_total(self) -> None:
+        if self._total is None:
+            return
+        order = self._order
+        while order and (self._stored > self._total or len(order) > 2 * self._total + 16):
+            oldest = order.popleft()
+            queue = self._queues.get(oldest.client)
+            if queue and queue[0] is oldest:
+                # The oldest overall is always the front of its client's queue (seq order).
+                self._mark_lost(oldest.client, queue.popleft().server_seq)
+                self._stored -= 1
+                if not queue:
+                    del self._queues[oldest.client]
 
     def since(self, client: ClientKey, last_server_seq: int, now: datetime) -> ResendBatch:
         queue = self._queues.get(client)
@@ -233,7 +299,8 @@ class Outbox:
         responses = tuple(r for r in queue or () if r.server_seq > last_server_seq)
         # A cursor from an earlier run: what it missed there is gone with that run's memory.
         earlier_run = 0 < last_server_seq <= self._start
-        complete = self._lost_through.get(client, 0) <= last_server_seq and not earlier_run
+        lost = max(self._lost_through.get(client, 0), self._lost_floor)
+        complete = lost <= last_server_seq and not earlier_run
         return ResendBatch(responses, complete)
 
     def acknowledge(self, client: ClientKey, server_seq: int) -> None:
@@ -241,13 +308,26 @@ class Outbox:
         queue = self._queues.get(client)
         while queue and queue[0].server_seq <= server_seq:
             queue.popleft()
+            self._stored -= 1
         if queue is not None and not queue:
             del self._queues[client]
 
     def _expire(self, client: ClientKey, queue: deque[StoredResponse], now: datetime) -> None:
         horizon = now - self._retention
         while queue and (len(queue) > self._capacity or queue[0].stored_at < horizon):
-            self._lost_through[client] = queue.popleft().server_seq
+            self._mark_lost(client, queue.popleft().server_seq)
+            self._stored -= 1
+        if not queue:
+            self._queues.pop(client, None)
+
+    def _mark_lost(self, client: ClientKey, server_seq: int) -> None:
+        lost = self._lost_through
+        lost[client] = server_seq
+        lost.move_to_end(client)
+        limit = self._total if self._total is not None else 100_000
+        while len(lost) > limit:
+            _, forgotten = lost.popitem(last=False)
+            self._lost_floor = max(self._lost_floor, forgotten)
 
 
 def server_seq_epoch(started: datetime) -> int:
@@ -269,13 +349,17 @@ class SessionHub:
     ) -> None:
         self.config = config or SessionConfig()
         cfg = self.config
-        self.outbox = outbox or Outbox(cfg.outbox_capacity, cfg.outbox_retention, last_server_seq)
+        self.outbox = outbox or Outbox(
+            cfg.outbox_capacity, cfg.outbox_retention, last_server_seq, total=cfg.outbox_total
+        )
+        self.guard = Guard(cfg.unauthenticated)
         self.signatures = SignatureLedger(
             cfg.max_signing_keys, cfg.max_spent_ids_per_key, cfg.max_r_per_key
         )
         self._full_signer = full_signer
         self._global = RateLimiter(cfg.global_limits)
-        self._client_limiters: dict[ClientKey, RateLimiter] = {}
+        # Least recently charged first: the oldest are forgotten beyond max_tracked_clients.
+        self._client_limiters: OrderedDict[ClientKey, RateLimiter] = OrderedDict()
         self._sessions: dict[str, SessionState] = {}
         # Authenticated sessions per client: where its private responses go.
         self._by_client: dict[ClientKey, dict[str, SessionState]] = {}
@@ -284,11 +368,14 @@ class SessionHub:
 
     # ------------------------------------------------------------ lifecycle
 
-    def open_session(self, session_id: str, full_signing: bool = False) -> SessionState:
+    def open_session(
+        self, session_id: str, full_signing: bool = False, source: str = ""
+    ) -> SessionState:
         if session_id in self._sessions:
             raise ValueError(f"session {session_id!r} is already open")
         limiter = RateLimiter(self.config.session_limits)
-        session = SessionState(session_id, limiter, full_signing)
+        strikes = self.guard.new_strike_counter()
+        session = SessionState(session_id, limiter, full_signing, strikes, source)
         self._sessions[session_id] = session
         return session
 
@@ -305,6 +392,10 @@ class SessionHub:
         for key in session.quote_keys:
             if self._quote_asker.get(key) == session_id:
                 del self._quote_asker[key]
+
+    def open_sessions(self) -> int:
+        """Sessions open in the hub (a session being closed has already left it)."""
+        return len(self._sessions)
 
     def sessions_of(self, client: ClientKey) -> Iterator[SessionState]:
         """The sessions authenticated for `client`."""
@@ -361,11 +452,23 @@ class SessionHub:
             session.challenges.remove(request.signed_id)
         return None
 
-    def accept(self, session: SessionState, request: ParsedRequest, authenticated: bool) -> None:
+    def accept(
+        self,
+        session: SessionState,
+        request: ParsedRequest,
+        authenticated: bool,
+        now: datetime | None = None,
+    ) -> None:
         """After ACK: advance the seq; `authenticated` (the request passed `authorise`) makes
-        the session a receiver of that client's private responses."""
+        the session a receiver of that client's private responses, and a signed request is
+        charged to its client and the global window here (given `now`), once it is known to
+        come from that client."""
         session.last_in_seq = request.seq_num
         client = request.client
+        if authenticated and now is not None and request.needs_signature:
+            weight = self.config.weights.get(request.msg_type, 1)
+            self._client_limiter(client).take(now, weight)
+            self._global.take(now, weight)
         session.client = client
         if authenticated and client not in session.authenticated_clients:
             session.authenticated_clients.add(client)
@@ -375,20 +478,35 @@ class SessionHub:
             self._quote_asker[key] = session.session_id
             session.quote_keys.add(key)
 
+    def refused(self, session: SessionState, now: datetime) -> bool:
+        """A frame refused for what it is (unreadable, invalid, unauthorised, replayed, out of
+        sequence): it costs its session and its source a little, and counts as a strike.
+        True when the session has struck out and must be closed."""
+        weight = self.config.unauthenticated.unreadable_weight
+        session.limiter.take(now, weight)
+        self.guard.take(session.source, now, weight)
+        return session.strikes.try_acquire(now) is not None
+
     def _charge(
         self, session: SessionState, request: ParsedRequest, now: datetime
     ) -> Rejected | None:
         weight = self.config.weights.get(request.msg_type, 1)
-        scopes = (
-            ("session", session.limiter),
-            ("client", self._client_limiter(request.client, now)),
-            ("global", self._global),
-        )
+        client = request.client
+        signed = request.needs_signature
+        known = signed or session.is_authenticated(client)
         waits: list[tuple[timedelta, str]] = []
-        for scope, limiter in scopes:
-            wait = limiter.wait_time(now, weight)  # asks only; takes nothing
+        for scope, limiter in (
+            ("session", session.limiter),
+            ("client", self._client_limiters.get(client) if known else None),
+            ("global", self._global),
+        ):
+            wait = limiter.wait_time(now, weight) if limiter is not None else None
             if wait is not None:
                 waits.append((wait, scope))
+        if not known:
+            anonymous = self.guard.wait_time(session.source, now, weight)
+            if anonymous is not None:
+                waits.append(anonymous)
         if waits:
             wait, scope = max(waits)
             # Rounded up, and the hint is the wait: retrying exactly then is admitted.
@@ -397,25 +515,32 @@ class SessionHub:
                 f"Rate limit exceeded ({scope}): retry after {millis} ms",
                 timedelta(milliseconds=millis),
             )
-        for _, limiter in scopes:
-            limiter.take(now, weight)  # every scope has room (evicted just above): admitted
+        session.limiter.take(now, weight)  # every scope has room (evicted just above)
+        if signed:
+            return None  # client and global are charged in `accept`, once the signature holds
+        if known:
+            self._client_limiter(client).take(now, weight)
+        else:
+            self.guard.take(session.source, now, weight)
+        self._global.take(now, weight)
         return None
 
-    def _client_limiter(self, client: ClientKey, now: datetime) -> RateLimiter:
-        limiter = self._client_limiters.get(client)
-        if limiter is None:
-            if len(self._client_limiters) >= self.config.max_tracked_clients:
-                self._prune_idle_clients(now)
-            limiter = RateLimiter(self.config.client_limits)
-            self._client_limiters[client] = limiter
+    def _client_limiter(self, client: ClientKey) -> RateLimiter:
+        limiters = self._client_limiters
+        limiter = limiters.get(client)
+        if limiter is not None:
+            limiters.move_to_end(client)
+            return limiter
+        while len(limiters) >= self.config.max_tracked_clients:
+            # Only authenticated clients get a limiter, so this takes many real signers;
+            # the least recently active is forgotten (O(1)) rather than rescanning them all.
+            limiters.popitem(last=False)
+        limiter = RateLimiter(self.config.client_limits)
+        limiters[client] = limiter
         return limiter
 
-    def _prune_idle_clients(self, now: datetime) -> None:
-        # Claimed addresses cost nothing to invent: forget limiters whose windows are empty.
-        full = {rule.name: rule.limit for rule in self.config.client_limits}
-        idle = [k for k, lim in self._client_limiters.items() if lim.headroom(now) == full]
-        for key in idle:
-            del self._client_limiters[key]
+    def tracked_clients(self) -> int:
+        return len(self._client_limiters)
 
     # ------------------------------------------------------------ outgoing
 
@@ -425,7 +550,12 @@ class SessionHub:
         """Store a business response and frame it for each eligible open session: a quote
         response for the session that asked, anything else for every session authenticated
         for the client."""
-        stored = self.outbox.store(client, message, now)
+        if message.msg_type in QUOTE_RESPONSE_TYPES:
+            # Prices of the moment: numbered like the rest (a client's cursor and restart
+            # detection see them) but never stored for a resend.
+            server_seq = self.outbox.number()
+        else:
+            server_seq = self.outbox.store(client, message, now).server_seq
         if message.msg_type in QUOTE_RESPONSE_TYPES:
             asker = self._quote_session(client, message)
             targets: tuple[SessionState, ...] = (asker,) if asker is not None else ()
@@ -433,7 +563,7 @@ class SessionHub:
             targets = tuple(self._by_client.get(client, {}).values())
         frames = []
         for session in targets:
-            stamp = Stamp(session.next_out_seq(), now, server_seq=stored.server_seq)
+            stamp = Stamp(session.next_out_seq(), now, server_seq=server_seq)
             full = self.full_signer_for(session)
             frames.append((session.session_id, encode_prepared(message, client, stamp, full)))
         return frames

@@ -3,8 +3,18 @@
 Per frame: parse → admit (session, seq, timestamp, rate limits) → signature → authorise (one
 use, key sound, session cap) → ACK → the engine. Business responses from the engine are signed
 once, stored in the outbox for resend and fanned out to every eligible session of the client
-(session.py says which). Frames are written without waiting, so one slow client never holds up
-the others or the engine; a client too far behind is closed.
+(session.py says which). Frames are queued per connection and
+written through aiohttp's public API (connection.py), so one slow client never holds up the
+others or the engine; a client whose unsent bytes pass the limit is closed (1008), and a
+frame is numbered only once it is queued.
+
+Cost bounds against hostile peers (SPEC §5 "Authentication", "Limits"; issue 8):
+- every frame counts: a refused one (unreadable, invalid, out of sequence, unauthorised) costs
+  its session and source a little and is a strike; a session that strikes out is closed;
+- unauthenticated connections are capped per source address and in total; one that has had no
+  accepted message for `unauthenticated_idle` is closed, and when the total is reached a new
+  connection evicts the least recently active one, so idle squatters cannot fill
+  `max_sessions`; a session leaves these caps once a signature verifies on it.
 
 A session opened with `?signing=full` gets every frame signed over its whole content
 (signing.py); `require_extended_signatures` refuses requests signed the reference way.
@@ -13,12 +23,15 @@ A session opened with `?signing=full` gets every frame signed over its whole con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import secrets
+import socket
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import WSMsgType, web
 
@@ -26,6 +39,7 @@ from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientRequest, ClientResponse
 from indexmaker.core.ids import ClientKey
 from indexmaker.observability.logging import log_event
+from indexmaker.server.connection import Connection, SendBudget
 from indexmaker.server.encoding import (
     PreparedMessage,
     Stamp,
@@ -43,12 +57,7 @@ from indexmaker.server.messages import (
     parse_request,
     prepare_response,
 )
-from indexmaker.server.session import (
-    SessionConfig,
-    SessionHub,
-    SessionState,
-    server_seq_epoch,
-)
+from indexmaker.server.session import SessionConfig, SessionHub, server_seq_epoch
 from indexmaker.server.signing import SignatureError, Signer, verify_request
 from indexmaker.server.wire_values import (
     CANCEL_QUOTE_REQUEST,
@@ -58,6 +67,8 @@ from indexmaker.server.wire_values import (
 QUOTE_TYPES = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
 NOT_AUTHORISED = "Not authorised"
 HARD_FRAME_CAP_FACTOR = 4  # connection-closing cap, as a multiple of max_frame_bytes
+TOO_SLOW = "too slow: unsent bytes over the limit"
+TRANSPORT_HIGH_WATER = 16 * 1024  # bytes in a transport's buffer before it pauses us
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,49 +81,22 @@ class ServerConfig:
     max_frame_bytes: int = 16 * 1024
     heartbeat: timedelta = timedelta(seconds=20)  # idle ping; no pong in time closes
     max_sessions: int = 10_000
-    send_buffer_limit: int = 4 * 1024 * 1024  # unsent bytes before a slow session is closed
+    send_buffer_limit: int = 1024 * 1024  # unsent bytes before a slow session is closed
+    send_buffer_total: int = 64 * 1024 * 1024  # unsent bytes across sessions (connection.py)
+    send_buffer_floor: int = 64 * 1024  # what any session may queue even past the total
+    max_unauthenticated_sessions: int = 5_000  # beyond it, the least recently active goes
+    max_connections_per_source: int = 64  # unauthenticated connections per peer address
+    unauthenticated_idle: timedelta = timedelta(seconds=60)  # no accepted message: closed
+    close_grace: timedelta = timedelta(seconds=2)  # for a close handshake before an abort
+    # Kernel send buffer per connection (SO_SNDBUF; None: the OS's autotuning, up to several
+    # MB per socket): bounds what a peer that never reads can hold outside our process.
+    socket_send_buffer: int | None = 256 * 1024
     allowed_chain_ids: frozenset[int] | None = None
     # Refuse requests signed over the reference text {"msg_type","id"} (SPEC §5 Replay).
     require_extended_signatures: bool = False
     # Also accept signatures over sha256(text): the reference's test client signs that way.
     accept_legacy_sha256: bool = False
     session: SessionConfig = field(default_factory=SessionConfig)
-
-
-class _Connection:
-    """One session's socket. Frames are written synchronously, in order, straight into the
-    transport (uncompressed text frames need no await); a session whose unsent bytes pile
-    up past the limit is too slow and is closed; the outbox keeps its responses for a resend."""
-
-    def __init__(self, ws: web.WebSocketResponse, state: SessionState, limit: int) -> None:
-        self.ws = ws
-        self.state = state
-        self.limit = limit
-        writer = getattr(ws, "_writer", None)
-        # aiohttp writes an uncompressed frame synchronously in WebSocketWriter; use that
-        # directly instead of a task per frame (measured: most of the per-request cost).
-        self._write = getattr(writer, "_write_websocket_frame", None)
-        self._transport = getattr(writer, "transport", None)
-        self._pending: set[asyncio.Task[None]] = set()
-
-    def send(self, frame: bytes) -> bool:
-        """Write one text frame now; False when the peer is too far behind or gone."""
-        if self.ws.closed:
-            return False
-        transport = self._transport
-        if transport is not None and transport.get_write_buffer_size() > self.limit:
-            return False
-        if self._write is not None:
-            self._write(frame, WSMsgType.TEXT, 0)
-            return True
-        task = asyncio.ensure_future(self.ws.send_frame(frame, WSMsgType.TEXT))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return True
-
-    async def flush(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 class FixServer:
@@ -135,11 +119,17 @@ class FixServer:
             full_signer=signer,
         )
         self._limits = WireLimits(config.max_frame_bytes, config.allowed_chain_ids)
-        self._connections: dict[str, _Connection] = {}
+        self._connections: dict[str, Connection] = {}
+        self._budget = SendBudget(
+            config.send_buffer_limit, config.send_buffer_total, config.send_buffer_floor
+        )
+        # Unauthenticated connections, least recently active first, with that time (loop time).
+        self._unauthenticated: OrderedDict[str, float] = OrderedDict()
+        self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._accepting = True
-        self._background: set[asyncio.Future[bool]] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self.app = web.Application()
         self.app.router.add_get(config.path, self._endpoint(None))
         if config.quote_path:
@@ -160,6 +150,7 @@ class FixServer:
             await self._runner.cleanup()
             self._runner = None
             raise
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
         log_event("fix_listening", url=self.url)
 
     @property
@@ -179,15 +170,28 @@ class FixServer:
     async def stop(self, reason: str = "server shutting down") -> None:
         """Stop accepting, flush what is queued, close every session with a reason."""
         self._accepting = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         for connection in list(self._connections.values()):
             await connection.flush()
-            await connection.ws.close(code=1001, message=reason.encode())
+            await connection.close(1001, reason, self.config.close_grace.total_seconds())
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         log_event("fix_stopped", reason=reason)
 
     def session_count(self) -> int:
         return len(self._connections)
+
+    def unauthenticated_count(self) -> int:
+        return len(self._unauthenticated)
+
+    def unsent_bytes(self) -> int:
+        """Bytes queued across every connection (not yet handed to a transport)."""
+        return self._budget.queued
 
     # ------------------------------------------------------------------ engine → clients
 
@@ -196,11 +200,9 @@ class FixServer:
         for session_id, frame in self.hub.deliver(client, prepared, self._clock.now()):
             connection = self._connections.get(session_id)
             if connection is not None and not connection.send(frame):
-                # Too far behind: close it; the outbox keeps its responses for a resend.
-                log_event("session_too_slow", logging.WARNING, session=session_id)
-                closing = asyncio.ensure_future(connection.ws.close(code=1008, message=b"too slow"))
-                self._background.add(closing)
-                closing.add_done_callback(self._background.discard)
+                # Too far behind: un-number the frame and close; the outbox keeps the response.
+                connection.state.out_seq -= 1
+                self._close(connection, 1008, TOO_SLOW, flush=False)
 
     # ------------------------------------------------------------------ clients → engine
 
@@ -218,7 +220,13 @@ class FixServer:
     async def _session(
         self, request: web.Request, only: frozenset[str] | None, exclude: frozenset[str]
     ) -> web.StreamResponse:
-        if not self._accepting or len(self._connections) >= self.config.max_sessions:
+        if not self._accepting:
+            return web.Response(status=503, text="not accepting sessions")
+        source = request.remote or ""
+        guard = self.hub.guard
+        if guard.unauthenticated_connections(source) >= self.config.max_connections_per_source:
+            return web.Response(status=429, text="too many unauthenticated connections")
+        if not self._make_room():
             return web.Response(status=503, text="not accepting sessions")
         ws = web.WebSocketResponse(
             heartbeat=self.config.heartbeat.total_seconds(),
@@ -227,44 +235,146 @@ class FixServer:
             max_msg_size=self.config.max_frame_bytes * HARD_FRAME_CAP_FACTOR,
             decode_text=False,
             compress=False,  # small JSON frames; uncompressed frames are written synchronously
+            timeout=self.config.close_grace.total_seconds(),
+            writer_limit=TRANSPORT_HIGH_WATER,  # aiohttp waits for a drain this often
         )
         await ws.prepare(request)
+        self._size_buffers(request)
         session_id = f"s{next(self._ids)}"
         full = request.query.get("signing") == "full"
-        state = self.hub.open_session(session_id, full_signing=full)
-        connection = _Connection(ws, state, self.config.send_buffer_limit)
+        state = self.hub.open_session(session_id, full_signing=full, source=source)
+        connection = Connection(ws, state, self._budget, request.transport, source)
         self._connections[session_id] = connection
+        self._unauthenticated[session_id] = asyncio.get_running_loop().time()
+        guard.connection_opened(source)
         try:
             async for message in ws:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     self._on_frame(connection, message.data, only, exclude)
+                    if connection.backlogged():
+                        # Read no further request until our replies are on their way: what
+                        # a client's own requests can queue here stays near the floor.
+                        await connection.drained()
                 elif message.type == WSMsgType.ERROR:
                     break
         finally:
+            connection.closing = True
+            connection.discard()
             self._connections.pop(session_id, None)
+            if self._unauthenticated.pop(session_id, None) is not None:
+                guard.connection_released(source)
             self.hub.close_session(session_id)
         return ws
 
+    # ------------------------------------------------------------------ connection bounds
+
+    def _size_buffers(self, request: web.Request) -> None:
+        size = self.config.socket_send_buffer
+        transport = request.transport
+        if isinstance(transport, asyncio.WriteTransport):
+            # A small user-space buffer: back-pressure reaches our queue (and the budget)
+            # early instead of hiding in the transport (public asyncio API).
+            transport.set_write_buffer_limits(high=TRANSPORT_HIGH_WATER)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if size is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+    def _make_room(self) -> bool:
+        """Room for one more connection: evict the least recently active unauthenticated
+        one when a cap is reached; False when every session is authenticated (503)."""
+        full = self.hub.open_sessions() >= self.config.max_sessions  # closing ones left it
+        crowded = len(self._unauthenticated) >= self.config.max_unauthenticated_sessions
+        if not (full or crowded):
+            return True
+        for session_id in self._unauthenticated:
+            connection = self._connections.get(session_id)
+            if connection is not None and not connection.closing:
+                self._close(connection, 1008, "server busy: idle unauthenticated session closed")
+                return True
+        return not full
+
+    async def _sweep_idle(self) -> None:
+        """Close unauthenticated sessions with no accepted message for too long (slowloris)."""
+        idle = self.config.unauthenticated_idle.total_seconds()
+        period = min(1.0, idle / 4)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            horizon = loop.time() - idle
+            for session_id, last in list(self._unauthenticated.items()):
+                if last > horizon:
+                    break  # least recently active first: the rest are younger
+                connection = self._connections.get(session_id)
+                if connection is not None:
+                    self._close(connection, 1008, f"no authenticated activity for {idle:g} s")
+                self._unauthenticated.pop(session_id, None)
+
+    def _active(self, connection: Connection) -> None:
+        """An accepted message: refresh the idle deadline, or leave the unauthenticated caps
+        once a signature verified on the session."""
+        session_id = connection.state.session_id
+        if session_id not in self._unauthenticated:
+            return
+        if connection.state.authenticated:
+            del self._unauthenticated[session_id]
+            self.hub.guard.connection_released(connection.source)
+        else:
+            self._unauthenticated[session_id] = asyncio.get_running_loop().time()
+            self._unauthenticated.move_to_end(session_id)
+
+    def _close(self, connection: Connection, code: int, reason: str, flush: bool = True) -> None:
+        """Stop sending to the session now (it leaves fan-out at once) and close it, after
+        what is queued (`flush`) or dropping it (a reader too slow for it)."""
+        if connection.closing:
+            return
+        connection.closing = True
+        if not flush:
+            connection.discard()  # its queued bytes are released now, not after the handshake
+        session_id = connection.state.session_id
+        self.hub.close_session(session_id)
+        if self._unauthenticated.pop(session_id, None) is not None:
+            self.hub.guard.connection_released(connection.source)  # room for others at once
+        log_event(
+            "session_closed",
+            logging.WARNING,
+            session=connection.state.session_id,
+            code=code,
+            reason=reason,
+        )
+        closing = asyncio.ensure_future(
+            connection.close(code, reason, self.config.close_grace.total_seconds(), flush)
+        )
+        self._background.add(closing)
+        closing.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ frames
+
     def _on_frame(
         self,
-        connection: _Connection,
+        connection: Connection,
         data: bytes,
         only: frozenset[str] | None,
         exclude: frozenset[str],
     ) -> None:
+        if connection.closing:
+            return  # already being closed: its frames cost nothing more
         now = self._clock.now()
         state = connection.state
         parsed = parse_request(data, self._limits)
         if isinstance(parsed, WireError):
-            self._nak(connection, parsed.ref_seq_num, parsed.reason, parsed.client)
+            self._refuse(connection, parsed.ref_seq_num, parsed.reason, now, parsed.client)
             return
         if (only is not None and parsed.msg_type not in only) or parsed.msg_type in exclude:
             reason = f"{parsed.msg_type} is not served here"
-            self._nak(connection, parsed.seq_num, reason, parsed.client)
+            self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
             return
         verdict = self.hub.admit(state, parsed, now)
         if verdict is not None:
-            self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
+            if verdict.retry_after is not None:  # over a rate limit: a NAK with a hint
+                self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
+            else:
+                self._refuse(connection, parsed.seq_num, verdict.reason, now, parsed.client)
             return
         authenticated = False
         if parsed.needs_signature:
@@ -277,7 +387,7 @@ class FixServer:
                 reason = NOT_AUTHORISED
                 if self.config.require_extended_signatures and parsed.nonce is None:
                     reason = f"{NOT_AUTHORISED}: {verified}"
-                self._nak(connection, parsed.seq_num, reason, parsed.client)
+                self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
                 return
             verdict = self.hub.authorise(state, parsed, verified)
             if verdict is not None:
@@ -290,29 +400,32 @@ class FixServer:
                         chain_id=parsed.client[0],
                         session=state.session_id,
                     )
-                self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
+                self._refuse(connection, parsed.seq_num, verdict.reason, now, parsed.client)
                 return
             authenticated = True
-        self.hub.accept(state, parsed, authenticated)
-        ack = prepare_ack(parsed.seq_num, self._signer)
-        self._send(connection, ack, parsed.client, Stamp(state.next_out_seq(), now))
+        self.hub.accept(state, parsed, authenticated, now)
+        self._active(connection)
+        self._send(connection, prepare_ack(parsed.seq_num, self._signer), parsed.client)
         self._dispatch(connection, parsed)
 
-    def _dispatch(self, connection: _Connection, parsed: ParsedRequest) -> None:
+    def _dispatch(self, connection: Connection, parsed: ParsedRequest) -> None:
         request = parsed.request
         if isinstance(request, ChallengeRequest):
             challenge = secrets.token_urlsafe(18)  # 144 bits, 24 characters
             self.hub.issue_challenge(connection.state, challenge)
-            message = prepare_challenge(challenge, self._signer)
-            stamp = Stamp(connection.state.next_out_seq(), self._clock.now())
-            self._send(connection, message, parsed.client, stamp)
+            self._send(connection, prepare_challenge(challenge, self._signer), parsed.client)
             return
         if isinstance(request, ResendRequest):
             frames, complete = self.hub.resend(
                 connection.state, request.last_server_seq, self._clock.now(), request.client
             )
-            for frame in frames:
-                connection.send(frame)
+            for n, frame in enumerate(frames):
+                # A resend batch is bounded by the outbox's per-client capacity; it is taken
+                # whole by a connection with nothing queued (a fresh reconnect).
+                if not connection.send(frame, force=True):
+                    connection.state.out_seq -= len(frames) - n
+                    self._close(connection, 1008, TOO_SLOW, flush=False)
+                    return
             if not complete:
                 self._nak(
                     connection,
@@ -323,29 +436,46 @@ class FixServer:
             return
         self._submit(request)
 
-    def _send(
+    def _refuse(
         self,
-        connection: _Connection,
-        message: PreparedMessage,
-        client: ClientKey | None,
-        stamp: Stamp,
+        connection: Connection,
+        refused_seq_num: int | None,
+        reason: str,
+        now: datetime,
+        client: ClientKey | None = None,
     ) -> None:
-        full = self.hub.full_signer_for(connection.state)
-        connection.send(encode_prepared(message, client, stamp, full))
+        """NAK a frame refused for what it is; it counts against the limits and as a strike."""
+        struck_out = self.hub.refused(connection.state, now)
+        self._nak(connection, refused_seq_num, reason, client)
+        if struck_out:
+            self._close(connection, 1008, "too many refused frames")
 
     def _nak(
         self,
-        connection: _Connection,
+        connection: Connection,
         refused_seq_num: int | None,
         reason: str,
         client: ClientKey | None = None,
     ) -> None:
         """A NAK of a frame that did not advance the sequence (SPEC §5): `ref_seq_num` is the
         last accepted seq_num, where reference clients continue; the refused one is named in
-        the reason and in `refused_seq_num`."""
+        the reason and in `refused_seq_num`. Its signature depends on `ref_seq_num` alone, so
+        refusals are served from the signer's cache (cheap, whatever the peer sends)."""
         state = connection.state
         if refused_seq_num is not None and not reason.startswith("Invalid sequence number"):
             reason = f"{reason} (seq_num {refused_seq_num} refused)"
         nak = prepare_nak(state.last_in_seq, reason, self._signer, refused_seq_num)
-        stamp = Stamp(state.next_out_seq(), self._clock.now())
-        self._send(connection, nak, client or state.client, stamp)
+        self._send(connection, nak, client or state.client)
+
+    def _send(
+        self, connection: Connection, message: PreparedMessage, client: ClientKey | None
+    ) -> None:
+        """Number and queue one reply; a session too far behind is closed instead (and the
+        frame is not numbered)."""
+        state = connection.state
+        stamp = Stamp(state.out_seq + 1, self._clock.now())
+        full = self.hub.full_signer_for(state)
+        if connection.send(encode_prepared(message, client, stamp, full)):
+            state.next_out_seq()
+        elif not connection.closing:
+            self._close(connection, 1008, TOO_SLOW, flush=False)

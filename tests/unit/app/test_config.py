@@ -30,9 +30,11 @@ from indexmaker.app.settings import (
     Settings,
     SimSettings,
     SolverSettings,
+    UnauthenticatedSettings,
 )
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
+from indexmaker.server.guard import GuardConfig
 from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
 
@@ -83,6 +85,7 @@ def test_the_example_file_names_every_setting() -> None:
     [
         (ServerConfig, ServerSettings),
         (SessionConfig, SessionSettings),
+        (GuardConfig, UnauthenticatedSettings),
         (SolverConfig, SolverSettings),
         (SimConfig, SimSettings),
         (ServiceConfig, Settings),

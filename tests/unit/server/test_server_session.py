@@ -13,8 +13,15 @@ from indexmaker.core.errors import RateLimitedError, retry_after_ms
 from indexmaker.core.events import FillStatus, IndexOrderFill, IndexQuoteResponse
 from indexmaker.core.ids import ClientOrderId, ClientQuoteId, client_key
 from indexmaker.engine.throttle import RateLimit
+from indexmaker.server.guard import GuardConfig
 from indexmaker.server.messages import ParsedRequest, parse_request, prepare_response
-from indexmaker.server.session import Outbox, Rejected, SessionConfig, SessionHub
+from indexmaker.server.session import (
+    Outbox,
+    Rejected,
+    ResendBatch,
+    SessionConfig,
+    SessionHub,
+)
 from indexmaker.server.signing import Verified
 
 from .wire_helpers import TEST_ADDRESS, dumps, frame
@@ -33,7 +40,7 @@ def req(msg_type: str = "NewQuoteRequest", seq: int = 1, **kw: Any) -> ParsedReq
 def step(hub: SessionHub, session: Any, parsed: ParsedRequest, now: datetime = NOW) -> Any:
     verdict = hub.admit(session, parsed, now)
     if verdict is None:
-        hub.accept(session, parsed, authenticated=parsed.needs_signature)
+        hub.accept(session, parsed, authenticated=parsed.needs_signature, now=now)
     return verdict
 
 
@@ -119,6 +126,17 @@ def test_session_carries_several_clients_and_caps_authenticated_sessions() -> No
     assert hub.authorise(s2, second, verified(2, b"d2")) is None
 
 
+def test_unsigned_sessions_naming_a_client_do_not_lock_it_out() -> None:
+    # Issue 8: eight sessions each sending one unsigned quote naming a victim.
+    hub = SessionHub()
+    for n in range(8):
+        assert step(hub, hub.open_session(f"squat{n}"), req()) is None
+    victim = hub.open_session("victim")
+    order = req("NewIndexOrder")
+    assert hub.admit(victim, order, NOW) is None
+    assert hub.authorise(victim, order, verified()) is None
+
+
 # ---------------------------------------------------------------- rate limits
 
 
@@ -143,17 +161,98 @@ def test_orders_weigh_more_than_quotes() -> None:
 
 def test_client_limit_spans_sessions_and_global_spans_clients() -> None:
     hub = limited(
-        client_limits=(RateLimit("c", 10, timedelta(seconds=1)),),
-        global_limits=(RateLimit("g", 15, timedelta(seconds=1)),),
+        client_limits=(RateLimit("c", 20, timedelta(seconds=1)),),
+        global_limits=(RateLimit("g", 30, timedelta(seconds=1)),),
     )
     a, b, c = hub.open_session("a"), hub.open_session("b"), hub.open_session("c")
-    assert step(hub, a, req()) is None  # client 5, global 5
-    assert step(hub, b, req()) is None  # client 10, global 10
-    verdict = hub.admit(a, req(seq=2), NOW)
+    assert step(hub, a, req("NewIndexOrder")) is None  # client 10, global 10
+    assert step(hub, b, req("NewIndexOrder")) is None  # client 20, global 20
+    verdict = hub.admit(a, req(seq=2), NOW)  # a quote on an authenticated session: client pays
     assert verdict is not None and "(client)" in verdict.reason
-    assert step(hub, c, req(address="0x" + "ab" * 20)) is None  # other client: global 15
-    verdict = hub.admit(c, req(seq=2, address="0x" + "ab" * 20), NOW)
+    other = "0x" + "ab" * 20
+    assert step(hub, c, req("NewIndexOrder", address=other)) is None  # global 30
+    verdict = hub.admit(c, req(seq=2, address=other), NOW)
     assert verdict is not None and "(global)" in verdict.reason
+
+
+def test_forged_signatures_never_charge_the_named_client() -> None:
+    # Issue 8: thirty forged-signature orders naming a victim, then the victim's own order.
+    hub = limited(client_limits=(RateLimit("c", 20, timedelta(seconds=10)),))
+    for n in range(30):
+        forger = hub.open_session(f"f{n}")
+        assert hub.admit(forger, req("NewIndexOrder"), NOW) is None  # the signature is next
+        assert not hub.refused(forger, NOW)  # ...and fails: the forger's session/source pay
+    victim = hub.open_session("victim")
+    assert step(hub, victim, req("NewIndexOrder")) is None
+    assert step(hub, victim, req("NewIndexOrder", seq=2)) is None  # 20 of 20: all its own
+    assert "(client)" in hub.admit(victim, req(seq=3), NOW).reason  # type: ignore[union-attr]
+
+
+def test_unauthenticated_traffic_has_its_own_windows_below_the_global_one() -> None:
+    guard = GuardConfig(
+        source_limits=(RateLimit("src", 1_000, timedelta(seconds=10)),),
+        anonymous_limits=(RateLimit("anon", 50, timedelta(seconds=10)),),
+    )
+    hub = limited(
+        global_limits=(RateLimit("g", 100, timedelta(seconds=10)),), unauthenticated=guard
+    )
+    refusals = []
+    for n in range(30):  # thirty anonymous sessions, one unsigned quote (weight 5) each
+        verdict = step(hub, hub.open_session(f"anon{n}", source=f"10.0.0.{n}"), req())
+        refusals.append(verdict is not None and "(unauthenticated)" in verdict.reason)
+    assert refusals.count(False) == 10 and all(refusals[10:])
+    # An authenticated client still has the rest of the global window.
+    honest = hub.open_session("honest", source="10.0.1.1")
+    for seq in range(1, 6):
+        assert step(hub, honest, req("NewIndexOrder", seq=seq)) is None
+    assert "(global)" in hub.admit(honest, req(seq=6), NOW).reason  # type: ignore[union-attr]
+
+
+def test_per_source_window_limits_unauthenticated_traffic_of_one_peer() -> None:
+    guard = GuardConfig(source_limits=(RateLimit("src", 10, timedelta(seconds=10)),))
+    hub = limited(unauthenticated=guard)
+    sessions = [hub.open_session(f"s{n}", source="10.9.9.9") for n in range(3)]
+    assert step(hub, sessions[0], req()) is None
+    assert step(hub, sessions[1], req()) is None
+    verdict = hub.admit(sessions[2], req(), NOW)
+    assert verdict is not None and "(source)" in verdict.reason
+    assert step(hub, hub.open_session("elsewhere", source="10.1.1.1"), req()) is None
+
+
+def test_refused_frames_cost_their_session_and_strike_it_out() -> None:
+    guard = GuardConfig(strike_limit=RateLimit("strikes", 3, timedelta(seconds=10)))
+    hub = limited(
+        session_limits=(RateLimit("s", 10, timedelta(seconds=10)),), unauthenticated=guard
+    )
+    s = hub.open_session("s", source="10.0.0.1")
+    assert [hub.refused(s, NOW) for _ in range(4)] == [False, False, False, True]
+    assert step(hub, s, req(), NOW) is None  # 4 of 10 spent on garbage: a quote (5) fits...
+    verdict = hub.admit(s, req(seq=2), NOW)  # ...a second does not
+    assert verdict is not None and "(session)" in verdict.reason
+
+
+def test_client_limiters_are_bounded_least_recently_used_first() -> None:
+    hub = limited(max_tracked_clients=3)
+    clients = ["0x" + f"{n:02x}" * 20 for n in range(1, 11)]
+    for n, address in enumerate(clients):
+        assert step(hub, hub.open_session(f"s{n}"), req("NewIndexOrder", address=address)) is None
+        assert hub.tracked_clients() <= 3
+    assert hub.tracked_clients() == 3
+
+
+def test_quote_answers_are_not_stored_and_the_outbox_is_bounded_in_total() -> None:
+    hub = limited(outbox_total=5)
+    for _ in range(50):
+        hub.deliver(OTHER, quote(), NOW)
+    assert len(hub.outbox) == 0
+    for n in range(8):
+        hub.deliver(client_key(1, "0x" + f"{n + 1:02x}" * 20), fill(f"o{n}"), NOW)
+    assert len(hub.outbox) == 5
+    first = client_key(1, "0x" + "01" * 20)
+    assert hub.outbox.since(first, 0, NOW) == ResendBatch((), complete=False)
+    last = client_key(1, "0x" + "08" * 20)
+    # Quote answers were numbered (1-50) but not kept; the fills are 51-58.
+    assert [r.server_seq for r in hub.outbox.since(last, 0, NOW).responses] == [58]
 
 
 def test_a_refusal_charges_nothing() -> None:
@@ -166,20 +265,6 @@ def test_a_refusal_charges_nothing() -> None:
     for _ in range(5):
         assert hub.admit(s, req("NewIndexOrder", seq=2), NOW) is not None
     assert s.limiter.headroom(NOW) == {"s": 90}
-
-
-def test_idle_client_limiters_are_pruned() -> None:
-    hub = limited(max_tracked_clients=2)
-    for i in range(5):
-        s = hub.open_session(f"s{i}")
-        assert step(hub, s, req(address="0x" + f"{i:02x}" * 20)) is None
-    assert len(hub._client_limiters) <= 5  # all busy in this instant: none idle yet
-    later = NOW + timedelta(days=2)
-    s = hub.open_session("late")
-    assert (
-        step(hub, s, req(address="0x" + "ff" * 20, timestamp="2025-10-03T00:00:00Z"), later) is None
-    )
-    assert len(hub._client_limiters) == 1
 
 
 # ---------------------------------------------------------------- fan-out and resend
@@ -242,7 +327,7 @@ def test_resend_withholds_private_responses_from_unauthenticated_sessions() -> N
     hub.accept(s, req("NewIndexOrder", seq=2), authenticated=True)
     frames, _ = hub.resend(s, 0, NOW)
     kinds = [decoded(f)["standard_header"]["msg_type"] for f in frames]
-    assert kinds == ["IndexOrderFill", "IndexQuoteResponse"]
+    assert kinds == ["IndexOrderFill"]  # the quote answer was never stored
 
 
 def test_outbox_eviction_makes_a_resend_incomplete() -> None:
