@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from indexmaker.core.ids import Symbol, instrument
+from indexmaker.core.ids import Pair, instrument
 from indexmaker.model.book import OrderBook
 from indexmaker.venues.binance.wire import BookTicker, DepthDiff, DepthSnapshot
 
@@ -82,7 +82,7 @@ class BookSync:
         "top",
     )
 
-    def __init__(self, symbol: Symbol, stale_after_ms: int = 10_000, max_buffer: int = 10_000):
+    def __init__(self, symbol: Pair, stale_after_ms: int = 10_000, max_buffer: int = 10_000):
         self.symbol = symbol
         self.book = OrderBook(instrument(symbol, "binance"))
         self.state = SyncState.BUFFERING

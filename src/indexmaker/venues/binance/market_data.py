@@ -15,21 +15,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import aiohttp
 
 from indexmaker.core.errors import IndexMakerError, RateLimitedError
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import Pair
 from indexmaker.venues.binance.book_sync import BookSync, SyncAction
 from indexmaker.venues.binance.limits import depth_weight, local_ms
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
-from indexmaker.venues.binance.wire import BOOK_TICKER, DEPTH_DIFF, DEPTH_SNAPSHOT, ENCODE, ENVELOPE
+from indexmaker.venues.binance.wire import (
+    BOOK_TICKER,
+    DEPTH_DIFF,
+    DEPTH_SNAPSHOT,
+    ENCODE,
+    ENVELOPE,
+    DepthDiff,
+)
 
 log = logging.getLogger(__name__)
 
-BookListener = Callable[[BookSync], None]
+# Called with the book and the diff just applied (None for a snapshot or a validity change).
+BookListener = Callable[[BookSync, DepthDiff | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +57,8 @@ class MarketDataConfig:
 
 
 class BinanceMarketData:
-    """Keeps one `BookSync` per symbol; `listener(sync)` is called after every change of a book
-    or of its validity (from the event loop, never concurrently)."""
+    """Keeps one `BookSync` per symbol; `await listener(sync, diff)` runs after every change of
+    a book or of its validity, in stream order (awaiting it is the back-pressure)."""
 
     def __init__(
         self,
@@ -64,20 +72,19 @@ class BinanceMarketData:
         self.endpoints = endpoints
         self.config = config or MarketDataConfig()
         self.listener = listener
-        self.books: dict[Symbol, BookSync] = {}
-        self._groups: list[list[Symbol]] = []
-        self._snapshots: asyncio.Queue[Symbol] = asyncio.Queue()
+        self.books: dict[Pair, BookSync] = {}
+        self._groups: list[list[Pair]] = []
+        self._snapshots: asyncio.Queue[Pair] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
-        self._valid: dict[Symbol, bool] = {}
         self.connects = 0
         self.control_messages = 0
         self.snapshot_fetches = 0
         self.messages = 0
         for symbol in symbols:
-            self._add(Symbol(symbol.upper()))
+            self._add(Pair(symbol.upper()))
 
-    def _add(self, symbol: Symbol) -> None:
+    def _add(self, symbol: Pair) -> None:
         if symbol in self.books:
             return
         self.books[symbol] = BookSync(symbol, stale_after_ms=self.config.stale_after_ms)
@@ -116,11 +123,10 @@ class BinanceMarketData:
 
     def remove(self, symbol: str) -> None:
         """Stop trading on a symbol's book (delisted): it stays invalid from now on."""
-        sync = self.books.get(Symbol(symbol))
+        sync = self.books.get(Pair(symbol))
         if sync is not None:
             sync.on_disconnect("symbol removed")
             sync.stale_after_ms = -1  # never valid again
-            self._notify(sync)
 
     async def drop_connections(self) -> None:
         """Close every stream socket (tests and operators: forces the reconnect path)."""
@@ -129,7 +135,7 @@ class BinanceMarketData:
 
     # ------------------------------------------------------------------ streams
 
-    def _streams(self, symbols: list[Symbol]) -> list[str]:
+    def _streams(self, symbols: list[Pair]) -> list[str]:
         streams = []
         for symbol in symbols:
             lower = symbol.lower()
@@ -153,11 +159,11 @@ class BinanceMarketData:
             for symbol in symbols:
                 sync = self.books[symbol]
                 sync.on_disconnect("stream disconnected")
-                self._notify(sync)
+                await self._notify(sync)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.reconnect_max_s)
 
-    async def _run_connection(self, index: int, symbols: list[Symbol]) -> None:
+    async def _run_connection(self, index: int, symbols: list[Pair]) -> None:
         session = self.rest.session()
         url = f"{self.endpoints.stream_url}/stream"
         async with session.ws_connect(url, autoping=True, max_msg_size=0) as ws:
@@ -207,15 +213,17 @@ class BinanceMarketData:
             now = local_ms()
             if kind.startswith("depth"):
                 event = DEPTH_DIFF.decode(envelope.data)
-                sync = books.get(Symbol(event.s))
+                sync = books.get(Pair(event.s))
                 if sync is None:
                     continue
-                if sync.on_diff(event, now) is SyncAction.FETCH_SNAPSHOT:
+                action = sync.on_diff(event, now)
+                if action is SyncAction.FETCH_SNAPSHOT:
                     self._snapshots.put_nowait(sync.symbol)
-                self._notify(sync)
+                if self.listener is not None:
+                    await self.listener(sync, event)
             elif kind == "bookTicker":
                 ticker = BOOK_TICKER.decode(envelope.data)
-                sync = books.get(Symbol(ticker.s))
+                sync = books.get(Pair(ticker.s))
                 if sync is not None:
                     sync.on_book_ticker(ticker, now)
             else:
@@ -252,19 +260,16 @@ class BinanceMarketData:
                 is SyncAction.FETCH_SNAPSHOT
             ):
                 self._snapshots.put_nowait(symbol)
-            self._notify(sync)
+            await self._notify(sync)
 
     # ------------------------------------------------------------------ validity
 
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(self.config.watchdog_interval_s)
-            for sync in self.books.values():
-                self._notify(sync)
+            for sync in list(self.books.values()):
+                await self._notify(sync)
 
-    def _notify(self, sync: BookSync) -> None:
-        listener = self.listener
-        if listener is not None:
-            listener(sync)
-        else:
-            self._valid[sync.symbol] = sync.is_valid(local_ms())
+    async def _notify(self, sync: BookSync) -> None:
+        if self.listener is not None:
+            await self.listener(sync, None)
