@@ -25,8 +25,9 @@ from indexmaker.core.events import (
     ExchangeOrderStatus,
     PlaceExchangeOrder,
 )
-from indexmaker.core.ids import Asset, ExchangeOrderId, InstrumentId, TradeId, VenueOrderId
+from indexmaker.core.ids import Asset, BatchId, ExchangeOrderId, InstrumentId, TradeId, VenueOrderId
 from indexmaker.core.money import MONEY_CONTEXT, ZERO, dec
+from indexmaker.model.side import Side
 
 _CTX = MONEY_CONTEXT.copy()
 
@@ -58,6 +59,7 @@ class TrackedOrder:
     accepted: bool = False
     closed: bool = False
     trade_ids: set[int] = field(default_factory=set)
+    fills: list[ExchangeFill] = field(default_factory=list)  # every fill reported, in order
 
 
 class OrderBookkeeping:
@@ -77,6 +79,21 @@ class OrderBookkeeping:
         tracked = TrackedOrder(order)
         self.orders[order.order_id] = tracked
         return tracked
+
+    def adopt(
+        self, order_id: ExchangeOrderId, instrument: InstrumentId, answer: Mapping[str, Any]
+    ) -> TrackedOrder:
+        """Track an order this process did not send (found at start-up reconciliation) from
+        the venue's own `order.status` / `openOrders.status` row."""
+        order = PlaceExchangeOrder(
+            order_id,
+            BatchId(0),
+            instrument,
+            Side[str(answer.get("side", "BUY"))],
+            dec(str(answer.get("price", "0"))),
+            dec(str(answer.get("origQty", "0"))),
+        )
+        return self.orders.get(order_id) or self.track(order)
 
     def place_params(self, order: PlaceExchangeOrder) -> dict[str, object]:
         """`order.place` / `POST /api/v3/order` parameters of a LIMIT IOC with our id."""
@@ -269,20 +286,20 @@ class OrderBookkeeping:
         self._seen_trades.add(key)
         tracked.trade_ids.add(trade_id)
         tracked.filled = _CTX.add(tracked.filled, quantity)
-        events.append(
-            ExchangeFill(
-                order.order_id,
-                order.instrument,
-                tracked.venue_order_id or VenueOrderId(""),
-                TradeId(str(trade_id)),
-                price,
-                quantity,
-                tracked.filled,
-                commission,
-                Asset(commission_asset),
-                when or datetime.now(UTC),
-            )
+        fill = ExchangeFill(
+            order.order_id,
+            order.instrument,
+            tracked.venue_order_id or VenueOrderId(""),
+            TradeId(str(trade_id)),
+            price,
+            quantity,
+            tracked.filled,
+            commission,
+            Asset(commission_asset),
+            when or datetime.now(UTC),
         )
+        tracked.fills.append(fill)
+        events.append(fill)
 
 
 def _time(value: object) -> datetime | None:
