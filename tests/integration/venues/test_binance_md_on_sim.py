@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from indexmaker.core.ids import Pair
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide
 from indexmaker.venues.binance.instruments import Instruments
 from indexmaker.venues.binance.limits import local_ms
 from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
@@ -62,7 +62,7 @@ async def test_books_sync_and_follow_the_simulator(market: BinanceMarketData) ->
     assert bid is not None and ask is not None and bid < ask
     # the connector's top of book agrees with the venue's book-ticker stream
     assert sync.top is not None
-    assert len(sync.book.levels(Side.BUY, 100)) > 5
+    assert len(sync.book.levels(BookSide.BIDS, 100)) > 5
 
 
 async def test_injected_gap_forces_resnapshot(sim: SimProcess, market: BinanceMarketData) -> None:

@@ -10,8 +10,11 @@ book correctly", SPEC §6):
 4. apply buffered then live events: `u` <= id is old (ignored); `U` > id + 1 is a gap: the book
    is discarded and the procedure restarts from 1 (the event that showed the gap is kept).
 
-A book is usable by the solver only while `LIVE`, not crossed, and fresh: an event seen within
-`stale_after_ms` (the connector also invalidates every book of a dropped connection).
+A book is usable by the solver only while `LIVE`, not crossed, and fresh: its connection showed
+life (any frame; the connector calls `touch`) within `stale_after_ms`, and the symbol's own
+stream sent an event within `silent_after_ms` (a stream can stop for one symbol while the
+connection lives: python-binance #1057). A quiet symbol is synchronised without waiting for an
+event: `request_snapshot` after the subscription is acknowledged.
 """
 
 from __future__ import annotations
@@ -69,11 +72,13 @@ class BookSync:
 
     __slots__ = (
         "_buffer",
+        "alive_ms",
         "book",
         "last_event_ms",
         "last_update_id",
         "max_buffer",
         "reason",
+        "silent_after_ms",
         "snapshot_requested",
         "stale_after_ms",
         "state",
@@ -82,13 +87,21 @@ class BookSync:
         "top",
     )
 
-    def __init__(self, symbol: Pair, stale_after_ms: int = 10_000, max_buffer: int = 10_000):
+    def __init__(
+        self,
+        symbol: Pair,
+        stale_after_ms: int = 10_000,
+        max_buffer: int = 10_000,
+        silent_after_ms: int = 120_000,
+    ):
         self.symbol = symbol
         self.book = OrderBook(instrument(symbol, "binance"))
         self.state = SyncState.BUFFERING
         self.last_update_id = 0
         self.last_event_ms: int | None = None
+        self.alive_ms: int | None = None
         self.stale_after_ms = stale_after_ms
+        self.silent_after_ms = silent_after_ms
         self.max_buffer = max_buffer
         self.snapshot_requested = False
         self.reason = "no snapshot yet"
@@ -101,6 +114,7 @@ class BookSync:
     def on_diff(self, event: DepthDiff, now_ms: int) -> SyncAction:
         """One `depthUpdate` event, in stream order."""
         self.last_event_ms = now_ms
+        self.alive_ms = now_ms
         if self.state is SyncState.LIVE:
             if event.u <= self.last_update_id:
                 self.stats.ignored += 1
@@ -146,6 +160,7 @@ class BookSync:
         self.state = SyncState.LIVE
         self.reason = ""
         self.last_event_ms = now_ms
+        self.alive_ms = now_ms
         pending = list(buffer)
         buffer.clear()
         for index, event in enumerate(pending):
@@ -155,6 +170,18 @@ class BookSync:
                     self.on_diff(later, now_ms)
                 return SyncAction.FETCH_SNAPSHOT
         return SyncAction.NONE
+
+    def request_snapshot(self) -> SyncAction:
+        """The stream is subscribed: a snapshot taken from now on can be tied to it, even if
+        no event has arrived (a quiet symbol would otherwise never synchronise)."""
+        if self.state is SyncState.LIVE:
+            return SyncAction.NONE
+        return self._ask()
+
+    def touch(self, now_ms: int) -> None:
+        """The connection carrying this stream is alive (a frame arrived at `now_ms`)."""
+        if self.alive_ms is None or now_ms > self.alive_ms:
+            self.alive_ms = now_ms
 
     def on_book_ticker(self, ticker: BookTicker, now_ms: int) -> None:
         self.top = TopOfBook(ticker.b, ticker.B, ticker.a, ticker.A, ticker.u, now_ms)
@@ -176,15 +203,19 @@ class BookSync:
         """True when the solver may trade on `book`: synchronised and not stale."""
         return (
             self.state is SyncState.LIVE
+            and self.alive_ms is not None
             and self.last_event_ms is not None
-            and now_ms - self.last_event_ms <= self.stale_after_ms
+            and now_ms - self.alive_ms <= self.stale_after_ms
+            and now_ms - self.last_event_ms <= self.silent_after_ms
         )
 
     def invalid_reason(self, now_ms: int) -> str:
         if self.state is not SyncState.LIVE:
             return self.reason
-        if self.last_event_ms is None or now_ms - self.last_event_ms > self.stale_after_ms:
-            return f"stale: no event for more than {self.stale_after_ms} ms"
+        if self.alive_ms is None or now_ms - self.alive_ms > self.stale_after_ms:
+            return f"stale: connection silent for more than {self.stale_after_ms} ms"
+        if self.last_event_ms is None or now_ms - self.last_event_ms > self.silent_after_ms:
+            return f"stale: no event for this symbol for more than {self.silent_after_ms} ms"
         return ""
 
     def best_prices(self) -> tuple[Decimal | None, Decimal | None]:

@@ -45,7 +45,8 @@ class MarketDataConfig:
     snapshot_limit: int = 1000  # weight 50; 5000 costs 250 (reference §8)
     depth_speed: str = "@100ms"  # "" for the 1000 ms stream
     book_ticker: bool = True
-    stale_after_ms: int = 10_000
+    stale_after_ms: int = 10_000  # connection silent this long: its books are stale
+    silent_after_ms: int = 120_000  # one symbol's stream silent this long: that book is stale
     streams_per_connection: int = 1000  # Binance allows 1024
     streams_per_subscribe: int = 200
     control_interval_s: float = 0.25  # <= 4 control messages/s of the 5/s allowed
@@ -77,6 +78,8 @@ class BinanceMarketData:
         self._snapshots: asyncio.Queue[Pair] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
+        self._last_frame_ms: dict[int, int] = {}  # per connection: when a frame last arrived
+        self._pending_subscribe: dict[tuple[int, int], list[Pair]] = {}
         self.connects = 0
         self.control_messages = 0
         self.snapshot_fetches = 0
@@ -87,7 +90,11 @@ class BinanceMarketData:
     def _add(self, symbol: Pair) -> None:
         if symbol in self.books:
             return
-        self.books[symbol] = BookSync(symbol, stale_after_ms=self.config.stale_after_ms)
+        self.books[symbol] = BookSync(
+            symbol,
+            stale_after_ms=self.config.stale_after_ms,
+            silent_after_ms=self.config.silent_after_ms,
+        )
         per_symbol = 2 if self.config.book_ticker else 1
         capacity = max(1, self.config.streams_per_connection // per_symbol)
         if not self._groups or len(self._groups[-1]) >= capacity:
@@ -169,24 +176,30 @@ class BinanceMarketData:
         async with session.ws_connect(url, autoping=True, max_msg_size=0) as ws:
             self._sockets[index] = ws
             self.connects += 1
-            subscriber = asyncio.create_task(self._subscribe(ws, self._streams(symbols)))
+            subscriber = asyncio.create_task(self._subscribe(index, ws, symbols))
             try:
-                await self._read(ws)
+                await self._read(index, ws)
             finally:
                 subscriber.cancel()
 
-    async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, streams: list[str]) -> None:
-        step = self.config.streams_per_subscribe
-        for number, start in enumerate(range(0, len(streams), step), start=1):
+    async def _subscribe(
+        self, index: int, ws: aiohttp.ClientWebSocketResponse, symbols: list[Pair]
+    ) -> None:
+        per_symbol = 2 if self.config.book_ticker else 1
+        step = max(1, self.config.streams_per_subscribe // per_symbol)
+        for number, start in enumerate(range(0, len(symbols), step), start=1):
             if number > 1:
                 await asyncio.sleep(self.config.control_interval_s)
-            message = {"method": "SUBSCRIBE", "params": streams[start : start + step], "id": number}
+            chunk = symbols[start : start + step]
+            self._pending_subscribe[(index, number)] = chunk
+            message = {"method": "SUBSCRIBE", "params": self._streams(chunk), "id": number}
             await ws.send_str(ENCODE(message).decode())  # JSON goes in text frames
             self.control_messages += 1
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _read(self, index: int, ws: aiohttp.ClientWebSocketResponse) -> None:
         books = self.books
         timeout = self.config.receive_timeout_s
+        frames = self._last_frame_ms
         while True:
             message = await ws.receive(timeout=timeout)
             if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -201,6 +214,8 @@ class BinanceMarketData:
             data = message.data
             raw = data.encode() if isinstance(data, str) else data
             self.messages += 1
+            now = local_ms()
+            frames[index] = now
             envelope = ENVELOPE.decode(raw)
             stream = envelope.stream
             if not stream:
@@ -208,9 +223,12 @@ class BinanceMarketData:
                     return  # reconnect now rather than be cut off
                 if envelope.error:
                     log.error("binance.stream.control_error", extra={"answer": raw[:200]})
+                elif envelope.id is not None:  # SUBSCRIBE acknowledged: snapshots can be taken
+                    for symbol in self._pending_subscribe.pop((index, envelope.id), []):
+                        if books[symbol].request_snapshot() is SyncAction.FETCH_SNAPSHOT:
+                            self._snapshots.put_nowait(symbol)
                 continue
             symbol_lower, _, kind = stream.partition("@")
-            now = local_ms()
             if kind.startswith("depth"):
                 event = DEPTH_DIFF.decode(envelope.data)
                 sync = books.get(Pair(event.s))
@@ -267,8 +285,13 @@ class BinanceMarketData:
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(self.config.watchdog_interval_s)
-            for sync in list(self.books.values()):
-                await self._notify(sync)
+            for index, symbols in enumerate(self._groups):
+                alive = self._last_frame_ms.get(index) if index in self._sockets else None
+                for symbol in symbols:
+                    sync = self.books[symbol]
+                    if alive is not None:
+                        sync.touch(alive)
+                    await self._notify(sync)
 
     async def _notify(self, sync: BookSync) -> None:
         if self.listener is not None:
