@@ -91,7 +91,12 @@ def load_config(
 
 def _first_error(error: ValidationError, sources: dict[str, str]) -> str:
     detail = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in detail["loc"]).replace(".[key]", "")
+    where = ""
+    for part in detail["loc"]:
+        if isinstance(part, int):
+            where += f"[{part}]"  # the n-th entry of a list: order_rate_limits[0].limit
+        elif part != "[key]":
+            where += f".{part}" if where else str(part)
     message: str = detail["msg"]
     if detail["type"] == "value_error":
         # A model check names its own field ("fee_factor: …") after pydantic's prefix.
@@ -101,13 +106,17 @@ def _first_error(error: ValidationError, sources: dict[str, str]) -> str:
             where, message = (f"{where}.{name}" if where else name), reason
     elif detail["type"] == "extra_forbidden":
         message = "unknown setting"
+    elif detail["type"] == "missing":
+        message = "required, missing"
+    elif detail["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"expected a table of settings ([{where}]), got {detail.get('input')!r}"
     elif detail["type"] in ("decimal_type", "is_instance_of"):
         message = 'expected a decimal number, e.g. 0.01 or "0.01"'
     else:
         message = re.sub(r"^\w+ should", "must", message)  # "Input should be" → "must be"
         value = detail.get("input")
         shown = str(value) if isinstance(value, Decimal) else repr(value)
-        message += f" (got {shown})"
+        message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
     where = sources.get(where, where)
     return f"{where}: {message}" if where else message
 

@@ -143,11 +143,16 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ("[server]\nport = 70000\n", "server.port: must be less than or equal to 65535"),
         ("[server]\nport = -1\n", "server.port: must be greater than or equal to 0"),
         ('[server]\nquote_path = "/ws"\n', "server: path, quote_path and order_path must differ"),
-        ("[server]\nallowed_chain_ids = [0]\n", "server.allowed_chain_ids.0: must be greater"),
+        ("[server]\nallowed_chain_ids = [0]\n", "server.allowed_chain_ids[0]: must be greater"),
+        ('server = "x"\n', "server: expected a table of settings ([server]), got 'x'"),
+        (
+            "[solver]\norder_rate_limits = [{ name = 'x', limit = 1 }]\n",
+            "solver.order_rate_limits[0].interval: required, missing",
+        ),
         ("[server.session]\nmax_sessions_per_client = 0\n", "server.session.max_sessions_per"),
         (
             "[server.session]\nclient_limits = [{ name = 'x', limit = 0, interval = 1 }]\n",
-            "server.session.client_limits.0.limit: must be greater than or equal to 1",
+            "server.session.client_limits[0].limit: must be greater than or equal to 1",
         ),
         (
             "[server.session.weights]\nNewIndexOrdr = 1\n",
