@@ -8,7 +8,13 @@ from decimal import Decimal
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import BookInvalid, BookSnapshot, BookUpdate, TradePrint
 from indexmaker.core.ids import InstrumentId
-from indexmaker.core.money import MONEY_CONTEXT, ONE, ZERO
+from indexmaker.core.money import (
+    MONEY_CONTEXT,
+    ONE,
+    ZERO,
+    round_down_to_tick,
+    round_up_to_tick,
+)
 from indexmaker.model.book import OrderBook
 from indexmaker.model.side import Side
 
@@ -153,10 +159,13 @@ class MarketData:
             self.tracker.update_top(instrument, None, None)
 
     def limit_price(
-        self, instrument: InstrumentId, side: Side, threshold: Decimal
+        self, instrument: InstrumentId, side: Side, threshold: Decimal, tick: Decimal = ZERO
     ) -> Decimal | None:
-        """SPEC §4 step 2: best ask × (1 + threshold) for buys, best bid × (1 − threshold) for
-        sells; None when that side is empty or unknown, so the caller never guesses a price."""
+        """SPEC §4 step 2 for a taker of `side`: best ask × (1 + threshold) rounded up to
+        `tick` for buys, best bid × (1 − threshold) rounded down to `tick` for sells (SPEC §6
+        PRICE_FILTER; `tick` 0 leaves it unrounded). None when the book side it takes is empty
+        or unknown, so the caller never guesses a price. Raises InvalidInputError for a
+        threshold outside [0, 1)."""
         if not threshold.is_finite() or threshold < ZERO or threshold >= ONE:
             raise InvalidInputError("threshold", f"must be in [0, 1), got {threshold}")
         book = self._books.get(instrument)
@@ -164,5 +173,11 @@ class MarketData:
             return None
         bid, ask = book.best_prices()
         if side is Side.BUY:
-            return None if ask is None else _CTX.multiply(ask, _CTX.add(ONE, threshold))
-        return None if bid is None else _CTX.multiply(bid, _CTX.subtract(ONE, threshold))
+            if ask is None:
+                return None
+            limit = _CTX.multiply(ask, _CTX.add(ONE, threshold))
+            return round_up_to_tick(limit, tick) if tick else limit
+        if bid is None:
+            return None
+        limit = _CTX.multiply(bid, _CTX.subtract(ONE, threshold))
+        return round_down_to_tick(limit, tick) if tick else limit

@@ -81,19 +81,21 @@ class QuoteManager:
         return answers
 
     def compute(
-        self, basket: Basket, market: MarketData, amount: Decimal
+        self, basket: Basket, market: MarketData, amount: Decimal, side: Side = Side.BUY
     ) -> tuple[Decimal, Decimal, Decimal] | None:
-        """(quantity_possible, quantity_fillable_now, index_price) or None without prices."""
+        """(quantity_possible, quantity_fillable_now, index_price) for a taker of `side`, or
+        None without prices. Only buys are quoted (`request` refuses sells) until redemption
+        defines what a sell's amount is."""
         cfg = self._config
         index_price = ZERO
         fillable_cap: Decimal | None = None
         for asset in basket.assets:
-            limit = market.limit_price(asset.instrument, Side.BUY, cfg.price_threshold)
+            limit = market.limit_price(asset.instrument, side, cfg.price_threshold)
             book = market.book(asset.instrument)
             if limit is None or book is None:
                 return None
             index_price += asset.quantity * limit
-            units = book.taker_liquidity(Side.BUY, limit, cfg.max_levels) / asset.quantity
+            units = book.taker_liquidity(side, limit, cfg.max_levels) / asset.quantity
             fillable_cap = units if fillable_cap is None else min(fillable_cap, units)
         possible = amount / cfg.fee_factor / index_price
         usable = min(amount / cfg.fee_factor, cfg.max_order_volley) / index_price

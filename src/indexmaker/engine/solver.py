@@ -223,6 +223,7 @@ class Solver:
             self.rules,
             min(cfg.max_volley, free),
             self._blocked_assets(now),
+            side=Side.BUY,  # updates are buys; redemption will plan sell batches the same way
         )
         if not plan.entries:
             return
@@ -240,7 +241,7 @@ class Solver:
                 order_id=self.tracker.new_order_id(),
                 batch_id=batch.batch_id,
                 instrument=planned.instrument,
-                side=Side.BUY,
+                side=planned.side,
                 price=planned.price,
                 quantity=planned.quantity,
             )

@@ -2,6 +2,12 @@
 
 Cost is linear in orders + indexes × assets: orders of one index share their basket,
 so every per-asset figure is computed once per index group, never once per order.
+
+Every step takes the batch's side, so the sell side and rebalancing reuse it: a buy batch
+takes asks within best ask × (1 + threshold) (rounded up to the tick), a sell batch takes bids
+within best bid × (1 − threshold) (rounded down); filters round its prices the same way.
+Sizing reads an amount per side (`usable_quantity`): collateral for a buy, index units for a
+sell. Carried inventory covers a buy's demand; a sell has none to carry.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class PlannedAssetOrder:
     quantity: Decimal  # to buy now; 0 when carried lots cover the demand
     demand: Decimal  # Σ contributions of the batch's entries
     carried: Decimal  # free inventory the batch uses first
+    side: Side = Side.BUY
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +69,28 @@ class Strategy:
         self.config = config
 
     def limit_prices(
-        self, market: MarketData, assets: Sequence[InstrumentId], side: Side = Side.BUY
+        self,
+        market: MarketData,
+        assets: Sequence[InstrumentId],
+        side: Side,
+        rules: Mapping[InstrumentId, InstrumentRules] | None = None,
     ) -> dict[InstrumentId, Decimal | None]:
+        """Step 2 per asset for a taker of `side`, on the instrument's tick when known."""
         threshold = self.config.price_threshold
-        return {a: market.limit_price(a, side, threshold) for a in assets}
+        ticks = rules or {}
+        return {a: market.limit_price(a, side, threshold, _tick(ticks.get(a))) for a in assets}
 
-    def usable_quantity(self, engageable: Decimal, index_price: Decimal) -> Decimal:
-        """Step 5: q = min(engageable / fee_factor, max_order_volley) / P (index units)."""
-        usable = engageable / self.config.fee_factor
+    def usable_quantity(
+        self, amount: Decimal, index_price: Decimal, side: Side = Side.BUY
+    ) -> Decimal:
+        """Step 5, index units one order may trade this batch. A buy's `amount` is collateral
+        (USDC): q = min(amount / fee_factor, max_order_volley) / P. A sell's is index units:
+        q = min(amount, max_order_volley / P) (its fees come out of the proceeds)."""
         cap = self.config.max_order_volley
+        if side is Side.SELL:
+            most = cap / index_price
+            return amount if amount < most else most
+        usable = amount / self.config.fee_factor
         if usable > cap:  # (builtin min() is several times slower on Decimals; hot path)
             usable = cap
         return usable / index_price if usable > 0 else ZERO
@@ -83,9 +103,11 @@ class Strategy:
         rules: Mapping[InstrumentId, InstrumentRules],
         cap: Decimal,
         blocked: Mapping[InstrumentId, str] | None = None,
+        side: Side = Side.BUY,
     ) -> BatchPlan:
-        """Fit `candidates`; `blocked` assets (e.g. cooling down after a venue reject) make
-        the indexes holding them wait, with the reason given."""
+        """Fit `candidates` into one batch of `side`; `blocked` assets (e.g. cooling down after
+        a venue reject) make the indexes holding them wait, with the reason given. A candidate
+        of the other side is deferred, never mixed in."""
         cfg = self.config
         deferred: list[tuple[OrderUpdate, str]] = []
         groups: dict[Symbol, _Group] = {}
@@ -95,6 +117,9 @@ class Strategy:
         # Steps 2 and 4: limit prices and the index limit price P, once per index.
         unpriced: dict[Symbol, str] = {}
         for update, basket in candidates:
+            if update.side is not side:
+                deferred.append((update, f"a {update.side.value} order in a {side.value} batch"))
+                continue
             group = groups.get(basket.symbol)
             if group is None and basket.symbol not in unpriced and blocked:
                 for asset in basket.assets:
@@ -102,7 +127,7 @@ class Strategy:
                         unpriced[basket.symbol] = blocked[asset.instrument]
                         break
             if group is None and basket.symbol not in unpriced:
-                price = self._index_limit_price(basket, market, limits)
+                price = self._index_limit_price(basket, market, limits, rules, side)
                 if isinstance(price, str):
                     unpriced[basket.symbol] = price
                 else:
@@ -110,7 +135,7 @@ class Strategy:
             if group is None:
                 deferred.append((update, unpriced[basket.symbol]))
                 continue
-            q = self.usable_quantity(update.engageable, group.index_price)
+            q = self.usable_quantity(update.engageable, group.index_price, side)
             if q <= 0:
                 continue
             group.updates.append((update, q))
@@ -120,8 +145,10 @@ class Strategy:
         for symbol, limit in limits.items():
             book = market.book(symbol)
             liquidity[symbol] = (
-                book.taker_liquidity(Side.BUY, limit, cfg.max_levels) if book is not None else ZERO
+                book.taker_liquidity(side, limit, cfg.max_levels) if book is not None else ZERO
             )
+        if side is Side.SELL:
+            carried = {}  # inventory covers a buy's demand; a sell sells it
 
         # Step 6: fit. An asset that cannot be bought (too little liquidity, or the venue's
         # filters refuse the size) fails the groups that need it; refit without them.
@@ -143,7 +170,9 @@ class Strategy:
                 for group in active:
                     group.ratio *= scale
                 notional = cap
-            asset_orders, bad_asset = self._asset_orders(active, limits, liquidity, carried, rules)
+            asset_orders, bad_asset = self._asset_orders(
+                active, limits, liquidity, carried, rules, side
+            )
             if bad_asset is None:
                 break
             for group in active:
@@ -170,13 +199,21 @@ class Strategy:
     # ------------------------------------------------------------------ helpers
 
     def _index_limit_price(
-        self, basket: Basket, market: MarketData, limits: dict[InstrumentId, Decimal]
+        self,
+        basket: Basket,
+        market: MarketData,
+        limits: dict[InstrumentId, Decimal],
+        rules: Mapping[InstrumentId, InstrumentRules],
+        side: Side,
     ) -> Decimal | str:
+        """Step 4: P = Σ basket quantity × limit price; the first unpriced asset as a reason."""
         total = ZERO
+        threshold = self.config.price_threshold
         for asset in basket.assets:
             limit = limits.get(asset.instrument)
             if limit is None:
-                found = market.limit_price(asset.instrument, Side.BUY, self.config.price_threshold)
+                tick = _tick(rules.get(asset.instrument))
+                found = market.limit_price(asset.instrument, side, threshold, tick)
                 if found is None:
                     return f"no price for {asset.instrument}"
                 limit = limits[asset.instrument] = found
@@ -202,6 +239,7 @@ class Strategy:
         liquidity: Mapping[InstrumentId, Decimal],
         carried: Mapping[InstrumentId, Decimal],
         rules: Mapping[InstrumentId, InstrumentRules],
+        side: Side,
     ) -> tuple[list[PlannedAssetOrder], tuple[InstrumentId, str] | None]:
         """Step 8: one order per asset, padded and filtered; or the first asset that fails."""
         cfg = self.config
@@ -213,7 +251,7 @@ class Strategy:
             have = carried.get(symbol, ZERO)
             to_buy = need - have
             if to_buy <= 0:
-                orders.append(PlannedAssetOrder(symbol, limit, ZERO, need, have))
+                orders.append(PlannedAssetOrder(symbol, limit, ZERO, need, have, side))
                 continue
             symbol_rules = rules.get(symbol)
             if symbol_rules is None:  # SPEC §6: only quantities the venue's rules shaped
@@ -231,8 +269,14 @@ class Strategy:
                 cover = pad_up_to_step(to_buy, lot)
                 if quantity < cover:
                     quantity = cover
-            result = apply_filters(symbol_rules, Side.BUY, limit, quantity, liquidity[symbol])
+            result = apply_filters(symbol_rules, side, limit, quantity, liquidity[symbol])
             if not isinstance(result, FilteredOrder):
                 return orders, (symbol, f"{symbol} refused by the venue's {result.reason}")
-            orders.append(PlannedAssetOrder(symbol, result.price, result.quantity, need, have))
+            orders.append(
+                PlannedAssetOrder(symbol, result.price, result.quantity, need, have, side)
+            )
         return orders, None
+
+
+def _tick(rules: InstrumentRules | None) -> Decimal:
+    return rules.tick_size if rules is not None else ZERO

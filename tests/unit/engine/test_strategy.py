@@ -88,9 +88,18 @@ def test_limit_prices_buy_and_sell() -> None:
     s = strategy()
     m = default_books()
     # Buys: best ask × 1.01; sells: best bid × 0.99.
-    assert s.limit_prices(m, [AAA, BBB]) == {AAA: D("10.10"), BBB: D("20.20")}
+    assert s.limit_prices(m, [AAA, BBB], Side.BUY) == {AAA: D("10.10"), BBB: D("20.20")}
     assert s.limit_prices(m, [AAA, BBB], Side.SELL) == {AAA: D("9.801"), BBB: D("19.701")}
-    assert s.limit_prices(m, [CCC]) == {CCC: None}
+    assert s.limit_prices(m, [CCC], Side.BUY) == {CCC: None}
+
+
+def test_limit_prices_on_the_tick_round_away_from_the_book() -> None:
+    s = strategy()
+    m = default_books()
+    rules = {AAA: InstrumentRules(AAA, "AAA", "USDC", tick_size=D("0.25"))}
+    # Buy: 10 × 1.01 = 10.10 → up to 10.25; sell: 9.9 × 0.99 = 9.801 → down to 9.75.
+    assert s.limit_prices(m, [AAA, BBB], Side.BUY, rules) == {AAA: D("10.25"), BBB: D("20.20")}
+    assert s.limit_prices(m, [AAA], Side.SELL, rules) == {AAA: D("9.75")}
 
 
 def test_usable_quantity_uses_fee_factor_and_max_order_volley() -> None:
@@ -100,6 +109,59 @@ def test_usable_quantity_uses_fee_factor_and_max_order_volley() -> None:
     assert s.usable_quantity(D("20040"), D("40")) == D(250)
     assert s.usable_quantity(D("0"), D("40")) == 0
     assert s.usable_quantity(D("-5"), D("40")) == 0
+
+
+def test_usable_quantity_of_a_sell_is_index_units_capped_by_max_order_volley() -> None:
+    s = strategy()
+    assert s.usable_quantity(D("25"), D("40"), Side.SELL) == D(25)
+    assert s.usable_quantity(D("300"), D("40"), Side.SELL) == D(250)  # 10000 / 40
+
+
+def sell(units: str) -> OrderUpdate:
+    update = ready("0")
+    update.side = Side.SELL
+    update.amount = D(units)  # a sell's amount is index units
+    return update
+
+
+def test_a_sell_batch_takes_bids_within_the_limit_rounded_down() -> None:
+    s = strategy()
+    rules = {
+        AAA: InstrumentRules(AAA, "AAA", "USDC", tick_size=D("0.25")),
+        BBB: InstrumentRules(BBB, "BBB", "USDC", tick_size=D("0.5")),
+    }
+    m = market(
+        {
+            AAA: ([("9.9", "30"), ("9.8", "100")], [("10", "100")]),
+            BBB: ([("19.9", "100")], [("20", "100")]),
+        }
+    )
+    u = sell("20")
+    plan = s.plan([(u, IDX)], m, {AAA: D(1000)}, rules, BIG_CAP, side=Side.SELL)
+    # Limits: AAA 9.801 → 9.75 on its tick (so only the 9.9 and 9.8 bids count), BBB 19.701
+    # → 19.5. P = 2 × 9.75 + 19.5 = 39. The bids allow 130 AAA, so 20 units fit whole;
+    # inventory does not cover a sell (it is what is sold).
+    (entry,) = plan.entries
+    assert (entry.update, entry.index_price, entry.quantity) == (u, D(39), D(20))
+    assert plan.asset_orders == (
+        PlannedAssetOrder(AAA, D("9.75"), D(40), D(40), D(0), Side.SELL),
+        PlannedAssetOrder(BBB, D("19.5"), D(20), D(20), D(0), Side.SELL),
+    )
+
+
+def test_a_sell_batch_sees_only_bid_liquidity() -> None:
+    s = strategy()
+    m = market({AAA: ([("9.9", "3")], [("10", "1000")]), BBB: ([("19.9", "100")], [])})
+    plan = s.plan([(sell("20"), IDX)], m, {}, {}, BIG_CAP, side=Side.SELL)
+    (entry,) = plan.entries
+    assert entry.quantity == D("1.5")  # 3 AAA bid within the limit / 2 AAA per unit
+
+
+def test_an_order_of_the_other_side_is_deferred_not_mixed_in() -> None:
+    s = strategy()
+    buy = ready("1012.02")
+    plan = s.plan([(buy, IDX)], default_books(), {}, {}, BIG_CAP, side=Side.SELL)
+    assert plan.entries == () and plan.deferred == ((buy, "a buy order in a sell batch"),)
 
 
 def test_basic_plan() -> None:
