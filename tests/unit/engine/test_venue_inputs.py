@@ -38,6 +38,7 @@ from indexmaker.core.ids import (
     client_key,
     instrument,
 )
+from indexmaker.core.money import money_context
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
 from indexmaker.engine.throttle import RateLimit
@@ -227,3 +228,35 @@ def test_a_fill_whose_cumulative_quantity_skips_an_execution_starts_a_reconcilia
         D("0"), Asset("USDC"), first.event_time,
     )  # fmt: skip
     assert not [c for c in engine.handle(again) if isinstance(c, QueryExchangeOrder)]  # once
+
+
+def test_a_venue_charging_commission_in_the_base_asset_is_booked_at_what_arrived() -> None:
+    exchange = SimulatedExchange(
+        dict(BOOKS), behaviour={AAA: Behaviour(commission_in_base=True, splits=2)}
+    )
+    world = SimulatedWorld(EngineSetup(BASKETS), exchange, SimulatedChain())
+    fills: list[ExchangeFill] = []
+    execute = exchange.execute
+
+    def recording(order: PlaceExchangeOrder, now: datetime) -> list[object]:
+        events = execute(order, now)
+        fills.extend(e for e in events if isinstance(e, ExchangeFill))
+        return events  # type: ignore[return-value]
+
+    exchange.execute = recording  # type: ignore[method-assign,assignment]
+    world.submit(DepositObserved(ALICE, 1, D("1000"), EXCHANGE_ACCOUNT, TxHash("0x1"), 0, 1, 12))
+    world.submit(NewIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, Side.BUY, D("1000")))
+    world.advance(timedelta(seconds=1))
+    assert fills and all(f.commission_asset == "AAA" for f in fills)
+    update = world.engine.orders.update(ALICE, ClientOrderId("A1"))
+    assert update is not None
+    # Lots open in fill order (ids 1, 2, …); the update's assignments describe them.
+    lots = {a.lot_id: a for a in update.lots}
+    assert sorted(lots) == list(range(1, len(fills) + 1))
+    with money_context():  # the engine's 34 digits, not the default 28
+        for lot_id, f in enumerate(fills, start=1):
+            lot = lots[lot_id]
+            assert lot.lot_quantity == f.quantity - f.commission  # what reached the account
+            assert lot.lot_quantity * lot.price + lot.lot_fee == f.quantity * f.price  # paid
+    arrived = sum((a.lot_quantity for a in lots.values()), D(0))
+    assert update.filled_quantity <= arrived  # never more index units than arrived
