@@ -152,7 +152,7 @@ def test_a_sell_batch_takes_bids_within_the_limit_rounded_down() -> None:
 def test_a_sell_batch_sees_only_bid_liquidity() -> None:
     s = strategy()
     m = market({AAA: ([("9.9", "3")], [("10", "1000")]), BBB: ([("19.9", "100")], [])})
-    plan = s.plan([(sell("20"), IDX)], m, {}, {}, BIG_CAP, side=Side.SELL)
+    plan = s.plan([(sell("20"), IDX)], m, {}, RULES, BIG_CAP, side=Side.SELL)
     (entry,) = plan.entries
     assert entry.quantity == D("1.5")  # 3 AAA bid within the limit / 2 AAA per unit
 
