@@ -71,14 +71,29 @@ def test_watch_shows_the_close_reason_and_the_restart(tmp_path: Path) -> None:
         assert deposit.stderr.startswith(
             "indexmaker deposit: deposit refused: POST /sim/deposit is off"
         )
+        # An order waiting for its invoice (never funded, so it waits) sees the same.
+        order_out = tmp_path / "order.out"
+        args = ["--url", listening, "--wait-timeout", "40"]
+        with order_out.open("wb") as sink:
+            order = subprocess.Popen(
+                [*INDEXMAKER, "order", "SY100", "buy", "25", "--wait", "--test-key", "3", *args],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=indexmaker_env(),
+            )
+        processes.append(order)
+        _wait_for(order_out, "accepted o-", order)
         assert _stop(first) == 0
-        _wait_for(out, r"disconnected: closed by the server \(1001: server shutting down\)", watch)
+        closed = r"disconnected: closed by the server \(1001: server shutting down\)"
+        _wait_for(out, closed, watch)
+        _wait_for(order_out, closed + " \\(reconnecting\\)", order)
         second = _serve(tmp_path / "serve2.log", port)
         processes.append(second)
         _wait_for(tmp_path / "serve2.log", "fix_listening", second)
         _wait_for(out, r"server restarted: the server restarted \(its server_seq now", watch)
+        _wait_for(order_out, r"server restarted: the server restarted", order)
         assert _stop(watch, signal.SIGINT) == 0
-        assert "connection lost" not in out.read_text()
+        assert "connection lost" not in out.read_text() + order_out.read_text()
     finally:
         for process in processes:
             _stop(process)

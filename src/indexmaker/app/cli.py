@@ -9,7 +9,9 @@ Client commands talk FIX/JSON to a running service through the SDK (server/clien
     indexmaker watch
 
 The wallet key comes from `--key-file PATH`, `--test-key N` (anvil's public test accounts,
-for local use only) or the environment variable INDEXMAKER_KEY, in that order.
+for local use only) or the environment variable INDEXMAKER_KEY, in that order; `quote` needs
+none (quotes are unsigned: a throw-away address asks). Output is plain lines, whole, on a
+terminal or not. Exit status: 0 done, 1 refused or failed, 2 bad input or start-up values.
 """
 
 from __future__ import annotations
@@ -404,7 +406,15 @@ async def _quote(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
 
 async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    from indexmaker.server.client import Ack, Fill, Nak, OrderResponse, new_id
+    from indexmaker.server.client import (
+        Ack,
+        Disconnected,
+        Fill,
+        Nak,
+        OrderResponse,
+        ServerRestarted,
+        new_id,
+    )
 
     cid = args.client_order_id or new_id("o")
 
@@ -418,15 +428,22 @@ async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
                 print(f"accepted {cid}: {args.side} {args.symbol} for {args.amount} USDC")
         elif isinstance(event, Fill) and event.client_order_id == cid:
             print(_fill_line(event), flush=True)
+        elif isinstance(event, Disconnected):
+            print(f"disconnected: {event.reason} (reconnecting)", flush=True)
+        elif isinstance(event, ServerRestarted):
+            print(f"server restarted: {event.reason}", flush=True)
 
     client.on_event = show
-    response = await client.new_order(args.symbol, args.side, args.amount, cid)
-    if not response.accepted:
-        raise CliError(f"order {cid} rejected: {response.reason}")
-    if not args.wait:
-        print("(fills follow; `indexmaker watch` shows them, `--wait` waits for the invoice)")
-        return 0
-    invoice = await client.wait_minted(cid, args.wait_timeout)
+    try:
+        response = await client.new_order(args.symbol, args.side, args.amount, cid)
+        if not response.accepted:
+            raise CliError(f"order {cid} rejected: {response.reason}")
+        if not args.wait:
+            print("(fills follow; `indexmaker watch` shows them, `--wait` waits for the invoice)")
+            return 0
+        invoice = await client.wait_minted(cid, args.wait_timeout)
+    finally:
+        client.on_event = None  # our own close at the end is no news
     _print_invoice(invoice)
     return 0
 
