@@ -70,10 +70,9 @@ async def _serve_fix() -> None:
     from indexmaker.app.config import ServiceConfig
     from indexmaker.app.service import Service
     from indexmaker.observability.logging import setup_logging
-    from indexmaker.server.ws_server import ServerConfig
 
     setup_logging("ERROR")
-    service = Service(ServiceConfig(server=ServerConfig(port=0, session=_unlimited())))
+    service = Service(ServiceConfig(server=_bench_server()))
     await service.start()
     print(f"URL {service.server.url}", flush=True)
     await _until_stdin_closes()
@@ -95,7 +94,7 @@ async def _serve_adapter() -> None:
     )
     from indexmaker.observability.logging import setup_logging
     from indexmaker.server.signing import Signer
-    from indexmaker.server.ws_server import FixServer, ServerConfig
+    from indexmaker.server.ws_server import FixServer
 
     setup_logging("ERROR")
     loop = asyncio.get_running_loop()
@@ -111,9 +110,7 @@ async def _serve_adapter() -> None:
             return
         loop.call_soon(server.deliver, request.client, reply)
 
-    server = FixServer(
-        ServerConfig(port=0, session=_unlimited()), engine, SystemClock(), Signer(os.urandom(32))
-    )
+    server = FixServer(_bench_server(), engine, SystemClock(), Signer(os.urandom(32)))
     await server.start()
     print(f"URL {server.url}", flush=True)
     await _until_stdin_closes()
@@ -122,10 +119,30 @@ async def _serve_adapter() -> None:
 
 def _unlimited() -> Any:
     from indexmaker.engine.throttle import RateLimit
+    from indexmaker.server.guard import GuardConfig
     from indexmaker.server.session import SessionConfig
 
     unlimited = (RateLimit("bench", 10**12, timedelta(seconds=1)),)
-    return SessionConfig(session_limits=unlimited, client_limits=unlimited, global_limits=unlimited)
+    return SessionConfig(
+        session_limits=unlimited,
+        client_limits=unlimited,
+        global_limits=unlimited,
+        unauthenticated=GuardConfig(source_limits=unlimited, anonymous_limits=unlimited),
+    )
+
+
+def _bench_server() -> Any:
+    """Every limit out of the way: one source (loopback) opens all the bench's sessions."""
+    from indexmaker.server.ws_server import ServerConfig
+
+    return ServerConfig(
+        port=0,
+        session=_unlimited(),
+        max_connections_per_source=10**6,
+        max_unauthenticated_sessions=10**6,
+        max_sessions=10**6,
+        unauthenticated_idle=timedelta(hours=1),
+    )
 
 
 async def _until_stdin_closes() -> None:

@@ -1,9 +1,14 @@
-"""One session's socket, written through aiohttp's public API with bounded unsent bytes.
+"""One session's socket, written through public APIs only, with bounded unsent bytes.
 
-Why a queue and a writer task: aiohttp's public `send_frame` is a coroutine that waits for the
-transport to drain once its buffer passes the high-water mark (back-pressure), so frames are
-queued here in order and one writer task per busy connection awaits them; it exists only while
-the queue is non-empty (an idle session holds no task) and writes a whole burst per wake-up.
+Two paths, in order. Fast: while nothing is queued and the transport's buffer is below its
+high-water mark, a frame is written at once into the transport (asyncio's public
+`Transport.write`), framed here as RFC 6455 §5.2 allows a server: one unmasked, uncompressed
+text frame (`compress=False` on the session, so no extension applies). aiohttp writes its own
+control frames (ping, pong, close) whole and synchronously too, so frames never interleave.
+Slow: otherwise the frame is queued, and one writer task per backlogged connection hands the
+queue to aiohttp's public `send_frame`, which waits for the transport to drain (back-pressure);
+the task exists only while the queue is non-empty. Measured: a coroutine per frame (or a task
+per burst) cost 30-50% of the quote round trip (docs/benchmarks.md), hence the fast path.
 
 Bounds (SPEC §5: a client that stops reading is closed, never left open with messages
 dropped). A connection's *unsent bytes* are its queue plus the transport's write buffer. A frame
@@ -23,6 +28,15 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from indexmaker.server.session import SessionState
+
+
+def text_frame_header(size: int) -> bytes:
+    """RFC 6455 §5.2 header of a final, unmasked text frame of `size` payload bytes."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 65_536:
+        return bytes((0x81, 126)) + size.to_bytes(2, "big")
+    return bytes((0x81, 127)) + size.to_bytes(8, "big")
 
 
 @dataclass(slots=True)
@@ -47,6 +61,7 @@ class Connection:
     __slots__ = (
         "_budget",
         "_drained",
+        "_high_water",
         "_queue",
         "_queued",
         "_task",
@@ -64,6 +79,7 @@ class Connection:
         budget: SendBudget,
         transport: asyncio.BaseTransport | None,
         source: str,
+        high_water: int = 16 * 1024,
     ) -> None:
         self.ws = ws
         self.state = state
@@ -71,6 +87,7 @@ class Connection:
         self.closing = False  # set once the server decided to close it: nothing more is sent
         self._budget = budget
         self._transport = transport
+        self._high_water = high_water  # the transport's: above it, frames queue here
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._task: asyncio.Task[None] | None = None
@@ -114,6 +131,16 @@ class Connection:
         size = len(frame)
         if not (force and self._queued == 0) and not self._budget.admits(self.unsent(), size):
             return False
+        transport = self._transport
+        if (
+            self._task is None
+            and not self._queue
+            and isinstance(transport, asyncio.WriteTransport)
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() < self._high_water
+        ):
+            transport.write(text_frame_header(size) + frame)  # the fast path (module doc)
+            return True
         self._queue.append(frame)
         self._queued += size
         self._budget.queued += size

@@ -243,7 +243,9 @@ class FixServer:
         session_id = f"s{next(self._ids)}"
         full = request.query.get("signing") == "full"
         state = self.hub.open_session(session_id, full_signing=full, source=source)
-        connection = Connection(ws, state, self._budget, request.transport, source)
+        connection = Connection(
+            ws, state, self._budget, request.transport, source, TRANSPORT_HIGH_WATER
+        )
         self._connections[session_id] = connection
         self._unauthenticated[session_id] = asyncio.get_running_loop().time()
         guard.connection_opened(source)
