@@ -164,15 +164,15 @@ class Engine:
             case BookSnapshot() | BookUpdate() | BookInvalid() | TradePrint():
                 self.market.apply(event)
             case ExchangeFill():
-                solver.on_fill(event, now)
+                solver.executions.on_fill(event, now)
             case ExchangeOrderClosed():
-                solver.on_closed(event, now)
+                solver.executions.on_closed(event, now)
             case ExchangeOrderAccepted():
                 self.tracker.on_accepted(event.order_id)
             case ExchangeOrderStatusUnknown():
-                solver.on_status_unknown(event)
+                solver.executions.on_status_unknown(event)
             case ExchangeOrderReport():
-                solver.on_report(event, now)
+                solver.executions.on_report(event, now)
             case RulesUpdate():
                 solver.rules[event.instrument] = event.rules
             case RateLimitFeedback():
@@ -193,9 +193,9 @@ class Engine:
             case HopFailed():
                 self._hop_failed(event)
             case MintConfirmed():
-                solver.on_mint_confirmed(event.payment_id, now)
+                solver.minter.on_confirmed(event.payment_id, now)
             case MintFailed():
-                solver.on_mint_failed(event)
+                solver.minter.on_failed(event)
             case BurnConfirmed() | BurnFailed():
                 # Nothing in the core burns yet (redemption is to come): report, never guess.
                 solver.out.append(Alert("unknown_burn", f"{event!r}"))

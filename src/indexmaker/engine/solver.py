@@ -3,7 +3,8 @@
 Open → ManageCollateral → Ready → Engaged → PartlyMintable/FullyMintable → Minting → Minted.
 Each tick: reserve collateral for waiting orders (or expire them), answer quotes, mint what is
 mintable, form at most one new batch, and release exchange orders the rate limit admits.
-Fills allocate lots to the batch's orders as they arrive.
+Venue reports go to `executions.ExecutionReports`, which hands allocations back here as fills
+arrive; mints to `minting.Minter`. Statuses change only through `OrderUpdate.move_to`.
 """
 
 from __future__ import annotations
@@ -13,33 +14,24 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InsufficientFundsError
 from indexmaker.core.events import (
-    Alert,
     BatchEvent,
     Command,
-    ExchangeFill,
-    ExchangeOrderClosed,
-    ExchangeOrderReport,
-    ExchangeOrderStatus,
-    ExchangeOrderStatusUnknown,
     FillStatus,
     IndexOrderFill,
-    MintFailed,
-    MintIndex,
     NewIndexOrderResponse,
     PlaceExchangeOrder,
-    QueryExchangeOrder,
     RequestStatus,
     SendToClient,
 )
-from indexmaker.core.ids import ClientKey, InstrumentId, PaymentId, Symbol
+from indexmaker.core.ids import ClientKey, InstrumentId, Symbol
 from indexmaker.core.money import round_index_down, round_rate, round_usdc
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
-from indexmaker.engine.commission import lot_terms
 from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.executions import ExecutionReports
 from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.engine.inventory import InventoryManager
-from indexmaker.engine.invoices import build_invoice
+from indexmaker.engine.minting import Minter
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
 from indexmaker.engine.strategy import Strategy
@@ -51,7 +43,6 @@ from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-MINT_ATTEMPTS = 3  # sends of one MintIndex before a retryable failure goes to the operator
 
 
 class Solver:
@@ -85,12 +76,18 @@ class Solver:
         # Clients whose ready collateral grew, in the order it grew: a dict, not a set, so the
         # order they are served in (and their reports) is the same in every process.
         self._changed: dict[ClientKey, None] = {}
-        self._mintable: dict[int, OrderUpdate] = {}
-        self._minting: dict[PaymentId, OrderUpdate] = {}
-        self._next_payment = 1
-        self._mint_attempts: dict[PaymentId, int] = {}
-        # asset -> (retry not before, consecutive rejects, last reason)
-        self._cooldown: dict[InstrumentId, tuple[datetime, int, str]] = {}
+        self.minter = Minter(config, orders, collateral, self.out, self.collateral_changed)
+        self.executions = ExecutionReports(
+            config,
+            market,
+            inventory,
+            batches,
+            tracker,
+            rules,
+            self.out,
+            self._apply,
+            self._finish,
+        )
 
     # ------------------------------------------------------------------ tick
 
@@ -98,7 +95,7 @@ class Solver:
         self._check_collateral(now)
         for client, answer in self.quotes.answer(self.baskets, self.market):
             self.out.append(SendToClient(client, answer))
-        self._mint_ready(now)
+        self.minter.mint_ready(now)
         if self.tracker.queued() == 0:
             self._form_batch(now)
         self.out.extend(self.tracker.release(now))
@@ -222,7 +219,7 @@ class Solver:
             carried,
             self.rules,
             min(cfg.max_volley, free),
-            self._blocked_assets(now),
+            self.executions.blocked_assets(now),
             side=Side.BUY,  # updates are buys; redemption will plan sell batches the same way
         )
         if not plan.entries:
@@ -259,128 +256,6 @@ class Solver:
         self._apply(allocations, now)
         if batch.open_orders == 0:
             self._finish(batch, now)
-
-    # ------------------------------------------------------------------ fills
-
-    def on_fill(self, fill: ExchangeFill, now: datetime) -> None:
-        tracked = self.tracker.on_fill(fill)
-        if tracked is None:
-            known = self.tracker.get(fill.order_id) is not None
-            code = "duplicate_or_bad_fill" if known else "unknown_order_fill"
-            self.out.append(Alert(code, f"ignored fill {fill.trade_id} of {fill.order_id}"))
-            return
-        if fill.cumulative_quantity > tracked.filled and not tracked.reconciling:
-            # The venue counts more than we were told: an execution was lost on the way.
-            tracked.reconciling = True
-            self.out.append(
-                Alert(
-                    "fills_missing",
-                    f"{fill.order_id}: venue cumulative {fill.cumulative_quantity}, "
-                    f"received {tracked.filled}; reconciling",
-                )
-            )
-            self.out.append(QueryExchangeOrder(fill.order_id, fill.instrument))
-        batch = self.batches.get(tracked.batch_id)
-        command = tracked.command
-        self._cooldown.pop(command.instrument, None)  # the venue trades it again
-        terms = lot_terms(fill, self.rules.get(command.instrument), self.market)
-        if terms.unpriced is not None:
-            self.out.append(
-                Alert(
-                    "commission_unpriced",
-                    f"fill {fill.trade_id} of {fill.order_id}: no USDC price for "
-                    f"{terms.unpriced}; commission {fill.commission} recorded as fee 0",
-                )
-            )
-        # A late fill (its batch completed) opens an unreserved lot: the next batch of the
-        # asset uses it first (carry-over), so no bought quantity goes unrecorded.
-        lot = self.inventory.open_lot(
-            command.instrument,
-            fill.trade_id,
-            fill.price,
-            terms.quantity,
-            terms.fee,
-            now,
-            reserved_by=batch.batch_id if batch is not None else None,
-        )
-        if batch is not None:
-            self._apply(self.batches.on_lot(batch, lot), now)
-        else:
-            self.out.append(
-                Alert(
-                    "late_fill",
-                    f"fill {fill.trade_id} of {fill.order_id} after batch {tracked.batch_id} "
-                    f"completed: lot {lot.lot_id} carried",
-                )
-            )
-
-    def on_closed(self, closed: ExchangeOrderClosed, now: datetime) -> None:
-        tracked = self.tracker.on_closed(closed)
-        if tracked is None:
-            self.out.append(Alert("unknown_order_close", f"ignored close of {closed.order_id}"))
-            return
-        if closed.status is ExchangeOrderStatus.REJECTED:
-            self._cool_down(tracked.command.instrument, closed.reason or "rejected", now)
-            self.out.append(
-                Alert(
-                    "exchange_reject",
-                    f"{tracked.command.instrument} order {closed.order_id} of batch "
-                    f"{tracked.batch_id} rejected: {closed.reason}",
-                )
-            )
-        batch = self.batches.get(tracked.batch_id)
-        if batch is not None and self.batches.on_order_closed(batch):
-            self._finish(batch, now)
-
-    def on_status_unknown(self, event: ExchangeOrderStatusUnknown) -> None:
-        """The adapter does not know whether the venue took the order: ask, never resend."""
-        tracked = self.tracker.on_unknown(event.order_id)
-        if tracked is None:
-            self.out.append(Alert("unknown_order_status", f"ignored {event.order_id}"))
-            return
-        tracked.reconciling = True
-        self.out.append(QueryExchangeOrder(event.order_id, tracked.command.instrument))
-
-    def on_report(self, report: ExchangeOrderReport, now: datetime) -> None:
-        """The venue's word on an order. Fills it reports are delivered as `ExchangeFill`s
-        before the report (docs/adapters.md); a final status closes the order."""
-        tracked = self.tracker.get(report.order_id)
-        if tracked is None or tracked.status.is_final:
-            return  # already settled: a report repeats what we know
-        if report.cumulative_quantity > tracked.filled:
-            self.out.append(
-                Alert(
-                    "fills_missing",
-                    f"{report.order_id}: venue reports {report.cumulative_quantity} filled, "
-                    f"{tracked.filled} received",
-                )
-            )
-        if report.status is None:
-            reason = report.reason or "the venue does not know the order"
-            closed = ExchangeOrderClosed(
-                report.order_id, report.instrument, ExchangeOrderStatus.REJECTED, reason
-            )
-            self.on_closed(closed, now)
-        elif report.status.is_final:
-            closed = ExchangeOrderClosed(
-                report.order_id, report.instrument, report.status, report.reason
-            )
-            self.on_closed(closed, now)
-        elif report.status is ExchangeOrderStatus.LIVE:
-            self.tracker.on_accepted(report.order_id)
-
-    def _cool_down(self, asset: InstrumentId, reason: str, now: datetime) -> None:
-        """Back off an asset the venue refused, so a persistent reject is not hammered."""
-        _, repeats, _ = self._cooldown.get(asset, (now, 0, reason))
-        wait = min(self.config.reject_cooldown * (2**repeats), self.config.max_reject_cooldown)
-        self._cooldown[asset] = (now + wait, repeats + 1, reason)
-
-    def _blocked_assets(self, now: datetime) -> dict[InstrumentId, str]:
-        return {
-            asset: f"{asset} refused by the venue ({reason}); retry after {until.isoformat()}"
-            for asset, (until, _, reason) in self._cooldown.items()
-            if until > now
-        }
 
     def _apply(self, allocations: list[Allocation], now: datetime) -> None:
         for allocation in allocations:
@@ -475,62 +350,7 @@ class Solver:
             update.move_to(OrderStatus.FULLY_MINTABLE)
         else:
             update.move_to(OrderStatus.PARTLY_MINTABLE)
-        self._mintable[update.arrival] = update
-
-    # ------------------------------------------------------------------ mint
-
-    def _mint_ready(self, now: datetime) -> None:
-        for arrival, update in list(self._mintable.items()):
-            if update.status.is_done:
-                del self._mintable[arrival]
-                continue
-            idle = update.last_fill_at is None or now - update.last_fill_at >= self.config.mint_idle
-            if update.status is OrderStatus.FULLY_MINTABLE or idle:
-                del self._mintable[arrival]
-                self._mint(update)
-
-    def _mint(self, update: OrderUpdate) -> None:
-        payment_id = PaymentId(f"P{self._next_payment}")
-        self._next_payment += 1
-        update.payment_id = payment_id
-        update.move_to(OrderStatus.MINTING)
-        self._minting[payment_id] = update
-        quantity = round_index_down(update.filled_quantity)
-        self.out.append(MintIndex(payment_id, update.client, update.symbol, quantity))
-
-    def on_mint_failed(self, event: MintFailed) -> None:
-        """Retry a retryable failure with the same payment id (the contract refuses a repeat,
-        so it never mints twice), at most `MINT_ATTEMPTS` times; then the operator decides."""
-        update = self._minting.get(event.payment_id)
-        if update is None:
-            self.out.append(Alert("unknown_mint", f"failure of unknown payment {event.payment_id}"))
-            return
-        attempts = self._mint_attempts.get(event.payment_id, 1)
-        if event.retryable and attempts < MINT_ATTEMPTS:
-            self._mint_attempts[event.payment_id] = attempts + 1
-            quantity = round_index_down(update.filled_quantity)
-            self.out.append(MintIndex(event.payment_id, update.client, update.symbol, quantity))
-            return
-        self.out.append(
-            Alert(
-                "mint_failed",
-                f"{event.payment_id} for {update.client_order_id} failed after {attempts} "
-                f"attempt(s): {event.reason}; left minting for the operator",
-            )
-        )
-
-    def on_mint_confirmed(self, payment_id: PaymentId, now: datetime) -> None:
-        update = self._minting.pop(payment_id, None)
-        self._mint_attempts.pop(payment_id, None)
-        if update is None:
-            self.out.append(Alert("unknown_mint", f"confirmation of unknown payment {payment_id}"))
-            return
-        self.collateral.release(update.client, update.client_order_id)  # change back to client
-        self._changed[update.client] = None
-        update.move_to(OrderStatus.MINTED)
-        self.orders.remove(update)
-        position = self.collateral.position(update.client)
-        self.out.append(SendToClient(update.client, build_invoice(update, now, position)))
+        self.minter.queue(update)
 
     # ------------------------------------------------------------------ reports
 

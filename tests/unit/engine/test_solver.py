@@ -62,4 +62,4 @@ def test_a_fill_ends_the_cool_down() -> None:
     update = world.engine.orders.update(ALICE, ClientOrderId("A1"))
     minted = world.chain.minted.get((ALICE, Symbol("IDX")), D(0))
     assert (update is None and minted > 0) or (update is not None and update.filled_quantity > 0)
-    assert world.engine.solver._blocked_assets(world.clock.now()) == {}
+    assert world.engine.solver.executions.blocked_assets(world.clock.now()) == {}
