@@ -160,6 +160,13 @@ def round_rate(value: Decimal) -> Decimal:
     return value.quantize(RATE_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
 
 
+def usdc_text(value: Decimal) -> str:
+    """A USDC amount for a message to a person: rounded down to 6 decimals, no trailing zeros,
+    never an exponent ("500", "595.192", "0.000001")."""
+    text = f"{round_usdc_down(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def usdc_to_units(value: Decimal) -> int:
     """USDC amount to on-chain integer units; refuses amounts finer than 1e-6."""
     units = value.scaleb(USDC_DECIMALS, context=EXACT_CONTEXT)

@@ -56,6 +56,8 @@ class CollateralManager:
     def __init__(self) -> None:
         self._ledgers: dict[ClientKey, ClientLedger] = {}
         self._seen_deposits: set[tuple[Designation, int]] = set()
+        # Per source chain id: (Σ gross, Σ routing fees) of deposits that completed their route.
+        self._routed: dict[int, tuple[Decimal, Decimal]] = {}
 
     def ledger(self, client: ClientKey) -> ClientLedger:
         return self._ledgers.setdefault(client, ClientLedger())
@@ -91,6 +93,30 @@ class CollateralManager:
 
     def mark_ready(self, lot: CollateralLot) -> None:
         lot.ready = True
+        if lot.seq_num >= 0:  # a deposit, not returned change
+            gross, fees = self._routed.get(lot.client[0], (ZERO, ZERO))
+            self._routed[lot.client[0]] = (gross + lot.gross, fees + lot.fee)
+
+    def expected_fee(self, client: ClientKey, amount: Decimal) -> Decimal:
+        """Routing fees an order of `amount` (USDC, gross) would be charged (SPEC §4 quotes):
+        the pro-rata fees of the client's ready collateral it would reserve, FIFO as `reserve`
+        takes it, and for the rest the fee rate seen so far on deposits from the client's chain
+        (0 before any completed its route)."""
+        left = amount
+        fee = ZERO
+        ledger = self._ledgers.get(client)
+        for lot in ledger.lots if ledger is not None else ():
+            if left <= 0:
+                break
+            if lot.ready and lot.available > 0:
+                take = lot.available if lot.available < left else left
+                fee += lot.fee * take / lot.gross
+                left -= take
+        if left > 0:
+            gross, fees = self._routed.get(client[0], (ZERO, ZERO))
+            if gross > 0:
+                fee += left * fees / gross
+        return fee
 
     def reserve(self, client: ClientKey, order_id: ClientOrderId, gross: Decimal) -> Reservation:
         """Pre-authorise `gross` of ready collateral FIFO; all or nothing."""

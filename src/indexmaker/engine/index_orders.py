@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from indexmaker.core.events import CancelIndexOrderRequest, NewIndexOrderRequest
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol
-from indexmaker.core.money import USDC_DECIMALS, round_usdc_down
+from indexmaker.core.money import USDC_DECIMALS, round_usdc_down, usdc_text
 from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
@@ -105,10 +105,10 @@ class IndexOrderManager:
             return request.amount, None
         reducible = round_usdc_down(reducible)  # whole USDC units, as the client sent
         return reducible, (
-            f"reduced by {reducible} (all not yet engaged); the other "
-            f"{request.amount - reducible} was not reduced: collateral engaged in a batch is "
-            "released only when the batch completes, and a flip to the sell side is not "
-            "available yet"
+            f"reduced by {usdc_text(reducible)} (all not yet engaged); the other "
+            f"{usdc_text(request.amount - reducible)} was not reduced: collateral engaged in a "
+            "batch is released only when the batch completes, and a flip to the sell side is "
+            "not available yet"
         )
 
     def add(self, request: NewIndexOrderRequest, now: datetime) -> OrderUpdate:

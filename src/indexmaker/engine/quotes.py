@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from indexmaker.core.events import (
@@ -15,6 +15,7 @@ from indexmaker.core.events import (
     RequestStatus,
 )
 from indexmaker.core.ids import ClientKey, ClientQuoteId, Symbol
+from indexmaker.core.money import round_index_down, round_usdc
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.index import Basket
@@ -62,12 +63,17 @@ class QuoteManager:
         return len(self._open)
 
     def answer(
-        self, baskets: Mapping[Symbol, Basket], market: MarketData
+        self,
+        baskets: Mapping[Symbol, Basket],
+        market: MarketData,
+        routing_fee: Callable[[ClientKey, Decimal], Decimal] | None = None,
     ) -> list[tuple[ClientKey, ClientResponse]]:
-        """Price every open quote at current limit prices; unpriceable ones wait."""
+        """Price every open quote at current limit prices; unpriceable ones wait.
+        `routing_fee(client, amount)` gives the routing fees an order would be charged."""
         answers: list[tuple[ClientKey, ClientResponse]] = []
         for key, request in list(self._open.items()):
-            quote = self.compute(baskets[request.symbol], market, request.amount)
+            fee = routing_fee(request.client, request.amount) if routing_fee else ZERO
+            quote = self.compute(baskets[request.symbol], market, request.amount, fee)
             if quote is None:
                 continue
             possible, fillable, price = quote
@@ -81,11 +87,21 @@ class QuoteManager:
         return answers
 
     def compute(
-        self, basket: Basket, market: MarketData, amount: Decimal, side: Side = Side.BUY
+        self,
+        basket: Basket,
+        market: MarketData,
+        amount: Decimal,
+        routing_fee: Decimal = ZERO,
+        side: Side = Side.BUY,
     ) -> tuple[Decimal, Decimal, Decimal] | None:
         """(quantity_possible, quantity_fillable_now, index_price) for a taker of `side`, or
         None without prices. Only buys are quoted (`request` refuses sells) until redemption
-        defines what a sell's amount is."""
+        defines what a sell's amount is.
+
+        SPEC §4: possible = ((amount − routing_fee) / fee_factor) / P at current limit prices;
+        fillable_now = the same capped by max_order_volley and fitted to the visible liquidity.
+        Index quantities are rounded down to the token's 18 decimals, P (USDC) to 6.
+        """
         cfg = self._config
         index_price = ZERO
         fillable_cap: Decimal | None = None
@@ -97,7 +113,10 @@ class QuoteManager:
             index_price += asset.quantity * limit
             units = book.taker_liquidity(side, limit, cfg.max_levels) / asset.quantity
             fillable_cap = units if fillable_cap is None else min(fillable_cap, units)
-        possible = amount / cfg.fee_factor / index_price
-        usable = min(amount / cfg.fee_factor, cfg.max_order_volley) / index_price
+        net = amount - routing_fee
+        if net < 0:
+            net = ZERO
+        possible = net / cfg.fee_factor / index_price
+        usable = min(net / cfg.fee_factor, cfg.max_order_volley) / index_price
         fillable = min(usable, fillable_cap if fillable_cap is not None else ZERO)
-        return possible, fillable, index_price
+        return round_index_down(possible), round_index_down(fillable), round_usdc(index_price)

@@ -24,7 +24,7 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.ids import ClientKey, InstrumentId, Symbol
-from indexmaker.core.money import round_index_down, round_rate, round_usdc
+from indexmaker.core.money import round_index_down, round_rate, round_usdc, usdc_text
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.config import SolverConfig
@@ -93,7 +93,8 @@ class Solver:
 
     def tick(self, now: datetime) -> None:
         self._check_collateral(now)
-        for client, answer in self.quotes.answer(self.baskets, self.market):
+        quotes = self.quotes.answer(self.baskets, self.market, self.collateral.expected_fee)
+        for client, answer in quotes:
             self.out.append(SendToClient(client, answer))
         self.minter.mint_ready(now)
         if self.tracker.queued() == 0:
@@ -162,8 +163,9 @@ class Solver:
         """What an order accepted without its collateral waits for, and until when."""
         ledger = self.collateral.ledger(update.client)
         return (
-            f"waiting for collateral: need {update.amount}, ready {ledger.ready_available()}, "
-            f"in transit {ledger.in_transit()}; refused if not ready within "
+            f"waiting for collateral: need {update.amount}, "
+            f"ready {usdc_text(ledger.ready_available())}, "
+            f"in transit {usdc_text(ledger.in_transit())}; refused if not ready within "
             f"{self.config.collateral_timeout}"
         )
 
@@ -172,7 +174,8 @@ class Solver:
         self._fail(
             update,
             f"collateral not ready within {self.config.collateral_timeout}: need {update.amount}, "
-            f"ready {ledger.ready_available()}, in transit {ledger.in_transit()}",
+            f"ready {usdc_text(ledger.ready_available())}, "
+            f"in transit {usdc_text(ledger.in_transit())}",
         )
 
     def _fail(self, update: OrderUpdate, reason: str) -> None:

@@ -35,6 +35,7 @@ from indexmaker.core.money import (
     round_usdc_down,
     units_to_index,
     units_to_usdc,
+    usdc_text,
     usdc_to_units,
 )
 
@@ -160,3 +161,17 @@ def test_chain_units_are_exact_under_any_context(ctx: Context) -> None:
 def test_pad_up_to_step_ignores_only_noise(value: str, step: str, padded: str) -> None:
     with localcontext(Context(prec=3)):
         assert pad_up_to_step(D(value), D(step)) == D(padded)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("500", "500"),
+        ("1E+3", "1000"),  # never an exponent
+        ("595.1920000000000000000000001", "595.192"),  # 34-digit noise never reaches a person
+        ("0.0000019", "0.000001"),  # rounded down
+        ("0", "0"),
+    ],
+)
+def test_usdc_text(value: str, text: str) -> None:
+    assert usdc_text(D(value)) == text

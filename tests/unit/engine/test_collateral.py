@@ -416,3 +416,22 @@ def test_impossible_completion_refused_and_transfer_kept(received: str) -> None:
     assert r.in_flight() == 1
     result = r.on_completed(first.transfer_id, D("99"))
     assert result is not None and result[2] == D(1)
+
+
+def test_expected_fee_for_a_quote() -> None:
+    # SPEC §4: a quote deducts the routing fees the order would be charged.
+    m = CollateralManager()
+    elsewhere = client_key(8453, "0x" + "c" * 40)
+    assert m.expected_fee(ALICE, D(500)) == 0  # nothing routed yet: no fee known
+    ready_lot(m, 1, "1000", "2")  # Alice: 1000 ready, 2 of routing fees
+    ready_lot(m, 2, "3000", "3", client=BOB)  # Bob, same chain: 3 on 3000
+    # Covered by Alice's ready lot: its fee pro rata, as reserve would charge it: 2 × 400/1000.
+    assert m.expected_fee(ALICE, D(400)) == D("0.8")
+    # 1000 from the lot (2) + 1000 more at the chain's observed rate (5 / 4000): 2 + 1.25.
+    assert m.expected_fee(ALICE, D(2000)) == D("3.25")
+    # A client without collateral on the same chain: the chain's rate; another chain: none yet.
+    assert m.expected_fee(client_key(42161, "0x" + "d" * 40), D(800)) == D(1)
+    assert m.expected_fee(elsewhere, D(800)) == 0
+    # Reserved collateral is no longer there to be reserved: the rest goes at the chain rate.
+    m.reserve(ALICE, O1, D(1000))
+    assert m.expected_fee(ALICE, D(400)) == D("0.5")

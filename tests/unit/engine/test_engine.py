@@ -281,7 +281,7 @@ def test_sell_beyond_the_unengaged_part_while_engaged_reduces_it_and_says_why() 
     assert response == NewIndexOrderResponse(
         ClientOrderId("S1"),
         RequestStatus.NEW,
-        "reduced by 595.192000 (all not yet engaged); the other 404.808000 was not reduced: "
+        "reduced by 595.192 (all not yet engaged); the other 404.808 was not reduced: "
         "collateral engaged in a batch is released only when the batch completes, and a flip "
         "to the sell side is not available yet",
     )

@@ -272,7 +272,7 @@ def test_sell_beyond_the_unengaged_part_reduces_that_part_and_says_why() -> None
     m.check_new(sell)  # accepted: not refused whole
     amount, why = m.sell_reduction(sell)
     assert amount == D(40)
-    assert why is not None and why.startswith("reduced by 40.000000 (all not yet engaged); ")
+    assert why is not None and why.startswith("reduced by 40 (all not yet engaged); ")
     assert "the other 0.000001 was not reduced: collateral engaged in a batch" in why
     assert m.sell_reduction(new(ALICE, "S2", "40", Side.SELL)) == (D(40), None)
     assert u.amount == D(100)  # checks never mutate

@@ -155,3 +155,31 @@ def test_cancel() -> None:
     assert done == CancelIndexQuoteResponse(ClientQuoteId("Q1"), RequestStatus.CANCELED)
     assert q.pending() == 0
     assert q.answer(BASKETS, market()) == []
+
+
+def test_quote_deducts_expected_routing_fees_and_rounds_to_18_decimals() -> None:
+    q = QuoteManager(SolverConfig())
+    # SPEC §4: ((1012.52 − 0.5 routing fees) / 1.002) / 40.40 = 25 exactly.
+    assert q.compute(IDX, market(), D("1012.52"), D("0.5")) == (D(25), D(25), D("40.40"))
+    # 1000 / 1.002 / 40.40 = 998.003992… / 40.40 = 24.7030691… (34 digits): sent rounded down
+    # to 18 decimals, never as a 30-digit string, and never above the exact quotient.
+    possible, fillable, price = q.compute(IDX, market(), D(1000)) or (D(0), D(0), D(0))
+    assert possible == fillable == D("24.703069109306140194")
+    assert possible <= D(1000) / D("1.002") / D("40.40")
+    assert possible.as_tuple().exponent == -18 and price.as_tuple().exponent == -6
+    # Fees larger than the amount leave nothing possible, not a negative quantity.
+    assert q.compute(IDX, market(), D(1), D(2)) == (D(0), D(0), D("40.40"))
+
+
+def test_answer_asks_the_routing_fee_of_the_quoting_client() -> None:
+    q = QuoteManager(SolverConfig())
+    q.request(quote("Q1", "1012.52"), known_symbol=True)
+    asked: list[tuple[object, Decimal]] = []
+
+    def fee(client: object, amount: Decimal) -> Decimal:
+        asked.append((client, amount))
+        return D("0.5")
+
+    answers = q.answer(BASKETS, market(), fee)
+    assert asked == [(ALICE, D("1012.52"))]
+    assert answers == [(ALICE, IndexQuoteResponse(ClientQuoteId("Q1"), D(25), D(25), D("40.40")))]
