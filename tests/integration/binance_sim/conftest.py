@@ -127,3 +127,60 @@ def started(*args: str) -> Iterator[SimProcess]:
         yield process
     finally:
         process.stop()
+
+
+KEYS = {
+    "main": (
+        "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+        "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+    ),
+    "second": (
+        "imSimHmacTestKeyOfTheSecondAccount000000000000000000000000000002",
+        "imSimHmacTestSecretOfTheSecondAccount00000000000000000000000002",
+    ),
+}
+
+
+def rest(
+    sim: SimProcess,
+    method: str,
+    path: str,
+    account: str | None = "main",
+    timestamp_shift: int = 0,
+    **params: Any,
+) -> tuple[int, dict[str, str], Any]:
+    """One REST call, HMAC-signed for `account` (None: unsigned); (status, headers, body)."""
+    import hashlib
+    import hmac
+    import urllib.error
+    import urllib.parse
+
+    headers: dict[str, str] = {}
+    query = urllib.parse.urlencode(params)
+    if account is not None:
+        api_key, secret = KEYS[account]
+        stamp = int(time.time() * 1000) + timestamp_shift
+        query = f"{query}&timestamp={stamp}" if query else f"timestamp={stamp}"
+        signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+        query += f"&signature={signature}"
+        headers["X-MBX-APIKEY"] = api_key
+    request = urllib.request.Request(f"{sim.url}{path}?{query}", method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def best(sim: SimProcess, symbol: str) -> tuple[list[list[str]], list[list[str]]]:
+    with urllib.request.urlopen(
+        f"{sim.url}/api/v3/depth?symbol={symbol}&limit=20", timeout=10
+    ) as r:
+        depth = json.loads(r.read())
+    return depth["bids"], depth["asks"]
+
+
+def balance(sim: SimProcess, asset: str, account: str = "main") -> tuple[Decimal, Decimal]:
+    _, _, body = rest(sim, "GET", "/api/v3/account", account)
+    row = next(b for b in body["balances"] if b["asset"] == asset)
+    return Decimal(row["free"]), Decimal(row["locked"])

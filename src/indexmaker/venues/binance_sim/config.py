@@ -76,8 +76,8 @@ class SimConfig:
     # BNB); "quote": every commission in the quote asset.
     commission_asset: str = "received"
     min_notional_filter: str = "NOTIONAL"  # or "MIN_NOTIONAL" (older symbols)
-    initial_quote: Decimal = Decimal("1000000")  # USDC of each test account
-    initial_base_usdc: Decimal = Decimal("20000")  # worth of every base asset per account
+    initial_quote: Decimal = Decimal("10000000")  # USDC of each test account
+    initial_base_usdc: Decimal = Decimal("250000")  # worth of every base asset per account
     depth_interval_ms: int = 100  # the @depth@100ms cadence
     ws_ping_seconds: float = 20.0
     ws_pong_timeout_seconds: float = 60.0

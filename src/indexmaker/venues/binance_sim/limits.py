@@ -46,10 +46,21 @@ class _Ip:
     next_ban_ms: int = 0
 
 
+DECREMENT_DELAY_MS = 1_000  # the unfilled-order decrement "arrives after a short delay"
+
+
 @dataclass(slots=True)
 class _Account:
     ten_s: _Window = field(default_factory=lambda: _Window(10 * SECOND))
     day: _Window = field(default_factory=lambda: _Window(DAY))
+    pending: list[int] = field(default_factory=list)  # due times of decrements not yet applied
+
+    def settle(self, now: int) -> None:
+        due = [t for t in self.pending if t <= now]
+        if due:
+            self.pending = [t for t in self.pending if t > now]
+            for window in (self.ten_s, self.day):
+                window.count = max(window.current(now) - len(due), 0)
 
 
 class Limiter:
@@ -107,6 +118,7 @@ class Limiter:
     def charge_order(self, account: str, now: int) -> tuple[int, int]:
         """+1 unfilled order in both windows; 429 (-1015) when either is full."""
         state = self._accounts.setdefault(account, _Account())
+        state.settle(now)
         ten, day = state.ten_s.current(now), state.day.current(now)
         c = self.config
         if ten + 1 > c.orders_per_10s:
@@ -118,13 +130,13 @@ class Limiter:
 
     def order_counts(self, account: str, now: int) -> tuple[int, int]:
         state = self._accounts.setdefault(account, _Account())
+        state.settle(now)
         return state.ten_s.current(now), state.day.current(now)
 
     def first_fill(self, account: str, now: int) -> None:
-        """A taker's first fill gives one order back (never below 0)."""
+        """An order's first fill gives one order back (never below 0), a moment later."""
         state = self._accounts.setdefault(account, _Account())
-        for window in (state.ten_s, state.day):
-            window.count = max(window.current(now) - 1, 0)
+        state.pending.append(now + DECREMENT_DELAY_MS)
 
     def ws_rate_limits(self, ip: str, account: str | None, now: int) -> list[dict[str, object]]:
         """The `rateLimits` array of a WS-API response (web-socket-api.md)."""

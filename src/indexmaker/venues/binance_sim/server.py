@@ -14,6 +14,7 @@ import signal
 from aiohttp import web
 
 from indexmaker.observability.logging import log_event
+from indexmaker.venues.binance_sim.auth import KeyStore, check_time, rest_payload, verify
 from indexmaker.venues.binance_sim.config import SimConfig
 from indexmaker.venues.binance_sim.errors import ApiError
 from indexmaker.venues.binance_sim.exchange import Exchange, now_ms
@@ -28,7 +29,10 @@ from indexmaker.venues.binance_sim.rest import (
     read_params,
 )
 from indexmaker.venues.binance_sim.rest_market import market_routes
+from indexmaker.venues.binance_sim.rest_trading import TradingApi, trading_routes
 from indexmaker.venues.binance_sim.streams import StreamHub
+from indexmaker.venues.binance_sim.trading import Trading
+from indexmaker.venues.binance_sim.ws_api import WsApi
 
 
 class Simulator:
@@ -49,8 +53,15 @@ class Simulator:
             config.ws_ping_seconds,
             config.ws_pong_timeout_seconds,
         )
+        self.keys = KeyStore()
+        self.trading = Trading(self.exchange, self.limiter, config)
+        for account in sorted({key.account for key in self.keys.keys.values()}):
+            self.trading.fund(account, config.initial_quote, config.initial_base_usdc)
+        self.api = TradingApi(self)
         self.routes: dict[tuple[str, str], Route] = {}
         self.routes.update(market_routes(self))
+        self.routes.update(trading_routes(self, self.api))
+        self.ws_api = WsApi(self)
         self.maintenance = False
         self.faults = Faults()
         self._background: set[asyncio.Task[None]] = set()
@@ -61,6 +72,7 @@ class Simulator:
     # ------------------------------------------------------------------- http
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/ws-api/v3", self.ws_api.handle)
         app.router.add_get("/ws", self.hub.handle)
         app.router.add_get("/ws/{streams:.*}", self.hub.handle)
         app.router.add_get("/stream", self.hub.handle)
@@ -123,7 +135,18 @@ class Simulator:
         signed: bool,
         now: int,
     ) -> Caller:
-        raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
+        """X-MBX-APIKEY, then (signed endpoints) the timing rule and the signature."""
+        key = self.keys.get(request.headers.get("X-MBX-APIKEY"))
+        if signed:
+            payload, signature = rest_payload(raw_query, raw_body)
+            if not signature:
+                raise ApiError(
+                    -1102,
+                    "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+                )
+            check_time(params, now)
+            verify(key, payload, signature)
+        return Caller(request.remote or "?", key.account, key.api_key)
 
     # ------------------------------------------------------------------ admin
     def set_status(self, statuses: dict[str, str]) -> None:
@@ -142,15 +165,16 @@ class Simulator:
             self.exchange.apply_quotes(Quotes(symbol, {}, {}, replace=True))
 
     def cancel_all_open(self, symbol: str) -> None:
-        """Overridden once trading exists: cancels every open order of the symbol."""
+        self.trading.cancel_symbol(symbol)
 
     def announce_shutdown(self, close_after: float = 1.0) -> int:
         """`serverShutdown` on every socket now, a forced close `close_after` seconds later."""
-        count = self.hub.announce()
+        count = self.hub.announce() + self.ws_api.announce()
 
         async def later() -> None:
             await asyncio.sleep(close_after)
             self.hub.drop(None)
+            self.ws_api.drop_all()
 
         task = asyncio.get_running_loop().create_task(later())
         self._background.add(task)
@@ -186,6 +210,7 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.hub.shutdown()
+        await self.ws_api.shutdown()
         await asyncio.sleep(0.05)  # let the shutdown events reach the sockets
         if self._runner is not None:
             await self._runner.cleanup()
