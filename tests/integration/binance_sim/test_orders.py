@@ -20,7 +20,8 @@ def test_ioc_buy_fills_at_the_ask_and_pays_commission_in_base(clean_sim: SimProc
     sim.admin("POST", {"freeze": ["ETHUSDC"]})
     _, asks = best(sim, "ETHUSDC")
     (p1, q1), (p2, q2) = asks[0], asks[1]
-    qty = Decimal(q1) + Decimal(q2) / 2
+    half = (Decimal(q2) / 2).quantize(Decimal("0.000001"), rounding="ROUND_FLOOR")  # ETH's step
+    qty = Decimal(q1) + half
     usdc_before, _ = balance(sim, "USDC")
     eth_before, _ = balance(sim, "ETH")
     status, headers, order = rest(
@@ -41,7 +42,7 @@ def test_ioc_buy_fills_at_the_ask_and_pays_commission_in_base(clean_sim: SimProc
     fills = order["fills"]
     assert [(f["price"], Decimal(f["qty"])) for f in fills] == [
         (p1, Decimal(q1)),
-        (p2, Decimal(q2) / 2),
+        (p2, half),
     ]
     assert all(f["commissionAsset"] == "ETH" for f in fills)
     commission = sum(Decimal(f["commission"]) for f in fills)
@@ -53,7 +54,7 @@ def test_ioc_buy_fills_at_the_ask_and_pays_commission_in_base(clean_sim: SimProc
     assert balance(sim, "USDC") == (usdc_before - cost, Decimal(0))
     assert balance(sim, "ETH")[0] == eth_before + qty - commission
     _, asks_after = best(sim, "ETHUSDC")
-    assert asks_after[0] == [p2, f"{Decimal(q2) / 2:.8f}"]
+    assert asks_after[0] == [p2, f"{Decimal(q2) - half:.8f}"]
     _, _, trades = rest(sim, "GET", "/api/v3/myTrades", symbol="ETHUSDC", orderId=order["orderId"])
     assert [t["id"] for t in trades] == [f["tradeId"] for f in fills]
     assert all(t["isBuyer"] and not t["isMaker"] for t in trades)

@@ -1,0 +1,325 @@
+"""Wallet (SAPI) endpoints for the chain issue, shaped as binance-connector-python's wallet
+client documents them: coin/network configuration, deposit address per coin and network,
+deposit history, withdraw with `withdrawOrderId` idempotency, withdraw history.
+
+Deposits are credited by the admin endpoint `POST /sim/deposit` (until the trading chain
+credits them): status 0 (pending) → 6 (credited, cannot withdraw yet) → 1 (success), with a
+`balanceUpdate` user-data event when credited. Withdrawals debit amount + fee at once
+(`balanceUpdate`), then go 4 (processing) → 6 (completed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from indexmaker.venues.binance_sim.errors import ApiError, missing
+from indexmaker.venues.binance_sim.exchange import now_ms
+from indexmaker.venues.binance_sim.order_params import decimal_param, int_param
+from indexmaker.venues.binance_sim.rest import Caller, Params, Route
+
+if TYPE_CHECKING:
+    from indexmaker.venues.binance_sim.server import Simulator
+
+STEP_MS = 500  # each deposit / withdrawal status lasts this long
+USDC_NETWORKS = ("BASE", "ARBITRUM", "ETH")  # the default (first) is the trading chain's
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    coin: str
+    network: str
+    is_default: bool
+    withdraw_fee: Decimal
+    withdraw_min: Decimal
+    multiple: Decimal = Decimal("0.00000001")
+    min_confirm: int = 12
+    tag: bool = False
+
+    def row(self) -> dict[str, object]:
+        return {
+            "network": self.network,
+            "coin": self.coin,
+            "withdrawIntegerMultiple": f"{self.multiple:.8f}",
+            "isDefault": self.is_default,
+            "depositEnable": True,
+            "withdrawEnable": True,
+            "depositDesc": "",
+            "withdrawDesc": "",
+            "specialTips": "",
+            "name": self.network,
+            "resetAddressStatus": False,
+            "addressRegex": "^(0x)[0-9A-Fa-f]{40}$",
+            "memoRegex": "",
+            "withdrawFee": f"{self.withdraw_fee:.8f}",
+            "withdrawMin": f"{self.withdraw_min:.8f}",
+            "withdrawMax": "9999999999.99999999",
+            "minConfirm": self.min_confirm,
+            "unLockConfirm": self.min_confirm * 2,
+            "sameAddress": False,
+            "estimatedArrivalTime": 1,
+            "busy": False,
+            "contractAddressUrl": "",
+            "contractAddress": "",
+        }
+
+
+@dataclass(slots=True)
+class Transfer:
+    kind: str  # "deposit" | "withdraw"
+    ident: str
+    account: str
+    coin: str
+    network: str
+    amount: Decimal
+    address: str
+    tx_id: str
+    created: int
+    status: int
+    fee: Decimal = Decimal(0)
+    client_id: str = ""
+    confirmations: int = 0
+    needed: int = 12
+    history: list[int] = field(default_factory=list)
+
+
+def _time_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Wallet:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.transfers: list[Transfer] = []
+        self._by_client: dict[tuple[str, str], Transfer] = {}
+
+    # ------------------------------------------------------------------ data
+    def networks(self, coin: str) -> list[Network]:
+        if coin == "USDC":
+            return [
+                Network("USDC", n, i == 0, Decimal("0.1") if n != "ETH" else Decimal("2"), Decimal("1"))
+                for i, n in enumerate(USDC_NETWORKS)
+            ]
+        return [Network(coin, coin, True, Decimal("0.0001"), Decimal("0.001"))]
+
+    def coins(self) -> list[str]:
+        specs = self.sim.exchange.specs.values()
+        return sorted({s.base for s in specs} | {s.quote for s in specs})
+
+    def network(self, coin: str, name: str | None) -> Network:
+        if coin not in self.coins():
+            raise ApiError(-4007, f"Coin {coin} is not supported.")
+        for net in self.networks(coin):
+            if (name is None and net.is_default) or net.network == name:
+                return net
+        raise ApiError(-4077, f"Network {name} is not supported for {coin}.")
+
+    def address(self, account: str, coin: str, network: str) -> str:
+        digest = hashlib.sha256(f"{account}:{coin}:{network}".encode()).hexdigest()
+        return "0x" + digest[:40]
+
+    # ----------------------------------------------------------- transitions
+    def deposit(self, account: str, coin: str, amount: Decimal, network: str | None, tx_id: str | None) -> Transfer:
+        """A deposit seen on chain (admin endpoint): pending first, credited a moment later."""
+        net = self.network(coin, network)
+        stamp = now_ms()
+        transfer = Transfer(
+            "deposit",
+            str(len(self.transfers) + 1),
+            account,
+            coin,
+            net.network,
+            amount,
+            self.address(account, coin, net.network),
+            tx_id or "0x" + hashlib.sha256(f"dep{len(self.transfers)}{stamp}".encode()).hexdigest(),
+            stamp,
+            0,
+            needed=net.min_confirm,
+        )
+        self.transfers.append(transfer)
+        return transfer
+
+    def tick(self, now: int) -> None:
+        for t in self.transfers:
+            if t.kind == "deposit" and t.status in (0, 6) and now - t.created >= STEP_MS * (1 if t.status == 0 else 2):
+                if t.status == 0:
+                    t.status = 6
+                    t.confirmations = t.needed
+                    self._balance_update(t.account, t.coin, t.amount, now)
+                else:
+                    t.status = 1
+            elif t.kind == "withdraw" and t.status == 4 and now - t.created >= STEP_MS:
+                t.status = 6
+
+    def _balance_update(self, account: str, coin: str, delta: Decimal, now: int) -> None:
+        trading = self.sim.trading
+        holder = trading.account(account)
+        holder.credit(coin, delta)
+        holder.take_changes()
+        event = {"e": "balanceUpdate", "E": now, "a": coin, "d": f"{delta:.8f}", "T": now}
+        for listener in trading.listeners:
+            listener(account, event)
+        for listener in trading.listeners:
+            listener(account, trading.position_event(holder, [coin], now))
+
+    # ------------------------------------------------------------- endpoints
+    def config_getall(self, params: Params, caller: Caller) -> object:
+        holder = self.sim.trading.account(caller.account or "")
+        return [
+            {
+                "coin": coin,
+                "depositAllEnable": True,
+                "withdrawAllEnable": True,
+                "name": coin,
+                "free": f"{holder.free(coin):.8f}",
+                "locked": f"{holder.locked(coin):.8f}",
+                "freeze": "0",
+                "withdrawing": "0",
+                "ipoing": "0",
+                "ipoable": "0",
+                "storage": "0",
+                "isLegalMoney": False,
+                "trading": True,
+                "networkList": [n.row() for n in self.networks(coin)],
+            }
+            for coin in self.coins()
+        ]
+
+    def deposit_address(self, params: Params, caller: Caller) -> object:
+        coin = params.get("coin") or ""
+        if not coin:
+            raise missing("coin")
+        net = self.network(coin.upper(), params.get("network"))
+        address = self.address(caller.account or "", net.coin, net.network)
+        return {"address": address, "coin": net.coin, "tag": "", "url": ""}
+
+    def deposit_history(self, params: Params, caller: Caller) -> object:
+        rows = []
+        for t in self.transfers:
+            if t.kind != "deposit" or t.account != caller.account:
+                continue
+            if params.get("coin") and t.coin != params["coin"].upper():
+                continue
+            if params.get("status") and str(t.status) != params["status"]:
+                continue
+            if params.get("txId") and t.tx_id != params["txId"]:
+                continue
+            rows.append(
+                {
+                    "id": t.ident,
+                    "amount": f"{t.amount:.8f}",
+                    "coin": t.coin,
+                    "network": t.network,
+                    "status": t.status,
+                    "address": t.address,
+                    "addressTag": "",
+                    "txId": t.tx_id,
+                    "insertTime": t.created,
+                    "completeTime": t.created + STEP_MS if t.status else None,
+                    "transferType": 0,
+                    "confirmTimes": f"{t.confirmations}/{t.needed}",
+                    "unlockConfirm": t.needed * 2,
+                    "walletType": 0,
+                }
+            )
+        offset, limit = int_param(params, "offset") or 0, int_param(params, "limit") or 1000
+        return list(reversed(rows))[offset : offset + limit]
+
+    def withdraw(self, params: Params, caller: Caller) -> object:
+        account = caller.account or ""
+        for name in ("coin", "address", "amount"):
+            if not params.get(name):
+                raise missing(name)
+        coin = params["coin"].upper()
+        client_id = params.get("withdrawOrderId") or ""
+        if client_id and (account, client_id) in self._by_client:
+            return {"id": self._by_client[(account, client_id)].ident}  # idempotent
+        net = self.network(coin, params.get("network"))
+        amount = decimal_param(params, "amount")
+        assert amount is not None
+        if params.get("addressTag") and not net.tag:
+            raise ApiError(-4106, "Address tag is not supported on this network; omit addressTag.")
+        if amount < net.withdraw_min:
+            raise ApiError(-4022, f"The withdrawal amount must be at least {net.withdraw_min}.")
+        if amount % net.multiple:
+            raise ApiError(-4021, f"The withdrawal amount must be a multiple of {net.multiple}.")
+        # transactionFeeFlag=true: the fee comes out of the amount; else on top of it.
+        inside = params.get("transactionFeeFlag") == "true"
+        debit = amount if inside else amount + net.withdraw_fee
+        holder = self.sim.trading.account(account)
+        if holder.free(coin) < debit:
+            raise ApiError(-4026, "User has insufficient balance.")
+        stamp = now_ms()
+        transfer = Transfer(
+            "withdraw",
+            hashlib.sha256(f"wd{len(self.transfers)}{stamp}".encode()).hexdigest()[:32],
+            account,
+            coin,
+            net.network,
+            amount - net.withdraw_fee if inside else amount,
+            params["address"],
+            "0x" + hashlib.sha256(f"tx{len(self.transfers)}{stamp}".encode()).hexdigest(),
+            stamp,
+            4,
+            fee=net.withdraw_fee,
+            client_id=client_id,
+        )
+        self.transfers.append(transfer)
+        if client_id:
+            self._by_client[(account, client_id)] = transfer
+        self._balance_update(account, coin, -debit, stamp)
+        return {"id": transfer.ident}
+
+    def withdraw_history(self, params: Params, caller: Caller) -> object:
+        ids = set(params.get("idList", "").split(",")) - {""}
+        rows = []
+        for t in self.transfers:
+            if t.kind != "withdraw" or t.account != caller.account:
+                continue
+            if params.get("coin") and t.coin != params["coin"].upper():
+                continue
+            if params.get("withdrawOrderId") and t.client_id != params["withdrawOrderId"]:
+                continue
+            if ids and t.ident not in ids:
+                continue
+            row: dict[str, Any] = {
+                "id": t.ident,
+                "amount": f"{t.amount:.8f}",
+                "transactionFee": f"{t.fee:.8f}",
+                "coin": t.coin,
+                "status": t.status,
+                "address": t.address,
+                "txId": t.tx_id,
+                "applyTime": _time_text(t.created),
+                "network": t.network,
+                "transferType": 0,
+                "info": "",
+                "confirmNo": 12 if t.status == 6 else 0,
+                "walletType": 0,
+                "txKey": "",
+            }
+            if t.client_id:
+                row["withdrawOrderId"] = t.client_id
+            if t.status == 6:
+                row["completeTime"] = _time_text(t.created + STEP_MS)
+            rows.append(row)
+        return list(reversed(rows))
+
+    def system_status(self, params: Params, caller: Caller) -> object:
+        if self.sim.maintenance:
+            return {"status": 1, "msg": "system maintenance"}
+        return {"status": 0, "msg": "normal"}
+
+
+def wallet_routes(wallet: Wallet) -> dict[tuple[str, str], Route]:
+    return {
+        ("GET", "/sapi/v1/system/status"): Route(wallet.system_status, sapi=True),
+        ("GET", "/sapi/v1/capital/config/getall"): Route(wallet.config_getall, 10, signed=True, sapi=True),
+        ("GET", "/sapi/v1/capital/deposit/address"): Route(wallet.deposit_address, 10, signed=True, sapi=True),
+        ("GET", "/sapi/v1/capital/deposit/hisrec"): Route(wallet.deposit_history, 1, signed=True, sapi=True),
+        ("POST", "/sapi/v1/capital/withdraw/apply"): Route(wallet.withdraw, 900, signed=True, sapi=True),
+        ("GET", "/sapi/v1/capital/withdraw/history"): Route(wallet.withdraw_history, 18000, signed=True, sapi=True),
+    }
