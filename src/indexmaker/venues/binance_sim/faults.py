@@ -11,11 +11,13 @@ admin endpoints are for loopback tests: the simulator binds 127.0.0.1 by default
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
+from indexmaker.venues.binance_sim.errors import ApiError
 from indexmaker.venues.binance_sim.symbols import STATUSES
 
 if TYPE_CHECKING:
@@ -203,6 +205,31 @@ def admin_routes(sim: Simulator, app: web.Application) -> None:
         clear(sim)
         return web.json_response({"ok": True, "faults": describe(sim)})
 
+    async def deposit(request: web.Request) -> web.Response:
+        """A deposit arriving on chain: {"coin", "amount", "account"?, "network"?, "txId"?}."""
+        try:
+            body = msgspec.json.decode(await request.read())
+            if not isinstance(body, dict):
+                raise FaultError("body: expected a JSON object")
+            account = str(body.get("account", "main"))
+            if account not in sim.trading.accounts:
+                raise FaultError(f"account: unknown account {account!r}")
+            coin = str(body.get("coin", "")).upper()
+            try:
+                amount = Decimal(str(body.get("amount", "")))
+            except InvalidOperation:
+                raise FaultError("amount: not a decimal number") from None
+            if not amount.is_finite() or amount <= 0:
+                raise FaultError("amount: must be > 0")
+            network = body.get("network")
+            transfer = sim.wallet.deposit(account, coin, amount, network, body.get("txId"))
+        except (FaultError, msgspec.DecodeError) as error:
+            return web.json_response({"error": str(error)}, status=400)
+        except ApiError as error:
+            return web.json_response({"error": f"coin/network: {error.msg}"}, status=400)
+        return web.json_response({"ok": True, "id": transfer.ident, "txId": transfer.tx_id})
+
+    app.router.add_post("/sim/deposit", deposit)
     app.router.add_post("/sim/faults", post)
     app.router.add_get("/sim/faults", get)
     app.router.add_delete("/sim/faults", delete)

@@ -32,6 +32,7 @@ from indexmaker.venues.binance_sim.rest_market import market_routes
 from indexmaker.venues.binance_sim.rest_trading import TradingApi, trading_routes
 from indexmaker.venues.binance_sim.streams import StreamHub
 from indexmaker.venues.binance_sim.trading import Trading
+from indexmaker.venues.binance_sim.wallet import Wallet, wallet_routes
 from indexmaker.venues.binance_sim.ws_api import WsApi
 
 
@@ -62,6 +63,8 @@ class Simulator:
         self.routes.update(market_routes(self))
         self.routes.update(trading_routes(self, self.api))
         self.ws_api = WsApi(self)
+        self.wallet = Wallet(self)
+        self.routes.update(wallet_routes(self.wallet))
         self.maintenance = False
         self.faults = Faults()
         self._background: set[asyncio.Task[None]] = set()
@@ -200,6 +203,7 @@ class Simulator:
             next_at += interval
             try:
                 self.exchange.tick()
+                self.wallet.tick(now_ms())
             except Exception as error:  # one bad tick must not stop the venue
                 log_event("exchange_sim.tick_failed", error=repr(error))
             await asyncio.sleep(max(next_at - loop.time(), 0))

@@ -100,7 +100,9 @@ class Wallet:
     def networks(self, coin: str) -> list[Network]:
         if coin == "USDC":
             return [
-                Network("USDC", n, i == 0, Decimal("0.1") if n != "ETH" else Decimal("2"), Decimal("1"))
+                Network(
+                    "USDC", n, i == 0, Decimal("0.1") if n != "ETH" else Decimal("2"), Decimal("1")
+                )
                 for i, n in enumerate(USDC_NETWORKS)
             ]
         return [Network(coin, coin, True, Decimal("0.0001"), Decimal("0.001"))]
@@ -122,7 +124,9 @@ class Wallet:
         return "0x" + digest[:40]
 
     # ----------------------------------------------------------- transitions
-    def deposit(self, account: str, coin: str, amount: Decimal, network: str | None, tx_id: str | None) -> Transfer:
+    def deposit(
+        self, account: str, coin: str, amount: Decimal, network: str | None, tx_id: str | None
+    ) -> Transfer:
         """A deposit seen on chain (admin endpoint): pending first, credited a moment later."""
         net = self.network(coin, network)
         stamp = now_ms()
@@ -144,7 +148,11 @@ class Wallet:
 
     def tick(self, now: int) -> None:
         for t in self.transfers:
-            if t.kind == "deposit" and t.status in (0, 6) and now - t.created >= STEP_MS * (1 if t.status == 0 else 2):
+            if (
+                t.kind == "deposit"
+                and t.status in (0, 6)
+                and now - t.created >= STEP_MS * (1 if t.status == 0 else 2)
+            ):
                 if t.status == 0:
                     t.status = 6
                     t.confirmations = t.needed
@@ -317,9 +325,19 @@ class Wallet:
 def wallet_routes(wallet: Wallet) -> dict[tuple[str, str], Route]:
     return {
         ("GET", "/sapi/v1/system/status"): Route(wallet.system_status, sapi=True),
-        ("GET", "/sapi/v1/capital/config/getall"): Route(wallet.config_getall, 10, signed=True, sapi=True),
-        ("GET", "/sapi/v1/capital/deposit/address"): Route(wallet.deposit_address, 10, signed=True, sapi=True),
-        ("GET", "/sapi/v1/capital/deposit/hisrec"): Route(wallet.deposit_history, 1, signed=True, sapi=True),
-        ("POST", "/sapi/v1/capital/withdraw/apply"): Route(wallet.withdraw, 900, signed=True, sapi=True),
-        ("GET", "/sapi/v1/capital/withdraw/history"): Route(wallet.withdraw_history, 18000, signed=True, sapi=True),
+        ("GET", "/sapi/v1/capital/config/getall"): Route(
+            wallet.config_getall, 10, signed=True, sapi=True
+        ),
+        ("GET", "/sapi/v1/capital/deposit/address"): Route(
+            wallet.deposit_address, 10, signed=True, sapi=True
+        ),
+        ("GET", "/sapi/v1/capital/deposit/hisrec"): Route(
+            wallet.deposit_history, 1, signed=True, sapi=True
+        ),
+        ("POST", "/sapi/v1/capital/withdraw/apply"): Route(
+            wallet.withdraw, 900, signed=True, sapi=True
+        ),
+        ("GET", "/sapi/v1/capital/withdraw/history"): Route(
+            wallet.withdraw_history, 18000, signed=True, sapi=True
+        ),
     }
