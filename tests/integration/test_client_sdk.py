@@ -29,12 +29,8 @@ MICRO = Decimal("0.000001")
 
 
 def assert_invoice_consistent(invoice: sdk.Invoice) -> None:
-    # Each figure is rounded to 6 decimals on its own: the total identity is exact; paid vs
-    # value + fee can differ by one rounding unit (the engine's own invariant, test_engine).
-    assert invoice.total_amount == (
-        invoice.amount_paid + invoice.amount_remaining + invoice.management_fee
-    )
-    assert abs(invoice.amount_paid - (invoice.assets_value + invoice.exchange_fee)) <= MICRO
+    # The invoice derives amount_remaining and assets_value from its other figures, so sums of
+    # its own fields prove nothing; the lots behind the tokens are an independent record.
     exact_value = sum((lot.price * lot.assigned_quantity for lot in invoice.lots), Decimal(0))
     assert abs(invoice.assets_value - round_usdc(exact_value)) <= MICRO
     lot_fees = sum((lot.assigned_fee for lot in invoice.lots), Decimal(0))
