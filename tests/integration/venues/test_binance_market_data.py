@@ -144,3 +144,12 @@ async def test_subscriptions_are_split_and_paced_under_five_per_second(peer: Bin
         assert min(gaps) >= 0.2
     finally:
         await close(market)
+
+
+async def test_a_silent_connection_is_closed_and_reopened(peer: BinancePeer) -> None:
+    market = await connector(peer, receive_timeout_s=0.3, watchdog_interval_s=0.05)
+    try:
+        await sync_all(peer, market)
+        await eventually(lambda: market.connects >= 2)  # nothing sent for 0.3 s: reconnect
+    finally:
+        await close(market)

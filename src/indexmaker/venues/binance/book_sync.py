@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from indexmaker.core.ids import Pair, instrument
-from indexmaker.model.book import OrderBook
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.ids import Pair
+from indexmaker.venues.binance.tick_book import TickBook
 from indexmaker.venues.binance.wire import BookTicker, DepthDiff, DepthSnapshot
 
 
@@ -95,7 +96,7 @@ class BookSync:
         silent_after_ms: int = 120_000,
     ):
         self.symbol = symbol
-        self.book = OrderBook(instrument(symbol, "binance"))
+        self.book = TickBook(symbol)
         self.state = SyncState.BUFFERING
         self.last_update_id = 0
         self.last_event_ms: int | None = None
@@ -124,7 +125,10 @@ class BookSync:
                 return self._restart(
                     f"gap: expected {self.last_update_id + 1}, got {event.U}", event
                 )
-            self.book.apply_update(event.b, event.a)
+            try:
+                self.book.apply_update(event.b, event.a)
+            except InvalidInputError as exc:  # a level we cannot read: the book is unknown
+                return self._restart(f"bad level: {exc}", None)
             self.last_update_id = event.u
             self.stats.applied += 1
             if self.book.crossed():

@@ -1,0 +1,61 @@
+"""The connector's integer-keyed book: exact prices in, exact Decimals out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.ids import instrument
+from indexmaker.model.book import OrderBook
+from indexmaker.model.side import BookSide
+from indexmaker.venues.binance.tick_book import TickBook, price_units
+
+D = Decimal
+
+
+def test_price_units_are_exact_and_refuse_what_is_not() -> None:
+    assert price_units("65012.34000000") == 6_501_234_000_000
+    assert price_units("0.00000001") == 1
+    assert price_units("12") == 1_200_000_000
+    assert price_units("1.1000000000") == 110_000_000  # extra zeros are still exact
+    for bad in ("1.000000001", "abc", "0", "-1.5", "0.00000000"):
+        with pytest.raises(InvalidInputError):
+            price_units(bad)
+
+
+def test_updates_insert_replace_remove_and_read_back_as_decimals() -> None:
+    book = TickBook("BTCUSDC")
+    book.apply_snapshot([("100.00000000", "1.0"), ("99.50000000", "2")], [("100.5", "1.5")])
+    book.apply_update([("100.00000000", "0.00000000"), ("99.9", "3")], [("100.25000000", "4")])
+    assert book.levels(BookSide.BIDS, 5) == [(D("99.9"), D("3")), (D("99.5"), D("2"))]
+    assert book.best_ask() == (D("100.25"), D("4"))
+    assert book.best_prices() == (D("99.9"), D("100.25"))
+    assert not book.crossed()
+    book.apply_update([("100.3", "1")], [])
+    assert book.crossed()
+    with pytest.raises(InvalidInputError):
+        book.apply_update([], [("1", "-2")])
+
+
+levels = st.lists(
+    st.tuples(
+        st.integers(1, 10**12).map(lambda u: f"{Decimal(u).scaleb(-8):f}"),
+        st.sampled_from(["0", "0.00000000", "1.5", "0.00100000", "42"]),
+    ),
+    max_size=30,
+)
+
+
+@given(st.lists(st.tuples(levels, levels), max_size=20))
+def test_same_levels_as_the_decimal_book(updates: list[tuple[list[tuple[str, str]], ...]]) -> None:
+    ours = TickBook("X")
+    reference = OrderBook(instrument("X"))
+    for bids, asks in updates:
+        ours.apply_update(bids, asks)
+        reference.apply_update([(D(p), D(q)) for p, q in bids], [(D(p), D(q)) for p, q in asks])
+    for side in (BookSide.BIDS, BookSide.ASKS):
+        assert ours.levels(side, 1000) == reference.levels(side, 1000)
