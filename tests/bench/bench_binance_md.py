@@ -157,7 +157,7 @@ def run() -> list[str]:
     lines = [
         f"diff-depth messages/s, socket -> decode -> book, {MESSAGES:,} messages of 20 level "
         f"changes, median of {RUNS}",
-        "| symbols | ours (Decimal) /s | ccxt (float) /s | ratio | 200 sym @ 2,000 msg/s, % core |",
+        "| symbols | ours (exact) /s | ccxt (float) /s | ratio | 200 sym @ 2,000 msg/s, % core |",
         "|---:|---:|---:|---:|---:|",
     ]
     for count in (1, 50, 200):
