@@ -12,7 +12,6 @@ The version is bumped when a record changes incompatibly; decoders of version N 
 from __future__ import annotations
 
 import typing
-from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -133,19 +132,10 @@ def decode_entry(data: bytes) -> JournalEntry:
     return JournalEntry(envelope.seq, envelope.at, typing.cast(EngineInput, event))
 
 
-def contract() -> dict[str, list[str]]:
-    """Every record name and its fields, for docs and for adapters in other languages."""
-    return {
-        name: [f.name for f in fields(cls)] if is_dataclass(cls) else []
-        for name, cls in sorted(_BY_NAME.items())
-    }
-
-
 __all__ = [
     "CODEC_VERSION",
     "COMMAND_TYPES",
     "INPUT_TYPES",
-    "contract",
     "decode",
     "decode_entry",
     "decode_input",
