@@ -110,9 +110,6 @@ class PriceTracker:
         entry = self._entries.get(instrument)
         return None if entry is None else entry.snapshot()
 
-    def instruments(self) -> list[InstrumentId]:
-        return list(self._entries)
-
 
 class MarketData:
     """Owns the order books and the price tracker; applies market-data events to both."""

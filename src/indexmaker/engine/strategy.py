@@ -68,18 +68,6 @@ class Strategy:
     def __init__(self, config: SolverConfig) -> None:
         self.config = config
 
-    def limit_prices(
-        self,
-        market: MarketData,
-        assets: Sequence[InstrumentId],
-        side: Side,
-        rules: Mapping[InstrumentId, InstrumentRules] | None = None,
-    ) -> dict[InstrumentId, Decimal | None]:
-        """Step 2 per asset for a taker of `side`, on the instrument's tick when known."""
-        threshold = self.config.price_threshold
-        ticks = rules or {}
-        return {a: market.limit_price(a, side, threshold, _tick(ticks.get(a))) for a in assets}
-
     def usable_quantity(
         self, amount: Decimal, index_price: Decimal, side: Side = Side.BUY
     ) -> Decimal:

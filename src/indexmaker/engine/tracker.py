@@ -131,9 +131,6 @@ class OrderTracker:
         tracked = self._orders.get(order_id)
         return tracked if tracked is not None else self._retired.get(order_id)
 
-    def is_retired(self, order_id: ExchangeOrderId) -> bool:
-        return order_id in self._retired
-
     def queued(self) -> int:
         return len(self._outbound)
 

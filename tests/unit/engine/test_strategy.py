@@ -88,18 +88,23 @@ def test_limit_prices_buy_and_sell() -> None:
     s = strategy()
     m = default_books()
     # Buys: best ask × 1.01; sells: best bid × 0.99.
-    assert s.limit_prices(m, [AAA, BBB], Side.BUY) == {AAA: D("10.10"), BBB: D("20.20")}
-    assert s.limit_prices(m, [AAA, BBB], Side.SELL) == {AAA: D("9.801"), BBB: D("19.701")}
-    assert s.limit_prices(m, [CCC], Side.BUY) == {CCC: None}
+    t = s.config.price_threshold
+    assert [m.limit_price(a, Side.BUY, t) for a in (AAA, BBB)] == [D("10.10"), D("20.20")]
+    assert [m.limit_price(a, Side.SELL, t) for a in (AAA, BBB)] == [D("9.801"), D("19.701")]
+    assert m.limit_price(CCC, Side.BUY, t) is None
 
 
 def test_limit_prices_on_the_tick_round_away_from_the_book() -> None:
     s = strategy()
     m = default_books()
-    rules = {AAA: InstrumentRules(AAA, "AAA", "USDC", tick_size=D("0.25"))}
+    t, tick = s.config.price_threshold, D("0.25")
     # Buy: 10 × 1.01 = 10.10 → up to 10.25; sell: 9.9 × 0.99 = 9.801 → down to 9.75.
-    assert s.limit_prices(m, [AAA, BBB], Side.BUY, rules) == {AAA: D("10.25"), BBB: D("20.20")}
-    assert s.limit_prices(m, [AAA], Side.SELL, rules) == {AAA: D("9.75")}
+    assert m.limit_price(AAA, Side.BUY, t, tick) == D("10.25")
+    assert m.limit_price(AAA, Side.SELL, t, tick) == D("9.75")
+    # The plan prices the index on the tick too: P = 2 × 10.25 + 20.20.
+    rules = {**RULES, AAA: InstrumentRules(AAA, "AAA", "USDC", tick_size=tick)}
+    plan = s.plan([(ready("1012.02"), IDX)], m, {}, rules, BIG_CAP)
+    assert plan.entries[0].index_price == D("40.70")
 
 
 def test_usable_quantity_uses_fee_factor_and_max_order_volley() -> None:
