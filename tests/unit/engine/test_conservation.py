@@ -141,6 +141,10 @@ def _check_laws(state: ScenarioRun, *, refusals: bool = True) -> None:
     # A ledger refusing a change means the engine tried something inconsistent.
     refused = [a for a in state.world.log.alerts if a.code == "InvariantViolation"]
     assert not (refusals and refused), refused[0]
+    # An order status outside the transition table, or a crash, is an engine bug whatever the
+    # venue did.
+    bugs = [a for a in state.world.log.alerts if a.code in ("IllegalTransition", "internal_error")]
+    assert not bugs, bugs[0]
 
 
 def _assert_backed(update: OrderUpdate, quantity: Decimal) -> None:
