@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from indexmaker.core.errors import InvalidOrderError
 from indexmaker.core.events import (
     EngineInput,
     ExchangeFill,
@@ -75,7 +76,9 @@ class OrderBookkeeping:
     def track(self, order: PlaceExchangeOrder) -> TrackedOrder:
         """Record the order before it leaves; a second track of the same id is refused."""
         if order.order_id in self.orders:
-            raise ValueError(f"order {order.order_id} is already tracked")
+            # Binance refuses a duplicate of an open id (-2010); we refuse any reuse, before
+            # anything is sent (docs/adapters.md: the order id is the idempotency key)
+            raise InvalidOrderError(f"order {order.order_id}: client order id already used")
         tracked = TrackedOrder(order)
         self.orders[order.order_id] = tracked
         return tracked

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from indexmaker.core.errors import InvalidOrderError
 from indexmaker.core.events import (
     ExchangeFill,
     ExchangeOrderAccepted,
@@ -69,7 +70,7 @@ def test_params_are_plain_decimal_text_with_our_client_order_id() -> None:
     assert params["quantity"] == "10"
     assert params["newClientOrderId"] == "im-7"
     assert params["timeInForce"] == "IOC"
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidOrderError):
         keeper.track(order())  # tracked once
 
 
