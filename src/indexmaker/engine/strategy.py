@@ -20,7 +20,7 @@ from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import pad_up_to_step
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
-from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters
+from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, lot_cover
 from indexmaker.model.index import Basket
 from indexmaker.model.order import OrderUpdate
 from indexmaker.model.side import Side
@@ -250,11 +250,10 @@ class Strategy:
             if padded < cfg.min_asset_volley:
                 padded = cfg.min_asset_volley
             quantity = padded / limit
-            lot = symbol_rules.step_size
-            if lot:
-                # LOT_SIZE rounds down: start from at least the demand rounded up to the step,
-                # so the order covers the batch (apply_filters caps it at the liquidity).
-                cover = pad_up_to_step(to_buy, lot)
+            if symbol_rules.step_size:
+                # LOT_SIZE rounds down: start from at least the demand rounded up onto the
+                # step grid, so the order covers the batch (apply_filters caps it at liquidity).
+                cover = lot_cover(symbol_rules, to_buy)
                 if quantity < cover:
                     quantity = cover
             result = apply_filters(symbol_rules, side, limit, quantity, liquidity[symbol])

@@ -20,6 +20,7 @@ from indexmaker.core.money import (
     ZERO,
     dec,
     exact_multiply,
+    pad_up_to_step,
     round_down_to_step,
     round_down_to_tick,
     round_up_to_step,
@@ -144,6 +145,33 @@ def _up(value: Decimal, step: Decimal) -> Decimal:
     return round_up_to_step(value, step) if step else value
 
 
+def _qty_down(value: Decimal, step: Decimal, origin: Decimal) -> Decimal:
+    """LOT_SIZE: largest origin + k × step <= value (Binance: (qty − minQty) % stepSize == 0)."""
+    if not step:
+        return value
+    return EXACT_CONTEXT.add(
+        origin, round_down_to_step(EXACT_CONTEXT.subtract(value, origin), step)
+    )
+
+
+def _qty_up(value: Decimal, step: Decimal, origin: Decimal) -> Decimal:
+    """LOT_SIZE: smallest origin + k × step >= value."""
+    if not step:
+        return value
+    offset = round_up_to_step(EXACT_CONTEXT.subtract(value, origin), step)
+    return EXACT_CONTEXT.add(origin, offset)
+
+
+def lot_cover(rules: InstrumentRules, quantity: Decimal) -> Decimal:
+    """The smallest quantity on the LOT_SIZE grid (min_qty + k × step) that covers `quantity`,
+    ignoring 34-digit noise (`pad_up_to_step`): padding never rounds below a batch's demand."""
+    step, origin = rules.step_size, rules.min_qty
+    if not step or quantity <= origin:
+        return quantity if quantity > origin else origin
+    offset = pad_up_to_step(EXACT_CONTEXT.subtract(quantity, origin), step)
+    return EXACT_CONTEXT.add(origin, offset)
+
+
 def _filter_price(rules: InstrumentRules, side: Side, price: Decimal) -> Decimal:
     tick = rules.tick_size
     if tick:
@@ -158,9 +186,11 @@ def _filter_price(rules: InstrumentRules, side: Side, price: Decimal) -> Decimal
     return price
 
 
-def _min_quantity_for_notional(price: Decimal, min_notional: Decimal, step: Decimal) -> Decimal:
-    """Smallest step multiple whose notional at `price` reaches `min_notional`."""
-    needed = _up(_CEIL_CTX.divide(min_notional, price), step)
+def _min_quantity_for_notional(
+    price: Decimal, min_notional: Decimal, step: Decimal, origin: Decimal
+) -> Decimal:
+    """Smallest quantity on the LOT_SIZE grid whose notional at `price` reaches `min_notional`."""
+    needed = _qty_up(_CEIL_CTX.divide(min_notional, price), step, origin)
     if step:
         # Guard against the division's own rounding at 34 digits.
         while exact_multiply(price, needed) < min_notional:
@@ -168,9 +198,12 @@ def _min_quantity_for_notional(price: Decimal, min_notional: Decimal, step: Deci
     return needed
 
 
-def _max_quantity_for_notional(price: Decimal, max_notional: Decimal, step: Decimal) -> Decimal:
-    """Largest step multiple whose notional at `price` stays within `max_notional`."""
-    allowed = _down(_FLOOR_CTX.divide(max_notional, price), step)
+def _max_quantity_for_notional(
+    price: Decimal, max_notional: Decimal, step: Decimal, origin: Decimal
+) -> Decimal:
+    """Largest quantity on the LOT_SIZE grid whose notional at `price` stays within
+    `max_notional`."""
+    allowed = _qty_down(_FLOOR_CTX.divide(max_notional, price), step, origin)
     if step:
         while allowed > ZERO and exact_multiply(price, allowed) > max_notional:
             allowed = EXACT_CONTEXT.subtract(allowed, step)
@@ -188,7 +221,7 @@ def apply_filters(
 
     `quantity` is what the sizing wants, `max_quantity` the most it allows (a quantity above it
     is cut to it). The result's price is a tick multiple (buys rounded up, sells down, then
-    clamped into [min_price, max_price]); its quantity a step multiple, never above
+    clamped into [min_price, max_price]); its quantity min_qty + a step multiple, never above
     `max_quantity` nor `max_qty`; its notional within [min_notional, max_notional].
     """
     for name, value in (("price", price), ("quantity", quantity), ("max_quantity", max_quantity)):
@@ -202,20 +235,21 @@ def apply_filters(
         return FilterSkip(PRICE_FILTER, "price rounds to zero at this tick size")
 
     step = rules.step_size
-    cap = _down(max_quantity, step)
+    origin = rules.min_qty  # the LOT_SIZE grid starts at minQty (0 when disabled)
+    cap = _qty_down(max_quantity, step, origin)
     if rules.max_qty:
-        cap = min(cap, _down(rules.max_qty, step))
-    qty = min(_down(quantity, step), cap)
+        cap = min(cap, _qty_down(rules.max_qty, step, origin))
+    qty = min(_qty_down(quantity, step, origin), cap)
 
-    if qty < rules.min_qty or qty == ZERO:
-        lowest = _up(rules.min_qty, step) if rules.min_qty else step
+    if qty < rules.min_qty or qty <= ZERO:
+        lowest = rules.min_qty if rules.min_qty else step
         if lowest == ZERO or lowest > cap:
             return FilterSkip(LOT_SIZE, f"quantity {qty} below min {rules.min_qty}, cap {cap}")
         qty = lowest
 
     notional = exact_multiply(price, qty)
     if rules.min_notional and notional < rules.min_notional:
-        needed = _min_quantity_for_notional(price, rules.min_notional, step)
+        needed = _min_quantity_for_notional(price, rules.min_notional, step, origin)
         if needed > cap:
             return FilterSkip(
                 NOTIONAL, f"notional {notional} below min {rules.min_notional}; needs {needed}"
@@ -223,7 +257,7 @@ def apply_filters(
         qty = needed
         notional = exact_multiply(price, qty)
     if rules.max_notional and notional > rules.max_notional:
-        qty = _max_quantity_for_notional(price, rules.max_notional, step)
+        qty = _max_quantity_for_notional(price, rules.max_notional, step, origin)
         too_small = qty < rules.min_qty or exact_multiply(price, qty) < rules.min_notional
         if qty <= ZERO or too_small:
             return FilterSkip(NOTIONAL, f"max notional {rules.max_notional} allows {qty}")

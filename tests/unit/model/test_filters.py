@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import instrument
-from indexmaker.model.filters import FilteredOrder, FilterSkip, InstrumentRules, apply_filters
+from indexmaker.model.filters import (
+    FilteredOrder,
+    FilterSkip,
+    InstrumentRules,
+    apply_filters,
+    lot_cover,
+)
 from indexmaker.model.side import Side
 
 D = Decimal
@@ -237,7 +243,8 @@ def rules_strategy(draw: st.DrawFn) -> InstrumentRules:
         min_price=draw(st.sampled_from([D(0), tick])),
         max_price=max_price,
         step_size=step,
-        min_qty=step * draw(st.integers(0, 3)),
+        # Some venues' minQty is off the step grid; the grid then starts at minQty.
+        min_qty=step * draw(st.integers(0, 3)) + draw(st.sampled_from([D(0), step / 4])),
         max_qty=draw(st.sampled_from([D(0), step * 1000])),
         min_notional=draw(st.sampled_from([D(0), D("5"), D("10")])),
         max_notional=draw(st.sampled_from([D(0), D("50000")])),
@@ -255,7 +262,7 @@ def test_filtered_order_obeys_every_rule(
         return
     p, q = result.price, result.quantity
     assert p % rules.tick_size == 0
-    assert q % rules.step_size == 0
+    assert (q - rules.min_qty) % rules.step_size == 0  # LOT_SIZE: minQty + k × stepSize
     assert D(0) < q <= max_quantity
     assert q >= rules.min_qty
     if rules.max_qty:
@@ -299,3 +306,23 @@ def test_filters_exact_under_a_hostile_context_with_a_non_decimal_step(prec: int
     with localcontext(Context(prec=prec)):
         result = apply_filters(rules, BUY, D("0.52"), just_under_10, just_under_10)
     assert result == FilteredOrder(price=D("0.52"), quantity=D("9.75"))
+
+
+def test_lot_size_grid_starts_at_min_qty() -> None:
+    # Binance LOT_SIZE: (quantity − minQty) % stepSize == 0. minQty 0.015, step 0.01: valid
+    # quantities are 0.015, 0.025, 0.035, 0.045…
+    rules = InstrumentRules(instrument("XY"), "X", "Y", step_size=D("0.01"), min_qty=D("0.015"))
+    assert apply_filters(rules, BUY, D("100"), D("0.05"), D("1")) == FilteredOrder(
+        D("100"), D("0.045")
+    )
+    # Below the minimum: raised to it while max_quantity allows, else skipped.
+    assert apply_filters(rules, BUY, D("100"), D("0.01"), D("1")) == FilteredOrder(
+        D("100"), D("0.015")
+    )
+    skipped = apply_filters(rules, BUY, D("100"), D("0.01"), D("0.014"))
+    assert isinstance(skipped, FilterSkip) and skipped.reason == "LOT_SIZE"
+    # The padding cover: the smallest grid quantity >= a demand, ignoring 34-digit noise.
+    assert lot_cover(rules, D("0.0301")) == D("0.035")
+    assert lot_cover(rules, D("0.035")) == D("0.035")
+    assert lot_cover(rules, D("0.035") + D("1e-30")) == D("0.035")
+    assert lot_cover(rules, D("0.001")) == D("0.015")
