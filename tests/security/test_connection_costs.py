@@ -218,3 +218,23 @@ async def test_squatters_cannot_fill_max_sessions_for_real_clients() -> None:
             assert reply["standard_header"]["msg_type"] == "ACK"
         codes = await asyncio.gather(*(s.close_code(timeout=3) for s in squatters[:100]))
         assert codes == [1008] * 100
+
+
+async def test_a_source_whose_sessions_keep_striking_out_is_refused_before_the_upgrade() -> None:
+    limits = GuardConfig(
+        strike_limit=RateLimit("strikes", 3, TEN_S),
+        strike_out_limit=RateLimit("strike_outs", 2, TEN_S),
+    )
+    config = server_config(session=SessionConfig(unauthenticated=limits))
+    async with arena(config) as (_, hostile, honest):
+        for _ in range(2):  # two sessions struck out...
+            peer = await hostile()
+            for _ in range(4):
+                await peer.send("{garbage")
+            assert await peer.close_code() == 1008
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await hostile()  # ...so the third is refused before the upgrade
+        assert refused.value.status == 429
+        client = await honest()  # another source is not affected
+        reply = await client.request(lambda seq: client.wallet.order(seq, "o-1"))
+        assert reply["standard_header"]["msg_type"] == "ACK"

@@ -189,6 +189,7 @@ def _build(settings: Settings) -> ServiceConfig:
                     source_limits=_limits(anonymous.source_limits),
                     anonymous_limits=_limits(anonymous.anonymous_limits),
                     strike_limit=_limits([anonymous.strike_limit])[0],
+                    strike_out_limit=_limits([anonymous.strike_out_limit])[0],
                     unreadable_weight=anonymous.unreadable_weight,
                     max_tracked_sources=anonymous.max_tracked_sources,
                 ),

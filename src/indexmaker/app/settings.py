@@ -105,6 +105,11 @@ class UnauthenticatedSettings(_Model):
             name="strikes_10s", limit=20, interval=Decimal(10)
         )
     )
+    strike_out_limit: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(
+            name="strike_outs_1m", limit=3, interval=Decimal(60)
+        )
+    )
     unreadable_weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     max_tracked_sources: Count = 10_000
 

@@ -9,7 +9,9 @@ cost is bounded by who *sends* it, never by the address it names:
   clients always keep a share of the global window;
 - per session: *strikes*, frames refused for what they are (unreadable, invalid, unauthorised,
   out of sequence); a session that keeps sending such frames is closed, so garbage costs a
-  bounded number of NAKs per connection.
+  bounded number of NAKs per connection; a source whose sessions keep striking out has its
+  new connections refused before the WebSocket upgrade for a while (a reconnect loop of
+  garbage would otherwise cost a handshake per twenty frames).
 
 Per-source state is pruned: a source with no open connection and empty windows is forgotten,
 and at most `max_tracked_sources` are kept (the oldest idle go first), so the cost per
@@ -40,15 +42,21 @@ class GuardConfig:
         RateLimit("anonymous_1m", 50_000, _MIN),
     )
     strike_limit: RateLimit = field(default_factory=lambda: RateLimit("strikes_10s", 20, 10 * _SEC))
+    # Sessions of one source closed for striking out: past this, the source's new connections
+    # are refused before the WebSocket upgrade (HTTP 429) until the window frees.
+    strike_out_limit: RateLimit = field(
+        default_factory=lambda: RateLimit("strike_outs_1m", 3, _MIN)
+    )
     unreadable_weight: int = 1  # what a frame that cannot be parsed costs against the windows
     max_tracked_sources: int = 10_000
 
 
 class _Source:
-    __slots__ = ("connections", "limiter")
+    __slots__ = ("connections", "limiter", "strike_outs")
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, strike_outs: RateLimiter) -> None:
         self.limiter = limiter
+        self.strike_outs = strike_outs
         self.connections = 0  # open unauthenticated connections from this source
 
 
@@ -68,6 +76,15 @@ class Guard:
 
     def connection_opened(self, source: str) -> None:
         self._source(source).connections += 1
+
+    def struck_out(self, source: str, now: datetime) -> None:
+        """A session of this source was closed for its refused frames."""
+        self._source(source).strike_outs.take(now, 1)
+
+    def refusing(self, source: str, now: datetime) -> timedelta | None:
+        """How long this source's new connections are still refused (None: accepted)."""
+        entry = self._sources.get(source)
+        return entry.strike_outs.wait_time(now, 1) if entry is not None else None
 
     def connection_released(self, source: str) -> None:
         """The connection closed or authenticated: it no longer counts against its source."""
@@ -110,7 +127,10 @@ class Guard:
             return entry
         if len(self._sources) >= self.config.max_tracked_sources:
             self._prune()
-        entry = _Source(RateLimiter(self.config.source_limits))
+        entry = _Source(
+            RateLimiter(self.config.source_limits),
+            RateLimiter((self.config.strike_out_limit,)),
+        )
         self._sources[source] = entry
         return entry
 

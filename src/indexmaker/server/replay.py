@@ -59,6 +59,12 @@ class SignatureLedger:
         record = self._keys.get(address)
         return record is not None and record.compromised
 
+    def is_spent(self, address: str, spent_id: tuple[str, ...]) -> bool:
+        """Whether this id was already spent by that address: a replay can be refused on
+        this alone, before its signature is verified (the costly step)."""
+        record = self._keys.get(address)
+        return record is not None and spent_id in record.spent
+
     def check(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> str | None:
         """Why this signature is refused (None: it may be spent). A nonce reuse found here
         marks the key compromised at once: the leak happened whether we accept or not."""

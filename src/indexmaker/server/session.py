@@ -296,6 +296,18 @@ class SessionHub:
             return Rejected(f"Timestamp too far off: {skew:.1f} s from server time")
         return self._charge(session, request, now)
 
+    def replayed(self, request: ParsedRequest) -> Rejected | None:
+        """A reference-form signature whose (msg_type, id) its address already spent: refused
+        before the signature is verified, so replay floods cost a lookup, not a verify."""
+        if request.nonce is not None or request.msg_type == RESEND_REQUEST:
+            return None  # nonce / challenge ids: `authorise` decides, with its own reasons
+        if self.signatures.is_spent(request.client[1], (request.msg_type, request.signed_id)):
+            return Rejected(
+                f"Replayed signature: {request.msg_type} {request.signed_id!r} was already "
+                "used by this key; a signature authorises one request (sign a new id or nonce)"
+            )
+        return None
+
     def issue_challenge(self, session: SessionState, challenge: str) -> None:
         """Remember a nonce sent to this session; a ResendRequest signed over it spends it."""
         session.challenges.append(challenge)

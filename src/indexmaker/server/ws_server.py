@@ -224,6 +224,8 @@ class FixServer:
             return web.Response(status=503, text="not accepting sessions")
         source = request.remote or ""
         guard = self.hub.guard
+        if guard.refusing(source, self._clock.now()) is not None:
+            return web.Response(status=429, text="too many refused frames from this address")
         if guard.unauthenticated_connections(source) >= self.config.max_connections_per_source:
             return web.Response(status=429, text="too many unauthenticated connections")
         if not self._make_room():
@@ -380,6 +382,10 @@ class FixServer:
             return
         authenticated = False
         if parsed.needs_signature:
+            replay = self.hub.replayed(parsed)
+            if replay is not None:
+                self._refuse(connection, parsed.seq_num, replay.reason, now, parsed.client)
+                return
             verified = verify_request(
                 parsed,
                 require_extended=self.config.require_extended_signatures,
@@ -450,6 +456,7 @@ class FixServer:
         struck_out = self.hub.refused(connection.state, now)
         self._nak(connection, refused_seq_num, reason, client)
         if struck_out:
+            self.hub.guard.struck_out(connection.source, now)
             self._close(connection, 1008, "too many refused frames")
 
     def _nak(

@@ -1,0 +1,430 @@
+"""The FIX edge under attack (issue 8), each figure beside a baseline from the same run.
+
+- memory per session (server RSS delta, child process): idle unauthenticated sessions,
+  authenticated ones (one signed order each), and slow readers (raw sockets with a 4 KiB
+  receive buffer that never read while their requests keep being answered), beside a bare
+  aiohttp echo server's idle session;
+- an honest, authenticated client's quote round trips (send → ACK, from its own source
+  address 127.0.0.2) while 1, 10 and 50 hostile sockets (another process, source 127.0.0.1)
+  flood garbage, replay a captured signed frame, or hold sessions open; beside the same
+  client on a quiet server (goal: p99 within 2× of quiet);
+- frames refused per second per core: a client floods unparseable frames and reads the
+  NAKs; refused frames per second of the server's CPU time, beside the bare echo server's
+  echoed frames per second of its CPU time.
+
+Servers run in child processes (this file with `--serve`), hostile peers in another
+(`--hostile`); everything is on loopback, bounded in count and time.
+
+    .venv/bin/python tests/bench/bench_edge.py        # or `make bench`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+from bench_fix import Child, Client, RoundTrips
+
+HERE = Path(__file__).resolve()
+HONEST = "127.0.0.2"
+HONEST_QUOTES = 400
+HOSTILE_SECONDS = 5.0
+HOSTILE_COUNTS = (1, 10, 50)
+MEMORY_SESSIONS = 300
+SLOW_READERS = 50
+FLOOD_SECONDS = 3.0
+_DECODE = msgspec.json.Decoder()
+_GARBAGE = [b"{not json", b'{"standard_header": 1}', b"[]" * 40, b"null", b"\x00\x01"]
+
+
+# ---------------------------------------------------------------- servers (child processes)
+
+
+def _edge_config(kind: str) -> Any:
+    """`defended`: the shipped defences (strikes, unauthenticated windows, caps) with the
+    authenticated rate limits raised so the honest client measures latency, not its quota.
+    `roomy`: caps raised too (memory phases open hundreds of sessions from one address).
+    `flood`: strikes and windows out of the way (the refusal path in steady state)."""
+    from indexmaker.engine.throttle import RateLimit
+    from indexmaker.server.guard import GuardConfig
+    from indexmaker.server.session import SessionConfig
+    from indexmaker.server.ws_server import ServerConfig
+
+    huge = (RateLimit("bench", 10**12, timedelta(seconds=1)),)
+    guard = GuardConfig()
+    caps: dict[str, Any] = {}
+    if kind in ("roomy", "flood"):
+        caps = {
+            "max_connections_per_source": 10**6,
+            "max_unauthenticated_sessions": 10**6,
+            "unauthenticated_idle": timedelta(hours=1),
+        }
+    if kind == "flood":
+        guard = GuardConfig(
+            source_limits=huge,
+            anonymous_limits=huge,
+            strike_limit=RateLimit("strikes", 10**12, timedelta(seconds=1)),
+        )
+    session = SessionConfig(
+        session_limits=huge, client_limits=huge, global_limits=huge, unauthenticated=guard
+    )
+    return ServerConfig(port=0, session=session, max_sessions=10**6, **caps)
+
+
+async def _serve_edge(kind: str) -> None:
+    from indexmaker.app.runtime import SystemClock
+    from indexmaker.core.events import (
+        ClientRequest,
+        NewIndexOrderRequest,
+        NewIndexOrderResponse,
+        NewIndexQuoteResponse,
+        NewQuoteRequest,
+        RequestStatus,
+    )
+    from indexmaker.observability.logging import setup_logging
+    from indexmaker.server.signing import Signer
+    from indexmaker.server.ws_server import FixServer
+
+    setup_logging("CRITICAL")
+    loop = asyncio.get_running_loop()
+    holder: list[FixServer] = []
+
+    def engine(request: ClientRequest) -> None:
+        if isinstance(request, NewIndexOrderRequest):
+            reply: Any = NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW)
+        elif isinstance(request, NewQuoteRequest):
+            reply = NewIndexQuoteResponse(request.client_quote_id, RequestStatus.NEW)
+        else:
+            return
+        loop.call_soon(holder[0].deliver, request.client, reply)
+
+    server = FixServer(_edge_config(kind), engine, SystemClock(), Signer(os.urandom(32)))
+    holder.append(server)
+    await server.start()
+    print(f"URL {server.url}", flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    await server.stop()
+
+
+async def _serve_echo() -> None:
+    from aiohttp import web
+    from ws_echo_compare import aiohttp_echo_app
+
+    runner = web.AppRunner(aiohttp_echo_app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    print(f"URL ws://127.0.0.1:{runner.addresses[0][1]}/ws", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await runner.cleanup()
+
+
+@contextlib.contextmanager
+def child(*args: str) -> Iterator[Child]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        deadline = time.monotonic() + 30
+        while not url and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{args} exited early")
+            if line.startswith("URL "):
+                url = line.split()[1]
+        yield Child(proc, url)
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- hostile peers (a child)
+
+
+async def _hostile_socket(kind: str, url: str, deadline: float, replay: str) -> int:
+    """One hostile peer for the phase: floods (garbage, replay) or holds a session, and
+    reconnects whenever the server closes it. Returns frames sent."""
+    sent = 0
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        while time.monotonic() < deadline:
+            try:
+                ws = await http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=1))
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.05)
+                continue
+            drain = asyncio.ensure_future(_discard(ws))
+            try:
+                while not ws.closed and time.monotonic() < deadline:
+                    if kind == "hold":
+                        await asyncio.sleep(0.1)
+                        continue
+                    frame = replay if kind == "replay" else _GARBAGE[sent % len(_GARBAGE)]
+                    await ws.send_bytes(frame.encode() if isinstance(frame, str) else frame)
+                    sent += 1
+                    if sent % 20 == 0:
+                        await asyncio.sleep(0)
+            except (aiohttp.ClientError, ConnectionError, RuntimeError):
+                pass
+            finally:
+                drain.cancel()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 1)
+    return sent
+
+
+async def _discard(ws: aiohttp.ClientWebSocketResponse) -> None:
+    with contextlib.suppress(Exception):
+        async for _ in ws:
+            pass
+
+
+async def _hostiles(kind: str, count: int, url: str, seconds: float) -> None:
+    victim = Client(999)
+    replay = victim.orders(1)[0]  # captured once; every later copy is a replay
+    deadline = time.monotonic() + seconds
+    sent = await asyncio.gather(
+        *(_hostile_socket(kind, url, deadline, replay) for _ in range(count))
+    )
+    print(f"SENT {sum(sent)}", flush=True)
+
+
+# ---------------------------------------------------------------- honest client
+
+
+async def _honest(url: str, quotes: int) -> RoundTrips:
+    """Authenticate with one signed order, then sequential quotes; round trip = → its ACK."""
+    client = Client(1)
+    order = client.orders(1)[0]
+    frames = [
+        client.frame(
+            "NewQuoteRequest",
+            seq,
+            {"client_quote_id": f"h{seq}", "symbol": "SY100", "side": "1", "amount": "1000"},
+            sign=False,
+        )
+        for seq in range(2, quotes + 2)
+    ]
+    out = RoundTrips(0, 0.0, [])
+    connector = aiohttp.TCPConnector(limit=0, local_addr=(HONEST, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.ws_connect(url, compress=0) as ws,
+    ):
+        await ws.send_str(order)
+        await _ack(ws, 1)
+        start = time.perf_counter()
+        for seq, frame in enumerate(frames, 2):
+            t0 = time.perf_counter()
+            await ws.send_str(frame)
+            await _ack(ws, seq)
+            out.latencies.append(time.perf_counter() - t0)
+            out.count += 1
+        out.seconds = time.perf_counter() - start
+    return out
+
+
+async def _ack(ws: aiohttp.ClientWebSocketResponse, seq: int) -> None:
+    while True:
+        message = await ws.receive(timeout=30)
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"honest session ended: {message.type} {message.extra}")
+        reply = _DECODE.decode(message.data)
+        kind = reply["standard_header"]["msg_type"]
+        if kind == "NAK":
+            raise RuntimeError(f"honest client refused: {reply['reason']}")
+        if kind == "ACK" and reply["ref_seq_num"] == seq:
+            return
+
+
+def honest_under(url: str, kind: str | None, count: int) -> RoundTrips:
+    if kind is None:
+        return asyncio.run(_honest(url, HONEST_QUOTES))
+    with subprocess.Popen(
+        [sys.executable, str(HERE), "--hostile", kind, str(count), url, str(HOSTILE_SECONDS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as attackers:
+        time.sleep(1.0)  # the attack is under way before the honest client starts
+        try:
+            return asyncio.run(_honest(url, HONEST_QUOTES))
+        finally:
+            attackers.wait(timeout=HOSTILE_SECONDS + 30)
+
+
+# ---------------------------------------------------------------- memory
+
+
+async def _memory(server: Child, kind: str, count: int) -> float:
+    """KiB of server RSS per session of this kind, held open together."""
+    connector = aiohttp.TCPConnector(limit=0)
+    raws: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    async with aiohttp.ClientSession(connector=connector) as http:
+        await asyncio.sleep(0.3)
+        before = server.rss_kib()
+        sockets = []
+        try:
+            if kind == "slow":
+                raws = [await _slow_reader(server.url, n) for n in range(count)]
+                await asyncio.sleep(1.5)  # answers pile up until each is paced or closed
+            else:
+                for n in range(count):
+                    ws = await http.ws_connect(server.url, compress=0)
+                    sockets.append(ws)
+                    if kind == "auth":
+                        await ws.send_str(Client(n).orders(1)[0])
+                        await _ack(ws, 1)
+                await asyncio.sleep(0.5)
+            after = server.rss_kib()
+        finally:
+            for _, writer in raws:
+                writer.transport.abort()
+            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return (after - before) / count
+
+
+async def _slow_reader(url: str, n: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw WebSocket that sends 200 quotes (as fast as the server reads them) and never
+    reads a byte: a 4 KiB receive buffer, reading paused."""
+    import base64
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = (
+        f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    writer.write(head.encode())
+    await reader.readuntil(b"\r\n\r\n")
+    writer.transport.pause_reading()  # type: ignore[attr-defined]
+    client = Client(10_000 + n)
+    for frame in client.quotes(200):
+        payload = frame.encode()
+        mask = os.urandom(4)
+        head = bytes((0x81, 0x80 | 126)) + len(payload).to_bytes(2, "big")
+        writer.write(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return reader, writer
+
+
+# ---------------------------------------------------------------- refusals per core
+
+
+async def _flood(url: str, seconds: float, echo: bool) -> int:
+    """Send unparseable frames as fast as they are answered (reading every answer)."""
+    answered = 0
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, compress=0) as ws:
+        deadline = time.monotonic() + seconds
+        window = 64  # frames in flight
+        for n in range(window):
+            await ws.send_str(_GARBAGE[n % 4].decode())
+        while time.monotonic() < deadline:
+            message = await ws.receive(timeout=10)
+            if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                raise RuntimeError(f"flood ended: {message.type}")
+            answered += 1
+            await ws.send_str(_GARBAGE[answered % 4].decode())
+    return answered
+
+
+def refused_per_core(server: Child, echo: bool) -> float:
+    asyncio.run(_flood(server.url, 0.5, echo))  # warm-up
+    c0 = cpu_seconds(server.proc.pid)
+    frames = asyncio.run(_flood(server.url, FLOOD_SECONDS, echo))
+    return frames / max(1e-9, cpu_seconds(server.proc.pid) - c0)
+
+
+# ---------------------------------------------------------------- run
+
+
+def _row(name: str, rt: RoundTrips, quiet: RoundTrips | None = None) -> str:
+    ratio = ""
+    if quiet is not None and quiet.pct(0.99):
+        r = rt.pct(0.99) / quiet.pct(0.99)
+        ratio = f"  p99 ×{r:.2f} of quiet {'✓' if r <= 2 else '✗'}"
+    return f"{name:<34} p50 {rt.pct(0.5):>7.0f} µs  p99 {rt.pct(0.99):>7.0f} µs{ratio}"
+
+
+def run() -> list[str]:
+    lines = ["servers in child processes; hostile peers in another; honest client here"]
+    with child("--serve", "echo") as echo:
+        echo_idle = asyncio.run(_memory(echo, "idle", MEMORY_SESSIONS))
+        echo_rate = refused_per_core(echo, echo=True)
+    with child("--serve", "roomy") as roomy:
+        idle = asyncio.run(_memory(roomy, "idle", MEMORY_SESSIONS))
+        auth = asyncio.run(_memory(roomy, "auth", MEMORY_SESSIONS))
+        slow = asyncio.run(_memory(roomy, "slow", SLOW_READERS))
+    lines += [
+        f"memory per session (server RSS delta): bare echo idle {echo_idle:.1f} KiB;"
+        f" ours idle {idle:.1f}, authenticated {auth:.1f}, slow reader {slow:.1f} KiB"
+        f" ({MEMORY_SESSIONS} / {MEMORY_SESSIONS} / {SLOW_READERS} sessions)",
+    ]
+    with child("--serve", "defended") as server:
+        asyncio.run(_honest(server.url, 100))  # warm-up (ACK signature cache)
+        quiet = honest_under(server.url, None, 0)
+        lines.append(_row("honest quotes, quiet", quiet))
+        for kind in ("garbage", "replay", "hold"):
+            for count in HOSTILE_COUNTS:
+                rt = honest_under(server.url, kind, count)
+                lines.append(_row(f"  while {count:>2} sockets {kind}", rt, quiet))
+        again = honest_under(server.url, None, 0)
+        lines.append(_row("honest quotes, quiet again", again, quiet))
+    with child("--serve", "flood") as flood:
+        refused = refused_per_core(flood, echo=False)
+    lines.append(
+        f"frames refused per CPU-second of the server {refused:>9,.0f}/s;"
+        f" bare echo: frames echoed per CPU-second {echo_rate:>9,.0f}/s"
+        f"  (×{refused / echo_rate:.2f})"
+    )
+    return lines
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        kind = sys.argv[2]
+        asyncio.run(_serve_echo() if kind == "echo" else _serve_edge(kind))
+        return 0
+    if len(sys.argv) == 6 and sys.argv[1] == "--hostile":
+        _, _, kind, count, url, seconds = sys.argv
+        asyncio.run(_hostiles(kind, int(count), url, float(seconds)))
+        return 0
+    for line in run():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    sys.exit(main())
