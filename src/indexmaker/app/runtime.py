@@ -1,35 +1,77 @@
-"""The live service loop: one asyncio task owns the engine; adapters feed it through a queue.
+"""The live service loop: one task owns the engine; adapters reach it only through ports.
 
-Commands the engine returns are carried out by the simulated venue and chain in real time
-(their answers come back after the configured delays via the event loop), and client
-messages go to the delivery callback (the FIX server).
+Inputs wait in one bounded queue. Venue and chain adapters push into it through `put` (they
+wait when it is full: back-pressure); client requests arrive through `submit`, and when the
+queue is full they are refused at once with a reason instead of piling up. Ticks are
+coalesced (at most one waits). A tick may run for tens of milliseconds with 10,000 orders,
+so it runs in a worker thread: the core stays synchronous and deterministic (one owner,
+one step at a time), while the event loop keeps reading and writing FIX frames.
+
+Every command is carried out in its own task under a timeout, and whatever goes wrong comes
+back as an input the core understands (docs/adapters.md): a placement that fails or times out
+is `ExchangeOrderStatusUnknown` (the core then queries the order by client order id), a failed
+hop is `HopFailed`, a failed mint, burn or withdrawal is `MintFailed`, `BurnFailed`,
+`WithdrawalFailed` (retryable: the core resends with the same idempotency key). A watchdog
+restarts the engine task should it ever end, and `health()` says when the loop lags, the
+queue fills, a step is stuck or a book is stale.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
+from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
+    BookSnapshot,
+    BookUpdate,
+    BurnFailed,
+    BurnIndex,
+    CancelIndexOrderRequest,
+    CancelIndexOrderResponse,
+    CancelIndexQuoteResponse,
+    CancelQuoteRequest,
     ClientResponse,
     Command,
     EngineInput,
+    ExchangeOrderReport,
+    ExchangeOrderStatusUnknown,
+    HopFailed,
+    MintFailed,
     MintIndex,
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    NewIndexQuoteResponse,
+    NewQuoteRequest,
     PlaceExchangeOrder,
+    QueryExchangeOrder,
+    RequestStatus,
+    RouteCollateral,
     SendToClient,
     Tick,
+    WithdrawalFailed,
+    WithdrawCollateral,
 )
 from indexmaker.core.ids import ClientKey
+from indexmaker.core.ports import BridgePort, ChainPort, OrderNotFound, OrderReport, VenuePort
 from indexmaker.engine.engine import Engine
 from indexmaker.observability.logging import log_event
-from indexmaker.sim.adapters import SimulatedAdapters
-from indexmaker.sim.market import MarketSimulator
+from indexmaker.observability.metrics import ServiceMetrics
 
 Deliver = Callable[[ClientKey, ClientResponse], None]
+STATE_SAMPLE_PERIOD = 1.0  # seconds between counts of orders by state (metrics)
+ZERO = Decimal(0)
+BUSY = "service busy: input queue full, try again"
 
 
 class SystemClock:
@@ -39,111 +81,376 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class RuntimeLimits:
+    command_timeout: timedelta = timedelta(seconds=5)
+    queue_size: int = 10_000
+    query_attempts: int = 5  # status queries of one QueryExchangeOrder, backing off
+    query_backoff: timedelta = timedelta(milliseconds=200)
+    unknown_retry: timedelta = timedelta(seconds=30)  # before asking the core to query again
+    offload_ticks: bool = True  # run ticks in the engine's worker thread
+    watchdog_period: timedelta = timedelta(seconds=1)
+    health: HealthLimits = field(default_factory=HealthLimits)
+
+
 class Runtime:
     def __init__(
         self,
         engine: Engine,
-        adapters: SimulatedAdapters,
-        market: MarketSimulator | None = None,
-        book_refresh: timedelta = timedelta(seconds=5),
+        venue: VenuePort,
+        chain: ChainPort,
+        bridges: Mapping[str, BridgePort] | None = None,
+        limits: RuntimeLimits | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.engine = engine
-        self.adapters = adapters
-        self.market = market
-        self.book_refresh = book_refresh
+        self.venue = venue
+        self.chain = chain
+        self.bridges = dict(bridges or {})
+        self.limits = limits or RuntimeLimits()
+        self.metrics = metrics
         self.deliver: Deliver | None = None
         self.observers: list[Callable[[Command], None]] = []
-        self._queue: asyncio.Queue[EngineInput] = asyncio.Queue()
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.lag = LoopLagMonitor()
+        self.engine_restarts = 0
+        self._queue: asyncio.Queue[EngineInput] = asyncio.Queue(self.limits.queue_size)
+        self._tick_pending = False
+        self._step_started: float | None = None
+        self._book_seen: dict[str, float] = {}
+        self._states_sampled = float("-inf")
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._engine_task: asyncio.Task[None] | None = None
+        self._services: list[asyncio.Task[None]] = []
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="engine")
+
+    # ------------------------------------------------------------------ inputs
+
+    async def put(self, event: EngineInput) -> None:
+        """An adapter's input; waits while the queue is full (back-pressure)."""
+        await self._queue.put(event)
 
     def submit(self, event: EngineInput) -> None:
-        self._queue.put_nowait(event)
+        """A client request (or any input from a caller that cannot wait); see `offer`."""
+        self.offer(event)
+
+    def offer(self, event: EngineInput) -> bool:
+        """Queue `event` now. When the queue is full a client request is refused to its
+        client with the reason, anything else is dropped and logged; False then."""
+        try:
+            self._queue.put_nowait(event)
+            return True
+        except asyncio.QueueFull:
+            refusal = _busy_response(event)
+            if refusal is not None and self.deliver is not None:
+                self._deliver(refusal[0], refusal[1])
+            log_event("input_refused", logging.WARNING, input=type(event).__name__, reason=BUSY)
+            return False
+
+    # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        for snapshot in self.adapters.exchange.snapshots():
-            self.submit(snapshot)
-        self._tasks = [
-            asyncio.create_task(self._engine_loop(), name="engine"),
+        await self.venue.start(self.put)
+        await self.chain.start(self.put)
+        for bridge in self.bridges.values():
+            await bridge.start(self.put)
+        assets = sorted({a.instrument for b in self.engine.baskets.values() for a in b.assets})
+        await self.venue.subscribe_books(assets)
+        self._engine_task = asyncio.create_task(self._engine_loop(), name="engine")
+        self._services = [
             asyncio.create_task(self._ticker(), name="ticker"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
-        if self.market is not None:
-            self._tasks.append(asyncio.create_task(self._market_loop(), name="market"))
+        self.lag.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        for task in self._tasks:
+        for task in [*self._services, *self._tasks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._engine_task is not None:
+            self._engine_task.cancel()
+        await asyncio.gather(*self._services, *self._tasks, return_exceptions=True)
+        if self._engine_task is not None:
+            await asyncio.gather(self._engine_task, return_exceptions=True)
+        await self.lag.stop()
+        await self.venue.stop()
+        await self.chain.stop()
+        for bridge in self.bridges.values():
+            await bridge.stop()
+        self._worker.shutdown(wait=True)
 
-    async def drain(self) -> None:
-        """Wait until every queued input has been handled (tests and shutdown)."""
-        while not self._queue.empty():
+    async def drain(self, timeout: timedelta = timedelta(seconds=5)) -> bool:
+        """Wait until every queued input has been handled; False if `timeout` passed first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while not self._queue.empty() or self._step_started is not None:
+            if loop.time() >= deadline:
+                return False
             await asyncio.sleep(0.001)
+        return True
 
-    async def _ticker(self) -> None:
-        period = self.engine.setup.config.tick.total_seconds()
-        while not self._stopping.is_set():
-            await asyncio.sleep(period)
-            self.submit(Tick(self.engine.clock.now()))
+    def health(self) -> HealthReport:
+        now = asyncio.get_running_loop().time()
+        step = 0.0 if self._step_started is None else now - self._step_started
+        alive = self._engine_task is not None and not self._engine_task.done()
+        ages = {key: now - seen for key, seen in self._book_seen.items()}
+        report = judge(
+            self.limits.health,
+            engine_alive=alive,
+            step_seconds=step,
+            loop_lag=self.lag.worst(),
+            queue_depth=self._queue.qsize(),
+            queue_capacity=self.limits.queue_size,
+            book_ages=ages,
+        )
+        if self.metrics is not None:
+            self.metrics.observe_health(report, ages, self.venue.limit_headroom())
+        return report
 
-    async def _market_loop(self) -> None:
-        assert self.market is not None
-        while not self._stopping.is_set():
-            await asyncio.sleep(self.book_refresh.total_seconds())
-            for snapshot in self.adapters.exchange.replace_books(self.market.step()):
-                self.submit(snapshot)
+    # ------------------------------------------------------------------ the engine task
 
     async def _engine_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             event = await self._queue.get()
+            started = self._step_started = loop.time()
             try:
-                commands = self.engine.handle(event)
+                if isinstance(event, Tick):
+                    self._tick_pending = False
+                    event = Tick(self.engine.clock.now())  # the time it is handled
+                if isinstance(event, Tick) and self.limits.offload_ticks:
+                    commands = await loop.run_in_executor(self._worker, self.engine.handle, event)
+                else:
+                    commands = self.engine.handle(event)
             except Exception as error:  # the engine contains its own; this is the last guard
-                log_event(
-                    "engine_crash_contained",
-                    logging.ERROR,
-                    input=type(event).__name__,
-                    error=repr(error),
-                )
+                log_event("engine_error", logging.ERROR, input=type(event).__name__, error=error)
                 continue
+            finally:
+                self._step_started = None
+            self._after_step(event, loop.time() - started)
             for command in commands:
-                self._carry_out(command, loop)
+                self._carry_out(command)
 
-    def _carry_out(self, command: Command, loop: asyncio.AbstractEventLoop) -> None:
+    def _after_step(self, event: EngineInput, seconds: float) -> None:
+        if isinstance(event, BookSnapshot | BookUpdate):
+            self._book_seen[str(event.instrument)] = asyncio.get_running_loop().time()
+        if self.metrics is not None:
+            self.metrics.observe_step(type(event).__name__, seconds, self._queue.qsize())
+            now = asyncio.get_running_loop().time()
+            if now - self._states_sampled >= STATE_SAMPLE_PERIOD:
+                # Between steps the engine is idle, so reading it here cannot race the worker.
+                self._states_sampled = now
+                self.metrics.set_order_states(
+                    Counter(u.status.value for u in self.engine.orders.all_updates())
+                )
+
+    async def _ticker(self) -> None:
+        period = self.engine.setup.config.tick.total_seconds()
+        while True:
+            await asyncio.sleep(period)
+            if not self._tick_pending:
+                try:
+                    self._queue.put_nowait(Tick(self.engine.clock.now()))
+                    self._tick_pending = True
+                except asyncio.QueueFull:
+                    pass  # a full queue will be worked off first; the next tick comes anyway
+
+    async def _watchdog(self) -> None:
+        period = self.limits.watchdog_period.total_seconds()
+        stuck = self.limits.health.max_step.total_seconds()
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            task = self._engine_task
+            if task is not None and task.done():
+                reason = "cancelled" if task.cancelled() else repr(task.exception())
+                self.engine_restarts += 1
+                log_event("engine_restarted", logging.ERROR, reason=reason)
+                self._engine_task = asyncio.create_task(self._engine_loop(), name="engine")
+            started = self._step_started
+            if started is not None and loop.time() - started > stuck:
+                log_event("engine_stuck", logging.ERROR, seconds=round(loop.time() - started, 1))
+
+    # ------------------------------------------------------------------ commands
+
+    def _carry_out(self, command: Command) -> None:
         for observer in self.observers:
-            observer(command)
-        if isinstance(command, SendToClient):
-            if self.deliver is not None:
-                self.deliver(command.client, command.message)
+            try:
+                observer(command)
+            except Exception as error:  # an observer never stops the commands
+                log_event("observer_error", logging.ERROR, error=error)
+        if self.metrics is not None:
+            self.metrics.observe_command(command)
+        match command:
+            case SendToClient():
+                self._deliver(command.client, command.message)
+            case PlaceExchangeOrder():
+                log_event(
+                    "exchange_order",
+                    logging.DEBUG,
+                    order=command.order_id,
+                    batch=command.batch_id,
+                    instrument=str(command.instrument),
+                    price=command.price,
+                    quantity=command.quantity,
+                )
+                self._spawn(self._place(command))
+            case QueryExchangeOrder():
+                self._spawn(self._query(command))
+            case RouteCollateral():
+                self._spawn(self._route(command))
+            case BurnIndex():
+                self._spawn(self._burn(command))
+            case WithdrawCollateral():
+                self._spawn(self._withdraw(command))
+            case MintIndex():
+                log_event(
+                    "mint",
+                    payment=command.payment_id,
+                    symbol=command.symbol,
+                    quantity=command.quantity,
+                    client=command.client[1],
+                )
+                self._spawn(self._mint(command))
+            case BatchEvent():
+                log_event(
+                    f"batch_{command.kind}",
+                    batch=command.batch_id,
+                    orders=command.order_count,
+                    assets=command.asset_count,
+                    notional=command.notional,
+                )
+            case Alert():
+                log_event("alert", logging.WARNING, code=command.code, message=command.message)
+            case _:
+                log_event("command_not_carried_out", logging.ERROR, command=type(command).__name__)
+
+    def _deliver(self, client: ClientKey, message: ClientResponse) -> None:
+        if self.deliver is None:
             return
-        if isinstance(command, BatchEvent):
-            log_event(
-                f"batch_{command.kind}",
-                batch=command.batch_id,
-                orders=command.order_count,
-                assets=command.asset_count,
-                notional=command.notional,
-            )
-        elif isinstance(command, Alert):
-            log_event("alert", logging.WARNING, code=command.code, message=command.message)
-        elif isinstance(command, MintIndex):
-            log_event(
-                "mint",
-                payment=command.payment_id,
-                symbol=command.symbol,
-                quantity=command.quantity,
-                address=command.client[1],
-            )
-        elif isinstance(command, PlaceExchangeOrder):
-            log_event(
-                "exchange_order",
-                level=logging.DEBUG,
-                order=command.order_id,
-                instrument=str(command.instrument),
-                price=command.price,
-                quantity=command.quantity,
-            )
-        for delay, event in self.adapters.carry_out(command):
-            loop.call_later(delay.total_seconds(), self.submit, event)
+        try:
+            self.deliver(client, message)
+        except Exception as error:  # one client's dead socket never stops the engine
+            log_event("deliver_failed", logging.WARNING, client=client[1], error=error)
+            if self.metrics is not None:
+                self.metrics.command_failed("deliver")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, what: str, coro: Coroutine[Any, Any, None]) -> str | None:
+        """Run one port call under the timeout; the reason it failed, or None."""
+        try:
+            await asyncio.wait_for(coro, self.limits.command_timeout.total_seconds())
+            return None
+        except TimeoutError:
+            reason = f"{what} timed out after {self.limits.command_timeout.total_seconds()}s"
+        except Exception as error:
+            reason = f"{what} failed: {error}"
+            if isinstance(error, NonRetryableError):
+                reason = f"{what} refused: {error}"
+        if self.metrics is not None:
+            self.metrics.command_failed(what)
+        return reason
+
+    async def _place(self, command: PlaceExchangeOrder) -> None:
+        reason = await self._call("place", self.venue.place(command))
+        if reason is None:
+            return
+        # Never "failed": the venue may have the order. The core asks it before anything else.
+        log_event(
+            "order_status_unknown",
+            logging.WARNING,
+            order=command.order_id,
+            batch=command.batch_id,
+            instrument=str(command.instrument),
+            reason=reason,
+        )
+        await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
+
+    async def _query(self, command: QueryExchangeOrder) -> None:
+        """Ask the venue, backing off; its fills then its report. A venue that does not know
+        the order answers with status None. A venue that cannot be asked leaves the order
+        unknown: after `unknown_retry` the core is told again and queries again."""
+        limits = self.limits
+        reason = "no answer"
+        for attempt in range(limits.query_attempts):
+            if attempt:
+                await asyncio.sleep(limits.query_backoff.total_seconds() * 2 ** (attempt - 1))
+            try:
+                report = await asyncio.wait_for(
+                    self.venue.order_status(command.order_id, command.instrument),
+                    limits.command_timeout.total_seconds(),
+                )
+            except OrderNotFound as missing:
+                await self.put(
+                    ExchangeOrderReport(
+                        command.order_id, command.instrument, None, ZERO, reason=str(missing)
+                    )
+                )
+                return
+            except Exception as error:
+                reason = f"status query failed: {error!r}"
+                continue
+            for event in report_inputs(report):
+                await self.put(event)
+            log_event("order_reconciled", order=command.order_id, status=report.status.value)
+            return
+        log_event("order_still_unknown", logging.ERROR, order=command.order_id, reason=reason)
+        if self.metrics is not None:
+            self.metrics.command_failed("query")
+        await asyncio.sleep(limits.unknown_retry.total_seconds())
+        await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
+
+    async def _route(self, command: RouteCollateral) -> None:
+        bridge = self.bridges.get(command.bridge)
+        call = bridge.relay(command) if bridge is not None else self.chain.transfer(command)
+        reason = await self._call(f"hop {command.bridge}", call)
+        if reason is not None:
+            log_event("hop_failed", logging.WARNING, transfer=command.transfer_id, reason=reason)
+            await self.put(HopFailed(command.transfer_id, reason))
+
+    async def _mint(self, command: MintIndex) -> None:
+        reason = await self._call("mint", self.chain.mint(command))
+        if reason is not None:  # the core resends the same payment id; the contract dedups
+            log_event("mint_failed", logging.WARNING, payment=command.payment_id, reason=reason)
+            await self.put(MintFailed(command.payment_id, reason, retryable=True))
+
+    async def _burn(self, command: BurnIndex) -> None:
+        reason = await self._call("burn", self.chain.burn(command))
+        if reason is not None:
+            await self.put(BurnFailed(command.payment_id, reason, retryable=True))
+
+    async def _withdraw(self, command: WithdrawCollateral) -> None:
+        reason = await self._call("withdraw", self.chain.withdraw(command))
+        if reason is not None:
+            await self.put(WithdrawalFailed(command.withdrawal_id, reason, retryable=True))
+
+
+def report_inputs(report: OrderReport) -> list[EngineInput]:
+    """The venue's fills, then its report (docs/adapters.md). The core deduplicates fills by
+    (instrument, trade id) and ignores a report on a settled order, so repeating what the
+    stream already said is harmless."""
+    summary = ExchangeOrderReport(
+        report.order_id,
+        report.instrument,
+        report.status,
+        report.filled_quantity,
+        report.venue_order_id,
+        reason=report.reason,
+    )
+    return [*report.fills, summary]
+
+
+def _busy_response(event: EngineInput) -> tuple[ClientKey, ClientResponse] | None:
+    rejected = RequestStatus.REJECTED
+    match event:
+        case NewIndexOrderRequest():
+            return event.client, NewIndexOrderResponse(event.client_order_id, rejected, BUSY)
+        case CancelIndexOrderRequest():
+            return event.client, CancelIndexOrderResponse(event.client_order_id, rejected, BUSY)
+        case NewQuoteRequest():
+            return event.client, NewIndexQuoteResponse(event.client_quote_id, rejected, BUSY)
+        case CancelQuoteRequest():
+            return event.client, CancelIndexQuoteResponse(event.client_quote_id, rejected, BUSY)
+    return None

@@ -1,4 +1,10 @@
-"""The composition root of `indexmaker serve`: engine, runtime, simulated peers, FIX server."""
+"""The composition root of `indexmaker serve`: engine, runtime, simulated peers, FIX server.
+
+Only this module knows which adapters stand behind the ports: today the in-process simulated
+venue, chain and bridges; the Binance connector and local chains plug in here. The engine
+keeps no journal in memory (`NullJournal`) until the durable store lands: a journal kept in
+memory grew by ~11 MB a minute with every tick and book (issue 6).
+"""
 
 from __future__ import annotations
 
@@ -14,25 +20,35 @@ from typing import Any
 from aiohttp import web
 
 from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
-from indexmaker.app.runtime import Runtime, SystemClock
+from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
+from indexmaker.core.clock import Clock
 from indexmaker.core.ids import client_key
+from indexmaker.core.journal import NullJournal
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
 from indexmaker.observability.logging import log_event
+from indexmaker.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.server.signing import Signer
 from indexmaker.server.wire_values import check_address, check_amount
 from indexmaker.server.ws_server import FixServer
-from indexmaker.sim.adapters import SimulatedAdapters
+from indexmaker.sim.adapters import SimBridge, SimChainPort
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
+from indexmaker.sim.venue import SimVenue
 
 SOURCE_CHAIN_ID = 42161
 DEPOSIT_CHAIN_IDS = (SOURCE_CHAIN_ID,)  # the chains the simulated chain takes deposits on
 
 
 class Service:
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        limits: RuntimeLimits | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.config = config
         sim = config.sim
         baskets = {symbol: load_bundled_index(symbol) for symbol in config.indexes}
@@ -45,13 +61,22 @@ class Service:
             },
             mint_delay=sim.mint_delay,
         )
-        self.clock = SystemClock()
+        self.clock: Clock = clock or SystemClock()
         setup = EngineSetup(baskets=baskets, config=config.solver, rules=market.rules)
-        self.engine = Engine(setup, self.clock)
-        adapters = SimulatedAdapters(
-            exchange, self.chain, sim.exchange_latency, keep_log=False, clock=self.clock
+        self.engine = Engine(setup, self.clock, journal=NullJournal())
+        self.venue = SimVenue(
+            exchange,
+            sim.exchange_latency,
+            market=market,
+            book_refresh=sim.book_refresh,
+            clock=self.clock,
         )
-        self.runtime = Runtime(self.engine, adapters, market, sim.book_refresh)
+        self.chain_port = SimChainPort(self.chain)
+        bridges = {name: SimBridge(name, self.chain_port) for name in self.chain.bridges}
+        self.metrics = ServiceMetrics()
+        self.runtime = Runtime(
+            self.engine, self.venue, self.chain_port, bridges, limits, metrics=self.metrics
+        )
         key, is_test_key = server_private_key()
         if is_test_key:
             log_event(
@@ -62,12 +87,16 @@ class Service:
         self.signer = Signer(key)
         self.server = FixServer(config.server, self.runtime.submit, self.clock, self.signer)
         self.runtime.deliver = self.server.deliver
+        self.server.health = self._health
+        self.server.metrics = self._metrics
+        self.metrics.session_count = self.server.session_count
         self.server.app.router.add_post("/sim/deposit", self._sim_deposit)
         self.server.app.router.add_get("/info", self._info)
 
     async def start(self) -> None:
         """Listen first (OSError if the host/port cannot be bound: nothing else started)."""
         await self.server.start()
+        self.metrics.use_clock(asyncio.get_running_loop().time)
         await self.runtime.start()
         log_event(
             "service_started",
@@ -103,12 +132,19 @@ class Service:
             chain_id, address, amount = parse_sim_deposit(body, self.config.sim.max_deposit)
         except ValueError as error:
             return _error(400, str(error))
-        deposit = self.chain.deposit(client_key(chain_id, address), amount)
-        self.runtime.submit(deposit)
+        deposit = await self.chain_port.deposit(client_key(chain_id, address), amount)
         log_event("sim_deposit", address=address, amount=amount, seq=deposit.seq_num)
         return web.json_response(
             {"seq_num": deposit.seq_num, "address": address, "amount": str(amount)}
         )
+
+    def _health(self) -> tuple[bool, dict[str, object]]:
+        report = self.runtime.health()
+        return report.healthy, report.as_dict()
+
+    def _metrics(self) -> tuple[bytes, str]:
+        self.runtime.health()  # refreshes lag, queue, book ages and limiter headroom
+        return self.metrics.render(), METRICS_CONTENT_TYPE
 
     async def _info(self, _request: web.Request) -> web.Response:
         return web.json_response(

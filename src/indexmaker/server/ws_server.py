@@ -136,7 +136,11 @@ class FixServer:
             self.app.router.add_get(config.quote_path, self._endpoint(QUOTE_TYPES))
         if config.order_path:
             self.app.router.add_get(config.order_path, self._endpoint(None, exclude=QUOTE_TYPES))
+        # Set by the composition root: (healthy, details) and (body, content type).
+        self.health: Callable[[], tuple[bool, dict[str, object]]] | None = None
+        self.metrics: Callable[[], tuple[bytes, str]] | None = None
         self.app.router.add_get("/health", self._health)
+        self.app.router.add_get("/metrics", self._metrics)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,7 +219,18 @@ class FixServer:
         return handler
 
     async def _health(self, _request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "sessions": len(self._connections)})
+        """200 with the figures when healthy, 503 naming what is out of bounds otherwise."""
+        healthy, details = (True, {"status": "ok"}) if self.health is None else self.health()
+        body = {**details, "sessions": len(self._connections)}
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        if self.metrics is None:
+            return web.Response(status=404, text="no metrics")
+        body, content_type = self.metrics()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
 
     async def _session(
         self, request: web.Request, only: frozenset[str] | None, exclude: frozenset[str]

@@ -1,27 +1,38 @@
 """Simulated adapters: carry out the engine's commands against the simulated venue and chain.
 
-Each command yields the inputs its outcome produces and after how long; the caller decides
-how time passes (a manual clock in tests and the demo, the event loop in `indexmaker serve`).
+`SimulatedAdapters` is the synchronous form for the manual-clock world (tests, scenarios, the
+in-process demo): each command yields the inputs its outcome produces and after how long.
+`SimChainPort` and `SimBridge` put the same simulated chain behind the asynchronous chain and
+bridge ports (`core/ports.py`) that `indexmaker serve`'s runtime drives; the venue's is
+`sim/venue.py`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from indexmaker.core.clock import Clock, ManualClock
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
+    BurnConfirmed,
+    BurnIndex,
     ClientResponse,
     Command,
+    DepositObserved,
     EngineInput,
     MintIndex,
     PlaceExchangeOrder,
     RouteCollateral,
     SendToClient,
+    WithdrawalCompleted,
+    WithdrawCollateral,
 )
-from indexmaker.core.ids import ClientKey
+from indexmaker.core.ids import ClientKey, TxHash
+from indexmaker.core.ports import EventSink
 from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
 
@@ -86,3 +97,119 @@ class SimulatedAdapters:
                 if log:
                     log.alerts.append(command)
         return []
+
+
+# ---------------------------------------------------------------- the chain behind its ports
+
+
+@dataclass(slots=True)
+class ChainFaults:
+    """Misbehaviour to switch on in tests; everything off by default."""
+
+    transfer_error: Exception | None = None
+    mint_error: Exception | None = None
+    hangs: bool = False  # every call blocks until cancelled (a stuck RPC)
+
+
+class SimChainPort:
+    """`ChainPort` over `SimulatedChain`: answers arrive through the sink after the chain's
+    configured delays; `deposit` plays a client's deposit into custody."""
+
+    def __init__(self, chain: SimulatedChain, faults: ChainFaults | None = None) -> None:
+        self.chain = chain
+        self.faults = faults or ChainFaults()
+        self.burns: list[BurnIndex] = []
+        self.withdrawals: list[WithdrawCollateral] = []
+        self._balances: dict[str, Decimal] = {}
+        self._sink: EventSink | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def deposit(self, client: ClientKey, amount: Decimal) -> DepositObserved:
+        """A client's deposit into custody on the source chain, pushed like a chain event."""
+        event = self.chain.deposit(client, amount)
+        self._credit(event.designation, amount)
+        if self._sink is not None:
+            await self._sink(event)
+        return event
+
+    async def transfer(self, command: RouteCollateral) -> None:
+        await self._fault(self.faults.transfer_error)
+        self._move(command)
+        self._later(*self.chain.route(command))
+
+    async def mint(self, command: MintIndex) -> None:
+        await self._fault(self.faults.mint_error)
+        result = self.chain.mint(command)
+        if result is not None:  # a repeated payment id mints nothing, as the contract does
+            self._later(*result)
+
+    async def burn(self, command: BurnIndex) -> None:
+        await self._fault(None)
+        if command.payment_id not in {b.payment_id for b in self.burns}:
+            self.burns.append(command)
+            self._later(self.chain.mint_delay, BurnConfirmed(command.payment_id))
+
+    async def withdraw(self, command: WithdrawCollateral) -> None:
+        await self._fault(None)
+        if command.withdrawal_id not in {w.withdrawal_id for w in self.withdrawals}:
+            self.withdrawals.append(command)
+            self._credit(command.source, -command.amount)
+            tx = TxHash(f"0x{len(self.withdrawals):064x}")
+            done = WithdrawalCompleted(command.withdrawal_id, tx, Decimal(0))
+            self._later(self.chain.mint_delay, done)
+
+    async def balance(self, designation: str) -> Decimal:
+        return self._balances.get(designation, Decimal(0))
+
+    def _credit(self, designation: str, amount: Decimal) -> None:
+        self._balances[designation] = self._balances.get(designation, Decimal(0)) + amount
+
+    def _move(self, command: RouteCollateral) -> None:
+        self._credit(command.source, -command.amount)
+        self._credit(command.destination, command.amount)
+
+    async def _fault(self, error: Exception | None) -> None:
+        if self.faults.hangs:
+            await asyncio.Event().wait()
+        if error is not None:
+            raise error
+
+    def _later(self, delay: timedelta, event: EngineInput) -> None:
+        task = asyncio.create_task(self._push_after(delay, event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _push_after(self, delay: timedelta, event: EngineInput) -> None:
+        await asyncio.sleep(delay.total_seconds())
+        if self._sink is not None:
+            await self._sink(event)
+
+
+class SimBridge:
+    """`BridgePort` for one named bridge of the simulated chain (Across-style terms)."""
+
+    def __init__(self, name: str, chain: SimChainPort) -> None:
+        self._name = name
+        self._chain = chain
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self, sink: EventSink) -> None:
+        """The chain port pushes the relayer's fills; nothing of its own to start."""
+
+    async def stop(self) -> None:
+        """Nothing of its own to stop."""
+
+    async def relay(self, command: RouteCollateral) -> None:
+        await self._chain.transfer(command)

@@ -1,0 +1,237 @@
+"""Ports: what every adapter of the core promises (ARCHITECTURE.md "Ports, runtime and
+ownership"; the full contract, ordering and idempotency keys are in docs/adapters.md).
+
+The core never calls these: it returns commands, and the runtime (`app/runtime.py`) carries
+each one out through a port, in isolation, under a timeout. Peers speak back by pushing engine
+inputs into an `EventSink` at any time, from any task: a venue pushes book snapshots and
+updates, order acceptances, fills and closes; a chain pushes deposits, hop results and mint
+confirmations. Awaiting the sink is the back-pressure: when the engine's queue is full the
+adapter waits instead of the queue growing.
+
+A port method that raises, or does not return within the runtime's timeout, is a failure of
+that one command only. What it becomes is fixed here so every adapter means the same thing:
+
+- `VenuePort.place` failing or timing out: `ExchangeOrderStatusUnknown`, never "failed"; the
+  core answers with `QueryExchangeOrder`, carried out by `order_status` (by our client order
+  id): its fills, then an `ExchangeOrderReport` (status None when the venue does not know it).
+- `ChainPort.transfer` / `BridgePort.relay` failing: `HopFailed` (the router retries).
+- `ChainPort.mint` / `burn` / `withdraw` failing: `MintFailed` / `BurnFailed` /
+  `WithdrawalFailed` (retryable; the contract refuses a repeated payment id, so a resend
+  never mints twice).
+
+The simulators in `indexmaker.sim.adapters` implement these ports; the conformance suite in
+`tests/conformance/` states, against the port, what every venue adapter must do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from indexmaker.core.errors import NonRetryableError
+from indexmaker.core.events import (
+    BurnIndex,
+    ClientRequest,
+    ClientResponse,
+    EngineInput,
+    ExchangeFill,
+    ExchangeOrderStatus,
+    MintIndex,
+    PlaceExchangeOrder,
+    RouteCollateral,
+    WithdrawCollateral,
+)
+from indexmaker.core.ids import ClientKey, ExchangeOrderId, InstrumentId, VenueOrderId
+from indexmaker.core.journal import JournalEntry
+from indexmaker.model.filters import InstrumentRules
+
+EventSink = Callable[[EngineInput], Awaitable[None]]
+"""Where an adapter pushes what its peer reports. Awaiting it may wait (back-pressure)."""
+
+
+class OrderNotFound(NonRetryableError):
+    """The venue does not know this client order id (never arrived, or long forgotten)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """The venue's own view of one of our orders: the reconciliation report.
+
+    `status` is LIVE or final (never PENDING); `fills` are every execution the venue knows
+    of, each with its trade id, so the core deduplicates them against what the stream
+    already delivered. `filled_quantity` equals the sum of the fills' quantities.
+    """
+
+    order_id: ExchangeOrderId
+    instrument: InstrumentId
+    status: ExchangeOrderStatus
+    filled_quantity: Decimal
+    fills: tuple[ExchangeFill, ...] = ()
+    reason: str | None = None
+    venue_order_id: VenueOrderId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitHeadroom:
+    """One rate-limit pool as the venue last reported it (Binance: used-weight headers)."""
+
+    pool: str
+    used: int
+    limit: int
+    retry_at: datetime | None = None  # set while the venue told us to back off (429)
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+# ---------------------------------------------------------------- venue
+
+
+@runtime_checkable
+class VenuePort(Protocol):
+    """One account on one trading venue.
+
+    Pushes into the sink: `BookSnapshot` then `BookUpdate`s per subscribed instrument (a
+    snapshot again after any gap), `ExchangeOrderAccepted`, `ExchangeFill` (at least once
+    per trade id, possibly after the order's close), `ExchangeOrderClosed` (once, final).
+    """
+
+    @property
+    def venue(self) -> str: ...
+
+    async def start(self, sink: EventSink) -> None:
+        """Connect and begin pushing events into `sink`."""
+
+    async def stop(self) -> None:
+        """Stop pushing; release connections and tasks. Idempotent."""
+
+    async def instruments(self) -> Mapping[InstrumentId, InstrumentRules]:
+        """Every tradable instrument with its filters (Binance exchangeInfo)."""
+        ...
+
+    async def subscribe_books(self, instruments: Sequence[InstrumentId]) -> None:
+        """Start book streams; each begins with a `BookSnapshot` pushed into the sink."""
+
+    async def place(self, order: PlaceExchangeOrder) -> None:
+        """Send a LIMIT IOC order keyed by `order.order_id` (our client order id).
+
+        Returns once the venue has the order; its outcome comes through the sink. Raises on
+        a definite refusal or a failure; either way the runtime reconciles by order id.
+        """
+
+    async def cancel(self, order_id: ExchangeOrderId, instrument: InstrumentId) -> None:
+        """Ask the venue to cancel; the close comes through the sink. Raises `OrderNotFound`
+        for an order the venue does not hold open."""
+
+    async def order_status(
+        self, order_id: ExchangeOrderId, instrument: InstrumentId
+    ) -> OrderReport:
+        """Reconcile one order by our client order id; raises `OrderNotFound`."""
+        ...
+
+    async def open_orders(self) -> Sequence[OrderReport]:
+        """Every order still open at the venue (reconciliation at start)."""
+        ...
+
+    def limit_headroom(self) -> Sequence[LimitHeadroom]:
+        """What is left of each rate-limit pool, as the venue last reported it."""
+        ...
+
+
+# ---------------------------------------------------------------- chain and bridge
+
+
+@runtime_checkable
+class ChainPort(Protocol):
+    """Custody and index tokens on the chains the service uses.
+
+    Pushes into the sink: `DepositObserved` (once per (designation, tx hash, log index), once
+    final), `HopCompleted`/`HopFailed` for transfers, `MintConfirmed`.
+    """
+
+    async def start(self, sink: EventSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def transfer(self, command: RouteCollateral) -> None:
+        """Move collateral one hop (no bridge); keyed by `transfer_id`, at most once."""
+
+    async def mint(self, command: MintIndex) -> None:
+        """Mint index tokens; keyed by `payment_id`: a repeat is refused by the contract."""
+
+    async def burn(self, command: BurnIndex) -> None:
+        """Burn a client's index tokens (redemption); keyed by `payment_id`; `BurnConfirmed`
+        comes through the sink."""
+
+    async def withdraw(self, command: WithdrawCollateral) -> None:
+        """Return collateral to a client's address; keyed by `withdrawal_id`;
+        `WithdrawalCompleted` comes through the sink."""
+
+    async def balance(self, designation: str) -> Decimal:
+        """Collateral held at one designation (`KIND:NAME:SYMBOL`)."""
+        ...
+
+
+@runtime_checkable
+class BridgePort(Protocol):
+    """A cross-chain bridge (Across-style): deposit on one side, a relayer fills the other
+    after a delay, minus a fee. Pushes `HopCompleted` (amount received, fee) or `HopFailed`."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def start(self, sink: EventSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def relay(self, command: RouteCollateral) -> None:
+        """Start one crossing; keyed by `transfer_id`, at most once."""
+
+
+# ---------------------------------------------------------------- store and clients
+
+
+class StorePort(Protocol):
+    """Durable state: the input journal, snapshots, the command outbox and read models.
+
+    Synchronous on purpose: the engine journals each input before applying it, in its own
+    step. A durable implementation batches its writes behind this interface.
+    """
+
+    def append(self, at: datetime, event: EngineInput) -> JournalEntry:
+        """Journal one input; entries are numbered 1, 2, ... in order."""
+        ...
+
+    def entries(self, after: int = 0) -> Iterator[JournalEntry]:
+        """Journal entries with seq > `after`, in order."""
+        ...
+
+    def save_snapshot(self, seq: int, state: bytes) -> None:
+        """The engine's state after journal entry `seq`."""
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None: ...
+
+    def mark_done(self, command_key: str) -> bool:
+        """Outbox: record a command as carried out; False when it already was (skip it)."""
+        ...
+
+    def put_view(self, view: str, key: str, value: bytes) -> None:
+        """Read models for queries (orders, inventory, invoices), rebuilt from the journal."""
+
+    def get_view(self, view: str, key: str) -> bytes | None: ...
+
+
+class ClientGatewayPort(Protocol):
+    """Where client requests come from and responses go to (the FIX server today; a message
+    broker between gateway processes later). Requests are handed to a `RequestSink` given
+    at construction; responses are keyed by client and never block the engine."""
+
+    def deliver(self, client: ClientKey, message: ClientResponse) -> None:
+        """Fan `message` out to every session of `client`; must not raise for a dead peer."""
+
+
+RequestSink = Callable[[ClientRequest], None]
