@@ -14,12 +14,13 @@ from collections import OrderedDict, deque
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from indexmaker.core.clock import Clock
 from indexmaker.core.errors import RejectedError
 from indexmaker.core.events import (
+    BookUpdate,
     EngineInput,
     ExchangeFill,
     ExchangeOrderAccepted,
@@ -28,12 +29,15 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
 )
 from indexmaker.core.ids import ExchangeOrderId, InstrumentId, VenueOrderId
+from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.core.ports import EventSink, LimitHeadroom, OrderNotFound, OrderReport
 from indexmaker.model.filters import InstrumentRules
+from indexmaker.model.side import Side
 from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator
 
 ZERO = Decimal(0)
+BOOK_DEPTH = 1000  # levels compared for the depth diff after a trade
 ORDER_WINDOW = 10.0  # seconds; the order-count window the headroom reports (Binance: 10 s)
 
 
@@ -60,11 +64,13 @@ class _Record:
     venue_order_id: VenueOrderId | None = None
 
     def report(self) -> OrderReport:
+        with localcontext(MONEY_CONTEXT):  # exact, whatever the caller's context
+            filled = sum((f.quantity for f in self.fills), ZERO)
         return OrderReport(
             self.order.order_id,
             self.order.instrument,
             self.status,
-            sum((f.quantity for f in self.fills), ZERO),
+            filled,
             tuple(self.fills),
             self.reason,
             self.venue_order_id,
@@ -196,6 +202,7 @@ class SimVenue:
                 )
                 await self._report(cancelled)
                 return
+        before = self._top(order)
         events = self.exchange.execute(order, self._now())
         if self.match_delay > timedelta(0):
             events = [e for e in events if not isinstance(e, ExchangeOrderAccepted)]
@@ -209,6 +216,33 @@ class SimVenue:
                 record.venue_order_id = event.venue_order_id
         for event in self._as_delivered(events):
             await self._report(event)
+        if order.instrument in self._subscribed:
+            update = self._book_change(order, before)
+            if update is not None:
+                await self._push(update)
+
+    def _top(self, order: PlaceExchangeOrder) -> dict[Decimal, Decimal]:
+        """The side of the book this order takes from (asks for a buy)."""
+        book = self.exchange.books.get(order.instrument)
+        if book is None:
+            return {}
+        return dict(book.levels(order.side.opposite, BOOK_DEPTH))
+
+    def _book_change(
+        self, order: PlaceExchangeOrder, before: dict[Decimal, Decimal]
+    ) -> BookUpdate | None:
+        """The depth-stream diff the trades caused (quantity 0 removes a level)."""
+        after = self._top(order)
+        changed = tuple(
+            (price, after.get(price, ZERO))
+            for price, quantity in before.items()
+            if after.get(price, ZERO) != quantity
+        )
+        if not changed:
+            return None
+        if order.side is Side.BUY:
+            return BookUpdate(order.instrument, asks=changed)
+        return BookUpdate(order.instrument, bids=changed)
 
     def _as_delivered(self, events: list[EngineInput]) -> list[EngineInput]:
         """The stream as the faults reorder or repeat it."""

@@ -1,0 +1,110 @@
+"""Venue harnesses for the conformance suite.
+
+A harness builds one venue adapter with a known instrument and tells the suite what that
+venue can be made to do. Every test in this folder runs once per harness: the in-process
+simulator now; the Binance connector (against the Binance-wire simulator process) adds its
+own harness here and must pass the same tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from indexmaker.core.events import EngineInput
+from indexmaker.core.ids import InstrumentId, instrument
+from indexmaker.core.ports import VenuePort
+from indexmaker.model.filters import InstrumentRules
+from indexmaker.sim.exchange import SimulatedExchange
+from indexmaker.sim.venue import SimVenue, VenueFaults
+
+D = Decimal
+PAIR = instrument("BTCUSDC")
+# Asks 100.00 x 1, 100.10 x 2, 100.20 x 3; bids 99.90 x 1, 99.80 x 2.
+ASKS = [(D("100.00"), D("1.000")), (D("100.10"), D("2.000")), (D("100.20"), D("3.000"))]
+BIDS = [(D("99.90"), D("1.000")), (D("99.80"), D("2.000"))]
+RULES = InstrumentRules(
+    instrument=PAIR,
+    base_asset="BTC",
+    quote_asset="USDC",
+    tick_size=D("0.01"),
+    step_size=D("0.001"),
+    min_qty=D("0.001"),
+    min_notional=D("5"),
+)
+
+
+@dataclass
+class Recorder:
+    """The sink a venue pushes into; tests wait on it with a bounded timeout."""
+
+    events: list[EngineInput] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, event: EngineInput) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, kind: type) -> list:  # type: ignore[type-arg]
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait_for(self, done: Callable[[], bool], timeout: float = 2.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not done():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@dataclass
+class Harness:
+    """One venue adapter under test, started with `sink`, trading `pair`."""
+
+    name: str
+    venue: VenuePort
+    sink: Recorder
+    pair: InstrumentId
+    best_ask: Decimal  # the book's best ask; a buy at it fills the first level
+    ask_depth: Decimal  # quantity on all ask levels within `far_price`
+    far_price: Decimal  # a buy limit that crosses every ask level
+    can_rest: bool  # orders stay live long enough to be cancelled
+    faults: VenueFaults | None  # None when the venue cannot be made to misbehave
+
+
+def _sim(resting: bool) -> tuple[SimVenue, VenueFaults]:
+    exchange = SimulatedExchange({PAIR: (list(BIDS), list(ASKS))}, rules={PAIR: RULES})
+    faults = VenueFaults()
+    delay = timedelta(milliseconds=200) if resting else timedelta(0)
+    venue = SimVenue(exchange, timedelta(milliseconds=1), match_delay=delay, faults=faults)
+    return venue, faults
+
+
+HARNESSES: dict[str, Callable[[], tuple[VenuePort, VenueFaults | None, bool]]] = {
+    "sim": lambda: (*_sim(False), False),
+    "sim-resting": lambda: (*_sim(True), True),
+}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    venue, faults, can_rest = HARNESSES[request.param]()
+    sink = Recorder()
+    await venue.start(sink)
+    try:
+        yield Harness(
+            request.param,
+            venue,
+            sink,
+            PAIR,
+            ASKS[0][0],
+            sum((q for _, q in ASKS), D(0)),
+            ASKS[-1][0],
+            can_rest,
+            faults,
+        )
+    finally:
+        await venue.stop()
