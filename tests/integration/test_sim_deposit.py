@@ -31,14 +31,14 @@ async def _post(service: Service, body: Any, *, raw: bytes | None = None) -> tup
 async def enabled() -> AsyncIterator[Service]:
     service, _ = await sdk_start_service()
     deposits: list[DepositObserved] = []
-    original = service.runtime.submit
+    original = service.chain_port.deposit  # the simulated chain pushes it to the engine
 
-    def submit(event: Any) -> None:
-        if isinstance(event, DepositObserved):
-            deposits.append(event)
-        original(event)
+    async def deposit(client: Any, amount: Decimal) -> DepositObserved:
+        event = await original(client, amount)
+        deposits.append(event)
+        return event
 
-    service.runtime.submit = submit  # type: ignore[method-assign]
+    service.chain_port.deposit = deposit  # type: ignore[method-assign]
     service.deposits = deposits  # type: ignore[attr-defined]
     try:
         yield service
