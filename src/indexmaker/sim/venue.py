@@ -226,7 +226,7 @@ class SimVenue:
         book = self.exchange.books.get(order.instrument)
         if book is None:
             return {}
-        return dict(book.levels(order.side.opposite, BOOK_DEPTH))
+        return dict(book.levels(order.side.taken_book, BOOK_DEPTH))
 
     def _book_change(
         self, order: PlaceExchangeOrder, before: dict[Decimal, Decimal]
