@@ -75,7 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         while url is None:
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "serve did not start:\n" + log.read_text()
-            found = re.search(r"fix_listening url=(ws://127\.0\.0\.1:\d+/ws)", log.read_text())
+            found = re.search(r"fix_listening\W.*?(ws://127\.0\.0\.1:\d+/ws)", log.read_text())
             url = found.group(1) if found else None
             time.sleep(0.05)
         yield Served(url, process, log)

@@ -65,7 +65,7 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import ClientKey
 from indexmaker.core.ports import BridgePort, ChainPort, OrderNotFound, OrderReport, VenuePort
 from indexmaker.engine.engine import Engine
-from indexmaker.observability.logging import log_event
+from indexmaker.observability.logging import bound, log_event
 from indexmaker.observability.metrics import ServiceMetrics
 
 Deliver = Callable[[ClientKey, ClientResponse], None]
@@ -354,21 +354,24 @@ class Runtime:
         return reason
 
     async def _place(self, command: PlaceExchangeOrder) -> None:
+        with bound(
+            order=command.order_id, batch=command.batch_id, instrument=str(command.instrument)
+        ):
+            await self._place_bound(command)
+
+    async def _place_bound(self, command: PlaceExchangeOrder) -> None:
         reason = await self._call("place", self.venue.place(command))
         if reason is None:
             return
         # Never "failed": the venue may have the order. The core asks it before anything else.
-        log_event(
-            "order_status_unknown",
-            logging.WARNING,
-            order=command.order_id,
-            batch=command.batch_id,
-            instrument=str(command.instrument),
-            reason=reason,
-        )
+        log_event("order_status_unknown", logging.WARNING, reason=reason)
         await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
 
     async def _query(self, command: QueryExchangeOrder) -> None:
+        with bound(order=command.order_id, instrument=str(command.instrument)):
+            await self._query_bound(command)
+
+    async def _query_bound(self, command: QueryExchangeOrder) -> None:
         """Ask the venue, backing off; its fills then its report. A venue that does not know
         the order answers with status None. A venue that cannot be asked leaves the order
         unknown: after `unknown_retry` the core is told again and queries again."""
