@@ -47,6 +47,7 @@ from indexmaker.core.ids import (
 )
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.side import Side
 from indexmaker.sim.adapters import ChainFaults, SimBridge, SimChainPort
@@ -59,6 +60,8 @@ MS = timedelta(milliseconds=1)
 ALICE = client_key(42161, "0x" + "a" * 40)
 AAA, BBB, IDX = instrument("AAAUSDC"), instrument("BBBUSDC"), Symbol("IDX")
 BASKETS = {"IDX": Basket(IDX, (BasketAsset(AAA, D("2")), BasketAsset(BBB, D("1"))))}
+# Known rules with no filter set (0 disables each): a pair without rules is not traded.
+RULES = {i: InstrumentRules(i, i.pair.removesuffix("USDC"), "USDC") for i in (AAA, BBB)}
 
 
 def books() -> dict[
@@ -106,7 +109,7 @@ def build(
     chain: SimChainPort | None = None,
 ) -> Rig:
     config = SolverConfig(tick=10 * MS, mint_idle=50 * MS)
-    engine = Engine(EngineSetup(baskets=BASKETS, config=config), SystemClock())
+    engine = Engine(EngineSetup(baskets=BASKETS, config=config, rules=RULES), SystemClock())
     venue = SimVenue(SimulatedExchange(books()), 2 * MS, faults=venue_faults)
     sim_chain = SimulatedChain(
         bridges={"across": BridgeTerms(D("0.5"), D(0), 5 * MS), "wallet": BridgeTerms(delay=MS)},
