@@ -90,7 +90,7 @@ class Rig:
     def invoices(self) -> list[MintInvoice]:
         return [m for _, m in self.sent if isinstance(m, MintInvoice)]
 
-    async def until(self, done: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def until(self, done: Callable[[], bool], timeout: float = 15.0) -> None:
         async with asyncio.timeout(timeout):
             while not done():
                 await asyncio.sleep(0.005)
