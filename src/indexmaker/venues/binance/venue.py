@@ -1,0 +1,359 @@
+"""Binance Spot as a `VenuePort` (core/ports.py): instruments, books, orders, fills, limits.
+
+Composes the REST client (exchangeInfo, depth snapshots, clock), the market-data connector
+(diff-depth sync), the WebSocket API client (orders, user data via `session.logon` /
+`userDataStream.subscribe`) and the order bookkeeping. What it pushes into the sink follows
+docs/adapters.md: `RulesUpdate` per instrument at start and on change; per book a
+`BookSnapshot` once synchronised, then `BookUpdate`s, and `BookInvalid` when it goes stale,
+shows a gap or its stream drops; `ExchangeOrderAccepted` / `ExchangeFill` (once per trade id,
+late fills included) / `ExchangeOrderClosed`; `RateLimitFeedback` on 429/418.
+
+`place` raises on a definite refusal (after pushing the close) and raises `StatusUnknownError`
+when the venue may or may not have the order; the runtime then calls `order_status`, which asks
+`order.status` by our client order id and `myTrades` for the fills we have not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from indexmaker.core.errors import NetworkError, NonRetryableError, RateLimitedError
+from indexmaker.core.events import (
+    BookInvalid,
+    BookSnapshot,
+    BookUpdate,
+    EngineInput,
+    ExchangeOrderStatus,
+    ExchangeOrderStatusUnknown,
+    PlaceExchangeOrder,
+    RateLimitFeedback,
+    RulesUpdate,
+)
+from indexmaker.core.ids import DEFAULT_VENUE, ExchangeOrderId, InstrumentId, Pair, Venue
+from indexmaker.core.money import dec
+
+try:
+    from indexmaker.core.ports import (  # type: ignore[import-not-found, unused-ignore]
+        EventSink,
+        LimitHeadroom,
+        OrderNotFound,
+        OrderReport,
+    )
+except ImportError:  # the venue port (issue #6) has not landed yet: the same shapes
+    from indexmaker.venues.binance.port_shapes import (  # type: ignore[assignment, unused-ignore]
+        EventSink,
+        LimitHeadroom,
+        OrderNotFound,
+        OrderReport,
+    )
+from indexmaker.model.filters import InstrumentRules
+from indexmaker.model.side import BookSide
+from indexmaker.venues.binance.book_sync import BookSync
+from indexmaker.venues.binance.instruments import Instruments
+from indexmaker.venues.binance.limits import (
+    OrderNotFoundError,
+    StatusUnknownError,
+    local_ms,
+    utcnow,
+)
+from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
+from indexmaker.venues.binance.orders import OrderBookkeeping
+from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
+from indexmaker.venues.binance.signing import Credentials
+from indexmaker.venues.binance.wire import EXCHANGE_INFO, DepthDiff
+from indexmaker.venues.binance.ws_api import BinanceWsApi
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceVenueConfig:
+    endpoints: BinanceEndpoints = field(default_factory=BinanceEndpoints)
+    pairs: tuple[str, ...] = ()  # instruments to trade (empty: every TRADING symbol)
+    market: MarketDataConfig = field(default_factory=MarketDataConfig)
+    exchange_info_refresh_s: float = 60.0
+    venue: Venue = DEFAULT_VENUE
+
+
+class BinanceVenue:
+    """One Binance account. Not thread-safe: used from one event loop."""
+
+    def __init__(self, config: BinanceVenueConfig, credentials: Credentials) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.rest = BinanceRest(config.endpoints, credentials)
+        wanted = frozenset(Pair(p) for p in config.pairs) or None
+        self.instruments_state = Instruments(wanted=wanted, venue=config.venue)
+        self.orders = OrderBookkeeping()
+        self.market: BinanceMarketData | None = None
+        self.ws_api: BinanceWsApi | None = None
+        self._sink: EventSink | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._published: dict[Pair, bool] = {}  # a snapshot was pushed since the last invalid
+        self.alerts: list[str] = []
+        self._user_events: asyncio.Queue[EngineInput] = asyncio.Queue()
+
+    @property
+    def venue(self) -> str:
+        return self.config.venue
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        await self.rest.sync_clock()
+        await self._refresh_instruments(first=True)
+        self.ws_api = BinanceWsApi(
+            self.config.endpoints,
+            self.credentials,
+            self.rest,
+            on_event=self._on_user_event,
+            on_reconnect=self._after_user_stream_gap,
+        )
+        self._tasks.append(asyncio.create_task(self._user_pusher()))
+        await self.ws_api.start()
+        self._tasks.append(asyncio.create_task(self._refresher()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.market is not None:
+            await self.market.stop()
+        if self.ws_api is not None:
+            await self.ws_api.stop()
+        await self.rest.close()
+
+    async def _push(self, event: EngineInput) -> None:
+        if self._sink is not None:
+            await self._sink(event)
+
+    # ------------------------------------------------------------------ instruments
+
+    async def instruments(self) -> Mapping[InstrumentId, InstrumentRules]:
+        return dict(self.instruments_state.rules)
+
+    async def _refresh_instruments(self, first: bool = False) -> None:
+        raw = await self.rest.public_bytes("/api/v3/exchangeInfo", weight=20)
+        changes = self.instruments_state.apply(EXCHANGE_INFO.decode(raw))
+        if first:
+            # the venue's own rateLimits replace the defaults, shared by REST and WS-API
+            limiter = self.instruments_state.limiter()
+            self.rest.limiter = limiter
+        for instrument in changes.added:
+            await self._push(RulesUpdate(self.instruments_state.rules[instrument]))
+        for instrument, why in changes.unparsable:
+            self._alert(f"{instrument}: filters unreadable, not traded ({why})")
+        for instrument, why in changes.removed:
+            self._alert(f"{instrument}: stopped trading ({why}); taken out of new batches")
+            if self.market is not None:
+                self.market.remove(instrument.pair)
+            await self._push(BookInvalid(instrument, f"instrument {why}"))
+            await self._reconcile_open_orders_of(instrument)
+
+    async def _refresher(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.exchange_info_refresh_s)
+            try:
+                await self._refresh_instruments()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a failed refresh keeps the last known rules
+                log.warning("binance.exchange_info.failed", extra={"error": repr(exc)})
+
+    def _alert(self, text: str) -> None:
+        self.alerts.append(text)
+        log.error("binance.alert", extra={"alert": text})
+
+    # ------------------------------------------------------------------ books
+
+    async def subscribe_books(self, instruments: Sequence[InstrumentId]) -> None:
+        pairs = [instrument.pair for instrument in instruments]
+        self.market = BinanceMarketData(
+            self.rest, self.config.endpoints, pairs, self.config.market, listener=self._on_book
+        )
+        await self.market.start()
+
+    async def _on_book(self, sync: BookSync, event: DepthDiff | None) -> None:
+        instrument = InstrumentId(self.config.venue, Pair(sync.symbol))
+        published = self._published.get(Pair(sync.symbol), False)
+        if sync.is_valid(local_ms()):
+            if not published:
+                self._published[Pair(sync.symbol)] = True
+                book = sync.book
+                await self._push(
+                    BookSnapshot(
+                        instrument,
+                        tuple(book.levels(BookSide.BIDS, 10_000)),
+                        tuple(book.levels(BookSide.ASKS, 10_000)),
+                    )
+                )
+            elif event is not None:
+                await self._push(
+                    BookUpdate(
+                        instrument,
+                        tuple((Decimal(p), Decimal(q)) for p, q in event.b),
+                        tuple((Decimal(p), Decimal(q)) for p, q in event.a),
+                    )
+                )
+        elif published:
+            self._published[Pair(sync.symbol)] = False
+            await self._push(BookInvalid(instrument, sync.invalid_reason(local_ms())))
+
+    # ------------------------------------------------------------------ orders
+
+    async def place(self, order: PlaceExchangeOrder) -> None:
+        assert self.ws_api is not None, "start() first"
+        self.orders.track(order)  # before it leaves: a timeout is then reconcilable
+        if order.instrument not in self.instruments_state.rules:
+            for event in self.orders.on_rejected(order.order_id, "instrument not tradable"):
+                await self._push(event)
+            raise NonRetryableError(
+                f"{order.instrument}: not tradable (no rules, halted or delisted)"
+            )
+        try:
+            answer = await self.ws_api.request(
+                "order.place", self.orders.place_params(order), weight=1, orders=True
+            )
+        except RateLimitedError as exc:
+            await self._push(
+                RateLimitFeedback(
+                    self.config.venue,
+                    retry_after=timedelta(milliseconds=exc.retry_after_ms),
+                    reason=str(exc),
+                )
+            )
+            for event in self.orders.on_rejected(order.order_id, str(exc)):
+                await self._push(event)
+            raise
+        except NonRetryableError as exc:
+            for event in self.orders.on_rejected(order.order_id, str(exc)):
+                await self._push(event)
+            raise
+        except (StatusUnknownError, NetworkError) as exc:
+            # the venue may hold the order: never a reject, never resent (docs/adapters.md)
+            await self._push(ExchangeOrderStatusUnknown(order.order_id, order.instrument, str(exc)))
+            raise
+        for event in self.orders.on_order_answer(answer):
+            await self._push(event)
+
+    async def cancel(self, order_id: ExchangeOrderId, instrument: InstrumentId) -> None:
+        assert self.ws_api is not None
+        tracked = self.orders.orders.get(order_id)
+        if tracked is not None and tracked.closed:
+            raise OrderNotFound(order_id)
+        params = {"symbol": instrument.pair, "origClientOrderId": order_id}
+        try:
+            answer = await self.ws_api.request("order.cancel", params, weight=1)
+        except OrderNotFoundError as exc:
+            raise OrderNotFound(order_id) from exc
+        for event in self.orders.on_order_answer(answer):
+            await self._push(event)
+
+    async def order_status(
+        self, order_id: ExchangeOrderId, instrument: InstrumentId
+    ) -> OrderReport:
+        """Reconcile by our client order id (`order.status`, then `myTrades` for its fills):
+        fills not seen yet are pushed first; the report lists every fill the venue knows."""
+        assert self.ws_api is not None
+        pair = instrument.pair
+        try:
+            answer = await self.ws_api.request(
+                "order.status", {"symbol": pair, "origClientOrderId": order_id}, weight=4
+            )
+        except OrderNotFoundError as exc:
+            raise OrderNotFound(order_id) from exc
+        tracked = self.orders.orders.get(order_id)
+        if tracked is None:  # not ours this run (a restart): adopt it for reconciliation
+            tracked = self.orders.adopt(order_id, instrument, answer)
+        if answer.get("orderId") is not None and _dec(answer.get("executedQty", "0")) > 0:
+            trades = await self.ws_api.request(
+                "myTrades", {"symbol": pair, "orderId": answer["orderId"]}, weight=5
+            )
+            for event in self.orders.on_trades(order_id, list(trades)):
+                await self._push(event)
+        for event in self.orders.on_order_answer(answer):
+            await self._push(event)
+        report = self.orders.report(order_id, answer)
+        return OrderReport(
+            order_id,
+            instrument,
+            report.status or ExchangeOrderStatus.REJECTED,
+            _dec(answer.get("executedQty", "0")),
+            tuple(tracked.fills),
+            None,
+            report.venue_order_id,
+        )
+
+    async def open_orders(self) -> Sequence[OrderReport]:
+        assert self.ws_api is not None
+        answer = await self.ws_api.request("openOrders.status", {}, weight=80)
+        reports = []
+        for row in answer:
+            instrument = InstrumentId(self.config.venue, Pair(str(row["symbol"])))
+            reports.append(
+                OrderReport(
+                    ExchangeOrderId(str(row["clientOrderId"])),
+                    instrument,
+                    ExchangeOrderStatus.LIVE,
+                    _dec(row.get("executedQty", "0")),
+                )
+            )
+        return reports
+
+    async def _reconcile_open_orders_of(self, instrument: InstrumentId) -> None:
+        for order_id, tracked in list(self.orders.orders.items()):
+            if tracked.order.instrument == instrument and not tracked.closed:
+                with contextlib.suppress(Exception):
+                    await self.order_status(order_id, instrument)
+
+    async def _after_user_stream_gap(self) -> None:
+        """The user stream was down: events may be lost; ask about every order still open."""
+        for order_id, tracked in list(self.orders.orders.items()):
+            if not tracked.closed:
+                try:
+                    await self.order_status(order_id, tracked.order.instrument)
+                except Exception as exc:
+                    log.warning(
+                        "binance.reconcile.failed", extra={"order": order_id, "error": repr(exc)}
+                    )
+
+    def _on_user_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("e") != "executionReport":
+            return  # balances (outboundAccountPosition, balanceUpdate) are not needed yet
+        for item in self.orders.on_execution_report(event):
+            self._user_events.put_nowait(item)  # one pusher keeps the stream's order
+
+    async def _user_pusher(self) -> None:
+        while True:
+            await self._push(await self._user_events.get())
+
+    # ------------------------------------------------------------------ limits
+
+    def limit_headroom(self) -> Sequence[LimitHeadroom]:
+        now = utcnow()
+        blocked = self.rest.limiter.blocked_until
+        room = self.rest.limiter.headroom(now)
+        return [
+            LimitHeadroom(
+                rule.name,
+                rule.limit - room[rule.name],
+                rule.limit,
+                blocked if blocked and blocked > now else None,
+            )
+            for rule in self.rest.limiter.limits
+        ]
+
+
+def _dec(value: object) -> Decimal:
+    return dec(str(value))
