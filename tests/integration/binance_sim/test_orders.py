@@ -338,6 +338,7 @@ def test_market_orders_by_quantity_and_by_quote(clean_sim: SimProcess) -> None:
 
 def test_order_faults_reject_and_unknown_outcome(clean_sim: SimProcess) -> None:
     sim = clean_sim
+    sim.admin("POST", {"freeze": ["ETHUSDC"]})
     _, asks = best(sim, "ETHUSDC")
     sim.admin("POST", {"reject_next_orders": 1})
     client_id = cid("rej")

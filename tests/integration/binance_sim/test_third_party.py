@@ -12,7 +12,9 @@ from .conftest import KEYS, SimProcess, best
 API_KEY, SECRET = KEYS["main"]
 
 
-def test_ccxt(sim: SimProcess) -> None:
+def test_ccxt(clean_sim: SimProcess) -> None:
+    sim = clean_sim
+    sim.admin("POST", {"freeze": ["SOLUSDC"]})
     ccxt = pytest.importorskip("ccxt")
     exchange = ccxt.binance(
         {
@@ -47,7 +49,9 @@ def test_ccxt(sim: SimProcess) -> None:
     assert any(t["order"] == order["id"] for t in trades)
 
 
-def test_python_binance(sim: SimProcess) -> None:
+def test_python_binance(clean_sim: SimProcess) -> None:
+    sim = clean_sim
+    sim.admin("POST", {"freeze": ["ETHUSDC"]})
     binance_client = pytest.importorskip("binance.client")
     client = binance_client.Client(API_KEY, SECRET, ping=False)
     client.API_URL = f"{sim.url}/api"  # the client's own base-URL attribute
@@ -71,7 +75,9 @@ def test_python_binance(sim: SimProcess) -> None:
     client.close_connection()
 
 
-def test_binance_sdk_spot(sim: SimProcess) -> None:
+def test_binance_sdk_spot(clean_sim: SimProcess) -> None:
+    sim = clean_sim
+    sim.admin("POST", {"freeze": ["BTCUSDC"]})
     spot_module = pytest.importorskip("binance_sdk_spot.spot")
     common = pytest.importorskip("binance_common.configuration")
     config = common.ConfigurationRestAPI(api_key=API_KEY, api_secret=SECRET, base_path=sim.url)

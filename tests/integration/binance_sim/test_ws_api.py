@@ -141,6 +141,7 @@ async def test_hmac_keys_cannot_log_on(sim: SimProcess) -> None:
 
 async def test_user_data_after_logon_matches_the_order_response(clean_sim: SimProcess) -> None:
     sim = clean_sim
+    sim.admin("POST", {"freeze": ["SOLUSDC"]})
     _, asks = best(sim, "SOLUSDC")
     qty = Decimal(asks[0][1]) + Decimal("0.5")
     async with aiohttp.ClientSession() as session, await _connect(session, sim) as ws:
@@ -184,6 +185,7 @@ async def test_subscribe_signature_without_logon_and_user_data_faults(
     clean_sim: SimProcess,
 ) -> None:
     sim = clean_sim
+    sim.admin("POST", {"freeze": ["ETHUSDC"]})
     _, asks = best(sim, "ETHUSDC")
 
     def order() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
-HISTORY = 4_096  # level changes remembered per book for lagging snapshots
+HISTORY = 1_024  # level changes remembered per book for lagging snapshots
 
 
 class Entry:

@@ -128,6 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     venue.add_argument(
         "--ping-seconds", type=float, default=20.0, help="server ping interval (default 20)"
     )
+    venue.add_argument(
+        "--pong-timeout",
+        type=float,
+        default=60.0,
+        help="close a connection whose last pong is older than this (default 60)",
+    )
 
 
 def config_from(args: argparse.Namespace) -> SimConfig:
@@ -140,7 +146,13 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     if not 0 < depth[0] <= depth[1]:
         raise ValueError("--depth-usdc: need 0 < LOW <= HIGH")
     if args.levels < 1 or args.changes_per_update < 0:
-        raise ValueError("--levels: must be at least 1")
+        raise ValueError("--levels, --changes-per-update: must be at least 1 and 0")
+    if args.ping_seconds <= 0 or args.pong_timeout <= 0:
+        raise ValueError("--ping-seconds, --pong-timeout: must be > 0")
+    if not 0 < args.updates_per_second <= 10:
+        raise ValueError("--updates-per-second: must be in (0, 10]")
+    if not 0 <= args.port <= 65535:
+        raise ValueError("--port: must be 0-65535")
     if args.replay is not None and not args.replay.is_file():
         raise ValueError(f"--replay: no such file {args.replay}")
     return SimConfig(
@@ -171,6 +183,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         commission_asset=args.commission_asset,
         min_notional_filter=args.min_notional_filter,
         ws_ping_seconds=args.ping_seconds,
+        ws_pong_timeout_seconds=args.pong_timeout,
     )
 
 

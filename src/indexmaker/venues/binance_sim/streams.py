@@ -68,6 +68,7 @@ class StreamHub:
         self.pong_timeout = pong_timeout
         self.subscribers: dict[str, set[StreamConnection]] = {}
         self.connections: set[StreamConnection] = set()
+        self.closing = False
         exchange.listeners.append(self.on_market)
         exchange.interest = self.wants
 
@@ -120,6 +121,7 @@ class StreamHub:
 
     async def shutdown(self) -> None:
         """serverShutdown to everyone, then close."""
+        self.closing = True
         event = _encode({"e": "serverShutdown", "E": now_ms()}).decode()
         for connection in list(self.connections):
             connection.push(event)
@@ -196,6 +198,8 @@ class StreamHub:
         with contextlib.suppress(ConnectionError, RuntimeError, asyncio.CancelledError):
             while True:
                 await asyncio.sleep(self.ping_seconds)
+                if self.closing:
+                    return  # no pings into a closing socket
                 if time.monotonic() - connection.last_pong > self.pong_timeout:
                     connection.abort()
                     return

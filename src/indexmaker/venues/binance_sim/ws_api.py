@@ -64,6 +64,7 @@ class WsApi:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.connections: set[ApiConnection] = set()
+        self.closing = False
         self.methods = self._methods()
         sim.trading.listeners.append(self.on_user)
 
@@ -110,6 +111,7 @@ class WsApi:
                 transport.abort()
 
     async def shutdown(self) -> None:
+        self.closing = True
         self.announce()
         for connection in list(self.connections):
             connection.push(None)
@@ -160,6 +162,8 @@ class WsApi:
         with contextlib.suppress(ConnectionError, RuntimeError, asyncio.CancelledError):
             while True:
                 await asyncio.sleep(config.ws_ping_seconds)
+                if self.closing:
+                    return  # no pings into a closing socket
                 if time.monotonic() - connection.last_pong > config.ws_pong_timeout_seconds:
                     if connection.request.transport is not None:
                         connection.request.transport.abort()
