@@ -60,6 +60,7 @@ from indexmaker.core.ids import (
     client_key,
     instrument,
 )
+from indexmaker.core.money import round_rate
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
@@ -490,3 +491,25 @@ def test_batch_ids_sequence() -> None:
     created = [b.batch_id for b in w.log.batches if b.kind == "created"]
     completed = [b.batch_id for b in w.log.batches if b.kind == "completed"]
     assert created == completed == [BatchId(i) for i in range(1, len(created) + 1)]
+
+
+def test_partly_mintable_order_stays_mintable_after_a_cancel_of_its_unfilled_part() -> None:
+    # 3000.5 deposited, 0.5 Across fee: net 3000 → q = 3000 / 1.002 / 40.40 ≈ 74.11 (no cut).
+    # BBB fills only 99.5%: fill rate 0.995 → partly mintable, minted after 10 s idle. The
+    # unfilled 0.5% (~15 USDC) is more than the minimum order, but it was engaged, not fresh:
+    # a cancel of 1 USDC meanwhile must not send the update back to Ready (SPEC §3).
+    w = world({BBB: Behaviour(fill_ratio=D("0.995"))})
+    w.deposit(ALICE, D("3000.5"))
+    w.submit(order(ALICE, "A1", "3000.5"))
+    w.advance(timedelta(seconds=5))
+    update = w.engine.orders.update(ALICE, ClientOrderId("A1"))
+    assert update is not None and update.status is OrderStatus.PARTLY_MINTABLE
+    rate = update.fill_rate  # ~0.995 (the venue rounds the partial fill to its own units)
+    assert D("0.99") < rate < D("0.9999") and update.engageable > 10
+    w.submit(CancelIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, D("1")))
+    assert update.status is OrderStatus.PARTLY_MINTABLE
+    w.advance(timedelta(seconds=12))
+    invoice = w.log.for_client(ALICE)[-1]
+    assert isinstance(invoice, MintInvoice) and invoice.fill_rate == round_rate(rate)
+    assert len({o.batch_id for o in w.log.exchange_orders}) == 1  # never engaged again
+    assert w.log.alerts == []
