@@ -2,17 +2,25 @@
 
 A harness builds one venue adapter with a known instrument and tells the suite what that
 venue can be made to do. Every test in this folder runs once per harness: the in-process
-simulator now; the Binance connector (against the Binance-wire simulator process) adds its
-own harness here and must pass the same tests.
+simulator, and the Binance connector against the Binance-wire simulator process
+(`indexmaker exchange-sim`) over real loopback sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +81,7 @@ class Harness:
     far_price: Decimal  # a buy limit that crosses every ask level
     can_rest: bool  # orders stay live long enough to be cancelled
     faults: VenueFaults | None  # None when the venue cannot be made to misbehave
+    tick: Decimal = RULES.tick_size  # the pair's tick (a price off it breaks PRICE_FILTER)
 
 
 def _sim(resting: bool) -> tuple[SimVenue, VenueFaults]:
@@ -89,12 +98,84 @@ HARNESSES: dict[str, Callable[[], tuple[VenuePort, VenueFaults | None, bool]]] =
 }
 
 
-@pytest.fixture(params=sorted(HARNESSES))
+class _ExchangeSim:
+    """`indexmaker exchange-sim` as a child process on a free loopback port, replaying the
+    book above (frozen: a replay of one snapshot line never moves), stopped by PID."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory()
+        book = Path(self._dir.name) / "book.jsonl"
+        book.write_text(
+            json.dumps(
+                {
+                    "symbol": PAIR.pair,
+                    "lastUpdateId": 1,
+                    "bids": [[str(p), str(q)] for p, q in BIDS],
+                    "asks": [[str(p), str(q)] for p, q in ASKS],
+                }
+            )
+            + "\n"
+        )
+        command = [str(Path(sys.executable).with_name("indexmaker")), "exchange-sim"]
+        self.process = subprocess.Popen(
+            [*command, "--port", "0", "--replay", str(book)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = ""
+        deadline = time.monotonic() + 30
+        while not self.url and time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+        if not self.url:
+            self.stop()
+            raise RuntimeError("exchange-sim did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self._dir.cleanup()
+
+
+def _binance() -> tuple[VenuePort, _ExchangeSim]:
+    """The Binance connector against the Binance-wire simulator over loopback sockets."""
+    from indexmaker.venues.binance.rest import BinanceEndpoints
+    from indexmaker.venues.binance.signing import Credentials, load_ed25519_pem
+    from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
+    from indexmaker.venues.binance_sim.config import (
+        TEST_ED25519_API_KEY,
+        TEST_ED25519_PRIVATE_PEM,
+    )
+
+    sim = _ExchangeSim()
+    ws = sim.url.replace("http://", "ws://")
+    endpoints = BinanceEndpoints(rest_url=sim.url, ws_api_url=f"{ws}/ws-api/v3", stream_url=ws)
+    key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
+    credentials = Credentials(TEST_ED25519_API_KEY, ed25519_key=key)
+    return BinanceVenue(BinanceVenueConfig(endpoints, pairs=(PAIR.pair,)), credentials), sim
+
+
+@pytest.fixture(params=[*sorted(HARNESSES), "binance"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    venue, faults, can_rest = HARNESSES[request.param]()
+    sim: _ExchangeSim | None = None
+    tick = RULES.tick_size
+    if request.param == "binance":
+        venue, sim = _binance()
+        faults: VenueFaults | None = None
+        can_rest = False  # LIMIT IOC only: nothing rests long enough to cancel
+    else:
+        venue, faults, can_rest = HARNESSES[request.param]()
     sink = Recorder()
-    await venue.start(sink)
     try:
+        await venue.start(sink)
+        if sim is not None:
+            tick = (await venue.instruments())[PAIR].tick_size
         yield Harness(
             request.param,
             venue,
@@ -105,6 +186,9 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             ASKS[-1][0],
             can_rest,
             faults,
+            tick,
         )
     finally:
         await venue.stop()
+        if sim is not None:
+            sim.stop()

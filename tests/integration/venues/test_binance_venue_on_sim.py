@@ -5,7 +5,6 @@ a delisted symbol, user data over the WebSocket API with an Ed25519 logon."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -27,6 +26,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, instrument
 from indexmaker.core.money import round_down_to_step, round_up_to_step
+from indexmaker.core.ports import VenuePort
 from indexmaker.model.side import Side
 from indexmaker.venues.binance.limits import StatusUnknownError
 from indexmaker.venues.binance.rest import BinanceEndpoints
@@ -110,10 +110,7 @@ async def top(adapter: BinanceVenue) -> tuple[list[tuple[Decimal, Decimal]], Dec
 
 async def test_is_a_venue_port_with_rules_and_books(venue: tuple[BinanceVenue, Sink]) -> None:
     adapter, sink = venue
-    if importlib.util.find_spec("indexmaker.core.ports") is not None:  # lands with issue #6
-        from indexmaker.core.ports import VenuePort  # type: ignore[import-not-found, unused-ignore]
-
-        assert isinstance(adapter, VenuePort)
+    assert isinstance(adapter, VenuePort)
     rules = await adapter.instruments()
     assert set(rules) == {instrument(p) for p in PAIRS}
     assert {e.instrument for e in sink.of(RulesUpdate)} == set(rules)

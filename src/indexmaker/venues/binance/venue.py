@@ -38,21 +38,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import DEFAULT_VENUE, ExchangeOrderId, InstrumentId, Pair, Venue
 from indexmaker.core.money import dec
-
-try:
-    from indexmaker.core.ports import (  # type: ignore[import-not-found, unused-ignore]
-        EventSink,
-        LimitHeadroom,
-        OrderNotFound,
-        OrderReport,
-    )
-except ImportError:  # the venue port (issue #6) has not landed yet: the same shapes
-    from indexmaker.venues.binance.port_shapes import (  # type: ignore[assignment, unused-ignore]
-        EventSink,
-        LimitHeadroom,
-        OrderNotFound,
-        OrderReport,
-    )
+from indexmaker.core.ports import EventSink, LimitHeadroom, OrderNotFound, OrderReport
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import BookSide
 from indexmaker.venues.binance.book_sync import BookSync
