@@ -21,6 +21,7 @@ signs many messages with one key, and parsing a point costs about as much as a v
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -211,7 +212,9 @@ class Signer:
         uncompressed = self._key.public_key.format(compressed=False)
         self.public_key_hex: Final = "0x" + uncompressed.hex()
         self.address: Final = address_of(uncompressed)
-        self._seq_trailers: dict[tuple[str, str], dict[str, list[str]]] = {}
+        # Least recently used first: a long session's current seq numbers stay cached, and
+        # NAKs (whose ref is the session's last accepted seq) keep hitting it (cheap refusals).
+        self._seq_trailers: OrderedDict[tuple[str, str], dict[str, list[str]]] = OrderedDict()
 
     def sign_full(self, frame: dict[str, Any]) -> dict[str, list[str]]:
         """Trailer signing the frame's whole content (extended mode): never cached."""
@@ -230,11 +233,15 @@ class Signer:
         # every session, and RFC 6979 signatures are deterministic, so caching them returns
         # the very same bytes without a signing operation on the ACK path (see benchmarks).
         key = (msg_type, signed_id)
-        cached = self._seq_trailers.get(key)
+        cache = self._seq_trailers
+        cached = cache.get(key)
         if cached is not None:
+            cache.move_to_end(key)
             return cached
         signature = self.sign_text(signing_text(msg_type, signed_id))
         trailer = {"public_key": [self.public_key_hex], "signature": [signature]}
-        if msg_type in _SEQ_SIGNED and len(self._seq_trailers) < _SEQ_TRAILER_CACHE:
-            self._seq_trailers[key] = trailer
+        if msg_type in _SEQ_SIGNED:
+            cache[key] = trailer
+            if len(cache) > _SEQ_TRAILER_CACHE:
+                cache.popitem(last=False)
         return trailer

@@ -134,3 +134,16 @@ def test_digest_is_eip191() -> None:
     key = PrivateKey(bytes.fromhex(TEST_KEY[2:]))
     sig = key.sign_recoverable(eip191_digest(TEXT), hasher=None)
     assert "0x" + sig[:64].hex() == eth_sign(TEXT)[:130]
+
+
+def test_ack_nak_signatures_are_cached_least_recently_used_first() -> None:
+    # A session past the cache's size keeps its recent seq numbers cached: its ACKs, and the
+    # NAKs that name its last accepted seq, cost no signing operation (refusals stay cheap).
+    signer = Signer(TEST_KEY)
+    first = signer.trailer_for("ACK", "1")
+    for seq in range(2, 10_002):
+        signer.trailer_for("ACK", str(seq))
+        assert signer.trailer_for("NAK", str(seq)) is signer.trailer_for("NAK", str(seq))
+    assert signer.trailer_for("ACK", "10001") is signer.trailer_for("ACK", "10001")
+    assert signer.trailer_for("ACK", "1") is not first  # the oldest went, and is re-signed
+    assert signer.trailer_for("ACK", "1") == first  # deterministic: the very same bytes
