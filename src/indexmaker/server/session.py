@@ -35,37 +35,28 @@ replies to one session's frames and are never stored. The outbox is in memory he
 can persist `StoredResponse`s behind the same calls.
 
 Rate limits: sliding windows (engine.throttle) charged by message weight (orders weigh more
-than quotes; the reference's table). Who pays depends on what the server knows (SPEC §5
-Authentication): every frame, even an unreadable one, is charged to its session; a request
-for a client the session is authenticated for is charged to that client and the global
-window; anything else (unsigned frames naming an address anyone can claim, signatures that
-fail) to the guard's per-source and all-unauthenticated windows (guard.py) and the global
-window. A signed request is charged to its client only once its signature verified and was
-authorised (`accept`), so forged frames naming a victim never consume the victim's window.
-Refused requests take nothing from the scopes that refused them.
+than quotes; the reference's table); who pays for a frame is quotas.py's to say.
 
-Memory: per-client limiters are kept least-recently-used first and the oldest are forgotten
-beyond `max_tracked_clients` (O(1) per message, whatever the number of clients ever seen);
-the outbox keeps at most `outbox_total` responses across clients, and quote answers (prices
-of the moment, answers to unsigned requests) are numbered but never stored.
+Memory: the outbox keeps at most `outbox_total` responses across clients, and quote answers
+(prices of the moment, answers to unsigned requests) are numbered but never stored.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
-from indexmaker.core.errors import retry_after_ms
 from indexmaker.core.ids import ClientKey
 from indexmaker.engine.throttle import RateLimit, RateLimiter
 from indexmaker.server.encoding import FullSigner, PreparedMessage, Stamp, encode_prepared
 from indexmaker.server.guard import Guard, GuardConfig
 from indexmaker.server.messages import ParsedRequest
 from indexmaker.server.outbox import Outbox, ResendBatch, StoredResponse, server_seq_epoch
+from indexmaker.server.quotas import Quotas
 from indexmaker.server.replay import SignatureLedger
 from indexmaker.server.signing import Verified
 from indexmaker.server.wire_values import (
@@ -231,13 +222,18 @@ class SessionHub:
             cfg.outbox_capacity, cfg.outbox_retention, last_server_seq, total=cfg.outbox_total
         )
         self.guard = Guard(cfg.unauthenticated)
+        self.quotas = Quotas(
+            cfg.weights,
+            cfg.client_limits,
+            cfg.global_limits,
+            cfg.max_tracked_clients,
+            self.guard,
+            cfg.unauthenticated.unreadable_weight,
+        )
         self.signatures = SignatureLedger(
             cfg.max_signing_keys, cfg.max_spent_ids_per_key, cfg.max_r_per_key
         )
         self._full_signer = full_signer
-        self._global = RateLimiter(cfg.global_limits)
-        # Least recently charged first: the oldest are forgotten beyond max_tracked_clients.
-        self._client_limiters: OrderedDict[ClientKey, RateLimiter] = OrderedDict()
         self._sessions: dict[str, SessionState] = {}
         # Authenticated sessions per client: where its private responses go.
         self._by_client: dict[ClientKey, dict[str, SessionState]] = {}
@@ -356,9 +352,7 @@ class SessionHub:
         session.last_in_seq = request.seq_num
         client = request.client
         if authenticated and now is not None and request.needs_signature:
-            weight = self.config.weights.get(request.msg_type, 1)
-            self._client_limiter(client).take(now, weight)
-            self._global.take(now, weight)
+            self.quotas.charge_verified(client, request.msg_type, now)
         session.client = client
         if authenticated and client not in session.authenticated_clients:
             session.authenticated_clients.add(client)
@@ -372,65 +366,25 @@ class SessionHub:
         """A frame refused for what it is (unreadable, invalid, unauthorised, replayed, out of
         sequence): it costs its session and its source a little, and counts as a strike.
         True when the session has struck out and must be closed."""
-        weight = self.config.unauthenticated.unreadable_weight
-        session.limiter.take(now, weight)
-        self.guard.take(session.source, now, weight)
-        return session.strikes.try_acquire(now) is not None
+        return self.quotas.refused(session.limiter, session.strikes, session.source, now)
 
     def _charge(
         self, session: SessionState, request: ParsedRequest, now: datetime
     ) -> Rejected | None:
-        weight = self.config.weights.get(request.msg_type, 1)
         client = request.client
-        signed = request.needs_signature
-        known = signed or session.is_authenticated(client)
-        waits: list[tuple[timedelta, str]] = []
-        for scope, limiter in (
-            ("session", session.limiter),
-            ("client", self._client_limiters.get(client) if known else None),
-            ("global", self._global),
-        ):
-            wait = limiter.wait_time(now, weight) if limiter is not None else None
-            if wait is not None:
-                waits.append((wait, scope))
-        if not known:
-            anonymous = self.guard.wait_time(session.source, now, weight)
-            if anonymous is not None:
-                waits.append(anonymous)
-        if waits:
-            wait, scope = max(waits)
-            # Rounded up, and the hint is the wait: retrying exactly then is admitted.
-            millis = retry_after_ms(wait)
-            return Rejected(
-                f"Rate limit exceeded ({scope}): retry after {millis} ms",
-                timedelta(milliseconds=millis),
-            )
-        session.limiter.take(now, weight)  # every scope has room (evicted just above)
-        if signed:
-            return None  # client and global are charged in `accept`, once the signature holds
-        if known:
-            self._client_limiter(client).take(now, weight)
-        else:
-            self.guard.take(session.source, now, weight)
-        self._global.take(now, weight)
-        return None
-
-    def _client_limiter(self, client: ClientKey) -> RateLimiter:
-        limiters = self._client_limiters
-        limiter = limiters.get(client)
-        if limiter is not None:
-            limiters.move_to_end(client)
-            return limiter
-        while len(limiters) >= self.config.max_tracked_clients:
-            # Only authenticated clients get a limiter, so this takes many real signers;
-            # the least recently active is forgotten (O(1)) rather than rescanning them all.
-            limiters.popitem(last=False)
-        limiter = RateLimiter(self.config.client_limits)
-        limiters[client] = limiter
-        return limiter
+        limited = self.quotas.admit(
+            session.limiter,
+            session.source,
+            client,
+            request.msg_type,
+            request.needs_signature,
+            session.is_authenticated(client),
+            now,
+        )
+        return Rejected(limited.reason, limited.retry_after) if limited is not None else None
 
     def tracked_clients(self) -> int:
-        return len(self._client_limiters)
+        return self.quotas.tracked_clients()
 
     # ------------------------------------------------------------ outgoing
 
