@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import deque
 from dataclasses import dataclass
 
@@ -37,6 +38,20 @@ def text_frame_header(size: int) -> bytes:
     if size < 65_536:
         return bytes((0x81, 126)) + size.to_bytes(2, "big")
     return bytes((0x81, 127)) + size.to_bytes(8, "big")
+
+
+def size_buffers(
+    transport: asyncio.BaseTransport | None, high_water: int, socket_send_buffer: int | None
+) -> None:
+    """A small user-space buffer, so back-pressure reaches our queue (and the budget) early
+    instead of hiding in the transport; and a bounded kernel send buffer (SO_SNDBUF), so a
+    peer that never reads holds little outside the process either. Public asyncio API."""
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.set_write_buffer_limits(high=high_water)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if socket_send_buffer is not None and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, socket_send_buffer)
 
 
 @dataclass(slots=True)

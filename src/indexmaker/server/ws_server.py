@@ -27,7 +27,6 @@ import contextlib
 import itertools
 import logging
 import secrets
-import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientRequest, ClientResponse
 from indexmaker.core.ids import ClientKey
 from indexmaker.observability.logging import log_event
-from indexmaker.server.connection import Connection, SendBudget
+from indexmaker.server.connection import Connection, SendBudget, size_buffers
 from indexmaker.server.encoding import (
     PreparedMessage,
     Stamp,
@@ -256,7 +255,7 @@ class FixServer:
             writer_limit=TRANSPORT_HIGH_WATER,  # aiohttp waits for a drain this often
         )
         await ws.prepare(request)
-        self._size_buffers(request)
+        size_buffers(request.transport, TRANSPORT_HIGH_WATER, self.config.socket_send_buffer)
         session_id = f"s{next(self._ids)}"
         full = request.query.get("signing") == "full"
         state = self.hub.open_session(session_id, full_signing=full, source=source)
@@ -286,18 +285,6 @@ class FixServer:
         return ws
 
     # ------------------------------------------------------------------ connection bounds
-
-    def _size_buffers(self, request: web.Request) -> None:
-        size = self.config.socket_send_buffer
-        transport = request.transport
-        if isinstance(transport, asyncio.WriteTransport):
-            # A small user-space buffer: back-pressure reaches our queue (and the budget)
-            # early instead of hiding in the transport (public asyncio API).
-            transport.set_write_buffer_limits(high=TRANSPORT_HIGH_WATER)
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        if size is not None and sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
     def _make_room(self) -> bool:
         """Room for one more connection: evict the least recently active unauthenticated
