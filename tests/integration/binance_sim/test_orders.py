@@ -438,3 +438,43 @@ def test_order_count_limit_answers_429_with_retry_after() -> None:
         if statuses[:3] == [200, 200, 200]:  # one 10 s window (else it rolled over mid-test)
             assert statuses[3] == 429 and body["code"] == -1015
             assert 1 <= int(headers["Retry-After"]) <= 10
+
+
+def test_unfilled_order_count_gives_back_a_filled_order_a_moment_later() -> None:
+    import time
+
+    with started("--symbols", "ETHUSDC") as sim:
+        sim.admin("POST", {"freeze": ["ETHUSDC"]})
+        _, asks = best(sim, "ETHUSDC")
+        start = time.time()
+        _, first, filled = rest(
+            sim,
+            "POST",
+            "/api/v3/order",
+            symbol="ETHUSDC",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="IOC",
+            quantity="0.01",
+            price=asks[1][0],
+        )
+        _, second, resting = rest(
+            sim,
+            "POST",
+            "/api/v3/order",
+            symbol="ETHUSDC",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.01",
+            price="3000.000",
+        )
+        assert filled["status"] == "FILLED" and resting["status"] == "NEW"
+        time.sleep(1.2)
+        _, _, limits = rest(sim, "GET", "/api/v3/rateLimit/order")
+        counts = {r["interval"]: r["count"] for r in limits}
+        if int(start) // 10 == int(time.time()) // 10:  # still the same 10 s window
+            # Both count at first; the filled one is given back after the decrement delay.
+            assert (first["X-MBX-ORDER-COUNT-10S"], second["X-MBX-ORDER-COUNT-10S"]) == ("1", "2")
+            assert counts["SECOND"] == 1
+        assert counts["DAY"] == 1

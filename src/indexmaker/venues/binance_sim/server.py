@@ -123,7 +123,12 @@ class Simulator:
                 headers["X-MBX-ORDER-COUNT-10S"] = str(ten)
                 headers["X-MBX-ORDER-COUNT-1D"] = str(day)
             return json_response(result, 200, headers)
-        except ApiError as error:
+        except Exception as error:  # a bug in one request never stops the venue
+            if not isinstance(error, ApiError):
+                log_event("exchange_sim.request_failed", path=request.path, error=repr(error))
+                error = ApiError(
+                    -1000, "An unknown error occurred while processing the request.", status=500
+                )
             if "X-MBX-USED-WEIGHT-1M" not in headers and not route.sapi:
                 used = self.limiter.used_weight(ip, now)
                 headers["X-MBX-USED-WEIGHT-1M"] = str(used)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
+from indexmaker.observability.logging import log_event
 from indexmaker.venues.binance_sim.auth import ApiKey, check_time, verify, ws_payload
 from indexmaker.venues.binance_sim.errors import ApiError, missing
 from indexmaker.venues.binance_sim.exchange import now_ms
@@ -218,7 +219,12 @@ class WsApi:
                 else self._session(connection, method_name, raw_params, caller, now)
             )
             out: dict[str, Any] = {"id": ident, "status": 200, "result": result}
-        except ApiError as error:
+        except Exception as error:  # a bug in one request never closes the connection
+            if not isinstance(error, ApiError):
+                log_event("exchange_sim.ws_request_failed", error=repr(error))
+                error = ApiError(
+                    -1000, "An unknown error occurred while processing the request.", status=500
+                )
             body: dict[str, Any] = error.body()
             if error.retry_after is not None:
                 body["data"] = {"retryAfter": now + int(error.retry_after * 1000)}
