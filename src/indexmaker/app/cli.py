@@ -165,6 +165,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve POST /sim/deposit (credits simulated USDC; loopback clients only)",
     )
+    serve.add_argument(
+        "--venue",
+        choices=("sim", "binance"),
+        default="sim",
+        help="sim: the in-process simulated venue (default); binance: the Binance connector, "
+        "on `exchange-sim` started as a child process unless BINANCE_REST_URL is set",
+    )
     from indexmaker.venues.binance_sim.cli import add_arguments as exchange_sim_arguments
 
     exchange_sim_arguments(
@@ -267,7 +274,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.config, overrides, {"server.host": "--host", "server.port": "--port"}
         )
         setup_logging(config.log_level)
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.venue))
     except ConfigError as error:
         print(f"indexmaker serve: {error}", file=sys.stderr)
         return 2

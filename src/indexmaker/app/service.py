@@ -24,6 +24,7 @@ from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
 from indexmaker.core.clock import Clock
 from indexmaker.core.ids import client_key
 from indexmaker.core.journal import NullJournal
+from indexmaker.core.ports import VenuePort
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
 from indexmaker.observability.logging import log_event
@@ -48,7 +49,10 @@ class Service:
         config: ServiceConfig,
         limits: RuntimeLimits | None = None,
         clock: Clock | None = None,
+        venue: VenuePort | None = None,
     ) -> None:
+        """`venue`: the venue adapter to trade on (e.g. the Binance connector); None: the
+        in-process simulated venue. An external venue's rules arrive as `RulesUpdate`s."""
         self.config = config
         sim = config.sim
         baskets = {symbol: load_bundled_index(symbol) for symbol in config.indexes}
@@ -62,9 +66,10 @@ class Service:
             mint_delay=sim.mint_delay,
         )
         self.clock: Clock = clock or SystemClock()
-        setup = EngineSetup(baskets=baskets, config=config.solver, rules=market.rules)
+        rules = market.rules if venue is None else {}
+        setup = EngineSetup(baskets=baskets, config=config.solver, rules=rules)
         self.engine = Engine(setup, self.clock, journal=NullJournal())
-        self.venue = SimVenue(
+        self.venue: VenuePort = venue or SimVenue(
             exchange,
             sim.exchange_latency,
             market=market,
@@ -197,9 +202,27 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
-async def serve(config: ServiceConfig) -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly."""
-    service = Service(config)
+async def serve(config: ServiceConfig, venue_kind: str = "sim") -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly. `venue_kind` "binance": trade through the
+    Binance connector (on the exchange simulator process unless configured otherwise)."""
+    exchange_sim = None
+    venue: VenuePort | None = None
+    if venue_kind == "binance":
+        from indexmaker.app.binance_wiring import binance_venue
+
+        pairs = sorted(
+            {a.instrument.pair for s in config.indexes for a in load_bundled_index(s).assets}
+        )
+        venue, exchange_sim = binance_venue(pairs)
+    try:
+        await _serve_until_signal(config, venue)
+    finally:
+        if exchange_sim is not None:
+            exchange_sim.stop()
+
+
+async def _serve_until_signal(config: ServiceConfig, venue: VenuePort | None) -> None:
+    service = Service(config, venue=venue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,88 @@
+"""`serve --venue binance`: the Binance connector as the service's venue.
+
+Without `BINANCE_REST_URL` in the environment, the Binance-wire simulator is started as a child
+process on a free loopback port (`indexmaker exchange-sim --port 0`) and stopped by PID with
+the service; the connector signs with the simulator's published Ed25519 test key. With
+`BINANCE_REST_URL`, `BINANCE_WS_API_URL` and `BINANCE_STREAM_URL` (e.g. the real exchange's
+`https://api.binance.com`, `wss://ws-api.binance.com:443/ws-api/v3`,
+`wss://stream.binance.com:9443`) and the key from `BINANCE_API_KEY` +
+`BINANCE_PRIVATE_KEY_FILE` (docs/binance-connector.md), nothing is started: pointing the service
+at the real venue is configuration only. Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from indexmaker.app.config import ConfigError
+from indexmaker.venues.binance.rest import BinanceEndpoints
+from indexmaker.venues.binance.signing import Credentials, load_ed25519_pem
+from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
+
+
+class ExchangeSimProcess:
+    """`indexmaker exchange-sim` as a child process; `url` once it listens."""
+
+    def __init__(self, *args: str, start_timeout_s: float = 30.0) -> None:
+        command = [str(Path(sys.executable).with_name("indexmaker")), "exchange-sim"]
+        # its log goes to a file (a pipe nobody reads would fill and block the child)
+        self._log = tempfile.NamedTemporaryFile("w+", prefix="exchange-sim-", suffix=".log")  # noqa: SIM115 - lives as long as the child
+        self.process = subprocess.Popen(
+            [*command, "--port", "0", *args], stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.url = ""
+        deadline = time.monotonic() + start_timeout_s
+        while not self.url and time.monotonic() < deadline and self.process.poll() is None:
+            time.sleep(0.05)
+            for line in Path(self._log.name).read_text().splitlines():
+                if "listening on " in line:
+                    self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+        if not self.url:
+            self.stop()
+            raise ConfigError("venue binance: the exchange simulator did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self._log.close()
+
+
+def binance_venue(pairs: Iterable[str]) -> tuple[BinanceVenue, ExchangeSimProcess | None]:
+    """The connector, and the simulator process it trades on when no real URL is configured."""
+    rest_url = os.environ.get("BINANCE_REST_URL")
+    if rest_url:
+        ws_api = os.environ.get("BINANCE_WS_API_URL", "")
+        stream = os.environ.get("BINANCE_STREAM_URL", "")
+        if not ws_api or not stream:
+            raise ConfigError(
+                "venue binance: BINANCE_WS_API_URL and BINANCE_STREAM_URL are needed with "
+                "BINANCE_REST_URL"
+            )
+        credentials = Credentials.from_env()
+        if credentials is None:
+            raise ConfigError("venue binance: BINANCE_API_KEY is not set")
+        endpoints = BinanceEndpoints(rest_url, ws_api, stream)
+        return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), None
+    from indexmaker.venues.binance_sim.config import (
+        TEST_ED25519_API_KEY,
+        TEST_ED25519_PRIVATE_PEM,
+    )
+
+    sim = ExchangeSimProcess()
+    ws = sim.url.replace("http://", "ws://")
+    endpoints = BinanceEndpoints(sim.url, f"{ws}/ws-api/v3", ws)
+    key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
+    credentials = Credentials(TEST_ED25519_API_KEY, ed25519_key=key)
+    return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), sim
