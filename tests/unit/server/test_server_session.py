@@ -382,3 +382,15 @@ def test_retry_after_ms_rounds_up(wait: timedelta, millis: int) -> None:
     assert retry_after_ms(wait) == millis
     assert RateLimitedError.after("x", wait).retry_after_ms == millis
     assert timedelta(milliseconds=millis) >= wait
+
+
+def test_per_source_state_is_bounded_whatever_the_number_of_sources_seen() -> None:
+    guard = GuardConfig(max_tracked_sources=50)
+    hub = limited(unauthenticated=guard)
+    held = hub.open_session("held", source="10.0.0.0")
+    hub.guard.connection_opened("10.0.0.0")  # an open connection: never forgotten
+    assert step(hub, held, req()) is None
+    for n in range(1, 500):
+        step(hub, hub.open_session(f"s{n}", source=f"10.0.{n // 250}.{n % 250}"), req())
+        assert hub.guard.tracked_sources() <= 50
+    assert hub.guard.unauthenticated_connections("10.0.0.0") == 1
