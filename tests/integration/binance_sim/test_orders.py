@@ -478,3 +478,19 @@ def test_unfilled_order_count_gives_back_a_filled_order_a_moment_later() -> None
             assert (first["X-MBX-ORDER-COUNT-10S"], second["X-MBX-ORDER-COUNT-10S"]) == ("1", "2")
             assert counts["SECOND"] == 1
         assert counts["DAY"] == 1
+
+
+def test_maintenance_refuses_everything_but_time(clean_sim: SimProcess) -> None:
+    sim = clean_sim
+    sim.admin("POST", {"maintenance": True})
+    status, _, error = rest(sim, "GET", "/api/v3/depth", None, symbol="BTCUSDC")
+    assert (status, error["code"]) == (503, -1016)
+    status, _, error = rest(
+        sim, "POST", "/api/v3/order", symbol="BTCUSDC", side="BUY", type="MARKET", quantity="0.001"
+    )
+    assert (status, error["code"]) == (503, -1016)
+    assert rest(sim, "GET", "/api/v3/time", None)[0] == 200
+    assert rest(sim, "GET", "/sapi/v1/system/status", None)[2]["status"] == 1
+    sim.admin("DELETE")
+    assert rest(sim, "GET", "/api/v3/depth", None, symbol="BTCUSDC")[0] == 200
+    assert rest(sim, "GET", "/sapi/v1/system/status", None)[2]["status"] == 0

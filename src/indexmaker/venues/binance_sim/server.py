@@ -35,6 +35,9 @@ from indexmaker.venues.binance_sim.trading import Trading
 from indexmaker.venues.binance_sim.wallet import Wallet, wallet_routes
 from indexmaker.venues.binance_sim.ws_api import WsApi
 
+# What still answers during maintenance: liveness, the clock and the status that reports it.
+MAINTENANCE_OPEN = ("/api/v3/ping", "/api/v3/time", "/sapi/v1/system/status")
+
 
 class Simulator:
     def __init__(self, config: SimConfig) -> None:
@@ -113,7 +116,7 @@ class Simulator:
             caller = Caller(ip)
             if route.signed or route.keyed:
                 caller = self.authenticate(request, params, raw_query, raw_body, route.signed, now)
-            if self.maintenance and request.path not in ("/api/v3/ping", "/api/v3/time"):
+            if self.maintenance and request.path not in MAINTENANCE_OPEN:
                 raise ApiError(-1016, "This service is no longer available.", status=503)
             result = route.handler(params, caller)
             if asyncio.iscoroutine(result):
