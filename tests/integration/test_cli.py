@@ -178,6 +178,7 @@ def test_order_then_cancel(served: Served) -> None:
     order = run(served, "order", "SY100", "buy", "300.25", "--id", "cx-1", key=key)
     assert order.returncode == 0, order.stderr
     assert "accepted cx-1" in order.stdout
+    assert "waiting for collateral: need 300.25" in order.stdout  # not silent (SPEC §3)
     cancel = run(served, "cancel", "SY100", "cx-1", "300.25", key=key)
     assert cancel.returncode == 0, cancel.stderr
     assert "canceled 300.25 USDC of cx-1" in cancel.stdout

@@ -66,3 +66,31 @@ def test_every_make_command_exists(command: str) -> None:
     if "ARGS=" in command:
         args = shlex.split(command.split("ARGS=", 1)[1])[0]
         assert args in result.stdout  # passed through to the command
+
+
+def _layout_paths() -> list[str]:
+    section = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([^`]+)` \|", section, re.M)
+
+
+def test_the_layout_table_names_every_package_and_test_folder_and_nothing_else() -> None:
+    """A package or test folder added without a row (venues/, observability/, security/ once
+    were) leaves a newcomer a part of the service nobody told them about."""
+    listed = _layout_paths()
+    assert listed, "no layout table"
+    assert [p for p in listed if not (ROOT / p).exists()] == []
+    packages = {
+        f"src/indexmaker/{p.name}/"
+        for p in (ROOT / "src/indexmaker").iterdir()
+        if (p / "__init__.py").exists()
+    }
+    venues = {
+        f"src/indexmaker/venues/{p.name}/"
+        for p in (ROOT / "src/indexmaker/venues").iterdir()
+        if (p / "__init__.py").exists()
+    }
+    covered = set(listed) | {f"src/indexmaker/{p}/" for p in ("venues",)}
+    assert (packages | venues) - covered == set()
+    test_folders = {p.name for p in (ROOT / "tests").iterdir() if (p / "__init__.py").exists()}
+    tests_row = next(line for line in README.splitlines() if line.startswith("| `tests/`"))
+    assert {name for name in test_folders if f"`{name}/`" not in tests_row} == set()

@@ -432,7 +432,10 @@ async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
             print(f"NAK  seq {event.ref_seq_num}: {event.reason}", flush=True)
         elif isinstance(event, OrderResponse) and event.client_order_id == cid:
             if event.accepted:
-                print(f"accepted {cid}: {args.side} {args.symbol} for {args.amount} USDC")
+                # The reason of an accepted order is news: what it waits for, or why a sell
+                # reduced less than asked (SPEC §3).
+                why = f" ({event.reason})" if event.reason else ""
+                print(f"accepted {cid}: {args.side} {args.symbol} for {args.amount} USDC{why}")
         elif isinstance(event, Fill) and event.client_order_id == cid:
             print(_fill_line(event), flush=True)
         elif isinstance(event, Disconnected):
