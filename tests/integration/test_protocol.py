@@ -945,6 +945,17 @@ async def test_reconnect_with_resend_loses_nothing(live: Live) -> None:
     await second.nothing_more()
 
 
+async def test_an_incomplete_resend_is_told_after_its_ack(live: Live) -> None:
+    """A cursor from before this run (server_seq numbering starts at a per-start epoch): the
+    ResendRequest is accepted, then a NAK says the resend is incomplete. It refuses nothing,
+    so it names the accepted seq_num as ref_seq_num and no refused_seq_num."""
+    wire = await live.connect()
+    await wire.authenticate(last_server_seq=1)
+    nak = await wire.expect("NAK")
+    assert "resend incomplete" in nak["reason"] and nak["ref_seq_num"] == wire.seq == 2
+    assert "refused_seq_num" not in nak and "refused" not in nak["reason"]
+
+
 async def test_resend_unauthenticated_gets_no_private_messages(live: Live) -> None:
     account = Account.create()
     wire = await live.connect(account)

@@ -437,9 +437,11 @@ class FixServer:
                     self._close(connection, 1008, TOO_SLOW, flush=False)
                     return
             if not complete:
+                # Not a refusal: the ResendRequest was accepted (its ACK went first), so no
+                # refused_seq_num; ref_seq_num is its own seq, the last accepted.
                 self._nak(
                     connection,
-                    parsed.seq_num,
+                    None,
                     "resend incomplete: some responses expired; reconcile your orders",
                     parsed.client,
                 )
