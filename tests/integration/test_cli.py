@@ -51,7 +51,11 @@ class Served:
 
 
 def _env(key: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXMAKER_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("INDEXMAKER_") or k == "INDEXMAKER_DATA_DIR"
+    }
     if key is not None:
         env["INDEXMAKER_KEY"] = key
     return env

@@ -22,7 +22,11 @@ INDEXMAKER = [str(_SCRIPT)] if _SCRIPT.exists() else [shutil.which("indexmaker")
 
 def indexmaker_env(**extra: str) -> dict[str, str]:
     """This environment without the caller's INDEXMAKER_* settings, plus `extra`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("INDEXMAKER_")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("INDEXMAKER_") or k == "INDEXMAKER_DATA_DIR"
+    }
     return {**clean, **extra}
 
 

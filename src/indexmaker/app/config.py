@@ -52,11 +52,23 @@ class SimConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """data_dir None: the journal stays in memory (nothing survives a restart)."""
+
+    data_dir: Path | None = None
+    commit_interval: timedelta = timedelta(milliseconds=100)
+
+
+DATA_DIR_ENV = "INDEXMAKER_DATA_DIR"
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     indexes: tuple[str, ...] = ("SY100",)
     server: ServerConfig = field(default_factory=ServerConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     log_level: str = "INFO"
 
 
@@ -227,7 +239,16 @@ def _build(settings: Settings) -> ServiceConfig:
             deposit_endpoint=sim.deposit_endpoint,
             max_deposit=sim.max_deposit,
         ),
+        store=_store(settings),
     )
+
+
+def _store(settings: Settings) -> StoreConfig:
+    store = settings.store
+    if store.backend == "memory":
+        return StoreConfig(None, _seconds(store.commit_interval))
+    data_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
+    return StoreConfig(data_dir, _seconds(store.commit_interval))
 
 
 def check_private_key(text: str, source: str) -> str:

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
+from indexmaker.app.recovery import RecoveryPlan
 from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.events import (
     Alert,
@@ -63,15 +64,30 @@ from indexmaker.core.events import (
     WithdrawCollateral,
 )
 from indexmaker.core.ids import ClientKey
+from indexmaker.core.journal import OutboxItem, Store
 from indexmaker.core.ports import BridgePort, ChainPort, OrderNotFound, OrderReport, VenuePort
 from indexmaker.engine.engine import Engine
 from indexmaker.observability.logging import bound, log_event
 from indexmaker.observability.metrics import ServiceMetrics
+from indexmaker.store.crash import NO_CRASH, CrashPoints
 
 Deliver = Callable[[ClientKey, ClientResponse], None]
 STATE_SAMPLE_PERIOD = 1.0  # seconds between counts of orders by state (metrics)
 ZERO = Decimal(0)
 BUSY = "service busy: input queue full, try again"
+# Commands that reach the outside world (issue 10: committed before they leave); the others
+# (Alert, BatchEvent) are only logged.
+EFFECTS = (
+    SendToClient,
+    PlaceExchangeOrder,
+    QueryExchangeOrder,
+    RouteCollateral,
+    MintIndex,
+    BurnIndex,
+    WithdrawCollateral,
+)
+# Inputs handled per group commit at most: bounds the latency a group adds to its first.
+MAX_GROUP = 256
 
 
 class SystemClock:
@@ -102,6 +118,9 @@ class Runtime:
         bridges: Mapping[str, BridgePort] | None = None,
         limits: RuntimeLimits | None = None,
         metrics: ServiceMetrics | None = None,
+        store: Store | None = None,
+        commit_interval: timedelta = timedelta(milliseconds=100),
+        crash: CrashPoints = NO_CRASH,
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -110,6 +129,12 @@ class Runtime:
         self.limits = limits or RuntimeLimits()
         self.metrics = metrics
         self.deliver: Deliver | None = None
+        # When set it is also the engine's journal: `engine.handle` buffers each input, and
+        # the effects it causes are committed with it before they leave (durable before effect).
+        self.store = store
+        self.commit_interval = commit_interval.total_seconds()
+        self._crash = crash
+        self._last_commit = float("-inf")
         self.observers: list[Callable[[Command], None]] = []
         self.lag = LoopLagMonitor()
         self.engine_restarts = 0
@@ -148,13 +173,25 @@ class Runtime:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
+    async def start(self, plan: RecoveryPlan | None = None) -> None:
+        """Start the adapters and loops; with a recovery plan (app/recovery.py), first queue
+        its inputs (reconciliation, before the first tick), carry out again what must be, and
+        hand the undelivered client messages to the gateway."""
         await self.venue.start(self.put)
         await self.chain.start(self.put)
         for bridge in self.bridges.values():
             await bridge.start(self.put)
         assets = sorted({a.instrument for b in self.engine.baskets.values() for a in b.assets})
         await self.venue.subscribe_books(assets)
+        if plan is not None:
+            for message in plan.messages:
+                self._deliver(message.client, message.message)
+            for event in plan.inputs:
+                await self.put(event)
+            for command in plan.redo:
+                self._carry_out(command)
+            if self.store is not None:
+                self.store.commit()
         self._engine_task = asyncio.create_task(self._engine_loop(), name="engine")
         self._services = [
             asyncio.create_task(self._ticker(), name="ticker"),
@@ -208,26 +245,56 @@ class Runtime:
     # ------------------------------------------------------------------ the engine task
 
     async def _engine_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            event = await self._queue.get()
-            started = self._step_started = loop.time()
-            try:
-                if isinstance(event, Tick):
-                    self._tick_pending = False
-                    event = Tick(self.engine.clock.now())  # the time it is handled
-                if isinstance(event, Tick) and self.limits.offload_ticks:
-                    commands = await loop.run_in_executor(self._worker, self.engine.handle, event)
-                else:
-                    commands = self.engine.handle(event)
-            except Exception as error:  # the engine contains its own; this is the last guard
-                log_event("engine_error", logging.ERROR, input=type(event).__name__, error=error)
-                continue
-            finally:
-                self._step_started = None
-            self._after_step(event, loop.time() - started)
-            for command in commands:
+            group = [await self._queue.get()]
+            while len(group) < MAX_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            done: list[tuple[Command, OutboxItem | None]] = []
+            for event in group:
+                done.extend(await self._step(event))
+            self._commit_before(done)
+            for command, item in done:
                 self._carry_out(command)
+                if item is not None and self.store is not None:
+                    self._crash.hit("effect")
+                    self.store.mark_done((item.key,))
+
+    async def _step(self, event: EngineInput) -> list[tuple[Command, OutboxItem | None]]:
+        loop = asyncio.get_running_loop()
+        started = self._step_started = loop.time()
+        try:
+            if isinstance(event, Tick):
+                self._tick_pending = False
+                event = Tick(self.engine.clock.now())  # the time it is handled
+            if isinstance(event, Tick) and self.limits.offload_ticks:
+                commands = await loop.run_in_executor(self._worker, self.engine.handle, event)
+            else:
+                commands = self.engine.handle(event)
+        except Exception as error:  # the engine contains its own; this is the last guard
+            log_event("engine_error", logging.ERROR, input=type(event).__name__, error=error)
+            return []
+        finally:
+            self._step_started = None
+        self._after_step(event, loop.time() - started)
+        store = self.store
+        if store is None:
+            return [(command, None) for command in commands]
+        effects = [c for c in commands if isinstance(c, EFFECTS)]
+        keyed = iter(store.add_effects(store.last_seq, effects) if effects else ())
+        return [(c, next(keyed) if isinstance(c, EFFECTS) else None) for c in commands]
+
+    def _commit_before(self, done: list[tuple[Command, OutboxItem | None]]) -> None:
+        """Group commit: at once when an effect is about to leave, else at most every
+        commit_interval (market data alone is never fsynced per diff)."""
+        store = self.store
+        if store is None or not store.dirty:
+            return
+        now = asyncio.get_running_loop().time()
+        if any(item is not None for _, item in done) or now - self._last_commit >= (
+            self.commit_interval
+        ):
+            store.commit()
+            self._last_commit = now
 
     def _after_step(self, event: EngineInput, seconds: float) -> None:
         if isinstance(event, BookSnapshot | BookUpdate):

@@ -20,10 +20,11 @@ from typing import Any
 from aiohttp import web
 
 from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
+from indexmaker.app.recovery import RecoveryPlan, recover
 from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
 from indexmaker.core.clock import Clock
 from indexmaker.core.ids import client_key
-from indexmaker.core.journal import NullJournal
+from indexmaker.core.journal import NullJournal, Store
 from indexmaker.core.ports import VenuePort
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
@@ -38,6 +39,8 @@ from indexmaker.sim.chain import BridgeTerms, SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.venue import SimVenue
+from indexmaker.store.crash import CrashPoints
+from indexmaker.store.sqlite import SqliteStore
 
 SOURCE_CHAIN_ID = 42161
 DEPOSIT_CHAIN_IDS = (SOURCE_CHAIN_ID,)  # the chains the simulated chain takes deposits on
@@ -68,7 +71,24 @@ class Service:
         self.clock: Clock = clock or SystemClock()
         rules = market.rules if venue is None else {}
         setup = EngineSetup(baskets=baskets, config=config.solver, rules=rules)
-        self.engine = Engine(setup, self.clock, journal=NullJournal())
+        self.store: Store | None = None
+        self.recovery: RecoveryPlan | None = None
+        crash = CrashPoints.from_env()
+        if config.store.data_dir is not None:
+            self.store = SqliteStore.in_directory(config.store.data_dir, crash)
+        self.engine = Engine(setup, self.clock, self.store or NullJournal())
+        if self.store is not None:
+            self.recovery = recover(self.engine, self.store)
+            # The simulated chain lives in this process: it numbers deposits after the last.
+            self.chain.next_seq = self.recovery.last_deposit_seq + 1
+            log_event(
+                "store_recovered",
+                path=str(config.store.data_dir),
+                replayed=self.recovery.replayed,
+                reconcile=len(self.recovery.inputs),
+                redo=len(self.recovery.redo),
+                messages=len(self.recovery.messages),
+            )
         self.venue: VenuePort = venue or SimVenue(
             exchange,
             sim.exchange_latency,
@@ -80,7 +100,15 @@ class Service:
         bridges = {name: SimBridge(name, self.chain_port) for name in self.chain.bridges}
         self.metrics = ServiceMetrics()
         self.runtime = Runtime(
-            self.engine, self.venue, self.chain_port, bridges, limits, metrics=self.metrics
+            self.engine,
+            self.venue,
+            self.chain_port,
+            bridges,
+            limits,
+            metrics=self.metrics,
+            store=self.store,
+            commit_interval=config.store.commit_interval,
+            crash=crash,
         )
         key, is_test_key = server_private_key()
         if is_test_key:
@@ -102,7 +130,7 @@ class Service:
         """Listen first (OSError if the host/port cannot be bound: nothing else started)."""
         await self.server.start()
         self.metrics.use_clock(asyncio.get_running_loop().time)
-        await self.runtime.start()
+        await self.runtime.start(self.recovery)
         log_event(
             "service_started",
             indexes=",".join(self.config.indexes),
@@ -114,6 +142,8 @@ class Service:
         await self.server.stop()
         await self.runtime.drain()
         await self.runtime.stop()
+        if self.store is not None:
+            self.store.close()
         log_event("service_stopped")
 
     async def _sim_deposit(self, request: web.Request) -> web.Response:

@@ -273,6 +273,17 @@ class SimSettings(_Model):
     max_deposit: Amount = Decimal(1_000_000)
 
 
+class StoreSettings(_Model):
+    """Durable state (docs/decisions.md). `sqlite`: one WAL database in `data_dir`;
+    `memory`: nothing survives a restart (tests, benchmarks)."""
+
+    backend: Literal["sqlite", "memory"] = "sqlite"
+    # Relative paths are taken from the working directory; INDEXMAKER_DATA_DIR overrides it.
+    data_dir: Annotated[str, Field(min_length=1, max_length=4096)] = "data"
+    # At most this long between group commits while only market data arrives (seconds).
+    commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
+
+
 class Settings(_Model):
     indexes: Annotated[list[str], Field(min_length=1, max_length=64)] = Field(
         default_factory=lambda: ["SY100"]
@@ -281,6 +292,7 @@ class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @model_validator(mode="after")
     def _known_indexes(self) -> Settings:

@@ -7,12 +7,12 @@ issue plugs a persistent journal (SQLite/PostgreSQL) in behind this protocol.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from indexmaker.core.events import EngineInput
+from indexmaker.core.events import Command, EngineInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,43 @@ class NullJournal:
 
     def entries(self) -> Iterator[JournalEntry]:
         return iter(())
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One effect the engine asked for, under its idempotency key ("<journal seq>.<index>")."""
+
+    key: str
+    journal_seq: int
+    command: Command
+
+
+class Store(Journal, Protocol):
+    """The store port: a durable journal plus the outbox of effects (docs/decisions.md).
+
+    `append` and `add_effects` only buffer; `commit` makes everything buffered durable in one
+    transaction (a group commit), in order, so what survives a crash is always a prefix of the
+    journal. An effect leaves the process only after the commit that holds it.
+    """
+
+    @property
+    def last_seq(self) -> int: ...
+
+    def add_effects(self, journal_seq: int, commands: Sequence[Command]) -> list[OutboxItem]: ...
+
+    def mark_done(self, keys: Iterable[str]) -> None: ...
+
+    def pending(self) -> list[OutboxItem]: ...
+
+    def effects(self) -> Iterator[OutboxItem]: ...
+
+    def get_meta(self, name: str) -> str | None: ...
+
+    def set_meta(self, name: str, value: str) -> None: ...
+
+    @property
+    def dirty(self) -> bool: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -297,6 +297,10 @@ class CollateralRouter:
     def in_flight(self) -> int:
         return len(self._transfers)
 
+    def is_in_flight(self, transfer_id: TransferId) -> bool:
+        """The transfer's hop has neither completed nor failed (recovery re-checks it)."""
+        return transfer_id in self._transfers
+
     def _hop_from(self, location: Designation) -> Hop:
         hop = self._next_hop.get(location)
         if hop is None:

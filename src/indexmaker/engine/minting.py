@@ -72,6 +72,10 @@ class Minter:
         quantity = round_index_down(update.filled_quantity)
         self.out.append(MintIndex(payment_id, update.client, update.symbol, quantity))
 
+    def is_minting(self, payment_id: PaymentId) -> bool:
+        """A mint was asked for and neither confirmed nor failed (recovery re-checks it)."""
+        return payment_id in self._minting
+
     def on_failed(self, event: MintFailed) -> None:
         """Retry a retryable failure with the same payment id (the contract refuses a repeat,
         so it never mints twice), at most `MINT_ATTEMPTS` times; then the operator decides."""

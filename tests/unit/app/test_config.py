@@ -4,6 +4,7 @@ and every bad value refused as one `section.name: reason` line."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from datetime import timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from indexmaker.app.config import (
     ConfigError,
     ServiceConfig,
     SimConfig,
+    StoreConfig,
     load_config,
     server_private_key,
 )
@@ -41,12 +43,19 @@ from indexmaker.server.ws_server import ServerConfig
 EXAMPLE = Path(__file__).parents[3] / "indexmaker.example.toml"
 
 
+# `serve` keeps durable state in SQLite (data_dir from the settings or the environment); a
+# ServiceConfig built in code keeps it in memory.
+def _serve_defaults() -> ServiceConfig:
+    data_dir = Path(os.environ.get("INDEXMAKER_DATA_DIR") or "data")
+    return ServiceConfig(store=StoreConfig(data_dir))
+
+
 def test_no_file_gives_the_embedded_defaults() -> None:
-    assert load_config(None) == ServiceConfig()
+    assert load_config(None) == _serve_defaults()
 
 
 def test_the_example_file_restates_the_defaults() -> None:
-    assert load_config(EXAMPLE) == ServiceConfig()
+    assert load_config(EXAMPLE) == _serve_defaults()
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:

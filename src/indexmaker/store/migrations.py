@@ -1,0 +1,51 @@
+"""Versioned schema migrations, kept in the repository and applied in order at open.
+
+Each migration is a version number, a name and plain SQL statements written in the subset
+SQLite and PostgreSQL share (INTEGER/BIGINT, TEXT, BYTEA-compatible blobs are declared per
+backend through `{blob}`), so one list serves both backends. The table `schema_migrations`
+records which versions are applied; a database newer than this build is refused rather than
+guessed at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "journal and outbox",
+        (
+            # One row per engine input, in the order the engine applied them (SPEC: the core
+            # is deterministic, so this is enough to rebuild every ledger by replay).
+            "CREATE TABLE journal (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, "
+            "entry {blob} NOT NULL)",
+            # One row per effect the engine asked for; key = "<journal seq>.<index>", the
+            # idempotency key the effect carries; done = carried out (or superseded).
+            "CREATE TABLE outbox (key TEXT PRIMARY KEY, journal_seq BIGINT NOT NULL, "
+            "kind TEXT NOT NULL, command {blob} NOT NULL, done INTEGER NOT NULL DEFAULT 0)",
+            "CREATE INDEX outbox_pending ON outbox (done, journal_seq)",
+            # Small named values that must survive a restart (e.g. the FIX server_seq).
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ),
+    ),
+)
+
+CREATE_VERSIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+class SchemaError(Exception):
+    """The database's schema is newer than this build knows (refuse; never guess)."""

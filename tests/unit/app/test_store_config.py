@@ -1,0 +1,37 @@
+"""The [store] settings: where durable state lives, and refusing bad values by name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from indexmaker.app.config import ConfigError, load_config
+
+
+def test_sqlite_in_the_data_dir_by_default_and_the_environment_overrides_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("INDEXMAKER_DATA_DIR")
+    assert load_config().store.data_dir == Path("data")
+    monkeypatch.setenv("INDEXMAKER_DATA_DIR", str(tmp_path))
+    store = load_config(None, {"store": {"commit_interval": "0.25"}}).store
+    assert (store.data_dir, store.commit_interval) == (tmp_path, timedelta(milliseconds=250))
+
+
+def test_the_memory_backend_keeps_nothing() -> None:
+    assert load_config(None, {"store": {"backend": "memory"}}).store.data_dir is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"backend": "redis"}, "store.backend: "),
+        ({"commit_interval": "0"}, "store.commit_interval: "),
+        ({"data_dir": ""}, "store.data_dir: "),
+    ],
+)
+def test_bad_store_settings_are_named(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        load_config(None, {"store": values})
