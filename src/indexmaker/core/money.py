@@ -71,6 +71,38 @@ EXACT_CONTEXT = Context(
 )
 
 
+def exact_add(*values: Decimal) -> Decimal:
+    """Sum without rounding (ledger figures that must add up to the unit: lot quantities)."""
+    total = ZERO
+    for value in values:
+        total = EXACT_CONTEXT.add(total, value)
+    return total
+
+
+def exact_sub(value: Decimal, *values: Decimal) -> Decimal:
+    """`value` minus `values` without rounding: what remains is never rounded above the truth."""
+    for other in values:
+        value = EXACT_CONTEXT.subtract(value, other)
+    return value
+
+
+# Quotients must round, so shares of something that exists (a lot's fee, an affordable step)
+# round toward zero: a rounded-up share can take one unit of the 34th digit more than exists.
+_DOWN_CONTEXT = Context(
+    prec=34,
+    rounding=ROUND_FLOOR,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+
+
+def share_down(whole: Decimal, part: Decimal, of: Decimal) -> Decimal:
+    """`whole * part / of` to 34 digits, rounded toward -inf (never above the exact share).
+
+    Shapes: any non-negative Decimals, `of` > 0. Raises DivisionByZero when `of` is 0.
+    """
+    return _DOWN_CONTEXT.divide(EXACT_CONTEXT.multiply(whole, part), of)
+
+
 def _steps_below(value: Decimal, step: Decimal) -> Decimal:
     """floor(value / step) as an integral Decimal, computed exactly."""
     if not step.is_finite() or step <= 0:

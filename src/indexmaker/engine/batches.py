@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol
-from indexmaker.core.money import ROUNDING_NOISE
+from indexmaker.core.money import ROUNDING_NOISE, exact_sub, share_down
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
 from indexmaker.model.index import Basket
@@ -204,7 +204,8 @@ class BatchManager:
             bound += take * position.max_price * (ONE + position.max_fee_rate)
         affordable = update.net_amount - update.spent
         if bound > affordable:
-            delta = delta * affordable / bound if affordable > 0 else ZERO
+            # Scaled down, never up: a rounded-up step would cost more than is affordable.
+            delta = share_down(delta, affordable, bound) if affordable > 0 else ZERO
         if delta * entry.quantity <= DUST:
             return None
         assignments: list[LotAssignment] = []
@@ -242,5 +243,5 @@ class BatchManager:
             # take what is there rather than fail on rounding noise.
             take = want if want < free else free
             taken.append(self._inventory.assign(lot, update.client_order_id, take, now))
-            want -= take
+            want = exact_sub(want, take)
         return taken

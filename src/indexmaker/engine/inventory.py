@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, LotId, TradeId
+from indexmaker.core.money import exact_add, exact_sub, share_down
 from indexmaker.model.lot import Lot, LotAssignment
 
 ZERO = Decimal(0)
@@ -79,12 +80,15 @@ class InventoryManager:
         """Assign part of a lot; fee shared pro rata, the last taker gets the rest exactly."""
         if quantity <= 0 or quantity > lot.free:
             raise InvariantViolation(f"lot {lot.lot_id}: cannot assign {quantity} of {lot.free}")
+        # Lot figures add up exactly (never rounded above what exists); the fee share is a
+        # quotient, so it rounds down and never exceeds the fee not yet assigned.
+        fee_left = exact_sub(lot.fee, lot.fee_assigned)
         if quantity == lot.free and lot.disposed == 0:
-            fee = lot.fee - lot.fee_assigned
+            fee = fee_left
         else:
-            fee = lot.fee * quantity / lot.quantity
-        lot.assigned += quantity
-        lot.fee_assigned += fee
+            fee = min(share_down(lot.fee, quantity, lot.quantity), fee_left)
+        lot.assigned = exact_add(lot.assigned, quantity)
+        lot.fee_assigned = exact_add(lot.fee_assigned, fee)
         assignment = LotAssignment(
             lot.lot_id,
             lot.asset,
@@ -110,9 +114,9 @@ class InventoryManager:
             if lot.reserved_by is not None:
                 continue
             take = min(left, lot.free)
-            lot.disposed += take
-            left -= take
-        return quantity - left
+            lot.disposed = exact_add(lot.disposed, take)
+            left = exact_sub(left, take)
+        return exact_sub(quantity, left)
 
     def lots(self, asset: InstrumentId) -> list[Lot]:
         return list(self._lots.get(asset, ()))

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, LotId, TradeId
+from indexmaker.core.money import exact_sub
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,4 +49,5 @@ class Lot:
 
     @property
     def free(self) -> Decimal:
-        return self.quantity - self.assigned - self.disposed
+        # Exact: a 34-digit difference can round up, and taking it over-assigns the lot.
+        return exact_sub(self.quantity, self.assigned, self.disposed)

@@ -23,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexmaker.core.money import (
+    exact_add,
+    exact_sub,
     index_to_units,
     pad_up_to_step,
     round_down_to_step,
@@ -33,6 +35,7 @@ from indexmaker.core.money import (
     round_up_to_tick,
     round_usdc,
     round_usdc_down,
+    share_down,
     units_to_index,
     units_to_usdc,
     usdc_text,
@@ -175,3 +178,28 @@ def test_pad_up_to_step_ignores_only_noise(value: str, step: str, padded: str) -
 )
 def test_usdc_text(value: str, text: str) -> None:
     assert usdc_text(D(value)) == text
+
+
+@given(
+    whole=st.decimals(min_value=0, max_value=10**6, places=8),
+    part=st.decimals(min_value=0, max_value=10**6, places=30),
+    of=st.decimals(min_value=Decimal("1e-8"), max_value=10**6, places=8),
+)
+@settings(derandomize=True)
+def test_share_down_never_above_the_exact_share(whole: Decimal, part: Decimal, of: Decimal) -> None:
+    with localcontext(Context(prec=3, rounding=ROUND_CEILING)):  # must not leak in
+        share = share_down(whole, part, of)
+    exact = Fraction(whole) * Fraction(part) / Fraction(of)
+    assert Fraction(share) <= exact
+    assert len(share.as_tuple().digits) <= 34
+    # 34 significant digits: within one unit of the 34th digit of the exact share.
+    assert exact - Fraction(share) <= Fraction(share) / 10**33
+
+
+def test_exact_add_and_sub_do_not_round_in_a_small_context() -> None:
+    with localcontext(Context(prec=3, rounding=ROUND_HALF_UP)):
+        quantity = Decimal("1.386666666666666666666666666666667")
+        taken = Decimal("0.0004622554941117565708776246749695")
+        rest = exact_sub(quantity, taken)
+        assert rest == Decimal("1.3862044111725549100957890419916975")
+        assert exact_add(taken, rest) == quantity

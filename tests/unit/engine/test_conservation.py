@@ -4,7 +4,7 @@ Random deposits, orders, cancels, venue behaviour (fill ratios, splits, rejects)
 and clock steps run on the simulated world; afterwards, and after every step:
 - per client, collateral deposited = spent + unspent + routing fees (to 1e-24 relative: the
   34-digit context rounds pro-rata fee shares in the last digit);
-- for every lot, the assignments sum to `assigned` and never exceed the lot's quantity;
+- for every lot, the assignments sum exactly to `assigned` and never exceed the lot's quantity;
 - no balance is below zero (lots, reservations, order updates);
 - every index quantity minted is backed by assigned lots in basket proportion (1e-18 relative).
 """
@@ -15,12 +15,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from indexmaker.core.events import CancelIndexOrderRequest, NewIndexOrderRequest
 from indexmaker.core.ids import ClientOrderId, InstrumentId, Symbol, instrument
-from indexmaker.core.money import money_context
+from indexmaker.core.money import exact_add, money_context
 from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderUpdate
 from indexmaker.model.side import Side
@@ -115,7 +115,8 @@ def _check_laws(state: ScenarioRun, *, refusals: bool = True) -> None:
             assert 0 <= reservation.spent <= reservation.net
     lots: list[Lot] = state.world.all_lots  # type: ignore[attr-defined]
     for lot in lots:
-        assigned = sum((a.quantity for a in lot.assignments), ZERO)
+        # Lot figures are kept exactly (a rounded sum could exceed the lot), so sum exactly.
+        assigned = exact_add(*(a.quantity for a in lot.assignments))
         assert assigned == lot.assigned
         assert lot.assigned + lot.disposed <= lot.quantity, lot
         assert lot.free >= 0
@@ -161,6 +162,9 @@ def _assert_backed(update: OrderUpdate, quantity: Decimal) -> None:
 @settings(
     max_examples=200,
     deadline=None,
+    # CI must not be flaky: the same 200 examples every run. Search wider locally with
+    # `--hypothesis-seed=N` and a raised max_examples; pin what it finds with @example.
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
@@ -171,6 +175,24 @@ def _assert_backed(update: OrderUpdate, quantity: Decimal) -> None:
     # fee_factor above the venue fee (0.1%), at SPEC defaults, below it, and the exact fit
     # (fee_factor 1.001 = venue fee, threshold 0: orders sized to spend exactly their net).
     pricing=st.sampled_from([("0", "1.0011"), ("0.01", "1.002"), ("0.003", "1.0"), ("0", "1.001")]),
+)
+# Found by hypothesis: `free` (quantity - assigned, a 34-digit difference) rounded up by one unit
+# of the 34th digit, and taking it assigned a third-of-a-fill lot 1e-33 beyond its quantity.
+@example(
+    funding=[D("0"), D("0"), D("600")],
+    steps=[
+        ("order", "carol", "IDX2", D("50")),
+        ("advance", "5s"),
+        ("order", "carol", "IDX2", D("50")),
+        ("advance", "2s"),
+        ("order", "carol", "IDX1", D("333.33")),
+        ("behaviour", "AAAUSDC", D("0"), False, 1),
+        ("behaviour", "BBBUSDC", D("0.5"), False, 3),
+        ("advance", "100ms"),
+    ],
+    fixed_fee="0",
+    rate="0.001",
+    pricing=("0", "1.0011"),
 )
 def test_conservation_over_random_sequences(
     funding: list[Decimal],

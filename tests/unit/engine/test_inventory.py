@@ -9,6 +9,7 @@ import pytest
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ClientOrderId, Symbol, TradeId, instrument
+from indexmaker.core.money import money_context
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.model.lot import Lot
 
@@ -67,9 +68,9 @@ def test_assign_shares_fee_pro_rata_and_last_taker_gets_remainder() -> None:
     first = inv.assign(x, A1, D(1))
     second = inv.assign(x, A2, D(1))
     third = inv.assign(x, A3, D(1))
-    share = D(1) * D(1) / D(3)
+    share = D("0." + "3" * 34)  # 1/3 to 34 digits rounded down, whatever the caller's context
     assert first.fee == share and second.fee == share
-    assert third.fee == D(1) - 2 * share  # exactly the rest
+    assert third.fee == D("0." + "3" * 33 + "4")  # exactly the rest
     assert first.fee + second.fee + third.fee == D(1)
     assert x.assigned == D(3) and x.free == 0 and x.fee_assigned == D(1)
     assert [a.client_order_id for a in x.assignments] == [A1, A2, A3]
@@ -136,3 +137,35 @@ def test_used_lots_leave_the_front_of_the_queue() -> None:
     inv.release([b2])
     inv.free_quantity(BTC)
     assert inv.lots(BTC) == []
+
+
+def test_taking_what_is_free_never_assigns_beyond_the_lot() -> None:
+    """Regression (hypothesis): quantity − assigned rounded up in the 34th digit, so taking
+    `free` assigned 1.386…668 of a 1.386…667 lot. The remainder is now exact."""
+    with money_context():
+        inv = InventoryManager()
+        x = inv.open_lot(BTC, TradeId("t"), D(20), D("4.16") / 3, D("0.001"), NOW, None)
+        assert x.quantity == D("1.386666666666666666666666666666667")
+        inv.assign(x, A1, D("0.0004622554941117565708776246749695000"))
+        rest = x.free
+        # The exact remainder has more digits than the context; a 34-digit one rounded up.
+        assert rest == D("1.3862044111725549100957890419916975")
+        assert rest < D("1.386204411172554910095789041991698")
+        inv.assign(x, A2, rest)
+        assert x.assigned == x.quantity and x.free == 0
+        assert sum((a.quantity for a in x.assignments), D(0)) <= x.quantity
+        # The last taker gets exactly the fee not yet assigned: the shares add up to the fee.
+        assert x.fee_assigned == x.fee
+
+
+def test_fee_share_rounds_down_never_above_the_fee_left() -> None:
+    with money_context():
+        inv = InventoryManager()
+        x = lot(inv, "3", "20", "2")
+        first = inv.assign(x, A1, D(1))
+        # 2/3 to 34 digits rounded down (half-even gives …667, above the exact share).
+        assert first.fee == D("0.6666666666666666666666666666666666")
+        second = inv.assign(x, A2, D(1))
+        assert first.fee + second.fee <= x.fee
+        assert inv.assign(x, A3, D(1)).fee == D("0." + "6" * 33 + "8")  # exactly the rest
+        assert x.fee_assigned == x.fee
