@@ -4,6 +4,10 @@ Orders wait in an outbound queue until the order-rate limiter admits them, so a 
 of 81 assets never bursts past the venue's limits. Fills are deduplicated by trade id. The
 final orders of a completed batch are retired, not forgotten at once: a fill the venue reports
 after the order closed (SPEC §6) is still recognised, deduplicated and bounded by the order.
+
+An exchange order's status changes in one place, `TrackedOrder.move_to`, along
+`EXCHANGE_TRANSITIONS` (issue 6 item 5); anything else raises `IllegalExchangeTransition` naming
+the state. Venue input that no longer applies (an accept after the close) is ignored before it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.events import (
     ExchangeFill,
     ExchangeOrderClosed,
@@ -26,10 +31,37 @@ ZERO = Decimal(0)
 RETIRED_ORDERS = 4096  # final orders kept after their batch, for late fills (FIFO eviction)
 
 
+_X = ExchangeOrderStatus
+_FINAL = frozenset(s for s in ExchangeOrderStatus if s.is_final)
+EXCHANGE_TRANSITIONS: dict[ExchangeOrderStatus, frozenset[ExchangeOrderStatus]] = {
+    _X.PENDING: frozenset({_X.LIVE, _X.UNKNOWN, *_FINAL}),
+    # LIVE → LIVE: the accept can arrive after a fill already made the order live.
+    _X.LIVE: frozenset({_X.LIVE, _X.UNKNOWN, *_FINAL}),
+    # UNKNOWN → UNKNOWN: another timeout while a reconciliation is out.
+    _X.UNKNOWN: frozenset({_X.LIVE, _X.UNKNOWN, *_FINAL}),
+    **{final: frozenset() for final in _FINAL},
+}
+
+
+class IllegalExchangeTransition(InvariantViolation):
+    """An exchange-order status change outside `EXCHANGE_TRANSITIONS` (an engine bug)."""
+
+    def __init__(
+        self, order_id: ExchangeOrderId, state: ExchangeOrderStatus, to: ExchangeOrderStatus
+    ) -> None:
+        allowed = sorted(s.value for s in EXCHANGE_TRANSITIONS[state])
+        super().__init__(
+            f"exchange order {order_id}: no transition {state.value} → {to.value} "
+            f"(from {state.value}: {', '.join(allowed) or 'none, it is final'})"
+        )
+        self.state = state
+        self.to = to
+
+
 @dataclass(slots=True)
 class TrackedOrder:
     command: PlaceExchangeOrder
-    status: ExchangeOrderStatus = ExchangeOrderStatus.PENDING
+    _status: ExchangeOrderStatus = ExchangeOrderStatus.PENDING
     sent: bool = False
     filled: Decimal = ZERO
     commission: Decimal = ZERO  # in the fills' commission assets, as the venue charged them
@@ -42,6 +74,16 @@ class TrackedOrder:
     @property
     def order_id(self) -> ExchangeOrderId:
         return self.command.order_id
+
+    @property
+    def status(self) -> ExchangeOrderStatus:
+        return self._status
+
+    def move_to(self, status: ExchangeOrderStatus) -> None:
+        """The one place the status changes. Raises IllegalExchangeTransition off the table."""
+        if status not in EXCHANGE_TRANSITIONS[self._status]:
+            raise IllegalExchangeTransition(self.order_id, self._status, status)
+        self._status = status
 
     @property
     def batch_id(self) -> BatchId:
@@ -89,7 +131,7 @@ class OrderTracker:
         tracked = self._orders.get(order_id)
         if tracked is None or tracked.status.is_final:
             return None
-        tracked.status = ExchangeOrderStatus.LIVE
+        tracked.move_to(ExchangeOrderStatus.LIVE)
         return tracked
 
     def on_fill(self, fill: ExchangeFill) -> TrackedOrder | None:
@@ -107,14 +149,14 @@ class OrderTracker:
         tracked.filled += fill.quantity
         tracked.commission += fill.commission
         if tracked.status is ExchangeOrderStatus.PENDING:
-            tracked.status = ExchangeOrderStatus.LIVE
+            tracked.move_to(ExchangeOrderStatus.LIVE)
         return tracked
 
     def on_closed(self, closed: ExchangeOrderClosed) -> TrackedOrder | None:
         tracked = self._orders.get(closed.order_id)
         if tracked is None or tracked.status.is_final or not closed.status.is_final:
             return None
-        tracked.status = closed.status
+        tracked.move_to(closed.status)
         tracked.reason = closed.reason
         return tracked
 
@@ -123,7 +165,7 @@ class OrderTracker:
         tracked = self._orders.get(order_id)
         if tracked is None or tracked.status.is_final:
             return None
-        tracked.status = ExchangeOrderStatus.UNKNOWN
+        tracked.move_to(ExchangeOrderStatus.UNKNOWN)
         return tracked
 
     def get(self, order_id: ExchangeOrderId) -> TrackedOrder | None:

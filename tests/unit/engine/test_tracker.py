@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from indexmaker.core.events import (
     ExchangeFill,
     ExchangeOrderClosed,
@@ -20,7 +22,11 @@ from indexmaker.core.ids import (
     instrument,
 )
 from indexmaker.engine.throttle import RateLimit, RateLimiter
-from indexmaker.engine.tracker import OrderTracker
+from indexmaker.engine.tracker import (
+    EXCHANGE_TRANSITIONS,
+    IllegalExchangeTransition,
+    OrderTracker,
+)
 from indexmaker.model.side import Side
 
 D = Decimal
@@ -157,3 +163,42 @@ def test_forget_batch_drops_only_final_orders_of_that_batch() -> None:
     assert [o.order_id for o in t.open_orders()] == [live.order_id]
     assert t.get(live.order_id) is not None
     assert t.get(other.order_id) is not None
+
+
+def test_unknown_order_reconciles_to_live_then_closes() -> None:
+    t = tracker()
+    oid = place(t).order_id
+    tracked = t.on_unknown(oid)
+    assert tracked is not None and tracked.status is ExchangeOrderStatus.UNKNOWN
+    assert t.on_unknown(oid) is tracked  # another timeout while reconciling
+    assert t.on_accepted(oid) is tracked and tracked.status is ExchangeOrderStatus.LIVE
+    assert t.on_closed(ExchangeOrderClosed(oid, BTC, ExchangeOrderStatus.EXPIRED)) is tracked
+    assert tracked.status is ExchangeOrderStatus.EXPIRED
+    assert t.on_unknown(oid) is None  # final orders are not reopened by venue input
+
+
+@pytest.mark.parametrize("final", [s for s in ExchangeOrderStatus if s.is_final])
+def test_final_exchange_order_refuses_any_move_naming_its_state(
+    final: ExchangeOrderStatus,
+) -> None:
+    t = tracker()
+    oid = place(t).order_id
+    tracked = t.on_closed(ExchangeOrderClosed(oid, BTC, final))
+    assert tracked is not None
+    for to in ExchangeOrderStatus:
+        with pytest.raises(IllegalExchangeTransition, match=f"{final.value} → {to.value}") as err:
+            tracked.move_to(to)
+        assert err.value.state is final and "none, it is final" in str(err.value)
+    assert tracked.status is final
+
+
+def test_exchange_transition_table_has_no_way_back_to_pending() -> None:
+    t = tracker()
+    for state, targets in EXCHANGE_TRANSITIONS.items():
+        assert ExchangeOrderStatus.PENDING not in targets, state
+    live = t.on_accepted(place(t).order_id)
+    assert live is not None
+    with pytest.raises(IllegalExchangeTransition, match="live → pending") as err:
+        live.move_to(ExchangeOrderStatus.PENDING)
+    assert err.value.state is ExchangeOrderStatus.LIVE
+    assert live.status is ExchangeOrderStatus.LIVE
