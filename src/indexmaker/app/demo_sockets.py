@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -33,9 +34,14 @@ from indexmaker.app.demo_common import (
     show_table,
     summary_table,
 )
+from indexmaker.core.ids import client_key
 from indexmaker.engine.economics import issuer_position
 
 SOCKET_DEMO_DEADLINE = 50.0  # seconds of wall time for every client to finish
+OUTAGE_LIMIT = 20.0  # seconds the dropped client waits for something to be resent to it
+
+# (chain id, address, server_seq) -> how many stored responses the server holds beyond it
+HeldAfter = Callable[[int, str, int], int]
 
 
 @dataclass(slots=True)
@@ -131,6 +137,11 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
     await service.start()
     url = service.server.url
     stats = SocketStats()
+    outbox = service.server.hub.outbox
+
+    def held_after(chain_id: int, address: str, server_seq: int) -> int:
+        return outbox.held_after(client_key(chain_id, address), server_seq)
+
     runs = [ClientRun(n) for n in range(clients)]
     heading(
         console,
@@ -149,6 +160,7 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
                         random.Random(rng.random()),
                         stats,
                         n == clients - 1,
+                        held_after,
                     )
                 )
                 for n, run in enumerate(runs)
@@ -241,6 +253,33 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
     return summary
 
 
+async def _outage(client: Any, cid: str, held_after: HeldAfter) -> bool:
+    """Drop `client`'s connection and reconnect once the server holds a response for it
+    beyond its cursor; False when `cid`'s invoice arrived first (nothing sure to come)."""
+    import asyncio
+
+    resend = False
+    held = asyncio.Event()
+
+    async def something_held() -> None:
+        nonlocal resend
+        try:
+            cursor = client.last_server_seq or 0
+            for _ in range(int(OUTAGE_LIMIT / 0.02)):  # bounded: at most OUTAGE_LIMIT s
+                if cid in client.invoices:  # arrived just before the drop
+                    return
+                if held_after(client.chain_id, client.address, cursor) > 0:
+                    resend = True
+                    return
+                await asyncio.sleep(0.02)
+        finally:
+            held.set()
+
+    await client.drop_connection(something_held)
+    await asyncio.wait_for(held.wait(), OUTAGE_LIMIT + 5)
+    return resend
+
+
 async def _demo_client(
     url: str,
     server_address: str,
@@ -249,6 +288,7 @@ async def _demo_client(
     rng: random.Random,
     stats: SocketStats,
     never_funded: bool,
+    held_after: HeldAfter,
 ) -> None:
     """One client's session: quote, deposit, orders, and the odd amendment, cancel, replay."""
     import asyncio
@@ -302,6 +342,7 @@ async def _demo_client(
         stats.deposits += 1
         budget = wealth * Decimal("0.9")  # routing fees come off the deposit
         waiting: list[str] = []
+        resend_due = run.n == 3  # this client's network fails once, with something to resend
         symbol = rng.choice(DEMO_INDEXES)
         for k, size in enumerate(order_sizes(rng, budget)):
             symbol = rng.choice(DEMO_INDEXES) if k == 0 or rng.random() < 0.3 else symbol
@@ -315,10 +356,11 @@ async def _demo_client(
             else:
                 stats.rejected += 1
                 stats.events.append(f"[red]rejected[/] {who}… {cid}: {response.reason}")
-            if run.n == 3 and k == 0:
+            if resend_due and response.accepted and cid not in client.invoices:
                 # Network trouble mid-order: the SDK reconnects and resumes, losing nothing.
-                await asyncio.sleep(0.3)
-                await client.drop_connection()
+                # The outage lasts until the server holds a response beyond the client's
+                # cursor (its invoice is still to come), so the resume always resends one.
+                resend_due = not await _outage(client, cid, held_after)
             await asyncio.sleep(rng.uniform(0.1, 1.0))
         if run.n % 4 == 1 and waiting:
             # An amendment, cancelled again before it can be engaged.

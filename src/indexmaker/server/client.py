@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -181,6 +181,7 @@ class IndexMakerClient:
         self.server_address = server_address.lower() if server_address else None
         self._reconnect = reconnect
         self._delays = (reconnect_delay, max_reconnect_delay)
+        self._resume_gate: Callable[[], Awaitable[None]] | None = None
         self.request_timeout = request_timeout
         self._max_rate_retries = max_rate_limit_retries
         self._heartbeat = heartbeat
@@ -264,11 +265,16 @@ class IndexMakerClient:
         self._tracking.fail(NotConnected("client closed"))
         self._emit(None)
 
-    async def drop_connection(self) -> None:
+    async def drop_connection(
+        self, resume_when: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         """Close the current connection as if the network failed: the client reconnects and
-        resumes (demos and tests of the resume path)."""
+        resumes (demos and tests of the resume path). `resume_when`, if given, is awaited
+        after the teardown and before the first reconnect attempt (a demo holds the outage
+        open until the server has something to resend); its errors are ignored."""
         ws = self._ws
         if ws is not None:
+            self._resume_gate = resume_when
             await ws.close(code=1001, message=b"client dropped the connection")
 
     async def _open(self) -> None:
@@ -337,6 +343,10 @@ class IndexMakerClient:
             if not self._reconnect:
                 self._tracking.fail(NotConnected(reason))
                 return
+            gate, self._resume_gate = self._resume_gate, None
+            if gate is not None:
+                with contextlib.suppress(Exception):
+                    await gate()
             delay = self._delays[0]
             while not self._closed:
                 await asyncio.sleep(delay)

@@ -119,6 +119,12 @@ class Outbox:
         complete = lost <= last_server_seq and not earlier_run
         return ResendBatch(responses, complete)
 
+    def held_after(self, client: ClientKey, server_seq: int) -> int:
+        """How many stored responses for `client` are numbered above `server_seq` (what a
+        resume from there would resend, before expiry); a pure query."""
+        queue = self._queues.get(client)
+        return sum(1 for r in queue or () if r.server_seq > server_seq)
+
     def acknowledge(self, client: ClientKey, server_seq: int) -> None:
         """The client has everything through `server_seq`: drop it."""
         queue = self._queues.get(client)

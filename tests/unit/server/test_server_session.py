@@ -350,6 +350,20 @@ def test_outbox_seq_is_server_wide_and_survives_restart() -> None:
     assert box.since(CLIENT, 0, NOW).responses == ()
 
 
+def test_outbox_held_after_counts_what_a_resume_would_resend_per_client() -> None:
+    box = Outbox(capacity=10, retention=timedelta(hours=1))
+    box.store(CLIENT, fill(), NOW)
+    box.store(OTHER, fill(), NOW)
+    box.store(CLIENT, fill(), NOW)
+    assert (box.held_after(CLIENT, 0), box.held_after(CLIENT, 1), box.held_after(CLIENT, 3)) == (
+        2,
+        1,
+        0,
+    )
+    box.acknowledge(CLIENT, 3)
+    assert box.held_after(CLIENT, 0) == 0 and box.held_after(OTHER, 0) == 1
+
+
 def test_retry_hint_is_rounded_up_and_waiting_exactly_that_long_is_admitted() -> None:
     # Two quotes of weight 5 fill a 10 / 10 s window at t0; refused at t0 + 1.6 ms, the next
     # quote fits at t0 + 10 s: 9,998.4 ms later. Rounded to nearest, the hint (9,998 ms)
