@@ -14,7 +14,13 @@ from decimal import Decimal
 from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
 from indexmaker.core.events import CollateralPosition, RouteCollateral
 from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
-from indexmaker.core.money import ROUNDING_NOISE, round_usdc
+from indexmaker.core.money import (
+    ROUNDING_NOISE,
+    exact_add,
+    exact_sub,
+    round_usdc,
+    share_down,
+)
 from indexmaker.model.collateral import Reservation
 
 ZERO = Decimal(0)
@@ -136,9 +142,14 @@ class CollateralManager:
                 continue
             take = min(left, lot.available)
             lot.available -= take
-            # The lot's fee is shared pro rata; the last taker gets the remainder exactly.
-            share = lot.fee - lot.fee_charged if lot.available == 0 else lot.fee * take / lot.gross
-            lot.fee_charged += share
+            # The lot's fee is shared pro rata; the last taker gets the remainder exactly. A share
+            # rounds down and never exceeds the fee left, so fees charged never pass the fee.
+            fee_left = exact_sub(lot.fee, lot.fee_charged)
+            if lot.available == 0:
+                share = fee_left
+            else:
+                share = min(share_down(lot.fee, take, lot.gross), fee_left)
+            lot.fee_charged = exact_add(lot.fee_charged, share)
             fee += share
             left -= take
         reservation = Reservation(gross=gross, fee=fee)

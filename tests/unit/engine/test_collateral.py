@@ -9,6 +9,7 @@ import pytest
 from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
 from indexmaker.core.events import RouteCollateral
 from indexmaker.core.ids import ClientOrderId, Designation, TransferId, client_key
+from indexmaker.core.money import exact_add, money_context
 from indexmaker.engine.collateral import (
     CollateralLot,
     CollateralManager,
@@ -143,14 +144,15 @@ def test_reserve_fifo_across_lots_with_fee_pro_rata() -> None:
 
 
 def test_last_taker_gets_the_fee_remainder_exactly() -> None:
-    m = CollateralManager()
-    ready_lot(m, 1, "3", "1")
-    fees = [m.reserve(ALICE, ClientOrderId(f"O{i}"), D(1)).fee for i in range(3)]
-    third = D(1) / D(3)  # 1 × 1/3 in the current context
+    with money_context():
+        m = CollateralManager()
+        lot = ready_lot(m, 1, "3", "1")
+        fees = [m.reserve(ALICE, ClientOrderId(f"O{i}"), D(1)).fee for i in range(3)]
+    third = D("0." + "3" * 34)  # 1 × 1/3 to 34 digits, rounded down (never above the share)
     assert fees[0] == third and fees[1] == third
     # The last taker gets 1 − 2 × third: the shares sum to the lot's fee with no dust.
-    assert fees[2] == D(1) - 2 * third
-    assert sum(fees, D(0)) == D(1)
+    assert fees[2] == D("0." + "3" * 33 + "4")
+    assert exact_add(*fees) == D(1) and lot.fee_charged == D(1)
 
 
 def test_reserve_skips_lots_still_in_transit() -> None:
