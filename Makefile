@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench serve clean chains chains-stop contracts deploy
 
 # ARGS passes options through: make serve ARGS="--port 3100 --config my.toml"
 ARGS   ?=
@@ -16,6 +16,36 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
 	@echo "==> $(VENV) is ready; the command is $(BIN)/indexmaker"
+
+# Node side (issue 11): anvil, solc-js, OpenZeppelin and Across's contracts, pinned by
+# package-lock.json. --ignore-scripts: anvil's binary comes in its platform package, so its
+# postinstall (a download fallback) never runs; nothing is fetched at run time.
+NODE_STAMP := node_modules/.installed
+ARTIFACTS  := build/contracts/.compiled
+
+$(NODE_STAMP): package.json package-lock.json
+	@echo "==> installing node packages (npm ci: anvil, solc-js, OpenZeppelin, Across contracts)"
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+$(ARTIFACTS): $(NODE_STAMP) $(wildcard contracts/*.sol) scripts/compile-contracts.mjs
+	node scripts/compile-contracts.mjs
+	touch $(ARTIFACTS)
+
+# Compile contracts/*.sol with solc-js into build/contracts/ (generated, not committed).
+contracts: $(ARTIFACTS)
+
+# Two local anvil nodes on 127.0.0.1: chain 42161 on :8545 and 8453 on :8546; PIDs and logs
+# in .chains/. `make chains-stop` stops them by PID.
+chains: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m indexmaker.chain.anvil start
+
+chains-stop: $(STAMP)
+	$(BIN)/python -m indexmaker.chain.anvil stop
+
+# Deploy to the running chains; addresses go to .chains/deployment.json.
+deploy: $(STAMP) $(ARTIFACTS)
+	$(BIN)/python -m indexmaker.chain.deploy
 
 demo: $(STAMP)
 	$(BIN)/indexmaker demo $(ARGS)
@@ -30,7 +60,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src/indexmaker  # strict on core, model, engine (pyproject overrides)
 
-test: lint
+test: lint $(ARTIFACTS)
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -38,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build node_modules .chains *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""Across spoke-pool helpers (npm `@across-protocol/contracts` 5.0.27 ABI): bytes32 addresses,
+the relay data a relayer fills from a `FundsDeposited` log, and one-leaf relayer refund roots.
+
+Source of the rules: Across's SpokePool.sol / MerkleLib.sol in that package. Addresses are
+bytes32 (left-padded 20-byte EVM addresses); `fillRelay` needs the deposit's fields exactly as
+emitted, with the origin chain id added; a refund leaf is proven by keccak256(abi.encode(leaf)),
+which is the whole root when the bundle has one leaf (an empty proof).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eth_abi.abi import encode
+from web3 import Web3
+
+REFUND_LEAF_TYPE = "(uint256,uint256,uint256[],uint32,address,address[])"
+
+
+def to_bytes32(address: str) -> bytes:
+    """A 20-byte hex address as Across's bytes32 (12 zero bytes, then the address)."""
+    raw = bytes.fromhex(address.removeprefix("0x"))
+    if len(raw) != 20:
+        raise ValueError(f"address: expected 20 bytes, got {len(raw)}")
+    return b"\x00" * 12 + raw
+
+
+def from_bytes32(value: bytes) -> str:
+    """Across's bytes32 back to a checksummed address; ValueError if the high 12 bytes are set."""
+    if len(value) != 32 or any(value[:12]):
+        raise ValueError("bytes32 does not hold an EVM address")
+    return Web3.to_checksum_address(value[12:])
+
+
+def relay_data(deposit_args: Mapping[str, Any], origin_chain_id: int) -> dict[str, Any]:
+    """The `fillRelay` relayData for a decoded `FundsDeposited` event's args.
+
+    exclusivityDeadline is the one the origin pool emitted (already an absolute time).
+    """
+    a = deposit_args
+    return {
+        "depositor": a["depositor"],
+        "recipient": a["recipient"],
+        "exclusiveRelayer": a["exclusiveRelayer"],
+        "inputToken": a["inputToken"],
+        "outputToken": a["outputToken"],
+        "inputAmount": a["inputAmount"],
+        "outputAmount": a["outputAmount"],
+        "originChainId": origin_chain_id,
+        "depositId": a["depositId"],
+        "fillDeadline": a["fillDeadline"],
+        "exclusivityDeadline": a["exclusivityDeadline"],
+        "message": a["message"],
+    }
+
+
+def refund_leaf(
+    chain_id: int, token: str, refunds: Sequence[tuple[str, int]], leaf_id: int = 0
+) -> dict[str, Any]:
+    """A RelayerRefundLeaf paying `refunds` ((relayer, amount in token units)) on `chain_id`."""
+    return {
+        "amountToReturn": 0,
+        "chainId": chain_id,
+        "refundAmounts": [amount for _, amount in refunds],
+        "leafId": leaf_id,
+        "l2TokenAddress": token,
+        "refundAddresses": [addr for addr, _ in refunds],
+    }
+
+
+def one_leaf_root(leaf: Mapping[str, Any]) -> bytes:
+    """The relayer refund root of a bundle holding only `leaf` (MerkleLib.verifyRelayerRefund)."""
+    values = (
+        leaf["amountToReturn"],
+        leaf["chainId"],
+        list(leaf["refundAmounts"]),
+        leaf["leafId"],
+        leaf["l2TokenAddress"],
+        list(leaf["refundAddresses"]),
+    )
+    return bytes(Web3.keccak(encode([REFUND_LEAF_TYPE], [values])))
+
+
+ARBITRUM_ALIAS_OFFSET = 0x1111000000000000000000000000000000001111
+
+
+def arbitrum_alias(l1_address: str) -> str:
+    """The L2 sender of an L1 contract's message on Arbitrum (CrossDomainAddressUtils): the
+    address plus 0x1111…1111 modulo 2**160. Arbitrum_SpokePool's admin calls must come from it.
+    """
+    value = (int(l1_address, 16) + ARBITRUM_ALIAS_OFFSET) % (1 << 160)
+    return Web3.to_checksum_address(value.to_bytes(20, "big"))

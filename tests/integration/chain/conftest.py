@@ -1,0 +1,94 @@
+"""Fixtures for tests against real anvil nodes (npm @foundry-rs/anvil) on loopback.
+
+Each test module starts its own nodes on free ports and stops them by PID at the end; the
+contracts are compiled once per session with solc-js when the artifacts are stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from indexmaker.chain import anvil, artifacts
+from indexmaker.chain.deploy import ANVIL_KEY_0, connect
+
+# anvil's public accounts 1-3 (the "test … junk" mnemonic): relayer, client, stranger.
+ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+ANVIL_KEY_2 = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+ANVIL_KEY_3 = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6"
+
+
+@pytest.fixture(scope="session")
+def compiled() -> None:
+    if artifacts.stale():
+        artifacts.compile_contracts()
+
+
+@pytest.fixture(scope="module")
+def start_node(compiled: None) -> Iterator[Any]:
+    """start_node(chain_id) -> AnvilNode; every node started is stopped by PID at module end."""
+    pids: list[int] = []
+
+    def _start(chain_id: int) -> anvil.AnvilNode:
+        node = anvil.start(chain_id)
+        pids.append(node.pid)
+        return node
+
+    yield _start
+    for pid in pids:
+        anvil.stop(pid)
+
+
+@pytest.fixture(scope="module")
+def deployer() -> LocalAccount:
+    return Account.from_key(ANVIL_KEY_0)
+
+
+@pytest.fixture(scope="module")
+def relayer() -> LocalAccount:
+    return Account.from_key(ANVIL_KEY_1)
+
+
+@pytest.fixture(scope="module")
+def client() -> LocalAccount:
+    return Account.from_key(ANVIL_KEY_2)
+
+
+@pytest.fixture(scope="module")
+def stranger() -> LocalAccount:
+    return Account.from_key(ANVIL_KEY_3)
+
+
+def as_account(url: str, account: LocalAccount) -> Web3:
+    """A web3 client on `url` that signs as `account`."""
+    return connect(url, account)
+
+
+def selector(signature: str) -> str:
+    """The 4-byte selector of a custom error, e.g. "AlreadyMinted(bytes32)", as 0x-hex."""
+    return "0x" + Web3.keccak(text=signature)[:4].hex()
+
+
+def revert_of(call: Any, sender: str) -> str:
+    """Simulate `call` from `sender` (eth_call); return the revert's 4-byte selector as 0x-hex.
+
+    Fails the test when the call does not revert.
+    """
+    from web3.exceptions import ContractLogicError
+
+    try:
+        call.call({"from": sender})
+    except ContractLogicError as exc:
+        data = exc.data if isinstance(exc.data, str) else ""
+        return data[:10]
+    raise AssertionError("the call did not revert")
+
+
+def send(w3: Web3, call: Any, gas: int = 1_000_000) -> Any:
+    """Send `call` from w3's default account; return the receipt (status checked by the caller)."""
+    return w3.eth.wait_for_transaction_receipt(call.transact({"gas": gas}), timeout=30)

@@ -1,0 +1,212 @@
+"""Our contracts (contracts/*.sol) against a real anvil: collateral token, index token, custody.
+
+One anvil (chain 8453) for the module, deployed by indexmaker.chain.deploy as `make deploy` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.logs import DISCARD
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain
+
+from .conftest import as_account, revert_of, selector, send
+
+USDC = 10**6  # collateral units per USDC (6 decimals)
+INDEX = 10**18  # index token units per token (18 decimals)
+ZERO32 = b"\x00" * 32
+
+
+class Deployed:
+    def __init__(self, url: str, section: dict[str, Any], w3: Web3) -> None:
+        self.url = url
+        self.usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+        self.custody = w3.eth.contract(
+            address=section["custody"], abi=artifacts.ours("Custody")["abi"]
+        )
+        self.token = w3.eth.contract(
+            address=section["index_tokens"]["SY100"], abi=artifacts.ours("IndexToken")["abi"]
+        )
+
+    def at(self, w3: Web3, contract: Any) -> Any:
+        """The same contract, sending through `w3` (another signer)."""
+        return w3.eth.contract(address=contract.address, abi=contract.abi)
+
+
+@pytest.fixture(scope="module")
+def chain(start_node: Any, deployer: LocalAccount, client: LocalAccount) -> Deployed:
+    node = start_node(TRADING_CHAIN_ID)
+    w3 = as_account(node.url, deployer)
+    d = Deployed(node.url, deploy_chain(w3, TRADING_CHAIN_ID, ["SY100"]), w3)
+    assert send(w3, d.usdc.functions.mint(client.address, 1_000_000 * USDC))["status"] == 1
+    return d
+
+
+def _deposit(chain: Deployed, who: LocalAccount, amount: int) -> Any:
+    w3 = as_account(chain.url, who)
+    usdc, custody = chain.at(w3, chain.usdc), chain.at(w3, chain.custody)
+    assert send(w3, usdc.functions.approve(custody.address, amount))["status"] == 1
+    return send(w3, custody.functions.deposit(amount))
+
+
+def test_decimals_and_roles(chain: Deployed, deployer: LocalAccount) -> None:
+    assert chain.usdc.functions.decimals().call() == 6
+    assert chain.token.functions.decimals().call() == 18
+    issuer = chain.token.functions.ISSUER_ROLE().call()
+    assert chain.token.functions.hasRole(issuer, chain.custody.address).call()
+    # Not even the token's admin mints directly: supply changes only through custody.
+    assert not chain.token.functions.hasRole(issuer, deployer.address).call()
+    unauthorized = selector("AccessControlUnauthorizedAccount(address,bytes32)")
+    assert revert_of(chain.token.functions.mint(deployer.address, 1), deployer.address) == (
+        unauthorized
+    )
+
+
+def test_usdc_mint_only_by_minter(chain: Deployed, stranger: LocalAccount) -> None:
+    call = chain.usdc.functions.mint(stranger.address, 1)
+    unauthorized = selector("AccessControlUnauthorizedAccount(address,bytes32)")
+    assert revert_of(call, stranger.address) == unauthorized
+
+
+def test_deposits_carry_client_amount_and_sequence(chain: Deployed, client: LocalAccount) -> None:
+    before = chain.usdc.functions.balanceOf(chain.custody.address).call()
+    first = chain.custody.functions.depositCount().call()
+    receipts = [_deposit(chain, client, 250 * USDC), _deposit(chain, client, 1_000_001)]
+    events = [
+        chain.custody.events.Deposit().process_receipt(r, errors=DISCARD)[0]["args"]
+        for r in receipts
+    ]
+    assert [(e["client"], e["amount"], e["sequence"]) for e in events] == [
+        (client.address, 250 * USDC, first + 1),
+        (client.address, 1_000_001, first + 2),
+    ]
+    after = chain.usdc.functions.balanceOf(chain.custody.address).call()
+    assert after - before == 250 * USDC + 1_000_001
+
+
+def test_deposit_refusals(chain: Deployed, client: LocalAccount, stranger: LocalAccount) -> None:
+    assert revert_of(chain.custody.functions.deposit(0), client.address) == selector("ZeroAmount()")
+    # No allowance and no balance: the token refuses, custody's count does not move.
+    count = chain.custody.functions.depositCount().call()
+    assert revert_of(chain.custody.functions.deposit(5), stranger.address) == selector(
+        "ERC20InsufficientAllowance(address,uint256,uint256)"
+    )
+    assert chain.custody.functions.depositCount().call() == count
+
+
+def test_release_only_by_issuer_and_once(
+    chain: Deployed, deployer: LocalAccount, client: LocalAccount, stranger: LocalAccount
+) -> None:
+    _deposit(chain, client, 100 * USDC)
+    release_id = Web3.keccak(text="route-1/hop-1")
+    call = chain.custody.functions.release(release_id, stranger.address, 40 * USDC)
+    assert revert_of(call, stranger.address) == selector(
+        "AccessControlUnauthorizedAccount(address,bytes32)"
+    )
+    w3 = as_account(chain.url, deployer)
+    receipt = send(
+        w3, chain.at(w3, chain.custody).functions.release(release_id, stranger.address, 40 * USDC)
+    )
+    assert receipt["status"] == 1
+    ev = chain.custody.events.CollateralReleased().process_receipt(receipt, errors=DISCARD)[0][
+        "args"
+    ]
+    assert (ev["releaseId"], ev["to"], ev["amount"]) == (release_id, stranger.address, 40 * USDC)
+    assert chain.usdc.functions.balanceOf(stranger.address).call() == 40 * USDC
+    # The same release id again (a retry after a restart) moves nothing.
+    assert revert_of(call, deployer.address) == selector("AlreadyReleased(bytes32)")
+
+
+def test_mint_once_per_order_with_invoice_hash(
+    chain: Deployed, deployer: LocalAccount, client: LocalAccount, stranger: LocalAccount
+) -> None:
+    order = Web3.keccak(text="SY100/o-1")
+    invoice = Web3.keccak(text='{"invoice": 1}')
+    amount = 3 * INDEX + 123
+    mint = chain.custody.functions.mint(chain.token.address, order, client.address, amount, invoice)
+    assert revert_of(mint, stranger.address) == selector(
+        "AccessControlUnauthorizedAccount(address,bytes32)"
+    )
+    w3 = as_account(chain.url, deployer)
+    custody = chain.at(w3, chain.custody)
+    receipt = send(
+        w3, custody.functions.mint(chain.token.address, order, client.address, amount, invoice)
+    )
+    assert receipt["status"] == 1
+    ev = chain.custody.events.IndexMinted().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    assert (ev["orderId"], ev["token"], ev["to"], ev["amount"], ev["invoiceHash"]) == (
+        order,
+        chain.token.address,
+        client.address,
+        amount,
+        invoice,
+    )
+    assert chain.custody.functions.invoiceHashOf(order).call() == invoice
+    assert chain.token.functions.balanceOf(client.address).call() == amount
+    supply = chain.token.functions.totalSupply().call()
+    # A repeated mint for the same order is refused, even with another amount or invoice.
+    again = custody.functions.mint(chain.token.address, order, client.address, 1, Web3.keccak(1))
+    assert revert_of(again, deployer.address) == selector("AlreadyMinted(bytes32)")
+    assert send(w3, again)["status"] == 0
+    assert chain.token.functions.totalSupply().call() == supply
+    empty = custody.functions.mint(chain.token.address, Web3.keccak(2), client.address, 1, ZERO32)
+    assert revert_of(empty, deployer.address) == selector("EmptyInvoiceHash()")
+
+
+def test_burn_needs_allowance_and_happens_once(
+    chain: Deployed, deployer: LocalAccount, client: LocalAccount
+) -> None:
+    w3 = as_account(chain.url, deployer)
+    custody = chain.at(w3, chain.custody)
+    send(
+        w3,
+        custody.functions.mint(
+            chain.token.address,
+            Web3.keccak(text="o-burn"),
+            client.address,
+            10 * INDEX,
+            Web3.keccak(text="inv"),
+        ),
+    )
+    order = Web3.keccak(text="SY100/redeem-1")
+    burn = custody.functions.burn(chain.token.address, order, client.address, 4 * INDEX)
+    assert revert_of(burn, deployer.address) == selector(
+        "ERC20InsufficientAllowance(address,uint256,uint256)"
+    )
+    cw3 = as_account(chain.url, client)
+    send(cw3, chain.at(cw3, chain.token).functions.approve(custody.address, 8 * INDEX))
+    before = chain.token.functions.balanceOf(client.address).call()
+    receipt = send(w3, burn)
+    assert receipt["status"] == 1
+    ev = chain.custody.events.IndexBurned().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    assert (ev["orderId"], ev["from"], ev["amount"]) == (order, client.address, 4 * INDEX)
+    assert chain.token.functions.balanceOf(client.address).call() == before - 4 * INDEX
+    assert revert_of(burn, deployer.address) == selector("AlreadyBurned(bytes32)")
+
+
+def test_pause_stops_every_move(
+    chain: Deployed, deployer: LocalAccount, client: LocalAccount, stranger: LocalAccount
+) -> None:
+    w3 = as_account(chain.url, deployer)
+    custody = chain.at(w3, chain.custody)
+    paused = selector("EnforcedPause()")
+    assert revert_of(custody.functions.pause(), stranger.address) == selector(
+        "AccessControlUnauthorizedAccount(address,bytes32)"
+    )
+    assert send(w3, custody.functions.pause())["status"] == 1
+    try:
+        assert revert_of(custody.functions.deposit(1), client.address) == paused
+        mint = custody.functions.mint(
+            chain.token.address, Web3.keccak(text="p"), client.address, 1, Web3.keccak(3)
+        )
+        assert revert_of(mint, deployer.address) == paused
+        release = custody.functions.release(Web3.keccak(text="r"), client.address, 1)
+        assert revert_of(release, deployer.address) == paused
+    finally:
+        assert send(w3, custody.functions.unpause())["status"] == 1
+    assert _deposit(chain, client, 1)["status"] == 1
