@@ -87,9 +87,11 @@ def start(
     *,
     log: Path | None = None,
     block_time: float | None = None,
+    no_mining: bool = False,
 ) -> AnvilNode:
     """Start anvil for `chain_id` on 127.0.0.1:`port` (a free one if None); wait until it answers.
 
+    `no_mining`: transactions wait in the mempool until `evm_mine` (stuck-transaction tests).
     Raises AnvilError if it exits or does not answer `eth_chainId` within READY_TIMEOUT_S.
     """
     port = port if port is not None else free_port()
@@ -97,6 +99,8 @@ def start(
     args += ["--chain-id", str(chain_id), "--accounts", "10", "--silent"]
     if block_time is not None:
         args += ["--block-time", str(block_time)]
+    if no_mining:
+        args.append("--no-mining")
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
