@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from web3 import AsyncWeb3
+from web3 import AsyncWeb3, Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
 from indexmaker.core.errors import NetworkError, NonRetryableError, RetryableError
@@ -32,7 +32,19 @@ class TxTimeoutError(RetryableError):
 
 
 class TxRevertedError(NonRetryableError):
-    """The transaction was mined with status 0, or its simulation reverts (gas estimation)."""
+    """The transaction was mined with status 0, or its simulation reverts (gas estimation).
+
+    `data`: the revert data as 0x-hex when the node returned it (custom error selector first).
+    """
+
+    def __init__(self, message: str, data: str = "") -> None:
+        super().__init__(message)
+        self.data = data
+
+    def is_error(self, signature: str) -> bool:
+        """True when the revert is the custom error `signature`, e.g. "AlreadyMinted(bytes32)"."""
+        selector = "0x" + bytes(Web3.keccak(text=signature)[:4]).hex()
+        return self.data.startswith(selector)
 
 
 class TxRefusedError(NonRetryableError):
@@ -87,7 +99,8 @@ def _bump(value: int, pct: int) -> int:
 def _refused(exc: Exception) -> Exception:
     message = str(exc)
     if isinstance(exc, ContractLogicError):
-        return TxRevertedError(f"reverted: {message}")
+        data = exc.data if isinstance(exc.data, str) else ""
+        return TxRevertedError(f"reverted: {message}", data)
     if isinstance(exc, Web3RPCError | ValueError):
         return TxRefusedError(f"refused by the node: {message}")
     if isinstance(exc, OSError | asyncio.TimeoutError):

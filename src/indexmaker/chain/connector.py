@@ -1,0 +1,233 @@
+"""`ChainPort` over one EVM chain with web3.py (SPEC §7, core/ports.py): custody deposits
+followed as logs, collateral released from custody, index tokens minted and burned through it.
+
+- Deposits: custody's `Deposit(client, amount, sequence)` logs, once each, after
+  `confirmations` blocks (LogFollower), pushed as `DepositObserved` on `designation`;
+  `cursor` is the last fully handled block (persist it to resume: issue 10's store).
+- `transfer` (a hop with no bridge) and `withdraw`: `Custody.release`, keyed on chain by
+  keccak256(transfer id / withdrawal id), so a resend after a restart moves nothing twice.
+- `mint` / `burn`: `Custody.mint` / `burn`, order id = keccak256(payment id); the contract
+  refuses a repeat (`AlreadyMinted`/`AlreadyBurned`), which this adapter reports as confirmed:
+  the earlier transaction did it. A mint records `invoice_hash(command)` on chain (default:
+  keccak256 of the command's terms) until the invoice itself reaches the command.
+- Units: USDC 6 decimals, index tokens 18 (core.money's exact conversions; an index
+  quantity is rounded down, never over-minted). Every failure raises (the runtime turns it
+  into HopFailed / MintFailed...); RetryableError when trying again may work.
+
+Not yet: the hop fee in USDC (gas is paid in ETH; HopCompleted carries fee 0), failover
+across several RPC URLs, and a several-chain composite (one instance per chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.logs import LogFollower
+from indexmaker.chain.tx import TxPolicy, TxRevertedError, TxSender
+from indexmaker.core.chain_events import (
+    BurnConfirmed,
+    DepositObserved,
+    HopCompleted,
+    MintConfirmed,
+    WithdrawalCompleted,
+)
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.events import (
+    BurnIndex,
+    MintIndex,
+    RouteCollateral,
+    WithdrawCollateral,
+)
+from indexmaker.core.ids import Designation, TxHash, client_key
+from indexmaker.core.money import index_to_units, units_to_usdc, usdc_to_units
+from indexmaker.core.ports import EventSink
+
+DEPOSIT_TOPIC = Web3.keccak(text="Deposit(address,uint256,uint256)")
+
+
+def mint_terms_hash(command: MintIndex) -> bytes:
+    """keccak256 of "payment_id|chain_id|address|symbol|quantity" (the default invoice hash)."""
+    chain_id, address = command.client
+    text = f"{command.payment_id}|{chain_id}|{address}|{command.symbol}|{command.quantity}"
+    return bytes(Web3.keccak(text=text))
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """One chain: RPC URLs, deployed addresses (.chains/deployment.json), finality rule.
+
+    `addresses` maps a designation this chain can pay to (the trading wallet, the exchange
+    deposit address) to its EVM address.
+    """
+
+    chain_id: int
+    rpc_url: str
+    custody: str
+    usdc: str
+    designation: Designation
+    index_tokens: Mapping[str, str] = field(default_factory=dict)
+    addresses: Mapping[str, str] = field(default_factory=dict)
+    ws_url: str | None = None
+    confirmations: int = 1
+    start_block: int = 0
+    poll_s: float = 1.0
+
+
+class Web3ChainPort:
+    """The chain port for one chain; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: ChainSettings,
+        issuer: LocalAccount,
+        *,
+        policy: TxPolicy | None = None,
+        invoice_hash: Callable[[MintIndex], bytes] = mint_terms_hash,
+    ) -> None:
+        self.settings = settings
+        self._w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(settings.rpc_url))
+        self._tx = TxSender(self._w3, issuer, policy)
+        self._invoice_hash = invoice_hash
+        abi = artifacts.ours("Custody")["abi"]
+        self._custody = self._w3.eth.contract(
+            address=Web3.to_checksum_address(settings.custody), abi=abi
+        )
+        self._usdc = self._w3.eth.contract(
+            address=Web3.to_checksum_address(settings.usdc),
+            abi=artifacts.ours("LocalUSDC")["abi"],
+        )
+        self.follower = LogFollower(
+            self._w3,
+            [settings.custody],
+            start_block=settings.start_block,
+            confirmations=settings.confirmations,
+            topics=[DEPOSIT_TOPIC],
+            ws_url=settings.ws_url,
+            poll_s=settings.poll_s,
+        )
+        self._sink: EventSink | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def cursor(self) -> int:
+        """The last block whose deposits were all pushed."""
+        return self.follower.cursor
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._stop.clear()
+        self._task = asyncio.create_task(self.follower.run(self._on_deposit, self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _on_deposit(self, log: Any) -> None:
+        args = self._custody.events.Deposit().process_log(log)["args"]
+        event = DepositObserved(
+            client=client_key(self.settings.chain_id, args["client"]),
+            seq_num=int(args["sequence"]),
+            amount=units_to_usdc(int(args["amount"])),
+            designation=self.settings.designation,
+            tx_hash=TxHash("0x" + bytes(log["transactionHash"]).hex()),
+            log_index=int(log["logIndex"]),
+            block_number=int(log["blockNumber"]),
+            confirmations=self.settings.confirmations,
+        )
+        assert self._sink is not None
+        await self._sink(event)
+
+    def _address_of(self, designation: str) -> str:
+        try:
+            return self.settings.addresses[designation]
+        except KeyError:
+            raise InvalidInputError("destination", f"no address for {designation}") from None
+
+    async def _release(self, key: str, to: str, amount: Decimal) -> Any:
+        units = usdc_to_units(amount)
+        call = self._custody.functions.release(Web3.keccak(text=key), to, units)
+        data = call._encode_transaction_data()
+        try:
+            return await self._tx.send({"to": self.settings.custody, "data": data})
+        except TxRevertedError as exc:
+            if exc.is_error("AlreadyReleased(bytes32)"):
+                return None
+            raise
+
+    async def transfer(self, command: RouteCollateral) -> None:
+        if command.bridge:
+            raise InvalidInputError("bridge", f"{command.bridge} is a BridgePort's hop")
+        await self._release(
+            f"transfer:{command.transfer_id}", self._address_of(command.destination), command.amount
+        )
+        await self._push(HopCompleted(command.transfer_id, command.amount, Decimal(0)))
+
+    async def withdraw(self, command: WithdrawCollateral) -> None:
+        receipt = await self._release(
+            f"withdrawal:{command.withdrawal_id}", command.address, command.amount
+        )
+        tx = "" if receipt is None else "0x" + bytes(receipt["transactionHash"]).hex()
+        await self._push(WithdrawalCompleted(command.withdrawal_id, TxHash(tx), Decimal(0)))
+
+    def _token(self, symbol: str) -> str:
+        try:
+            return self.settings.index_tokens[symbol]
+        except KeyError:
+            raise InvalidInputError("symbol", f"no index token for {symbol}") from None
+
+    async def mint(self, command: MintIndex) -> None:
+        units = index_to_units(command.quantity)
+        call = self._custody.functions.mint(
+            self._token(command.symbol),
+            Web3.keccak(text=command.payment_id),
+            Web3.to_checksum_address(command.client[1]),
+            units,
+            self._invoice_hash(command),
+        )
+        await self._send_once(call, "AlreadyMinted(bytes32)")
+        await self._push(MintConfirmed(command.payment_id))
+
+    async def burn(self, command: BurnIndex) -> None:
+        call = self._custody.functions.burn(
+            self._token(command.symbol),
+            Web3.keccak(text=command.payment_id),
+            Web3.to_checksum_address(command.client[1]),
+            index_to_units(command.quantity),
+        )
+        await self._send_once(call, "AlreadyBurned(bytes32)")
+        await self._push(BurnConfirmed(command.payment_id))
+
+    async def balance(self, designation: str) -> Decimal:
+        holder = (
+            self.settings.custody
+            if designation == self.settings.designation
+            else self._address_of(designation)
+        )
+        units = await self._usdc.functions.balanceOf(holder).call()
+        return units_to_usdc(int(units))
+
+    async def _send_once(self, call: Any, repeat_error: str) -> None:
+        """Send `call`; a revert with `repeat_error` means an earlier send did it: fine."""
+        data = call._encode_transaction_data()
+        try:
+            await self._tx.send({"to": self.settings.custody, "data": data})
+        except TxRevertedError as exc:
+            if not exc.is_error(repeat_error):
+                raise
+
+    async def _push(self, event: Any) -> None:
+        if self._sink is not None:
+            await self._sink(event)

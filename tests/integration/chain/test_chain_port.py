@@ -1,0 +1,169 @@
+"""Web3ChainPort (the chain port over web3.py) against a real anvil with our contracts."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.connector import ChainSettings, Web3ChainPort, mint_terms_hash
+from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain
+from indexmaker.core.chain_events import DepositObserved, HopCompleted, MintConfirmed
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.events import MintIndex, RouteCollateral
+from indexmaker.core.ids import Designation, PaymentId, Symbol, TransferId, client_key
+from indexmaker.core.ports import ChainPort
+
+from .conftest import as_account, send
+
+CUSTODY = Designation("EVM:BASE:USDC")
+WALLET = Designation("EVM:BASE:WALLET")
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    start_node: Any, deployer: LocalAccount, client: LocalAccount
+) -> tuple[str, dict[str, Any]]:
+    node = start_node(TRADING_CHAIN_ID)
+    w3 = as_account(node.url, deployer)
+    section = deploy_chain(w3, TRADING_CHAIN_ID, ["SY100"])
+    usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+    send(w3, usdc.functions.mint(client.address, 10_000 * 10**6))
+    return node.url, section
+
+
+def _port(deployed: tuple[str, dict[str, Any]], issuer: LocalAccount, wallet: str) -> Web3ChainPort:
+    url, section = deployed
+    settings = ChainSettings(
+        chain_id=TRADING_CHAIN_ID,
+        rpc_url=url,
+        custody=section["custody"],
+        usdc=section["usdc"],
+        designation=CUSTODY,
+        index_tokens=section["index_tokens"],
+        addresses={WALLET: wallet},
+        confirmations=1,
+        poll_s=0.05,
+    )
+    return Web3ChainPort(settings, issuer)
+
+
+def _contract(url: str, address: str, name: str) -> Any:
+    w3 = Web3(Web3.HTTPProvider(url))
+    return w3.eth.contract(address=address, abi=artifacts.ours(name)["abi"])
+
+
+async def test_deposits_pushed_once_confirmed(
+    deployed: tuple[str, dict[str, Any]],
+    deployer: LocalAccount,
+    client: LocalAccount,
+    stranger: LocalAccount,
+) -> None:
+    url, section = deployed
+    port = _port(deployed, deployer, stranger.address)
+    assert isinstance(port, ChainPort)
+    events: list[Any] = []
+    confirmed = asyncio.Event()
+
+    async def sink(event: Any) -> None:
+        events.append(event)
+        if len(events) == 2:
+            confirmed.set()
+
+    await port.start(sink)
+    try:
+        w3 = as_account(url, client)
+        usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+        custody = w3.eth.contract(address=section["custody"], abi=artifacts.ours("Custody")["abi"])
+        send(w3, usdc.functions.approve(custody.address, 3_000_000))
+        send(w3, custody.functions.deposit(1_500_000))
+        send(w3, custody.functions.deposit(1))
+        Web3(Web3.HTTPProvider(url)).provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
+        await asyncio.wait_for(confirmed.wait(), 10)
+    finally:
+        await port.stop()
+    assert all(isinstance(e, DepositObserved) for e in events)
+    assert [(e.client, e.amount, e.designation) for e in events] == [
+        (client_key(TRADING_CHAIN_ID, client.address), Decimal("1.5"), CUSTODY),
+        (client_key(TRADING_CHAIN_ID, client.address), Decimal("0.000001"), CUSTODY),
+    ]
+    assert events[1].seq_num == events[0].seq_num + 1
+    assert port.cursor >= events[1].block_number
+    assert await port.balance(CUSTODY) >= Decimal("1.500001")
+
+
+async def test_mint_once_per_payment_id_with_the_terms_hash(
+    deployed: tuple[str, dict[str, Any]],
+    deployer: LocalAccount,
+    client: LocalAccount,
+    stranger: LocalAccount,
+) -> None:
+    url, section = deployed
+    port = _port(deployed, deployer, stranger.address)
+    pushed: list[Any] = []
+
+    async def sink(event: Any) -> None:
+        pushed.append(event)
+
+    port._sink = sink  # no log following needed for commands
+    command = MintIndex(
+        PaymentId("pay-1"),
+        client_key(TRADING_CHAIN_ID, client.address),
+        Symbol("SY100"),
+        Decimal("1.234567890123456789"),
+    )
+    await port.mint(command)
+    await port.mint(command)  # a resend (e.g. after a restart): refused on chain, confirmed here
+    assert pushed == [MintConfirmed(command.payment_id)] * 2
+    token = _contract(url, section["index_tokens"]["SY100"], "IndexToken")
+    assert token.functions.balanceOf(client.address).call() == 1_234567890123456789
+    assert token.functions.totalSupply().call() == 1_234567890123456789
+    custody = _contract(url, section["custody"], "Custody")
+    order_id = Web3.keccak(text="pay-1")
+    assert custody.functions.invoiceHashOf(order_id).call() == mint_terms_hash(command)
+    with pytest.raises(InvalidInputError, match="symbol: no index token for SYXX"):
+        await port.mint(MintIndex(PaymentId("pay-2"), command.client, Symbol("SYXX"), Decimal(1)))
+
+
+async def test_transfer_released_once_per_transfer_id(
+    deployed: tuple[str, dict[str, Any]],
+    deployer: LocalAccount,
+    client: LocalAccount,
+) -> None:
+    url, section = deployed
+    wallet = "0x000000000000000000000000000000000000bEEF"
+    w3 = as_account(url, client)
+    usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+    custody = w3.eth.contract(address=section["custody"], abi=artifacts.ours("Custody")["abi"])
+    send(w3, usdc.functions.approve(custody.address, 5_000_000))
+    send(w3, custody.functions.deposit(5_000_000))
+    port = _port(deployed, deployer, wallet)
+    pushed: list[Any] = []
+
+    async def sink(event: Any) -> None:
+        pushed.append(event)
+
+    port._sink = sink
+    hop = RouteCollateral(
+        TransferId("t-1"),
+        client_key(TRADING_CHAIN_ID, client.address),
+        "",
+        CUSTODY,
+        WALLET,
+        Decimal("2.5"),
+    )
+    await port.transfer(hop)
+    await port.transfer(hop)  # resent: nothing moves twice
+    assert await port.balance(WALLET) == Decimal("2.5")
+    assert pushed == [HopCompleted(TransferId("t-1"), Decimal("2.5"), Decimal(0))] * 2
+    with pytest.raises(InvalidInputError, match="destination"):
+        await port.transfer(
+            RouteCollateral(
+                TransferId("t-2"), hop.client, "", CUSTODY, Designation("X"), hop.amount
+            )
+        )
