@@ -120,6 +120,11 @@ class TxSender:
         self.sent: list[str] = []  # every hash sent, in order (replacements included)
         self._chain_id: int | None = None
 
+    @property
+    def address(self) -> str:
+        """The sender's address (checksummed)."""
+        return str(self._account.address)
+
     async def _prepare(self, tx: Mapping[str, Any]) -> dict[str, Any]:
         w3, policy = self._w3, self.policy
         if self._chain_id is None:

@@ -1,0 +1,139 @@
+"""Our Across relayer (issue 11): reads `FundsDeposited` on the origin spoke pool and, after a
+configurable delay, calls `fillRelay` on the destination pool, keeping input − output as its
+fee (repaid on the repayment chain from a refund root, chain/across.py).
+
+A fill is safe to repeat: the destination pool refuses a second fill of the same deposit
+(`RelayFilled()`), which the relayer counts as done, so a restart that catches up from an
+older block fills nothing twice. A deposit whose fill deadline has passed on the destination's
+clock (`ExpiredFillDeadline()`) is given up (`expired`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from web3 import AsyncWeb3, Web3
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.across import relay_data, to_bytes32
+from indexmaker.chain.logs import LogFollower
+from indexmaker.chain.tx import TxRevertedError, TxSender
+
+MAX_UINT256 = (1 << 256) - 1
+
+
+def _event_topic(abi: list[dict[str, Any]], name: str) -> bytes:
+    """keccak256 of the event's canonical signature (no tuple inputs in Across's events used)."""
+    event = next(e for e in abi if e.get("type") == "event" and e.get("name") == name)
+    signature = f"{name}({','.join(i['type'] for i in event['inputs'])})"
+    return bytes(Web3.keccak(text=signature))
+
+
+class AcrossRelayer:
+    """Fills deposits from `origin` (chain id, AsyncWeb3, pool address, pool contract name) to
+    the destination pool with `sender` (the relayer's account on the destination chain)."""
+
+    def __init__(
+        self,
+        origin_w3: AsyncWeb3[Any],
+        origin_chain_id: int,
+        origin_pool: str,
+        origin_contract: str,
+        sender: TxSender,
+        dest_w3: AsyncWeb3[Any],
+        dest_chain_id: int,
+        dest_pool: str,
+        dest_contract: str,
+        *,
+        delay_s: float = 0.0,
+        start_block: int = 0,
+        confirmations: int = 0,
+        poll_s: float = 0.5,
+        repayment_chain_id: int | None = None,
+    ) -> None:
+        self._origin_pool = origin_w3.eth.contract(
+            address=Web3.to_checksum_address(origin_pool),
+            abi=artifacts.across(origin_contract)["abi"],
+        )
+        self._dest_pool = dest_w3.eth.contract(
+            address=Web3.to_checksum_address(dest_pool),
+            abi=artifacts.across(dest_contract)["abi"],
+        )
+        self._origin_chain_id, self._dest_chain_id = origin_chain_id, dest_chain_id
+        self._sender, self._delay_s = sender, delay_s
+        self._repayment = repayment_chain_id or origin_chain_id
+        topic = _event_topic(artifacts.across(origin_contract)["abi"], "FundsDeposited")
+        self.follower = LogFollower(
+            origin_w3,
+            [origin_pool],
+            start_block=start_block,
+            confirmations=confirmations,
+            topics=[topic],
+            poll_s=poll_s,
+        )
+        self.filled: list[int] = []  # deposit ids this relayer filled
+        self.already_filled: list[int] = []  # deposit ids someone had filled before us
+        self.expired: list[int] = []
+        self.failed: list[tuple[int, str]] = []  # (deposit id, reason): retried on catch-up
+        self._approved: set[str] = set()
+        self._fills: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow deposits and fill them until `stop`; pending fills are cancelled then."""
+        try:
+            await self.follower.run(self._on_deposit, stop)
+        finally:
+            for task in list(self._fills):
+                task.cancel()
+            for task in list(self._fills):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _on_deposit(self, log: Any) -> None:
+        args = dict(self._origin_pool.events.FundsDeposited().process_log(log)["args"])
+        if args["destinationChainId"] != self._dest_chain_id:
+            return
+        task = asyncio.create_task(self._fill_later(args))
+        self._fills.add(task)
+        task.add_done_callback(self._fills.discard)
+
+    async def _fill_later(self, args: dict[str, Any]) -> None:
+        await asyncio.sleep(self._delay_s)
+        try:
+            await self.fill(args)
+        except Exception as exc:  # one deposit's failure never stops the relayer
+            self.failed.append((int(args["depositId"]), str(exc)))
+
+    async def fill(self, args: dict[str, Any]) -> None:
+        """Fill one deposit (decoded `FundsDeposited` args) now."""
+        token = Web3.to_checksum_address(args["outputToken"][12:])
+        me = self._sender.address
+        if token not in self._approved:
+            erc20 = self._dest_pool.w3.eth.contract(
+                address=token, abi=artifacts.ours("LocalUSDC")["abi"]
+            )
+            approve = erc20.functions.approve(self._dest_pool.address, MAX_UINT256)
+            await self._sender.send({"to": token, "data": approve._encode_transaction_data()})
+            self._approved.add(token)
+        call = self._dest_pool.functions.fillRelay(
+            # A tuple in the ABI's component order: web3's encoder takes a struct as a tuple.
+            tuple(relay_data(args, self._origin_chain_id).values()),
+            self._repayment,
+            to_bytes32(me),
+        )
+        deposit_id = int(args["depositId"])
+        try:
+            await self._sender.send(
+                {"to": self._dest_pool.address, "data": call._encode_transaction_data()}
+            )
+        except TxRevertedError as exc:
+            if exc.is_error("RelayFilled()"):
+                self.already_filled.append(deposit_id)
+                return
+            if exc.is_error("ExpiredFillDeadline()"):
+                self.expired.append(deposit_id)
+                return
+            raise
+        self.filled.append(deposit_id)

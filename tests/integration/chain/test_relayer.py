@@ -1,0 +1,182 @@
+"""Our Across relayer between two anvils: a deposit on 42161 filled on 8453 after the delay,
+keeping input − output; a restart between deposit and fill fills once; a late fill is given up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.across import to_bytes32
+from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, deploy_chain
+from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.tx import TxSender
+
+from .conftest import as_account, send
+
+USDC = 10**6
+ZERO32 = b"\x00" * 32
+
+
+@pytest.fixture(scope="module")
+def chains(
+    start_node: Any, deployer: LocalAccount, client: LocalAccount, relayer: LocalAccount
+) -> dict[int, tuple[str, dict[str, Any]]]:
+    out = {}
+    for chain_id, funded in ((SOURCE_CHAIN_ID, client), (TRADING_CHAIN_ID, relayer)):
+        node = start_node(chain_id)
+        w3 = as_account(node.url, deployer)
+        section = deploy_chain(w3, chain_id)
+        usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+        send(w3, usdc.functions.mint(funded.address, 100_000 * USDC))
+        out[chain_id] = (node.url, section)
+    return out
+
+
+def _deposit(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    client: LocalAccount,
+    to: str,
+    amount: int,
+    fee: int,
+    ttl: int = 3600,
+) -> None:
+    url, src = chains[SOURCE_CHAIN_ID]
+    _, dst = chains[TRADING_CHAIN_ID]
+    w3 = as_account(url, client)
+    usdc = w3.eth.contract(address=src["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+    pool = w3.eth.contract(
+        address=src["spoke_pool"], abi=artifacts.across(src["spoke_pool_contract"])["abi"]
+    )
+    send(w3, usdc.functions.approve(pool.address, amount))
+    now = w3.eth.get_block("latest")["timestamp"]
+    call = pool.functions.deposit(
+        to_bytes32(client.address),
+        to_bytes32(to),
+        to_bytes32(src["usdc"]),
+        to_bytes32(dst["usdc"]),
+        amount,
+        amount - fee,
+        TRADING_CHAIN_ID,
+        ZERO32,
+        now,
+        now + ttl,
+        0,
+        b"",
+    )
+    assert send(w3, call, gas=500_000)["status"] == 1
+
+
+def _make_relayer(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    relayer: LocalAccount,
+    delay_s: float,
+    start_block: int,
+) -> AcrossRelayer:
+    src_url, src = chains[SOURCE_CHAIN_ID]
+    dst_url, dst = chains[TRADING_CHAIN_ID]
+    dst_w3 = AsyncWeb3(AsyncHTTPProvider(dst_url))
+    return AcrossRelayer(
+        AsyncWeb3(AsyncHTTPProvider(src_url)),
+        SOURCE_CHAIN_ID,
+        src["spoke_pool"],
+        src["spoke_pool_contract"],
+        TxSender(dst_w3, relayer),
+        dst_w3,
+        TRADING_CHAIN_ID,
+        dst["spoke_pool"],
+        dst["spoke_pool_contract"],
+        delay_s=delay_s,
+        start_block=start_block,
+        poll_s=0.05,
+    )
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):  # bounded wait
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _balance(chains: dict[int, tuple[str, dict[str, Any]]], chain_id: int, who: str) -> int:
+    from web3 import Web3
+
+    url, section = chains[chain_id]
+    w3 = Web3(Web3.HTTPProvider(url))
+    usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+    return int(usdc.functions.balanceOf(Web3.to_checksum_address(who)).call())
+
+
+async def test_deposit_filled_after_the_delay_once_across_a_restart(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    client: LocalAccount,
+    relayer: LocalAccount,
+) -> None:
+    wallet = "0x000000000000000000000000000000000000cafe"
+    start = AsyncWeb3(AsyncHTTPProvider(chains[SOURCE_CHAIN_ID][0]))
+    first_block = await start.eth.block_number + 1
+    before = _balance(chains, TRADING_CHAIN_ID, relayer.address)
+    # Relayer A sees the deposit but is stopped before its (long) delay is over: a restart.
+    a = _make_relayer(chains, relayer, delay_s=30.0, start_block=first_block)
+    stop_a = asyncio.Event()
+    run_a = asyncio.create_task(a.run(stop_a))
+    _deposit(chains, client, wallet, 300 * USDC, 2 * USDC)
+    await _until(lambda: a.follower.cursor >= first_block)
+    stop_a.set()
+    await asyncio.wait_for(run_a, 5)
+    assert a.filled == [] and _balance(chains, TRADING_CHAIN_ID, wallet) == 0
+    # Relayer B resumes from the same block and fills after its 0.2 s delay.
+    b = _make_relayer(chains, relayer, delay_s=0.2, start_block=first_block)
+    stop_b = asyncio.Event()
+    run_b = asyncio.create_task(b.run(stop_b))
+    try:
+        await _until(lambda: len(b.filled) == 1)
+    finally:
+        stop_b.set()
+        await asyncio.wait_for(run_b, 5)
+    assert _balance(chains, TRADING_CHAIN_ID, wallet) == 298 * USDC
+    assert before - _balance(chains, TRADING_CHAIN_ID, relayer.address) == 298 * USDC
+    # Caught up again from the same block: the pool refuses a second fill; nothing moves.
+    c = _make_relayer(chains, relayer, delay_s=0.0, start_block=first_block)
+    stop_c = asyncio.Event()
+    run_c = asyncio.create_task(c.run(stop_c))
+    try:
+        await _until(lambda: len(c.already_filled) == 1)
+    finally:
+        stop_c.set()
+        await asyncio.wait_for(run_c, 5)
+    assert c.filled == [] and _balance(chains, TRADING_CHAIN_ID, wallet) == 298 * USDC
+
+
+async def test_fill_delayed_past_the_deadline_is_given_up(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    client: LocalAccount,
+    relayer: LocalAccount,
+) -> None:
+    wallet = "0x000000000000000000000000000000000000d00d"
+    src_w3 = AsyncWeb3(AsyncHTTPProvider(chains[SOURCE_CHAIN_ID][0]))
+    first_block = await src_w3.eth.block_number + 1
+    _deposit(chains, client, wallet, 10 * USDC, 1 * USDC, ttl=60)
+    dst_w3 = AsyncWeb3(AsyncHTTPProvider(chains[TRADING_CHAIN_ID][0]))
+    snap = (await dst_w3.provider.make_request("evm_snapshot", []))["result"]  # type: ignore[arg-type]
+    try:
+        await dst_w3.provider.make_request("evm_increaseTime", [120])  # type: ignore[arg-type]
+        await dst_w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        r = _make_relayer(chains, relayer, delay_s=0.0, start_block=first_block)
+        stop = asyncio.Event()
+        run = asyncio.create_task(r.run(stop))
+        try:
+            await _until(lambda: len(r.expired) == 1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 5)
+        assert r.filled == [] and _balance(chains, TRADING_CHAIN_ID, wallet) == 0
+    finally:
+        await dst_w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
