@@ -7,7 +7,15 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.events import CollateralPosition, InvoiceLot, MintInvoice
-from indexmaker.core.money import round_index_down, round_rate, round_usdc
+from indexmaker.core.money import (
+    USDC_QUANTUM,
+    exact_add,
+    exact_sub,
+    round_index_down,
+    round_rate,
+    round_usdc,
+    round_usdc_down,
+)
 from indexmaker.model.lot import LotAssignment
 from indexmaker.model.order import OrderUpdate
 
@@ -23,20 +31,22 @@ def build_invoice(
     for a in update.lots:  # one line per lot, however many fills it was taken in
         quantity, fee, _ = merged.get(a.lot_id, (ZERO, ZERO, a))
         merged[a.lot_id] = (quantity + a.quantity, fee + a.fee, a)
+    exchange_fee = round_usdc(update.exchange_fee)
+    fees = split_fee(exchange_fee, [fee for _, fee, _ in merged.values()])
     lots = tuple(
         InvoiceLot(
             last.asset,
             lot_id,
             last.price,
             quantity,
-            round_usdc(fee),
+            fees[i],
             original_quantity=last.lot_quantity,
             remaining_quantity=last.lot_remaining,
             original_fee=last.lot_fee,
             created_at=last.opened_at,
             assigned_at=last.assigned_at,
         )
-        for lot_id, (quantity, fee, last) in merged.items()
+        for i, (lot_id, (quantity, _, last)) in enumerate(merged.items())
     )
     if update.payment_id is None:
         raise InvariantViolation(f"{update.client_order_id} invoiced before its mint")
@@ -46,7 +56,6 @@ def build_invoice(
     total = round_usdc(update.amount)
     paid = round_usdc(update.spent)
     management_fee = round_usdc(update.management_fee)
-    exchange_fee = round_usdc(update.exchange_fee)
     return MintInvoice(
         client_order_id=update.client_order_id,
         payment_id=update.payment_id,
@@ -63,3 +72,20 @@ def build_invoice(
         timestamp=now,
         position=position,
     )
+
+
+def split_fee(total: Decimal, shares: list[Decimal]) -> list[Decimal]:
+    """Per-lot fees in USDC (6 dp) that add up exactly to `total` (the invoice's rounded
+    exchange fee): each exact share is rounded down, and the micro-USDC left over go one each to
+    the largest remainders (earliest lot first on ties). Falls back to plain rounding per lot if
+    the shares do not round to `total` (they differ from it only in the 34th digit)."""
+    floors = [round_usdc_down(share) for share in shares]
+    left = exact_sub(total, *floors)
+    scaled = left.scaleb(6)  # exact: micro-USDC left over
+    units = int(scaled) if scaled == scaled.to_integral_value() else -1
+    if not 0 <= units <= len(shares):
+        return [round_usdc(share) for share in shares]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-exact_sub(shares[i], floors[i]), i))
+    for i in by_remainder[:units]:
+        floors[i] = exact_add(floors[i], USDC_QUANTUM)
+    return floors
