@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
-import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
+from indexmaker.app.binance_wiring import ExchangeSimProcess
 from indexmaker.core.errors import RateLimitedError
 from indexmaker.core.events import PlaceExchangeOrder
 from indexmaker.core.ids import BatchId, ExchangeOrderId, instrument
@@ -36,31 +34,8 @@ INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
 PAIR = instrument("BTCUSDC")
 
 
-class Sim:
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [INDEXMAKER, "exchange-sim", "--port", "0", "--symbols", "BTCUSDC", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not self.url:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
-        if not self.url:
-            self.stop()
-            raise RuntimeError("exchange-sim did not start")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
+def Sim(*args: str) -> ExchangeSimProcess:
+    return ExchangeSimProcess("--symbols", "BTCUSDC", *args)
 
 
 async def place_many(url: str, count: int, in_flight: int) -> tuple[float, int, int]:

@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from indexmaker.app.binance_wiring import ExchangeSimProcess
 from indexmaker.core.events import EngineInput
 from indexmaker.core.ids import InstrumentId, instrument
 from indexmaker.core.ports import VenuePort
@@ -98,7 +94,7 @@ HARNESSES: dict[str, Callable[[], tuple[VenuePort, VenueFaults | None, bool]]] =
 }
 
 
-class _ExchangeSim:
+class _ExchangeSim(ExchangeSimProcess):
     """`indexmaker exchange-sim` as a child process on a free loopback port, replaying the
     book above (frozen: a replay of one snapshot line never moves), stopped by PID."""
 
@@ -116,30 +112,10 @@ class _ExchangeSim:
             )
             + "\n"
         )
-        command = [str(Path(sys.executable).with_name("indexmaker")), "exchange-sim"]
-        self.process = subprocess.Popen(
-            [*command, "--port", "0", "--replay", str(book)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = ""
-        deadline = time.monotonic() + 30
-        while not self.url and time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
-        if not self.url:
-            self.stop()
-            raise RuntimeError("exchange-sim did not start")
+        super().__init__("--replay", str(book))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
+        super().stop()
         self._dir.cleanup()
 
 

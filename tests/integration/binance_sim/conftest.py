@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 import time
 import urllib.request
@@ -16,43 +15,18 @@ from typing import Any
 
 import pytest
 
+from indexmaker.app.binance_wiring import ExchangeSimProcess
+
 SYMBOLS = "BTCUSDC,ETHUSDC,SOLUSDC,PEPEUSDC"
 INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
 
 
-class SimProcess:
-    """`indexmaker exchange-sim --port 0 ...`, stopped by PID."""
+class SimProcess(ExchangeSimProcess):
+    """`indexmaker exchange-sim --port 0 ...` (the service's own launcher), stopped by PID."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [INDEXMAKER, "exchange-sim", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.url = ""
-        deadline = time.monotonic() + 30
-        assert self.process.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
-                break
-        if not self.url:
-            self.stop()
-            raise RuntimeError("exchange-sim did not start")
+        super().__init__(*args)
         self.ws = self.url.replace("http://", "ws://")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
     def admin(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else None
