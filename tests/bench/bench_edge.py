@@ -27,14 +27,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
-from bench_fix import Child, Client, RoundTrips
+from bench_fix import Child, Client, RoundTrips, child_process
 
 HERE = Path(__file__).resolve()
 HONEST = "127.0.0.2"
@@ -129,34 +128,8 @@ async def _serve_echo() -> None:
     await runner.cleanup()
 
 
-@contextlib.contextmanager
-def child(*args: str) -> Iterator[Child]:
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE), *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = ""
-        deadline = time.monotonic() + 30
-        while not url and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"{args} exited early")
-            if line.startswith("URL "):
-                url = line.split()[1]
-        yield Child(proc, url)
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+def child(*args: str) -> contextlib.AbstractContextManager[Child]:
+    return child_process(HERE, *args)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -162,9 +162,11 @@ class Child:
 
 
 @contextlib.contextmanager
-def child_server(kind: str) -> Iterator[Child]:
+def child_process(script: Path, *args: str) -> Iterator[Child]:
+    """`python script *args` as a child that prints `URL <url>` once it serves and stops
+    cleanly when its stdin closes (killed after 15 s if not)."""
     proc = subprocess.Popen(
-        [sys.executable, str(HERE), "--serve", kind],
+        [sys.executable, str(script), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -177,7 +179,7 @@ def child_server(kind: str) -> Iterator[Child]:
         while not url and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"{kind} server exited early")
+                raise RuntimeError(f"{script.name} {' '.join(args)} exited early")
             if line.startswith("URL "):
                 url = line.split()[1]
         yield Child(proc, url)
@@ -185,10 +187,14 @@ def child_server(kind: str) -> Iterator[Child]:
         if proc.stdin is not None:
             proc.stdin.close()  # the child stops cleanly on EOF
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def child_server(kind: str) -> contextlib.AbstractContextManager[Child]:
+    return child_process(HERE, "--serve", kind)
 
 
 # ---------------------------------------------------------------- frames
