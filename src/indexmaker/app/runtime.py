@@ -7,11 +7,8 @@ coalesced (at most one waits). A tick may run for tens of milliseconds with 10,0
 so it runs in a worker thread: the core stays synchronous and deterministic (one owner,
 one step at a time), while the event loop keeps reading and writing FIX frames.
 
-Every command is carried out in its own task under a timeout, and whatever goes wrong comes
-back as an input the core understands (docs/adapters.md): a placement that fails or times out
-is `ExchangeOrderStatusUnknown` (the core then queries the order by client order id), a failed
-hop is `HopFailed`, a failed mint, burn or withdrawal is `MintFailed`, `BurnFailed`,
-`WithdrawalFailed` (retryable: the core resends with the same idempotency key). A watchdog
+Every command is carried out in its own task under a timeout (app/command_runner.py), and
+whatever goes wrong comes back as an input the core understands. A watchdog
 restarts the engine task should it ever end, and `health()` says when the loop lags, the
 queue fills, a step is stuck or a book is stale.
 """
@@ -21,22 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
+from indexmaker.app.command_runner import CommandRunner, Deliver
 from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
 from indexmaker.app.recovery import RecoveryPlan
-from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.events import (
-    Alert,
-    BatchEvent,
     BookSnapshot,
     BookUpdate,
-    BurnFailed,
     BurnIndex,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
@@ -45,10 +37,6 @@ from indexmaker.core.events import (
     ClientResponse,
     Command,
     EngineInput,
-    ExchangeOrderReport,
-    ExchangeOrderStatusUnknown,
-    HopFailed,
-    MintFailed,
     MintIndex,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
@@ -60,20 +48,17 @@ from indexmaker.core.events import (
     RouteCollateral,
     SendToClient,
     Tick,
-    WithdrawalFailed,
     WithdrawCollateral,
 )
 from indexmaker.core.ids import ClientKey
 from indexmaker.core.journal import OutboxItem, Store
-from indexmaker.core.ports import BridgePort, ChainPort, OrderNotFound, OrderReport, VenuePort
+from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import Engine
-from indexmaker.observability.logging import bound, log_event
+from indexmaker.observability.logging import log_event
 from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 
-Deliver = Callable[[ClientKey, ClientResponse], None]
 STATE_SAMPLE_PERIOD = 1.0  # seconds between counts of orders by state (metrics)
-ZERO = Decimal(0)
 BUSY = "service busy: input queue full, try again"
 # Commands that reach the outside world (issue 10: committed before they leave); the others
 # (Alert, BatchEvent) are only logged.
@@ -143,10 +128,12 @@ class Runtime:
         self._step_started: float | None = None
         self._book_seen: dict[str, float] = {}
         self._states_sampled = float("-inf")
-        self._tasks: set[asyncio.Task[None]] = set()
         self._engine_task: asyncio.Task[None] | None = None
         self._services: list[asyncio.Task[None]] = []
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        self.commands = CommandRunner(
+            venue, chain, self.bridges, self.limits, self.put, self._deliver, metrics
+        )
 
     # ------------------------------------------------------------------ inputs
 
@@ -200,11 +187,12 @@ class Runtime:
         self.lag.start()
 
     async def stop(self) -> None:
-        for task in [*self._services, *self._tasks]:
+        for task in self._services:
             task.cancel()
         if self._engine_task is not None:
             self._engine_task.cancel()
-        await asyncio.gather(*self._services, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._services, return_exceptions=True)
+        await self.commands.stop()
         if self._engine_task is not None:
             await asyncio.gather(self._engine_task, return_exceptions=True)
         await self.lag.stop()
@@ -344,51 +332,7 @@ class Runtime:
                 observer(command)
             except Exception as error:  # an observer never stops the commands
                 log_event("observer_error", logging.ERROR, error=error)
-        if self.metrics is not None:
-            self.metrics.observe_command(command)
-        match command:
-            case SendToClient():
-                self._deliver(command.client, command.message)
-            case PlaceExchangeOrder():
-                log_event(
-                    "exchange_order",
-                    logging.DEBUG,
-                    order=command.order_id,
-                    batch=command.batch_id,
-                    instrument=str(command.instrument),
-                    price=command.price,
-                    quantity=command.quantity,
-                )
-                self._spawn(self._place(command))
-            case QueryExchangeOrder():
-                self._spawn(self._query(command))
-            case RouteCollateral():
-                self._spawn(self._route(command))
-            case BurnIndex():
-                self._spawn(self._burn(command))
-            case WithdrawCollateral():
-                self._spawn(self._withdraw(command))
-            case MintIndex():
-                log_event(
-                    "mint",
-                    payment=command.payment_id,
-                    symbol=command.symbol,
-                    quantity=command.quantity,
-                    client=command.client[1],
-                )
-                self._spawn(self._mint(command))
-            case BatchEvent():
-                log_event(
-                    f"batch_{command.kind}",
-                    batch=command.batch_id,
-                    orders=command.order_count,
-                    assets=command.asset_count,
-                    notional=command.notional,
-                )
-            case Alert():
-                log_event("alert", logging.WARNING, code=command.code, message=command.message)
-            case _:
-                log_event("command_not_carried_out", logging.ERROR, command=type(command).__name__)
+        self.commands.carry_out(command)
 
     def _deliver(self, client: ClientKey, message: ClientResponse) -> None:
         if self.deliver is None:
@@ -399,117 +343,6 @@ class Runtime:
             log_event("deliver_failed", logging.WARNING, client=client[1], error=error)
             if self.metrics is not None:
                 self.metrics.command_failed("deliver")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _call(self, what: str, coro: Coroutine[Any, Any, None]) -> str | None:
-        """Run one port call under the timeout; the reason it failed, or None."""
-        try:
-            await asyncio.wait_for(coro, self.limits.command_timeout.total_seconds())
-            return None
-        except TimeoutError:
-            reason = f"{what} timed out after {self.limits.command_timeout.total_seconds()}s"
-        except Exception as error:
-            reason = f"{what} failed: {error}"
-            if isinstance(error, NonRetryableError):
-                reason = f"{what} refused: {error}"
-        if self.metrics is not None:
-            self.metrics.command_failed(what)
-        return reason
-
-    async def _place(self, command: PlaceExchangeOrder) -> None:
-        with bound(
-            order=command.order_id, batch=command.batch_id, instrument=str(command.instrument)
-        ):
-            await self._place_bound(command)
-
-    async def _place_bound(self, command: PlaceExchangeOrder) -> None:
-        reason = await self._call("place", self.venue.place(command))
-        if reason is None:
-            return
-        # Never "failed": the venue may have the order. The core asks it before anything else.
-        log_event("order_status_unknown", logging.WARNING, reason=reason)
-        await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
-
-    async def _query(self, command: QueryExchangeOrder) -> None:
-        with bound(order=command.order_id, instrument=str(command.instrument)):
-            await self._query_bound(command)
-
-    async def _query_bound(self, command: QueryExchangeOrder) -> None:
-        """Ask the venue, backing off; its fills then its report. A venue that does not know
-        the order answers with status None. A venue that cannot be asked leaves the order
-        unknown: after `unknown_retry` the core is told again and queries again."""
-        limits = self.limits
-        reason = "no answer"
-        for attempt in range(limits.query_attempts):
-            if attempt:
-                await asyncio.sleep(limits.query_backoff.total_seconds() * 2 ** (attempt - 1))
-            try:
-                report = await asyncio.wait_for(
-                    self.venue.order_status(command.order_id, command.instrument),
-                    limits.command_timeout.total_seconds(),
-                )
-            except OrderNotFound as missing:
-                await self.put(
-                    ExchangeOrderReport(
-                        command.order_id, command.instrument, None, ZERO, reason=str(missing)
-                    )
-                )
-                return
-            except Exception as error:
-                reason = f"status query failed: {error!r}"
-                continue
-            for event in report_inputs(report):
-                await self.put(event)
-            log_event("order_reconciled", order=command.order_id, status=report.status.value)
-            return
-        log_event("order_still_unknown", logging.ERROR, order=command.order_id, reason=reason)
-        if self.metrics is not None:
-            self.metrics.command_failed("query")
-        await asyncio.sleep(limits.unknown_retry.total_seconds())
-        await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
-
-    async def _route(self, command: RouteCollateral) -> None:
-        bridge = self.bridges.get(command.bridge)
-        call = bridge.relay(command) if bridge is not None else self.chain.transfer(command)
-        reason = await self._call(f"hop {command.bridge}", call)
-        if reason is not None:
-            log_event("hop_failed", logging.WARNING, transfer=command.transfer_id, reason=reason)
-            await self.put(HopFailed(command.transfer_id, reason))
-
-    async def _mint(self, command: MintIndex) -> None:
-        reason = await self._call("mint", self.chain.mint(command))
-        if reason is not None:  # the core resends the same payment id; the contract dedups
-            log_event("mint_failed", logging.WARNING, payment=command.payment_id, reason=reason)
-            await self.put(MintFailed(command.payment_id, reason, retryable=True))
-
-    async def _burn(self, command: BurnIndex) -> None:
-        reason = await self._call("burn", self.chain.burn(command))
-        if reason is not None:
-            await self.put(BurnFailed(command.payment_id, reason, retryable=True))
-
-    async def _withdraw(self, command: WithdrawCollateral) -> None:
-        reason = await self._call("withdraw", self.chain.withdraw(command))
-        if reason is not None:
-            await self.put(WithdrawalFailed(command.withdrawal_id, reason, retryable=True))
-
-
-def report_inputs(report: OrderReport) -> list[EngineInput]:
-    """The venue's fills, then its report (docs/adapters.md). The core deduplicates fills by
-    (instrument, trade id) and ignores a report on a settled order, so repeating what the
-    stream already said is harmless."""
-    summary = ExchangeOrderReport(
-        report.order_id,
-        report.instrument,
-        report.status,
-        report.filled_quantity,
-        report.venue_order_id,
-        reason=report.reason,
-    )
-    return [*report.fills, summary]
 
 
 def _busy_response(event: EngineInput) -> tuple[ClientKey, ClientResponse] | None:

@@ -1,7 +1,7 @@
 """Ports: what every adapter of the core promises (ARCHITECTURE.md "Ports, runtime and
 ownership"; the full contract, ordering and idempotency keys are in docs/adapters.md).
 
-The core never calls these: it returns commands, and the runtime (`app/runtime.py`) carries
+The core never calls these: it returns commands, and the runtime (`app/command_runner.py`) carries
 each one out through a port, in isolation, under a timeout. Peers speak back by pushing engine
 inputs into an `EventSink` at any time, from any task: a venue pushes book snapshots and
 updates, order acceptances, fills and closes; a chain pushes deposits, hop results and mint
