@@ -18,6 +18,7 @@ from indexmaker.venues.binance_sim.config import (
     MarketConfig,
     SimConfig,
 )
+from indexmaker.venues.binance_sim.order_store import RetentionConfig
 
 EPILOG = f"""\
 Default test keys (public: for this simulator only, see docs/exchange-sim.md):
@@ -134,6 +135,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="close a connection whose last pong is older than this (default 60)",
     )
+    kept = parser.add_argument_group("order and trade retention (bounded memory)")
+    kept.add_argument(
+        "--archive-after-s",
+        type=int,
+        default=90 * 86400,
+        help="archive closed unfilled orders after this (queries answer -2026; default 90 days)",
+    )
+    kept.add_argument(
+        "--keep-closed-orders",
+        type=int,
+        default=10_000,
+        help="closed orders kept for queries, oldest forgotten first (default 10000)",
+    )
+    kept.add_argument(
+        "--keep-trades", type=int, default=10_000, help="myTrades history per account (10000)"
+    )
 
 
 def config_from(args: argparse.Namespace) -> SimConfig:
@@ -153,6 +170,14 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         raise ValueError("--updates-per-second: must be in (0, 10]")
     if not 0 <= args.port <= 65535:
         raise ValueError("--port: must be 0-65535")
+    if args.archive_after_s < 0:
+        raise ValueError("--archive-after-s: must be >= 0")
+    for option, value in (
+        ("--keep-closed-orders", args.keep_closed_orders),
+        ("--keep-trades", args.keep_trades),
+    ):
+        if value < 1:
+            raise ValueError(f"{option}: must be at least 1")
     if args.replay is not None and not args.replay.is_file():
         raise ValueError(f"--replay: no such file {args.replay}")
     return SimConfig(
@@ -184,6 +209,11 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         min_notional_filter=args.min_notional_filter,
         ws_ping_seconds=args.ping_seconds,
         ws_pong_timeout_seconds=args.pong_timeout,
+        retention=RetentionConfig(
+            archive_after_ms=args.archive_after_s * 1000,
+            max_closed_orders=args.keep_closed_orders,
+            max_trades=args.keep_trades,
+        ),
     )
 
 

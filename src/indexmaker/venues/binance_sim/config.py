@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from indexmaker.venues.binance_sim.order_store import RetentionConfig
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090
 
@@ -70,6 +72,7 @@ class SimConfig:
     port: int = DEFAULT_PORT
     market: MarketConfig = field(default_factory=MarketConfig)
     limits: LimitConfig = field(default_factory=LimitConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)  # orders, trades kept
     maker_commission: Decimal = Decimal("0.001")
     taker_commission: Decimal = Decimal("0.001")
     # "received": buyers pay in the base asset, sellers in the quote asset (Binance without

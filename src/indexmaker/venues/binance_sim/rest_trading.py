@@ -149,7 +149,7 @@ class TradingApi:
         if start is not None and end is not None and end - start > 86_400_000:
             raise ApiError(-1127, "More than 24 hours between startTime and endTime.")
         rows = []
-        for trade in self.sim.trading.trades.get(self._account(caller), []):
+        for trade in self.sim.trading.store.trades.get(self._account(caller), ()):
             if trade.symbol != symbol:
                 continue
             if order_id is not None and trade.order_id != order_id:
@@ -166,7 +166,7 @@ class TradingApi:
         account = self._account(caller)
         orders = [
             o
-            for (a, s, _), o in sorted(self.sim.trading.orders.items())
+            for (a, s, _), o in sorted(self.sim.trading.store.orders.items())
             if a == account and s == symbol
         ]
         return [o.query() for o in orders[-(int_param(params, "limit") or 500) :]]

@@ -19,10 +19,11 @@ from typing import Any
 from indexmaker.venues.binance_sim.accounts import Account
 from indexmaker.venues.binance_sim.book import Entry
 from indexmaker.venues.binance_sim.config import SimConfig
-from indexmaker.venues.binance_sim.errors import ApiError, cancel_rejected, rejected, unknown_order
+from indexmaker.venues.binance_sim.errors import ApiError, cancel_rejected, rejected
 from indexmaker.venues.binance_sim.exchange import Exchange, now_ms
 from indexmaker.venues.binance_sim.limits import Limiter
 from indexmaker.venues.binance_sim.order_params import OrderRequest
+from indexmaker.venues.binance_sim.order_store import OrderStore
 from indexmaker.venues.binance_sim.orders import Order, Trade
 
 ZERO = Decimal(0)
@@ -39,10 +40,8 @@ class Trading:
         self.limiter = limiter
         self.config = config
         self.accounts: dict[str, Account] = {}
-        self.orders: dict[tuple[str, str, int], Order] = {}  # (account, symbol, orderId)
-        self.by_client: dict[tuple[str, str, str], Order] = {}  # latest with that client id
+        self.store = OrderStore(config.retention)  # orders and trades, bounded
         self.open: dict[tuple[str, str, int], Order] = {}
-        self.trades: dict[str, list[Trade]] = {}
         self.listeners: list[UserListener] = []
         self._order_ids: dict[str, int] = {}
         self._trade_ids: dict[str, int] = {}
@@ -56,7 +55,6 @@ class Trading:
         account = self.accounts.get(name)
         if account is None:
             account = self.accounts[name] = Account(name, 1000 + len(self.accounts))
-            self.trades[name] = []
         return account
 
     def fund(self, name: str, quote: Decimal, base_worth: Decimal) -> None:
@@ -75,7 +73,7 @@ class Trading:
         spec = request.spec
         account = self.account(account_name)
         key = (account_name, spec.symbol, request.client_order_id)
-        previous = self.by_client.get(key)
+        previous = self.store.by_client.get(key)
         if previous is not None and previous.is_open:
             raise rejected("Duplicate order sent.")
         open_here = sum(1 for (a, s, _) in self.open if a == account_name and s == spec.symbol)
@@ -107,8 +105,7 @@ class Trading:
             update_time=now,
             locked=request.lock,
         )
-        self.orders[(account_name, spec.symbol, order_id)] = order
-        self.by_client[key] = order
+        self.store.add(order)
         self._events.append((account_name, order.report("NEW", now)))
         if request.time_in_force == "FOK" and self._available(order) < self._remaining(order):
             self._close(order, "EXPIRED", now, "INSUFFICIENT_LIQUIDITY")
@@ -279,7 +276,7 @@ class Trading:
             maker,
         )
         order.trades.append(trade)
-        self.trades[order.account].append(trade)
+        self.store.add_trade(order.account, trade)
         if first:
             self.limiter.first_fill(order.account, now)  # the unfilled-order count gives 1 back
         if order.orig_quote_qty > 0:  # MARKET by quoteOrderQty: done when the budget is
@@ -324,6 +321,7 @@ class Trading:
             self.account(order.account).unlock(asset, order.locked)
             order.locked = ZERO
         self.open.pop((order.account, order.symbol, order.order_id), None)
+        self.store.closed(order, order.update_time)
 
     def _close(
         self, order: Order, status: str, now: int, reason: str | None, execution: str | None = None
@@ -360,16 +358,7 @@ class Trading:
 
     # ----------------------------------------------------------------- cancels
     def find(self, account: str, symbol: str, order_id: int | None, client_id: str | None) -> Order:
-        order = None
-        if order_id is not None:
-            order = self.orders.get((account, symbol, order_id))
-            if order is not None and client_id and order.client_order_id != client_id:
-                order = None
-        elif client_id:
-            order = self.by_client.get((account, symbol, client_id))
-        if order is None:
-            raise unknown_order()
-        return order
+        return self.store.find(account, symbol, order_id, client_id)
 
     def cancel(
         self,
