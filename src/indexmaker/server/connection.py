@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from indexmaker.server.session import SessionState
+from indexmaker.server.session_state import SessionState
 
 
 def text_frame_header(size: int) -> bytes:

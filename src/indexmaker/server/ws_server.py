@@ -11,10 +11,8 @@ frame is numbered only once it is queued.
 Cost bounds against hostile peers (SPEC §5 "Authentication", "Limits"; issue 8):
 - every frame counts: a refused one (unreadable, invalid, out of sequence, unauthorised) costs
   its session and source a little and is a strike; a session that strikes out is closed;
-- unauthenticated connections are capped per source address and in total; one that has had no
-  accepted message for `unauthenticated_idle` is closed, and when the total is reached a new
-  connection evicts the least recently active one, so idle squatters cannot fill
-  `max_sessions`; a session leaves these caps once a signature verifies on it.
+- unauthenticated connections are capped per source address and in total, and closed when idle
+  (unauthenticated.py).
 
 A session opened with `?signing=full` gets every frame signed over its whole content
 (signing.py); `require_extended_signatures` refuses requests signed the reference way.
@@ -27,10 +25,8 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiohttp import WSMsgType, web
 
@@ -56,46 +52,22 @@ from indexmaker.server.messages import (
     parse_request,
     prepare_response,
 )
-from indexmaker.server.session import SessionConfig, SessionHub, server_seq_epoch
+from indexmaker.server.server_config import ServerConfig
+from indexmaker.server.session import SessionHub, server_seq_epoch
 from indexmaker.server.signing import SignatureError, Signer, verify_request
+from indexmaker.server.unauthenticated import UnauthenticatedSessions
 from indexmaker.server.wire_values import (
     CANCEL_QUOTE_REQUEST,
     NEW_QUOTE_REQUEST,
 )
+
+__all__ = ["FixServer", "ServerConfig"]  # ServerConfig lives in server_config.py
 
 QUOTE_TYPES = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
 NOT_AUTHORISED = "Not authorised"
 HARD_FRAME_CAP_FACTOR = 4  # connection-closing cap, as a multiple of max_frame_bytes
 TOO_SLOW = "too slow: unsent bytes over the limit"
 TRANSPORT_HIGH_WATER = 16 * 1024  # bytes in a transport's buffer before it pauses us
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 3000
-    path: str = "/ws"  # every message type
-    quote_path: str | None = None  # optional quote-only endpoint (reference deployment)
-    order_path: str | None = None  # optional order-only endpoint
-    max_frame_bytes: int = 16 * 1024
-    heartbeat: timedelta = timedelta(seconds=20)  # idle ping; no pong in time closes
-    max_sessions: int = 10_000
-    send_buffer_limit: int = 1024 * 1024  # unsent bytes before a slow session is closed
-    send_buffer_total: int = 64 * 1024 * 1024  # unsent bytes across sessions (connection.py)
-    send_buffer_floor: int = 64 * 1024  # what any session may queue even past the total
-    max_unauthenticated_sessions: int = 5_000  # beyond it, the least recently active goes
-    max_connections_per_source: int = 64  # unauthenticated connections per peer address
-    unauthenticated_idle: timedelta = timedelta(seconds=60)  # no accepted message: closed
-    close_grace: timedelta = timedelta(seconds=2)  # for a close handshake before an abort
-    # Kernel send buffer per connection (SO_SNDBUF; None: the OS's autotuning, up to several
-    # MB per socket): bounds what a peer that never reads can hold outside our process.
-    socket_send_buffer: int | None = 256 * 1024
-    allowed_chain_ids: frozenset[int] | None = None
-    # Refuse requests signed over the reference text {"msg_type","id"} (SPEC §5 Replay).
-    require_extended_signatures: bool = False
-    # Also accept signatures over sha256(text): the reference's test client signs that way.
-    accept_legacy_sha256: bool = False
-    session: SessionConfig = field(default_factory=SessionConfig)
 
 
 class FixServer:
@@ -122,8 +94,13 @@ class FixServer:
         self._budget = SendBudget(
             config.send_buffer_limit, config.send_buffer_total, config.send_buffer_floor
         )
-        # Unauthenticated connections, least recently active first, with that time (loop time).
-        self._unauthenticated: OrderedDict[str, float] = OrderedDict()
+        self._unauthenticated = UnauthenticatedSessions(
+            self.hub.guard,
+            self._connections,
+            self._close,
+            config.unauthenticated_idle,
+            config.max_unauthenticated_sessions,
+        )
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -153,7 +130,7 @@ class FixServer:
             await self._runner.cleanup()
             self._runner = None
             raise
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
+        self._sweeper = asyncio.get_running_loop().create_task(self._unauthenticated.sweep())
         log_event("fix_listening", url=self.url)
 
     @property
@@ -242,7 +219,8 @@ class FixServer:
             return web.Response(status=429, text="too many refused frames from this address")
         if guard.unauthenticated_connections(source) >= self.config.max_connections_per_source:
             return web.Response(status=429, text="too many unauthenticated connections")
-        if not self._make_room():
+        full = self.hub.open_sessions() >= self.config.max_sessions  # closing ones left it
+        if not self._unauthenticated.make_room(full):
             return web.Response(status=503, text="not accepting sessions")
         ws = web.WebSocketResponse(
             heartbeat=self.config.heartbeat.total_seconds(),
@@ -263,8 +241,7 @@ class FixServer:
             ws, state, self._budget, request.transport, source, TRANSPORT_HIGH_WATER
         )
         self._connections[session_id] = connection
-        self._unauthenticated[session_id] = asyncio.get_running_loop().time()
-        guard.connection_opened(source)
+        self._unauthenticated.opened(connection)
         try:
             async for message in ws:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -279,55 +256,11 @@ class FixServer:
             connection.closing = True
             connection.discard()
             self._connections.pop(session_id, None)
-            if self._unauthenticated.pop(session_id, None) is not None:
-                guard.connection_released(source)
+            self._unauthenticated.release(connection)
             self.hub.close_session(session_id)
         return ws
 
     # ------------------------------------------------------------------ connection bounds
-
-    def _make_room(self) -> bool:
-        """Room for one more connection: evict the least recently active unauthenticated
-        one when a cap is reached; False when every session is authenticated (503)."""
-        full = self.hub.open_sessions() >= self.config.max_sessions  # closing ones left it
-        crowded = len(self._unauthenticated) >= self.config.max_unauthenticated_sessions
-        if not (full or crowded):
-            return True
-        for session_id in self._unauthenticated:
-            connection = self._connections.get(session_id)
-            if connection is not None and not connection.closing:
-                self._close(connection, 1008, "server busy: idle unauthenticated session closed")
-                return True
-        return not full
-
-    async def _sweep_idle(self) -> None:
-        """Close unauthenticated sessions with no accepted message for too long (slowloris)."""
-        idle = self.config.unauthenticated_idle.total_seconds()
-        period = min(1.0, idle / 4)
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(period)
-            horizon = loop.time() - idle
-            for session_id, last in list(self._unauthenticated.items()):
-                if last > horizon:
-                    break  # least recently active first: the rest are younger
-                connection = self._connections.get(session_id)
-                if connection is not None:
-                    self._close(connection, 1008, f"no authenticated activity for {idle:g} s")
-                self._unauthenticated.pop(session_id, None)
-
-    def _active(self, connection: Connection) -> None:
-        """An accepted message: refresh the idle deadline, or leave the unauthenticated caps
-        once a signature verified on the session."""
-        session_id = connection.state.session_id
-        if session_id not in self._unauthenticated:
-            return
-        if connection.state.authenticated:
-            del self._unauthenticated[session_id]
-            self.hub.guard.connection_released(connection.source)
-        else:
-            self._unauthenticated[session_id] = asyncio.get_running_loop().time()
-            self._unauthenticated.move_to_end(session_id)
 
     def _close(self, connection: Connection, code: int, reason: str, flush: bool = True) -> None:
         """Stop sending to the session now (it leaves fan-out at once) and close it, after
@@ -339,8 +272,7 @@ class FixServer:
             connection.discard()  # its queued bytes are released now, not after the handshake
         session_id = connection.state.session_id
         self.hub.close_session(session_id)
-        if self._unauthenticated.pop(session_id, None) is not None:
-            self.hub.guard.connection_released(connection.source)  # room for others at once
+        self._unauthenticated.release(connection)  # room for others at once
         log_event(
             "session_closed",
             logging.WARNING,
@@ -414,7 +346,7 @@ class FixServer:
                 return
             authenticated = True
         self.hub.accept(state, parsed, authenticated, now)
-        self._active(connection)
+        self._unauthenticated.active(connection)
         self._send(connection, prepare_ack(parsed.seq_num, self._signer), parsed.client)
         self._dispatch(connection, parsed)
 
