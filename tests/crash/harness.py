@@ -70,7 +70,7 @@ ORDERS = (
     (1, "c1-b", Decimal(200)),
     (2, "c2-b", Decimal(60)),
 )
-SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--config"]
+SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--venue", "sim", "--config"]
 STEP_LIMIT = 5.0  # seconds one request may take before it is treated as lost
 
 

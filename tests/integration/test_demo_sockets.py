@@ -30,6 +30,17 @@ def test_socket_demo_default_run(tmp_path: Path) -> None:
     assert "over WebSockets" in result.stdout and "service stopped" in result.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["mode"] == "sockets"
+    # By default it trades through the Binance connector on an exchange-sim child process,
+    # whose books move while the clients trade, and which is stopped by PID at the end.
+    venue = re.fullmatch(
+        r"Binance connector on exchange-sim http://127\.0\.0\.1:\d+ \(pid (\d+)\)", summary["venue"]
+    )
+    assert venue, summary["venue"]
+    assert (
+        not Path(f"/proc/{venue.group(1)}").exists()
+        or "State:\tZ" in Path(f"/proc/{venue.group(1)}/status").read_text()
+    )
+    assert summary["book_events"] > 500
     assert summary["url"].startswith("ws://127.0.0.1:")
     assert summary["missing_invoices"] == [] and summary["inconsistent_invoices"] == 0
     assert summary["reconnects"] >= 1 and summary["resent_messages"] >= 1

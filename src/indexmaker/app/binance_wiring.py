@@ -1,13 +1,13 @@
-"""`serve --venue binance`: the Binance connector as the service's venue.
+"""The Binance connector as the service's venue (the default of `serve` and `demo`).
 
 Without `BINANCE_REST_URL` in the environment, the Binance-wire simulator is started as a child
-process on a free loopback port (`indexmaker exchange-sim --port 0`) and stopped by PID with
-the service; the connector signs with the simulator's published Ed25519 test key. With
-`BINANCE_REST_URL`, `BINANCE_WS_API_URL` and `BINANCE_STREAM_URL` (e.g. the real exchange's
-`https://api.binance.com`, `wss://ws-api.binance.com:443/ws-api/v3`,
-`wss://stream.binance.com:9443`) and the key from `BINANCE_API_KEY` +
-`BINANCE_PRIVATE_KEY_FILE` (docs/binance-connector.md), nothing is started: pointing the service
-at the real venue is configuration only. Keys are never logged.
+process on a free loopback port (`indexmaker exchange-sim --port 0`, plus the caller's market
+options) and stopped by PID with the service; the connector signs with the simulator's published
+Ed25519 test key. With `BINANCE_REST_URL`, `BINANCE_WS_API_URL` and `BINANCE_STREAM_URL` (e.g.
+the real exchange's `https://api.binance.com`, `wss://ws-api.binance.com:443/ws-api/v3`,
+`wss://stream.binance.com:9443`) and the key from `BINANCE_API_KEY` + `BINANCE_PRIVATE_KEY_FILE`
+(docs/binance-connector.md), nothing is started: pointing the service at the real venue is
+configuration only. Keys are never logged.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from indexmaker.app.config import ConfigError
@@ -59,8 +59,13 @@ class ExchangeSimProcess:
         self._log.close()
 
 
-def binance_venue(pairs: Iterable[str]) -> tuple[BinanceVenue, ExchangeSimProcess | None]:
-    """The connector, and the simulator process it trades on when no real URL is configured."""
+def binance_venue(
+    pairs: Iterable[str], sim_args: Sequence[str] = ()
+) -> tuple[BinanceVenue, ExchangeSimProcess | None]:
+    """The connector, and the simulator process it trades on when no real URL is configured
+    (`sim_args`: `exchange-sim` options for that process, e.g. `--indexes SY100`).
+
+    Raises ConfigError naming what is missing or when the simulator does not start."""
     rest_url = os.environ.get("BINANCE_REST_URL")
     if rest_url:
         ws_api = os.environ.get("BINANCE_WS_API_URL", "")
@@ -80,7 +85,7 @@ def binance_venue(pairs: Iterable[str]) -> tuple[BinanceVenue, ExchangeSimProces
         TEST_ED25519_PRIVATE_PEM,
     )
 
-    sim = ExchangeSimProcess()
+    sim = ExchangeSimProcess(*sim_args)
     ws = sim.url.replace("http://", "ws://")
     endpoints = BinanceEndpoints(sim.url, f"{ws}/ws-api/v3", ws)
     key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())

@@ -33,6 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     return run_client_command(args)
 
 
+VENUE_OPTION = ("--venue",)
+VENUE_OPTION_KW: dict[str, Any] = {
+    "choices": ("binance", "sim"),
+    "default": "binance",
+    "help": "binance (default): the Binance connector, on `exchange-sim` started as a child "
+    "process (stopped with the service) unless BINANCE_REST_URL is set; sim: the in-process "
+    "simulated venue",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(prog="indexmaker", description="Index Maker solver service")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -47,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         help="number of clients (default 12)",
     )
     demo.add_argument("--out", type=Path, default=Path("out"), help="where invoices go")
+    demo.add_argument(*VENUE_OPTION, **VENUE_OPTION_KW)
     demo.add_argument(
         "--in-process",
         action="store_true",
@@ -61,13 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve POST /sim/deposit (credits simulated USDC; loopback clients only)",
     )
-    serve.add_argument(
-        "--venue",
-        choices=("sim", "binance"),
-        default="sim",
-        help="sim: the in-process simulated venue (default); binance: the Binance connector, "
-        "on `exchange-sim` started as a child process unless BINANCE_REST_URL is set",
-    )
+    serve.add_argument(*VENUE_OPTION, **VENUE_OPTION_KW)
     from indexmaker.venues.binance_sim.cli import add_arguments as exchange_sim_arguments
 
     exchange_sim_arguments(
@@ -89,7 +94,9 @@ def _demo(args: argparse.Namespace) -> int:
         return 0
     from indexmaker.app.demo_sockets import run_socket_demo
 
-    summary = run_socket_demo(seed=args.seed, clients=args.clients, out_dir=args.out)
+    summary = run_socket_demo(
+        seed=args.seed, clients=args.clients, out_dir=args.out, venue=args.venue
+    )
     return 0 if summary.get("ok", True) else 1
 
 

@@ -1,8 +1,11 @@
 """`indexmaker demo` over real sockets (the default since issue 3).
 
 The whole service on 127.0.0.1 with an ephemeral port and fast simulated delays, and the
-clients as SDK users over WebSockets, depositing through POST /sim/deposit. Wall-clock time,
-so figures vary run to run. The in-process, simulated-time demo is demo.py.
+clients as SDK users over WebSockets, depositing through POST /sim/deposit. The venue is the
+Binance connector trading on `exchange-sim` started as a child process (the seed's "solver
+with live market data": the simulator's books move while the batches are priced and filled;
+stopped by PID at the end), or with `venue="sim"` the in-process simulated venue. Wall-clock
+time, so figures vary run to run. The in-process, simulated-time demo is demo.py.
 """
 
 from __future__ import annotations
@@ -38,7 +41,21 @@ from indexmaker.core.ids import client_key
 from indexmaker.engine.economics import issuer_position
 
 SOCKET_DEMO_DEADLINE = 50.0  # seconds of wall time for every client to finish
+BOOKS_WAIT = 20.0  # seconds the demo waits for every book before its clients start
 OUTAGE_LIMIT = 20.0  # seconds the dropped client waits for something to be resent to it
+# The simulator's market for the demo: only the demo's pairs, moving 4 times a second. Its
+# order limits are raised as the in-process venue's are (solver.order_rate_limits below): a
+# batch is one order per asset (123), Binance's 50 per 10 s would make the demo minutes long.
+DEMO_EXCHANGE_SIM = (
+    "--indexes",
+    ",".join(DEMO_INDEXES),
+    "--updates-per-second",
+    "4",
+    "--orders-10s",
+    "100000",
+    "--weight-limit",
+    "600000",
+)
 
 # (chain id, address, server_seq) -> how many stored responses the server holds beyond it
 HeldAfter = Callable[[int, str, int], int]
@@ -112,8 +129,15 @@ def socket_demo_config(indexes: tuple[str, ...] = DEMO_INDEXES) -> Any:
 
 
 def run_socket_demo(
-    seed: int = 7, clients: int = 12, out_dir: Path = Path("out"), console: Console | None = None
+    seed: int = 7,
+    clients: int = 12,
+    out_dir: Path = Path("out"),
+    console: Console | None = None,
+    venue: str = "binance",
 ) -> dict[str, Any]:
+    """Run the demo and return its summary (also written to `out_dir`/summary.json).
+
+    `venue`: "binance" (the connector on an exchange-sim child process) or "sim"."""
     import asyncio
     import logging
 
@@ -121,20 +145,57 @@ def run_socket_demo(
     level = logger.level
     logger.setLevel(logging.ERROR)  # the service's own logs would drown the progress view
     try:
-        return asyncio.run(_socket_demo(seed, clients, out_dir, console or demo_console()))
+        return asyncio.run(_socket_demo(seed, clients, out_dir, console or demo_console(), venue))
     finally:
         logger.setLevel(level)
 
 
-async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console) -> dict[str, Any]:
-    import asyncio
+async def _socket_demo(
+    seed: int, clients: int, out_dir: Path, console: Console, venue_kind: str
+) -> dict[str, Any]:
 
-    from indexmaker.app.service import Service
+    from indexmaker.app.service import Service, index_pairs
 
     started = time.perf_counter()
+    exchange_sim = None
+    venue = None
+    if venue_kind == "binance":
+        from indexmaker.app.binance_wiring import binance_venue
+
+        venue, exchange_sim = binance_venue(index_pairs(DEMO_INDEXES), DEMO_EXCHANGE_SIM)
+    try:
+        service = Service(socket_demo_config(), venue=venue)
+        where = (
+            f"Binance connector on exchange-sim {exchange_sim.url} (pid {exchange_sim.process.pid})"
+            if exchange_sim is not None
+            else "in-process simulated venue"
+        )
+        return await _run_service_demo(service, where, seed, clients, out_dir, console, started)
+    finally:
+        if exchange_sim is not None:
+            exchange_sim.stop()
+
+
+async def _run_service_demo(
+    service: Any,
+    where: str,
+    seed: int,
+    clients: int,
+    out_dir: Path,
+    console: Console,
+    started: float,
+) -> dict[str, Any]:
+    import asyncio
+
     rng = random.Random(seed)
-    service = Service(socket_demo_config())
     await service.start()
+    assets = len({a.instrument for b in service.engine.baskets.values() for a in b.assets})
+    for _ in range(int(BOOKS_WAIT / 0.05)):  # bounded: the clients quote on these books
+        if service.runtime.books_seen() >= assets:
+            break
+        await asyncio.sleep(0.05)
+    books_at = time.perf_counter() - started
+    book_events_before = service.runtime.book_events
     url = service.server.url
     stats = SocketStats()
     outbox = service.server.hub.outbox
@@ -147,6 +208,10 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
         console,
         f"[bold]Index Maker demo over WebSockets[/] — {url}, {clients} SDK clients, "
         f"indexes {', '.join(DEMO_INDEXES)}",
+    )
+    console.print(
+        f"venue: {where}; {service.runtime.books_seen()} of {assets} order books live "
+        f"after {books_at:.1f} s"
     )
     try:
         with LiveView(console, _socket_progress(stats, started)) as live:
@@ -180,6 +245,7 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
                 live.print(line)
             live.update(_socket_progress(stats, started))
     finally:
+        elapsed_trading = time.perf_counter() - started - books_at
         await service.stop()
     invoices = [inv for run in runs for inv in run.invoices]
     missing = [cid for run in runs for cid in run.missing]
@@ -221,6 +287,12 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
     delivered = sum((inv.assets_value for inv in invoices), ZERO)
     issuer = issuer_summary(issuer_position(engine.inventory, engine.market), delivered)
     console.print(issuer_line(issuer))
+    book_events = service.runtime.book_events - book_events_before
+    console.print(
+        f"market: {book_events:,} book snapshots and updates applied while the clients traded "
+        f"({book_events / max(elapsed_trading, 0.001):,.0f}/s over {len(service.engine.baskets)} "
+        f"indexes' {assets} books)"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_sdk_invoice_json(i) for i in invoices], indent=2))
@@ -237,6 +309,8 @@ async def _socket_demo(seed: int, clients: int, out_dir: Path, console: Console)
         "reconnects": stats.reconnects,
         "resent_messages": stats.resent,
         "seconds": round(elapsed, 1),
+        "venue": where,
+        "book_events": book_events,
         "issuer": issuer,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

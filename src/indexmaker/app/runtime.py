@@ -127,6 +127,7 @@ class Runtime:
         self._tick_pending = False
         self._step_started: float | None = None
         self._book_seen: dict[str, float] = {}
+        self.book_events = 0  # book snapshots and updates the engine applied (demo figures)
         self._states_sampled = float("-inf")
         self._engine_task: asyncio.Task[None] | None = None
         self._services: list[asyncio.Task[None]] = []
@@ -212,6 +213,10 @@ class Runtime:
             await asyncio.sleep(0.001)
         return True
 
+    def books_seen(self) -> int:
+        """How many instruments' books have reached the engine since start."""
+        return len(self._book_seen)
+
     def health(self) -> HealthReport:
         now = asyncio.get_running_loop().time()
         step = 0.0 if self._step_started is None else now - self._step_started
@@ -287,6 +292,7 @@ class Runtime:
     def _after_step(self, event: EngineInput, seconds: float) -> None:
         if isinstance(event, BookSnapshot | BookUpdate):
             self._book_seen[str(event.instrument)] = asyncio.get_running_loop().time()
+            self.book_events += 1
         if self.metrics is not None:
             self.metrics.observe_step(type(event).__name__, seconds, self._queue.qsize())
             now = asyncio.get_running_loop().time()

@@ -1,9 +1,10 @@
-"""The composition root of `indexmaker serve`: engine, runtime, simulated peers, FIX server.
+"""The composition root of `indexmaker serve`: engine, runtime, venue, simulated chain, FIX server.
 
-Only this module knows which adapters stand behind the ports: today the in-process simulated
-venue, chain and bridges; the Binance connector and local chains plug in here. The engine
-keeps no journal in memory (`NullJournal`) until the durable store lands: a journal kept in
-memory grew by ~11 MB a minute with every tick and book (issue 6).
+Only this module knows which adapters stand behind the ports: the venue is the Binance
+connector (on the `exchange-sim` child process by default, app/binance_wiring.py) or the
+in-process simulated venue (`--venue sim`, the core's tests); the chain and bridges are
+simulated in process until the local chains are wired in. Without a data dir the engine keeps
+no journal in memory (`NullJournal`): one kept in memory grew by ~11 MB a minute (issue 6).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import logging
 import random
 import signal
+from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -232,20 +235,36 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
-async def serve(config: ServiceConfig, venue_kind: str = "sim") -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly. `venue_kind` "binance": trade through the
-    Binance connector (on the exchange simulator process unless configured otherwise)."""
+VENUE_KINDS = ("binance", "sim")  # serve/demo --venue; the first is the default
+
+
+def index_pairs(indexes: Iterable[str]) -> list[str]:
+    """The venue pairs (e.g. "BTCUSDC") of the bundled indexes named, sorted, each once."""
+    return sorted({a.instrument.pair for s in indexes for a in load_bundled_index(s).assets})
+
+
+def venue_store(config: ServiceConfig, venue_kind: str) -> ServiceConfig:
+    """Each venue keeps its own journal: the Binance venue's under `<data_dir>/binance/`, the
+    in-process simulator's in `<data_dir>` itself (where it always was). A journal replayed
+    against the other venue would ask it about orders it never saw."""
+    if venue_kind == "sim" or config.store.data_dir is None:
+        return config
+    return replace(config, store=replace(config.store, data_dir=config.store.data_dir / venue_kind))
+
+
+async def serve(config: ServiceConfig, venue_kind: str = VENUE_KINDS[0]) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly. `venue_kind` "binance" (default): trade
+    through the Binance connector, on an `exchange-sim` child process stopped by PID unless
+    BINANCE_REST_URL names a real venue (app/binance_wiring.py); "sim": the in-process
+    simulated venue. Raises ConfigError when the venue cannot be set up."""
     exchange_sim = None
     venue: VenuePort | None = None
     if venue_kind == "binance":
         from indexmaker.app.binance_wiring import binance_venue
 
-        pairs = sorted(
-            {a.instrument.pair for s in config.indexes for a in load_bundled_index(s).assets}
-        )
-        venue, exchange_sim = binance_venue(pairs)
+        venue, exchange_sim = binance_venue(index_pairs(config.indexes))
     try:
-        await _serve_until_signal(config, venue)
+        await _serve_until_signal(venue_store(config, venue_kind), venue)
     finally:
         if exchange_sim is not None:
             exchange_sim.stop()

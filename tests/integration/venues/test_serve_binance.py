@@ -1,5 +1,6 @@
-"""`indexmaker serve --venue binance`: the service trades through the Binance connector on an
-exchange-sim child process, which is stopped by PID with the service."""
+"""`indexmaker serve` (the Binance venue is the default): the service trades through the Binance
+connector on an exchange-sim child process, which is stopped by PID with the service, and keeps
+its journal apart from the in-process simulator's."""
 
 from __future__ import annotations
 
@@ -31,10 +32,13 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_serve_on_binance_connector_gets_live_books_and_stops_its_simulator() -> None:
+def test_serve_on_binance_connector_gets_live_books_and_stops_its_simulator(
+    tmp_path: Path,
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    env["INDEXMAKER_DATA_DIR"] = str(tmp_path)
     process = subprocess.Popen(
-        [INDEXMAKER, "serve", "--venue", "binance", "--port", "0"],
+        [INDEXMAKER, "serve", "--port", "0"],  # no --venue: binance is the default
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -64,6 +68,9 @@ def test_serve_on_binance_connector_gets_live_books_and_stops_its_simulator() ->
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert not any(alive(pid) for pid in sims)  # the simulator was stopped by PID
+        # its own journal: the in-process simulator's file in the data dir stays untouched
+        assert (tmp_path / "binance" / "indexmaker.sqlite3").exists()
+        assert not (tmp_path / "indexmaker.sqlite3").exists()
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
