@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -39,6 +39,9 @@ from indexmaker.app.demo_common import (
 )
 from indexmaker.core.ids import client_key
 from indexmaker.engine.economics import issuer_position
+
+if TYPE_CHECKING:
+    from indexmaker.app.service import Service
 
 SOCKET_DEMO_DEADLINE = 50.0  # seconds of wall time for every client to finish
 BOOKS_WAIT = 20.0  # seconds the demo waits for every book before its clients start
@@ -177,7 +180,7 @@ async def _socket_demo(
 
 
 async def _run_service_demo(
-    service: Any,
+    service: Service,
     where: str,
     seed: int,
     clients: int,
