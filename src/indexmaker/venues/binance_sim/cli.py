@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from indexmaker.venues.binance_sim.config import (
     TEST_ED25519_SEED,
     TEST_HMAC_API_KEY,
     TEST_HMAC_SECRET,
+    ChainWatchConfig,
     LimitConfig,
     MarketConfig,
     SimConfig,
@@ -151,6 +153,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kept.add_argument(
         "--keep-trades", type=int, default=10_000, help="myTrades history per account (10000)"
     )
+    add_chain_arguments(parser)
+
+
+def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
+    chain = parser.add_argument_group("trading chain (deposits credited from chain logs)")
+    chain.add_argument(
+        "--chain-rpc", help="JSON-RPC URL of the trading chain to watch (e.g. the 8453 anvil)"
+    )
+    chain.add_argument("--chain-usdc", help="address of the USDC token on that chain")
+    chain.add_argument(
+        "--chain-network", default="BASE", help="network name of that chain (default BASE)"
+    )
+    chain.add_argument(
+        "--chain-confirmations",
+        type=int,
+        default=1,
+        help="confirmations before a deposit is credited (default 1: its own block)",
+    )
+    chain.add_argument(
+        "--chain-start-block", type=int, default=0, help="first block to read (default 0)"
+    )
+
+
+def chain_config_from(args: argparse.Namespace) -> ChainWatchConfig | None:
+    """The chain watch, or None without --chain-rpc; ValueError naming the option."""
+    if not args.chain_rpc and not args.chain_usdc:
+        return None
+    if not args.chain_rpc or not args.chain_usdc:
+        raise ValueError("--chain-rpc, --chain-usdc: give both or neither")
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", args.chain_usdc):
+        raise ValueError("--chain-usdc: expected 0x followed by 40 hex digits")
+    if not args.chain_rpc.startswith(("http://", "https://")):
+        raise ValueError("--chain-rpc: expected an http:// or https:// URL")
+    if args.chain_confirmations < 1:
+        raise ValueError("--chain-confirmations: must be at least 1 (the deposit's own block)")
+    if args.chain_start_block < 0:
+        raise ValueError("--chain-start-block: must be >= 0")
+    if args.chain_network not in ("BASE", "ARBITRUM", "ETH"):
+        raise ValueError("--chain-network: one of BASE, ARBITRUM, ETH")
+    return ChainWatchConfig(
+        rpc_url=args.chain_rpc,
+        token=args.chain_usdc,
+        network=args.chain_network,
+        confirmations=args.chain_confirmations,
+        start_block=args.chain_start_block,
+    )
 
 
 def config_from(args: argparse.Namespace) -> SimConfig:
@@ -214,6 +262,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
             max_closed_orders=args.keep_closed_orders,
             max_trades=args.keep_trades,
         ),
+        chain=chain_config_from(args),
     )
 
 

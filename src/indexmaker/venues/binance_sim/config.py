@@ -67,6 +67,20 @@ class MarketConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainWatchConfig:
+    """Which chain and token to watch: `rpc_url` (JSON-RPC over HTTP), `token` (the collateral
+    token's address), credited as `coin` on `network` after `confirmations` blocks."""
+
+    rpc_url: str
+    token: str
+    network: str = "BASE"
+    coin: str = "USDC"
+    confirmations: int = 1
+    start_block: int = 0
+    poll_s: float = 0.25
+
+
+@dataclass(frozen=True, slots=True)
 class SimConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -87,3 +101,4 @@ class SimConfig:
     stream_msgs_per_second: int = 5
     max_streams: int = 1024
     user_event_delay_ms: int = 0
+    chain: ChainWatchConfig | None = None  # watch the trading chain for deposits

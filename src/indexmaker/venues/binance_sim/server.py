@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -34,6 +35,9 @@ from indexmaker.venues.binance_sim.streams import StreamHub
 from indexmaker.venues.binance_sim.trading import Trading
 from indexmaker.venues.binance_sim.wallet import Wallet, wallet_routes
 from indexmaker.venues.binance_sim.ws_api import WsApi
+
+if TYPE_CHECKING:
+    from indexmaker.venues.binance_sim.chain_deposits import ChainDepositWatcher
 
 # What still answers during maintenance: liveness, the clock and the status that reports it.
 MAINTENANCE_OPEN = ("/api/v3/ping", "/api/v3/time", "/sapi/v1/system/status")
@@ -72,6 +76,15 @@ class Simulator:
         self.faults = Faults()
         self._background: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
+        self.chain_watcher: ChainDepositWatcher | None = None
+        if config.chain is not None:
+            # web3 is imported only by a simulator that watches a chain
+            from indexmaker.venues.binance_sim.chain_deposits import ChainDepositWatcher
+
+            accounts = sorted({key.account for key in self.keys.keys.values()})
+            self.chain_watcher = ChainDepositWatcher(self.wallet, config.chain, accounts)
+        self._chain_stop = asyncio.Event()
+        self._chain_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.port = config.port
 
@@ -202,6 +215,8 @@ class Simulator:
         if server is not None and server.sockets:  # type: ignore[attr-defined]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self._ticker = asyncio.create_task(self._tick_loop())
+        if self.chain_watcher is not None:
+            self._chain_task = asyncio.create_task(self.chain_watcher.run(self._chain_stop))
 
     async def _tick_loop(self) -> None:
         interval = self.config.depth_interval_ms / 1000
@@ -217,6 +232,9 @@ class Simulator:
             await asyncio.sleep(max(next_at - loop.time(), 0))
 
     async def stop(self) -> None:
+        self._chain_stop.set()
+        if self._chain_task is not None:
+            await self._chain_task
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

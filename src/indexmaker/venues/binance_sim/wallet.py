@@ -2,9 +2,11 @@
 client documents them: coin/network configuration, deposit address per coin and network,
 deposit history, withdraw with `withdrawOrderId` idempotency, withdraw history.
 
-Deposits are credited by the admin endpoint `POST /sim/deposit` (until the trading chain
-credits them): status 0 (pending) → 6 (credited, cannot withdraw yet) → 1 (success), with a
-`balanceUpdate` user-data event when credited. Withdrawals debit amount + fee at once
+Deposits arrive two ways: the admin endpoint `POST /sim/deposit` (status 0 pending → 6
+credited → 1 success on a 0.5 s timer), or a real transfer to the deposit address on the
+trading chain (`chain_deposits.py`): pending from its block, credited (6) once it has the
+network's `minConfirm` confirmations, as the exchange does; a `balanceUpdate` user-data event
+when credited. Withdrawals debit amount + fee at once
 (`balanceUpdate`), then go 4 (processing) → 6 (completed).
 """
 
@@ -84,6 +86,7 @@ class Transfer:
     confirmations: int = 0
     needed: int = 12
     history: list[int] = field(default_factory=list)
+    block: int | None = None  # the chain block of an on-chain deposit (None: admin endpoint)
 
 
 def _time_text(ms: int) -> str:
@@ -95,13 +98,20 @@ class Wallet:
         self.sim = sim
         self.transfers: list[Transfer] = []
         self._by_client: dict[tuple[str, str], Transfer] = {}
+        self.min_confirm: dict[str, int] = {}  # network → minConfirm, where not the default 12
+        self._chain_seen: set[tuple[str, int]] = set()  # (tx id, log index) of chain deposits
 
     # ------------------------------------------------------------------ data
     def networks(self, coin: str) -> list[Network]:
         if coin == "USDC":
             return [
                 Network(
-                    "USDC", n, i == 0, Decimal("0.1") if n != "ETH" else Decimal("2"), Decimal("1")
+                    "USDC",
+                    n,
+                    i == 0,
+                    Decimal("0.1") if n != "ETH" else Decimal("2"),
+                    Decimal("1"),
+                    min_confirm=self.min_confirm.get(n, 12),
                 )
                 for i, n in enumerate(USDC_NETWORKS)
             ]
@@ -146,8 +156,58 @@ class Wallet:
         self.transfers.append(transfer)
         return transfer
 
+    def chain_deposit(
+        self,
+        account: str,
+        coin: str,
+        network: str,
+        amount: Decimal,
+        tx_id: str,
+        log_index: int,
+        block: int,
+    ) -> Transfer | None:
+        """A transfer to `account`'s deposit address seen in `block`: pending until confirmed
+        (`confirm_chain`). None when this (tx id, log index) was seen before."""
+        key = (tx_id, log_index)
+        if key in self._chain_seen:
+            return None
+        self._chain_seen.add(key)
+        net = self.network(coin, network)
+        transfer = Transfer(
+            "deposit",
+            str(len(self.transfers) + 1),
+            account,
+            coin,
+            net.network,
+            amount,
+            self.address(account, coin, net.network),
+            tx_id,
+            now_ms(),
+            0,
+            needed=net.min_confirm,
+            block=block,
+        )
+        self.transfers.append(transfer)
+        return transfer
+
+    def confirm_chain(self, network: str, head: int, now: int) -> list[Transfer]:
+        """Count confirmations of `network`'s pending chain deposits at chain head `head` (the
+        deposit's own block is the first); credit each that reached its `needed`."""
+        credited = []
+        for t in self.transfers:
+            if t.block is None or t.network != network or t.status != 0:
+                continue
+            t.confirmations = min(max(head - t.block + 1, 0), t.needed)
+            if t.confirmations >= t.needed:
+                t.status = 6  # then 1 on the next tick: its unlock confirmations are not modelled
+                self._balance_update(t.account, t.coin, t.amount, now)
+                credited.append(t)
+        return credited
+
     def tick(self, now: int) -> None:
         for t in self.transfers:
+            if t.kind == "deposit" and t.status == 0 and t.block is not None:
+                continue  # an on-chain deposit waits for its confirmations (confirm_chain)
             if (
                 t.kind == "deposit"
                 and t.status in (0, 6)
