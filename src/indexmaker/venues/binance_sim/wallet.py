@@ -140,18 +140,25 @@ class Wallet:
         """A deposit seen on chain (admin endpoint): pending first, credited a moment later."""
         net = self.network(coin, network)
         stamp = now_ms()
+        made_up = "0x" + hashlib.sha256(f"dep{len(self.transfers)}{stamp}".encode()).hexdigest()
+        return self._new_deposit(account, net, amount, tx_id or made_up, None)
+
+    def _new_deposit(
+        self, account: str, net: Network, amount: Decimal, tx_id: str, block: int | None
+    ) -> Transfer:
         transfer = Transfer(
             "deposit",
             str(len(self.transfers) + 1),
             account,
-            coin,
+            net.coin,
             net.network,
             amount,
-            self.address(account, coin, net.network),
-            tx_id or "0x" + hashlib.sha256(f"dep{len(self.transfers)}{stamp}".encode()).hexdigest(),
-            stamp,
+            self.address(account, net.coin, net.network),
+            tx_id,
+            now_ms(),
             0,
             needed=net.min_confirm,
+            block=block,
         )
         self.transfers.append(transfer)
         return transfer
@@ -172,23 +179,7 @@ class Wallet:
         if key in self._chain_seen:
             return None
         self._chain_seen.add(key)
-        net = self.network(coin, network)
-        transfer = Transfer(
-            "deposit",
-            str(len(self.transfers) + 1),
-            account,
-            coin,
-            net.network,
-            amount,
-            self.address(account, coin, net.network),
-            tx_id,
-            now_ms(),
-            0,
-            needed=net.min_confirm,
-            block=block,
-        )
-        self.transfers.append(transfer)
-        return transfer
+        return self._new_deposit(account, self.network(coin, network), amount, tx_id, block)
 
     def confirm_chain(self, network: str, head: int, now: int) -> list[Transfer]:
         """Count confirmations of `network`'s pending chain deposits at chain head `head` (the
