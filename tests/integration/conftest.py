@@ -93,13 +93,17 @@ async def sdk_service() -> AsyncIterator[tuple[Service, SentLog]]:
 
 class TcpProxy:
     """A loopback TCP relay to `target`; `cut()` drops every connection and refuses new
-    ones until `restore()`: a network failure, as the client sees it."""
+    ones until `restore()`: a network failure, as the client sees it. `swallow("requests")`
+    or `swallow("replies")` silently drops one direction's bytes until `restore()`: a link
+    that dies mid-flight (the server took a request, its ACK never arrives; or the request
+    never arrived)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = 0
         self.cuts = 0
         self._refusing = False
+        self._swallowing: str | None = None  # "requests" | "replies"
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -118,8 +122,13 @@ class TcpProxy:
             writer.transport.abort()
         self._writers.clear()
 
+    def swallow(self, direction: str) -> None:
+        assert direction in ("requests", "replies")
+        self._swallowing = direction
+
     def restore(self) -> None:
         self._refusing = False
+        self._swallowing = None
 
     async def stop(self) -> None:
         self.cut()
@@ -141,8 +150,8 @@ class TcpProxy:
             return
         self._writers.update((writer, up_writer))
         pumps = [
-            asyncio.create_task(self._pump(reader, up_writer)),
-            asyncio.create_task(self._pump(up_reader, writer)),
+            asyncio.create_task(self._pump(reader, up_writer, "requests")),
+            asyncio.create_task(self._pump(up_reader, writer, "replies")),
         ]
         self._tasks.update(pumps)
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -154,9 +163,12 @@ class TcpProxy:
         await asyncio.gather(*pumps, return_exceptions=True)
         self._tasks.difference_update(pumps)
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                if self._swallowing == direction:
+                    continue
                 writer.write(data)
                 await writer.drain()

@@ -84,6 +84,7 @@ from indexmaker.server.wire_values import (
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
+    REPLAYED_SIGNATURE,
     RESEND_REQUEST,
     UNSIGNED_REQUEST_TYPES,
     check_id,
@@ -220,6 +221,7 @@ class IndexMakerClient(ClientLink):
             self._tracking.drop_waiter(CHALLENGE, "", answer)
         assert isinstance(challenge, Challenge)
         body = {"last_server_seq": last_server_seq, "challenge": challenge.challenge}
+        body = self._with_nonce(RESEND_REQUEST, body)
         return await self._exchange(RESEND_REQUEST, challenge.challenge, body)
 
     async def wait_minted(self, client_order_id: str, timeout: float | None = None) -> Invoice:
@@ -239,10 +241,16 @@ class IndexMakerClient(ClientLink):
         finally:
             self._tracking.drop_waiter(answer_type, signed_id, answer)
 
-    async def _request(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack:
+    async def _request(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack | None:
+        """Send until ACKed, resending on the next session after a drop: None when a resend
+        was refused as a replay, i.e. the server had accepted the first copy (its answer then
+        comes with the resume). A resend carries the first copy's nonce, so the server never
+        takes one request twice (a cancel re-signed with a fresh nonce would cancel again)."""
         if self._closed or self._http is None:
             raise NotConnected("client is not connected")
+        body = self._with_nonce(msg_type, body)
         async with self._send_lock:
+            resend = False
             while True:
                 if not self._connected.is_set():
                     if not self._reconnect or self._supervisor is None:
@@ -253,7 +261,19 @@ class IndexMakerClient(ClientLink):
                 except ConnectionLost:
                     if not self._reconnect or self._closed:
                         raise NotConnected("connection lost") from None
+                    resend = True
                     await asyncio.sleep(0)  # the supervisor reconnects; then resend
+                except NakError as nak:
+                    if resend and nak.reason.startswith(REPLAYED_SIGNATURE):
+                        return None  # spent by the copy the drop hid from us: it was taken
+                    raise
+
+    def _with_nonce(self, msg_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The request's body with its nonce (extended signing, signed types): one per
+        request, kept by rate-limit retries and resends alike."""
+        if not self.extended or msg_type in UNSIGNED_REQUEST_TYPES or "nonce" in body:
+            return body
+        return {**body, "nonce": new_id("n")}
 
     async def _exchange(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack:
         """One frame on the current session until ACK; rate-limit NAKs are waited out."""
@@ -291,8 +311,8 @@ class IndexMakerClient(ClientLink):
             )
             return encode_prepared(message, client, stamp).decode()
         if self.extended:
-            # A fresh nonce per frame (a retry too): every signature is spent exactly once.
-            message = PreparedMessage(msg_type, signed_id, {**body, "nonce": new_id("n")}, {})
+            # The body carries the request's nonce (_with_nonce): a signature is spent once.
+            message = PreparedMessage(msg_type, signed_id, self._with_nonce(msg_type, body), {})
             return encode_prepared(message, client, stamp, full=self._signer).decode()
         trailer = self._signer.trailer_for(msg_type, signed_id)
         message = PreparedMessage(msg_type, signed_id, body, trailer)

@@ -7,9 +7,10 @@ reconnects with backoff, asks the server for a challenge (`ChallengeRequest` →
 and sends a ResendRequest naming its cursor, signed over that challenge: this authenticates
 the new session (SPEC §5) with a signature worth nothing anywhere else. The server resends
 what was missed (`poss_dup`), and anything seen twice is dropped by server_seq. A request that
-was in flight when the connection dropped is sent again on the new session (an order the
-server had already taken then gets a duplicate-id rejection after its original acceptance,
-which is what the waiter receives). `resume_from` asks for a resend right at the first
+was in flight when the connection dropped is sent again on the new session with the same id
+and nonce (client.py), so a server that had already taken it refuses the copy as a replay and
+takes nothing twice (a cancel is not applied again); the waiter gets the original answer from
+the resend. `resume_from` asks for a resend right at the first
 connect (e.g. `watch`, or a client restarted with a cursor it saved).
 
 Restarts: a server numbers its server_seqs from a per-start epoch (GET /info

@@ -28,6 +28,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
+from indexmaker.server.wire_values import REPLAYED_SIGNATURE
+
 COMPROMISED: Final = (
     "Signature nonce reuse: this key signed two different messages with the same r, so its "
     "private key can be computed from them. The key is compromised: move its funds and use a "
@@ -79,8 +81,8 @@ class SignatureLedger:
             return COMPROMISED
         if spent_id in record.spent:
             return (
-                f"Replayed signature: {spent_id[0]} {spent_id[1]!r} was already used by this key; "
-                "a signature authorises one request (sign a new id or nonce)"
+                f"{REPLAYED_SIGNATURE}: {spent_id[0]} {spent_id[1]!r} was already used by this "
+                "key; a signature authorises one request (sign a new id or nonce)"
             )
         return None
 

@@ -67,6 +67,7 @@ from indexmaker.server.wire_values import (
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
+    REPLAYED_SIGNATURE,
     RESEND_REQUEST,
 )
 
@@ -182,7 +183,7 @@ class SessionHub:
             return None  # nonce / challenge ids: `authorise` decides, with its own reasons
         if self.signatures.is_spent(request.client[1], (request.msg_type, request.signed_id)):
             return Rejected(
-                f"Replayed signature: {request.msg_type} {request.signed_id!r} was already "
+                f"{REPLAYED_SIGNATURE}: {request.msg_type} {request.signed_id!r} was already "
                 "used by this key; a signature authorises one request (sign a new id or nonce)"
             )
         return None

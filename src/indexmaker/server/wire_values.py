@@ -38,6 +38,9 @@ REQUEST_TYPES: Final = frozenset(
         CHALLENGE_REQUEST,
     }
 )
+# How a NAK for a spent signature starts (SPEC §5 Replay): the SDK reads it on a resend as
+# "the first copy was accepted" (client.py), so the words are one constant for both sides.
+REPLAYED_SIGNATURE: Final = "Replayed signature"
 # Quotes carry no signature in the reference protocol; everything else must be signed (a
 # ChallengeRequest asks for the nonce a signature is then made over, so it cannot be).
 UNSIGNED_REQUEST_TYPES: Final = frozenset(
