@@ -230,7 +230,7 @@ async def test_delisted_symbol_is_invalidated_and_refused(
     await adapter.subscribe_books([instrument("ETHUSDC")])
     await eventually(lambda: bool(sink.of(BookSnapshot)), 10)
     sim.admin("POST", {"delist": ["ETHUSDC"]})
-    await adapter._refresh_instruments()
+    await adapter.refresh_instruments()
     assert instrument("ETHUSDC") not in await adapter.instruments()
     assert any(e.instrument == instrument("ETHUSDC") for e in sink.of(BookInvalid))
     assert any("ETHUSDC" in alert for alert in adapter.alerts)

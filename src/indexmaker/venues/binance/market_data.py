@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -82,6 +83,11 @@ class BinanceMarketData:
         self._sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
         self._last_frame_ms: dict[int, int] = {}  # per connection: when a frame last arrived
         self._pending_subscribe: dict[tuple[int, int], list[Pair]] = {}
+        self._control_ids = itertools.count(1)  # control message ids, unique per process
+        self._last_control: dict[int, float] = {}  # per connection: when the last one went out
+        self._control_locks: dict[int, asyncio.Lock] = {}
+        self._group_of: dict[Pair, int] = {}
+        self.removed: set[Pair] = set()  # not trading at the venue: unsubscribed, never valid
         self.connects = 0
         self.control_messages = 0
         self.snapshot_fetches = 0
@@ -102,6 +108,7 @@ class BinanceMarketData:
         if not self._groups or len(self._groups[-1]) >= capacity:
             self._groups.append([])
         self._groups[-1].append(symbol)
+        self._group_of[symbol] = len(self._groups) - 1
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,12 +137,40 @@ class BinanceMarketData:
             await asyncio.sleep(0.02)
         return False
 
-    def remove(self, symbol: str) -> None:
-        """Stop trading on a symbol's book (delisted): it stays invalid from now on."""
-        sync = self.books.get(Pair(symbol))
-        if sync is not None:
-            sync.on_disconnect("symbol removed")
-            sync.stale_after_ms = -1  # never valid again
+    async def remove(self, symbol: str) -> None:
+        """The venue stopped trading `symbol` (halted, delisted): its book is invalid from now
+        on and its streams are unsubscribed (also after a reconnect) until `restore`."""
+        pair = Pair(symbol)
+        sync = self.books.get(pair)
+        if sync is None or pair in self.removed:
+            return
+        self.removed.add(pair)
+        sync.on_disconnect("symbol removed")
+        sync.stale_after_ms = -1  # never valid, whatever arrives, until restored
+        await self._control_live(pair, "UNSUBSCRIBE")
+
+    async def restore(self, symbol: str) -> bool:
+        """The venue trades `symbol` again (relisted): resubscribe its streams; the book comes
+        back through the usual snapshot + diff sync. False if it was not removed."""
+        pair = Pair(symbol)
+        sync = self.books.get(pair)
+        if sync is None or pair not in self.removed:
+            return False
+        self.removed.discard(pair)
+        sync.on_disconnect("resubscribing")  # nothing from before the halt is kept
+        sync.stale_after_ms = self.config.stale_after_ms
+        await self._control_live(pair, "SUBSCRIBE")
+        return True
+
+    async def _control_live(self, pair: Pair, method: str) -> None:
+        """(UN)SUBSCRIBE one symbol's streams on its live connection (a connection that is
+        down subscribes what is not removed when it comes back)."""
+        index = self._group_of[pair]
+        ws = self._sockets.get(index)
+        if ws is None or ws.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):  # closing: the reconnect does it
+            await self._send_control(index, ws, method, [pair])
 
     async def drop_connections(self) -> None:
         """Close every stream socket (tests and operators: forces the reconnect path)."""
@@ -189,17 +224,32 @@ class BinanceMarketData:
     ) -> None:
         per_symbol = 2 if self.config.book_ticker else 1
         step = max(1, self.config.streams_per_subscribe // per_symbol)
-        for number, start in enumerate(range(0, len(symbols), step), start=1):
-            if number > 1:
-                await asyncio.sleep(self.config.control_interval_s)
-            chunk = symbols[start : start + step]
-            self._pending_subscribe[(index, number)] = chunk
-            message = {"method": "SUBSCRIBE", "params": self._streams(chunk), "id": number}
+        wanted = [symbol for symbol in symbols if symbol not in self.removed]
+        for start in range(0, len(wanted), step):
+            await self._send_control(index, ws, "SUBSCRIBE", wanted[start : start + step])
+
+    async def _send_control(
+        self, index: int, ws: aiohttp.ClientWebSocketResponse, method: str, symbols: list[Pair]
+    ) -> None:
+        """One control message, at least `control_interval_s` after the connection's last
+        (Binance closes a connection sent more than 5 messages a second)."""
+        lock = self._control_locks.setdefault(index, asyncio.Lock())
+        async with lock:
+            loop = asyncio.get_running_loop()
+            wait = self._last_control.get(index, -1e9) + self.config.control_interval_s
+            if wait > loop.time():
+                await asyncio.sleep(wait - loop.time())
+            number = next(self._control_ids)
+            if method == "SUBSCRIBE":  # its snapshots are asked for once it is acknowledged
+                self._pending_subscribe[(index, number)] = symbols
+            message = {"method": method, "params": self._streams(symbols), "id": number}
             await ws.send_str(ENCODE(message).decode())  # JSON goes in text frames
+            self._last_control[index] = loop.time()
             self.control_messages += 1
 
     async def _read(self, index: int, ws: aiohttp.ClientWebSocketResponse) -> None:
         books = self.books
+        removed = self.removed
         frames = self._last_frame_ms
         frames[index] = local_ms()
         while True:
@@ -236,7 +286,7 @@ class BinanceMarketData:
             if kind.startswith("depth"):
                 event = DEPTH_DIFF.decode(envelope.data)
                 sync = books.get(Pair(event.s))
-                if sync is None:
+                if sync is None or sync.symbol in removed:  # in flight before the UNSUBSCRIBE
                     continue
                 action = sync.on_diff(event, now)
                 if action is SyncAction.FETCH_SNAPSHOT:
@@ -259,7 +309,7 @@ class BinanceMarketData:
         while True:
             symbol = await self._snapshots.get()
             sync = self.books[symbol]
-            if not sync.snapshot_requested:
+            if not sync.snapshot_requested or symbol in self.removed:
                 continue  # satisfied or withdrawn meanwhile (a disconnect re-asks later)
             try:
                 raw = await self.rest.public_bytes(

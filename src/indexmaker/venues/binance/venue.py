@@ -95,7 +95,7 @@ class BinanceVenue:
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
         await self.rest.sync_clock()
-        await self._refresh_instruments(first=True)
+        await self.refresh_instruments(first=True)
         self.ws_api = BinanceWsApi(
             self.config.endpoints,
             self.credentials,
@@ -129,7 +129,14 @@ class BinanceVenue:
     async def instruments(self) -> Mapping[InstrumentId, InstrumentRules]:
         return dict(self.instruments_state.rules)
 
-    async def _refresh_instruments(self, first: bool = False) -> None:
+    async def refresh_instruments(self, first: bool = False) -> None:
+        """Fetch exchangeInfo and act on what changed (every `exchange_info_refresh_s`).
+
+        A symbol that stopped trading (HALT, BREAK, CANCEL_ONLY, or gone: delisted) leaves the
+        rules, its streams are unsubscribed and `BookInvalid` is pushed, so the core prices and
+        trades nothing on it (out of new batches); its open orders are reconciled through
+        `order_status`; the operator is alerted (`alerts`, an error log). One that trades again
+        gets its `RulesUpdate`, its streams resubscribed and, once synchronised, a snapshot."""
         raw = await self.rest.public_bytes("/api/v3/exchangeInfo", weight=20)
         changes = self.instruments_state.apply(EXCHANGE_INFO.decode(raw))
         if first:
@@ -138,12 +145,15 @@ class BinanceVenue:
             self.rest.limiter = limiter
         for instrument in changes.added:
             await self._push(RulesUpdate(self.instruments_state.rules[instrument]))
+            if self.market is not None and await self.market.restore(instrument.pair):
+                self._alert(f"{instrument}: trading again; book resubscribed")
         for instrument, why in changes.unparsable:
             self._alert(f"{instrument}: filters unreadable, not traded ({why})")
         for instrument, why in changes.removed:
             self._alert(f"{instrument}: stopped trading ({why}); taken out of new batches")
             if self.market is not None:
-                self.market.remove(instrument.pair)
+                await self.market.remove(instrument.pair)
+            self._published[instrument.pair] = False  # a snapshot is owed when it comes back
             await self._push(BookInvalid(instrument, f"instrument {why}"))
             await self._reconcile_open_orders_of(instrument)
 
@@ -151,7 +161,7 @@ class BinanceVenue:
         while True:
             await asyncio.sleep(self.config.exchange_info_refresh_s)
             try:
-                await self._refresh_instruments()
+                await self.refresh_instruments()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a failed refresh keeps the last known rules
