@@ -2,8 +2,9 @@
 
 Every peer is the in-process simulator with a fault switched on; every wait is bounded.
 What must hold: a failing or hanging port call becomes an input the core understands
-(reconcile, HopFailed, retried mint), the engine task never ends for good, a full queue
-refuses client requests with a reason, and a long engine step does not stop the event loop.
+(reconcile, a hop asked about before any resend, retried mint), the engine task never ends
+for good, a full queue refuses client requests with a reason, and a long engine step does not
+stop the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from indexmaker.app.health import HealthLimits
 from indexmaker.app.runtime import BUSY, Runtime, RuntimeLimits, SystemClock
-from indexmaker.core.errors import NetworkError
+from indexmaker.core.errors import NetworkError, RejectedError
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
@@ -32,6 +33,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
     PlaceExchangeOrder,
     QueryExchangeOrder,
+    QueryHop,
     RequestStatus,
     RouteCollateral,
     Tick,
@@ -184,25 +186,63 @@ async def test_a_placement_that_hangs_is_recovered_from_the_venue_by_reconciliat
     assert not rig.alerts("exchange_reject") and not rig.alerts("fills_missing")
 
 
-async def test_a_hop_that_fails_becomes_hop_failed_and_is_retried_then_given_up(
+async def test_a_hop_refused_definitely_is_hop_failed_and_retried_under_new_ids(
     running: Callable[..., Rig],
 ) -> None:
-    rig = running(chain_faults=ChainFaults(transfer_error=NetworkError("rpc down")))
+    rig = running(chain_faults=ChainFaults(transfer_error=RejectedError("bridge paused")))
     await rig.runtime.start()
     await rig.order()
     await rig.until(lambda: bool(rig.alerts("route_failed")))
     routes = rig.of(RouteCollateral)
-    assert len(routes) >= 2 and len({r.transfer_id for r in routes}) == len(routes)
-    assert "hop across failed: rpc down" in rig.alerts("route_failed")[0].message
+    assert len(routes) == 3 and len({r.transfer_id for r in routes}) == 3
+    assert not rig.of(QueryHop)  # nothing can have moved: no need to ask
+    assert "hop across refused: bridge paused" in rig.alerts("route_failed")[0].message
+    assert rig.chain.hops == {}
     assert rig.runtime.health().engine_alive
 
 
-async def test_a_hung_chain_call_times_out_into_hop_failed(running: Callable[..., Rig]) -> None:
-    rig = running(chain_faults=ChainFaults(hangs=True))
+@pytest.mark.parametrize(
+    "faults",
+    [ChainFaults(transfer_error=NetworkError("rpc down")), ChainFaults(hangs=True)],
+    ids=["raises", "hangs"],
+)
+async def test_a_hop_that_did_not_happen_is_asked_about_then_resent_under_its_id(
+    running: Callable[..., Rig], faults: ChainFaults
+) -> None:
+    rig = running(chain_faults=faults)
     await rig.runtime.start()
     await rig.order()
     await rig.until(lambda: bool(rig.alerts("route_failed")))
-    assert "timed out" in rig.alerts("route_failed")[0].message
+    routes, queries = rig.of(RouteCollateral), rig.of(QueryHop)
+    # One transfer id throughout; every resend came after the chain said it has no trace.
+    assert len(routes) == 3 and {r.transfer_id for r in routes} == {routes[0].transfer_id}
+    assert len(queries) == 3 and all(q.transfer_id == routes[0].transfer_id for q in queries)
+    order = [type(c) for c in rig.commands if isinstance(c, RouteCollateral | QueryHop)]
+    assert order == [RouteCollateral, QueryHop] * 3
+    assert "no such transfer" in rig.alerts("route_failed")[0].message
+    assert rig.chain.hops == {}  # nothing ever moved
+
+
+async def test_a_hop_that_timed_out_but_happened_is_not_repeated(
+    running: Callable[..., Rig],
+) -> None:
+    # The chain moves the amount but the call never returns and its completion is lost:
+    # only asking the chain can tell, and a resend under a new id would move it twice.
+    faults = ChainFaults(transfer_hangs_after_move=True, lose_hop_reports=True)
+    rig = running(chain_faults=faults)
+    await rig.runtime.start()
+    await rig.order()
+    await rig.until(lambda: bool(rig.invoices()))
+    routes = rig.of(RouteCollateral)
+    ids = [r.transfer_id for r in routes]
+    assert routes and len(set(ids)) == len(ids)  # each hop sent once, never again
+    assert sorted(rig.chain.hops) == sorted(ids)  # and each moved exactly once
+    assert {q.transfer_id for q in rig.of(QueryHop)} == set(ids)
+    assert not rig.alerts("route_failed") and not rig.alerts("unknown_transfer")
+    # The ledger charged each hop's fee once, as the chain took it.
+    fees = sum((done.fee for done, _ in rig.chain.hops.values()), D(0))
+    assert fees > 0 and rig.runtime.engine.collateral.ledger(ALICE).fees == fees
+    assert rig.invoices()[0].client_order_id == "o-1"
 
 
 class FlakyMint(SimChainPort):

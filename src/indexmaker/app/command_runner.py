@@ -3,7 +3,9 @@
 Every port call runs in its own task under the runtime's timeout, and whatever goes wrong
 comes back as an input the core understands (docs/adapters.md): a placement that fails or
 times out is `ExchangeOrderStatusUnknown` (the core then queries the order by client order
-id), a failed hop is `HopFailed`, a failed mint, burn or withdrawal is `MintFailed`,
+id), a hop that times out or fails without a definite refusal is `HopStatusUnknown` (the
+router asks the chain or bridge by transfer id before any resend; a definite refusal is
+`HopFailed`), a failed mint, burn or withdrawal is `MintFailed`,
 `BurnFailed`, `WithdrawalFailed` (retryable: the core resends with the same idempotency key).
 """
 
@@ -27,10 +29,12 @@ from indexmaker.core.events import (
     ExchangeOrderReport,
     ExchangeOrderStatusUnknown,
     HopFailed,
+    HopStatusUnknown,
     MintFailed,
     MintIndex,
     PlaceExchangeOrder,
     QueryExchangeOrder,
+    QueryHop,
     RouteCollateral,
     SendToClient,
     WithdrawalFailed,
@@ -86,19 +90,27 @@ class CommandRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def carry_out(self, command: Command) -> None:
-        """Carry out one command: a client message at once, a port call in its own task."""
+        """Carry out one command: a client message at once, a port call in its own task.
+
+        A port call runs with the command's client, order, batch, instrument, transfer or
+        payment bound as log context (the task inherits it), so whatever its adapter logs
+        names them. A client message is not bound: thousands go out per tick, and delivery
+        names the client itself when it fails."""
         if self.metrics is not None:
             self.metrics.observe_command(command)
+        if isinstance(command, SendToClient):
+            self.deliver(command.client, command.message)
+            return
+        with bound(**command_context(command)):
+            self._start(command)
+
+    def _start(self, command: Command) -> None:
         match command:
-            case SendToClient():
-                self.deliver(command.client, command.message)
             case PlaceExchangeOrder():
                 log_event(
                     "exchange_order",
                     logging.DEBUG,
-                    order=command.order_id,
-                    batch=command.batch_id,
-                    instrument=str(command.instrument),
+                    side=command.side.value,
                     price=command.price,
                     quantity=command.quantity,
                 )
@@ -107,23 +119,18 @@ class CommandRunner:
                 self._spawn(self._query(command))
             case RouteCollateral():
                 self._spawn(self._route(command))
+            case QueryHop():
+                self._spawn(self._query_hop(command))
             case BurnIndex():
                 self._spawn(self._burn(command))
             case WithdrawCollateral():
                 self._spawn(self._withdraw(command))
             case MintIndex():
-                log_event(
-                    "mint",
-                    payment=command.payment_id,
-                    symbol=command.symbol,
-                    quantity=command.quantity,
-                    client=command.client[1],
-                )
+                log_event("mint", symbol=command.symbol, quantity=command.quantity)
                 self._spawn(self._mint(command))
             case BatchEvent():
                 log_event(
                     f"batch_{command.kind}",
-                    batch=command.batch_id,
                     orders=command.order_count,
                     assets=command.asset_count,
                     notional=command.notional,
@@ -154,12 +161,6 @@ class CommandRunner:
         return reason
 
     async def _place(self, command: PlaceExchangeOrder) -> None:
-        with bound(
-            order=command.order_id, batch=command.batch_id, instrument=str(command.instrument)
-        ):
-            await self._place_bound(command)
-
-    async def _place_bound(self, command: PlaceExchangeOrder) -> None:
         reason = await self._call("place", self.venue.place(command))
         if reason is None:
             return
@@ -168,10 +169,6 @@ class CommandRunner:
         await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
 
     async def _query(self, command: QueryExchangeOrder) -> None:
-        with bound(order=command.order_id, instrument=str(command.instrument)):
-            await self._query_bound(command)
-
-    async def _query_bound(self, command: QueryExchangeOrder) -> None:
         """Ask the venue, backing off; its fills then its report. A venue that does not know
         the order answers with status None. A venue that cannot be asked leaves the order
         unknown: after `unknown_retry` the core is told again and queries again."""
@@ -197,26 +194,68 @@ class CommandRunner:
                 continue
             for event in report_inputs(report):
                 await self.put(event)
-            log_event("order_reconciled", order=command.order_id, status=report.status.value)
+            log_event("order_reconciled", status=report.status.value)
             return
-        log_event("order_still_unknown", logging.ERROR, order=command.order_id, reason=reason)
+        log_event("order_still_unknown", logging.ERROR, reason=reason)
         if self.metrics is not None:
             self.metrics.command_failed("query")
         await asyncio.sleep(limits.unknown_retry.total_seconds())
         await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
 
     async def _route(self, command: RouteCollateral) -> None:
+        """A definite refusal is `HopFailed` (nothing moved: the router may retry under a new
+        id); a timeout or any other failure may have moved the amount, so it is
+        `HopStatusUnknown` and the router asks before anything is resent."""
         bridge = self.bridges.get(command.bridge)
         call = bridge.relay(command) if bridge is not None else self.chain.transfer(command)
-        reason = await self._call(f"hop {command.bridge}", call)
-        if reason is not None:
-            log_event("hop_failed", logging.WARNING, transfer=command.transfer_id, reason=reason)
+        try:
+            await asyncio.wait_for(call, self.limits.command_timeout.total_seconds())
+            return
+        except NonRetryableError as error:
+            reason = f"hop {command.bridge} refused: {error}"
+            log_event("hop_failed", logging.WARNING, reason=reason)
             await self.put(HopFailed(command.transfer_id, reason))
+            return
+        except TimeoutError:
+            reason = f"hop timed out after {self.limits.command_timeout.total_seconds()}s"
+        except Exception as error:
+            reason = f"hop failed: {error!r}"
+        if self.metrics is not None:
+            self.metrics.command_failed(f"hop {command.bridge}")
+        log_event("hop_status_unknown", logging.WARNING, reason=reason)
+        await self.put(HopStatusUnknown(command.transfer_id, reason))
+
+    async def _query_hop(self, command: QueryHop) -> None:
+        """Ask the chain or bridge what became of the hop, backing off; its `HopReport`.
+        One that cannot be asked leaves the hop unknown: after `unknown_retry` the core is
+        told again and asks again (nothing is ever resent on a guess)."""
+        bridge = self.bridges.get(command.bridge)
+        port: ChainPort | BridgePort = bridge if bridge is not None else self.chain
+        limits = self.limits
+        reason = "no answer"
+        for attempt in range(limits.query_attempts):
+            if attempt:
+                await asyncio.sleep(limits.query_backoff.total_seconds() * 2 ** (attempt - 1))
+            try:
+                report = await asyncio.wait_for(
+                    port.hop_status(command), limits.command_timeout.total_seconds()
+                )
+            except Exception as error:
+                reason = f"hop status query failed: {error!r}"
+                continue
+            log_event("hop_reconciled", state=report.state.value)
+            await self.put(report)
+            return
+        log_event("hop_still_unknown", logging.ERROR, reason=reason)
+        if self.metrics is not None:
+            self.metrics.command_failed("hop query")
+        await asyncio.sleep(limits.unknown_retry.total_seconds())
+        await self.put(HopStatusUnknown(command.transfer_id, reason))
 
     async def _mint(self, command: MintIndex) -> None:
         reason = await self._call("mint", self.chain.mint(command))
         if reason is not None:  # the core resends the same payment id; the contract dedups
-            log_event("mint_failed", logging.WARNING, payment=command.payment_id, reason=reason)
+            log_event("mint_failed", logging.WARNING, reason=reason)
             await self.put(MintFailed(command.payment_id, reason, retryable=True))
 
     async def _burn(self, command: BurnIndex) -> None:
@@ -243,3 +282,27 @@ def report_inputs(report: OrderReport) -> list[EngineInput]:
         reason=report.reason,
     )
     return [*report.fills, summary]
+
+
+def command_context(command: Command) -> dict[str, Any]:
+    """The log context a command names: client, order, batch, instrument, transfer,
+    payment, withdrawal (whichever it has)."""
+    context: dict[str, Any] = {}
+    client = getattr(command, "client", None)
+    if client is not None:
+        context["client"] = client[1]
+    for name, field in _CONTEXT_FIELDS:
+        value = getattr(command, field, None)
+        if value is not None:
+            context[name] = value if isinstance(value, str | int) else str(value)
+    return context
+
+
+_CONTEXT_FIELDS = (
+    ("order", "order_id"),
+    ("batch", "batch_id"),
+    ("instrument", "instrument"),
+    ("transfer", "transfer_id"),
+    ("payment", "payment_id"),
+    ("withdrawal", "withdrawal_id"),
+)

@@ -37,6 +37,8 @@ from indexmaker.core.chain_events import (
     BurnConfirmed,
     DepositObserved,
     HopCompleted,
+    HopReport,
+    HopState,
     MintConfirmed,
     WithdrawalCompleted,
 )
@@ -44,6 +46,7 @@ from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import (
     BurnIndex,
     MintIndex,
+    QueryHop,
     RouteCollateral,
     WithdrawCollateral,
 )
@@ -174,6 +177,18 @@ class Web3ChainPort:
             f"transfer:{command.transfer_id}", self._address_of(command.destination), command.amount
         )
         await self._push(HopCompleted(command.transfer_id, command.amount, Decimal(0)))
+
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        """Custody's `released(key)` for the hop's key: DONE (a direct release delivers the
+        whole amount) or NOT_FOUND. A transaction still waiting in the mempool reads as not
+        found, which is safe: the resend is under the same key, so only one of the two can
+        release (the other reverts `AlreadyReleased`)."""
+        key = Web3.keccak(text=f"transfer:{query.transfer_id}")
+        if await self._custody.functions.released(key).call():
+            return HopReport(query.transfer_id, HopState.DONE, query.amount, Decimal(0))
+        return HopReport(
+            query.transfer_id, HopState.NOT_FOUND, reason="custody has not released it"
+        )
 
     async def withdraw(self, command: WithdrawCollateral) -> None:
         receipt = await self._release(

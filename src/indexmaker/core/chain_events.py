@@ -1,14 +1,17 @@
 """Chain and bridge events and commands: deposits, collateral hops, mint, burn, withdraw.
 
 Idempotency keys (docs/adapters.md): a deposit is (designation, tx_hash, log_index) — the
-custody contract's `seq_num` names the same deposit; a hop is its `transfer_id`; a mint or a
-burn its `payment_id` (the contract refuses a repeat); a withdrawal its `withdrawal_id`.
+custody contract's `seq_num` names the same deposit; a hop is its `transfer_id` (a hop whose
+outcome is unknown is asked about under it, and resent under it only when it provably did not
+happen); a mint or a burn its `payment_id` (the contract refuses a repeat); a withdrawal its
+`withdrawal_id`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 
 from indexmaker.core.ids import (
     Address,
@@ -58,8 +61,48 @@ class HopCompleted:
 
 @dataclass(frozen=True, slots=True)
 class HopFailed:
+    """The hop definitely did not move anything (a definite refusal): the router retries
+    under a new transfer id. A failure that leaves the outcome open is `HopStatusUnknown`."""
+
     transfer_id: TransferId
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HopStatusUnknown:
+    """The chain or bridge call timed out or failed without a definite answer: the hop may
+    have happened. The router asks (`QueryHop`) before anything is resent."""
+
+    transfer_id: TransferId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryHop:
+    """Command: ask the chain (or the named bridge) what became of one hop, by its
+    transfer id (the key the hop was sent under); answered by a `HopReport`."""
+
+    transfer_id: TransferId
+    bridge: str
+    amount: Decimal  # USDC sent on the hop (what a direct transfer delivers when done)
+
+
+class HopState(Enum):
+    DONE = "done"  # it happened: the amount arrived (HopCompleted at least once, by id)
+    PENDING = "pending"  # it was taken and is on its way: its HopCompleted will come
+    NOT_FOUND = "not_found"  # no trace under this transfer id: it provably did not happen
+
+
+@dataclass(frozen=True, slots=True)
+class HopReport:
+    """The chain's or bridge's answer to a `QueryHop`. `amount_received` and `fee` are set
+    when the state is DONE (USDC, the destination's side)."""
+
+    transfer_id: TransferId
+    state: HopState
+    amount_received: Decimal | None = None
+    fee: Decimal | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +181,8 @@ ChainInput = (
     DepositObserved
     | HopCompleted
     | HopFailed
+    | HopStatusUnknown
+    | HopReport
     | MintConfirmed
     | MintFailed
     | BurnConfirmed
@@ -145,4 +190,4 @@ ChainInput = (
     | WithdrawalCompleted
     | WithdrawalFailed
 )
-ChainCommand = RouteCollateral | MintIndex | BurnIndex | WithdrawCollateral
+ChainCommand = RouteCollateral | QueryHop | MintIndex | BurnIndex | WithdrawCollateral

@@ -14,7 +14,11 @@ that one command only. What it becomes is fixed here so every adapter means the 
 - `VenuePort.place` failing or timing out: `ExchangeOrderStatusUnknown`, never "failed"; the
   core answers with `QueryExchangeOrder`, carried out by `order_status` (by our client order
   id): its fills, then an `ExchangeOrderReport` (status None when the venue does not know it).
-- `ChainPort.transfer` / `BridgePort.relay` failing: `HopFailed` (the router retries).
+- `ChainPort.transfer` / `BridgePort.relay` refusing definitely (`NonRetryableError`: nothing
+  moved): `HopFailed` (the router retries under a new transfer id). Timing out or failing any
+  other way: `HopStatusUnknown`, never "failed" (the hop may have moved the amount); the core
+  answers with `QueryHop`, carried out by `hop_status` (by transfer id): a `HopReport`, and
+  the hop is resent, under the same transfer id, only when the report says NOT_FOUND.
 - `ChainPort.mint` / `burn` / `withdraw` failing: `MintFailed` / `BurnFailed` /
   `WithdrawalFailed` (retryable; the contract refuses a repeated payment id, so a resend
   never mints twice).
@@ -39,8 +43,10 @@ from indexmaker.core.events import (
     EngineInput,
     ExchangeFill,
     ExchangeOrderStatus,
+    HopReport,
     MintIndex,
     PlaceExchangeOrder,
+    QueryHop,
     RouteCollateral,
     WithdrawCollateral,
 )
@@ -175,6 +181,14 @@ class ChainPort(Protocol):
         """Collateral held at one designation (`KIND:NAME:SYMBOL`)."""
         ...
 
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        """What became of one `transfer` by its transfer id (the key it was sent under):
+        DONE with the amount received, PENDING when it was taken and its `HopCompleted`
+        will come, NOT_FOUND only when it provably did not happen (nothing moved under this
+        key; a resend under the same key can never move it twice). Raises when it cannot
+        tell (the runtime asks again later)."""
+        ...
+
 
 @runtime_checkable
 class BridgePort(Protocol):
@@ -190,6 +204,10 @@ class BridgePort(Protocol):
 
     async def relay(self, command: RouteCollateral) -> None:
         """Start one crossing; keyed by `transfer_id`, at most once."""
+
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        """What became of one crossing by its transfer id; as `ChainPort.hop_status`."""
+        ...
 
 
 # ---------------------------------------------------------------- store and clients

@@ -8,11 +8,12 @@ reserves the lot, as its management fee.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
-from indexmaker.core.events import CollateralPosition, RouteCollateral
+from indexmaker.core.events import CollateralPosition, QueryHop, RouteCollateral
 from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
 from indexmaker.core.money import (
     ROUNDING_NOISE,
@@ -24,6 +25,7 @@ from indexmaker.core.money import (
 from indexmaker.model.collateral import Reservation
 
 ZERO = Decimal(0)
+KEEP_COMPLETED = 4096  # completed transfer ids remembered, so a repeated report is no alert
 
 
 @dataclass(slots=True)
@@ -251,6 +253,7 @@ class _Transfer:
     hop: Hop
     amount: Decimal
     attempts: int = 1
+    command: RouteCollateral | None = None
 
 
 class CollateralRouter:
@@ -261,6 +264,7 @@ class CollateralRouter:
         self.destination = destination
         self._max_attempts = max_attempts
         self._transfers: dict[TransferId, _Transfer] = {}
+        self._completed: OrderedDict[TransferId, None] = OrderedDict()
         self._next_id = 1
 
     def can_route(self, source: Designation) -> bool:
@@ -291,6 +295,9 @@ class CollateralRouter:
             # Validate before forgetting the transfer: a bad report must not strand the lot.
             raise RouteError(f"{transfer_id}: received {received} of {transfer.amount}")
         del self._transfers[transfer_id]
+        self._completed[transfer_id] = None
+        while len(self._completed) > KEEP_COMPLETED:
+            self._completed.popitem(last=False)
         fee = transfer.amount - received
         lot, hop = transfer.lot, transfer.hop
         if hop.destination == self.destination:
@@ -298,12 +305,38 @@ class CollateralRouter:
         next_hop = self._hop_from(hop.destination)
         return lot, hop, fee, self._command(lot, next_hop, received, attempts=1)
 
+    def completed(self, transfer_id: TransferId) -> bool:
+        """The transfer completed recently (a repeated report of it is no news)."""
+        return transfer_id in self._completed
+
     def on_failed(self, transfer_id: TransferId) -> RouteCollateral | None:
-        """Retry the same hop under a new id, up to max_attempts; None when given up."""
+        """A definite refusal (nothing moved): retry the same hop under a new id, up to
+        max_attempts; None when given up."""
         transfer = self._transfers.pop(transfer_id, None)
         if transfer is None or transfer.attempts >= self._max_attempts:
             return None
         return self._command(transfer.lot, transfer.hop, transfer.amount, transfer.attempts + 1)
+
+    def on_status_unknown(self, transfer_id: TransferId) -> QueryHop | None:
+        """The hop may have happened: ask the chain or bridge by its transfer id before any
+        resend. None when the transfer is no longer in flight (it completed meanwhile)."""
+        transfer = self._transfers.get(transfer_id)
+        if transfer is None:
+            return None
+        return QueryHop(transfer_id, transfer.hop.bridge, transfer.amount)
+
+    def on_not_found(self, transfer_id: TransferId) -> RouteCollateral | None:
+        """The chain has no trace of the hop: resend it under the same transfer id (the
+        chain refuses a repeat, so a late original never moves the amount twice), up to
+        max_attempts. None when given up or no longer in flight."""
+        transfer = self._transfers.get(transfer_id)
+        if transfer is None or transfer.command is None:
+            return None
+        if transfer.attempts >= self._max_attempts:
+            del self._transfers[transfer_id]
+            return None
+        transfer.attempts += 1
+        return transfer.command
 
     def in_flight(self) -> int:
         return len(self._transfers)
@@ -323,8 +356,7 @@ class CollateralRouter:
     ) -> RouteCollateral:
         transfer_id = TransferId(f"T{self._next_id}")
         self._next_id += 1
-        self._transfers[transfer_id] = _Transfer(lot, hop, amount, attempts)
-        return RouteCollateral(
+        command = RouteCollateral(
             transfer_id=transfer_id,
             client=lot.client,
             bridge=hop.bridge,
@@ -332,3 +364,5 @@ class CollateralRouter:
             destination=hop.destination,
             amount=amount,
         )
+        self._transfers[transfer_id] = _Transfer(lot, hop, amount, attempts, command)
+        return command

@@ -34,6 +34,9 @@ from indexmaker.core.events import (
     ExchangeOrderStatusUnknown,
     HopCompleted,
     HopFailed,
+    HopReport,
+    HopState,
+    HopStatusUnknown,
     MintConfirmed,
     MintFailed,
     NewIndexOrderRequest,
@@ -192,6 +195,12 @@ class Engine:
                 self._hop_completed(event, now)
             case HopFailed():
                 self._hop_failed(event)
+            case HopStatusUnknown():
+                query = self.router.on_status_unknown(event.transfer_id)
+                if query is not None:
+                    solver.out.append(query)
+            case HopReport():
+                self._hop_report(event, now)
             case MintConfirmed():
                 solver.minter.on_confirmed(event.payment_id, now)
             case MintFailed():
@@ -325,7 +334,8 @@ class Engine:
     def _hop_completed(self, event: HopCompleted, now: datetime) -> None:
         result = self.router.on_completed(event.transfer_id, event.amount_received)
         if result is None:
-            self.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
+            if not self.router.completed(event.transfer_id):  # else: a repeat, no news
+                self.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
             return
         lot, hop, fee, next_command = result
         self.collateral.on_hop(lot, hop.destination, fee, hop.bridge)
@@ -335,6 +345,26 @@ class Engine:
         self.collateral.mark_ready(lot)
         self.solver.collateral_changed(lot.client)
         self.solver.tick_collateral(now)
+
+    def _hop_report(self, event: HopReport, now: datetime) -> None:
+        """The chain's answer about a hop whose outcome was unknown: done counts as its
+        completion, pending waits for it, not found resends it under the same id."""
+        if event.state is HopState.DONE:
+            if event.amount_received is None:
+                raise InvalidInputError("amount_received", "a done hop names what arrived")
+            # The router works the fee out itself (sent − received); the report's is a note.
+            fee = event.fee if event.fee is not None else Decimal(0)
+            self._hop_completed(HopCompleted(event.transfer_id, event.amount_received, fee), now)
+        elif event.state is HopState.NOT_FOUND:
+            if not self.router.is_in_flight(event.transfer_id):
+                return
+            resend = self.router.on_not_found(event.transfer_id)
+            if resend is None:
+                reason = event.reason or "not found"
+                message = f"{event.transfer_id} failed for good: {reason}"
+                self.solver.out.append(Alert("route_failed", message))
+            else:
+                self.solver.out.append(resend)
 
     def _hop_failed(self, event: HopFailed) -> None:
         retry = self.router.on_failed(event.transfer_id)

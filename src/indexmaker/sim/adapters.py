@@ -24,14 +24,18 @@ from indexmaker.core.events import (
     Command,
     DepositObserved,
     EngineInput,
+    HopCompleted,
+    HopReport,
+    HopState,
     MintIndex,
     PlaceExchangeOrder,
+    QueryHop,
     RouteCollateral,
     SendToClient,
     WithdrawalCompleted,
     WithdrawCollateral,
 )
-from indexmaker.core.ids import ClientKey, TxHash
+from indexmaker.core.ids import ClientKey, TransferId, TxHash
 from indexmaker.core.ports import EventSink
 from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
@@ -108,7 +112,10 @@ class ChainFaults:
 
     transfer_error: Exception | None = None
     mint_error: Exception | None = None
-    hangs: bool = False  # every call blocks until cancelled (a stuck RPC)
+    hangs: bool = False  # every call blocks until cancelled (a stuck RPC): nothing moves
+    transfer_hangs_after_move: bool = False  # the hop moves, but the call never returns
+    lose_hop_reports: bool = False  # the chain's completions never reach the sink
+    status_error: Exception | None = None  # hop_status raises (the chain cannot be asked)
 
 
 class SimChainPort:
@@ -120,6 +127,8 @@ class SimChainPort:
         self.faults = faults or ChainFaults()
         self.burns: list[BurnIndex] = []
         self.withdrawals: list[WithdrawCollateral] = []
+        # Hops by transfer id (the key, as Custody.release's): (completion, when it lands).
+        self.hops: dict[TransferId, tuple[HopCompleted, float]] = {}
         self._balances: dict[str, Decimal] = {}
         self._sink: EventSink | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,8 +152,27 @@ class SimChainPort:
 
     async def transfer(self, command: RouteCollateral) -> None:
         await self._fault(self.faults.transfer_error)
+        if command.transfer_id in self.hops:
+            return  # a repeat of a key moves nothing, as the custody contract refuses it
+        delay, done = self.chain.route(command)
+        self.hops[command.transfer_id] = (done, self._loop_time() + delay.total_seconds())
         self._move(command)
-        self._later(*self.chain.route(command))
+        if not self.faults.lose_hop_reports:
+            self._later(delay, done)
+        if self.faults.transfer_hangs_after_move:
+            await asyncio.Event().wait()  # the chain did it; our call never hears back
+
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        if self.faults.status_error is not None:
+            raise self.faults.status_error
+        await asyncio.sleep(0)  # a query is a round trip: never answered synchronously
+        hop = self.hops.get(query.transfer_id)
+        if hop is None:
+            return HopReport(query.transfer_id, HopState.NOT_FOUND, reason="no such transfer")
+        done, lands_at = hop
+        if self._loop_time() < lands_at:
+            return HopReport(query.transfer_id, HopState.PENDING)
+        return HopReport(query.transfer_id, HopState.DONE, done.amount_received, done.fee)
 
     async def mint(self, command: MintIndex) -> None:
         await self._fault(self.faults.mint_error)
@@ -169,6 +197,10 @@ class SimChainPort:
 
     async def balance(self, designation: str) -> Decimal:
         return self._balances.get(designation, Decimal(0))
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     def _credit(self, designation: str, amount: Decimal) -> None:
         self._balances[designation] = self._balances.get(designation, Decimal(0)) + amount
@@ -213,3 +245,6 @@ class SimBridge:
 
     async def relay(self, command: RouteCollateral) -> None:
         await self._chain.transfer(command)
+
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        return await self._chain.hop_status(query)

@@ -15,7 +15,7 @@ from indexmaker.chain.connector import ChainSettings, Web3ChainPort, mint_terms_
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain
 from indexmaker.core.chain_events import DepositObserved, HopCompleted, MintConfirmed
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.events import MintIndex, RouteCollateral
+from indexmaker.core.events import HopReport, HopState, MintIndex, QueryHop, RouteCollateral
 from indexmaker.core.ids import Designation, PaymentId, Symbol, TransferId, client_key
 from indexmaker.core.ports import ChainPort
 
@@ -157,7 +157,13 @@ async def test_transfer_released_once_per_transfer_id(
         WALLET,
         Decimal("2.5"),
     )
+    query = QueryHop(hop.transfer_id, "", hop.amount)
+    # Before it is sent the chain has no trace of it: only then may it be resent.
+    assert (await port.hop_status(query)).state is HopState.NOT_FOUND
     await port.transfer(hop)
+    assert await port.hop_status(query) == HopReport(
+        hop.transfer_id, HopState.DONE, Decimal("2.5"), Decimal(0)
+    )
     await port.transfer(hop)  # resent: nothing moves twice
     assert await port.balance(WALLET) == Decimal("2.5")
     assert pushed == [HopCompleted(TransferId("t-1"), Decimal("2.5"), Decimal(0))] * 2
