@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from indexmaker.app.config import ConfigError
+from indexmaker.observability.logging import register_secret
 from indexmaker.venues.binance.rest import BinanceEndpoints
 from indexmaker.venues.binance.signing import Credentials, load_ed25519_pem
 from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
@@ -78,6 +79,9 @@ def binance_venue(
         credentials = Credentials.from_env()
         if credentials is None:
             raise ConfigError("venue binance: BINANCE_API_KEY is not set")
+        for secret in (credentials.api_key, credentials.hmac_secret):
+            if secret:
+                register_secret(secret)  # masked in any log line that quotes it
         endpoints = BinanceEndpoints(rest_url, ws_api, stream)
         return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), None
     from indexmaker.venues.binance_sim.config import (

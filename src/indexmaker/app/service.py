@@ -31,7 +31,7 @@ from indexmaker.core.journal import NullJournal, Store
 from indexmaker.core.ports import VenuePort
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
-from indexmaker.observability.logging import log_event
+from indexmaker.observability.logging import log_event, register_secret
 from indexmaker.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.server.signing import Signer
@@ -120,6 +120,7 @@ class Service:
                 logging.WARNING,
                 note="using the well-known local test key; set INDEXMAKER_SERVER_KEY",
             )
+        register_secret(key)  # never in a log line, whatever quotes it
         self.signer = Signer(key)
         self.server = FixServer(config.server, self.runtime.submit, self.clock, self.signer)
         self.runtime.deliver = self.server.deliver

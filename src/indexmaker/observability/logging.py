@@ -1,6 +1,9 @@
 """Structured logs (structlog): one event name, then fields; JSON in production, key=value
 lines on a terminal. Secrets never go out: any field whose name says key, secret, password,
-token, signature or passphrase is masked (a public key stays), whatever the caller passed.
+token, signature or passphrase is masked (a public key stays), whatever the caller passed;
+and a secret's value registered with `register_secret` (the server's signing key, API keys
+and secrets, as they are loaded) is masked wherever it shows up, in any field's text (an
+error message quoting a request, say).
 
 Context binds with `bound(order=..., batch=..., instrument=..., client=...)`: every event
 logged inside the block (in that task) carries those fields.
@@ -23,6 +26,29 @@ _SECRET_WORDS = ("secret", "password", "passphrase", "token", "signature", "priv
 _PUBLIC = frozenset({"public_key", "server_public_key", "key_source"})
 MASK = "***"
 Event = MutableMapping[str, Any]
+_SECRETS: set[str] = set()
+MIN_SECRET = 8  # shorter values would mask ordinary text
+
+
+def register_secret(value: str) -> None:
+    """Mask `value` (and its hex body without 0x, in either case) in every logged text from
+    now on. Values shorter than 8 characters are not registered (they are no secret)."""
+    value = value.strip()
+    body = value[2:] if value[:2] in ("0x", "0X") else value
+    for form in {value, body, body.lower(), body.upper()}:
+        if len(form) >= MIN_SECRET:
+            _SECRETS.add(form)
+
+
+def _redact_values(_logger: Any, _name: str, event: Event) -> Event:
+    if not _SECRETS:
+        return event
+    for field, value in event.items():
+        if isinstance(value, str) and any(secret in value for secret in _SECRETS):
+            for secret in sorted(_SECRETS, key=len, reverse=True):
+                value = value.replace(secret, MASK)
+            event[field] = value
+    return event
 
 
 def _redact(_logger: Any, _name: str, event: Event) -> Event:
@@ -102,6 +128,7 @@ structlog.configure(
         structlog.stdlib.add_log_level,
         _redact,
         _stringify,
+        _redact_values,  # after _stringify: an exception's text is checked too
         structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
     ],
     logger_factory=structlog.stdlib.LoggerFactory(),
@@ -122,3 +149,12 @@ def bound(**fields: Any) -> Iterator[None]:
     """Bind context fields (order, batch, instrument, client) for the events logged inside."""
     with structlog.contextvars.bound_contextvars(**fields):
         yield
+
+
+def bind(**fields: Any) -> None:
+    """Bind context fields for the rest of the current task (or until `unbind`)."""
+    structlog.contextvars.bind_contextvars(**fields)
+
+
+def unbind(*names: str) -> None:
+    structlog.contextvars.unbind_contextvars(*names)

@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientRequest, ClientResponse
 from indexmaker.core.ids import ClientKey
-from indexmaker.observability.logging import log_event
+from indexmaker.observability.logging import bind, bound, log_event, unbind
 from indexmaker.server.connection import Connection, SendBudget, size_buffers
 from indexmaker.server.encoding import (
     PreparedMessage,
@@ -242,22 +242,32 @@ class FixServer:
         )
         self._connections[session_id] = connection
         self._unauthenticated.opened(connection)
-        try:
-            async for message in ws:
-                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    self._on_frame(connection, message.data, only, exclude)
-                    if connection.backlogged():
-                        # Read no further request until our replies are on their way: what
-                        # a client's own requests can queue here stays near the floor.
-                        await connection.drained()
-                elif message.type == WSMsgType.ERROR:
-                    break
-        finally:
-            connection.closing = True
-            connection.discard()
-            self._connections.pop(session_id, None)
-            self._unauthenticated.release(connection)
-            self.hub.close_session(session_id)
+        # Every event this session's task logs names the session, its peer and (once a
+        # request named one) its client: bound once, not per frame (binding costs µs).
+        client: ClientKey | None = None
+        with bound(session=session_id, source=source):
+            log_event("session_opened", logging.DEBUG)
+            try:
+                async for message in ws:
+                    if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                        self._on_frame(connection, message.data, only, exclude)
+                        if state.client is not None and state.client != client:
+                            client = state.client
+                            bind(client=client[1], chain_id=client[0])
+                        if connection.backlogged():
+                            # Read no further request until our replies are on their way:
+                            # what a client's own requests can queue here stays near the floor.
+                            await connection.drained()
+                    elif message.type == WSMsgType.ERROR:
+                        break
+            finally:
+                log_event("session_ended", logging.DEBUG, frames_out=state.out_seq)
+                unbind("client", "chain_id")
+                connection.closing = True
+                connection.discard()
+                self._connections.pop(session_id, None)
+                self._unauthenticated.release(connection)
+                self.hub.close_session(session_id)
         return ws
 
     # ------------------------------------------------------------------ connection bounds
