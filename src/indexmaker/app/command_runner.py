@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.events import (
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 Deliver = Callable[[ClientKey, ClientResponse], None]
 ZERO = Decimal(0)
+T = TypeVar("T")
 
 
 class CommandRunner:
@@ -172,35 +173,50 @@ class CommandRunner:
         """Ask the venue, backing off; its fills then its report. A venue that does not know
         the order answers with status None. A venue that cannot be asked leaves the order
         unknown: after `unknown_retry` the core is told again and queries again."""
+        order_id, instrument = command.order_id, command.instrument
+        try:
+            report, reason = await self._ask(
+                lambda: self.venue.order_status(order_id, instrument), "status query"
+            )
+        except OrderNotFound as missing:
+            await self.put(
+                ExchangeOrderReport(order_id, instrument, None, ZERO, reason=str(missing))
+            )
+            return
+        if report is None:
+            unknown = ExchangeOrderStatusUnknown(order_id, instrument, reason)
+            await self._still_unknown("order_still_unknown", "query", unknown)
+            return
+        for event in report_inputs(report):
+            await self.put(event)
+        log_event("order_reconciled", status=report.status.value)
+
+    async def _ask(
+        self, ask: Callable[[], Coroutine[Any, Any, T]], what: str
+    ) -> tuple[T | None, str]:
+        """(answer, "") from up to `query_attempts` tries, backing off 2ⁿ × `query_backoff`;
+        (None, the last reason) when none answered. `OrderNotFound` is an answer: it is
+        raised to the caller at once."""
         limits = self.limits
         reason = "no answer"
         for attempt in range(limits.query_attempts):
             if attempt:
                 await asyncio.sleep(limits.query_backoff.total_seconds() * 2 ** (attempt - 1))
             try:
-                report = await asyncio.wait_for(
-                    self.venue.order_status(command.order_id, command.instrument),
-                    limits.command_timeout.total_seconds(),
-                )
-            except OrderNotFound as missing:
-                await self.put(
-                    ExchangeOrderReport(
-                        command.order_id, command.instrument, None, ZERO, reason=str(missing)
-                    )
-                )
-                return
+                return await asyncio.wait_for(ask(), limits.command_timeout.total_seconds()), ""
+            except OrderNotFound:
+                raise
             except Exception as error:
-                reason = f"status query failed: {error!r}"
-                continue
-            for event in report_inputs(report):
-                await self.put(event)
-            log_event("order_reconciled", status=report.status.value)
-            return
-        log_event("order_still_unknown", logging.ERROR, reason=reason)
+                reason = f"{what} failed: {error!r}"
+        return None, reason
+
+    async def _still_unknown(self, event: str, metric: str, unknown: EngineInput) -> None:
+        """Nothing answered: wait `unknown_retry`, then tell the core again (it asks again)."""
+        log_event(event, logging.ERROR, reason=getattr(unknown, "reason", None))
         if self.metrics is not None:
-            self.metrics.command_failed("query")
-        await asyncio.sleep(limits.unknown_retry.total_seconds())
-        await self.put(ExchangeOrderStatusUnknown(command.order_id, command.instrument, reason))
+            self.metrics.command_failed(metric)
+        await asyncio.sleep(self.limits.unknown_retry.total_seconds())
+        await self.put(unknown)
 
     async def _route(self, command: RouteCollateral) -> None:
         """A definite refusal is `HopFailed` (nothing moved: the router may retry under a new
@@ -231,26 +247,13 @@ class CommandRunner:
         told again and asks again (nothing is ever resent on a guess)."""
         bridge = self.bridges.get(command.bridge)
         port: ChainPort | BridgePort = bridge if bridge is not None else self.chain
-        limits = self.limits
-        reason = "no answer"
-        for attempt in range(limits.query_attempts):
-            if attempt:
-                await asyncio.sleep(limits.query_backoff.total_seconds() * 2 ** (attempt - 1))
-            try:
-                report = await asyncio.wait_for(
-                    port.hop_status(command), limits.command_timeout.total_seconds()
-                )
-            except Exception as error:
-                reason = f"hop status query failed: {error!r}"
-                continue
-            log_event("hop_reconciled", state=report.state.value)
-            await self.put(report)
+        report, reason = await self._ask(lambda: port.hop_status(command), "hop status query")
+        if report is None:
+            unknown = HopStatusUnknown(command.transfer_id, reason)
+            await self._still_unknown("hop_still_unknown", "hop query", unknown)
             return
-        log_event("hop_still_unknown", logging.ERROR, reason=reason)
-        if self.metrics is not None:
-            self.metrics.command_failed("hop query")
-        await asyncio.sleep(limits.unknown_retry.total_seconds())
-        await self.put(HopStatusUnknown(command.transfer_id, reason))
+        log_event("hop_reconciled", state=report.state.value)
+        await self.put(report)
 
     async def _mint(self, command: MintIndex) -> None:
         reason = await self._call("mint", self.chain.mint(command))
