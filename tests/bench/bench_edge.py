@@ -38,7 +38,8 @@ from bench_fix import Child, Client, RoundTrips, child_process
 HERE = Path(__file__).resolve()
 HONEST = "127.0.0.2"
 HONEST_QUOTES = 800
-HOSTILE_SECONDS = 5.0
+HOSTILE_SECONDS = 8.0  # from the hostile process's start; the honest run fits well within
+SETTLE = 1.0  # seconds of attack before the honest client starts
 HOSTILE_COUNTS = (1, 10, 50)
 MEMORY_SESSIONS = 300
 SLOW_READERS = 50
@@ -140,9 +141,12 @@ def cpu_seconds(pid: int) -> float:
 # ---------------------------------------------------------------- hostile peers (a child)
 
 
-async def _hostile_socket(kind: str, url: str, deadline: float, replay: str) -> int:
+async def _hostile_socket(
+    kind: str, url: str, deadline: float, replay: str, tried: asyncio.Event
+) -> int:
     """One hostile peer for the phase: floods (garbage, replay) or holds a session, and
-    reconnects whenever the server closes it. Returns frames sent."""
+    reconnects whenever the server closes or refuses it. `tried` is set after its first
+    connection attempt. Returns frames sent."""
     sent = 0
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -150,14 +154,18 @@ async def _hostile_socket(kind: str, url: str, deadline: float, replay: str) -> 
             try:
                 ws = await http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=1))
             except (aiohttp.ClientError, OSError):
+                tried.set()
                 await asyncio.sleep(0.05)
                 continue
+            tried.set()
             drain = asyncio.ensure_future(_discard(ws))
             try:
-                while not ws.closed and time.monotonic() < deadline:
-                    if kind == "hold":
-                        await asyncio.sleep(0.1)
-                        continue
+                if kind == "hold":  # idle until closed or the end: no wake-ups of ours
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            asyncio.shield(drain), max(0.0, deadline - time.monotonic())
+                        )
+                while not ws.closed and time.monotonic() < deadline and kind != "hold":
                     frame = replay if kind == "replay" else _GARBAGE[sent % len(_GARBAGE)]
                     await ws.send_bytes(frame.encode() if isinstance(frame, str) else frame)
                     sent += 1
@@ -182,9 +190,11 @@ async def _hostiles(kind: str, count: int, url: str, seconds: float) -> None:
     victim = Client(999)
     replay = victim.orders(1)[0]  # captured once; every later copy is a replay
     deadline = time.monotonic() + seconds
-    sent = await asyncio.gather(
-        *(_hostile_socket(kind, url, deadline, replay) for _ in range(count))
-    )
+    tried = [asyncio.Event() for _ in range(count)]
+    sockets = asyncio.gather(*(_hostile_socket(kind, url, deadline, replay, t) for t in tried))
+    await asyncio.gather(*(t.wait() for t in tried))
+    print("READY", flush=True)  # every socket connected (or was refused) once
+    sent = await sockets
     print(f"SENT {sum(sent)}", flush=True)
 
 
@@ -245,7 +255,14 @@ def honest_under(url: str, kind: str | None, count: int) -> RoundTrips:
         stderr=subprocess.DEVNULL,
         text=True,
     ) as attackers:
-        time.sleep(1.0)  # the attack is under way before the honest client starts
+        # The attack is in its steady state before the honest client starts: every socket
+        # connected once (the hostile process's own start and its first handshakes are not
+        # what is measured), then SETTLE more seconds.
+        assert attackers.stdout is not None
+        line = attackers.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"hostile peers did not start: {line!r}")
+        time.sleep(SETTLE)
         try:
             return asyncio.run(_honest(url, HONEST_QUOTES))
         finally:
@@ -365,22 +382,24 @@ def run() -> list[str]:
         f" ours idle {idle:.1f}, authenticated {auth:.1f}, slow reader {slow:.1f} KiB"
         f" ({MEMORY_SESSIONS} / {MEMORY_SESSIONS} / {SLOW_READERS} sessions)",
     ]
-    with child("--serve", "defended") as server:
-        asyncio.run(_honest(server.url, 100))  # warm-up (ACK signature cache)
-        quiet_p99: list[float] = []
-        for kind in ("garbage", "replay", "hold"):
-            for count in HOSTILE_COUNTS:
+    quiet_p99: list[float] = []
+    for kind in ("garbage", "replay", "hold"):
+        for count in HOSTILE_COUNTS:
+            # A fresh server each time: the strikes one attack leaves on its source would
+            # otherwise shape the next one.
+            with child("--serve", "defended") as server:
+                asyncio.run(_honest(server.url, 100))  # warm-up (ACK signature cache)
                 # The machine is shared and noisy: each attack is compared with a quiet
                 # run right before it, not with one figure from the start.
                 quiet = honest_under(server.url, None, 0)
                 quiet_p99.append(quiet.pct(0.99))
                 rt = honest_under(server.url, kind, count)
                 lines.append(_row(f"while {count:>2} sockets {kind}", rt, quiet))
-        ordered = sorted(quiet_p99)
-        lines.append(
-            f"quiet p99 across those runs: {ordered[0]:.0f}-{ordered[-1]:.0f} µs"
-            f" (median {ordered[len(ordered) // 2]:.0f} µs), {HONEST_QUOTES} quotes each"
-        )
+    ordered = sorted(quiet_p99)
+    lines.append(
+        f"quiet p99 across those runs: {ordered[0]:.0f}-{ordered[-1]:.0f} µs"
+        f" (median {ordered[len(ordered) // 2]:.0f} µs), {HONEST_QUOTES} quotes each"
+    )
     with child("--serve", "flood") as flood:
         refused = refused_per_core(flood, echo=False)
     lines.append(

@@ -164,6 +164,27 @@ async def test_garbage_flood_is_closed_after_a_bounded_number_of_naks() -> None:
             assert reply["standard_header"]["msg_type"] == "ACK"
 
 
+async def test_a_struck_out_peer_is_cut_at_once_not_after_the_close_grace() -> None:
+    """Waiting for its close handshake would keep reading (and parsing) its flood."""
+    session = SessionConfig(
+        unauthenticated=GuardConfig(strike_limit=RateLimit("strikes", 5, TEN_S))
+    )
+    config = server_config(session=session, close_grace=timedelta(seconds=10))
+    async with running_server(config) as server:
+        raw = await RawPeer.connect(server.url)
+        for _ in range(6):
+            raw.send(b"{not json")
+        await raw.drain()
+        frames = await raw.frames()
+        assert frames[-1][0] == 0x8  # the close frame; the peer never answers it...
+        for _ in range(200):  # ...and keeps flooding
+            raw.send(b"{not json")
+        async with asyncio.timeout(2):  # far below the 10 s grace: the server hung up
+            assert await raw.reader.read() == b""
+        raw.close()
+        await until(lambda: server.session_count() == 0)
+
+
 async def test_out_of_sequence_flood_strikes_out() -> None:
     session = SessionConfig(
         unauthenticated=GuardConfig(strike_limit=RateLimit("strikes", 10, TEN_S))
@@ -220,21 +241,22 @@ async def test_squatters_cannot_fill_max_sessions_for_real_clients() -> None:
         assert codes == [1008] * 100
 
 
-async def test_a_source_whose_sessions_keep_striking_out_is_refused_before_the_upgrade() -> None:
+async def test_a_source_whose_sessions_keep_striking_out_is_refused_at_accept() -> None:
     limits = GuardConfig(
         strike_limit=RateLimit("strikes", 3, TEN_S),
         strike_out_limit=RateLimit("strike_outs", 2, TEN_S),
     )
     config = server_config(session=SessionConfig(unauthenticated=limits))
-    async with arena(config) as (_, hostile, honest):
+    async with arena(config) as (server, hostile, honest):
         for _ in range(2):  # two sessions struck out...
             peer = await hostile()
             for _ in range(4):
                 await peer.send("{garbage")
             assert await peer.close_code() == 1008
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await hostile()  # ...so the third is refused before the upgrade
-        assert refused.value.status == 429
+        opened = server.hub.open_sessions()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await hostile()  # ...so the third is reset at accept: no HTTP answer at all
+        assert server.hub.open_sessions() == opened
         client = await honest()  # another source is not affected
         reply = await client.request(lambda seq: client.wallet.order(seq, "o-1"))
         assert reply["standard_header"]["msg_type"] == "ACK"

@@ -10,8 +10,8 @@ cost is bounded by who *sends* it, never by the address it names:
 - per session: *strikes*, frames refused for what they are (unreadable, invalid, unauthorised,
   out of sequence); a session that keeps sending such frames is closed, so garbage costs a
   bounded number of NAKs per connection; a source whose sessions keep striking out has its
-  new connections refused before the WebSocket upgrade for a while (a reconnect loop of
-  garbage would otherwise cost a handshake per twenty frames).
+  new connections reset at TCP accept for a while (listener.py; a reconnect loop of garbage
+  would otherwise cost a handshake per twenty frames).
 
 Per-source state is pruned: a source with no open connection and empty windows is forgotten,
 and at most `max_tracked_sources` are kept (the oldest idle go first), so the cost per
@@ -43,7 +43,7 @@ class GuardConfig:
     )
     strike_limit: RateLimit = field(default_factory=lambda: RateLimit("strikes_10s", 20, 10 * _SEC))
     # Sessions of one source closed for striking out: past this, the source's new connections
-    # are refused before the WebSocket upgrade (HTTP 429) until the window frees.
+    # are reset at TCP accept (listener.py; HTTP 429 if it passed accept) until the window frees.
     strike_out_limit: RateLimit = field(
         default_factory=lambda: RateLimit("strike_outs_1m", 3, _MIN)
     )

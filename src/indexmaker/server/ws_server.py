@@ -43,6 +43,7 @@ from indexmaker.server.encoding import (
     prepare_challenge,
     prepare_nak,
 )
+from indexmaker.server.listener import listen
 from indexmaker.server.messages import (
     ChallengeRequest,
     ParsedRequest,
@@ -104,6 +105,7 @@ class FixServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._accepting = True
         self._background: set[asyncio.Future[None]] = set()
         self.app = web.Application()
@@ -123,9 +125,10 @@ class FixServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
         try:
-            await site.start()
+            self._listener = await listen(
+                self._runner, self.config.host, self.config.port, self._refused_source
+            )
         except OSError:  # port taken, address not ours: nothing was served, nothing to stop
             await self._runner.cleanup()
             self._runner = None
@@ -139,13 +142,13 @@ class FixServer:
 
     @property
     def bound_port(self) -> int:
-        if self._runner is not None:
-            for site in self._runner.sites:
-                server = getattr(site, "_server", None)
-                sockets = getattr(server, "sockets", None)
-                if sockets:
-                    return int(sockets[0].getsockname()[1])
+        if self._listener is not None and self._listener.sockets:
+            return int(self._listener.sockets[0].getsockname()[1])
         return self.config.port
+
+    def _refused_source(self, source: str) -> bool:
+        """A source whose sessions keep striking out: aborted at accept (listener.py)."""
+        return self.hub.guard.refusing(source, self._clock.now()) is not None
 
     async def stop(self, reason: str = "server shutting down") -> None:
         """Stop accepting, flush what is queued, close every session with a reason."""
@@ -159,6 +162,8 @@ class FixServer:
             await connection.close(1001, reason, self.config.close_grace.total_seconds())
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
         log_event("fix_stopped", reason=reason)
@@ -249,6 +254,12 @@ class FixServer:
             log_event("session_opened", logging.DEBUG)
             try:
                 async for message in ws:
+                    if message.type == WSMsgType.ERROR:
+                        break
+                    if connection.closing:
+                        # Frames parsed from the last read before it was closed (a flood
+                        # packs thousands into one read): dropped here, before any work.
+                        continue
                     if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                         self._on_frame(connection, message.data, only, exclude)
                         if state.client is not None and state.client != client:
@@ -258,8 +269,6 @@ class FixServer:
                             # Read no further request until our replies are on their way:
                             # what a client's own requests can queue here stays near the floor.
                             await connection.drained()
-                    elif message.type == WSMsgType.ERROR:
-                        break
             finally:
                 log_event("session_ended", logging.DEBUG, frames_out=state.out_seq)
                 unbind("client", "chain_id")
@@ -305,8 +314,6 @@ class FixServer:
         only: frozenset[str] | None,
         exclude: frozenset[str],
     ) -> None:
-        if connection.closing:
-            return  # already being closed: its frames cost nothing more
         now = self._clock.now()
         state = connection.state
         parsed = parse_request(data, self._limits)
