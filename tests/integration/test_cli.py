@@ -9,12 +9,15 @@ that need no server are checked in-process through `main()`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +33,8 @@ indexes = ["SY100", "SYL2"]
 log_level = "INFO"
 [server]
 host = "127.0.0.1"
+[api]
+port = 0
 [solver]
 mint_idle = 0.3
 order_rate_limits = [{ name = "ORDERS_10S", limit = 100000, interval = 10 }]
@@ -164,6 +169,28 @@ def test_serve_deposit_order_wait_from_nothing_to_minted(served: Served, tmp_pat
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait(timeout=5)
+
+
+def test_serve_answers_the_query_api_where_its_log_says(served: Served) -> None:
+    found = re.search(r"query_api_started\W.*?(http://127\.0\.0\.1:\d+)", served.log.read_text())
+    assert found, served.log.read_text()
+    base = found.group(1)
+    address = Signer(ANVIL_TEST_KEYS[5]).address
+    assert run(served, "deposit", address, "250").returncode == 0
+    deadline = time.monotonic() + 10
+    while True:  # the deposit reaches the engine through the simulated chain
+        try:
+            with urllib.request.urlopen(f"{base}/v1/collateral/42161/{address}", timeout=5) as r:
+                position = json.loads(r.read())
+        except urllib.error.HTTPError as error:  # 404 until the deposit is seen
+            assert error.code == 404 and time.monotonic() < deadline
+        else:
+            if Decimal(position["deposited"]) == 250 or time.monotonic() > deadline:
+                break
+        time.sleep(0.05)
+    assert position["address"] == address.lower() and position["deposited"] == "250.000000"
+    with urllib.request.urlopen(f"{base}/openapi.json", timeout=5) as r:
+        assert json.loads(r.read())["openapi"] == "3.1.0"
 
 
 @pytest.mark.parametrize("key", [ANVIL_TEST_KEYS[3], None])

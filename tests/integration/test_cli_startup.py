@@ -66,6 +66,7 @@ def busy_port() -> Iterator[int]:
         (["--port", "-1"], "indexmaker serve: --port: must be greater than or equal to 0"),
         (["--port", "3k"], "indexmaker serve: argument --port: expected a whole number, got '3k'"),
         (["--host", "bad host!"], "indexmaker serve: --host: must match pattern"),
+        (["--api-port", "65536"], "indexmaker serve: --api-port: must be less than or equal"),
         (["--config", "/nonexistent.toml"], "indexmaker serve: /nonexistent.toml: No such file"),
     ],
 )
@@ -84,6 +85,14 @@ def test_serve_refuses_a_port_in_use(busy_port: int) -> None:
     line = refused(indexmaker("serve", "--port", str(busy_port)))
     assert line == (
         "indexmaker serve: server.host/server.port (--host/--port): "
+        f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
+    )
+
+
+def test_serve_refuses_a_query_api_port_in_use(busy_port: int) -> None:
+    line = refused(indexmaker("serve", "--port", "0", "--api-port", str(busy_port)))
+    assert line == (
+        "indexmaker serve: api.host/api.port (--api-port): "
         f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
     )
 

@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=whole_number("--port"), help="FIX port (default 3000)")
     serve.add_argument(
+        "--api-port", type=_whole_number("--api-port"), help="query API port (default 3001)"
+    )
+    serve.add_argument(
         "--sim-deposits",
         action="store_true",
         help="serve POST /sim/deposit (credits simulated USDC; loopback clients only)",
@@ -114,10 +117,14 @@ def _serve(args: argparse.Namespace) -> int:
     overrides: dict[str, dict[str, Any]] = {"server": server}
     if args.sim_deposits:
         overrides["sim"] = {"deposit_endpoint": True}
+    if args.api_port is not None:
+        overrides["api"] = {"port": args.api_port}
     try:
         load_config(args.config)  # the file alone first: its errors name its settings
         config = load_config(
-            args.config, overrides, {"server.host": "--host", "server.port": "--port"}
+            args.config,
+            overrides,
+            {"server.host": "--host", "server.port": "--port", "api.port": "--api-port"},
         )
         setup_logging(config.log_level)
         asyncio.run(serve(config, args.venue))

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from indexmaker.app.settings import RateLimitSettings, Settings
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
+from indexmaker.query.api import QueryApiConfig
 from indexmaker.server.guard import GuardConfig
 from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
@@ -69,6 +70,8 @@ class ServiceConfig:
     solver: SolverConfig = field(default_factory=SolverConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    # Built in code (tests, demos): no query API unless asked; `serve`'s settings turn it on.
+    api: QueryApiConfig = field(default_factory=lambda: QueryApiConfig(enable=False))
     log_level: str = "INFO"
 
 
@@ -240,6 +243,7 @@ def _build(settings: Settings) -> ServiceConfig:
             max_deposit=sim.max_deposit,
         ),
         store=_store(settings),
+        api=QueryApiConfig(settings.api.enable, settings.api.host, settings.api.port),
     )
 
 

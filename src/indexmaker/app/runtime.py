@@ -128,6 +128,7 @@ class Runtime:
         self._queue: asyncio.Queue[EngineInput] = asyncio.Queue(self.limits.queue_size)
         self._tick_pending = False
         self._step_started: float | None = None
+        self._in_worker: asyncio.Future[list[Command]] | None = None
         self._book_seen: dict[str, float] = {}
         self.book_events = 0  # book snapshots and updates the engine applied (demo figures)
         self._states_sampled = float("-inf")
@@ -219,6 +220,14 @@ class Runtime:
         """How many instruments' books have reached the engine since start."""
         return len(self._book_seen)
 
+    async def quiet(self) -> None:
+        """Return at a moment no engine step runs in the worker thread. A reader of the
+        engine's state (the query API) reads it synchronously right after, on the event loop,
+        so it never sees a tick half done (the engine itself only changes on the loop or in
+        that thread)."""
+        while (running := self._in_worker) is not None:
+            await asyncio.wait((running,))
+
     def health(self) -> HealthReport:
         now = asyncio.get_running_loop().time()
         step = 0.0 if self._step_started is None else now - self._step_started
@@ -262,7 +271,11 @@ class Runtime:
                 self._tick_pending = False
                 event = Tick(self.engine.clock.now())  # the time it is handled
             if isinstance(event, Tick) and self.limits.offload_ticks:
-                commands = await loop.run_in_executor(self._worker, self.engine.handle, event)
+                self._in_worker = loop.run_in_executor(self._worker, self.engine.handle, event)
+                try:
+                    commands = await self._in_worker
+                finally:
+                    self._in_worker = None
             else:
                 commands = self.engine.handle(event)
         except Exception as error:  # the engine contains its own; this is the last guard

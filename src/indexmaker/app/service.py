@@ -34,6 +34,7 @@ from indexmaker.model.index import load_bundled_index
 from indexmaker.observability.logging import log_event, register_secret
 from indexmaker.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from indexmaker.observability.metrics import ServiceMetrics
+from indexmaker.query.api import QueryApi
 from indexmaker.server.signing import Signer
 from indexmaker.server.wire_values import check_address, check_amount
 from indexmaker.server.ws_server import FixServer
@@ -129,20 +130,38 @@ class Service:
         self.metrics.session_count = self.server.session_count
         self.server.app.router.add_post("/sim/deposit", self._sim_deposit)
         self.server.app.router.add_get("/info", self._info)
+        self.api: QueryApi | None = None
+        if config.api.enable:
+            store_path = self.store.path if isinstance(self.store, SqliteStore) else None
+            self.api = QueryApi(
+                config.api, self.engine, self.runtime.quiet, self.runtime.health, store_path
+            )
 
     async def start(self) -> None:
         """Listen first (OSError if the host/port cannot be bound: nothing else started)."""
         await self.server.start()
+        if self.api is not None:
+            try:
+                await self.api.start()
+            except OSError as error:
+                await self.server.stop()
+                where = f"{self.config.api.host}:{self.config.api.port}"
+                raise ConfigError(
+                    f"api.host/api.port (--api-port): cannot listen on {where}: {_reason(error)}"
+                ) from None
         self.metrics.use_clock(asyncio.get_running_loop().time)
         await self.runtime.start(self.recovery)
         log_event(
             "service_started",
             indexes=",".join(self.config.indexes),
             fix=self.server.url,
+            api=self.api.url if self.api is not None else "off",
             server_address=self.signer.address,
         )
 
     async def stop(self) -> None:
+        if self.api is not None:
+            await self.api.stop()
         await self.server.stop()
         await self.runtime.drain()
         await self.runtime.stop()
@@ -232,6 +251,10 @@ def _is_loopback(remote: str | None) -> bool:
         return False
 
 
+def _reason(error: OSError) -> str:
+    return str(error.strerror or error).rpartition("): ")[2]
+
+
 def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
@@ -282,8 +305,7 @@ async def _serve_until_signal(config: ServiceConfig, venue: VenuePort | None) ->
     except OSError as error:  # the port is taken, the host is not ours, the name unknown
         where = f"{config.server.host}:{config.server.port}"
         raise ConfigError(
-            f"server.host/server.port (--host/--port): cannot listen on {where}: "
-            f"{str(error.strerror or error).rpartition('): ')[2]}"
+            f"server.host/server.port (--host/--port): cannot listen on {where}: {_reason(error)}"
         ) from None
     await stop.wait()
     log_event("service_stopping", reason="signal")

@@ -284,6 +284,17 @@ class StoreSettings(_Model):
     commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
 
 
+class ApiSettings(_Model):
+    """The read-only query API (HTTP JSON, OpenAPI at /openapi.json, docs at /docs). It shows
+    every client's balances and orders: loopback unless the operator decides otherwise."""
+
+    enable: bool = True
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")] = (
+        "127.0.0.1"
+    )
+    port: Annotated[int, Field(ge=0, le=65535)] = 3001  # 0: any free port
+
+
 class Settings(_Model):
     indexes: Annotated[list[str], Field(min_length=1, max_length=64)] = Field(
         default_factory=lambda: ["SY100"]
@@ -293,6 +304,7 @@ class Settings(_Model):
     solver: SolverSettings = Field(default_factory=SolverSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")
     def _known_indexes(self) -> Settings:

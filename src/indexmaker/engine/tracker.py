@@ -176,6 +176,10 @@ class OrderTracker:
     def queued(self) -> int:
         return len(self._outbound)
 
+    def all_orders(self) -> list[TrackedOrder]:
+        """The retired orders still kept (oldest first), then every order tracked now."""
+        return [*self._retired.values(), *self._orders.values()]
+
     def open_orders(self) -> list[TrackedOrder]:
         return [o for o in self._orders.values() if not o.status.is_final]
 

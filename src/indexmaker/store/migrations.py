@@ -37,6 +37,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ),
     ),
+    Migration(
+        2,
+        "mint invoices by client and time",
+        (
+            # One row per MintInvoice sent (store/invoices.py), written with its outbox row;
+            # minted_at is fixed-width UTC text, so text order is time order.
+            "CREATE TABLE invoices (payment_id TEXT PRIMARY KEY, chain_id BIGINT NOT NULL, "
+            "address TEXT NOT NULL, client_order_id TEXT NOT NULL, symbol TEXT NOT NULL, "
+            "minted_at TEXT NOT NULL, journal_seq BIGINT NOT NULL, invoice {blob} NOT NULL)",
+            "CREATE INDEX invoices_by_client "
+            "ON invoices (address, chain_id, minted_at, payment_id)",
+            "CREATE INDEX invoices_by_time ON invoices (minted_at, payment_id)",
+        ),
+    ),
 )
 
 CREATE_VERSIONS = (

@@ -17,6 +17,8 @@ from indexmaker.core import codec
 from indexmaker.core.events import Command, EngineInput
 from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.store.crash import NO_CRASH, CrashPoints
+from indexmaker.store.invoices import INSERT as INSERT_INVOICE
+from indexmaker.store.invoices import InvoiceRow, invoice_rows
 from indexmaker.store.migrations import CREATE_VERSIONS, LATEST, MIGRATIONS, SchemaError
 
 DB_NAME = "indexmaker.sqlite3"
@@ -42,6 +44,7 @@ class SqliteStore:
         self._journal: list[tuple[int, str, bytes]] = []
         self._outbox: list[tuple[str, int, str, bytes]] = []
         self._done: list[str] = []
+        self._invoices: list[InvoiceRow] = []
         self._meta: dict[str, str] = {}
         self.commits = 0
 
@@ -78,6 +81,7 @@ class SqliteStore:
                 (item.key, journal_seq, type(command).__name__, codec.encode(command))
             )
             items.append(item)
+        self._invoices.extend(invoice_rows(journal_seq, commands))
         return items
 
     def mark_done(self, keys: Iterable[str]) -> None:
@@ -127,6 +131,8 @@ class SqliteStore:
                     "INSERT INTO outbox (key, journal_seq, kind, command) VALUES (?, ?, ?, ?)",
                     self._outbox,
                 )
+            if self._invoices:
+                db.executemany(INSERT_INVOICE, self._invoices)
             if self._done:
                 db.executemany(
                     "UPDATE outbox SET done = 1 WHERE key = ?", [(k,) for k in self._done]
@@ -144,6 +150,7 @@ class SqliteStore:
         self._journal.clear()
         self._outbox.clear()
         self._done.clear()
+        self._invoices.clear()
         self._meta.clear()
         self.commits += 1
         self._crash.hit("commit")

@@ -1,0 +1,198 @@
+"""The query API's response shapes (pydantic), which also give its OpenAPI schema.
+
+Money and quantities are decimal strings (USDC for collateral, fees and values; base-asset
+units for lots and exchange orders; index units for filled quantities), never JSON numbers,
+so no client parses them as floats. Times are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from indexmaker.server.wire_values import fmt_decimal
+
+T = TypeVar("T")
+# Positional decimal text always ("1E+3" would break clients), the same as the FIX wire.
+Num = Annotated[Decimal, PlainSerializer(fmt_decimal, return_type=str)]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Page(_Out, Generic[T]):
+    """One page of a listing. `next_cursor`: pass it as `cursor` for the next page; null on
+    the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class ApiError(_Out):
+    error: str = Field(description="what was wrong, naming the parameter: `limit: …`")
+
+
+class Health(_Out):
+    status: str = Field(description='"ok" or "unhealthy"')
+    problems: list[str]
+    engine_alive: bool
+    loop_lag_ms: float
+    queue_depth: int
+    queue_capacity: int
+    store: str = Field(description='"sqlite" (durable) or "memory" (nothing survives)')
+    journal_seq: int = Field(description="last committed journal entry (0 without a store)")
+
+
+class CollateralPosition(_Out):
+    """A client's collateral balances in USDC (SPEC §3), rounded to the micro-USDC."""
+
+    chain_id: int
+    address: str
+    deposited: Num
+    fees: Num = Field(description="routing fees of every lot")
+    unconfirmed: Num = Field(description="deposited, still on its way to the exchange")
+    ready: Num = Field(description="at the exchange, reserved by no order")
+    preauth: Num = Field(description="reserved by open order updates, not yet spent")
+    spent: Num = Field(description="spent on index orders, all time")
+
+
+class CollateralLot(_Out):
+    seq_num: int = Field(description="the custody deposit's number; -1 for returned change")
+    gross: Num
+    location: str = Field(description="where it is now, e.g. EVM:ARBITRUM:USDC")
+    fee: Num = Field(description="routing fees so far")
+    ready: bool
+    available: Num = Field(description="gross not yet reserved")
+    hops: list[str]
+
+
+class Reservation(_Out):
+    client_order_id: str
+    gross: Num
+    fee: Num
+    spent: Num
+
+
+class ClientCollateral(CollateralPosition):
+    lots: list[CollateralLot]
+    reservations: list[Reservation]
+
+
+class InventorySummary(_Out):
+    venue: str
+    pair: str
+    lots: int = Field(description="lots held (bought, not all disposed)")
+    quantity: Num = Field(description="base-asset units bought in those lots")
+    free: Num = Field(description="not yet assigned to any order: issuer inventory")
+
+
+class LotAssignment(_Out):
+    client_order_id: str
+    quantity: Num
+    price: Num
+    fee: Num
+
+
+class InventoryLot(_Out):
+    lot_id: int
+    venue: str
+    pair: str
+    trade_id: str
+    price: Num
+    quantity: Num
+    fee: Num = Field(description="commission in USDC")
+    free: Num
+    assigned: Num
+    opened_at: datetime
+    reserved_by_batch: int | None
+    assignments: list[LotAssignment]
+
+
+class OrderUpdate(_Out):
+    """One NewIndexOrder of a client (SPEC §3): amounts in USDC, quantities in index units."""
+
+    chain_id: int
+    address: str
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str = Field(description="Open, ManageCollateral, Ready, Engaged, …, Minted")
+    amount: Num
+    management_fee: Num
+    engaged: Num
+    spent: Num
+    remaining: Num
+    filled_quantity: Num
+    fill_rate: Num
+    batch_id: int | None
+    payment_id: str | None
+    received_at: datetime
+    last_fill_at: datetime | None
+    reason: str | None
+
+
+class BatchAsset(_Out):
+    venue: str
+    pair: str
+    demand: Num
+    received: Num
+    exchange_orders: list[str]
+
+
+class Batch(_Out):
+    batch_id: int
+    created_at: datetime
+    engaged: Num
+    notional: Num
+    open_exchange_orders: int
+    symbols: list[str]
+    client_order_ids: list[str]
+    assets: list[BatchAsset]
+
+
+class ExchangeOrder(_Out):
+    order_id: str = Field(description="our client order id at the venue")
+    batch_id: int
+    venue: str
+    pair: str
+    side: str
+    price: Num
+    quantity: Num
+    status: str = Field(description="pending, live, unknown, filled, cancelled, expired, …")
+    filled: Num
+    commission: Num
+    trades: int
+    reason: str | None
+    created_at: datetime | None
+    sent_at: datetime | None
+
+
+class InvoiceLot(_Out):
+    lot_id: int
+    venue: str
+    pair: str
+    quantity: Num
+    price: Num
+    fee: Num
+
+
+class Invoice(_Out):
+    chain_id: int
+    address: str
+    client_order_id: str
+    payment_id: str
+    symbol: str
+    minted_at: datetime
+    filled_quantity: Num
+    total_amount: Num
+    amount_paid: Num
+    amount_remaining: Num
+    management_fee: Num
+    assets_value: Num
+    exchange_fee: Num
+    fill_rate: Num
+    lots: list[InvoiceLot]

@@ -1,0 +1,134 @@
+"""Mint invoices as a queryable table beside the outbox (issue 10: "mint invoices by client
+and by time range").
+
+Every `MintInvoice` the engine sends is already in the outbox inside a `SendToClient`; this
+table keeps one row per invoice with the columns a query filters on (client, symbol, mint
+time), written in the same transaction as the outbox row, so an invoice is queryable exactly
+when it is durable. Rows are keyed by payment id (one mint per payment id): writing one twice
+keeps the first. The SQL is the subset SQLite and PostgreSQL share.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from indexmaker.core import codec
+from indexmaker.core.events import Command, MintInvoice, SendToClient
+from indexmaker.core.ids import ClientKey, client_key
+
+# Fixed width, UTC, microseconds always: text order is time order (both backends).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+INSERT = (
+    "INSERT INTO invoices (payment_id, chain_id, address, client_order_id, symbol, minted_at, "
+    "journal_seq, invoice) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING"
+)
+InvoiceRow = tuple[str, int, str, str, str, str, int, bytes]
+
+
+def time_key(at: datetime) -> str:
+    """`at` (timezone-aware) as the table's sortable text. ValueError for a naive time."""
+    if at.tzinfo is None:
+        raise ValueError("a naive datetime has no place on the time line (give a timezone)")
+    return at.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def invoice_rows(journal_seq: int, commands: Sequence[Command]) -> list[InvoiceRow]:
+    """The invoice rows among one journal entry's effects (usually none)."""
+    rows: list[InvoiceRow] = []
+    for command in commands:
+        if isinstance(command, SendToClient) and isinstance(command.message, MintInvoice):
+            invoice = command.message
+            chain_id, address = command.client
+            rows.append(
+                (
+                    str(invoice.payment_id),
+                    int(chain_id),
+                    str(address),
+                    str(invoice.client_order_id),
+                    str(invoice.symbol),
+                    time_key(invoice.timestamp),
+                    journal_seq,
+                    codec.encode(command),
+                )
+            )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceQuery:
+    """Filters of an invoice listing; `after` is the (minted_at key, payment id) of the last
+    row already seen (keyset pagination: stable while new invoices arrive)."""
+
+    client: ClientKey | None = None
+    symbol: str | None = None
+    client_order_id: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    after: tuple[str, str] | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInvoice:
+    client: ClientKey
+    invoice: MintInvoice
+    key: tuple[str, str]  # (minted_at key, payment id): the cursor of this row
+
+
+def select(query: InvoiceQuery) -> tuple[str, list[object]]:
+    """SQL and parameters for `query`, ordered by mint time then payment id."""
+    where: list[str] = []
+    params: list[object] = []
+    if query.client is not None:
+        where.append("chain_id = ? AND address = ?")
+        params += [int(query.client[0]), str(query.client[1])]
+    if query.symbol is not None:
+        where.append("symbol = ?")
+        params.append(query.symbol)
+    if query.client_order_id is not None:
+        where.append("client_order_id = ?")
+        params.append(query.client_order_id)
+    if query.since is not None:
+        where.append("minted_at >= ?")
+        params.append(time_key(query.since))
+    if query.until is not None:
+        where.append("minted_at < ?")
+        params.append(time_key(query.until))
+    if query.after is not None:
+        where.append("(minted_at > ? OR (minted_at = ? AND payment_id > ?))")
+        params += [query.after[0], query.after[0], query.after[1]]
+    sql = "SELECT minted_at, payment_id, invoice FROM invoices"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY minted_at, payment_id LIMIT ?"
+    params.append(query.limit)
+    return sql, params
+
+
+def decode_row(minted_at: str, payment_id: str, blob: bytes) -> StoredInvoice:
+    command = codec.decode(bytes(blob))
+    if not (isinstance(command, SendToClient) and isinstance(command.message, MintInvoice)):
+        raise ValueError(f"invoice {payment_id}: the stored record is not a MintInvoice")
+    chain_id, address = command.client
+    return StoredInvoice(client_key(chain_id, address), command.message, (minted_at, payment_id))
+
+
+class SqliteInvoiceReader:
+    """Read-only queries on the invoice table of a SQLite store, on a connection of its own
+    (WAL: it never blocks the engine's writer). Queries run in a worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def invoices(self, query: InvoiceQuery) -> list[StoredInvoice]:
+        sql, params = select(query)
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            return [decode_row(*row) for row in db.execute(sql, params)]
+        finally:
+            db.close()
