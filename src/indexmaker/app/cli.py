@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=whole_number("--port"), help="FIX port (default 3000)")
     serve.add_argument(
-        "--api-port", type=_whole_number("--api-port"), help="query API port (default 3001)"
+        "--api-port", type=whole_number("--api-port"), help="query API port (default 3001)"
     )
     serve.add_argument(
         "--sim-deposits",
