@@ -56,10 +56,10 @@ bridge_delay = 0.05
 wallet_delay = 0.03
 mint_delay = 0.02
 deposit_endpoint = true
-[store]
-commit_interval = 0.05
 [api]
 port = 0                     # the query API on any free port (tests run side by side)
+[store]
+commit_interval = 0.05
 """
 SYMBOL = "SYL2"
 CLIENTS = (1, 2, 3)  # anvil test accounts

@@ -36,6 +36,7 @@ from indexmaker.app.settings import (
 )
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
+from indexmaker.query.api import QueryApiConfig
 from indexmaker.server.guard import GuardConfig
 from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
@@ -47,7 +48,7 @@ EXAMPLE = Path(__file__).parents[3] / "indexmaker.example.toml"
 # ServiceConfig built in code keeps it in memory.
 def _serve_defaults() -> ServiceConfig:
     data_dir = Path(os.environ.get("INDEXMAKER_DATA_DIR") or "data")
-    return ServiceConfig(store=StoreConfig(data_dir))
+    return ServiceConfig(store=StoreConfig(data_dir), api=QueryApiConfig())  # serve: API on
 
 
 def test_no_file_gives_the_embedded_defaults() -> None:

@@ -15,7 +15,7 @@ from indexmaker.core.events import ClientResponse, SendToClient, Tick
 from indexmaker.core.ids import ClientKey
 from indexmaker.sim.replay_check import lifecycle
 from indexmaker.store.crash import CrashPoints
-from indexmaker.store.migrations import LATEST, SchemaError
+from indexmaker.store.migrations import LATEST, MIGRATIONS, SchemaError
 from indexmaker.store.sqlite import SqliteStore
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -25,7 +25,8 @@ def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "db").close()
     SqliteStore(tmp_path / "db").close()  # reopening applies nothing twice
     db = sqlite3.connect(tmp_path / "db")
-    assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(LATEST,)]
+    versions = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert versions == [(m.version,) for m in MIGRATIONS] and versions[-1] == (LATEST,)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -34,7 +35,7 @@ def test_a_database_from_a_newer_build_is_refused(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "db")
     db.execute("INSERT INTO schema_migrations VALUES (99, 'future', 'x')")
     db.commit()
-    with pytest.raises(SchemaError, match="version 99 is newer than this build's 1"):
+    with pytest.raises(SchemaError, match=f"version 99 is newer than this build's {LATEST}"):
         SqliteStore(tmp_path / "db")
 
 
