@@ -44,6 +44,7 @@ from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.venue import SimVenue
 from indexmaker.store.crash import CrashPoints
+from indexmaker.store.signatures import SqliteSpentSignatures
 from indexmaker.store.sqlite import SqliteStore
 
 SOURCE_CHAIN_ID = 42161
@@ -125,6 +126,11 @@ class Service:
         self.signer = Signer(key)
         self.server = FixServer(config.server, self.runtime.submit, self.clock, self.signer)
         self.runtime.deliver = self.server.deliver
+        self.spent_signatures: SqliteSpentSignatures | None = None
+        if isinstance(self.store, SqliteStore):
+            # Issue 8: spent signatures outlive the in-memory cache and the process.
+            self.spent_signatures = SqliteSpentSignatures(self.store.path)
+            self.server.hub.signatures.durable = self.spent_signatures
         self.server.health = self._health
         self.server.metrics = self._metrics
         self.metrics.session_count = self.server.session_count
@@ -165,6 +171,8 @@ class Service:
         await self.server.stop()
         await self.runtime.drain()
         await self.runtime.stop()
+        if self.spent_signatures is not None:
+            self.spent_signatures.close()
         if self.store is not None:
             self.store.close()
         log_event("service_stopped")

@@ -1,4 +1,5 @@
-"""Which signatures a key has already spent (SPEC §5 "Replay"): pure, bounded, no I/O.
+"""Which signatures a key has already spent (SPEC §5 "Replay"): bounded in memory, with I/O
+only through the durable `SpentStore` behind it (when there is one).
 
 One-use rule. The reference's signed text covers only {"msg_type","id"}, so a captured
 signature could be sent again with other fields (a cancel with a larger amount) or on another
@@ -17,16 +18,19 @@ is refused and the key is marked compromised: everything it signs is refused fro
 the reason, and the server tells its operator (ws_server logs it).
 
 Memory is bounded: per key at most `max_spent` spent ids and `max_r` r values (oldest first
-out), and at most `max_keys` keys (least recently used first out). Forgetting an id reopens its
-replay, so the bounds are set far above what a client signs in its ids' lifetime; the durable
-store (roadmap) keeps them across restarts, which this in-memory ledger does not.
+out), and at most `max_keys` keys (least recently used first out). With a durable `SpentStore`
+behind it (store/signatures.py, set by the composition root) memory is only a cache: every
+spend is recorded there before the request is acknowledged, and whatever memory does not hold
+is looked up there, so neither an eviction nor a restart reopens a replay. Without one (a
+service that keeps no store) forgetting an id reopens its replay, so the bounds are set far
+above what a client signs in its ids' lifetime.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from indexmaker.server.wire_values import REPLAYED_SIGNATURE
 
@@ -35,6 +39,20 @@ COMPROMISED: Final = (
     "private key can be computed from them. The key is compromised: move its funds and use a "
     "new key; nothing it signs is accepted any more"
 )
+
+
+class SpentStore(Protocol):
+    """The durable record behind the ledger; `record` is durable when it returns."""
+
+    def is_spent(self, address: str, spent_id: tuple[str, ...]) -> bool: ...
+
+    def lookup(
+        self, address: str, spent_id: tuple[str, ...], r: int
+    ) -> tuple[bool, bytes | None, bool]: ...  # (spent, digest r signed before, compromised)
+
+    def record(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None: ...
+
+    def mark_compromised(self, address: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -53,6 +71,7 @@ class SignatureLedger:
         self._max_spent = max_spent
         self._max_r = max_r
         self._keys: OrderedDict[str, _KeyRecord] = OrderedDict()
+        self.durable: SpentStore | None = None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -65,21 +84,31 @@ class SignatureLedger:
         """Whether this id was already spent by that address: a replay can be refused on
         this alone, before its signature is verified (the costly step)."""
         record = self._keys.get(address)
-        return record is not None and spent_id in record.spent
+        if record is not None and spent_id in record.spent:
+            return True
+        return self.durable is not None and self.durable.is_spent(address, spent_id)
 
     def check(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> str | None:
         """Why this signature is refused (None: it may be spent). A nonce reuse found here
         marks the key compromised at once: the leak happened whether we accept or not."""
         record = self._keys.get(address)
-        if record is None:
-            return None
-        if record.compromised:
+        spent = record is not None and spent_id in record.spent
+        seen = None if record is None else record.r_digests.get(r)
+        compromised = record is not None and record.compromised
+        durable = self.durable
+        if durable is not None and not spent:  # memory is a cache: ask the whole record
+            spent, seen_before, marked = durable.lookup(address, spent_id, r)
+            seen = seen if seen is not None else seen_before
+            compromised = compromised or marked
+        if compromised:
+            self._record(address).compromised = True
             return COMPROMISED
-        seen = record.r_digests.get(r)
         if seen is not None and seen != digest:
-            record.compromised = True
+            self._record(address).compromised = True
+            if durable is not None:
+                durable.mark_compromised(address)
             return COMPROMISED
-        if spent_id in record.spent:
+        if spent:
             return (
                 f"{REPLAYED_SIGNATURE}: {spent_id[0]} {spent_id[1]!r} was already used by this "
                 "key; a signature authorises one request (sign a new id or nonce)"
@@ -87,6 +116,18 @@ class SignatureLedger:
         return None
 
     def spend(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None:
+        """Record it (durably first, when a durable store is set)."""
+        if self.durable is not None:
+            self.durable.record(address, spent_id, r, digest)
+        record = self._record(address)
+        record.spent[spent_id] = None
+        if len(record.spent) > self._max_spent:
+            record.spent.popitem(last=False)
+        record.r_digests[r] = digest
+        if len(record.r_digests) > self._max_r:
+            record.r_digests.popitem(last=False)
+
+    def _record(self, address: str) -> _KeyRecord:
         record = self._keys.get(address)
         if record is None:
             record = self._keys[address] = _KeyRecord()
@@ -94,12 +135,7 @@ class SignatureLedger:
                 self._evict()
         else:
             self._keys.move_to_end(address)
-        record.spent[spent_id] = None
-        if len(record.spent) > self._max_spent:
-            record.spent.popitem(last=False)
-        record.r_digests[r] = digest
-        if len(record.r_digests) > self._max_r:
-            record.r_digests.popitem(last=False)
+        return record
 
     def _evict(self) -> None:
         # Least recently used first, but a compromised key is never forgotten while an

@@ -51,6 +51,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX invoices_by_time ON invoices (minted_at, payment_id)",
         ),
     ),
+    Migration(
+        3,
+        "spent signatures",
+        (
+            # SPEC §5 Replay: every (msg_type, id[, nonce]) a key has spent, the r values it
+            # signed with and the keys found compromised (store/signatures.py). The FIX
+            # server keeps only a bounded cache of these in memory.
+            "CREATE TABLE spent_signatures (address TEXT NOT NULL, spent_id TEXT NOT NULL, "
+            "PRIMARY KEY (address, spent_id))",
+            "CREATE TABLE signature_nonces (address TEXT NOT NULL, r TEXT NOT NULL, "
+            "digest {blob} NOT NULL, PRIMARY KEY (address, r))",
+            "CREATE TABLE compromised_keys (address TEXT PRIMARY KEY, found_at TEXT NOT NULL)",
+        ),
+    ),
 )
 
 CREATE_VERSIONS = (
