@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -78,6 +78,9 @@ class Harness:
     can_rest: bool  # orders stay live long enough to be cancelled
     faults: VenueFaults | None  # None when the venue cannot be made to misbehave
     tick: Decimal = RULES.tick_size  # the pair's tick (a price off it breaks PRICE_FILTER)
+    # Drop the pair's depth stream / bring it back; None when it cannot be forced.
+    drop_stream: Callable[[], Awaitable[None]] | None = None
+    restore_stream: Callable[[], Awaitable[None]] | None = None
 
 
 def _sim(resting: bool) -> tuple[SimVenue, VenueFaults]:
@@ -148,6 +151,16 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     else:
         venue, faults, can_rest = HARNESSES[request.param]()
     sink = Recorder()
+    drop = restore = None
+    if isinstance(venue, SimVenue):
+        sim_venue = venue
+
+        async def drop() -> None:
+            await sim_venue.invalidate_book(PAIR, "depth stream dropped")
+
+        async def restore() -> None:
+            await sim_venue.resync_book(PAIR)
+
     try:
         await venue.start(sink)
         if sim is not None:
@@ -163,6 +176,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             can_rest,
             faults,
             tick,
+            drop,
+            restore,
         )
     finally:
         await venue.stop()

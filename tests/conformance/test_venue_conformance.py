@@ -6,10 +6,13 @@ real connector passes the same tests against its venue (or the venue's simulator
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from indexmaker.core.errors import IndexMakerError, NetworkError
+from indexmaker.core.errors import IndexMakerError, NetworkError, RateLimitedError
 from indexmaker.core.events import (
+    BookInvalid,
     BookSnapshot,
     BookUpdate,
     ExchangeFill,
@@ -17,6 +20,7 @@ from indexmaker.core.events import (
     ExchangeOrderClosed,
     ExchangeOrderStatus,
     PlaceExchangeOrder,
+    RateLimitFeedback,
 )
 from indexmaker.core.ids import BatchId, ExchangeOrderId
 from indexmaker.core.ports import OrderNotFound, VenuePort
@@ -224,3 +228,50 @@ async def test_limit_headroom_falls_as_orders_are_placed(harness: Harness) -> No
     await harness.venue.place(order)
     after = {p.pool: p.remaining for p in harness.venue.limit_headroom()}
     assert any(after[pool] < before[pool] for pool in before)
+
+
+async def test_a_rate_limited_placement_is_fed_back_with_its_retry_after(
+    harness: Harness,
+) -> None:
+    """On a 429 the adapter pushes `RateLimitFeedback` (venue, retry-after) before `place`
+    raises `RateLimitedError`; the order never reached the venue."""
+    if harness.faults is None:
+        pytest.skip(f"{harness.name}: a 429 cannot be forced")
+    harness.faults.rate_limited, harness.faults.retry_after = 1, timedelta(milliseconds=1500)
+    order = buy(harness, harness.best_ask, "0.1")
+    with pytest.raises(RateLimitedError) as refused:
+        await harness.venue.place(order)
+    assert refused.value.retry_after_ms == 1500
+    (feedback,) = harness.sink.of(RateLimitFeedback)
+    assert feedback.venue == harness.venue.venue
+    assert feedback.retry_after == timedelta(milliseconds=1500) and feedback.reason
+    with pytest.raises(OrderNotFound):
+        await harness.venue.order_status(order.order_id, harness.pair)
+    # The limit lifted: the same client order id is taken now and trades.
+    await harness.venue.place(order)
+    await settle(harness, order, D("0.1"))
+
+
+async def test_an_invalid_book_sends_no_diffs_until_a_fresh_snapshot(harness: Harness) -> None:
+    """A book that can no longer be trusted is reported `BookInvalid`; nothing for it follows
+    until a new `BookSnapshot`, which shows the book as it is then."""
+    if harness.drop_stream is None or harness.restore_stream is None:
+        pytest.skip(f"{harness.name}: a stream drop cannot be forced")
+    await harness.venue.subscribe_books([harness.pair])
+    await harness.sink.wait_for(lambda: bool(harness.sink.of(BookSnapshot)))
+    await harness.drop_stream()
+    await harness.sink.wait_for(lambda: bool(harness.sink.of(BookInvalid)))
+    (invalid,) = harness.sink.of(BookInvalid)
+    assert invalid.instrument == harness.pair and invalid.reason
+    order = buy(harness, harness.best_ask, "0.4")  # a trade while the stream is down
+    await harness.venue.place(order)
+    await settle(harness, order, D("0.4"))
+    book_events = (BookSnapshot, BookUpdate, BookInvalid)
+    assert isinstance(
+        [e for e in harness.sink.events if isinstance(e, book_events)][-1], BookInvalid
+    )
+    await harness.restore_stream()
+    await harness.sink.wait_for(lambda: isinstance(harness.sink.events[-1], BookSnapshot))
+    last = [e for e in harness.sink.events if isinstance(e, book_events)][-1]
+    assert isinstance(last, BookSnapshot) and last.instrument == harness.pair
+    assert (harness.best_ask, D("0.6")) in last.asks  # the trade shows in the new snapshot

@@ -4,7 +4,10 @@ It answers asynchronously, as a real connector does: `place` returns once the or
 and the acceptance, fills and close are pushed into the sink after the configured latency.
 Faults a test can switch on (`VenueFaults`) reproduce what real venues do to connectors: a
 call that raises, one that never returns although the venue executed the order, reports
-lost with a dropped stream, fills delivered twice or after the close.
+lost with a dropped stream, fills delivered twice or after the close, placements refused
+with HTTP 429 and a retry-after (`RateLimitFeedback` pushed first, as the Binance connector
+does). `invalidate_book` / `resync_book` play a depth stream that drops and comes back: a
+`BookInvalid`, no diffs meanwhile, then a fresh `BookSnapshot`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from indexmaker.core.clock import Clock
-from indexmaker.core.errors import RejectedError
+from indexmaker.core.errors import RateLimitedError, RejectedError
 from indexmaker.core.events import (
+    BookInvalid,
     BookUpdate,
     EngineInput,
     ExchangeFill,
@@ -27,8 +31,9 @@ from indexmaker.core.events import (
     ExchangeOrderClosed,
     ExchangeOrderStatus,
     PlaceExchangeOrder,
+    RateLimitFeedback,
 )
-from indexmaker.core.ids import ExchangeOrderId, InstrumentId, VenueOrderId
+from indexmaker.core.ids import ExchangeOrderId, InstrumentId, Venue, VenueOrderId
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.core.ports import EventSink, LimitHeadroom, OrderNotFound, OrderReport
 from indexmaker.model.filters import InstrumentRules
@@ -51,6 +56,8 @@ class VenueFaults:
     status_error: Exception | None = None  # order_status raises
     duplicate_fills: bool = False  # every fill is pushed twice
     fill_after_close: bool = False  # the close is pushed before the last fill
+    rate_limited: int = 0  # this many next placements are refused with 429 (then it lifts)
+    retry_after: timedelta = timedelta(seconds=1)  # the back-off a 429 asks for
 
 
 @dataclass(slots=True)
@@ -110,6 +117,7 @@ class SimVenue:
         self._sink: EventSink | None = None
         self._orders: OrderedDict[ExchangeOrderId, _Record] = OrderedDict()
         self._subscribed: set[InstrumentId] = set()
+        self._invalid: set[InstrumentId] = set()  # subscribed, but the stream is down
         self._placed_at: deque[float] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
@@ -132,6 +140,21 @@ class SimVenue:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
+    async def invalidate_book(self, instrument: InstrumentId, reason: str) -> None:
+        """The depth stream of `instrument` drops: `BookInvalid` now, no diffs until
+        `resync_book`."""
+        if instrument in self._subscribed:
+            self._invalid.add(instrument)
+            await self._push(BookInvalid(instrument, reason))
+
+    async def resync_book(self, instrument: InstrumentId) -> None:
+        """The stream is back: a fresh `BookSnapshot` of the book as it is now."""
+        if instrument in self._invalid:
+            self._invalid.discard(instrument)
+            for snapshot in self.exchange.snapshots():
+                if snapshot.instrument == instrument:
+                    await self._push(snapshot)
+
     async def instruments(self) -> Mapping[InstrumentId, InstrumentRules]:
         return dict(self.exchange.rules)
 
@@ -149,6 +172,14 @@ class SimVenue:
     async def place(self, order: PlaceExchangeOrder) -> None:
         if self.faults.place_error is not None:
             raise self.faults.place_error
+        if self.faults.rate_limited > 0:
+            # Binance: HTTP 429 with Retry-After; the order never reached the matcher.
+            self.faults.rate_limited -= 1
+            wait = self.faults.retry_after
+            reason = f"429 too many requests: retry after {wait.total_seconds():g}s"
+            feedback = RateLimitFeedback(Venue(self.venue), retry_after=wait, reason=reason)
+            await self._push(feedback)
+            raise RateLimitedError.after(reason, wait)
         if order.order_id in self._orders:
             raise RejectedError(f"duplicate client order id {order.order_id}")  # Binance -2010
         self._remember(order.order_id, _Record(order))
@@ -216,7 +247,7 @@ class SimVenue:
                 record.venue_order_id = event.venue_order_id
         for event in self._as_delivered(events):
             await self._report(event)
-        if order.instrument in self._subscribed:
+        if order.instrument in self._subscribed and order.instrument not in self._invalid:
             update = self._book_change(order, before)
             if update is not None:
                 await self._push(update)
@@ -270,7 +301,9 @@ class SimVenue:
         while True:
             await asyncio.sleep(self.book_refresh.total_seconds())
             for snapshot in self.exchange.replace_books(self.market.step()):
-                if snapshot.instrument in self._subscribed:
+                if snapshot.instrument in self._subscribed and snapshot.instrument not in (
+                    self._invalid
+                ):
                     await self._push(snapshot)
 
     def _now(self) -> datetime:
