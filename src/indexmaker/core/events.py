@@ -59,6 +59,7 @@ from indexmaker.core.venue_events import (
     RateLimitFeedback,
     RulesUpdate,
     TradePrint,
+    VenueBalance,
     VenueCommand,
     VenueInput,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "SendToClient",
     "Tick",
     "TradePrint",
+    "VenueBalance",
     "VenueCommand",
     "VenueInput",
     "WithdrawCollateral",

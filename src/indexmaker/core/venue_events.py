@@ -87,6 +87,20 @@ class RateLimitFeedback:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class VenueBalance:
+    """Our account's balance of one asset at a venue as the venue stated it (Binance
+    `account.status`, `outboundAccountPosition`, or a `balanceUpdate` applied): `free` plus
+    `locked` (held by open orders), in units of `asset`, as of `event_time`. Replaces the
+    last one of that asset; the core checks it against the lots it holds (engine/balances.py)."""
+
+    venue: Venue
+    asset: Asset
+    free: Decimal
+    locked: Decimal
+    event_time: datetime | None = None
+
+
 # ---------------------------------------------------------------- exchange orders
 
 
@@ -206,6 +220,7 @@ VenueInput = (
     | TradePrint
     | RulesUpdate
     | RateLimitFeedback
+    | VenueBalance
     | ExchangeOrderAccepted
     | ExchangeFill
     | ExchangeOrderClosed

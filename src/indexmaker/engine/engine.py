@@ -48,12 +48,14 @@ from indexmaker.core.events import (
     SendToClient,
     Tick,
     TradePrint,
+    VenueBalance,
     WithdrawalCompleted,
     WithdrawalFailed,
 )
 from indexmaker.core.ids import Designation, InstrumentId, Symbol
 from indexmaker.core.journal import Journal, JournalEntry, MemoryJournal
 from indexmaker.core.money import MONEY_CONTEXT
+from indexmaker.engine.balances import VenueBalances
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
 from indexmaker.engine.config import SolverConfig
@@ -113,6 +115,7 @@ class Engine:
         self.quotes = QuoteManager(config)
         self.inventory = InventoryManager()
         self.batches = BatchManager(self.inventory)
+        self.balances = VenueBalances(self.inventory)
         self.tracker = OrderTracker(RateLimiter(config.order_rate_limits))
         self.solver = Solver(
             config,
@@ -180,6 +183,8 @@ class Engine:
                 solver.rules[event.instrument] = event.rules
             case RateLimitFeedback():
                 self._rate_limit_feedback(event, now)
+            case VenueBalance():
+                solver.out.extend(self.balances.on_balance(event, solver.rules))
             case NewIndexOrderRequest():
                 self._new_order(event, now)
             case CancelIndexOrderRequest():

@@ -19,6 +19,9 @@ class InventoryManager:
     def __init__(self) -> None:
         self._lots: dict[InstrumentId, deque[Lot]] = {}
         self._next_lot_id = 1
+        # per asset: Σ lot quantity − Σ disposed, what our lots hold at the venue (also of
+        # lots used up and dropped from `_lots`); engine/balances.py checks the venue covers it
+        self._held: dict[InstrumentId, Decimal] = {}
         # Σ quantity × price of every lot opened (USDC): what the issuer bought on venues.
         self.bought_notional = ZERO
 
@@ -46,6 +49,7 @@ class InventoryManager:
         )
         self._next_lot_id += 1
         self.bought_notional += quantity * price
+        self._held[asset] = exact_add(self._held.get(asset, ZERO), quantity)
         self._lots.setdefault(asset, deque()).append(lot)
         return lot
 
@@ -116,7 +120,14 @@ class InventoryManager:
             take = min(left, lot.free)
             lot.disposed = exact_add(lot.disposed, take)
             left = exact_sub(left, take)
-        return exact_sub(quantity, left)
+        disposed = exact_sub(quantity, left)
+        self._held[asset] = exact_sub(self._held.get(asset, ZERO), disposed)
+        return disposed
+
+    def held_quantity(self, asset: InstrumentId) -> Decimal:
+        """What every lot of `asset` ever opened still holds (not disposed of), assigned or
+        not: the quantity the venue account must hold for us."""
+        return self._held.get(asset, ZERO)
 
     def lots(self, asset: InstrumentId) -> list[Lot]:
         return list(self._lots.get(asset, ()))

@@ -68,6 +68,7 @@ from indexmaker.core.events import (
     SendToClient,
     Tick,
     TradePrint,
+    VenueBalance,
     WithdrawalCompleted,
     WithdrawalFailed,
     WithdrawCollateral,
@@ -143,6 +144,7 @@ SAMPLES = [
     TradePrint(BTC, D("110000"), D("0.5")),
     RulesUpdate(InstrumentRules(BTC, "BTC", "USDC", tick_size=D("0.01"), step_size=D("0.00001"))),
     RateLimitFeedback(Venue("binance"), "weight_1m", 1180, timedelta(seconds=7.5), "429"),
+    VenueBalance(Venue("binance"), Asset("BTC"), D("1.00000001"), D("0.5"), T),
     ExchangeOrderAccepted(OID, BTC, VenueOrderId("123456789"), T),
     ExchangeFill(
         OID,

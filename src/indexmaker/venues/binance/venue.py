@@ -6,7 +6,9 @@ Composes the REST client (exchangeInfo, depth snapshots, clock), the market-data
 docs/adapters.md: `RulesUpdate` per instrument at start and on change; per book a
 `BookSnapshot` once synchronised, then `BookUpdate`s, and `BookInvalid` when it goes stale,
 shows a gap or its stream drops; `ExchangeOrderAccepted` / `ExchangeFill` (once per trade id,
-late fills included) / `ExchangeOrderClosed`; `RateLimitFeedback` on 429/418.
+late fills included) / `ExchangeOrderClosed`; `RateLimitFeedback` on 429/418; `VenueBalance`
+per asset from `account.status` at start and after a user-stream gap, and from
+`outboundAccountPosition` / `balanceUpdate` (balances.py).
 
 `place` raises on a definite refusal (after pushing the close) and raises `StatusUnknownError`
 when the venue may or may not have the order; the runtime then calls `order_status`, which asks
@@ -41,6 +43,7 @@ from indexmaker.core.money import dec
 from indexmaker.core.ports import EventSink, LimitHeadroom, OrderNotFound, OrderReport
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import BookSide
+from indexmaker.venues.binance.balances import Balances
 from indexmaker.venues.binance.book_sync import BookSync
 from indexmaker.venues.binance.instruments import Instruments
 from indexmaker.venues.binance.limits import (
@@ -78,6 +81,7 @@ class BinanceVenue:
         wanted = frozenset(Pair(p) for p in config.pairs) or None
         self.instruments_state = Instruments(wanted=wanted, venue=config.venue)
         self.orders = OrderBookkeeping()
+        self.balances = Balances(config.venue)
         self.market: BinanceMarketData | None = None
         self.ws_api: BinanceWsApi | None = None
         self._sink: EventSink | None = None
@@ -105,6 +109,7 @@ class BinanceVenue:
         )
         self._tasks.append(asyncio.create_task(self._user_pusher()))
         await self.ws_api.start()
+        await self._sync_balances()
         self._tasks.append(asyncio.create_task(self._refresher()))
 
     async def stop(self) -> None:
@@ -314,7 +319,9 @@ class BinanceVenue:
                     await self.order_status(order_id, instrument)
 
     async def _after_user_stream_gap(self) -> None:
-        """The user stream was down: events may be lost; ask about every order still open."""
+        """The user stream was down: events may be lost; ask about every order still open,
+        and for every balance again."""
+        await self._sync_balances()
         for order_id, tracked in list(self.orders.orders.items()):
             if not tracked.closed:
                 try:
@@ -325,10 +332,25 @@ class BinanceVenue:
                     )
 
     def _on_user_event(self, event: Mapping[str, Any]) -> None:
-        if event.get("e") != "executionReport":
-            return  # balances (outboundAccountPosition, balanceUpdate) are not needed yet
-        for item in self.orders.on_execution_report(event):
+        if event.get("e") == "executionReport":
+            items: list[EngineInput] = list(self.orders.on_execution_report(event))
+        else:  # outboundAccountPosition, balanceUpdate (others give nothing)
+            items = list(self.balances.on_user_event(event))
+        for item in items:
             self._user_events.put_nowait(item)  # one pusher keeps the stream's order
+
+    async def _sync_balances(self) -> None:
+        """Every balance from `account.status` (at start and after a user-stream gap, when
+        position events may have been lost), as `VenueBalance`s in the user stream's queue.
+        A failure is logged: the next position event or gap tries again."""
+        assert self.ws_api is not None
+        try:
+            answer = await self.ws_api.request("account.status", {}, weight=20)
+        except Exception as exc:
+            log.warning("binance.balances.failed", extra={"error": repr(exc)})
+            return
+        for item in self.balances.on_account(answer):
+            self._user_events.put_nowait(item)
 
     async def _user_pusher(self) -> None:
         while True:
