@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from indexmaker.app.binance_wiring import ExchangeSimProcess
-from indexmaker.core.events import EngineInput
+from indexmaker.core.errors import NetworkError
+from indexmaker.core.events import EngineInput, ExchangeFill
 from indexmaker.core.ids import InstrumentId, instrument
 from indexmaker.core.ports import VenuePort
 from indexmaker.model.filters import InstrumentRules
@@ -64,6 +66,90 @@ class Recorder:
                 await self._changed.wait()
 
 
+class FaultSwitch(Protocol):
+    """What a harness can make its venue do; a test that needs it skips without one."""
+
+    def fail_next_place(self) -> None:
+        """The next `place` fails and the venue never takes the order."""
+
+    def close_before_last_fill(self) -> None:
+        """The next order's close reaches the adapter before its (last) fill."""
+
+    def repeat_fills(self) -> None:
+        """Every fill of the next order reaches the adapter more than once."""
+
+    async def repeats_seen(self, distinct: int) -> bool:
+        """Whether the `distinct` fills of that order did reach the adapter again."""
+        ...
+
+    def hold_next_order(self) -> None:
+        """The next order stays live (cancellable) a while before it can match."""
+
+    def rate_limit_next(self, retry_after: timedelta) -> bool:
+        """The next `place` meets a 429 asking to wait `retry_after`; False if not possible."""
+        ...
+
+
+@dataclass
+class SimFaults:
+    """The in-process venue's `VenueFaults` behind the switch."""
+
+    faults: VenueFaults
+    sink: Recorder
+
+    def fail_next_place(self) -> None:
+        self.faults.place_error = NetworkError("connection reset")
+
+    def close_before_last_fill(self) -> None:
+        self.faults.fill_after_close = True
+
+    def repeat_fills(self) -> None:
+        self.faults.duplicate_fills = True
+
+    async def repeats_seen(self, distinct: int) -> bool:
+        return len(self.sink.of(ExchangeFill)) == 2 * distinct  # the adapter passes them on
+
+    def hold_next_order(self) -> None:
+        pass  # the resting harness matches every order after a delay
+
+    def rate_limit_next(self, retry_after: timedelta) -> bool:
+        self.faults.rate_limited, self.faults.retry_after = 1, retry_after
+        return True
+
+
+@dataclass
+class ExchangeSimFaults:
+    """The exchange-sim process's `/sim/faults` behind the switch (docs/exchange-sim.md)."""
+
+    sim: ExchangeSimProcess
+    venue: VenuePort
+
+    def fail_next_place(self) -> None:
+        # A definite refusal (-2010) before the matching engine: nothing executes.
+        self.sim.admin("POST", {"reject_next_orders": 1})
+
+    def close_before_last_fill(self) -> None:
+        # The answer says FILLED without its fills (RESULT); the user stream brings them late.
+        self.sim.admin("POST", {"result_next_orders": 1, "user_data_delay_ms": 300})
+
+    def repeat_fills(self) -> None:
+        pass  # Binance repeats every fill already: in the FULL answer and in the user stream
+
+    async def repeats_seen(self, distinct: int) -> bool:
+        orders = getattr(self.venue, "orders", None)  # the connector counts what it dropped
+        for _ in range(200):  # bounded: the stream's copies follow the answer within 2 s
+            if orders is not None and orders.duplicates >= distinct:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    def hold_next_order(self) -> None:
+        self.sim.admin("POST", {"hold_next_orders": 1, "hold_ms": 5000})
+
+    def rate_limit_next(self, retry_after: timedelta) -> bool:
+        return False  # the connector's limiter never lets it reach a 429 (bench and venue tests)
+
+
 @dataclass
 class Harness:
     """One venue adapter under test, started with `sink`, trading `pair`."""
@@ -75,8 +161,8 @@ class Harness:
     best_ask: Decimal  # the book's best ask; a buy at it fills the first level
     ask_depth: Decimal  # quantity on all ask levels within `far_price`
     far_price: Decimal  # a buy limit that crosses every ask level
-    can_rest: bool  # orders stay live long enough to be cancelled
-    faults: VenueFaults | None  # None when the venue cannot be made to misbehave
+    can_rest: bool  # orders stay live long enough to be cancelled (after `hold_next_order`)
+    faults: FaultSwitch | None  # None when the venue cannot be made to misbehave
     tick: Decimal = RULES.tick_size  # the pair's tick (a price off it breaks PRICE_FILTER)
     # Drop the pair's depth stream / bring it back; None when it cannot be forced.
     drop_stream: Callable[[], Awaitable[None]] | None = None
@@ -144,13 +230,16 @@ def _binance() -> tuple[VenuePort, _ExchangeSim]:
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     sim: _ExchangeSim | None = None
     tick = RULES.tick_size
+    sink = Recorder()
+    faults: FaultSwitch | None = None
     if request.param == "binance":
         venue, sim = _binance()
-        faults: VenueFaults | None = None
-        can_rest = False  # LIMIT IOC only: nothing rests long enough to cancel
+        faults = ExchangeSimFaults(sim, venue)
+        can_rest = True  # LIMIT IOC, held by the simulator's matching engine when asked
     else:
-        venue, faults, can_rest = HARNESSES[request.param]()
-    sink = Recorder()
+        venue, venue_faults, can_rest = HARNESSES[request.param]()
+        if venue_faults is not None:
+            faults = SimFaults(venue_faults, sink)
     drop = restore = None
     if isinstance(venue, SimVenue):
         sim_venue = venue

@@ -12,14 +12,17 @@ configuration only. Keys are never logged.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from indexmaker.app.config import ConfigError
 from indexmaker.observability.logging import register_secret
@@ -48,6 +51,15 @@ class ExchangeSimProcess:
         if not self.url:
             self.stop()
             raise ConfigError("venue binance: the exchange simulator did not start")
+
+    def admin(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`/sim/faults` (docs/exchange-sim.md): POST switches faults on, GET shows them,
+        DELETE switches everything off. Tests and operators; raises HTTPError on a 400."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}/sim/faults", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
 
     def stop(self) -> None:
         if self.process.poll() is None:

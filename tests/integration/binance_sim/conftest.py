@@ -28,12 +28,6 @@ class SimProcess(ExchangeSimProcess):
         super().__init__(*args)
         self.ws = self.url.replace("http://", "ws://")
 
-    def admin(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}/sim/faults", data=data, method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
-
 
 @pytest.fixture(scope="package")
 def sim() -> Iterator[SimProcess]:

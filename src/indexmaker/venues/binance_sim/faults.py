@@ -37,6 +37,9 @@ class OrderFaults:
     unknown_mode: str = "5xx"  # "5xx": HTTP 503 -1007-less body; "-1007": the timeout error
     user_delay_ms: int = 0  # user-data events wait this long before they are sent
     drop_user_events: int = 0  # the next N user-data events are never sent
+    result_next: int = 0  # the next N order answers carry no fills (as RESULT): the stream has them
+    hold_next: int = 0  # the next N orders stay NEW (cancellable) `hold_ms` before they match
+    hold_ms: int = 2000
 
 
 @dataclass(slots=True)
@@ -90,6 +93,9 @@ def apply_faults(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         "unknown_mode",
         "user_data_delay_ms",
         "drop_user_data",
+        "result_next_orders",
+        "hold_next_orders",
+        "hold_ms",
         "server_shutdown",
     }
     extra = sorted(set(body) - known)
@@ -144,6 +150,14 @@ def apply_faults(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
     if "drop_user_data" in body:
         dropped = _count(body["drop_user_data"], "drop_user_data")
         plan.append(lambda: setattr(orders, "drop_user_events", dropped))
+    for name, attribute in (
+        ("result_next_orders", "result_next"),
+        ("hold_next_orders", "hold_next"),
+        ("hold_ms", "hold_ms"),
+    ):
+        if name in body:
+            value = _count(body[name], name)
+            plan.append(lambda attribute=attribute, value=value: setattr(orders, attribute, value))
     result: dict[str, Any] = {}
     if "drop_streams" in body:
         targets = _symbols(sim, body["drop_streams"], "drop_streams")
@@ -175,6 +189,9 @@ def describe(sim: Simulator) -> dict[str, Any]:
         "unknown_mode": orders.unknown_mode,
         "user_data_delay_ms": orders.user_delay_ms,
         "drop_user_data": orders.drop_user_events,
+        "result_next_orders": orders.result_next,
+        "hold_next_orders": orders.hold_next,
+        "hold_ms": orders.hold_ms,
     }
 
 

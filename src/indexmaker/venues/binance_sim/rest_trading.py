@@ -42,10 +42,17 @@ class TradingApi:
             faults.reject_next -= 1
             raise ApiError(-2010, "Order rejected by the simulator (fault injection).")
         sim.limiter.charge_order(account, now)
-        order = sim.trading.place(account, request, now)
+        hold_ms = 0
+        if faults.hold_next:
+            faults.hold_next -= 1  # a busy matching engine: the order waits, cancellable
+            hold_ms = faults.hold_ms
+        order = sim.trading.place(account, request, now, hold_ms)
         if faults.unknown_next:
             faults.unknown_next -= 1  # the order did execute; the answer says nothing about it
             raise UNKNOWN_1007 if faults.unknown_mode == "-1007" else UNKNOWN_5XX
+        if faults.result_next and request.resp_type == "FULL":
+            faults.result_next -= 1  # the fills reach the client through the user stream only
+            return order.result("RESULT", now)
         return order.result(request.resp_type, now)
 
     def test(self, params: Params, caller: Caller) -> object:

@@ -12,6 +12,7 @@ when it closes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -68,8 +69,10 @@ class Trading:
         account.take_changes()
 
     # ------------------------------------------------------------------ orders
-    def place(self, account_name: str, request: OrderRequest, now: int) -> Order:
-        """Run an already validated order; raises -2010 for engine rejections."""
+    def place(self, account_name: str, request: OrderRequest, now: int, hold_ms: int = 0) -> Order:
+        """Run an already validated order; raises -2010 for engine rejections. `hold_ms` > 0
+        (fault injection): the order is open (NEW, listed, cancellable) and matches only that
+        much later, as it would have at once."""
         spec = request.spec
         account = self.account(account_name)
         key = (account_name, spec.symbol, request.client_order_id)
@@ -107,14 +110,30 @@ class Trading:
         )
         self.store.add(order)
         self._events.append((account_name, order.report("NEW", now)))
-        if request.time_in_force == "FOK" and self._available(order) < self._remaining(order):
+        if hold_ms > 0:
+            self.open[(account_name, spec.symbol, order_id)] = order
+            asyncio.get_running_loop().call_later(hold_ms / 1000, self._run_held, order)
+            self._flush(now)
+            return order
+        self._execute(order, now)
+        return order
+
+    def _run_held(self, order: Order) -> None:
+        """A held order's turn: what it would have done when placed, unless cancelled since."""
+        if not order.is_open:
+            return
+        self.open.pop((order.account, order.symbol, order.order_id), None)
+        self._execute(order, now_ms())
+
+    def _execute(self, order: Order, now: int) -> None:
+        spec = order.spec
+        if order.time_in_force == "FOK" and self._available(order) < self._remaining(order):
             self._close(order, "EXPIRED", now, "INSUFFICIENT_LIQUIDITY")
         else:
             self._match(order, now)
             self._finish_taker(order, now)
         self.exchange.committed(spec.symbol)
         self._flush(now)
-        return order
 
     def _lock_for(self, account: Account, request: OrderRequest) -> None:
         spec = request.spec
