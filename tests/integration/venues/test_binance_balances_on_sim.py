@@ -15,14 +15,11 @@ import pytest
 from indexmaker.core.events import ExchangeFill, PlaceExchangeOrder, VenueBalance
 from indexmaker.core.ids import Asset, BatchId, ExchangeOrderId, instrument
 from indexmaker.model.side import Side
-from indexmaker.venues.binance.rest import BinanceEndpoints
-from indexmaker.venues.binance.signing import Credentials, load_ed25519_pem
-from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
-from indexmaker.venues.binance_sim.config import TEST_ED25519_API_KEY, TEST_ED25519_PRIVATE_PEM
+from indexmaker.venues.binance.venue import BinanceVenue
 
 from ..binance_sim.conftest import SimProcess
 from .binance_peer import eventually
-from .test_binance_venue_on_sim import Sink
+from .on_sim import Sink, connector_on, exchange_sim
 
 BTC = instrument("BTCUSDC")
 USDC, BTC_ASSET = Asset("USDC"), Asset("BTC")
@@ -30,30 +27,14 @@ USDC, BTC_ASSET = Asset("USDC"), Asset("BTC")
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
-    process = SimProcess("--symbols", "BTCUSDC", "--seed", "3")
-    try:
+    with exchange_sim("--symbols", "BTCUSDC", "--seed", "3") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture
 async def venue(sim: SimProcess) -> AsyncIterator[tuple[BinanceVenue, Sink]]:
-    sim.admin("DELETE")
-    sim.admin("POST", {"freeze": ["BTCUSDC"]})
-    endpoints = BinanceEndpoints(sim.url, f"{sim.ws}/ws-api/v3", sim.ws)
-    key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
-    adapter = BinanceVenue(
-        BinanceVenueConfig(endpoints, pairs=("BTCUSDC",)),
-        Credentials(TEST_ED25519_API_KEY, ed25519_key=key),
-    )
-    sink = Sink()
-    await adapter.start(sink)
-    try:
-        yield adapter, sink
-    finally:
-        await adapter.stop()
-        sim.admin("DELETE")
+    async with connector_on(sim, ("BTCUSDC",), {"freeze": ["BTCUSDC"]}) as running:
+        yield running
 
 
 def last(sink: Sink, asset: Asset) -> VenueBalance | None:

@@ -22,44 +22,26 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import BatchId, ExchangeOrderId, instrument
 from indexmaker.model.side import Side
 from indexmaker.venues.binance.limits import StatusUnknownError
-from indexmaker.venues.binance.rest import BinanceEndpoints
-from indexmaker.venues.binance.signing import Credentials, load_ed25519_pem
-from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
-from indexmaker.venues.binance_sim.config import TEST_ED25519_API_KEY, TEST_ED25519_PRIVATE_PEM
+from indexmaker.venues.binance.venue import BinanceVenue
 
 from ..binance_sim.conftest import SimProcess
 from .binance_peer import eventually
-from .test_binance_venue_on_sim import Sink
+from .on_sim import Sink, connector_on, exchange_sim
 
 BTC, ETH = instrument("BTCUSDC"), instrument("ETHUSDC")
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
-    process = SimProcess("--symbols", "BTCUSDC,ETHUSDC", "--seed", "5")
-    try:
+    with exchange_sim("--symbols", "BTCUSDC,ETHUSDC", "--seed", "5") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture
 async def venue(sim: SimProcess) -> AsyncIterator[tuple[BinanceVenue, Sink]]:
-    sim.admin("DELETE")
-    endpoints = BinanceEndpoints(sim.url, f"{sim.ws}/ws-api/v3", sim.ws)
-    key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
     # exchangeInfo every 0.2 s: the adapter's own refresher notices the change
-    config = BinanceVenueConfig(
-        endpoints, pairs=("BTCUSDC", "ETHUSDC"), exchange_info_refresh_s=0.2
-    )
-    adapter = BinanceVenue(config, Credentials(TEST_ED25519_API_KEY, ed25519_key=key))
-    sink = Sink()
-    await adapter.start(sink)
-    try:
-        yield adapter, sink
-    finally:
-        await adapter.stop()
-        sim.admin("DELETE")
+    async with connector_on(sim, ("BTCUSDC", "ETHUSDC"), exchange_info_refresh_s=0.2) as running:
+        yield running
 
 
 async def test_halted_symbol_leaves_batches_is_reconciled_and_comes_back_when_trading(

@@ -15,7 +15,6 @@ from indexmaker.core.errors import NonRetryableError, RateLimitedError
 from indexmaker.core.events import (
     BookInvalid,
     BookSnapshot,
-    EngineInput,
     ExchangeFill,
     ExchangeOrderAccepted,
     ExchangeOrderClosed,
@@ -29,13 +28,11 @@ from indexmaker.core.money import round_down_to_step, round_up_to_step
 from indexmaker.core.ports import VenuePort
 from indexmaker.model.side import Side
 from indexmaker.venues.binance.limits import StatusUnknownError
-from indexmaker.venues.binance.rest import BinanceEndpoints
-from indexmaker.venues.binance.signing import Credentials, load_ed25519_pem
-from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
-from indexmaker.venues.binance_sim.config import TEST_ED25519_API_KEY, TEST_ED25519_PRIVATE_PEM
+from indexmaker.venues.binance.venue import BinanceVenue
 
 from ..binance_sim.conftest import SimProcess
 from .binance_peer import eventually
+from .on_sim import Sink, connector_on, exchange_sim
 
 PAIRS = ("BTCUSDC", "ETHUSDC")
 BTC = instrument("BTCUSDC")
@@ -44,47 +41,15 @@ _ids = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimProcess]:
-    process = SimProcess("--symbols", ",".join(PAIRS), "--seed", "11")
-    try:
+    with exchange_sim("--symbols", ",".join(PAIRS), "--seed", "11") as process:
         yield process
-    finally:
-        process.stop()
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[EngineInput] = []
-
-    async def __call__(self, event: EngineInput) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type, order_id: str | None = None) -> list:  # type: ignore[type-arg]
-        return [
-            e
-            for e in self.events
-            if isinstance(e, kind)
-            and (order_id is None or getattr(e, "order_id", None) == order_id)
-        ]
 
 
 @pytest.fixture
 async def venue(sim: SimProcess) -> AsyncIterator[tuple[BinanceVenue, Sink]]:
-    sim.admin("DELETE")
-    sim.admin("POST", {"freeze": list(PAIRS)})  # a still book: prices known to the test
-    endpoints = BinanceEndpoints(
-        rest_url=sim.url, ws_api_url=f"{sim.ws}/ws-api/v3", stream_url=sim.ws
-    )
-    credentials = Credentials(
-        TEST_ED25519_API_KEY, ed25519_key=load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
-    )
-    adapter = BinanceVenue(BinanceVenueConfig(endpoints, pairs=PAIRS), credentials)
-    sink = Sink()
-    await adapter.start(sink)
-    try:
-        yield adapter, sink
-    finally:
-        await adapter.stop()
-        sim.admin("DELETE")
+    # a still book: prices known to the test
+    async with connector_on(sim, PAIRS, {"freeze": list(PAIRS)}) as running:
+        yield running
 
 
 def order(
