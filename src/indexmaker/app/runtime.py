@@ -116,6 +116,9 @@ class Runtime:
         self.limits = limits or RuntimeLimits()
         self.metrics = metrics
         self.deliver: Deliver | None = None
+        # The outbox key of the effect being carried out right now (None: not an effect of
+        # the store's outbox): the FIX server numbers durable messages by it.
+        self.effect_key: str | None = None
         # When set it is also the engine's journal: `engine.handle` buffers each input, and
         # the effects it causes are committed with it before they leave (durable before effect).
         self.store = store
@@ -258,7 +261,9 @@ class Runtime:
                 done.extend(await self._step(event))
             self._commit_before(done)
             for command, item in done:
+                self.effect_key = None if item is None else item.key
                 self._carry_out(command)
+                self.effect_key = None
                 if item is not None and self.store is not None:
                     self._crash.hit("effect")
                     self.store.mark_done((item.key,))

@@ -26,7 +26,8 @@ from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
 from indexmaker.app.recovery import RecoveryPlan, recover
 from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
 from indexmaker.core.clock import Clock
-from indexmaker.core.ids import client_key
+from indexmaker.core.events import ClientResponse
+from indexmaker.core.ids import ClientKey, client_key
 from indexmaker.core.journal import NullJournal, Store
 from indexmaker.core.ports import VenuePort
 from indexmaker.engine.engine import Engine, EngineSetup
@@ -35,6 +36,7 @@ from indexmaker.observability.logging import log_event, register_secret
 from indexmaker.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.query.api import QueryApi
+from indexmaker.server.outbox import server_seq_epoch
 from indexmaker.server.signing import Signer
 from indexmaker.server.wire_values import check_address, check_amount
 from indexmaker.server.ws_server import FixServer
@@ -44,6 +46,7 @@ from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.venue import SimVenue
 from indexmaker.store.crash import CrashPoints
+from indexmaker.store.fix_outbox import DurableNumbers, client_messages, server_seq_base
 from indexmaker.store.signatures import SqliteSpentSignatures
 from indexmaker.store.sqlite import SqliteStore
 
@@ -131,6 +134,9 @@ class Service:
             # Issue 8: spent signatures outlive the in-memory cache and the process.
             self.spent_signatures = SqliteSpentSignatures(self.store.path)
             self.server.hub.signatures.durable = self.spent_signatures
+        self.fix_numbers: DurableNumbers | None = None
+        if isinstance(self.store, SqliteStore):
+            self._restore_fix_outbox(self.store)
         self.server.health = self._health
         self.server.metrics = self._metrics
         self.metrics.session_count = self.server.session_count
@@ -142,6 +148,36 @@ class Service:
             self.api = QueryApi(
                 config.api, self.engine, self.runtime.quiet, self.runtime.health, store_path
             )
+
+    def _restore_fix_outbox(self, store: SqliteStore) -> None:
+        """Issue 10: server_seqs follow the store's outbox, and the FIX resend outbox is
+        rebuilt from it, so a client resumes across a restart (store/fix_outbox.py)."""
+        now = self.clock.now()
+        base = server_seq_base(store, server_seq_epoch(now))
+        retention = self.config.server.session.outbox_retention
+        total, kept = client_messages(store.path, now - retention)
+        numbers = DurableNumbers(base, total)
+        first = kept[0].rank if kept else total
+        lost = numbers.of(first - 1) if first > 0 else 0
+        self.server.hub.outbox.resume(base, numbers.last, lost)
+        for message in kept:
+            command = message.command
+            self.server.restore(
+                command.client, command.message, message.at, numbers.of(message.rank)
+            )
+        self.fix_numbers = numbers
+        self.runtime.deliver = self._deliver_numbered
+        if self.recovery is not None:
+            self.recovery.messages = []  # in the rebuilt outbox: a resume resends them
+
+    def _deliver_numbered(self, client: ClientKey, message: ClientResponse) -> None:
+        numbers = self.fix_numbers
+        assert numbers is not None
+        if self.runtime.effect_key is not None:
+            server_seq = numbers.next_effect()
+        else:  # not an engine effect (a busy refusal): between two durable numbers
+            server_seq = numbers.between(self.server.hub.outbox.last_server_seq)
+        self.server.deliver(client, message, server_seq)
 
     async def start(self) -> None:
         """Listen first (OSError if the host/port cannot be bound: nothing else started)."""

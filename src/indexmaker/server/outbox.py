@@ -73,13 +73,30 @@ class Outbox:
     def last_server_seq(self) -> int:
         return self._last
 
-    def number(self) -> int:
-        """The next server_seq for a response that is delivered but not kept."""
-        self._last += 1
+    def resume(self, start: int, last: int, lost_through: int = 0) -> None:
+        """Continue numbering after `last`; numbers at or below `start` belong to runs before
+        durable numbering, and a resend from before `lost_through` is incomplete (what was
+        not restored). Call before anything is stored (store/fix_outbox.py)."""
+        self._start = start
+        self._last = last
+        self._lost_floor = max(self._lost_floor, lost_through)
+
+    def number(self, server_seq: int | None = None) -> int:
+        """The server_seq for a response that is delivered but not kept: `server_seq` when
+        the caller numbers it (durably), else the next one."""
+        self._last = server_seq if server_seq is not None else self._last + 1
         return self._last
 
-    def store(self, client: ClientKey, message: PreparedMessage, now: datetime) -> StoredResponse:
-        self._last += 1
+    def store(
+        self,
+        client: ClientKey,
+        message: PreparedMessage,
+        now: datetime,
+        server_seq: int | None = None,
+    ) -> StoredResponse:
+        """Keep `message` under the next server_seq, or under `server_seq` given by the
+        caller (a durable number, always above the last; store/fix_outbox.py)."""
+        self._last = server_seq if server_seq is not None else self._last + 1
         stored = StoredResponse(self._last, client, message, now)
         queue = self._queues.setdefault(client, deque())
         queue.append(stored)

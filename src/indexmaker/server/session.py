@@ -31,8 +31,8 @@ A reconnecting client asks for a challenge, then sends a signed `ResendRequest
 `poss_dup: true` and the new session's seq_nums, and everything up to it is dropped (the
 request is the acknowledgement). If some of the missed responses were already evicted, the
 batch says so (`complete=False`) so the server can tell the client to reconcile. ACK/NAK are
-replies to one session's frames and are never stored. The outbox is in memory here; a store
-can persist `StoredResponse`s behind the same calls.
+replies to one session's frames and are never stored. The outbox is in memory here; with a
+store, `serve` numbers engine messages durably and rebuilds it on start (store/fix_outbox.py).
 
 Rate limits: sliding windows (engine.throttle) charged by message weight (orders weigh more
 than quotes; the reference's table); who pays for a frame is quotas.py's to say.
@@ -273,17 +273,21 @@ class SessionHub:
     # ------------------------------------------------------------ outgoing
 
     def deliver(
-        self, client: ClientKey, message: PreparedMessage, now: datetime
+        self,
+        client: ClientKey,
+        message: PreparedMessage,
+        now: datetime,
+        server_seq: int | None = None,
     ) -> list[tuple[str, bytes]]:
         """Store a business response and frame it for each eligible open session: a quote
         response for the session that asked, anything else for every session authenticated
-        for the client."""
+        for the client. `server_seq`: its durable number, if the caller has one."""
         if message.msg_type in QUOTE_RESPONSE_TYPES:
             # Prices of the moment: numbered like the rest (a client's cursor and restart
             # detection see them) but never stored for a resend.
-            server_seq = self.outbox.number()
+            server_seq = self.outbox.number(server_seq)
         else:
-            server_seq = self.outbox.store(client, message, now).server_seq
+            server_seq = self.outbox.store(client, message, now, server_seq).server_seq
         if message.msg_type in QUOTE_RESPONSE_TYPES:
             asker = self._quote_session(client, message)
             targets: tuple[SessionState, ...] = (asker,) if asker is not None else ()
@@ -295,6 +299,14 @@ class SessionHub:
             full = self.full_signer_for(session)
             frames.append((session.session_id, encode_prepared(message, client, stamp, full)))
         return frames
+
+    def restore(
+        self, client: ClientKey, message: PreparedMessage, at: datetime, server_seq: int
+    ) -> None:
+        """Keep a response sent by an earlier life of the process, under its number, for
+        resends (store/fix_outbox.py); quote responses are never kept."""
+        if message.msg_type not in QUOTE_RESPONSE_TYPES:
+            self.outbox.store(client, message, at, server_seq)
 
     def _quote_session(self, client: ClientKey, message: PreparedMessage) -> SessionState | None:
         key = (client, message.signed_id)

@@ -180,14 +180,25 @@ class FixServer:
 
     # ------------------------------------------------------------------ engine → clients
 
-    def deliver(self, client: ClientKey, response: ClientResponse) -> None:
+    def deliver(
+        self, client: ClientKey, response: ClientResponse, server_seq: int | None = None
+    ) -> None:
+        """Number, keep and send a business response (`server_seq`: its durable number)."""
         prepared = prepare_response(response, self._signer)
-        for session_id, frame in self.hub.deliver(client, prepared, self._clock.now()):
+        now = self._clock.now()
+        for session_id, frame in self.hub.deliver(client, prepared, now, server_seq):
             connection = self._connections.get(session_id)
             if connection is not None and not connection.send(frame):
                 # Too far behind: un-number the frame and close; the outbox keeps the response.
                 connection.state.out_seq -= 1
                 self._close(connection, 1008, TOO_SLOW, flush=False)
+
+    def restore(
+        self, client: ClientKey, response: ClientResponse, at: datetime, server_seq: int
+    ) -> None:
+        """A response an earlier life of the process sent (or was about to): kept for resend
+        under its number, sent to nobody now (store/fix_outbox.py)."""
+        self.hub.restore(client, prepare_response(response, self._signer), at, server_seq)
 
     # ------------------------------------------------------------------ clients → engine
 
