@@ -1,5 +1,7 @@
 """`indexmaker watch` (the real executable) across a restart of `indexmaker serve`: it shows
-the server's close reason, reconnects to the new run and says the server restarted."""
+the server's close reason and reconnects to the new run, which continues the numbering of
+the first (the same data directory: server_seq and the resend outbox are durable), so the
+client resumes where it was instead of being told the server restarted."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def _serve(log: Path, port: int) -> subprocess.Popen[bytes]:
             [*INDEXMAKER, "serve", "--port", str(port), "--api-port", "0"],
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env=indexmaker_env(),
+            env=indexmaker_env(INDEXMAKER_DATA_DIR=str(log.parent / "data")),
         )
 
 
@@ -43,7 +45,7 @@ def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
         return process.wait(timeout=5)
 
 
-def test_watch_shows_the_close_reason_and_the_restart(tmp_path: Path) -> None:
+def test_watch_shows_the_close_reason_and_resumes_across_the_restart(tmp_path: Path) -> None:
     first = _serve(tmp_path / "serve1.log", 0)
     processes = [first]
     try:
@@ -90,10 +92,12 @@ def test_watch_shows_the_close_reason_and_the_restart(tmp_path: Path) -> None:
         second = _serve(tmp_path / "serve2.log", port)
         processes.append(second)
         _wait_for(tmp_path / "serve2.log", "fix_listening", second)
-        _wait_for(out, r"server restarted: the server restarted \(its server_seq now", watch)
-        _wait_for(order_out, r"server restarted: the server restarted", order)
+        _wait_for(out, r"reconnected; resumed after server_seq", watch)
+        # The waiting order's session comes back: a challenge and its signed resume, ACKed.
+        _wait_for(order_out, closed + r" \(reconnecting\)\nACK  seq 1\nACK  seq 2", order)
         assert _stop(watch, signal.SIGINT) == 0
-        assert "connection lost" not in out.read_text() + order_out.read_text()
+        seen = out.read_text() + order_out.read_text()
+        assert "connection lost" not in seen and "server restarted" not in seen
     finally:
         for process in processes:
             _stop(process)
