@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -29,7 +29,7 @@ from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientResponse
 from indexmaker.core.ids import ClientKey, client_key
 from indexmaker.core.journal import NullJournal, Store
-from indexmaker.core.ports import VenuePort
+from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
 from indexmaker.observability.logging import log_event, register_secret
@@ -61,9 +61,13 @@ class Service:
         limits: RuntimeLimits | None = None,
         clock: Clock | None = None,
         venue: VenuePort | None = None,
+        chain: ChainPort | None = None,
+        bridges: Mapping[str, BridgePort] | None = None,
     ) -> None:
         """`venue`: the venue adapter to trade on (e.g. the Binance connector); None: the
-        in-process simulated venue. An external venue's rules arrive as `RulesUpdate`s."""
+        in-process simulated venue. An external venue's rules arrive as `RulesUpdate`s.
+        `chain` and `bridges`: the collateral path's adapters (app/chain_wiring.py on local
+        chains); None: the in-process simulated chain and bridges."""
         self.config = config
         sim = config.sim
         baskets = {symbol: load_bundled_index(symbol) for symbol in config.indexes}
@@ -105,12 +109,13 @@ class Service:
             clock=self.clock,
         )
         self.chain_port = SimChainPort(self.chain)
-        bridges = {name: SimBridge(name, self.chain_port) for name in self.chain.bridges}
+        if bridges is None:
+            bridges = {name: SimBridge(name, self.chain_port) for name in self.chain.bridges}
         self.metrics = ServiceMetrics()
         self.runtime = Runtime(
             self.engine,
             self.venue,
-            self.chain_port,
+            chain or self.chain_port,
             bridges,
             limits,
             metrics=self.metrics,

@@ -18,6 +18,22 @@ from web3 import Web3
 REFUND_LEAF_TYPE = "(uint256,uint256,uint256[],uint32,address,address[])"
 
 
+def _canonical(param: Mapping[str, Any]) -> str:
+    """An ABI input's canonical type; a struct as its parenthesised components."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_canonical(c) for c in param["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+def event_topic(abi: Sequence[Mapping[str, Any]], name: str) -> bytes:
+    """keccak256 of event `name`'s canonical signature (topic 0 of its logs)."""
+    event = next(e for e in abi if e.get("type") == "event" and e.get("name") == name)
+    signature = f"{name}({','.join(_canonical(i) for i in event['inputs'])})"
+    return bytes(Web3.keccak(text=signature))
+
+
 def to_bytes32(address: str) -> bytes:
     """A 20-byte hex address as Across's bytes32 (12 zero bytes, then the address)."""
     raw = bytes.fromhex(address.removeprefix("0x"))

@@ -8,14 +8,17 @@ followed as logs, collateral released from custody, index tokens minted and burn
   keccak256(transfer id / withdrawal id), so a resend after a restart moves nothing twice.
 - `mint` / `burn`: `Custody.mint` / `burn`, order id = keccak256(payment id); the contract
   refuses a repeat (`AlreadyMinted`/`AlreadyBurned`), which this adapter reports as confirmed:
-  the earlier transaction did it. A mint records `invoice_hash(command)` on chain (default:
-  keccak256 of the command's terms) until the invoice itself reaches the command.
+  the earlier transaction did it. A mint records the command's `invoice_hash` (the core's hash
+  of the invoice's terms, engine/invoices.py) on chain, or `invoice_hash(command)` when the
+  command has none (keccak256 of the command's terms); `MintConfirmed` carries the mint's
+  transaction hash (the earlier one's, found by its `IndexMinted` log, after a repeat).
 - Units: USDC 6 decimals, index tokens 18 (core.money's exact conversions; an index
   quantity is rounded down, never over-minted). Every failure raises (the runtime turns it
   into HopFailed / MintFailed...); RetryableError when trying again may work.
 
-Not yet: the hop fee in USDC (gas is paid in ETH; HopCompleted carries fee 0), failover
-across several RPC URLs, and a several-chain composite (one instance per chain).
+`transfer` here is the plain one-chain hop (fee 0); the collateral path over two chains, with
+gas in USDC and the exchange's credit awaited, is chain/routing.py. Not yet: failover across
+several RPC URLs.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from decimal import Decimal
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
+from indexmaker.chain.across import event_topic
 from indexmaker.chain.logs import LogFollower
 from indexmaker.chain.tx import TxPolicy, TxRevertedError, TxSender
 from indexmaker.core.chain_events import (
@@ -42,7 +47,7 @@ from indexmaker.core.chain_events import (
     MintConfirmed,
     WithdrawalCompleted,
 )
-from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.errors import InvalidInputError, NonRetryableError
 from indexmaker.core.events import (
     BurnIndex,
     MintIndex,
@@ -55,6 +60,10 @@ from indexmaker.core.money import index_to_units, units_to_usdc, usdc_to_units
 from indexmaker.core.ports import EventSink
 
 DEPOSIT_TOPIC = Web3.keccak(text="Deposit(address,uint256,uint256)")
+
+
+class PaymentIdReused(NonRetryableError):
+    """Custody already minted under this payment id, for something else."""
 
 
 def mint_terms_hash(command: MintIndex) -> bytes:
@@ -117,9 +126,24 @@ class Web3ChainPort:
             ws_url=settings.ws_url,
             poll_s=settings.poll_s,
         )
+        self._minted_topic = event_topic(abi, "IndexMinted")
+        self._released_topic = event_topic(abi, "CollateralReleased")
         self._sink: EventSink | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def w3(self) -> AsyncWeb3[Any]:
+        return self._w3
+
+    @property
+    def tx(self) -> TxSender:
+        """The issuer's sender on this chain (one nonce manager: share it, never make another)."""
+        return self._tx
+
+    @property
+    def usdc_contract(self) -> Any:
+        return self._usdc
 
     @property
     def cursor(self) -> int:
@@ -159,21 +183,47 @@ class Web3ChainPort:
         except KeyError:
             raise InvalidInputError("destination", f"no address for {designation}") from None
 
-    async def _release(self, key: str, to: str, amount: Decimal) -> Any:
+    async def send(self, to: str, call: Any) -> Any:
+        """Send a contract `call` to `to` from the issuer; its receipt (tx.py's errors)."""
+        return await self._tx.send({"to": to, "data": call._encode_transaction_data()})
+
+    async def release(self, key: str, to: str, amount: Decimal) -> Any:
+        """Custody pays `amount` USDC to `to` under release id keccak256(`key`): the receipt, or
+        None when that id was released before (the contract refuses a second release)."""
         units = usdc_to_units(amount)
         call = self._custody.functions.release(Web3.keccak(text=key), to, units)
-        data = call._encode_transaction_data()
         try:
-            return await self._tx.send({"to": self.settings.custody, "data": data})
+            return await self.send(self.settings.custody, call)
         except TxRevertedError as exc:
             if exc.is_error("AlreadyReleased(bytes32)"):
                 return None
             raise
 
+    async def released_tx(self, key: str) -> str:
+        """The hash of the transaction that released `key` (its CollateralReleased log)."""
+        return await self._log_tx(self._released_topic, bytes(Web3.keccak(text=key)))
+
+    async def _log_tx(self, topic: bytes, key: bytes) -> str:
+        log = await self._custody_log(topic, key)
+        return "0x" + bytes(log["transactionHash"]).hex()
+
+    async def _custody_log(self, topic: bytes, key: bytes) -> Any:
+        logs = await self._w3.eth.get_logs(
+            {
+                "address": Web3.to_checksum_address(self.settings.custody),
+                "fromBlock": self.settings.start_block,
+                "toBlock": "latest",
+                "topics": [HexBytes(topic), HexBytes(key)],
+            }
+        )
+        if not logs:
+            raise InvalidInputError("key", f"no custody log for {key.hex()}")
+        return logs[0]
+
     async def transfer(self, command: RouteCollateral) -> None:
         if command.bridge:
             raise InvalidInputError("bridge", f"{command.bridge} is a BridgePort's hop")
-        await self._release(
+        await self.release(
             f"transfer:{command.transfer_id}", self._address_of(command.destination), command.amount
         )
         await self._push(HopCompleted(command.transfer_id, command.amount, Decimal(0)))
@@ -191,7 +241,7 @@ class Web3ChainPort:
         )
 
     async def withdraw(self, command: WithdrawCollateral) -> None:
-        receipt = await self._release(
+        receipt = await self.release(
             f"withdrawal:{command.withdrawal_id}", command.address, command.amount
         )
         tx = "" if receipt is None else "0x" + bytes(receipt["transactionHash"]).hex()
@@ -205,15 +255,45 @@ class Web3ChainPort:
 
     async def mint(self, command: MintIndex) -> None:
         units = index_to_units(command.quantity)
+        invoice_hash = (
+            bytes.fromhex(command.invoice_hash.removeprefix("0x"))
+            if command.invoice_hash
+            else self._invoice_hash(command)
+        )
         call = self._custody.functions.mint(
             self._token(command.symbol),
             Web3.keccak(text=command.payment_id),
             Web3.to_checksum_address(command.client[1]),
             units,
-            self._invoice_hash(command),
+            invoice_hash,
         )
-        await self._send_once(call, "AlreadyMinted(bytes32)")
-        await self._push(MintConfirmed(command.payment_id))
+        receipt = await self._send_once(call, "AlreadyMinted(bytes32)")
+        if receipt is None:
+            tx = await self._earlier_mint(command, units, invoice_hash)
+        else:
+            tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        await self._push(MintConfirmed(command.payment_id, TxHash(tx)))
+
+    async def _earlier_mint(self, command: MintIndex, units: int, invoice_hash: bytes) -> str:
+        """The transaction of the earlier mint of this payment id, if it minted exactly this
+        (recipient, amount, invoice hash): a resend after a restart. Anything else means the
+        payment id was used for another mint (e.g. a fresh store against old custody): a
+        final error, never reported as minted."""
+        log = await self._custody_log(
+            self._minted_topic, bytes(Web3.keccak(text=command.payment_id))
+        )
+        args = self._custody.events.IndexMinted().process_log(log)["args"]
+        same = (
+            str(args["to"]).lower() == command.client[1].lower()
+            and int(args["amount"]) == units
+            and bytes(args["invoiceHash"]) == invoice_hash
+        )
+        if not same:
+            raise PaymentIdReused(
+                f"payment id {command.payment_id} was minted before for another invoice "
+                f"(to {args['to']}, {args['amount']} units)"
+            )
+        return "0x" + bytes(log["transactionHash"]).hex()
 
     async def burn(self, command: BurnIndex) -> None:
         call = self._custody.functions.burn(
@@ -234,14 +314,15 @@ class Web3ChainPort:
         units = await self._usdc.functions.balanceOf(holder).call()
         return units_to_usdc(int(units))
 
-    async def _send_once(self, call: Any, repeat_error: str) -> None:
-        """Send `call`; a revert with `repeat_error` means an earlier send did it: fine."""
-        data = call._encode_transaction_data()
+    async def _send_once(self, call: Any, repeat_error: str) -> Any:
+        """Send `call`: its receipt, or None when it reverts with `repeat_error` (an earlier
+        send did it: fine)."""
         try:
-            await self._tx.send({"to": self.settings.custody, "data": data})
+            return await self.send(self.settings.custody, call)
         except TxRevertedError as exc:
             if not exc.is_error(repeat_error):
                 raise
+            return None
 
     async def _push(self, event: Any) -> None:
         if self._sink is not None:

@@ -17,18 +17,11 @@ from typing import Any
 from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
-from indexmaker.chain.across import relay_data, to_bytes32
+from indexmaker.chain.across import event_topic, relay_data, to_bytes32
 from indexmaker.chain.logs import LogFollower
 from indexmaker.chain.tx import TxRevertedError, TxSender
 
 MAX_UINT256 = (1 << 256) - 1
-
-
-def _event_topic(abi: list[dict[str, Any]], name: str) -> bytes:
-    """keccak256 of the event's canonical signature (no tuple inputs in Across's events used)."""
-    event = next(e for e in abi if e.get("type") == "event" and e.get("name") == name)
-    signature = f"{name}({','.join(i['type'] for i in event['inputs'])})"
-    return bytes(Web3.keccak(text=signature))
 
 
 class AcrossRelayer:
@@ -64,7 +57,7 @@ class AcrossRelayer:
         self._origin_chain_id, self._dest_chain_id = origin_chain_id, dest_chain_id
         self._sender, self._delay_s = sender, delay_s
         self._repayment = repayment_chain_id or origin_chain_id
-        topic = _event_topic(artifacts.across(origin_contract)["abi"], "FundsDeposited")
+        topic = event_topic(artifacts.across(origin_contract)["abi"], "FundsDeposited")
         self.follower = LogFollower(
             origin_w3,
             [origin_pool],

@@ -42,7 +42,11 @@ class DepositObserved:
 
 @dataclass(frozen=True, slots=True)
 class RouteCollateral:
-    """Command: move collateral one hop (a bridge) between designations."""
+    """Command: move collateral one hop (a bridge) between designations.
+
+    `hop_key` names the hop of one deposit ("<designation>#<seq_num>:<bridge>"): the same for
+    every retry of that hop (each retry has a new `transfer_id`), so an adapter that keys its
+    on-chain steps by it never moves the collateral twice (chain/hops.py)."""
 
     transfer_id: TransferId
     client: ClientKey
@@ -50,6 +54,7 @@ class RouteCollateral:
     source: Designation
     destination: Designation
     amount: Decimal
+    hop_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +112,22 @@ class HopReport:
 
 @dataclass(frozen=True, slots=True)
 class MintIndex:
-    """Command: mint index tokens to the client (the contract refuses a repeated payment_id)."""
+    """Command: mint index tokens to the client (the contract refuses a repeated payment_id).
+
+    `invoice_hash`: 0x + hex of the hash of the invoice's terms (engine/invoices.py
+    `invoice_hash`), recorded on chain with the mint."""
 
     payment_id: PaymentId
     client: ClientKey
     symbol: Symbol
     quantity: Decimal
+    invoice_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class MintConfirmed:
     payment_id: PaymentId
+    tx_hash: TxHash | None = None  # the mint's transaction (None on the simulated chain)
 
 
 @dataclass(frozen=True, slots=True)

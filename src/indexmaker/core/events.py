@@ -250,6 +250,10 @@ class MintInvoice:
     lots: tuple[InvoiceLot, ...]
     timestamp: datetime
     position: CollateralPosition | None = None  # the client's collateral after this mint
+    # The hash of the invoice's terms recorded on chain with the mint (engine/invoices.py
+    # `invoice_hash`), and the mint's transaction hash (None on the simulated chain).
+    invoice_hash: str | None = None
+    mint_tx_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ class CollateralLot:
     available: Decimal = ZERO  # gross not yet reserved (reservable once ready)
     fee_charged: Decimal = ZERO
     hops: list[str] = field(default_factory=list)
+    origin: str = ""  # the designation it was deposited on (names its hops)
 
     @property
     def net(self) -> Decimal:
@@ -84,7 +85,12 @@ class CollateralManager:
             raise InvariantViolation(f"deposit {seq_num} of non-positive amount {amount}")
         self._seen_deposits.add(key)
         lot = CollateralLot(
-            client=client, seq_num=seq_num, gross=amount, location=designation, available=amount
+            client=client,
+            seq_num=seq_num,
+            gross=amount,
+            location=designation,
+            available=amount,
+            origin=designation,
         )
         ledger = self.ledger(client)
         ledger.lots.append(lot)
@@ -363,6 +369,7 @@ class CollateralRouter:
             source=hop.source,
             destination=hop.destination,
             amount=amount,
+            hop_key=f"{lot.origin}#{lot.seq_num}:{hop.bridge}",
         )
         self._transfers[transfer_id] = _Transfer(lot, hop, amount, attempts, command)
         return command

@@ -207,7 +207,7 @@ class Engine:
             case HopReport():
                 self._hop_report(event, now)
             case MintConfirmed():
-                solver.minter.on_confirmed(event.payment_id, now)
+                solver.minter.on_confirmed(event.payment_id, now, event.tx_hash)
             case MintFailed():
                 solver.minter.on_failed(event)
             case BurnConfirmed() | BurnFailed():

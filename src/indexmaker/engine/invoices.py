@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from indexmaker.core.codec import encode
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.events import CollateralPosition, InvoiceLot, MintInvoice
 from indexmaker.core.money import (
@@ -72,6 +75,19 @@ def build_invoice(
         timestamp=now,
         position=position,
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def invoice_hash(invoice: MintInvoice) -> str:
+    """0x + the SHA-256 (hex) of the invoice's terms: its codec encoding (core/codec.py,
+    `{"v":1,"type":"MintInvoice","data":…}`) with `timestamp` set to the Unix epoch and
+    `position`, `invoice_hash` and `mint_tx_hash` set to null — what is fixed when the mint is
+    asked for. Recorded on chain with the mint (Custody.invoiceHashOf), so anyone holding the
+    invoice can check it against the chain."""
+    terms = replace(invoice, timestamp=_EPOCH, position=None, invoice_hash=None, mint_tx_hash=None)
+    return "0x" + hashlib.sha256(encode(terms)).hexdigest()
 
 
 def split_fee(total: Decimal, shares: list[Decimal]) -> list[Decimal]:

@@ -172,6 +172,8 @@ class Invoice(ServerMessage):
     lots: tuple[InvoiceLot, ...]
     minted_at: str
     position: Position | None = None
+    invoice_hash: str | None = None  # the hash of its terms recorded on chain with the mint
+    mint_tx_hash: str | None = None  # the mint's transaction on the trading chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +326,8 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             lots,
             str(frame.get("timestamp", "")),
             _position(frame.get("position")),
+            frame.get("invoice_hash"),
+            frame.get("mint_tx_hash"),
             **meta,
         )
     if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):

@@ -159,6 +159,8 @@ def _invoice_body(inv: MintInvoice) -> dict[str, Any]:
         "lots": [_lot_body(lot, inv) for lot in inv.lots],
         "timestamp": rfc3339(inv.timestamp),
         **({"position": _position_body(inv.position, inv)} if inv.position else {}),
+        **({"invoice_hash": inv.invoice_hash} if inv.invoice_hash else {}),
+        **({"mint_tx_hash": inv.mint_tx_hash} if inv.mint_tx_hash else {}),
     }
 
 

@@ -6,7 +6,9 @@ contracts are compiled once per session with solc-js when the artifacts are stal
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +16,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from indexmaker.app.chain_wiring import LocalChains, start_local_chains
 from indexmaker.chain import anvil, artifacts
-from indexmaker.chain.deploy import ANVIL_KEY_0, connect
+from indexmaker.chain.deploy import ANVIL_KEY_0, SOURCE_CHAIN_ID, TRADING_CHAIN_ID, connect
+from indexmaker.model.index import load_bundled_index
+
+from .path_harness import CLIENT_KEYS, INDEX, Running
 
 # anvil's public accounts 1-3 (the "test … junk" mnemonic): relayer, client, stranger.
 ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -92,3 +98,38 @@ def revert_of(call: Any, sender: str) -> str:
 def send(w3: Web3, call: Any, gas: int = 1_000_000) -> Any:
     """Send `call` from w3's default account; return the receipt (status checked by the caller)."""
     return w3.eth.wait_for_transaction_receipt(call.transact({"gas": gas}), timeout=30)
+
+
+# ---------------------------------------------------------------- the collateral path
+# Module-scoped: each module gets its own pair of chains (custody refuses a payment id twice,
+# and each module's service numbers its payments from P1).
+
+
+@pytest.fixture(scope="module")
+def chains(compiled: None) -> Iterator[LocalChains]:
+    local = start_local_chains([INDEX], float_usdc=Decimal(1_000_000))
+    try:
+        for key in CLIENT_KEYS:
+            for chain_id in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID):
+                local.mint_usdc(chain_id, Account.from_key(key).address, Decimal(5_000))
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[str]:
+    return sorted(a.instrument.pair for a in load_bundled_index(INDEX).assets)
+
+
+@pytest.fixture
+async def running(chains: LocalChains, pairs: list[str]) -> AsyncIterator[Callable[..., Running]]:
+    made: list[Running] = []
+
+    def make(data_dir: Path | None = None) -> Running:
+        made.append(Running(chains, pairs, data_dir))
+        return made[-1]
+
+    yield make
+    for r in made:
+        await r.stop()

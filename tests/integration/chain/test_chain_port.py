@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,12 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from indexmaker.chain import artifacts
-from indexmaker.chain.connector import ChainSettings, Web3ChainPort, mint_terms_hash
+from indexmaker.chain.connector import (
+    ChainSettings,
+    PaymentIdReused,
+    Web3ChainPort,
+    mint_terms_hash,
+)
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain
 from indexmaker.core.chain_events import DepositObserved, HopCompleted, MintConfirmed
 from indexmaker.core.errors import InvalidInputError
@@ -119,7 +125,16 @@ async def test_mint_once_per_payment_id_with_the_terms_hash(
     )
     await port.mint(command)
     await port.mint(command)  # a resend (e.g. after a restart): refused on chain, confirmed here
-    assert pushed == [MintConfirmed(command.payment_id)] * 2
+    # Both name the one mint transaction (the resend finds it by its IndexMinted log).
+    tx = pushed[0].tx_hash
+    assert tx is not None and pushed == [MintConfirmed(command.payment_id, tx)] * 2
+    receipt = Web3(Web3.HTTPProvider(url)).eth.get_transaction_receipt(tx)
+    assert receipt["status"] == 1 and receipt["to"] == section["custody"]
+    # The same payment id for another mint is refused, never reported as minted.
+    other = replace(command, quantity=Decimal(2))
+    with pytest.raises(PaymentIdReused, match="pay-1 was minted before"):
+        await port.mint(other)
+    assert len(pushed) == 2
     token = _contract(url, section["index_tokens"]["SY100"], "IndexToken")
     assert token.functions.balanceOf(client.address).call() == 1_234567890123456789
     assert token.functions.totalSupply().call() == 1_234567890123456789

@@ -318,14 +318,17 @@ def test_multi_hop_route() -> None:
     lot = m.on_deposit(ALICE, 1, D("100"), SRC)
     assert lot is not None
     first = r.start(lot)
-    assert first == RouteCollateral(TransferId("T1"), ALICE, "across", SRC, MID, D(100))
+    # The hop key names the deposit and the hop: the same for every retry of it.
+    key = f"{SRC}#1:across"
+    assert first == RouteCollateral(TransferId("T1"), ALICE, "across", SRC, MID, D(100), key)
     assert r.in_flight() == 1
     result = r.on_completed(TransferId("T1"), D("99.5"))
     assert result is not None
     got_lot, hop, fee, second = result
     assert got_lot is lot and hop == Hop("across", SRC, MID) and fee == D("0.5")
     # The next hop moves what arrived.
-    assert second == RouteCollateral(TransferId("T2"), ALICE, "wallet", MID, EX, D("99.5"))
+    key = f"{SRC}#1:wallet"
+    assert second == RouteCollateral(TransferId("T2"), ALICE, "wallet", MID, EX, D("99.5"), key)
     result = r.on_completed(TransferId("T2"), D("99.5"))
     assert result is not None
     assert result[1] == Hop("wallet", MID, EX) and result[2] == 0 and result[3] is None
@@ -373,6 +376,8 @@ def test_failed_hop_retried_up_to_max_attempts() -> None:
     )
     third = r.on_failed(second.transfer_id)
     assert third is not None and third.transfer_id == TransferId("T3")
+    # ... and the same hop key: an adapter keyed on it never moves the collateral twice.
+    assert first.hop_key == second.hop_key == third.hop_key == f"{SRC}#1:across"
     assert r.on_failed(third.transfer_id) is None  # three attempts made: given up
     assert r.in_flight() == 0
 

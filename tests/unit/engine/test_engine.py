@@ -7,6 +7,7 @@ nothing, so a deposit of 1012.52 nets 1012.02 → usable 1010 → q = 25 IDX in 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -30,6 +31,7 @@ from indexmaker.core.events import (
     IndexOrderFill,
     IndexQuoteResponse,
     MintConfirmed,
+    MintIndex,
     MintInvoice,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
@@ -62,6 +64,7 @@ from indexmaker.core.ids import (
 )
 from indexmaker.core.money import round_rate
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
+from indexmaker.engine.invoices import invoice_hash
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderStatus
@@ -101,9 +104,11 @@ def books() -> dict[
     }
 
 
-def world(behaviour: dict[Symbol, Behaviour] | None = None) -> SimulatedWorld:
+def world(
+    behaviour: dict[Symbol, Behaviour] | None = None, chain_kind: type = SimulatedChain
+) -> SimulatedWorld:
     exchange = SimulatedExchange(books(), behaviour=behaviour)
-    chain = SimulatedChain(
+    chain = chain_kind(
         bridges={"across": BridgeTerms(D("0.5"), D("0")), "wallet": BridgeTerms(D("0"), D("0"))}
     )
     return SimulatedWorld(EngineSetup(BASKETS, rules=RULES), exchange, chain)
@@ -513,3 +518,34 @@ def test_partly_mintable_order_stays_mintable_after_a_cancel_of_its_unfilled_par
     assert isinstance(invoice, MintInvoice) and invoice.fill_rate == round_rate(rate)
     assert len({o.batch_id for o in w.log.exchange_orders}) == 1  # never engaged again
     assert w.log.alerts == []
+
+
+def test_the_mint_carries_the_invoice_terms_hash_and_the_invoice_names_the_mint_tx() -> None:
+    sent: list[MintIndex] = []
+
+    class TxChain(SimulatedChain):
+        """Confirms each mint with a transaction hash, as a real chain does."""
+
+        def mint(self, command: MintIndex) -> tuple[timedelta, MintConfirmed] | None:
+            sent.append(command)
+            result = super().mint(command)
+            assert result is not None
+            return result[0], MintConfirmed(command.payment_id, TxHash("0x" + "ab" * 32))
+
+    w = world(chain_kind=TxChain)
+    w.deposit(ALICE, D("1012.52"))
+    w.submit(order(ALICE, "A1", "1012.52"))
+    w.advance(timedelta(seconds=60))
+    invoice = w.log.for_client(ALICE)[-1]
+    assert isinstance(invoice, MintInvoice)
+    (command,) = sent
+    # The hash sent to the chain is the hash of the invoice's terms, which the client can
+    # recompute from the invoice it received (time, position, hashes left out).
+    assert command.invoice_hash == invoice.invoice_hash == invoice_hash(invoice)
+    assert invoice.invoice_hash is not None and len(invoice.invoice_hash) == 66
+    assert invoice.mint_tx_hash == "0x" + "ab" * 32
+    # Any change to a term changes the hash.
+    assert invoice_hash(replace(invoice, filled_quantity=D(24))) != invoice.invoice_hash
+    assert invoice_hash(replace(invoice, timestamp=invoice.timestamp + timedelta(1))) == (
+        invoice.invoice_hash
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -458,3 +459,25 @@ def test_signed_responses_verify_as_the_spec_says() -> None:
 def test_encode_response_refuses_non_responses() -> None:
     with pytest.raises(TypeError):
         encode_response("nope", CLIENT, STAMP)  # type: ignore[arg-type]
+
+
+def test_mint_invoice_names_the_invoice_hash_and_mint_tx_when_minted_on_chain() -> None:
+    invoice = MintInvoice(
+        client_order_id=OID,
+        payment_id=PaymentId("P-2"),
+        symbol=Symbol("SY100"),
+        filled_quantity=Decimal("1"),
+        total_amount=Decimal("10"),
+        amount_paid=Decimal("9"),
+        amount_remaining=Decimal("1"),
+        management_fee=Decimal("0"),
+        assets_value=Decimal("9"),
+        exchange_fee=Decimal("0"),
+        fill_rate=Decimal("1"),
+        lots=(),
+        timestamp=datetime(2025, 10, 1, 12, 30, tzinfo=UTC),
+    )
+    assert "invoice_hash" not in body(decode(encode_response(invoice, CLIENT, STAMP)))
+    on_chain = replace(invoice, invoice_hash="0x" + "12" * 32, mint_tx_hash="0x" + "34" * 32)
+    obj = body(decode(encode_response(on_chain, CLIENT, STAMP)))
+    assert (obj["invoice_hash"], obj["mint_tx_hash"]) == ("0x" + "12" * 32, "0x" + "34" * 32)

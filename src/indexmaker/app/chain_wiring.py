@@ -1,0 +1,203 @@
+"""The collateral path on local chains (issue 11): two anvil nodes started by PID, our
+contracts and Across's pools deployed, our relayer, and the chain and bridge ports of the
+service (chain/routing.py, chain/bridge.py) trading through the exchange simulator, which
+watches the trading chain for deposits.
+
+Keys: the issuer (deployer, custody's issuer) is `INDEXMAKER_DEPLOYER_KEY` or anvil's public
+account 0; the relayer is anvil's public account 1: both are well-known local test keys, only
+ever used against chains this module started. The relayer is given a USDC float on the trading
+chain (LocalUSDC mints to anyone its deployer names); the relayer's repayment on the source
+chain (chain/across.py's refund root) is not posted here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+
+from indexmaker.chain import anvil, artifacts
+from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
+from indexmaker.chain.connector import ChainSettings, Web3ChainPort
+from indexmaker.chain.deploy import (
+    ANVIL_KEY_0,
+    DEPLOYER_KEY_ENV,
+    SOURCE_CHAIN_ID,
+    TRADING_CHAIN_ID,
+    connect,
+    deploy_chain,
+    transact,
+)
+from indexmaker.chain.exchange_wallet import ExchangeWallet
+from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.routing import RoutedChainPort
+from indexmaker.chain.tx import TxSender
+from indexmaker.core.ids import Designation
+from indexmaker.engine.engine import EXCHANGE_ACCOUNT, SOURCE_CHAIN, TRADING_CHAIN
+from indexmaker.venues.binance.rest import BinanceRest
+
+# anvil's public account 1 (the "test … junk" mnemonic): the relayer on local chains only.
+ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+DESIGNATIONS = {SOURCE_CHAIN_ID: SOURCE_CHAIN, TRADING_CHAIN_ID: TRADING_CHAIN}
+USDC_UNITS = 10**6
+
+
+@dataclass(frozen=True)
+class ChainPathSettings:
+    """Figures of the path: confirmations a deposit needs (blocks on top of its own), the
+    Across relayer's fee (USDC) and delay (s), ETH priced in USDC for gas fees, how long a hop
+    may take (s), the relayer's USDC float on the trading chain."""
+
+    confirmations: int = 0
+    bridge_fee: Decimal = Decimal("0.10")
+    relayer_delay_s: float = 0.5
+    eth_usdc: Decimal = Decimal(3000)
+    hop_timeout_s: float = 120.0
+    relayer_float: Decimal = Decimal(10_000_000)
+    poll_s: float = 0.2
+
+
+@dataclass
+class LocalChains:
+    """Two anvil nodes (by chain id) and what was deployed on them (deploy.py's sections)."""
+
+    nodes: dict[int, anvil.AnvilNode]
+    sections: dict[int, dict[str, Any]]
+    issuer: LocalAccount
+    relayer: LocalAccount = field(default_factory=lambda: Account.from_key(ANVIL_KEY_1))
+
+    def url(self, chain_id: int) -> str:
+        return self.nodes[chain_id].url
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            anvil.stop(node.pid)
+
+    def mint_usdc(self, chain_id: int, to: str, amount: Decimal) -> None:
+        """Local USDC out of thin air (LocalUSDC lets its deployer mint): test funds."""
+        w3 = connect(self.url(chain_id), self.issuer)
+        usdc = w3.eth.contract(
+            address=self.sections[chain_id]["usdc"], abi=artifacts.ours("LocalUSDC")["abi"]
+        )
+        units = int(amount * USDC_UNITS)
+        transact(w3, usdc.functions.mint(Web3.to_checksum_address(to), units), "mint USDC")
+
+
+def start_local_chains(
+    indexes: list[str], float_usdc: Decimal = Decimal(10_000_000)
+) -> LocalChains:
+    """Start 42161 and 8453 on free loopback ports, deploy, fund the relayer; stops what it
+    started if anything fails (anvil.AnvilError, deploy.DeployError, artifacts.ArtifactError)."""
+    if artifacts.stale():
+        artifacts.compile_contracts()
+    issuer: LocalAccount = Account.from_key(os.environ.get(DEPLOYER_KEY_ENV) or ANVIL_KEY_0)
+    chains = LocalChains({}, {}, issuer)
+    try:
+        for chain_id in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID):
+            node = anvil.start(chain_id)
+            chains.nodes[chain_id] = node
+            w3 = connect(node.url, issuer)
+            symbols = indexes if chain_id == TRADING_CHAIN_ID else []
+            chains.sections[chain_id] = deploy_chain(w3, chain_id, symbols)
+        chains.mint_usdc(TRADING_CHAIN_ID, chains.relayer.address, float_usdc)
+    except BaseException:
+        chains.stop()
+        raise
+    return chains
+
+
+def exchange_sim_args(chains: LocalChains) -> list[str]:
+    """exchange-sim options that make it watch the trading chain for deposits."""
+    section = chains.sections[TRADING_CHAIN_ID]
+    return ["--chain-rpc", chains.url(TRADING_CHAIN_ID), "--chain-usdc", section["usdc"]]
+
+
+class RelayerTask:
+    """Our Across relayer (42161 → 8453) as a background task of this process."""
+
+    def __init__(self, relayer: AcrossRelayer) -> None:
+        self.relayer = relayer
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.relayer.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
+@dataclass
+class ChainPath:
+    chain: RoutedChainPort
+    bridges: dict[str, AcrossBridge]
+    relayer: RelayerTask
+
+
+def chain_path(
+    chains: LocalChains, rest: BinanceRest, settings: ChainPathSettings | None = None
+) -> ChainPath:
+    """The service's chain port, its `across` bridge and our relayer over `chains`; the
+    exchange's deposit address is asked through `rest` (signed SAPI) when the port starts."""
+    s = settings or ChainPathSettings()
+    ports: dict[Designation, Web3ChainPort] = {}
+    for chain_id, designation in DESIGNATIONS.items():
+        section = chains.sections[chain_id]
+        config = ChainSettings(
+            chain_id=chain_id,
+            rpc_url=chains.url(chain_id),
+            custody=section["custody"],
+            usdc=section["usdc"],
+            designation=designation,
+            index_tokens=section["index_tokens"],
+            confirmations=s.confirmations,
+            poll_s=s.poll_s,
+        )
+        ports[designation] = Web3ChainPort(config, chains.issuer)
+    src, dst = chains.sections[SOURCE_CHAIN_ID], chains.sections[TRADING_CHAIN_ID]
+    dest_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(TRADING_CHAIN_ID)))
+    route = AcrossRoute(
+        dest_chain_id=TRADING_CHAIN_ID,
+        origin_pool=src["spoke_pool"],
+        origin_pool_contract=src["spoke_pool_contract"],
+        dest_pool=dst["spoke_pool"],
+        dest_pool_contract=dst["spoke_pool_contract"],
+        output_token=dst["usdc"],
+        recipient=dst["custody"],  # the trading chain's custody is the issuer's trading wallet
+        fee=s.bridge_fee,
+        timeout_s=s.hop_timeout_s,
+        poll_s=s.poll_s,
+        eth_usdc=s.eth_usdc,
+    )
+    bridge = AcrossBridge(ports[SOURCE_CHAIN], dest_w3, route)
+    routed = RoutedChainPort(
+        ports,
+        TRADING_CHAIN,
+        EXCHANGE_ACCOUNT,
+        ExchangeWallet(rest, poll_s=s.poll_s),
+        eth_usdc=s.eth_usdc,
+        timeout_s=s.hop_timeout_s,
+    )
+    relayer = AcrossRelayer(
+        AsyncWeb3(AsyncHTTPProvider(chains.url(SOURCE_CHAIN_ID))),
+        SOURCE_CHAIN_ID,
+        src["spoke_pool"],
+        src["spoke_pool_contract"],
+        TxSender(dest_w3, chains.relayer),
+        dest_w3,
+        TRADING_CHAIN_ID,
+        dst["spoke_pool"],
+        dst["spoke_pool_contract"],
+        delay_s=s.relayer_delay_s,
+        poll_s=s.poll_s,
+    )
+    return ChainPath(routed, {"across": bridge}, RelayerTask(relayer))

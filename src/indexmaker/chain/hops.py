@@ -1,0 +1,101 @@
+"""One collateral hop carried out in the background, keyed so that a retry never moves twice.
+
+The runtime gives a port call a few seconds (RuntimeLimits.command_timeout); a hop waits for
+a bridge fill or an exchange credit far longer. So `relay`/`transfer` only register the hop
+and return; the hop runs as a task here and reports `HopCompleted`/`HopFailed` through the sink.
+
+A hop is keyed by `RouteCollateral.hop_key` (the deposit and the hop: the same for every retry
+of that hop, across restarts), and every on-chain step of it is keyed on chain by that key
+(custody release id, Across deposit nonce), so a retry after a failure or a restart finds what
+the earlier attempt did and carries on from there. While a hop's task runs, a new transfer id
+for the same hop (the router's retry, recovery's redo) only becomes the id its result is
+reported under: the hop never runs twice at once.
+
+Gas: what the hop's own transactions cost (gas used × effective gas price, in ETH) is
+converted to USDC at `eth_usdc` and rounded up to the micro-USDC: the lot's fee (SPEC §1
+"fees per hop").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from indexmaker.core.chain_events import HopCompleted, HopFailed, RouteCollateral
+from indexmaker.core.ids import TransferId
+from indexmaker.core.money import USDC_QUANTUM, exact_multiply, round_up_to_step
+from indexmaker.core.ports import EventSink
+from indexmaker.observability.logging import log_event
+
+WEI_PER_ETH_EXP = 18
+
+# What a hop's work returns: (USDC that arrived for the lot, the hop's fee in USDC).
+HopWork = Callable[[str, RouteCollateral], Awaitable[tuple[Decimal, Decimal]]]
+
+
+def hop_key(command: RouteCollateral) -> str:
+    """The key a hop's on-chain steps are made under (its transfer id when the core gave none)."""
+    return command.hop_key or str(command.transfer_id)
+
+
+def gas_cost_usdc(receipts: Iterable[Any], eth_usdc: Decimal) -> Decimal:
+    """Σ gasUsed × effectiveGasPrice of `receipts` (wei), in USDC at `eth_usdc` USDC per ETH,
+    rounded up to the micro-USDC (the issuer never pays a client's gas)."""
+    wei = sum(int(r["gasUsed"]) * int(r["effectiveGasPrice"]) for r in receipts)
+    eth = Decimal(wei).scaleb(-WEI_PER_ETH_EXP)
+    return round_up_to_step(exact_multiply(eth, eth_usdc), USDC_QUANTUM)
+
+
+class HopRunner:
+    """Runs each hop once at a time in the background under `timeout_s`; see the module doc."""
+
+    def __init__(self, what: str, timeout_s: float) -> None:
+        self.what, self.timeout_s = what, timeout_s
+        self._sink: EventSink | None = None
+        self._report_to: dict[str, TransferId] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def submit(self, command: RouteCollateral, work: HopWork) -> None:
+        """Start the hop, or, when it already runs, report its result under this transfer id."""
+        key = hop_key(command)
+        self._report_to[key] = command.transfer_id
+        if key in self._tasks:
+            return
+        self._tasks[key] = asyncio.create_task(self._run(key, command, work))
+
+    async def _run(self, key: str, command: RouteCollateral, work: HopWork) -> None:
+        try:
+            received, fee = await asyncio.wait_for(work(key, command), self.timeout_s)
+            event: HopCompleted | HopFailed = HopCompleted(self._report_to[key], received, fee)
+            log_event(f"{self.what}_hop_done", hop=key, received=str(received), fee=str(fee))
+        except asyncio.CancelledError:
+            self._tasks.pop(key, None)
+            raise
+        except TimeoutError:
+            event = HopFailed(self._report_to[key], f"{self.what}: stalled for {self.timeout_s}s")
+        except Exception as error:  # one hop's failure never stops the others
+            event = HopFailed(self._report_to[key], f"{self.what}: {error}")
+        if isinstance(event, HopFailed):
+            log_event(f"{self.what}_hop_failed", logging.WARNING, hop=key, reason=event.reason)
+        self._tasks.pop(key, None)
+        self._report_to.pop(key, None)
+        if self._sink is not None:
+            await self._sink(event)

@@ -1,0 +1,110 @@
+"""The chain port of the collateral path over two EVM chains (SPEC §1, §7; issue 11).
+
+- Deposits: custody on every chain of `ports` (the source chain 42161 and the trading chain
+  8453), each reported as `DepositObserved` on its own designation; the core routes a source
+  chain deposit through the Across bridge (chain/bridge.py) to the trading chain's custody,
+  and a trading-chain deposit straight on.
+- `transfer` (the "wallet" hop, trading chain → exchange): the trading chain's custody releases
+  the amount to the exchange's deposit address (asked from the exchange API at start:
+  `deposit_address(coin, network)`), keyed on chain by the hop key (chain/hops.py); the hop
+  completes once the exchange has credited that transaction (its deposit history), and the
+  lot's fee is the release's gas in USDC.
+- `mint`/`burn` on the trading chain (index tokens live there); `withdraw` on the chain of its
+  source designation; `balance` of a designation's custody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from indexmaker.chain.connector import Web3ChainPort
+from indexmaker.chain.exchange_wallet import ExchangeWallet
+from indexmaker.chain.hops import HopRunner, gas_cost_usdc
+from indexmaker.core.chain_events import (
+    BurnIndex,
+    MintIndex,
+    RouteCollateral,
+    WithdrawCollateral,
+)
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.ids import Designation
+from indexmaker.core.ports import EventSink
+
+
+class RoutedChainPort:
+    """`ChainPort` over the chains in `ports` (by designation); `trading` mints and pays the
+    exchange at `exchange` (a designation) through `wallet`."""
+
+    def __init__(
+        self,
+        ports: Mapping[Designation, Web3ChainPort],
+        trading: Designation,
+        exchange: Designation,
+        wallet: ExchangeWallet,
+        *,
+        coin: str = "USDC",
+        network: str = "BASE",
+        eth_usdc: Decimal = Decimal(3000),
+        timeout_s: float = 120.0,
+    ) -> None:
+        if trading not in ports:
+            raise InvalidInputError("trading", f"no chain for {trading}")
+        self.ports, self.trading = dict(ports), ports[trading]
+        self.exchange, self.wallet = exchange, wallet
+        self.coin, self.network, self.eth_usdc = coin, network, eth_usdc
+        self.runner = HopRunner("exchange_deposit", timeout_s)
+        self.deposit_address = ""
+
+    async def start(self, sink: EventSink) -> None:
+        self.deposit_address = await self.wallet.deposit_address(self.coin, self.network)
+        self.runner.start(sink)
+        for port in self.ports.values():
+            await port.start(sink)
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        for port in self.ports.values():
+            await port.stop()
+
+    async def transfer(self, command: RouteCollateral) -> None:
+        if command.bridge and command.bridge != "wallet":
+            raise InvalidInputError("bridge", f"{command.bridge} is a BridgePort's hop")
+        if command.source != self.trading.settings.designation:
+            raise InvalidInputError(
+                "source", f"pays the exchange from {self.trading.settings.designation}"
+            )
+        if command.destination != self.exchange:
+            raise InvalidInputError("destination", f"no route to {command.destination}")
+        self.runner.submit(command, self._pay_exchange)
+
+    async def _pay_exchange(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:
+        release_key = f"transfer:{key}"
+        receipt = await self.trading.release(release_key, self.deposit_address, command.amount)
+        if receipt is None:  # released by an earlier attempt: find its transaction
+            tx = await self.trading.released_tx(release_key)
+            gas = Decimal(0)
+        else:
+            tx = "0x" + bytes(receipt["transactionHash"]).hex()
+            gas = gas_cost_usdc([receipt], self.eth_usdc)
+        await self.wallet.wait_credited(self.coin, tx, self.runner.timeout_s)
+        received = max(command.amount - gas, Decimal(0))
+        return received, command.amount - received
+
+    async def mint(self, command: MintIndex) -> None:
+        await self.trading.mint(command)
+
+    async def burn(self, command: BurnIndex) -> None:
+        await self.trading.burn(command)
+
+    async def withdraw(self, command: WithdrawCollateral) -> None:
+        await self._port(command.source).withdraw(command)
+
+    async def balance(self, designation: str) -> Decimal:
+        return await self._port(designation).balance(designation)
+
+    def _port(self, designation: str) -> Web3ChainPort:
+        port = self.ports.get(Designation(designation))
+        if port is None:
+            raise InvalidInputError("designation", f"no chain for {designation}")
+        return port
