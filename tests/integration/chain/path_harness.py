@@ -42,7 +42,7 @@ CLIENT_KEYS = ANVIL_TEST_KEYS[4:7]  # anvil's public accounts 4-6: this module's
 FAST = ChainPathSettings(relayer_delay_s=0.2, poll_s=0.1, hop_timeout_s=60.0)
 
 
-def _config(data_dir: Path | None) -> ServiceConfig:
+def service_config(data_dir: Path | None) -> ServiceConfig:
     return ServiceConfig(
         indexes=(INDEX,),
         server=ServerConfig(host="127.0.0.1", port=0),
@@ -65,7 +65,10 @@ class Running:
         venue, self.sim = binance_venue(self.pairs, sim_args=args)
         self.path = chain_path(self.chains, venue.rest, FAST)
         self.service = Service(
-            _config(self.data_dir), venue=venue, chain=self.path.chain, bridges=self.path.bridges
+            service_config(self.data_dir),
+            venue=venue,
+            chain=self.path.chain,
+            bridges=self.path.bridges,
         )
         self.service.runtime.observers.append(self.sent)
         await self.service.start()
@@ -83,7 +86,7 @@ class Running:
         return [m for m in self.sent.to(address) if isinstance(m, MintInvoice)]
 
 
-def _deposit(chains: LocalChains, chain_id: int, client: LocalAccount, amount: int) -> None:
+def client_deposit(chains: LocalChains, chain_id: int, client: LocalAccount, amount: int) -> None:
     """The client's own deposit into custody (approve, then Custody.deposit), in USDC."""
     w3 = connect(chains.url(chain_id), client)
     section = chains.sections[chain_id]
@@ -97,7 +100,9 @@ def _deposit(chains: LocalChains, chain_id: int, client: LocalAccount, amount: i
         assert receipt["status"] == 1
 
 
-def _order(running: Running, chain_id: int, client: LocalAccount, amount: int, cid: str) -> None:
+def client_order(
+    running: Running, chain_id: int, client: LocalAccount, amount: int, cid: str
+) -> None:
     assert running.service is not None
     key = client_key(chain_id, client.address)
     running.service.runtime.submit(
@@ -105,7 +110,7 @@ def _order(running: Running, chain_id: int, client: LocalAccount, amount: int, c
     )
 
 
-async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
     for _ in range(int(timeout_s / 0.1)):  # bounded
         if condition():
             return
@@ -120,7 +125,7 @@ def _base(chains: LocalChains, address: str, name: str) -> Any:
     )
 
 
-def _check_minted(chains: LocalChains, invoice: MintInvoice, holder: str) -> None:
+def check_minted(chains: LocalChains, invoice: MintInvoice, holder: str) -> None:
     """The tokens are in the holder's wallet, and the chain holds the invoice's hash."""
     section = chains.sections[TRADING_CHAIN_ID]
     token = _base(chains, section["index_tokens"][INDEX], "IndexToken")

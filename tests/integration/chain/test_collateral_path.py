@@ -16,29 +16,21 @@ from web3 import Web3
 from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
 
-from .path_harness import (
-    CLIENT_KEYS,
-    LocalChains,
-    Running,
-    _check_minted,
-    _deposit,
-    _order,
-    _until,
-)
+from . import path_harness as h
 
 
 @pytest.mark.slow
 async def test_deposits_on_both_chains_are_routed_credited_and_minted(
-    chains: LocalChains, running: Callable[..., Running]
+    chains: h.LocalChains, running: Callable[..., h.Running]
 ) -> None:
-    base_client, arb_client = Account.from_key(CLIENT_KEYS[0]), Account.from_key(CLIENT_KEYS[1])
+    base_client, arb_client = Account.from_key(h.CLIENT_KEYS[0]), Account.from_key(h.CLIENT_KEYS[1])
     service = running()
     await service.start()
-    _deposit(chains, TRADING_CHAIN_ID, base_client, 1000)
-    _deposit(chains, SOURCE_CHAIN_ID, arb_client, 1000)
-    _order(service, TRADING_CHAIN_ID, base_client, 1000, "base-1")
-    _order(service, SOURCE_CHAIN_ID, arb_client, 1000, "arb-1")
-    await _until(
+    h.client_deposit(chains, TRADING_CHAIN_ID, base_client, 1000)
+    h.client_deposit(chains, SOURCE_CHAIN_ID, arb_client, 1000)
+    h.client_order(service, TRADING_CHAIN_ID, base_client, 1000, "base-1")
+    h.client_order(service, SOURCE_CHAIN_ID, arb_client, 1000, "arb-1")
+    await h.until(
         lambda: bool(
             service.invoices(base_client.address) and service.invoices(arb_client.address)
         ),
@@ -48,7 +40,7 @@ async def test_deposits_on_both_chains_are_routed_credited_and_minted(
     (arb_invoice,) = service.invoices(arb_client.address)
     for invoice, holder in ((base_invoice, base_client), (arb_invoice, arb_client)):
         assert invoice.filled_quantity > 0
-        _check_minted(chains, invoice, holder.address)
+        h.check_minted(chains, invoice, holder.address)
     # Fees per hop: on 8453 the gas of custody's payment to the exchange; from 42161 also
     # the bridge's 0.10 USDC and the gas of the release, approval and Across deposit.
     base_fee, arb_fee = base_invoice.management_fee, arb_invoice.management_fee

@@ -16,22 +16,14 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID
 
-from .path_harness import (
-    CLIENT_KEYS,
-    LocalChains,
-    Running,
-    _check_minted,
-    _deposit,
-    _order,
-    _until,
-)
+from . import path_harness as h
 
 
 @pytest.mark.slow
 async def test_a_restart_between_bridge_deposit_and_fill_deposits_once(
-    chains: LocalChains, running: Callable[..., Running], tmp_path: Path
+    chains: h.LocalChains, running: Callable[..., h.Running], tmp_path: Path
 ) -> None:
-    client = Account.from_key(CLIENT_KEYS[2])
+    client = Account.from_key(h.CLIENT_KEYS[2])
     src = chains.sections[SOURCE_CHAIN_ID]
     w3 = Web3(Web3.HTTPProvider(chains.url(SOURCE_CHAIN_ID)))
     topic = event_topic(artifacts.across(src["spoke_pool_contract"])["abi"], "FundsDeposited")
@@ -47,14 +39,14 @@ async def test_a_restart_between_bridge_deposit_and_fill_deposits_once(
     before = len(deposits())
     first = running(tmp_path)
     await first.start(relayer=False)  # nobody fills yet
-    _deposit(chains, SOURCE_CHAIN_ID, client, 500)
-    _order(first, SOURCE_CHAIN_ID, client, 500, "restart-1")
-    await _until(lambda: len(deposits()) == before + 1, "the bridge deposit", 60)
+    h.client_deposit(chains, SOURCE_CHAIN_ID, client, 500)
+    h.client_order(first, SOURCE_CHAIN_ID, client, 500, "restart-1")
+    await h.until(lambda: len(deposits()) == before + 1, "the bridge deposit", 60)
     await first.stop()
 
     second = running(tmp_path)
     await second.start(relayer=True)
-    await _until(lambda: bool(second.invoices(client.address)), "the invoice after restart")
+    await h.until(lambda: bool(second.invoices(client.address)), "the invoice after restart")
     assert len(deposits()) == before + 1  # the redone hop found its deposit: never twice
     (invoice,) = second.invoices(client.address)
-    _check_minted(chains, invoice, client.address)
+    h.check_minted(chains, invoice, client.address)
