@@ -13,8 +13,8 @@ twice:
 3. a relayer (ours: chain/relayer.py) fills on the destination; the hop completes when the
    destination pool's `FilledRelay` for (origin chain, deposit id) is seen.
 The lot receives the output amount less the gas of this hop's transactions in USDC; its fee is
-the rest (bridge fee + gas). A hop without a fill within `timeout_s` fails (the router retries
-the same hop, which waits again for the same deposit, then reports it).
+the rest (bridge fee + gas). A hop without a fill within `timeout_s` is reported unknown; the
+router asks (`hop_status`) and resends it, and the resend waits again for the same deposit.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from indexmaker.chain.across import event_topic, to_bytes32
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.chain.relayer import MAX_UINT256
-from indexmaker.core.chain_events import RouteCollateral
+from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
 from indexmaker.core.errors import InvalidInputError, RetryableError
 from indexmaker.core.money import units_to_usdc, usdc_to_units
 from indexmaker.core.ports import EventSink
@@ -92,6 +92,10 @@ class AcrossBridge:
 
     async def stop(self) -> None:
         await self.runner.stop()
+
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        """As `HopRunner.status` (chain/hops.py)."""
+        return self.runner.status(query)
 
     async def relay(self, command: RouteCollateral) -> None:
         if command.source != self.origin.settings.designation:

@@ -23,7 +23,9 @@ from indexmaker.chain.exchange_wallet import ExchangeWallet
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.core.chain_events import (
     BurnIndex,
+    HopReport,
     MintIndex,
+    QueryHop,
     RouteCollateral,
     WithdrawCollateral,
 )
@@ -90,6 +92,10 @@ class RoutedChainPort:
         await self.wallet.wait_credited(self.coin, tx, self.runner.timeout_s)
         received = max(command.amount - gas, Decimal(0))
         return received, command.amount - received
+
+    async def hop_status(self, query: QueryHop) -> HopReport:
+        """As `HopRunner.status` (chain/hops.py)."""
+        return self.runner.status(query)
 
     async def mint(self, command: MintIndex) -> None:
         await self.trading.mint(command)
