@@ -108,6 +108,6 @@ def test_gas_is_charged_in_usdc_rounded_up_to_the_micro_usdc() -> None:
         {"gasUsed": 50_000, "effectiveGasPrice": 2_000_000_000},
     ]
     # 21,000 × 1,000,000,007 + 50,000 × 2e9 = 121,000,000,147,000 wei = 0.000121000000147 ETH;
-    # × 3000 = 0.363000000441 USDC → 0.363001 (rounded up: the issuer is never short of the gas it paid).
+    # × 3000 = 0.363000000441 USDC → 0.363001 (rounded up: the issuer is never short of gas).
     assert gas_cost_usdc(receipts, Decimal(3000)) == Decimal("0.363001")
     assert gas_cost_usdc([], Decimal(3000)) == 0
