@@ -153,6 +153,7 @@ class BurnIndex:
 @dataclass(frozen=True, slots=True)
 class BurnConfirmed:
     payment_id: PaymentId
+    tx_hash: TxHash | None = None  # the burn's transaction, for the redemption invoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,43 @@ class WithdrawalFailed:
     retryable: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class EscrowIndex:
+    """Command: move a redeeming client's index tokens into custody before anything is sold
+    ("wait for index token collateral before selling"). Keyed by `escrow_id` (one per sell
+    order): a repeat moves nothing. `IndexEscrowed` or `IndexEscrowFailed` answers."""
+
+    escrow_id: PaymentId
+    client: ClientKey
+    symbol: Symbol
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEscrowed:
+    escrow_id: PaymentId
+    tx_hash: TxHash | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEscrowFailed:
+    """The tokens did not move into custody (e.g. the client holds fewer): nothing is sold."""
+
+    escrow_id: PaymentId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseIndex:
+    """Command: hand escrowed index tokens that were not sold back to the client (cancel or
+    expiry of a redemption). Keyed by `escrow_id`: one release per escrow."""
+
+    escrow_id: PaymentId
+    client: ClientKey
+    symbol: Symbol
+    quantity: Decimal
+
+
 ChainInput = (
     DepositObserved
     | HopCompleted
@@ -199,5 +237,15 @@ ChainInput = (
     | BurnFailed
     | WithdrawalCompleted
     | WithdrawalFailed
+    | IndexEscrowed
+    | IndexEscrowFailed
 )
-ChainCommand = RouteCollateral | QueryHop | MintIndex | BurnIndex | WithdrawCollateral
+ChainCommand = (
+    RouteCollateral
+    | QueryHop
+    | MintIndex
+    | BurnIndex
+    | WithdrawCollateral
+    | EscrowIndex
+    | ReleaseIndex
+)

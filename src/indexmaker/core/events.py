@@ -21,15 +21,19 @@ from indexmaker.core.chain_events import (
     ChainCommand,
     ChainInput,
     DepositObserved,
+    EscrowIndex,
     HopCompleted,
     HopFailed,
     HopReport,
     HopState,
     HopStatusUnknown,
+    IndexEscrowed,
+    IndexEscrowFailed,
     MintConfirmed,
     MintFailed,
     MintIndex,
     QueryHop,
+    ReleaseIndex,
     RouteCollateral,
     WithdrawalCompleted,
     WithdrawalFailed,
@@ -44,6 +48,7 @@ from indexmaker.core.ids import (
     PaymentId,
     Symbol,
 )
+from indexmaker.core.redemption_events import RedemptionFill, RedemptionInvoice
 from indexmaker.core.venue_events import (
     BookInvalid,
     BookSnapshot,
@@ -85,6 +90,7 @@ __all__ = [
     "Command",
     "DepositObserved",
     "EngineInput",
+    "EscrowIndex",
     "ExchangeFill",
     "ExchangeOrderAccepted",
     "ExchangeOrderClosed",
@@ -97,6 +103,8 @@ __all__ = [
     "HopReport",
     "HopState",
     "HopStatusUnknown",
+    "IndexEscrowFailed",
+    "IndexEscrowed",
     "IndexOrderFill",
     "IndexQuoteResponse",
     "InvoiceLot",
@@ -112,6 +120,9 @@ __all__ = [
     "QueryExchangeOrder",
     "QueryHop",
     "RateLimitFeedback",
+    "RedemptionFill",
+    "RedemptionInvoice",
+    "ReleaseIndex",
     "RequestStatus",
     "RouteCollateral",
     "RulesUpdate",
@@ -135,7 +146,11 @@ class NewIndexOrderRequest:
     client_order_id: ClientOrderId
     symbol: Symbol
     side: Side
-    amount: Decimal  # collateral (USDC), not index units
+    # A buy's amount is collateral (USDC); a sell's (a redemption) is index units.
+    amount: Decimal
+    # Sell only (an extension; reference clients omit it): the least the redeemed units may
+    # bring, net of exchange fees (USDC). None: no floor beyond price_threshold.
+    min_proceeds: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +301,8 @@ ClientResponse = (
     | NewIndexQuoteResponse
     | IndexQuoteResponse
     | CancelIndexQuoteResponse
+    | RedemptionFill
+    | RedemptionInvoice
 )
 
 

@@ -106,11 +106,10 @@ class BatchManager:
         self.completed = 0
 
     def create(
-        self, plan: BatchPlan, baskets: dict[Symbol, Basket], now: datetime
+        self, plan: BatchPlan[OrderUpdate], baskets: dict[Symbol, Basket], now: datetime
     ) -> tuple[Batch, list[Allocation]]:
         """Open a batch for a plan; carried lots are reserved and allocated at once."""
-        batch_id = BatchId(self._next_id)
-        self._next_id += 1
+        batch_id = self.new_id()
         groups: dict[Symbol, BatchGroup] = {}
         engaged = ZERO
         for planned in plan.entries:
@@ -138,6 +137,13 @@ class BatchManager:
         for group in groups.values():
             allocations.extend(self._advance(batch, group, now))
         return batch, allocations
+
+    def new_id(self) -> BatchId:
+        """The next batch id: sell batches (sell_batches.py) draw from the same sequence, so
+        an exchange order's batch id names one batch of either side."""
+        batch_id = BatchId(self._next_id)
+        self._next_id += 1
+        return batch_id
 
     def get(self, batch_id: BatchId) -> Batch | None:
         return self._batches.get(batch_id)

@@ -41,6 +41,14 @@ class SolverConfig:
     reject_cooldown: timedelta = timedelta(seconds=5)
     max_reject_cooldown: timedelta = timedelta(minutes=5)
     order_rate_limits: tuple[RateLimit, ...] = field(default_factory=_binance_order_limits)
+    # Sell side (issue 12): net redemptions (USDC at the sell limit, minus issuance engaged)
+    # allowed per rolling window before redemptions queue FIFO (reference §6.1 item 8).
+    max_net_redemption: Decimal = Decimal("500000")
+    redemption_window: timedelta = timedelta(hours=1)
+    # A redemption not fully sold by then stops selling; its unsold units are returned.
+    redemption_ttl: timedelta = timedelta(hours=1)
+    # The collateral hop that withdraws proceeds from the exchange to the trading chain.
+    withdraw_bridge: str = "withdraw"
 
     def __post_init__(self) -> None:
         positive = {
@@ -50,6 +58,7 @@ class SolverConfig:
             "asset_volley_step": self.asset_volley_step,
             "max_total_volley": self.max_total_volley,
             "min_order": self.min_order,
+            "max_net_redemption": self.max_net_redemption,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -7,6 +7,7 @@ while handling one input is contained: it becomes an `Alert`, never a crash.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,8 @@ from indexmaker.core.events import (
     HopReport,
     HopState,
     HopStatusUnknown,
+    IndexEscrowed,
+    IndexEscrowFailed,
     MintConfirmed,
     MintFailed,
     NewIndexOrderRequest,
@@ -61,8 +64,11 @@ from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Ho
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
 from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.opposite_side import buy_against_sell, sell_against_buy
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
+from indexmaker.engine.redemptions import RedemptionManager
+from indexmaker.engine.sell_batches import SellAllocator
 from indexmaker.engine.solver import Solver
 from indexmaker.engine.throttle import RateLimiter
 from indexmaker.engine.tracker import OrderTracker
@@ -129,6 +135,22 @@ class Engine:
             self.tracker,
             dict(setup.rules),
         )
+        self.redemptions = RedemptionManager(
+            config,
+            self.baskets,
+            self.market,
+            self.solver.strategy,
+            self.tracker,
+            SellAllocator(self.inventory),
+            self.solver.rules,
+            self.solver.out,
+            self.batches.new_id,
+            self.solver.executions.blocked_assets,
+            setup.destination,
+            TRADING_CHAIN,
+        )
+        self.solver.redemptions = self.redemptions
+        self.solver.executions.sells = self.redemptions
 
     # ------------------------------------------------------------------ entry point
 
@@ -164,6 +186,7 @@ class Engine:
 
     def _dispatch(self, event: EngineInput, now: datetime) -> None:
         solver = self.solver
+        self.redemptions.now = now
         match event:
             case Tick():
                 solver.tick(now)
@@ -196,6 +219,8 @@ class Engine:
                 solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))
             case DepositObserved():
                 self._deposit(event, now)
+            case HopCompleted() | HopFailed() if self.redemptions.owns_transfer(event.transfer_id):
+                self.redemptions.on_withdrawn(event)
             case HopCompleted():
                 self._hop_completed(event, now)
             case HopFailed():
@@ -211,10 +236,17 @@ class Engine:
             case MintFailed():
                 solver.minter.on_failed(event)
             case BurnConfirmed() | BurnFailed():
-                # Nothing in the core burns yet (redemption is to come): report, never guess.
-                solver.out.append(Alert("unknown_burn", f"{event!r}"))
+                self.redemptions.on_burn(event)
+            case WithdrawalCompleted() | WithdrawalFailed() if self.redemptions.owns_payout(
+                event.withdrawal_id
+            ):
+                self.redemptions.on_paid(event)
             case WithdrawalCompleted() | WithdrawalFailed():
                 solver.out.append(Alert("unknown_withdrawal", f"{event!r}"))
+            case IndexEscrowed():
+                self.redemptions.on_escrowed(event)
+            case IndexEscrowFailed():
+                self.redemptions.on_escrow_failed(event)
 
     def _rate_limit_feedback(self, event: RateLimitFeedback, now: datetime) -> None:
         """The venue's own count wins over ours; a back-off pauses every order until then."""
@@ -246,15 +278,19 @@ class Engine:
             out.append(SendToClient(request.client, response))
             return
         if request.side is Side.SELL:
-            # An opposite-side order reduces the buy queue by what is not engaged (SPEC §3).
-            self.orders.reject_id(request.client, request.client_order_id)
             order = self.orders.find(request.client, request.symbol)
-            amount, why_not = self.orders.sell_reduction(request)
-            if order is not None and amount > 0:
-                self._reduce(order, amount)
-            response = NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW, why_not)
-            out.append(SendToClient(request.client, response))
+            if order is not None:  # SPEC §3: a sell against the client's buy queue
+                sell_against_buy(self, request, order, now)
+                return
+            self.orders.reject_id(request.client, request.client_order_id)  # seen: no replay
+            self.redemptions.accept(request, self.orders.next_arrival(), now)
             return
+        redemption = self.redemptions.find(request.client, request.symbol)
+        if redemption is not None:  # SPEC §3: a buy against the client's redemption
+            left = buy_against_sell(self, request, redemption, now)
+            if left is None:
+                return
+            request = dataclasses.replace(request, amount=left)
         update = self.orders.add(request, now)
         at = len(out)
         out.append(
@@ -271,6 +307,10 @@ class Engine:
 
     def _cancel_order(self, request: CancelIndexOrderRequest) -> None:
         out = self.solver.out
+        redemption = self.redemptions.get(request.client, request.client_order_id)
+        if redemption is not None and redemption.symbol == request.symbol:
+            self.redemptions.cancel(request, redemption)
+            return
         try:
             order = self.orders.check_cancel(request)
         except OrderRejected as rejected:
@@ -280,7 +320,7 @@ class Engine:
             out.append(SendToClient(request.client, response))
             return
         try:
-            self._reduce(order, request.amount)
+            self.reduce_buy(order, request.amount)
         except IndexMakerError as error:  # refused before any change; the client hears why
             response = CancelIndexOrderResponse(
                 request.client_order_id, RequestStatus.REJECTED, f"cancel refused: {error}"
@@ -290,7 +330,8 @@ class Engine:
         response = CancelIndexOrderResponse(request.client_order_id, RequestStatus.CANCELED)
         out.append(SendToClient(request.client, response))
 
-    def _reduce(self, order: IndexOrder, amount: Decimal) -> None:
+    def reduce_buy(self, order: IndexOrder, amount: Decimal) -> None:
+        """Take `amount` USDC not yet engaged off a buy queue, newest first (SPEC §3)."""
         reserved = {u.client_order_id for u in order.updates if self._has_reservation(u)}
         # Validate against the collateral ledger first: both ledgers change, or neither.
         plan = self.orders.plan_reduction(order, amount)

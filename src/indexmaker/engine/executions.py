@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from indexmaker.core.events import (
     Alert,
@@ -30,6 +31,10 @@ from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
+from indexmaker.model.side import Side
+
+if TYPE_CHECKING:
+    from indexmaker.engine.redemptions import RedemptionManager
 
 
 class ExecutionReports:
@@ -56,6 +61,8 @@ class ExecutionReports:
         self._finish = finish
         # asset -> (retry not before, consecutive rejects, last reason)
         self._cooldown: dict[InstrumentId, tuple[datetime, int, str]] = {}
+        # The sell side's batches (redemptions); sell executions are sales, not lots.
+        self.sells: RedemptionManager | None = None
 
     def on_fill(self, fill: ExchangeFill, now: datetime) -> None:
         """Deduplicated by trade id; opens a lot; allocates it or carries it (late fill)."""
@@ -88,6 +95,17 @@ class ExecutionReports:
                     f"{terms.unpriced}; commission {fill.commission} recorded as fee 0",
                 )
             )
+        if command.side is Side.SELL and self.sells is not None:
+            self.sells.on_fill(
+                tracked.batch_id,
+                fill.order_id,
+                fill.trade_id,
+                command.instrument,
+                fill.price,
+                fill.quantity,
+                terms.fee,
+            )
+            return
         # A late fill (its batch completed) opens an unreserved lot: the next batch of the
         # asset uses it first (carry-over), so no bought quantity goes unrecorded.
         lot = self.inventory.open_lot(
@@ -124,6 +142,9 @@ class ExecutionReports:
                     f"{tracked.batch_id} rejected: {closed.reason}",
                 )
             )
+        if self.sells is not None and self.sells.owns_batch(tracked.batch_id):
+            self.sells.on_closed(tracked.batch_id, now)
+            return
         batch = self.batches.get(tracked.batch_id)
         if batch is not None and self.batches.on_order_closed(batch):
             self._finish(batch, now)

@@ -15,7 +15,12 @@ from decimal import Decimal
 
 from indexmaker.core.events import CancelIndexOrderRequest, NewIndexOrderRequest
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol
-from indexmaker.core.money import USDC_DECIMALS, round_usdc_down, usdc_text
+from indexmaker.core.money import (
+    INDEX_TOKEN_DECIMALS,
+    USDC_DECIMALS,
+    round_index_down,
+    round_usdc_down,
+)
 from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
@@ -65,19 +70,10 @@ class IndexOrderManager:
     # ------------------------------------------------------------------ requests
 
     def check_new(self, request: NewIndexOrderRequest) -> None:
-        """Raise OrderRejected if the request must be refused."""
+        """Raise OrderRejected if the request must be refused (either side)."""
         if request.client_order_id in self._seen.get(request.client, ()):
             raise OrderRejected(f"duplicate client_order_id {request.client_order_id}")
         self._check_terms(request)
-        order = self.find(request.client, request.symbol)
-        if request.side is Side.SELL:
-            if order is None or order.side is Side.SELL:
-                raise OrderRejected("sell side (redemption) is not available yet")
-            if self.reducible(order) <= 0:
-                raise OrderRejected(
-                    "nothing to reduce: all collateral is engaged or spent, and a flip to the "
-                    "sell side is not available yet"
-                )
 
     def _check_terms(self, request: NewIndexOrderRequest) -> None:
         """SPEC §3: a chain the service takes deposits on; an amount of at most 6 decimals and,
@@ -91,25 +87,28 @@ class IndexOrderManager:
         amount = request.amount
         if not amount.is_finite() or amount <= 0:
             raise OrderRejected("amount must be > 0")
+        if request.side is Side.SELL:  # index units (18 decimals), floor in USDC
+            if amount != round_index_down(amount):
+                raise OrderRejected(
+                    f"amount {amount} has more than {INDEX_TOKEN_DECIMALS} decimals"
+                )
+            floor = request.min_proceeds
+            if floor is not None and (not floor.is_finite() or floor < 0):
+                raise OrderRejected("min_proceeds must be >= 0")
+            if floor is not None and floor != round_usdc_down(floor):
+                raise OrderRejected(f"min_proceeds {floor} has more than {USDC_DECIMALS} decimals")
+            return
+        if request.min_proceeds is not None:
+            raise OrderRejected("min_proceeds applies to a sell (redemption) only")
         if amount != round_usdc_down(amount):
             raise OrderRejected(f"amount {amount} has more than {USDC_DECIMALS} decimals")
         if request.side is Side.BUY and amount < self._min_order:
             raise OrderRejected(f"amount {amount} is below the minimum order of {self._min_order}")
 
-    def sell_reduction(self, request: NewIndexOrderRequest) -> tuple[Decimal, str | None]:
-        """How much a checked sell reduces the buy queue, and why the rest does not (SPEC §3:
-        while something is engaged the excess is not flipped to the sell side)."""
-        order = self.find(request.client, request.symbol)
-        reducible = self.reducible(order) if order is not None else ZERO
-        if request.amount <= reducible:
-            return request.amount, None
-        reducible = round_usdc_down(reducible)  # whole USDC units, as the client sent
-        return reducible, (
-            f"reduced by {usdc_text(reducible)} (all not yet engaged); the other "
-            f"{usdc_text(request.amount - reducible)} was not reduced: collateral engaged in a "
-            "batch is released only when the batch completes, and a flip to the sell side is "
-            "not available yet"
-        )
+    def next_arrival(self) -> int:
+        """A place in the global arrival order (FIFO engagement) for a non-buy order."""
+        self._arrivals += 1
+        return self._arrivals
 
     def add(self, request: NewIndexOrderRequest, now: datetime) -> OrderUpdate:
         """Queue a validated buy update (call check_new first)."""

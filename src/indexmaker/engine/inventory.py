@@ -1,4 +1,8 @@
-"""Inventory manager: per-asset FIFO lots, their assignments to index orders, disposal."""
+"""Inventory manager: per-asset FIFO lots, their assignments to index orders, disposal.
+
+Assigned quantity backs index units; a redemption sells that backing FIFO by first
+assignment (`redeem`), each piece with the lot's cost for the realised PnL.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ class InventoryManager:
         self._held: dict[InstrumentId, Decimal] = {}
         # Σ quantity × price of every lot opened (USDC): what the issuer bought on venues.
         self.bought_notional = ZERO
+        # Lots with assigned quantity not yet redeemed, FIFO by first assignment.
+        self._backing: dict[InstrumentId, deque[Lot]] = {}
+        self._backed: set[LotId] = set()
 
     def open_lot(
         self,
@@ -107,7 +114,37 @@ class InventoryManager:
             assigned_at=now or lot.opened_at,
         )
         lot.assignments.append(assignment)
+        if lot.lot_id not in self._backed:
+            self._backed.add(lot.lot_id)
+            self._backing.setdefault(lot.asset, deque()).append(lot)
         return assignment
+
+    def redeem(self, asset: InstrumentId, quantity: Decimal) -> list[tuple[Lot, Decimal]]:
+        """Dispose of `quantity` of the asset's backing FIFO for a redemption: the pieces
+        taken, by lot. Raises InvariantViolation if the backing is short (a ledger bug)."""
+        pieces: list[tuple[Lot, Decimal]] = []
+        left = quantity
+        queue = self._backing.get(asset)
+        while left > 0 and queue:
+            lot = queue[0]
+            held = exact_sub(lot.assigned, lot.redeemed)
+            if held <= 0:
+                queue.popleft()
+                self._backed.discard(lot.lot_id)
+                continue
+            take = left if left < held else held
+            lot.redeemed = exact_add(lot.redeemed, take)
+            pieces.append((lot, take))
+            left = exact_sub(left, take)
+        if left > 0:
+            raise InvariantViolation(f"{asset}: redemption of {quantity} exceeds backing by {left}")
+        return pieces
+
+    def backing(self, asset: InstrumentId) -> Decimal:
+        """Assigned and not redeemed: what backs the asset's share of index units."""
+        return sum(
+            (exact_sub(lot.assigned, lot.redeemed) for lot in self._backing.get(asset, ())), ZERO
+        )
 
     def dispose(self, asset: InstrumentId, quantity: Decimal) -> Decimal:
         """Sell-side disposal of free, unreserved quantity FIFO; returns what was disposed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from indexmaker.core.errors import InsufficientFundsError
 from indexmaker.core.events import (
@@ -40,6 +41,9 @@ from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
 from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
+
+if TYPE_CHECKING:
+    from indexmaker.engine.redemptions import RedemptionManager
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -76,6 +80,7 @@ class Solver:
         # Clients whose ready collateral grew, in the order it grew: a dict, not a set, so the
         # order they are served in (and their reports) is the same in every process.
         self._changed: dict[ClientKey, None] = {}
+        self.redemptions: RedemptionManager | None = None  # the sell side, set by the engine
         self.minter = Minter(config, orders, collateral, self.out, self.collateral_changed)
         self.executions = ExecutionReports(
             config,
@@ -97,6 +102,8 @@ class Solver:
         for client, answer in quotes:
             self.out.append(SendToClient(client, answer))
         self.minter.mint_ready(now)
+        if self.redemptions is not None:  # before buys: a sell batch forms when none is open
+            self.redemptions.tick(now)
         if self.tracker.queued() == 0:
             self._form_batch(now)
         self.out.extend(self.tracker.release(now))
@@ -228,6 +235,8 @@ class Solver:
         if not plan.entries:
             return
         batch, allocations = self.batches.create(plan, self.baskets, now)
+        if self.redemptions is not None:  # issuance offsets redemptions in the throttle
+            self.redemptions.issued(now, plan.notional)
         for entry in batch.entries():
             entry.update.move_to(OrderStatus.ENGAGED)
             entry.update.batch_id = batch.batch_id

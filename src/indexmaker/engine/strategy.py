@@ -7,7 +7,12 @@ Every step takes the batch's side, so the sell side and rebalancing reuse it: a 
 takes asks within best ask × (1 + threshold) (rounded up to the tick), a sell batch takes bids
 within best bid × (1 − threshold) (rounded down); filters round its prices the same way.
 Sizing reads an amount per side (`usable_quantity`): collateral for a buy, index units for a
-sell. Carried inventory covers a buy's demand; a sell has none to carry.
+sell. Carried quantities cover demand on either side: inventory a buy need not buy again,
+or a sell's proceeds sold ahead (a leg that outsold its batch's fill rate) it need not sell
+again. A sell leg is never padded up to a notional minimum (that would sell assets no client
+redeems): it is rounded onto the venue's step grid, and a leg below min_asset_volley waits.
+Candidates are anything with a side, a symbol and an engageable amount (`Candidate`): buy
+order updates, redemptions.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Generic, Protocol, TypeVar
 
 from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import pad_up_to_step
@@ -22,16 +28,31 @@ from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, lot_cover
 from indexmaker.model.index import Basket
-from indexmaker.model.order import OrderUpdate
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
+class Candidate(Protocol):
+    """What a batch sizes: a buy update (USDC engageable) or a redemption (index units)."""
+
+    @property
+    def side(self) -> Side: ...
+
+    @property
+    def symbol(self) -> Symbol: ...
+
+    @property
+    def engageable(self) -> Decimal: ...
+
+
+C = TypeVar("C", bound=Candidate)
+
+
 @dataclass(frozen=True, slots=True)
-class PlannedEntry:
-    update: OrderUpdate
+class PlannedEntry(Generic[C]):
+    update: C
     quantity: Decimal  # index units this batch buys for the update
     index_price: Decimal  # P at limit prices
     engaged: Decimal  # P × q × fee_factor
@@ -48,18 +69,18 @@ class PlannedAssetOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchPlan:
-    entries: tuple[PlannedEntry, ...]
+class BatchPlan(Generic[C]):
+    entries: tuple[PlannedEntry[C], ...]
     asset_orders: tuple[PlannedAssetOrder, ...]
-    deferred: tuple[tuple[OrderUpdate, str], ...]  # not in this batch, and why
+    deferred: tuple[tuple[C, str], ...]  # not in this batch, and why
     notional: Decimal
 
 
 @dataclass(slots=True)
-class _Group:
+class _Group(Generic[C]):
     basket: Basket
     index_price: Decimal
-    updates: list[tuple[OrderUpdate, Decimal]] = field(default_factory=list)  # (update, q)
+    updates: list[tuple[C, Decimal]] = field(default_factory=list)  # (update, q)
     total: Decimal = ZERO  # Σ q
     ratio: Decimal = ONE  # fitted fraction of q
 
@@ -85,20 +106,20 @@ class Strategy:
 
     def plan(
         self,
-        candidates: Sequence[tuple[OrderUpdate, Basket]],
+        candidates: Sequence[tuple[C, Basket]],
         market: MarketData,
         carried: Mapping[InstrumentId, Decimal],
         rules: Mapping[InstrumentId, InstrumentRules],
         cap: Decimal,
         blocked: Mapping[InstrumentId, str] | None = None,
         side: Side = Side.BUY,
-    ) -> BatchPlan:
+    ) -> BatchPlan[C]:
         """Fit `candidates` into one batch of `side`; `blocked` assets (e.g. cooling down after
         a venue reject) make the indexes holding them wait, with the reason given. A candidate
         of the other side is deferred, never mixed in."""
         cfg = self.config
-        deferred: list[tuple[OrderUpdate, str]] = []
-        groups: dict[Symbol, _Group] = {}
+        deferred: list[tuple[C, str]] = []
+        groups: dict[Symbol, _Group[C]] = {}
         limits: dict[InstrumentId, Decimal] = {}
         liquidity: dict[InstrumentId, Decimal] = {}
 
@@ -135,8 +156,6 @@ class Strategy:
             liquidity[symbol] = (
                 book.taker_liquidity(side, limit, cfg.max_levels) if book is not None else ZERO
             )
-        if side is Side.SELL:
-            carried = {}  # inventory covers a buy's demand; a sell sells it
 
         # Step 6: fit. An asset that cannot be bought (too little liquidity, or the venue's
         # filters refuse the size) fails the groups that need it; refit without them.
@@ -167,7 +186,7 @@ class Strategy:
                 if any(a.instrument == bad_asset[0] for a in group.basket.assets):
                     failed[group.basket.symbol] = bad_asset[1]
 
-        entries: list[PlannedEntry] = []
+        entries: list[PlannedEntry[C]] = []
         for group in groups.values():
             reason = failed.get(group.basket.symbol)
             for update, q in group.updates:
@@ -185,6 +204,16 @@ class Strategy:
         return BatchPlan(tuple(entries), tuple(asset_orders), tuple(deferred), notional)
 
     # ------------------------------------------------------------------ helpers
+
+    def index_limit_price(
+        self,
+        basket: Basket,
+        market: MarketData,
+        rules: Mapping[InstrumentId, InstrumentRules],
+        side: Side,
+    ) -> Decimal | str:
+        """P of one index at this side's limit prices, or why it has none (SPEC §4 step 4)."""
+        return self._index_limit_price(basket, market, {}, rules, side)
 
     def _index_limit_price(
         self,
@@ -209,7 +238,7 @@ class Strategy:
         return total
 
     @staticmethod
-    def _demand(groups: Sequence[_Group], fitted: bool = False) -> dict[InstrumentId, Decimal]:
+    def _demand(groups: Sequence[_Group[C]], fitted: bool = False) -> dict[InstrumentId, Decimal]:
         """Per asset, Σ index quantity × basket quantity (after the fit when `fitted`)."""
         demand: dict[InstrumentId, Decimal] = {}
         for group in groups:
@@ -222,7 +251,7 @@ class Strategy:
 
     def _asset_orders(
         self,
-        groups: Sequence[_Group],
+        groups: Sequence[_Group[C]],
         limits: Mapping[InstrumentId, Decimal],
         liquidity: Mapping[InstrumentId, Decimal],
         carried: Mapping[InstrumentId, Decimal],
@@ -246,10 +275,19 @@ class Strategy:
                 return orders, (symbol, f"{symbol} has no known exchange filters; not traded")
             if liquidity[symbol] * limit < cfg.min_asset_volley:
                 return orders, (symbol, f"liquidity of {symbol} below min_asset_volley")
-            padded = pad_up_to_step(to_buy * limit, cfg.asset_volley_step)
-            if padded < cfg.min_asset_volley:
-                padded = cfg.min_asset_volley
-            quantity = padded / limit
+            if side is Side.SELL:
+                # Never padded: only what redemptions sell (onto the step grid, below).
+                if to_buy * limit < cfg.min_asset_volley:
+                    return orders, (
+                        symbol,
+                        f"sell of {symbol} below min_asset_volley; waits for more redemptions",
+                    )
+                quantity = to_buy
+            else:
+                padded = pad_up_to_step(to_buy * limit, cfg.asset_volley_step)
+                if padded < cfg.min_asset_volley:
+                    padded = cfg.min_asset_volley
+                quantity = padded / limit
             if symbol_rules.step_size:
                 # LOT_SIZE rounds down: start from at least the demand rounded up onto the
                 # step grid, so the order covers the batch (apply_filters caps it at liquidity).

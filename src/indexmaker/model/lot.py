@@ -32,7 +32,8 @@ class LotAssignment:
 
 @dataclass(slots=True)
 class Lot:
-    """One execution. `assigned` + `disposed` never exceed `quantity`."""
+    """One execution. `assigned` + `disposed` never exceed `quantity`; `redeemed` never
+    exceeds `assigned`."""
 
     lot_id: LotId
     asset: InstrumentId
@@ -44,6 +45,8 @@ class Lot:
     assigned: Decimal = Decimal(0)
     disposed: Decimal = Decimal(0)
     fee_assigned: Decimal = Decimal(0)
+    # Of `assigned` (backing of index units), what redemptions sold since (FIFO disposal).
+    redeemed: Decimal = Decimal(0)
     reserved_by: BatchId | None = None  # the batch allowed to assign it right now
     assignments: list[LotAssignment] = field(default_factory=list)
 

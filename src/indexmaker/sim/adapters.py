@@ -24,12 +24,14 @@ from indexmaker.core.events import (
     Command,
     DepositObserved,
     EngineInput,
+    EscrowIndex,
     HopCompleted,
     HopReport,
     HopState,
     MintIndex,
     PlaceExchangeOrder,
     QueryHop,
+    ReleaseIndex,
     RouteCollateral,
     SendToClient,
     WithdrawalCompleted,
@@ -49,6 +51,9 @@ class CommandLog:
     exchange_orders: list[PlaceExchangeOrder] = field(default_factory=list)
     routes: list[RouteCollateral] = field(default_factory=list)
     mints: list[MintIndex] = field(default_factory=list)
+    burns: list[BurnIndex] = field(default_factory=list)
+    payouts: list[WithdrawCollateral] = field(default_factory=list)
+    escrows: list[EscrowIndex | ReleaseIndex] = field(default_factory=list)
     batches: list[BatchEvent] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
 
@@ -94,6 +99,25 @@ class SimulatedAdapters:
                     log.mints.append(command)
                 result = self.chain.mint(command)
                 return [result] if result is not None else []
+            case EscrowIndex():
+                if log:
+                    log.escrows.append(command)
+                escrowed = self.chain.escrow(command)
+                return [escrowed] if escrowed is not None else []
+            case ReleaseIndex():
+                if log:
+                    log.escrows.append(command)
+                self.chain.release(command)
+            case BurnIndex():
+                if log:
+                    log.burns.append(command)
+                burned = self.chain.burn(command)
+                return [burned] if burned is not None else []
+            case WithdrawCollateral():
+                if log:
+                    log.payouts.append(command)
+                paid = self.chain.payout(command)
+                return [paid] if paid is not None else []
             case BatchEvent():
                 if log:
                     log.batches.append(command)

@@ -107,9 +107,14 @@ def _order(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
     client = state.client(step["order"])
     order_id = ClientOrderId(str(step["id"]))
     side = Side.SELL if str(step.get("side", "buy")).lower() == "sell" else Side.BUY
+    floor = number(step["min_proceeds"]) if "min_proceeds" in step else None
+    symbol = Symbol(step["symbol"])
     state.world.submit(
-        NewIndexOrderRequest(client, order_id, Symbol(step["symbol"]), side, number(step["amount"]))
+        NewIndexOrderRequest(client, order_id, symbol, side, number(step["amount"]), floor)
     )
+    redemption = state.world.engine.redemptions.get(client, order_id)
+    if redemption is not None:
+        state.redemptions.setdefault(order_id, redemption)
     update = state.world.engine.orders.update(client, order_id)
     if update is not None and order_id not in state.updates:
         state.updates[order_id] = update

@@ -24,6 +24,7 @@ from indexmaker.engine.engine import EngineSetup
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderUpdate
+from indexmaker.model.redemption import Redemption
 from indexmaker.model.side import BookSide
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
 from indexmaker.sim.exchange import Behaviour, SimulatedExchange
@@ -127,6 +128,9 @@ class _Cursor:
     batches: int = 0
     mints: int = 0
     alerts: int = 0
+    burns: int = 0
+    payouts: int = 0
+    escrows: int = 0
 
 
 @dataclass(slots=True)
@@ -135,6 +139,7 @@ class ScenarioRun:
     world: SimulatedWorld
     clients: dict[str, ClientKey]
     updates: dict[str, OrderUpdate] = field(default_factory=dict)
+    redemptions: dict[str, Redemption] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     cursor: _Cursor = field(default_factory=_Cursor)
 

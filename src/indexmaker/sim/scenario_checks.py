@@ -24,6 +24,7 @@ from indexmaker.core.money import (
     round_usdc,
 )
 from indexmaker.model.order import OrderUpdate
+from indexmaker.model.redemption import Redemption
 from indexmaker.sim.scenario_build import ScenarioError, ScenarioRun, number
 
 
@@ -187,7 +188,7 @@ def check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
                     f"{where}: messages[{index}].to: expected {want['to']}, "
                     f"got {state.name_of(client)}"
                 )
-    for name in ("exchange_orders", "batches", "mints", "alerts"):
+    for name in ("exchange_orders", "batches", "mints", "burns", "payouts", "escrows", "alerts"):
         if name in step or name == "alerts":  # an unexpected alert is always a mismatch
             entries = getattr(log, name)
             new = entries[getattr(cursor, name) :]
@@ -211,6 +212,40 @@ def check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
                 )
     for asset, want in step.get("inventory", {}).items():
         _compare(state, f"{where}: inventory.{asset}", want, _inventory_view(state, asset))
+    for order_id, want in step.get("redemptions", {}).items():
+        redemption = state.redemptions.get(order_id)
+        if redemption is None:
+            state.errors.append(f"{where}: redemptions.{order_id}: no such redemption")
+            continue
+        _compare(state, f"{where}: redemptions.{order_id}", want, _redemption_view(redemption))
+    chain = state.world.chain
+    for name, want in step.get("paid", {}).items():
+        got = chain.paid.get(state.client(name), Decimal(0))
+        if not _same(want, got):
+            state.errors.append(f"{where}: paid.{name}: expected {_show(want)}, got {got}")
+    for label, table in (("custody", chain.custody), ("burned", chain.burned)):
+        for symbol, want in step.get(label, {}).items():
+            got = table.get(Symbol(symbol), Decimal(0))
+            if not _same(want, got):
+                state.errors.append(f"{where}: {label}.{symbol}: expected {_show(want)}, got {got}")
+
+
+def _redemption_view(redemption: Redemption) -> dict[str, Any]:
+    return {
+        "state": redemption.state,
+        "quantity": redemption.quantity,
+        "sold": redemption.sold,
+        "engaged": redemption.engaged,
+        "gross": redemption.gross,
+        "exchange_fee": redemption.exchange_fee,
+        "net_proceeds": redemption.net_proceeds,
+        "burned": redemption.burned,
+        "withdrawn": redemption.withdrawn,
+        "received": redemption.received,
+        "closing": redemption.closing,
+        "notice": redemption.notice,
+        "pnl": sum((d.pnl for d in redemption.disposals), Decimal(0)),
+    }
 
 
 def _update_view(update: OrderUpdate) -> dict[str, Any]:

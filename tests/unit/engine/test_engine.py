@@ -62,7 +62,7 @@ from indexmaker.core.ids import (
     client_key,
     instrument,
 )
-from indexmaker.core.money import round_rate
+from indexmaker.core.money import round_index_down, round_rate
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
 from indexmaker.engine.invoices import invoice_hash
 from indexmaker.model.filters import InstrumentRules
@@ -259,14 +259,17 @@ def test_cancel_and_opposite_side_reduce_then_remove() -> None:
     assert update is not None and update.amount == D(600)
     assert ledger.reservations[ClientOrderId("A1")].gross == D(600)
     assert ledger.ready_available() == D(400)
-    # An opposite-side order reduces too (by 100 → 500).
-    sell = NewIndexOrderRequest(ALICE, ClientOrderId("S1"), IDX, Side.SELL, D("100"))
+    # An opposite-side order reduces too: a sell of 2 index units weighs 2 × P × fee_factor
+    # at the buy limit P = 2 × 10.1 + 1 × 20.2 = 40.4: 80.9616 USDC (600 → 519.0384).
+    sell = NewIndexOrderRequest(ALICE, ClientOrderId("S1"), IDX, Side.SELL, D("2"))
     assert messages(engine.handle(sell)) == [
-        NewIndexOrderResponse(ClientOrderId("S1"), RequestStatus.NEW)
+        NewIndexOrderResponse(
+            ClientOrderId("S1"), RequestStatus.NEW, "reduced the buy by 80.9616 USDC"
+        )
     ]
-    assert update.amount == D(500) and ledger.ready_available() == D(500)
+    assert update.amount == D("519.0384") and ledger.ready_available() == D("480.9616")
     # Cancelling the rest removes the order and frees all the collateral.
-    engine.handle(CancelIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, D("500")))
+    engine.handle(CancelIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, D("519.0384")))
     assert engine.orders.open_count() == 0
     assert ledger.reservations == {} and ledger.ready_available() == D(1000)
     assert engine.collateral.unspent(ALICE) == D(1000)
@@ -274,8 +277,9 @@ def test_cancel_and_opposite_side_reduce_then_remove() -> None:
 
 def test_sell_beyond_the_unengaged_part_while_engaged_reduces_it_and_says_why() -> None:
     # SPEC §3. Only 10 BBB visible: A1 (1000) is cut to q = 10, engaged 40.40 × 10 × 1.002 =
-    # 404.808, so 595.192 is not engaged. A sell of 1000 reduces those 595.192 and says why
-    # the other 404.808 was not; the engaged part stays in its batch.
+    # 404.808, so 595.192 is not engaged. A sell of 1000 index units (40,480.8 USDC at the buy
+    # limit) reduces those 595.192 and says why the other units were not redeemed (no flip
+    # while something is engaged); the engaged part stays in its batch.
     engine, clock = ready_engine()
     engine.handle(BookSnapshot(BBB, ((D("19.9"), D("100")),), ((D("20"), D("10")),)))
     engine.handle(Tick(clock.now()))
@@ -284,13 +288,15 @@ def test_sell_beyond_the_unengaged_part_while_engaged_reduces_it_and_says_why() 
     assert update.engaged == D("404.808")
     sell = NewIndexOrderRequest(ALICE, ClientOrderId("S1"), IDX, Side.SELL, D("1000"))
     (response,) = messages(engine.handle(sell))
+    left = round_index_down(D(1000) - D("595.192") / (D("40.4") * D("1.002")))
     assert response == NewIndexOrderResponse(
         ClientOrderId("S1"),
         RequestStatus.NEW,
-        "reduced by 595.192 (all not yet engaged); the other 404.808 was not reduced: "
-        "collateral engaged in a batch is released only when the batch completes, and a flip "
-        "to the sell side is not available yet",
+        f"reduced the buy by 595.192 USDC (all not yet engaged); the other {left} index units "
+        "were not redeemed: collateral engaged in a batch is released only when the batch "
+        "completes",
     )
+    assert engine.redemptions.open_redemptions() == []  # nothing flipped
     assert update.amount == D("404.808") and update.remaining == 0
     assert update.status is OrderStatus.ENGAGED
     assert engine.collateral.ledger(ALICE).ready_available() == D("595.192")
@@ -306,8 +312,20 @@ BAD_CLIENT_REQUESTS: list[tuple[object, str]] = [
     (order(ALICE, "X4", "NaN"), "amount must be > 0"),
     (order(ALICE, "A1", "100"), "duplicate client_order_id A1"),
     (
-        NewIndexOrderRequest(BOB, ClientOrderId("B1"), IDX, Side.SELL, D("1")),
-        "sell side (redemption) is not available yet",
+        NewIndexOrderRequest(BOB, ClientOrderId("B1"), IDX, Side.SELL, D("1e-19")),
+        "amount 1E-19 has more than 18 decimals",
+    ),
+    (
+        NewIndexOrderRequest(BOB, ClientOrderId("B2"), IDX, Side.SELL, D("1"), D("-1")),
+        "min_proceeds must be >= 0",
+    ),
+    (
+        NewIndexOrderRequest(BOB, ClientOrderId("B3"), IDX, Side.SELL, D("1"), D("0.0000001")),
+        "min_proceeds 1E-7 has more than 6 decimals",
+    ),
+    (
+        NewIndexOrderRequest(BOB, ClientOrderId("B4"), IDX, Side.BUY, D("100"), D("1")),
+        "min_proceeds applies to a sell (redemption) only",
     ),
     (
         CancelIndexOrderRequest(ALICE, ClientOrderId("A9"), IDX, D("1")),

@@ -244,41 +244,22 @@ def test_cancel_refuses_non_finite_amount(amount: str) -> None:
 # ---------------------------------------------------------------- opposite side
 
 
-def test_sell_without_buy_order_rejected() -> None:
+def test_sell_terms_are_index_units_and_a_usdc_floor() -> None:
+    # A sell names index units (18 decimals) and an optional floor in USDC (6 decimals); it
+    # needs no buy order (a redemption), and a buy may not carry a floor.
     m = IndexOrderManager()
-    with pytest.raises(OrderRejected, match="sell side"):
-        m.check_new(new(ALICE, "S1", "10", Side.SELL))
-
-
-def test_sell_within_reducible_passes_and_reduces() -> None:
-    m = IndexOrderManager()
-    add(m, new(ALICE, "A1", "100"))
-    sell = new(ALICE, "S1", "100", Side.SELL)
-    m.check_new(sell)  # exactly what is not yet engaged: a reduction, no flip
-    order = m.find(ALICE, SY100)
-    assert order is not None
-    (reduction,) = m.reduce(order, sell.amount)
-    assert reduction.removed
-
-
-def test_sell_beyond_the_unengaged_part_reduces_that_part_and_says_why() -> None:
-    # SPEC §3: while something is engaged, an opposite-side order reduces what is not engaged
-    # and the response says how much and why the rest was not (no flip).
-    m = IndexOrderManager()
-    u = add(m, new(ALICE, "A1", "100"))
-    walk(u, OrderStatus.MANAGE_COLLATERAL, OrderStatus.READY, OrderStatus.ENGAGED)
-    u.engaged = D(60)  # 40 not yet engaged
-    sell = new(ALICE, "S1", "40.000001", Side.SELL)
-    m.check_new(sell)  # accepted: not refused whole
-    amount, why = m.sell_reduction(sell)
-    assert amount == D(40)
-    assert why is not None and why.startswith("reduced by 40 (all not yet engaged); ")
-    assert "the other 0.000001 was not reduced: collateral engaged in a batch" in why
-    assert m.sell_reduction(new(ALICE, "S2", "40", Side.SELL)) == (D(40), None)
-    assert u.amount == D(100)  # checks never mutate
-    u.engaged = D(100)  # everything engaged: nothing to reduce, refused with the reason
-    with pytest.raises(OrderRejected, match="nothing to reduce: all collateral is engaged"):
-        m.check_new(new(ALICE, "S3", "1", Side.SELL))
+    m.check_new(new(ALICE, "S1", "0.000000000000000001", Side.SELL))
+    with pytest.raises(OrderRejected, match="more than 18 decimals"):
+        m.check_new(new(ALICE, "S2", "0.0000000000000000001", Side.SELL))
+    floor = NewIndexOrderRequest(ALICE, ClientOrderId("S3"), SY100, Side.SELL, D(1), D("0.5"))
+    m.check_new(floor)
+    for bad, reason in (("-1", "min_proceeds must be >= 0"), ("0.1234567", "more than 6")):
+        request = NewIndexOrderRequest(ALICE, ClientOrderId("S4"), SY100, Side.SELL, D(1), D(bad))
+        with pytest.raises(OrderRejected, match=reason):
+            m.check_new(request)
+    buy = NewIndexOrderRequest(ALICE, ClientOrderId("A1"), SY100, Side.BUY, D(100), D(1))
+    with pytest.raises(OrderRejected, match="min_proceeds applies to a sell"):
+        m.check_new(buy)
 
 
 def test_order_terms_checked_before_acceptance() -> None:

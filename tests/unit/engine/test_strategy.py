@@ -142,14 +142,14 @@ def test_a_sell_batch_takes_bids_within_the_limit_rounded_down() -> None:
         }
     )
     u = sell("20")
-    plan = s.plan([(u, IDX)], m, {AAA: D(1000)}, rules, BIG_CAP, side=Side.SELL)
+    plan = s.plan([(u, IDX)], m, {AAA: D(15)}, rules, BIG_CAP, side=Side.SELL)
     # Limits: AAA 9.801 → 9.75 on its tick (so only the 9.9 and 9.8 bids count), BBB 19.701
     # → 19.5. P = 2 × 9.75 + 19.5 = 39. The bids allow 130 AAA, so 20 units fit whole;
-    # inventory does not cover a sell (it is what is sold).
+    # 15 AAA sold ahead (by an earlier batch) are not sold again: 40 − 15 = 25 go out.
     (entry,) = plan.entries
     assert (entry.update, entry.index_price, entry.quantity) == (u, D(39), D(20))
     assert plan.asset_orders == (
-        PlannedAssetOrder(AAA, D("9.75"), D(40), D(40), D(0), Side.SELL),
+        PlannedAssetOrder(AAA, D("9.75"), D(25), D(40), D(15), Side.SELL),
         PlannedAssetOrder(BBB, D("19.5"), D(20), D(20), D(0), Side.SELL),
     )
 

@@ -1,0 +1,106 @@
+"""Opposite-side orders of one client for one index (SPEC §3), across buys and redemptions.
+
+A buy is collateral (USDC), a sell index units, so one is weighed in the other's unit at the
+current limit price of the side being reduced: a sell of q units against a buy queue takes
+q × P_buy × fee_factor of its collateral (what engaging q units would have cost); a buy of A
+USDC against a redemption takes A / P_sell of its units. The order reduces what is not yet
+engaged (most recent first); only when nothing is engaged or done does its excess flip to the
+other side (a new redemption or a new buy); otherwise the response says what was reduced and
+why the rest was not. Without a price the request is rejected, never guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from indexmaker.core.events import (
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    RequestStatus,
+    SendToClient,
+)
+from indexmaker.core.money import round_index_down, round_usdc_down, usdc_text
+from indexmaker.model.order import IndexOrder
+from indexmaker.model.redemption import Redemption
+from indexmaker.model.side import Side
+
+if TYPE_CHECKING:
+    from indexmaker.engine.engine import Engine
+
+
+def _price(engine: Engine, request: NewIndexOrderRequest, side: Side) -> Decimal | str:
+    basket = engine.baskets[request.symbol]
+    return engine.solver.strategy.index_limit_price(
+        basket, engine.market, engine.solver.rules, side
+    )
+
+
+def _answer(engine: Engine, request: NewIndexOrderRequest, status: RequestStatus, why: str) -> None:
+    response = NewIndexOrderResponse(request.client_order_id, status, why)
+    engine.solver.out.append(SendToClient(request.client, response))
+
+
+def sell_against_buy(
+    engine: Engine, request: NewIndexOrderRequest, order: IndexOrder, now: datetime
+) -> None:
+    """A sell while the client's buy queue for the symbol is open."""
+    price = _price(engine, request, Side.BUY)
+    engine.orders.reject_id(request.client, request.client_order_id)  # seen: no replay
+    if isinstance(price, str):
+        _answer(engine, request, RequestStatus.REJECTED, f"cannot weigh against the buy: {price}")
+        return
+    per_unit = price * engine.setup.config.fee_factor
+    wanted = request.amount * per_unit
+    reducible = engine.orders.reducible(order)
+    take = reducible if wanted >= reducible else round_usdc_down(wanted)
+    if take > 0:
+        engine.reduce_buy(order, take)
+    left = round_index_down(request.amount - take / per_unit)
+    reduced = f"reduced the buy by {usdc_text(take)} USDC"
+    if left <= 0:
+        _answer(engine, request, RequestStatus.NEW, reduced)
+    elif engine.orders.find(request.client, request.symbol) is None:
+        flipped = dataclasses.replace(request, amount=left)
+        engine.redemptions.accept(flipped, engine.orders.next_arrival(), now, f"{reduced}; ")
+    else:
+        _answer(
+            engine,
+            request,
+            RequestStatus.NEW,
+            f"{reduced} (all not yet engaged); the other {left} index units were not "
+            "redeemed: collateral engaged in a batch is released only when the batch completes",
+        )
+
+
+def buy_against_sell(
+    engine: Engine, request: NewIndexOrderRequest, redemption: Redemption, now: datetime
+) -> Decimal | None:
+    """A buy while the client's redemption of the symbol is selling. Returns the USDC left
+    to queue as an ordinary buy (the flip), or None when the request is answered here."""
+    price = _price(engine, request, Side.SELL)
+    if isinstance(price, str):
+        engine.orders.reject_id(request.client, request.client_order_id)
+        _answer(engine, request, RequestStatus.REJECTED, f"cannot weigh against the sell: {price}")
+        return None
+    units = request.amount / price
+    taken = engine.redemptions.reduce(redemption, units, "reduced by a buy")
+    left = round_usdc_down(request.amount - taken * price)
+    reduced = f"reduced the redemption by {round_index_down(taken)} index units"
+    untouched = redemption.sold <= 0 and redemption.engaged <= 0
+    if left >= engine.setup.config.min_order and untouched:
+        return left
+    engine.orders.reject_id(request.client, request.client_order_id)
+    if left <= 0:
+        _answer(engine, request, RequestStatus.NEW, reduced)
+    else:
+        _answer(
+            engine,
+            request,
+            RequestStatus.NEW,
+            f"{reduced}; the other {usdc_text(left)} USDC was not bought: units of the "
+            "redemption are engaged or sold (or the rest is below the minimum order)",
+        )
+    return None

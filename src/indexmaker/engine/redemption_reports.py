@@ -1,0 +1,149 @@
+"""What the sell side tells: fill reports, the redemption invoice, and the redemption throttle.
+
+The invoice (issue 12; reference §6.1 item 11) rounds its parts and derives the rest so it
+adds up to the micro-USDC: net_paid = gross − exchange fee − redemption fee − withdrawal fee,
+and the per-lot fees add up to the exchange fee (`split_fee`, as on mint invoices).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from indexmaker.core.ids import InstrumentId
+from indexmaker.core.money import (
+    USDC_QUANTUM,
+    round_index_down,
+    round_rate,
+    round_up_to_step,
+    round_usdc,
+    round_usdc_down,
+)
+from indexmaker.core.redemption_events import (
+    RedemptionFill,
+    RedemptionInvoice,
+    RedemptionLot,
+    RedemptionStatus,
+)
+from indexmaker.engine.invoices import split_fee
+from indexmaker.engine.prices import MarketData
+from indexmaker.model.index import Basket
+from indexmaker.model.redemption import Redemption
+
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+BPS_QUANTUM = Decimal("0.01")
+
+
+def index_mid(basket: Basket, market: MarketData) -> Decimal | None:
+    """Σ basket quantity × asset mid (USDC per index unit); None if an asset has no mid."""
+    mids: dict[InstrumentId, Decimal] = {}
+    for asset in basket.assets:
+        prices = market.prices(asset.instrument)
+        if prices is None or prices.mid is None:
+            return None
+        mids[asset.instrument] = prices.mid
+    return basket.index_price(mids)
+
+
+def proceeds_parts(redemption: Redemption) -> tuple[Decimal, Decimal]:
+    """(gross rounded down, exchange fee rounded up) in USDC: what is withdrawn is their
+    difference, never more than the exact net (the issuer keeps under 2 micro-USDC)."""
+    return (
+        round_usdc_down(redemption.gross),
+        round_up_to_step(redemption.exchange_fee, USDC_QUANTUM),
+    )
+
+
+def fill_report(
+    redemption: Redemption, status: RedemptionStatus, reason: str | None = None
+) -> RedemptionFill:
+    return RedemptionFill(
+        client_order_id=redemption.client_order_id,
+        quantity=round_index_down(redemption.quantity),
+        sold_quantity=round_index_down(redemption.sold),
+        proceeds=round_usdc_down(redemption.net_proceeds),
+        fill_rate=round_rate(redemption.fill_rate),
+        status=status,
+        reason=reason,
+    )
+
+
+def build_redemption_invoice(redemption: Redemption, now: datetime) -> RedemptionInvoice:
+    """The invoice of a paid (or ended) redemption: burns, lots, prices, fees, payout."""
+    merged: dict[int, list[Decimal]] = {}  # lot id → [quantity, sale value, fee, pnl]
+    first: dict[int, tuple[InstrumentId, Decimal]] = {}
+    _, exchange_fee = proceeds_parts(redemption)
+    for d in redemption.disposals:
+        figures = merged.setdefault(d.lot_id, [ZERO, ZERO, ZERO, ZERO])
+        figures[0] += d.quantity
+        figures[1] += d.quantity * d.sale_price
+        figures[2] += d.sale_fee
+        figures[3] += d.pnl
+        first.setdefault(d.lot_id, (d.asset, d.cost_price))
+    fees = split_fee(exchange_fee, [f[2] for f in merged.values()])
+    lots = tuple(
+        RedemptionLot(
+            asset=first[lot_id][0],
+            lot_id=lot_id,
+            quantity=figures[0],
+            cost_price=first[lot_id][1],
+            sale_price=figures[1] / figures[0],
+            fee=fees[i],
+            pnl=round_usdc(figures[3]),
+        )
+        for i, (lot_id, figures) in enumerate(merged.items())
+    )
+    gross, exchange_fee = proceeds_parts(redemption)
+    withdrawal_fee = redemption.withdrawal_fee
+    redeemed = redemption.burned
+    vwap = redemption.gross / redemption.sold if redemption.sold > 0 else ZERO
+    mid = redemption.arrival_mid or ZERO
+    slippage = ((mid - vwap) / mid * BPS).quantize(BPS_QUANTUM) if mid > 0 and vwap > 0 else ZERO
+    return RedemptionInvoice(
+        client_order_id=redemption.client_order_id,
+        symbol=redemption.symbol,
+        quantity=redemption.escrowed,
+        redeemed_quantity=redeemed,
+        returned_quantity=redemption.escrowed - redeemed,
+        burns=tuple(redemption.burns),
+        lots=lots,
+        arrival_mid=round_usdc(mid),
+        vwap=round_usdc(vwap),
+        slippage_bps=slippage,
+        gross_proceeds=gross,
+        exchange_fee=exchange_fee,
+        redemption_fee=ZERO,
+        withdrawal_fee=withdrawal_fee,
+        net_paid=gross - exchange_fee - withdrawal_fee,
+        payout_tx=redemption.payout_tx,
+        realised_pnl=round_usdc(sum((d.pnl for d in redemption.disposals), ZERO)),
+        timestamp=now,
+    )
+
+
+class NetFlow:
+    """Net redemptions over a rolling window (USDC at the sell limit price): redemptions
+    engaged count up, issuance engaged counts down. A redemption that would take the net above
+    the limit waits FIFO (reference §6.1 item 8: Reserve's hourly redemption throttle)."""
+
+    def __init__(self, limit: Decimal, window: timedelta) -> None:
+        self.limit = limit
+        self.window = window
+        self._events: deque[tuple[datetime, Decimal]] = deque()
+        self._net = ZERO
+
+    def add(self, now: datetime, value: Decimal) -> None:
+        self._events.append((now, value))
+        self._net += value
+
+    def net(self, now: datetime) -> Decimal:
+        while self._events and now - self._events[0][0] >= self.window:
+            _, value = self._events.popleft()
+            self._net -= value
+        return self._net
+
+    def headroom(self, now: datetime) -> Decimal:
+        left = self.limit - self.net(now)
+        return left if left > 0 else ZERO

@@ -1,0 +1,577 @@
+"""Redemption manager: the sell side of SPEC §1 item 7, from escrow to payout (issue 12).
+
+A sell NewIndexOrder names index units (and optionally `min_proceeds`, the floor net of
+exchange fees). Its life (`model/redemption.py`): the tokens move into custody first
+(`EscrowIndex`); each tick forms at most one sell batch of escrowed redemptions, FIFO, sized by
+the side-generic strategy to the bids within best bid × (1 − threshold) rounded down to the
+tick. A redemption waits — and is told why, once per reason — while the net redemptions of the
+last hour would pass the throttle (FIFO: later ones wait behind it), or while the limit prices
+could not pay its floor (never sold below it: IOC fills never go below the limit, and the floor
+is checked at the limit prices net of fee_factor). When a batch completes, exactly the index
+units whose proceeds were allocated are burned, once per (order, batch). When nothing more is
+to be sold (all sold, cancelled, or expired after `redemption_ttl`) and the burns are
+confirmed, unsold units go back to the client (`ReleaseIndex`), the net proceeds leave the
+exchange (`RouteCollateral` over the withdraw bridge, keyed by the order's id) and are paid to
+the client's address on the trading chain (`WithdrawCollateral`, same key); the redemption
+invoice follows the payout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from indexmaker.core.events import (
+    Alert,
+    BatchEvent,
+    BurnConfirmed,
+    BurnFailed,
+    BurnIndex,
+    CancelIndexOrderRequest,
+    CancelIndexOrderResponse,
+    Command,
+    EscrowIndex,
+    HopCompleted,
+    HopFailed,
+    IndexEscrowed,
+    IndexEscrowFailed,
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    PlaceExchangeOrder,
+    ReleaseIndex,
+    RequestStatus,
+    RouteCollateral,
+    SendToClient,
+    WithdrawalCompleted,
+    WithdrawalFailed,
+    WithdrawCollateral,
+)
+from indexmaker.core.ids import (
+    Address,
+    BatchId,
+    ClientKey,
+    ClientOrderId,
+    Designation,
+    ExchangeOrderId,
+    InstrumentId,
+    PaymentId,
+    Symbol,
+    TradeId,
+    TransferId,
+    WithdrawalId,
+)
+from indexmaker.core.money import round_index_down, round_usdc
+from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.prices import MarketData
+from indexmaker.engine.redemption_reports import (
+    NetFlow,
+    build_redemption_invoice,
+    fill_report,
+    index_mid,
+    proceeds_parts,
+)
+from indexmaker.engine.sell_batches import (
+    DUST,
+    Sale,
+    SellAllocator,
+    SellBatch,
+    SellEntry,
+    SellGroup,
+    SellLeg,
+)
+from indexmaker.engine.strategy import Strategy
+from indexmaker.engine.tracker import OrderTracker
+from indexmaker.model.filters import InstrumentRules
+from indexmaker.model.index import Basket
+from indexmaker.model.redemption import Redemption, RedemptionState
+from indexmaker.model.side import Side
+
+ZERO = Decimal(0)
+ATTEMPTS = 3  # sends of one burn/withdrawal/payout before a failure goes to the operator
+_S = RedemptionState
+
+
+class RedemptionManager:
+    def __init__(
+        self,
+        config: SolverConfig,
+        baskets: Mapping[Symbol, Basket],
+        market: MarketData,
+        strategy: Strategy,
+        tracker: OrderTracker,
+        allocator: SellAllocator,
+        rules: Mapping[InstrumentId, InstrumentRules],
+        out: list[Command],
+        new_batch_id: Callable[[], BatchId],
+        blocked: Callable[[datetime], Mapping[InstrumentId, str]],
+        exchange: Designation,
+        trading_chain: Designation,
+    ) -> None:
+        self.config = config
+        self.baskets = baskets
+        self.market = market
+        self.strategy = strategy
+        self.tracker = tracker
+        self.allocator = allocator
+        self.rules = rules
+        self.out = out
+        self._new_batch_id = new_batch_id
+        self._blocked = blocked
+        self._exchange = exchange
+        self._trading_chain = trading_chain
+        self.flow = NetFlow(config.max_net_redemption, config.redemption_window)
+        self._next = 1
+        self._open: dict[int, Redemption] = {}  # by arrival: FIFO
+        self._by_order: dict[tuple[ClientKey, ClientOrderId], Redemption] = {}
+        self._by_id: dict[PaymentId, Redemption] = {}
+        self._burns: dict[PaymentId, Redemption] = {}
+        self._attempts: dict[str, int] = {}
+        self.batch: SellBatch | None = None
+        self.paid: list[Redemption] = []
+        # The time of the input being handled (set by the engine): invoices are stamped with it.
+        self.now: datetime | None = None
+
+    # ------------------------------------------------------------------ requests
+
+    def accept(
+        self, request: NewIndexOrderRequest, arrival: int, now: datetime, note: str = ""
+    ) -> Redemption:
+        """Open a checked sell order and ask for its tokens in custody; `note` prefixes the
+        response's reason (an opposite-side flip says what it reduced first)."""
+        redemption_id = PaymentId(f"R{self._next}")
+        self._next += 1
+        redemption = Redemption(
+            redemption_id,
+            request.client,
+            request.client_order_id,
+            request.symbol,
+            request.amount,
+            request.amount,
+            request.min_proceeds,
+            now,
+            arrival,
+            arrival_mid=index_mid(self.baskets[request.symbol], self.market),
+        )
+        self._open[arrival] = redemption
+        self._by_order[(request.client, request.client_order_id)] = redemption
+        self._by_id[redemption_id] = redemption
+        reason = (
+            f"{note}redemption {redemption_id}: waiting for {request.amount} index tokens "
+            "in custody"
+        )
+        response = NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW, reason)
+        self.out.append(SendToClient(request.client, response))
+        self.out.append(EscrowIndex(redemption_id, request.client, request.symbol, request.amount))
+        return redemption
+
+    def find(self, client: ClientKey, symbol: Symbol) -> Redemption | None:
+        """The client's redemption of `symbol` still selling (opposite-side orders, SPEC §3)."""
+        for redemption in self._open.values():
+            mine = redemption.client == client and redemption.symbol == symbol
+            if mine and redemption.closing is None and redemption.state in (_S.READY, _S.ENGAGED):
+                return redemption
+        return None
+
+    def get(self, client: ClientKey, client_order_id: ClientOrderId) -> Redemption | None:
+        return self._by_order.get((client, client_order_id))
+
+    def reducible(self, redemption: Redemption) -> Decimal:
+        """Index units not yet sold and not engaged in a batch."""
+        left = redemption.quantity - redemption.sold - redemption.engaged
+        return left if left > 0 and redemption.closing is None else ZERO
+
+    def reduce(self, redemption: Redemption, units: Decimal, why: str) -> Decimal:
+        """Take up to `units` off what the redemption still sells; returns what was taken."""
+        take = min(units, self.reducible(redemption))
+        if take <= 0:
+            return ZERO
+        redemption.quantity -= take
+        if redemption.quantity - redemption.sold <= DUST and redemption.state is _S.READY:
+            self._close(redemption, why)
+        return take
+
+    def cancel(self, request: CancelIndexOrderRequest, redemption: Redemption) -> None:
+        """SPEC §3 for a sell: removes index units not yet sold or engaged."""
+        amount = request.amount
+        if not amount.is_finite() or amount <= 0:
+            self._answer_cancel(request, "amount must be > 0")
+            return
+        if self.reduce(redemption, amount, "cancelled") <= 0:
+            self._answer_cancel(request, "nothing to cancel: every unit is engaged or sold")
+            return
+        self._answer_cancel(request, None)
+
+    def _answer_cancel(self, request: CancelIndexOrderRequest, refused: str | None) -> None:
+        status = RequestStatus.REJECTED if refused else RequestStatus.CANCELED
+        response = CancelIndexOrderResponse(request.client_order_id, status, refused)
+        self.out.append(SendToClient(request.client, response))
+
+    # ------------------------------------------------------------------ chain answers
+
+    def on_escrowed(self, event: IndexEscrowed) -> None:
+        redemption = self._by_id.get(event.escrow_id)
+        if redemption is None or redemption.state is not _S.ESCROWING:
+            self.out.append(Alert("unknown_escrow", f"{event!r}"))
+            return
+        redemption.escrow_tx = event.tx_hash
+        redemption.move_to(_S.READY)
+        if redemption.quantity - redemption.sold <= DUST:  # cancelled while escrowing
+            self._close(redemption, "cancelled")
+            return
+        self._report(redemption, RedemptionStatus.ESCROWED)
+
+    def on_escrow_failed(self, event: IndexEscrowFailed) -> None:
+        redemption = self._by_id.get(event.escrow_id)
+        if redemption is None or redemption.state is not _S.ESCROWING:
+            self.out.append(Alert("unknown_escrow", f"{event!r}"))
+            return
+        redemption.move_to(_S.REJECTED)
+        self._forget(redemption)
+        reason = f"index tokens not moved into custody: {event.reason}"
+        response = NewIndexOrderResponse(redemption.client_order_id, RequestStatus.REJECTED, reason)
+        self.out.append(SendToClient(redemption.client, response))
+
+    def owns_burn(self, payment_id: PaymentId) -> bool:
+        return payment_id in self._burns
+
+    def on_burn(self, event: BurnConfirmed | BurnFailed) -> None:
+        redemption = self._burns.get(event.payment_id)
+        if redemption is None:
+            self.out.append(Alert("unknown_burn", f"{event!r}"))
+            return
+        quantity = redemption.pending_burns[event.payment_id]
+        if isinstance(event, BurnFailed):
+            command = BurnIndex(event.payment_id, redemption.client, redemption.symbol, quantity)
+            self._retry(event.payment_id, command, event.retryable, event.reason)
+            return
+        del self._burns[event.payment_id]
+        del redemption.pending_burns[event.payment_id]
+        redemption.burns.append(RedemptionBurn(event.payment_id, quantity, event.tx_hash))
+        if redemption.state is _S.SETTLING and not redemption.pending_burns:
+            self._settle(redemption)
+
+    def owns_transfer(self, transfer_id: TransferId) -> bool:
+        return PaymentId(transfer_id) in self._by_id
+
+    def on_withdrawn(self, event: HopCompleted | HopFailed) -> None:
+        """The proceeds left the exchange (or did not): pay the client, or retry the same id."""
+        redemption = self._by_id[PaymentId(event.transfer_id)]
+        if isinstance(event, HopFailed):
+            self._retry(event.transfer_id, self._withdraw_command(redemption), True, event.reason)
+            return
+        if redemption.state is not _S.WITHDRAWING:
+            return  # a repeated report of a withdrawal already counted
+        redemption.received = event.amount_received
+        redemption.withdrawal_fee = redemption.withdrawn - event.amount_received
+        redemption.move_to(_S.PAYING)
+        self.out.append(self._payout_command(redemption))
+
+    def owns_payout(self, withdrawal_id: WithdrawalId) -> bool:
+        return PaymentId(withdrawal_id) in self._by_id
+
+    def on_paid(self, event: WithdrawalCompleted | WithdrawalFailed) -> None:
+        redemption = self._by_id[PaymentId(event.withdrawal_id)]
+        if isinstance(event, WithdrawalFailed):
+            command = self._payout_command(redemption)
+            self._retry(event.withdrawal_id, command, event.retryable, event.reason)
+            return
+        if redemption.state is not _S.PAYING:
+            return
+        redemption.payout_tx = event.tx_hash
+        redemption.withdrawal_fee += event.fee
+        self._finish_paid(redemption)
+
+    def _retry(self, key: str, command: Command, retryable: bool, reason: str) -> None:
+        attempts = self._attempts.get(key, 1)
+        if retryable and attempts < ATTEMPTS:
+            self._attempts[key] = attempts + 1
+            self.out.append(command)  # the same idempotency key: never done twice
+            return
+        self.out.append(
+            Alert("redemption_stuck", f"{key} failed after {attempts} attempt(s): {reason}")
+        )
+
+    # ------------------------------------------------------------------ tick
+
+    def tick(self, now: datetime) -> None:
+        ttl = self.config.redemption_ttl
+        for redemption in list(self._open.values()):
+            if redemption.state is _S.READY and now - redemption.received_at >= ttl:
+                self._close(redemption, f"expired after {ttl}")
+        if self.batch is None and self.tracker.queued() == 0:
+            self._form_batch(now)
+
+    def issued(self, now: datetime, value: Decimal) -> None:
+        """A buy batch engaged `value` USDC of issuance: it offsets redemptions (net flow)."""
+        self.flow.add(now, -value)
+
+    def _candidates(self, now: datetime) -> tuple[list[tuple[Redemption, Basket]], Decimal]:
+        headroom = self.flow.headroom(now)
+        cap = min(self.config.max_volley, headroom)
+        picked: list[tuple[Redemption, Basket]] = []
+        queued = False
+        for redemption in self._open.values():
+            if redemption.engageable <= DUST:
+                continue
+            basket = self.baskets[redemption.symbol]
+            price = self.strategy.index_limit_price(basket, self.market, self.rules, Side.SELL)
+            if isinstance(price, str):
+                self._hold(redemption, RedemptionStatus.ESCROWED, price)
+                continue
+            floor = self._floor(redemption)
+            if floor is not None and price / self.config.fee_factor < floor:
+                self._hold(
+                    redemption,
+                    RedemptionStatus.STOPPED,
+                    f"floor {round_usdc(floor)} per unit is above what the bids pay within "
+                    f"the limit ({round_usdc(price / self.config.fee_factor)} net); not sold",
+                )
+                continue
+            value = redemption.engageable * price
+            if queued or (value > headroom and picked):
+                queued = True
+                self._hold(
+                    redemption,
+                    RedemptionStatus.QUEUED,
+                    f"net redemptions of the last {self.flow.window} at "
+                    f"{round_usdc(self.flow.net(now))} of {self.flow.limit} USDC; waits FIFO",
+                )
+                continue
+            if value > headroom:
+                queued = True  # the first in line takes what the throttle allows
+                if headroom < self.config.min_asset_volley:
+                    self._hold(
+                        redemption,
+                        RedemptionStatus.QUEUED,
+                        f"net redemptions of the last {self.flow.window} at the limit of "
+                        f"{self.flow.limit} USDC; waits FIFO",
+                    )
+                    continue
+            headroom -= min(value, headroom)
+            picked.append((redemption, basket))
+            if len(picked) >= self.config.max_batch_size:
+                break
+        return picked, cap
+
+    def _floor(self, redemption: Redemption) -> Decimal | None:
+        if redemption.min_proceeds is None or redemption.min_proceeds <= 0:
+            return None
+        return redemption.min_proceeds / redemption.escrowed
+
+    def _form_batch(self, now: datetime) -> None:
+        candidates, cap = self._candidates(now)
+        if not candidates or cap <= 0:
+            return
+        plan = self.strategy.plan(
+            candidates,
+            self.market,
+            self.allocator.sold_ahead_all(),
+            self.rules,
+            cap,
+            self._blocked(now),
+            side=Side.SELL,
+        )
+        for redemption, reason in plan.deferred:
+            self._hold(redemption, RedemptionStatus.ESCROWED, reason)
+        if not plan.entries:
+            return
+        batch_id = self._new_batch_id()
+        groups: dict[Symbol, SellGroup] = {}
+        for planned in plan.entries:
+            redemption = planned.update
+            group = groups.get(redemption.symbol)
+            if group is None:
+                group = groups[redemption.symbol] = SellGroup(self.baskets[redemption.symbol])
+            group.entries.append(SellEntry(redemption, planned.quantity, planned.index_price))
+            redemption.move_to(_S.ENGAGED)
+            redemption.batch_id = batch_id
+            redemption.engaged = planned.quantity
+            redemption.notice = None
+        legs = {o.instrument: SellLeg(o.instrument, o.demand) for o in plan.asset_orders}
+        batch = self.batch = SellBatch(batch_id, now, groups, legs, plan.notional)
+        for planned_order in plan.asset_orders:
+            if planned_order.quantity <= 0:
+                continue
+            command = PlaceExchangeOrder(
+                order_id=self.tracker.new_order_id(),
+                batch_id=batch_id,
+                instrument=planned_order.instrument,
+                side=Side.SELL,
+                price=planned_order.price,
+                quantity=planned_order.quantity,
+            )
+            self.tracker.enqueue(command, now)
+            legs[planned_order.instrument].order_ids.append(command.order_id)
+            batch.open_orders += 1
+        self.flow.add(now, plan.notional)
+        self.out.append(
+            BatchEvent(
+                batch_id,
+                "created",
+                order_count=len(plan.entries),
+                asset_count=batch.open_orders,
+                notional=round_usdc(plan.notional),
+                details={"side": "sell"},
+            )
+        )
+        self._progress(self.allocator.open(batch))
+        if batch.open_orders == 0:
+            self._complete(batch, now)
+
+    # ------------------------------------------------------------------ venue reports
+
+    def on_fill(
+        self,
+        batch_id: BatchId,
+        order_id: ExchangeOrderId,
+        trade_id: TradeId,
+        instrument: InstrumentId,
+        price: Decimal,
+        quantity: Decimal,
+        fee: Decimal,
+    ) -> None:
+        """A sell execution: allocated to the open batch, or sold ahead if it came late."""
+        sale = Sale(instrument, trade_id, price, quantity, fee)
+        batch = self.batch
+        if batch is None or batch.batch_id != batch_id:
+            self.allocator.carry(sale)
+            self.out.append(
+                Alert("late_fill", f"sell fill {trade_id} of {order_id}: sold ahead (carried)")
+            )
+            return
+        self._progress(self.allocator.on_sale(batch, sale))
+
+    def on_closed(self, batch_id: BatchId, now: datetime) -> None:
+        batch = self.batch
+        if batch is None or batch.batch_id != batch_id:
+            return
+        batch.open_orders -= 1
+        if batch.open_orders <= 0:
+            self._complete(batch, now)
+
+    def owns_batch(self, batch_id: BatchId) -> bool:
+        return self.batch is not None and self.batch.batch_id == batch_id
+
+    def _progress(self, entries: list[SellEntry]) -> None:
+        for entry in entries:
+            self._report(entry.redemption, RedemptionStatus.IN_PROGRESS)
+
+    def _complete(self, batch: SellBatch, now: datetime) -> None:
+        """Burn what each redemption sold in the batch; ready it again or settle it."""
+        self.allocator.close(batch)
+        self.tracker.forget_batch(batch.batch_id)
+        self.batch = None
+        with_sales = 0
+        for entry in batch.entries():
+            redemption = entry.redemption
+            redemption.batch_id = None
+            redemption.engaged = ZERO
+            if entry.sold > 0:
+                with_sales += 1
+                self._burn(redemption, batch.batch_id)
+            if redemption.quantity - redemption.sold <= DUST:
+                redemption.move_to(_S.READY)
+                self._close(redemption, "sold")
+            else:
+                redemption.move_to(_S.READY)
+                self._report(redemption, RedemptionStatus.IN_PROGRESS)
+        self.out.append(
+            BatchEvent(
+                batch.batch_id,
+                "completed",
+                order_count=sum(len(g.entries) for g in batch.groups.values()),
+                asset_count=len(batch.legs),
+                notional=round_usdc(batch.notional),
+                details={"side": "sell", "orders_with_fills": str(with_sales)},
+            )
+        )
+
+    def _burn(self, redemption: Redemption, batch_id: BatchId) -> None:
+        target = round_index_down(redemption.sold)  # cumulative: burns add up exactly
+        quantity = target - redemption.burn_requested
+        if quantity <= 0:
+            return
+        payment_id = PaymentId(f"{redemption.redemption_id}-B{batch_id}")
+        redemption.burn_requested = target
+        redemption.pending_burns[payment_id] = quantity
+        self._burns[payment_id] = redemption
+        self.out.append(BurnIndex(payment_id, redemption.client, redemption.symbol, quantity))
+
+    # ------------------------------------------------------------------ settlement
+
+    def _close(self, redemption: Redemption, why: str) -> None:
+        """No more units are sold: settle once the burns are confirmed."""
+        redemption.closing = why
+        redemption.move_to(_S.SETTLING)
+        status = RedemptionStatus.SOLD if why == "sold" else RedemptionStatus.IN_PROGRESS
+        self._report(redemption, status, None if why == "sold" else why)
+        if not redemption.pending_burns:
+            self._settle(redemption)
+
+    def _settle(self, redemption: Redemption) -> None:
+        returned = redemption.escrowed - redemption.burn_requested
+        if returned > 0:
+            self.out.append(
+                ReleaseIndex(
+                    redemption.redemption_id, redemption.client, redemption.symbol, returned
+                )
+            )
+        gross, fee = proceeds_parts(redemption)
+        amount = gross - fee
+        if amount <= 0:
+            redemption.move_to(_S.PAID)
+            self._finish_paid(redemption)
+            return
+        redemption.withdrawn = amount
+        redemption.move_to(_S.WITHDRAWING)
+        self.out.append(self._withdraw_command(redemption))
+
+    def _withdraw_command(self, redemption: Redemption) -> RouteCollateral:
+        return RouteCollateral(
+            TransferId(redemption.redemption_id),
+            redemption.client,
+            self.config.withdraw_bridge,
+            self._exchange,
+            self._trading_chain,
+            redemption.withdrawn,
+        )
+
+    def _payout_command(self, redemption: Redemption) -> WithdrawCollateral:
+        return WithdrawCollateral(
+            WithdrawalId(redemption.redemption_id),
+            redemption.client,
+            self._trading_chain,
+            Address(redemption.client[1]),
+            redemption.received,
+        )
+
+    def _finish_paid(self, redemption: Redemption) -> None:
+        if redemption.state is _S.PAYING:
+            redemption.move_to(_S.PAID)
+        self._forget(redemption)
+        self.paid.append(redemption)
+        at = self.now if self.now is not None else redemption.received_at
+        invoice = build_redemption_invoice(redemption, at)
+        self.out.append(SendToClient(redemption.client, invoice))
+
+    def _forget(self, redemption: Redemption) -> None:
+        self._open.pop(redemption.arrival, None)
+
+    # ------------------------------------------------------------------ reports
+
+    def _hold(self, redemption: Redemption, status: RedemptionStatus, reason: str) -> None:
+        """Tell the client why its redemption waits, once per reason."""
+        if redemption.notice == reason:
+            return
+        redemption.notice = reason
+        self._report(redemption, status, reason)
+
+    def _report(
+        self, redemption: Redemption, status: RedemptionStatus, reason: str | None = None
+    ) -> None:
+        self.out.append(SendToClient(redemption.client, fill_report(redemption, status, reason)))
+
+    def open_redemptions(self) -> list[Redemption]:
+        return list(self._open.values())
