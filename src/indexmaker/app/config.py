@@ -230,6 +230,10 @@ def _build(settings: Settings) -> ServiceConfig:
             reject_cooldown=_seconds(solver.reject_cooldown),
             max_reject_cooldown=_seconds(solver.max_reject_cooldown),
             order_rate_limits=_limits(solver.order_rate_limits),
+            max_net_redemption=solver.max_net_redemption,
+            redemption_window=_seconds(solver.redemption_window),
+            redemption_ttl=_seconds(solver.redemption_ttl),
+            withdraw_bridge=solver.withdraw_bridge,
         ),
         sim=SimConfig(
             seed=sim.seed,

@@ -244,6 +244,13 @@ class SolverSettings(_Model):
         ]
     )
 
+    # Sell side (issue 12): net redemptions per window before they queue FIFO (USDC), the
+    # window and a redemption's time to sell (seconds), the withdraw hop's bridge name.
+    max_net_redemption: Amount = Decimal(500_000)
+    redemption_window: PositiveSeconds = Decimal(3_600)
+    redemption_ttl: PositiveSeconds = Decimal(3_600)
+    withdraw_bridge: Annotated[str, Field(min_length=1, max_length=64)] = "withdraw"
+
     @model_validator(mode="after")
     def _ordered(self) -> SolverSettings:
         if self.partly_mintable_rate > self.fully_mintable_rate:

@@ -36,6 +36,8 @@ from indexmaker.core.events import (
     NewIndexQuoteResponse,
 )
 from indexmaker.core.ids import ClientKey
+from indexmaker.core.redemption_events import RedemptionFill, RedemptionInvoice
+from indexmaker.server.redemption_wire import redemption_body
 from indexmaker.server.wire_values import (
     ACK,
     CANCEL_INDEX_ORDER,
@@ -113,6 +115,8 @@ def response_body(response: ClientResponse) -> tuple[str, str, dict[str, Any]]:
             return INDEX_ORDER_FILL, response.client_order_id, _fill_body(response)
         case MintInvoice():
             return MINT_INVOICE, response.client_order_id, _invoice_body(response)
+        case RedemptionFill() | RedemptionInvoice():
+            return redemption_body(response)
         case IndexQuoteResponse():
             body = {
                 "client_quote_id": response.client_quote_id,

@@ -26,6 +26,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
 )
 from indexmaker.core.ids import ClientKey, ClientOrderId, ClientQuoteId, Symbol, client_key
+from indexmaker.core.money import INDEX_TOKEN_DECIMALS, USDC_DECIMALS
 from indexmaker.model.side import Side
 from indexmaker.server.encoding import (
     MessageSigner,
@@ -147,6 +148,7 @@ class _RequestFrame(msgspec.Struct, frozen=True):
     symbol: Any = msgspec.UNSET
     side: Any = msgspec.UNSET
     amount: Any = msgspec.UNSET
+    min_proceeds: Any = msgspec.UNSET  # ours: a sell's floor in USDC (issue 12)
     last_server_seq: Any = msgspec.UNSET
     challenge: Any = msgspec.UNSET  # ours: the server nonce a ResendRequest is signed over
     nonce: Any = msgspec.UNSET  # ours: the client nonce of the extended signed text
@@ -332,8 +334,15 @@ def _body(
         order_id = ClientOrderId(check_id("client_order_id", _required(raw, "client_order_id")))
         symbol = Symbol(check_symbol(_required(raw, "symbol")))
         side = _side(_required(raw, "side"))
-        amount = check_amount("amount", _required(raw, "amount"))
-        return order_id, NewIndexOrderRequest(client, order_id, symbol, side, amount)
+        # A sell (redemption) names index units, 18 decimals; a buy USDC, 6 (SPEC §8).
+        decimals = INDEX_TOKEN_DECIMALS if side is Side.SELL else USDC_DECIMALS
+        amount = check_amount("amount", _required(raw, "amount"), decimals)
+        floor = None
+        if raw.min_proceeds is not msgspec.UNSET:
+            if side is not Side.SELL:
+                raise _Invalid("min_proceeds: only a sell (redemption) has a floor")
+            floor = check_amount("min_proceeds", raw.min_proceeds)
+        return order_id, NewIndexOrderRequest(client, order_id, symbol, side, amount, floor)
     if msg_type == CANCEL_INDEX_ORDER:
         order_id = ClientOrderId(check_id("client_order_id", _required(raw, "client_order_id")))
         symbol = Symbol(check_symbol(_required(raw, "symbol")))

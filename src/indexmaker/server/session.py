@@ -54,6 +54,7 @@ from indexmaker.server.guard import Guard
 from indexmaker.server.messages import ParsedRequest
 from indexmaker.server.outbox import Outbox, ResendBatch, StoredResponse, server_seq_epoch
 from indexmaker.server.quotas import Quotas
+from indexmaker.server.redemption_wire import REDEMPTION_TYPES
 from indexmaker.server.replay import SignatureLedger
 from indexmaker.server.session_state import Rejected, SessionConfig, SessionState
 from indexmaker.server.signing import Verified
@@ -83,7 +84,7 @@ __all__ = [  # the outbox's and session_state's names stay importable from here 
 ]
 
 PRIVATE_RESPONSE_TYPES: Final = frozenset(
-    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
+    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE, *REDEMPTION_TYPES}
 )
 QUOTE_RESPONSE_TYPES: Final = frozenset({NEW_INDEX_QUOTE, INDEX_QUOTE_RESPONSE, CANCEL_INDEX_QUOTE})
 _QUOTE_REQUEST_TYPES: Final = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})

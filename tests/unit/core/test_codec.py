@@ -35,6 +35,7 @@ from indexmaker.core.events import (
     CancelQuoteRequest,
     CollateralPosition,
     DepositObserved,
+    EscrowIndex,
     ExchangeFill,
     ExchangeOrderAccepted,
     ExchangeOrderClosed,
@@ -47,6 +48,8 @@ from indexmaker.core.events import (
     HopReport,
     HopState,
     HopStatusUnknown,
+    IndexEscrowed,
+    IndexEscrowFailed,
     IndexOrderFill,
     IndexQuoteResponse,
     InvoiceLot,
@@ -62,6 +65,7 @@ from indexmaker.core.events import (
     QueryExchangeOrder,
     QueryHop,
     RateLimitFeedback,
+    ReleaseIndex,
     RequestStatus,
     RouteCollateral,
     RulesUpdate,
@@ -93,6 +97,13 @@ from indexmaker.core.ids import (
     instrument,
 )
 from indexmaker.core.journal import JournalEntry
+from indexmaker.core.redemption_events import (
+    RedemptionBurn,
+    RedemptionFill,
+    RedemptionInvoice,
+    RedemptionLot,
+)
+from indexmaker.core.redemption_events import RedemptionStatus as RS
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import Side
 
@@ -132,6 +143,27 @@ RESPONSES = [
     NewIndexQuoteResponse(ClientQuoteId("Q1"), RequestStatus.NEW),
     IndexQuoteResponse(ClientQuoteId("Q1"), D("1.5"), D("1.25"), D("666.6")),
     CancelIndexQuoteResponse(ClientQuoteId("Q1"), RequestStatus.CANCELED),
+    RedemptionFill(ClientOrderId("S1"), D("25"), LONG, D("991.5"), D("0.5"), RS.IN_PROGRESS, "x"),
+    RedemptionInvoice(
+        ClientOrderId("S1"),
+        Symbol("SY100"),
+        D("25"),
+        D("24"),
+        D("1"),
+        (RedemptionBurn(PaymentId("R1-B2"), D("24"), TxHash("0x" + "ef" * 32)),),
+        (RedemptionLot(BTC, 3, LONG, D("100000"), D("110000.01"), D("0.11"), D("-1.25")),),
+        D("40.35"),
+        D("39.7"),
+        D("161.09"),
+        D("992.5"),
+        D("0.9925"),
+        D("0"),
+        D("1"),
+        D("990.5075"),
+        None,
+        D("-9.4925"),
+        T,
+    ),
 ]
 SAMPLES = [
     NewIndexOrderRequest(ALICE, ClientOrderId("A1"), Symbol("SY100"), Side.BUY, D("1000.000001")),
@@ -180,6 +212,12 @@ SAMPLES = [
     MintConfirmed(PaymentId("P1")),
     MintFailed(PaymentId("P1"), "nonce too low", retryable=True),
     BurnConfirmed(PaymentId("B1")),
+    BurnConfirmed(PaymentId("B2"), TxHash("0x" + "12" * 32)),
+    IndexEscrowed(PaymentId("R1"), TxHash("0x" + "34" * 32)),
+    IndexEscrowFailed(PaymentId("R1"), "the client holds 3 SY100, not 25"),
+    EscrowIndex(PaymentId("R1"), ALICE, Symbol("SY100"), LONG),
+    ReleaseIndex(PaymentId("R1"), ALICE, Symbol("SY100"), D("1.5")),
+    NewIndexOrderRequest(ALICE, ClientOrderId("S1"), Symbol("SY100"), Side.SELL, LONG, D("3.5")),
     BurnFailed(PaymentId("B1"), "reverted", retryable=False),
     WithdrawalCompleted(WithdrawalId("W1"), TxHash("0x" + "cd" * 32), D("0.1")),
     WithdrawalFailed(WithdrawalId("W1"), "insufficient custody balance"),
