@@ -121,23 +121,25 @@ class InventoryManager:
 
     def redeem(self, asset: InstrumentId, quantity: Decimal) -> list[tuple[Lot, Decimal]]:
         """Dispose of `quantity` of the asset's backing FIFO for a redemption: the pieces
-        taken, by lot. Raises InvariantViolation if the backing is short (a ledger bug)."""
+        taken, by lot. Raises InvariantViolation, changing nothing, if the backing is short
+        (index units without backing: a ledger bug)."""
         pieces: list[tuple[Lot, Decimal]] = []
         left = quantity
-        queue = self._backing.get(asset)
-        while left > 0 and queue:
-            lot = queue[0]
+        for lot in self._backing.get(asset, ()):
+            if left <= 0:
+                break
             held = exact_sub(lot.assigned, lot.redeemed)
-            if held <= 0:
-                queue.popleft()
-                self._backed.discard(lot.lot_id)
-                continue
-            take = left if left < held else held
-            lot.redeemed = exact_add(lot.redeemed, take)
-            pieces.append((lot, take))
-            left = exact_sub(left, take)
+            if held > 0:
+                take = left if left < held else held
+                pieces.append((lot, take))
+                left = exact_sub(left, take)
         if left > 0:
             raise InvariantViolation(f"{asset}: redemption of {quantity} exceeds backing by {left}")
+        for lot, take in pieces:
+            lot.redeemed = exact_add(lot.redeemed, take)
+        queue = self._backing[asset] if pieces else None
+        while queue and exact_sub(queue[0].assigned, queue[0].redeemed) <= 0:
+            self._backed.discard(queue.popleft().lot_id)
         return pieces
 
     def backing(self, asset: InstrumentId) -> Decimal:

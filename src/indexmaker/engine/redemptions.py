@@ -61,7 +61,7 @@ from indexmaker.core.ids import (
     TransferId,
     WithdrawalId,
 )
-from indexmaker.core.money import round_index_down, round_usdc
+from indexmaker.core.money import round_index_down, round_rate, round_usdc
 from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
@@ -374,6 +374,10 @@ class RedemptionManager:
             side=Side.SELL,
         )
         for redemption, reason in plan.deferred:
+            if redemption.fill_rate > self.config.partly_mintable_rate:
+                # The rest is too small to sell on its own (as a buy above 99% is minted).
+                self._close(redemption, f"sold {round_rate(redemption.fill_rate)}; rest: {reason}")
+                continue
             self._hold(redemption, RedemptionStatus.ESCROWED, reason)
         if not plan.entries:
             return

@@ -176,7 +176,9 @@ class SellAllocator:
         return pieces
 
     def _book(self, redemption: Redemption, sale: Sale, take: Decimal) -> None:
-        """Credit `take` of `sale` to the redemption; dispose of its backing FIFO."""
+        """Credit `take` of `sale` to the redemption; dispose of its backing FIFO (first, so
+        a short backing raises before anything changed)."""
+        pieces = self._inventory.redeem(sale.asset, take)
         fee_left = exact_sub(sale.fee, sale.fee_taken)
         if take == sale.left:
             fee = fee_left  # the last taker gets the rest: shares add up exactly
@@ -186,7 +188,6 @@ class SellAllocator:
         sale.fee_taken = exact_add(sale.fee_taken, fee)
         redemption.gross += take * sale.price
         redemption.exchange_fee += fee
-        pieces = self._inventory.redeem(sale.asset, take)
         fee_rest = fee
         for index, (lot, quantity) in enumerate(pieces):
             last = index == len(pieces) - 1

@@ -62,7 +62,8 @@ def _books() -> dict:  # type: ignore[type-arg]
 
 def lifecycle() -> tuple[list[JournalEntry], list[Command]]:
     """Six clients, two indexes, bridge hops, partial fills over several batches, a quote, a
-    cancel, queued second orders waiting for the change of the first, mints and invoices."""
+    cancel, queued second orders waiting for the change of the first, mints and invoices;
+    then two redemptions paid out with their invoices."""
     exchange = SimulatedExchange(
         _books(), behaviour={BBB: Behaviour(fill_ratio=D("0.7"), splits=2)}
     )
@@ -88,6 +89,14 @@ def lifecycle() -> tuple[list[JournalEntry], list[Command]]:
     world.advance(timedelta(milliseconds=300))
     world.submit(CancelIndexOrderRequest(CLIENTS[1], ClientOrderId("c1-2"), Symbol("IDX"), D(5)))
     world.advance(timedelta(seconds=60))
+    # Two redemptions (issue 12): escrow, sell batches, burns, withdrawal, payout, invoice.
+    # The venue fills BBB in full again, so they sell out (a partial leg is scenario 11's).
+    exchange.behaviour[BBB] = Behaviour()
+    for n, units in ((0, D("1.5")), (3, D(2))):
+        index = Symbol("IDX" if n % 2 else "TRI")
+        sell = NewIndexOrderRequest(CLIENTS[n], ClientOrderId(f"c{n}-s"), index, Side.SELL, units)
+        world.submit(sell)
+    world.advance(timedelta(seconds=30))
     return list(world.engine.journal.entries()), commands
 
 

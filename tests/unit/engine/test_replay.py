@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.codec import encode, encode_entry
-from indexmaker.core.events import MintInvoice, SendToClient
+from indexmaker.core.events import MintInvoice, RedemptionInvoice, SendToClient
 from indexmaker.engine.engine import Engine
 from indexmaker.sim.replay_check import lifecycle, replay, setup
 
@@ -40,6 +41,12 @@ def recorded() -> tuple[bytes, bytes]:
         c for c in commands if isinstance(c, SendToClient) and isinstance(c.message, MintInvoice)
     ]
     assert len(invoices) == 12  # every order of the lifecycle minted and invoiced
+    redeemed = [
+        c
+        for c in commands
+        if isinstance(c, SendToClient) and isinstance(c.message, RedemptionInvoice)
+    ]
+    assert [r.message.redeemed_quantity for r in redeemed] == [D("1.5"), D(2)]
     journal = b"".join(encode_entry(e) + b"\n" for e in entries)
     stream = b"".join(encode(c) + b"\n" for c in commands)
     return journal, stream

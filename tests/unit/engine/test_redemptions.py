@@ -1,0 +1,211 @@
+"""The sell side's rules one at a time (issue 12), on the simulated world: escrow refused,
+cancel, the redemption throttle, opposite-side orders, repeated chain answers, conservation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from indexmaker.core.events import (
+    BookSnapshot,
+    BurnConfirmed,
+    CancelIndexOrderRequest,
+    CancelIndexOrderResponse,
+    ClientResponse,
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    RedemptionFill,
+    RedemptionInvoice,
+    RequestStatus,
+)
+from indexmaker.core.ids import ClientOrderId, PaymentId, Symbol, instrument
+from indexmaker.core.redemption_events import RedemptionStatus
+from indexmaker.model.redemption import RedemptionState
+from indexmaker.model.side import Side
+from indexmaker.sim.scenario import Scenario, ScenarioRun, build
+
+D = Decimal
+IDX = Symbol("IDX")
+
+
+def world(**config: str) -> ScenarioRun:
+    """Scenario 10's market: alice and bob each hold 25 IDX bought at 10 and 20 in one batch
+    (lots 1: 100 AAA, 2: 50 BBB)."""
+    data: dict[str, Any] = {
+        "config": {"price_threshold": "0", "fee_factor": "1.001", **config},
+        "exchange": {"fee_rate": "0.001", "latency": "20ms"},
+        "indexes": {"IDX": {"AAAUSDC": "2", "BBBUSDC": "1"}},
+        "books": {
+            "AAAUSDC": {"bids": [["9.9", "1000"]], "asks": [["10", "1000"]]},
+            "BBBUSDC": {"bids": [["19.9", "1000"]], "asks": [["20", "1000"]]},
+        },
+        "bridges": {"across": {"fixed_fee": "1.5", "delay": "2s"}, "wallet": {"delay": "2s"}},
+    }
+    state = build(Scenario("redemptions", Path("redemptions"), data))
+    for name in ("alice", "bob"):
+        state.world.deposit(state.client(name), D("1002.5"))
+        state.world.submit(order(name, state, "A1", Side.BUY, "1002.5"))
+    state.world.advance(timedelta(seconds=5.1))
+    for name in ("alice", "bob"):
+        assert state.world.chain.minted[(state.client(name), IDX)] == D(25)
+    return state
+
+
+def order(
+    name: str, state: ScenarioRun, cid: str, side: Side, amount: str, floor: str | None = None
+) -> NewIndexOrderRequest:
+    return NewIndexOrderRequest(
+        state.client(name),
+        ClientOrderId(cid),
+        IDX,
+        side,
+        D(amount),
+        D(floor) if floor is not None else None,
+    )
+
+
+def sent(state: ScenarioRun, since: int = 0) -> list[ClientResponse]:
+    return [m for _, m in state.world.log.messages[since:]]
+
+
+def test_a_sell_of_tokens_the_client_does_not_hold_is_refused_and_sells_nothing() -> None:
+    state = world()
+    mark = len(state.world.log.messages)
+    state.world.submit(order("alice", state, "S1", Side.SELL, "30"))
+    state.world.advance(timedelta(seconds=2))
+    (accepted, refused) = sent(state, mark)
+    assert isinstance(accepted, NewIndexOrderResponse) and accepted.status is RequestStatus.NEW
+    assert refused == NewIndexOrderResponse(
+        ClientOrderId("S1"),
+        RequestStatus.REJECTED,
+        "index tokens not moved into custody: the client holds 25.000000000000000000 IDX, not 30",
+    )
+    assert [o.side for o in state.world.log.exchange_orders] == [Side.BUY, Side.BUY]
+    assert state.world.chain.minted[(state.client("alice"), IDX)] == D(25)
+    assert state.world.log.alerts == []
+
+
+def test_a_cancel_returns_the_units_not_engaged_and_the_rest_is_paid() -> None:
+    # The first batch sells 10 of 25 units (AAA liquidity 20 within the limit); the cancel of
+    # 100 units takes the 15 not engaged: the redemption ends with 10 redeemed, 15 returned.
+    state = world()
+    alice = state.client("alice")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(seconds=0.95))  # escrowed at 6.1 s
+    # The engine sees only 20 AAA bid at 9.9 (the venue has more): 10 units fit the batch.
+    state.world.submit(
+        BookSnapshot(instrument("AAAUSDC"), ((D("9.9"), D("20")),), ((D("10"), D("1000")),))
+    )
+    state.world.advance(timedelta(seconds=0.05))  # 6.1 s: escrowed, batch formed
+    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None and redemption.engaged == D(10)
+    mark = len(state.world.log.messages)
+    state.world.submit(CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D(100)))
+    assert sent(state, mark) == [
+        CancelIndexOrderResponse(ClientOrderId("S1"), RequestStatus.CANCELED)
+    ]
+    assert redemption.quantity == D(10)
+    state.world.submit(CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D(1)))
+    (refused,) = sent(state, mark + 1)
+    assert isinstance(refused, CancelIndexOrderResponse)
+    assert refused.reason == "nothing to cancel: every unit is engaged or sold"
+    state.world.advance(timedelta(seconds=6))
+    invoice = sent(state)[-1]
+    assert isinstance(invoice, RedemptionInvoice)
+    assert (invoice.redeemed_quantity, invoice.returned_quantity) == (D(10), D(15))
+    assert state.world.chain.minted[(alice, IDX)] == D(15)  # the 15 came back
+    assert state.world.chain.burned[IDX] == D(10)
+    assert invoice.net_paid == state.world.chain.paid[alice] > 0
+
+
+def test_the_throttle_lets_the_first_in_line_take_the_headroom_and_queues_the_rest() -> None:
+    # Net redemptions allowed: 500 USDC an hour (alice's purchase has left the window). Her
+    # 25 units (992.5 at the limits) get a batch scaled to 500; bob's redemption waits behind
+    # hers and is told why.
+    state = world(max_net_redemption="500", redemption_ttl="3h")
+    state.world.advance(timedelta(hours=1))
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.submit(order("bob", state, "S2", Side.SELL, "5"))
+    state.world.advance(timedelta(seconds=1.05))
+    sells = [o for o in state.world.log.exchange_orders if o.side is Side.SELL]
+    assert sum((o.quantity * o.price for o in sells), D(0)) == D(500)
+    queued = [m for m in sent(state) if isinstance(m, RedemptionFill) and m.client_order_id == "S2"]
+    assert queued[-1].status is RedemptionStatus.QUEUED
+    assert queued[-1].reason is not None and "of 500 USDC; waits FIFO" in queued[-1].reason
+    redemptions = state.world.engine.redemptions
+    assert redemptions.flow.net(state.world.clock.now()) == D(500)
+    # An hour later the rest of alice's (12.41 units, 492.5) fits, bob's 198.5 does not;
+    # another hour and bob's sells.
+    state.world.advance(timedelta(hours=1, seconds=10))
+    invoices = [m for m in sent(state) if isinstance(m, RedemptionInvoice)]
+    assert [i.client_order_id for i in invoices] == ["S1"]
+    state.world.advance(timedelta(hours=1, seconds=10))
+    invoices = [m for m in sent(state) if isinstance(m, RedemptionInvoice)]
+    assert {i.client_order_id: i.redeemed_quantity for i in invoices} == {"S1": 25, "S2": 5}
+    assert state.world.log.alerts == []
+
+
+def test_issuance_offsets_redemptions_in_the_throttle() -> None:
+    state = world(max_net_redemption="500")
+    flow = state.world.engine.redemptions.flow
+    # The purchases engaged 2000 of issuance within the hour: 2500 of redemptions fit.
+    assert flow.headroom(state.world.clock.now()) == D(2500)
+    state.world.advance(timedelta(hours=1))
+    assert flow.headroom(state.world.clock.now()) == D(500)
+
+
+def test_a_sell_flips_a_buy_queue_with_nothing_engaged_into_a_redemption() -> None:
+    # SPEC §3: bob's buy of 500 waits for collateral (nothing engaged). At the buy limit
+    # P = 2 x 10 + 20 = 40 his sell of 3 units weighs 3 x 40 x 1.001 = 120.12 USDC: the buy
+    # is reduced to 379.88 and nothing flips.
+    state = world()
+    bob = state.client("bob")
+    state.world.submit(order("bob", state, "B1", Side.BUY, "500"))
+    mark = len(state.world.log.messages)
+    state.world.submit(order("bob", state, "S1", Side.SELL, "3"))
+    assert sent(state, mark) == [
+        NewIndexOrderResponse(
+            ClientOrderId("S1"), RequestStatus.NEW, "reduced the buy by 120.12 USDC"
+        )
+    ]
+    update = state.world.engine.orders.update(bob, ClientOrderId("B1"))
+    assert update is not None and update.amount == D("379.88")
+    # A sell of 10 units (400.4 USDC) takes the remaining 379.88 and flips the rest,
+    # 10 - 379.88 / 40.04 = 0.512487512487512488 units, into a redemption.
+    state.world.submit(order("bob", state, "S2", Side.SELL, "10"))
+    assert state.world.engine.orders.update(bob, ClientOrderId("B1")) is None
+    redemption = state.world.engine.redemptions.get(bob, ClientOrderId("S2"))
+    assert redemption is not None
+    assert redemption.quantity == D("0.512487512487512487")
+    (flipped,) = [m for m in sent(state, mark) if getattr(m, "client_order_id", "") == "S2"]
+    assert isinstance(flipped, NewIndexOrderResponse) and flipped.reason is not None
+    assert flipped.reason.startswith("reduced the buy by 379.88 USDC; redemption R1: waiting")
+
+
+def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
+    state = world()
+    alice = state.client("alice")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
+    state.world.advance(timedelta(seconds=1.05))  # escrowed; its floor stops it (40 > 39.66)
+    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None and redemption.state is RedemptionState.READY
+    assert redemption.notice is not None and redemption.notice.startswith("floor 40.000000")
+    # A buy of 397 USDC weighs 10 units at the sell limit P = 39.7.
+    state.world.submit(order("alice", state, "A2", Side.BUY, "397"))
+    assert redemption.quantity == D(15)
+    assert state.world.engine.orders.update(alice, ClientOrderId("A2")) is None
+
+
+def test_a_repeated_burn_confirmation_counts_once() -> None:
+    state = world()
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(seconds=1.3))  # sold; burn R1-B2 asked, not yet confirmed
+    state.world.submit(BurnConfirmed(PaymentId("R1-B2")))
+    state.world.submit(BurnConfirmed(PaymentId("R1-B2")))
+    assert [a.code for a in state.world.log.alerts] == ["unknown_burn"]
+    state.world.advance(timedelta(seconds=5))
+    invoice = sent(state)[-1]
+    assert isinstance(invoice, RedemptionInvoice) and invoice.redeemed_quantity == D(25)
+    assert len(invoice.burns) == 1
