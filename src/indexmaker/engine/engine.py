@@ -186,7 +186,8 @@ class Engine:
 
     def _dispatch(self, event: EngineInput, now: datetime) -> None:
         solver = self.solver
-        self.redemptions.now = now
+        settlement = self.redemptions.settlement
+        settlement.now = now
         match event:
             case Tick():
                 solver.tick(now)
@@ -219,8 +220,8 @@ class Engine:
                 solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))
             case DepositObserved():
                 self._deposit(event, now)
-            case HopCompleted() | HopFailed() if self.redemptions.owns_transfer(event.transfer_id):
-                self.redemptions.on_withdrawn(event)
+            case HopCompleted() | HopFailed() if settlement.owns_transfer(event.transfer_id):
+                settlement.on_withdrawn(event)
             case HopCompleted():
                 self._hop_completed(event, now)
             case HopFailed():
@@ -236,11 +237,11 @@ class Engine:
             case MintFailed():
                 solver.minter.on_failed(event)
             case BurnConfirmed() | BurnFailed():
-                self.redemptions.on_burn(event)
-            case WithdrawalCompleted() | WithdrawalFailed() if self.redemptions.owns_payout(
+                settlement.on_burn(event)
+            case WithdrawalCompleted() | WithdrawalFailed() if settlement.owns_payout(
                 event.withdrawal_id
             ):
-                self.redemptions.on_paid(event)
+                settlement.on_paid(event)
             case WithdrawalCompleted() | WithdrawalFailed():
                 solver.out.append(Alert("unknown_withdrawal", f"{event!r}"))
             case IndexEscrowed():

@@ -25,30 +25,19 @@ from decimal import Decimal
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
-    BurnConfirmed,
-    BurnFailed,
-    BurnIndex,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
     Command,
     EscrowIndex,
-    HopCompleted,
-    HopFailed,
     IndexEscrowed,
     IndexEscrowFailed,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
     PlaceExchangeOrder,
-    ReleaseIndex,
     RequestStatus,
-    RouteCollateral,
     SendToClient,
-    WithdrawalCompleted,
-    WithdrawalFailed,
-    WithdrawCollateral,
 )
 from indexmaker.core.ids import (
-    Address,
     BatchId,
     ClientKey,
     ClientOrderId,
@@ -58,28 +47,24 @@ from indexmaker.core.ids import (
     PaymentId,
     Symbol,
     TradeId,
-    TransferId,
-    WithdrawalId,
 )
-from indexmaker.core.money import round_index_down, round_rate, round_usdc
-from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
+from indexmaker.core.money import round_rate, round_usdc
+from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.redemption_reports import (
     NetFlow,
-    build_redemption_invoice,
     fill_report,
     index_mid,
-    proceeds_parts,
 )
+from indexmaker.engine.redemption_settlement import RedemptionSettlement
 from indexmaker.engine.sell_batches import (
     DUST,
     Sale,
     SellAllocator,
     SellBatch,
     SellEntry,
-    SellGroup,
-    SellLeg,
+    new_sell_batch,
 )
 from indexmaker.engine.strategy import Strategy
 from indexmaker.engine.tracker import OrderTracker
@@ -89,7 +74,6 @@ from indexmaker.model.redemption import Redemption, RedemptionState
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
-ATTEMPTS = 3  # sends of one burn/withdrawal/payout before a failure goes to the operator
 _S = RedemptionState
 
 
@@ -126,12 +110,10 @@ class RedemptionManager:
         self._open: dict[int, Redemption] = {}  # by arrival: FIFO
         self._by_order: dict[tuple[ClientKey, ClientOrderId], Redemption] = {}
         self._by_id: dict[PaymentId, Redemption] = {}
-        self._burns: dict[PaymentId, Redemption] = {}
-        self._attempts: dict[str, int] = {}
         self.batch: SellBatch | None = None
-        self.paid: list[Redemption] = []
-        # The time of the input being handled (set by the engine): invoices are stamped with it.
-        self.now: datetime | None = None
+        self.settlement = RedemptionSettlement(
+            config, out, self._by_id, self._report, self._forget, exchange, trading_chain
+        )
 
     # ------------------------------------------------------------------ requests
 
@@ -189,7 +171,7 @@ class RedemptionManager:
             return ZERO
         redemption.quantity -= take
         if redemption.quantity - redemption.sold <= DUST and redemption.state is _S.READY:
-            self._close(redemption, why)
+            self.settlement.close(redemption, why)
         return take
 
     def cancel(self, request: CancelIndexOrderRequest, redemption: Redemption) -> None:
@@ -218,7 +200,7 @@ class RedemptionManager:
         redemption.escrow_tx = event.tx_hash
         redemption.move_to(_S.READY)
         if redemption.quantity - redemption.sold <= DUST:  # cancelled while escrowing
-            self._close(redemption, "cancelled")
+            self.settlement.close(redemption, "cancelled")
             return
         self._report(redemption, RedemptionStatus.ESCROWED)
 
@@ -233,73 +215,13 @@ class RedemptionManager:
         response = NewIndexOrderResponse(redemption.client_order_id, RequestStatus.REJECTED, reason)
         self.out.append(SendToClient(redemption.client, response))
 
-    def owns_burn(self, payment_id: PaymentId) -> bool:
-        return payment_id in self._burns
-
-    def on_burn(self, event: BurnConfirmed | BurnFailed) -> None:
-        redemption = self._burns.get(event.payment_id)
-        if redemption is None:
-            self.out.append(Alert("unknown_burn", f"{event!r}"))
-            return
-        quantity = redemption.pending_burns[event.payment_id]
-        if isinstance(event, BurnFailed):
-            command = BurnIndex(event.payment_id, redemption.client, redemption.symbol, quantity)
-            self._retry(event.payment_id, command, event.retryable, event.reason)
-            return
-        del self._burns[event.payment_id]
-        del redemption.pending_burns[event.payment_id]
-        redemption.burns.append(RedemptionBurn(event.payment_id, quantity, event.tx_hash))
-        if redemption.state is _S.SETTLING and not redemption.pending_burns:
-            self._settle(redemption)
-
-    def owns_transfer(self, transfer_id: TransferId) -> bool:
-        return PaymentId(transfer_id) in self._by_id
-
-    def on_withdrawn(self, event: HopCompleted | HopFailed) -> None:
-        """The proceeds left the exchange (or did not): pay the client, or retry the same id."""
-        redemption = self._by_id[PaymentId(event.transfer_id)]
-        if isinstance(event, HopFailed):
-            self._retry(event.transfer_id, self._withdraw_command(redemption), True, event.reason)
-            return
-        if redemption.state is not _S.WITHDRAWING:
-            return  # a repeated report of a withdrawal already counted
-        redemption.received = event.amount_received
-        redemption.withdrawal_fee = redemption.withdrawn - event.amount_received
-        redemption.move_to(_S.PAYING)
-        self.out.append(self._payout_command(redemption))
-
-    def owns_payout(self, withdrawal_id: WithdrawalId) -> bool:
-        return PaymentId(withdrawal_id) in self._by_id
-
-    def on_paid(self, event: WithdrawalCompleted | WithdrawalFailed) -> None:
-        redemption = self._by_id[PaymentId(event.withdrawal_id)]
-        if isinstance(event, WithdrawalFailed):
-            command = self._payout_command(redemption)
-            self._retry(event.withdrawal_id, command, event.retryable, event.reason)
-            return
-        if redemption.state is not _S.PAYING:
-            return
-        redemption.payout_tx = event.tx_hash
-        redemption.withdrawal_fee += event.fee
-        self._finish_paid(redemption)
-
-    def _retry(self, key: str, command: Command, retryable: bool, reason: str) -> None:
-        attempts = self._attempts.get(key, 1)
-        if retryable and attempts < ATTEMPTS:
-            self._attempts[key] = attempts + 1
-            self.out.append(command)  # the same idempotency key: never done twice
-            return
-        self.out.append(
-            Alert("redemption_stuck", f"{key} failed after {attempts} attempt(s): {reason}")
-        )
-
     # ------------------------------------------------------------------ tick
 
     def tick(self, now: datetime) -> None:
         ttl = self.config.redemption_ttl
         for redemption in list(self._open.values()):
             if redemption.state is _S.READY and now - redemption.received_at >= ttl:
-                self._close(redemption, f"expired after {ttl}")
+                self.settlement.close(redemption, f"expired after {ttl}")
         if self.batch is None and self.tracker.queued() == 0:
             self._form_batch(now)
 
@@ -376,25 +298,21 @@ class RedemptionManager:
         for redemption, reason in plan.deferred:
             if redemption.fill_rate > self.config.partly_mintable_rate:
                 # The rest is too small to sell on its own (as a buy above 99% is minted).
-                self._close(redemption, f"sold {round_rate(redemption.fill_rate)}; rest: {reason}")
+                self.settlement.close(
+                    redemption, f"sold {round_rate(redemption.fill_rate)}; rest: {reason}"
+                )
                 continue
             self._hold(redemption, RedemptionStatus.ESCROWED, reason)
         if not plan.entries:
             return
         batch_id = self._new_batch_id()
-        groups: dict[Symbol, SellGroup] = {}
-        for planned in plan.entries:
-            redemption = planned.update
-            group = groups.get(redemption.symbol)
-            if group is None:
-                group = groups[redemption.symbol] = SellGroup(self.baskets[redemption.symbol])
-            group.entries.append(SellEntry(redemption, planned.quantity, planned.index_price))
+        batch = self.batch = new_sell_batch(batch_id, now, plan, self.baskets)
+        for entry in batch.entries():
+            redemption = entry.redemption
             redemption.move_to(_S.ENGAGED)
             redemption.batch_id = batch_id
-            redemption.engaged = planned.quantity
+            redemption.engaged = entry.quantity
             redemption.notice = None
-        legs = {o.instrument: SellLeg(o.instrument, o.demand) for o in plan.asset_orders}
-        batch = self.batch = SellBatch(batch_id, now, groups, legs, plan.notional)
         for planned_order in plan.asset_orders:
             if planned_order.quantity <= 0:
                 continue
@@ -407,7 +325,7 @@ class RedemptionManager:
                 quantity=planned_order.quantity,
             )
             self.tracker.enqueue(command, now)
-            legs[planned_order.instrument].order_ids.append(command.order_id)
+            batch.legs[planned_order.instrument].order_ids.append(command.order_id)
             batch.open_orders += 1
         self.flow.add(now, plan.notional)
         self.out.append(
@@ -474,10 +392,10 @@ class RedemptionManager:
             redemption.engaged = ZERO
             if entry.sold > 0:
                 with_sales += 1
-                self._burn(redemption, batch.batch_id)
+                self.settlement.burn(redemption, batch.batch_id)
             if redemption.quantity - redemption.sold <= DUST:
                 redemption.move_to(_S.READY)
-                self._close(redemption, "sold")
+                self.settlement.close(redemption, "sold")
             else:
                 redemption.move_to(_S.READY)
                 self._report(redemption, RedemptionStatus.IN_PROGRESS)
@@ -491,74 +409,6 @@ class RedemptionManager:
                 details={"side": "sell", "orders_with_fills": str(with_sales)},
             )
         )
-
-    def _burn(self, redemption: Redemption, batch_id: BatchId) -> None:
-        target = round_index_down(redemption.sold)  # cumulative: burns add up exactly
-        quantity = target - redemption.burn_requested
-        if quantity <= 0:
-            return
-        payment_id = PaymentId(f"{redemption.redemption_id}-B{batch_id}")
-        redemption.burn_requested = target
-        redemption.pending_burns[payment_id] = quantity
-        self._burns[payment_id] = redemption
-        self.out.append(BurnIndex(payment_id, redemption.client, redemption.symbol, quantity))
-
-    # ------------------------------------------------------------------ settlement
-
-    def _close(self, redemption: Redemption, why: str) -> None:
-        """No more units are sold: settle once the burns are confirmed."""
-        redemption.closing = why
-        redemption.move_to(_S.SETTLING)
-        status = RedemptionStatus.SOLD if why == "sold" else RedemptionStatus.IN_PROGRESS
-        self._report(redemption, status, None if why == "sold" else why)
-        if not redemption.pending_burns:
-            self._settle(redemption)
-
-    def _settle(self, redemption: Redemption) -> None:
-        returned = redemption.escrowed - redemption.burn_requested
-        if returned > 0:
-            self.out.append(
-                ReleaseIndex(
-                    redemption.redemption_id, redemption.client, redemption.symbol, returned
-                )
-            )
-        gross, fee = proceeds_parts(redemption)
-        amount = gross - fee
-        if amount <= 0:
-            redemption.move_to(_S.PAID)
-            self._finish_paid(redemption)
-            return
-        redemption.withdrawn = amount
-        redemption.move_to(_S.WITHDRAWING)
-        self.out.append(self._withdraw_command(redemption))
-
-    def _withdraw_command(self, redemption: Redemption) -> RouteCollateral:
-        return RouteCollateral(
-            TransferId(redemption.redemption_id),
-            redemption.client,
-            self.config.withdraw_bridge,
-            self._exchange,
-            self._trading_chain,
-            redemption.withdrawn,
-        )
-
-    def _payout_command(self, redemption: Redemption) -> WithdrawCollateral:
-        return WithdrawCollateral(
-            WithdrawalId(redemption.redemption_id),
-            redemption.client,
-            self._trading_chain,
-            Address(redemption.client[1]),
-            redemption.received,
-        )
-
-    def _finish_paid(self, redemption: Redemption) -> None:
-        if redemption.state is _S.PAYING:
-            redemption.move_to(_S.PAID)
-        self._forget(redemption)
-        self.paid.append(redemption)
-        at = self.now if self.now is not None else redemption.received_at
-        invoice = build_redemption_invoice(redemption, at)
-        self.out.append(SendToClient(redemption.client, invoice))
 
     def _forget(self, redemption: Redemption) -> None:
         self._open.pop(redemption.arrival, None)

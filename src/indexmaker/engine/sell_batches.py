@@ -11,7 +11,7 @@ stays a sale *sold ahead*, which the next sell batch of that asset allocates fir
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +19,7 @@ from decimal import Decimal
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import exact_add, exact_sub, share_down
 from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.strategy import BatchPlan
 from indexmaker.model.index import Basket
 from indexmaker.model.redemption import LotDisposal, Redemption
 
@@ -90,6 +91,21 @@ class SellBatch:
     def entries(self) -> Iterable[SellEntry]:
         for group in self.groups.values():
             yield from group.entries
+
+
+def new_sell_batch(
+    batch_id: BatchId, now: datetime, plan: BatchPlan[Redemption], baskets: Mapping[Symbol, Basket]
+) -> SellBatch:
+    """A batch of the planned redemptions, grouped by index, one leg per asset."""
+    groups: dict[Symbol, SellGroup] = {}
+    for planned in plan.entries:
+        symbol = planned.update.symbol
+        group = groups.get(symbol)
+        if group is None:
+            group = groups[symbol] = SellGroup(baskets[symbol])
+        group.entries.append(SellEntry(planned.update, planned.quantity, planned.index_price))
+    legs = {o.instrument: SellLeg(o.instrument, o.demand) for o in plan.asset_orders}
+    return SellBatch(batch_id, now, groups, legs, plan.notional)
 
 
 class SellAllocator:

@@ -1,0 +1,198 @@
+"""Settling redemptions (issue 12): burns per sell batch, then release, withdrawal, payout.
+
+Exactly the units a sell batch sold for a redemption are burned when the batch completes,
+once per (redemption, batch) (`R<n>-B<batch>`; cumulative rounding to the token's 18 decimals,
+so burns add up to what was sold). When a redemption sells no more and its burns are confirmed,
+its unsold units are released, down(gross) − up(exchange fee) leaves the exchange over the
+withdraw hop and is paid to the client's address on the trading chain, both keyed by the
+redemption's id (a failure resends the same id: never a second withdrawal); the invoice
+follows the payout. Failures past `ATTEMPTS` sends stay put for the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from indexmaker.core.events import (
+    Alert,
+    BurnConfirmed,
+    BurnFailed,
+    BurnIndex,
+    Command,
+    HopCompleted,
+    HopFailed,
+    ReleaseIndex,
+    RouteCollateral,
+    SendToClient,
+    WithdrawalCompleted,
+    WithdrawalFailed,
+    WithdrawCollateral,
+)
+from indexmaker.core.ids import (
+    Address,
+    BatchId,
+    Designation,
+    PaymentId,
+    TransferId,
+    WithdrawalId,
+)
+from indexmaker.core.money import round_index_down
+from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.redemption_reports import build_redemption_invoice, proceeds_parts
+from indexmaker.model.redemption import Redemption, RedemptionState
+
+ATTEMPTS = 3  # sends of one burn/withdrawal/payout before a failure goes to the operator
+_S = RedemptionState
+
+
+class RedemptionSettlement:
+    def __init__(
+        self,
+        config: SolverConfig,
+        out: list[Command],
+        by_id: dict[PaymentId, Redemption],
+        report: Callable[[Redemption, RedemptionStatus, str | None], None],
+        forget: Callable[[Redemption], None],
+        exchange: Designation,
+        trading_chain: Designation,
+    ) -> None:
+        self.config = config
+        self.out = out
+        self._by_id = by_id  # the manager's registry of every redemption
+        self._report = report
+        self._forget = forget
+        self._exchange = exchange
+        self._trading_chain = trading_chain
+        self._burns: dict[PaymentId, Redemption] = {}
+        self._attempts: dict[str, int] = {}
+        self.paid: list[Redemption] = []
+        # The time of the input being handled (set by the engine): invoices are stamped with it.
+        self.now: datetime | None = None
+
+    def owns_burn(self, payment_id: PaymentId) -> bool:
+        return payment_id in self._burns
+
+    def on_burn(self, event: BurnConfirmed | BurnFailed) -> None:
+        redemption = self._burns.get(event.payment_id)
+        if redemption is None:
+            self.out.append(Alert("unknown_burn", f"{event!r}"))
+            return
+        quantity = redemption.pending_burns[event.payment_id]
+        if isinstance(event, BurnFailed):
+            command = BurnIndex(event.payment_id, redemption.client, redemption.symbol, quantity)
+            self._retry(event.payment_id, command, event.retryable, event.reason)
+            return
+        del self._burns[event.payment_id]
+        del redemption.pending_burns[event.payment_id]
+        redemption.burns.append(RedemptionBurn(event.payment_id, quantity, event.tx_hash))
+        if redemption.state is _S.SETTLING and not redemption.pending_burns:
+            self.settle(redemption)
+
+    def owns_transfer(self, transfer_id: TransferId) -> bool:
+        return PaymentId(transfer_id) in self._by_id
+
+    def on_withdrawn(self, event: HopCompleted | HopFailed) -> None:
+        """The proceeds left the exchange (or did not): pay the client, or retry the same id."""
+        redemption = self._by_id[PaymentId(event.transfer_id)]
+        if isinstance(event, HopFailed):
+            self._retry(event.transfer_id, self._withdraw_command(redemption), True, event.reason)
+            return
+        if redemption.state is not _S.WITHDRAWING:
+            return  # a repeated report of a withdrawal already counted
+        redemption.received = event.amount_received
+        redemption.withdrawal_fee = redemption.withdrawn - event.amount_received
+        redemption.move_to(_S.PAYING)
+        self.out.append(self._payout_command(redemption))
+
+    def owns_payout(self, withdrawal_id: WithdrawalId) -> bool:
+        return PaymentId(withdrawal_id) in self._by_id
+
+    def on_paid(self, event: WithdrawalCompleted | WithdrawalFailed) -> None:
+        redemption = self._by_id[PaymentId(event.withdrawal_id)]
+        if isinstance(event, WithdrawalFailed):
+            command = self._payout_command(redemption)
+            self._retry(event.withdrawal_id, command, event.retryable, event.reason)
+            return
+        if redemption.state is not _S.PAYING:
+            return
+        redemption.payout_tx = event.tx_hash
+        redemption.withdrawal_fee += event.fee
+        self._finish_paid(redemption)
+
+    def _retry(self, key: str, command: Command, retryable: bool, reason: str) -> None:
+        attempts = self._attempts.get(key, 1)
+        if retryable and attempts < ATTEMPTS:
+            self._attempts[key] = attempts + 1
+            self.out.append(command)  # the same idempotency key: never done twice
+            return
+        self.out.append(
+            Alert("redemption_stuck", f"{key} failed after {attempts} attempt(s): {reason}")
+        )
+
+    def burn(self, redemption: Redemption, batch_id: BatchId) -> None:
+        target = round_index_down(redemption.sold)  # cumulative: burns add up exactly
+        quantity = target - redemption.burn_requested
+        if quantity <= 0:
+            return
+        payment_id = PaymentId(f"{redemption.redemption_id}-B{batch_id}")
+        redemption.burn_requested = target
+        redemption.pending_burns[payment_id] = quantity
+        self._burns[payment_id] = redemption
+        self.out.append(BurnIndex(payment_id, redemption.client, redemption.symbol, quantity))
+
+    def close(self, redemption: Redemption, why: str) -> None:
+        """No more units are sold: settle once the burns are confirmed."""
+        redemption.closing = why
+        redemption.move_to(_S.SETTLING)
+        status = RedemptionStatus.SOLD if why == "sold" else RedemptionStatus.IN_PROGRESS
+        self._report(redemption, status, None if why == "sold" else why)
+        if not redemption.pending_burns:
+            self.settle(redemption)
+
+    def settle(self, redemption: Redemption) -> None:
+        returned = redemption.escrowed - redemption.burn_requested
+        if returned > 0:
+            self.out.append(
+                ReleaseIndex(
+                    redemption.redemption_id, redemption.client, redemption.symbol, returned
+                )
+            )
+        gross, fee = proceeds_parts(redemption)
+        amount = gross - fee
+        if amount <= 0:
+            redemption.move_to(_S.PAID)
+            self._finish_paid(redemption)
+            return
+        redemption.withdrawn = amount
+        redemption.move_to(_S.WITHDRAWING)
+        self.out.append(self._withdraw_command(redemption))
+
+    def _withdraw_command(self, redemption: Redemption) -> RouteCollateral:
+        return RouteCollateral(
+            TransferId(redemption.redemption_id),
+            redemption.client,
+            self.config.withdraw_bridge,
+            self._exchange,
+            self._trading_chain,
+            redemption.withdrawn,
+        )
+
+    def _payout_command(self, redemption: Redemption) -> WithdrawCollateral:
+        return WithdrawCollateral(
+            WithdrawalId(redemption.redemption_id),
+            redemption.client,
+            self._trading_chain,
+            Address(redemption.client[1]),
+            redemption.received,
+        )
+
+    def _finish_paid(self, redemption: Redemption) -> None:
+        if redemption.state is _S.PAYING:
+            redemption.move_to(_S.PAID)
+        self._forget(redemption)
+        self.paid.append(redemption)
+        at = self.now if self.now is not None else redemption.received_at
+        invoice = build_redemption_invoice(redemption, at)
+        self.out.append(SendToClient(redemption.client, invoice))
