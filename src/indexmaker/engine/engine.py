@@ -220,7 +220,9 @@ class Engine:
                 solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))
             case DepositObserved():
                 self._deposit(event, now)
-            case HopCompleted() | HopFailed() if settlement.owns_transfer(event.transfer_id):
+            case HopCompleted() | HopFailed() | HopStatusUnknown() | HopReport() if (
+                settlement.owns_transfer(event.transfer_id)
+            ):
                 settlement.on_withdrawn(event)
             case HopCompleted():
                 self._hop_completed(event, now)

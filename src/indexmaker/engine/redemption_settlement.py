@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from indexmaker.core.events import (
     Alert,
@@ -22,6 +23,10 @@ from indexmaker.core.events import (
     Command,
     HopCompleted,
     HopFailed,
+    HopReport,
+    HopState,
+    HopStatusUnknown,
+    QueryHop,
     ReleaseIndex,
     RouteCollateral,
     SendToClient,
@@ -43,6 +48,7 @@ from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.redemption_reports import build_redemption_invoice, proceeds_parts
 from indexmaker.model.redemption import Redemption, RedemptionState
 
+ZERO = Decimal(0)
 ATTEMPTS = 3  # sends of one burn/withdrawal/payout before a failure goes to the operator
 _S = RedemptionState
 
@@ -93,14 +99,25 @@ class RedemptionSettlement:
     def owns_transfer(self, transfer_id: TransferId) -> bool:
         return PaymentId(transfer_id) in self._by_id
 
-    def on_withdrawn(self, event: HopCompleted | HopFailed) -> None:
-        """The proceeds left the exchange (or did not): pay the client, or retry the same id."""
+    def on_withdrawn(self, event: HopCompleted | HopFailed | HopStatusUnknown | HopReport) -> None:
+        """The proceeds left the exchange (or did not, or nobody knows yet): pay the client;
+        or resend under the same id (a refusal, or the venue has no trace of it); or ask."""
         redemption = self._by_id[PaymentId(event.transfer_id)]
-        if isinstance(event, HopFailed):
-            self._retry(event.transfer_id, self._withdraw_command(redemption), True, event.reason)
-            return
         if redemption.state is not _S.WITHDRAWING:
             return  # a repeated report of a withdrawal already counted
+        command = self._withdraw_command(redemption)
+        if isinstance(event, HopFailed):
+            self._retry(event.transfer_id, command, True, event.reason)
+            return
+        if isinstance(event, HopStatusUnknown):  # a timeout: ask, never resend on a guess
+            self.out.append(QueryHop(event.transfer_id, command.bridge, command.amount))
+            return
+        if isinstance(event, HopReport):
+            if event.state is HopState.NOT_FOUND:
+                self._retry(event.transfer_id, command, True, event.reason or "not found")
+            if event.state is not HopState.DONE or event.amount_received is None:
+                return  # pending: its completion will come
+            event = HopCompleted(event.transfer_id, event.amount_received, event.fee or ZERO)
         redemption.received = event.amount_received
         redemption.withdrawal_fee = redemption.withdrawn - event.amount_received
         redemption.move_to(_S.PAYING)

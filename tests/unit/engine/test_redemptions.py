@@ -14,13 +14,20 @@ from indexmaker.core.events import (
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
     ClientResponse,
+    HopCompleted,
+    HopReport,
+    HopState,
+    HopStatusUnknown,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
+    QueryHop,
     RedemptionFill,
     RedemptionInvoice,
     RequestStatus,
+    RouteCollateral,
+    WithdrawCollateral,
 )
-from indexmaker.core.ids import ClientOrderId, PaymentId, Symbol, instrument
+from indexmaker.core.ids import ClientOrderId, PaymentId, Symbol, TransferId, instrument
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
@@ -30,7 +37,7 @@ D = Decimal
 IDX = Symbol("IDX")
 
 
-def world(**config: str) -> ScenarioRun:
+def world(withdraw_delay: str = "2s", **config: str) -> ScenarioRun:
     """Scenario 10's market: alice and bob each hold 25 IDX bought at 10 and 20 in one batch
     (lots 1: 100 AAA, 2: 50 BBB)."""
     data: dict[str, Any] = {
@@ -41,7 +48,11 @@ def world(**config: str) -> ScenarioRun:
             "AAAUSDC": {"bids": [["9.9", "1000"]], "asks": [["10", "1000"]]},
             "BBBUSDC": {"bids": [["19.9", "1000"]], "asks": [["20", "1000"]]},
         },
-        "bridges": {"across": {"fixed_fee": "1.5", "delay": "2s"}, "wallet": {"delay": "2s"}},
+        "bridges": {
+            "across": {"fixed_fee": "1.5", "delay": "2s"},
+            "wallet": {"delay": "2s"},
+            "withdraw": {"delay": withdraw_delay},
+        },
     }
     state = build(Scenario("redemptions", Path("redemptions"), data))
     for name in ("alice", "bob"):
@@ -209,3 +220,23 @@ def test_a_repeated_burn_confirmation_counts_once() -> None:
     invoice = sent(state)[-1]
     assert isinstance(invoice, RedemptionInvoice) and invoice.redeemed_quantity == D(25)
     assert len(invoice.burns) == 1
+
+
+def test_a_withdrawal_of_unknown_outcome_is_asked_about_and_resent_only_under_its_id() -> None:
+    state = world(withdraw_delay="1h")  # the venue takes its time: the test answers for it
+    alice = state.client("alice")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(seconds=3))  # sold, burned, withdrawal R1 sent
+    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None and redemption.state is RedemptionState.WITHDRAWING
+    engine = state.world.engine
+    (query,) = engine.handle(HopStatusUnknown(TransferId("R1"), "timeout"))
+    assert query == QueryHop(TransferId("R1"), "withdraw", D("991.5075"))
+    (resend,) = engine.handle(HopReport(TransferId("R1"), HopState.NOT_FOUND))
+    assert isinstance(resend, RouteCollateral) and resend.transfer_id == "R1"
+    assert engine.handle(HopReport(TransferId("R1"), HopState.PENDING)) == []
+    (payout,) = engine.handle(HopReport(TransferId("R1"), HopState.DONE, D("990.5"), D(1)))
+    assert isinstance(payout, WithdrawCollateral)
+    assert (payout.withdrawal_id, payout.amount) == ("R1", D("990.5"))
+    assert engine.handle(HopCompleted(TransferId("R1"), D("990.5"), D(1))) == []  # a repeat
+    assert redemption.withdrawal_fee == D("1.0075")
