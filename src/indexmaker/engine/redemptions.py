@@ -234,11 +234,16 @@ class RedemptionManager:
         cap = min(self.config.max_volley, headroom)
         picked: list[tuple[Redemption, Basket]] = []
         queued = False
+        prices: dict[Symbol, Decimal | str] = {}  # P once per index per tick, not per order
         for redemption in self._open.values():
             if redemption.engageable <= DUST:
                 continue
             basket = self.baskets[redemption.symbol]
-            price = self.strategy.index_limit_price(basket, self.market, self.rules, Side.SELL)
+            price = prices.get(basket.symbol)
+            if price is None:
+                price = prices[basket.symbol] = self.strategy.index_limit_price(
+                    basket, self.market, self.rules, Side.SELL
+                )
             if isinstance(price, str):
                 self._hold(redemption, RedemptionStatus.ESCROWED, price)
                 continue
