@@ -4,8 +4,9 @@ beside same-run baselines: the buy tick of 1,000 orders on the same market, and 
 multiply-add.
 
 Set-up (not timed): SY100 from the bundled data at its implied prices, 20-level synthetic
-books with Binance-like filters; 1,000 clients buy (100-5,000 USDC) in one batch that fills in
-full (books 2-4 m USDC a level) and is minted; each then redeems half of what it got, escrow confirmed.
+books with Binance-like filters; 1,000 clients buy (100-5,000 USDC) in one batch that fills
+in full (books 2-4 m USDC a level) and is minted; each then redeems half of what it got,
+escrow confirmed.
 """
 
 from __future__ import annotations
