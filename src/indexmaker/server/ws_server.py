@@ -34,6 +34,7 @@ from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientRequest, ClientResponse
 from indexmaker.core.ids import ClientKey
 from indexmaker.observability.logging import bind, bound, log_event, unbind
+from indexmaker.server.authentication import authenticate
 from indexmaker.server.connection import Connection, SendBudget, size_buffers
 from indexmaker.server.encoding import (
     PreparedMessage,
@@ -55,7 +56,7 @@ from indexmaker.server.messages import (
 )
 from indexmaker.server.server_config import ServerConfig
 from indexmaker.server.session import SessionHub, server_seq_epoch
-from indexmaker.server.signing import SignatureError, Signer, verify_request
+from indexmaker.server.signing import Signer
 from indexmaker.server.unauthenticated import UnauthenticatedSessions
 from indexmaker.server.wire_values import (
     CANCEL_QUOTE_REQUEST,
@@ -65,7 +66,6 @@ from indexmaker.server.wire_values import (
 __all__ = ["FixServer", "ServerConfig"]  # ServerConfig lives in server_config.py
 
 QUOTE_TYPES = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
-NOT_AUTHORISED = "Not authorised"
 HARD_FRAME_CAP_FACTOR = 4  # connection-closing cap, as a multiple of max_frame_bytes
 TOO_SLOW = "too slow: unsent bytes over the limit"
 TRANSPORT_HIGH_WATER = 16 * 1024  # bytes in a transport's buffer before it pauses us
@@ -342,37 +342,18 @@ class FixServer:
             else:
                 self._refuse(connection, parsed.seq_num, verdict.reason, now, parsed.client)
             return
-        authenticated = False
-        if parsed.needs_signature:
-            replay = self.hub.replayed(parsed)
-            if replay is not None:
-                self._refuse(connection, parsed.seq_num, replay.reason, now, parsed.client)
-                return
-            verified = verify_request(
+        authenticated = parsed.needs_signature
+        if authenticated:
+            refused = authenticate(
+                self.hub,
+                state,
                 parsed,
                 require_extended=self.config.require_extended_signatures,
                 accept_legacy_sha256=self.config.accept_legacy_sha256,
             )
-            if isinstance(verified, SignatureError):
-                reason = NOT_AUTHORISED
-                if self.config.require_extended_signatures and parsed.nonce is None:
-                    reason = f"{NOT_AUTHORISED}: {verified}"
-                self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
+            if refused is not None:
+                self._refuse(connection, parsed.seq_num, refused.reason, now, parsed.client)
                 return
-            verdict = self.hub.authorise(state, parsed, verified)
-            if verdict is not None:
-                if verdict.compromised:
-                    # The operator must know: this wallet's private key is public now.
-                    log_event(
-                        "client_key_compromised",
-                        logging.ERROR,
-                        address=parsed.client[1],
-                        chain_id=parsed.client[0],
-                        session=state.session_id,
-                    )
-                self._refuse(connection, parsed.seq_num, verdict.reason, now, parsed.client)
-                return
-            authenticated = True
         self.hub.accept(state, parsed, authenticated, now)
         self._unauthenticated.active(connection)
         self._send(connection, prepare_ack(parsed.seq_num, self._signer), parsed.client)
