@@ -115,7 +115,7 @@ async def test_unauthenticated_traffic_of_one_source_is_capped_per_source() -> N
 async def test_a_replayed_signed_frame_is_refused_without_verifying_it_again() -> None:
     from unittest import mock
 
-    from indexmaker.server import ws_server
+    from indexmaker.server import authentication
 
     async with running_server(config()) as server, peers(server.url) as hostile:
         victim = Wallet()
@@ -124,7 +124,7 @@ async def test_a_replayed_signed_frame_is_refused_without_verifying_it_again() -
         assert kind(await own.request(lambda seq: captured)) == "ACK"
         replayer = await hostile()
         with mock.patch.object(
-            ws_server, "verify_request", side_effect=AssertionError("verified a replay")
+            authentication, "verify_request", side_effect=AssertionError("verified a replay")
         ):
             reply = await replayer.request(lambda seq: captured)
         assert "Replayed signature" in reply["reason"]
