@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from indexmaker.app.command_runner import CommandRunner, Deliver
+from indexmaker.app.handoff import LoopHandoff
 from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
 from indexmaker.app.recovery import RecoveryPlan
 from indexmaker.core.events import (
@@ -53,6 +54,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientKey
 from indexmaker.core.journal import OutboxItem, Store
+from indexmaker.core.pacing import paced
 from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import Engine
 from indexmaker.observability.logging import log_event
@@ -92,6 +94,9 @@ class RuntimeLimits:
     query_backoff: timedelta = timedelta(milliseconds=200)
     unknown_retry: timedelta = timedelta(seconds=30)  # before asking the core to query again
     offload_ticks: bool = True  # run ticks in the engine's worker thread
+    # With offload_ticks: the event loop gets a turn at least this often during a tick
+    # (app/handoff.py); None lets the GIL's switch interval alone decide (5 ms turns).
+    tick_slice: timedelta | None = timedelta(milliseconds=2)
     watchdog_period: timedelta = timedelta(seconds=1)
     health: HealthLimits = field(default_factory=HealthLimits)
 
@@ -276,7 +281,7 @@ class Runtime:
                 self._tick_pending = False
                 event = Tick(self.engine.clock.now())  # the time it is handled
             if isinstance(event, Tick) and self.limits.offload_ticks:
-                self._in_worker = loop.run_in_executor(self._worker, self.engine.handle, event)
+                self._in_worker = loop.run_in_executor(self._worker, self._paced, event, loop)
                 try:
                     commands = await self._in_worker
                 finally:
@@ -295,6 +300,14 @@ class Runtime:
         effects = [c for c in commands if isinstance(c, EFFECTS)]
         keyed = iter(store.add_effects(store.last_seq, effects) if effects else ())
         return [(c, next(keyed) if isinstance(c, EFFECTS) else None) for c in commands]
+
+    def _paced(self, event: EngineInput, loop: asyncio.AbstractEventLoop) -> list[Command]:
+        """`engine.handle` in the worker thread, handing the loop a turn every tick_slice."""
+        tick_slice = self.limits.tick_slice
+        if tick_slice is None:
+            return self.engine.handle(event)
+        with paced(LoopHandoff(loop, tick_slice.total_seconds())):
+            return self.engine.handle(event)
 
     def _commit_before(self, done: list[tuple[Command, OutboxItem | None]]) -> None:
         """Group commit: at once when an effect is about to leave, else at most every

@@ -17,6 +17,7 @@ from decimal import Decimal
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol
 from indexmaker.core.money import ROUNDING_NOISE, exact_sub, share_down
+from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
 from indexmaker.model.index import Basket
@@ -113,6 +114,7 @@ class BatchManager:
         groups: dict[Symbol, BatchGroup] = {}
         engaged = ZERO
         for planned in plan.entries:
+            checkpoint()
             symbol = planned.update.symbol
             group = groups.get(symbol)
             if group is None:

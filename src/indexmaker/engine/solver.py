@@ -26,6 +26,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientKey, InstrumentId, Symbol
 from indexmaker.core.money import round_index_down, round_rate, round_usdc, usdc_text
+from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.config import SolverConfig
@@ -199,6 +200,7 @@ class Solver:
         limit = self.config.max_batch_size
         picked: list[tuple[OrderUpdate, Basket]] = []
         for order in self.orders.active_orders():
+            checkpoint()
             for update in order.updates:
                 if update.batch_id is not None:
                     continue
@@ -238,6 +240,7 @@ class Solver:
         if self.redemptions is not None:  # issuance offsets redemptions in the throttle
             self.redemptions.issued(now, plan.notional)
         for entry in batch.entries():
+            checkpoint()
             entry.update.move_to(OrderStatus.ENGAGED)
             entry.update.batch_id = batch.batch_id
             entry.update.engaged = entry.engaged
@@ -271,6 +274,7 @@ class Solver:
 
     def _apply(self, allocations: list[Allocation], now: datetime) -> None:
         for allocation in allocations:
+            checkpoint()
             update = allocation.entry.update
             cost = allocation.cost
             self.collateral.spend(update.client, update.client_order_id, cost)

@@ -24,6 +24,7 @@ from typing import Generic, Protocol, TypeVar
 
 from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import pad_up_to_step
+from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, lot_cover
@@ -126,6 +127,7 @@ class Strategy:
         # Steps 2 and 4: limit prices and the index limit price P, once per index.
         unpriced: dict[Symbol, str] = {}
         for update, basket in candidates:
+            checkpoint()
             if update.side is not side:
                 deferred.append((update, f"a {update.side.value} order in a {side.value} batch"))
                 continue
@@ -190,6 +192,7 @@ class Strategy:
         for group in groups.values():
             reason = failed.get(group.basket.symbol)
             for update, q in group.updates:
+                checkpoint()
                 if reason is not None:
                     deferred.append((update, reason))
                     continue
