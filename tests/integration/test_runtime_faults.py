@@ -377,6 +377,38 @@ async def test_a_long_engine_step_leaves_the_event_loop_running(
     await rig.until(lambda: rig.runtime._step_started is None)
 
 
+async def test_quiet_waits_out_a_tick_in_the_worker_thread(
+    running: Callable[..., Rig],
+) -> None:
+    """The query API reads the engine right after `quiet()`: never while a tick runs."""
+    rig = running()
+    release = threading.Event()
+    in_tick = threading.Event()
+    real = rig.runtime.engine.handle
+
+    def slow_tick(event):  # type: ignore[no-untyped-def]
+        if isinstance(event, Tick):
+            in_tick.set()
+            release.wait(timeout=5)
+            in_tick.clear()
+        return real(event)
+
+    rig.runtime.engine.handle = slow_tick  # type: ignore[method-assign]
+    await rig.runtime.start()
+    await rig.until(in_tick.is_set)
+
+    async def read() -> bool:
+        await rig.runtime.quiet()
+        return rig.runtime._in_worker is None  # what a synchronous reader would see now
+
+    reader = asyncio.create_task(read())
+    for _ in range(20):  # bounded: the reader stays blocked while the tick is held
+        await asyncio.sleep(0.002)
+    assert not reader.done()
+    release.set()
+    assert await asyncio.wait_for(reader, 5)
+
+
 async def test_a_stale_book_makes_health_fail_naming_it(running: Callable[..., Rig]) -> None:
     limits = RuntimeLimits(health=HealthLimits(max_book_age=20 * MS))
     rig = running(limits=limits)

@@ -159,8 +159,10 @@ class Service:
         rebuilt from it, so a client resumes across a restart (store/fix_outbox.py)."""
         now = self.clock.now()
         base = server_seq_base(store, server_seq_epoch(now))
-        retention = self.config.server.session.outbox_retention
-        total, kept = client_messages(store.path, now - retention)
+        session = self.config.server.session
+        total, kept = client_messages(
+            store.path, now - session.outbox_retention, session.outbox_total
+        )
         numbers = DurableNumbers(base, total)
         first = kept[0].rank if kept else total
         lost = numbers.of(first - 1) if first > 0 else 0

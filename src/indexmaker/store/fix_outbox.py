@@ -19,6 +19,7 @@ not durable. More than STEP - 1 of them between two engine messages would repeat
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,11 +75,13 @@ class DurableNumbers:
         return min(max(last_given, self.last) + 1, self.of(self.rank) - 1)
 
 
-def client_messages(path: Path, since: datetime) -> tuple[int, list[StoredMessage]]:
-    """(how many client messages were ever committed, those of inputs handled at or after
-    `since` with their ranks), oldest first, on a read-only connection."""
+def client_messages(path: Path, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
+    """(how many client messages were ever committed, the last `limit` of those of inputs
+    handled at or after `since`, with their ranks), oldest first, on a read-only connection.
+    Only those are decoded (and later signed again): start-up is bounded by the FIX outbox's
+    own total, not by the history."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    kept: list[StoredMessage] = []
+    recent: deque[tuple[int, str, bytes]] = deque(maxlen=limit)
     total = 0
     horizon = since.isoformat()
     try:
@@ -89,9 +92,12 @@ def client_messages(path: Path, since: datetime) -> tuple[int, list[StoredMessag
         for rank, (at, blob) in enumerate(rows):
             total = rank + 1
             if at >= horizon:
-                command = codec.decode(bytes(blob))
-                if isinstance(command, SendToClient):
-                    kept.append(StoredMessage(rank, datetime.fromisoformat(at), command))
+                recent.append((rank, at, blob))
     finally:
         db.close()
+    kept = []
+    for rank, at, blob in recent:
+        command = codec.decode(bytes(blob))
+        if isinstance(command, SendToClient):
+            kept.append(StoredMessage(rank, datetime.fromisoformat(at), command))
     return total, kept
