@@ -1,10 +1,12 @@
 """A loopback Binance-wire depth feed for the market-data benchmark (run as a child process).
 
-`python binance_depth_server.py PORT_FILE SYMBOLS MESSAGES` listens on 127.0.0.1 (ephemeral
-port, written to PORT_FILE), answers `GET /api/v3/depth` with a small snapshot at update id 0,
-and on each `/stream` connection, after the first SUBSCRIBE, sends MESSAGES combined-stream
-depth diffs (round-robin over SYMBOLS symbols, 10 bid + 10 ask level changes each, contiguous
-U/u per symbol) as fast as the socket takes them. Frames are built before the
+`python binance_depth_server.py PORT_FILE SYMBOLS MESSAGES [PACE_MS]` listens on 127.0.0.1
+(ephemeral port, written to PORT_FILE), answers `GET /api/v3/depth` with a small snapshot at
+update id 0, and on each `/stream` connection, after the first SUBSCRIBE, sends MESSAGES
+combined-stream depth diffs (round-robin over SYMBOLS symbols, 10 bid + 10 ask level changes
+each, contiguous U/u per symbol) as fast as the socket takes them, or with PACE_MS one diff
+per symbol every PACE_MS (Binance's real rate is one per symbol per 100 ms). Frames are built
+before the
 first client connects, so the server's own cost is only the socket writes. The first frame
 of each symbol is a warm-up sent before the client has its snapshots; the rest follow once
 it has fetched them all.
@@ -90,9 +92,13 @@ def snapshot(name: str) -> dict[str, object]:
 
 def main() -> None:
     port_file, count, messages = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    pace_ms = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     prepared = frames(count, messages)
     state = {"depth": 0}
-    blob = b"".join(ws_text_frame(frame) for frame in prepared[count:])
+    rest = [ws_text_frame(frame) for frame in prepared[count:]]
+    # one write per round (a diff for every symbol) when paced; everything at once otherwise
+    rounds = [b"".join(rest[i : i + count]) for i in range(0, len(rest), count)]
+    blob = b"".join(rounds)
 
     async def stream(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -111,7 +117,15 @@ def main() -> None:
         # One transport write of pre-built frames: the feed must outrun any client, so the
         # figure measures the client's path, not this server's per-frame send cost.
         assert request.transport is not None
-        request.transport.write(blob)
+        if pace_ms:
+            loop = asyncio.get_running_loop()
+            due = loop.time()
+            for chunk in rounds:
+                request.transport.write(chunk)
+                due += pace_ms / 1000
+                await asyncio.sleep(max(0.0, due - loop.time()))
+        else:
+            request.transport.write(blob)
         async for _ in ws:
             pass
         return ws

@@ -121,10 +121,14 @@ class BinancePeer:
         *,
         skip: int = 0,
         updates: int = 1,
+        layout: str = "binance",
     ) -> None:
         """Apply a change to the peer's book and send it as one depthUpdate (ids U..u).
 
-        `skip` update ids are consumed first without being sent: a gap on the stream."""
+        `skip` update ids are consumed first without being sent: a gap on the stream.
+        `layout`: "binance" is the venue's compact `{"stream":..,"data":..}`; "spaced" adds
+        json.dumps' spaces, "data_first" puts `data` before `stream` (valid JSON the
+        connector's fast path does not recognise)."""
         book = self.books[symbol]
         book.last_id += skip
         first = book.last_id + 1
@@ -145,7 +149,12 @@ class BinancePeer:
             "a": [[p, q] for p, q in (asks or {}).items()],
         }
         stream = f"{symbol.lower()}@depth@100ms"
-        frame = json.dumps({"stream": stream, "data": event})
+        if layout == "data_first":
+            frame = json.dumps({"data": event, "stream": stream})
+        elif layout == "spaced":
+            frame = json.dumps({"stream": stream, "data": event})
+        else:
+            frame = json.dumps({"stream": stream, "data": event}, separators=(",", ":"))
         for ws, streams in list(self.sockets):
             if stream in streams and not ws.closed:
                 await ws.send_str(frame)

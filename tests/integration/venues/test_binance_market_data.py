@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import Symbol, instrument
+from indexmaker.model.book import OrderBook
 from indexmaker.model.side import BookSide
+from indexmaker.venues.binance.book_sync import BookSync
 from indexmaker.venues.binance.limits import local_ms
-from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
+from indexmaker.venues.binance.market_data import BinanceMarketData, BookChanges, MarketDataConfig
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
 
 from .binance_peer import BinancePeer, eventually
@@ -74,6 +76,94 @@ async def test_syncs_many_symbols_on_one_connection_with_one_subscribe(peer: Bin
         assert len(peer.control_times) == 1  # all streams in one SUBSCRIBE
         assert market.snapshot_fetches == len(SYMBOLS)  # one each, taken at the subscribe ack
         assert all(same_book(peer, market, s) for s in SYMBOLS)
+    finally:
+        await close(market)
+
+
+async def test_frames_in_other_json_layouts_apply_like_the_venues_own(peer: BinancePeer) -> None:
+    """The fast path keys on Binance's compact `{"stream":"..@depth..","data":..}`; any other
+    valid layout goes the generic way to the same book, in the same order."""
+    market = await connector(peer)
+    try:
+        await sync_all(peer, market)
+        sync = market.books[Symbol("BTCUSDC")]
+        await peer.push("BTCUSDC", bids={"2.5": "3"}, layout="spaced")
+        await peer.push("BTCUSDC", bids={"2.5": "0", "2.25": "7"}, layout="data_first")
+        await peer.push("BTCUSDC", asks={"300.00000000": "1.00000000"})  # compact: fast path
+        await eventually(lambda: same_book(peer, market, "BTCUSDC"))
+        assert sync.last_update_id == peer.books["BTCUSDC"].last_id
+        assert sync.stats.gaps == sync.stats.resyncs == 0
+        bids = dict(sync.book.levels(BookSide.BIDS, 10_000))
+        assert bids[D("2.25")] == D("7") and D("2.5") not in bids
+        assert dict(sync.book.levels(BookSide.ASKS, 10_000))[D("300")] == D("1")
+    finally:
+        await close(market)
+
+
+class CoreSide:
+    """What the core keeps from the hand-off: a snapshot once valid, then the net changes."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, OrderBook] = {}
+        self.updates = 0
+        self.invalidated = 0
+
+    async def __call__(self, sync: BookSync, changes: BookChanges | None) -> None:
+        name = str(sync.symbol)
+        if not sync.is_valid(local_ms()):
+            if self.books.pop(name, None) is not None:
+                self.invalidated += 1
+        elif name not in self.books:
+            book = self.books[name] = OrderBook(instrument(name))
+            book.apply_snapshot(
+                sync.book.levels(BookSide.BIDS, 10_000), sync.book.levels(BookSide.ASKS, 10_000)
+            )
+        elif changes is not None:
+            self.updates += 1
+            self.books[name].apply_update(changes.bids, changes.asks)
+
+    def same_as(self, peer: BinancePeer, symbol: str) -> bool:
+        book = self.books.get(symbol)
+        if book is None:
+            return False
+        venue = peer.books[symbol]
+        return (
+            dict(book.levels(BookSide.BIDS, 10_000)) == venue.bids
+            and dict(book.levels(BookSide.ASKS, 10_000)) == venue.asks
+        )
+
+
+async def test_the_core_keeps_the_same_book_from_the_hand_off_and_a_gap_invalidates_it(
+    peer: BinancePeer,
+) -> None:
+    core = CoreSide()
+    endpoints = BinanceEndpoints(
+        rest_url=peer.url, ws_api_url="", stream_url=peer.url.replace("http", "ws")
+    )
+    market = BinanceMarketData(
+        BinanceRest(endpoints),
+        endpoints,
+        SYMBOLS,
+        MarketDataConfig(reconnect_min_s=0.05, book_ticker=False),
+        listener=core,
+    )
+    await market.start()
+    try:
+        await sync_all(peer, market)
+        await eventually(lambda: all(core.same_as(peer, s) for s in SYMBOLS))
+        before = core.updates
+        for step in range(20):  # 20 diffs in a burst, some touching the same prices again
+            price = f"{90 + step % 7}.5"
+            await peer.push("ETHUSDC", bids={price: str(step % 3)}, asks={f"{200 + step}": "1"})
+        await eventually(lambda: core.same_as(peer, "ETHUSDC"))
+        eth = market.books[Symbol("ETHUSDC")]
+        assert eth.last_update_id == peer.books["ETHUSDC"].last_id and eth.stats.resyncs == 0
+        assert core.updates - before == 20  # one hand-off per diff, none lost
+        fetched = peer.depth_requests
+        await peer.push("SOLUSDC", bids={"99.85": "2"}, skip=3)  # a gap
+        await eventually(lambda: core.invalidated == 1)
+        await eventually(lambda: peer.depth_requests > fetched)
+        await eventually(lambda: core.same_as(peer, "SOLUSDC"))  # a fresh snapshot
     finally:
         await close(market)
 

@@ -12,7 +12,6 @@ return exact `Decimal`s, the same values `model.book.OrderBook` would hold. Meas
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from indexmaker.model.side import BookSide
 SCALE = 8  # Binance's price precision ceiling (quote/base asset precision <= 8)
 _ONE = 10**SCALE
 _ZERO_CHARS = "0."
+_ZERO_QTY = "0." + "0" * SCALE  # the venue's spelling of a removed level
 
 RawLevel = tuple[str, str]  # (price, quantity) as the venue sent them
 
@@ -57,56 +57,93 @@ def canonical(units: int) -> str:
 
 class _Side:
     """Quantities keyed by the price's canonical string (a str hash is cached by the string
-    and cheap to compute), and the integer prices in ascending order. An update of an existing
-    level, the common case, is one dict store; only new and removed levels parse the price."""
+    and cheap to compute) and each price's integer units, signed so that the best is the
+    largest (bids +units, asks -units). Nothing is kept sorted on the diff path: an update
+    of an existing level is one dict store, a new level parses its price once, a removal
+    parses nothing; only the best price is tracked (a new better level raises it, removing
+    it forgets it until the next read, which takes the max in C). Reads sort on demand:
+    the diff path runs ~10 times a second per symbol, full reads when a snapshot is
+    handed over."""
 
-    __slots__ = ("prices", "qty")
+    __slots__ = ("_best", "qty", "sign", "units")
 
-    def __init__(self) -> None:
+    def __init__(self, sign: int) -> None:
+        self.sign = sign  # +1 bids, -1 asks
         self.qty: dict[str, str] = {}
-        self.prices: list[int] = []  # ascending, units of 1e-8
+        self.units: dict[str, int] = {}  # canonical price -> sign * units of 1e-8
+        self._best: int | None = None  # the largest of `units`, None when unknown or empty
 
     def replace(self, levels: Iterable[RawLevel]) -> None:
         qty: dict[str, str] = {}
-        units: list[int] = []
+        units: dict[str, int] = {}
         for price, quantity in levels:
             if not _is_zero(quantity):
                 value = price_units(price)
                 key = canonical(value)
-                if key not in qty:
-                    units.append(value)
+                units[key] = self.sign * value
                 qty[key] = quantity
         self.qty = qty
-        self.prices = sorted(units)
+        self.units = units
+        self._best = None
+
+    def best(self) -> int | None:
+        """The best price's signed units (None: no level)."""
+        best = self._best
+        if best is None and self.units:
+            best = self._best = max(self.units.values())
+        return best
+
+    def ordered(self) -> list[int]:
+        """Every price's signed units, best first."""
+        return sorted(self.units.values(), reverse=True)
 
     def set_levels(self, levels: Iterable[RawLevel]) -> None:
         qty = self.qty
-        prices = self.prices
+        units = self.units
+        best = self._best
         dot = -SCALE - 1
-        for price, quantity in levels:
-            # hot loop, no helper calls in the common case: the venue's canonical spelling
-            if len(price) > SCALE and price[dot] == "." and (price[0] != "0" or price[1] == "."):
-                key = price
-            else:
-                key = canonical(price_units(price))
-            if quantity[:1] == "-":
-                raise InvalidInputError("quantity", f"must be >= 0, got {quantity}")
-            if quantity.strip(_ZERO_CHARS):
-                if key not in qty:
-                    insort(prices, _units_of_canonical(key))
-                qty[key] = quantity
-            elif qty.pop(key, None) is not None:
-                del prices[bisect_left(prices, _units_of_canonical(key))]
-
-
-def _units_of_canonical(key: str) -> int:
-    digits = key.replace(".", "")
-    if not digits.isdigit() or not digits.isascii():
-        raise InvalidInputError("price", f"not a decimal: {key!r}")
-    units = int(digits)
-    if units <= 0:
-        raise InvalidInputError("price", f"must be positive, got {key}")
-    return units
+        try:
+            for price, quantity in levels:
+                # hot loop, no helper calls in the common cases: the venue's own spelling
+                if (
+                    len(price) > SCALE
+                    and price[dot] == "."
+                    and (price[0] != "0" or price[1] == ".")
+                ):
+                    key = price
+                else:
+                    key = canonical(price_units(price))
+                if quantity == _ZERO_QTY:  # Binance's removal: quantity "0.00000000"
+                    value = units.pop(key, None)
+                    if value is not None:
+                        del qty[key]
+                        if value == best:
+                            best = None
+                elif quantity[:1] == "-":
+                    raise InvalidInputError("quantity", f"must be >= 0, got {quantity}")
+                elif key in qty:
+                    if quantity.strip(_ZERO_CHARS):
+                        qty[key] = quantity
+                    else:  # zero spelled otherwise ("0", "0.0")
+                        del qty[key]
+                        if units.pop(key) == best:
+                            best = None
+                elif quantity.strip(_ZERO_CHARS):  # a new level: its price is parsed once
+                    digits = key.replace(".", "")
+                    if not digits.isdigit() or not digits.isascii():
+                        raise InvalidInputError("price", f"not a decimal: {key!r}")
+                    value = int(digits)
+                    if value <= 0:
+                        raise InvalidInputError("price", f"must be positive, got {key}")
+                    value *= self.sign
+                    if best is not None and value > best:
+                        best = value
+                    elif not units:
+                        best = value  # the only level
+                    units[key] = value
+                    qty[key] = quantity
+        finally:
+            self._best = best
 
 
 class TickBook:
@@ -116,11 +153,11 @@ class TickBook:
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self._bids = _Side()
-        self._asks = _Side()
+        self._bids = _Side(1)
+        self._asks = _Side(-1)
 
     def apply_snapshot(self, bids: Iterable[RawLevel], asks: Iterable[RawLevel]) -> None:
-        fresh_bids, fresh_asks = _Side(), _Side()
+        fresh_bids, fresh_asks = _Side(1), _Side(-1)
         fresh_bids.replace(bids)  # both sides parsed before either is replaced
         fresh_asks.replace(asks)
         self._bids, self._asks = fresh_bids, fresh_asks
@@ -132,46 +169,50 @@ class TickBook:
         self._asks.set_levels(asks)
 
     def clear(self) -> None:
-        self._bids = _Side()
-        self._asks = _Side()
+        self._bids = _Side(1)
+        self._asks = _Side(-1)
 
     @property
     def is_empty(self) -> bool:
-        return not self._bids.prices and not self._asks.prices
+        return not self._bids.units and not self._asks.units
 
     def crossed(self) -> bool:
-        bids = self._bids.prices
-        asks = self._asks.prices
-        return bool(bids and asks and bids[-1] >= asks[0])
+        bid = self._bids.best()
+        if bid is None:
+            return False
+        ask = self._asks.best()
+        return ask is not None and bid >= -ask
 
     def depth(self) -> tuple[int, int]:
-        return len(self._bids.prices), len(self._asks.prices)
+        return len(self._bids.units), len(self._asks.units)
 
     def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        prices = self._bids.prices
-        if not prices:
-            return None
-        return _price(prices[-1]), Decimal(self._bids.qty[canonical(prices[-1])])
+        return _top(self._bids)
 
     def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        prices = self._asks.prices
-        if not prices:
-            return None
-        return _price(prices[0]), Decimal(self._asks.qty[canonical(prices[0])])
+        return _top(self._asks)
 
     def best_prices(self) -> tuple[Decimal | None, Decimal | None]:
-        bids = self._bids.prices
-        asks = self._asks.prices
-        return (_price(bids[-1]) if bids else None, _price(asks[0]) if asks else None)
+        bid, ask = self._bids.best(), self._asks.best()
+        return (
+            _price(bid) if bid is not None else None,
+            _price(-ask) if ask is not None else None,
+        )
 
     def levels(self, side: BookSide, depth: int) -> list[tuple[Decimal, Decimal]]:
         """The first `depth` levels of a side, best first, as exact Decimals."""
-        if side is BookSide.BIDS:
-            qty = self._bids.qty
-            top = self._bids.prices[-depth:] if depth else []
-            return [(_price(p), Decimal(qty[canonical(p)])) for p in reversed(top)]
-        qty = self._asks.qty
-        return [(_price(p), Decimal(qty[canonical(p)])) for p in self._asks.prices[:depth]]
+        book_side = self._bids if side is BookSide.BIDS else self._asks
+        sign, qty = book_side.sign, book_side.qty
+        top = book_side.ordered()[:depth] if depth > 0 else []
+        return [(_price(sign * v), Decimal(qty[canonical(sign * v)])) for v in top]
+
+
+def _top(side: _Side) -> tuple[Decimal, Decimal] | None:
+    best = side.best()
+    if best is None:
+        return None
+    units = side.sign * best
+    return _price(units), Decimal(side.qty[canonical(units)])
 
 
 def _price(units: int) -> Decimal:

@@ -52,11 +52,15 @@ from indexmaker.venues.binance.limits import (
     local_ms,
     utcnow,
 )
-from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
+from indexmaker.venues.binance.market_data import (
+    BinanceMarketData,
+    BookChanges,
+    MarketDataConfig,
+)
 from indexmaker.venues.binance.orders import OrderBookkeeping
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
 from indexmaker.venues.binance.signing import Credentials
-from indexmaker.venues.binance.wire import EXCHANGE_INFO, DepthDiff
+from indexmaker.venues.binance.wire import EXCHANGE_INFO
 from indexmaker.venues.binance.ws_api import BinanceWsApi
 
 log = logging.getLogger(__name__)
@@ -185,7 +189,7 @@ class BinanceVenue:
         )
         await self.market.start()
 
-    async def _on_book(self, sync: BookSync, event: DepthDiff | None) -> None:
+    async def _on_book(self, sync: BookSync, changes: BookChanges | None) -> None:
         instrument = InstrumentId(self.config.venue, Pair(sync.symbol))
         published = self._published.get(Pair(sync.symbol), False)
         if sync.is_valid(local_ms()):
@@ -199,14 +203,8 @@ class BinanceVenue:
                         tuple(book.levels(BookSide.ASKS, 10_000)),
                     )
                 )
-            elif event is not None:
-                await self._push(
-                    BookUpdate(
-                        instrument,
-                        tuple((Decimal(p), Decimal(q)) for p, q in event.b),
-                        tuple((Decimal(p), Decimal(q)) for p, q in event.a),
-                    )
-                )
+            elif changes is not None and (changes.bids or changes.asks):
+                await self._push(BookUpdate(instrument, changes.bids, changes.asks))
         elif published:
             self._published[Pair(sync.symbol)] = False
             await self._push(BookInvalid(instrument, sync.invalid_reason(local_ms())))

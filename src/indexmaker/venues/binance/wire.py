@@ -57,6 +57,14 @@ class StreamEnvelope(msgspec.Struct, frozen=True):
     error: msgspec.Raw = msgspec.Raw(b"")
 
 
+class DepthFrame(msgspec.Struct, frozen=True):
+    """A combined-stream frame known (by its stream name) to carry a `depthUpdate`: decoded in
+    one pass, where the generic envelope would take two."""
+
+    stream: str
+    data: DepthDiff
+
+
 class RateLimitInfo(msgspec.Struct, frozen=True):
     """One `exchangeInfo.rateLimits[]` (or WS-API `rateLimits[]`) entry."""
 
@@ -92,6 +100,7 @@ class ErrorBody(msgspec.Struct, frozen=True):
 
 
 DEPTH_DIFF = msgspec.json.Decoder(DepthDiff)
+DEPTH_FRAME = msgspec.json.Decoder(DepthFrame)
 DEPTH_SNAPSHOT = msgspec.json.Decoder(DepthSnapshot)
 BOOK_TICKER = msgspec.json.Decoder(BookTicker)
 ENVELOPE = msgspec.json.Decoder(StreamEnvelope)

@@ -43,7 +43,8 @@ def test_updates_insert_replace_remove_and_read_back_as_decimals() -> None:
 
 levels = st.lists(
     st.tuples(
-        st.tuples(st.integers(1, 10**6), st.booleans()).map(
+        # mostly a few dozen prices, so levels are often replaced and removed again
+        st.tuples(st.one_of(st.integers(1, 40), st.integers(1, 10**6)), st.booleans()).map(
             # the venue's 8-decimal spelling, or the same price written shorter
             lambda u: (
                 f"{Decimal(u[0]).scaleb(-8):f}"
@@ -64,5 +65,10 @@ def test_same_levels_as_the_decimal_book(updates: list[tuple[list[tuple[str, str
     for bids, asks in updates:
         ours.apply_update(bids, asks)
         reference.apply_update([(D(p), D(q)) for p, q in bids], [(D(p), D(q)) for p, q in asks])
+        # the best prices are tracked, not sorted: they must follow every insert and removal
+        bid, ask = reference.best_prices()
+        assert ours.best_prices() == (bid, ask)
+        assert ours.best_bid() == reference.best_bid() and ours.best_ask() == reference.best_ask()
+        assert ours.crossed() == (bid is not None and ask is not None and bid >= ask)
     for side in (BookSide.BIDS, BookSide.ASKS):
         assert ours.levels(side, 1000) == reference.levels(side, 1000)
