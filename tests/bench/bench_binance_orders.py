@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from indexmaker.app.binance_wiring import ExchangeSimProcess
+from indexmaker.app.service import index_pairs
 from indexmaker.core.errors import RateLimitedError
 from indexmaker.core.events import PlaceExchangeOrder
 from indexmaker.core.ids import BatchId, ExchangeOrderId, instrument
@@ -32,6 +33,7 @@ from indexmaker.venues.binance_sim.config import TEST_ED25519_API_KEY, TEST_ED25
 
 INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
 PAIR = instrument("BTCUSDC")
+SYL2_PAIRS = tuple(index_pairs(["SYL2"]))
 
 
 def Sim(*args: str) -> ExchangeSimProcess:
@@ -130,6 +132,81 @@ async def fill_latency(url: str, count: int) -> tuple[float, float, int]:
     return delays[len(delays) // 2], delays[int(len(delays) * 0.99)], len(delays)
 
 
+async def fill_to_lot_latency(url: str, orders: int) -> tuple[float, float, float, float, int]:
+    """(sink p50, sink p99, lot p50, lot p99 in ms, lots) through the whole service: `serve`'s
+    `Service` on the connector, one SDK client buying SYL2 for 1,000 USDC `orders` times. For
+    each fill, from the trade's time on the venue (`transactTime`) to (a) its `ExchangeFill`
+    entering the runtime's input queue (the baseline, as `fill_latency`) and (b) the core
+    opening its lot (`Lot.opened_at`: the engine's clock when it took the fill)."""
+    from datetime import UTC, datetime
+
+    from indexmaker.app.demo_sockets import demo_private_key, socket_demo_config
+    from indexmaker.app.service import Service
+    from indexmaker.core.events import EngineInput, ExchangeFill
+    from indexmaker.model.lot import Lot
+    from indexmaker.server.client import IndexMakerClient, sim_deposit
+    from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
+
+    entered: dict[tuple[str, str], tuple[datetime, datetime]] = {}  # (venue time, queued)
+
+    class TimedVenue(BinanceVenue):  # notes when each fill enters the runtime's queue
+        async def _push(self, event: EngineInput) -> None:
+            if isinstance(event, ExchangeFill) and event.event_time is not None:
+                key = (event.instrument.pair, str(event.trade_id))
+                entered.setdefault(key, (event.event_time, datetime.now(UTC)))
+            await super()._push(event)
+
+    ws = url.replace("http", "ws")
+    endpoints = BinanceEndpoints(url, f"{ws}/ws-api/v3", ws)
+    credentials = Credentials(
+        TEST_ED25519_API_KEY, ed25519_key=load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
+    )
+    service = Service(
+        socket_demo_config(("SYL2",)),
+        venue=TimedVenue(BinanceVenueConfig(endpoints, pairs=SYL2_PAIRS), credentials),
+    )
+    lots: list[Lot] = []
+    open_lot = service.engine.inventory.open_lot
+
+    def keep(*args: object, **kwargs: object) -> Lot:  # every lot, also those used up later
+        lot = open_lot(*args, **kwargs)  # type: ignore[arg-type]
+        lots.append(lot)
+        return lot
+
+    service.engine.inventory.open_lot = keep  # type: ignore[method-assign]
+    await service.start()
+    try:
+        for _ in range(400):  # bounded: every book synchronised first
+            if service.runtime.books_seen() >= len(SYL2_PAIRS):
+                break
+            await asyncio.sleep(0.05)
+        client = IndexMakerClient(
+            service.server.url, demo_private_key(1, 1), server_address=service.signer.address
+        )
+        await client.connect()
+        try:
+            await sim_deposit(service.server.url, client.address, Decimal(1100 * orders))
+            for number in range(orders):
+                accepted = await client.new_order("SYL2", "buy", Decimal(1000), f"lat-{number}")
+                await client.wait_minted(accepted.client_order_id, 60)
+        finally:
+            await client.close()
+    finally:
+        await service.stop()
+    to_sink, to_lot = [], []
+    for lot in lots:
+        venue_time, queued = entered[(lot.asset.pair, str(lot.trade_id))]
+        to_sink.append((queued - venue_time).total_seconds() * 1000)
+        to_lot.append((lot.opened_at - venue_time).total_seconds() * 1000)
+    to_sink.sort()
+    to_lot.sort()
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(len(values) * q))]
+
+    return pct(to_sink, 0.5), pct(to_sink, 0.99), pct(to_lot, 0.5), pct(to_lot, 0.99), len(lots)
+
+
 def run() -> list[str]:
     lines = [
         "orders through the connector (WS-API order.place, Ed25519 session) vs the venue limit"
@@ -157,6 +234,23 @@ def run() -> list[str]:
     lines.append(
         f"- fill on the venue -> ExchangeFill at the engine's sink: p50 {p50:.1f} ms, "
         f"p99 {p99:.1f} ms ({fills} fills; venue times have 1 ms resolution)"
+    )
+    sim = ExchangeSimProcess(
+        "--symbols",
+        ",".join(SYL2_PAIRS),
+        "--orders-10s",
+        "1000000",
+        "--weight-limit",
+        "10000000",
+    )
+    try:
+        queued50, queued99, lot50, lot99, lots = asyncio.run(fill_to_lot_latency(sim.url, 20))
+    finally:
+        sim.stop()
+    lines.append(
+        f"- whole service (serve's Service, SYL2 x 20 orders of 1,000 USDC, {lots} lots): fill "
+        f"on the venue -> the core's lot: p50 {lot50:.1f} ms, p99 {lot99:.1f} ms; baseline "
+        f"(same run) -> the runtime's input queue: p50 {queued50:.1f} ms, p99 {queued99:.1f} ms"
     )
     return lines
 
