@@ -147,7 +147,9 @@ class ExchangeSimFaults:
         self.sim.admin("POST", {"hold_next_orders": 1, "hold_ms": 5000})
 
     def rate_limit_next(self, retry_after: timedelta) -> bool:
-        return False  # the connector's limiter never lets it reach a 429 (bench and venue tests)
+        ms = int(retry_after.total_seconds() * 1000)
+        self.sim.admin("POST", {"rate_limit_next_orders": 1, "rate_limit_ms": ms})
+        return True
 
 
 @dataclass

@@ -246,10 +246,12 @@ async def test_a_rate_limited_placement_is_fed_back_with_its_retry_after(
     order = buy(harness, harness.best_ask, "0.1")
     with pytest.raises(RateLimitedError) as refused:
         await harness.venue.place(order)
-    assert refused.value.retry_after_ms == 1500
+    # Binance states the moment the wait ends: what is left of it on arrival may be a bit less.
+    assert 1000 <= refused.value.retry_after_ms <= 1500
     (feedback,) = harness.sink.of(RateLimitFeedback)
     assert feedback.venue == harness.venue.venue
-    assert feedback.retry_after == timedelta(milliseconds=1500) and feedback.reason
+    assert timedelta(seconds=1) <= feedback.retry_after <= timedelta(milliseconds=1500)
+    assert feedback.reason
     with pytest.raises(OrderNotFound):
         await harness.venue.order_status(order.order_id, harness.pair)
     # The limit lifted: the same client order id is taken now and trades.

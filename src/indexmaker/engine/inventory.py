@@ -137,6 +137,7 @@ class InventoryManager:
             raise InvariantViolation(f"{asset}: redemption of {quantity} exceeds backing by {left}")
         for lot, take in pieces:
             lot.redeemed = exact_add(lot.redeemed, take)
+        self._held[asset] = exact_sub(self._held.get(asset, ZERO), quantity)  # sold: gone
         queue = self._backing[asset] if pieces else None
         while queue and exact_sub(queue[0].assigned, queue[0].redeemed) <= 0:
             self._backed.discard(queue.popleft().lot_id)
@@ -164,8 +165,8 @@ class InventoryManager:
         return disposed
 
     def held_quantity(self, asset: InstrumentId) -> Decimal:
-        """What every lot of `asset` ever opened still holds (not disposed of), assigned or
-        not: the quantity the venue account must hold for us."""
+        """What every lot of `asset` ever opened still holds (not disposed of or redeemed),
+        assigned or not: the quantity the venue account must hold for us."""
         return self._held.get(asset, ZERO)
 
     def lots(self, asset: InstrumentId) -> list[Lot]:

@@ -35,6 +35,8 @@ def test_lots_held_count_assigned_lots_and_both_pairs_of_the_asset_until_dispose
     assert inventory.held_quantity(BTC_USDT) == D("0.2")
     assert inventory.dispose(BTC_USDT, D("0.05")) == D("0.05")
     assert inventory.held_quantity(BTC_USDT) == D("0.15")
+    inventory.redeem(BTC, D("0.1"))  # a redemption sells part of the minted lot
+    assert inventory.held_quantity(BTC) == D("0.3")
 
 
 def test_a_balance_short_twice_in_a_row_alerts_once_until_covered_again() -> None:

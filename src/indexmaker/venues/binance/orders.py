@@ -83,6 +83,11 @@ class OrderBookkeeping:
         self.orders[order.order_id] = tracked
         return tracked
 
+    def forget(self, order_id: ExchangeOrderId) -> None:
+        """Stop tracking an order the venue refused before taking it (429/418): its id may be
+        sent again."""
+        self.orders.pop(order_id, None)
+
     def adopt(
         self, order_id: ExchangeOrderId, instrument: InstrumentId, answer: Mapping[str, Any]
     ) -> TrackedOrder:

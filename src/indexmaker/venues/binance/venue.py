@@ -232,8 +232,9 @@ class BinanceVenue:
                     reason=str(exc),
                 )
             )
-            for event in self.orders.on_rejected(order.order_id, str(exc)):
-                await self._push(event)
+            # Refused before the matcher (429/418): the venue never had it, so the same client
+            # order id may be sent again once the wait is over; nothing is closed.
+            self.orders.forget(order.order_id)
             raise
         except NonRetryableError as exc:
             for event in self.orders.on_rejected(order.order_id, str(exc)):

@@ -40,6 +40,8 @@ class OrderFaults:
     result_next: int = 0  # the next N order answers carry no fills (as RESULT): the stream has them
     hold_next: int = 0  # the next N orders stay NEW (cancellable) `hold_ms` before they match
     hold_ms: int = 2000
+    rate_limit_next: int = 0  # the next N orders meet 429 -1015, `rate_limit_ms` to wait
+    rate_limit_ms: int = 1000
 
 
 @dataclass(slots=True)
@@ -96,6 +98,8 @@ def apply_faults(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         "result_next_orders",
         "hold_next_orders",
         "hold_ms",
+        "rate_limit_next_orders",
+        "rate_limit_ms",
         "server_shutdown",
     }
     extra = sorted(set(body) - known)
@@ -154,6 +158,8 @@ def apply_faults(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         ("result_next_orders", "result_next"),
         ("hold_next_orders", "hold_next"),
         ("hold_ms", "hold_ms"),
+        ("rate_limit_next_orders", "rate_limit_next"),
+        ("rate_limit_ms", "rate_limit_ms"),
     ):
         if name in body:
             value = _count(body[name], name)
@@ -192,6 +198,8 @@ def describe(sim: Simulator) -> dict[str, Any]:
         "result_next_orders": orders.result_next,
         "hold_next_orders": orders.hold_next,
         "hold_ms": orders.hold_ms,
+        "rate_limit_next_orders": orders.rate_limit_next,
+        "rate_limit_ms": orders.rate_limit_ms,
     }
 
 

@@ -41,6 +41,14 @@ class TradingApi:
         if faults.reject_next:
             faults.reject_next -= 1
             raise ApiError(-2010, "Order rejected by the simulator (fault injection).")
+        if faults.rate_limit_next:
+            faults.rate_limit_next -= 1  # refused before the matcher; counts toward no ban
+            raise ApiError(
+                -1015,
+                "Too many new orders; current limit is 50 orders per 10 SECOND.",
+                status=429,
+                retry_after=faults.rate_limit_ms / 1000,
+            )
         sim.limiter.charge_order(account, now)
         hold_ms = 0
         if faults.hold_next:
