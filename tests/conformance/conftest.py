@@ -243,7 +243,16 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         if venue_faults is not None:
             faults = SimFaults(venue_faults, sink)
     drop = restore = None
-    if isinstance(venue, SimVenue):
+    if sim is not None:
+        exchange_sim = sim
+
+        async def drop() -> None:
+            # The simulator closes the pair's depth stream connections (docs/exchange-sim.md).
+            await asyncio.to_thread(exchange_sim.admin, "POST", {"drop_streams": [PAIR.pair]})
+
+        async def restore() -> None:
+            pass  # the connector reconnects and resynchronises on its own
+    elif isinstance(venue, SimVenue):
         sim_venue = venue
 
         async def drop() -> None:
