@@ -177,6 +177,7 @@ class BinanceMarketData:
         self.removed.add(pair)
         sync.on_disconnect("symbol removed")
         sync.stale_after_ms = -1  # never valid, whatever arrives, until restored
+        await self._notify(sync)  # invalid now, not at the watchdog's next round
         await self._control_live(pair, "UNSUBSCRIBE")
 
     async def restore(self, symbol: str) -> bool:

@@ -160,9 +160,10 @@ class BinanceVenue:
             self._alert(f"{instrument}: filters unreadable, not traded ({why})")
         for instrument, why in changes.removed:
             self._alert(f"{instrument}: stopped trading ({why}); taken out of new batches")
+            # a snapshot is owed when it comes back; the one BookInvalid is this one, with why
+            self._published[instrument.pair] = False
             if self.market is not None:
                 await self.market.remove(instrument.pair)
-            self._published[instrument.pair] = False  # a snapshot is owed when it comes back
             await self._push(BookInvalid(instrument, f"instrument {why}"))
             await self._reconcile_open_orders_of(instrument)
 
