@@ -43,7 +43,8 @@ class VenueBannedError(RateLimitedError):
 
 
 class OrderNotFoundError(NonRetryableError):
-    """-2013 / -2011 unknown order (may be an order not yet visible: reconcile later)."""
+    """-2013 / -2011 unknown order (may be an order not yet visible: reconcile later);
+    -2026 an order archived after ending CANCELED/EXPIRED with nothing executed."""
 
 
 class ClockSkewError(RetryableError):
@@ -160,7 +161,7 @@ def error_for(code: int, message: str, retry_after_ms: int = 0) -> Exception:
         return ClockSkewError(text)
     if code in (-1022, -2014, -2015):
         return VenueConfigError(text)
-    if code in (-2013, -2011):
+    if code in (-2013, -2011, -2026):  # -2026: archived (ended unfilled, reference §9)
         return OrderNotFoundError(text)
     if code == -1013 or -1199 <= code <= -1100:
         return InvalidOrderError(text)
