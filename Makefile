@@ -47,8 +47,10 @@ chains-stop: $(STAMP)
 deploy: $(STAMP) $(ARTIFACTS)
 	$(BIN)/python -m indexmaker.chain.deploy
 
-demo: $(STAMP)
+# The simulated session over sockets, then the collateral path on two local chains (issue 11).
+demo: $(STAMP) $(ARTIFACTS)
 	$(BIN)/indexmaker demo $(ARGS)
+	$(BIN)/indexmaker demo --chains
 
 # The simulated venue and chain, with POST /sim/deposit on (loopback only) so a client can fund
 # itself: `$(BIN)/indexmaker deposit ADDRESS AMOUNT`.

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
+from indexmaker.app.binance_wiring import binance_venue
+from indexmaker.app.config import ServiceConfig
+from indexmaker.app.service import index_pairs
 from indexmaker.chain import anvil, artifacts
 from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort
@@ -39,13 +43,20 @@ from indexmaker.chain.relayer import AcrossRelayer
 from indexmaker.chain.routing import RoutedChainPort
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.ids import Designation
+from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, SOURCE_CHAIN, TRADING_CHAIN
+from indexmaker.observability.logging import log_event
 from indexmaker.venues.binance.rest import BinanceRest
 
 # anvil's public account 1 (the "test … junk" mnemonic): the relayer on local chains only.
 ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 DESIGNATIONS = {SOURCE_CHAIN_ID: SOURCE_CHAIN, TRADING_CHAIN_ID: TRADING_CHAIN}
 USDC_UNITS = 10**6
+# service.py's _serve_until_signal(config, venue, chain, bridges)
+ServeFn = Callable[
+    [ServiceConfig, VenuePort | None, ChainPort | None, Mapping[str, BridgePort] | None],
+    Awaitable[None],
+]
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,38 @@ class RelayerTask:
         if self._task is not None:
             await self._task
             self._task = None
+
+
+async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: ServeFn) -> None:
+    """`serve --chain anvil`: local chains started and deployed, the exchange simulator
+    watching 8453 as the venue, our relayer; everything stopped by PID at the end. The journal
+    is kept in memory: the chains and the simulator start empty each time, so a journal of an
+    earlier run would name deposits and mints they never saw."""
+    chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
+    exchange_sim = None
+    try:
+        for chain_id, section in sorted(chains.sections.items()):
+            log_event(
+                "local_chain",
+                chain_id=chain_id,
+                rpc=chains.url(chain_id),
+                custody=section["custody"],
+                usdc=section["usdc"],
+                spoke_pool=section["spoke_pool"],
+            )
+        args = [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
+        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args)
+        path = chain_path(chains, venue.rest)
+        path.relayer.start()
+        try:
+            memory = replace(config, store=replace(config.store, data_dir=None))
+            await serve_until_signal(memory, venue, path.chain, path.bridges)
+        finally:
+            await path.relayer.stop()
+    finally:
+        if exchange_sim is not None:
+            exchange_sim.stop()
+        chains.stop()
 
 
 @dataclass

@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("out"), help="where invoices go")
     demo.add_argument(*VENUE_OPTION, **VENUE_OPTION_KW)
     demo.add_argument(
+        "--chains",
+        action="store_true",
+        help="the collateral path on two local anvil chains, the exchange simulator and our "
+        "Across relayer (app/demo_chain.py)",
+    )
+    demo.add_argument(
         "--in-process",
         action="store_true",
         help="no sockets: drive the engine directly in simulated time (the original demo)",
@@ -76,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         help="serve POST /sim/deposit (credits simulated USDC; loopback clients only)",
     )
     serve.add_argument(*VENUE_OPTION, **VENUE_OPTION_KW)
+    serve.add_argument(
+        "--chain",
+        choices=("sim", "anvil"),
+        default="sim",
+        help="sim (default): the in-process simulated chain; anvil: two local chains started "
+        "and deployed, deposits, Across and minting on chain (implies the Binance venue on "
+        "the exchange simulator, which watches the trading chain)",
+    )
     from indexmaker.venues.binance_sim.cli import add_arguments as exchange_sim_arguments
 
     exchange_sim_arguments(
@@ -90,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.chains:
+        from indexmaker.app.demo_chain import run_chain_demo
+
+        return 0 if run_chain_demo(out_dir=args.out)["ok"] else 1
     if args.in_process:
         from indexmaker.app.demo import run_demo
 
@@ -127,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
             {"server.host": "--host", "server.port": "--port", "api.port": "--api-port"},
         )
         setup_logging(config.log_level)
-        asyncio.run(serve(config, args.venue))
+        asyncio.run(serve(config, args.venue, args.chain))
     except ConfigError as error:
         print(f"indexmaker serve: {error}", file=sys.stderr)
         return 2

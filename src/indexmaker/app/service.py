@@ -327,11 +327,20 @@ def venue_store(config: ServiceConfig, venue_kind: str) -> ServiceConfig:
     return replace(config, store=replace(config.store, data_dir=config.store.data_dir / venue_kind))
 
 
-async def serve(config: ServiceConfig, venue_kind: str = VENUE_KINDS[0]) -> None:
+async def serve(
+    config: ServiceConfig, venue_kind: str = VENUE_KINDS[0], chain_kind: str = "sim"
+) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly. `venue_kind` "binance" (default): trade
     through the Binance connector, on an `exchange-sim` child process stopped by PID unless
     BINANCE_REST_URL names a real venue (app/binance_wiring.py); "sim": the in-process
-    simulated venue. Raises ConfigError when the venue cannot be set up."""
+    simulated venue. `chain_kind` "anvil": two local chains, the exchange simulator watching
+    the trading chain, the collateral path on chain (app/chain_wiring.py); "sim": the
+    in-process simulated chain. Raises ConfigError when the venue cannot be set up."""
+    if chain_kind == "anvil":
+        from indexmaker.app.chain_wiring import serve_on_local_chains
+
+        await serve_on_local_chains(config, _serve_until_signal)
+        return
     exchange_sim = None
     venue: VenuePort | None = None
     if venue_kind == "binance":
@@ -345,8 +354,13 @@ async def serve(config: ServiceConfig, venue_kind: str = VENUE_KINDS[0]) -> None
             exchange_sim.stop()
 
 
-async def _serve_until_signal(config: ServiceConfig, venue: VenuePort | None) -> None:
-    service = Service(config, venue=venue)
+async def _serve_until_signal(
+    config: ServiceConfig,
+    venue: VenuePort | None,
+    chain: ChainPort | None = None,
+    bridges: Mapping[str, BridgePort] | None = None,
+) -> None:
+    service = Service(config, venue=venue, chain=chain, bridges=bridges)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -86,7 +86,7 @@ class Running:
         return [m for m in self.sent.to(address) if isinstance(m, MintInvoice)]
 
 
-def client_deposit(chains: LocalChains, chain_id: int, client: LocalAccount, amount: int) -> None:
+def _deposit_sync(chains: LocalChains, chain_id: int, client: LocalAccount, amount: int) -> None:
     """The client's own deposit into custody (approve, then Custody.deposit), in USDC."""
     w3 = connect(chains.url(chain_id), client)
     section = chains.sections[chain_id]
@@ -111,8 +111,9 @@ def client_order(
 
 
 async def until(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+    """Wait for `condition` (evaluated in a worker thread: it may call blocking web3)."""
     for _ in range(int(timeout_s / 0.1)):  # bounded
-        if condition():
+        if await asyncio.to_thread(condition):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{what}: not within {timeout_s}s")
@@ -125,7 +126,7 @@ def _base(chains: LocalChains, address: str, name: str) -> Any:
     )
 
 
-def check_minted(chains: LocalChains, invoice: MintInvoice, holder: str) -> None:
+def _check_minted_sync(chains: LocalChains, invoice: MintInvoice, holder: str) -> None:
     """The tokens are in the holder's wallet, and the chain holds the invoice's hash."""
     section = chains.sections[TRADING_CHAIN_ID]
     token = _base(chains, section["index_tokens"][INDEX], "IndexToken")
@@ -137,3 +138,29 @@ def check_minted(chains: LocalChains, invoice: MintInvoice, holder: str) -> None
     assert invoice.mint_tx_hash is not None
     receipt = w3.eth.get_transaction_receipt(invoice.mint_tx_hash)
     assert receipt["status"] == 1 and receipt["to"] == section["custody"]
+
+
+# Blocking web3 runs in worker threads: its HTTP sessions share a lock with the service's async
+# web3 calls on the event loop, and a blocking call on the loop's thread can deadlock on it.
+
+
+async def client_deposit(
+    chains: LocalChains, chain_id: int, client: LocalAccount, amount: int
+) -> None:
+    await asyncio.to_thread(_deposit_sync, chains, chain_id, client, amount)
+
+
+async def check_minted(chains: LocalChains, invoice: MintInvoice, holder: str) -> None:
+    await asyncio.to_thread(_check_minted_sync, chains, invoice, holder)
+
+
+async def custody_usdc(chains: LocalChains, chain_id: int) -> int:
+    """USDC units custody holds on `chain_id`."""
+
+    def read() -> int:
+        section = chains.sections[chain_id]
+        w3 = Web3(Web3.HTTPProvider(chains.url(chain_id)))
+        usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+        return int(usdc.functions.balanceOf(section["custody"]).call())
+
+    return await asyncio.to_thread(read)

@@ -11,9 +11,7 @@ from decimal import Decimal
 
 import pytest
 from eth_account import Account
-from web3 import Web3
 
-from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
 
 from . import path_harness as h
@@ -26,8 +24,8 @@ async def test_deposits_on_both_chains_are_routed_credited_and_minted(
     base_client, arb_client = Account.from_key(h.CLIENT_KEYS[0]), Account.from_key(h.CLIENT_KEYS[1])
     service = running()
     await service.start()
-    h.client_deposit(chains, TRADING_CHAIN_ID, base_client, 1000)
-    h.client_deposit(chains, SOURCE_CHAIN_ID, arb_client, 1000)
+    await h.client_deposit(chains, TRADING_CHAIN_ID, base_client, 1000)
+    await h.client_deposit(chains, SOURCE_CHAIN_ID, arb_client, 1000)
     h.client_order(service, TRADING_CHAIN_ID, base_client, 1000, "base-1")
     h.client_order(service, SOURCE_CHAIN_ID, arb_client, 1000, "arb-1")
     await h.until(
@@ -40,14 +38,11 @@ async def test_deposits_on_both_chains_are_routed_credited_and_minted(
     (arb_invoice,) = service.invoices(arb_client.address)
     for invoice, holder in ((base_invoice, base_client), (arb_invoice, arb_client)):
         assert invoice.filled_quantity > 0
-        h.check_minted(chains, invoice, holder.address)
+        await h.check_minted(chains, invoice, holder.address)
     # Fees per hop: on 8453 the gas of custody's payment to the exchange; from 42161 also
     # the bridge's 0.10 USDC and the gas of the release, approval and Across deposit.
     base_fee, arb_fee = base_invoice.management_fee, arb_invoice.management_fee
     assert Decimal(0) < base_fee < Decimal(2) and Decimal("0.10") < arb_fee - base_fee < Decimal(5)
     # The collateral left both custodies: nothing stays behind, nothing moved twice.
     for chain_id in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID):
-        section = chains.sections[chain_id]
-        w3 = Web3(Web3.HTTPProvider(chains.url(chain_id)))
-        usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
-        assert usdc.functions.balanceOf(section["custody"]).call() < 10**6  # < 1 USDC of gas
+        assert await h.custody_usdc(chains, chain_id) < 10**6  # < 1 USDC of gas

@@ -4,6 +4,7 @@ depositing again, and completes once our relayer fills; the order is minted."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,10 @@ async def test_a_restart_between_bridge_deposit_and_fill_deposits_once(
             )
         )  # fmt: skip
 
-    before = len(deposits())
+    before = len(await asyncio.to_thread(deposits))
     first = running(tmp_path)
     await first.start(relayer=False)  # nobody fills yet
-    h.client_deposit(chains, SOURCE_CHAIN_ID, client, 500)
+    await h.client_deposit(chains, SOURCE_CHAIN_ID, client, 500)
     h.client_order(first, SOURCE_CHAIN_ID, client, 500, "restart-1")
     await h.until(lambda: len(deposits()) == before + 1, "the bridge deposit", 60)
     await first.stop()
@@ -47,6 +48,8 @@ async def test_a_restart_between_bridge_deposit_and_fill_deposits_once(
     second = running(tmp_path)
     await second.start(relayer=True)
     await h.until(lambda: bool(second.invoices(client.address)), "the invoice after restart")
-    assert len(deposits()) == before + 1  # the redone hop found its deposit: never twice
+    assert (
+        len(await asyncio.to_thread(deposits)) == before + 1
+    )  # the redone hop found its deposit: never twice
     (invoice,) = second.invoices(client.address)
-    h.check_minted(chains, invoice, client.address)
+    await h.check_minted(chains, invoice, client.address)

@@ -1,0 +1,94 @@
+"""`indexmaker demo --chains` and `indexmaker serve --chain anvil` as real processes: the whole
+collateral path on local chains, and every chain and simulator process stopped by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        path = Path(f"/proc/{todo.pop()}/task")
+        for task in path.glob("*/children") if path.exists() else []:
+            kids = [int(p) for p in task.read_text().split()]
+            found += kids
+            todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+def test_chain_demo_mints_to_every_client_and_checks_the_chain(
+    compiled: None, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [INDEXMAKER, "demo", "--chains", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "exchange deposit address (asked from its API)" in out
+    assert out.count("✓") == 4 and "✗" not in out and "MISMATCH" not in out
+    assert "the exchange credited 4 deposits on BASE" in out
+    rows = json.loads((tmp_path / "chain-invoices.json").read_text())
+    assert sorted(r["chain_id"] for r in rows) == [8453, 8453, 42161, 42161]
+    for row in rows:
+        assert int(row["token_units"]) > 0
+        assert row["mint_tx_hash"].startswith("0x") and len(row["invoice_hash"]) == 66
+    # Crossing the bridge costs more than paying the exchange from the trading chain.
+    fees = {r["chain_id"]: float(r["management_fee"]) for r in rows}
+    assert fees[42161] > fees[8453] > 0
+
+
+@pytest.mark.slow
+def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(compiled: None) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    process = subprocess.Popen(
+        [INDEXMAKER, "serve", "--chain", "anvil", "--port", "0", "--api-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        chains: list[dict[str, object]] = []
+        started = False
+        deadline = time.monotonic() + 120
+        while not started and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if '"local_chain"' in line:
+                chains.append(json.loads(line))
+            started = '"service_started"' in line
+        assert started, "serve did not start"
+        assert sorted(int(str(c["chain_id"])) for c in chains) == [8453, 42161]
+        children = _descendants(process.pid)
+        assert len(children) >= 3  # two anvils and the exchange simulator
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
