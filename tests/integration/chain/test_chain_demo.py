@@ -7,31 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
-
-
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        path = Path(f"/proc/{todo.pop()}/task")
-        for task in path.glob("*/children") if path.exists() else []:
-            kids = [int(p) for p in task.read_text().split()]
-            found += kids
-            todo += kids
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
+from ..venues.test_serve_binance import INDEXMAKER, alive, children
 
 
 @pytest.mark.slow
@@ -83,11 +64,11 @@ def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(compiled: None)
             started = '"service_started"' in line
         assert started, "serve did not start"
         assert sorted(int(str(c["chain_id"])) for c in chains) == [8453, 42161]
-        children = _descendants(process.pid)
-        assert len(children) >= 3  # two anvils and the exchange simulator
+        chain_and_sim = children(process.pid)
+        assert len(chain_and_sim) >= 3  # two anvils and the exchange simulator
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-        assert not any(_alive(pid) for pid in children)
+        assert not any(alive(pid) for pid in chain_and_sim)
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
