@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from indexmaker.core.events import CancelIndexOrderResponse
+from indexmaker.core.events import CancelIndexOrderResponse, NewIndexOrderResponse
 from indexmaker.server import client as sdk
 
 from .conftest import TEST_KEYS, SentLog, TcpProxy, sdk_start_service
@@ -83,3 +83,41 @@ async def test_cancel_in_flight_at_a_drop_is_applied_once(lost: str, extended: b
         assert [n.reason.split(":")[0] for n in naks] == ["Replayed signature"]
     else:
         assert naks == []
+
+
+@pytest.mark.parametrize("extended", [True, False], ids=["extended", "reference"])
+async def test_an_order_whose_ack_was_lost_is_placed_once_and_its_acceptance_returned(
+    extended: bool,
+) -> None:
+    """Before: a reference-signed order resent after the drop was refused as a replay and
+    the SDK raised, although the order had been placed."""
+    service, sent = await sdk_start_service()
+    proxy = TcpProxy(service.server.bound_port)
+    await proxy.start()
+    try:
+        async with (
+            asyncio.timeout(20),
+            sdk.IndexMakerClient(
+                proxy.url(), TEST_KEYS[2], server_address=service.signer.address, extended=extended
+            ) as c,
+        ):
+            await c.quote("SY100", "buy", Decimal(10))  # the session works before the cut
+            proxy.swallow("replies")
+            order = asyncio.create_task(c.new_order("SY100", "buy", Decimal(300), "lost-ack"))
+
+            def answered() -> list[NewIndexOrderResponse]:
+                return [
+                    m
+                    for m in sent.to(c.address)
+                    if isinstance(m, NewIndexOrderResponse) and m.client_order_id == "lost-ack"
+                ]
+
+            await until(answered, "the order's acceptance")
+            proxy.cut()
+            proxy.restore()
+            accepted = await order
+            assert accepted.accepted and accepted.client_order_id == "lost-ack"
+            assert len(answered()) == 1  # placed once: no duplicate-id rejection either
+    finally:
+        await proxy.stop()
+        await service.stop()
