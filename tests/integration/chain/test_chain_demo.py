@@ -59,6 +59,7 @@ def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(compiled: None)
         text=True,
         env=env,
     )
+    chain_and_sim: list[int] = []
     try:
         assert process.stdout is not None
         chains: list[dict[str, object]] = []
@@ -79,6 +80,13 @@ def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(compiled: None)
         assert process.wait(timeout=60) == 0
         assert not any(alive(pid) for pid in chain_and_sim)
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        if process.poll() is None:  # a failed check: stop serve, then whatever it left
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for pid in chain_and_sim:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
