@@ -59,6 +59,7 @@ class RedemptionLot:
     sale_price: Decimal  # what it was sold at
     fee: Decimal  # this redemption's share of the sale's exchange fee (USDC)
     pnl: Decimal  # quantity × (sale − cost) − sale fee − the lot's own fee share (USDC)
+    crossed: bool = False  # sold to buyers of the same tick at the batch mid, no exchange fee
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,10 @@ class InventoryManager:
         fee: Decimal,
         now: datetime,
         reserved_by: BatchId | None,
+        crossed: bool = False,
     ) -> Lot:
+        """A lot of one execution; `crossed`: bought from a redemption of the same tick at
+        the mid (crossing.py), not on the venue (not counted in `bought_notional`)."""
         if quantity <= 0 or price <= 0 or fee < 0:
             raise InvariantViolation(f"bad execution for {asset}: {quantity} @ {price} fee {fee}")
         lot = Lot(
@@ -55,7 +58,8 @@ class InventoryManager:
             reserved_by=reserved_by,
         )
         self._next_lot_id += 1
-        self.bought_notional += quantity * price
+        if not crossed:
+            self.bought_notional += quantity * price
         self._held[asset] = exact_add(self._held.get(asset, ZERO), quantity)
         self._lots.setdefault(asset, deque()).append(lot)
         return lot

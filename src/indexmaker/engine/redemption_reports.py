@@ -72,28 +72,31 @@ def fill_report(
 
 def build_redemption_invoice(redemption: Redemption, now: datetime) -> RedemptionInvoice:
     """The invoice of a paid (or ended) redemption: burns, lots, prices, fees, payout."""
-    merged: dict[int, list[Decimal]] = {}  # lot id → [quantity, sale value, fee, pnl]
-    first: dict[int, tuple[InstrumentId, Decimal]] = {}
+    # (lot id, crossed) → [quantity, sale value, fee, pnl]: one line per lot and venue/cross
+    merged: dict[tuple[int, bool], list[Decimal]] = {}
+    first: dict[tuple[int, bool], tuple[InstrumentId, Decimal]] = {}
     _, exchange_fee = proceeds_parts(redemption)
     for d in redemption.disposals:
-        figures = merged.setdefault(d.lot_id, [ZERO, ZERO, ZERO, ZERO])
+        key = (d.lot_id, d.crossed)
+        figures = merged.setdefault(key, [ZERO, ZERO, ZERO, ZERO])
         figures[0] += d.quantity
         figures[1] += d.quantity * d.sale_price
         figures[2] += d.sale_fee
         figures[3] += d.pnl
-        first.setdefault(d.lot_id, (d.asset, d.cost_price))
+        first.setdefault(key, (d.asset, d.cost_price))
     fees = split_fee(exchange_fee, [f[2] for f in merged.values()])
     lots = tuple(
         RedemptionLot(
-            asset=first[lot_id][0],
-            lot_id=lot_id,
+            asset=first[key][0],
+            lot_id=key[0],
             quantity=figures[0],
-            cost_price=first[lot_id][1],
+            cost_price=first[key][1],
             sale_price=figures[1] / figures[0],
             fee=fees[i],
             pnl=round_usdc(figures[3]),
+            crossed=key[1],
         )
-        for i, (lot_id, figures) in enumerate(merged.items())
+        for i, (key, figures) in enumerate(merged.items())
     )
     gross, exchange_fee = proceeds_parts(redemption)
     withdrawal_fee = redemption.withdrawal_fee

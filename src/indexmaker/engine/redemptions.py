@@ -51,6 +51,7 @@ from indexmaker.core.ids import (
 from indexmaker.core.money import round_rate, round_usdc
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.crossing import Crossing
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.redemption_reports import (
     NetFlow,
@@ -66,7 +67,7 @@ from indexmaker.engine.sell_batches import (
     SellEntry,
     new_sell_batch,
 )
-from indexmaker.engine.strategy import Strategy
+from indexmaker.engine.strategy import BatchPlan, Strategy
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
@@ -217,13 +218,12 @@ class RedemptionManager:
 
     # ------------------------------------------------------------------ tick
 
-    def tick(self, now: datetime) -> None:
+    def expire(self, now: datetime) -> None:
+        """Redemptions not sold within `redemption_ttl` stop selling (their rest goes back)."""
         ttl = self.config.redemption_ttl
         for redemption in list(self._open.values()):
             if redemption.state is _S.READY and now - redemption.received_at >= ttl:
                 self.settlement.close(redemption, f"expired after {ttl}")
-        if self.batch is None and self.tracker.queued() == 0:
-            self._form_batch(now)
 
     def issued(self, now: datetime, value: Decimal) -> None:
         """A buy batch engaged `value` USDC of issuance: it offsets redemptions (net flow)."""
@@ -287,10 +287,14 @@ class RedemptionManager:
             return None
         return redemption.min_proceeds / redemption.escrowed
 
-    def _form_batch(self, now: datetime) -> None:
+    def plan(self, now: datetime) -> BatchPlan[Redemption] | None:
+        """This tick's sell batch, sized; None when one is open or nothing can sell. Tells
+        the redemptions left out why (once per reason)."""
+        if self.batch is not None:
+            return None
         candidates, cap = self._candidates(now)
         if not candidates or cap <= 0:
-            return
+            return None
         plan = self.strategy.plan(
             candidates,
             self.market,
@@ -308,8 +312,10 @@ class RedemptionManager:
                 )
                 continue
             self._hold(redemption, RedemptionStatus.ESCROWED, reason)
-        if not plan.entries:
-            return
+        return plan if plan.entries else None
+
+    def open(self, plan: BatchPlan[Redemption], now: datetime) -> SellBatch:
+        """Open the planned sell batch and send its (net) exchange orders."""
         batch_id = self._new_batch_id()
         batch = self.batch = new_sell_batch(batch_id, now, plan, self.baskets)
         for entry in batch.entries():
@@ -344,7 +350,16 @@ class RedemptionManager:
             )
         )
         self._progress(self.allocator.open(batch))
-        if batch.open_orders == 0:
+        return batch
+
+    def cross_in(self, batch: SellBatch, crossing: Crossing, trade: TradeId) -> None:
+        """A buy batch of the same tick took `crossing` at the mid: a sale without a fee."""
+        sale = Sale(crossing.instrument, trade, crossing.price, crossing.quantity, ZERO, True)
+        self._progress(self.allocator.on_sale(batch, sale))
+
+    def settle_if_done(self, batch: SellBatch, now: datetime) -> None:
+        """A batch with nothing at the venue (all crossed or sold ahead) completes at once."""
+        if batch.open_orders == 0 and self.batch is batch:
             self._complete(batch, now)
 
     # ------------------------------------------------------------------ venue reports

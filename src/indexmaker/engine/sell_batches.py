@@ -37,6 +37,7 @@ class Sale:
     price: Decimal
     quantity: Decimal
     fee: Decimal  # USDC
+    crossed: bool = False  # taken by a buy batch of the same tick at the mid (crossing.py)
     taken: Decimal = ZERO
     fee_taken: Decimal = ZERO
 
@@ -168,18 +169,16 @@ class SellAllocator:
                 continue
             redemption = entry.redemption
             for asset in group.basket.assets:
-                want = units * asset.quantity
-                for sale, take in self._take(batch.legs[asset.instrument], want):
-                    self._book(redemption, sale, take)
+                self._take(batch.legs[asset.instrument], units * asset.quantity, redemption)
             entry.ratio = ratio
             entry.sold += units
             redemption.sold += units
             touched.append(entry)
         return touched
 
-    @staticmethod
-    def _take(leg: SellLeg, want: Decimal) -> list[tuple[Sale, Decimal]]:
-        pieces: list[tuple[Sale, Decimal]] = []
+    def _take(self, leg: SellLeg, want: Decimal, redemption: Redemption) -> None:
+        """Book `want` of the leg's sales to the redemption, FIFO (each piece booked before
+        the next is taken, so a sale is never taken twice)."""
         while want > 0 and leg.cursor < len(leg.sales):
             sale = leg.sales[leg.cursor]
             left = sale.left
@@ -187,9 +186,8 @@ class SellAllocator:
                 leg.cursor += 1
                 continue
             take = want if want < left else left
-            pieces.append((sale, take))
+            self._book(redemption, sale, take)
             want = exact_sub(want, take)
-        return pieces
 
     def _book(self, redemption: Redemption, sale: Sale, take: Decimal) -> None:
         """Credit `take` of `sale` to the redemption; dispose of its backing FIFO (first, so
@@ -218,5 +216,6 @@ class SellAllocator:
                     share_down(lot.fee, quantity, lot.quantity),
                     sale.price,
                     piece_fee,
+                    sale.crossed,
                 )
             )

@@ -24,19 +24,20 @@ from indexmaker.core.events import (
     RequestStatus,
     SendToClient,
 )
-from indexmaker.core.ids import ClientKey, InstrumentId, Symbol
+from indexmaker.core.ids import ClientKey, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import round_index_down, round_rate, round_usdc, usdc_text
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.crossing import Crossing, cross
 from indexmaker.engine.executions import ExecutionReports
 from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.minting import Minter
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
-from indexmaker.engine.strategy import Strategy
+from indexmaker.engine.strategy import BatchPlan, Strategy
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
@@ -103,10 +104,7 @@ class Solver:
         for client, answer in quotes:
             self.out.append(SendToClient(client, answer))
         self.minter.mint_ready(now)
-        if self.redemptions is not None:  # before buys: a sell batch forms when none is open
-            self.redemptions.tick(now)
-        if self.tracker.queued() == 0:
-            self._form_batch(now)
+        self._form_batches(now)
         self.out.extend(self.tracker.release(now))
 
     # ------------------------------------------------------------------ collateral
@@ -212,14 +210,50 @@ class Solver:
                         return picked
         return picked
 
-    def _form_batch(self, now: datetime) -> None:
+    def _form_batches(self, now: datetime) -> None:
+        """At most one buy batch and one sell batch a tick, formed together so that what they
+        trade of the same asset is crossed internally (crossing.py); only the net is sent."""
+        idle = self.tracker.queued() == 0
+        sells = self.redemptions
+        if sells is not None:
+            sells.expire(now)
+        sell_plan = sells.plan(now) if sells is not None and idle else None
+        buy_plan = self._plan_buy(now) if idle else None
+        crossings: list[Crossing] = []
+        if sell_plan is not None and buy_plan is not None:
+            buy_plan, sell_plan, crossings = cross(
+                buy_plan, sell_plan, self.market, self.rules, self.config.min_asset_volley
+            )
+        sell_batch = sells.open(sell_plan, now) if sells is not None and sell_plan else None
+        buy_batch = self._open_buy(buy_plan, now) if buy_plan is not None else None
+        if buy_batch is not None and sell_batch is not None and sells is not None:
+            for crossing in crossings:
+                trade = TradeId(f"x{buy_batch.batch_id}-{sell_batch.batch_id}")
+                lot = self.inventory.open_lot(
+                    crossing.instrument,
+                    trade,
+                    crossing.price,
+                    crossing.quantity,
+                    ZERO,
+                    now,
+                    reserved_by=buy_batch.batch_id,
+                    crossed=True,
+                )
+                self._apply(self.batches.on_lot(buy_batch, lot), now)
+                sells.cross_in(sell_batch, crossing, trade)
+        if sells is not None and sell_batch is not None:
+            sells.settle_if_done(sell_batch, now)
+        if buy_batch is not None and buy_batch.open_orders == 0:
+            self._finish(buy_batch, now)
+
+    def _plan_buy(self, now: datetime) -> BatchPlan[OrderUpdate] | None:
         cfg = self.config
         free = cfg.max_total_volley - self.batches.in_flight()
         if free <= 0 or free < cfg.min_total_volley_available:
-            return
+            return None
         candidates = self._candidates()
         if not candidates:
-            return
+            return None
         carried = {}
         for _update, basket in candidates:
             for asset in basket.assets:
@@ -232,10 +266,11 @@ class Solver:
             self.rules,
             min(cfg.max_volley, free),
             self.executions.blocked_assets(now),
-            side=Side.BUY,  # updates are buys; redemption will plan sell batches the same way
+            side=Side.BUY,  # updates are buys; redemptions plan their sell batches alike
         )
-        if not plan.entries:
-            return
+        return plan if plan.entries else None
+
+    def _open_buy(self, plan: BatchPlan[OrderUpdate], now: datetime) -> Batch:
         batch, allocations = self.batches.create(plan, self.baskets, now)
         if self.redemptions is not None:  # issuance offsets redemptions in the throttle
             self.redemptions.issued(now, plan.notional)
@@ -269,8 +304,7 @@ class Solver:
             )
         )
         self._apply(allocations, now)
-        if batch.open_orders == 0:
-            self._finish(batch, now)
+        return batch
 
     def _apply(self, allocations: list[Allocation], now: datetime) -> None:
         for allocation in allocations:

@@ -69,6 +69,7 @@ class LotDisposal:
     cost_fee: Decimal  # the lot's buy fee, pro rata to `quantity`
     sale_price: Decimal
     sale_fee: Decimal  # the sale's exchange fee, pro rata to `quantity`
+    crossed: bool = False  # sold to a buy batch of the same tick at the mid, no venue fee
 
     @property
     def pnl(self) -> Decimal:

@@ -124,6 +124,7 @@ def test_redemption_fill_and_invoice_bodies() -> None:
         "sale_price": "9.9",
         "fee": "0.495",
         "pnl": "-5",
+        "crossed": False,
     }
     assert (got["net_paid"], got["payout_tx"], got["slippage_bps"]) == ("990.5075", None, "37.64")
     assert got["timestamp"].startswith("2025-10-01T00:00:00")
