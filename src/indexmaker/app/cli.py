@@ -1,5 +1,6 @@
 """The `indexmaker` command: the service (`serve`, `demo`, `exchange-sim`) and a client of it
-(quote, order, cancel, watch, deposit: app/cli_client.py, which documents them).
+(quote, order, cancel, watch, deposit: app/cli_client.py, which documents them), and the
+chain tools (`deposit --chain`, `verify-invoice`: app/cli_chain.py).
 
 Exit status: 0 done, 1 refused or failed, 2 bad input or start-up values.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from indexmaker.app.cli_args import Parser, whole_number
+from indexmaker.app.cli_chain import add_chain_commands, run_chain_command, wants_chain
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS as ANVIL_TEST_KEYS
 from indexmaker.app.cli_client import add_client_commands, run_client_command
 
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 2 <= args.clients <= 200:
             parser.error(f"--clients must be 2-200, got {args.clients}")
         return _demo(args)
+    if wants_chain(args):
+        return run_chain_command(args)
     return run_client_command(args)
 
 
@@ -97,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     add_client_commands(commands)
+    add_chain_commands(commands)  # after the client's: adds --chain to its `deposit`
     return parser
 
 
