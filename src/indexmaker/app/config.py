@@ -23,6 +23,7 @@ from indexmaker.app.settings import RateLimitSettings, Settings
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
 from indexmaker.query.api import QueryApiConfig
+from indexmaker.server.balance_gate import AntiBotConfig
 from indexmaker.server.guard import GuardConfig
 from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
@@ -186,6 +187,14 @@ def _build(settings: Settings) -> ServiceConfig:
             ),
             require_extended_signatures=server.require_extended_signatures,
             accept_legacy_sha256=server.accept_legacy_sha256,
+            antibot=AntiBotConfig(
+                enabled=server.antibot.enabled,
+                token=server.antibot.token,
+                min_balance=server.antibot.min_balance,
+                ttl=_seconds(server.antibot.ttl),
+                failure_ttl=_seconds(server.antibot.failure_ttl),
+                max_entries=server.antibot.max_entries,
+            ),
             session=SessionConfig(
                 timestamp_window=_seconds(session.timestamp_window),
                 max_sessions_per_client=session.max_sessions_per_client,

@@ -36,6 +36,7 @@ from indexmaker.observability.logging import log_event, register_secret
 from indexmaker.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.query.api import QueryApi
+from indexmaker.server.balance_gate import BalanceGate
 from indexmaker.server.outbox import server_seq_epoch
 from indexmaker.server.signing import Signer
 from indexmaker.server.wire_values import check_address, check_amount
@@ -142,6 +143,8 @@ class Service:
         self.fix_numbers: DurableNumbers | None = None
         if isinstance(self.store, SqliteStore):
             self._restore_fix_outbox(self.store)
+        if config.server.antibot.enabled:
+            self.server.balance_gate = _antibot_gate(config, chain)
         self.server.health = self._health
         self.server.metrics = self._metrics
         self.metrics.session_count = self.server.session_count
@@ -375,3 +378,14 @@ async def _serve_until_signal(
     await stop.wait()
     log_event("service_stopping", reason="signal")
     await service.stop()
+
+
+def _antibot_gate(config: ServiceConfig, chain: ChainPort | None) -> BalanceGate:
+    """The anti-bot gate over the chain ports' wallets (server/balance_gate.py); ConfigError
+    when there are none to read (the in-process simulated chain)."""
+    from indexmaker.chain.balances import balance_reader, web3_ports
+
+    ports = web3_ports(chain)
+    if not ports:
+        raise ConfigError("server.antibot.enabled: needs the on-chain path (no wallets to read)")
+    return BalanceGate(config.server.antibot, balance_reader(ports))

@@ -180,6 +180,19 @@ class SessionSettings(_Model):
         return self
 
 
+class AntiBotSettings(_Model):
+    """New orders need `min_balance` of `token` ("usdc": the chain's collateral token, or
+    "native": ETH) on the client's chain (server/balance_gate.py); balances cached for `ttl`
+    seconds. Off by default: the in-process simulated chain has no wallets to read."""
+
+    enabled: bool = False
+    token: Literal["usdc", "native"] = "usdc"
+    min_balance: AmountOrZero = Decimal(1)
+    ttl: PositiveSeconds = Decimal(30)
+    failure_ttl: PositiveSeconds = Decimal(1)  # a failed read refuses for this long
+    max_entries: Count = 100_000  # addresses cached (least recently used out first)
+
+
 class ServerSettings(_Model):
     host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")] = (
         "127.0.0.1"
@@ -205,6 +218,7 @@ class ServerSettings(_Model):
     # Also accept signatures over sha256(text): the reference's own test client signs so.
     accept_legacy_sha256: bool = False
     session: SessionSettings = Field(default_factory=SessionSettings)
+    antibot: AntiBotSettings = Field(default_factory=AntiBotSettings)
 
     @model_validator(mode="after")
     def _distinct_paths(self) -> ServerSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from indexmaker.server.balance_gate import AntiBotConfig
 from indexmaker.server.session import SessionConfig
 
 
@@ -34,3 +35,4 @@ class ServerConfig:
     # Also accept signatures over sha256(text): the reference's test client signs that way.
     accept_legacy_sha256: bool = False
     session: SessionConfig = field(default_factory=SessionConfig)
+    antibot: AntiBotConfig = field(default_factory=AntiBotConfig)

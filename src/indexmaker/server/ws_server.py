@@ -31,10 +31,11 @@ from datetime import datetime
 from aiohttp import WSMsgType, web
 
 from indexmaker.core.clock import Clock
-from indexmaker.core.events import ClientRequest, ClientResponse
+from indexmaker.core.events import ClientRequest, ClientResponse, NewIndexOrderRequest
 from indexmaker.core.ids import ClientKey
 from indexmaker.observability.logging import bind, bound, log_event, unbind
 from indexmaker.server.authentication import authenticate
+from indexmaker.server.balance_gate import MISS, BalanceGate
 from indexmaker.server.connection import Connection, SendBudget, size_buffers
 from indexmaker.server.encoding import (
     PreparedMessage,
@@ -117,6 +118,8 @@ class FixServer:
         # Set by the composition root: (healthy, details) and (body, content type).
         self.health: Callable[[], tuple[bool, dict[str, object]]] | None = None
         self.metrics: Callable[[], tuple[bytes, str]] | None = None
+        # Anti-bot: new orders need a minimum balance on the client's chain (balance_gate.py).
+        self.balance_gate: BalanceGate | None = None
         self.app.router.add_get("/health", self._health)
         self.app.router.add_get("/metrics", self._metrics)
 
@@ -272,7 +275,9 @@ class FixServer:
                         # packs thousands into one read): dropped here, before any work.
                         continue
                     if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                        self._on_frame(connection, message.data, only, exclude)
+                        pending = self._on_frame(connection, message.data, only, exclude)
+                        if pending is not None:  # an order waiting for its balance read
+                            await self._after_balance(connection, pending)
                         if state.client is not None and state.client != client:
                             client = state.client
                             bind(client=client[1], chain_id=client[0])
@@ -324,24 +329,26 @@ class FixServer:
         data: bytes,
         only: frozenset[str] | None,
         exclude: frozenset[str],
-    ) -> None:
+    ) -> ParsedRequest | None:
+        """Handle one frame; returns it instead when the anti-bot gate must read the client's
+        balance first (the caller awaits `_after_balance`)."""
         now = self._clock.now()
         state = connection.state
         parsed = parse_request(data, self._limits)
         if isinstance(parsed, WireError):
             self._refuse(connection, parsed.ref_seq_num, parsed.reason, now, parsed.client)
-            return
+            return None
         if (only is not None and parsed.msg_type not in only) or parsed.msg_type in exclude:
             reason = f"{parsed.msg_type} is not served here"
             self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
-            return
+            return None
         verdict = self.hub.admit(state, parsed, now)
         if verdict is not None:
             if verdict.retry_after is not None:  # over a rate limit: a NAK with a hint
                 self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
             else:
                 self._refuse(connection, parsed.seq_num, verdict.reason, now, parsed.client)
-            return
+            return None
         authenticated = parsed.needs_signature
         if authenticated:
             refused = authenticate(
@@ -353,7 +360,34 @@ class FixServer:
             )
             if refused is not None:
                 self._refuse(connection, parsed.seq_num, refused.reason, now, parsed.client)
-                return
+                return None
+            gate = self.balance_gate
+            if gate is not None and isinstance(parsed.request, NewIndexOrderRequest):
+                balance = gate.verdict(parsed.client)
+                if balance is MISS:
+                    return parsed
+                if isinstance(balance, str):
+                    self._refuse(connection, parsed.seq_num, balance, now, parsed.client)
+                    return None
+        self._admit(connection, parsed, authenticated, now)
+        return None
+
+    async def _after_balance(self, connection: Connection, parsed: ParsedRequest) -> None:
+        """The anti-bot gate's read for a signed order, then its NAK or its admission."""
+        assert self.balance_gate is not None
+        reason = await self.balance_gate.fetch(parsed.client)
+        if connection.closing:
+            return
+        now = self._clock.now()
+        if reason is not None:
+            self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
+        else:
+            self._admit(connection, parsed, True, now)
+
+    def _admit(
+        self, connection: Connection, parsed: ParsedRequest, authenticated: bool, now: datetime
+    ) -> None:
+        state = connection.state
         self.hub.accept(state, parsed, authenticated, now)
         self._unauthenticated.active(connection)
         self._send(connection, prepare_ack(parsed.seq_num, self._signer), parsed.client)

@@ -27,6 +27,7 @@ from indexmaker.app.config import (
     server_private_key,
 )
 from indexmaker.app.settings import (
+    AntiBotSettings,
     ServerSettings,
     SessionSettings,
     Settings,
@@ -37,6 +38,7 @@ from indexmaker.app.settings import (
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
 from indexmaker.query.api import QueryApiConfig
+from indexmaker.server.balance_gate import AntiBotConfig
 from indexmaker.server.guard import GuardConfig
 from indexmaker.server.session import SessionConfig
 from indexmaker.server.ws_server import ServerConfig
@@ -99,6 +101,7 @@ def test_the_example_file_names_every_setting() -> None:
         (SolverConfig, SolverSettings),
         (SimConfig, SimSettings),
         (ServiceConfig, Settings),
+        (AntiBotConfig, AntiBotSettings),
     ],
 )
 def test_every_runtime_setting_can_be_set_from_the_file(runtime: Any, model: Any) -> None:
@@ -169,6 +172,9 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
             "server.session.weights: unknown message types ['NewIndexOrdr']",
         ),
         ("[sim]\ndeposit_endpoint = 1\n", "sim.deposit_endpoint: must be a valid boolean"),
+        ('[server.antibot]\ntoken = "DAI"\n', "server.antibot.token: must be 'usdc' or 'native'"),
+        ('[server.antibot]\nmin_balance = "-1"\n', "server.antibot.min_balance: must be greater"),
+        ("[server.antibot]\nttl = 0\n", "server.antibot.ttl: must be greater than or equal"),
         ("[sim]\nbook_refresh = 0\n", "sim.book_refresh: must be greater than or equal"),
         ("[server]\nprot = 1\n", "server.prot: unknown setting"),
         ('indexes = ["NOPE"]\n', "indexes: unknown ['NOPE']"),
@@ -185,6 +191,21 @@ def test_bad_settings_name_the_field(tmp_path: Path, text: str, message: str) ->
         load_config(path)
     assert str(error.value).startswith(message) or message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_antibot_settings_reach_the_server_and_need_the_chain_path(tmp_path: Path) -> None:
+    from indexmaker.app.service import Service
+
+    path = tmp_path / "c.toml"
+    path.write_text('[server.antibot]\nenabled = true\ntoken = "native"\nmin_balance = 0.05\n')
+    config = load_config(path)
+    assert config.server.antibot == AntiBotConfig(
+        enabled=True, token="native", min_balance=Decimal("0.05")
+    )
+    # The in-process simulated chain has no wallets to read: refused before anything starts.
+    memory = dataclasses.replace(config, store=StoreConfig(None))
+    with pytest.raises(ConfigError, match=r"^server.antibot.enabled: needs the on-chain path"):
+        Service(memory)
 
 
 def test_command_line_overrides_are_named_as_given() -> None:
