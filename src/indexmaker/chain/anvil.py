@@ -88,10 +88,12 @@ def start(
     log: Path | None = None,
     block_time: float | None = None,
     no_mining: bool = False,
+    fork_url: str | None = None,
 ) -> AnvilNode:
     """Start anvil for `chain_id` on 127.0.0.1:`port` (a free one if None); wait until it answers.
 
     `no_mining`: transactions wait in the mempool until `evm_mine` (stuck-transaction tests).
+    `fork_url`: start from that node's latest state (a second node of the same chain).
     Raises AnvilError if it exits or does not answer `eth_chainId` within READY_TIMEOUT_S.
     """
     port = port if port is not None else free_port()
@@ -101,6 +103,8 @@ def start(
         args += ["--block-time", str(block_time)]
     if no_mining:
         args.append("--no-mining")
+    if fork_url is not None:
+        args += ["--fork-url", fork_url]
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

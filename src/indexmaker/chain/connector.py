@@ -17,8 +17,9 @@ followed as logs, collateral released from custody, index tokens minted and burn
   into HopFailed / MintFailed...); RetryableError when trying again may work.
 
 `transfer` here is the plain one-chain hop (fee 0); the collateral path over two chains, with
-gas in USDC and the exchange's credit awaited, is chain/routing.py. Not yet: failover across
-several RPC URLs.
+gas in USDC and the exchange's credit awaited, is chain/routing.py. With
+`fallback_rpc_urls`, every request (reads, logs, sends) fails over across the URLs
+(chain/failover.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
+from indexmaker.chain.failover import FailoverHTTPProvider
 from indexmaker.chain.logs import LogFollower
 from indexmaker.chain.tx import TxPolicy, TxRevertedError, TxSender
 from indexmaker.core.chain_events import (
@@ -92,6 +94,7 @@ class ChainSettings:
     confirmations: int = 1
     start_block: int = 0
     poll_s: float = 1.0
+    fallback_rpc_urls: tuple[str, ...] = ()  # other nodes of the same chain, tried in order
 
 
 class Web3ChainPort:
@@ -106,7 +109,12 @@ class Web3ChainPort:
         invoice_hash: Callable[[MintIndex], bytes] = mint_terms_hash,
     ) -> None:
         self.settings = settings
-        self._w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(settings.rpc_url))
+        provider = (
+            FailoverHTTPProvider((settings.rpc_url, *settings.fallback_rpc_urls))
+            if settings.fallback_rpc_urls
+            else AsyncHTTPProvider(settings.rpc_url)
+        )
+        self._w3: AsyncWeb3[Any] = AsyncWeb3(provider)
         self._tx = TxSender(self._w3, issuer, policy)
         self._invoice_hash = invoice_hash
         abi = artifacts.ours("Custody")["abi"]
