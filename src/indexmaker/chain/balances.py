@@ -16,6 +16,7 @@ from decimal import Decimal
 from web3 import Web3
 
 from indexmaker.chain.connector import Web3ChainPort
+from indexmaker.chain.failover import TRANSPORT_ERRORS
 from indexmaker.core.errors import InvalidInputError, NetworkError
 from indexmaker.core.money import EXACT_CONTEXT, units_to_usdc
 from indexmaker.server.balance_gate import BalanceReader
@@ -50,7 +51,7 @@ def balance_reader(ports: Iterable[Web3ChainPort], timeout_s: float = 5.0) -> Ba
                     return Decimal(int(wei)).scaleb(-ETH_DECIMALS, context=EXACT_CONTEXT)
                 units = await port.usdc_contract.functions.balanceOf(holder).call()
                 return units_to_usdc(int(units))
-        except (OSError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise NetworkError(f"chain {chain_id}: balance read failed: {exc}") from exc
 
     return read

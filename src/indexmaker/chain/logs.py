@@ -19,6 +19,7 @@ from typing import Any
 
 from web3 import AsyncWeb3, WebSocketProvider
 
+from indexmaker.chain.failover import TRANSPORT_ERRORS
 from indexmaker.core.errors import NetworkError
 
 LogHandler = Callable[[Any], Awaitable[None]]
@@ -62,7 +63,7 @@ class LogFollower:
         """
         try:
             head = await self._w3.eth.block_number
-        except OSError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise NetworkError(f"RPC unreachable: {exc}") from exc
         safe = head - self.confirmations
         handled = 0
@@ -78,7 +79,7 @@ class LogFollower:
                 params["topics"] = self._topics
             try:
                 logs = await self._w3.eth.get_logs(params)  # type: ignore[arg-type]
-            except OSError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise NetworkError(f"RPC unreachable: {exc}") from exc
             for log in sorted(logs, key=lambda lg: (lg["blockNumber"], lg["logIndex"])):
                 await handler(log)

@@ -20,6 +20,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3, Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
+from indexmaker.chain.failover import TRANSPORT_ERRORS
 from indexmaker.core.errors import NetworkError, NonRetryableError, RetryableError
 
 
@@ -103,7 +104,7 @@ def _refused(exc: Exception) -> Exception:
         return TxRevertedError(f"reverted: {message}", data)
     if isinstance(exc, Web3RPCError | ValueError):
         return TxRefusedError(f"refused by the node: {message}")
-    if isinstance(exc, OSError | asyncio.TimeoutError):
+    if isinstance(exc, TRANSPORT_ERRORS):  # unreachable, reset, HTTP error status, timeout
         return NetworkError(f"RPC unreachable: {message}")
     return exc
 
@@ -190,7 +191,7 @@ class TxSender:
                     return await self._w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
                 except TransactionNotFound:
                     continue
-                except OSError as exc:
+                except TRANSPORT_ERRORS as exc:
                     raise NetworkError(f"RPC unreachable: {exc}") from exc
             if time.monotonic() >= deadline:
                 return None

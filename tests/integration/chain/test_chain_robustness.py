@@ -238,3 +238,35 @@ async def test_a_deposit_reorged_out_before_its_confirmations_never_reaches_the_
     rpc.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     assert await port.follower.poll_once(handle) == 1
     assert [e.amount for e in seen] == [Decimal(8)]
+
+
+async def test_an_rpc_answering_http_errors_is_a_retryable_network_error(
+    deployer: LocalAccount,
+) -> None:
+    """A node (or its load balancer) answering 503: every path maps it to NetworkError."""
+    from aiohttp import web
+
+    from indexmaker.chain.tx import TxSender
+
+    app = web.Application()
+    app.router.add_post("/", lambda _request: web.Response(status=503, text="overloaded"))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        w3 = AsyncWeb3(AsyncHTTPProvider(url, exception_retry_configuration=None))
+        follower = LogFollower(w3, ["0x" + "11" * 20], start_block=0)
+
+        async def handle(log: Any) -> None:
+            raise AssertionError("no log can arrive")
+
+        with pytest.raises(NetworkError, match="503"):
+            await follower.poll_once(handle)
+        sender = TxSender(w3, deployer)
+        with pytest.raises(NetworkError, match="503"):
+            await sender.send({"to": deployer.address, "value": 1})
+        assert sender.sent == []
+    finally:
+        await runner.cleanup()
