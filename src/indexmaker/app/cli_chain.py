@@ -27,13 +27,13 @@ import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any
 
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS, KEY_ENV, CliError
-from indexmaker.core.money import index_to_units, units_to_index, units_to_usdc, usdc_to_units
+
+# web3 and eth_account are imported where used: every other command starts without them.
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 TRADING_CHAIN_ID = 8453
 CHAIN_IDS = (42161, TRADING_CHAIN_ID)
@@ -139,6 +139,8 @@ def _usdc_amount(text: str) -> Decimal:
 
 def _depositor(address: str) -> LocalAccount:
     """The local key of `address`: INDEXMAKER_KEY if it is that address, else anvil's."""
+    from eth_account import Account
+
     from_env = os.environ.get(KEY_ENV)
     keys = ([from_env] if from_env else []) + list(ANVIL_TEST_KEYS)
     for key in keys:
@@ -152,10 +154,12 @@ def _depositor(address: str) -> LocalAccount:
 
 def deposit_on_chain(args: argparse.Namespace) -> str:
     """Approve and deposit AMOUNT USDC into custody on `args.chain`; the summary line."""
+    from eth_account import Account
     from web3 import Web3
     from web3.logs import DISCARD
 
     from indexmaker.chain.deploy import ANVIL_KEY_0, DEPLOYER_KEY_ENV, DeployError, transact
+    from indexmaker.core.money import units_to_usdc, usdc_to_units
     from indexmaker.server.wire_values import check_address
 
     try:
@@ -251,6 +255,8 @@ def verify_invoice_file(
     symbol = _field(body, "symbol")
     tx_hash = _field(body, "mint_tx_hash", _HASH_RE)
     file_hash = _field(body, "invoice_hash", _HASH_RE).lower()
+    from indexmaker.core.money import index_to_units
+
     text = _field(body, "filled_quantity")
     try:
         units = index_to_units(Decimal(text))
@@ -275,6 +281,8 @@ def _check_on_chain(
     from web3 import Web3
     from web3.exceptions import TransactionNotFound
     from web3.logs import DISCARD
+
+    from indexmaker.core.money import units_to_index
 
     def mismatch(field: str, detail: str) -> CliError:
         return CliError(f"mismatch: {field}: {detail}")
