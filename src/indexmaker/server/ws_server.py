@@ -45,7 +45,7 @@ from indexmaker.server.encoding import (
     prepare_challenge,
     prepare_nak,
 )
-from indexmaker.server.listener import listen
+from indexmaker.server.listener import Handshakes, listen
 from indexmaker.server.messages import (
     ChallengeRequest,
     ParsedRequest,
@@ -107,6 +107,9 @@ class FixServer:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
+        self._handshakes = Handshakes(
+            config.max_connections_per_source, config.unauthenticated_idle.total_seconds()
+        )
         self._accepting = True
         self._background: set[asyncio.Future[None]] = set()
         self.app = web.Application()
@@ -130,7 +133,11 @@ class FixServer:
         await self._runner.setup()
         try:
             self._listener = await listen(
-                self._runner, self.config.host, self.config.port, self._refused_source
+                self._runner,
+                self.config.host,
+                self.config.port,
+                self._refused_source,
+                self._handshakes,
             )
         except OSError:  # port taken, address not ours: nothing was served, nothing to stop
             await self._runner.cleanup()
@@ -252,6 +259,7 @@ class FixServer:
             writer_limit=TRANSPORT_HIGH_WATER,  # aiohttp waits for a drain this often
         )
         await ws.prepare(request)
+        self._handshakes.upgraded(request.transport)  # the session rules take over
         size_buffers(request.transport, TRANSPORT_HIGH_WATER, self.config.socket_send_buffer)
         session_id = f"s{next(self._ids)}"
         full = request.query.get("signing") == "full"
