@@ -221,6 +221,15 @@ def test_order_then_cancel(served: Served) -> None:
     assert "order cx-1 rejected: duplicate client_order_id cx-1" in duplicate.stderr
 
 
+def test_a_sell_order_is_told_in_index_units(served: Served) -> None:
+    """A sell names index units (SPEC §3); review found it printed as `for 0.5 USDC`."""
+    key = ANVIL_TEST_KEYS[8]
+    order = run(served, "order", "SY100", "s", "0.5", "--id", "sx-1", key=key)
+    assert order.returncode == 0, order.stderr
+    assert "accepted sx-1: sell 0.5 SY100 (" in order.stdout, order.stdout
+    assert "USDC" not in order.stdout.splitlines()[1], order.stdout
+
+
 def test_error_messages_name_the_problem(served: Served, tmp_path: Path) -> None:
     key = ANVIL_TEST_KEYS[6]
     unknown = run(served, "order", "SYXX", "buy", "100", key=key)

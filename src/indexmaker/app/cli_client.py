@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from indexmaker.app.cli_args import Parser, seconds_arg, whole_number
 
 # The SDK's defaults without the SDK itself (aiohttp, signing): every command starts faster.
-from indexmaker.server.client_requests import DEFAULT_CHAIN_ID, DEFAULT_URL
+from indexmaker.server.client_requests import DEFAULT_CHAIN_ID, DEFAULT_URL, parse_side
 
 if TYPE_CHECKING:
     from indexmaker.server.client import Event, IndexMakerClient, Invoice
@@ -311,7 +311,7 @@ async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
                 # The reason of an accepted order is news: what it waits for, or why a sell
                 # reduced less than asked (SPEC §3).
                 why = f" ({event.reason})" if event.reason else ""
-                print(f"accepted {cid}: {args.side} {args.symbol} for {args.amount} USDC{why}")
+                print(f"accepted {cid}: {_order_text(args)}{why}")
         elif isinstance(event, Fill) and event.client_order_id == cid:
             print(_fill_line(event), flush=True)
         elif isinstance(event, Disconnected):
@@ -416,3 +416,10 @@ def _print_invoice(invoice: Invoice, tag: str = "") -> None:
         print(f"  {name}: {value:f}" if isinstance(value, Decimal) else f"  {name}: {value}")
     fees = sum((lot.assigned_fee for lot in invoice.lots), Decimal(0))
     print(f"  lots: {len(invoice.lots)} (fees {fees:f})", flush=True)
+
+
+def _order_text(args: argparse.Namespace) -> str:
+    """`buy SY100 for 1000 USDC`, or `sell 0.5 SY100`: a sell names index units (SPEC §3)."""
+    if parse_side(args.side).value == "sell":
+        return f"sell {args.amount} {args.symbol}"
+    return f"buy {args.symbol} for {args.amount} USDC"
