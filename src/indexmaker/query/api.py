@@ -29,6 +29,7 @@ from indexmaker.model.order import OrderStatus
 from indexmaker.observability.logging import log_event
 from indexmaker.query import models, views
 from indexmaker.query.params import PAGING, BadRequest, Param, decode_cursor, encode_cursor, parse
+from indexmaker.server.listener import Handshakes, listen
 from indexmaker.store.invoices import InvoiceQuery, SqliteInvoiceReader
 
 Handler = Callable[[dict[str, Any]], Awaitable[BaseModel | None]]
@@ -58,6 +59,11 @@ class QueryApiConfig:
     enable: bool = True
     host: str = "127.0.0.1"
     port: int = 3001  # 0: any free port
+    # Every connection costs a file descriptor: a source holds at most this many at once, and
+    # each is closed this many seconds after accept (a half-sent request or an idle keep-alive
+    # would otherwise hold its descriptor for ever; a client simply reconnects).
+    max_connections_per_source: int = 32
+    connection_lifetime_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,7 @@ class QueryApi:
     store_path: Path | None = None  # the SQLite store (invoices); None: no durable store
     app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
+    _listener: asyncio.Server | None = field(default=None, init=False)
     url: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
@@ -100,23 +107,29 @@ class QueryApi:
         self._schema: dict[str, Any] | None = None
 
     async def start(self) -> None:
-        """Listen (OSError if the host/port cannot be bound)."""
+        """Listen (OSError if the host/port cannot be bound), behind the FIX edge's gate:
+        connections capped per source and closed at their lifetime (server/listener.py)."""
         runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port)
+        lifetimes = Handshakes(
+            self.config.max_connections_per_source, self.config.connection_lifetime_seconds
+        )
         try:
-            await site.start()
+            self._listener = await listen(
+                runner, self.config.host, self.config.port, _never_refused, lifetimes
+            )
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or ()
-        port = sockets[0].getsockname()[1] if sockets else self.config.port
+        port = self._listener.sockets[0].getsockname()[1]
         self.url = f"http://{self.config.host}:{port}"
         log_event("query_api_started", url=self.url)
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -255,6 +268,10 @@ class QueryApi:
 
     async def _docs(self, _request: web.Request) -> web.Response:
         return web.Response(text=DOCS_PAGE, content_type="text/html")
+
+
+def _never_refused(source: str) -> bool:
+    return False  # the API refuses no source outright; it only caps and times connections
 
 
 def _one_client(engine: Engine, values: dict[str, Any]) -> models.ClientCollateral | None:
