@@ -49,6 +49,7 @@ from indexmaker.core.ids import (
     TradeId,
 )
 from indexmaker.core.money import round_rate, round_usdc
+from indexmaker.core.pacing import checkpoint
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing
@@ -222,6 +223,7 @@ class RedemptionManager:
         """Redemptions not sold within `redemption_ttl` stop selling (their rest goes back)."""
         ttl = self.config.redemption_ttl
         for redemption in list(self._open.values()):
+            checkpoint()
             if redemption.state is _S.READY and now - redemption.received_at >= ttl:
                 self.settlement.close(redemption, f"expired after {ttl}")
 
@@ -236,6 +238,7 @@ class RedemptionManager:
         queued = False
         prices: dict[Symbol, Decimal | str] = {}  # P once per index per tick, not per order
         for redemption in self._open.values():
+            checkpoint()
             if redemption.engageable <= DUST:
                 continue
             basket = self.baskets[redemption.symbol]
@@ -319,6 +322,7 @@ class RedemptionManager:
         batch_id = self._new_batch_id()
         batch = self.batch = new_sell_batch(batch_id, now, plan, self.baskets)
         for entry in batch.entries():
+            checkpoint()
             redemption = entry.redemption
             redemption.move_to(_S.ENGAGED)
             redemption.batch_id = batch_id
@@ -407,6 +411,7 @@ class RedemptionManager:
         self.batch = None
         with_sales = 0
         for entry in batch.entries():
+            checkpoint()
             redemption = entry.redemption
             redemption.batch_id = None
             redemption.engaged = ZERO

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import exact_add, exact_sub, share_down
+from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
 from indexmaker.model.index import Basket
@@ -100,6 +101,7 @@ def new_sell_batch(
     """A batch of the planned redemptions, grouped by index, one leg per asset."""
     groups: dict[Symbol, SellGroup] = {}
     for planned in plan.entries:
+        checkpoint()
         symbol = planned.update.symbol
         group = groups.get(symbol)
         if group is None:
@@ -163,6 +165,7 @@ class SellAllocator:
         group.ratio = ratio
         touched = []
         for entry in group.entries:
+            checkpoint()
             delta = ratio - entry.ratio
             units = delta * entry.quantity
             if units <= DUST:
