@@ -109,12 +109,17 @@ def build(
     chain_faults: ChainFaults | None = None,
     limits: RuntimeLimits | None = None,
     chain: SimChainPort | None = None,
+    config: SolverConfig | None = None,
+    across_delay: timedelta = 5 * MS,
 ) -> Rig:
-    config = SolverConfig(tick=10 * MS, mint_idle=50 * MS)
+    config = config or SolverConfig(tick=10 * MS, mint_idle=50 * MS)
     engine = Engine(EngineSetup(baskets=BASKETS, config=config, rules=RULES), SystemClock())
     venue = SimVenue(SimulatedExchange(books()), 2 * MS, faults=venue_faults)
     sim_chain = SimulatedChain(
-        bridges={"across": BridgeTerms(D("0.5"), D(0), 5 * MS), "wallet": BridgeTerms(delay=MS)},
+        bridges={
+            "across": BridgeTerms(D("0.5"), D(0), across_delay),
+            "wallet": BridgeTerms(delay=MS),
+        },
         mint_delay=2 * MS,
     )
     chain = chain or SimChainPort(sim_chain, chain_faults)
@@ -243,6 +248,41 @@ async def test_a_hop_that_timed_out_but_happened_is_not_repeated(
     fees = sum((done.fee for done, _ in rig.chain.hops.values()), D(0))
     assert fees > 0 and rig.runtime.engine.collateral.ledger(ALICE).fees == fees
     assert rig.invoices()[0].client_order_id == "o-1"
+
+
+async def test_a_pending_hop_whose_completion_is_lost_is_asked_about_again_until_done(
+    running: Callable[..., Rig],
+) -> None:
+    # The across hop takes 300 ms; its call times out at 50 ms and the chain answers PENDING;
+    # the completion push is lost. Only asking again (every 40 ms) learns that it arrived.
+    config = SolverConfig(
+        tick=10 * MS, mint_idle=50 * MS, hop_query_interval=40 * MS, hop_pending_alert=5_000 * MS
+    )
+    faults = ChainFaults(transfer_hangs_after_move=True, lose_hop_reports=True)
+    rig = running(chain_faults=faults, config=config, across_delay=300 * MS)
+    await rig.runtime.start()
+    await rig.order()
+    await rig.until(lambda: bool(rig.invoices()))
+    first = rig.of(RouteCollateral)[0]
+    asked = [q for q in rig.of(QueryHop) if q.transfer_id == first.transfer_id]
+    assert len(asked) >= 3  # the first question after the timeout, then re-asks
+    assert [r.transfer_id for r in rig.of(RouteCollateral)].count(first.transfer_id) == 1
+    assert len(rig.chain.hops) == len(rig.of(RouteCollateral))  # each hop moved once
+    assert not rig.alerts("hop_pending") and not rig.alerts("route_failed")
+
+
+async def test_a_hop_pending_too_long_raises_one_alert(running: Callable[..., Rig]) -> None:
+    config = SolverConfig(tick=10 * MS, hop_query_interval=20 * MS, hop_pending_alert=100 * MS)
+    faults = ChainFaults(transfer_hangs_after_move=True, lose_hop_reports=True)
+    rig = running(chain_faults=faults, config=config, across_delay=timedelta(hours=1))
+    await rig.runtime.start()
+    await rig.order()
+    await rig.until(lambda: bool(rig.alerts("hop_pending")))
+    asked = len(rig.of(QueryHop))
+    await asyncio.sleep(0.2)  # long enough for several more intervals: no more asking
+    assert len(rig.of(QueryHop)) == asked and len(rig.alerts("hop_pending")) == 1
+    assert 2 <= asked <= 6  # the first question, then re-asks until the alert
+    assert rig.runtime.health().engine_alive
 
 
 class FlakyMint(SimChainPort):

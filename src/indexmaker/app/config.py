@@ -243,6 +243,8 @@ def _build(settings: Settings) -> ServiceConfig:
             redemption_window=_seconds(solver.redemption_window),
             redemption_ttl=_seconds(solver.redemption_ttl),
             withdraw_bridge=solver.withdraw_bridge,
+            hop_query_interval=_seconds(solver.hop_query_interval),
+            hop_pending_alert=_seconds(solver.hop_pending_alert),
         ),
         sim=SimConfig(
             seed=sim.seed,

@@ -264,9 +264,15 @@ class SolverSettings(_Model):
     redemption_window: PositiveSeconds = Decimal(3_600)
     redemption_ttl: PositiveSeconds = Decimal(3_600)
     withdraw_bridge: Annotated[str, Field(min_length=1, max_length=64)] = "withdraw"
+    # A hop reported pending is asked about again after this many seconds; pending this
+    # long in all, it is alerted and no longer asked about (engine/pending_hops.py).
+    hop_query_interval: PositiveSeconds = Decimal(30)
+    hop_pending_alert: PositiveSeconds = Decimal(1_800)
 
     @model_validator(mode="after")
     def _ordered(self) -> SolverSettings:
+        if self.hop_query_interval > self.hop_pending_alert:
+            raise ValueError("hop_query_interval: must not exceed hop_pending_alert")
         if self.partly_mintable_rate > self.fully_mintable_rate:
             raise ValueError("partly_mintable_rate: must not exceed fully_mintable_rate")
         if self.max_order_volley > self.max_volley:

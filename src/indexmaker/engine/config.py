@@ -49,6 +49,10 @@ class SolverConfig:
     redemption_ttl: timedelta = timedelta(hours=1)
     # The collateral hop that withdraws proceeds from the exchange to the trading chain.
     withdraw_bridge: str = "withdraw"
+    # A hop the chain reported PENDING is asked about again this long after each answer
+    # (its completion push may be lost); pending this long, it is alerted and left alone.
+    hop_query_interval: timedelta = timedelta(seconds=30)
+    hop_pending_alert: timedelta = timedelta(minutes=30)
 
     def __post_init__(self) -> None:
         positive = {
@@ -67,6 +71,8 @@ class SolverConfig:
             raise ValueError("fee_factor must be >= 1")
         if not 0 <= self.price_threshold < 1:
             raise ValueError("price_threshold must be in [0, 1)")
+        if not timedelta(0) < self.hop_query_interval <= self.hop_pending_alert:
+            raise ValueError("need 0 < hop_query_interval <= hop_pending_alert")
         if self.max_levels < 1 or self.max_batch_size < 1:
             raise ValueError("max_levels and max_batch_size must be >= 1")
         if not 0 < self.partly_mintable_rate <= self.fully_mintable_rate <= 1:

@@ -65,6 +65,7 @@ from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.opposite_side import buy_against_sell, sell_against_buy
+from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
 from indexmaker.engine.redemptions import RedemptionManager
@@ -118,6 +119,7 @@ class Engine:
         self.orders = IndexOrderManager(config.min_order, setup.deposit_chains)
         self.collateral = CollateralManager()
         self.router = CollateralRouter(setup.hops, setup.destination)
+        self.pending_hops = PendingHops(config.hop_query_interval, config.hop_pending_alert)
         self.quotes = QuoteManager(config)
         self.inventory = InventoryManager()
         self.batches = BatchManager(self.inventory)
@@ -191,6 +193,7 @@ class Engine:
         match event:
             case Tick():
                 solver.tick(now)
+                solver.out.extend(self.pending_hops.due(now, self.router.is_in_flight))
             case BookSnapshot() | BookUpdate() | BookInvalid() | TradePrint():
                 self.market.apply(event)
             case ExchangeFill():
@@ -387,6 +390,7 @@ class Engine:
                 self.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
             return
         lot, hop, fee, next_command = result
+        self.pending_hops.forget(event.transfer_id)
         self.collateral.on_hop(lot, hop.destination, fee, hop.bridge)
         if next_command is not None:
             self.solver.out.append(next_command)
@@ -398,6 +402,11 @@ class Engine:
     def _hop_report(self, event: HopReport, now: datetime) -> None:
         """The chain's answer about a hop whose outcome was unknown: done counts as its
         completion, pending waits for it, not found resends it under the same id."""
+        if event.state is HopState.PENDING:
+            query = self.router.on_status_unknown(event.transfer_id)
+            if query is not None:  # still in flight: ask again later (pending_hops.py)
+                self.pending_hops.on_pending(query, now)
+            return
         if event.state is HopState.DONE:
             if event.amount_received is None:
                 raise InvalidInputError("amount_received", "a done hop names what arrived")
@@ -407,6 +416,7 @@ class Engine:
         elif event.state is HopState.NOT_FOUND:
             if not self.router.is_in_flight(event.transfer_id):
                 return
+            self.pending_hops.forget(event.transfer_id)
             resend = self.router.on_not_found(event.transfer_id)
             if resend is None:
                 reason = event.reason or "not found"
@@ -416,6 +426,7 @@ class Engine:
                 self.solver.out.append(resend)
 
     def _hop_failed(self, event: HopFailed) -> None:
+        self.pending_hops.forget(event.transfer_id)
         retry = self.router.on_failed(event.transfer_id)
         if retry is None:
             self.solver.out.append(

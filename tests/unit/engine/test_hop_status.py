@@ -4,19 +4,25 @@ under the same id (docs/adapters.md)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+
+import pytest
 
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.events import (
     Alert,
+    Command,
     HopCompleted,
     HopReport,
     HopState,
     HopStatusUnknown,
     QueryHop,
     RouteCollateral,
+    Tick,
 )
 from indexmaker.core.ids import Designation, TransferId
+from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
 
 from .test_engine import ALICE, BASKETS, RULES, deposit_event, fingerprint
@@ -84,3 +90,72 @@ def test_a_done_report_without_an_amount_is_refused_without_a_change() -> None:
     (alert,) = engine.handle(HopReport(T1, HopState.DONE))
     assert isinstance(alert, Alert) and "amount_received" in alert.message
     assert fingerprint(engine) == before
+
+
+def pending(interval: int = 30, alert: int = 600) -> tuple[Engine, ManualClock, QueryHop]:
+    """T1 timed out and the chain answered PENDING; its completion push is then lost."""
+    clock = ManualClock()
+    config = SolverConfig(
+        hop_query_interval=timedelta(seconds=interval), hop_pending_alert=timedelta(seconds=alert)
+    )
+    engine = Engine(EngineSetup(BASKETS, rules=RULES, config=config), clock)
+    engine.handle(deposit_event(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
+    (query,) = engine.handle(HopStatusUnknown(T1, "timed out"))
+    assert engine.handle(HopReport(T1, HopState.PENDING)) == []
+    return engine, clock, query
+
+
+def asked(engine: Engine, clock: ManualClock) -> list[Command]:
+    """The questions and alerts of one tick now."""
+    return [c for c in engine.handle(Tick(clock.now())) if isinstance(c, QueryHop | Alert)]
+
+
+def test_a_pending_hop_is_asked_about_again_after_the_interval_until_it_completes() -> None:
+    engine, clock, query = pending()
+    clock.advance(timedelta(seconds=29.9))
+    assert asked(engine, clock) == []  # not before the interval
+    clock.advance(timedelta(seconds=0.1))
+    assert asked(engine, clock) == [query]  # the same question, never a resend
+    clock.advance(timedelta(seconds=60))
+    assert asked(engine, clock) == []  # one question out: its answer re-arms
+    engine.handle(HopReport(T1, HopState.PENDING))
+    clock.advance(timedelta(seconds=30))
+    assert asked(engine, clock) == [query]
+    (next_hop,) = engine.handle(HopReport(T1, HopState.DONE, D("99.5"), D("0.5")))
+    assert isinstance(next_hop, RouteCollateral) and next_hop.transfer_id == "T2"
+    assert engine.pending_hops.asking() == []
+    clock.advance(timedelta(minutes=10))
+    assert asked(engine, clock) == []
+
+
+def test_a_hop_pending_too_long_is_alerted_once_and_no_longer_asked_about() -> None:
+    engine, clock, _ = pending(interval=30, alert=60)
+    questions = 0
+    alerts: list[Alert] = []
+    for _ in range(20):  # 10 simulated minutes; the chain keeps saying PENDING
+        clock.advance(timedelta(seconds=30))
+        for command in asked(engine, clock):
+            if isinstance(command, QueryHop):
+                questions += 1
+                engine.handle(HopReport(T1, HopState.PENDING))
+            else:
+                alerts.append(command)
+    assert questions == 1  # at 30 s; at 60 s it has been pending for the alert's time
+    assert [a.code for a in alerts] == ["hop_pending"] and "T1" in alerts[0].message
+    # A late completion still completes it, and the watch ends.
+    (next_hop,) = engine.handle(HopCompleted(T1, D("99.5"), D("0.5")))
+    assert isinstance(next_hop, RouteCollateral) and engine.pending_hops.asking() == []
+
+
+def test_a_pending_hop_that_completes_by_its_push_is_not_asked_about_again() -> None:
+    engine, clock, _ = pending()
+    engine.handle(HopCompleted(T1, D("99.5"), D("0.5")))
+    clock.advance(timedelta(minutes=5))
+    assert asked(engine, clock) == []
+
+
+def test_an_interval_longer_than_the_alert_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="hop_query_interval"):
+        SolverConfig(
+            hop_query_interval=timedelta(minutes=5), hop_pending_alert=timedelta(minutes=1)
+        )
