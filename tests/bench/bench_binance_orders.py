@@ -140,7 +140,8 @@ async def fill_to_lot_latency(url: str, orders: int) -> tuple[float, float, floa
     opening its lot (`Lot.opened_at`: the engine's clock when it took the fill)."""
     from datetime import UTC, datetime
 
-    from indexmaker.app.demo_sockets import demo_private_key, socket_demo_config
+    from indexmaker.app.demo_socket_clients import demo_private_key
+    from indexmaker.app.demo_sockets import socket_demo_config
     from indexmaker.app.service import Service
     from indexmaker.core.events import EngineInput, ExchangeFill
     from indexmaker.model.lot import Lot
