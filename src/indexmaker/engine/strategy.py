@@ -9,8 +9,11 @@ within best bid × (1 − threshold) (rounded down); filters round its prices th
 Sizing reads an amount per side (`usable_quantity`): collateral for a buy, index units for a
 sell. Carried quantities cover demand on either side: inventory a buy need not buy again,
 or a sell's proceeds sold ahead (a leg that outsold its batch's fill rate) it need not sell
-again. A sell leg is never padded up to a notional minimum (that would sell assets no client
-redeems): it is rounded onto the venue's step grid, and a leg below min_asset_volley waits.
+again. A buy on a venue that takes its commission in the base asset (SPEC §6: the lot holds
+quantity − commission) is grossed up so what arrives covers the demand, and only the book's
+arriving share counts as liquidity for the fit. A sell leg is never padded up to a notional
+minimum (that would sell assets no client redeems): it is rounded onto the venue's step grid,
+and a leg below min_asset_volley waits.
 Candidates are anything with a side, a symbol and an engageable amount (`Candidate`): buy
 order updates, redemptions.
 """
@@ -27,7 +30,14 @@ from indexmaker.core.money import pad_up_to_step
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
-from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, lot_cover
+from indexmaker.model.filters import (
+    FilteredOrder,
+    InstrumentRules,
+    apply_filters,
+    gross_up_for_commission,
+    lot_cover,
+    received_share,
+)
 from indexmaker.model.index import Basket
 from indexmaker.model.side import Side
 
@@ -169,7 +179,10 @@ class Strategy:
                 group.ratio = ONE
                 for asset in group.basket.assets:
                     need = demand[asset.instrument]
-                    have = liquidity[asset.instrument] + carried.get(asset.instrument, ZERO)
+                    arriving = liquidity[asset.instrument] * received_share(
+                        rules.get(asset.instrument), side
+                    )
+                    have = arriving + carried.get(asset.instrument, ZERO)
                     if need > have:
                         group.ratio = min(group.ratio, have / need)
             # Step 7: the batch cap V scales every order and so every exchange order.
@@ -276,6 +289,8 @@ class Strategy:
             symbol_rules = rules.get(symbol)
             if symbol_rules is None:  # SPEC §6: only quantities the venue's rules shaped
                 return orders, (symbol, f"{symbol} has no known exchange filters; not traded")
+            # What arrives must cover the demand: gross up a base-asset commission.
+            to_buy = gross_up_for_commission(symbol_rules, side, to_buy)
             if liquidity[symbol] * limit < cfg.min_asset_volley:
                 return orders, (symbol, f"liquidity of {symbol} below min_asset_volley")
             if side is Side.SELL:

@@ -54,6 +54,9 @@ class InstrumentRules:
     max_qty: Decimal = ZERO
     min_notional: Decimal = ZERO
     max_notional: Decimal = ZERO
+    # Rate of a buy's commission the venue takes in the base asset (Binance's default: the
+    # received asset; SPEC §6, the lot holds quantity − commission). 0: charged otherwise.
+    buy_base_commission: Decimal = ZERO
 
     def __post_init__(self) -> None:
         for name in _DECIMAL_FIELDS:
@@ -66,16 +69,22 @@ class InstrumentRules:
             raise InvalidInputError("min_qty", "above max_qty")
         if self.max_notional and self.min_notional > self.max_notional:
             raise InvalidInputError("min_notional", "above max_notional")
+        if self.buy_base_commission >= 1:
+            raise InvalidInputError("buy_base_commission", "must be below 1")
 
     @classmethod
     def from_binance(
-        cls, symbol_info: Mapping[str, Any], venue: Venue = DEFAULT_VENUE
+        cls,
+        symbol_info: Mapping[str, Any],
+        venue: Venue = DEFAULT_VENUE,
+        buy_base_commission: Decimal = ZERO,
     ) -> InstrumentRules:
         """Parse one entry of Binance `GET /api/v3/exchangeInfo` `symbols[]`.
 
         Reads PRICE_FILTER (minPrice, maxPrice, tickSize), LOT_SIZE (minQty, maxQty, stepSize),
         MIN_NOTIONAL (minNotional) and NOTIONAL (minNotional, maxNotional); when both notional
-        filters are present the stricter minimum wins.
+        filters are present the stricter minimum wins. `buy_base_commission` is the account's
+        commission rate on a buy when the venue takes it in the base asset (0 otherwise).
         """
         try:
             instrument = InstrumentId(venue, Pair(str(symbol_info["symbol"])))
@@ -106,6 +115,7 @@ class InstrumentRules:
             max_qty=field(LOT_SIZE, "maxQty"),
             min_notional=max(field("MIN_NOTIONAL", "minNotional"), field(NOTIONAL, "minNotional")),
             max_notional=field(NOTIONAL, "maxNotional"),
+            buy_base_commission=buy_base_commission,
         )
 
 
@@ -118,6 +128,7 @@ _DECIMAL_FIELDS = (
     "max_qty",
     "min_notional",
     "max_notional",
+    "buy_base_commission",
 )
 
 
@@ -170,6 +181,28 @@ def lot_cover(rules: InstrumentRules, quantity: Decimal) -> Decimal:
         return quantity if quantity > origin else origin
     offset = pad_up_to_step(EXACT_CONTEXT.subtract(quantity, origin), step)
     return EXACT_CONTEXT.add(origin, offset)
+
+
+def gross_up_for_commission(
+    rules: InstrumentRules | None, side: Side, quantity: Decimal
+) -> Decimal:
+    """What to send so that `quantity` arrives: a buy whose commission the venue takes in the
+    base asset at rate r sends quantity / (1 − r), rounded up (ceiling, 34 digits, whatever the
+    caller's context); the caller then rounds it up onto the LOT_SIZE grid (`lot_cover`). Any
+    other case (a sell, a commission in the quote or another asset) sends `quantity`."""
+    rate = rules.buy_base_commission if rules is not None else ZERO
+    if side is not Side.BUY or not rate or quantity <= ZERO:
+        return quantity
+    return _CEIL_CTX.divide(quantity, _CEIL_CTX.subtract(Decimal(1), rate))
+
+
+def received_share(rules: InstrumentRules | None, side: Side) -> Decimal:
+    """The share of a `side` order's quantity that reaches the account (1 − r for a buy paying
+    its commission in the base asset at rate r, else 1); exact (1 − r has few digits)."""
+    rate = rules.buy_base_commission if rules is not None else ZERO
+    if side is not Side.BUY or not rate:
+        return Decimal(1)
+    return EXACT_CONTEXT.subtract(Decimal(1), rate)
 
 
 def _filter_price(rules: InstrumentRules, side: Side, price: Decimal) -> Decimal:

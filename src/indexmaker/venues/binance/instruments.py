@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import DEFAULT_VENUE, InstrumentId, Pair, Venue
@@ -34,6 +35,9 @@ class Instruments:
     venue: Venue = DEFAULT_VENUE
     rules: dict[InstrumentId, InstrumentRules] = field(default_factory=dict)
     rate_limits: list[RateLimitInfo] = field(default_factory=list)
+    # The account's taker rate, taken in the base asset on a buy (Binance's received asset):
+    # the core grosses buys up by it (SPEC §6). 0 until the account's rates are known.
+    buy_base_commission: Decimal = Decimal(0)
 
     def apply(self, info: ExchangeInfo) -> InstrumentChanges:
         """Take a fresh `exchangeInfo`; returns what changed since the last one."""
@@ -56,6 +60,7 @@ class Instruments:
                         "filters": entry.filters,
                     },
                     self.venue,
+                    self.buy_base_commission,
                 )
             except InvalidInputError as exc:
                 unparsable.append((symbol, str(exc)))
