@@ -4,6 +4,8 @@ never in the working tree's `data/` (the embedded default)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,3 +28,44 @@ def _session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 @pytest.fixture(autouse=True)
 def _test_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+
+
+# ---------------------------------------------------------------- PostgreSQL (issue 10)
+
+PG_REQUIRED_ENV = "CI"  # in CI a missing PostgreSQL is a failure, never a skip
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """One local PostgreSQL server (Debian's package) for the whole run, stopped by PID.
+    Skips with the reason where it is not installed, except in CI (`.ci/run` installs it)."""
+    from indexmaker.store import pgserver
+
+    reason = pgserver.unavailable()
+    if reason is not None:
+        if os.environ.get(PG_REQUIRED_ENV):
+            pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
+        pytest.skip(f"PostgreSQL tests need a local server: {reason}")
+    # Not under pytest's temporary root: it is private to us, and as root the server runs as
+    # the `postgres` user, who must reach its data directory.
+    directory = Path(tempfile.mkdtemp(prefix="indexmaker-pg-"))
+    try:
+        server = pgserver.start(directory, durable=False)
+        try:
+            yield server
+        finally:
+            pgserver.stop(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres: object) -> str:
+    """A fresh empty database on the session's server."""
+    from indexmaker.store.pgserver import LocalPostgres
+
+    assert isinstance(postgres, LocalPostgres)
+    return postgres.create_database(f"test_{os.getpid()}_{next(_databases)}")

@@ -55,13 +55,17 @@ class SimConfig:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """data_dir None: the journal stays in memory (nothing survives a restart)."""
+    """data_dir and url None: the journal stays in memory (nothing survives a restart);
+    url set: PostgreSQL (a secret: never logged); else SQLite in data_dir."""
 
     data_dir: Path | None = None
     commit_interval: timedelta = timedelta(milliseconds=100)
+    url: str | None = field(default=None, repr=False)
+    snapshot_every: int = 20_000
 
 
 DATA_DIR_ENV = "INDEXMAKER_DATA_DIR"
+STORE_URL_ENV = "INDEXMAKER_STORE_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +268,16 @@ def _build(settings: Settings) -> ServiceConfig:
 
 def _store(settings: Settings) -> StoreConfig:
     store = settings.store
+    interval = _seconds(store.commit_interval)
     if store.backend == "memory":
-        return StoreConfig(None, _seconds(store.commit_interval))
+        return StoreConfig(None, interval)
+    if store.backend == "postgresql":
+        url = os.environ.get(STORE_URL_ENV) or store.url
+        if not url:
+            raise ConfigError(f"store.url: required for backend postgresql (or {STORE_URL_ENV})")
+        return StoreConfig(None, interval, url, store.snapshot_every)
     data_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
-    return StoreConfig(data_dir, _seconds(store.commit_interval))
+    return StoreConfig(data_dir, interval, None, store.snapshot_every)
 
 
 def check_private_key(text: str, source: str) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from indexmaker.core.events import (
-    DepositObserved,
     EngineInput,
     ExchangeOrderStatusUnknown,
     MintIndex,
@@ -30,7 +29,7 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.ids import ExchangeOrderId, PaymentId, TransferId
-from indexmaker.core.journal import Store
+from indexmaker.core.ports import StorePort
 from indexmaker.engine.engine import Engine
 
 RESTART = "the service restarted; reconciling with the venue"
@@ -39,23 +38,31 @@ RESTART = "the service restarted; reconciling with the venue"
 @dataclass(slots=True)
 class RecoveryPlan:
     replayed: int = 0
+    snapshot_seq: int = 0  # the journal entry the restored snapshot was taken after (0: none)
     inputs: list[EngineInput] = field(default_factory=list)  # submitted before trading
     redo: list[RouteCollateral | MintIndex] = field(default_factory=list)  # same keys again
     messages: list[SendToClient] = field(default_factory=list)  # not known delivered
     last_deposit_seq: int = 0  # the simulated chain continues after it
 
 
-def recover(engine: Engine, store: Store) -> RecoveryPlan:
-    """Replay every committed input into `engine` (its commands were carried out or are in the
-    outbox), then plan what the outside world must be asked or told again. Marks every
+def recover(engine: Engine, store: StorePort, fingerprint: str | None = None) -> RecoveryPlan:
+    """Restore the newest snapshot of this build (`fingerprint`; None: never) and replay
+    every committed input after it into `engine` (their commands were carried out or are in
+    the outbox), then plan what the outside world must be asked or told again. Marks every
     pending outbox item done (the plan supersedes it) without committing."""
     plan = RecoveryPlan()
-    entries = list(store.entries())
-    engine.replay(entries)
-    plan.replayed = len(entries)
-    for entry in entries:
-        if isinstance(entry.event, DepositObserved):
-            plan.last_deposit_seq = max(plan.last_deposit_seq, entry.event.seq_num)
+    snapshot = store.latest_snapshot(fingerprint) if fingerprint is not None else None
+    after = 0
+    if snapshot is not None:
+        after, state = snapshot
+        engine.restore(state)
+        plan.snapshot_seq = after
+    replayed = 0
+    for entry in store.entries(after):
+        engine.replay((entry,))
+        replayed += 1
+    plan.replayed = replayed
+    plan.last_deposit_seq = engine.collateral.last_deposit_seq()
     sent: set[ExchangeOrderId] = set()
     routes: dict[TransferId, RouteCollateral] = {}
     mints: dict[PaymentId, MintIndex] = {}

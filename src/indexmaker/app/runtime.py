@@ -53,9 +53,9 @@ from indexmaker.core.events import (
     WithdrawCollateral,
 )
 from indexmaker.core.ids import ClientKey
-from indexmaker.core.journal import OutboxItem, Store
+from indexmaker.core.journal import OutboxItem
 from indexmaker.core.pacing import paced
-from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
+from indexmaker.core.ports import BridgePort, ChainPort, StorePort, VenuePort
 from indexmaker.engine.engine import Engine
 from indexmaker.observability.logging import log_event
 from indexmaker.observability.metrics import ServiceMetrics
@@ -110,9 +110,11 @@ class Runtime:
         bridges: Mapping[str, BridgePort] | None = None,
         limits: RuntimeLimits | None = None,
         metrics: ServiceMetrics | None = None,
-        store: Store | None = None,
+        store: StorePort | None = None,
         commit_interval: timedelta = timedelta(milliseconds=100),
         crash: CrashPoints = NO_CRASH,
+        snapshot_every: int = 0,
+        fingerprint: str = "",
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -130,6 +132,10 @@ class Runtime:
         self.commit_interval = commit_interval.total_seconds()
         self._crash = crash
         self._last_commit = float("-inf")
+        # A snapshot of the engine every `snapshot_every` journal entries (0: never).
+        self.snapshot_every = snapshot_every
+        self.fingerprint = fingerprint
+        self._snapshot_seq = store.last_seq if store is not None else 0
         self.observers: list[Callable[[Command], None]] = []
         self.lag = LoopLagMonitor()
         self.engine_restarts = 0
@@ -270,7 +276,7 @@ class Runtime:
                 self._carry_out(command)
                 self.effect_key = None
                 if item is not None and self.store is not None:
-                    self._crash.hit("effect")
+                    self._crash.hit("effect", item.key)
                     self.store.mark_done((item.key,))
 
     async def _step(self, event: EngineInput) -> list[tuple[Command, OutboxItem | None]]:
@@ -321,6 +327,17 @@ class Runtime:
         ):
             store.commit()
             self._last_commit = now
+            if self.snapshot_every and store.last_seq - self._snapshot_seq >= self.snapshot_every:
+                self.snapshot()  # committed with the next group
+
+    def snapshot(self) -> None:
+        """Buffer a snapshot of the engine as of the journal's end (the engine task only)."""
+        store = self.store
+        if store is None:
+            return
+        state = self.engine.snapshot()  # may journal books first: read last_seq after it
+        store.save_snapshot(store.last_seq, self.fingerprint, state)
+        self._snapshot_seq = store.last_seq
 
     def _after_step(self, event: EngineInput, seconds: float) -> None:
         if isinstance(event, BookSnapshot | BookUpdate):

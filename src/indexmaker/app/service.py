@@ -28,8 +28,8 @@ from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
 from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientResponse
 from indexmaker.core.ids import ClientKey, client_key
-from indexmaker.core.journal import NullJournal, Store
-from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
+from indexmaker.core.journal import NullJournal
+from indexmaker.core.ports import BridgePort, ChainPort, StorePort, VenuePort
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
 from indexmaker.observability.logging import log_event, register_secret
@@ -48,6 +48,7 @@ from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.venue import SimVenue
 from indexmaker.store.crash import CrashPoints
 from indexmaker.store.fix_outbox import DurableNumbers, client_messages, server_seq_base
+from indexmaker.store.open import describe, fingerprint, open_store
 from indexmaker.store.signatures import SqliteSpentSignatures
 from indexmaker.store.sqlite import SqliteStore
 
@@ -84,19 +85,22 @@ class Service:
         self.clock: Clock = clock or SystemClock()
         rules = market.rules if venue is None else {}
         setup = EngineSetup(baskets=baskets, config=config.solver, rules=rules)
-        self.store: Store | None = None
+        self.store: StorePort | None = None
         self.recovery: RecoveryPlan | None = None
         crash = CrashPoints.from_env()
-        if config.store.data_dir is not None:
-            self.store = SqliteStore.in_directory(config.store.data_dir, crash)
-        self.engine = Engine(setup, self.clock, self.store or NullJournal())
+        self.store = open_store(config.store, crash)
+        # With a store, market data is journalled at decision granularity (not per diff).
+        self.engine = Engine(
+            setup, self.clock, self.store or NullJournal(), compact_market=self.store is not None
+        )
         if self.store is not None:
-            self.recovery = recover(self.engine, self.store)
+            self.recovery = recover(self.engine, self.store, fingerprint())
             # The simulated chain lives in this process: it numbers deposits after the last.
             self.chain.next_seq = self.recovery.last_deposit_seq + 1
             log_event(
                 "store_recovered",
-                path=str(config.store.data_dir),
+                store=describe(config.store),
+                snapshot_seq=self.recovery.snapshot_seq,
                 replayed=self.recovery.replayed,
                 reconcile=len(self.recovery.inputs),
                 redo=len(self.recovery.redo),
@@ -122,6 +126,8 @@ class Service:
             metrics=self.metrics,
             store=self.store,
             commit_interval=config.store.commit_interval,
+            snapshot_every=config.store.snapshot_every,
+            fingerprint=fingerprint(),
             crash=crash,
         )
         key, is_test_key = server_private_key()
@@ -220,6 +226,7 @@ class Service:
         if self.spent_signatures is not None:
             self.spent_signatures.close()
         if self.store is not None:
+            self.runtime.snapshot()  # a clean stop restarts from here without replay
             self.store.close()
         log_event("service_stopped")
 

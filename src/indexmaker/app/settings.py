@@ -302,11 +302,17 @@ class SimSettings(_Model):
 
 class StoreSettings(_Model):
     """Durable state (docs/decisions.md). `sqlite`: one WAL database in `data_dir`;
-    `memory`: nothing survives a restart (tests, benchmarks)."""
+    `postgresql`: the database at `url` (or INDEXMAKER_STORE_URL); `memory`: nothing
+    survives a restart (tests, benchmarks)."""
 
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    backend: Literal["sqlite", "postgresql", "memory"] = "sqlite"
     # Relative paths are taken from the working directory; INDEXMAKER_DATA_DIR overrides it.
     data_dir: Annotated[str, Field(min_length=1, max_length=4096)] = "data"
+    # libpq URI for `postgresql`; INDEXMAKER_STORE_URL overrides it (keep passwords there).
+    url: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    # A snapshot of the engine every this many journal entries: a restart restores the
+    # newest and replays only the entries after it.
+    snapshot_every: Annotated[int, Field(ge=100, le=100_000_000)] = 20_000
     # At most this long between group commits while only market data arrives (seconds).
     commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
 

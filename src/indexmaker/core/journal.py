@@ -1,13 +1,13 @@
 """The one place every input passes before it changes any ledger.
 
 The core is deterministic, so its whole state is a function of the inputs it was given
-and when: the journal of (time, input) is enough to rebuild it by replay. The durability
-issue plugs a persistent journal (SQLite/PostgreSQL) in behind this protocol.
+and when: the journal of (time, input) is enough to rebuild it by replay. The durable store
+(`core.ports.StorePort`: SQLite or PostgreSQL, `indexmaker.store`) is such a journal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -63,34 +63,3 @@ class OutboxItem:
     key: str
     journal_seq: int
     command: Command
-
-
-class Store(Journal, Protocol):
-    """The store port: a durable journal plus the outbox of effects (docs/decisions.md).
-
-    `append` and `add_effects` only buffer; `commit` makes everything buffered durable in one
-    transaction (a group commit), in order, so what survives a crash is always a prefix of the
-    journal. An effect leaves the process only after the commit that holds it.
-    """
-
-    @property
-    def last_seq(self) -> int: ...
-
-    def add_effects(self, journal_seq: int, commands: Sequence[Command]) -> list[OutboxItem]: ...
-
-    def mark_done(self, keys: Iterable[str]) -> None: ...
-
-    def pending(self) -> list[OutboxItem]: ...
-
-    def effects(self) -> Iterator[OutboxItem]: ...
-
-    def get_meta(self, name: str) -> str | None: ...
-
-    def set_meta(self, name: str, value: str) -> None: ...
-
-    @property
-    def dirty(self) -> bool: ...
-
-    def commit(self) -> None: ...
-
-    def close(self) -> None: ...

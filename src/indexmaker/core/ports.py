@@ -29,7 +29,7 @@ The simulators in `indexmaker.sim.adapters` implement these ports; the conforman
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +40,7 @@ from indexmaker.core.events import (
     BurnIndex,
     ClientRequest,
     ClientResponse,
+    Command,
     EngineInput,
     ExchangeFill,
     ExchangeOrderStatus,
@@ -51,7 +52,7 @@ from indexmaker.core.events import (
     WithdrawCollateral,
 )
 from indexmaker.core.ids import ClientKey, ExchangeOrderId, InstrumentId, VenueOrderId
-from indexmaker.core.journal import JournalEntry
+from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.model.filters import InstrumentRules
 
 EventSink = Callable[[EngineInput], Awaitable[None]]
@@ -214,33 +215,71 @@ class BridgePort(Protocol):
 
 
 class StorePort(Protocol):
-    """Durable state: the input journal, snapshots, the command outbox and read models.
+    """Durable state (issue 10; docs/decisions.md, "Durable state"): the journal of engine
+    inputs, snapshots of the engine, the outbox of effects and a few named values.
+    Implemented by `indexmaker.store` (SQLite, PostgreSQL).
 
     Synchronous on purpose: the engine journals each input before applying it, in its own
-    step. A durable implementation batches its writes behind this interface.
+    step. `append`, `add_effects`, `mark_done`, `set_meta` and `save_snapshot` only buffer;
+    `commit` makes everything buffered durable in one transaction (a group commit), in
+    order, so what survives a crash is always a prefix of the journal. An effect leaves the
+    process only after the commit that holds it (durable before effect). Reads see only what
+    is committed. Raises the backend's database error when the database fails.
     """
 
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last entry appended (committed or buffered); 0 when empty."""
+        ...
+
     def append(self, at: datetime, event: EngineInput) -> JournalEntry:
-        """Journal one input; entries are numbered 1, 2, ... in order."""
+        """Journal one input; entries are numbered 1, 2, ... in order, never reused."""
         ...
 
     def entries(self, after: int = 0) -> Iterator[JournalEntry]:
-        """Journal entries with seq > `after`, in order."""
+        """Committed journal entries with seq > `after`, in order."""
         ...
 
-    def save_snapshot(self, seq: int, state: bytes) -> None:
-        """The engine's state after journal entry `seq`."""
+    def save_snapshot(self, seq: int, fingerprint: str, state: bytes) -> None:
+        """The engine's state after journal entry `seq`, taken by the build `fingerprint`
+        (a snapshot of another build is never restored: full replay instead)."""
 
-    def latest_snapshot(self) -> tuple[int, bytes] | None: ...
-
-    def mark_done(self, command_key: str) -> bool:
-        """Outbox: record a command as carried out; False when it already was (skip it)."""
+    def latest_snapshot(self, fingerprint: str) -> tuple[int, bytes] | None:
+        """(seq, state) of the newest committed snapshot of this build, or None."""
         ...
 
-    def put_view(self, view: str, key: str, value: bytes) -> None:
-        """Read models for queries (orders, inventory, invoices), rebuilt from the journal."""
+    def add_effects(self, journal_seq: int, commands: Sequence[Command]) -> list[OutboxItem]:
+        """Outbox: the effects input `journal_seq` caused, keyed "<journal_seq>.<index>"
+        (the idempotency key each effect carries)."""
+        ...
 
-    def get_view(self, view: str, key: str) -> bytes | None: ...
+    def mark_done(self, keys: Iterable[str]) -> None:
+        """Outbox: these effects were carried out (or superseded by recovery)."""
+
+    def pending(self) -> list[OutboxItem]:
+        """Committed effects not marked done, in journal order."""
+        ...
+
+    def effects(self) -> Iterator[OutboxItem]:
+        """Every committed effect, in the order they were added."""
+        ...
+
+    def get_meta(self, name: str) -> str | None:
+        """A named value that survives restarts (e.g. a sequence number), or None."""
+        ...
+
+    def set_meta(self, name: str, value: str) -> None: ...
+
+    @property
+    def dirty(self) -> bool:
+        """Something is buffered and not yet durable."""
+        ...
+
+    def commit(self) -> None:
+        """Write everything buffered in one transaction; durable when this returns."""
+
+    def close(self) -> None:
+        """Commit what is buffered and release the database."""
 
 
 class ClientGatewayPort(Protocol):

@@ -97,6 +97,10 @@ class CollateralManager:
         ledger.deposited += amount
         return lot
 
+    def last_deposit_seq(self) -> int:
+        """The highest deposit sequence number seen on any designation (0: none yet)."""
+        return max((seq for _, seq in self._seen_deposits), default=0)
+
     def on_hop(self, lot: CollateralLot, destination: Designation, fee: Decimal, hop: str) -> None:
         if fee < 0 or lot.fee + fee > lot.gross:
             raise InvariantViolation(f"hop fee {fee} impossible on lot {lot.seq_num}")

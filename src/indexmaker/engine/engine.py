@@ -8,6 +8,7 @@ while handling one input is contained: it becomes an `Alert`, never a crash.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,7 +77,7 @@ from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
 from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide, Side
 
 SOURCE_CHAIN = Designation("EVM:ARBITRUM:USDC")
 TRADING_CHAIN = Designation("EVM:BASE:USDC")
@@ -108,11 +109,29 @@ class EngineSetup:
     deposit_chains: Mapping[int, str] | None = field(default_factory=default_deposit_chains)
 
 
+# What a snapshot of the engine holds: every ledger, never the journal, clock or setup (those
+# belong to the process that restores it).
+_NOT_STATE = frozenset({"setup", "clock", "journal", "compact_market", "_books_changed"})
+
+
 class Engine:
-    def __init__(self, setup: EngineSetup, clock: Clock, journal: Journal | None = None) -> None:
+    def __init__(
+        self,
+        setup: EngineSetup,
+        clock: Clock,
+        journal: Journal | None = None,
+        compact_market: bool = False,
+    ) -> None:
+        """`compact_market`: journal market data at decision granularity instead of per diff
+        (docs/decisions.md, "Market data is journalled at tick granularity"): a book diff is
+        applied without a journal entry, and before the next input that is not market data
+        every book changed since is journalled once as a `BookSnapshot` of its whole state.
+        Replay then sees exactly the books every decision saw."""
         self.setup = setup
         self.clock = clock
         self.journal: Journal = journal if journal is not None else MemoryJournal()
+        self.compact_market = compact_market
+        self._books_changed: set[InstrumentId] = set()
         config = setup.config
         self.baskets: dict[Symbol, Basket] = {Symbol(k): v for k, v in setup.baskets.items()}
         self.market = MarketData()
@@ -159,8 +178,48 @@ class Engine:
     def handle(self, event: EngineInput) -> list[Command]:
         """Journal `event` at the clock's time, apply it, return the commands it caused."""
         now = self.clock.now()
+        if self.compact_market:
+            if isinstance(event, BookSnapshot | BookUpdate):
+                self._books_changed.add(event.instrument)
+                return self._apply(event, now)
+            if isinstance(event, BookInvalid):
+                self._books_changed.discard(event.instrument)
+            elif self._books_changed:
+                self._journal_books(now)
         self.journal.append(now, event)
         return self._apply(event, now)
+
+    def _journal_books(self, now: datetime) -> None:
+        """Each book changed since the last journalled input, whole, in instrument order."""
+        for instrument in sorted(self._books_changed, key=str):
+            book = self.market.book(instrument)
+            if book is None:  # a diff before any snapshot was dropped: nothing to record
+                continue
+            bids, asks = book.depth()
+            self.journal.append(
+                now,
+                BookSnapshot(
+                    instrument,
+                    tuple(book.levels(BookSide.BIDS, bids)),
+                    tuple(book.levels(BookSide.ASKS, asks)),
+                ),
+            )
+        self._books_changed.clear()
+
+    def snapshot(self) -> bytes:
+        """Every ledger of the engine as bytes (pickle), for `restore` in a process running
+        the same build (the store keys snapshots by a build fingerprint). Market data not yet
+        journalled is journalled first, so the snapshot matches the journal up to its end."""
+        if self._books_changed:
+            self._journal_books(self.clock.now())
+        state = {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, snapshot: bytes) -> None:
+        """Replace every ledger with those of `snapshot` (from `snapshot()` of this build).
+        The bytes come from our own store, never from a peer: unpickling trusts them."""
+        state = pickle.loads(snapshot)
+        self.__dict__.update(state)
 
     def replay(self, entries: Iterable[JournalEntry]) -> list[Command]:
         """Rebuild state from journal entries, in their order, each at its journalled time

@@ -1,41 +1,104 @@
 """Crash points for the crash harness: the process kills itself with SIGKILL at a chosen spot.
 
-`INDEXMAKER_CRASH_AT="<point>:<n>"` (e.g. `commit:7`, `effect:12`) makes the n-th hit of that
-point end the process at once, exactly as a `kill -9` or a power cut would: no handler, no
-flush. Unset (production), `hit` is one attribute test. Points: `commit` (right after the
-n-th durable commit), `before_commit` (with the n-th group buffered, not yet durable),
-`effect` (right after the n-th effect left the process, before it is marked done).
+`INDEXMAKER_CRASH_AT` names one spot; reaching it ends the process at once, exactly as a
+`kill -9` or a power cut would: no handler, no flush. Unset (production), `hit` is one
+attribute test. Two forms:
+
+- `<point>:<n>`: the n-th hit of `point` in this life of the process (e.g. `commit:7`).
+- `<point>:<Kind>#<n>`: a place in the lifecycle, counted durably across restarts: the
+  n-th journal input or outbox effect of that kind ever recorded (e.g. `effect:MintIndex#2`
+  is right after the second mint left the process, `commit:ExchangeFill#5` right after the
+  commit that holds the fifth fill, `before_commit:NewIndexOrderRequest#3` with the third
+  order buffered but not yet durable).
+
+Points: `commit` (right after a durable commit), `before_commit` (a group buffered, not yet
+durable), `effect` (right after an effect left the process, before it is marked done).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from typing import Protocol
 
 ENV = "INDEXMAKER_CRASH_AT"
+POINTS = ("commit", "before_commit", "effect")
+
+
+class _Counted(Protocol):
+    def entries(self, after: int = 0) -> object: ...
+
+    def effect_kinds(self) -> list[str]: ...
 
 
 class CrashPoints:
     def __init__(self, spec: str | None) -> None:
+        """Raises ValueError naming ENV for a spec of neither form."""
         self._point: str | None = None
         self._at = 0
         self._count = 0
+        self._kind: str | None = None  # the durable form's kind
+        self._seen = 0  # inputs/effects of that kind recorded so far (buffered included)
+        self._committed = 0  # ... of which committed
+        self._effect_key: str | None = None  # the outbox key of the n-th effect of the kind
         if spec:
-            point, _, n = spec.partition(":")
-            if not n.isdigit() or int(n) < 1:
-                raise ValueError(f"{ENV}: expected <point>:<n> with n >= 1, got {spec!r}")
-            self._point, self._at = point, int(n)
+            point, _, target = spec.partition(":")
+            kind, hash_, n = target.rpartition("#")
+            if not hash_:
+                kind, n = "", target
+            if point not in POINTS or not n.isdigit() or int(n) < 1:
+                raise ValueError(
+                    f"{ENV}: expected <point>:<n> or <point>:<Kind>#<n> with a point of "
+                    f"{', '.join(POINTS)} and n >= 1, got {spec!r}"
+                )
+            self._point, self._at, self._kind = point, int(n), kind or None
 
     @classmethod
     def from_env(cls) -> CrashPoints:
         return cls(os.environ.get(ENV))
 
-    def hit(self, point: str) -> None:
-        if point != self._point:
+    @property
+    def durable(self) -> bool:
+        return self._kind is not None
+
+    def count_existing(self, store: _Counted) -> None:
+        """Start the durable count from what the store already holds (at open)."""
+        if self._kind is None:
             return
-        self._count += 1
-        if self._count == self._at:
-            os.kill(os.getpid(), signal.SIGKILL)
+        kinds = [type(e.event).__name__ for e in store.entries()]  # type: ignore[attr-defined]
+        kinds += store.effect_kinds()
+        self._seen = self._committed = kinds.count(self._kind)
+
+    def counted(self, what: str, kind: str, key: str | None = None) -> None:
+        """The store recorded one input or effect of `kind` (buffered)."""
+        if kind != self._kind:
+            return
+        self._seen += 1
+        if self._seen == self._at and what == "effect":
+            self._effect_key = key
+
+    def hit(self, point: str, key: str | None = None) -> None:
+        """The process is at `point` (`key`: the effect that just left, for `effect`)."""
+        if self._point is None:
+            return
+        if self._kind is None:
+            if point == self._point:
+                self._count += 1
+                if self._count == self._at:
+                    _die()
+            return
+        if point == "effect":
+            if self._point == "effect" and key is not None and key == self._effect_key:
+                _die()
+            return
+        if point == self._point and self._committed < self._at <= self._seen:
+            _die()  # this group holds the n-th of the kind
+        if point == "commit":
+            self._committed = self._seen
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 NO_CRASH = CrashPoints(None)

@@ -26,13 +26,13 @@ from pathlib import Path
 
 from indexmaker.core import codec
 from indexmaker.core.events import SendToClient
-from indexmaker.core.journal import Store
+from indexmaker.core.ports import StorePort
 
 STEP = 1_000  # numbers per engine message; room for the unstored ones between two
 BASE_META = "fix_server_seq_base"
 
 
-def server_seq_base(store: Store, epoch: int) -> int:
+def server_seq_base(store: StorePort, epoch: int) -> int:
     """The store's base (set to `epoch` and committed on first use)."""
     kept = store.get_meta(BASE_META)
     if kept is not None:

@@ -1,8 +1,9 @@
 """Versioned schema migrations, kept in the repository and applied in order at open.
 
 Each migration is a version number, a name and plain SQL statements written in the subset
-SQLite and PostgreSQL share (INTEGER/BIGINT, TEXT, BYTEA-compatible blobs are declared per
-backend through `{blob}`), so one list serves both backends. The table `schema_migrations`
+SQLite and PostgreSQL share (INTEGER/BIGINT, TEXT; a bytes column is written `{blob}`, BLOB
+on SQLite and BYTEA on PostgreSQL), so one list serves both backends (`store/sql.py` runs
+them, each in its own transaction). The table `schema_migrations`
 records which versions are applied; a database newer than this build is refused rather than
 guessed at.
 """
@@ -65,6 +66,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE compromised_keys (address TEXT PRIMARY KEY, found_at TEXT NOT NULL)",
         ),
     ),
+    Migration(
+        4,
+        "engine snapshots",
+        (
+            # The engine's ledgers after journal entry `seq`, by the build that took them:
+            # a restart restores the newest of its own build and replays only what follows.
+            "CREATE TABLE snapshots (seq BIGINT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+            "state {blob} NOT NULL)",
+        ),
+    ),
+    # Add new tables as the next numbered migration here (never edit an applied one).
 )
 
 CREATE_VERSIONS = (

@@ -17,6 +17,7 @@ from indexmaker.core.events import (
     QueryExchangeOrder,
     RouteCollateral,
     SendToClient,
+    Tick,
 )
 from indexmaker.core.journal import JournalEntry
 from indexmaker.engine.engine import Engine
@@ -98,3 +99,33 @@ def test_undelivered_client_messages_are_handed_over_again(tmp_path: Path) -> No
         if isinstance(c, SendToClient)
     ]
     assert expected and [codec.encode(m) for m in plan.messages] == expected
+
+
+def test_a_restart_after_a_snapshot_replays_only_what_follows_and_ends_the_same(
+    tmp_path: Path,
+) -> None:
+    entries, _ = lifecycle()
+    cut = len(entries) // 3
+    path = tmp_path / "db.sqlite3"
+    truth = _crashed_store(path, entries, done=len(entries))
+    # The service snapshotted after entry `cut` (a later one of another build is ignored).
+    midway = Engine(setup(), ManualClock())
+    midway.replay(entries[:cut])
+    store = SqliteStore(path)
+    store.save_snapshot(cut, "this-build", midway.snapshot())
+    store.commit()
+    store.save_snapshot(len(entries), "older-build", b"never unpickled")
+    store.close()
+
+    engine = Engine(setup(), ManualClock())
+    plan = recover(engine, SqliteStore(path), "this-build")
+    assert (plan.snapshot_seq, plan.replayed) == (cut, len(entries) - cut)
+    assert _state(engine) == _state(truth)
+    assert engine.collateral.last_deposit_seq() == truth.collateral.last_deposit_seq() > 0
+    tail = entries[-1].at
+    assert [codec.encode(c) for c in engine.replay([JournalEntry(0, tail, Tick(tail))])] == [
+        codec.encode(c) for c in truth.replay([JournalEntry(0, tail, Tick(tail))])
+    ]
+    full = Engine(setup(), ManualClock())
+    assert recover(full, SqliteStore(path), None).replayed == len(entries)
+    assert _state(full) == _state(truth)

@@ -35,3 +35,18 @@ def test_the_memory_backend_keeps_nothing() -> None:
 def test_bad_store_settings_are_named(values: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{message}"):
         load_config(None, {"store": values})
+
+
+def test_postgresql_takes_its_url_from_the_environment_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = {"store": {"backend": "postgresql", "url": "postgresql://a@127.0.0.1/x"}}
+    monkeypatch.delenv("INDEXMAKER_STORE_URL", raising=False)
+    assert load_config(None, settings).store.url == "postgresql://a@127.0.0.1/x"
+    monkeypatch.setenv("INDEXMAKER_STORE_URL", "postgresql://b:secret@127.0.0.1/y")
+    store = load_config(None, settings).store
+    assert store.url == "postgresql://b:secret@127.0.0.1/y"
+    assert "secret" not in repr(store)  # never in a log line
+    monkeypatch.delenv("INDEXMAKER_STORE_URL")
+    with pytest.raises(ConfigError, match="^store.url: required for backend postgresql"):
+        load_config(None, {"store": {"backend": "postgresql"}})
