@@ -48,5 +48,5 @@ def test_postgresql_takes_its_url_from_the_environment_first(
     assert store.url == "postgresql://b:secret@127.0.0.1/y"
     assert "secret" not in repr(store)  # never in a log line
     monkeypatch.delenv("INDEXMAKER_STORE_URL")
-    with pytest.raises(ConfigError, match="^store.url: required for backend postgresql"):
+    with pytest.raises(ConfigError, match=r"^store\.url: required for backend postgresql"):
         load_config(None, {"store": {"backend": "postgresql"}})
