@@ -1,10 +1,15 @@
 """Crash harness (issue 10): one scenario against the real `indexmaker serve` process, which
-the harness kills with SIGKILL at chosen points (`INDEXMAKER_CRASH_AT`, store/crash.py) and
-restarts, again and again, until the scenario is done.
+the harness kills with SIGKILL at chosen places of the lifecycle (`INDEXMAKER_CRASH_AT`,
+store/crash.py) and restarts, again and again, until the scenario is done.
+
+The venue is the Binance-wire exchange simulator in its own process, which outlives every
+kill of `serve` (as the real exchange does): after a restart the service asks it about the
+orders it may have sent and collects their fills by trade id. Its books are a static replay
+(the same in every run), so an uninterrupted run and a crashed one meet the same market.
 
 The driver is idempotent the way a careful client is: before each step it reads the
-service's own durable journal (read-only SQLite, WAL lets it read beside the writer) and
-sends only what the service has not recorded. Results are read back from the store.
+service's own durable journal (SQLite read-only beside the writer, or PostgreSQL) and sends
+only what the service has not recorded; each order is minted before the next is sent.
 """
 
 from __future__ import annotations
@@ -13,20 +18,22 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 
+from indexmaker.app.binance_wiring import ExchangeSimProcess
 from indexmaker.app.cli import ANVIL_TEST_KEYS
+from indexmaker.chain.anvil import free_port
 from indexmaker.core import codec
 from indexmaker.core.events import (
     Command,
@@ -40,18 +47,23 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.journal import JournalEntry
 from indexmaker.server.client import IndexMakerClient
+from indexmaker.venues.binance_sim.config import (
+    TEST_ED25519_API_KEY,
+    TEST_ED25519_PRIVATE_PEM,
+    MarketConfig,
+)
+from indexmaker.venues.binance_sim.market import SyntheticMarket
 
-CONFIG = """
-indexes = ["SYL2"]
+SYMBOL = "SYL2"
+CONFIG = f"""
+indexes = ["{SYMBOL}"]
 log_level = "DEBUG"
 [server]
 host = "127.0.0.1"
 [solver]
 mint_idle = 0.3
-order_rate_limits = [{ name = "ORDERS_10S", limit = 100000, interval = 10 }]
+order_rate_limits = [{{ name = "ORDERS_10S", limit = 100000, interval = 10 }}]
 [sim]
-book_refresh = 3600          # one static market: every run sees the same books
-exchange_latency = 0.005
 bridge_delay = 0.05
 wallet_delay = 0.03
 mint_delay = 0.02
@@ -61,7 +73,6 @@ port = 0                     # the query API on any free port (tests run side by
 [store]
 commit_interval = 0.05
 """
-SYMBOL = "SYL2"
 CLIENTS = (1, 2, 3)  # anvil test accounts
 # (client, amount) deposits, then (client, client order id, USDC) orders, in this order.
 DEPOSITS = ((1, Decimal(400)), (2, Decimal(300)), (3, Decimal(250)), (1, Decimal(100)))
@@ -72,42 +83,72 @@ ORDERS = (
     (1, "c1-b", Decimal(200)),
     (2, "c2-b", Decimal(60)),
 )
-SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--venue", "sim", "--config"]
+SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--venue", "binance", "--config"]
 STEP_LIMIT = 5.0  # seconds one request may take before it is treated as lost
+# What the engine records (inputs) and asks for (effects) across the lifecycle: the kinds
+# whose n-th occurrence is a kill point.
+INPUT_KINDS = (
+    "DepositObserved",
+    "HopCompleted",
+    "NewIndexOrderRequest",
+    "ExchangeOrderAccepted",
+    "ExchangeFill",
+    "ExchangeOrderClosed",
+    "MintConfirmed",
+)
+EFFECT_KINDS = ("RouteCollateral", "PlaceExchangeOrder", "MintIndex", "SendToClient")
 
 
 def address(client: int) -> str:
     return str(Account.from_key(ANVIL_TEST_KEYS[client]).address)
 
 
+def static_books(path: Path) -> None:
+    """One snapshot line per pair of the index (the simulator's synthetic first quotes),
+    nothing after: a market that stands still but for what our own orders take."""
+    market = SyntheticMarket(MarketConfig(indexes=(SYMBOL,), levels=10))
+    lines = []
+    for quotes in market.initial():
+        spec = market.specs[quotes.symbol]
+        side = {
+            name: [[str(spec.price_of(p)), str(spec.qty_of(q))] for p, q in sorted(levels.items())]
+            for name, levels in (("bids", quotes.bids), ("asks", quotes.asks))
+        }
+        side["bids"].reverse()
+        lines.append(json.dumps({"symbol": quotes.symbol, "lastUpdateId": 1, **side}))
+    path.write_text("\n".join(lines) + "\n")
+
+
 @dataclass
 class StoreView:
-    """What the service has durably recorded, read from its SQLite file."""
+    """What the service has durably recorded, read from its database."""
 
     entries: list[JournalEntry] = field(default_factory=list)
     inputs: list[EngineInput] = field(default_factory=list)
     effects: list[Command] = field(default_factory=list)
+    effect_seqs: list[int] = field(default_factory=list)
     pending: int = 0
 
     @classmethod
-    def read(cls, path: Path) -> StoreView:
+    def read(cls, db: Path | str) -> StoreView:
         view = cls()
-        if not path.exists():
-            return view
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
-            for (blob,) in db.execute("SELECT entry FROM journal ORDER BY seq"):
-                entry = codec.decode_entry(bytes(blob))
-                view.entries.append(entry)
-                view.inputs.append(entry.event)
-            for blob, done in db.execute("SELECT command, done FROM outbox ORDER BY rowid"):
-                view.effects.append(codec.decode(bytes(blob)))  # type: ignore[arg-type]
-                view.pending += not done
-        except sqlite3.OperationalError:  # the schema is not there yet
-            pass
-        finally:
-            db.close()
+            journal, outbox = _rows(db)
+        except _NotYet:
+            return view
+        for (blob,) in journal:
+            entry = codec.decode_entry(bytes(blob))
+            view.entries.append(entry)
+            view.inputs.append(entry.event)
+        for _key, seq, blob, done in sorted(outbox, key=lambda r: (r[1], int(r[0].split(".")[1]))):
+            view.effects.append(codec.decode(bytes(blob)))  # type: ignore[arg-type]
+            view.effect_seqs.append(int(seq))
+            view.pending += not done
         return view
+
+    def count(self, kind: str) -> int:
+        """How many inputs or effects of `kind` are recorded (what a crash point counts)."""
+        return sum(type(e).__name__ == kind for e in [*self.inputs, *self.effects])
 
     def deposits(self, client: int) -> int:
         who = address(client).lower()
@@ -131,33 +172,109 @@ class StoreView:
     def mints_confirmed(self) -> Counter[str]:
         return Counter(str(e.payment_id) for e in self.inputs if isinstance(e, MintConfirmed))
 
+    def kill_points(self) -> list[tuple[int, str]]:
+        """Every place of this run's lifecycle a crash point can name, with the journal seq
+        it was reached at: (seq, "<point>:<Kind>#<n>"), in lifecycle order."""
+        points: list[tuple[int, str]] = []
+        seen: Counter[str] = Counter()
+        for entry in self.entries:
+            kind = type(entry.event).__name__
+            if kind in INPUT_KINDS:
+                seen[kind] += 1
+                for point in ("commit", "before_commit"):
+                    points.append((entry.seq, f"{point}:{kind}#{seen[kind]}"))
+        for seq, effect in zip(self.effect_seqs, self.effects, strict=True):
+            kind = type(effect).__name__
+            if kind in EFFECT_KINDS:
+                seen[kind] += 1
+                points.append((seq, f"effect:{kind}#{seen[kind]}"))
+        return sorted(points, key=lambda p: p[0])
+
+
+class _NotYet(Exception):
+    """The service has not created its schema yet."""
+
+
+def _rows(db: Path | str) -> tuple[list[Any], list[Any]]:
+    journal_sql = "SELECT entry FROM journal ORDER BY seq"
+    outbox_sql = "SELECT key, journal_seq, command, done FROM outbox"
+    if isinstance(db, Path):
+        import sqlite3
+
+        if not db.exists():
+            raise _NotYet
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(journal_sql).fetchall(), conn.execute(outbox_sql).fetchall()
+        except sqlite3.OperationalError as error:
+            raise _NotYet from error
+        finally:
+            conn.close()
+    import psycopg
+
+    try:
+        with psycopg.connect(db, connect_timeout=5) as conn:
+            return conn.execute(journal_sql).fetchall(), conn.execute(outbox_sql).fetchall()
+    except psycopg.errors.UndefinedTable as error:
+        raise _NotYet from error
+
 
 @dataclass
 class Run:
+    """One life story of the service: a venue that stays up, `serve` started, killed at the
+    crash points in `crashes` (in order; one already passed is skipped) and restarted."""
+
     root: Path
     crashes: list[str]
+    store_url: str | None = None  # PostgreSQL; None: SQLite in root/data
     port: int = 0
     starts: int = 0
     kills: list[tuple[str, int, int]] = field(default_factory=list)  # point, inputs, effects
+    skipped: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    venue: ExchangeSimProcess | None = None
+    _crash: str | None = None
 
     @property
-    def db(self) -> Path:
-        return self.root / "data" / "indexmaker.sqlite3"
+    def db(self) -> Path | str:
+        return self.store_url or self.root / "data" / "indexmaker.sqlite3"
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    def open_venue(self) -> None:
+        books = self.root / "books.jsonl"
+        static_books(books)
+        self.venue = ExchangeSimProcess(
+            "--replay", str(books), "--orders-10s", "100000", "--weight-limit", "1000000"
+        )
+        (self.root / "venue.pem").write_text(TEST_ED25519_PRIVATE_PEM)
+
+    def close_venue(self) -> None:
+        if self.venue is not None:
+            self.venue.stop()
+
     def start(self) -> None:
-        if not self.port:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                self.port = probe.getsockname()[1]
-        (self.root / "serve.toml").write_text(CONFIG)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INDEXMAKER_")}
-        env["INDEXMAKER_DATA_DIR"] = str(self.root / "data")
-        self._crash = self.crashes[self.starts] if self.starts < len(self.crashes) else None
+        assert self.venue is not None
+        self.port = self.port or free_port()
+        config = CONFIG
+        if self.store_url:
+            config += 'backend = "postgresql"\n'
+        (self.root / "serve.toml").write_text(config)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXMAKER_", "BINANCE_"))}
+        ws = self.venue.url.replace("http://", "ws://")
+        env |= {
+            "INDEXMAKER_DATA_DIR": str(self.root / "data"),
+            "BINANCE_REST_URL": self.venue.url,
+            "BINANCE_WS_API_URL": f"{ws}/ws-api/v3",
+            "BINANCE_STREAM_URL": ws,
+            "BINANCE_API_KEY": TEST_ED25519_API_KEY,
+            "BINANCE_PRIVATE_KEY_FILE": str(self.root / "venue.pem"),
+        }
+        if self.store_url:
+            env["INDEXMAKER_STORE_URL"] = self.store_url
+        self._crash = self._next_crash()
         if self._crash:
             env["INDEXMAKER_CRASH_AT"] = self._crash
         log = self.root / f"serve-{self.starts}.log"
@@ -175,6 +292,17 @@ class Run:
                 return  # killed while starting (a crash point in recovery): ensure() restarts
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.02)
+
+    def _next_crash(self) -> str | None:
+        """The next crash point not yet passed (the store's counts say which are)."""
+        view = StoreView.read(self.db)
+        while self.crashes:
+            spec = self.crashes.pop(0)
+            kind, _, n = spec.partition(":")[2].partition("#")
+            if view.count(kind) < int(n):
+                return spec
+            self.skipped.append(spec)
+        return None
 
     def ensure(self) -> None:
         """Restart the service if a crash point killed it (anything else is a failure)."""
@@ -223,43 +351,61 @@ async def _order(url: str, client: int, cid: str, amount: Decimal) -> None:
 
 
 def drive(run: Run, limit: float = 240) -> StoreView:
-    """Every deposit and order once, then wait until every order is minted."""
+    """Every deposit and order once, each order minted before the next is sent (so the
+    batches, and what they cost, do not depend on timing); then stop the service."""
     deadline = time.monotonic() + limit
-    run.start()
-    for n, (client, amount) in enumerate(DEPOSITS):
-        want = sum(1 for c, _ in DEPOSITS[: n + 1] if c == client)
-        while StoreView.read(run.db).deposits(client) < want:
-            assert time.monotonic() < deadline, "deposits did not go through"
-            run.ensure()
-            try:
-                _deposit(run.url, client, amount)
-            except OSError:
-                time.sleep(0.05)  # the service died under us: ensure() restarts it
-            _settle(run, lambda v, c=client, w=want: v.deposits(c) >= w)
-    for client, cid, amount in ORDERS:
-        while cid not in StoreView.read(run.db).ordered():
-            assert time.monotonic() < deadline, f"order {cid} did not go through"
-            run.ensure()
-            try:
-                asyncio.run(_order(run.url, client, cid, amount))
-            except Exception:  # lost with the service: the store says what arrived
-                time.sleep(0.05)
-            _settle(run, lambda v, cid=cid: cid in v.ordered())
-    while len(StoreView.read(run.db).invoices()) < len(ORDERS):
-        assert time.monotonic() < deadline, "orders were not all minted"
-        run.ensure()
-        time.sleep(0.05)
-    run.stop()
+    run.open_venue()
+    try:
+        run.start()
+        for n, (client, amount) in enumerate(DEPOSITS):
+            want = sum(1 for c, _ in DEPOSITS[: n + 1] if c == client)
+            _until(
+                run,
+                deadline,
+                lambda v, c=client, w=want: v.deposits(c) >= w,
+                lambda c=client, a=amount: _deposit(run.url, c, a),
+                "deposit",
+            )
+        for n, (client, cid, amount) in enumerate(ORDERS):
+            _until(
+                run,
+                deadline,
+                lambda v, cid=cid: cid in v.ordered(),
+                lambda c=client, cid=cid, a=amount: asyncio.run(_order(run.url, c, cid, a)),
+                f"order {cid}",
+            )
+            _until(run, deadline, lambda v, n=n: len(v.invoices()) > n, None, f"mint of {cid}")
+        run.stop()
+    finally:
+        if run.process is not None and run.process.poll() is None:
+            run.process.kill()
+            run.process.wait(10)
+        run.close_venue()
     return StoreView.read(run.db)
 
 
-def _settle(run: Run, done: object, wait: float = 1.0) -> None:
-    """Give a request the service took a moment to commit (group commit) before retrying."""
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        if done(StoreView.read(run.db)):  # type: ignore[operator]
-            return
-        assert run.process is not None
-        if run.process.poll() is not None:
-            return
-        time.sleep(0.02)
+def _until(
+    run: Run,
+    deadline: float,
+    done: Callable[[StoreView], bool],
+    send: Callable[[], object] | None,
+    what: str,
+) -> None:
+    """Send (when given) until the store records it; a request lost with the service is
+    sent again once it is back. Waits a moment per try for the group commit."""
+    while not done(StoreView.read(run.db)):
+        assert time.monotonic() < deadline, f"{what} did not go through"
+        run.ensure()
+        if send is not None:
+            try:
+                send()
+            except Exception:  # lost with the service: the store says what arrived
+                time.sleep(0.05)
+        end = time.monotonic() + (1.0 if send is not None else 0.05)
+        while time.monotonic() < end:
+            if done(StoreView.read(run.db)):
+                return
+            assert run.process is not None
+            if run.process.poll() is not None:
+                break
+            time.sleep(0.02)
