@@ -237,7 +237,8 @@ class Run:
 
     @property
     def db(self) -> Path | str:
-        return self.store_url or self.root / "data" / "indexmaker.sqlite3"
+        # serve keeps the Binance venue's journal under <data_dir>/binance/ (service.venue_store)
+        return self.store_url or self.root / "data" / "binance" / "indexmaker.sqlite3"
 
     @property
     def url(self) -> str:

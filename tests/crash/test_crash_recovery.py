@@ -84,6 +84,13 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
     return _backend(request)
 
 
+@pytest.fixture(scope="module")
+def calm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, StoreView]:
+    """The uninterrupted run, once for every crashed run it is compared with."""
+    run = Run(tmp_path_factory.mktemp("calm"), [])
+    return run, drive(run)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kills",
@@ -98,11 +105,9 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
     ],
 )
 def test_killed_again_and_again_the_service_ends_as_an_uninterrupted_run(
-    tmp_path: Path, kills: int, store_url: str | None
+    tmp_path: Path, kills: int, store_url: str | None, calm: tuple[Run, StoreView]
 ) -> None:
-    calm = Run(tmp_path / "calm", [])
-    calm.root.mkdir()
-    expected = drive(calm)
+    calm_run, expected = calm
     planned = choose(expected.kill_points(), kills)
     assert len(planned) >= kills
     crashed = Run(tmp_path / "crashed", list(planned), store_url=store_url)
@@ -131,4 +136,4 @@ def test_killed_again_and_again_the_service_ends_as_an_uninterrupted_run(
     # Every client message handed over (nothing left in the outbox); the ledgers balance and
     # are exactly those of the uninterrupted run.
     assert got.pending == 0
-    assert _ledgers(got, crashed.root) == _ledgers(expected, calm.root)
+    assert _ledgers(got, crashed.root) == _ledgers(expected, calm_run.root)
