@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve clean chains chains-stop contracts deploy
+.PHONY: demo test lint bench serve clean chains chains-stop contracts deploy pg pg-stop
 
 # ARGS passes options through: make serve ARGS="--port 3100 --config my.toml"
 ARGS   ?=
@@ -47,6 +47,14 @@ chains-stop: $(STAMP)
 deploy: $(STAMP) $(ARTIFACTS)
 	$(BIN)/python -m indexmaker.chain.deploy
 
+# A local PostgreSQL (Debian's package) on 127.0.0.1 for the store: data, PID and URL in .pg/;
+# `make pg-stop` stops it by PID. Use it: INDEXMAKER_STORE_URL=$$(cat .pg/url).
+pg: $(STAMP)
+	$(BIN)/python -m indexmaker.store.pgserver start
+
+pg-stop: $(STAMP)
+	$(BIN)/python -m indexmaker.store.pgserver stop
+
 # The simulated session over sockets, then the collateral path on two local chains (issue 11).
 demo: $(STAMP) $(ARTIFACTS)
 	$(BIN)/indexmaker demo $(ARGS)
@@ -70,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
 
 clean:
-	rm -rf $(VENV) build node_modules .chains *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build node_modules .chains .pg *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -146,10 +146,6 @@ class StoreView:
             view.pending += not done
         return view
 
-    def count(self, kind: str) -> int:
-        """How many inputs or effects of `kind` are recorded (what a crash point counts)."""
-        return sum(type(e).__name__ == kind for e in [*self.inputs, *self.effects])
-
     def deposits(self, client: int) -> int:
         who = address(client).lower()
         return sum(
@@ -219,18 +215,63 @@ def _rows(db: Path | str) -> tuple[list[Any], list[Any]]:
         raise _NotYet from error
 
 
+class KillPlan:
+    """Where each life of the crashed service dies, chosen at each start from the places of
+    the calm run's lifecycle (`StoreView.kill_points`) that this run has not reached yet
+    (by the store's own counts), so every chosen place is still ahead and gets reached.
+
+    `stages` given: one life per (point, kind), at the middle of its occurrences still
+    ahead (the representative subset). Otherwise life i dies at the first place still ahead
+    at or after i/kills of the calm run's journal, so the kills spread over the whole
+    lifecycle. A place is never chosen twice."""
+
+    def __init__(
+        self,
+        points: list[tuple[int, str]],
+        kills: int,
+        stages: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.points = [spec for _, spec in points]
+        self.seqs = [seq for seq, _ in points]
+        self.kills = kills
+        self.stages = list(stages)
+        self.used: list[str] = []
+
+    def next(self, view: StoreView) -> str | None:
+        counts: Counter[str] = Counter(type(e).__name__ for e in [*view.inputs, *view.effects])
+
+        def ahead(spec: str) -> bool:
+            kind, _, n = spec.partition(":")[2].partition("#")
+            return counts[kind] < int(n) and spec not in self.used
+
+        chosen = None
+        if self.stages:
+            while self.stages and chosen is None:
+                point, kind = self.stages.pop(0)
+                matching = [p for p in self.points if p.startswith(f"{point}:{kind}#")]
+                later = [p for p in matching[len(matching) // 2 :] if ahead(p)]
+                chosen = later[0] if later else None
+        elif len(self.used) < self.kills:
+            target = self.seqs[-1] * len(self.used) // self.kills
+            later = [p for s, p in zip(self.seqs, self.points, strict=True) if s >= target]
+            candidates = [p for p in later if ahead(p)] or [p for p in self.points if ahead(p)]
+            chosen = candidates[0] if candidates else None
+        if chosen is not None:
+            self.used.append(chosen)
+        return chosen
+
+
 @dataclass
 class Run:
-    """One life story of the service: a venue that stays up, `serve` started, killed at the
-    crash points in `crashes` (in order; one already passed is skipped) and restarted."""
+    """One life story of the service: a venue that stays up, `serve` started, killed where
+    `plan` says (none: never) and restarted."""
 
     root: Path
-    crashes: list[str]
+    plan: KillPlan | None = None
     store_url: str | None = None  # PostgreSQL; None: SQLite in root/data
     port: int = 0
     starts: int = 0
     kills: list[tuple[str, int, int]] = field(default_factory=list)  # point, inputs, effects
-    skipped: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     venue: ExchangeSimProcess | None = None
     _crash: str | None = None
@@ -295,15 +336,7 @@ class Run:
             time.sleep(0.02)
 
     def _next_crash(self) -> str | None:
-        """The next crash point not yet passed (the store's counts say which are)."""
-        view = StoreView.read(self.db)
-        while self.crashes:
-            spec = self.crashes.pop(0)
-            kind, _, n = spec.partition(":")[2].partition("#")
-            if view.count(kind) < int(n):
-                return spec
-            self.skipped.append(spec)
-        return None
+        return self.plan.next(StoreView.read(self.db)) if self.plan is not None else None
 
     def ensure(self) -> None:
         """Restart the service if a crash point killed it (anything else is a failure)."""

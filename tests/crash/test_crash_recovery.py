@@ -19,7 +19,17 @@ from indexmaker.app.config import load_config
 from indexmaker.app.service import Service
 from indexmaker.core.ids import client_key
 
-from .harness import CLIENTS, CONFIG, DEPOSITS, ORDERS, Run, StoreView, address, drive
+from .harness import (
+    CLIENTS,
+    CONFIG,
+    DEPOSITS,
+    ORDERS,
+    KillPlan,
+    Run,
+    StoreView,
+    address,
+    drive,
+)
 
 LONG = "INDEXMAKER_CRASH_LONG"
 # The subset: one place per stage of the lifecycle, every kind of point.
@@ -33,27 +43,6 @@ REPRESENTATIVE = (
     ("effect", "MintIndex"),
     ("commit", "MintConfirmed"),
 )
-
-
-def choose(points: list[tuple[int, str]], kills: int) -> list[str]:
-    """Kill points for the crashed run, in the order the calm run reached them. The subset
-    (kills == len(REPRESENTATIVE)) takes the middle occurrence of each stage; a long run
-    spreads `kills` evenly over every point the calm run reached, each kind at least once."""
-    order = {spec: n for n, (_, spec) in enumerate(points)}
-    if kills == len(REPRESENTATIVE):
-        chosen = []
-        for point, kind in REPRESENTATIVE:
-            matching = [s for _, s in points if s.startswith(f"{point}:{kind}#")]
-            chosen.append(matching[len(matching) // 2])
-    else:
-        stride = len(points) / kills
-        chosen = [points[int(n * stride)][1] for n in range(kills)]
-        kinds = {s.partition("#")[0] for s in chosen}
-        for _, spec in points:  # one of each kind the spread missed, in place of a neighbour
-            if spec.partition("#")[0] not in kinds:
-                kinds.add(spec.partition("#")[0])
-                chosen.append(spec)
-    return sorted(set(chosen), key=order.__getitem__)
 
 
 def _ledgers(view: StoreView, root: Path) -> dict[str, tuple[Decimal, ...]]:
@@ -87,7 +76,7 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture(scope="module")
 def calm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, StoreView]:
     """The uninterrupted run, once for every crashed run it is compared with."""
-    run = Run(tmp_path_factory.mktemp("calm"), [])
+    run = Run(tmp_path_factory.mktemp("calm"))
     return run, drive(run)
 
 
@@ -108,16 +97,18 @@ def test_killed_again_and_again_the_service_ends_as_an_uninterrupted_run(
     tmp_path: Path, kills: int, store_url: str | None, calm: tuple[Run, StoreView]
 ) -> None:
     calm_run, expected = calm
-    planned = choose(expected.kill_points(), kills)
-    assert len(planned) >= kills
-    crashed = Run(tmp_path / "crashed", list(planned), store_url=store_url)
+    stages = REPRESENTATIVE if kills == len(REPRESENTATIVE) else ()
+    plan = KillPlan(expected.kill_points(), kills, stages)
+    crashed = Run(tmp_path / "crashed", plan, store_url=store_url)
     crashed.root.mkdir()
     got = drive(crashed, limit=90 + 6 * kills)
 
-    # Killed at every planned place the scenario reached again, each a distinct place.
+    # Killed at every place chosen, each a distinct place of the lifecycle, all stages.
     killed = [point for point, _, _ in crashed.kills]
-    assert len(killed) == len(set(killed))
-    assert len(killed) >= len(planned) - 2, (killed, crashed.skipped)
+    assert len(killed) == len(set(killed)) == len(plan.used) >= kills, (killed, plan.used)
+    stages_hit = {k.partition(":")[2].partition("#")[0] for k in killed}
+    assert {kind for _, kind in stages} <= stages_hit
+    assert {"DepositObserved", "PlaceExchangeOrder", "ExchangeFill", "MintIndex"} <= stages_hit
 
     # Every deposit and order once; every order minted once, for the same quantity.
     assert sum(got.deposits(c) for c in CLIENTS) == len(DEPOSITS)
