@@ -83,6 +83,25 @@ ORDERS = (
     (1, "c1-b", Decimal(200)),
     (2, "c2-b", Decimal(60)),
 )
+# The long variant's scenario: twice the lifecycle, so 56 kills spread without crowding.
+LONG_DEPOSITS = (*DEPOSITS, (2, Decimal(300)), (3, Decimal(300)))
+LONG_ORDERS = (
+    *ORDERS,
+    (3, "c3-b", Decimal(120)),
+    (2, "c2-c", Decimal(150)),
+    (1, "c1-c", Decimal(20)),
+    (3, "c3-c", Decimal(200)),
+    (2, "c2-d", Decimal(80)),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    deposits: tuple[tuple[int, Decimal], ...] = DEPOSITS
+    orders: tuple[tuple[int, str, Decimal], ...] = ORDERS
+
+
+LONG_SCENARIO = Scenario(LONG_DEPOSITS, LONG_ORDERS)
 SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--venue", "binance", "--config"]
 STEP_LIMIT = 5.0  # seconds one request may take before it is treated as lost
 # What the engine records (inputs) and asks for (effects) across the lifecycle: the kinds
@@ -97,6 +116,8 @@ INPUT_KINDS = (
     "MintConfirmed",
 )
 EFFECT_KINDS = ("RouteCollateral", "PlaceExchangeOrder", "MintIndex", "SendToClient")
+POINTS = ("commit", "effect", "before_commit")
+NEAR = 24  # how far ahead a place of the kind of point whose turn it is may be
 
 
 def address(client: int) -> str:
@@ -221,9 +242,8 @@ class KillPlan:
     (by the store's own counts), so every chosen place is still ahead and gets reached.
 
     `stages` given: one life per (point, kind), at the middle of its occurrences still
-    ahead (the representative subset). Otherwise life i dies at the first place still ahead
-    at or after i/kills of the calm run's journal, so the kills spread over the whole
-    lifecycle. A place is never chosen twice."""
+    ahead (the representative subset). Otherwise each life dies at the next place still
+    ahead, the kinds of point taken in turn. A place is never chosen twice."""
 
     def __init__(
         self,
@@ -232,7 +252,6 @@ class KillPlan:
         stages: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.points = [spec for _, spec in points]
-        self.seqs = [seq for seq, _ in points]
         self.kills = kills
         self.stages = list(stages)
         self.used: list[str] = []
@@ -252,10 +271,17 @@ class KillPlan:
                 later = [p for p in matching[len(matching) // 2 :] if ahead(p)]
                 chosen = later[0] if later else None
         elif len(self.used) < self.kills:
-            target = self.seqs[-1] * len(self.used) // self.kills
-            later = [p for s, p in zip(self.seqs, self.points, strict=True) if s >= target]
-            candidates = [p for p in later if ahead(p)] or [p for p in self.points if ahead(p)]
-            chosen = candidates[0] if candidates else None
+            # A place a little ahead, of each kind of point in turn. Events arrive in groups
+            # (a batch's fills commit together), so each kill passes a whole group by: the
+            # step is a quarter of an even share of the places left, so the kills reach the
+            # end of the lifecycle without running out of places first.
+            ahead_points = [p for p in self.points if ahead(p)]
+            # A quarter of an even share of what is left: each kill passes a group by.
+            skip = len(ahead_points) // (self.kills - len(self.used) + 1) // 4
+            ahead_points = ahead_points[skip:] or ahead_points
+            point = POINTS[len(self.used) % len(POINTS)]
+            near = [p for p in ahead_points[:NEAR] if p.startswith(point + ":")]
+            chosen = (near or ahead_points or [None])[0]
         if chosen is not None:
             self.used.append(chosen)
         return chosen
@@ -384,15 +410,15 @@ async def _order(url: str, client: int, cid: str, amount: Decimal) -> None:
         await asyncio.wait_for(sdk.new_order(SYMBOL, "buy", amount, cid), STEP_LIMIT)
 
 
-def drive(run: Run, limit: float = 240) -> StoreView:
+def drive(run: Run, limit: float = 240, scenario: Scenario = Scenario()) -> StoreView:
     """Every deposit and order once, each order minted before the next is sent (so the
     batches, and what they cost, do not depend on timing); then stop the service."""
     deadline = time.monotonic() + limit
     run.open_venue()
     try:
         run.start()
-        for n, (client, amount) in enumerate(DEPOSITS):
-            want = sum(1 for c, _ in DEPOSITS[: n + 1] if c == client)
+        for n, (client, amount) in enumerate(scenario.deposits):
+            want = sum(1 for c, _ in scenario.deposits[: n + 1] if c == client)
             _until(
                 run,
                 deadline,
@@ -400,7 +426,7 @@ def drive(run: Run, limit: float = 240) -> StoreView:
                 lambda c=client, a=amount: _deposit(run.url, c, a),
                 "deposit",
             )
-        for n, (client, cid, amount) in enumerate(ORDERS):
+        for n, (client, cid, amount) in enumerate(scenario.orders):
             _until(
                 run,
                 deadline,

@@ -10,6 +10,7 @@ server can run; CI always); INDEXMAKER_CRASH_LONG=1 kills at 56 places on each b
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,10 +23,10 @@ from indexmaker.core.ids import client_key
 from .harness import (
     CLIENTS,
     CONFIG,
-    DEPOSITS,
-    ORDERS,
+    LONG_SCENARIO,
     KillPlan,
     Run,
+    Scenario,
     StoreView,
     address,
     drive,
@@ -74,10 +75,17 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def calm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, StoreView]:
-    """The uninterrupted run, once for every crashed run it is compared with."""
-    run = Run(tmp_path_factory.mktemp("calm"))
-    return run, drive(run)
+def calm(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Scenario], tuple[Run, StoreView]]:
+    """The uninterrupted run of a scenario, once for every crashed run it is compared with."""
+    runs: dict[Scenario, tuple[Run, StoreView]] = {}
+
+    def of(scenario: Scenario) -> tuple[Run, StoreView]:
+        if scenario not in runs:
+            run = Run(tmp_path_factory.mktemp("calm"))
+            runs[scenario] = run, drive(run, scenario=scenario)
+        return runs[scenario]
+
+    return of
 
 
 @pytest.mark.slow
@@ -94,14 +102,18 @@ def calm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, StoreView]:
     ],
 )
 def test_killed_again_and_again_the_service_ends_as_an_uninterrupted_run(
-    tmp_path: Path, kills: int, store_url: str | None, calm: tuple[Run, StoreView]
+    tmp_path: Path,
+    kills: int,
+    store_url: str | None,
+    calm: Callable[[Scenario], tuple[Run, StoreView]],
 ) -> None:
-    calm_run, expected = calm
+    scenario = Scenario() if kills == len(REPRESENTATIVE) else LONG_SCENARIO
+    calm_run, expected = calm(scenario)
     stages = REPRESENTATIVE if kills == len(REPRESENTATIVE) else ()
     plan = KillPlan(expected.kill_points(), kills, stages)
     crashed = Run(tmp_path / "crashed", plan, store_url=store_url)
     crashed.root.mkdir()
-    got = drive(crashed, limit=90 + 6 * kills)
+    got = drive(crashed, limit=90 + 6 * kills, scenario=scenario)
 
     # Killed at every place chosen, each a distinct place of the lifecycle, all stages.
     killed = [point for point, _, _ in crashed.kills]
@@ -111,10 +123,10 @@ def test_killed_again_and_again_the_service_ends_as_an_uninterrupted_run(
     assert {"DepositObserved", "PlaceExchangeOrder", "ExchangeFill", "MintIndex"} <= stages_hit
 
     # Every deposit and order once; every order minted once, for the same quantity.
-    assert sum(got.deposits(c) for c in CLIENTS) == len(DEPOSITS)
+    assert sum(got.deposits(c) for c in CLIENTS) == len(scenario.deposits)
     mine = {i.client_order_id: i for i in got.invoices()}
     theirs = {i.client_order_id: i for i in expected.invoices()}
-    assert len(got.invoices()) == len(mine) == len(ORDERS)
+    assert len(got.invoices()) == len(mine) == len(scenario.orders)
     assert {cid: i.filled_quantity for cid, i in mine.items()} == {
         cid: i.filled_quantity for cid, i in theirs.items()
     }
