@@ -118,6 +118,7 @@ INPUT_KINDS = (
 EFFECT_KINDS = ("RouteCollateral", "PlaceExchangeOrder", "MintIndex", "SendToClient")
 POINTS = ("commit", "effect", "before_commit")
 NEAR = 24  # how far ahead a place of the kind of point whose turn it is may be
+SHARE = 10  # each kill skips 1/SHARE of an even share of the places left (see KillPlan)
 
 
 def address(client: int) -> str:
@@ -273,11 +274,11 @@ class KillPlan:
         elif len(self.used) < self.kills:
             # A place a little ahead, of each kind of point in turn. Events arrive in groups
             # (a batch's fills commit together), so each kill passes a whole group by: the
-            # step is a quarter of an even share of the places left, so the kills reach the
+            # step is a tenth of an even share of the places left, so the kills reach the
             # end of the lifecycle without running out of places first.
             ahead_points = [p for p in self.points if ahead(p)]
-            # A quarter of an even share of what is left: each kill passes a group by.
-            skip = len(ahead_points) // (self.kills - len(self.used) + 1) // 4
+            # A tenth of an even share of what is left: each kill passes a group by too.
+            skip = len(ahead_points) // (self.kills - len(self.used) + 1) // SHARE
             ahead_points = ahead_points[skip:] or ahead_points
             point = POINTS[len(self.used) % len(POINTS)]
             near = [p for p in ahead_points[:NEAR] if p.startswith(point + ":")]
