@@ -102,7 +102,7 @@ class Scenario:
 
 
 LONG_SCENARIO = Scenario(LONG_DEPOSITS, LONG_ORDERS)
-SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--venue", "binance", "--config"]
+SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--config"]
 STEP_LIMIT = 5.0  # seconds one request may take before it is treated as lost
 # What the engine records (inputs) and asks for (effects) across the lifecycle: the kinds
 # whose n-th occurrence is a kill point.
@@ -290,11 +290,12 @@ class KillPlan:
 
 @dataclass
 class Run:
-    """One life story of the service: a venue that stays up, `serve` started, killed where
-    `plan` says (none: never) and restarted."""
+    """One life story of the service: `serve` started, killed where `plan` says (a KillPlan,
+    or crash points in order; none: never) and restarted. With `open_venue()` first it trades
+    on an exchange-sim process that outlives every kill; else on the in-process venue."""
 
     root: Path
-    plan: KillPlan | None = None
+    plan: KillPlan | list[str] | None = None
     store_url: str | None = None  # PostgreSQL; None: SQLite in root/data
     port: int = 0
     starts: int = 0
@@ -306,7 +307,8 @@ class Run:
     @property
     def db(self) -> Path | str:
         # serve keeps the Binance venue's journal under <data_dir>/binance/ (service.venue_store)
-        return self.store_url or self.root / "data" / "binance" / "indexmaker.sqlite3"
+        venue_dir = ("binance",) if self.venue is not None else ()
+        return self.store_url or self.root.joinpath("data", *venue_dir, "indexmaker.sqlite3")
 
     @property
     def url(self) -> str:
@@ -325,22 +327,24 @@ class Run:
             self.venue.stop()
 
     def start(self) -> None:
-        assert self.venue is not None
         self.port = self.port or free_port()
         config = CONFIG
         if self.store_url:
             config += 'backend = "postgresql"\n'
         (self.root / "serve.toml").write_text(config)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INDEXMAKER_", "BINANCE_"))}
-        ws = self.venue.url.replace("http://", "ws://")
-        env |= {
-            "INDEXMAKER_DATA_DIR": str(self.root / "data"),
-            "BINANCE_REST_URL": self.venue.url,
-            "BINANCE_WS_API_URL": f"{ws}/ws-api/v3",
-            "BINANCE_STREAM_URL": ws,
-            "BINANCE_API_KEY": TEST_ED25519_API_KEY,
-            "BINANCE_PRIVATE_KEY_FILE": str(self.root / "venue.pem"),
-        }
+        env["INDEXMAKER_DATA_DIR"] = str(self.root / "data")
+        venue = ["--venue", "sim"]
+        if self.venue is not None:
+            venue = ["--venue", "binance"]
+            ws = self.venue.url.replace("http://", "ws://")
+            env |= {
+                "BINANCE_REST_URL": self.venue.url,
+                "BINANCE_WS_API_URL": f"{ws}/ws-api/v3",
+                "BINANCE_STREAM_URL": ws,
+                "BINANCE_API_KEY": TEST_ED25519_API_KEY,
+                "BINANCE_PRIVATE_KEY_FILE": str(self.root / "venue.pem"),
+            }
         if self.store_url:
             env["INDEXMAKER_STORE_URL"] = self.store_url
         self._crash = self._next_crash()
@@ -350,7 +354,7 @@ class Run:
         self.starts += 1
         with log.open("wb") as sink:
             self.process = subprocess.Popen(
-                [*SERVE, str(self.root / "serve.toml"), "--port", str(self.port)],
+                [*SERVE, str(self.root / "serve.toml"), *venue, "--port", str(self.port)],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -363,6 +367,8 @@ class Run:
             time.sleep(0.02)
 
     def _next_crash(self) -> str | None:
+        if isinstance(self.plan, list):
+            return self.plan.pop(0) if self.plan else None
         return self.plan.next(StoreView.read(self.db)) if self.plan is not None else None
 
     def ensure(self) -> None:
