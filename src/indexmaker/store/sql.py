@@ -62,6 +62,7 @@ class SqlStore:
         self._meta: dict[str, str] = {}
         self._snapshot: tuple[int, str, bytes] | None = None
         self.commits = 0
+        self._closed = False
         crash.count_existing(self)
 
     def _rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -204,8 +205,13 @@ class SqlStore:
             )
 
     def close(self) -> None:
+        """Commit what is buffered and release the database; again: nothing (a stopped
+        service may be stopped twice)."""
+        if self._closed:
+            return
         self.commit()
         self._db.close()
+        self._closed = True
 
 
 def _order(row: tuple[Any, ...]) -> tuple[int, int]:

@@ -121,6 +121,15 @@ def test_outbox_items_stay_pending_until_marked_done_and_committed(
     again.close()
 
 
+def test_closing_twice_is_harmless_and_drops_nothing(open_store: Callable[[], SqlStore]) -> None:
+    store = open_store()
+    store.append(AT, Tick(AT))
+    store.close()
+    store.save_snapshot(1, "b", b"late")  # a second stop snapshots again: nothing to write to
+    store.close()
+    assert [e.seq for e in open_store().entries()] == [1]
+
+
 def test_effects_keep_their_order_past_ten_per_input(open_store: Callable[[], SqlStore]) -> None:
     store = open_store()
     seq = store.append(AT, Tick(AT)).seq
