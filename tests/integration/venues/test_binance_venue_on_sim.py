@@ -79,6 +79,9 @@ async def test_is_a_venue_port_with_rules_and_books(venue: tuple[BinanceVenue, S
     rules = await adapter.instruments()
     assert set(rules) == {instrument(p) for p in PAIRS}
     assert {e.instrument for e in sink.of(RulesUpdate)} == set(rules)
+    # The account's taker rate (the sim's default 0.1%, GET /api/v3/account), which Binance
+    # takes in the base asset of a buy, reaches the core with every instrument's rules.
+    assert {e.rules.buy_base_commission for e in sink.of(RulesUpdate)} == {Decimal("0.001")}
     await adapter.subscribe_books([BTC])
     await eventually(lambda: bool(sink.of(BookSnapshot)), 10)
     snapshot = sink.of(BookSnapshot)[0]
