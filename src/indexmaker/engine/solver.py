@@ -256,6 +256,7 @@ class Solver:
             return None
         carried = {}
         for _update, basket in candidates:
+            checkpoint()  # 10,000 candidates × their assets: ~17 ms without a turn
             for asset in basket.assets:
                 if asset.instrument not in carried:
                     carried[asset.instrument] = self.inventory.free_quantity(asset.instrument)
