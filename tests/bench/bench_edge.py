@@ -271,6 +271,22 @@ async def _ack(ws: aiohttp.ClientWebSocketResponse, seq: int) -> None:
             return
 
 
+# Attackers are other machines in real life: on a machine of 2+ cores the server and the honest
+# client share the first core and the hostile process gets the others, so the attackers' own CPU
+# is not what the honest client's latency measures (the decoy row checks it).
+_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def _pin_defender() -> None:
+    if len(_CORES) >= 2:
+        os.sched_setaffinity(0, {_CORES[0]})  # this process, and the servers it starts
+
+
+def _attackers_cores() -> None:
+    if len(_CORES) >= 2:
+        os.sched_setaffinity(0, set(_CORES[1:]))
+
+
 def honest_under(
     url: str, kind: str | None, count: int, settle: float = SETTLE, target: str | None = None
 ) -> RoundTrips:
@@ -284,6 +300,7 @@ def honest_under(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=_attackers_cores,
     ) as attackers:
         # The attack is in its steady state before the honest client starts: every socket
         # connected once (the hostile process's own start and its first handshakes are not
@@ -402,7 +419,12 @@ def _row(name: str, rt: RoundTrips, quiet: RoundTrips) -> str:
 
 
 def run() -> list[str]:
-    lines = ["servers in child processes; hostile peers in another; honest client here"]
+    _pin_defender()
+    pinned = f"server and honest client on core {_CORES[0]}, attackers on {_CORES[1:]}"
+    lines = [
+        "servers in child processes; hostile peers in another; honest client here; "
+        + (pinned if len(_CORES) >= 2 else "one core: nothing pinned")
+    ]
     with child("--serve", "echo") as echo:
         echo_idle = asyncio.run(_memory(echo, "idle", MEMORY_SESSIONS))
         echo_rate = refused_per_core(echo, echo=True)
