@@ -210,3 +210,106 @@ def test_pause_stops_every_move(
     finally:
         assert send(w3, custody.functions.unpause())["status"] == 1
     assert _deposit(chain, client, 1)["status"] == 1
+
+
+# ---------------------------------------------------------------- escrow (redemptions, issue 12)
+
+
+def _minted_to(chain: Deployed, deployer: LocalAccount, client: LocalAccount, amount: int) -> None:
+    w3 = as_account(chain.url, deployer)
+    mint = chain.at(w3, chain.custody).functions.mint(
+        chain.token.address,
+        Web3.keccak(text=f"escrow-mint-{amount}"),
+        client.address,
+        amount,
+        Web3.keccak(text="inv"),
+    )
+    assert send(w3, mint)["status"] == 1
+
+
+def test_escrow_pulls_approved_tokens_once(
+    chain: Deployed, deployer: LocalAccount, client: LocalAccount, stranger: LocalAccount
+) -> None:
+    _minted_to(chain, deployer, client, 6 * INDEX)
+    w3 = as_account(chain.url, deployer)
+    custody = chain.at(w3, chain.custody)
+    escrow_id = Web3.keccak(text="R1")
+    escrow = custody.functions.escrowIndex(
+        chain.token.address, escrow_id, client.address, 5 * INDEX
+    )
+    # Only the issuer escrows, and only what the client approved.
+    assert revert_of(escrow, stranger.address) == selector(
+        "AccessControlUnauthorizedAccount(address,bytes32)"
+    )
+    assert revert_of(escrow, deployer.address) == selector(
+        "ERC20InsufficientAllowance(address,uint256,uint256)"
+    )
+    cw3 = as_account(chain.url, client)
+    send(cw3, chain.at(cw3, chain.token).functions.approve(custody.address, 5 * INDEX))
+    held = chain.token.functions.balanceOf(client.address).call()
+    receipt = send(w3, escrow)
+    assert receipt["status"] == 1
+    ev = chain.custody.events.IndexEscrowed().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    assert (ev["escrowId"], ev["token"], ev["client"], ev["amount"]) == (
+        escrow_id,
+        chain.token.address,
+        client.address,
+        5 * INDEX,
+    )
+    assert chain.token.functions.balanceOf(client.address).call() == held - 5 * INDEX
+    assert chain.token.functions.balanceOf(custody.address).call() >= 5 * INDEX
+    # A resend after a restart (same escrow id) moves nothing, whatever it asks for.
+    send(cw3, chain.at(cw3, chain.token).functions.approve(custody.address, INDEX))
+    again = custody.functions.escrowIndex(chain.token.address, escrow_id, client.address, INDEX)
+    assert revert_of(again, deployer.address) == selector("AlreadyEscrowed(bytes32)")
+
+
+def test_escrow_burns_once_per_batch_then_returns_the_rest(
+    chain: Deployed, deployer: LocalAccount, client: LocalAccount
+) -> None:
+    _minted_to(chain, deployer, client, 4 * INDEX)
+    cw3 = as_account(chain.url, client)
+    w3 = as_account(chain.url, deployer)
+    custody = chain.at(w3, chain.custody)
+    send(cw3, chain.at(cw3, chain.token).functions.approve(custody.address, 4 * INDEX))
+    escrow_id = Web3.keccak(text="R2")
+    send(
+        w3, custody.functions.escrowIndex(chain.token.address, escrow_id, client.address, 4 * INDEX)
+    )
+    supply = chain.token.functions.totalSupply().call()
+    held = chain.token.functions.balanceOf(client.address).call()
+    b1, b2, terms = Web3.keccak(text="R2-B1"), Web3.keccak(text="R2-B2"), Web3.keccak(text="t")
+    receipt = send(w3, custody.functions.burnEscrowed(escrow_id, b1, INDEX + 7, terms))
+    assert receipt["status"] == 1
+    ev = chain.custody.events.IndexEscrowBurned().process_receipt(receipt, errors=DISCARD)[0]
+    assert (ev["args"]["escrowId"], ev["args"]["burnId"], ev["args"]["amount"]) == (
+        escrow_id,
+        b1,
+        INDEX + 7,
+    )
+    assert chain.custody.functions.burnHashOf(b1).call() == terms
+    assert chain.token.functions.totalSupply().call() == supply - INDEX - 7
+    # The same batch's burn again is refused; a burn beyond what is escrowed too.
+    again = custody.functions.burnEscrowed(escrow_id, b1, 1, terms)
+    assert revert_of(again, deployer.address) == selector("AlreadyBurned(bytes32)")
+    too_much = custody.functions.burnEscrowed(escrow_id, b2, 3 * INDEX, terms)
+    assert revert_of(too_much, deployer.address) == selector(
+        "EscrowExceeded(bytes32,uint256,uint256)"
+    )
+    empty = custody.functions.burnEscrowed(escrow_id, b2, 1, ZERO32)
+    assert revert_of(empty, deployer.address) == selector("EmptyInvoiceHash()")
+    # The unsold rest goes back to the client, once; then the escrow is closed.
+    rest = 3 * INDEX - 7
+    over = custody.functions.releaseIndex(escrow_id, rest + 1)
+    assert revert_of(over, deployer.address) == selector("EscrowExceeded(bytes32,uint256,uint256)")
+    receipt = send(w3, custody.functions.releaseIndex(escrow_id, rest))
+    ev = chain.custody.events.IndexEscrowReleased().process_receipt(receipt, errors=DISCARD)[0]
+    assert (ev["args"]["client"], ev["args"]["amount"]) == (client.address, rest)
+    assert chain.token.functions.balanceOf(client.address).call() == held + rest
+    closed = selector("EscrowClosed(bytes32)")
+    assert revert_of(custody.functions.releaseIndex(escrow_id, 1), deployer.address) == closed
+    assert revert_of(custody.functions.burnEscrowed(escrow_id, b2, 1, terms), deployer.address) == (
+        closed
+    )
+    unknown = custody.functions.releaseIndex(Web3.keccak(text="R404"), 1)
+    assert revert_of(unknown, deployer.address) == selector("UnknownEscrow(bytes32)")
