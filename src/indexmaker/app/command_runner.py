@@ -7,6 +7,10 @@ id), a hop that times out or fails without a definite refusal is `HopStatusUnkno
 router asks the chain or bridge by transfer id before any resend; a definite refusal is
 `HopFailed`), a failed mint, burn or withdrawal is `MintFailed`,
 `BurnFailed`, `WithdrawalFailed` (retryable: the core resends with the same idempotency key).
+An escrow refused outright (`NonRetryableError`: the client did not approve or hold the
+tokens) is `IndexEscrowFailed`; an escrow or a release whose call failed otherwise is tried
+again here under the same escrow id (the chain moves it at most once), `query_attempts` times
+backing off, then left to the operator (`escrow_unknown` / `release_failed`) and to recovery.
 """
 
 from __future__ import annotations
@@ -26,15 +30,18 @@ from indexmaker.core.events import (
     ClientResponse,
     Command,
     EngineInput,
+    EscrowIndex,
     ExchangeOrderReport,
     ExchangeOrderStatusUnknown,
     HopFailed,
     HopStatusUnknown,
+    IndexEscrowFailed,
     MintFailed,
     MintIndex,
     PlaceExchangeOrder,
     QueryExchangeOrder,
     QueryHop,
+    ReleaseIndex,
     RouteCollateral,
     SendToClient,
     WithdrawalFailed,
@@ -126,6 +133,10 @@ class CommandRunner:
                 self._spawn(self._burn(command))
             case WithdrawCollateral():
                 self._spawn(self._withdraw(command))
+            case EscrowIndex():
+                self._spawn(self._escrow(command))
+            case ReleaseIndex():
+                self._spawn(self._release_index(command))
             case MintIndex():
                 log_event("mint", symbol=command.symbol, quantity=command.quantity)
                 self._spawn(self._mint(command))
@@ -271,6 +282,41 @@ class CommandRunner:
         if reason is not None:
             await self.put(WithdrawalFailed(command.withdrawal_id, reason, retryable=True))
 
+    async def _escrow(self, command: EscrowIndex) -> None:
+        final, reason = await self._persist("escrow", lambda: self.chain.escrow(command))
+        if final:
+            await self.put(IndexEscrowFailed(command.escrow_id, reason))
+        elif reason:  # the tokens may be in custody: never reported failed on a guess
+            log_event("escrow_unknown", logging.ERROR, reason=reason)
+
+    async def _release_index(self, command: ReleaseIndex) -> None:
+        final, reason = await self._persist("release", lambda: self.chain.release_index(command))
+        if reason:
+            log_event("release_failed", logging.ERROR, reason=reason, final=final)
+
+    async def _persist(
+        self, what: str, call: Callable[[], Coroutine[Any, Any, None]]
+    ) -> tuple[bool, str]:
+        """Run `call` until it succeeds: (False, "") once done; (True, reason) at once on a
+        definite refusal; (False, the last reason) after `query_attempts` other failures,
+        backing off 2ⁿ × `query_backoff` (each try under the same key)."""
+        reason = ""
+        for attempt in range(self.limits.query_attempts):
+            if attempt:
+                await asyncio.sleep(self.limits.query_backoff.total_seconds() * 2 ** (attempt - 1))
+            try:
+                await asyncio.wait_for(call(), self.limits.command_timeout.total_seconds())
+                return False, ""
+            except NonRetryableError as error:
+                return True, f"{what} refused: {error}"
+            except TimeoutError:
+                reason = f"{what} timed out after {self.limits.command_timeout.total_seconds()}s"
+            except Exception as error:
+                reason = f"{what} failed: {error!r}"
+            if self.metrics is not None:
+                self.metrics.command_failed(what)
+        return False, reason
+
 
 def report_inputs(report: OrderReport) -> list[EngineInput]:
     """The venue's fills, then its report (docs/adapters.md). The core deduplicates fills by
@@ -308,4 +354,5 @@ _CONTEXT_FIELDS = (
     ("transfer", "transfer_id"),
     ("payment", "payment_id"),
     ("withdrawal", "withdrawal_id"),
+    ("escrow", "escrow_id"),
 )

@@ -38,6 +38,7 @@ from indexmaker.core.events import (
     ClientResponse,
     Command,
     EngineInput,
+    EscrowIndex,
     MintIndex,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
@@ -46,6 +47,7 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
     QueryExchangeOrder,
     QueryHop,
+    ReleaseIndex,
     RequestStatus,
     RouteCollateral,
     SendToClient,
@@ -74,6 +76,8 @@ EFFECTS = (
     MintIndex,
     BurnIndex,
     WithdrawCollateral,
+    EscrowIndex,
+    ReleaseIndex,
 )
 # Inputs handled per group commit at most: bounds the latency a group adds to its first.
 MAX_GROUP = 256

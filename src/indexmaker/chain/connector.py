@@ -6,6 +6,8 @@ followed as logs, collateral released from custody, index tokens minted and burn
   `cursor` is the last fully handled block (persist it to resume: issue 10's store).
 - `transfer` (a hop with no bridge) and `withdraw`: `Custody.release`, keyed on chain by
   keccak256(transfer id / withdrawal id), so a resend after a restart moves nothing twice.
+- `escrow` / `release_index` / a `burn` with an escrow id: `Custody.escrowIndex` /
+  `releaseIndex` / `burnEscrowed` (chain/escrow.py).
 - `mint` / `burn`: `Custody.mint` / `burn`, order id = keccak256(payment id); the contract
   refuses a repeat (`AlreadyMinted`/`AlreadyBurned`), which this adapter reports as confirmed:
   the earlier transaction did it. A mint records the command's `invoice_hash` (the core's hash
@@ -37,6 +39,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
+from indexmaker.chain.escrow import IndexEscrow
 from indexmaker.chain.failover import FailoverHTTPProvider
 from indexmaker.chain.logs import LogFollower
 from indexmaker.chain.tx import TxPolicy, TxRevertedError, TxSender
@@ -52,8 +55,10 @@ from indexmaker.core.chain_events import (
 from indexmaker.core.errors import InvalidInputError, NonRetryableError
 from indexmaker.core.events import (
     BurnIndex,
+    EscrowIndex,
     MintIndex,
     QueryHop,
+    ReleaseIndex,
     RouteCollateral,
     WithdrawCollateral,
 )
@@ -136,6 +141,7 @@ class Web3ChainPort:
         )
         self._minted_topic = event_topic(abi, "IndexMinted")
         self._released_topic = event_topic(abi, "CollateralReleased")
+        self._escrow = IndexEscrow(self)
         self._sink: EventSink | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -143,6 +149,15 @@ class Web3ChainPort:
     @property
     def w3(self) -> AsyncWeb3[Any]:
         return self._w3
+
+    @property
+    def custody_contract(self) -> Any:
+        return self._custody
+
+    @property
+    def token_abi(self) -> list[Any]:
+        abi: list[Any] = artifacts.ours("IndexToken")["abi"]
+        return abi
 
     @property
     def tx(self) -> TxSender:
@@ -209,9 +224,9 @@ class Web3ChainPort:
 
     async def released_tx(self, key: str) -> str:
         """The hash of the transaction that released `key` (its CollateralReleased log)."""
-        return await self._log_tx(self._released_topic, bytes(Web3.keccak(text=key)))
+        return await self.log_tx(self._released_topic, bytes(Web3.keccak(text=key)))
 
-    async def _log_tx(self, topic: bytes, key: bytes) -> str:
+    async def log_tx(self, topic: bytes, key: bytes) -> str:
         log = await self._custody_log(topic, key)
         return "0x" + bytes(log["transactionHash"]).hex()
 
@@ -234,7 +249,7 @@ class Web3ChainPort:
         await self.release(
             f"transfer:{command.transfer_id}", self._address_of(command.destination), command.amount
         )
-        await self._push(HopCompleted(command.transfer_id, command.amount, Decimal(0)))
+        await self.push(HopCompleted(command.transfer_id, command.amount, Decimal(0)))
 
     async def hop_status(self, query: QueryHop) -> HopReport:
         """Custody's `released(key)` for the hop's key: DONE (a direct release delivers the
@@ -253,9 +268,9 @@ class Web3ChainPort:
             f"withdrawal:{command.withdrawal_id}", command.address, command.amount
         )
         tx = "" if receipt is None else "0x" + bytes(receipt["transactionHash"]).hex()
-        await self._push(WithdrawalCompleted(command.withdrawal_id, TxHash(tx), Decimal(0)))
+        await self.push(WithdrawalCompleted(command.withdrawal_id, TxHash(tx), Decimal(0)))
 
-    def _token(self, symbol: str) -> str:
+    def token_address(self, symbol: str) -> str:
         try:
             return self.settings.index_tokens[symbol]
         except KeyError:
@@ -269,18 +284,18 @@ class Web3ChainPort:
             else self._invoice_hash(command)
         )
         call = self._custody.functions.mint(
-            self._token(command.symbol),
+            self.token_address(command.symbol),
             Web3.keccak(text=command.payment_id),
             Web3.to_checksum_address(command.client[1]),
             units,
             invoice_hash,
         )
-        receipt = await self._send_once(call, "AlreadyMinted(bytes32)")
+        receipt = await self.send_once(call, "AlreadyMinted(bytes32)")
         if receipt is None:
             tx = await self._earlier_mint(command, units, invoice_hash)
         else:
             tx = "0x" + bytes(receipt["transactionHash"]).hex()
-        await self._push(MintConfirmed(command.payment_id, TxHash(tx)))
+        await self.push(MintConfirmed(command.payment_id, TxHash(tx)))
 
     async def _earlier_mint(self, command: MintIndex, units: int, invoice_hash: bytes) -> str:
         """The transaction of the earlier mint of this payment id, if it minted exactly this
@@ -303,15 +318,24 @@ class Web3ChainPort:
             )
         return "0x" + bytes(log["transactionHash"]).hex()
 
+    async def escrow(self, command: EscrowIndex) -> None:
+        await self.push(await self._escrow.escrow(command))
+
+    async def release_index(self, command: ReleaseIndex) -> None:
+        await self._escrow.release(command)
+
     async def burn(self, command: BurnIndex) -> None:
+        if command.escrow_id is not None:
+            await self.push(await self._escrow.burn(command))
+            return
         call = self._custody.functions.burn(
-            self._token(command.symbol),
+            self.token_address(command.symbol),
             Web3.keccak(text=command.payment_id),
             Web3.to_checksum_address(command.client[1]),
             index_to_units(command.quantity),
         )
-        await self._send_once(call, "AlreadyBurned(bytes32)")
-        await self._push(BurnConfirmed(command.payment_id))
+        await self.send_once(call, "AlreadyBurned(bytes32)")
+        await self.push(BurnConfirmed(command.payment_id))
 
     async def balance(self, designation: str) -> Decimal:
         holder = (
@@ -322,7 +346,7 @@ class Web3ChainPort:
         units = await self._usdc.functions.balanceOf(holder).call()
         return units_to_usdc(int(units))
 
-    async def _send_once(self, call: Any, repeat_error: str) -> Any:
+    async def send_once(self, call: Any, repeat_error: str) -> Any:
         """Send `call`: its receipt, or None when it reverts with `repeat_error` (an earlier
         send did it: fine)."""
         try:
@@ -332,6 +356,6 @@ class Web3ChainPort:
                 raise
             return None
 
-    async def _push(self, event: Any) -> None:
+    async def push(self, event: Any) -> None:
         if self._sink is not None:
             await self._sink(event)

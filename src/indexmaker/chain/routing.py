@@ -23,9 +23,11 @@ from indexmaker.chain.exchange_wallet import ExchangeWallet
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.core.chain_events import (
     BurnIndex,
+    EscrowIndex,
     HopReport,
     MintIndex,
     QueryHop,
+    ReleaseIndex,
     RouteCollateral,
     WithdrawCollateral,
 )
@@ -102,6 +104,12 @@ class RoutedChainPort:
 
     async def burn(self, command: BurnIndex) -> None:
         await self.trading.burn(command)
+
+    async def escrow(self, command: EscrowIndex) -> None:
+        await self.trading.escrow(command)
+
+    async def release_index(self, command: ReleaseIndex) -> None:
+        await self.trading.release_index(command)
 
     async def withdraw(self, command: WithdrawCollateral) -> None:
         await self._port(command.source).withdraw(command)

@@ -142,12 +142,16 @@ class MintFailed:
 
 @dataclass(frozen=True, slots=True)
 class BurnIndex:
-    """Command: burn index tokens the client handed back (redemption; SPEC §3 sell side)."""
+    """Command: burn index tokens the client handed back (redemption; SPEC §3 sell side).
+
+    `escrow_id`: the escrow (`EscrowIndex`) the units are burned from, in custody; None
+    burns from the client's wallet with its allowance to custody."""
 
     payment_id: PaymentId
     client: ClientKey
     symbol: Symbol
     quantity: Decimal
+    escrow_id: PaymentId | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,12 +42,14 @@ from indexmaker.core.events import (
     ClientResponse,
     Command,
     EngineInput,
+    EscrowIndex,
     ExchangeFill,
     ExchangeOrderStatus,
     HopReport,
     MintIndex,
     PlaceExchangeOrder,
     QueryHop,
+    ReleaseIndex,
     RouteCollateral,
     WithdrawCollateral,
 )
@@ -177,6 +179,15 @@ class ChainPort(Protocol):
     async def withdraw(self, command: WithdrawCollateral) -> None:
         """Return collateral to a client's address; keyed by `withdrawal_id`;
         `WithdrawalCompleted` comes through the sink."""
+
+    async def escrow(self, command: EscrowIndex) -> None:
+        """Move a redeeming client's index tokens into custody; keyed by `escrow_id` (a
+        repeat moves nothing). Pushes `IndexEscrowed`, or `IndexEscrowFailed` on a definite
+        refusal (the client did not approve or hold them); raises when the outcome is open."""
+
+    async def release_index(self, command: ReleaseIndex) -> None:
+        """Hand an escrow's unsold units back to the client, once per `escrow_id`; raises
+        when it could not (the runtime tries again: a repeat moves nothing)."""
 
     async def balance(self, designation: str) -> Decimal:
         """Collateral held at one designation (`KIND:NAME:SYMBOL`)."""

@@ -87,7 +87,7 @@ class RedemptionSettlement:
             return
         quantity = redemption.pending_burns[event.payment_id]
         if isinstance(event, BurnFailed):
-            command = BurnIndex(event.payment_id, redemption.client, redemption.symbol, quantity)
+            command = self._burn_command(redemption, event.payment_id, quantity)
             self._retry(event.payment_id, command, event.retryable, event.reason)
             return
         del self._burns[event.payment_id]
@@ -157,7 +157,20 @@ class RedemptionSettlement:
         redemption.burn_requested = target
         redemption.pending_burns[payment_id] = quantity
         self._burns[payment_id] = redemption
-        self.out.append(BurnIndex(payment_id, redemption.client, redemption.symbol, quantity))
+        self.out.append(self._burn_command(redemption, payment_id, quantity))
+
+    @staticmethod
+    def _burn_command(
+        redemption: Redemption, payment_id: PaymentId, quantity: Decimal
+    ) -> BurnIndex:
+        """Burned from the redemption's escrow in custody (keyed by its id)."""
+        return BurnIndex(
+            payment_id,
+            redemption.client,
+            redemption.symbol,
+            quantity,
+            escrow_id=redemption.redemption_id,
+        )
 
     def close(self, redemption: Redemption, why: str) -> None:
         """No more units are sold: settle once the burns are confirmed."""

@@ -18,7 +18,6 @@ from indexmaker.core.clock import Clock, ManualClock
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
-    BurnConfirmed,
     BurnIndex,
     ClientResponse,
     Command,
@@ -206,9 +205,21 @@ class SimChainPort:
 
     async def burn(self, command: BurnIndex) -> None:
         await self._fault(None)
-        if command.payment_id not in {b.payment_id for b in self.burns}:
+        burned = self.chain.burn(command)  # once per payment id, as the custody contract
+        if burned is not None:
             self.burns.append(command)
-            self._later(self.chain.mint_delay, BurnConfirmed(command.payment_id))
+            self._later(*burned)
+
+    async def escrow(self, command: EscrowIndex) -> None:
+        """The client's tokens into custody once per escrow id (or IndexEscrowFailed)."""
+        await self._fault(None)
+        escrowed = self.chain.escrow(command)
+        if escrowed is not None:
+            self._later(*escrowed)
+
+    async def release_index(self, command: ReleaseIndex) -> None:
+        await self._fault(None)
+        self.chain.release(command)
 
     async def withdraw(self, command: WithdrawCollateral) -> None:
         await self._fault(None)

@@ -19,7 +19,17 @@ from indexmaker.chain.connector import (
     mint_terms_hash,
 )
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain
-from indexmaker.core.chain_events import DepositObserved, HopCompleted, MintConfirmed
+from indexmaker.chain.escrow import EscrowRefused, burn_terms_hash
+from indexmaker.core.chain_events import (
+    BurnConfirmed,
+    BurnIndex,
+    DepositObserved,
+    EscrowIndex,
+    HopCompleted,
+    IndexEscrowed,
+    MintConfirmed,
+    ReleaseIndex,
+)
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import HopReport, HopState, MintIndex, QueryHop, RouteCollateral
 from indexmaker.core.ids import Designation, PaymentId, Symbol, TransferId, client_key
@@ -188,3 +198,62 @@ async def test_transfer_released_once_per_transfer_id(
                 TransferId("t-2"), hop.client, "", CUSTODY, Designation("X"), hop.amount
             )
         )
+
+
+async def test_escrow_burn_release_once_each_by_redemption_id(
+    deployed: tuple[str, dict[str, Any]],
+    deployer: LocalAccount,
+    client: LocalAccount,
+    stranger: LocalAccount,
+) -> None:
+    """A redemption on chain (issue 12): the client's approved tokens pulled into custody
+    once, burned per batch from custody once per payment id, the rest handed back once;
+    a client that did not approve is refused with the reason and nothing moves."""
+    url, section = deployed
+    port = _port(deployed, deployer, stranger.address)
+    pushed: list[Any] = []
+
+    async def sink(event: Any) -> None:
+        pushed.append(event)
+
+    port._sink = sink
+    key = client_key(TRADING_CHAIN_ID, client.address)
+    sy100 = Symbol("SY100")
+    await port.mint(MintIndex(PaymentId("pay-esc"), key, sy100, Decimal(5)))
+    token = _contract(url, section["index_tokens"]["SY100"], "IndexToken")
+    held = token.functions.balanceOf(client.address).call()
+    escrow = EscrowIndex(PaymentId("R1"), key, sy100, Decimal("2.5"))
+    with pytest.raises(EscrowRefused, match=r"approved custody 0x\w+ for 0, not 2\.5$"):
+        await port.escrow(escrow)
+    cw3 = as_account(url, client)
+    approve = cw3.eth.contract(address=token.address, abi=token.abi).functions.approve(
+        section["custody"], 3 * 10**18
+    )
+    send(cw3, approve)
+    pushed.clear()
+    await port.escrow(escrow)
+    await port.escrow(escrow)  # a resend: nothing moves, the first transaction is reported
+    assert [type(e) for e in pushed] == [IndexEscrowed, IndexEscrowed]
+    assert pushed[0] == pushed[1] and pushed[0].tx_hash is not None
+    assert token.functions.balanceOf(client.address).call() == held - 25 * 10**17
+    # Another escrow under the same id is refused (a fresh store's id on old custody).
+    with pytest.raises(EscrowRefused, match="R1 was used before"):
+        await port.escrow(replace(escrow, quantity=Decimal(1)))
+    supply = token.functions.totalSupply().call()
+    burn = BurnIndex(
+        PaymentId("R1-B1"), key, sy100, Decimal("1.000000000000000001"), PaymentId("R1")
+    )
+    pushed.clear()
+    await port.burn(burn)
+    await port.burn(burn)  # the same batch's burn again: refused on chain, confirmed here
+    assert [type(e) for e in pushed] == [BurnConfirmed, BurnConfirmed]
+    assert pushed[0] == pushed[1] and pushed[0].tx_hash is not None
+    assert token.functions.totalSupply().call() == supply - 10**18 - 1
+    custody = _contract(url, section["custody"], "Custody")
+    recorded = custody.functions.burnHashOf(Web3.keccak(text="R1-B1")).call()
+    assert bytes(recorded) == burn_terms_hash(burn)
+    rest = ReleaseIndex(PaymentId("R1"), key, sy100, Decimal("1.499999999999999999"))
+    await port.release_index(rest)
+    await port.release_index(rest)  # once: the closed escrow moves nothing more
+    assert token.functions.balanceOf(client.address).call() == held - 10**18 - 1
+    assert token.functions.balanceOf(section["custody"]).call() == 0
