@@ -145,6 +145,10 @@ class Runtime:
         self.lag = LoopLagMonitor()
         self.engine_restarts = 0
         self._queue: asyncio.Queue[EngineInput] = asyncio.Queue(self.limits.queue_size)
+        # Inputs queued / handled (journalled, with a store) so far, in queue order: an
+        # adapter that must not record progress ahead of the journal waits on them.
+        self.inputs_put = 0
+        self.inputs_handled = 0
         self._tick_pending = False
         self._step_started: float | None = None
         self._in_worker: asyncio.Future[list[Command]] | None = None
@@ -163,6 +167,7 @@ class Runtime:
     async def put(self, event: EngineInput) -> None:
         """An adapter's input; waits while the queue is full (back-pressure)."""
         await self._queue.put(event)
+        self.inputs_put += 1  # no await since the put: the queue position of `event`
 
     def submit(self, event: EngineInput) -> None:
         """A client request (or any input from a caller that cannot wait); see `offer`."""
@@ -173,6 +178,7 @@ class Runtime:
         client with the reason, anything else is dropped and logged; False then."""
         try:
             self._queue.put_nowait(event)
+            self.inputs_put += 1
             return True
         except asyncio.QueueFull:
             refusal = _busy_response(event)
@@ -235,6 +241,13 @@ class Runtime:
             await asyncio.sleep(0.001)
         return True
 
+    async def handled_through(self, position: int, poll_s: float = 0.01) -> None:
+        """Return once the first `position` inputs ever queued have been handled (with a
+        store: journalled, so whatever is written to the store after this commits with or
+        after them). Waits as long as the engine takes to reach them."""
+        while self.inputs_handled < position:
+            await asyncio.sleep(poll_s)
+
     def books_seen(self) -> int:
         """How many instruments' books have reached the engine since start."""
         return len(self._book_seen)
@@ -275,6 +288,7 @@ class Runtime:
             done: list[tuple[Command, OutboxItem | None]] = []
             for event in group:
                 done.extend(await self._step(event))
+                self.inputs_handled += 1
             self._commit_before(done)
             for n, (command, item) in enumerate(done, 1):
                 if n % CARRY_OUT_SLICE == 0:
@@ -369,6 +383,7 @@ class Runtime:
             if not self._tick_pending:
                 try:
                     self._queue.put_nowait(Tick(self.engine.clock.now()))
+                    self.inputs_put += 1
                     self._tick_pending = True
                 except asyncio.QueueFull:
                     pass  # a full queue will be worked off first; the next tick comes anyway
@@ -384,6 +399,8 @@ class Runtime:
                 reason = "cancelled" if task.cancelled() else repr(task.exception())
                 self.engine_restarts += 1
                 log_event("engine_restarted", logging.ERROR, reason=reason)
+                # The group the dead task held is gone: count it as handled (not waited on).
+                self.inputs_handled = self.inputs_put - self._queue.qsize()
                 self._engine_task = asyncio.create_task(self._engine_loop(), name="engine")
             started = self._step_started
             if started is not None and loop.time() - started > stuck:

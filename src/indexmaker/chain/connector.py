@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,8 +42,8 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
 from indexmaker.chain.escrow import IndexEscrow
 from indexmaker.chain.failover import FailoverHTTPProvider
-from indexmaker.chain.logs import LogFollower
-from indexmaker.chain.tx import TxPolicy, TxRevertedError, TxSender
+from indexmaker.chain.logs import CursorHook, LogFollower
+from indexmaker.chain.tx import TxJournal, TxPolicy, TxRevertedError, TxSender
 from indexmaker.core.chain_events import (
     BurnConfirmed,
     DepositObserved,
@@ -65,6 +66,7 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import Designation, TxHash, client_key
 from indexmaker.core.money import index_to_units, units_to_usdc, usdc_to_units
 from indexmaker.core.ports import EventSink
+from indexmaker.observability.logging import log_event
 
 DEPOSIT_TOPIC = Web3.keccak(text="Deposit(address,uint256,uint256)")
 
@@ -145,6 +147,23 @@ class Web3ChainPort:
         self._sink: EventSink | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._on_cursor: CursorHook | None = None
+
+    @property
+    def cursor_name(self) -> str:
+        """The store's name of this port's block cursor (chain and custody contract)."""
+        return f"chain_cursor:{self.settings.chain_id}:{self.settings.custody.lower()}"
+
+    def make_durable(
+        self, journal: TxJournal | None, cursor: int | None, on_cursor: CursorHook | None
+    ) -> None:
+        """Before `start`: keep sent, unmined transactions in `journal` (settled first on
+        start), follow deposits from the block after the stored `cursor` (None: from
+        `start_block`), and hand every new cursor to `on_cursor` to persist."""
+        self._tx.journal = journal
+        if cursor is not None:
+            self.follower.cursor = max(self.follower.cursor, cursor)
+        self._on_cursor = on_cursor
 
     @property
     def w3(self) -> AsyncWeb3[Any]:
@@ -174,9 +193,24 @@ class Web3ChainPort:
         return self.follower.cursor
 
     async def start(self, sink: EventSink) -> None:
+        """Settle the transactions a previous run left pending (chain/tx.py `recover`), so
+        nothing redone after a restart is sent twice, then follow deposits."""
         self._sink = sink
         self._stop.clear()
-        self._task = asyncio.create_task(self.follower.run(self._on_deposit, self._stop))
+        try:
+            settled = await self._tx.recover()
+            if settled:
+                log_event("chain_pending_settled", chain_id=self.settings.chain_id, txs=settled)
+        except Exception as error:  # the next send settles them first (recover again)
+            log_event(
+                "chain_pending_unsettled",
+                logging.WARNING,
+                chain_id=self.settings.chain_id,
+                error=str(error),
+            )
+        self._task = asyncio.create_task(
+            self.follower.run(self._on_deposit, self._stop, self._on_cursor)
+        )
 
     async def stop(self) -> None:
         self._stop.set()

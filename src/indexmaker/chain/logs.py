@@ -23,6 +23,7 @@ from indexmaker.chain.failover import TRANSPORT_ERRORS
 from indexmaker.core.errors import NetworkError
 
 LogHandler = Callable[[Any], Awaitable[None]]
+CursorHook = Callable[[int], Awaitable[None]]
 
 
 class LogFollower:
@@ -87,14 +88,20 @@ class LogFollower:
             self.cursor = last
         return handled
 
-    async def run(self, handler: LogHandler, stop: asyncio.Event) -> None:
-        """Follow until `stop` is set: poll on every new head (subscription) or every poll_s."""
+    async def run(
+        self, handler: LogHandler, stop: asyncio.Event, on_cursor: CursorHook | None = None
+    ) -> None:
+        """Follow until `stop` is set: poll on every new head (subscription) or every poll_s.
+        `on_cursor(block)` after each poll that moved the cursor (to persist it)."""
         watcher = asyncio.create_task(self._watch_heads(stop)) if self._ws_url else None
         try:
             while not stop.is_set():
                 # On NetworkError the next wake-up retries from the same cursor.
+                before = self.cursor
                 with contextlib.suppress(NetworkError):
                     await self.poll_once(handler)
+                if on_cursor is not None and self.cursor != before:
+                    await on_cursor(self.cursor)
                 self._wake.clear()
                 stop_wait = asyncio.create_task(stop.wait())
                 wake_wait = asyncio.create_task(self._wake.wait())

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3, Web3
@@ -22,6 +22,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 
 from indexmaker.chain.failover import TRANSPORT_ERRORS
 from indexmaker.core.errors import NetworkError, NonRetryableError, RetryableError
+from indexmaker.store.chain_txs import PendingTx
 
 
 class TxTimeoutError(RetryableError):
@@ -50,6 +51,16 @@ class TxRevertedError(NonRetryableError):
 
 class TxRefusedError(NonRetryableError):
     """The node refused the transaction (bad nonce, underpriced, insufficient funds...)."""
+
+
+class TxJournal(Protocol):
+    """Durable record of sent, unmined transactions (store/chain_txs.py's SqlChainTxs)."""
+
+    def record(self, tx: PendingTx) -> None: ...
+
+    def settle(self, chain_id: int, sender: str, nonce: int) -> None: ...
+
+    def pending(self, chain_id: int, sender: str) -> list[PendingTx]: ...
 
 
 class NonceManager:
@@ -120,6 +131,10 @@ class TxSender:
         self.nonces = NonceManager(w3, account.address)
         self.sent: list[str] = []  # every hash sent, in order (replacements included)
         self._chain_id: int | None = None
+        # Where sent and unmined transactions are kept (store/chain_txs.py); None: memory only.
+        self.journal: TxJournal | None = None
+        self._recovered = False
+        self._recovering = asyncio.Lock()
 
     @property
     def address(self) -> str:
@@ -128,8 +143,7 @@ class TxSender:
 
     async def _prepare(self, tx: Mapping[str, Any]) -> dict[str, Any]:
         w3, policy = self._w3, self.policy
-        if self._chain_id is None:
-            self._chain_id = await w3.eth.chain_id
+        await self._chain()
         full: dict[str, Any] = {**tx, "from": self._account.address, "chainId": self._chain_id}
         full.setdefault("value", 0)
         if "gas" not in full:
@@ -146,33 +160,94 @@ class TxSender:
         """Send `tx` ({to, data, value?, gas?, fees?}); return its receipt once mined with status 1.
 
         Raises TxRevertedError (status 0 or the estimate reverts), TxRefusedError,
-        NetworkError, or TxTimeoutError after the last replacement.
+        NetworkError, or TxTimeoutError after the last replacement. With a `journal`, the
+        transactions left pending by an earlier run are settled first (`recover`).
         """
+        await self.recover()
         try:
             full = await self._prepare(tx)
         except Exception as exc:
             raise _refused(exc) from exc
         full["nonce"] = await self.nonces.reserve()
-        hashes: list[str] = []
+        return await self._drive(full, [], first_raw=None)
+
+    async def recover(self) -> int:
+        """Settle the transactions an earlier run of this sender left without a receipt (in
+        `journal`), once per sender object, before any new one is sent: a mined one is done;
+        one whose nonce another transaction used is superseded; one the node still holds is
+        awaited and fee-bumped as usual; one the node forgot is rebroadcast as the very same
+        signed bytes (same hash: it cannot be mined twice). Returns how many were pending.
+        Raises as `send` for a pending one that is stuck or reverted (each is settled
+        before the error leaves, so the next call goes on)."""
+        if self.journal is None or self._recovered:
+            return 0
+        async with self._recovering:
+            if self._recovered:
+                return 0
+            chain_id = await self._chain()
+            pending = self.journal.pending(chain_id, self.address)
+            try:
+                for tx in pending:
+                    await self._resume(tx)
+            finally:
+                await self.nonces.resync()
+            self._recovered = True
+            return len(pending)
+
+    async def _resume(self, tx: PendingTx) -> None:
+        assert self.journal is not None
+        receipt = await self._wait_any(list(tx.hashes), 0)
+        if receipt is None:
+            used = await self._w3.eth.get_transaction_count(
+                self._account.address,
+                "latest",
+            )
+            if used > tx.nonce:  # another transaction took the nonce: ours never will be mined
+                self.journal.settle(tx.chain_id, tx.sender, tx.nonce)
+                return
+            await self._drive(dict(tx.fields), list(tx.hashes), first_raw=tx.raw)  # settles
+            return
+        self.journal.settle(tx.chain_id, tx.sender, tx.nonce)
+        if receipt["status"] != 1:
+            raise TxRevertedError(f"transaction {tx.hashes[-1]} (sent before a restart) reverted")
+
+    async def _chain(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = await self._w3.eth.chain_id
+        return self._chain_id
+
+    async def _drive(self, full: dict[str, Any], hashes: list[str], first_raw: bytes | None) -> Any:
+        """Broadcast `full` (or, first, `first_raw`: the same transaction as signed before a
+        restart), then replace it with bumped fees after each receipt timeout; the receipt."""
         for attempt in range(self.policy.max_replacements + 1):
             if attempt:
                 full["maxFeePerGas"] = _bump(full["maxFeePerGas"], self.policy.bump_pct)
                 full["maxPriorityFeePerGas"] = _bump(
                     full["maxPriorityFeePerGas"], self.policy.bump_pct
                 )
-            signed = self._account.sign_transaction(full)
-            try:
-                tx_hash = await self._w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Exception as exc:
-                if not hashes:
-                    await self.nonces.resync()
-                    raise _refused(exc) from exc
-                # A replacement the node refuses (e.g. the first was just mined): keep waiting.
+            if attempt == 0 and first_raw is not None:
+                raw, tx_hash = first_raw, hashes[-1]
             else:
-                hashes.append("0x" + bytes(tx_hash).hex())
-                self.sent.append(hashes[-1])
+                signed = self._account.sign_transaction(full)
+                raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+                self._note(full, [*hashes, tx_hash], raw)
+            try:
+                await self._w3.eth.send_raw_transaction(raw)
+            except Exception as exc:
+                if not hashes and first_raw is None:
+                    error = _refused(exc)
+                    if not isinstance(error, NetworkError):  # refused: nothing is pending
+                        self._settle(full)
+                    await self.nonces.resync()
+                    raise error from exc
+                # A version the node refuses (already known, or the first was just mined, or
+                # an underpriced replacement): keep waiting for one that is.
+            if tx_hash not in hashes:
+                hashes.append(tx_hash)
+                self.sent.append(tx_hash)
             receipt = await self._wait_any(hashes, self.policy.receipt_timeout_s)
             if receipt is not None:
+                self._settle(full)
                 if receipt["status"] != 1:
                     mined = "0x" + bytes(receipt["transactionHash"]).hex()
                     raise TxRevertedError(f"transaction {mined} reverted")
@@ -181,6 +256,18 @@ class TxSender:
             f"no receipt after {self.policy.max_replacements} replacements (nonce {full['nonce']})",
             hashes,
         )
+
+    def _note(self, full: dict[str, Any], hashes: list[str], raw: bytes) -> None:
+        """Write the version about to leave to the journal (before it leaves)."""
+        if self.journal is not None:
+            chain_id = int(full["chainId"])
+            self.journal.record(
+                PendingTx(chain_id, self.address, int(full["nonce"]), tuple(hashes), raw, full)
+            )
+
+    def _settle(self, full: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal.settle(int(full["chainId"]), self.address, int(full["nonce"]))
 
     async def _wait_any(self, hashes: list[str], timeout: float) -> Any:
         """The receipt of whichever of `hashes` got mined, or None after `timeout` s."""

@@ -76,6 +76,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "state {blob} NOT NULL)",
         ),
     ),
+    Migration(
+        5,
+        "chain transactions sent and not yet mined",
+        (
+            # One row per (chain, sender, nonce) the issuer signed and has no receipt for
+            # (store/chain_txs.py): written before the transaction is broadcast, deleted once
+            # it is mined; `hashes` every version sent (fee-bumped replacements), `raw` the
+            # newest signed one, `fields` its JSON terms (to bump it again after a restart).
+            "CREATE TABLE chain_txs (chain_id BIGINT NOT NULL, sender TEXT NOT NULL, "
+            "nonce BIGINT NOT NULL, hashes TEXT NOT NULL, raw {blob} NOT NULL, "
+            "fields TEXT NOT NULL, sent_at TEXT NOT NULL, "
+            "PRIMARY KEY (chain_id, sender, nonce))",
+        ),
+    ),
     # Add new tables as the next numbered migration here (never edit an applied one).
 )
 

@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from indexmaker.app.binance_wiring import ExchangeSimProcess, binance_venue
+from indexmaker.app.chain_durability import make_durable
 from indexmaker.app.chain_wiring import (
     ChainPathSettings,
     LocalChains,
@@ -34,6 +35,7 @@ from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.invoices import invoice_hash
 from indexmaker.model.side import Side
 from indexmaker.server.ws_server import ServerConfig
+from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
 
 from ..conftest import SentLog
 
@@ -59,6 +61,7 @@ class Running:
         self.sent = SentLog()
         self.sim: ExchangeSimProcess | None = None
         self.service: Service | None = None
+        self.txs: SqlChainTxs | None = None
 
     async def start(self, relayer: bool = True) -> None:
         args = [*exchange_sim_args(self.chains), "--indexes", INDEX]
@@ -71,6 +74,11 @@ class Running:
             bridges=self.path.bridges,
         )
         self.service.runtime.observers.append(self.sent)
+        # The chain ports' cursors and pending transactions in the service's store.
+        self.txs = open_chain_txs(service_config(self.data_dir).store)
+        make_durable(
+            self.path.chain.ports.values(), self.service.store, self.service.runtime, self.txs
+        )
         await self.service.start()
         if relayer:
             self.path.relayer.start()
@@ -81,6 +89,9 @@ class Running:
             await self.path.relayer.stop()
         if self.sim is not None:
             self.sim.stop()
+        if self.txs is not None:
+            self.txs.close()
+            self.txs = None
 
     def invoices(self, address: str) -> list[MintInvoice]:
         return [m for m in self.sent.to(address) if isinstance(m, MintInvoice)]
