@@ -65,21 +65,31 @@ async def _mine_soon(w3: AsyncWeb3[Any]) -> None:
     await _rpc(w3, "evm_mine")
 
 
-async def test_a_transaction_still_in_the_mempool_is_awaited_not_sent_again(
-    stuck_url: str, client: LocalAccount, stranger: LocalAccount, tmp_path: Path
-) -> None:
-    w3 = AsyncWeb3(AsyncHTTPProvider(stuck_url))
-    nonce, sent = await _sent_then_stopped(w3, client, stranger.address, tmp_path)
-
-    second = TxSender(w3, client, POLICY)  # the restarted service
+async def _restarted_and_mined(
+    w3: AsyncWeb3[Any], who: LocalAccount, tmp_path: Path, nonce: int, sent: str
+) -> TxSender:
+    """The restarted service's sender settles the first run's transaction while a block is
+    mined: mined under the first run's hash (the very transaction, not a new one), alone
+    at its nonce, and no longer pending."""
+    second = TxSender(w3, who, POLICY)
     second.journal = _txs(tmp_path)
     miner = asyncio.create_task(_mine_soon(w3))
     assert await asyncio.wait_for(second.recover(), 10) == 1
     await miner
     receipt = await w3.eth.get_transaction_receipt(sent)  # type: ignore[arg-type]
     assert receipt["status"] == 1
-    assert await w3.eth.get_transaction_count(client.address, "latest") == nonce + 1
-    assert second.journal.pending(TRADING_CHAIN_ID, client.address) == []
+    assert await w3.eth.get_transaction_count(who.address, "latest") == nonce + 1
+    assert second.journal.pending(TRADING_CHAIN_ID, who.address) == []
+    return second
+
+
+async def test_a_transaction_still_in_the_mempool_is_awaited_not_sent_again(
+    stuck_url: str, client: LocalAccount, stranger: LocalAccount, tmp_path: Path
+) -> None:
+    w3 = AsyncWeb3(AsyncHTTPProvider(stuck_url))
+    nonce, sent = await _sent_then_stopped(w3, client, stranger.address, tmp_path)
+
+    second = await _restarted_and_mined(w3, client, tmp_path, nonce, sent)
     # A new send after recovery takes the next nonce.
     miner = asyncio.create_task(_mine_soon(w3))
     receipt = await asyncio.wait_for(second.send({"to": stranger.address, "value": 1}), 10)
@@ -95,16 +105,7 @@ async def test_a_transaction_the_node_forgot_is_rebroadcast_as_the_same_bytes(
     await _rpc(w3, "anvil_dropAllTransactions")  # the node restarted with an empty mempool
     assert await w3.eth.get_transaction_count(relayer.address, "pending") == nonce
 
-    second = TxSender(w3, relayer, POLICY)
-    second.journal = _txs(tmp_path)
-    miner = asyncio.create_task(_mine_soon(w3))
-    assert await asyncio.wait_for(second.recover(), 10) == 1
-    await miner
-    # Mined under the first run's hash: the very transaction, not a new one.
-    receipt = await w3.eth.get_transaction_receipt(sent)  # type: ignore[arg-type]
-    assert receipt["status"] == 1
-    assert await w3.eth.get_transaction_count(relayer.address, "latest") == nonce + 1
-    assert second.journal.pending(TRADING_CHAIN_ID, relayer.address) == []
+    await _restarted_and_mined(w3, relayer, tmp_path, nonce, sent)
 
 
 async def test_a_nonce_another_transaction_took_settles_without_a_send(
