@@ -69,3 +69,12 @@ def postgres_url(postgres: object) -> str:
 
     assert isinstance(postgres, LocalPostgres)
     return postgres.create_database(f"test_{os.getpid()}_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Each durable backend in turn: None for SQLite (in the test's data dir), else a fresh
+    PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))

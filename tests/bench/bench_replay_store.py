@@ -20,7 +20,6 @@ from coincurve import PrivateKey, PublicKey
 
 from indexmaker.server.replay import SignatureLedger
 from indexmaker.server.signing import eip191_digest
-from indexmaker.store.signatures import SqliteSpentSignatures
 from indexmaker.store.sqlite import SqliteStore
 
 KEYS = 20_000
@@ -63,9 +62,10 @@ def run() -> list[str]:
         memory.append(_ledger_us(SignatureLedger(CACHED_KEYS), requests))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "db.sqlite3"
-            SqliteStore(path).close()
+            owner = SqliteStore(path)
             ledger = SignatureLedger(CACHED_KEYS)
-            store = SqliteSpentSignatures(path)
+            store = owner.spent_signatures()
+            owner.close()
             ledger.durable = store
             durable.append(_ledger_us(ledger, requests))
             # A replay of the first key's request, long evicted from memory, is still refused.

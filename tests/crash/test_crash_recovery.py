@@ -62,18 +62,6 @@ def _ledgers(view: StoreView, root: Path) -> dict[str, tuple[Decimal, ...]]:
     return ledgers
 
 
-def _backend(request: pytest.FixtureRequest) -> str | None:
-    """None for SQLite, else a fresh PostgreSQL database's URL."""
-    if request.param == "sqlite":
-        return None
-    return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    return _backend(request)
-
-
 @pytest.fixture(scope="module")
 def calm(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Scenario], tuple[Run, StoreView]]:
     """The uninterrupted run of a scenario, once for every crashed run it is compared with."""

@@ -1,6 +1,7 @@
 """The FIX outbox and server_seq across a `kill -9` of the real `serve` (issue 10): a client
 that reconnects after the restart gets every message it missed, once, under the numbers it
-would have had, and sees no restart. Bounded waits; the process is stopped by PID."""
+would have had, and sees no restart (on SQLite and PostgreSQL). Bounded waits; the process is
+stopped by PID."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ async def _wait_minted(run: Run, client_order_id: str, limit: float = 30) -> Non
 
 
 async def test_a_client_resumes_after_a_kill_and_gets_each_missed_message_once(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str | None
 ) -> None:
-    run = Run(tmp_path, [])
+    run = Run(tmp_path, [], store_url=store_url)
     run.start()
     try:
         _deposit(run.url, CLIENT, Decimal(700))

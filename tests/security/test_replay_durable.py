@@ -1,6 +1,7 @@
-"""Issue 8's replay hole, over real sockets against the real service with its SQLite store:
-the in-memory signature ledger is bounded (least recently used keys forgotten), and a
-forgotten key's captured reference-style frame must still be refused, also after a restart.
+"""Issue 8's replay hole, over real sockets against the real service with its store (SQLite;
+the restart on PostgreSQL too): the in-memory signature ledger is bounded (least recently used
+keys forgotten), and a forgotten key's captured reference-style frame must still be refused,
+also after a restart.
 Repro of the hole: max_signing_keys=2, a victim's order, two fresh keys send orders (the
 victim is evicted from memory), the victim's frame replayed by a stranger → was ACK."""
 
@@ -21,9 +22,9 @@ from integration.test_protocol import ORDER, Live, fast_config, start_live
 from .test_replay_auth import private_frames, replayed
 
 
-def durable_config(data: Path, max_keys: int = 2) -> ServiceConfig:
+def durable_config(data: Path, max_keys: int = 2, url: str | None = None) -> ServiceConfig:
     config = fast_config(session=SessionConfig(max_signing_keys=max_keys))
-    return dataclasses.replace(config, store=StoreConfig(data))
+    return dataclasses.replace(config, store=StoreConfig(data, url=url))
 
 
 @pytest.fixture
@@ -57,8 +58,10 @@ async def test_a_key_forgotten_in_memory_cannot_be_replayed(live: Live) -> None:
     assert private_frames(stranger) == []
 
 
-async def test_a_spent_signature_stays_spent_after_a_restart(tmp_path: Path) -> None:
-    first = await start_live(durable_config(tmp_path / "data", max_keys=100))
+async def test_a_spent_signature_stays_spent_after_a_restart(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    first = await start_live(durable_config(tmp_path / "data", 100, store_url))
     try:
         victim = await first.connect()
         captured = victim.build("NewIndexOrder", {"client_order_id": "r-1", **ORDER})
@@ -68,7 +71,7 @@ async def test_a_spent_signature_stays_spent_after_a_restart(tmp_path: Path) -> 
     finally:
         await first.http.close()
         await first.stop()
-    second = await start_live(durable_config(tmp_path / "data", max_keys=100))
+    second = await start_live(durable_config(tmp_path / "data", 100, store_url))
     try:
         assert len(second.service.server.hub.signatures) == 0  # nothing in memory
         stranger = await second.connect(Account.create())

@@ -30,6 +30,7 @@ from indexmaker.core.events import ClientResponse
 from indexmaker.core.ids import ClientKey, client_key
 from indexmaker.core.journal import NullJournal
 from indexmaker.core.ports import BridgePort, ChainPort, StorePort, VenuePort
+from indexmaker.core.store_records import SpentStore
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.index import load_bundled_index
 from indexmaker.observability.logging import log_event, register_secret
@@ -47,10 +48,8 @@ from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.venue import SimVenue
 from indexmaker.store.crash import CrashPoints
-from indexmaker.store.fix_outbox import DurableNumbers, client_messages, server_seq_base
+from indexmaker.store.fix_outbox import DurableNumbers, server_seq_base
 from indexmaker.store.open import describe, fingerprint, open_store
-from indexmaker.store.signatures import SqliteSpentSignatures
-from indexmaker.store.sqlite import SqliteStore
 
 SOURCE_CHAIN_ID = 42161
 DEPOSIT_CHAIN_IDS = (SOURCE_CHAIN_ID,)  # the chains the simulated chain takes deposits on
@@ -141,13 +140,12 @@ class Service:
         self.signer = Signer(key)
         self.server = FixServer(config.server, self.runtime.submit, self.clock, self.signer)
         self.runtime.deliver = self.server.deliver
-        self.spent_signatures: SqliteSpentSignatures | None = None
-        if isinstance(self.store, SqliteStore):
-            # Issue 8: spent signatures outlive the in-memory cache and the process.
-            self.spent_signatures = SqliteSpentSignatures(self.store.path)
-            self.server.hub.signatures.durable = self.spent_signatures
+        self.spent_signatures: SpentStore | None = None
         self.fix_numbers: DurableNumbers | None = None
-        if isinstance(self.store, SqliteStore):
+        if self.store is not None:
+            # Issue 8: spent signatures outlive the in-memory cache and the process.
+            self.spent_signatures = self.store.spent_signatures()
+            self.server.hub.signatures.durable = self.spent_signatures
             self._restore_fix_outbox(self.store)
         if config.server.antibot.enabled:
             self.server.balance_gate = _antibot_gate(config, chain)
@@ -158,20 +156,22 @@ class Service:
         self.server.app.router.add_get("/info", self._info)
         self.api: QueryApi | None = None
         if config.api.enable:
-            store_path = self.store.path if isinstance(self.store, SqliteStore) else None
             self.api = QueryApi(
-                config.api, self.engine, self.runtime.quiet, self.runtime.health, store_path
+                config.api,
+                self.engine,
+                self.runtime.quiet,
+                self.runtime.health,
+                self.store,
+                describe(config.store).partition(":")[0],
             )
 
-    def _restore_fix_outbox(self, store: SqliteStore) -> None:
+    def _restore_fix_outbox(self, store: StorePort) -> None:
         """Issue 10: server_seqs follow the store's outbox, and the FIX resend outbox is
         rebuilt from it, so a client resumes across a restart (store/fix_outbox.py)."""
         now = self.clock.now()
         base = server_seq_base(store, server_seq_epoch(now))
         session = self.config.server.session
-        total, kept = client_messages(
-            store.path, now - session.outbox_retention, session.outbox_total
-        )
+        total, kept = store.client_messages(now - session.outbox_retention, session.outbox_total)
         numbers = DurableNumbers(base, total)
         first = kept[0].rank if kept else total
         lost = numbers.of(first - 1) if first > 0 else 0

@@ -55,6 +55,12 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientKey, ExchangeOrderId, InstrumentId, VenueOrderId
 from indexmaker.core.journal import JournalEntry, OutboxItem
+from indexmaker.core.store_records import (
+    InvoiceQuery,
+    SpentStore,
+    StoredInvoice,
+    StoredMessage,
+)
 from indexmaker.model.filters import InstrumentRules
 
 EventSink = Callable[[EngineInput], Awaitable[None]]
@@ -291,6 +297,24 @@ class StorePort(Protocol):
 
     def close(self) -> None:
         """Commit what is buffered and release the database."""
+
+    # Readers beside the engine (the query API, the FIX server), on connections of their own.
+
+    def invoices(self, query: InvoiceQuery) -> list[StoredInvoice]:
+        """Committed mint invoices matching `query`, by mint time then payment id, at most
+        `query.limit`. Safe from any thread (a connection per call); ValueError for a naive
+        time in the query."""
+        ...
+
+    def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
+        """(how many client messages were ever committed, the last `limit` of those caused
+        by inputs handled at or after `since`), oldest first. For the owner, at start."""
+        ...
+
+    def spent_signatures(self) -> SpentStore:
+        """The spent-signature record in this database, on a connection of its own for the
+        FIX server (one owner: the event loop). The caller closes it."""
+        ...
 
 
 class ClientGatewayPort(Protocol):

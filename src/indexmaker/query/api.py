@@ -23,6 +23,8 @@ from pydantic.json_schema import models_json_schema
 
 from indexmaker.app.health import HealthReport
 from indexmaker.core.ids import client_key
+from indexmaker.core.ports import StorePort
+from indexmaker.core.store_records import InvoiceQuery
 from indexmaker.core.venue_events import ExchangeOrderStatus
 from indexmaker.engine.engine import Engine
 from indexmaker.model.order import OrderStatus
@@ -30,7 +32,6 @@ from indexmaker.observability.logging import log_event
 from indexmaker.query import models, views
 from indexmaker.query.params import PAGING, BadRequest, Param, decode_cursor, encode_cursor, parse
 from indexmaker.server.listener import Handshakes, listen
-from indexmaker.store.invoices import InvoiceQuery, SqliteInvoiceReader
 
 Handler = Callable[[dict[str, Any]], Awaitable[BaseModel | None]]
 CLIENT = (
@@ -89,14 +90,15 @@ class QueryApi:
     engine: Engine
     quiet: Callable[[], Awaitable[None]]  # Runtime.quiet: the engine is between steps
     health: Callable[[], HealthReport]  # Runtime.health
-    store_path: Path | None = None  # the SQLite store (invoices); None: no durable store
+    store: StorePort | None = None  # the durable store (invoices); None: none
+    store_name: str = "memory"  # its backend, for /v1/health
     app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
     _listener: asyncio.Server | None = field(default=None, init=False)
     url: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
-        self.invoices = None if self.store_path is None else SqliteInvoiceReader(self.store_path)
+        self.invoices = self.store
         self.routes = self._routes()
         self.app = web.Application(middlewares=[_json_errors])
         for route in self.routes:
@@ -215,7 +217,7 @@ class QueryApi:
             loop_lag_ms=round(report.loop_lag_seconds * 1000, 3),
             queue_depth=report.queue_depth,
             queue_capacity=report.queue_capacity,
-            store="sqlite" if self.store_path is not None else "memory",
+            store=self.store_name,
             journal_seq=int(getattr(store, "last_seq", 0)),
         )
 

@@ -43,7 +43,9 @@ class Health(_Out):
     loop_lag_ms: float
     queue_depth: int
     queue_capacity: int
-    store: str = Field(description='"sqlite" (durable) or "memory" (nothing survives)')
+    store: str = Field(
+        description='"sqlite" or "postgresql" (durable), "memory" (nothing survives)'
+    )
     journal_seq: int = Field(description="last committed journal entry (0 without a store)")
 
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
+from indexmaker.core.store_records import SpentStore
 from indexmaker.server.wire_values import REPLAYED_SIGNATURE
 
 COMPROMISED: Final = (
@@ -39,20 +40,6 @@ COMPROMISED: Final = (
     "private key can be computed from them. The key is compromised: move its funds and use a "
     "new key; nothing it signs is accepted any more"
 )
-
-
-class SpentStore(Protocol):
-    """The durable record behind the ledger; `record` is durable when it returns."""
-
-    def is_spent(self, address: str, spent_id: tuple[str, ...]) -> bool: ...
-
-    def lookup(
-        self, address: str, spent_id: tuple[str, ...], r: int
-    ) -> tuple[bool, bytes | None, bool]: ...  # (spent, digest r signed before, compromised)
-
-    def record(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None: ...
-
-    def mark_compromised(self, address: str) -> None: ...
 
 
 @dataclass(slots=True)

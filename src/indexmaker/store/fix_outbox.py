@@ -18,15 +18,14 @@ not durable. More than STEP - 1 of them between two engine messages would repeat
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 from indexmaker.core import codec
 from indexmaker.core.events import SendToClient
 from indexmaker.core.ports import StorePort
+from indexmaker.core.store_records import StoredMessage
 
 STEP = 1_000  # numbers per engine message; room for the unstored ones between two
 BASE_META = "fix_server_seq_base"
@@ -40,13 +39,6 @@ def server_seq_base(store: StorePort, epoch: int) -> int:
     store.set_meta(BASE_META, str(epoch))
     store.commit()
     return epoch
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    rank: int  # 0 for the first client message ever committed
-    at: datetime  # when the engine handled the input that caused it
-    command: SendToClient
 
 
 class DurableNumbers:
@@ -75,26 +67,27 @@ class DurableNumbers:
         return min(max(last_given, self.last) + 1, self.of(self.rank) - 1)
 
 
-def client_messages(path: Path, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
-    """(how many client messages were ever committed, the last `limit` of those of inputs
-    handled at or after `since`, with their ranks), oldest first, on a read-only connection.
-    Only those are decoded (and later signed again): start-up is bounded by the FIX outbox's
-    own total, not by the history."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+# Keys are "<journal seq>.<index>": within one seq, the shorter key has the lower index.
+CLIENT_MESSAGES = (
+    "SELECT j.at, o.command FROM outbox o JOIN journal j ON j.seq = o.journal_seq "
+    "WHERE o.kind = 'SendToClient' ORDER BY o.journal_seq, LENGTH(o.key), o.key"
+)
+
+
+def last_messages(
+    rows: Iterable[tuple[str, bytes]], since: datetime, limit: int
+) -> tuple[int, list[StoredMessage]]:
+    """(how many client messages `rows` hold, the last `limit` of those of inputs handled at
+    or after `since`, with their ranks), oldest first. `rows`: CLIENT_MESSAGES's (the store
+    runs it, either backend). Only those are decoded (and later signed again): start-up is
+    bounded by the FIX outbox's own total, not by the history."""
     recent: deque[tuple[int, str, bytes]] = deque(maxlen=limit)
     total = 0
     horizon = since.isoformat()
-    try:
-        rows = db.execute(
-            "SELECT j.at, o.command FROM outbox o JOIN journal j ON j.seq = o.journal_seq "
-            "WHERE o.kind = 'SendToClient' ORDER BY o.journal_seq, o.rowid"
-        )
-        for rank, (at, blob) in enumerate(rows):
-            total = rank + 1
-            if at >= horizon:
-                recent.append((rank, at, blob))
-    finally:
-        db.close()
+    for rank, (at, blob) in enumerate(rows):
+        total = rank + 1
+        if at >= horizon:
+            recent.append((rank, at, blob))
     kept = []
     for rank, at, blob in recent:
         command = codec.decode(bytes(blob))

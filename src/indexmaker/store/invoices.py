@@ -5,20 +5,19 @@ Every `MintInvoice` the engine sends is already in the outbox inside a `SendToCl
 table keeps one row per invoice with the columns a query filters on (client, symbol, mint
 time), written in the same transaction as the outbox row, so an invoice is queryable exactly
 when it is durable. Rows are keyed by payment id (one mint per payment id): writing one twice
-keeps the first. The SQL is the subset SQLite and PostgreSQL share.
+keeps the first. The SQL is the subset SQLite and PostgreSQL share; the store port reads it
+(`SqlStore.invoices`, on a connection of its own, either backend).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from indexmaker.core import codec
 from indexmaker.core.events import Command, MintInvoice, SendToClient
-from indexmaker.core.ids import ClientKey, client_key
+from indexmaker.core.ids import client_key
+from indexmaker.core.store_records import InvoiceQuery, StoredInvoice
 
 # Fixed width, UTC, microseconds always: text order is time order (both backends).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -59,27 +58,6 @@ def invoice_rows(journal_seq: int, commands: Sequence[Command]) -> list[InvoiceR
     return rows
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceQuery:
-    """Filters of an invoice listing; `after` is the (minted_at key, payment id) of the last
-    row already seen (keyset pagination: stable while new invoices arrive)."""
-
-    client: ClientKey | None = None
-    symbol: str | None = None
-    client_order_id: str | None = None
-    since: datetime | None = None  # inclusive
-    until: datetime | None = None  # exclusive
-    after: tuple[str, str] | None = None
-    limit: int = 100
-
-
-@dataclass(frozen=True, slots=True)
-class StoredInvoice:
-    client: ClientKey
-    invoice: MintInvoice
-    key: tuple[str, str]  # (minted_at key, payment id): the cursor of this row
-
-
 def select(query: InvoiceQuery) -> tuple[str, list[object]]:
     """SQL and parameters for `query`, ordered by mint time then payment id."""
     where: list[str] = []
@@ -116,19 +94,3 @@ def decode_row(minted_at: str, payment_id: str, blob: bytes) -> StoredInvoice:
         raise ValueError(f"invoice {payment_id}: the stored record is not a MintInvoice")
     chain_id, address = command.client
     return StoredInvoice(client_key(chain_id, address), command.message, (minted_at, payment_id))
-
-
-class SqliteInvoiceReader:
-    """Read-only queries on the invoice table of a SQLite store, on a connection of its own
-    (WAL: it never blocks the engine's writer). Queries run in a worker thread."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def invoices(self, query: InvoiceQuery) -> list[StoredInvoice]:
-        sql, params = select(query)
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            return [decode_row(*row) for row in db.execute(sql, params)]
-        finally:
-            db.close()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import psycopg
 
+from indexmaker.core.store_records import SpentStore
 from indexmaker.store.crash import NO_CRASH, CrashPoints
-from indexmaker.store.sql import Dialect, SqlStore
+from indexmaker.store.signatures import SqlSpentSignatures
+from indexmaker.store.sql import Connection, Dialect, SqlStore
 
 POSTGRES = Dialect("postgresql", blob="BYTEA", param="%s")
 
@@ -24,8 +26,21 @@ class PostgresStore(SqlStore):
 
         Raises psycopg.OperationalError when the server cannot be reached, SchemaError for a
         database written by a newer build."""
+        self._url = url  # kept for readers' connections; never logged
+        self._connect_timeout = connect_timeout
+        super().__init__(self.connect(), POSTGRES, crash)
+
+    def connect(self) -> Connection:
         # autocommit: we issue BEGIN/COMMIT ourselves, one per group; prepare_threshold=0
         # prepares every statement on first use (the same few run on every commit).
-        db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+        db = psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout)
         db.prepare_threshold = 0
-        super().__init__(db, POSTGRES, crash)
+        return db
+
+    def spent_signatures(self) -> SpentStore:
+        """`synchronous_commit = off` on this connection: a spend is committed in the
+        server (survives a kill of the service) without a WAL flush of its own; the engine's
+        next commit flushes the WAL past it (signatures.py)."""
+        db = self.connect()
+        db.execute("SET synchronous_commit = off")
+        return SqlSpentSignatures(db, POSTGRES)

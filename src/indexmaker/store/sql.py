@@ -16,9 +16,11 @@ from typing import Any, Protocol
 from indexmaker.core import codec
 from indexmaker.core.events import Command, EngineInput
 from indexmaker.core.journal import JournalEntry, OutboxItem
+from indexmaker.core.store_records import InvoiceQuery, SpentStore, StoredInvoice, StoredMessage
 from indexmaker.store.crash import NO_CRASH, CrashPoints
+from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
 from indexmaker.store.invoices import INSERT as INSERT_INVOICE
-from indexmaker.store.invoices import InvoiceRow, invoice_rows
+from indexmaker.store.invoices import InvoiceRow, decode_row, invoice_rows, select
 from indexmaker.store.migrations import CREATE_VERSIONS, LATEST, MIGRATIONS, SchemaError
 
 
@@ -162,7 +164,7 @@ class SqlStore:
         if not self.dirty:
             return
         self._crash.hit("before_commit")
-        _transaction(self._db, self._write)
+        transaction(self._db, self._write)
         self._journal.clear()
         self._outbox.clear()
         self._done.clear()
@@ -213,6 +215,30 @@ class SqlStore:
         self._db.close()
         self._closed = True
 
+    # ------------------------------------------------------------------ readers
+
+    def connect(self) -> Connection:
+        """Another connection to this database, in autocommit mode (a reader's or the FIX
+        server's own). The backend's error when it cannot be opened."""
+        raise NotImplementedError
+
+    def invoices(self, query: InvoiceQuery) -> list[StoredInvoice]:
+        """StorePort.invoices: on a connection of its own, so any thread may ask."""
+        statement, params = select(query)
+        db = self.connect()
+        try:
+            rows = db.execute(self._dialect.sql(statement), params).fetchall()
+        finally:
+            db.close()
+        return [decode_row(*row) for row in rows]
+
+    def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
+        """StorePort.client_messages (store/fix_outbox.py), on the owner's connection."""
+        return last_messages(self._db.execute(CLIENT_MESSAGES), since, limit)
+
+    def spent_signatures(self) -> SpentStore:
+        raise NotImplementedError
+
 
 def _order(row: tuple[Any, ...]) -> tuple[int, int]:
     """Outbox order: by journal seq, then the effect's index in its key ("<seq>.<index>")."""
@@ -224,7 +250,7 @@ def _item(row: tuple[Any, ...]) -> OutboxItem:
     return OutboxItem(row[0], row[1], command)  # type: ignore[arg-type]
 
 
-def _transaction(db: Connection, body: Any) -> None:
+def transaction(db: Connection, body: Any) -> None:
     db.execute("BEGIN")
     try:
         body()
@@ -256,6 +282,6 @@ def migrate(db: Connection, dialect: Dialect) -> int:
                 (migration.version, migration.name, datetime.now(UTC).isoformat()),
             )
 
-        _transaction(db, apply)
+        transaction(db, apply)
         current = migration.version
     return current

@@ -11,8 +11,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from indexmaker.core.store_records import SpentStore
 from indexmaker.store.crash import NO_CRASH, CrashPoints
-from indexmaker.store.sql import Dialect, SqlStore
+from indexmaker.store.signatures import SqlSpentSignatures
+from indexmaker.store.sql import Connection, Dialect, SqlStore
 from indexmaker.store.sql import migrate as sql_migrate
 
 DB_NAME = "indexmaker.sqlite3"
@@ -33,6 +35,18 @@ class SqliteStore(SqlStore):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         super().__init__(db, SQLITE, crash)
+
+    def connect(self) -> Connection:
+        """A read-only connection to the file (WAL: it never blocks the writer)."""
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+
+    def spent_signatures(self) -> SpentStore:
+        """`synchronous=NORMAL` on this connection: a spend is in the WAL when its insert
+        returns (survives a kill), fsynced by the engine's next FULL commit (signatures.py)."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return SqlSpentSignatures(db, SQLITE)
 
     @classmethod
     def in_directory(cls, data_dir: Path, crash: CrashPoints = NO_CRASH) -> SqliteStore:

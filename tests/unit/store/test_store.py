@@ -18,20 +18,10 @@ from indexmaker.core.ids import ClientKey
 from indexmaker.sim.replay_check import lifecycle
 from indexmaker.store.crash import CrashPoints
 from indexmaker.store.migrations import LATEST, MIGRATIONS, SchemaError
-from indexmaker.store.postgres import PostgresStore
 from indexmaker.store.sql import SqlStore
 from indexmaker.store.sqlite import SqliteStore
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SqlStore]:
-    """Opens (and reopens) one database of the backend, like a restarted service would."""
-    if request.param == "sqlite":
-        return lambda: SqliteStore(tmp_path / "db")
-    url = request.getfixturevalue("postgres_url")
-    return lambda: PostgresStore(url)
 
 
 def _abandon(store: SqlStore) -> None:

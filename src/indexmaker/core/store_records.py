@@ -1,0 +1,63 @@
+"""What the store port's readers take and give back (core/ports.py `StorePort`): invoice
+queries and rows, client messages with their rank, and the durable record of spent
+signatures behind the FIX server's ledger. Plain values: the SQL lives in `indexmaker.store`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from indexmaker.core.events import MintInvoice, SendToClient
+from indexmaker.core.ids import ClientKey
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceQuery:
+    """Filters of an invoice listing; `after` is the (minted_at key, payment id) of the last
+    row already seen (keyset pagination: stable while new invoices arrive). Times are
+    timezone-aware; `since` inclusive, `until` exclusive."""
+
+    client: ClientKey | None = None
+    symbol: str | None = None
+    client_order_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[str, str] | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInvoice:
+    client: ClientKey
+    invoice: MintInvoice
+    key: tuple[str, str]  # (minted_at key, payment id): the cursor of this row
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A committed client message (`SendToClient` outbox row) and its rank: 0 for the first
+    client message ever committed (store/fix_outbox.py numbers it from the rank)."""
+
+    rank: int
+    at: datetime  # when the engine handled the input that caused it
+    command: SendToClient
+
+
+class SpentStore(Protocol):
+    """The durable record of spent signatures behind the FIX server's ledger (SPEC §5
+    "Replay"; server/replay.py). `record` is durable against a crash of the process when it
+    returns. A spent id is a (msg_type, id[, nonce]) tuple; r is the signature's r value."""
+
+    def is_spent(self, address: str, spent_id: tuple[str, ...]) -> bool: ...
+
+    def lookup(
+        self, address: str, spent_id: tuple[str, ...], r: int
+    ) -> tuple[bool, bytes | None, bool]: ...  # (spent, digest r signed before, compromised)
+
+    def record(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None: ...
+
+    def mark_compromised(self, address: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,22 @@
+"""One fixture for every store test: a database of each backend, opened (and reopened) the way
+a restarted service opens it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from indexmaker.store.postgres import PostgresStore
+from indexmaker.store.sql import SqlStore
+from indexmaker.store.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SqlStore]:
+    """Opens (and reopens) one database of the backend, like a restarted service would."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "db")
+    url = request.getfixturevalue("postgres_url")
+    return lambda: PostgresStore(url)
