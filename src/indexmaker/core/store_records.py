@@ -56,7 +56,17 @@ class SpentStore(Protocol):
         self, address: str, spent_id: tuple[str, ...], r: int
     ) -> tuple[bool, bytes | None, bool]: ...  # (spent, digest r signed before, compromised)
 
-    def record(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None: ...
+    def record(
+        self,
+        address: str,
+        spent_id: tuple[str, ...],
+        r: int,
+        digest: bytes,
+        request: object | None = None,
+    ) -> None:
+        """Spend it. `request`: the input the signature authorises; an engine input is made
+        durable in the same commit as its journal entry (never one without the other),
+        anything else at once."""
 
     def mark_compromised(self, address: str) -> None: ...
 

@@ -90,6 +90,10 @@ from indexmaker.server.wire_values import (
     check_id,
 )
 
+# After a reconnect, how long the resume's resent frames get to bring an ACKed request's
+# answer before the request is sent again (a copy the server already took costs a strike).
+RESUME_SETTLE = 0.05  # seconds
+
 # The events and errors live in client_events.py, request building in client_requests.py,
 # reply tracking in client_tracking.py; this module is the SDK's one import point.
 __all__ = [
@@ -231,17 +235,40 @@ class IndexMakerClient(ClientLink):
     async def _call(
         self, msg_type: str, signed_id: str, body: dict[str, Any], answer_type: str
     ) -> ServerMessage:
-        """Send, wait for the ACK, then for the business answer of that id."""
+        """Send, wait for the ACK, then for the business answer of that id. If the connection
+        drops after the ACK and the new session resumes without the answer, the request is
+        sent again (same id and nonce): a server that took it refuses the copy as a replay
+        (the answer still comes), one that died before making it durable takes it now."""
         answer = self._tracking.waiter(answer_type, signed_id)
+        body = self._with_nonce(msg_type, body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout
         try:
             await self._request(msg_type, signed_id, body)
-            return await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
+            while True:
+                reopened = loop.create_future()
+                self._reopened.append(reopened)
+                await asyncio.wait(
+                    (answer, reopened), timeout=max(0.0, deadline - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )  # fmt: skip
+                reopened.cancel()
+                if answer.done():
+                    return answer.result()
+                if not reopened.done() or reopened.cancelled():
+                    raise TimeoutError
+                await asyncio.sleep(RESUME_SETTLE)  # the resume's resent frames come first
+                if not answer.done():
+                    await self._request(msg_type, signed_id, body, resend=True)
+                deadline = loop.time() + self.request_timeout  # a new session, a new wait
         except TimeoutError:
             raise TimeoutError(f"no {answer_type} answer for {signed_id}") from None
         finally:
             self._tracking.drop_waiter(answer_type, signed_id, answer)
 
-    async def _request(self, msg_type: str, signed_id: str, body: dict[str, Any]) -> Ack | None:
+    async def _request(
+        self, msg_type: str, signed_id: str, body: dict[str, Any], resend: bool = False
+    ) -> Ack | None:
         """Send until ACKed, resending on the next session after a drop: None when a resend
         was refused as a replay, i.e. the server had accepted the first copy (its answer then
         comes with the resume). A resend carries the first copy's nonce, so the server never
@@ -250,7 +277,6 @@ class IndexMakerClient(ClientLink):
             raise NotConnected("client is not connected")
         body = self._with_nonce(msg_type, body)
         async with self._send_lock:
-            resend = False
             while True:
                 if not self._connected.is_set():
                     if not self._reconnect or self._supervisor is None:

@@ -10,7 +10,9 @@ what was missed (`poss_dup`), and anything seen twice is dropped by server_seq. 
 was in flight when the connection dropped is sent again on the new session with the same id
 and nonce (client.py), so a server that had already taken it refuses the copy as a replay and
 takes nothing twice (a cancel is not applied again); the waiter gets the original answer from
-the resend. `resume_from` asks for a resend right at the first
+the resend. So is a request ACKed but not yet answered when the connection dropped, once the
+new session has resumed without its answer: a server that died before making it durable lost
+it, and takes the copy (issue 8's resend window). `resume_from` asks for a resend right at the first
 connect (e.g. `watch`, or a client restarted with a cursor it saved).
 
 Restarts: a server numbers its server_seqs from a per-start epoch (GET /info
@@ -97,6 +99,7 @@ class ClientLink:
         self._connected = asyncio.Event()
         self._closed = False
         self._sessions = 0
+        self._reopened: list[asyncio.Future[None]] = []  # woken when a new session is resumed
         self._server_seq_start: int | None = None  # from GET /info: this server run's epoch
         self._close_reason: str | None = None  # the server's close frame on this session
         self.server_restarts = 0
@@ -195,6 +198,10 @@ class ClientLink:
             # Signed over a fresh challenge: it also authenticates the session.
             await self._resend_request(resumed)
         self._connected.set()
+        waiting, self._reopened = self._reopened, []
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
         self._emit(Connected(self._sessions, resumed))
 
     async def _check_restart(self) -> None:

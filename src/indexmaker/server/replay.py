@@ -102,10 +102,19 @@ class SignatureLedger:
             )
         return None
 
-    def spend(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None:
-        """Record it (durably first, when a durable store is set)."""
+    def spend(
+        self,
+        address: str,
+        spent_id: tuple[str, ...],
+        r: int,
+        digest: bytes,
+        request: object | None = None,
+    ) -> None:
+        """Record it (durably first, when a durable store is set). `request`: what the
+        signature authorises, handed to the durable store, which may make the spend durable
+        in the same commit as that request's journal entry (store/signatures.py)."""
         if self.durable is not None:
-            self.durable.record(address, spent_id, r, digest)
+            self.durable.record(address, spent_id, r, digest, request)
         record = self._record(address)
         record.spent[spent_id] = None
         if len(record.spent) > self._max_spent:

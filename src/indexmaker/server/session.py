@@ -218,7 +218,7 @@ class SessionHub:
             peers = self._by_client.get(client, {})
             if len(peers) >= self.config.max_sessions_per_client:
                 return Rejected("too many sessions for this client")
-        self.signatures.spend(address, spent_id, verified.r, verified.digest)
+        self.signatures.spend(address, spent_id, verified.r, verified.digest, request.request)
         if request.msg_type == RESEND_REQUEST:
             session.challenges.remove(request.signed_id)
         return None

@@ -43,4 +43,4 @@ class PostgresStore(SqlStore):
         next commit flushes the WAL past it (signatures.py)."""
         db = self.connect()
         db.execute("SET synchronous_commit = off")
-        return SqlSpentSignatures(db, POSTGRES)
+        return SqlSpentSignatures(db, POSTGRES, self)

@@ -7,12 +7,18 @@ spent (address, msg_type/id[/nonce]), per (address, r) with the digest it signed
 compromised address. The store port opens one (`StorePort.spent_signatures`) on a connection
 of its own to the store's database.
 
-Durability: each spend is committed before the request is acknowledged (one autocommitted
-insert) without an fsync of its own: SQLite with `synchronous=NORMAL` (the commit is in the
-WAL when it returns), PostgreSQL with `synchronous_commit = off` on this connection (in the
-server's WAL buffers; the server outlives our process). Either way it survives a `kill -9` of
-the service, and the engine's next durable commit (at the latest the one before it answers
-the request) flushes the WAL up to and past it, so it survives a power cut too. The r values
+A spend on an engine input (an order, a cancel, a quote request) is held by the engine's
+store and written in the same commit as that input's journal entry (`SqlStore.hold_spend`):
+a crash keeps both or neither, so a client's resend of a request the crash lost is taken
+(issue 8's resend window; docs/decisions.md "SDK resends keep the request's nonce"). Until
+then memory refuses a copy (the ledger's cache, and the held set here).
+
+Any other spend (a ResendRequest's challenge) is committed at once, one autocommitted insert
+without an fsync of its own: SQLite with `synchronous=NORMAL` (the commit is in the WAL when
+it returns), PostgreSQL with `synchronous_commit = off` on this connection (in the server's
+WAL buffers; the server outlives our process). Either way it survives a `kill -9` of the
+service, and the engine's next durable commit flushes the WAL up to and past it, so it
+survives a power cut too. The r values
 (nonce-reuse detection, not replay) are written in groups of up to `NONCE_GROUP` or every
 `NONCE_FLUSH` seconds: a crash may forget the last few, never a spent id.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from indexmaker.store.sql import Connection, Dialect, transaction
+from indexmaker.store.sql import Connection, Dialect, SqlStore, transaction
 
 NONCE_GROUP = 256
 NONCE_FLUSH = 0.1  # seconds
@@ -37,13 +43,21 @@ class SqlSpentSignatures:
     """The durable side of the signature ledger (core.store_records `SpentStore`). One owner:
     the FIX server, on the event loop. `db`: a connection in autocommit mode."""
 
-    def __init__(self, db: Connection, dialect: Dialect) -> None:
+    def __init__(self, db: Connection, dialect: Dialect, holder: SqlStore | None = None) -> None:
+        """`holder`: the engine's store, which holds spends on engine inputs until the
+        input's commit (None: every spend written at once)."""
         self._db = db
+        self._holder = holder
         self._sql = dialect.sql
         self._nonces: dict[tuple[str, str], bytes] = {}  # not yet written
         self._flushed = time.monotonic()
 
+    def _unwritten(self, address: str, text: str) -> bool:
+        return self._holder is not None and self._holder.spend_unwritten((address, text))
+
     def is_spent(self, address: str, spent_id: tuple[str, ...]) -> bool:
+        if self._unwritten(address, spent_text(spent_id)):
+            return True
         row = self._db.execute(
             self._sql("SELECT 1 FROM spent_signatures WHERE address = ? AND spent_id = ?"),
             (address, spent_text(spent_id)),
@@ -66,18 +80,30 @@ class SqlSpentSignatures:
         digest = self._nonces.get((address, format(r, "x")))
         if digest is None and row[1] is not None:
             digest = bytes(row[1])
-        return bool(row[0]), digest, bool(row[2])
+        spent = bool(row[0]) or self._unwritten(address, spent_text(spent_id))
+        return spent, digest, bool(row[2])
 
-    def record(self, address: str, spent_id: tuple[str, ...], r: int, digest: bytes) -> None:
-        """Spend it: committed (survives a kill of the process) when this returns; its r soon
-        after."""
-        self._db.execute(
-            self._sql(
-                "INSERT INTO spent_signatures (address, spent_id) VALUES (?, ?) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            (address, spent_text(spent_id)),
-        )
+    def record(
+        self,
+        address: str,
+        spent_id: tuple[str, ...],
+        r: int,
+        digest: bytes,
+        request: object | None = None,
+    ) -> None:
+        """Spend it: with an engine input as `request`, committed with that input's journal
+        entry; else committed (survives a kill of the process) when this returns. Its r
+        soon after."""
+        text = spent_text(spent_id)
+        holder = self._holder
+        if holder is None or not holder.hold_spend(request, (address, text)):
+            self._db.execute(
+                self._sql(
+                    "INSERT INTO spent_signatures (address, spent_id) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                (address, text),
+            )
         self._nonces.setdefault((address, format(r, "x")), digest)
         now = time.monotonic()
         if len(self._nonces) >= NONCE_GROUP or now - self._flushed >= NONCE_FLUSH:

@@ -8,13 +8,14 @@ are written once with `?` parameters; the dialect rewrites them for its driver.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from indexmaker.core import codec
-from indexmaker.core.events import Command, EngineInput
+from indexmaker.core.events import ClientRequest, Command, EngineInput
 from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.core.store_records import InvoiceQuery, SpentStore, StoredInvoice, StoredMessage
 from indexmaker.store.crash import NO_CRASH, CrashPoints
@@ -22,6 +23,11 @@ from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
 from indexmaker.store.invoices import INSERT as INSERT_INVOICE
 from indexmaker.store.invoices import InvoiceRow, decode_row, invoice_rows, select
 from indexmaker.store.migrations import CREATE_VERSIONS, LATEST, MIGRATIONS, SchemaError
+
+# A spend held for its request's journal entry that has not come after this long (a request
+# refused before the engine, e.g. "service busy") is written on its own with the next commit.
+HOLD_LIMIT = 5.0  # seconds
+SpendKey = tuple[str, str]  # (address, spent id text): a row of spent_signatures
 
 
 class Connection(Protocol):
@@ -63,6 +69,11 @@ class SqlStore:
         self._invoices: list[InvoiceRow] = []  # the query API's table (store/invoices.py)
         self._meta: dict[str, str] = {}
         self._snapshot: tuple[int, str, bytes] | None = None
+        # Spent signatures held for their request's journal entry (by the request's id(); the
+        # request itself is kept, so its id is not reused), and those buffered for the commit.
+        self._held: dict[int, tuple[object, float, SpendKey]] = {}
+        self._spends: list[SpendKey] = []
+        self._unwritten: set[SpendKey] = set()
         self.commits = 0
         self._closed = False
         crash.count_existing(self)
@@ -84,6 +95,10 @@ class SqlStore:
         self._last_seq += 1
         entry = JournalEntry(self._last_seq, at, event)
         self._journal.append((entry.seq, at.isoformat(), codec.encode_entry(entry)))
+        if self._held:
+            held = self._held.pop(id(event), None)
+            if held is not None:
+                self._spends.append(held[2])  # durable in the same commit as the request
         self._crash.counted("input", type(event).__name__)
         return entry
 
@@ -153,18 +168,53 @@ class SqlStore:
     def set_meta(self, name: str, value: str) -> None:
         self._meta[name] = value
 
+    # ------------------------------------------------------------------ spent signatures
+
+    def hold_spend(self, request: object, key: SpendKey) -> bool:
+        """Issue 8's resend window: a signature spent on an engine input becomes durable in
+        the same commit as that input's journal entry, so a crash keeps both or neither (a
+        client's resend of a request the crash lost is taken, not refused as a replay).
+        False (nothing held) for anything else: the caller writes it at once."""
+        if not isinstance(request, ClientRequest):
+            return False
+        self._held[id(request)] = (request, time.monotonic(), key)
+        self._unwritten.add(key)
+        return True
+
+    def spend_unwritten(self, key: SpendKey) -> bool:
+        """Spent, held or buffered, not yet committed (the FIX server's reader cannot see
+        it)."""
+        return key in self._unwritten
+
+    def _release_stale_holds(self) -> None:
+        limit = time.monotonic() - HOLD_LIMIT
+        stale = [n for n, (_, since, _) in self._held.items() if since < limit]
+        for n in stale:
+            self._spends.append(self._held.pop(n)[2])
+
     # ------------------------------------------------------------------ commit
 
     @property
     def dirty(self) -> bool:
-        return bool(self._journal or self._outbox or self._done or self._meta or self._snapshot)
+        return bool(
+            self._journal
+            or self._outbox
+            or self._done
+            or self._meta
+            or self._snapshot
+            or self._spends
+        )
 
     def commit(self) -> None:
         """Write everything buffered in one transaction; durable when this returns."""
+        if self._held:
+            self._release_stale_holds()
         if not self.dirty:
             return
         self._crash.hit("before_commit")
         transaction(self._db, self._write)
+        self._unwritten.difference_update(self._spends)
+        self._spends.clear()
         self._journal.clear()
         self._outbox.clear()
         self._done.clear()
@@ -187,6 +237,14 @@ class SqlStore:
             )
         if self._invoices:
             many(sql(INSERT_INVOICE), self._invoices)
+        if self._spends:
+            many(
+                sql(
+                    "INSERT INTO spent_signatures (address, spent_id) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                self._spends,
+            )
         if self._done:
             many(sql("UPDATE outbox SET done = 1 WHERE key = ?"), [(k,) for k in self._done])
         if self._meta:
@@ -211,6 +269,9 @@ class SqlStore:
         service may be stopped twice)."""
         if self._closed:
             return
+        for _, _, key in self._held.values():  # requests that will never be journalled now
+            self._spends.append(key)
+        self._held.clear()
         self.commit()
         self._db.close()
         self._closed = True

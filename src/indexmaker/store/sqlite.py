@@ -46,7 +46,7 @@ class SqliteStore(SqlStore):
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA synchronous=NORMAL")
-        return SqlSpentSignatures(db, SQLITE)
+        return SqlSpentSignatures(db, SQLITE, self)
 
     @classmethod
     def in_directory(cls, data_dir: Path, crash: CrashPoints = NO_CRASH) -> SqliteStore:
