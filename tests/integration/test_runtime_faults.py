@@ -47,6 +47,7 @@ from indexmaker.core.ids import (
     client_key,
     instrument,
 )
+from indexmaker.core.ports import StorePort
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.filters import InstrumentRules
@@ -111,9 +112,12 @@ def build(
     chain: SimChainPort | None = None,
     config: SolverConfig | None = None,
     across_delay: timedelta = 5 * MS,
+    store: StorePort | None = None,
 ) -> Rig:
+    """`store`: also the engine's journal (durable before effect), as `serve` wires it."""
     config = config or SolverConfig(tick=10 * MS, mint_idle=50 * MS)
-    engine = Engine(EngineSetup(baskets=BASKETS, config=config, rules=RULES), SystemClock())
+    setup = EngineSetup(baskets=BASKETS, config=config, rules=RULES)
+    engine = Engine(setup, SystemClock(), store, compact_market=store is not None)
     venue = SimVenue(SimulatedExchange(books()), 2 * MS, faults=venue_faults)
     sim_chain = SimulatedChain(
         bridges={
@@ -130,7 +134,7 @@ def build(
         unknown_retry=20 * MS,
         watchdog_period=10 * MS,
     )
-    runtime = Runtime(engine, venue, chain, bridges, limits)
+    runtime = Runtime(engine, venue, chain, bridges, limits, store=store)
     rig = Rig(runtime, venue, chain)
     runtime.deliver = lambda client, message: rig.sent.append((client, message))
     runtime.observers.append(rig.commands.append)

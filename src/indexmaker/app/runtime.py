@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from indexmaker.app.command_runner import CommandRunner, Deliver
+from indexmaker.app.group_commit import Decided, GroupCommit
 from indexmaker.app.handoff import LoopHandoff
 from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
 from indexmaker.app.recovery import RecoveryPlan
@@ -134,9 +135,17 @@ class Runtime:
         # When set it is also the engine's journal: `engine.handle` buffers each input, and
         # the effects it causes are committed with it before they leave (durable before effect).
         self.store = store
-        self.commit_interval = commit_interval.total_seconds()
         self._crash = crash
-        self._last_commit = float("-inf")
+        self._commits = (
+            None
+            if store is None
+            else GroupCommit(
+                store,
+                commit_interval.total_seconds(),
+                self._carry_out_all,
+                self._after_commit_started,
+            )
+        )
         # A snapshot of the engine every `snapshot_every` journal entries (0: never).
         self.snapshot_every = snapshot_every
         self.fingerprint = fingerprint
@@ -232,10 +241,15 @@ class Runtime:
         self._worker.shutdown(wait=True)
 
     async def drain(self, timeout: timedelta = timedelta(seconds=5)) -> bool:
-        """Wait until every queued input has been handled; False if `timeout` passed first."""
+        """Wait until every queued input has been handled and what it decided carried out;
+        False if `timeout` passed first."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout.total_seconds()
-        while not self._queue.empty() or self._step_started is not None:
+        while (
+            not self._queue.empty()
+            or self._step_started is not None
+            or (self._commits is not None and self._commits.decided)
+        ):
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.001)
@@ -282,25 +296,33 @@ class Runtime:
 
     async def _engine_loop(self) -> None:
         while True:
+            commits = self._commits
+            if commits is not None and self._queue.empty() and await commits.when_idle():
+                continue
             group = [await self._queue.get()]
             while len(group) < MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
-            done: list[tuple[Command, OutboxItem | None]] = []
+            decided: Decided = []
             for event in group:
-                done.extend(await self._step(event))
+                decided.extend(await self._step(event))
                 self.inputs_handled += 1
-            self._commit_before(done)
-            for n, (command, item) in enumerate(done, 1):
-                if n % CARRY_OUT_SLICE == 0:
-                    # A 10,000-order tick gives thousands of commands: let FIX I/O in between
-                    # (issue 6 loop lag). The engine does not change while they are carried out.
-                    await asyncio.sleep(0)
-                self.effect_key = None if item is None else item.key
-                self._carry_out(command)
-                self.effect_key = None
-                if item is not None and self.store is not None:
-                    self._crash.hit("effect", item.key)
-                    self.store.mark_done((item.key,))
+            if commits is None:
+                await self._carry_out_all(decided)
+            else:
+                await commits.after_group(decided)  # durable before effect
+
+    async def _carry_out_all(self, decided: Decided) -> None:
+        for n, (command, item) in enumerate(decided, 1):
+            if n % CARRY_OUT_SLICE == 0:
+                # A 10,000-order tick gives thousands of commands: let FIX I/O in between
+                # (issue 6 loop lag). The engine does not change while they are carried out.
+                await asyncio.sleep(0)
+            self.effect_key = None if item is None else item.key
+            self._carry_out(command)
+            self.effect_key = None
+            if item is not None and self.store is not None:
+                self._crash.hit("effect", item.key)
+                self.store.mark_done((item.key,))
 
     async def _step(self, event: EngineInput) -> list[tuple[Command, OutboxItem | None]]:
         loop = asyncio.get_running_loop()
@@ -338,20 +360,11 @@ class Runtime:
         with paced(LoopHandoff(loop, tick_slice.total_seconds())):
             return self.engine.handle(event)
 
-    def _commit_before(self, done: list[tuple[Command, OutboxItem | None]]) -> None:
-        """Group commit: at once when an effect is about to leave, else at most every
-        commit_interval (market data alone is never fsynced per diff)."""
+    def _after_commit_started(self) -> None:
         store = self.store
-        if store is None or not store.dirty:
-            return
-        now = asyncio.get_running_loop().time()
-        if any(item is not None for _, item in done) or now - self._last_commit >= (
-            self.commit_interval
-        ):
-            store.commit()
-            self._last_commit = now
-            if self.snapshot_every and store.last_seq - self._snapshot_seq >= self.snapshot_every:
-                self.snapshot()  # committed with the next group
+        assert store is not None
+        if self.snapshot_every and store.last_seq - self._snapshot_seq >= self.snapshot_every:
+            self.snapshot()  # committed with the next group
 
     def snapshot(self) -> None:
         """Buffer a snapshot of the engine as of the journal's end (the engine task only)."""

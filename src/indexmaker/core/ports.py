@@ -30,6 +30,7 @@ The simulators in `indexmaker.sim.adapters` implement these ports; the conforman
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -294,6 +295,11 @@ class StorePort(Protocol):
 
     def commit(self) -> None:
         """Write everything buffered in one transaction; durable when this returns."""
+
+    def commit_later(self) -> Future[None]:
+        """`commit` without waiting: the transaction runs in the store's writer thread (in
+        the order asked); the future is done once it is durable, or holds the error."""
+        ...
 
     def close(self) -> None:
         """Commit what is buffered and release the database."""

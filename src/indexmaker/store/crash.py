@@ -39,7 +39,7 @@ class CrashPoints:
         self._count = 0
         self._kind: str | None = None  # the durable form's kind
         self._seen = 0  # inputs/effects of that kind recorded so far (buffered included)
-        self._committed = 0  # ... of which committed
+        self._taken = 0  # ... of which a commit has taken (in flight or durable)
         self._effect_key: str | None = None  # the outbox key of the n-th effect of the kind
         if spec:
             point, _, target = spec.partition(":")
@@ -67,7 +67,7 @@ class CrashPoints:
             return
         kinds = [type(e.event).__name__ for e in store.entries()]  # type: ignore[attr-defined]
         kinds += store.effect_kinds()
-        self._seen = self._committed = kinds.count(self._kind)
+        self._seen = self._taken = kinds.count(self._kind)
 
     def counted(self, what: str, kind: str, key: str | None = None) -> None:
         """The store recorded one input or effect of `kind` (buffered)."""
@@ -77,8 +77,17 @@ class CrashPoints:
         if self._seen == self._at and what == "effect":
             self._effect_key = key
 
-    def hit(self, point: str, key: str | None = None) -> None:
-        """The process is at `point` (`key`: the effect that just left, for `effect`)."""
+    def take(self) -> tuple[int, int]:
+        """A commit takes what is buffered: the durable count's span (after, upto] that
+        its group holds. What is recorded after this belongs to the next group (commits
+        run in the store's writer thread while the engine goes on: store/sql.py)."""
+        span = (self._taken, self._seen)
+        self._taken = self._seen
+        return span
+
+    def hit(self, point: str, key: str | None = None, span: tuple[int, int] | None = None) -> None:
+        """The process is at `point` (`key`: the effect that just left, for `effect`;
+        `span`: the group's span from `take`, for `commit` and `before_commit`)."""
         if self._point is None:
             return
         if self._kind is None:
@@ -91,10 +100,9 @@ class CrashPoints:
             if self._point == "effect" and key is not None and key == self._effect_key:
                 _die()
             return
-        if point == self._point and self._committed < self._at <= self._seen:
+        after, upto = span if span is not None else (self._taken, self._seen)
+        if point == self._point and after < self._at <= upto:
             _die()  # this group holds the n-th of the kind
-        if point == "commit":
-            self._committed = self._seen
 
 
 def _die() -> None:

@@ -2,11 +2,15 @@
 
 Same tables, migrations and group commit as SQLite (`store/sql.py`). A commit returns once
 PostgreSQL has flushed its WAL (`synchronous_commit` on, the server's default), so it is as
-durable as the server is configured to be. The connection string comes from the settings
+durable as the server is configured to be. A group's transaction is sent in pipeline mode
+(BEGIN, the inserts and COMMIT in one go): one network round trip per commit, not one per
+statement. The connection string comes from the settings
 or `INDEXMAKER_STORE_URL`, never from a log line (it may hold a password).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import psycopg
 
@@ -44,3 +48,10 @@ class PostgresStore(SqlStore):
         db = self.connect()
         db.execute("SET synchronous_commit = off")
         return SqlSpentSignatures(db, POSTGRES, self)
+
+    def _transaction(self, body: Callable[[], None]) -> None:
+        # psycopg's pipeline mode queues every statement and waits once, at its end; its
+        # transaction() sends BEGIN, and COMMIT or ROLLBACK (we run in autocommit).
+        db: psycopg.Connection[tuple[object, ...]] = self._db  # type: ignore[assignment]
+        with db.pipeline(), db.transaction():
+            body()

@@ -1,5 +1,6 @@
 """What both SQL backends share: buffering between group commits, the one-transaction
-commit, reads, snapshots and the migration runner (docs/decisions.md, "Durable state").
+commit in the store's writer thread, reads, snapshots and the migration runner
+(docs/decisions.md, "Durable state" and "Commits in the store's writer thread").
 
 A backend gives a DB-API connection in autocommit mode (we issue BEGIN/COMMIT ourselves,
 one per group) and its `Dialect`: how it spells a parameter and a blob column. Statements
@@ -9,7 +10,8 @@ are written once with `?` parameters; the dialect rewrites them for its driver.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,14 +22,13 @@ from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.core.store_records import InvoiceQuery, SpentStore, StoredInvoice, StoredMessage
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
-from indexmaker.store.invoices import INSERT as INSERT_INVOICE
-from indexmaker.store.invoices import InvoiceRow, decode_row, invoice_rows, select
+from indexmaker.store.group import Group, SpendKey, write
+from indexmaker.store.invoices import decode_row, invoice_rows, select
 from indexmaker.store.migrations import CREATE_VERSIONS, LATEST, MIGRATIONS, SchemaError
 
 # A spend held for its request's journal entry that has not come after this long (a request
 # refused before the engine, e.g. "service busy") is written on its own with the next commit.
 HOLD_LIMIT = 5.0  # seconds
-SpendKey = tuple[str, str]  # (address, spent id text): a row of spent_signatures
 
 
 class Connection(Protocol):
@@ -52,7 +53,10 @@ class Dialect:
 
 class SqlStore:
     """Journal + snapshots + outbox + meta in one SQL database; implements `StorePort`.
-    Not thread-safe: one owner (the engine task)."""
+
+    One owner (the engine task) calls every method; the transactions themselves run in the
+    store's own writer thread, one at a time and in the order they were asked for
+    (`commit_later`), so the owner goes on while a commit waits for the disk."""
 
     def __init__(self, db: Connection, dialect: Dialect, crash: CrashPoints = NO_CRASH) -> None:
         """Migrates the database first. Raises SchemaError for a database written by a
@@ -61,25 +65,30 @@ class SqlStore:
         self._cursor = db.cursor()
         self._dialect = dialect
         self._crash = crash
+        self._last: Future[None] = _done_future()  # the last commit asked for
         migrate(db, dialect)
         self._last_seq: int = self._one("SELECT COALESCE(MAX(seq), 0) FROM journal")[0]
-        self._journal: list[tuple[int, str, bytes]] = []
-        self._outbox: list[tuple[str, int, str, bytes]] = []
-        self._done: list[str] = []
-        self._invoices: list[InvoiceRow] = []  # the query API's table (store/invoices.py)
-        self._meta: dict[str, str] = {}
-        self._snapshot: tuple[int, str, bytes] | None = None
+        self._group = Group()  # buffered for the next commit
+        self._failed: list[Group] = []  # groups a failed transaction held (writer thread)
+        # One thread: transactions run one at a time, in the order they were asked for.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         # Spent signatures held for their request's journal entry (by the request's id(); the
-        # request itself is kept, so its id is not reused), and those buffered for the commit.
+        # request itself is kept, so its id is not reused); those not yet committed.
         self._held: dict[int, tuple[object, float, SpendKey]] = {}
-        self._spends: list[SpendKey] = []
         self._unwritten: set[SpendKey] = set()
         self.commits = 0
         self._closed = False
         crash.count_existing(self)
 
     def _rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._settled()
         return list(self._db.execute(self._dialect.sql(statement), params).fetchall())
+
+    def _settled(self) -> None:
+        """Reads see only committed rows: wait for the commit in flight first, so the
+        writer thread never holds the connection at the same time."""
+        if not self._last.done():
+            self._last.exception()  # waits; a failed commit is its committer's to report
 
     def _one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
         rows = self._rows(statement, params)
@@ -94,11 +103,11 @@ class SqlStore:
     def append(self, at: datetime, event: EngineInput) -> JournalEntry:
         self._last_seq += 1
         entry = JournalEntry(self._last_seq, at, event)
-        self._journal.append((entry.seq, at.isoformat(), codec.encode_entry(entry)))
+        self._group.journal.append((entry.seq, at.isoformat(), codec.encode_entry(entry)))
         if self._held:
             held = self._held.pop(id(event), None)
             if held is not None:
-                self._spends.append(held[2])  # durable in the same commit as the request
+                self._group.spends.append(held[2])  # durable in the same commit as the request
         self._crash.counted("input", type(event).__name__)
         return entry
 
@@ -120,7 +129,7 @@ class SqlStore:
     # ------------------------------------------------------------------ snapshots
 
     def save_snapshot(self, seq: int, fingerprint: str, state: bytes) -> None:
-        self._snapshot = (seq, fingerprint, state)
+        self._group.snapshot = (seq, fingerprint, state)
 
     def latest_snapshot(self, fingerprint: str) -> tuple[int, bytes] | None:
         row = self._one(
@@ -136,16 +145,16 @@ class SqlStore:
         for index, command in enumerate(commands):
             item = OutboxItem(f"{journal_seq}.{index}", journal_seq, command)
             kind = type(command).__name__
-            self._outbox.append((item.key, journal_seq, kind, codec.encode(command)))
+            self._group.outbox.append((item.key, journal_seq, kind, codec.encode(command)))
             self._crash.counted("effect", kind, item.key)
             items.append(item)
-        self._invoices.extend(invoice_rows(journal_seq, commands))
+        self._group.invoices.extend(invoice_rows(journal_seq, commands))
         return items
 
     def mark_done(self, keys: Iterable[str]) -> None:
         # Not worth an fsync of its own: a lost mark only makes recovery check that effect
         # again, and every effect is idempotent by its key or reconciled (never re-sent).
-        self._done.extend(keys)
+        self._group.done.extend(keys)
 
     def pending(self) -> list[OutboxItem]:
         rows = self._rows("SELECT key, journal_seq, command FROM outbox WHERE done = 0")
@@ -160,13 +169,13 @@ class SqlStore:
         return [row[0] for row in self._rows("SELECT kind FROM outbox")]
 
     def get_meta(self, name: str) -> str | None:
-        if name in self._meta:
-            return self._meta[name]
+        if name in self._group.meta:
+            return self._group.meta[name]
         row = self._one("SELECT value FROM meta WHERE name = ?", (name,))
         return str(row[0]) if row else None
 
     def set_meta(self, name: str, value: str) -> None:
-        self._meta[name] = value
+        self._group.meta[name] = value
 
     # ------------------------------------------------------------------ spent signatures
 
@@ -190,91 +199,77 @@ class SqlStore:
         limit = time.monotonic() - HOLD_LIMIT
         stale = [n for n, (_, since, _) in self._held.items() if since < limit]
         for n in stale:
-            self._spends.append(self._held.pop(n)[2])
+            self._group.spends.append(self._held.pop(n)[2])
 
     # ------------------------------------------------------------------ commit
 
     @property
     def dirty(self) -> bool:
-        return bool(
-            self._journal
-            or self._outbox
-            or self._done
-            or self._meta
-            or self._snapshot
-            or self._spends
-        )
+        return bool(self._group)
 
     def commit(self) -> None:
-        """Write everything buffered in one transaction; durable when this returns."""
+        """Write everything buffered in one transaction; durable when this returns (with
+        every commit asked for before it). Raises the backend's error when it fails."""
+        self.commit_later().result()
+
+    def commit_later(self) -> Future[None]:
+        """Hand everything buffered to the writer thread as one transaction and return at
+        once. The future is done when that transaction (and every earlier one) is durable,
+        and holds the backend's error when it failed: nothing of the group may then take
+        effect, and the next commit writes it again first. Nothing buffered: the future of
+        the last commit asked for (after a failure, a new one that writes it again)."""
+        if self._closed:
+            raise RuntimeError("store closed")
         if self._held:
             self._release_stale_holds()
-        if not self.dirty:
-            return
-        self._crash.hit("before_commit")
-        transaction(self._db, self._write)
-        self._unwritten.difference_update(self._spends)
-        self._spends.clear()
-        self._journal.clear()
-        self._outbox.clear()
-        self._done.clear()
-        self._invoices.clear()
-        self._meta.clear()
-        self._snapshot = None
-        self.commits += 1
-        self._crash.hit("commit")
+        last = self._last
+        if not self._group and not (last.done() and last.exception() is not None):
+            return last
+        group, self._group = self._group, Group()
+        group.span = self._crash.take()
+        self._last = self._writer.submit(self._write_groups, group)
+        return self._last
 
-    def _write(self) -> None:
-        sql = self._dialect.sql
-        cursor = self._cursor
-        many = cursor.executemany
-        if self._journal:
-            many(sql("INSERT INTO journal (seq, at, entry) VALUES (?, ?, ?)"), self._journal)
-        if self._outbox:
-            many(
-                sql("INSERT INTO outbox (key, journal_seq, kind, command) VALUES (?, ?, ?, ?)"),
-                self._outbox,
-            )
-        if self._invoices:
-            many(sql(INSERT_INVOICE), self._invoices)
-        if self._spends:
-            many(
-                sql(
-                    "INSERT INTO spent_signatures (address, spent_id) VALUES (?, ?) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                self._spends,
-            )
-        if self._done:
-            many(sql("UPDATE outbox SET done = 1 WHERE key = ?"), [(k,) for k in self._done])
-        if self._meta:
-            many(
-                sql(
-                    "INSERT INTO meta (name, value) VALUES (?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-                ),
-                list(self._meta.items()),
-            )
-        if self._snapshot is not None:
-            seq, fingerprint, state = self._snapshot
-            # Only a build's newest snapshot is ever read: keep one per build.
-            cursor.execute(sql("DELETE FROM snapshots WHERE fingerprint = ?"), (fingerprint,))
-            cursor.execute(
-                sql("INSERT INTO snapshots (seq, fingerprint, state) VALUES (?, ?, ?)"),
-                (seq, fingerprint, state),
-            )
+    def _write_groups(self, group: Group) -> None:
+        """The writer thread: this group, after any a failed transaction held (in order)."""
+        groups = [*self._failed, group]
+        span = (groups[0].span[0], group.span[1])
+        # Every earlier group is durable here, this one not yet (the writer is serial).
+        self._crash.hit("before_commit", span=span)
+
+        def body() -> None:
+            for each in groups:
+                write(self._cursor, self._dialect, each)
+
+        try:
+            self._transaction(body)
+        except BaseException:
+            self._failed = groups
+            raise
+        self._failed = []
+        for each in groups:
+            self._unwritten.difference_update(each.spends)  # readers see them now
+        self.commits += 1
+        self._crash.hit("commit", span=span)
+
+    def _transaction(self, body: Callable[[], None]) -> None:
+        """`body` in one transaction (a backend may send it in fewer round trips)."""
+        transaction(self._db, body)
 
     def close(self) -> None:
-        """Commit what is buffered and release the database; again: nothing (a stopped
-        service may be stopped twice)."""
+        """Commit what is buffered, wait for the writer thread and release the database;
+        again: nothing (a stopped service may be stopped twice)."""
         if self._closed:
             return
         for _, _, key in self._held.values():  # requests that will never be journalled now
-            self._spends.append(key)
+            self._group.spends.append(key)
         self._held.clear()
-        self.commit()
-        self._db.close()
-        self._closed = True
+        try:
+            self.commit()
+        finally:
+            self._writer.shutdown(wait=True)
+            self._db.close()
+            self._closed = True
 
     # ------------------------------------------------------------------ readers
 
@@ -295,10 +290,17 @@ class SqlStore:
 
     def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
         """StorePort.client_messages (store/fix_outbox.py), on the owner's connection."""
+        self._settled()
         return last_messages(self._db.execute(CLIENT_MESSAGES), since, limit)
 
     def spent_signatures(self) -> SpentStore:
         raise NotImplementedError
+
+
+def _done_future() -> Future[None]:
+    future: Future[None] = Future()
+    future.set_result(None)
+    return future
 
 
 def _order(row: tuple[Any, ...]) -> tuple[int, int]:

@@ -149,6 +149,28 @@ def test_the_newest_snapshot_of_the_build_is_kept_with_its_commit(
     assert open_store().latest_snapshot("build-a") == (2, b"\x00two\xff")
 
 
+def test_a_failed_commit_is_written_again_first_by_the_next(tmp_path: Path) -> None:
+    """A group whose transaction failed (here: another connection holds the write lock)
+    is not lost: the next commit writes it before its own group, so the journal stays a
+    gapless prefix."""
+    store = SqliteStore(tmp_path / "db")
+    store._db.execute("PRAGMA busy_timeout = 20")  # give up on the lock at once
+    blocker = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    store.append(AT, Tick(AT))
+    store.append(AT, Tick(AT))
+    failed = store.commit_later()
+    store.append(AT, Tick(AT))  # buffered while the commit is in the writer thread
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        failed.result(timeout=30)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    store.commit()
+    assert [e.seq for e in store.entries()] == [1, 2, 3]
+    assert store.commits == 1
+    store.close()
+
+
 def _any_response() -> ClientResponse:
     _, commands = lifecycle()
     return next(c.message for c in commands if isinstance(c, SendToClient))
@@ -167,7 +189,11 @@ store = SqliteStore(Path(sys.argv[1]), CrashPoints(sys.argv[2]))
 for group in range(5):
     for _ in range(3):
         store.append(at, Tick(at))
-    store.commit()
+    if sys.argv[3:] == ["later"]:
+        store.commit_later()  # pipelined: the next group is buffered during this commit
+    else:
+        store.commit()
+store.close()
 """
 
 
@@ -187,15 +213,19 @@ def test_the_crash_point_spec_is_checked() -> None:
             CrashPoints(bad)
 
 
-def test_a_durable_crash_point_counts_across_restarts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["wait", "later"])
+def test_a_durable_crash_point_counts_across_restarts(tmp_path: Path, mode: str) -> None:
     """`commit:Tick#n` is the commit holding the n-th Tick ever journalled, whichever life of
-    the process gets there (groups of 3 here)."""
+    the process gets there (groups of 3 here), also when each commit is asked for without
+    waiting (the writer thread commits while the next group is buffered)."""
     db = tmp_path / "db"
-    first = subprocess.run([sys.executable, "-c", CRASHER, str(db), "commit:Tick#4"], timeout=60)
+    first = subprocess.run(
+        [sys.executable, "-c", CRASHER, str(db), "commit:Tick#4", mode], timeout=60
+    )
     assert first.returncode == -9
     assert SqliteStore(db).last_seq == 6  # the 2nd group held the 4th tick
     again = subprocess.run(
-        [sys.executable, "-c", CRASHER, str(db), "before_commit:Tick#11"], timeout=60
+        [sys.executable, "-c", CRASHER, str(db), "before_commit:Tick#11", mode], timeout=60
     )
     assert again.returncode == -9
     assert SqliteStore(db).last_seq == 9  # 10-12 were buffered, never durable

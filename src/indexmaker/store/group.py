@@ -1,0 +1,103 @@
+"""One group commit's rows and how they are written (store/sql.py runs it in the store's
+writer thread; docs/decisions.md, "Commits in the store's writer thread")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from indexmaker.store.invoices import INSERT as INSERT_INVOICE
+from indexmaker.store.invoices import InvoiceRow
+
+SpendKey = tuple[str, str]  # (address, spent id text): a row of spent_signatures
+# Parameters per statement at most (SQLite allows 32,766 since 3.32, PostgreSQL 65,535).
+MAX_PARAMS = 30_000
+
+
+class Dialect(Protocol):
+    def sql(self, statement: str) -> str: ...
+
+
+@dataclass(slots=True)
+class Group:
+    """Everything buffered between two commits: written in one transaction."""
+
+    journal: list[tuple[int, str, bytes]] = field(default_factory=list)
+    outbox: list[tuple[str, int, str, bytes]] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    invoices: list[InvoiceRow] = field(default_factory=list)  # the query API's table
+    spends: list[SpendKey] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+    snapshot: tuple[int, str, bytes] | None = None
+    span: tuple[int, int] = (0, 0)  # the crash points' durable count (store/crash.py)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.journal
+            or self.outbox
+            or self.done
+            or self.spends
+            or self.meta
+            or self.snapshot is not None
+        )
+
+
+def write(cursor: Any, dialect: Dialect, group: Group) -> None:
+    """The group's statements, inside the caller's transaction."""
+    sql = dialect.sql
+    insert_rows(
+        cursor, dialect, "INSERT INTO journal (seq, at, entry) VALUES (?, ?, ?)", group.journal
+    )
+    insert_rows(
+        cursor,
+        dialect,
+        "INSERT INTO outbox (key, journal_seq, kind, command) VALUES (?, ?, ?, ?)",
+        group.outbox,
+    )
+    insert_rows(cursor, dialect, INSERT_INVOICE, group.invoices)
+    insert_rows(
+        cursor,
+        dialect,
+        "INSERT INTO spent_signatures (address, spent_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        group.spends,
+    )
+    for start in range(0, len(group.done), MAX_PARAMS):
+        keys = group.done[start : start + MAX_PARAMS]
+        marks = ", ".join("?" * len(keys))
+        cursor.execute(sql(f"UPDATE outbox SET done = 1 WHERE key IN ({marks})"), keys)
+    if group.meta:
+        cursor.executemany(
+            sql(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            ),
+            list(group.meta.items()),
+        )
+    if group.snapshot is not None:
+        seq, fingerprint, state = group.snapshot
+        # Only a build's newest snapshot is ever read: keep one per build.
+        cursor.execute(sql("DELETE FROM snapshots WHERE fingerprint = ?"), (fingerprint,))
+        cursor.execute(
+            sql("INSERT INTO snapshots (seq, fingerprint, state) VALUES (?, ?, ?)"),
+            (seq, fingerprint, state),
+        )
+
+
+def insert_rows(
+    cursor: Any, dialect: Dialect, statement: str, rows: Sequence[Sequence[Any]]
+) -> None:
+    """`statement` (one `VALUES (?, ...)` row) for every row, as multi-row statements: the
+    writer thread then takes the GIL a few times per commit instead of once per row (a
+    busy engine thread keeps it up to the 5 ms switch interval each time: executemany made
+    a commit of thousands of rows wait seconds behind a busy engine)."""
+    if not rows:
+        return
+    start = statement.index("VALUES (") + len("VALUES ")
+    end = statement.index(")", start) + 1
+    head, row, tail = statement[:start], statement[start:end], statement[end:]
+    per = MAX_PARAMS // len(rows[0])
+    for first in range(0, len(rows), per):
+        chunk = rows[first : first + per]
+        sql = head + ", ".join([row] * len(chunk)) + tail
+        cursor.execute(dialect.sql(sql), [value for each in chunk for value in each])
