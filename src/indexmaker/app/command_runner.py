@@ -41,6 +41,7 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
     QueryExchangeOrder,
     QueryHop,
+    RebalanceReport,
     ReleaseIndex,
     RouteCollateral,
     SendToClient,
@@ -149,6 +150,17 @@ class CommandRunner:
                 )
             case Alert():
                 log_event("alert", logging.WARNING, code=command.code, message=command.message)
+            case RebalanceReport():
+                log_event(
+                    f"rebalance_{command.kind}",
+                    symbol=command.symbol,
+                    version=command.version,
+                    round=command.round,
+                    progression=command.progression,
+                    accuracy=command.accuracy,
+                    cost_bps=command.cost_bps,
+                    reason=command.reason,
+                )
             case _:
                 log_event("command_not_carried_out", logging.ERROR, command=type(command).__name__)
 

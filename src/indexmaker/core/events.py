@@ -48,6 +48,7 @@ from indexmaker.core.ids import (
     PaymentId,
     Symbol,
 )
+from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceReport
 from indexmaker.core.redemption_events import RedemptionFill, RedemptionInvoice
 from indexmaker.core.venue_events import (
     BookInvalid,
@@ -120,6 +121,8 @@ __all__ = [
     "QueryExchangeOrder",
     "QueryHop",
     "RateLimitFeedback",
+    "RebalanceIndex",
+    "RebalanceReport",
     "RedemptionFill",
     "RedemptionInvoice",
     "ReleaseIndex",
@@ -269,6 +272,7 @@ class MintInvoice:
     # `invoice_hash`), and the mint's transaction hash (None on the simulated chain).
     invoice_hash: str | None = None
     mint_tx_hash: str | None = None
+    basket_version: int = 1  # the index's basket version these units were bought on
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +348,6 @@ class Alert:
     message: str
 
 
-Command = SendToClient | VenueCommand | ChainCommand | BatchEvent | Alert
+Command = SendToClient | VenueCommand | ChainCommand | BatchEvent | Alert | RebalanceReport
 
-EngineInput = ClientRequest | VenueInput | ChainInput | Tick
+EngineInput = ClientRequest | VenueInput | ChainInput | Tick | RebalanceIndex

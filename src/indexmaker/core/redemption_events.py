@@ -88,3 +88,4 @@ class RedemptionInvoice:
     payout_tx: TxHash | None
     realised_pnl: Decimal
     timestamp: datetime
+    basket_version: int = 1  # the basket version its units were sold on (issue 12)

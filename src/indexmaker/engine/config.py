@@ -53,6 +53,14 @@ class SolverConfig:
     # (its completion push may be lost); pending this long, it is alerted and left alone.
     hop_query_interval: timedelta = timedelta(seconds=30)
     hop_pending_alert: timedelta = timedelta(minutes=30)
+    # Rebalancing (issue 12, reference §6.2): rounds are at least this far apart (cool-off),
+    # each moves at most rebalance_max_tranche USDC of one asset, an asset whose mid left
+    # its cut-over mid by more than rebalance_price_band waits, and a rebalance ends after
+    # rebalance_ttl whatever is left.
+    rebalance_interval: timedelta = timedelta(seconds=60)
+    rebalance_max_tranche: Decimal = Decimal("10000")
+    rebalance_price_band: Decimal = Decimal("0.02")
+    rebalance_ttl: timedelta = timedelta(days=1)
 
     def __post_init__(self) -> None:
         positive = {
@@ -63,6 +71,8 @@ class SolverConfig:
             "max_total_volley": self.max_total_volley,
             "min_order": self.min_order,
             "max_net_redemption": self.max_net_redemption,
+            "rebalance_max_tranche": self.rebalance_max_tranche,
+            "rebalance_price_band": self.rebalance_price_band,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -47,6 +47,7 @@ from indexmaker.core.events import (
     NewIndexOrderResponse,
     NewQuoteRequest,
     RateLimitFeedback,
+    RebalanceIndex,
     RequestStatus,
     RulesUpdate,
     SendToClient,
@@ -63,12 +64,14 @@ from indexmaker.engine.balances import VenueBalances
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
 from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.holdings import SellBaskets
 from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.opposite_side import buy_against_sell, sell_against_buy
 from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
+from indexmaker.engine.rebalance import RebalanceManager
 from indexmaker.engine.redemptions import RedemptionManager
 from indexmaker.engine.sell_batches import SellAllocator
 from indexmaker.engine.solver import Solver
@@ -156,13 +159,16 @@ class Engine:
             self.tracker,
             dict(setup.rules),
         )
+        holdings = self.solver.holdings
+        # Redemptions of a rebalanced index sell what is held per unit (engine/holdings.py).
+        sell_baskets = SellBaskets(self.baskets, holdings)
         self.redemptions = RedemptionManager(
             config,
-            self.baskets,
+            sell_baskets,
             self.market,
             self.solver.strategy,
             self.tracker,
-            SellAllocator(self.inventory),
+            SellAllocator(self.inventory, holdings),
             self.solver.rules,
             self.solver.out,
             self.batches.new_id,
@@ -172,6 +178,21 @@ class Engine:
         )
         self.solver.redemptions = self.redemptions
         self.solver.executions.sells = self.redemptions
+        self.rebalance = RebalanceManager(
+            config,
+            self.baskets,
+            sell_baskets,
+            self.market,
+            self.inventory,
+            holdings,
+            self.tracker,
+            self.solver.rules,
+            self.solver.out,
+            self.batches.new_id,
+        )
+        self.rebalance.redemptions = self.redemptions
+        sell_baskets.reserved = self.rebalance.reserved
+        self.solver.rebalance = self.solver.executions.rebalance = self.rebalance
 
     # ------------------------------------------------------------------ entry point
 
@@ -312,6 +333,8 @@ class Engine:
                 self.redemptions.on_escrowed(event)
             case IndexEscrowFailed():
                 self.redemptions.on_escrow_failed(event)
+            case RebalanceIndex():
+                self.rebalance.start(event, now)
 
     def _rate_limit_feedback(self, event: RateLimitFeedback, now: datetime) -> None:
         """The venue's own count wins over ours; a back-off pauses every order until then."""

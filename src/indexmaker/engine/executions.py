@@ -34,6 +34,7 @@ from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import Side
 
 if TYPE_CHECKING:
+    from indexmaker.engine.rebalance import RebalanceManager
     from indexmaker.engine.redemptions import RedemptionManager
 
 
@@ -63,6 +64,8 @@ class ExecutionReports:
         self._cooldown: dict[InstrumentId, tuple[datetime, int, str]] = {}
         # The sell side's batches (redemptions); sell executions are sales, not lots.
         self.sells: RedemptionManager | None = None
+        # Rebalance rounds (engine/rebalance.py): their executions move an index's holdings.
+        self.rebalance: RebalanceManager | None = None
 
     def on_fill(self, fill: ExchangeFill, now: datetime) -> None:
         """Deduplicated by trade id; opens a lot; allocates it or carries it (late fill)."""
@@ -95,6 +98,9 @@ class ExecutionReports:
                     f"{terms.unpriced}; commission {fill.commission} recorded as fee 0",
                 )
             )
+        if self.rebalance is not None and self.rebalance.owns(tracked.batch_id):
+            self.rebalance.on_fill(tracked.batch_id, fill, terms, now)
+            return
         if command.side is Side.SELL and self.sells is not None:
             self.sells.on_fill(
                 tracked.batch_id,
@@ -142,6 +148,9 @@ class ExecutionReports:
                     f"{tracked.batch_id} rejected: {closed.reason}",
                 )
             )
+        if self.rebalance is not None and self.rebalance.owns(tracked.batch_id):
+            self.rebalance.on_closed(tracked.batch_id, now)
+            return
         if self.sells is not None and self.sells.owns_batch(tracked.batch_id):
             self.sells.on_closed(tracked.batch_id, now)
             return

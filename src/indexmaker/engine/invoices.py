@@ -74,6 +74,7 @@ def build_invoice(
         lots=lots,
         timestamp=now,
         position=position,
+        basket_version=update.basket_version,
     )
 
 

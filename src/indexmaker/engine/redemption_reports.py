@@ -123,6 +123,7 @@ def build_redemption_invoice(redemption: Redemption, now: datetime) -> Redemptio
         payout_tx=redemption.payout_tx,
         realised_pnl=round_usdc(sum((d.pnl for d in redemption.disposals), ZERO)),
         timestamp=now,
+        basket_version=redemption.basket_version,
     )
 
 

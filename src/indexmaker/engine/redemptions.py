@@ -328,6 +328,7 @@ class RedemptionManager:
             redemption.batch_id = batch_id
             redemption.engaged = entry.quantity
             redemption.notice = None
+            redemption.basket_version = self.baskets[redemption.symbol].version
         for planned_order in plan.asset_orders:
             if planned_order.quantity <= 0:
                 continue

@@ -19,6 +19,7 @@ from decimal import Decimal
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import exact_add, exact_sub, share_down
 from indexmaker.core.pacing import checkpoint
+from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
 from indexmaker.model.index import Basket
@@ -114,8 +115,9 @@ def new_sell_batch(
 class SellAllocator:
     """Owns the sales sold ahead and allocates a sell batch's sales to its redemptions."""
 
-    def __init__(self, inventory: InventoryManager) -> None:
+    def __init__(self, inventory: InventoryManager, holdings: IndexHoldings | None = None) -> None:
         self._inventory = inventory
+        self._holdings = holdings  # units and backing per index (engine/holdings.py)
         self._ahead: dict[InstrumentId, list[Sale]] = {}
 
     def sold_ahead(self, asset: InstrumentId) -> Decimal:
@@ -176,6 +178,8 @@ class SellAllocator:
             entry.ratio = ratio
             entry.sold += units
             redemption.sold += units
+            if self._holdings is not None:
+                self._holdings.sold(group.basket, units)
             touched.append(entry)
         return touched
 

@@ -32,6 +32,7 @@ from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing, cross
 from indexmaker.engine.executions import ExecutionReports
+from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.minting import Minter
@@ -45,6 +46,7 @@ from indexmaker.model.order import OrderStatus, OrderUpdate
 from indexmaker.model.side import Side
 
 if TYPE_CHECKING:
+    from indexmaker.engine.rebalance import RebalanceManager
     from indexmaker.engine.redemptions import RedemptionManager
 
 ZERO = Decimal(0)
@@ -83,6 +85,8 @@ class Solver:
         # order they are served in (and their reports) is the same in every process.
         self._changed: dict[ClientKey, None] = {}
         self.redemptions: RedemptionManager | None = None  # the sell side, set by the engine
+        self.rebalance: RebalanceManager | None = None  # rebalancing, set by the engine
+        self.holdings = IndexHoldings()  # units and backing per index (rebalancing)
         self.minter = Minter(config, orders, collateral, self.out, self.collateral_changed)
         self.executions = ExecutionReports(
             config,
@@ -224,27 +228,37 @@ class Solver:
             buy_plan, sell_plan, crossings = cross(
                 buy_plan, sell_plan, self.market, self.rules, self.config.min_asset_volley
             )
+        # A rebalance round nets against what is left of both (engine/rebalance.py).
+        rnd = self.rebalance.plan(now, buy_plan, sell_plan) if self.rebalance and idle else None
+        if rnd is not None:
+            buy_plan, sell_plan = rnd.buy_plan, rnd.sell_plan
         sell_batch = sells.open(sell_plan, now) if sells is not None and sell_plan else None
         buy_batch = self._open_buy(buy_plan, now) if buy_plan is not None else None
         if buy_batch is not None and sell_batch is not None and sells is not None:
             for crossing in crossings:
                 trade = TradeId(f"x{buy_batch.batch_id}-{sell_batch.batch_id}")
-                lot = self.inventory.open_lot(
-                    crossing.instrument,
-                    trade,
-                    crossing.price,
-                    crossing.quantity,
-                    ZERO,
-                    now,
-                    reserved_by=buy_batch.batch_id,
-                    crossed=True,
-                )
-                self._apply(self.batches.on_lot(buy_batch, lot), now)
+                self.cross_lot(buy_batch, crossing, trade, now)
                 sells.cross_in(sell_batch, crossing, trade)
+        if rnd is not None and self.rebalance is not None:
+            self.rebalance.open(rnd, buy_batch, sell_batch, self.cross_lot, now)
         if sells is not None and sell_batch is not None:
             sells.settle_if_done(sell_batch, now)
         if buy_batch is not None and buy_batch.open_orders == 0:
             self._finish(buy_batch, now)
+
+    def cross_lot(self, batch: Batch, crossing: Crossing, trade: TradeId, now: datetime) -> None:
+        """The buy batch receives `crossing` as a lot at the mid, without fee (crossing.py)."""
+        lot = self.inventory.open_lot(
+            crossing.instrument,
+            trade,
+            crossing.price,
+            crossing.quantity,
+            ZERO,
+            now,
+            reserved_by=batch.batch_id,
+            crossed=True,
+        )
+        self._apply(self.batches.on_lot(batch, lot), now)
 
     def _plan_buy(self, now: datetime) -> BatchPlan[OrderUpdate] | None:
         cfg = self.config
@@ -282,6 +296,7 @@ class Solver:
             entry.update.engaged = entry.engaged
             entry.update.engaged_quantity = entry.quantity
             entry.update.units_engaged += entry.quantity
+            entry.update.basket_version = self.baskets[entry.update.symbol].version
         for planned in plan.asset_orders:
             if planned.quantity <= 0:
                 continue
@@ -317,6 +332,7 @@ class Solver:
             update.exchange_fee += allocation.exchange_fee
             update.filled_quantity += allocation.quantity
             update.lots.extend(allocation.assignments)
+            self.holdings.bought(update.symbol, allocation.quantity, allocation.assignments)
             update.engaged = max(ZERO, update.engaged - cost)
             update.last_fill_at = now
             self._report_fill(update, self._fill_status(update))

@@ -29,6 +29,9 @@ class BasketAsset:
 class Basket:
     symbol: Symbol
     assets: tuple[BasketAsset, ...]
+    # 1 for the published definition; each rebalance (engine/rebalance.py) gives the next,
+    # and every invoice names the version its units were bought or sold on.
+    version: int = 1
 
     def __post_init__(self) -> None:
         if not self.assets:

@@ -134,6 +134,7 @@ class OrderUpdate:
     last_fill_at: datetime | None = None
     payment_id: PaymentId | None = None
     reason: str | None = None
+    basket_version: int = 1  # of the basket its latest batch bought (engine/rebalance.py)
 
     @property
     def status(self) -> OrderStatus:

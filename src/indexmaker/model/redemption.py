@@ -108,6 +108,7 @@ class Redemption:
     received: Decimal = ZERO  # USDC that reached the trading chain
     withdrawal_fee: Decimal = ZERO
     payout_tx: TxHash | None = None
+    basket_version: int = 1  # of the basket its latest sell batch sold (engine/rebalance.py)
 
     side = Side.SELL
 

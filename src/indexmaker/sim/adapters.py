@@ -30,6 +30,7 @@ from indexmaker.core.events import (
     MintIndex,
     PlaceExchangeOrder,
     QueryHop,
+    RebalanceReport,
     ReleaseIndex,
     RouteCollateral,
     SendToClient,
@@ -55,6 +56,7 @@ class CommandLog:
     escrows: list[EscrowIndex | ReleaseIndex] = field(default_factory=list)
     batches: list[BatchEvent] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    rebalances: list[RebalanceReport] = field(default_factory=list)
 
     def for_client(self, client: ClientKey) -> list[ClientResponse]:
         return [m for c, m in self.messages if c == client]
@@ -123,6 +125,9 @@ class SimulatedAdapters:
             case Alert():
                 if log:
                     log.alerts.append(command)
+            case RebalanceReport():
+                if log:
+                    log.rebalances.append(command)
         return []
 
 

@@ -31,6 +31,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientOrderId, ClientQuoteId, Symbol, instrument
 from indexmaker.core.money import money_context
+from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.model.side import Side
 from indexmaker.sim.scenario_build import (
     CHAIN_ID,
@@ -73,6 +74,7 @@ _ACTIONS = (
     "advance",
     "book",
     "behaviour",
+    "rebalance",
     "check",
 )
 
@@ -166,6 +168,16 @@ def _book(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
             state.world.submit(snapshot)
 
 
+def _rebalance(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
+    """A curator update: `rebalance = "IDX"`, `weights = { PAIR = "percent", ... }`."""
+    weights = tuple(
+        RebalanceWeight(instrument(pair), number(weight))
+        for pair, weight in step.get("weights", {}).items()
+    )
+    proposal = str(step.get("proposal", f"{step['rebalance']}-{label}"))
+    state.world.submit(RebalanceIndex(Symbol(step["rebalance"]), proposal, weights))
+
+
 def _set_behaviour(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
     raw = {k: v for k, v in step.items() if k != "behaviour"}
     state.world.exchange.behaviour[instrument(step["behaviour"])] = behaviour(raw)
@@ -180,6 +192,7 @@ _STEP_RUNNERS: dict[str, Callable[[ScenarioRun, Mapping[str, Any], str], None]] 
     "advance": _advance,
     "book": _book,
     "behaviour": _set_behaviour,
+    "rebalance": _rebalance,
     "check": check,
 }
 

@@ -131,6 +131,7 @@ class _Cursor:
     burns: int = 0
     payouts: int = 0
     escrows: int = 0
+    rebalances: int = 0
 
 
 @dataclass(slots=True)

@@ -188,7 +188,8 @@ def check(state: ScenarioRun, step: Mapping[str, Any], label: str) -> None:
                     f"{where}: messages[{index}].to: expected {want['to']}, "
                     f"got {state.name_of(client)}"
                 )
-    for name in ("exchange_orders", "batches", "mints", "burns", "payouts", "escrows", "alerts"):
+    logs = ("exchange_orders", "batches", "mints", "burns", "payouts", "escrows", "rebalances")
+    for name in (*logs, "alerts"):
         if name in step or name == "alerts":  # an unexpected alert is always a mismatch
             entries = getattr(log, name)
             new = entries[getattr(cursor, name) :]

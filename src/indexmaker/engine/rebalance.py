@@ -1,0 +1,492 @@
+"""Rebalance manager: an index's holdings moved to a new basket version in rounds (issue 12;
+SPEC §1 item 8; reference §6.2).
+
+Cut-over (docs/decisions.md): a `RebalanceIndex` replaces the index's basket with the next
+version at once, so every buy batch formed from then on buys the new basket (batches already
+open keep theirs); redemptions sell the holdings basket (engine/holdings.py), pro rata from
+what is held. Targets are never frozen: each round computes, per asset, target = units
+outstanding × new quantity and left = target − held, so client buys and sells during the
+rebalance change what is left exactly as they change the holdings.
+
+A round (one at a time per index, `rebalance_interval` apart) sells every asset above target
+and buys every asset below it as far as the index's cash allows (sales fund buys: USDC is the
+bridge asset, reference §6.2 item 3), with the buy side's rules mirrored: limit = best ask ×
+(1 + threshold) up / best bid × (1 − threshold) down to the tick, size within the book's
+liquidity inside the limit (first max_levels levels), at most `rebalance_max_tranche` USDC
+per asset, rounded down by the venue's filters so a tranche never overshoots its target
+(reference §6.2 item 7); a leg below min_asset_volley is dust and waits. Before the venue a
+round nets against issuer inventory nobody uses (taken at the lot's cost) and crosses against
+the tick's client batches (crossing.py: at the mid, no fee); only the rest is sent. An asset
+whose mid left its cut-over mid by more than `rebalance_price_band` waits (item 6). The
+rebalance completes when nothing above min_asset_volley is left, or only buys are left and
+the cash cannot pay one, or after `rebalance_ttl`; reports: rebalance_reports.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.events import BatchEvent, Command, ExchangeFill, PlaceExchangeOrder
+from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
+from indexmaker.core.money import round_usdc
+from indexmaker.core.rebalance_events import RebalanceIndex
+from indexmaker.engine.commission import LotTerms
+from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.crossing import Crossing, cross
+from indexmaker.engine.holdings import IndexHoldings, SellBaskets
+from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.prices import MarketData
+from indexmaker.engine.rebalance_reports import Leftover, build_report, leftovers
+from indexmaker.engine.strategy import BatchPlan, Candidate, PlannedAssetOrder
+from indexmaker.engine.tracker import OrderTracker
+from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, received_share
+from indexmaker.model.index import Basket
+from indexmaker.model.lot import Lot
+from indexmaker.model.order import OrderUpdate
+from indexmaker.model.rebalance import AssetProgress, Rebalance, rebased_basket
+from indexmaker.model.redemption import Redemption
+from indexmaker.model.side import Side
+
+if TYPE_CHECKING:
+    from indexmaker.engine.batches import Batch
+    from indexmaker.engine.redemptions import RedemptionManager
+    from indexmaker.engine.sell_batches import SellBatch
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+# Give a buy batch of the tick a lot crossed at the mid (the solver's `cross_lot`).
+CrossLot = Callable[["Batch", Crossing, TradeId, datetime], None]
+
+
+@dataclass(slots=True)
+class _Round:
+    rebalance: Rebalance
+    pending: dict[InstrumentId, Decimal] = field(default_factory=dict)  # signed, in flight
+    open_orders: int = 0
+
+
+@dataclass(slots=True)
+class RoundPlan:
+    """One round, planned with the tick's client batches (which it may have netted)."""
+
+    rebalance: Rebalance
+    orders: list[PlannedAssetOrder]  # to the venue
+    to_buyers: list[Crossing]  # our sales crossed with the tick's buy batch
+    from_sellers: list[Crossing]  # our buys crossed with the tick's redemption batch
+    idle: list[tuple[InstrumentId, Decimal]]  # issuer inventory to take at its cost
+    buy_plan: BatchPlan[OrderUpdate] | None
+    sell_plan: BatchPlan[Redemption] | None
+
+
+class RebalanceManager:
+    def __init__(
+        self,
+        config: SolverConfig,
+        baskets: dict[Symbol, Basket],
+        sell_baskets: SellBaskets,
+        market: MarketData,
+        inventory: InventoryManager,
+        holdings: IndexHoldings,
+        tracker: OrderTracker,
+        rules: Mapping[InstrumentId, InstrumentRules],
+        out: list[Command],
+        new_batch_id: Callable[[], BatchId],
+    ) -> None:
+        self.config = config
+        self.baskets = baskets
+        self.sell_baskets = sell_baskets
+        self.market = market
+        self.inventory = inventory
+        self.holdings = holdings
+        self.tracker = tracker
+        self.rules = rules
+        self.out = out
+        self._new_batch_id = new_batch_id
+        self.active: dict[Symbol, Rebalance] = {}  # by cut-over order
+        self.finished: list[Rebalance] = []
+        self._rounds: dict[BatchId, _Round] = {}
+        self._open: dict[Symbol, BatchId] = {}
+        self.redemptions: RedemptionManager | None = None
+
+    # ------------------------------------------------------------------ proposal
+
+    def start(self, event: RebalanceIndex, now: datetime) -> None:
+        """Cut over to the next basket version (validated first: a refused proposal raises
+        InvalidInputError and changes nothing)."""
+        current = self.baskets.get(event.symbol)
+        if current is None:
+            raise InvalidInputError("symbol", f"no index {event.symbol}")
+        if event.deadline is not None and now > event.deadline:
+            raise InvalidInputError("deadline", f"{event.proposal_id} expired at {event.deadline}")
+        held = self.holdings.assets_of(event.symbol)
+        wanted = [*held, *(a.instrument for a in current.assets)]
+        wanted += [w.instrument for w in event.weights]
+        mids: dict[InstrumentId, Decimal] = {}
+        for instrument in wanted:
+            prices = self.market.prices(instrument)
+            if prices is None or prices.mid is None:
+                raise InvalidInputError("weights", f"no mid price for {instrument}")
+            if instrument not in self.rules:
+                raise InvalidInputError("weights", f"{instrument} has no known exchange filters")
+            mids[instrument] = prices.mid
+        target = rebased_basket(current, event.weights, mids)
+        previous = self.active.pop(event.symbol, None)
+        if previous is not None:
+            self._finish(previous, now, f"superseded by version {target.version}")
+        assets = {i: AssetProgress(i, mids[i]) for i in dict.fromkeys(wanted)}
+        rebalance = Rebalance(target, event.proposal_id, now, assets, next_round_at=now)
+        self.baskets[event.symbol] = target  # the cut-over: new buys price the new basket
+        self.sell_baskets.rebalanced.add(event.symbol)
+        self.holdings.touch(event.symbol)
+        self.active[event.symbol] = rebalance
+        self._report(rebalance, "started")
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(
+        self,
+        now: datetime,
+        buy_plan: BatchPlan[OrderUpdate] | None,
+        sell_plan: BatchPlan[Redemption] | None,
+    ) -> RoundPlan | None:
+        """At most one round a tick, of the first index that is due; nets it against idle
+        inventory and crosses it with the tick's client plans (returned, netted)."""
+        selling = (
+            set(self.redemptions.batch.groups)
+            if self.redemptions and self.redemptions.batch
+            else set()
+        )
+        if sell_plan is not None:
+            selling |= {e.update.symbol for e in sell_plan.entries}
+        for symbol, rebalance in list(self.active.items()):
+            if symbol in self._open or symbol in selling:
+                continue  # one round at a time; never beside a redemption of the index
+            if now - rebalance.started_at >= self.config.rebalance_ttl:
+                self._finish(rebalance, now, f"expired after {self.config.rebalance_ttl}")
+                continue
+            if rebalance.next_round_at is not None and now < rebalance.next_round_at:
+                continue
+            left = leftovers(rebalance, self.holdings, self.market)
+            done = self._done_reason(rebalance, left)
+            if done is not None:
+                self._finish(rebalance, now, done)
+                continue
+            planned = self._plan_round(rebalance, left, buy_plan, sell_plan)
+            if planned is not None:
+                return planned
+            rebalance.next_round_at = now + self.config.rebalance_interval
+        return None
+
+    def _done_reason(self, rebalance: Rebalance, left: list[Leftover]) -> str | None:
+        least = self.config.min_asset_volley
+        sells = [x for x in left if x.quantity < 0 and -x.quantity * x.mid >= least]
+        buys = [x for x in left if x.quantity > 0 and x.quantity * x.mid >= least]
+        if not sells and not buys:
+            return "on target"
+        cash = self.holdings.cash_of(rebalance.target.symbol)
+        if not sells and cash / self.config.fee_factor < least:
+            return "sales spent: what is left to buy stays underweight"
+        return None
+
+    def _plan_round(
+        self,
+        rebalance: Rebalance,
+        left: list[Leftover],
+        buy_plan: BatchPlan[OrderUpdate] | None,
+        sell_plan: BatchPlan[Redemption] | None,
+    ) -> RoundPlan | None:
+        cfg = self.config
+        symbol = rebalance.target.symbol
+        sells: list[PlannedAssetOrder] = []
+        wants: list[tuple[Leftover, Decimal, Decimal]] = []  # (asset, quantity, limit)
+        busy = {o.instrument for o in buy_plan.asset_orders} if buy_plan is not None else set()
+        idle: list[tuple[InstrumentId, Decimal]] = []
+        cash = self.holdings.cash_of(symbol) / cfg.fee_factor
+        for item in left:
+            prices = self.market.prices(item.instrument)
+            mid = prices.mid if prices is not None else None
+            band = cfg.rebalance_price_band * rebalance.assets[item.instrument].arrival_mid
+            if mid is None or abs(mid - rebalance.assets[item.instrument].arrival_mid) > band:
+                continue  # reference §6.2 item 6: pause the asset, never chase it
+            side = Side.BUY if item.quantity > 0 else Side.SELL
+            need = abs(item.quantity)
+            if side is Side.BUY and item.instrument not in busy and cash > 0:
+                free = self.inventory.free_quantity(item.instrument)
+                take = min(free, need, cash / item.mid)
+                if take * item.mid >= cfg.min_asset_volley:
+                    idle.append((item.instrument, take))
+                    cash -= take * item.mid
+                    need -= take
+            limit, liquidity = self._limit(item.instrument, side)
+            if limit is None:
+                continue
+            size = min(need, liquidity, cfg.rebalance_max_tranche / limit)
+            if side is Side.SELL:
+                order = self._filtered(item.instrument, side, limit, size)
+                if order is not None:
+                    sells.append(order)
+            elif size > 0:
+                wants.append((item, size, limit))
+        total = sum((q * limit for _, q, limit in wants), ZERO)
+        scale = cash / total if total > cash else ONE
+        buys: list[PlannedAssetOrder] = []
+        for item, quantity, limit in wants:
+            order = self._filtered(item.instrument, Side.BUY, limit, quantity * scale)
+            if order is not None:
+                buys.append(order)
+        if not sells and not buys and not idle:
+            return None
+        to_buyers: list[Crossing] = []
+        from_sellers: list[Crossing] = []
+        ours_sell: BatchPlan[Candidate] = BatchPlan((), tuple(sells), (), ZERO)
+        ours_buy: BatchPlan[Candidate] = BatchPlan((), tuple(buys), (), ZERO)
+        minimum = cfg.min_asset_volley
+        rules = dict(self.rules)
+        if buy_plan is not None and sells:
+            buy_plan, ours_sell, to_buyers = cross(buy_plan, ours_sell, self.market, rules, minimum)
+        if sell_plan is not None and buys:
+            ours_buy, sell_plan, from_sellers = cross(
+                ours_buy, sell_plan, self.market, rules, minimum
+            )
+        orders = [o for o in (*ours_sell.asset_orders, *ours_buy.asset_orders) if o.quantity > 0]
+        return RoundPlan(rebalance, orders, to_buyers, from_sellers, idle, buy_plan, sell_plan)
+
+    def _limit(self, instrument: InstrumentId, side: Side) -> tuple[Decimal | None, Decimal]:
+        rules = self.rules.get(instrument)
+        tick = rules.tick_size if rules is not None else ZERO
+        limit = self.market.limit_price(instrument, side, self.config.price_threshold, tick)
+        book = self.market.book(instrument)
+        if limit is None or book is None:
+            return None, ZERO
+        liquidity = book.taker_liquidity(side, limit, self.config.max_levels)
+        return limit, liquidity * received_share(rules, side)
+
+    def _filtered(
+        self, instrument: InstrumentId, side: Side, limit: Decimal, quantity: Decimal
+    ) -> PlannedAssetOrder | None:
+        """The venue's filters, rounding down only (never past the target, nor the cash);
+        None when nothing the venue takes is at least min_asset_volley."""
+        rules = self.rules.get(instrument)
+        if rules is None or quantity <= 0:
+            return None
+        result = apply_filters(rules, side, limit, quantity, quantity)
+        if not isinstance(result, FilteredOrder):
+            return None
+        if result.quantity * result.price < self.config.min_asset_volley:
+            return None
+        return PlannedAssetOrder(instrument, result.price, result.quantity, quantity, ZERO, side)
+
+    # ------------------------------------------------------------------ a round
+
+    def open(
+        self,
+        plan: RoundPlan,
+        buy_batch: Batch | None,
+        sell_batch: SellBatch | None,
+        cross_lot: CrossLot,
+        now: datetime,
+    ) -> None:
+        """Carry out a planned round: idle inventory and crossings at once, the rest sent."""
+        rebalance = plan.rebalance
+        symbol = rebalance.target.symbol
+        batch_id = self._new_batch_id()
+        rnd = self._rounds[batch_id] = _Round(rebalance)
+        rebalance.round_id = batch_id
+        rebalance.round_ids.add(batch_id)
+        self._open[symbol] = batch_id
+        owner = ClientOrderId(f"rebalance:{symbol}:v{rebalance.version}")
+        for instrument, quantity in plan.idle:
+            self._take_idle(rebalance, owner, instrument, quantity, now)
+        for crossing in plan.to_buyers:
+            if buy_batch is None:
+                break
+            trade = TradeId(f"x{buy_batch.batch_id}-{batch_id}")
+            self._sold(rebalance, crossing.instrument, crossing.quantity, crossing.price, ZERO)
+            rebalance.assets[crossing.instrument].crossed -= crossing.quantity
+            cross_lot(buy_batch, crossing, trade, now)
+        for crossing in plan.from_sellers:
+            if sell_batch is None or self.redemptions is None:
+                break
+            trade = TradeId(f"x{batch_id}-{sell_batch.batch_id}")
+            lot = self.inventory.open_lot(
+                crossing.instrument, trade, crossing.price, crossing.quantity, ZERO, now, None, True
+            )
+            self._bought(rebalance, owner, lot, now)
+            rebalance.assets[crossing.instrument].crossed += crossing.quantity
+            self.redemptions.cross_in(sell_batch, crossing, trade)
+        for planned in plan.orders:
+            command = PlaceExchangeOrder(
+                order_id=self.tracker.new_order_id(),
+                batch_id=batch_id,
+                instrument=planned.instrument,
+                side=planned.side,
+                price=planned.price,
+                quantity=planned.quantity,
+            )
+            self.tracker.enqueue(command, now)
+            sign = ONE if planned.side is Side.BUY else -ONE
+            rnd.pending[planned.instrument] = sign * planned.quantity
+            rnd.open_orders += 1
+            rebalance.orders += 1
+        self.holdings.touch(symbol)
+        self.out.append(
+            BatchEvent(
+                batch_id,
+                "created",
+                order_count=0,
+                asset_count=rnd.open_orders,
+                notional=round_usdc(sum((o.quantity * o.price for o in plan.orders), ZERO)),
+                details={"side": "rebalance", "symbol": symbol},
+            )
+        )
+        if rnd.open_orders == 0:
+            self._close_round(batch_id, now)
+
+    def reserved(self, symbol: Symbol) -> dict[InstrumentId, Decimal]:
+        """What the open round of `symbol` is selling (not for redemptions meanwhile)."""
+        batch_id = self._open.get(symbol)
+        if batch_id is None:
+            return {}
+        return {a: -q for a, q in self._rounds[batch_id].pending.items() if q < 0}
+
+    def owns(self, batch_id: BatchId) -> bool:
+        return batch_id in self._rounds
+
+    def on_fill(
+        self, batch_id: BatchId, fill: ExchangeFill, terms: LotTerms, now: datetime
+    ) -> None:
+        """An execution of a round (also after the round closed: never lost)."""
+        rnd = self._rounds[batch_id]
+        rebalance = rnd.rebalance
+        symbol = rebalance.target.symbol
+        asset = fill.instrument
+        pending = rnd.pending.get(asset, ZERO)
+        if pending < 0:
+            self._sold(rebalance, asset, fill.quantity, fill.price, terms.fee)
+            rebalance.assets[asset].sold += fill.quantity
+            rnd.pending[asset] = min(ZERO, pending + fill.quantity)
+        else:
+            owner = ClientOrderId(f"rebalance:{symbol}:v{rebalance.version}")
+            lot = self.inventory.open_lot(
+                asset, fill.trade_id, fill.price, terms.quantity, terms.fee, now, None
+            )
+            self._bought(rebalance, owner, lot, now)
+            rebalance.assets[asset].bought += terms.quantity
+            rnd.pending[asset] = max(ZERO, pending - fill.quantity)
+        self.holdings.touch(symbol)
+
+    def on_closed(self, batch_id: BatchId, now: datetime) -> None:
+        rnd = self._rounds.get(batch_id)
+        if rnd is None or rnd.open_orders <= 0:
+            return
+        rnd.open_orders -= 1
+        if rnd.open_orders == 0:
+            self._close_round(batch_id, now)
+
+    def _close_round(self, batch_id: BatchId, now: datetime) -> None:
+        rnd = self._rounds[batch_id]
+        rebalance = rnd.rebalance
+        symbol = rebalance.target.symbol
+        rnd.pending.clear()
+        if self._open.get(symbol) == batch_id:
+            del self._open[symbol]
+        rebalance.round_id = None
+        rebalance.rounds += 1
+        rebalance.next_round_at = now + self.config.rebalance_interval
+        self.holdings.touch(symbol)
+        self.out.append(
+            BatchEvent(
+                batch_id,
+                "completed",
+                order_count=0,
+                asset_count=len(rebalance.assets),
+                notional=ZERO,
+                details={"side": "rebalance", "symbol": symbol},
+            )
+        )
+        if self.active.get(symbol) is rebalance:
+            self._report(rebalance, "round")
+            done = self._done_reason(rebalance, leftovers(rebalance, self.holdings, self.market))
+            if done is not None:
+                self._finish(rebalance, now, done)
+
+    # ------------------------------------------------------------------ ledgers
+
+    def _take_idle(
+        self,
+        rebalance: Rebalance,
+        owner: ClientOrderId,
+        instrument: InstrumentId,
+        quantity: Decimal,
+        now: datetime,
+    ) -> None:
+        """Issuer inventory nobody uses becomes backing at the lot's own cost, FIFO, as far
+        as the index's cash pays it."""
+        left = quantity
+        symbol = rebalance.target.symbol
+        for lot in self.inventory.lots(instrument):
+            if left <= 0:
+                break
+            if lot.reserved_by is not None or lot.free <= 0:
+                continue
+            unit_cost = lot.price + lot.fee / lot.quantity
+            affordable = self.holdings.cash_of(symbol) / self.config.fee_factor / unit_cost
+            take = min(left, lot.free, affordable)
+            if take * lot.price < self.config.min_asset_volley:
+                break
+            assignment = self.inventory.assign(lot, owner, take, now)
+            cost = assignment.quantity * assignment.price + assignment.fee
+            self._account(rebalance, instrument, take, -cost, assignment.price, assignment.fee)
+            rebalance.assets[instrument].crossed += take
+            left -= take
+
+    def _bought(self, rebalance: Rebalance, owner: ClientOrderId, lot: Lot, now: datetime) -> None:
+        self.inventory.assign(lot, owner, lot.quantity, now)
+        cost = lot.quantity * lot.price + lot.fee
+        self._account(rebalance, lot.asset, lot.quantity, -cost, lot.price, lot.fee)
+
+    def _sold(
+        self,
+        rebalance: Rebalance,
+        asset: InstrumentId,
+        quantity: Decimal,
+        price: Decimal,
+        fee: Decimal,
+    ) -> None:
+        self.inventory.redeem(asset, quantity)  # first: a short backing raises, nothing changed
+        self._account(rebalance, asset, -quantity, quantity * price - fee, price, fee)
+
+    def _account(
+        self,
+        rebalance: Rebalance,
+        asset: InstrumentId,
+        quantity: Decimal,
+        cash: Decimal,
+        price: Decimal,
+        fee: Decimal,
+    ) -> None:
+        """Holdings and cash of the index, and the trade's cost against the arrival mid."""
+        self.holdings.move(rebalance.target.symbol, asset, quantity, cash)
+        progress = rebalance.assets.get(asset)
+        if progress is None:
+            progress = rebalance.assets[asset] = AssetProgress(asset, price)
+        progress.fees += fee
+        progress.traded += abs(quantity) * price
+        # Buying above or selling below the arrival mid is a cost.
+        progress.slippage += quantity * (price - progress.arrival_mid)
+
+    def _finish(self, rebalance: Rebalance, now: datetime, reason: str) -> None:
+        symbol = rebalance.target.symbol
+        if self.active.get(symbol) is rebalance:
+            del self.active[symbol]
+        rebalance.done = True
+        self.finished.append(rebalance)
+        self._report(rebalance, "completed", reason)
+
+    def _report(self, rebalance: Rebalance, kind: str, reason: str | None = None) -> None:
+        self.out.append(build_report(rebalance, self.holdings, self.market, kind, reason))
