@@ -43,15 +43,23 @@ class IndexHoldings:
             )
         self._changed.add(symbol)
 
-    def sold(self, basket: Basket, units: Decimal) -> None:
-        """A redemption's allocation: `units` of `basket` (the basket its batch sold) sold."""
+    def sold(self, basket: Basket, units: Decimal) -> Decimal:
+        """A redemption's allocation: `units` of `basket` (the basket its batch sold) sold.
+        Returns the units' share of the index's cash (USDC, rounded down): what a rebalance
+        sold and has not yet bought back belongs to the redeemed units pro rata too."""
         symbol = basket.symbol
-        self.units[symbol] = exact_sub(self.units.get(symbol, ZERO), units)
+        before = self.units.get(symbol, ZERO)
+        cash = self.cash.get(symbol, ZERO)
+        share = share_down(cash, units, before) if cash > 0 and before > 0 else ZERO
+        if share > 0:
+            self.cash[symbol] = exact_sub(cash, share)
+        self.units[symbol] = exact_sub(before, units)
         held = self.held.setdefault(symbol, {})
         for asset in basket.assets:
             taken = units * asset.quantity
             held[asset.instrument] = exact_sub(held.get(asset.instrument, ZERO), taken)
         self._changed.add(symbol)
+        return share
 
     def move(self, symbol: Symbol, asset: InstrumentId, quantity: Decimal, cash: Decimal) -> None:
         """A rebalance trade: backing changes by `quantity` (signed), the index's cash by

@@ -187,7 +187,7 @@ class RebalanceManager:
         sells = [x for x in left if x.quantity < 0 and -x.quantity * x.mid >= least]
         buys = [x for x in left if x.quantity > 0 and x.quantity * x.mid >= least]
         if not sells and not buys:
-            return "on target"
+            return "on target (what is left is below min_asset_volley)"
         cash = self.holdings.cash_of(rebalance.target.symbol)
         if not sells and cash / self.config.fee_factor < least:
             return "sales spent: what is left to buy stays underweight"

@@ -178,8 +178,8 @@ class SellAllocator:
             entry.ratio = ratio
             entry.sold += units
             redemption.sold += units
-            if self._holdings is not None:
-                self._holdings.sold(group.basket, units)
+            if self._holdings is not None:  # the index's cash share (a rebalance's sales)
+                redemption.gross += self._holdings.sold(group.basket, units)
             touched.append(entry)
         return touched
 
