@@ -97,6 +97,12 @@ from indexmaker.core.ids import (
     instrument,
 )
 from indexmaker.core.journal import JournalEntry
+from indexmaker.core.rebalance_events import (
+    RebalanceAssetLine,
+    RebalanceIndex,
+    RebalanceReport,
+    RebalanceWeight,
+)
 from indexmaker.core.redemption_events import (
     RedemptionBurn,
     RedemptionFill,
@@ -240,6 +246,33 @@ SAMPLES = [
     ),
     BatchEvent(BatchId(2), "created", 3, 81, D("1000"), {"orders_with_fills": "3"}),
     Alert("late_fill", "fill t9 of im-7 after batch 2 completed"),
+    RebalanceIndex(
+        Symbol("SY100"),
+        "curator-7",
+        (RebalanceWeight(BTC, D("12.5")), RebalanceWeight(instrument("ETHUSDC"), D("0"))),
+        datetime(2026, 1, 2, tzinfo=UTC),
+    ),
+    RebalanceReport(
+        Symbol("SY100"),
+        2,
+        "round",
+        3,
+        LONG,
+        D("0.95"),
+        D("0.9"),
+        D("1234.5"),
+        D("1.2345"),
+        D("-0.5"),
+        D("5.9"),
+        D("10"),
+        4,
+        (
+            RebalanceAssetLine(
+                BTC, D("2"), D("1.5"), D("0.5"), D("0.5"), D(0), D("-0.1"), D("50000"), D(1), D(2)
+            ),
+        ),
+        "on target",
+    ),
     *(SendToClient(ALICE, message) for message in RESPONSES),
     *RESPONSES,
 ]
