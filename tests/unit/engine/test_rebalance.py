@@ -1,0 +1,146 @@
+"""Rebalancing (issue 12): the next basket version, refused proposals, the price band."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.events import NewIndexOrderRequest
+from indexmaker.core.ids import ClientOrderId, Symbol, instrument
+from indexmaker.core.money import money_context
+from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
+from indexmaker.model.index import Basket, BasketAsset
+from indexmaker.model.rebalance import rebased_basket
+from indexmaker.model.side import Side
+from indexmaker.sim.scenario import Scenario, ScenarioRun, build, duration
+
+D = Decimal
+IDX = Symbol("IDX")
+AAA, BBB, CCC = instrument("AAAUSDC"), instrument("BBBUSDC"), instrument("CCCUSDC")
+
+
+def _basket() -> Basket:
+    return Basket(IDX, (BasketAsset(AAA, D(2)), BasketAsset(BBB, D(1))))
+
+
+def test_the_next_version_keeps_the_index_value_at_the_cut_over_mids() -> None:
+    mids = {AAA: D("10"), BBB: D("20"), CCC: D("3")}
+    weights = (RebalanceWeight(AAA, D(1)), RebalanceWeight(CCC, D(3)))  # relative: 25% / 75%
+    with money_context():
+        new = rebased_basket(_basket(), weights, mids)
+    assert new.version == 2 and new.symbol == IDX
+    assert [(a.instrument, a.quantity, a.weight) for a in new.assets] == [
+        (AAA, D(1), D(25)),  # 0.25 x 40 / 10
+        (CCC, D(10), D(75)),  # 0.75 x 40 / 3
+    ]
+    assert new.index_price(mids) == _basket().index_price(mids) == D(40)
+
+
+def test_quantities_round_down_to_18_decimals() -> None:
+    mids = {AAA: D("10"), BBB: D("20"), CCC: D("3")}
+    with money_context():
+        new = rebased_basket(_basket(), (RebalanceWeight(CCC, D(1)),), mids)
+    (only,) = new.assets
+    assert only.quantity == D("13.333333333333333333")  # 40 / 3, floored
+    assert only.quantity * mids[CCC] <= D(40)
+
+
+@pytest.mark.parametrize(
+    ("weights", "reason"),
+    [
+        ((RebalanceWeight(AAA, D(-1)), RebalanceWeight(BBB, D(2))), "weight -1"),
+        ((RebalanceWeight(AAA, D(1)), RebalanceWeight(AAA, D(2))), "named twice"),
+        ((RebalanceWeight(AAA, D(0)),), "every weight is 0"),
+        ((RebalanceWeight(AAA, D("NaN")),), "weight NaN"),
+        ((RebalanceWeight(instrument("ZZZUSDC"), D(1)),), "no mid price for binance:ZZZUSDC"),
+    ],
+)
+def test_bad_weights_are_refused_naming_the_field(
+    weights: tuple[RebalanceWeight, ...], reason: str
+) -> None:
+    mids = {AAA: D("10"), BBB: D("20")}
+    with money_context(), pytest.raises(InvalidInputError) as raised:
+        rebased_basket(_basket(), weights, mids)
+    assert raised.value.field == "weights" and reason in str(raised.value)
+
+
+def _world(**config: str) -> ScenarioRun:
+    data: dict[str, Any] = {
+        "config": {"price_threshold": "0", "fee_factor": "1.001", **config},
+        "exchange": {"fee_rate": "0.001", "latency": "20ms"},
+        "indexes": {"IDX": {"AAAUSDC": "2", "BBBUSDC": "1"}},
+        "books": {
+            "AAAUSDC": {"bids": [["9.9", "300"]], "asks": [["10.1", "300"]]},
+            "BBBUSDC": {"bids": [["19.9", "300"]], "asks": [["20.1", "300"]]},
+            "CCCUSDC": {"bids": [["4.95", "300"]], "asks": [["5.05", "300"]]},
+        },
+        "bridges": {"across": {"fixed_fee": "1.5", "delay": "1s"}},
+    }
+    state = build(Scenario("rebalance", Path("rebalance"), data))
+    alice = state.client("alice")
+    state.world.deposit(alice, D("1010.0075"))
+    state.world.submit(
+        NewIndexOrderRequest(alice, ClientOrderId("A1"), IDX, Side.BUY, D("1010.0075"))
+    )
+    state.world.advance(duration("4s"))
+    assert state.world.engine.solver.holdings.units_of(IDX) == D(25)
+    return state
+
+
+def _proposal(**extra: Any) -> RebalanceIndex:
+    weights = (
+        RebalanceWeight(AAA, D(25)),
+        RebalanceWeight(BBB, D(50)),
+        RebalanceWeight(CCC, D(25)),
+    )
+    return RebalanceIndex(IDX, "p1", weights, **extra)
+
+
+def test_a_stale_or_unpriced_proposal_changes_nothing() -> None:
+    with money_context():
+        state = _world()
+        world = state.world
+        stale = _proposal(deadline=world.clock.now() - timedelta(seconds=1))
+        world.submit(stale)
+        world.submit(RebalanceIndex(Symbol("NOPE"), "p2", _proposal().weights))
+        world.submit(RebalanceIndex(IDX, "p3", (RebalanceWeight(instrument("ZZZUSDC"), D(1)),)))
+        world.advance(duration("2s"))
+        codes = [(a.code, a.message.split(":")[1].strip()) for a in world.log.alerts]
+        assert codes == [
+            ("InvalidInputError", "deadline"),
+            ("InvalidInputError", "symbol"),
+            ("InvalidInputError", "weights"),
+        ]
+        assert world.engine.baskets[IDX].version == 1
+        assert world.log.rebalances == []
+        assert all(o.batch_id == 1 for o in world.log.exchange_orders)
+
+
+def test_an_asset_whose_mid_left_the_price_band_waits_and_resumes() -> None:
+    with money_context():
+        state = _world(rebalance_interval="1s")
+        world = state.world
+        world.submit(_proposal())
+        # AAA (to sell) jumps 5% above its cut-over mid 10: outside the 2% band, it waits.
+        book = world.exchange.books[AAA]
+        book.apply_snapshot([(D("10.4"), D(300))], [(D("10.6"), D(300))])
+        for snapshot in world.exchange.snapshots():
+            if snapshot.instrument == AAA:
+                world.submit(snapshot)
+        world.advance(duration("3s"))
+        assert not any(o.instrument == AAA and o.batch_id > 1 for o in world.log.exchange_orders)
+        assert [r.kind for r in world.log.rebalances] == ["started"]
+        # Back inside the band (mid 10.1, 1% off): the round sells AAA at the bid.
+        book.apply_snapshot([(D("10"), D(300))], [(D("10.2"), D(300))])
+        for snapshot in world.exchange.snapshots():
+            if snapshot.instrument == AAA:
+                world.submit(snapshot)
+        world.advance(duration("2s"))
+        sells = [o for o in world.log.exchange_orders if o.side is Side.SELL]
+        assert [(o.instrument, o.price, o.quantity) for o in sells] == [(AAA, D(10), D(25))]
+        assert world.engine.solver.holdings.held_of(IDX, AAA) == D(25)
