@@ -249,6 +249,10 @@ def _build(settings: Settings) -> ServiceConfig:
             withdraw_bridge=solver.withdraw_bridge,
             hop_query_interval=_seconds(solver.hop_query_interval),
             hop_pending_alert=_seconds(solver.hop_pending_alert),
+            rebalance_interval=_seconds(solver.rebalance_interval),
+            rebalance_max_tranche=solver.rebalance_max_tranche,
+            rebalance_price_band=solver.rebalance_price_band,
+            rebalance_ttl=_seconds(solver.rebalance_ttl),
         ),
         sim=SimConfig(
             seed=sim.seed,

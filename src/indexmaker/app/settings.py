@@ -268,6 +268,13 @@ class SolverSettings(_Model):
     # long in all, it is alerted and no longer asked about (engine/pending_hops.py).
     hop_query_interval: PositiveSeconds = Decimal(30)
     hop_pending_alert: PositiveSeconds = Decimal(1_800)
+    # Rebalancing (issue 12, engine/rebalance.py): seconds between rounds, USDC per asset per
+    # round, how far (a fraction) a mid may leave its cut-over mid before the asset waits,
+    # seconds after which a rebalance ends whatever is left.
+    rebalance_interval: PositiveSeconds = Decimal(60)
+    rebalance_max_tranche: Amount = Decimal(10_000)
+    rebalance_price_band: Annotated[Decimal, _dec(gt=0, lt=1)] = Decimal("0.02")
+    rebalance_ttl: PositiveSeconds = Decimal(_DAY)
 
     @model_validator(mode="after")
     def _ordered(self) -> SolverSettings:

@@ -174,6 +174,7 @@ class Invoice(ServerMessage):
     position: Position | None = None
     invoice_hash: str | None = None  # the hash of its terms recorded on chain with the mint
     mint_tx_hash: str | None = None  # the mint's transaction on the trading chain
+    basket_version: int = 1  # the index's basket version the units were bought on
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +329,7 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             _position(frame.get("position")),
             frame.get("invoice_hash"),
             frame.get("mint_tx_hash"),
+            int(frame.get("basket_version", 1)),
             **meta,
         )
     if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):

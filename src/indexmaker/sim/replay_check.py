@@ -22,9 +22,12 @@ from indexmaker.core.events import (
     Command,
     NewIndexOrderRequest,
     NewQuoteRequest,
+    RebalanceIndex,
 )
 from indexmaker.core.ids import ClientOrderId, ClientQuoteId, Symbol, client_key, instrument
 from indexmaker.core.journal import JournalEntry
+from indexmaker.core.rebalance_events import RebalanceWeight
+from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
@@ -48,6 +51,7 @@ def setup() -> EngineSetup:
             ),
         },
         # Known rules with every filter disabled: a symbol without rules is not traded.
+        SolverConfig(rebalance_interval=timedelta(seconds=2)),
         rules={s: InstrumentRules(s, s.pair.removesuffix("USDC"), "USDC") for s in (AAA, BBB, CCC)},
     )
 
@@ -63,7 +67,8 @@ def _books() -> dict:  # type: ignore[type-arg]
 def lifecycle() -> tuple[list[JournalEntry], list[Command]]:
     """Six clients, two indexes, bridge hops, partial fills over several batches, a quote, a
     cancel, queued second orders waiting for the change of the first, mints and invoices;
-    then two redemptions paid out with their invoices."""
+    then two redemptions paid out with their invoices; then IDX is rebalanced into CCC
+    (which TRI holds too) while a client buys it."""
     exchange = SimulatedExchange(
         _books(), behaviour={BBB: Behaviour(fill_ratio=D("0.7"), splits=2)}
     )
@@ -97,6 +102,16 @@ def lifecycle() -> tuple[list[JournalEntry], list[Command]]:
         sell = NewIndexOrderRequest(CLIENTS[n], ClientOrderId(f"c{n}-s"), index, Side.SELL, units)
         world.submit(sell)
     world.advance(timedelta(seconds=30))
+    weights = (
+        RebalanceWeight(AAA, D(40)),
+        RebalanceWeight(BBB, D(30)),
+        RebalanceWeight(CCC, D(30)),
+    )
+    world.submit(RebalanceIndex(Symbol("IDX"), "p1", weights))
+    world.deposit(CLIENTS[5], D(300))
+    buy = NewIndexOrderRequest(CLIENTS[5], ClientOrderId("c5-3"), Symbol("IDX"), Side.BUY, D(300))
+    world.submit(buy)
+    world.advance(timedelta(seconds=12))
     return list(world.engine.journal.entries()), commands
 
 

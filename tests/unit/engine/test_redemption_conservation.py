@@ -1,5 +1,6 @@
-"""Conservation across buys and sells (issue 12, hypothesis): random purchases, redemptions
-(some with floors), cancels, partial venue fills and book moves on the simulated world.
+"""Conservation across buys, sells and rebalances (issue 12, hypothesis): random purchases,
+redemptions (some with floors), cancels, partial venue fills, book moves and curator updates
+(new weights, a new asset, an asset removed) on the simulated world.
 
 After every step and once everything settled:
 - tokens: what clients hold + what sits in custody + what was burned = what was minted, and
@@ -10,7 +11,10 @@ After every step and once everything settled:
   the ledger's backing never falls below the units outstanding × basket quantity (part of it
   may be held as the USDC of sales sold ahead);
 - USDC: each client was paid exactly its invoices' net, never more than its sales brought;
-- nothing negative: no lot over-assigned or over-redeemed.
+- nothing negative: no lot over-assigned or over-redeemed;
+- rebalances: per asset the index's holdings add up to the inventory's backing, no holding and
+  no index cash is ever negative, and once everything settled the index's units are the
+  tokens outstanding.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientOrderId, Symbol, instrument
 from indexmaker.core.money import exact_sub, money_context, round_index_down, round_usdc_down
+from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
 from indexmaker.sim.exchange import Behaviour
@@ -40,6 +45,12 @@ ZERO = D(0)
 IDX = Symbol("IDX")
 CLIENTS = ("alice", "bob", "carol")
 BASKET = {"AAAUSDC": D(2), "BBBUSDC": D(1)}
+ASSETS = (*BASKET, "CCCUSDC")  # CCC joins the index only through a rebalance
+WEIGHTS = {
+    "into CCC": {"AAAUSDC": "25", "BBBUSDC": "50", "CCCUSDC": "25"},
+    "drop BBB": {"AAAUSDC": "60", "CCCUSDC": "40"},
+    "back": {"AAAUSDC": "50", "BBBUSDC": "50"},
+}
 TOLERANCE = D("1e-20")
 _S = RedemptionState
 TOKEN_DUST = D("1e-18")
@@ -47,12 +58,17 @@ TOKEN_DUST = D("1e-18")
 
 def _world() -> ScenarioRun:
     data: dict[str, Any] = {
-        "config": {"redemption_ttl": "20s", "max_net_redemption": "3000"},
+        "config": {
+            "redemption_ttl": "20s",
+            "max_net_redemption": "3000",
+            "rebalance_interval": "1s",
+        },
         "exchange": {"fee_rate": "0.001", "latency": "20ms"},
         "indexes": {"IDX": {k: str(v) for k, v in BASKET.items()}},
         "books": {
             "AAAUSDC": {"bids": [["9.9", "300"], ["9.8", "300"]], "asks": [["10", "300"]]},
             "BBBUSDC": {"bids": [["19.9", "200"]], "asks": [["20", "200"], ["20.1", "200"]]},
+            "CCCUSDC": {"bids": [["4.95", "400"]], "asks": [["5", "400"]]},
         },
         "bridges": {"across": {"fixed_fee": "1.5", "delay": "1s"}, "withdraw": {"rate": "0.001"}},
     }
@@ -70,6 +86,7 @@ actions = st.one_of(
     st.tuples(st.just("cancel"), st.sampled_from(CLIENTS), st.sampled_from(["0.5", "100"])),
     st.tuples(st.just("fill"), st.sampled_from(sorted(BASKET)), st.sampled_from(["0.4", "1"])),
     st.tuples(st.just("advance"), st.sampled_from(["100ms", "700ms", "3s"])),
+    st.tuples(st.just("rebalance"), st.sampled_from(sorted(WEIGHTS))),
 )
 
 
@@ -100,6 +117,11 @@ def _play(state: ScenarioRun, action: tuple[Any, ...], n: int) -> None:
             if redemption.client == client:
                 cancel = CancelIndexOrderRequest(client, ClientOrderId(oid), IDX, D(action[2]))
                 world.submit(cancel)
+    elif kind == "rebalance":
+        weights = tuple(
+            RebalanceWeight(instrument(pair), D(w)) for pair, w in WEIGHTS[action[1]].items()
+        )
+        world.submit(RebalanceIndex(IDX, f"p{n}", weights))
     elif kind == "fill":
         world.exchange.behaviour[instrument(action[1])] = Behaviour(fill_ratio=D(action[2]))
     else:
@@ -134,7 +156,10 @@ def _laws(state: ScenarioRun, settled: bool) -> None:
     sold_ahead = engine.redemptions.allocator.sold_ahead_all()
     sides = {o.order_id: o.side for o in world.log.exchange_orders}
     fills = [e.event for e in engine.journal.entries() if isinstance(e.event, ExchangeFill)]
-    for pair, per_unit in BASKET.items():
+    holdings = engine.solver.holdings
+    rebalanced = engine.baskets[IDX].version > 1
+    assert holdings.cash_of(IDX) >= 0
+    for pair in ASSETS:
         asset = instrument(pair)
         lots = engine.inventory.lots(asset)
         for lot in lots:
@@ -148,11 +173,16 @@ def _laws(state: ScenarioRun, settled: bool) -> None:
             abs(exact_sub(bought - sales, holding + backing - sold_ahead.get(asset, ZERO)))
             <= TOLERANCE
         )
+        # The index's holdings are the inventory's backing of the asset (one index here).
+        assert abs(exact_sub(holdings.held_of(IDX, asset), backing)) <= TOLERANCE
+        assert holdings.held_of(IDX, asset) >= -TOLERANCE
+        if rebalanced or pair not in BASKET:
+            continue
         # The ledger's backing covers every unit outstanding (what of it was sold ahead is
         # held as that sale's USDC until a redemption takes it). Burns are whole token units
         # (18 decimals) of what was sold (34 digits): each may leave 1e-18 unit unburned.
         dust = TOKEN_DUST * len(world.log.burns)
-        assert backing >= (outstanding - dust) * per_unit
+        assert backing >= (outstanding - dust) * BASKET[pair]
     invoices = [(c, m) for c, m in world.log.messages if isinstance(m, RedemptionInvoice)]
     for name in CLIENTS:
         client = state.client(name)
@@ -166,6 +196,9 @@ def _laws(state: ScenarioRun, settled: bool) -> None:
         assert invoice.net_paid <= invoice.gross_proceeds - invoice.exchange_fee
     if settled:
         assert all(r.state in (RedemptionState.PAID, RedemptionState.REJECTED) for r in redemptions)
+        # Every filled unit was minted (rounded down to 18 decimals) and every sold one burned.
+        dust = TOKEN_DUST * (len(world.log.mints) + len(world.log.burns))
+        assert abs(holdings.units_of(IDX) - outstanding) <= dust
     bugs = [a for a in world.log.alerts if a.code in ("InvariantViolation", "internal_error")]
     assert not bugs, bugs[0]
 
@@ -230,3 +263,46 @@ def test_a_story_of_buys_partial_sells_floors_and_cancels_conserves_everything()
         assert [i.returned_quantity > 0 for i in invoices].count(True) >= 1
         assert all(i.net_paid >= 0 for i in invoices)
         assert state.world.chain.burned[IDX] > 0
+
+
+STORY_REBALANCE: list[tuple[Any, ...]] = [
+    ("buy", "alice", "1300"),
+    ("advance", "3s"),
+    ("advance", "3s"),
+    ("rebalance", "into CCC"),
+    ("buy", "bob", "450"),  # ready 3 s later
+    ("advance", "100ms"),  # round 1 of version 2 is at the venue...
+    ("rebalance", "drop BBB"),  # ...when version 3 supersedes it
+    ("advance", "3s"),
+    ("sell", "alice", "0.5", None),  # sold pro rata from the holdings, during the rounds
+    ("fill", "CCCUSDC", "0.4"),
+    ("advance", "3s"),
+    ("sell", "bob", "1", None),
+    ("advance", "3s"),
+    ("advance", "3s"),
+]
+
+
+def test_a_story_of_buys_sells_and_two_rebalances_conserves_everything() -> None:
+    test_conservation_across_buys_and_sells.hypothesis.inner_test(STORY_REBALANCE)  # type: ignore[attr-defined]
+    with money_context():
+        state = _world()
+        for n, action in enumerate(STORY_REBALANCE):
+            _play(state, action, n)
+        state.world.exchange.behaviour.clear()
+        state.world.advance(duration("60s"))
+        reports = state.world.log.rebalances
+        assert [(r.version, r.kind) for r in reports if r.kind != "round"] == [
+            (2, "started"),
+            (2, "completed"),
+            (3, "started"),
+            (3, "completed"),
+        ]
+        ends = [r for r in reports if r.kind == "completed"]
+        assert ends[0].reason == "superseded by version 3"
+        assert ends[-1].accuracy > D("0.99")
+        holdings = state.world.engine.solver.holdings
+        assert holdings.held_of(IDX, instrument("BBBUSDC")) * 20 < 5  # dropped
+        assert holdings.held_of(IDX, instrument("CCCUSDC")) > 0  # joined
+        invoices = [m for _, m in state.world.log.messages if isinstance(m, RedemptionInvoice)]
+        assert [i.basket_version for i in invoices] == [3, 3]

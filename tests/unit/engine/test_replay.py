@@ -14,7 +14,7 @@ import pytest
 
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.codec import encode, encode_entry
-from indexmaker.core.events import MintInvoice, RedemptionInvoice, SendToClient
+from indexmaker.core.events import MintInvoice, RebalanceReport, RedemptionInvoice, SendToClient
 from indexmaker.engine.engine import Engine
 from indexmaker.sim.replay_check import lifecycle, replay, setup
 
@@ -40,13 +40,16 @@ def recorded() -> tuple[bytes, bytes]:
     invoices = [
         c for c in commands if isinstance(c, SendToClient) and isinstance(c.message, MintInvoice)
     ]
-    assert len(invoices) == 12  # every order of the lifecycle minted and invoiced
+    assert len(invoices) == 13  # every order of the lifecycle minted and invoiced
     redeemed = [
         c
         for c in commands
         if isinstance(c, SendToClient) and isinstance(c.message, RedemptionInvoice)
     ]
     assert [r.message.redeemed_quantity for r in redeemed] == [D("1.5"), D(2)]
+    reports = [c for c in commands if isinstance(c, RebalanceReport)]
+    assert [r.kind for r in reports] == ["started", "round", "round", "completed"]
+    assert invoices[-1].message.basket_version == 2  # bought after the cut-over
     journal = b"".join(encode_entry(e) + b"\n" for e in entries)
     stream = b"".join(encode(c) + b"\n" for c in commands)
     return journal, stream
