@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
+from typing import Any
 
 from .conftest import SimProcess, balance, best, rest, started
 
@@ -13,6 +14,28 @@ _ids = itertools.count(1)
 
 def cid(prefix: str = "o") -> str:
     return f"{prefix}{next(_ids)}-{id(object())}"[:36]
+
+
+def place(
+    sim: SimProcess,
+    symbol: str,
+    side: str,
+    quantity: object = None,
+    price: object = None,
+    kind: str = "LIMIT",
+    tif: str = "IOC",
+    account: str | None = "main",
+    **extra: Any,
+) -> tuple[int, dict[str, str], Any]:
+    """POST /api/v3/order (a LIMIT IOC unless told): (status, headers, body)."""
+    params: dict[str, Any] = {"symbol": symbol, "side": side, "type": kind, **extra}
+    if kind != "MARKET":
+        params["timeInForce"] = tif
+    if quantity is not None:
+        params["quantity"] = str(quantity)
+    if price is not None:
+        params["price"] = str(price)
+    return rest(sim, "POST", "/api/v3/order", account, **params)
 
 
 def test_ioc_buy_fills_at_the_ask_and_pays_commission_in_base(clean_sim: SimProcess) -> None:
@@ -24,18 +47,7 @@ def test_ioc_buy_fills_at_the_ask_and_pays_commission_in_base(clean_sim: SimProc
     qty = Decimal(q1) + half
     usdc_before, _ = balance(sim, "USDC")
     eth_before, _ = balance(sim, "ETH")
-    status, headers, order = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="ETHUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity=str(qty),
-        price=p2,
-        newClientOrderId=cid(),
-    )
+    status, headers, order = place(sim, "ETHUSDC", "BUY", str(qty), p2, newClientOrderId=cid())
     assert status == 200, order
     assert order["status"] == "FILLED" and Decimal(order["executedQty"]) == qty
     assert int(headers["X-MBX-ORDER-COUNT-10S"]) >= 1
@@ -66,31 +78,13 @@ def test_partial_ioc_expires_and_fok_fills_nothing(clean_sim: SimProcess) -> Non
     bids, _ = best(sim, "SOLUSDC")
     price, qty = bids[0]
     more = Decimal(qty) * 2
-    _, _, ioc = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="SOLUSDC",
-        side="SELL",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity=f"{more:.8f}",
-        price=price,
-    )
+    _, _, ioc = place(sim, "SOLUSDC", "SELL", f"{more:.8f}", price)
     assert ioc["status"] == "EXPIRED" and ioc["expiryReason"] == "UNFILLED_IOC_QUANTITY_EXPIRED"
     assert Decimal(ioc["executedQty"]) == Decimal(qty)
     assert ioc["fills"][0]["commissionAsset"] == "USDC"  # a seller pays in quote
     bids, _ = best(sim, "SOLUSDC")
-    _, _, fok = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="SOLUSDC",
-        side="SELL",
-        type="LIMIT",
-        timeInForce="FOK",
-        quantity=f"{Decimal(bids[0][1]) * 2:.8f}",
-        price=bids[0][0],
+    _, _, fok = place(
+        sim, "SOLUSDC", "SELL", f"{Decimal(bids[0][1]) * 2:.8f}", bids[0][0], tif="FOK"
     )
     assert fok["status"] == "EXPIRED" and fok["fills"] == [] and fok["executedQty"] == "0.00000000"
     assert best(sim, "SOLUSDC")[0][0] == bids[0]
@@ -102,17 +96,8 @@ def test_resting_order_is_in_the_book_until_cancelled(clean_sim: SimProcess) -> 
     bids, _ = best(sim, "BTCUSDC")
     price, qty = bids[1]
     client_id = cid("rest")
-    _, _, placed = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="BTCUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=price,
-        newClientOrderId=client_id,
+    _, _, placed = place(
+        sim, "BTCUSDC", "BUY", "0.01", price, tif="GTC", newClientOrderId=client_id
     )
     assert placed["status"] == "NEW"
     assert best(sim, "BTCUSDC")[0][1] == [price, f"{Decimal(qty) + Decimal('0.01'):.8f}"]
@@ -120,17 +105,8 @@ def test_resting_order_is_in_the_book_until_cancelled(clean_sim: SimProcess) -> 
     assert locked == Decimal(price) * Decimal("0.01")
     _, _, open_orders = rest(sim, "GET", "/api/v3/openOrders", symbol="BTCUSDC")
     assert [o["clientOrderId"] for o in open_orders] == [client_id]
-    status, _, duplicate = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="BTCUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=price,
-        newClientOrderId=client_id,
+    status, _, duplicate = place(
+        sim, "BTCUSDC", "BUY", "0.01", price, tif="GTC", newClientOrderId=client_id
     )
     assert (status, duplicate) == (400, {"code": -2010, "msg": "Duplicate order sent."})
     _, _, cancelled = rest(
@@ -171,42 +147,13 @@ def test_filters_and_parameter_errors(sim: SimProcess) -> None:
         ({"price": str(price)}, -1102, None),
     ]
     for extra, code, message in cases:
-        status, _, error = rest(
-            sim,
-            "POST",
-            "/api/v3/order",
-            symbol="BTCUSDC",
-            side="BUY",
-            type="LIMIT",
-            timeInForce="IOC",
-            **extra,
-        )
+        status, _, error = place(sim, "BTCUSDC", "BUY", **extra)
         assert status == 400 and error["code"] == code, (extra, error)
         if message:
             assert error["msg"] == message
-    status, _, error = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="BTCUSDC",
-        side="HOLD",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.01",
-        price=str(price),
-    )
+    status, _, error = place(sim, "BTCUSDC", "HOLD", "0.01", str(price))
     assert error["code"] == -1117
-    status, _, error = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="PEPEUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="1500",
-        price=best(sim, "PEPEUSDC")[1][0][0],
-    )
+    status, _, error = place(sim, "PEPEUSDC", "BUY", "1500", best(sim, "PEPEUSDC")[1][0][0])
     assert (status, error["msg"]) == (400, "Filter failure: LOT_SIZE")
 
 
@@ -251,63 +198,24 @@ def test_self_trade_prevention_modes(clean_sim: SimProcess) -> None:
     sim.admin("POST", {"freeze": ["ETHUSDC"]})
     bids, asks = best(sim, "ETHUSDC")
     inside = f"{(Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2:.2f}"
-    _, _, maker = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="ETHUSDC",
-        side="SELL",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="0.01",
-        price=inside,
-    )
+    _, _, maker = place(sim, "ETHUSDC", "SELL", "0.01", inside, tif="GTC")
     assert maker["status"] == "NEW" and best(sim, "ETHUSDC")[1][0][0] == f"{Decimal(inside):.8f}"
-    _, _, taker = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="ETHUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.01",
-        price=inside,
-        selfTradePreventionMode="EXPIRE_TAKER",
+    _, _, taker = place(
+        sim, "ETHUSDC", "BUY", "0.01", inside, selfTradePreventionMode="EXPIRE_TAKER"
     )
     assert taker["status"] == "EXPIRED_IN_MATCH" and taker["fills"] == []
     assert "preventedMatchId" in taker
     _, _, still = rest(sim, "GET", "/api/v3/order", symbol="ETHUSDC", orderId=maker["orderId"])
     assert still["status"] == "NEW"
     # Another account trades with it normally; the maker sees a maker fill.
-    _, _, other = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        "second",
-        symbol="ETHUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.004",
-        price=inside,
-    )
+    _, _, other = place(sim, "ETHUSDC", "BUY", "0.004", inside, account="second")
     assert other["status"] == "FILLED" and other["fills"][0]["price"] == f"{Decimal(inside):.8f}"
     _, _, maker_trades = rest(
         sim, "GET", "/api/v3/myTrades", symbol="ETHUSDC", orderId=maker["orderId"]
     )
     assert maker_trades[0]["isMaker"] and maker_trades[0]["id"] == other["fills"][0]["tradeId"]
-    _, _, expire_maker = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="ETHUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.01",
-        price=asks[0][0],
-        selfTradePreventionMode="EXPIRE_MAKER",
+    _, _, expire_maker = place(
+        sim, "ETHUSDC", "BUY", "0.01", asks[0][0], selfTradePreventionMode="EXPIRE_MAKER"
     )
     assert expire_maker["status"] == "FILLED"
     assert all(f["price"] == asks[0][0] for f in expire_maker["fills"])  # the own order was skipped
@@ -317,22 +225,12 @@ def test_self_trade_prevention_modes(clean_sim: SimProcess) -> None:
 
 def test_market_orders_by_quantity_and_by_quote(clean_sim: SimProcess) -> None:
     sim = clean_sim
-    _, _, by_quote = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="SOLUSDC",
-        side="BUY",
-        type="MARKET",
-        quoteOrderQty="100",
-    )
+    _, _, by_quote = place(sim, "SOLUSDC", "BUY", kind="MARKET", quoteOrderQty="100")
     assert by_quote["status"] == "FILLED"
     spent = Decimal(by_quote["cummulativeQuoteQty"])
     assert Decimal(100) - Decimal("0.01") < spent <= Decimal(100)
     assert Decimal(by_quote["origQty"]) == Decimal(by_quote["executedQty"]) > 0
-    _, _, by_qty = rest(
-        sim, "POST", "/api/v3/order", symbol="SOLUSDC", side="SELL", type="MARKET", quantity="0.5"
-    )
+    _, _, by_qty = place(sim, "SOLUSDC", "SELL", "0.5", kind="MARKET")
     assert by_qty["status"] == "FILLED" and by_qty["executedQty"] == "0.50000000"
 
 
@@ -342,17 +240,8 @@ def test_order_faults_reject_and_unknown_outcome(clean_sim: SimProcess) -> None:
     _, asks = best(sim, "ETHUSDC")
     sim.admin("POST", {"reject_next_orders": 1})
     client_id = cid("rej")
-    status, _, refused = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="ETHUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="0.01",
-        price=asks[2][0],
-        newClientOrderId=client_id,
+    status, _, refused = place(
+        sim, "ETHUSDC", "BUY", "0.01", asks[2][0], newClientOrderId=client_id
     )
     assert (status, refused["code"]) == (400, -2010)
     assert (
@@ -363,17 +252,8 @@ def test_order_faults_reject_and_unknown_outcome(clean_sim: SimProcess) -> None:
         sim.admin("POST", {"unknown_next_orders": 1, "unknown_mode": mode})
         client_id = cid("unk")
         _, asks = best(sim, "ETHUSDC")
-        status, _, answer = rest(
-            sim,
-            "POST",
-            "/api/v3/order",
-            symbol="ETHUSDC",
-            side="BUY",
-            type="LIMIT",
-            timeInForce="IOC",
-            quantity="0.01",
-            price=asks[2][0],
-            newClientOrderId=client_id,
+        status, _, answer = place(
+            sim, "ETHUSDC", "BUY", "0.01", asks[2][0], newClientOrderId=client_id
         )
         assert status == expected and answer["code"] in (-1001, -1007)
         _, _, truth = rest(
@@ -385,30 +265,10 @@ def test_order_faults_reject_and_unknown_outcome(clean_sim: SimProcess) -> None:
 def test_halt_and_delist(clean_sim: SimProcess) -> None:
     sim = clean_sim
     bids, asks = best(sim, "PEPEUSDC")
-    _, _, resting = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="PEPEUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="GTC",
-        quantity="1000000",
-        price=bids[3][0],
-    )
+    _, _, resting = place(sim, "PEPEUSDC", "BUY", "1000000", bids[3][0], tif="GTC")
     assert resting["status"] == "NEW"
     sim.admin("POST", {"symbol_status": {"PEPEUSDC": "HALT"}})
-    status, _, closed = rest(
-        sim,
-        "POST",
-        "/api/v3/order",
-        symbol="PEPEUSDC",
-        side="BUY",
-        type="LIMIT",
-        timeInForce="IOC",
-        quantity="1000000",
-        price=asks[0][0],
-    )
+    status, _, closed = place(sim, "PEPEUSDC", "BUY", "1000000", asks[0][0])
     assert (status, closed["msg"]) == (400, "Market is closed.")
     sim.admin("POST", {"symbol_status": {"PEPEUSDC": "TRADING"}})
     sim.admin("POST", {"delist": ["PEPEUSDC"]})
@@ -423,17 +283,7 @@ def test_order_count_limit_answers_429_with_retry_after() -> None:
     with started("--symbols", "ETHUSDC", "--orders-10s", "3") as sim:
         statuses = []
         for _ in range(4):
-            status, headers, body = rest(
-                sim,
-                "POST",
-                "/api/v3/order",
-                symbol="ETHUSDC",
-                side="BUY",
-                type="LIMIT",
-                timeInForce="GTC",
-                quantity="0.01",
-                price="3000.000",
-            )
+            status, headers, body = place(sim, "ETHUSDC", "BUY", "0.01", "3000.000", tif="GTC")
             statuses.append(status)
         if statuses[:3] == [200, 200, 200]:  # one 10 s window (else it rolled over mid-test)
             assert statuses[3] == 429 and body["code"] == -1015
@@ -447,28 +297,8 @@ def test_unfilled_order_count_gives_back_a_filled_order_a_moment_later() -> None
         sim.admin("POST", {"freeze": ["ETHUSDC"]})
         _, asks = best(sim, "ETHUSDC")
         start = time.time()
-        _, first, filled = rest(
-            sim,
-            "POST",
-            "/api/v3/order",
-            symbol="ETHUSDC",
-            side="BUY",
-            type="LIMIT",
-            timeInForce="IOC",
-            quantity="0.01",
-            price=asks[1][0],
-        )
-        _, second, resting = rest(
-            sim,
-            "POST",
-            "/api/v3/order",
-            symbol="ETHUSDC",
-            side="BUY",
-            type="LIMIT",
-            timeInForce="GTC",
-            quantity="0.01",
-            price="3000.000",
-        )
+        _, first, filled = place(sim, "ETHUSDC", "BUY", "0.01", asks[1][0])
+        _, second, resting = place(sim, "ETHUSDC", "BUY", "0.01", "3000.000", tif="GTC")
         assert filled["status"] == "FILLED" and resting["status"] == "NEW"
         time.sleep(1.2)
         _, _, limits = rest(sim, "GET", "/api/v3/rateLimit/order")
@@ -485,9 +315,7 @@ def test_maintenance_refuses_everything_but_time(clean_sim: SimProcess) -> None:
     sim.admin("POST", {"maintenance": True})
     status, _, error = rest(sim, "GET", "/api/v3/depth", None, symbol="BTCUSDC")
     assert (status, error["code"]) == (503, -1016)
-    status, _, error = rest(
-        sim, "POST", "/api/v3/order", symbol="BTCUSDC", side="BUY", type="MARKET", quantity="0.001"
-    )
+    status, _, error = place(sim, "BTCUSDC", "BUY", "0.001", kind="MARKET")
     assert (status, error["code"]) == (503, -1016)
     assert rest(sim, "GET", "/api/v3/time", None)[0] == 200
     assert rest(sim, "GET", "/sapi/v1/system/status", None)[2]["status"] == 1
