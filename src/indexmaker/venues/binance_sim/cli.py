@@ -153,6 +153,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kept.add_argument(
         "--keep-trades", type=int, default=10_000, help="myTrades history per account (10000)"
     )
+    kept.add_argument(
+        "--keep-transfers",
+        type=int,
+        default=10_000,
+        help="finished deposits and withdrawals kept in their histories (default 10000)",
+    )
     add_chain_arguments(parser)
 
 
@@ -223,6 +229,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     for option, value in (
         ("--keep-closed-orders", args.keep_closed_orders),
         ("--keep-trades", args.keep_trades),
+        ("--keep-transfers", args.keep_transfers),
     ):
         if value < 1:
             raise ValueError(f"{option}: must be at least 1")
@@ -261,6 +268,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
             archive_after_ms=args.archive_after_s * 1000,
             max_closed_orders=args.keep_closed_orders,
             max_trades=args.keep_trades,
+            max_transfers=args.keep_transfers,
         ),
         chain=chain_config_from(args),
     )

@@ -6,11 +6,17 @@ Windows are calendar-aligned (a minute resets at :00), not sliding. An order cou
 accepted; its first fill takes 1 back (the unfilled-order count, floor 0); cancels and expiry
 give nothing back. Requests over a limit get 429 with Retry-After; an IP that keeps sending
 through 429s is banned (418), for 2 minutes first, doubling up to 3 days.
+
+State stays bounded: an account's pending decrements are settled as they fall due (at most a
+second of fills is held), and once more than `MAX_IPS` addresses are known, those with nothing
+left to remember (windows over, no ban and no escalated ban length) are forgotten; a forgotten
+address starts afresh, as it would after its windows end.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from indexmaker.venues.binance_sim.config import LimitConfig
@@ -19,6 +25,7 @@ from indexmaker.venues.binance_sim.errors import ApiError
 MINUTE = 60_000
 SECOND = 1_000
 DAY = 86_400_000
+MAX_IPS = 1024  # addresses remembered before idle ones are swept
 
 
 @dataclass(slots=True)
@@ -45,6 +52,15 @@ class _Ip:
     banned_until: int = 0
     next_ban_ms: int = 0
 
+    def idle(self, now: int) -> bool:
+        """Nothing to remember: every window over, never banned (no escalation to keep)."""
+        return (
+            self.next_ban_ms == 0
+            and now >= self.weight.start + self.weight.length_ms
+            and now >= self.raw.start + self.raw.length_ms
+            and now >= self.refusals.start + self.refusals.length_ms
+        )
+
 
 DECREMENT_DELAY_MS = 1_000  # the unfilled-order decrement "arrives after a short delay"
 
@@ -53,14 +69,17 @@ DECREMENT_DELAY_MS = 1_000  # the unfilled-order decrement "arrives after a shor
 class _Account:
     ten_s: _Window = field(default_factory=lambda: _Window(10 * SECOND))
     day: _Window = field(default_factory=lambda: _Window(DAY))
-    pending: list[int] = field(default_factory=list)  # due times of decrements not yet applied
+    pending: deque[int] = field(default_factory=deque)  # due times, in order, not yet applied
 
     def settle(self, now: int) -> None:
-        due = [t for t in self.pending if t <= now]
+        pending = self.pending
+        due = 0
+        while pending and pending[0] <= now:
+            pending.popleft()
+            due += 1
         if due:
-            self.pending = [t for t in self.pending if t > now]
             for window in (self.ten_s, self.day):
-                window.count = max(window.current(now) - len(due), 0)
+                window.count = max(window.current(now) - due, 0)
 
 
 class Limiter:
@@ -68,6 +87,7 @@ class Limiter:
         self.config = config
         self._ips: dict[str, _Ip] = {}
         self._accounts: dict[str, _Account] = {}
+        self._sweep_at = MAX_IPS  # sweep idle addresses when this many are known
 
     def rate_limits(self) -> list[dict[str, object]]:
         """exchangeInfo `rateLimits`."""
@@ -84,7 +104,11 @@ class Limiter:
 
         Raises ApiError 418 while banned, 429 (-1003) over a limit (and bans repeat offenders).
         """
-        state = self._ips.setdefault(ip, _Ip())
+        state = self._ips.get(ip)
+        if state is None:
+            if len(self._ips) >= self._sweep_at:
+                self._sweep(now)
+            state = self._ips[ip] = _Ip()
         if state.banned_until > now:
             raise _banned(state.banned_until, now)
         used = state.weight.current(now)
@@ -111,6 +135,17 @@ class Limiter:
         state.raw.count = raw + 1
         return state.weight.count
 
+    def _sweep(self, now: int) -> None:
+        """Forget idle addresses; the next sweep waits until twice as many are known again
+        (amortised O(1) per new address, whatever the traffic)."""
+        for ip in [ip for ip, state in self._ips.items() if state.idle(now)]:
+            del self._ips[ip]
+        self._sweep_at = max(MAX_IPS, 2 * len(self._ips))
+
+    @property
+    def known_ips(self) -> int:
+        return len(self._ips)
+
     def used_weight(self, ip: str, now: int) -> int:
         state = self._ips.get(ip)
         return state.weight.current(now) if state else 0
@@ -136,6 +171,7 @@ class Limiter:
     def first_fill(self, account: str, now: int) -> None:
         """An order's first fill gives one order back (never below 0), a moment later."""
         state = self._accounts.setdefault(account, _Account())
+        state.settle(now)  # what fell due is applied now, so only the last second is held
         state.pending.append(now + DECREMENT_DELAY_MS)
 
     def ws_rate_limits(self, ip: str, account: str | None, now: int) -> list[dict[str, object]]:

@@ -31,6 +31,7 @@ class RetentionConfig:
     max_closed_orders: int = 10_000  # closed orders kept for queries, all accounts
     max_trades: int = 10_000  # myTrades history per account
     max_archived: int = 10_000  # archived order ids that still answer -2026
+    max_transfers: int = 10_000  # finished deposits and withdrawals kept (wallet.py)
 
 
 def archived_order() -> ApiError:

@@ -70,7 +70,7 @@ class Simulator:
         self.routes.update(market_routes(self))
         self.routes.update(trading_routes(self, self.api))
         self.ws_api = WsApi(self)
-        self.wallet = Wallet(self)
+        self.wallet = Wallet(self, config.retention.max_transfers)
         self.routes.update(wallet_routes(self.wallet))
         self.maintenance = False
         self.faults = Faults()

@@ -8,11 +8,19 @@ trading chain (`chain_deposits.py`): pending from its block, credited (6) once i
 network's `minConfirm` confirmations, as the exchange does; a `balanceUpdate` user-data event
 when credited. Withdrawals debit amount + fee at once
 (`balanceUpdate`), then go 4 (processing) → 6 (completed).
+
+Bounded like the order store (order_store.py): transfers still moving are always kept; of the
+finished ones (deposits at 1, withdrawals at 6) the newest `max_transfers` stay in the
+histories, the oldest forgotten first with its `withdrawOrderId` (a repeat of a forgotten one
+is a new withdrawal); chain deposits already taken in are remembered by (tx id, log index) up
+to the same count, the oldest forgotten first (the chain scan only moves forward).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +35,7 @@ if TYPE_CHECKING:
     from indexmaker.venues.binance_sim.server import Simulator
 
 STEP_MS = 500  # each deposit / withdrawal status lasts this long
+MAX_TRANSFERS = 10_000  # finished transfers kept in the histories (all accounts)
 USDC_NETWORKS = ("BASE", "ARBITRUM", "ETH")  # the default (first) is the trading chain's
 
 
@@ -94,12 +103,17 @@ def _time_text(ms: int) -> str:
 
 
 class Wallet:
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, max_transfers: int = MAX_TRANSFERS) -> None:
         self.sim = sim
-        self.transfers: list[Transfer] = []
+        self.max_transfers = max_transfers
+        self.transfers: dict[int, Transfer] = {}  # by arrival number, oldest first
+        self._numbers = itertools.count(1)
+        self._made_up = itertools.count(1)  # for tx ids of admin-endpoint deposits
+        self._finished: deque[int] = deque()  # arrival numbers, in finishing order
         self._by_client: dict[tuple[str, str], Transfer] = {}
         self.min_confirm: dict[str, int] = {}  # network → minConfirm, where not the default 12
-        self._chain_seen: set[tuple[str, int]] = set()  # (tx id, log index) of chain deposits
+        # (tx id, log index) of chain deposits taken in, oldest first
+        self._chain_seen: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     # ------------------------------------------------------------------ data
     def networks(self, coin: str) -> list[Network]:
@@ -140,15 +154,17 @@ class Wallet:
         """A deposit seen on chain (admin endpoint): pending first, credited a moment later."""
         net = self.network(coin, network)
         stamp = now_ms()
-        made_up = "0x" + hashlib.sha256(f"dep{len(self.transfers)}{stamp}".encode()).hexdigest()
+        serial = next(self._made_up)
+        made_up = "0x" + hashlib.sha256(f"dep{serial}{stamp}".encode()).hexdigest()
         return self._new_deposit(account, net, amount, tx_id or made_up, None)
 
     def _new_deposit(
         self, account: str, net: Network, amount: Decimal, tx_id: str, block: int | None
     ) -> Transfer:
+        number = next(self._numbers)
         transfer = Transfer(
             "deposit",
-            str(len(self.transfers) + 1),
+            str(number),
             account,
             net.coin,
             net.network,
@@ -160,7 +176,7 @@ class Wallet:
             needed=net.min_confirm,
             block=block,
         )
-        self.transfers.append(transfer)
+        self.transfers[number] = transfer
         return transfer
 
     def chain_deposit(
@@ -178,14 +194,16 @@ class Wallet:
         key = (tx_id, log_index)
         if key in self._chain_seen:
             return None
-        self._chain_seen.add(key)
+        self._chain_seen[key] = None
+        if len(self._chain_seen) > self.max_transfers:
+            self._chain_seen.popitem(last=False)
         return self._new_deposit(account, self.network(coin, network), amount, tx_id, block)
 
     def confirm_chain(self, network: str, head: int, now: int) -> list[Transfer]:
         """Count confirmations of `network`'s pending chain deposits at chain head `head` (the
         deposit's own block is the first); credit each that reached its `needed`."""
         credited = []
-        for t in self.transfers:
+        for t in self.transfers.values():
             if t.block is None or t.network != network or t.status != 0:
                 continue
             t.confirmations = min(max(head - t.block + 1, 0), t.needed)
@@ -196,7 +214,7 @@ class Wallet:
         return credited
 
     def tick(self, now: int) -> None:
-        for t in self.transfers:
+        for number, t in self.transfers.items():
             if t.kind == "deposit" and t.status == 0 and t.block is not None:
                 continue  # an on-chain deposit waits for its confirmations (confirm_chain)
             if (
@@ -210,8 +228,14 @@ class Wallet:
                     self._balance_update(t.account, t.coin, t.amount, now)
                 else:
                     t.status = 1
+                    self._finished.append(number)
             elif t.kind == "withdraw" and t.status == 4 and now - t.created >= STEP_MS:
                 t.status = 6
+                self._finished.append(number)
+        while len(self._finished) > self.max_transfers:  # amortised O(1) per transfer
+            gone = self.transfers.pop(self._finished.popleft())
+            if gone.client_id and self._by_client.get((gone.account, gone.client_id)) is gone:
+                del self._by_client[(gone.account, gone.client_id)]
 
     def _balance_update(self, account: str, coin: str, delta: Decimal, now: int) -> None:
         trading = self.sim.trading
@@ -257,7 +281,7 @@ class Wallet:
 
     def deposit_history(self, params: Params, caller: Caller) -> object:
         rows = []
-        for t in self.transfers:
+        for t in self.transfers.values():
             if t.kind != "deposit" or t.account != caller.account:
                 continue
             if params.get("coin") and t.coin != params["coin"].upper():
@@ -312,21 +336,22 @@ class Wallet:
         if holder.free(coin) < debit:
             raise ApiError(-4026, "User has insufficient balance.")
         stamp = now_ms()
+        number = next(self._numbers)
         transfer = Transfer(
             "withdraw",
-            hashlib.sha256(f"wd{len(self.transfers)}{stamp}".encode()).hexdigest()[:32],
+            hashlib.sha256(f"wd{number}{stamp}".encode()).hexdigest()[:32],
             account,
             coin,
             net.network,
             amount - net.withdraw_fee if inside else amount,
             params["address"],
-            "0x" + hashlib.sha256(f"tx{len(self.transfers)}{stamp}".encode()).hexdigest(),
+            "0x" + hashlib.sha256(f"tx{number}{stamp}".encode()).hexdigest(),
             stamp,
             4,
             fee=net.withdraw_fee,
             client_id=client_id,
         )
-        self.transfers.append(transfer)
+        self.transfers[number] = transfer
         if client_id:
             self._by_client[(account, client_id)] = transfer
         self._balance_update(account, coin, -debit, stamp)
@@ -335,7 +360,7 @@ class Wallet:
     def withdraw_history(self, params: Params, caller: Caller) -> object:
         ids = set(params.get("idList", "").split(",")) - {""}
         rows = []
-        for t in self.transfers:
+        for t in self.transfers.values():
             if t.kind != "withdraw" or t.account != caller.account:
                 continue
             if params.get("coin") and t.coin != params["coin"].upper():
