@@ -32,6 +32,7 @@ import aiohttp
 
 from indexmaker.core.events import BookUpdate
 from indexmaker.core.ids import instrument
+from indexmaker.venues.binance.book_sync import SyncAction
 from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
 from indexmaker.venues.binance.signing import Credentials
@@ -84,6 +85,14 @@ async def until_live(market: BinanceMarketData, poll_s: float) -> float:
     return deadline
 
 
+def settle(market: BinanceMarketData) -> None:
+    """Apply what the books still hold queued (tick_book.py applies diffs lazily): the timed
+    work must include every level of every message, as ccxt's does."""
+    for sync in market.books.values():
+        if sync.settle() is not SyncAction.NONE or sync.book.pending:
+            raise RuntimeError(f"{sync.symbol}: not settled ({sync.reason})")
+
+
 async def ours(url: str, symbols: list[str], messages: int) -> tuple[float, float]:
     """(messages/s of wall time, messages per CPU-second of this process) once synced."""
     endpoints = BinanceEndpoints(rest_url=url, ws_api_url="", stream_url=url.replace("http", "ws"))
@@ -102,6 +111,7 @@ async def ours(url: str, symbols: list[str], messages: int) -> tuple[float, floa
             if time.monotonic() > deadline:
                 raise RuntimeError("our connector did not apply every message")
             await asyncio.sleep(0.005)
+        settle(market)
         timed = messages - already
         return timed / (time.perf_counter() - start), timed / (time.process_time() - cpu)
     finally:
@@ -139,6 +149,7 @@ async def ours_paced(url: str, symbols: list[str], messages: int, handoff: bool)
             if time.monotonic() > deadline:
                 raise RuntimeError("our connector did not apply every message")
             await asyncio.sleep(0.05)
+        settle(market)
         share = (time.process_time() - cpu) / (time.perf_counter() - wall)
         if handoff and not handed[0]:
             raise RuntimeError("no BookUpdate reached the sink")

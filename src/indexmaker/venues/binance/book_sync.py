@@ -15,6 +15,11 @@ life (any frame; the connector calls `touch`) within `stale_after_ms`, and the s
 stream sent an event within `silent_after_ms` (a stream can stop for one symbol while the
 connection lives: python-binance #1057). A quiet symbol is synchronised without waiting for an
 event: `request_snapshot` after the subscription is acknowledged.
+
+Diffs reach the book lazily (tick_book.py): every `settle_every` diffs, after a snapshot and at
+`settle` the queued diffs are applied and the book checked (a level it cannot read, or a
+crossed book, restarts the procedure). A book left broken by a read in between is invalid
+until then.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import Pair
 from indexmaker.venues.binance.tick_book import TickBook
 from indexmaker.venues.binance.wire import BookTicker, DepthDiff, DepthSnapshot
@@ -79,6 +83,7 @@ class BookSync:
         "last_update_id",
         "max_buffer",
         "reason",
+        "settle_every",
         "silent_after_ms",
         "snapshot_requested",
         "stale_after_ms",
@@ -94,6 +99,7 @@ class BookSync:
         stale_after_ms: int = 10_000,
         max_buffer: int = 10_000,
         silent_after_ms: int = 120_000,
+        settle_every: int = 50,
     ):
         self.symbol = symbol
         self.book = TickBook(symbol)
@@ -104,6 +110,7 @@ class BookSync:
         self.stale_after_ms = stale_after_ms
         self.silent_after_ms = silent_after_ms
         self.max_buffer = max_buffer
+        self.settle_every = settle_every  # diffs queued before the book is applied and checked
         self.snapshot_requested = False
         self.reason = "no snapshot yet"
         self.stats = SyncStats()
@@ -125,15 +132,12 @@ class BookSync:
                 return self._restart(
                     f"gap: expected {self.last_update_id + 1}, got {event.U}", event
                 )
-            try:
-                self.book.apply_update(event.b, event.a)
-            except InvalidInputError as exc:  # a level we cannot read: the book is unknown
-                return self._restart(f"bad level: {exc}", None)
+            book = self.book
+            book.apply_update(event.b, event.a)
             self.last_update_id = event.u
             self.stats.applied += 1
-            if self.book.crossed():
-                self.stats.crossed += 1
-                return self._restart("book crossed", None)
+            if book.pending >= self.settle_every or book.broken is not None:
+                return self.settle()
             return SyncAction.NONE
         buffer = self._buffer
         if buffer and buffer[-1].u + 1 != event.U:
@@ -173,6 +177,19 @@ class BookSync:
                 for later in pending[index + 1 :]:
                     self.on_diff(later, now_ms)
                 return SyncAction.FETCH_SNAPSHOT
+        return self.settle()
+
+    def settle(self) -> SyncAction:
+        """Apply the queued diffs and check the book: a level it cannot read or a crossed
+        book restarts the procedure (FETCH_SNAPSHOT). NONE when nothing is wrong or not LIVE."""
+        if self.state is not SyncState.LIVE:
+            return SyncAction.NONE
+        broken = self.book.flush()
+        if broken is not None:  # a level we cannot read: the book is unknown
+            return self._restart(f"bad level: {broken}", None)
+        if self.book.crossed():
+            self.stats.crossed += 1
+            return self._restart("book crossed", None)
         return SyncAction.NONE
 
     def request_snapshot(self) -> SyncAction:
@@ -207,6 +224,7 @@ class BookSync:
         """True when the solver may trade on `book`: synchronised and not stale."""
         return (
             self.state is SyncState.LIVE
+            and self.book.broken is None
             and self.alive_ms is not None
             and self.last_event_ms is not None
             and now_ms - self.alive_ms <= self.stale_after_ms
@@ -216,6 +234,8 @@ class BookSync:
     def invalid_reason(self, now_ms: int) -> str:
         if self.state is not SyncState.LIVE:
             return self.reason
+        if self.book.broken is not None:
+            return f"bad level: {self.book.broken}"
         if self.alive_ms is None or now_ms - self.alive_ms > self.stale_after_ms:
             return f"stale: connection silent for more than {self.stale_after_ms} ms"
         if self.last_event_ms is None or now_ms - self.last_event_ms > self.silent_after_ms:

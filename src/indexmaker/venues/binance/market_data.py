@@ -77,6 +77,9 @@ class MarketDataConfig:
     book_ticker: bool = True
     stale_after_ms: int = 10_000  # connection silent this long: its books are stale
     silent_after_ms: int = 120_000  # one symbol's stream silent this long: that book is stale
+    # diffs queued in a book before they are applied and checked (also each watchdog round);
+    # reads apply them at once (tick_book.py)
+    settle_every: int = 50
     streams_per_connection: int = 1000  # Binance allows 1024
     streams_per_subscribe: int = 200
     control_interval_s: float = 0.25  # <= 4 control messages/s of the 5/s allowed
@@ -132,6 +135,7 @@ class BinanceMarketData:
             symbol,
             stale_after_ms=self.config.stale_after_ms,
             silent_after_ms=self.config.silent_after_ms,
+            settle_every=self.config.settle_every,
         )
         per_symbol = 2 if self.config.book_ticker else 1
         capacity = max(1, self.config.streams_per_connection // per_symbol)
@@ -318,12 +322,19 @@ class BinanceMarketData:
             if sync is None or sync.symbol in removed:  # in flight before the UNSUBSCRIBE
                 continue
             listener = self.listener
-            if sync.on_diff(event, now) is fetch:
+            action = sync.on_diff(event, now)
+            changes = None
+            if listener is not None and action is not fetch:
+                try:
+                    changes = _changes(event)
+                except (ArithmeticError, ValueError):  # unreadable: the book finds out now
+                    action = sync.settle()
+            if action is fetch:
                 snapshots.put_nowait(sync.symbol)
                 if listener is not None:
                     await listener(sync, None)  # a gap or a broken book: invalid at once
             elif listener is not None:
-                await listener(sync, _changes(event))
+                await listener(sync, changes)
 
     def _other_frame(self, index: int, data: str | bytes, now: int) -> DepthDiff | None:
         """A frame off the fast path: a depth event in another layout (returned), a

@@ -211,8 +211,10 @@ class BinanceVenue:
         published = self._published.get(Pair(sync.symbol), False)
         if sync.is_valid(local_ms()):
             if not published:
-                self._published[Pair(sync.symbol)] = True
                 book = sync.book
+                if book.flush() is not None:
+                    return  # a queued level was unreadable: invalid, never published
+                self._published[Pair(sync.symbol)] = True
                 await self._push(
                     BookSnapshot(
                         instrument,

@@ -17,14 +17,17 @@ import msgspec
 PriceLevel = tuple[str, str]  # (price, quantity) as sent; quantity 0 removes the level
 
 
-class DepthDiff(msgspec.Struct, frozen=True):
-    """`<symbol>@depth[@100ms]` event: levels changed between update ids U and u (inclusive)."""
+class DepthDiff(msgspec.Struct, frozen=True, gc=False):
+    """`<symbol>@depth[@100ms]` event: levels changed between update ids U and u (inclusive).
+
+    Tuples of strings in an untracked struct: the book queues diffs until it is read
+    (tick_book.py), and queued lists made every garbage collection dearer (measured)."""
 
     s: str  # symbol, upper case
     U: int  # first update id in this event
     u: int  # final update id in this event
-    b: list[PriceLevel]
-    a: list[PriceLevel]
+    b: tuple[PriceLevel, ...]
+    a: tuple[PriceLevel, ...]
     E: int = 0  # event time, ms
 
 

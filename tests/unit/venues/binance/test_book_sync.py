@@ -29,7 +29,7 @@ SNAPSHOT_100 = DEPTH_SNAPSHOT.decode(
 
 def test_levels_are_kept_as_sent_and_read_back_as_exact_decimals() -> None:
     event = diff(1, 2, bids=[("0.10000000", "3.30000000")])
-    assert event.b == [("0.10000000", "3.30000000")]
+    assert event.b == (("0.10000000", "3.30000000"),)
     sync = BookSync(Pair("BTCUSDT"))
     sync.on_diff(event, 0)
     sync.on_snapshot(DEPTH_SNAPSHOT.decode(b'{"lastUpdateId":1,"bids":[],"asks":[]}'), 0)
@@ -38,12 +38,35 @@ def test_levels_are_kept_as_sent_and_read_back_as_exact_decimals() -> None:
 
 
 def test_unreadable_level_breaks_the_book_and_asks_for_a_snapshot() -> None:
-    sync = BookSync(Pair("BTCUSDT"))
+    sync = BookSync(Pair("BTCUSDT"), settle_every=1)
     sync.on_diff(diff(101, 101), 0)
     sync.on_snapshot(SNAPSHOT_100, 0)
     assert sync.on_diff(diff(102, 102, bids=[("1.000000001", "1")]), 0) is SyncAction.FETCH_SNAPSHOT
     assert sync.state is SyncState.BUFFERING
     assert sync.reason.startswith("bad level")
+
+
+def test_diffs_are_applied_lazily_and_checked_every_settle_every_diffs() -> None:
+    sync = BookSync(Pair("BTCUSDT"), settle_every=3)
+    sync.on_diff(diff(101, 101), 0)
+    sync.on_snapshot(SNAPSHOT_100, 0)
+    assert sync.on_diff(diff(102, 102, bids=[("100.00", "0")]), 0) is SyncAction.NONE
+    assert sync.on_diff(diff(103, 103, bids=[("1.000000001", "1")]), 0) is SyncAction.NONE
+    assert sync.book.pending == 2 and sync.is_valid(0)  # queued, not read yet
+    # a read applies the queue: the unreadable level empties the book, invalid from now on
+    assert sync.book.best_bid() is None and sync.book.is_empty
+    assert not sync.is_valid(0)
+    assert sync.invalid_reason(0).startswith("bad level")
+    assert sync.on_diff(diff(104, 104), 0) is SyncAction.FETCH_SNAPSHOT
+    assert sync.state is SyncState.BUFFERING
+
+    crossing = BookSync(Pair("BTCUSDT"), settle_every=2)
+    crossing.on_diff(diff(101, 101), 0)
+    crossing.on_snapshot(SNAPSHOT_100, 0)
+    assert crossing.on_diff(diff(102, 102, bids=[("101.00", "1")]), 0) is SyncAction.NONE
+    # the second diff settles: the book is found crossed and re-synchronised
+    assert crossing.on_diff(diff(103, 103), 0) is SyncAction.FETCH_SNAPSHOT
+    assert crossing.stats.crossed == 1 and not crossing.is_valid(0)
 
 
 def test_buffers_until_snapshot_then_drops_old_events_and_applies_the_rest() -> None:
@@ -119,7 +142,7 @@ def test_old_and_duplicate_events_are_ignored_in_live_state() -> None:
 
 
 def test_crossed_book_forces_resnapshot() -> None:
-    sync = BookSync(Pair("BTCUSDT"))
+    sync = BookSync(Pair("BTCUSDT"), settle_every=1)
     sync.on_diff(diff(101, 101), 0)
     sync.on_snapshot(SNAPSHOT_100, 0)
     assert sync.on_diff(diff(102, 102, bids=[("101.00", "1")]), 0) is SyncAction.FETCH_SNAPSHOT
@@ -151,7 +174,7 @@ def test_disconnect_invalidates_and_the_next_event_asks_for_a_snapshot() -> None
 
 
 def test_gap_during_buffer_replay_rebuffers_the_rest() -> None:
-    sync = BookSync(Pair("BTCUSDT"))
+    sync = BookSync(Pair("BTCUSDT"), settle_every=1)
     # the snapshot at 100 sits inside 95..101; 101..101 follows; then 103 (102 lost in between
     # would have been caught on arrival, so fake it through a crossed level instead)
     sync.on_diff(diff(95, 100), 0)

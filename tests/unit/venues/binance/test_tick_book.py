@@ -37,8 +37,28 @@ def test_updates_insert_replace_remove_and_read_back_as_decimals() -> None:
     assert not book.crossed()
     book.apply_update([("100.3", "1")], [])
     assert book.crossed()
-    with pytest.raises(InvalidInputError):
-        book.apply_update([], [("1", "-2")])
+    book.apply_update([], [("1", "-2")])  # queued: found out when applied
+    assert book.flush() == "quantity: must be >= 0, got -2"
+    assert book.is_empty and book.broken  # never half-applied levels to a reader
+    book.apply_snapshot([("1.00000000", "1")], [])
+    assert book.broken is None and book.best_bid() == (D("1"), D("1"))
+
+
+def test_queued_diffs_merge_to_the_state_applying_them_in_order_gives() -> None:
+    book = TickBook("X")
+    book.apply_snapshot([("100.00000000", "1.00000000")], [("101.00000000", "1.00000000")])
+    book.apply_update([("99.00000000", "2.00000000")], [("101.00000000", "0.00000000")])
+    book.apply_update([("99.00000000", "0.00000000")], [("101.00000000", "3.00000000")])
+    book.apply_update([("98.00000000", "4.00000000")], [])
+    assert book.pending == 3
+    assert book.levels(BookSide.BIDS, 5) == [(D("100"), D("1")), (D("98"), D("4"))]
+    assert book.levels(BookSide.ASKS, 5) == [(D("101"), D("3"))]
+    assert book.pending == 0
+    # one price spelled two ways cannot be merged by its spelling: applied one by one
+    book.apply_update([("97.5", "1")], [])
+    book.apply_update([("97.50000000", "0.00000000")], [])
+    book.apply_update([("97.5", "2")], [])
+    assert book.levels(BookSide.BIDS, 5)[-1] == (D("97.5"), D("2"))
 
 
 levels = st.lists(
@@ -58,13 +78,34 @@ levels = st.lists(
 )
 
 
-@given(st.lists(st.tuples(levels, levels), max_size=20))
-def test_same_levels_as_the_decimal_book(updates: list[tuple[list[tuple[str, str]], ...]]) -> None:
+canonical_levels = st.lists(
+    st.tuples(
+        st.one_of(st.integers(1, 40), st.integers(1, 10**6)).map(
+            lambda u: f"{Decimal(u).scaleb(-8):f}"
+        ),
+        st.sampled_from(["0.00000000", "1.50000000", "0.00100000", "42.00000000"]),
+    ),
+    max_size=30,
+)
+
+
+@given(
+    st.lists(st.tuples(canonical_levels, canonical_levels), max_size=20)
+    | st.lists(st.tuples(levels, levels), max_size=20),
+    st.integers(1, 25),
+)
+def test_same_levels_as_the_decimal_book(
+    updates: list[tuple[list[tuple[str, str]], ...]], read_every: int
+) -> None:
+    """Reads after every `read_every` diffs: queued diffs merged (the venue's spelling) or
+    applied one by one (mixed spellings) end where the Decimal book does."""
     ours = TickBook("X")
     reference = OrderBook(instrument("X"))
-    for bids, asks in updates:
+    for number, (bids, asks) in enumerate(updates, 1):
         ours.apply_update(bids, asks)
         reference.apply_update([(D(p), D(q)) for p, q in bids], [(D(p), D(q)) for p, q in asks])
+        if number % read_every:
+            continue
         # the best prices are tracked, not sorted: they must follow every insert and removal
         bid, ask = reference.best_prices()
         assert ours.best_prices() == (bid, ask)
