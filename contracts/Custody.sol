@@ -155,12 +155,9 @@ contract Custody is AccessControl, Pausable, ReentrancyGuard {
         whenNotPaused
         nonReentrant
     {
-        Escrow storage escrow = _open(escrowId);
-        if (amount == 0) revert ZeroAmount();
         if (burnHash == bytes32(0)) revert EmptyInvoiceHash();
         if (burned[burnId]) revert AlreadyBurned(burnId);
-        uint256 left = escrow.amount - escrow.burned;
-        if (amount > left) revert EscrowExceeded(escrowId, left, amount);
+        Escrow storage escrow = _take(escrowId, amount);
         burned[burnId] = true;
         burnHashOf[burnId] = burnHash;
         escrow.burned += amount;
@@ -177,19 +174,20 @@ contract Custody is AccessControl, Pausable, ReentrancyGuard {
         whenNotPaused
         nonReentrant
     {
-        Escrow storage escrow = _open(escrowId);
-        if (amount == 0) revert ZeroAmount();
-        uint256 left = escrow.amount - escrow.burned;
-        if (amount > left) revert EscrowExceeded(escrowId, left, amount);
+        Escrow storage escrow = _take(escrowId, amount);
         escrow.released = true;
         IERC20(address(escrow.token)).safeTransfer(escrow.client, amount);
         emit IndexEscrowReleased(escrowId, address(escrow.token), escrow.client, amount);
     }
 
-    function _open(bytes32 escrowId) private view returns (Escrow storage escrow) {
+    /// @dev The open escrow `escrowId`, checked to hold `amount` (> 0) not yet burned.
+    function _take(bytes32 escrowId, uint256 amount) private view returns (Escrow storage escrow) {
         escrow = escrows[escrowId];
         if (escrow.amount == 0) revert UnknownEscrow(escrowId);
         if (escrow.released) revert EscrowClosed(escrowId);
+        if (amount == 0) revert ZeroAmount();
+        uint256 left = escrow.amount - escrow.burned;
+        if (amount > left) revert EscrowExceeded(escrowId, left, amount);
     }
 
     function pause() external onlyRole(PAUSER_ROLE) {

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,17 @@ from indexmaker.venues.binance.venue import BinanceVenue, BinanceVenueConfig
 class ExchangeSimProcess:
     """`indexmaker exchange-sim` as a child process; `url` once it listens."""
 
-    def __init__(self, *args: str, start_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, *args: str, start_timeout_s: float = 30.0, env: Mapping[str, str] | None = None
+    ) -> None:
         command = [str(Path(sys.executable).with_name("indexmaker")), "exchange-sim"]
         # its log goes to a file (a pipe nobody reads would fill and block the child)
         self._log = tempfile.NamedTemporaryFile("w+", prefix="exchange-sim-", suffix=".log")  # noqa: SIM115 - lives as long as the child
         self.process = subprocess.Popen(
-            [*command, "--port", "0", *args], stdout=self._log, stderr=subprocess.STDOUT
+            [*command, "--port", "0", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env} if env else None,  # e.g. its hot wallet's key
         )
         self.url = ""
         deadline = time.monotonic() + start_timeout_s
@@ -73,10 +78,11 @@ class ExchangeSimProcess:
 
 
 def binance_venue(
-    pairs: Iterable[str], sim_args: Sequence[str] = ()
+    pairs: Iterable[str], sim_args: Sequence[str] = (), sim_env: Mapping[str, str] | None = None
 ) -> tuple[BinanceVenue, ExchangeSimProcess | None]:
     """The connector, and the simulator process it trades on when no real URL is configured
-    (`sim_args`: `exchange-sim` options for that process, e.g. `--indexes SY100`).
+    (`sim_args`: `exchange-sim` options for that process, e.g. `--indexes SY100`; `sim_env`:
+    more environment for it).
 
     Raises ConfigError naming what is missing or when the simulator does not start."""
     rest_url = os.environ.get("BINANCE_REST_URL")
@@ -101,7 +107,7 @@ def binance_venue(
         TEST_ED25519_PRIVATE_PEM,
     )
 
-    sim = ExchangeSimProcess(*sim_args)
+    sim = ExchangeSimProcess(*sim_args, env=sim_env)
     ws = sim.url.replace("http://", "ws://")
     endpoints = BinanceEndpoints(sim.url, f"{ws}/ws-api/v3", ws)
     key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())

@@ -7,7 +7,9 @@ Keys: the issuer (deployer, custody's issuer) is `INDEXMAKER_DEPLOYER_KEY` or an
 account 0; the relayer is anvil's public account 1: both are well-known local test keys, only
 ever used against chains this module started. The relayer is given a USDC float on the trading
 chain (LocalUSDC mints to anyone its deployer names); the relayer's repayment on the source
-chain (chain/across.py's refund root) is not posted here.
+chain (chain/across.py's refund root) is not posted here. The exchange simulator's hot wallet
+(anvil's public account 9, handed to it in `$EXCHANGE_SIM_HOT_WALLET_KEY`) gets a USDC float on
+the trading chain too: it pays the exchange's withdrawals (a redemption's proceeds) there.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, SOURCE_CHAIN, TRADING_CHAIN
 from indexmaker.observability.logging import log_event
 from indexmaker.venues.binance.rest import BinanceRest
+from indexmaker.venues.binance_sim.config import HOT_WALLET_KEY_ENV
 
 # anvil's public account 1 (the "test … junk" mnemonic): the relayer on local chains only.
 ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+# anvil's public account 9: the exchange simulator's hot wallet on local chains only.
+ANVIL_KEY_9 = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 DESIGNATIONS = {SOURCE_CHAIN_ID: SOURCE_CHAIN, TRADING_CHAIN_ID: TRADING_CHAIN}
 USDC_UNITS = 10**6
 # service.py's _serve_until_signal(config, venue, chain, bridges)
@@ -82,6 +87,7 @@ class LocalChains:
     sections: dict[int, dict[str, Any]]
     issuer: LocalAccount
     relayer: LocalAccount = field(default_factory=lambda: Account.from_key(ANVIL_KEY_1))
+    hot_wallet: LocalAccount = field(default_factory=lambda: Account.from_key(ANVIL_KEY_9))
 
     def url(self, chain_id: int) -> str:
         return self.nodes[chain_id].url
@@ -117,6 +123,7 @@ def start_local_chains(
             symbols = indexes if chain_id == TRADING_CHAIN_ID else []
             chains.sections[chain_id] = deploy_chain(w3, chain_id, symbols)
         chains.mint_usdc(TRADING_CHAIN_ID, chains.relayer.address, float_usdc)
+        chains.mint_usdc(TRADING_CHAIN_ID, chains.hot_wallet.address, float_usdc)
     except BaseException:
         chains.stop()
         raise
@@ -127,6 +134,11 @@ def exchange_sim_args(chains: LocalChains) -> list[str]:
     """exchange-sim options that make it watch the trading chain for deposits."""
     section = chains.sections[TRADING_CHAIN_ID]
     return ["--chain-rpc", chains.url(TRADING_CHAIN_ID), "--chain-usdc", section["usdc"]]
+
+
+def exchange_sim_env(chains: LocalChains) -> dict[str, str]:
+    """exchange-sim's environment on local chains: its hot wallet's (public test) key."""
+    return {HOT_WALLET_KEY_ENV: "0x" + bytes(chains.hot_wallet.key).hex()}
 
 
 class RelayerTask:
@@ -165,7 +177,8 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
                 spoke_pool=section["spoke_pool"],
             )
         args = [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
-        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args)
+        env = exchange_sim_env(chains)
+        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, env)
         path = chain_path(chains, venue.rest)
         path.relayer.start()
         try:

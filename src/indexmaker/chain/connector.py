@@ -248,6 +248,7 @@ class Web3ChainPort:
         """Custody pays `amount` USDC to `to` under release id keccak256(`key`): the receipt, or
         None when that id was released before (the contract refuses a second release)."""
         units = usdc_to_units(amount)
+        to = Web3.to_checksum_address(to)  # a client key holds the address in lower case
         call = self._custody.functions.release(Web3.keccak(text=key), to, units)
         try:
             return await self.send(self.settings.custody, call)

@@ -9,8 +9,14 @@
   `deposit_address(coin, network)`), keyed on chain by the hop key (chain/hops.py); the hop
   completes once the exchange has credited that transaction (its deposit history), and the
   lot's fee is the release's gas in USDC.
-- `mint`/`burn` on the trading chain (index tokens live there); `withdraw` on the chain of its
-  source designation; `balance` of a designation's custody.
+- `transfer` over the `withdraw` bridge (a redemption's proceeds, exchange → trading chain):
+  the exchange's withdrawal (`withdrawOrderId` = the hop key, the redemption's id: a resend
+  never withdraws twice) of the amount less the network's withdrawal fee, to the trading
+  chain's custody (the trading wallet); done once the exchange reports it completed and its
+  transaction succeeded on the trading chain: what arrived, and the exchange's fee.
+- `mint`/`burn`/`escrow`/`release_index` on the trading chain (index tokens live there);
+  `withdraw` (a payout to a client) on the chain of its source designation; `balance` of a
+  designation's custody.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from indexmaker.chain.connector import Web3ChainPort
-from indexmaker.chain.exchange_wallet import ExchangeWallet
+from indexmaker.chain.exchange_wallet import ExchangeWallet, WithdrawalRefused
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.core.chain_events import (
     BurnIndex,
@@ -51,6 +57,7 @@ class RoutedChainPort:
         network: str = "BASE",
         eth_usdc: Decimal = Decimal(3000),
         timeout_s: float = 120.0,
+        withdraw_bridge: str = "withdraw",  # [solver] withdraw_bridge: exchange → trading chain
     ) -> None:
         if trading not in ports:
             raise InvalidInputError("trading", f"no chain for {trading}")
@@ -58,20 +65,28 @@ class RoutedChainPort:
         self.exchange, self.wallet = exchange, wallet
         self.coin, self.network, self.eth_usdc = coin, network, eth_usdc
         self.runner = HopRunner("exchange_deposit", timeout_s)
+        self.withdraw_bridge = withdraw_bridge
+        self.withdrawals = HopRunner("exchange_withdrawal", timeout_s)
         self.deposit_address = ""
 
     async def start(self, sink: EventSink) -> None:
         self.deposit_address = await self.wallet.deposit_address(self.coin, self.network)
         self.runner.start(sink)
+        self.withdrawals.start(sink)
         for port in self.ports.values():
             await port.start(sink)
 
     async def stop(self) -> None:
         await self.runner.stop()
+        await self.withdrawals.stop()
         for port in self.ports.values():
             await port.stop()
 
     async def transfer(self, command: RouteCollateral) -> None:
+        if command.bridge == self.withdraw_bridge:
+            self._check_withdrawal(command)
+            self.withdrawals.submit(command, self._withdraw_from_exchange)
+            return
         if command.bridge and command.bridge != "wallet":
             raise InvalidInputError("bridge", f"{command.bridge} is a BridgePort's hop")
         if command.source != self.trading.settings.designation:
@@ -95,8 +110,32 @@ class RoutedChainPort:
         received = max(command.amount - gas, Decimal(0))
         return received, command.amount - received
 
+    def _check_withdrawal(self, command: RouteCollateral) -> None:
+        if command.source != self.exchange:
+            raise InvalidInputError("source", f"withdraws from {self.exchange}")
+        if command.destination != self.trading.settings.designation:
+            raise InvalidInputError(
+                "destination", f"withdraws to {self.trading.settings.designation}"
+            )
+
+    async def _withdraw_from_exchange(
+        self, key: str, command: RouteCollateral
+    ) -> tuple[Decimal, Decimal]:
+        fee = await self.wallet.withdraw_fee(self.coin, self.network)
+        to = self.trading.settings.custody
+        await self.wallet.withdraw(self.coin, self.network, to, command.amount - fee, key)
+        done = await self.wallet.wait_withdrawn(self.coin, key, self.withdrawals.timeout_s)
+        receipt = await self.trading.w3.eth.get_transaction_receipt(done.tx_id)  # type: ignore[arg-type]
+        if int(receipt["status"]) != 1:
+            raise WithdrawalRefused(f"withdrawal {key}: transaction {done.tx_id} reverted")
+        return done.amount, command.amount - done.amount
+
     async def hop_status(self, query: QueryHop) -> HopReport:
-        """As `HopRunner.status` (chain/hops.py)."""
+        """As `HopRunner.status` (chain/hops.py), of the exchange's withdrawals for the
+        `withdraw` bridge: NOT_FOUND is safe there too, as the exchange keys a withdrawal by
+        its `withdrawOrderId`."""
+        if query.bridge == self.withdraw_bridge:
+            return self.withdrawals.status(query)
         return self.runner.status(query)
 
     async def mint(self, command: MintIndex) -> None:

@@ -22,6 +22,7 @@ from indexmaker.app.chain_wiring import (
     LocalChains,
     chain_path,
     exchange_sim_args,
+    exchange_sim_env,
 )
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS
 from indexmaker.app.config import ServiceConfig, StoreConfig
@@ -65,7 +66,7 @@ class Running:
 
     async def start(self, relayer: bool = True) -> None:
         args = [*exchange_sim_args(self.chains), "--indexes", INDEX]
-        venue, self.sim = binance_venue(self.pairs, sim_args=args)
+        venue, self.sim = binance_venue(self.pairs, args, exchange_sim_env(self.chains))
         self.path = chain_path(self.chains, venue.rest, FAST)
         self.service = Service(
             service_config(self.data_dir),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from indexmaker.observability.logging import register_secret
 from indexmaker.venues.binance_sim.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    HOT_WALLET_KEY_ENV,
     TEST_ED25519_API_KEY,
     TEST_ED25519_SEED,
     TEST_HMAC_API_KEY,
@@ -163,7 +166,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
-    chain = parser.add_argument_group("trading chain (deposits credited from chain logs)")
+    chain = parser.add_argument_group(
+        "trading chain (deposits credited from chain logs; withdrawals on its network paid "
+        f"from the hot wallet whose key is in ${HOT_WALLET_KEY_ENV}, when set)"
+    )
     chain.add_argument(
         "--chain-rpc", help="JSON-RPC URL of the trading chain to watch (e.g. the 8453 anvil)"
     )
@@ -204,7 +210,18 @@ def chain_config_from(args: argparse.Namespace) -> ChainWatchConfig | None:
         network=args.chain_network,
         confirmations=args.chain_confirmations,
         start_block=args.chain_start_block,
+        hot_wallet_key=_hot_wallet_key(),
     )
+
+
+def _hot_wallet_key() -> str | None:
+    """The hot wallet's key from the environment (never an option: it would show in `ps`)."""
+    key = os.environ.get(HOT_WALLET_KEY_ENV) or None
+    if key is not None:
+        if not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", key):
+            raise ValueError(f"{HOT_WALLET_KEY_ENV}: expected 32 bytes of hex")
+        register_secret(key)  # masked in any log line that quotes it
+    return key
 
 
 def config_from(args: argparse.Namespace) -> SimConfig:

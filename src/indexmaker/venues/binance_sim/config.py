@@ -14,6 +14,7 @@ from pathlib import Path
 
 from indexmaker.venues.binance_sim.order_store import RetentionConfig
 
+HOT_WALLET_KEY_ENV = "EXCHANGE_SIM_HOT_WALLET_KEY"  # chain_withdrawals.py's key, when set
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090
 
@@ -69,7 +70,8 @@ class MarketConfig:
 @dataclass(frozen=True, slots=True)
 class ChainWatchConfig:
     """Which chain and token to watch: `rpc_url` (JSON-RPC over HTTP), `token` (the collateral
-    token's address), credited as `coin` on `network` after `confirmations` blocks."""
+        token's address), credited as `coin` on `network` after `confirmations` blocks; withdrawals
+    on `network` paid from `hot_wallet_key` when set."""
 
     rpc_url: str
     token: str
@@ -78,6 +80,9 @@ class ChainWatchConfig:
     confirmations: int = 1
     start_block: int = 0
     poll_s: float = 0.25
+    # The hot wallet that pays withdrawals on this chain (chain_withdrawals.py); None: they
+    # are simulated. A secret: kept out of the repr.
+    hot_wallet_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

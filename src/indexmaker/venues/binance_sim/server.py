@@ -83,6 +83,10 @@ class Simulator:
 
             accounts = sorted({key.account for key in self.keys.keys.values()})
             self.chain_watcher = ChainDepositWatcher(self.wallet, config.chain, accounts)
+            if config.chain.hot_wallet_key:
+                from indexmaker.venues.binance_sim.chain_withdrawals import ChainPayer
+
+                self.wallet.payer = ChainPayer(config.chain, config.chain.hot_wallet_key)
         self._chain_stop = asyncio.Event()
         self._chain_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
@@ -235,6 +239,8 @@ class Simulator:
         self._chain_stop.set()
         if self._chain_task is not None:
             await self._chain_task
+        if self.wallet.payer is not None:
+            await self.wallet.payer.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

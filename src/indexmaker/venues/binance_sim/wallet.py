@@ -7,7 +7,9 @@ credited → 1 success on a 0.5 s timer), or a real transfer to the deposit addr
 trading chain (`chain_deposits.py`): pending from its block, credited (6) once it has the
 network's `minConfirm` confirmations, as the exchange does; a `balanceUpdate` user-data event
 when credited. Withdrawals debit amount + fee at once
-(`balanceUpdate`), then go 4 (processing) → 6 (completed).
+(`balanceUpdate`), then go 4 (processing) → 6 (completed); on the watched chain's network with
+a hot wallet (`chain_withdrawals.py`) they are real transfers on that chain, completed once
+mined with their real `txId` (5, failure, when the chain refuses one).
 
 Bounded like the order store (order_store.py): transfers still moving are always kept; of the
 finished ones (deposits at 1, withdrawals at 6) the newest `max_transfers` stay in the
@@ -32,6 +34,7 @@ from indexmaker.venues.binance_sim.order_params import decimal_param, int_param
 from indexmaker.venues.binance_sim.rest import Caller, Params, Route
 
 if TYPE_CHECKING:
+    from indexmaker.venues.binance_sim.chain_withdrawals import ChainPayer
     from indexmaker.venues.binance_sim.server import Simulator
 
 STEP_MS = 500  # each deposit / withdrawal status lasts this long
@@ -96,6 +99,7 @@ class Transfer:
     needed: int = 12
     history: list[int] = field(default_factory=list)
     block: int | None = None  # the chain block of an on-chain deposit (None: admin endpoint)
+    on_chain: bool = False  # a withdrawal the hot wallet sends (its status follows the chain)
 
 
 def _time_text(ms: int) -> str:
@@ -114,6 +118,7 @@ class Wallet:
         self.min_confirm: dict[str, int] = {}  # network → minConfirm, where not the default 12
         # (tx id, log index) of chain deposits taken in, oldest first
         self._chain_seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self.payer: ChainPayer | None = None  # pays withdrawals on the watched chain
 
     # ------------------------------------------------------------------ data
     def networks(self, coin: str) -> list[Network]:
@@ -229,7 +234,12 @@ class Wallet:
                 else:
                     t.status = 1
                     self._finished.append(number)
-            elif t.kind == "withdraw" and t.status == 4 and now - t.created >= STEP_MS:
+            elif (
+                t.kind == "withdraw"
+                and t.status == 4
+                and not t.on_chain  # the hot wallet's transfer decides (chain_withdrawals.py)
+                and now - t.created >= STEP_MS
+            ):
                 t.status = 6
                 self._finished.append(number)
         while len(self._finished) > self.max_transfers:  # amortised O(1) per transfer
@@ -355,6 +365,13 @@ class Wallet:
         if client_id:
             self._by_client[(account, client_id)] = transfer
         self._balance_update(account, coin, -debit, stamp)
+        if self.payer is not None and self.payer.pays(net.network, coin):
+            transfer.on_chain, transfer.tx_id = True, ""  # no txId until it is sent
+            self.payer.pay(
+                transfer,
+                refund=lambda: self._balance_update(account, coin, debit, now_ms()),
+                finished=lambda: self._finished.append(number),
+            )
         return {"id": transfer.ident}
 
     def withdraw_history(self, params: Params, caller: Caller) -> object:
