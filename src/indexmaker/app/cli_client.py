@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 from indexmaker.app.cli_args import Parser, seconds_arg, whole_number
 
 # The SDK's defaults without the SDK itself (aiohttp, signing): every command starts faster.
-from indexmaker.server.client_requests import DEFAULT_CHAIN_ID, DEFAULT_URL, parse_side
+from indexmaker.server.client_requests import (
+    DEFAULT_CHAIN_ID,
+    DEFAULT_URL,
+    amount_decimals,
+    parse_side,
+)
 
 if TYPE_CHECKING:
     from indexmaker.server.client import Event, IndexMakerClient, Invoice
@@ -105,6 +110,9 @@ def add_client_commands(commands: Any) -> None:
         default=300.0,
         help="seconds --wait waits (default 300)",
     )
+    from indexmaker.app.cli_redeem import add_sell_options
+
+    add_sell_options(order)  # a sell's floor and approval (app/cli_redeem.py)
     cancel = commands.add_parser("cancel", parents=[signing], help="reduce or cancel an order")
     cancel.add_argument("symbol")
     cancel.add_argument("client_order_id")
@@ -173,7 +181,9 @@ def _client_command(args: argparse.Namespace) -> int:
         if hasattr(args, "side"):
             sdk.parse_side(args.side)
         if hasattr(args, "amount"):
-            sdk.amount_text(args.amount)
+            sdk.amount_text(args.amount, decimals=amount_decimals(getattr(args, "side", None)))
+        if getattr(args, "min_proceeds", None) is not None:
+            sdk.amount_text(args.min_proceeds, "min_proceeds")
         if getattr(args, "client_order_id", None) is not None:
             check_id("client_order_id", args.client_order_id)
         if args.command == "deposit":
@@ -182,6 +192,13 @@ def _client_command(args: argparse.Namespace) -> int:
         raise CliError(str(error), code=2) from None
     if args.command == "deposit":
         return _run(_deposit(args))
+    if args.command == "order":
+        from indexmaker.app.cli_redeem import approve_custody, check_sell_options
+
+        selling = sdk.parse_side(args.side).value == "sell"
+        check_sell_options(args, selling)
+        if args.approve:
+            print(approve_custody(key, args.symbol, args.amount, args.deployment), flush=True)
     runner: Callable[[IndexMakerClient, argparse.Namespace], Awaitable[int]] = {
         "quote": _quote,
         "order": _order,
@@ -289,12 +306,14 @@ async def _quote(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
 
 async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
+    from indexmaker.app.cli_redeem import print_redemption, redemption_line
     from indexmaker.server.client import (
         Ack,
         Disconnected,
         Fill,
         Nak,
         OrderResponse,
+        RedemptionFill,
         ServerRestarted,
         new_id,
     )
@@ -314,6 +333,8 @@ async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
                 print(f"accepted {cid}: {_order_text(args)}{why}")
         elif isinstance(event, Fill) and event.client_order_id == cid:
             print(_fill_line(event), flush=True)
+        elif isinstance(event, RedemptionFill) and event.client_order_id == cid:
+            print(redemption_line(event), flush=True)
         elif isinstance(event, Disconnected):
             print(f"disconnected: {event.reason} (reconnecting)", flush=True)
         elif isinstance(event, ServerRestarted):
@@ -321,11 +342,16 @@ async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
     client.on_event = show
     try:
-        response = await client.new_order(args.symbol, args.side, args.amount, cid)
+        response = await client.new_order(
+            args.symbol, args.side, args.amount, cid, min_proceeds=args.min_proceeds
+        )
         if not response.accepted:
             raise CliError(f"order {cid} rejected: {response.reason}")
         if not args.wait:
             print("(fills follow; `indexmaker watch` shows them, `--wait` waits for the invoice)")
+            return 0
+        if parse_side(args.side).value == "sell":
+            print_redemption(await client.wait_redeemed(cid, args.wait_timeout))
             return 0
         invoice = await client.wait_minted(cid, args.wait_timeout)
     finally:

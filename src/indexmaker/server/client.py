@@ -64,6 +64,7 @@ from indexmaker.server.client_events import (
 )
 from indexmaker.server.client_http import fetch_server_info, http_base, sim_deposit
 from indexmaker.server.client_link import ClientLink
+from indexmaker.server.client_redemption import RedemptionBurn, RedemptionFill, RedemptionInvoice
 from indexmaker.server.client_requests import (
     DEFAULT_CHAIN_ID,
     DEFAULT_URL,
@@ -74,6 +75,7 @@ from indexmaker.server.client_requests import (
 )
 from indexmaker.server.client_tracking import ConnectionLost
 from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
+from indexmaker.server.redemption_wire import REDEMPTION_INVOICE
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
@@ -117,6 +119,9 @@ __all__ = [
     "Position",
     "Quote",
     "QuoteStatus",
+    "RedemptionBurn",
+    "RedemptionFill",
+    "RedemptionInvoice",
     "RequestRejected",
     "SequenceGap",
     "ServerMessage",
@@ -156,10 +161,16 @@ class IndexMakerClient(ClientLink):
         side: Side | str,
         amount: Decimal | int | str,
         client_order_id: str | None = None,
+        min_proceeds: Decimal | int | str | None = None,
     ) -> OrderResponse:
-        """Send a signed NewIndexOrder; the server's acceptance or rejection (NakError on NAK)."""
+        """Send a signed NewIndexOrder; the server's acceptance or rejection (NakError on NAK).
+
+        A sell's `amount` is index units (its tokens must be approved to custody first) and
+        `min_proceeds` its floor in USDC, net of exchange fees (issue 12; a buy has none)."""
         cid = check_id("client_order_id", client_order_id or new_id("o"))
         body = request_body("client_order_id", cid, symbol, side, amount)
+        if min_proceeds is not None:
+            body["min_proceeds"] = amount_text(min_proceeds)
         response = await self._call(NEW_INDEX_ORDER, cid, body, NEW_INDEX_ORDER)
         assert isinstance(response, OrderResponse)
         return response
@@ -231,6 +242,25 @@ class IndexMakerClient(ClientLink):
     async def wait_minted(self, client_order_id: str, timeout: float | None = None) -> Invoice:
         """The MintInvoice of that order (at once if it already came)."""
         return await self._tracking.wait_invoice(client_order_id, timeout)
+
+    async def wait_redeemed(
+        self, client_order_id: str, timeout: float | None = None
+    ) -> RedemptionInvoice:
+        """The RedemptionInvoice of a sell order (at once if it already came)."""
+        done = self._tracking.redemptions.get(client_order_id)
+        if done is not None:
+            return done
+        answer = self._tracking.waiter(REDEMPTION_INVOICE, client_order_id)
+        try:
+            invoice = await asyncio.wait_for(asyncio.shield(answer), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no RedemptionInvoice for {client_order_id} within {timeout} s"
+            ) from None
+        finally:
+            self._tracking.drop_waiter(REDEMPTION_INVOICE, client_order_id, answer)
+        assert isinstance(invoice, RedemptionInvoice)
+        return invoice
 
     async def _call(
         self, msg_type: str, signed_id: str, body: dict[str, Any], answer_type: str

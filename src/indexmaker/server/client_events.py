@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
+from indexmaker.server.redemption_wire import REDEMPTION_TYPES
 from indexmaker.server.signing import SignatureError, full_text, signing_text, verify_text
 from indexmaker.server.wire_values import (
     ACK,
@@ -30,7 +31,7 @@ from indexmaker.server.wire_values import (
 
 _RETRY_RE: Final = re.compile(r"retry after (\d+) ms")
 _ORDER_ID_TYPES: Final = frozenset(
-    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE}
+    {NEW_INDEX_ORDER, CANCEL_INDEX_ORDER, INDEX_ORDER_FILL, MINT_INVOICE, *REDEMPTION_TYPES}
 )
 _QUOTE_ID_TYPES: Final = frozenset({NEW_INDEX_QUOTE, INDEX_QUOTE_RESPONSE, CANCEL_INDEX_QUOTE})
 
@@ -332,6 +333,10 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             int(frame.get("basket_version", 1)),
             **meta,
         )
+    if msg_type in REDEMPTION_TYPES:  # sell orders (issue 12): client_redemption.py
+        from indexmaker.server.client_redemption import decode_redemption
+
+        return decode_redemption(msg_type, frame, meta)
     if msg_type in (NEW_INDEX_QUOTE, CANCEL_INDEX_QUOTE):
         qid = frame["client_quote_id"]
         cancel = msg_type == CANCEL_INDEX_QUOTE

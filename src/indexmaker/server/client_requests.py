@@ -10,6 +10,7 @@ import uuid
 from decimal import Decimal
 from typing import Any, Final
 
+from indexmaker.core.money import INDEX_TOKEN_DECIMALS, USDC_DECIMALS
 from indexmaker.model.side import Side
 from indexmaker.server.wire_values import check_amount, check_symbol, fmt_decimal
 
@@ -21,12 +22,22 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-def amount_text(value: Decimal | int | str) -> str:
+def amount_text(
+    value: Decimal | int | str, field: str = "amount", decimals: int = USDC_DECIMALS
+) -> str:
+    """`value` as the wire's decimal string, checked: positive, at most `decimals` decimals
+    (USDC's 6; a sell's index units have 18)."""
     if isinstance(value, float | bool):
-        raise TypeError("amount: pass a Decimal or a decimal string, not a float")
+        raise TypeError(f"{field}: pass a Decimal or a decimal string, not a float")
     text = fmt_decimal(value) if isinstance(value, Decimal) else str(value)
-    check_amount("amount", text)
+    check_amount(field, text, decimals)
     return text
+
+
+def amount_decimals(side: Side | str | None) -> int:
+    """Decimals an order's amount may have: a sell names index units (18), a buy USDC (6)."""
+    selling = side is not None and parse_side(side) is Side.SELL
+    return INDEX_TOKEN_DECIMALS if selling else USDC_DECIMALS
 
 
 def parse_side(value: Side | str) -> Side:
@@ -50,5 +61,5 @@ def request_body(
     if side is not None:
         body["side"] = parse_side(side).value
     if amount is not None:
-        body["amount"] = amount_text(amount)
+        body["amount"] = amount_text(amount, decimals=amount_decimals(side))
     return body

@@ -2,8 +2,9 @@
 
 The connection (client.py) sends frames and reads them; this module matches what arrives to
 what is waited for: the ACK/NAK of a frame by its seq_num, a request's business answer by
-(message type, client id), a MintInvoice by client_order_id. It also keeps the resume cursor
-(the highest server_seq received) and drops what a resend delivers twice, by server_seq.
+(message type, client id), a MintInvoice or a RedemptionInvoice by client_order_id. It also
+keeps the resume cursor (the highest server_seq received) and drops what a resend delivers
+twice, by server_seq.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from indexmaker.server.client_events import (
     QuoteStatus,
     ServerMessage,
 )
+from indexmaker.server.client_redemption import RedemptionInvoice
+from indexmaker.server.redemption_wire import REDEMPTION_INVOICE
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_INDEX_QUOTE,
@@ -54,6 +57,7 @@ class ReplyTracker:
         self._invoice_waiters: dict[str, list[asyncio.Future[Invoice]]] = {}
         self.invoices: dict[str, Invoice] = {}
         self.fills: dict[str, list[Fill]] = {}
+        self.redemptions: dict[str, RedemptionInvoice] = {}
 
     # ------------------------------------------------------------ ACK/NAK by seq_num
 
@@ -166,6 +170,9 @@ class ReplyTracker:
                 self._resolve(INDEX_QUOTE_RESPONSE, message.client_quote_id, message)
             case Fill():
                 self.fills.setdefault(message.client_order_id, []).append(message)
+            case RedemptionInvoice():
+                self.redemptions[message.client_order_id] = message
+                self._resolve(REDEMPTION_INVOICE, message.client_order_id, message)
             case Invoice():
                 self.invoices[message.client_order_id] = message
                 for waiter in self._invoice_waiters.pop(message.client_order_id, []):

@@ -3,26 +3,28 @@
 tokens are escrowed in custody, the basket sold through the Binance connector, exactly the
 units sold burned from custody (once per batch), the proceeds withdrawn from the exchange (its
 hot wallet pays the trading chain's custody under the redemption's id) and paid to the
-client's wallet on 8453. Everything is read back from the chain."""
+client's wallet on 8453. The client sells from the command line (`indexmaker order … sell
+--approve --wait`). Everything is read back from the chain."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, connect
-from indexmaker.core.events import NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, Symbol, client_key
 from indexmaker.core.money import index_to_units, units_to_usdc, usdc_to_units
 from indexmaker.core.redemption_events import RedemptionInvoice
-from indexmaker.model.side import Side
 
 from . import path_harness as h
 
@@ -56,8 +58,17 @@ def _receipt_sync(chains: h.LocalChains, tx: str) -> Any:
     return Web3(Web3.HTTPProvider(chains.url(TRADING_CHAIN_ID))).eth.get_transaction_receipt(tx)
 
 
+@pytest.fixture(scope="module")
+def deployment(chains: h.LocalChains, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trading chain's addresses in deploy.py's file shape (for the CLI's --approve)."""
+    path = tmp_path_factory.mktemp("deploy") / "deployment.json"
+    section = {"rpc_url": chains.url(TRADING_CHAIN_ID), **chains.sections[TRADING_CHAIN_ID]}
+    path.write_text(json.dumps({"chains": {str(TRADING_CHAIN_ID): section}}))
+    return path
+
+
 async def test_buy_mint_sell_burn_payout_on_chain(
-    chains: h.LocalChains, running: Callable[..., h.Running]
+    chains: h.LocalChains, running: Callable[..., h.Running], deployment: Path
 ) -> None:
     client = Account.from_key(h.CLIENT_KEYS[2])
     service = running()
@@ -68,25 +79,29 @@ async def test_buy_mint_sell_burn_payout_on_chain(
     (minted,) = service.invoices(client.address)
     await h.check_minted(chains, minted, client.address)
     before = await asyncio.to_thread(_read_sync, chains, client.address)
-    units = index_to_units(minted.filled_quantity)
-    await asyncio.to_thread(_approve_sync, chains, client, units)
     assert service.service is not None
-    service.service.runtime.submit(
-        NewIndexOrderRequest(
-            client_key(TRADING_CHAIN_ID, client.address),
-            ClientOrderId("sell-1"),
-            Symbol(h.INDEX),
-            Side.SELL,
-            minted.filled_quantity,
-        )
+    # The client sells from the command line: approve custody, send the sell, wait.
+    command = [
+        str(Path(sys.executable).with_name("indexmaker")),
+        "order", h.INDEX, "sell", f"{minted.filled_quantity:f}",
+        "--approve", "--deployment", str(deployment), "--wait", "--wait-timeout", "170",
+        "--test-key", "6", "--chain-id", str(TRADING_CHAIN_ID),
+        "--url", service.service.server.url, "--id", "sell-1",
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
+    out, _ = await asyncio.wait_for(process.communicate(), 180)
+    text = out.decode()
+    assert process.returncode == 0, text
+    assert "approved custody" in text and "redeemed " in text, text
 
     def redeemed() -> list[RedemptionInvoice]:
         sent = service.sent.to(client.address)
         return [m for m in sent if isinstance(m, RedemptionInvoice)]
 
-    await h.until(lambda: bool(redeemed()), "the redemption invoice", timeout_s=180)
     (invoice,) = redeemed()
+    assert f"net_paid: {invoice.net_paid:f}" in text and f"payout_tx: {invoice.payout_tx}" in text
     after = await asyncio.to_thread(_read_sync, chains, client.address)
     redeemed_units = index_to_units(invoice.redeemed_quantity)
     assert redeemed_units > 0 and invoice.net_paid > 0

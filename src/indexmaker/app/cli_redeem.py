@@ -1,0 +1,114 @@
+"""Selling (redeeming) index tokens from the command line (issue 12):
+
+    indexmaker order SYMBOL sell UNITS [--min-proceeds USDC] [--approve [--deployment FILE]]
+                     [--wait] (--test-key N | --key-file PATH | $INDEXMAKER_KEY)
+
+A sell names index units; the service pulls them into custody before selling, so the wallet
+must first approve custody for them on the trading chain (8453): `--approve` sends that
+`IndexToken.approve(custody, units)` from the order's own key, with the addresses of the
+deployment file (`make deploy`: .chains/deployment.json). `--min-proceeds` is the floor in USDC
+(net of exchange fees) below which nothing is sold. `--wait` prints the redemption's progress
+and its invoice (units burned with their transactions, proceeds, fees, the payout transaction).
+"""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from indexmaker.app.cli_client import CliError
+
+TRADING_CHAIN_ID = 8453
+
+
+def add_sell_options(order: argparse.ArgumentParser) -> None:
+    """`--min-proceeds`, `--approve` and `--deployment` on `order` (sells only)."""
+    from indexmaker.chain.anvil import RUN_DIR
+
+    default = RUN_DIR / "deployment.json"
+    order.add_argument("--min-proceeds", help="sell: the floor in USDC, net of exchange fees")
+    order.add_argument(
+        "--approve",
+        action="store_true",
+        help="sell: first approve custody on chain 8453 for the units (a transaction)",
+    )
+    order.add_argument(
+        "--deployment", type=Path, default=default, help=f"with --approve (default {default})"
+    )
+
+
+def check_sell_options(args: argparse.Namespace, selling: bool) -> None:
+    """CliError (exit 2) for a sell option on a buy."""
+    if selling:
+        return
+    for name, given in (("--min-proceeds", args.min_proceeds), ("--approve", args.approve)):
+        if given:
+            raise CliError(f"{name}: only a sell (redemption) takes it", code=2)
+
+
+def approve_custody(key: str, symbol: str, amount: str, deployment: Path) -> str:
+    """Approve custody for `amount` index units of `symbol` from `key`'s wallet on 8453 (the
+    units' allowance is set to exactly that); the summary line. CliError 2 on bad input."""
+    from eth_account import Account
+
+    from indexmaker.app.cli_chain import _contract, _web3, load_section
+    from indexmaker.chain.deploy import DeployError, transact
+    from indexmaker.core.money import index_to_units, units_to_index
+
+    try:
+        units = index_to_units(Decimal(amount))
+    except (InvalidOperation, ValueError):
+        raise CliError(f"amount: not an index quantity: {amount!r}", code=2) from None
+    section = load_section(deployment, TRADING_CHAIN_ID)
+    token_address = section.get("index_tokens", {}).get(symbol)
+    if not isinstance(token_address, str):
+        raise CliError(f"symbol: {deployment} has no index token for {symbol}", code=2)
+    account = Account.from_key(key)
+    w3 = _web3(section, account)
+    token = _contract(w3, token_address, "IndexToken")
+    held = int(token.functions.balanceOf(account.address).call())
+    if held < units:
+        raise CliError(f"{account.address} holds {units_to_index(held)} {symbol}, not {amount}")
+    try:
+        receipt = transact(w3, token.functions.approve(section["custody"], units), "approve")
+    except DeployError as exc:
+        raise CliError(str(exc)) from None
+    return (
+        f"approved custody {section['custody']} for {amount} {symbol} on chain 8453 "
+        f"(tx {receipt['transactionHash'].to_0x_hex()})"
+    )
+
+
+def redemption_line(event: Any) -> str:
+    """One RedemptionFill as a line."""
+    why = f" ({event.reason})" if event.reason else ""
+    return (
+        f"redemption {event.client_order_id}: {event.status}{why}, sold "
+        f"{event.sold_quantity:f} of {event.quantity:f}, proceeds {event.proceeds:f} USDC"
+    )
+
+
+def print_redemption(invoice: Any) -> None:
+    """The RedemptionInvoice, field by field, with its burns."""
+    print(f"redeemed {invoice.redeemed_quantity:f} {invoice.symbol} for {invoice.client_order_id}")
+    for name in (
+        "quantity",
+        "returned_quantity",
+        "arrival_mid",
+        "vwap",
+        "slippage_bps",
+        "gross_proceeds",
+        "exchange_fee",
+        "redemption_fee",
+        "withdrawal_fee",
+        "net_paid",
+        "realised_pnl",
+        "payout_tx",
+    ):
+        value = getattr(invoice, name)
+        print(f"  {name}: {value:f}" if isinstance(value, Decimal) else f"  {name}: {value}")
+    for burn in invoice.burns:
+        print(f"  burn {burn.payment_id}: {burn.quantity:f} tx {burn.tx_hash}")
+    print(f"  lots sold: {invoice.lots}", flush=True)
