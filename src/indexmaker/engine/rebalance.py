@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.events import BatchEvent, Command, ExchangeFill, PlaceExchangeOrder
+from indexmaker.core.events import BatchEvent, Command, ExchangeFill
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex
@@ -320,30 +320,16 @@ class RebalanceManager:
             rebalance.assets[crossing.instrument].crossed += crossing.quantity
             self.redemptions.cross_in(sell_batch, crossing, trade)
         for planned in plan.orders:
-            command = PlaceExchangeOrder(
-                order_id=self.tracker.new_order_id(),
-                batch_id=batch_id,
-                instrument=planned.instrument,
-                side=planned.side,
-                price=planned.price,
-                quantity=planned.quantity,
+            self.tracker.send(
+                batch_id, planned.instrument, planned.side, planned.price, planned.quantity, now
             )
-            self.tracker.enqueue(command, now)
             sign = ONE if planned.side is Side.BUY else -ONE
             rnd.pending[planned.instrument] = sign * planned.quantity
             rnd.open_orders += 1
             rebalance.orders += 1
         self.holdings.touch(symbol)
-        self.out.append(
-            BatchEvent(
-                batch_id,
-                "created",
-                order_count=0,
-                asset_count=rnd.open_orders,
-                notional=round_usdc(sum((o.quantity * o.price for o in plan.orders), ZERO)),
-                details={"side": "rebalance", "symbol": symbol},
-            )
-        )
+        notional = sum((o.quantity * o.price for o in plan.orders), ZERO)
+        self._batch_event(batch_id, "created", symbol, rnd.open_orders, notional)
         if rnd.open_orders == 0:
             self._close_round(batch_id, now)
 
@@ -399,16 +385,7 @@ class RebalanceManager:
         rebalance.rounds += 1
         rebalance.next_round_at = now + self.config.rebalance_interval
         self.holdings.touch(symbol)
-        self.out.append(
-            BatchEvent(
-                batch_id,
-                "completed",
-                order_count=0,
-                asset_count=len(rebalance.assets),
-                notional=ZERO,
-                details={"side": "rebalance", "symbol": symbol},
-            )
-        )
+        self._batch_event(batch_id, "completed", symbol, len(rebalance.assets), ZERO)
         if self.active.get(symbol) is rebalance:
             self._report(rebalance, "round")
             done = self._done_reason(rebalance, leftovers(rebalance, self.holdings, self.market))
@@ -479,6 +456,13 @@ class RebalanceManager:
         progress.traded += abs(quantity) * price
         # Buying above or selling below the arrival mid is a cost.
         progress.slippage += quantity * (price - progress.arrival_mid)
+
+    def _batch_event(
+        self, batch_id: BatchId, kind: str, symbol: Symbol, assets: int, notional: Decimal
+    ) -> None:
+        """A round as operators see batches (logs, metrics): no client order in it."""
+        details = {"side": "rebalance", "symbol": symbol}
+        self.out.append(BatchEvent(batch_id, kind, 0, assets, round_usdc(notional), details))
 
     def _finish(self, rebalance: Rebalance, now: datetime, reason: str) -> None:
         symbol = rebalance.target.symbol

@@ -20,7 +20,6 @@ from indexmaker.core.events import (
     FillStatus,
     IndexOrderFill,
     NewIndexOrderResponse,
-    PlaceExchangeOrder,
     RequestStatus,
     SendToClient,
 )
@@ -300,15 +299,14 @@ class Solver:
         for planned in plan.asset_orders:
             if planned.quantity <= 0:
                 continue
-            command = PlaceExchangeOrder(
-                order_id=self.tracker.new_order_id(),
-                batch_id=batch.batch_id,
-                instrument=planned.instrument,
-                side=planned.side,
-                price=planned.price,
-                quantity=planned.quantity,
+            command = self.tracker.send(
+                batch.batch_id,
+                planned.instrument,
+                planned.side,
+                planned.price,
+                planned.quantity,
+                now,
             )
-            self.tracker.enqueue(command, now)
             self.batches.add_order(batch, planned.instrument, command.order_id)
         self.out.append(
             BatchEvent(

@@ -24,8 +24,9 @@ from indexmaker.core.events import (
     ExchangeOrderStatus,
     PlaceExchangeOrder,
 )
-from indexmaker.core.ids import BatchId, ExchangeOrderId, TradeId
+from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, TradeId
 from indexmaker.engine.throttle import RateLimiter
+from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
 RETIRED_ORDERS = 4096  # final orders kept after their batch, for late fills (FIFO eviction)
@@ -107,6 +108,22 @@ class OrderTracker:
         order_id = ExchangeOrderId(f"im-{self._next_id}")
         self._next_id += 1
         return order_id
+
+    def send(
+        self,
+        batch_id: BatchId,
+        instrument: InstrumentId,
+        side: Side,
+        price: Decimal,
+        quantity: Decimal,
+        now: datetime,
+    ) -> PlaceExchangeOrder:
+        """A new exchange order of `batch_id`, queued for the rate limiter (`release`)."""
+        command = PlaceExchangeOrder(
+            self.new_order_id(), batch_id, instrument, side, price, quantity
+        )
+        self.enqueue(command, now)
+        return command
 
     def enqueue(self, command: PlaceExchangeOrder, now: datetime) -> TrackedOrder:
         tracked = TrackedOrder(command=command, created_at=now)
