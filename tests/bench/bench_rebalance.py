@@ -8,10 +8,12 @@ batch that fills in full and is minted (the units the rebalance moves); then eac
 second buy of the same size (ready, not yet batched). Timed, medians of 3 runs:
 - the proposal: `RebalanceIndex` with 40 weights up 20% and 41 down 20% (the next basket
   version at the mids, the cut-over);
-- the tick that plans the first round together with the 1,000-order buy batch: leftovers of
-  81 assets, limits and liquidity, the round's orders through the filters, crossing with the
-  buy batch, and the buy batch itself;
-- against the baseline: the same tick on a twin engine without the proposal.
+- the round's plan alone, beside the plan of the 1,000-order buy batch (the baseline, same
+  engine, same instant): leftovers of 81 assets, limits and liquidity within max_levels, the
+  round's orders through the filters, and crossing them with that buy plan;
+- the whole tick that opens the round with the buy batch, beside the same tick on a twin
+  engine without the proposal (both dominated by allocating the inventory the first batch
+  left over to 1,000 orders × 81 assets).
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def _proposal(engine: Engine) -> RebalanceIndex:
     return RebalanceIndex(SY100, "bench", weights)
 
 
-def run_once(seed: int) -> tuple[float, float, float, int, int]:
-    """(baseline buy tick s, proposal s, tick with the round s, round orders, crossed)."""
+def run_once(seed: int) -> tuple[float, float, float, int, int, float, float]:
+    """(baseline buy tick s, proposal s, tick with the round s, round orders, crossed,
+    buy plan s, round plan s)."""
     twin, twin_clock = _engine(seed)
     twin_clock.advance(timedelta(milliseconds=100))
     started = time.perf_counter()
@@ -116,13 +119,20 @@ def run_once(seed: int) -> tuple[float, float, float, int, int]:
     assert [r.kind for r in reports if isinstance(r, RebalanceReport)] == ["started"], reports
     clock.advance(timedelta(milliseconds=100))
     started = time.perf_counter()
+    buy_plan = engine.solver._plan_buy(clock.now())
+    planned_buys = time.perf_counter() - started
+    started = time.perf_counter()
+    round_plan = engine.rebalance.plan(clock.now(), buy_plan, None)
+    planned_round = time.perf_counter() - started
+    assert round_plan is not None and (round_plan.orders or round_plan.to_buyers)
+    started = time.perf_counter()
     commands = engine.handle(Tick(clock.now()))
     tick = time.perf_counter() - started
     rounds = [o for o in _placed(commands) if engine.rebalance.owns(o.batch_id)]
     (rebalance,) = engine.rebalance.active.values()
     crossed = sum(1 for a in rebalance.assets.values() if a.crossed != 0)
     assert rounds or crossed, "the round sent nothing"
-    return baseline, cut_over, tick, len(rounds), crossed
+    return baseline, cut_over, tick, len(rounds), crossed, planned_buys, planned_round
 
 
 def run() -> list[str]:
@@ -132,12 +142,18 @@ def run() -> list[str]:
     cut_over = statistics.median(r[1] for r in runs)
     tick = statistics.median(r[2] for r in runs)
     orders, crossed = runs[0][3], runs[0][4]
+    buy_plan = statistics.median(r[5] for r in runs)
+    round_plan = statistics.median(r[6] for r in runs)
     return [
         f"baseline: Decimal multiply-add {base:.0f} ns",
         f"SY100 (81 assets), {ORDERS:,} minted buyers and {ORDERS:,} open buys, "
         f"medians of {len(runs)} runs:",
         f"  baseline buy tick, {ORDERS:,} open buys, no rebalance: {buy * 1e3:8.1f} ms",
         f"  proposal (cut-over to version 2, 81 weights): {cut_over * 1e3:8.1f} ms",
+        f"  baseline plan of the {ORDERS:,}-order buy batch: {buy_plan * 1e3:8.1f} ms",
+        f"  round 1 plan (81 assets, crossed with that buy plan): {round_plan * 1e3:8.1f} ms "
+        f"(x{round_plan / buy_plan:.3f} the buy plan; "
+        f"{round_plan * 1e9 / 81 / base:.0f} madd-equivalents per asset)",
         f"  tick planning round 1 with the {ORDERS:,}-order buy batch: {tick * 1e3:8.1f} ms "
         f"(x{tick / buy:.2f} the buy tick; round: {orders} venue orders, {crossed} assets "
         f"crossed with the buys; the round's share {(tick - buy) * 1e3:.1f} ms)",
