@@ -96,3 +96,8 @@ def test_in_process_demo_still_available(tmp_path: Path) -> None:
     assert "simulated" in result.stdout
     assert_plain_and_complete(result.stdout)
     assert json.loads((tmp_path / "invoices.json").read_text())
+    # Issue 12: a rebalance after the buys, with its reports and its end in summary.json.
+    assert re.search(r"^rebalance \w+ v2 completed after \d+ rounds: ", result.stdout, re.M)
+    rebalance = json.loads((tmp_path / "summary.json").read_text())["rebalance"]
+    assert rebalance["version"] == 2 and rebalance["kind"] == "completed"
+    assert Decimal(rebalance["accuracy"]) > Decimal("0.99")

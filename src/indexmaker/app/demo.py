@@ -37,6 +37,7 @@ from indexmaker.app.demo_common import (
     show_table,
     summary_table,
 )
+from indexmaker.app.demo_rebalance import busiest, report_json, run_rebalance
 from indexmaker.core.clock import ManualClock, rfc3339
 from indexmaker.core.events import (
     CancelIndexOrderRequest,
@@ -193,6 +194,13 @@ def run_demo(
     summary = _summary(world, keys, invoices)
     show_table(console, _summary_table(summary))
     console.print(issuer_line(summary["issuer"]))
+    # Issue 12: after the buys, the curator reweights an index and its holdings follow.
+    report = run_rebalance(world, console, busiest(world, DEMO_INDEXES))
+    summary["rebalance"] = {
+        "symbol": report.symbol,
+        "version": report.version,
+        **report_json(report),
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_invoice_json(i) for i in invoices], indent=2))
