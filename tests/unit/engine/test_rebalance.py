@@ -11,7 +11,7 @@ import pytest
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, Symbol, instrument
+from indexmaker.core.ids import ClientOrderId, Symbol, TradeId, instrument
 from indexmaker.core.money import money_context
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.model.index import Basket, BasketAsset
@@ -144,3 +144,28 @@ def test_an_asset_whose_mid_left_the_price_band_waits_and_resumes() -> None:
         sells = [o for o in world.log.exchange_orders if o.side is Side.SELL]
         assert [(o.instrument, o.price, o.quantity) for o in sells] == [(AAA, D(10), D(25))]
         assert world.engine.solver.holdings.held_of(IDX, AAA) == D(25)
+
+
+def test_issuer_inventory_nobody_uses_is_taken_before_the_venue() -> None:
+    with money_context():
+        state = _world(rebalance_interval="1s")
+        world = state.world
+        engine = world.engine
+        # 20 CCC of issuer inventory (as a late fill leaves it), bought at 4.9 with fee 0.01.
+        lot = engine.inventory.open_lot(
+            CCC, TradeId("late-1"), D("4.9"), D(20), D("0.01"), world.clock.now(), None
+        )
+        world.submit(_proposal())  # sell 25 AAA, buy 50 CCC (as scenario 15)
+        world.advance(duration("3s"))
+        # Round 1 sold 25 AAA @ 9.9 (cash 247.5 - 0.2475); round 2 took the 20 idle CCC at
+        # their cost (98 + 0.01) and sent only the rest to the venue.
+        assert lot.free == 0 and lot.assigned == D(20)
+        cash_after_round_1 = D("247.5") - D("0.2475")
+        budget = (cash_after_round_1 - D(98) - D("0.01")) / D("1.001")
+        venue = [o for o in world.log.exchange_orders if o.instrument == CCC]
+        assert len(venue) == 1 and venue[0].quantity <= budget / D("5.05")
+        assert venue[0].quantity > 0
+        held = engine.solver.holdings.held_of(IDX, CCC)
+        assert held == D(20) + venue[0].quantity
+        ccc = next(a for a in world.log.rebalances[-1].assets if a.instrument == CCC)
+        assert ccc.crossed == D(20) and ccc.bought == venue[0].quantity
