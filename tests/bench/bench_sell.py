@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import random
 import statistics
+import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from bench_core import HERE, decimal_madd_ns
 
@@ -45,12 +47,18 @@ from indexmaker.core.ids import (
 )
 from indexmaker.core.journal import NullJournal
 from indexmaker.core.money import round_index_down
+from indexmaker.core.pacing import paced
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.engine.throttle import RateLimit
 from indexmaker.model.index import load_bundled_index
 from indexmaker.model.side import Side
 from indexmaker.sim.market import reference_prices, rules_for, synthetic_books
+
+# The allocation it replaced, kept as the oracle of tests/unit/engine/test_sell_allocation.py,
+# timed here as the same-run baseline of the fast one.
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "engine"))
+from sell_allocation_reference import ReferenceAllocator
 
 ORDERS = 1_000
 SY100 = Symbol("SY100")
@@ -85,8 +93,29 @@ def _placed(commands: list[object]) -> list[PlaceExchangeOrder]:
     return [c for c in commands if isinstance(c, PlaceExchangeOrder)]
 
 
-def run_once(seed: int) -> tuple[float, float, float, int, int]:
-    """(buy tick s, sell tick s, sell fill allocation s, sell legs, lots disposed)."""
+class _Gaps:
+    """The stretches between checkpoints (a pause installed by core.pacing): the engine's
+    work between two chances to hand the event loop a turn (plus any preemption by the OS)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.gaps: list[float] = []
+
+    def __call__(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+
+    def p99(self) -> float:
+        return statistics.quantiles(self.gaps, n=100)[98] if len(self.gaps) > 1 else 0.0
+
+
+def run_once(
+    seed: int, reference: bool = False
+) -> tuple[float, float, float, int, int, float, float, float]:
+    """(buy tick s, sell tick s, sell fill allocation s, sell legs, lots disposed, p99 and
+    longest stretch between checkpoints during the allocation s, allocation CPU s);
+    `reference`: allocate with the allocation the fast one replaced."""
     basket = load_bundled_index("SY100")
     rng = random.Random(seed)
     prices = reference_prices([basket])
@@ -123,6 +152,8 @@ def run_once(seed: int) -> tuple[float, float, float, int, int]:
     for mint in mints:
         engine.handle(MintConfirmed(mint.payment_id))
     held = {m.client: m.quantity for m in mints}
+    if reference:
+        engine.redemptions.allocator = ReferenceAllocator(engine.inventory, engine.solver.holdings)
     assert len(held) == ORDERS, len(held)
     for n, client in enumerate(clients):
         units = round_index_down(held[client] / 2)
@@ -134,24 +165,37 @@ def run_once(seed: int) -> tuple[float, float, float, int, int]:
     sell_tick = time.perf_counter() - started
     assert sells and all(p.side is Side.SELL for p in sells)
     fills = _fill_all(engine, sells, len(placed))
-    started = time.perf_counter()
-    for fill in fills:
-        engine.handle(fill)
+    gaps = _Gaps()
+    started, cpu = time.perf_counter(), time.process_time()
+    with paced(gaps):
+        for fill in fills:
+            engine.handle(fill)
     allocation = time.perf_counter() - started
+    cpu = time.process_time() - cpu  # CPU seconds: steadier than wall time on a busy machine
+    gaps()
     _close_all(engine, sells)  # the batch completes: burns, then settlement
     redemptions = engine.redemptions.open_redemptions()
     assert all(r.sold > 0 for r in redemptions)
     disposed = sum(len(r.disposals) for r in redemptions)
-    return buy_tick, sell_tick, allocation, len(sells), disposed
+    longest = max(gaps.gaps)
+    return buy_tick, sell_tick, allocation, len(sells), disposed, gaps.p99(), longest, cpu
 
 
 def run() -> list[str]:
     base = decimal_madd_ns()
-    runs = [run_once(seed) for seed in (1, 2, 3)]
+    runs, before = [], []
+    for seed in (1, 2, 3):  # interleaved: both see the same load
+        runs.append(run_once(seed))
+        before.append(run_once(seed, reference=True))
     buy = statistics.median(r[0] for r in runs)
     sell = statistics.median(r[1] for r in runs)
     allocation = statistics.median(r[2] for r in runs)
+    old = statistics.median(r[2] for r in before)
+    cpu, old_cpu = statistics.median(r[7] for r in runs), statistics.median(r[7] for r in before)
+    p99, longest = statistics.median(r[5] for r in runs), max(r[6] for r in runs)
+    old_p99, old_longest = statistics.median(r[5] for r in before), max(r[6] for r in before)
     legs, disposed = runs[0][3], runs[0][4]
+    assert [r[4] for r in runs] == [r[4] for r in before]
     return [
         f"baseline: Decimal multiply-add {base:.0f} ns",
         f"SY100 (81 assets), {ORDERS:,} orders, medians of {len(runs)} runs:",
@@ -159,9 +203,15 @@ def run() -> list[str]:
         f"  sell tick, {ORDERS:,} escrowed redemptions: {sell * 1e3:8.1f} ms "
         f"({legs} sell legs; x{sell / buy:.2f} the buy tick; "
         f"{sell * 1e9 / ORDERS / base:.0f} madd-equivalents per order)",
-        f"  sell fill allocation, {legs} fills: {allocation * 1e3:8.1f} ms "
+        f"  baseline: sell fill allocation before (per redemption and asset), {legs} fills: "
+        f"{old * 1e3:8.1f} ms, CPU {old_cpu * 1e3:.1f} ms "
+        f"({old * 1e9 / max(disposed, 1) / base:.0f} madd-equivalents "
+        f"per disposal; stretches between checkpoints p99 {old_p99 * 1e3:.1f} ms, "
+        f"longest {old_longest * 1e3:.1f} ms)",
+        f"  sell fill allocation, {legs} fills: {allocation * 1e3:8.1f} ms, CPU {cpu * 1e3:.1f} ms "
         f"({disposed:,} lot disposals, {allocation * 1e9 / max(disposed, 1) / base:.0f} "
-        "madd-equivalents each)",
+        f"madd-equivalents each; x{old / allocation:.1f} faster, CPU x{old_cpu / cpu:.1f}; "
+        f"stretches between checkpoints p99 {p99 * 1e3:.1f} ms, longest {longest * 1e3:.1f} ms)",
     ]
 
 

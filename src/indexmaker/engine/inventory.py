@@ -7,16 +7,28 @@ assignment (`redeem`), each piece with the lot's cost for the realised PnL.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, LotId, TradeId
-from indexmaker.core.money import exact_add, exact_sub, share_down
+from indexmaker.core.money import EXACT_CONTEXT, exact_add, exact_sub, share_down
+from indexmaker.core.pacing import checkpoint
 from indexmaker.model.lot import Lot, LotAssignment
 
 ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Disposed:
+    """What `redeem_each` took, flat: piece k is `quantities[k]` of `lots[k]`; the pieces of
+    quantity i are those from `ends[i - 1]` (0 for the first) up to `ends[i]`."""
+
+    lots: list[Lot]
+    quantities: list[Decimal]
+    ends: list[int]
 
 
 class InventoryManager:
@@ -127,25 +139,46 @@ class InventoryManager:
         """Dispose of `quantity` of the asset's backing FIFO for a redemption: the pieces
         taken, by lot. Raises InvariantViolation, changing nothing, if the backing is short
         (index units without backing: a ledger bug)."""
-        pieces: list[tuple[Lot, Decimal]] = []
-        left = quantity
-        for lot in self._backing.get(asset, ()):
-            if left <= 0:
-                break
-            held = exact_sub(lot.assigned, lot.redeemed)
-            if held > 0:
+        taken = self.redeem_each(asset, (quantity,))
+        return list(zip(taken.lots, taken.quantities, strict=True))
+
+    def redeem_each(self, asset: InstrumentId, quantities: Sequence[Decimal]) -> Disposed:
+        """`redeem` of each quantity in turn, in one pass over the backing (a sell batch's
+        allocation: one quantity per sale piece), exactly what successive `redeem` calls give.
+        Flat, so a large allocation builds no list per quantity. Raises InvariantViolation,
+        changing nothing, if the backing is short for their sum."""
+        total = exact_add(*quantities)
+        short = exact_sub(total, self.backing(asset))
+        if short > 0:
+            raise InvariantViolation(f"{asset}: redemption of {total} exceeds backing by {short}")
+        queue = self._backing.get(asset)
+        # Context methods, not the helpers: this loop runs once per lot disposal.
+        add, sub = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract
+        taken = Disposed([], [], [])
+        lots, pieces, ends = taken.lots, taken.quantities, taken.ends
+        backing = iter(queue or ())
+        lot: Lot | None = None
+        held = ZERO
+        for n, quantity in enumerate(quantities):
+            if not n & 63:
+                checkpoint()  # a batch's allocation: thousands of quantities
+            left = quantity
+            while left > 0:
+                if lot is None or held <= 0:
+                    lot = next(backing)  # the sum fits the backing: never runs out
+                    held = sub(lot.assigned, lot.redeemed)
+                    continue
                 take = left if left < held else held
-                pieces.append((lot, take))
-                left = exact_sub(left, take)
-        if left > 0:
-            raise InvariantViolation(f"{asset}: redemption of {quantity} exceeds backing by {left}")
-        for lot, take in pieces:
-            lot.redeemed = exact_add(lot.redeemed, take)
-        self._held[asset] = exact_sub(self._held.get(asset, ZERO), quantity)  # sold: gone
-        queue = self._backing[asset] if pieces else None
+                lots.append(lot)
+                pieces.append(take)
+                lot.redeemed = add(lot.redeemed, take)
+                held = sub(held, take)
+                left = sub(left, take)
+            ends.append(len(lots))
+        self._held[asset] = exact_sub(self._held.get(asset, ZERO), total)  # sold: gone
         while queue and exact_sub(queue[0].assigned, queue[0].redeemed) <= 0:
             self._backed.discard(queue.popleft().lot_id)
-        return pieces
+        return taken
 
     def backing(self, asset: InstrumentId) -> Decimal:
         """Assigned and not redeemed: what backs the asset's share of index units."""

@@ -403,6 +403,7 @@ class RedemptionManager:
 
     def _progress(self, entries: list[SellEntry]) -> None:
         for entry in entries:
+            checkpoint()  # a report each: 1,000 redemptions in one fill's allocation
             self._report(entry.redemption, RedemptionStatus.IN_PROGRESS)
 
     def _complete(self, batch: SellBatch, now: datetime) -> None:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol, TradeId
-from indexmaker.core.money import exact_add, exact_sub, share_down
+from indexmaker.core.money import EXACT_CONTEXT, exact_sub, share_down
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.inventory import InventoryManager
@@ -159,70 +160,134 @@ class SellAllocator:
     # ------------------------------------------------------------------ allocation
 
     def _advance(self, batch: SellBatch, group: SellGroup) -> list[SellEntry]:
+        """Raise the group's fill ratio to the minimum over its legs and book to each entry
+        its share of every leg's sales. Leg by leg over all entries (one pass over a leg's
+        sales and backing), in basket order: each redemption's sums are formed in the order
+        of booking one redemption and one asset at a time, so the figures are the same to
+        the digit (tests/unit/engine/test_sell_allocation.py). Raises InvariantViolation
+        before anything changed if an asset's backing is short."""
         ratio = ONE
         for asset in group.basket.assets:
             ratio = min(ratio, batch.legs[asset.instrument].fill_ratio)
         if ratio <= group.ratio:
             return []
-        group.ratio = ratio
-        touched = []
+        moving: list[SellEntry] = []
+        units: list[Decimal] = []
         for entry in group.entries:
+            share = (ratio - entry.ratio) * entry.quantity
+            if share > DUST:
+                moving.append(entry)
+                units.append(share)
+        splits = [
+            _split(batch.legs[a.instrument], [u * a.quantity for u in units])
+            for a in group.basket.assets
+        ]
+        for split in splits:  # before anything changes
+            short = exact_sub(split.total, self._inventory.backing(split.asset))
+            if short > 0:
+                raise InvariantViolation(f"{split.asset}: sale exceeds backing by {short}")
+        group.ratio = ratio
+        for split in splits:
+            batch.legs[split.asset].cursor = split.cursor
+            self._book(split, moving)
+        for entry, share in zip(moving, units, strict=True):
             checkpoint()
-            delta = ratio - entry.ratio
-            units = delta * entry.quantity
-            if units <= DUST:
-                continue
-            redemption = entry.redemption
-            for asset in group.basket.assets:
-                self._take(batch.legs[asset.instrument], units * asset.quantity, redemption)
             entry.ratio = ratio
-            entry.sold += units
-            redemption.sold += units
+            entry.sold += share
+            redemption = entry.redemption
+            redemption.sold += share
             if self._holdings is not None:  # the index's cash share (a rebalance's sales)
-                redemption.gross += self._holdings.sold(group.basket, units)
-            touched.append(entry)
-        return touched
+                redemption.gross += self._holdings.sold(group.basket, share)
+        return moving
 
-    def _take(self, leg: SellLeg, want: Decimal, redemption: Redemption) -> None:
-        """Book `want` of the leg's sales to the redemption, FIFO (each piece booked before
-        the next is taken, so a sale is never taken twice)."""
-        while want > 0 and leg.cursor < len(leg.sales):
-            sale = leg.sales[leg.cursor]
-            left = sale.left
-            if left <= 0:
-                leg.cursor += 1
-                continue
-            take = want if want < left else left
-            self._book(redemption, sale, take)
-            want = exact_sub(want, take)
-
-    def _book(self, redemption: Redemption, sale: Sale, take: Decimal) -> None:
-        """Credit `take` of `sale` to the redemption; dispose of its backing FIFO (first, so
-        a short backing raises before anything changed)."""
-        pieces = self._inventory.redeem(sale.asset, take)
-        fee_left = exact_sub(sale.fee, sale.fee_taken)
-        if take == sale.left:
-            fee = fee_left  # the last taker gets the rest: shares add up exactly
-        else:
-            fee = min(share_down(sale.fee, take, sale.quantity), fee_left)
-        sale.taken = exact_add(sale.taken, take)
-        sale.fee_taken = exact_add(sale.fee_taken, fee)
-        redemption.gross += take * sale.price
-        redemption.exchange_fee += fee
-        fee_rest = fee
-        for index, (lot, quantity) in enumerate(pieces):
-            last = index == len(pieces) - 1
-            piece_fee = fee_rest if last else min(share_down(fee, quantity, take), fee_rest)
-            fee_rest = exact_sub(fee_rest, piece_fee)
-            redemption.disposals.append(
-                LotDisposal(
-                    lot.lot_id,
-                    lot.asset,
-                    quantity,
-                    lot.price,
-                    share_down(lot.fee, quantity, lot.quantity),
-                    sale.price,
-                    piece_fee,
-                    sale.crossed,
+    def _book(self, split: _Split, entries: list[SellEntry]) -> None:
+        """Credit each sale piece of one leg to its redemption: proceeds, the sale's fee share
+        (the last taker gets the rest, so shares add up exactly), and the backing lots it
+        disposes of FIFO, each with its part of that fee."""
+        add, sub = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract
+        disposed = self._inventory.redeem_each(split.asset, split.takes)
+        lots, quantities, ends = disposed.lots, disposed.quantities, disposed.ends
+        start = 0
+        for n, (index, sale, take, rest) in enumerate(
+            zip(split.entries, split.sales, split.takes, split.rests, strict=True)
+        ):
+            if not n & _PACE:
+                checkpoint()
+            redemption = entries[index].redemption
+            fee_left = sub(sale.fee, sale.fee_taken)
+            fee = fee_left if rest else min(share_down(sale.fee, take, sale.quantity), fee_left)
+            sale.taken = add(sale.taken, take)
+            sale.fee_taken = add(sale.fee_taken, fee)
+            redemption.gross += take * sale.price
+            redemption.exchange_fee += fee
+            end = ends[n]
+            fee_rest = fee
+            for k in range(start, end):
+                lot, quantity = lots[k], quantities[k]
+                if k == end - 1:
+                    piece_fee = fee_rest
+                else:
+                    piece_fee = min(share_down(fee, quantity, take), fee_rest)
+                    fee_rest = sub(fee_rest, piece_fee)
+                redemption.disposals.append(
+                    LotDisposal(
+                        lot.lot_id,
+                        lot.asset,
+                        quantity,
+                        lot.price,
+                        share_down(lot.fee, quantity, lot.quantity),
+                        sale.price,
+                        piece_fee,
+                        sale.crossed,
+                    )
                 )
-            )
+            start = end
+
+
+_PACE = 63  # a checkpoint every 64 wants or sale pieces: well below a 2 ms slice
+
+
+@dataclass(slots=True)
+class _Split:
+    """One leg's wants split over its sales, FIFO, nothing changed yet; flat (piece k is
+    `takes[k]` of `sales[k]` for `entries[k]`, `rests[k]` when it takes the sale's rest)."""
+
+    asset: InstrumentId
+    cursor: int
+    entries: list[int] = field(default_factory=list)
+    sales: list[Sale] = field(default_factory=list)
+    takes: list[Decimal] = field(default_factory=list)
+    rests: list[bool] = field(default_factory=list)
+    total: Decimal = ZERO  # Σ takes, exact
+
+
+def _split(leg: SellLeg, wants: list[Decimal]) -> _Split:
+    """Each entry's want of the leg from its sales, from the leg's cursor on (a want the
+    sales cannot meet gets what is left; the cursor moves past a sale only when a later
+    want finds it used up, as before)."""
+    add, sub = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract
+    sales = leg.sales
+    split = _Split(leg.instrument, leg.cursor)
+    sale: Sale | None = None
+    left = ZERO
+    for index, want in enumerate(wants):
+        if not index & _PACE:
+            checkpoint()
+        while want > 0 and split.cursor < len(sales):
+            if sale is None:
+                sale = sales[split.cursor]
+                left = sale.left
+            if left <= 0:
+                split.cursor += 1
+                sale = None
+                continue
+            rest = not want < left
+            take = left if rest else want
+            split.entries.append(index)
+            split.sales.append(sale)
+            split.takes.append(take)
+            split.rests.append(rest)
+            split.total = add(split.total, take)
+            want = sub(want, take)
+            left = sub(left, take)
+    return split

@@ -17,6 +17,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
+import msgspec
+
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import (
     BatchId,
@@ -58,9 +60,14 @@ TRANSITIONS: dict[RedemptionState, frozenset[RedemptionState]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LotDisposal:
-    """Part of an inventory lot sold for a redemption, FIFO, with its realised PnL (USDC)."""
+class LotDisposal(msgspec.Struct, frozen=True, gc=False):
+    """Part of an inventory lot sold for a redemption, FIFO, with its realised PnL (USDC).
+
+    A msgspec Struct, not a dataclass: a sell batch makes one per redemption, asset and lot
+    (81,000 for 1,000 redemptions of SY100) and a frozen dataclass spends ~1 µs in
+    `object.__setattr__` per instance; untracked by the cycle collector (`gc=False`: it holds
+    only Decimals, strings, ints and a bool), so a large allocation triggers no collections.
+    """
 
     lot_id: LotId
     asset: InstrumentId

@@ -1,0 +1,136 @@
+"""The sell allocation as it was before it was made fast (one redemption and one asset at a
+time, one `InventoryManager.redeem` call per sale piece): the oracle the fast allocation in
+`engine/sell_batches.py` must match exactly (test_sell_allocation.py). Test code only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from indexmaker.core.errors import InvariantViolation
+from indexmaker.core.ids import InstrumentId, LotId
+from indexmaker.core.money import exact_add, exact_sub, share_down
+from indexmaker.core.pacing import checkpoint
+from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.sell_batches import (
+    DUST,
+    ONE,
+    Sale,
+    SellAllocator,
+    SellBatch,
+    SellEntry,
+    SellGroup,
+    SellLeg,
+)
+from indexmaker.model.lot import Lot
+from indexmaker.model.redemption import Redemption
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class OldLotDisposal:
+    """model.redemption.LotDisposal as it was (a frozen dataclass), same fields."""
+
+    lot_id: LotId
+    asset: InstrumentId
+    quantity: Decimal
+    cost_price: Decimal
+    cost_fee: Decimal
+    sale_price: Decimal
+    sale_fee: Decimal
+    crossed: bool = False
+
+
+def reference_redeem(
+    inventory: InventoryManager, asset: InstrumentId, quantity: Decimal
+) -> list[tuple[Lot, Decimal]]:
+    """InventoryManager.redeem as it was: one scan of the backing from its front per call."""
+    pieces: list[tuple[Lot, Decimal]] = []
+    left = quantity
+    for lot in inventory._backing.get(asset, ()):
+        if left <= 0:
+            break
+        held = exact_sub(lot.assigned, lot.redeemed)
+        if held > 0:
+            take = left if left < held else held
+            pieces.append((lot, take))
+            left = exact_sub(left, take)
+    if left > 0:
+        raise InvariantViolation(f"{asset}: redemption of {quantity} exceeds backing by {left}")
+    for lot, take in pieces:
+        lot.redeemed = exact_add(lot.redeemed, take)
+    inventory._held[asset] = exact_sub(inventory._held.get(asset, ZERO), quantity)
+    queue = inventory._backing[asset] if pieces else None
+    while queue and exact_sub(queue[0].assigned, queue[0].redeemed) <= 0:
+        inventory._backed.discard(queue.popleft().lot_id)
+    return pieces
+
+
+class ReferenceAllocator(SellAllocator):
+    """SellAllocator with the allocation it had before: entry by entry, asset by asset."""
+
+    def _advance(self, batch: SellBatch, group: SellGroup) -> list[SellEntry]:
+        ratio = ONE
+        for asset in group.basket.assets:
+            ratio = min(ratio, batch.legs[asset.instrument].fill_ratio)
+        if ratio <= group.ratio:
+            return []
+        group.ratio = ratio
+        touched = []
+        for entry in group.entries:
+            checkpoint()
+            delta = ratio - entry.ratio
+            units = delta * entry.quantity
+            if units <= DUST:
+                continue
+            redemption = entry.redemption
+            for asset in group.basket.assets:
+                self._take_old(batch.legs[asset.instrument], units * asset.quantity, redemption)
+            entry.ratio = ratio
+            entry.sold += units
+            redemption.sold += units
+            if self._holdings is not None:
+                redemption.gross += self._holdings.sold(group.basket, units)
+            touched.append(entry)
+        return touched
+
+    def _take_old(self, leg: SellLeg, want: Decimal, redemption: Redemption) -> None:
+        while want > 0 and leg.cursor < len(leg.sales):
+            sale = leg.sales[leg.cursor]
+            left = sale.left
+            if left <= 0:
+                leg.cursor += 1
+                continue
+            take = want if want < left else left
+            self._book_old(redemption, sale, take)
+            want = exact_sub(want, take)
+
+    def _book_old(self, redemption: Redemption, sale: Sale, take: Decimal) -> None:
+        pieces = reference_redeem(self._inventory, sale.asset, take)
+        fee_left = exact_sub(sale.fee, sale.fee_taken)
+        if take == sale.left:
+            fee = fee_left
+        else:
+            fee = min(share_down(sale.fee, take, sale.quantity), fee_left)
+        sale.taken = exact_add(sale.taken, take)
+        sale.fee_taken = exact_add(sale.fee_taken, fee)
+        redemption.gross += take * sale.price
+        redemption.exchange_fee += fee
+        fee_rest = fee
+        for index, (lot, quantity) in enumerate(pieces):
+            last = index == len(pieces) - 1
+            piece_fee = fee_rest if last else min(share_down(fee, quantity, take), fee_rest)
+            fee_rest = exact_sub(fee_rest, piece_fee)
+            redemption.disposals.append(
+                OldLotDisposal(  # type: ignore[arg-type]  # same fields, the old class
+                    lot.lot_id,
+                    lot.asset,
+                    quantity,
+                    lot.price,
+                    share_down(lot.fee, quantity, lot.quantity),
+                    sale.price,
+                    piece_fee,
+                    sale.crossed,
+                )
+            )
