@@ -388,6 +388,7 @@ class Runtime:
                 self.metrics.set_order_states(
                     Counter(u.status.value for u in self.engine.orders.all_updates())
                 )
+                self.metrics.not_trading.set(len(self.engine.listings.not_trading))
 
     async def _ticker(self) -> None:
         period = self.engine.setup.config.tick.total_seconds()

@@ -76,6 +76,18 @@ class RulesUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class InstrumentStatus:
+    """The venue stopped or resumed trading an instrument (SPEC §6): `status` is its
+    exchangeInfo word (HALT, BREAK, CANCEL_ONLY; "delisted" when it left the list; TRADING
+    again). Stopped, the adapter has already pushed `BookInvalid` (out of new batches) and
+    reconciles the instrument's open orders; the core alerts the operator once per change."""
+
+    instrument: InstrumentId
+    trading: bool
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimitFeedback:
     """What the venue said about our usage: a used-weight / order-count header (`used` of the
     named limiter window) and/or a back-off (`retry_after`, from a 429 or 418)."""
@@ -219,6 +231,7 @@ VenueInput = (
     | BookInvalid
     | TradePrint
     | RulesUpdate
+    | InstrumentStatus
     | RateLimitFeedback
     | VenueBalance
     | ExchangeOrderAccepted

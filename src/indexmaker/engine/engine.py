@@ -41,6 +41,7 @@ from indexmaker.core.events import (
     HopStatusUnknown,
     IndexEscrowed,
     IndexEscrowFailed,
+    InstrumentStatus,
     MintConfirmed,
     MintFailed,
     NewIndexOrderRequest,
@@ -67,6 +68,7 @@ from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.holdings import SellBaskets
 from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
 from indexmaker.engine.inventory import InventoryManager
+from indexmaker.engine.listings import Listings
 from indexmaker.engine.opposite_side import buy_against_sell, sell_against_buy
 from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.prices import MarketData
@@ -146,6 +148,7 @@ class Engine:
         self.inventory = InventoryManager()
         self.batches = BatchManager(self.inventory)
         self.balances = VenueBalances(self.inventory)
+        self.listings = Listings()
         self.tracker = OrderTracker(RateLimiter(config.order_rate_limits))
         self.solver = Solver(
             config,
@@ -288,6 +291,8 @@ class Engine:
                 solver.executions.on_report(event, now)
             case RulesUpdate():
                 solver.rules[event.instrument] = event.rules
+            case InstrumentStatus():
+                solver.out.extend(self.listings.on_status(event))
             case RateLimitFeedback():
                 self._rate_limit_feedback(event, now)
             case VenueBalance():

@@ -19,7 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from indexmaker.core.events import BatchEvent, Command
+from indexmaker.core.events import Alert, BatchEvent, Command
 from indexmaker.core.ports import LimitHeadroom
 
 if TYPE_CHECKING:
@@ -82,6 +82,14 @@ class ServiceMetrics:
             registry=r,
         )
         self.healthy = Gauge("indexmaker_healthy", "1 when /health is ok", registry=r)
+        self.alerts = Counter(
+            "indexmaker_alerts", "Operator alerts the engine raised", ["code"], registry=r
+        )
+        self.not_trading = Gauge(
+            "indexmaker_instruments_not_trading",
+            "Instruments the venue does not trade now (halted, delisted)",
+            registry=r,
+        )
         self._batch_started: dict[int, float] = {}
         self._states_seen: set[str] = set()
         self._clock: Callable[[], float] | None = None
@@ -99,6 +107,8 @@ class ServiceMetrics:
 
     def observe_command(self, command: Command) -> None:
         self.commands.labels(type(command).__name__).inc()
+        if isinstance(command, Alert):
+            self.alerts.labels(command.code).inc()
         if isinstance(command, BatchEvent) and self._clock is not None:
             now = self._clock()
             if command.kind == "created":

@@ -16,6 +16,7 @@ from indexmaker.core.events import (
     BookUpdate,
     ExchangeFill,
     ExchangeOrderClosed,
+    InstrumentStatus,
     PlaceExchangeOrder,
     RulesUpdate,
 )
@@ -66,6 +67,7 @@ async def test_halted_symbol_leaves_batches_is_reconciled_and_comes_back_when_tr
     halted_at = len(sink.events)
     assert ETH not in await adapter.instruments() and BTC in await adapter.instruments()
     assert any("ETHUSDC" in a and "HALT" in a for a in adapter.alerts)  # the operator is told
+    assert sink.of(InstrumentStatus) == [InstrumentStatus(ETH, False, "HALT")]  # and the core
     # its open order was asked about: the fills it had, then the close
     await eventually(lambda: bool(sink.of(ExchangeOrderClosed, lost.order_id)), 5)
     assert sum(f.quantity for f in sink.of(ExchangeFill, lost.order_id)) == quantity
@@ -94,3 +96,4 @@ async def test_halted_symbol_leaves_batches_is_reconciled_and_comes_back_when_tr
     )
     assert ETH in await adapter.instruments() and not adapter.market.removed
     assert any("ETHUSDC" in a and "trading again" in a for a in adapter.alerts)
+    assert sink.of(InstrumentStatus)[1:] == [InstrumentStatus(ETH, True, "TRADING")]

@@ -17,6 +17,7 @@ from indexmaker.core.events import (
     ExchangeOrderReport,
     ExchangeOrderStatus,
     ExchangeOrderStatusUnknown,
+    InstrumentStatus,
     MintFailed,
     MintIndex,
     NewIndexOrderRequest,
@@ -261,3 +262,21 @@ def test_a_venue_charging_commission_in_the_base_asset_is_booked_at_what_arrived
     with money_context():
         arrived = sum((a.lot_quantity for a in lots.values()), D(0))
         assert update.filled_quantity <= arrived  # never more index units than arrived
+
+
+def test_listing_changes_alert_the_operator_once_per_change_and_are_counted() -> None:
+    engine, _ = started_engine()
+    halted = engine.handle(InstrumentStatus(AAA, False, "HALT"))
+    assert [(a.code, a.message) for a in halted if isinstance(a, Alert)] == [
+        ("instrument_halted", "binance:AAAUSDC: HALT at the venue; taken out of new batches")
+    ]
+    assert engine.handle(InstrumentStatus(AAA, False, "HALT")) == []  # nothing new
+    assert engine.listings.not_trading == {AAA: "HALT"}
+    delisted = engine.handle(InstrumentStatus(AAA, False, "delisted"))
+    assert [a.code for a in delisted if isinstance(a, Alert)] == ["instrument_halted"]
+    back = engine.handle(InstrumentStatus(AAA, True, "TRADING"))
+    assert [(a.code, a.message) for a in back if isinstance(a, Alert)] == [
+        ("instrument_trading", "binance:AAAUSDC: trading again (was delisted)")
+    ]
+    assert engine.listings.not_trading == {}
+    assert engine.handle(InstrumentStatus(BNB, True, "TRADING")) == []  # never stopped

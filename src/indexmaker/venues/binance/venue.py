@@ -34,6 +34,7 @@ from indexmaker.core.events import (
     EngineInput,
     ExchangeOrderStatus,
     ExchangeOrderStatusUnknown,
+    InstrumentStatus,
     PlaceExchangeOrder,
     RateLimitFeedback,
     RulesUpdate,
@@ -52,14 +53,11 @@ from indexmaker.venues.binance.limits import (
     local_ms,
     utcnow,
 )
-from indexmaker.venues.binance.market_data import (
-    BinanceMarketData,
-    BookChanges,
-    MarketDataConfig,
-)
+from indexmaker.venues.binance.market_data import BinanceMarketData, BookChanges
 from indexmaker.venues.binance.orders import OrderBookkeeping
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
 from indexmaker.venues.binance.signing import Credentials
+from indexmaker.venues.binance.subscriptions import MarketDataConfig
 from indexmaker.venues.binance.wire import EXCHANGE_INFO
 from indexmaker.venues.binance.ws_api import BinanceWsApi
 
@@ -92,6 +90,7 @@ class BinanceVenue:
         self._tasks: list[asyncio.Task[None]] = []
         self._published: dict[Pair, bool] = {}  # a snapshot was pushed since the last invalid
         self.alerts: list[str] = []
+        self._stopped: dict[InstrumentId, str] = {}  # stopped trading, not back yet
         self._user_events: asyncio.Queue[EngineInput] = asyncio.Queue()
 
     @property
@@ -170,17 +169,21 @@ class BinanceVenue:
             self.rest.limiter = limiter
         for instrument in changes.added:
             await self._push(RulesUpdate(self.instruments_state.rules[instrument]))
+            if self._stopped.pop(instrument, None) is not None:
+                await self._push(InstrumentStatus(instrument, True, "TRADING"))
             if self.market is not None and await self.market.restore(instrument.pair):
                 self._alert(f"{instrument}: trading again; book resubscribed")
         for instrument, why in changes.unparsable:
             self._alert(f"{instrument}: filters unreadable, not traded ({why})")
         for instrument, why in changes.removed:
             self._alert(f"{instrument}: stopped trading ({why}); taken out of new batches")
+            self._stopped[instrument] = why
             # a snapshot is owed when it comes back; the one BookInvalid is this one, with why
             self._published[instrument.pair] = False
             if self.market is not None:
                 await self.market.remove(instrument.pair)
             await self._push(BookInvalid(instrument, f"instrument {why}"))
+            await self._push(InstrumentStatus(instrument, False, why))
             await self._reconcile_open_orders_of(instrument)
 
     async def _refresher(self) -> None:
