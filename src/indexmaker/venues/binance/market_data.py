@@ -1,20 +1,17 @@
 """Binance market data: diff-depth and book-ticker streams kept in sync with REST snapshots.
 
 Symbols are spread over combined-stream connections (`/stream`, at most
-`streams_per_connection` <= 1024 streams each). Subscriptions go out as few SUBSCRIBE messages
-(up to `streams_per_subscribe` streams each), paced below Binance's 5 incoming messages per
-second per connection (binance-connector-python #456: one message per stream breaks that rule).
-A dropped, silent (`receive_timeout_s`) or shutting-down connection invalidates every book on
-it, then reconnects with exponential back-off and resubscribes. Snapshots are fetched by a few
-workers through the shared REST limiter, so a mass re-snapshot waits for weight instead of
-earning a 429 (the reference's §8 budget: 81 symbols at limit 5000 would cost 20 250 weight).
+`streams_per_connection` <= 1024 streams each), subscribed by `subscriptions.py`. A dropped,
+silent (`receive_timeout_s`) or shutting-down connection invalidates every book on it, then
+reconnects with exponential back-off and resubscribes. Snapshots are fetched by a few workers
+through the shared REST limiter, so a mass re-snapshot waits for weight instead of earning a
+429 (the reference's §8 budget: 81 symbols at limit 5000 would cost 20 250 weight).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -29,15 +26,18 @@ from indexmaker.core.ids import Pair
 from indexmaker.venues.binance.book_sync import BookSync, SyncAction
 from indexmaker.venues.binance.limits import depth_weight, local_ms
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
+from indexmaker.venues.binance.subscriptions import MarketDataConfig, Subscriptions
 from indexmaker.venues.binance.wire import (
     BOOK_TICKER,
     DEPTH_DIFF,
     DEPTH_FRAME,
     DEPTH_SNAPSHOT,
-    ENCODE,
     ENVELOPE,
     DepthDiff,
 )
+
+# MarketDataConfig is defined in subscriptions.py and used with this class
+__all__ = ["BinanceMarketData", "BookChanges", "BookListener", "MarketDataConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -68,28 +68,6 @@ class BookChanges:
 BookListener = Callable[[BookSync, BookChanges | None], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class MarketDataConfig:
-    # weight 5: 200 symbols re-snapshot for 1,000 of the 6,000 weight a minute (1000 levels cost
-    # 50 each, 5000 cost 250: reference §8); the solver reads only the top levels
-    snapshot_limit: int = 100
-    depth_speed: str = "@100ms"  # "" for the 1000 ms stream
-    book_ticker: bool = True
-    stale_after_ms: int = 10_000  # connection silent this long: its books are stale
-    silent_after_ms: int = 120_000  # one symbol's stream silent this long: that book is stale
-    # diffs queued in a book before they are applied and checked (also each watchdog round);
-    # reads apply them at once (tick_book.py)
-    settle_every: int = 50
-    streams_per_connection: int = 1000  # Binance allows 1024
-    streams_per_subscribe: int = 200
-    control_interval_s: float = 0.25  # <= 4 control messages/s of the 5/s allowed
-    receive_timeout_s: float = 30.0  # silence this long means a dead connection
-    reconnect_min_s: float = 0.2
-    reconnect_max_s: float = 30.0
-    snapshot_workers: int = 4
-    watchdog_interval_s: float = 1.0
-
-
 class BinanceMarketData:
     """Keeps one `BookSync` per symbol. `await listener(sync, None)` runs when a book's
     validity may have changed, at once; `await listener(sync, changes)` after each diff
@@ -115,14 +93,10 @@ class BinanceMarketData:
         self._tasks: list[asyncio.Task[None]] = []
         self._sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
         self._last_frame_ms: dict[int, int] = {}  # per connection: when a frame last arrived
-        self._pending_subscribe: dict[tuple[int, int], list[Pair]] = {}
-        self._control_ids = itertools.count(1)  # control message ids, unique per process
-        self._last_control: dict[int, float] = {}  # per connection: when the last one went out
-        self._control_locks: dict[int, asyncio.Lock] = {}
+        self.control = Subscriptions(self.config)
         self._group_of: dict[Pair, int] = {}
         self.removed: set[Pair] = set()  # not trading at the venue: unsubscribed, never valid
         self.connects = 0
-        self.control_messages = 0
         self.snapshot_fetches = 0
         self.messages = 0
         for symbol in symbols:
@@ -205,7 +179,7 @@ class BinanceMarketData:
         if ws is None or ws.closed:
             return
         with contextlib.suppress(ConnectionError, RuntimeError):  # closing: the reconnect does it
-            await self._send_control(index, ws, method, [pair])
+            await self.control.send(index, ws, method, [pair])
 
     async def drop_connections(self) -> None:
         """Close every stream socket (tests and operators: forces the reconnect path)."""
@@ -213,15 +187,6 @@ class BinanceMarketData:
             await ws.close()
 
     # ------------------------------------------------------------------ streams
-
-    def _streams(self, symbols: list[Pair]) -> list[str]:
-        streams = []
-        for symbol in symbols:
-            lower = symbol.lower()
-            streams.append(f"{lower}@depth{self.config.depth_speed}")
-            if self.config.book_ticker:
-                streams.append(f"{lower}@bookTicker")
-        return streams
 
     async def _connection(self, index: int) -> None:
         delay = self.config.reconnect_min_s
@@ -248,41 +213,14 @@ class BinanceMarketData:
         async with session.ws_connect(url, autoping=True, max_msg_size=0) as ws:
             self._sockets[index] = ws
             self.connects += 1
-            subscriber = asyncio.create_task(self._subscribe(index, ws, symbols))
+            wanted = [symbol for symbol in symbols if symbol not in self.removed]
+            subscriber = asyncio.create_task(self.control.subscribe(index, ws, wanted))
             try:
                 await self._read(index, ws)
             except _ServerShutdown:
                 pass  # reconnect now rather than be cut off
             finally:
                 subscriber.cancel()
-
-    async def _subscribe(
-        self, index: int, ws: aiohttp.ClientWebSocketResponse, symbols: list[Pair]
-    ) -> None:
-        per_symbol = 2 if self.config.book_ticker else 1
-        step = max(1, self.config.streams_per_subscribe // per_symbol)
-        wanted = [symbol for symbol in symbols if symbol not in self.removed]
-        for start in range(0, len(wanted), step):
-            await self._send_control(index, ws, "SUBSCRIBE", wanted[start : start + step])
-
-    async def _send_control(
-        self, index: int, ws: aiohttp.ClientWebSocketResponse, method: str, symbols: list[Pair]
-    ) -> None:
-        """One control message, at least `control_interval_s` after the connection's last
-        (Binance closes a connection sent more than 5 messages a second)."""
-        lock = self._control_locks.setdefault(index, asyncio.Lock())
-        async with lock:
-            loop = asyncio.get_running_loop()
-            wait = self._last_control.get(index, -1e9) + self.config.control_interval_s
-            if wait > loop.time():
-                await asyncio.sleep(wait - loop.time())
-            number = next(self._control_ids)
-            if method == "SUBSCRIBE":  # its snapshots are asked for once it is acknowledged
-                self._pending_subscribe[(index, number)] = symbols
-            message = {"method": method, "params": self._streams(symbols), "id": number}
-            await ws.send_str(ENCODE(message).decode())  # JSON goes in text frames
-            self._last_control[index] = loop.time()
-            self.control_messages += 1
 
     async def _read(self, index: int, ws: aiohttp.ClientWebSocketResponse) -> None:
         # The hot path: one frame per depth event. No per-message timeout (an asyncio timer
@@ -348,7 +286,7 @@ class BinanceMarketData:
             if envelope.error:
                 log.error("binance.stream.control_error", extra={"answer": raw[:200]})
             elif envelope.id is not None:  # SUBSCRIBE acknowledged: snapshots can be taken
-                for symbol in self._pending_subscribe.pop((index, envelope.id), []):
+                for symbol in self.control.acknowledged(index, envelope.id):
                     if self.books[symbol].request_snapshot() is SyncAction.FETCH_SNAPSHOT:
                         self._snapshots.put_nowait(symbol)
             return None
