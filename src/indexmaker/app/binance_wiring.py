@@ -8,6 +8,12 @@ the real exchange's `https://api.binance.com`, `wss://ws-api.binance.com:443/ws-
 `wss://stream.binance.com:9443`) and the key from `BINANCE_API_KEY` + `BINANCE_PRIVATE_KEY_FILE`
 (docs/binance-connector.md), nothing is started: pointing the service at the real venue is
 configuration only. Keys are never logged.
+
+With `EXCHANGE_SIM_URL` (e.g. `http://127.0.0.1:8090` of an `indexmaker exchange-sim` the
+operator runs), that simulator is used with its test key and nothing is started or stopped:
+its accounts live as long as its process, so a restarted service (crash recovery, issue 10)
+reconciles against the same account and balances, as it would on the real exchange. A
+simulator started here is a child of the service and its accounts start afresh each time.
 """
 
 from __future__ import annotations
@@ -107,9 +113,17 @@ def binance_venue(
         TEST_ED25519_PRIVATE_PEM,
     )
 
-    sim = ExchangeSimProcess(*sim_args, env=sim_env)
-    ws = sim.url.replace("http://", "ws://")
-    endpoints = BinanceEndpoints(sim.url, f"{ws}/ws-api/v3", ws)
+    running = os.environ.get("EXCHANGE_SIM_URL", "").rstrip("/")
+    sim = None
+    if running:
+        if not running.startswith(("http://", "https://")):
+            raise ConfigError(f"EXCHANGE_SIM_URL: not an http(s) URL: {running!r}")
+        url = running
+    else:
+        sim = ExchangeSimProcess(*sim_args, env=sim_env)
+        url = sim.url
+    ws = "ws" + url.removeprefix("http")
+    endpoints = BinanceEndpoints(url, f"{ws}/ws-api/v3", ws)
     key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
     credentials = Credentials(TEST_ED25519_API_KEY, ed25519_key=key)
     return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), sim
