@@ -12,7 +12,9 @@ only). Without `--chain`, `deposit` keeps its simulated-chain meaning (app/cli_c
 object, a {"body": …} message, or a list of them) against the trading chain: the mint
 transaction exists and succeeded, its custody `IndexMinted` log names keccak256(payment_id),
 the symbol's index token, the recipient (`position.address` or `--client`) and
-filled_quantity × 10^18, and custody's `invoiceHashOf` is the file's `invoice_hash`.
+filled_quantity × 10^18, custody's `invoiceHashOf` is the file's `invoice_hash`, and the hash
+recomputed from the file's own terms (core/invoice_terms.py, the encoding hashed at the mint)
+is that too: a file edited after minting is refused.
 
 Addresses and RPC URLs come from the deployment file (`make deploy`: .chains/deployment.json).
 Exit status: 0 done / all match, 1 failed or a mismatch (the line names the field), 2 bad input.
@@ -263,9 +265,21 @@ def verify_invoice_file(
     except (InvalidOperation, ValueError):
         raise CliError(f"invoice.filled_quantity: not an index quantity: {text!r}", 2) from None
     recipient = _recipient(body, client)
+    from indexmaker.core.invoice_terms import terms_hash
+
+    try:
+        recomputed = terms_hash(body)
+    except KeyError as missing:
+        raise CliError(f"invoice.{missing.args[0]}: missing (a term the hash covers)", 2) from None
     section = load_section(deployment, TRADING_CHAIN_ID)
     w3 = _web3(section)
-    return _check_on_chain(w3, section, payment_id, symbol, tx_hash, file_hash, units, recipient)
+    summary = _check_on_chain(w3, section, payment_id, symbol, tx_hash, file_hash, units, recipient)
+    if recomputed != file_hash:  # custody records file_hash (checked above)
+        raise CliError(
+            f"mismatch: invoice: the file's terms hash to {recomputed}, custody records "
+            f"{file_hash}: the invoice was changed after minting"
+        )
+    return summary + "\n  the file's terms hash to it (recomputed from the file)"
 
 
 def _check_on_chain(

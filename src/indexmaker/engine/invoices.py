@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
-from indexmaker.core.codec import encode
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.events import CollateralPosition, InvoiceLot, MintInvoice
+from indexmaker.core.invoice_terms import invoice_terms, terms_hash
 from indexmaker.core.money import (
     USDC_QUANTUM,
     exact_add,
@@ -78,17 +76,13 @@ def build_invoice(
     )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def invoice_hash(invoice: MintInvoice) -> str:
-    """0x + the SHA-256 (hex) of the invoice's terms: its codec encoding (core/codec.py,
-    `{"v":1,"type":"MintInvoice","data":…}`) with `timestamp` set to the Unix epoch and
-    `position`, `invoice_hash` and `mint_tx_hash` set to null — what is fixed when the mint is
-    asked for. Recorded on chain with the mint (Custody.invoiceHashOf), so anyone holding the
-    invoice can check it against the chain."""
-    terms = replace(invoice, timestamp=_EPOCH, position=None, invoice_hash=None, mint_tx_hash=None)
-    return "0x" + hashlib.sha256(encode(terms)).hexdigest()
+    """0x + the SHA-256 (hex) of the invoice's terms as the client receives them
+    (core/invoice_terms.py: every body field fixed when the mint is asked for; not
+    `timestamp`, `position`, `invoice_hash`, `mint_tx_hash`). Recorded on chain with the mint
+    (Custody.invoiceHashOf), so anyone holding the invoice body recomputes it from the body
+    alone and checks it against the chain (`indexmaker verify-invoice`)."""
+    return terms_hash(invoice_terms(invoice))
 
 
 def split_fee(total: Decimal, shares: list[Decimal]) -> list[Decimal]:

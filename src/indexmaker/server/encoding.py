@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -30,12 +29,12 @@ from indexmaker.core.events import (
     CollateralPosition,
     IndexOrderFill,
     IndexQuoteResponse,
-    InvoiceLot,
     MintInvoice,
     NewIndexOrderResponse,
     NewIndexQuoteResponse,
 )
 from indexmaker.core.ids import ClientKey
+from indexmaker.core.invoice_terms import invoice_terms
 from indexmaker.core.redemption_events import RedemptionFill, RedemptionInvoice
 from indexmaker.server.redemption_wire import redemption_body
 from indexmaker.server.wire_values import (
@@ -141,26 +140,10 @@ def _fill_body(fill: IndexOrderFill) -> dict[str, Any]:
 
 
 def _invoice_body(inv: MintInvoice) -> dict[str, Any]:
-    paid = fmt_decimal(inv.amount_paid)
+    """The terms (core/invoice_terms.py: what the on-chain invoice hash covers), then what is
+    fixed only at delivery."""
     return {
-        "client_order_id": inv.client_order_id,
-        "payment_id": inv.payment_id,
-        "symbol": inv.symbol,
-        "filled_quantity": fmt_decimal(inv.filled_quantity),
-        "total_amount": fmt_decimal(inv.total_amount),
-        "amount_paid": paid,
-        "amount_remaining": fmt_decimal(inv.amount_remaining),
-        "management_fee": fmt_decimal(inv.management_fee),
-        "assets_value": fmt_decimal(inv.assets_value),
-        "exchange_fee": fmt_decimal(inv.exchange_fee),
-        "fill_rate": fmt_decimal(inv.fill_rate),
-        # The reference's names for the same figures, so its clients parse our invoices
-        # unchanged (its MintInvoiceBody requires them; at mint, engaged = spent = paid).
-        "index_id": inv.symbol,
-        "total_collateral": fmt_decimal(inv.total_amount),
-        "collateral_spent": paid,
-        "engaged_collateral": paid,
-        "lots": [_lot_body(lot, inv) for lot in inv.lots],
+        **invoice_terms(inv),
         "timestamp": rfc3339(inv.timestamp),
         **({"position": _position_body(inv.position, inv)} if inv.position else {}),
         **({"invoice_hash": inv.invoice_hash} if inv.invoice_hash else {}),
@@ -201,26 +184,6 @@ def _position_body(position: CollateralPosition, inv: MintInvoice) -> dict[str, 
         "created_timestamp": at,
         "last_update_timestamp": at,
     }
-
-
-def _lot_body(lot: InvoiceLot, inv: MintInvoice) -> dict[str, Any]:
-    """The reference's SolverOrderAssetLot shape; `assigned_*` is this order's share."""
-    return {
-        "lot_id": str(lot.lot_id),
-        "symbol": lot.asset.pair,
-        "price": fmt_decimal(lot.price),
-        "original_quantity": fmt_decimal(_or(lot.original_quantity, lot.quantity)),
-        "remaining_quantity": fmt_decimal(_or(lot.remaining_quantity, Decimal(0))),
-        "original_fee": fmt_decimal(_or(lot.original_fee, lot.fee)),
-        "assigned_quantity": fmt_decimal(lot.quantity),
-        "assigned_fee": fmt_decimal(lot.fee),
-        "created_timestamp": rfc3339(lot.created_at or inv.timestamp),
-        "assigned_timestamp": rfc3339(lot.assigned_at or inv.timestamp),
-    }
-
-
-def _or(value: Decimal | None, default: Decimal) -> Decimal:
-    return default if value is None else value
 
 
 def prepare_response(response: ClientResponse, signer: MessageSigner | None) -> PreparedMessage:

@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 from typing import Any, Final
 
+from indexmaker.core.invoice_terms import wire_decimal
 from indexmaker.core.money import USDC_DECIMALS
 
 # msg_type strings, exactly as the reference spells them.
@@ -126,9 +127,7 @@ def check_amount(field: str, value: Any, decimals: int = USDC_DECIMALS) -> Decim
     return amount
 
 
-def fmt_decimal(value: Decimal) -> str:
-    """Decimal to the wire: positional notation always ("1E+3" would break clients)."""
-    return format(value, "f")
+fmt_decimal = wire_decimal  # one spelling for every body (the invoice hash depends on it)
 
 
 def _json_type(value: Any) -> str:

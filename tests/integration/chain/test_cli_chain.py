@@ -178,12 +178,23 @@ async def test_verify_invoice_matches_the_chain_and_names_each_mismatch(
         code, _, err = verify(changed)
         assert (code, message in err) == (1, True), (message, err)
         assert "mismatch: " in err
+    # Edited after minting: every field checked above still matches the chain, but the file's
+    # own terms no longer hash to what custody recorded.
+    assert "recomputed from the file" in out
+    for field, value in (("amount_paid", "99.6"), ("exchange_fee", "0"), ("lots", [{}])):
+        code, _, err = verify({**body, field: value})
+        assert code == 1, err
+        assert "mismatch: invoice: the file's terms hash to 0x" in err
+        assert f"custody records {body['invoice_hash']}: the invoice was changed" in err
+    # Fields fixed only at delivery are not terms: changing them changes nothing.
+    assert verify({**body, "timestamp": "2030-01-01T00:00:00.000Z"})[0] == 0
     bad_inputs = [
         ("{not json", "not JSON"),
         ({k: v for k, v in body.items() if k != "mint_tx_hash"}, "invoice.mint_tx_hash: missing"),
         ({**body, "invoice_hash": "0x12"}, "invoice.invoice_hash: missing or malformed"),
         ({**body, "filled_quantity": "lots"}, "invoice.filled_quantity: not an index quantity"),
         ({k: v for k, v in body.items() if k != "position"}, "pass --client ADDRESS"),
+        ({k: v for k, v in body.items() if k != "lots"}, "invoice.lots: missing (a term"),
         ([body, other], "holds 2 matching invoices: pass --id"),
     ]
     for content, message in bad_inputs:

@@ -7,6 +7,7 @@ nothing, so a deposit of 1012.52 nets 1012.02 → usable 1010 → q = 25 IDX in 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,6 +63,7 @@ from indexmaker.core.ids import (
     client_key,
     instrument,
 )
+from indexmaker.core.invoice_terms import terms_hash
 from indexmaker.core.money import round_index_down, round_rate
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, Engine, EngineSetup
 from indexmaker.engine.invoices import invoice_hash
@@ -69,6 +71,7 @@ from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.order import OrderStatus
 from indexmaker.model.side import Side
+from indexmaker.server.encoding import response_body
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
 from indexmaker.sim.exchange import Behaviour, SimulatedExchange
 from indexmaker.sim.world import SimulatedWorld
@@ -567,3 +570,8 @@ def test_the_mint_carries_the_invoice_terms_hash_and_the_invoice_names_the_mint_
     assert invoice_hash(replace(invoice, timestamp=invoice.timestamp + timedelta(1))) == (
         invoice.invoice_hash
     )
+    # ... from the body alone, as the FIX server sent it and a client saved it (lots and all).
+    body = json.loads(json.dumps(response_body(invoice)[2]))
+    assert invoice.lots and terms_hash(body) == invoice.invoice_hash
+    edited_lots = [{**body["lots"][0], "price": "1"}, *body["lots"][1:]]
+    assert terms_hash({**body, "lots": edited_lots}) != invoice.invoice_hash
