@@ -40,6 +40,7 @@ from indexmaker.chain.deploy import (
     deploy_chain,
     transact,
 )
+from indexmaker.chain.eth_price import VenueEthPrice
 from indexmaker.chain.exchange_wallet import ExchangeWallet
 from indexmaker.chain.relayer import AcrossRelayer
 from indexmaker.chain.routing import RoutedChainPort
@@ -67,7 +68,8 @@ ServeFn = Callable[
 @dataclass(frozen=True)
 class ChainPathSettings:
     """Figures of the path: confirmations a deposit needs (blocks on top of its own), the
-    Across relayer's fee (USDC) and delay (s), ETH priced in USDC for gas fees, how long a hop
+    Across relayer's fee (USDC) and delay (s), ETH in USDC for gas fees when the venue has no
+    ETHUSDC price (chain/eth_price.py), how long a hop
     may take (s), the relayer's USDC float on the trading chain."""
 
     confirmations: int = 0
@@ -234,7 +236,9 @@ def chain_path(
         poll_s=s.poll_s,
         eth_usdc=s.eth_usdc,
     )
-    bridge = AcrossBridge(ports[SOURCE_CHAIN], dest_w3, route)
+    # Gas is charged at the venue's ETHUSDC mid; s.eth_usdc only when no price is known.
+    price = VenueEthPrice(rest, s.eth_usdc)
+    bridge = AcrossBridge(ports[SOURCE_CHAIN], dest_w3, route, price)
     routed = RoutedChainPort(
         ports,
         TRADING_CHAIN,
@@ -242,6 +246,7 @@ def chain_path(
         ExchangeWallet(rest, poll_s=s.poll_s),
         eth_usdc=s.eth_usdc,
         timeout_s=s.hop_timeout_s,
+        price=price,
     )
     relayer = AcrossRelayer(
         AsyncWeb3(AsyncHTTPProvider(chains.url(SOURCE_CHAIN_ID))),

@@ -29,6 +29,7 @@ from web3 import AsyncWeb3, Web3
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic, to_bytes32
 from indexmaker.chain.connector import Web3ChainPort
+from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.chain.relayer import MAX_UINT256
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
@@ -67,8 +68,17 @@ class AcrossRoute:
 class AcrossBridge:
     """The `across` bridge port; `origin` is the source chain's port (custody, issuer account)."""
 
-    def __init__(self, origin: Web3ChainPort, dest_w3: AsyncWeb3[Any], route: AcrossRoute) -> None:
+    def __init__(
+        self,
+        origin: Web3ChainPort,
+        dest_w3: AsyncWeb3[Any],
+        route: AcrossRoute,
+        price: PriceSource | None = None,
+    ) -> None:
+        """`price`: USDC per ETH for the hop's gas (chain/eth_price.py; default: the fixed
+        `route.eth_usdc`)."""
         self.origin, self.route = origin, route
+        self.price = price or FixedEthPrice(route.eth_usdc)
         self._dest_w3 = dest_w3
         origin_abi = artifacts.across(route.origin_pool_contract)["abi"]
         dest_abi = artifacts.across(route.dest_pool_contract)["abi"]
@@ -124,7 +134,7 @@ class AcrossBridge:
                 self._pool.events.FundsDeposited().process_log(deposit)["args"]["outputAmount"]
             )
         await self._wait_fill(deposit_id)
-        gas = gas_cost_usdc(receipts, self.route.eth_usdc)
+        gas = gas_cost_usdc(receipts, await self.price.eth_usdc()) if receipts else Decimal(0)
         received = max(units_to_usdc(output) - gas, Decimal(0))
         return received, command.amount - received
 

@@ -17,7 +17,8 @@ for the same hop (the router's retry, recovery's redo) only becomes the id its r
 reported under: the hop never runs twice at once.
 
 Gas: what the hop's own transactions cost (gas used × effective gas price, in ETH) is
-converted to USDC at `eth_usdc` and rounded up to the micro-USDC: the lot's fee (SPEC §1
+converted to USDC at the venue's ETHUSDC mid (chain/eth_price.py; a fixed `eth_usdc`
+when none is known) and rounded up to the micro-USDC: the lot's fee (SPEC §1
 "fees per hop").
 """
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from indexmaker.chain.connector import Web3ChainPort
+from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.exchange_wallet import ExchangeWallet, WithdrawalRefused
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.core.chain_events import (
@@ -58,12 +59,15 @@ class RoutedChainPort:
         eth_usdc: Decimal = Decimal(3000),
         timeout_s: float = 120.0,
         withdraw_bridge: str = "withdraw",  # [solver] withdraw_bridge: exchange → trading chain
+        price: PriceSource | None = None,
     ) -> None:
+        """`price`: USDC per ETH for gas (chain/eth_price.py; default: the fixed `eth_usdc`)."""
         if trading not in ports:
             raise InvalidInputError("trading", f"no chain for {trading}")
         self.ports, self.trading = dict(ports), ports[trading]
         self.exchange, self.wallet = exchange, wallet
-        self.coin, self.network, self.eth_usdc = coin, network, eth_usdc
+        self.coin, self.network = coin, network
+        self.price = price or FixedEthPrice(eth_usdc)
         self.runner = HopRunner("exchange_deposit", timeout_s)
         self.withdraw_bridge = withdraw_bridge
         self.withdrawals = HopRunner("exchange_withdrawal", timeout_s)
@@ -105,7 +109,7 @@ class RoutedChainPort:
             gas = Decimal(0)
         else:
             tx = "0x" + bytes(receipt["transactionHash"]).hex()
-            gas = gas_cost_usdc([receipt], self.eth_usdc)
+            gas = gas_cost_usdc([receipt], await self.price.eth_usdc())
         await self.wallet.wait_credited(self.coin, tx, self.runner.timeout_s)
         received = max(command.amount - gas, Decimal(0))
         return received, command.amount - received
