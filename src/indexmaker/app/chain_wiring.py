@@ -30,7 +30,7 @@ from indexmaker.app.config import ServiceConfig
 from indexmaker.app.service import index_pairs
 from indexmaker.chain import anvil, artifacts
 from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
-from indexmaker.chain.connector import ChainSettings, Web3ChainPort
+from indexmaker.chain.connector import ChainSettings, Web3ChainPort, disconnect
 from indexmaker.chain.deploy import (
     ANVIL_KEY_0,
     DEPLOYER_KEY_ENV,
@@ -187,7 +187,7 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
             memory = replace(config, store=replace(config.store, data_dir=None))
             await serve_until_signal(memory, venue, path.chain, path.bridges)
         finally:
-            await path.relayer.stop()
+            await path.close()
     finally:
         if exchange_sim is not None:
             exchange_sim.stop()
@@ -199,6 +199,14 @@ class ChainPath:
     chain: RoutedChainPort
     bridges: dict[str, AcrossBridge]
     relayer: RelayerTask
+    clients: list[AsyncWeb3[Any]] = field(default_factory=list)  # besides the ports' own
+
+    async def close(self) -> None:
+        """Stop the relayer and close the RPC clients this path made (after the service
+        stopped its ports)."""
+        await self.relayer.stop()
+        for w3 in self.clients:
+            await disconnect(w3)
 
 
 def chain_path(
@@ -248,8 +256,9 @@ def chain_path(
         timeout_s=s.hop_timeout_s,
         price=price,
     )
+    source_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(SOURCE_CHAIN_ID)))
     relayer = AcrossRelayer(
-        AsyncWeb3(AsyncHTTPProvider(chains.url(SOURCE_CHAIN_ID))),
+        source_w3,
         SOURCE_CHAIN_ID,
         src["spoke_pool"],
         src["spoke_pool_contract"],
@@ -261,4 +270,4 @@ def chain_path(
         delay_s=s.relayer_delay_s,
         poll_s=s.poll_s,
     )
-    return ChainPath(routed, {"across": bridge}, RelayerTask(relayer))
+    return ChainPath(routed, {"across": bridge}, RelayerTask(relayer), [dest_w3, source_w3])

@@ -8,7 +8,8 @@ Across relayer. Four clients (anvil's public accounts 4-7) deposit USDC into cus
 each chain, and buy the index over FIX/JSON with the SDK; the demo prints the transactions of
 each step, the fees per route, and balances read from the chains (index tokens in the clients'
 wallets on 8453, custody, the exchange's credited deposits), checks each invoice's hash against
-custody, and writes the invoices to `out/chain-invoices.json`.
+custody, and writes the invoices to `out/chain-invoices.json`; then one client redeems half
+of its tokens on chain (app/demo_redeem.py).
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from indexmaker.app.chain_wiring import (
     LocalChains,
     chain_path,
     exchange_sim_args,
+    exchange_sim_env,
     start_local_chains,
 )
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS
 from indexmaker.app.config import ServiceConfig
+from indexmaker.app.demo_redeem import redeem_on_chain
 from indexmaker.app.service import Service, index_pairs
 from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, connect
@@ -89,9 +92,13 @@ async def _run(out_dir: Path) -> dict[str, Any]:
                 f"{section['custody']}  spoke pool {section['spoke_pool']}"
             )
         await asyncio.to_thread(_fund, chains)
-        _say("==> starting the exchange simulator (watching 8453 for deposits)")
+        _say(
+            "==> starting the exchange simulator (watching 8453 for deposits, paying "
+            "withdrawals there from its hot wallet)"
+        )
         args = [*exchange_sim_args(chains), "--indexes", INDEX]
-        venue, sim = await asyncio.to_thread(binance_venue, index_pairs([INDEX]), args)
+        env = exchange_sim_env(chains)  # its hot wallet pays withdrawals on 8453
+        venue, sim = await asyncio.to_thread(binance_venue, index_pairs([INDEX]), args, env)
         try:
             summary = await _with_service(chains, venue, out_dir)
         finally:
@@ -163,10 +170,14 @@ async def _with_service(chains: LocalChains, venue: BinanceVenue, out_dir: Path)
         invoices = await asyncio.gather(
             *(_order(service.server.url, ANVIL_TEST_KEYS[a], c, n) for a, c, n in CLIENTS)
         )
-        return await _report(chains, path, deposits, list(invoices), out_dir)
+        summary = await _report(chains, path, deposits, list(invoices), out_dir)
+        # The sell side on chain (app/demo_redeem.py): the 2,500 USDC client redeems half.
+        key = ANVIL_TEST_KEYS[CLIENTS[1][0]]
+        redemption = await redeem_on_chain(chains, service.server.url, key, INDEX, out_dir)
+        return {**summary, "ok": summary["ok"] and redemption["ok"], "redemption": redemption}
     finally:
         await service.stop()
-        await path.relayer.stop()
+        await path.close()
 
 
 async def _order(url: str, key: str, chain_id: int, amount: int) -> Any:

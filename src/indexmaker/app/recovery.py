@@ -13,6 +13,11 @@ What the outbox says about each kind of effect after a crash, and what is done a
 - transfers (RouteCollateral) and mints (MintIndex) whose outcome the engine has not seen:
   carried out again under the same transfer id / payment id, which the chain side takes at
   most once (the custody contract refuses a repeated payment id).
+- a redemption's escrow, burns, withdrawal and payout (EscrowIndex, BurnIndex, its
+  RouteCollateral, WithdrawCollateral) whose answer the engine has not seen: carried out again
+  under the same escrow / payment / transfer / withdrawal id (custody, the exchange's
+  `withdrawOrderId` and custody's release id each take a key once); a release of unsold
+  index units (ReleaseIndex, no answer expected) whose effect was not marked done: again too.
 - client messages (SendToClient) not marked delivered: handed to the FIX server again.
 """
 
@@ -21,12 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from indexmaker.core.events import (
+    BurnIndex,
+    Command,
     EngineInput,
+    EscrowIndex,
     ExchangeOrderStatusUnknown,
     MintIndex,
     PlaceExchangeOrder,
+    ReleaseIndex,
     RouteCollateral,
     SendToClient,
+    WithdrawCollateral,
 )
 from indexmaker.core.ids import ExchangeOrderId, PaymentId, TransferId
 from indexmaker.core.ports import StorePort
@@ -40,7 +50,7 @@ class RecoveryPlan:
     replayed: int = 0
     snapshot_seq: int = 0  # the journal entry the restored snapshot was taken after (0: none)
     inputs: list[EngineInput] = field(default_factory=list)  # submitted before trading
-    redo: list[RouteCollateral | MintIndex] = field(default_factory=list)  # same keys again
+    redo: list[Command] = field(default_factory=list)  # carried out again under the same keys
     messages: list[SendToClient] = field(default_factory=list)  # not known delivered
     last_deposit_seq: int = 0  # the simulated chain continues after it
 
@@ -66,6 +76,10 @@ def recover(engine: Engine, store: StorePort, fingerprint: str | None = None) ->
     sent: set[ExchangeOrderId] = set()
     routes: dict[TransferId, RouteCollateral] = {}
     mints: dict[PaymentId, MintIndex] = {}
+    redemption_effects: dict[tuple[type, str], Command] = {}  # the latest of each key
+    pending = store.pending()
+    unmarked = {item.key for item in pending}
+    releases: list[Command] = []
     for item in store.effects():
         command = item.command
         if isinstance(command, PlaceExchangeOrder):
@@ -74,7 +88,10 @@ def recover(engine: Engine, store: StorePort, fingerprint: str | None = None) ->
             routes[command.transfer_id] = command  # the latest attempt
         elif isinstance(command, MintIndex):
             mints[command.payment_id] = command
-    pending = store.pending()
+        elif isinstance(command, EscrowIndex | BurnIndex | WithdrawCollateral):
+            redemption_effects[(type(command), _key(command))] = command
+        elif isinstance(command, ReleaseIndex) and item.key in unmarked:
+            releases.append(command)
     plan.messages = [i.command for i in pending if isinstance(i.command, SendToClient)]
     store.mark_done(item.key for item in pending)
     for tracked in engine.tracker.open_orders():
@@ -84,4 +101,15 @@ def recover(engine: Engine, store: StorePort, fingerprint: str | None = None) ->
             )
     plan.redo.extend(c for t, c in routes.items() if engine.router.is_in_flight(t))
     plan.redo.extend(c for p, c in mints.items() if engine.solver.minter.is_minting(p))
+    plan.redo.extend(c for t, c in routes.items() if engine.redemptions.awaits_chain(c))
+    plan.redo.extend(c for c in redemption_effects.values() if engine.redemptions.awaits_chain(c))
+    plan.redo.extend(releases)
     return plan
+
+
+def _key(command: EscrowIndex | BurnIndex | WithdrawCollateral) -> str:
+    if isinstance(command, EscrowIndex):
+        return command.escrow_id
+    if isinstance(command, BurnIndex):
+        return command.payment_id
+    return command.withdrawal_id

@@ -71,6 +71,14 @@ from indexmaker.observability.logging import log_event
 DEPOSIT_TOPIC = Web3.keccak(text="Deposit(address,uint256,uint256)")
 
 
+async def disconnect(w3: AsyncWeb3[Any]) -> None:
+    """Close the aiohttp sessions web3's HTTP provider caches per event loop (web3 never
+    closes them by itself: each one left open is an "Unclosed client session" at exit)."""
+    provider = w3.provider
+    if isinstance(provider, AsyncHTTPProvider):
+        await provider.disconnect()
+
+
 class PaymentIdReused(NonRetryableError):
     """Custody already minted under this payment id, for something else."""
 
@@ -218,6 +226,7 @@ class Web3ChainPort:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await disconnect(self._w3)  # its cached aiohttp sessions ("Unclosed client session")
 
     async def _on_deposit(self, log: Any) -> None:
         args = self._custody.events.Deposit().process_log(log)["args"]

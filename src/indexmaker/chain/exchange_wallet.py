@@ -17,6 +17,7 @@ from typing import Any
 from web3 import Web3
 
 from indexmaker.core.errors import NonRetryableError, RetryableError
+from indexmaker.core.money import round_usdc, round_usdc_down
 from indexmaker.venues.binance.rest import BinanceRest
 
 CREDITED = (1, 6)
@@ -136,7 +137,9 @@ class ExchangeWallet:
             row = await self.withdrawal_status(coin, withdraw_order_id)
             status = None if row is None else int(row["status"])
             if row is not None and status == WITHDRAWN and row.get("txId"):
-                amount, fee = Decimal(row["amount"]), Decimal(row["transactionFee"])
+                # The exchange prints 8 decimals; USDC moves in 6 on chain (never more).
+                amount = round_usdc_down(Decimal(row["amount"]))
+                fee = round_usdc(Decimal(row["transactionFee"]))
                 return Withdrawal(amount, fee, str(row["txId"]))
             if status in NOT_WITHDRAWN:
                 raise WithdrawalRefused(f"withdrawal {withdraw_order_id}: status {status}")

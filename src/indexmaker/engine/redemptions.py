@@ -25,6 +25,7 @@ from decimal import Decimal
 from indexmaker.core.events import (
     Alert,
     BatchEvent,
+    BurnIndex,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
     Command,
@@ -35,7 +36,9 @@ from indexmaker.core.events import (
     NewIndexOrderResponse,
     PlaceExchangeOrder,
     RequestStatus,
+    RouteCollateral,
     SendToClient,
+    WithdrawCollateral,
 )
 from indexmaker.core.ids import (
     BatchId,
@@ -191,6 +194,24 @@ class RedemptionManager:
         status = RequestStatus.REJECTED if refused else RequestStatus.CANCELED
         response = CancelIndexOrderResponse(request.client_order_id, status, refused)
         self.out.append(SendToClient(request.client, response))
+
+    def awaits_chain(self, command: Command) -> bool:
+        """Whether the chain's answer to this redemption effect is still awaited: an escrow
+        not yet answered, a burn not confirmed, a withdrawal or payout not done (recovery
+        carries it out again under the same key; the chain does each at most once)."""
+        match command:
+            case EscrowIndex():
+                found = self._by_id.get(command.escrow_id)
+                return found is not None and found.state is _S.ESCROWING
+            case BurnIndex():
+                return self.settlement.owns_burn(command.payment_id)
+            case RouteCollateral():
+                found = self._by_id.get(PaymentId(command.transfer_id))
+                return found is not None and found.state is _S.WITHDRAWING
+            case WithdrawCollateral():
+                found = self._by_id.get(PaymentId(command.withdrawal_id))
+                return found is not None and found.state is _S.PAYING
+        return False
 
     # ------------------------------------------------------------------ chain answers
 

@@ -87,7 +87,7 @@ class Running:
     async def stop(self) -> None:
         if self.service is not None:
             await self.service.stop()
-            await self.path.relayer.stop()
+            await self.path.close()
         if self.sim is not None:
             self.sim.stop()
         if self.txs is not None:

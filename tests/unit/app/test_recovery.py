@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from indexmaker.app.recovery import recover
+from indexmaker.app.runtime import EFFECTS
 from indexmaker.core import codec
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.events import (
@@ -15,16 +16,15 @@ from indexmaker.core.events import (
     MintIndex,
     PlaceExchangeOrder,
     QueryExchangeOrder,
+    ReleaseIndex,
     RouteCollateral,
     SendToClient,
     Tick,
 )
-from indexmaker.core.journal import JournalEntry
+from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.engine.engine import Engine
 from indexmaker.sim.replay_check import lifecycle, setup
 from indexmaker.store.sqlite import SqliteStore
-
-EFFECTS = (SendToClient, PlaceExchangeOrder, QueryExchangeOrder, RouteCollateral, MintIndex)
 
 
 def _crashed_store(path: Path, entries: list[JournalEntry], done: int) -> Engine:
@@ -42,6 +42,15 @@ def _crashed_store(path: Path, entries: list[JournalEntry], done: int) -> Engine
     return engine
 
 
+def entries_effects(path: Path, cut: int) -> list[OutboxItem]:
+    """The effects of the last entry (never marked done before the crash)."""
+    store = SqliteStore(path)
+    try:
+        return [i for i in store.effects() if i.journal_seq == cut]
+    finally:
+        store.close()
+
+
 def _state(engine: Engine) -> tuple[object, ...]:
     tracker = engine.tracker
     return (
@@ -54,7 +63,7 @@ def _state(engine: Engine) -> tuple[object, ...]:
 def test_every_cut_of_the_lifecycle_recovers_to_the_state_before_the_crash(tmp_path: Path) -> None:
     entries, _ = lifecycle()
     cuts = range(1, len(entries), max(1, len(entries) // 25))
-    seen_reconcile = seen_redo = 0
+    seen_reconcile = seen_redo = seen_redemption = 0
     for cut in cuts:
         path = tmp_path / f"cut{cut}.sqlite3"
         truth = _crashed_store(path, entries[:cut], done=cut - 1)
@@ -73,19 +82,28 @@ def test_every_cut_of_the_lifecycle_recovers_to_the_state_before_the_crash(tmp_p
             commands = engine.handle(event)
             assert not any(isinstance(c, PlaceExchangeOrder) for c in commands)
             assert any(isinstance(c, QueryExchangeOrder) for c in commands)
-        # Transfers and mints whose outcome is unknown go again under the same key.
+        # Transfers, mints and a redemption's chain effects whose outcome is unknown go
+        # again under the same key (a release whose effect was not marked done, too).
         for command in plan.redo:
             if isinstance(command, RouteCollateral):
-                assert truth.router.is_in_flight(command.transfer_id)
-            else:
+                assert truth.router.is_in_flight(
+                    command.transfer_id
+                ) or truth.redemptions.awaits_chain(command)
+            elif isinstance(command, MintIndex):
                 assert truth.solver.minter.is_minting(command.payment_id)
+            elif isinstance(command, ReleaseIndex):
+                assert command in [i.command for i in entries_effects(path, cut)]
+            else:
+                assert truth.redemptions.awaits_chain(command), command
+                seen_redemption += 1
         # The last entry's effects were never marked done: they are superseded, not pending.
         store.commit()
         assert store.pending() == []
         seen_reconcile += bool(asked)
         seen_redo += bool(plan.redo)
         store.close()
-    assert seen_reconcile and seen_redo  # the cuts did cover orders and hops in flight
+    # The cuts did cover orders, hops and a redemption's escrow, burns or payout in flight.
+    assert seen_reconcile and seen_redo and seen_redemption
 
 
 def test_undelivered_client_messages_are_handed_over_again(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
+from indexmaker.chain.connector import disconnect
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.money import usdc_to_units
@@ -103,3 +104,4 @@ class ChainPayer:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await disconnect(self._w3)
