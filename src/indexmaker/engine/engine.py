@@ -58,7 +58,7 @@ from indexmaker.core.events import (
     WithdrawalCompleted,
     WithdrawalFailed,
 )
-from indexmaker.core.ids import Designation, InstrumentId, Symbol
+from indexmaker.core.ids import Designation, InstrumentId, Symbol, TransferId
 from indexmaker.core.journal import Journal, JournalEntry, MemoryJournal
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.engine.balances import VenueBalances
@@ -180,6 +180,7 @@ class Engine:
             TRADING_CHAIN,
         )
         self.solver.redemptions = self.redemptions
+        self.redemptions.settlement.pending_hops = self.pending_hops  # withdrawals asked too
         self.solver.executions.sells = self.redemptions
         self.rebalance = RebalanceManager(
             config,
@@ -276,7 +277,7 @@ class Engine:
         match event:
             case Tick():
                 solver.tick(now)
-                solver.out.extend(self.pending_hops.due(now, self.router.is_in_flight))
+                solver.out.extend(self.pending_hops.due(now, self._hop_in_flight))
             case BookSnapshot() | BookUpdate() | BookInvalid() | TradePrint():
                 self.market.apply(event)
             case ExchangeFill():
@@ -469,6 +470,11 @@ class Engine:
             self.solver.tick_collateral(now)
         else:
             self.solver.out.append(command)
+
+    def _hop_in_flight(self, transfer_id: TransferId) -> bool:
+        """A collateral hop or a redemption's withdrawal still under way."""
+        settlement = self.redemptions.settlement
+        return self.router.is_in_flight(transfer_id) or settlement.withdrawing(transfer_id)
 
     def _hop_completed(self, event: HopCompleted, now: datetime) -> None:
         result = self.router.on_completed(event.transfer_id, event.amount_received)

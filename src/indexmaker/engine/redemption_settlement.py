@@ -45,6 +45,7 @@ from indexmaker.core.ids import (
 from indexmaker.core.money import round_index_down
 from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
 from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.redemption_reports import build_redemption_invoice, proceeds_parts
 from indexmaker.model.redemption import Redemption, RedemptionState
 
@@ -76,6 +77,8 @@ class RedemptionSettlement:
         self.paid: list[Redemption] = []
         # The time of the input being handled (set by the engine): invoices are stamped with it.
         self.now: datetime | None = None
+        # The engine's watch on hops reported PENDING (set by the engine): withdrawals too.
+        self.pending_hops: PendingHops | None = None
 
     def owns_burn(self, payment_id: PaymentId) -> bool:
         return payment_id in self._burns
@@ -99,6 +102,11 @@ class RedemptionSettlement:
     def owns_transfer(self, transfer_id: TransferId) -> bool:
         return PaymentId(transfer_id) in self._by_id
 
+    def withdrawing(self, transfer_id: TransferId) -> bool:
+        """Whether the withdrawal of that id is still under way (a pending hop to ask about)."""
+        redemption = self._by_id.get(PaymentId(transfer_id))
+        return redemption is not None and redemption.state is _S.WITHDRAWING
+
     def on_withdrawn(self, event: HopCompleted | HopFailed | HopStatusUnknown | HopReport) -> None:
         """The proceeds left the exchange (or did not, or nobody knows yet): pay the client;
         or resend under the same id (a refusal, or the venue has no trace of it); or ask."""
@@ -106,17 +114,25 @@ class RedemptionSettlement:
         if redemption.state is not _S.WITHDRAWING:
             return  # a repeated report of a withdrawal already counted
         command = self._withdraw_command(redemption)
+        query = QueryHop(event.transfer_id, command.bridge, command.amount)
+        pending = self.pending_hops
+        if isinstance(event, HopStatusUnknown):  # a timeout: ask, never resend on a guess
+            self.out.append(query)
+            return
+        if isinstance(event, HopReport) and event.state is HopState.PENDING:
+            if pending is not None and self.now is not None:  # asked again (pending_hops.py)
+                pending.on_pending(query, self.now)
+            return  # its completion will come
+        if pending is not None:
+            pending.forget(event.transfer_id)  # done, failed or not found: no more asking
         if isinstance(event, HopFailed):
             self._retry(event.transfer_id, command, True, event.reason)
-            return
-        if isinstance(event, HopStatusUnknown):  # a timeout: ask, never resend on a guess
-            self.out.append(QueryHop(event.transfer_id, command.bridge, command.amount))
             return
         if isinstance(event, HopReport):
             if event.state is HopState.NOT_FOUND:
                 self._retry(event.transfer_id, command, True, event.reason or "not found")
             if event.state is not HopState.DONE or event.amount_received is None:
-                return  # pending: its completion will come
+                return
             event = HopCompleted(event.transfer_id, event.amount_received, event.fee or ZERO)
         redemption.received = event.amount_received
         redemption.withdrawal_fee = redemption.withdrawn - event.amount_received

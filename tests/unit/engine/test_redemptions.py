@@ -14,6 +14,7 @@ from indexmaker.core.events import (
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
     ClientResponse,
+    Command,
     HopCompleted,
     HopReport,
     HopState,
@@ -240,3 +241,40 @@ def test_a_withdrawal_of_unknown_outcome_is_asked_about_and_resent_only_under_it
     assert (payout.withdrawal_id, payout.amount) == ("R1", D("990.5"))
     assert engine.handle(HopCompleted(TransferId("R1"), D("990.5"), D(1))) == []  # a repeat
     assert redemption.withdrawal_fee == D("1.0075")
+
+
+def test_a_withdrawal_reported_pending_is_asked_about_again_then_alerted_then_paid() -> None:
+    # The withdrawal R1 takes an hour on the venue; its first outcome timed out and the chain
+    # said PENDING. The core asks again 30 s after each PENDING answer (the chain answers
+    # PENDING 1 s after each question: at 30, 61 and 92 s) until it has been pending for
+    # 2 minutes, alerts once and asks no more; the completion, pushed after the hour, still
+    # pays the client.
+    state = world(withdraw_delay="1h", hop_query_interval="30s", hop_pending_alert="2m")
+    alice = state.client("alice")
+    r1 = TransferId("R1")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(seconds=3))  # sold, burned, withdrawal R1 sent
+    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None and redemption.state is RedemptionState.WITHDRAWING
+    engine = state.world.engine
+    (query,) = engine.handle(HopStatusUnknown(r1, "timeout"))
+    assert engine.handle(HopReport(r1, HopState.PENDING)) == []
+    asked: list[tuple[timedelta, QueryHop]] = []
+    start = state.world.clock.now()
+
+    def answer(command: Command) -> None:
+        if isinstance(command, QueryHop):
+            asked.append((state.world.clock.now() - start, command))
+            state.world.schedule(timedelta(seconds=1), HopReport(r1, HopState.PENDING))
+
+    state.world.on_command = answer
+    state.world.advance(timedelta(minutes=5))
+    # The same question each time (never a resend), one interval after each PENDING answer.
+    assert [q for _, q in asked] == [query] * 3
+    assert [t.total_seconds() for t, _ in asked] == [30, 61, 92]
+    (alert,) = [a for a in state.world.log.alerts if a.code == "hop_pending"]
+    assert "R1" in alert.message
+    assert engine.pending_hops.asking() == [r1]  # watched, no longer asked
+    state.world.advance(timedelta(hours=1))  # the push arrives
+    assert redemption.state is RedemptionState.PAID and state.world.chain.paid[alice] > 0
+    assert engine.pending_hops.asking() == []
