@@ -99,7 +99,7 @@ class ExecutionReports:
                 )
             )
         if self.rebalance is not None and self.rebalance.owns(tracked.batch_id):
-            self.rebalance.on_fill(tracked.batch_id, fill, terms, now)
+            self.rebalance.on_fill(tracked.batch_id, command.side, fill, terms, now)
             return
         if command.side is Side.SELL and self.sells is not None:
             self.sells.on_fill(

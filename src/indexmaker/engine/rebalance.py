@@ -344,15 +344,16 @@ class RebalanceManager:
         return batch_id in self._rounds
 
     def on_fill(
-        self, batch_id: BatchId, fill: ExchangeFill, terms: LotTerms, now: datetime
+        self, batch_id: BatchId, side: Side, fill: ExchangeFill, terms: LotTerms, now: datetime
     ) -> None:
-        """An execution of a round (also after the round closed: never lost)."""
+        """An execution of a round (also after the round closed: never lost, its side read
+        from the order, not from what the round still expects)."""
         rnd = self._rounds[batch_id]
         rebalance = rnd.rebalance
         symbol = rebalance.target.symbol
         asset = fill.instrument
         pending = rnd.pending.get(asset, ZERO)
-        if pending < 0:
+        if side is Side.SELL:
             self._sold(rebalance, asset, fill.quantity, fill.price, terms.fee)
             rebalance.assets[asset].sold += fill.quantity
             rnd.pending[asset] = min(ZERO, pending + fill.quantity)

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.events import NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, Symbol, TradeId, instrument
+from indexmaker.core.events import ExchangeFill, NewIndexOrderRequest
+from indexmaker.core.ids import Asset, ClientOrderId, Symbol, TradeId, VenueOrderId, instrument
 from indexmaker.core.money import money_context
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.rebalance import rebased_basket
 from indexmaker.model.side import Side
+from indexmaker.sim.exchange import Behaviour
 from indexmaker.sim.scenario import Scenario, ScenarioRun, build, duration
 
 D = Decimal
@@ -169,3 +170,31 @@ def test_issuer_inventory_nobody_uses_is_taken_before_the_venue() -> None:
         assert held == D(20) + venue[0].quantity
         ccc = next(a for a in world.log.rebalances[-1].assets if a.instrument == CCC)
         assert ccc.crossed == D(20) and ccc.bought == venue[0].quantity
+
+
+def test_a_late_sell_fill_of_a_closed_round_is_a_sale() -> None:
+    with money_context():
+        state = _world(rebalance_interval="30s")
+        world = state.world
+        world.exchange.behaviour[AAA] = Behaviour(fill_ratio=D("0.4"))
+        world.submit(_proposal())
+        world.advance(duration("1s"))  # round 1: 10 of 25 AAA sold @ 9.9, then closed
+        (order,) = [o for o in world.log.exchange_orders if o.side is Side.SELL]
+        holdings = world.engine.solver.holdings
+        cash = holdings.cash_of(IDX)
+        assert holdings.held_of(IDX, AAA) == D(40)
+        late = ExchangeFill(
+            order.order_id,
+            AAA,
+            VenueOrderId("v-late"),
+            TradeId("t-late"),
+            D("9.9"),
+            D(1),
+            D(11),
+            D("0.0099"),
+            Asset("USDC"),
+            world.clock.now(),
+        )
+        world.submit(late)
+        assert holdings.held_of(IDX, AAA) == D(39)  # sold, not bought
+        assert holdings.cash_of(IDX) == cash + D("9.9") - D("0.0099")
