@@ -195,6 +195,7 @@ class Engine:
             self.batches.new_id,
         )
         self.rebalance.redemptions = self.redemptions
+        self.rebalance.blocked = self.solver.executions.blocked_assets
         sell_baskets.reserved = self.rebalance.reserved
         self.solver.rebalance = self.solver.executions.rebalance = self.rebalance
 

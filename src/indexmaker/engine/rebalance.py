@@ -112,6 +112,8 @@ class RebalanceManager:
         self._rounds: dict[BatchId, _Round] = {}
         self._open: dict[Symbol, BatchId] = {}
         self.redemptions: RedemptionManager | None = None
+        # Assets cooling down after a venue reject (ExecutionReports.blocked_assets).
+        self.blocked: Callable[[datetime], Mapping[InstrumentId, str]] | None = None
 
     # ------------------------------------------------------------------ proposal
 
@@ -176,7 +178,7 @@ class RebalanceManager:
             if done is not None:
                 self._finish(rebalance, now, done)
                 continue
-            planned = self._plan_round(rebalance, left, buy_plan, sell_plan)
+            planned = self._plan_round(rebalance, left, buy_plan, sell_plan, now)
             if planned is not None:
                 return planned
             rebalance.next_round_at = now + self.config.rebalance_interval
@@ -199,8 +201,10 @@ class RebalanceManager:
         left: list[Leftover],
         buy_plan: BatchPlan[OrderUpdate] | None,
         sell_plan: BatchPlan[Redemption] | None,
+        now: datetime,
     ) -> RoundPlan | None:
         cfg = self.config
+        blocked = self.blocked(now) if self.blocked is not None else {}
         symbol = rebalance.target.symbol
         sells: list[PlannedAssetOrder] = []
         wants: list[tuple[Leftover, Decimal, Decimal]] = []  # (asset, quantity, limit)
@@ -213,6 +217,8 @@ class RebalanceManager:
             band = cfg.rebalance_price_band * rebalance.assets[item.instrument].arrival_mid
             if mid is None or abs(mid - rebalance.assets[item.instrument].arrival_mid) > band:
                 continue  # reference §6.2 item 6: pause the asset, never chase it
+            if item.instrument in blocked:
+                continue  # the venue refused it: waits out the cool-down like any batch
             side = Side.BUY if item.quantity > 0 else Side.SELL
             need = abs(item.quantity)
             if side is Side.BUY and item.instrument not in busy and cash > 0:

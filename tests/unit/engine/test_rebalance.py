@@ -198,3 +198,20 @@ def test_a_late_sell_fill_of_a_closed_round_is_a_sale() -> None:
         world.submit(late)
         assert holdings.held_of(IDX, AAA) == D(39)  # sold, not bought
         assert holdings.cash_of(IDX) == cash + D("9.9") - D("0.0099")
+
+
+def test_an_asset_the_venue_refused_waits_out_its_cool_down() -> None:
+    with money_context():
+        state = _world(rebalance_interval="1s", reject_cooldown="4s")
+        world = state.world
+        world.exchange.behaviour[AAA] = Behaviour(reject="-2010 insufficient balance")
+        world.submit(_proposal())
+        world.advance(duration("3s"))  # rounds 1 s apart, but AAA cools down for 4 s
+        sells = [o for o in world.log.exchange_orders if o.side is Side.SELL]
+        assert len(sells) == 1
+        assert [a.code for a in world.log.alerts] == ["exchange_reject"]
+        world.exchange.behaviour.clear()
+        world.advance(duration("3s"))
+        sells = [o for o in world.log.exchange_orders if o.side is Side.SELL]
+        assert len(sells) == 2 and sells[1].quantity == D(25)
+        assert world.engine.solver.holdings.held_of(IDX, AAA) == D(25)
