@@ -99,7 +99,7 @@ class BookSync:
         stale_after_ms: int = 10_000,
         max_buffer: int = 10_000,
         silent_after_ms: int = 120_000,
-        settle_every: int = 50,
+        settle_every: int = 100,
     ):
         self.symbol = symbol
         self.book = TickBook(symbol)

@@ -32,7 +32,7 @@ class MarketDataConfig:
     silent_after_ms: int = 120_000  # one symbol's stream silent this long: that book is stale
     # diffs queued in a book before they are applied and checked (also each watchdog round);
     # reads apply them at once (tick_book.py)
-    settle_every: int = 50
+    settle_every: int = 100
     streams_per_connection: int = 1000  # Binance allows 1024
     streams_per_subscribe: int = 200
     control_interval_s: float = 0.25  # <= 4 control messages/s of the 5/s allowed

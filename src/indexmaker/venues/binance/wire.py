@@ -20,8 +20,8 @@ PriceLevel = tuple[str, str]  # (price, quantity) as sent; quantity 0 removes th
 class DepthDiff(msgspec.Struct, frozen=True, gc=False):
     """`<symbol>@depth[@100ms]` event: levels changed between update ids U and u (inclusive).
 
-    Tuples of strings in an untracked struct: the book queues diffs until it is read
-    (tick_book.py), and queued lists made every garbage collection dearer (measured)."""
+    Tuples of strings in a struct the garbage collector does not track: a diff is merged
+    into the book's queue (tick_book.py) and dropped, and costs the collector nothing."""
 
     s: str  # symbol, upper case
     U: int  # first update id in this event
