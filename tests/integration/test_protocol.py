@@ -411,6 +411,33 @@ async def test_quote_request_response_and_cancel(live: Live) -> None:
         await wire.expect("IndexQuoteResponse", client_quote_id=qid, timeout=0.4)
 
 
+async def test_a_sell_quote_is_answered_at_the_bids_with_its_expected_proceeds(live: Live) -> None:
+    # Issue 12: a sell quote names index units (18 decimals) and is answered like a buy quote,
+    # at the sell limits (bids), plus the USDC the units should pay.
+    wire = await live.connect()
+    units = Decimal("2.000000000000000001")
+    sell = {"symbol": "SY100", "side": "sell", "amount": str(units)}
+    await wire.request("NewQuoteRequest", {"client_quote_id": "sq", **sell})
+    assert (await wire.expect("NewIndexQuote", client_quote_id="sq"))["status"] == "new"
+    answer = await wire.expect("IndexQuoteResponse", client_quote_id="sq")
+    await wire.request("NewQuoteRequest", {"client_quote_id": "bq", **QUOTE})
+    buy = await wire.expect("IndexQuoteResponse", client_quote_id="bq")
+    assert Decimal(answer["quantity_possible"]) == units
+    assert 0 < Decimal(answer["quantity_fillable_now"]) <= units
+    # Bids are below asks and the threshold moves each limit further: a unit sold brings
+    # less than one bought costs; a buy quote carries no proceeds.
+    price = Decimal(answer["index_price"])
+    assert 0 < price < Decimal(buy["index_price"]) and "expected_proceeds" not in buy
+    # Net of fee_factor; no redemption paid yet, so no withdrawal fee is expected. P in the
+    # answer is rounded to 6 decimals, the proceeds (rounded down) come from the exact P.
+    expected = units * price / SolverConfig().fee_factor
+    assert abs(Decimal(answer["expected_proceeds"]) - expected) < Decimal("0.00001")
+    # Finer than the token's 18 decimals: refused at the edge, with the field named.
+    too_fine = {**sell, "amount": "1.0000000000000000001"}
+    bad = wire.build("NewQuoteRequest", {"client_quote_id": "sq2", **too_fine})
+    await wire.refused(bad, "amount: more than 18 decimals")
+
+
 async def test_rejected_business_requests_carry_reasons(live: Live) -> None:
     wire = await live.connect()
     await wire.request("NewIndexOrder", {"client_order_id": "x-1", **ORDER, "symbol": "NOPE"})

@@ -290,6 +290,9 @@ class IndexQuoteResponse:
     quantity_possible: Decimal
     quantity_fillable_now: Decimal
     index_price: Decimal
+    # A sell quote's (issue 12): USDC the quantity_possible units are expected to pay, net of
+    # fee_factor and the expected withdrawal fee; None for a buy quote.
+    expected_proceeds: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from indexmaker.core.events import (
     RequestStatus,
 )
 from indexmaker.core.ids import ClientKey, ClientQuoteId, Symbol
-from indexmaker.core.money import round_index_down, round_usdc
+from indexmaker.core.money import round_index_down, round_usdc, round_usdc_down
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.index import Basket
@@ -36,8 +36,6 @@ class QuoteManager:
         reason = None
         if not known_symbol:
             reason = f"unknown symbol {request.symbol}"
-        elif request.side is Side.SELL:
-            reason = "sell quotes (redemption) are not available yet"
         elif not request.amount.is_finite() or request.amount <= 0:
             reason = "amount must be > 0"
         elif key in self._open:
@@ -67,23 +65,29 @@ class QuoteManager:
         baskets: Mapping[Symbol, Basket],
         market: MarketData,
         routing_fee: Callable[[ClientKey, Decimal], Decimal] | None = None,
+        sell_baskets: Mapping[Symbol, Basket] | None = None,
+        withdrawal_fee: Callable[[Decimal], Decimal] | None = None,
     ) -> list[tuple[ClientKey, ClientResponse]]:
         """Price every open quote at current limit prices; unpriceable ones wait.
-        `routing_fee(client, amount)` gives the routing fees an order would be charged."""
+        `routing_fee(client, amount)` gives the routing fees an order would be charged;
+        `sell_baskets` what a redemption of each index sells (after a rebalance, its
+        holdings; default `baskets`), `withdrawal_fee(usdc)` what withdrawing the proceeds
+        is expected to cost."""
         answers: list[tuple[ClientKey, ClientResponse]] = []
         for key, request in list(self._open.items()):
-            fee = routing_fee(request.client, request.amount) if routing_fee else ZERO
-            quote = self.compute(baskets[request.symbol], market, request.amount, fee)
-            if quote is None:
-                continue
-            possible, fillable, price = quote
-            del self._open[key]
-            answers.append(
-                (
-                    request.client,
-                    IndexQuoteResponse(request.client_quote_id, possible, fillable, price),
+            if request.side is Side.SELL:
+                basket = (sell_baskets or baskets)[request.symbol]
+                response = self._sell_quote(request, basket, market, withdrawal_fee)
+            else:
+                fee = routing_fee(request.client, request.amount) if routing_fee else ZERO
+                quote = self.compute(baskets[request.symbol], market, request.amount, fee)
+                response = (
+                    None if quote is None else IndexQuoteResponse(request.client_quote_id, *quote)
                 )
-            )
+            if response is None:
+                continue
+            del self._open[key]
+            answers.append((request.client, response))
         return answers
 
     def compute(
@@ -92,16 +96,78 @@ class QuoteManager:
         market: MarketData,
         amount: Decimal,
         routing_fee: Decimal = ZERO,
-        side: Side = Side.BUY,
     ) -> tuple[Decimal, Decimal, Decimal] | None:
-        """(quantity_possible, quantity_fillable_now, index_price) for a taker of `side`, or
-        None without prices. Only buys are quoted (`request` refuses sells) until redemption
-        defines what a sell's amount is.
+        """A buy quote: (quantity_possible, quantity_fillable_now, index_price), or None
+        without prices.
 
         SPEC §4: possible = ((amount − routing_fee) / fee_factor) / P at current limit prices;
         fillable_now = the same capped by max_order_volley and fitted to the visible liquidity.
         Index quantities are rounded down to the token's 18 decimals, P (USDC) to 6.
         """
+        cfg = self._config
+        priced = self._price(basket, market, Side.BUY)
+        if priced is None:
+            return None
+        index_price, fillable_cap = priced
+        net = amount - routing_fee
+        if net < 0:
+            net = ZERO
+        possible = net / cfg.fee_factor / index_price
+        usable = min(net / cfg.fee_factor, cfg.max_order_volley) / index_price
+        fillable = min(usable, fillable_cap)
+        return round_index_down(possible), round_index_down(fillable), round_usdc(index_price)
+
+    def compute_sell(
+        self,
+        basket: Basket,
+        market: MarketData,
+        units: Decimal,
+        withdrawal_fee: Callable[[Decimal], Decimal] | None = None,
+    ) -> tuple[Decimal, Decimal, Decimal, Decimal] | None:
+        """A sell (redemption) quote of `units` index units: (quantity_possible,
+        quantity_fillable_now, index_price, expected_proceeds), or None without prices.
+
+        SPEC §4 mirrored for a seller (issue 12): P at the sell limit prices (best bid ×
+        (1 − price_threshold) per asset); possible = units; fillable_now = units capped by
+        max_order_volley / P and fitted to the visible bid liquidity within the limits;
+        expected proceeds = units × P / fee_factor (the net a floor is checked against)
+        − withdrawal_fee of that, never below 0. Units round down to 18 decimals, P (USDC) to
+        6 half-even, proceeds down to 6 (never promise more than is paid).
+        """
+        cfg = self._config
+        priced = self._price(basket, market, Side.SELL)
+        if priced is None:
+            return None
+        index_price, fillable_cap = priced
+        most = cfg.max_order_volley / index_price
+        fillable = min(units, most, fillable_cap)
+        net = units * index_price / cfg.fee_factor
+        proceeds = net - (withdrawal_fee(net) if withdrawal_fee is not None else ZERO)
+        return (
+            round_index_down(units),
+            round_index_down(fillable),
+            round_usdc(index_price),
+            round_usdc_down(proceeds if proceeds > 0 else ZERO),
+        )
+
+    def _sell_quote(
+        self,
+        request: NewQuoteRequest,
+        basket: Basket,
+        market: MarketData,
+        withdrawal_fee: Callable[[Decimal], Decimal] | None,
+    ) -> IndexQuoteResponse | None:
+        quote = self.compute_sell(basket, market, request.amount, withdrawal_fee)
+        if quote is None:
+            return None
+        possible, fillable, price, proceeds = quote
+        return IndexQuoteResponse(request.client_quote_id, possible, fillable, price, proceeds)
+
+    def _price(
+        self, basket: Basket, market: MarketData, side: Side
+    ) -> tuple[Decimal, Decimal] | None:
+        """(P at the limit prices of a taker of `side`, the index units the visible
+        liquidity within those limits allows), or None if an asset has no price or book."""
         cfg = self._config
         index_price = ZERO
         fillable_cap: Decimal | None = None
@@ -113,10 +179,6 @@ class QuoteManager:
             index_price += asset.quantity * limit
             units = book.taker_liquidity(side, limit, cfg.max_levels) / asset.quantity
             fillable_cap = units if fillable_cap is None else min(fillable_cap, units)
-        net = amount - routing_fee
-        if net < 0:
-            net = ZERO
-        possible = net / cfg.fee_factor / index_price
-        usable = min(net / cfg.fee_factor, cfg.max_order_volley) / index_price
-        fillable = min(usable, fillable_cap if fillable_cap is not None else ZERO)
-        return round_index_down(possible), round_index_down(fillable), round_usdc(index_price)
+        if fillable_cap is None or index_price <= 0:
+            return None
+        return index_price, fillable_cap

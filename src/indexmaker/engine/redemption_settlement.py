@@ -42,7 +42,7 @@ from indexmaker.core.ids import (
     TransferId,
     WithdrawalId,
 )
-from indexmaker.core.money import round_index_down
+from indexmaker.core.money import exact_add, round_index_down
 from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.pending_hops import PendingHops
@@ -79,6 +79,9 @@ class RedemptionSettlement:
         self.now: datetime | None = None
         # The engine's watch on hops reported PENDING (set by the engine): withdrawals too.
         self.pending_hops: PendingHops | None = None
+        # USDC withdrawn for redemptions paid so far, and what withdrawing and paying cost them.
+        self._withdrawn_paid = ZERO
+        self._withdrawal_fees = ZERO
 
     def owns_burn(self, payment_id: PaymentId) -> bool:
         return payment_id in self._burns
@@ -98,6 +101,14 @@ class RedemptionSettlement:
         redemption.burns.append(RedemptionBurn(event.payment_id, quantity, event.tx_hash))
         if redemption.state is _S.SETTLING and not redemption.pending_burns:
             self.settle(redemption)
+
+    def expected_withdrawal_fee(self, amount: Decimal) -> Decimal:
+        """What withdrawing `amount` USDC of proceeds and paying it out is expected to cost
+        (sell quotes): the fee rate of the redemptions paid so far, 0 before any (the buy
+        side's routing fee estimate does the same, engine/collateral.py)."""
+        if self._withdrawn_paid <= 0:
+            return ZERO
+        return amount * self._withdrawal_fees / self._withdrawn_paid
 
     def owns_transfer(self, transfer_id: TransferId) -> bool:
         return PaymentId(transfer_id) in self._by_id
@@ -152,6 +163,8 @@ class RedemptionSettlement:
             return
         redemption.payout_tx = event.tx_hash
         redemption.withdrawal_fee += event.fee
+        self._withdrawn_paid = exact_add(self._withdrawn_paid, redemption.withdrawn)
+        self._withdrawal_fees = exact_add(self._withdrawal_fees, redemption.withdrawal_fee)
         self._finish_paid(redemption)
 
     def _retry(self, key: str, command: Command, retryable: bool, reason: str) -> None:

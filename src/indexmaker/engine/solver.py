@@ -103,7 +103,14 @@ class Solver:
 
     def tick(self, now: datetime) -> None:
         self._check_collateral(now)
-        quotes = self.quotes.answer(self.baskets, self.market, self.collateral.expected_fee)
+        sells = self.redemptions  # sell quotes: what a redemption sells and its payout costs
+        quotes = self.quotes.answer(
+            self.baskets,
+            self.market,
+            self.collateral.expected_fee,
+            sells.baskets if sells is not None else None,
+            sells.settlement.expected_withdrawal_fee if sells is not None else None,
+        )
         for client, answer in quotes:
             self.out.append(SendToClient(client, answer))
         self.minter.mint_ready(now)

@@ -190,12 +190,14 @@ class QuoteStatus(ServerMessage):
 
 @dataclass(frozen=True, slots=True)
 class Quote(ServerMessage):
-    """IndexQuoteResponse: index units the amount buys, now and at most."""
+    """IndexQuoteResponse: index units the amount buys (a sell quote: the units redeemed and
+    the USDC they should pay), now and at most."""
 
     client_quote_id: str
     quantity_possible: Decimal
     quantity_fillable_now: Decimal | None = None
     index_price: Decimal | None = None
+    expected_proceeds: Decimal | None = None  # a sell quote's: USDC the units should pay
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +349,7 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             _dec(frame, "quantity_possible"),
             _opt_dec(frame, "quantity_fillable_now"),
             _opt_dec(frame, "index_price"),
+            _opt_dec(frame, "expected_proceeds"),
             **meta,
         )
     raise ValueError(f"unknown msg_type {msg_type!r}")

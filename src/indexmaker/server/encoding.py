@@ -124,6 +124,8 @@ def response_body(response: ClientResponse) -> tuple[str, str, dict[str, Any]]:
                 "quantity_fillable_now": fmt_decimal(response.quantity_fillable_now),
                 "index_price": fmt_decimal(response.index_price),
             }
+            if response.expected_proceeds is not None:  # a sell quote's (issue 12)
+                body["expected_proceeds"] = fmt_decimal(response.expected_proceeds)
             return INDEX_QUOTE_RESPONSE, response.client_quote_id, body
     raise TypeError(f"not a client response: {type(response).__name__}")
 

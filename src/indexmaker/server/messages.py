@@ -352,7 +352,9 @@ def _body(
         quote_id = ClientQuoteId(check_id("client_quote_id", _required(raw, "client_quote_id")))
         symbol = Symbol(check_symbol(_required(raw, "symbol")))
         side = _side(_required(raw, "side"))
-        amount = check_amount("amount", _required(raw, "amount"))
+        # A sell quote names index units (18 decimals) like a sell order; a buy USDC.
+        decimals = INDEX_TOKEN_DECIMALS if side is Side.SELL else USDC_DECIMALS
+        amount = check_amount("amount", _required(raw, "amount"), decimals)
         return quote_id, NewQuoteRequest(client, quote_id, symbol, side, amount)
     if msg_type == CANCEL_QUOTE_REQUEST:
         quote_id = ClientQuoteId(check_id("client_quote_id", _required(raw, "client_quote_id")))

@@ -109,11 +109,6 @@ def test_rejections_change_nothing() -> None:
     q.request(quote("Q1", "100"), known_symbol=True)
     cases = [
         (quote("Q2", "100", symbol=Symbol("NOPE")), False, "unknown symbol NOPE"),
-        (
-            quote("Q3", "100", side=Side.SELL),
-            True,
-            "sell quotes (redemption) are not available yet",
-        ),
         (quote("Q4", "0"), True, "amount must be > 0"),
         (quote("Q5", "-1"), True, "amount must be > 0"),
         (quote("Q1", "100"), True, "quote Q1 is already open"),
@@ -183,3 +178,69 @@ def test_answer_asks_the_routing_fee_of_the_quoting_client() -> None:
     answers = q.answer(BASKETS, market(), fee)
     assert asked == [(ALICE, D("1012.52"))]
     assert answers == [(ALICE, IndexQuoteResponse(ClientQuoteId("Q1"), D(25), D(25), D("40.40")))]
+
+
+# ---------------------------------------------------------------- sell (redemption) quotes
+
+
+def sell_market() -> MarketData:
+    """Bids AAA 9.9 (×100) and 9.80 (×1000), BBB 19.9 (×30): with the 1% threshold the sell
+    limits are 9.801 and 19.701, P = 2 × 9.801 + 19.701 = 39.303; 9.80 is below AAA's limit,
+    so the liquidity within the limits is AAA 100 / 2 = 50 and BBB 30 / 1 = 30 index units."""
+    m = MarketData()
+    m.apply(BookSnapshot(AAA, ((D("9.9"), D(100)), (D("9.80"), D(1000))), ((D(10), D(100)),)))
+    m.apply(BookSnapshot(BBB, ((D("19.9"), D(30)),), ((D(20), D(100)),)))
+    return m
+
+
+def test_a_sell_quote_prices_the_units_at_the_bids_net_of_fees() -> None:
+    q = QuoteManager(SolverConfig())
+    # 40 units: all possible; 30 fit the bids now (BBB); proceeds 40 × 39.303 / 1.002 =
+    # 1572.12 / 1.002 = 1568.98203592814…, rounded down to 6 decimals.
+    assert q.compute_sell(IDX, sell_market(), D(40)) == (
+        D(40),
+        D(30),
+        D("39.303000"),
+        D("1568.982035"),
+    )
+    # A withdrawal fee rate of 0.1 % seen on earlier payouts: 1568.98203592814… × 0.999 =
+    # 1567.41305389221…; and one batch takes at most max_order_volley / P = 786.06 / 39.303
+    # = 20 units.
+    capped = QuoteManager(SolverConfig(max_order_volley=D("786.06")))
+    assert capped.compute_sell(IDX, sell_market(), D(40), lambda usdc: usdc / 1000) == (
+        D(40),
+        D(20),
+        D("39.303000"),
+        D("1567.413053"),
+    )
+    # Fees above the proceeds leave 0, never a negative amount; no bid means no quote yet.
+    assert q.compute_sell(IDX, sell_market(), D(1), lambda usdc: usdc * 2)[3] == 0  # type: ignore[index]
+    empty = MarketData()
+    empty.apply(BookSnapshot(AAA, (), ((D(10), D(1)),)))
+    assert q.compute_sell(IDX, empty, D(1)) is None
+
+
+def test_a_sell_quote_request_is_answered_with_its_expected_proceeds() -> None:
+    q = QuoteManager(SolverConfig())
+    new = q.request(quote("S1", "40", side=Side.SELL), known_symbol=True)
+    assert new == NewIndexQuoteResponse(ClientQuoteId("S1"), RequestStatus.NEW)
+    q.request(quote("B1", "1012.02"), known_symbol=True)
+    answers = dict(
+        (r.client_quote_id, r)
+        for _, r in q.answer(BASKETS, sell_market(), withdrawal_fee=lambda usdc: usdc / 1000)
+        if isinstance(r, IndexQuoteResponse)
+    )
+    assert answers[ClientQuoteId("S1")] == IndexQuoteResponse(
+        ClientQuoteId("S1"), D(40), D(30), D("39.303000"), D("1567.413053")
+    )
+    # The buy quote in the same tick: priced at the asks, no proceeds.
+    assert answers[ClientQuoteId("B1")].expected_proceeds is None
+    assert answers[ClientQuoteId("B1")].index_price == D("40.40")
+    # A rebalanced index sells its holdings basket: the sell quote prices that one.
+    holdings = {IDX_SYMBOL: Basket(IDX_SYMBOL, (BasketAsset(BBB, D(2)),))}
+    q.request(quote("S2", "10", side=Side.SELL), known_symbol=True)
+    ((_, answer),) = q.answer(BASKETS, sell_market(), sell_baskets=holdings)
+    # P = 2 × 19.701 = 39.402; BBB 30 / 2 = 15 units fit; 10 × 39.402 / 1.002 = 393.2335…
+    assert answer == IndexQuoteResponse(
+        ClientQuoteId("S2"), D(10), D(10), D("39.402000"), D("393.233532")
+    )

@@ -8,8 +8,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from indexmaker.core.events import NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, PaymentId, Symbol, TxHash, client_key, instrument
+from indexmaker.core.events import IndexQuoteResponse, NewIndexOrderRequest, NewQuoteRequest
+from indexmaker.core.ids import (
+    ClientOrderId,
+    ClientQuoteId,
+    PaymentId,
+    Symbol,
+    TxHash,
+    client_key,
+    instrument,
+)
 from indexmaker.core.redemption_events import (
     RedemptionBurn,
     RedemptionFill,
@@ -18,6 +26,7 @@ from indexmaker.core.redemption_events import (
     RedemptionStatus,
 )
 from indexmaker.model.side import Side
+from indexmaker.server.client_events import Quote, decode_message
 from indexmaker.server.messages import (
     ParsedRequest,
     Stamp,
@@ -128,3 +137,31 @@ def test_redemption_fill_and_invoice_bodies() -> None:
     }
     assert (got["net_paid"], got["payout_tx"], got["slippage_bps"]) == ("990.5075", None, "37.64")
     assert got["timestamp"].startswith("2025-10-01T00:00:00")
+
+
+def test_a_sell_quote_names_index_units_and_its_answer_the_expected_proceeds() -> None:
+    parsed = parse_request(
+        dumps(frame("NewQuoteRequest", sign=False, side="sell", amount="2.000000000000000001"))
+    )
+    assert isinstance(parsed, ParsedRequest)
+    assert parsed.request == NewQuoteRequest(
+        CLIENT, ClientQuoteId("Q-1"), Symbol("SY100"), Side.SELL, D("2.000000000000000001")
+    )
+    too_fine = parse_request(
+        dumps(frame("NewQuoteRequest", sign=False, side="s", amount="1.0000000000000000001"))
+    )
+    assert isinstance(too_fine, WireError) and "amount: more than 18 decimals" in too_fine.reason
+    buy = parse_request(dumps(frame("NewQuoteRequest", sign=False, amount="1.0000001")))
+    assert isinstance(buy, WireError) and "amount: more than 6 decimals" in buy.reason
+    answer = IndexQuoteResponse(ClientQuoteId("Q-1"), D(40), D(30), D("39.303"), D("1567.413053"))
+    assert body(encode_response(answer, CLIENT, STAMP)) == {
+        "msg_type": "IndexQuoteResponse",
+        "client_quote_id": "Q-1",
+        "quantity_possible": "40",
+        "quantity_fillable_now": "30",
+        "index_price": "39.303",
+        "expected_proceeds": "1567.413053",
+    }
+    # The client SDK reads it back.
+    decoded = decode_message(json.loads(encode_response(answer, CLIENT, STAMP)))
+    assert isinstance(decoded, Quote) and decoded.expected_proceeds == D("1567.413053")
