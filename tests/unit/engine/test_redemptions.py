@@ -19,16 +19,28 @@ from indexmaker.core.events import (
     HopReport,
     HopState,
     HopStatusUnknown,
+    IndexQuoteResponse,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
+    NewQuoteRequest,
     QueryHop,
     RedemptionFill,
     RedemptionInvoice,
     RequestStatus,
     RouteCollateral,
+    WithdrawalCompleted,
     WithdrawCollateral,
 )
-from indexmaker.core.ids import ClientOrderId, PaymentId, Symbol, TransferId, instrument
+from indexmaker.core.ids import (
+    ClientOrderId,
+    ClientQuoteId,
+    PaymentId,
+    Symbol,
+    TransferId,
+    TxHash,
+    instrument,
+)
+from indexmaker.core.money import round_usdc_down
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
@@ -278,3 +290,32 @@ def test_a_withdrawal_reported_pending_is_asked_about_again_then_alerted_then_pa
     state.world.advance(timedelta(hours=1))  # the push arrives
     assert redemption.state is RedemptionState.PAID and state.world.chain.paid[alice] > 0
     assert engine.pending_hops.asking() == []
+
+
+def test_a_sell_quote_expects_the_withdrawal_fee_rate_of_the_redemptions_paid() -> None:
+    # Before any payout no withdrawal fee is expected; alice's redemption then withdraws
+    # 991.5075, receives 990.5 and pays out with a 0.4975 fee: 1.505 of 991.5075 is the rate
+    # a sell quote deducts from then on.
+    state = world(withdraw_delay="1h")
+    engine = state.world.engine
+    settlement = engine.redemptions.settlement
+    assert settlement.expected_withdrawal_fee(D(1000)) == 0
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(seconds=3))  # sold, burned, withdrawal R1 sent
+    r1 = TransferId("R1")
+    (payout,) = engine.handle(HopReport(r1, HopState.DONE, D("990.5"), D(1)))
+    assert isinstance(payout, WithdrawCollateral)
+    engine.handle(WithdrawalCompleted(payout.withdrawal_id, TxHash("0x01"), D("0.4975")))
+    redemption = engine.redemptions.get(state.client("alice"), ClientOrderId("S1"))
+    assert redemption is not None and redemption.state is RedemptionState.PAID
+    assert settlement.expected_withdrawal_fee(D("991.5075")) == D("1.505")
+    # The quote of a sell in the next tick deducts it: units × P / fee_factor × (1 − rate).
+    state.world.submit(
+        NewQuoteRequest(state.client("bob"), ClientQuoteId("q"), IDX, Side.SELL, D(10))
+    )
+    mark = len(state.world.log.messages)
+    state.world.advance(timedelta(milliseconds=100))
+    (answer,) = [m for m in sent(state, mark) if isinstance(m, IndexQuoteResponse)]
+    net = D(10) * answer.index_price / D("1.001")  # P = 2 × 9.9 + 19.9 (threshold 0)
+    assert answer.index_price == D("39.7")
+    assert answer.expected_proceeds == round_usdc_down(net - net * D("1.505") / D("991.5075"))
