@@ -64,7 +64,8 @@ def report_line(report: RebalanceReport) -> str:
         f"rebalance {report.symbol} v{report.version} {when}: "
         f"progression {report.progression * 100:.2f}%, accuracy {report.accuracy * 100:.2f}%, "
         f"traded {report.traded} USDC, fees {report.fees}, slippage {report.slippage} "
-        f"({report.cost_bps:.1f} bps), cash {report.cash}, {report.orders} orders{reason}"
+        f"({report.cost_bps:.1f} bps), cash {report.cash}, left {report.left_value} USDC, "
+        f"{report.orders} orders{reason}"
     )
 
 
@@ -80,6 +81,7 @@ def report_json(report: RebalanceReport) -> dict[str, str]:
         "slippage": str(report.slippage),
         "cost_bps": str(report.cost_bps),
         "cash": str(report.cash),
+        "left_value": str(report.left_value),
         "reason": report.reason or "",
     }
 

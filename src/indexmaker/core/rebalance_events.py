@@ -77,3 +77,4 @@ class RebalanceReport:
     orders: int  # exchange orders sent so far
     assets: tuple[RebalanceAssetLine, ...]
     reason: str | None = None
+    left_value: Decimal = Decimal(0)  # Σ |left| × mid: what is still to trade, USDC

@@ -8,7 +8,8 @@
 - accuracy = 1 − Σ |held − target| × mid / value (a tracking error needing no benchmark
   series);
 - cost = fees + slippage against the cut-over mid (implementation shortfall), in USDC and in
-  bps of the value traded.
+  bps of the value traded;
+- what is left = Σ |left| × mid, in USDC.
 Money is rounded to USDC's 6 decimals (half-even), ratios to 12 (core/money.py).
 """
 
@@ -106,4 +107,5 @@ def build_report(
         orders=rebalance.orders,
         assets=tuple(lines),
         reason=reason,
+        left_value=round_usdc(off),
     )
