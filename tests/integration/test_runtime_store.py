@@ -106,3 +106,20 @@ async def test_a_failed_commit_sends_nothing_and_is_written_again_before_the_nex
     store.commit()
     seqs = [e.seq for e in store.entries()]
     assert seqs == list(range(1, store.last_seq + 1))  # no group lost: no gap
+
+
+async def test_an_effect_never_leaves_with_an_earlier_commit_of_market_data(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """A commit without effects (ticks, books) is in flight when an order comes: the
+    order's reply waits for a commit that holds the order, not for that earlier one."""
+    await rig.runtime.start()
+    blocker = _locked(tmp_path / "db")
+    await asyncio.sleep(0.25)  # ticks every 10 ms: a commit of them waits on the lock
+    await rig.order()
+    await asyncio.sleep(0.1)
+    assert rig.sent == []
+    blocker.execute("ROLLBACK")
+    await _until(lambda: bool(rig.sent))
+    await asyncio.sleep(0.05)
+    assert rig.durable_when_sent and all(rig.durable_when_sent)  # type: ignore[attr-defined]

@@ -41,9 +41,16 @@ class GroupCommit:
         self.commit_interval = commit_interval
         self._carry_out = carry_out
         self._on_commit = on_commit
-        self.decided: Decided = []  # decided, not yet carried out
-        self._committing: asyncio.Future[None] | None = None
+        self.decided: Decided = []  # decided, not yet carried out, in no commit yet
+        # The commit in flight and what it holds: only that may leave once it is durable
+        # (what is decided meanwhile is in the store's next group, not in this one).
+        self._committing: tuple[asyncio.Future[None], Decided] | None = None
         self._last_commit = float("-inf")  # loop time the last commit started
+
+    @property
+    def waiting(self) -> bool:
+        """Something decided is not carried out yet (in a commit in flight or in none)."""
+        return bool(self.decided) or (self._committing is not None and bool(self._committing[1]))
 
     def _effects_wait(self) -> bool:
         return any(item is not None for _, item in self.decided)
@@ -53,7 +60,7 @@ class GroupCommit:
         self.decided.extend(decided)
         effects = self._effects_wait()
         committing = self._committing
-        if committing is not None and (effects or committing.done()):
+        if committing is not None and (effects or committing[0].done()):
             await self._release()
         if effects:
             if self._committing is None and self._since_commit() >= 0:
@@ -84,7 +91,8 @@ class GroupCommit:
         return asyncio.get_running_loop().time() - self._last_commit
 
     def _start(self) -> None:
-        self._committing = asyncio.wrap_future(self.store.commit_later())
+        future = asyncio.wrap_future(self.store.commit_later())
+        self._committing, self.decided = (future, self.decided), []
         self._last_commit = asyncio.get_running_loop().time()
         self._on_commit()
 
@@ -92,14 +100,15 @@ class GroupCommit:
         """Wait for the commit in flight, then carry out what waited for it; after a
         failure nothing leaves until the next commit."""
         assert self._committing is not None
+        future, held = self._committing
         try:
             # shield: a stopping service never cancels a transaction half way.
-            await asyncio.shield(self._committing)
+            await asyncio.shield(future)
         except Exception as error:
             log_event("store_commit_failed", logging.ERROR, error=error)
+            self.decided = held + self.decided  # the next commit writes them again first
             self._last_commit = asyncio.get_running_loop().time() + self.commit_interval
             return
         finally:
             self._committing = None
-        decided, self.decided = self.decided, []
-        await self._carry_out(decided)
+        await self._carry_out(held)

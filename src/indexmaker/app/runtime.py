@@ -248,7 +248,7 @@ class Runtime:
         while (
             not self._queue.empty()
             or self._step_started is not None
-            or (self._commits is not None and self._commits.decided)
+            or (self._commits is not None and self._commits.waiting)
         ):
             if loop.time() >= deadline:
                 return False
