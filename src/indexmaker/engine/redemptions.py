@@ -2,18 +2,12 @@
 
 A sell NewIndexOrder names index units (and optionally `min_proceeds`, the floor net of
 exchange fees). Its life (`model/redemption.py`): the tokens move into custody first
-(`EscrowIndex`); each tick forms at most one sell batch of escrowed redemptions, FIFO, sized by
-the side-generic strategy to the bids within best bid × (1 − threshold) rounded down to the
-tick. A redemption waits — and is told why, once per reason — while the net redemptions of the
-last hour would pass the throttle (FIFO: later ones wait behind it), or while the limit prices
-could not pay its floor (never sold below it: IOC fills never go below the limit, and the floor
-is checked at the limit prices net of fee_factor). When a batch completes, exactly the index
-units whose proceeds were allocated are burned, once per (order, batch). When nothing more is
-to be sold (all sold, cancelled, or expired after `redemption_ttl`) and the burns are
-confirmed, unsold units go back to the client (`ReleaseIndex`), the net proceeds leave the
-exchange (`RouteCollateral` over the withdraw bridge, keyed by the order's id) and are paid to
-the client's address on the trading chain (`WithdrawCollateral`, same key); the redemption
-invoice follows the payout.
+(`EscrowIndex`); each tick forms at most one sell batch of escrowed redemptions, FIFO
+(`redemption_candidates.py`: throttle and floor), sized by the side-generic strategy to the
+bids within best bid × (1 − threshold) rounded down to the tick. When a batch completes,
+exactly the index units whose proceeds were allocated are burned, once per (order, batch);
+when nothing more is to be sold, `redemption_settlement.py` returns the rest, withdraws the
+net proceeds and pays the client (keyed by the order's id); the invoice follows the payout.
 """
 
 from __future__ import annotations
@@ -24,7 +18,6 @@ from decimal import Decimal
 
 from indexmaker.core.events import (
     Alert,
-    BatchEvent,
     BurnIndex,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
@@ -51,12 +44,14 @@ from indexmaker.core.ids import (
     Symbol,
     TradeId,
 )
-from indexmaker.core.money import round_rate, round_usdc
+from indexmaker.core.money import round_rate
 from indexmaker.core.pacing import checkpoint
 from indexmaker.core.redemption_events import RedemptionStatus
+from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing
 from indexmaker.engine.prices import MarketData
+from indexmaker.engine.redemption_candidates import pick_candidates
 from indexmaker.engine.redemption_reports import (
     NetFlow,
     fill_report,
@@ -206,8 +201,7 @@ class RedemptionManager:
             case BurnIndex():
                 return self.settlement.owns_burn(command.payment_id)
             case RouteCollateral():
-                found = self._by_id.get(PaymentId(command.transfer_id))
-                return found is not None and found.state is _S.WITHDRAWING
+                return self.settlement.withdrawing(command.transfer_id)
             case WithdrawCollateral():
                 found = self._by_id.get(PaymentId(command.withdrawal_id))
                 return found is not None and found.state is _S.PAYING
@@ -252,71 +246,22 @@ class RedemptionManager:
         """A buy batch engaged `value` USDC of issuance: it offsets redemptions (net flow)."""
         self.flow.add(now, -value)
 
-    def _candidates(self, now: datetime) -> tuple[list[tuple[Redemption, Basket]], Decimal]:
-        headroom = self.flow.headroom(now)
-        cap = min(self.config.max_volley, headroom)
-        picked: list[tuple[Redemption, Basket]] = []
-        queued = False
-        prices: dict[Symbol, Decimal | str] = {}  # P once per index per tick, not per order
-        for redemption in self._open.values():
-            checkpoint()
-            if redemption.engageable <= DUST:
-                continue
-            basket = self.baskets[redemption.symbol]
-            price = prices.get(basket.symbol)
-            if price is None:
-                price = prices[basket.symbol] = self.strategy.index_limit_price(
-                    basket, self.market, self.rules, Side.SELL
-                )
-            if isinstance(price, str):
-                self._hold(redemption, RedemptionStatus.ESCROWED, price)
-                continue
-            floor = self._floor(redemption)
-            if floor is not None and price / self.config.fee_factor < floor:
-                self._hold(
-                    redemption,
-                    RedemptionStatus.STOPPED,
-                    f"floor {round_usdc(floor)} per unit is above what the bids pay within "
-                    f"the limit ({round_usdc(price / self.config.fee_factor)} net); not sold",
-                )
-                continue
-            value = redemption.engageable * price
-            if queued or (value > headroom and picked):
-                queued = True
-                self._hold(
-                    redemption,
-                    RedemptionStatus.QUEUED,
-                    f"net redemptions of the last {self.flow.window} at "
-                    f"{round_usdc(self.flow.net(now))} of {self.flow.limit} USDC; waits FIFO",
-                )
-                continue
-            if value > headroom:
-                queued = True  # the first in line takes what the throttle allows
-                if headroom < self.config.min_asset_volley:
-                    self._hold(
-                        redemption,
-                        RedemptionStatus.QUEUED,
-                        f"net redemptions of the last {self.flow.window} at the limit of "
-                        f"{self.flow.limit} USDC; waits FIFO",
-                    )
-                    continue
-            headroom -= min(value, headroom)
-            picked.append((redemption, basket))
-            if len(picked) >= self.config.max_batch_size:
-                break
-        return picked, cap
-
-    def _floor(self, redemption: Redemption) -> Decimal | None:
-        if redemption.min_proceeds is None or redemption.min_proceeds <= 0:
-            return None
-        return redemption.min_proceeds / redemption.escrowed
-
     def plan(self, now: datetime) -> BatchPlan[Redemption] | None:
         """This tick's sell batch, sized; None when one is open or nothing can sell. Tells
         the redemptions left out why (once per reason)."""
         if self.batch is not None:
             return None
-        candidates, cap = self._candidates(now)
+        candidates, cap = pick_candidates(
+            self._open.values(),
+            self.baskets,
+            lambda basket: self.strategy.index_limit_price(
+                basket, self.market, self.rules, Side.SELL
+            ),
+            self.flow,
+            self.config,
+            now,
+            self._hold,
+        )
         if not candidates or cap <= 0:
             return None
         plan = self.strategy.plan(
@@ -366,14 +311,7 @@ class RedemptionManager:
             batch.open_orders += 1
         self.flow.add(now, plan.notional)
         self.out.append(
-            BatchEvent(
-                batch_id,
-                "created",
-                order_count=len(plan.entries),
-                asset_count=batch.open_orders,
-                notional=round_usdc(plan.notional),
-                details={"side": "sell"},
-            )
+            batch_created(batch_id, len(plan.entries), batch.open_orders, plan.notional, Side.SELL)
         )
         self._progress(self.allocator.open(batch))
         return batch
@@ -447,14 +385,10 @@ class RedemptionManager:
             else:
                 redemption.move_to(_S.READY)
                 self._report(redemption, RedemptionStatus.IN_PROGRESS)
+        orders = sum(len(g.entries) for g in batch.groups.values())
         self.out.append(
-            BatchEvent(
-                batch.batch_id,
-                "completed",
-                order_count=sum(len(g.entries) for g in batch.groups.values()),
-                asset_count=len(batch.legs),
-                notional=round_usdc(batch.notional),
-                details={"side": "sell", "orders_with_fills": str(with_sales)},
+            batch_completed(
+                batch.batch_id, orders, len(batch.legs), batch.notional, with_sales, Side.SELL
             )
         )
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from indexmaker.core.errors import InsufficientFundsError
 from indexmaker.core.events import (
-    BatchEvent,
     Command,
     FillStatus,
     IndexOrderFill,
@@ -26,6 +25,7 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import ClientKey, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import round_index_down, round_rate, round_usdc, usdc_text
 from indexmaker.core.pacing import checkpoint
+from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.config import SolverConfig
@@ -316,12 +316,8 @@ class Solver:
             )
             self.batches.add_order(batch, planned.instrument, command.order_id)
         self.out.append(
-            BatchEvent(
-                batch.batch_id,
-                "created",
-                order_count=len(plan.entries),
-                asset_count=batch.open_orders,
-                notional=round_usdc(plan.notional),
+            batch_created(
+                batch.batch_id, len(plan.entries), batch.open_orders, plan.notional, Side.BUY
             )
         )
         self._apply(allocations, now)
@@ -359,14 +355,10 @@ class Solver:
             if entry.ratio > 0:
                 filled += 1
             self.settle(update, entry.quantity * unfilled, entry.engaged * unfilled)
+        orders = sum(len(g.entries) for g in batch.groups.values())
         self.out.append(
-            BatchEvent(
-                batch.batch_id,
-                "completed",
-                order_count=sum(len(g.entries) for g in batch.groups.values()),
-                asset_count=len(batch.positions),
-                notional=round_usdc(batch.notional),
-                details={"orders_with_fills": str(filled)},
+            batch_completed(
+                batch.batch_id, orders, len(batch.positions), batch.notional, filled, Side.BUY
             )
         )
 
