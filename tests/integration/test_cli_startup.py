@@ -74,6 +74,15 @@ def test_serve_refuses_bad_command_line_values(args: list[str], line: str) -> No
     assert refused(indexmaker("serve", *args)).startswith(line)
 
 
+def test_serve_refuses_a_bad_chain_setting(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[chain]\nmode = "mainnet"\n')
+    line = refused(indexmaker("serve", "--config", str(config), "--port", "0"))
+    assert line.startswith("indexmaker serve: chain.mode: must be 'sim' or 'anvil'")
+    line = refused(indexmaker("serve", "--chain", "mainnet"))
+    assert "argument --chain: invalid choice: 'mainnet'" in line
+
+
 def test_serve_refuses_a_bad_setting_in_the_file(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[solver]\ntick = 0\n[server]\nhost = "127.0.0.1"\n')

@@ -177,11 +177,12 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
                 custody=section["custody"],
                 usdc=section["usdc"],
                 spoke_pool=section["spoke_pool"],
+                confirmations=config.chain.confirmations,
             )
         args = [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
         env = exchange_sim_env(chains)
         venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, env)
-        path = chain_path(chains, venue.rest)
+        path = chain_path(chains, venue.rest, path_settings(config))
         path.relayer.start()
         try:
             memory = replace(config, store=replace(config.store, data_dir=None))
@@ -192,6 +193,18 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
         if exchange_sim is not None:
             exchange_sim.stop()
         chains.stop()
+
+
+def path_settings(config: ServiceConfig) -> ChainPathSettings:
+    """The `[chain]` settings as the path's figures."""
+    chain = config.chain
+    return ChainPathSettings(
+        confirmations=chain.confirmations,
+        bridge_fee=chain.bridge_fee,
+        relayer_delay_s=chain.relayer_delay.total_seconds(),
+        eth_usdc=chain.eth_usdc,
+        hop_timeout_s=chain.hop_timeout.total_seconds(),
+    )
 
 
 @dataclass

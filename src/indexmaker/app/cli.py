@@ -90,10 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--chain",
         choices=("sim", "anvil"),
-        default="sim",
-        help="sim (default): the in-process simulated chain; anvil: two local chains started "
-        "and deployed, deposits, Across and minting on chain (implies the Binance venue on "
-        "the exchange simulator, which watches the trading chain)",
+        default=None,
+        help="sets [chain] mode (default sim): the in-process simulated chain; anvil: two local "
+        "chains started and deployed, deposits, Across and minting on chain (implies the "
+        "Binance venue on the exchange simulator, which watches the trading chain)",
     )
     from indexmaker.venues.binance_sim.cli import add_arguments as exchange_sim_arguments
 
@@ -143,16 +143,23 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["sim"] = {"deposit_endpoint": True}
     if args.api_port is not None:
         overrides["api"] = {"port": args.api_port}
+    if args.chain is not None:
+        overrides["chain"] = {"mode": args.chain}
     try:
         load_config(args.config)  # the file alone first: its errors name its settings
         config = load_config(
             args.config,
             overrides,
-            {"server.host": "--host", "server.port": "--port", "api.port": "--api-port"},
+            {
+                "server.host": "--host",
+                "server.port": "--port",
+                "api.port": "--api-port",
+                "chain.mode": "--chain",
+            },
         )
         setup_logging(config.log_level)
         _raise_descriptor_limit()
-        asyncio.run(serve(config, args.venue, args.chain))
+        asyncio.run(serve(config, args.venue))
     except ConfigError as error:
         print(f"indexmaker serve: {error}", file=sys.stderr)
         return 2

@@ -64,6 +64,20 @@ class StoreConfig:
     snapshot_every: int = 20_000
 
 
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    """`[chain]` (settings.py ChainSectionSettings): "sim" or "anvil", a deposit's
+    confirmations (blocks), gas's fallback price (USDC per ETH), the Across relayer's fee
+    (USDC) and delay, how long a hop may take."""
+
+    mode: str = "sim"
+    confirmations: int = 0
+    eth_usdc: Decimal = Decimal(3000)
+    bridge_fee: Decimal = Decimal("0.10")
+    relayer_delay: timedelta = timedelta(milliseconds=500)
+    hop_timeout: timedelta = timedelta(seconds=120)
+
+
 DATA_DIR_ENV = "INDEXMAKER_DATA_DIR"
 STORE_URL_ENV = "INDEXMAKER_STORE_URL"
 
@@ -77,6 +91,7 @@ class ServiceConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     # Built in code (tests, demos): no query API unless asked; `serve`'s settings turn it on.
     api: QueryApiConfig = field(default_factory=lambda: QueryApiConfig(enable=False))
+    chain: ChainConfig = field(default_factory=ChainConfig)
     log_level: str = "INFO"
 
 
@@ -267,6 +282,14 @@ def _build(settings: Settings) -> ServiceConfig:
         ),
         store=_store(settings),
         api=QueryApiConfig(settings.api.enable, settings.api.host, settings.api.port),
+        chain=ChainConfig(
+            mode=settings.chain.mode,
+            confirmations=settings.chain.confirmations,
+            eth_usdc=settings.chain.eth_usdc,
+            bridge_fee=settings.chain.bridge_fee,
+            relayer_delay=_seconds(settings.chain.relayer_delay),
+            hop_timeout=_seconds(settings.chain.hop_timeout),
+        ),
     )
 
 

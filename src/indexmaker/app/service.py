@@ -338,15 +338,16 @@ def venue_store(config: ServiceConfig, venue_kind: str) -> ServiceConfig:
 
 
 async def serve(
-    config: ServiceConfig, venue_kind: str = VENUE_KINDS[0], chain_kind: str = "sim"
+    config: ServiceConfig, venue_kind: str = VENUE_KINDS[0], chain_kind: str | None = None
 ) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly. `venue_kind` "binance" (default): trade
     through the Binance connector, on an `exchange-sim` child process stopped by PID unless
     BINANCE_REST_URL names a real venue (app/binance_wiring.py); "sim": the in-process
     simulated venue. `chain_kind` "anvil": two local chains, the exchange simulator watching
     the trading chain, the collateral path on chain (app/chain_wiring.py); "sim": the
-    in-process simulated chain. Raises ConfigError when the venue cannot be set up."""
-    if chain_kind == "anvil":
+    in-process simulated chain; None: `config.chain.mode`. Raises ConfigError when the venue
+    cannot be set up."""
+    if (chain_kind or config.chain.mode) == "anvil":
         from indexmaker.app.chain_wiring import serve_on_local_chains
 
         await serve_on_local_chains(config, _serve_until_signal)

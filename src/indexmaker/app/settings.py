@@ -324,6 +324,21 @@ class StoreSettings(_Model):
     commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
 
 
+class ChainSectionSettings(_Model):
+    """The collateral path's chains (issue 11; app/chain_wiring.py). `sim`: the in-process
+    simulated chain and bridges; `anvil`: two local chains (42161, 8453) started by our
+    scripts and deployed, the exchange simulator watching 8453 as the venue, our Across
+    relayer; all stopped by PID when `serve` ends. Deposits count after `confirmations`
+    blocks; gas is charged at the venue's ETHUSDC mid, `eth_usdc` only when it has none."""
+
+    mode: Literal["sim", "anvil"] = "sim"
+    confirmations: Annotated[int, Field(ge=0, le=1_000)] = 0
+    eth_usdc: Amount = Decimal(3000)
+    bridge_fee: Annotated[Decimal, _dec(ge=0, le=1_000)] = Decimal("0.10")
+    relayer_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.5")
+    hop_timeout: Annotated[Decimal, _dec(ge=1, le=_DAY)] = Decimal(120)
+
+
 class ApiSettings(_Model):
     """The read-only query API (HTTP JSON, OpenAPI at /openapi.json, docs at /docs). It shows
     every client's balances and orders: loopback unless the operator decides otherwise."""
@@ -345,6 +360,7 @@ class Settings(_Model):
     sim: SimSettings = Field(default_factory=SimSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    chain: ChainSectionSettings = Field(default_factory=ChainSectionSettings)
 
     @model_validator(mode="after")
     def _known_indexes(self) -> Settings:

@@ -59,10 +59,15 @@ def test_chain_demo_mints_to_every_client_and_checks_the_chain(
 
 
 @pytest.mark.slow
-def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(compiled: None) -> None:
+def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(
+    compiled: None, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    settings = tmp_path / "chain.toml"  # [chain] settings; --chain sets the mode on top
+    settings.write_text("[chain]\nconfirmations = 1\nhop_timeout = 90\n")
+    command = [INDEXMAKER, "serve", "--config", str(settings), "--chain", "anvil"]
     process = subprocess.Popen(
-        [INDEXMAKER, "serve", "--chain", "anvil", "--port", "0", "--api-port", "0"],
+        [*command, "--port", "0", "--api-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -83,6 +88,7 @@ def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(compiled: None)
             started = '"service_started"' in line
         assert started, "serve did not start"
         assert sorted(int(str(c["chain_id"])) for c in chains) == [8453, 42161]
+        assert [c["confirmations"] for c in chains] == [1, 1]  # the file's setting
         chain_and_sim = children(process.pid)
         assert len(chain_and_sim) >= 3  # two anvils and the exchange simulator
         os.kill(process.pid, signal.SIGTERM)

@@ -19,6 +19,7 @@ from indexmaker.app.config import (
     SECP256K1_ORDER,
     SERVER_KEY_ENV,
     SERVER_KEY_FILE_ENV,
+    ChainConfig,
     ConfigError,
     ServiceConfig,
     SimConfig,
@@ -28,6 +29,7 @@ from indexmaker.app.config import (
 )
 from indexmaker.app.settings import (
     AntiBotSettings,
+    ChainSectionSettings,
     ServerSettings,
     SessionSettings,
     Settings,
@@ -102,6 +104,7 @@ def test_the_example_file_names_every_setting() -> None:
         (SimConfig, SimSettings),
         (ServiceConfig, Settings),
         (AntiBotConfig, AntiBotSettings),
+        (ChainConfig, ChainSectionSettings),
     ],
 )
 def test_every_runtime_setting_can_be_set_from_the_file(runtime: Any, model: Any) -> None:
@@ -176,6 +179,15 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ('[server.antibot]\nmin_balance = "-1"\n', "server.antibot.min_balance: must be greater"),
         ("[server.antibot]\nttl = 0\n", "server.antibot.ttl: must be greater than or equal"),
         ("[sim]\nbook_refresh = 0\n", "sim.book_refresh: must be greater than or equal"),
+        ('[chain]\nmode = "mainnet"\n', "chain.mode: must be 'sim' or 'anvil' (got 'mainnet')"),
+        (
+            "[chain]\nconfirmations = -1\n",
+            "chain.confirmations: must be greater than or equal to 0",
+        ),
+        ('[chain]\nconfirmations = "2"\n', "chain.confirmations: must be a valid integer"),
+        ("[chain]\neth_usdc = 0\n", "chain.eth_usdc: must be greater than 0"),
+        ("[chain]\nhop_timeout = 0.5\n", "chain.hop_timeout: must be greater than or equal to 1"),
+        ('[chain]\nrpc_url = "http://x"\n', "chain.rpc_url: unknown setting"),
         ("[server]\nprot = 1\n", "server.prot: unknown setting"),
         ('indexes = ["NOPE"]\n', "indexes: unknown ['NOPE']"),
         ('indexes = "SY100"\n', "indexes: must be a valid list"),
@@ -206,6 +218,28 @@ def test_antibot_settings_reach_the_server_and_need_the_chain_path(tmp_path: Pat
     memory = dataclasses.replace(config, store=StoreConfig(None))
     with pytest.raises(ConfigError, match=r"^server.antibot.enabled: needs the on-chain path"):
         Service(memory)
+
+
+def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> None:
+    from indexmaker.app.chain_wiring import path_settings
+
+    path = tmp_path / "c.toml"
+    path.write_text('[chain]\nmode = "anvil"\nconfirmations = 2\nrelayer_delay = 0.25\n')
+    config = load_config(path)
+    assert config.chain == ChainConfig(
+        mode="anvil", confirmations=2, relayer_delay=timedelta(milliseconds=250)
+    )
+    figures = path_settings(config)
+    assert (figures.confirmations, figures.relayer_delay_s, figures.eth_usdc) == (
+        2,
+        0.25,
+        Decimal(3000),
+    )
+    assert figures.hop_timeout_s == 120.0
+    # `serve --chain` sets the mode, named as given when wrong.
+    assert load_config(path, {"chain": {"mode": "sim"}}).chain.mode == "sim"
+    with pytest.raises(ConfigError, match=r"^--chain: must be 'sim' or 'anvil'"):
+        load_config(None, {"chain": {"mode": "x"}}, {"chain.mode": "--chain"})
 
 
 def test_command_line_overrides_are_named_as_given() -> None:
