@@ -8,7 +8,7 @@
   pushes: p50/p95 with the WebSocket `newHeads` subscription (poll 30 s away) and with the
   polling fallback (every 0.25 s), beside a bare `eth_getTransactionReceipt` round trip.
 
-The deposit → exchange path per hop (bridge, exchange credit) is not measured here.
+The deposit → exchange path per hop (bridge, exchange credit) is bench_chain_path.py.
 """
 
 from __future__ import annotations
