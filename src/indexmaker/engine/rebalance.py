@@ -37,14 +37,15 @@ from indexmaker.core.money import round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex
 from indexmaker.engine.commission import LotTerms
 from indexmaker.engine.config import SolverConfig
-from indexmaker.engine.crossing import Crossing, cross
+from indexmaker.engine.crossing import Crossing
 from indexmaker.engine.holdings import IndexHoldings, SellBaskets
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.prices import MarketData
+from indexmaker.engine.rebalance_plan import RoundPlan, RoundPlanner
 from indexmaker.engine.rebalance_reports import Leftover, build_report, leftovers
-from indexmaker.engine.strategy import BatchPlan, Candidate, PlannedAssetOrder
+from indexmaker.engine.strategy import BatchPlan
 from indexmaker.engine.tracker import OrderTracker
-from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, received_share
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
 from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderUpdate
@@ -68,19 +69,6 @@ class _Round:
     rebalance: Rebalance
     pending: dict[InstrumentId, Decimal] = field(default_factory=dict)  # signed, in flight
     open_orders: int = 0
-
-
-@dataclass(slots=True)
-class RoundPlan:
-    """One round, planned with the tick's client batches (which it may have netted)."""
-
-    rebalance: Rebalance
-    orders: list[PlannedAssetOrder]  # to the venue
-    to_buyers: list[Crossing]  # our sales crossed with the tick's buy batch
-    from_sellers: list[Crossing]  # our buys crossed with the tick's redemption batch
-    idle: list[tuple[InstrumentId, Decimal]]  # issuer inventory to take at its cost
-    buy_plan: BatchPlan[OrderUpdate] | None
-    sell_plan: BatchPlan[Redemption] | None
 
 
 class RebalanceManager:
@@ -112,6 +100,7 @@ class RebalanceManager:
         self._rounds: dict[BatchId, _Round] = {}
         self._open: dict[Symbol, BatchId] = {}
         self.redemptions: RedemptionManager | None = None
+        self.planner = RoundPlanner(config, market, inventory, holdings, rules)
         # Assets cooling down after a venue reject (ExecutionReports.blocked_assets).
         self.blocked: Callable[[datetime], Mapping[InstrumentId, str]] | None = None
 
@@ -178,7 +167,8 @@ class RebalanceManager:
             if done is not None:
                 self._finish(rebalance, now, done)
                 continue
-            planned = self._plan_round(rebalance, left, buy_plan, sell_plan, now)
+            blocked = self.blocked(now) if self.blocked is not None else {}
+            planned = self.planner.plan(rebalance, left, buy_plan, sell_plan, blocked)
             if planned is not None:
                 return planned
             rebalance.next_round_at = now + self.config.rebalance_interval
@@ -194,98 +184,6 @@ class RebalanceManager:
         if not sells and cash / self.config.fee_factor < least:
             return "sales spent: what is left to buy stays underweight"
         return None
-
-    def _plan_round(
-        self,
-        rebalance: Rebalance,
-        left: list[Leftover],
-        buy_plan: BatchPlan[OrderUpdate] | None,
-        sell_plan: BatchPlan[Redemption] | None,
-        now: datetime,
-    ) -> RoundPlan | None:
-        cfg = self.config
-        blocked = self.blocked(now) if self.blocked is not None else {}
-        symbol = rebalance.target.symbol
-        sells: list[PlannedAssetOrder] = []
-        wants: list[tuple[Leftover, Decimal, Decimal]] = []  # (asset, quantity, limit)
-        busy = {o.instrument for o in buy_plan.asset_orders} if buy_plan is not None else set()
-        idle: list[tuple[InstrumentId, Decimal]] = []
-        cash = self.holdings.cash_of(symbol) / cfg.fee_factor
-        for item in left:
-            prices = self.market.prices(item.instrument)
-            mid = prices.mid if prices is not None else None
-            band = cfg.rebalance_price_band * rebalance.assets[item.instrument].arrival_mid
-            if mid is None or abs(mid - rebalance.assets[item.instrument].arrival_mid) > band:
-                continue  # reference §6.2 item 6: pause the asset, never chase it
-            if item.instrument in blocked:
-                continue  # the venue refused it: waits out the cool-down like any batch
-            side = Side.BUY if item.quantity > 0 else Side.SELL
-            need = abs(item.quantity)
-            if side is Side.BUY and item.instrument not in busy and cash > 0:
-                free = self.inventory.free_quantity(item.instrument)
-                take = min(free, need, cash / item.mid)
-                if take * item.mid >= cfg.min_asset_volley:
-                    idle.append((item.instrument, take))
-                    cash -= take * item.mid
-                    need -= take
-            limit, liquidity = self._limit(item.instrument, side)
-            if limit is None:
-                continue
-            size = min(need, liquidity, cfg.rebalance_max_tranche / limit)
-            if side is Side.SELL:
-                order = self._filtered(item.instrument, side, limit, size)
-                if order is not None:
-                    sells.append(order)
-            elif size > 0:
-                wants.append((item, size, limit))
-        total = sum((q * limit for _, q, limit in wants), ZERO)
-        scale = cash / total if total > cash else ONE
-        buys: list[PlannedAssetOrder] = []
-        for item, quantity, limit in wants:
-            order = self._filtered(item.instrument, Side.BUY, limit, quantity * scale)
-            if order is not None:
-                buys.append(order)
-        if not sells and not buys and not idle:
-            return None
-        to_buyers: list[Crossing] = []
-        from_sellers: list[Crossing] = []
-        ours_sell: BatchPlan[Candidate] = BatchPlan((), tuple(sells), (), ZERO)
-        ours_buy: BatchPlan[Candidate] = BatchPlan((), tuple(buys), (), ZERO)
-        minimum = cfg.min_asset_volley
-        rules = dict(self.rules)
-        if buy_plan is not None and sells:
-            buy_plan, ours_sell, to_buyers = cross(buy_plan, ours_sell, self.market, rules, minimum)
-        if sell_plan is not None and buys:
-            ours_buy, sell_plan, from_sellers = cross(
-                ours_buy, sell_plan, self.market, rules, minimum
-            )
-        orders = [o for o in (*ours_sell.asset_orders, *ours_buy.asset_orders) if o.quantity > 0]
-        return RoundPlan(rebalance, orders, to_buyers, from_sellers, idle, buy_plan, sell_plan)
-
-    def _limit(self, instrument: InstrumentId, side: Side) -> tuple[Decimal | None, Decimal]:
-        rules = self.rules.get(instrument)
-        tick = rules.tick_size if rules is not None else ZERO
-        limit = self.market.limit_price(instrument, side, self.config.price_threshold, tick)
-        book = self.market.book(instrument)
-        if limit is None or book is None:
-            return None, ZERO
-        liquidity = book.taker_liquidity(side, limit, self.config.max_levels)
-        return limit, liquidity * received_share(rules, side)
-
-    def _filtered(
-        self, instrument: InstrumentId, side: Side, limit: Decimal, quantity: Decimal
-    ) -> PlannedAssetOrder | None:
-        """The venue's filters, rounding down only (never past the target, nor the cash);
-        None when nothing the venue takes is at least min_asset_volley."""
-        rules = self.rules.get(instrument)
-        if rules is None or quantity <= 0:
-            return None
-        result = apply_filters(rules, side, limit, quantity, quantity)
-        if not isinstance(result, FilteredOrder):
-            return None
-        if result.quantity * result.price < self.config.min_asset_volley:
-            return None
-        return PlannedAssetOrder(instrument, result.price, result.quantity, quantity, ZERO, side)
 
     # ------------------------------------------------------------------ a round
 
