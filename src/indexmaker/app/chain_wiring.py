@@ -9,7 +9,8 @@ ever used against chains this module started. The relayer is given a USDC float 
 chain (LocalUSDC mints to anyone its deployer names); the relayer's repayment on the source
 chain (chain/across.py's refund root) is not posted here. The exchange simulator's hot wallet
 (anvil's public account 9, handed to it in `$EXCHANGE_SIM_HOT_WALLET_KEY`) gets a USDC float on
-the trading chain too: it pays the exchange's withdrawals (a redemption's proceeds) there.
+the trading chain too: it pays the exchange's withdrawals (a redemption's proceeds) there. The
+relayer also fills the way back (8453 → 42161, app/chain_return.py) from a float on 42161.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.app.binance_wiring import binance_venue
+from indexmaker.app.chain_return import RETURN_HOPS, return_path
 from indexmaker.app.config import ServiceConfig
 from indexmaker.app.service import index_pairs
 from indexmaker.chain import anvil, artifacts
@@ -125,6 +127,7 @@ def start_local_chains(
             symbols = indexes if chain_id == TRADING_CHAIN_ID else []
             chains.sections[chain_id] = deploy_chain(w3, chain_id, symbols)
         chains.mint_usdc(TRADING_CHAIN_ID, chains.relayer.address, float_usdc)
+        chains.mint_usdc(SOURCE_CHAIN_ID, chains.relayer.address, float_usdc)  # fills back
         chains.mint_usdc(TRADING_CHAIN_ID, chains.hot_wallet.address, float_usdc)
     except BaseException:
         chains.stop()
@@ -144,21 +147,22 @@ def exchange_sim_env(chains: LocalChains) -> dict[str, str]:
 
 
 class RelayerTask:
-    """Our Across relayer (42161 → 8453) as a background task of this process."""
+    """Our Across relayers (42161 → 8453, and back: app/chain_return.py) as background tasks
+    of this process; `relayer` is the first."""
 
-    def __init__(self, relayer: AcrossRelayer) -> None:
-        self.relayer = relayer
+    def __init__(self, relayer: AcrossRelayer, *others: AcrossRelayer) -> None:
+        self.relayer, self.relayers = relayer, (relayer, *others)
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.relayer.run(self._stop))
+        self._tasks = [asyncio.create_task(r.run(self._stop)) for r in self.relayers]
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        for task in self._tasks:
+            await task
+        self._tasks = []
 
 
 async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: ServeFn) -> None:
@@ -185,7 +189,11 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
         path = chain_path(chains, venue.rest, path_settings(config))
         path.relayer.start()
         try:
-            memory = replace(config, store=replace(config.store, data_dir=None))
+            memory = replace(
+                config,
+                store=replace(config.store, data_dir=None),
+                solver=replace(config.solver, return_hops=RETURN_HOPS),  # 42161 paid there
+            )
             await serve_until_signal(memory, venue, path.chain, path.bridges)
         finally:
             await path.close()
@@ -283,4 +291,15 @@ def chain_path(
         delay_s=s.relayer_delay_s,
         poll_s=s.poll_s,
     )
-    return ChainPath(routed, {"across": bridge}, RelayerTask(relayer), [dest_w3, source_w3])
+    w3s = {SOURCE_CHAIN_ID: source_w3, TRADING_CHAIN_ID: dest_w3}
+    back, back_relayer = return_path(
+        chains.sections,
+        ports[TRADING_CHAIN],
+        w3s,
+        TxSender(source_w3, chains.relayer),
+        route,
+        price,
+        s.relayer_delay_s,
+    )
+    bridges = {"across": bridge, back.name: back}
+    return ChainPath(routed, bridges, RelayerTask(relayer, back_relayer), [dest_w3, source_w3])

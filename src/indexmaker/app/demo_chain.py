@@ -8,8 +8,8 @@ Across relayer. Four clients (anvil's public accounts 4-7) deposit USDC into cus
 each chain, and buy the index over FIX/JSON with the SDK; the demo prints the transactions of
 each step, the fees per route, and balances read from the chains (index tokens in the clients'
 wallets on 8453, custody, the exchange's credited deposits), checks each invoice's hash against
-custody, and writes the invoices to `out/chain-invoices.json`; then one client redeems half
-of its tokens on chain (app/demo_redeem.py).
+custody, and writes the invoices to `out/chain-invoices.json`; then a client of each chain
+redeems half of its tokens on chain (app/demo_redeem.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from eth_account import Account
 from web3 import Web3
 
 from indexmaker.app.binance_wiring import binance_venue
+from indexmaker.app.chain_return import RETURN_HOPS
 from indexmaker.app.chain_wiring import (
     ChainPathSettings,
     LocalChains,
@@ -38,7 +39,7 @@ from indexmaker.app.chain_wiring import (
 )
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS
 from indexmaker.app.config import ServiceConfig
-from indexmaker.app.demo_redeem import redeem_on_chain
+from indexmaker.app.demo_redeem import redeem_on_chain, write_redemptions
 from indexmaker.app.service import Service, index_pairs
 from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, connect
@@ -143,7 +144,8 @@ async def _with_service(chains: LocalChains, venue: BinanceVenue, out_dir: Path)
     config = ServiceConfig(
         indexes=(INDEX,),
         server=ServerConfig(host="127.0.0.1", port=0),
-        solver=SolverConfig(mint_idle=timedelta(seconds=1)),
+        # A client of 42161 is paid there: the proceeds cross back (app/chain_return.py).
+        solver=SolverConfig(mint_idle=timedelta(seconds=1), return_hops=RETURN_HOPS),
     )
     service = Service(config, venue=venue, chain=path.chain, bridges=path.bridges)
     await service.start()
@@ -171,10 +173,16 @@ async def _with_service(chains: LocalChains, venue: BinanceVenue, out_dir: Path)
             *(_order(service.server.url, ANVIL_TEST_KEYS[a], c, n) for a, c, n in CLIENTS)
         )
         summary = await _report(chains, path, deposits, list(invoices), out_dir)
-        # The sell side on chain (app/demo_redeem.py): the 2,500 USDC client redeems half.
-        key = ANVIL_TEST_KEYS[CLIENTS[1][0]]
-        redemption = await redeem_on_chain(chains, service.server.url, key, INDEX, out_dir)
-        return {**summary, "ok": summary["ok"] and redemption["ok"], "redemption": redemption}
+        # The sell side on chain (app/demo_redeem.py): the 2,500 USDC client of 8453 and the
+        # 3,000 USDC client of 42161 (paid there) redeem half of their tokens.
+        redemptions = []
+        for account, chain_id, _ in (CLIENTS[1], CLIENTS[3]):
+            key = ANVIL_TEST_KEYS[account]
+            url = service.server.url
+            redemptions.append(await redeem_on_chain(chains, url, key, INDEX, chain_id))
+        write_redemptions(out_dir, redemptions)
+        ok = summary["ok"] and all(r["ok"] for r in redemptions)
+        return {**summary, "ok": ok, "redemptions": redemptions}
     finally:
         await service.stop()
         await path.close()

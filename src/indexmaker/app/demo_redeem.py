@@ -1,10 +1,11 @@
-"""The chain demo's redemption (issue 12, `indexmaker demo --chains` after the buys): one client
-on 8453 approves custody for half of its index tokens and sells them over FIX/JSON with the
+"""The chain demo's redemptions (issue 12, `indexmaker demo --chains` after the buys): a client
+approves custody for half of its index tokens and sells them over FIX/JSON with the
 SDK; custody takes the tokens into escrow, the basket is sold on the exchange simulator,
 exactly the units sold are burned from custody, the exchange withdraws the proceeds to the
 trading chain (its hot wallet pays custody under the redemption's id) and custody pays the
-client. The demo prints the burn transactions, the client's USDC before and after read from
-the chain and the redemption invoice, and writes it to `out/chain-redemption.json`.
+client; a client of 42161 is paid there, after the proceeds crossed Across back. The demo
+prints the burn transactions, the client's USDC before and after read from its chain and
+the redemption invoice, and writes them to `out/chain-redemption.json`.
 """
 
 from __future__ import annotations
@@ -32,15 +33,18 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _read(chains: LocalChains, symbol: str, holder: str) -> dict[str, int]:
-    """The holder's index tokens and USDC, and the token's supply, on 8453 (blocking web3:
-    run in a worker thread)."""
+def _read(chains: LocalChains, symbol: str, holder: str, chain_id: int) -> dict[str, int]:
+    """The holder's index tokens and the token's supply on 8453, and its USDC on `chain_id`
+    (blocking web3: run in a worker thread)."""
     w3 = Web3(Web3.HTTPProvider(chains.url(TRADING_CHAIN_ID)))
     section = chains.sections[TRADING_CHAIN_ID]
     token = w3.eth.contract(
         address=section["index_tokens"][symbol], abi=artifacts.ours("IndexToken")["abi"]
     )
-    usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+    paid_on = Web3(Web3.HTTPProvider(chains.url(chain_id)))
+    usdc = paid_on.eth.contract(
+        address=chains.sections[chain_id]["usdc"], abi=artifacts.ours("LocalUSDC")["abi"]
+    )
     return {
         "tokens": int(token.functions.balanceOf(holder).call()),
         "supply": int(token.functions.totalSupply().call()),
@@ -61,20 +65,21 @@ def _approve(chains: LocalChains, key: str, symbol: str, units: int) -> str:
 
 
 async def redeem_on_chain(
-    chains: LocalChains, url: str, key: str, symbol: str, out_dir: Path
+    chains: LocalChains, url: str, key: str, symbol: str, chain_id: int
 ) -> dict[str, Any]:
-    """Sell half the client's `symbol` tokens and check what the chain says; the summary
-    ({"ok": bool, ...})."""
+    """Sell half the `symbol` tokens of the client of `chain_id` (paid there) and check what
+    the chains say; the summary ({"ok": bool, ...})."""
     holder = Account.from_key(key).address
-    before = await asyncio.to_thread(_read, chains, symbol, holder)
+    before = await asyncio.to_thread(_read, chains, symbol, holder, chain_id)
     units = units_to_index(before["tokens"] // 2)  # half, in whole token units
+    route = "" if chain_id == TRADING_CHAIN_ID else ", paid there after crossing Across back"
     _say(
-        f"==> redemption: {holder} sells {units} of its {units_to_index(before['tokens'])} "
-        f"{symbol} (USDC in its wallet on 8453: {units_to_usdc(before['usdc'])})"
+        f"==> redemption: {holder} (client of {chain_id}{route}) sells {units} of its "
+        f"{units_to_index(before['tokens'])} {symbol}"
     )
     approve_tx = await asyncio.to_thread(_approve, chains, key, symbol, index_to_units(units))
     _say(f"    approve custody for {units} {symbol}: tx {approve_tx}")
-    async with IndexMakerClient(url, key, chain_id=TRADING_CHAIN_ID, request_timeout=30) as client:
+    async with IndexMakerClient(url, key, chain_id=chain_id, request_timeout=30) as client:
         answer = await client.new_order(symbol, "sell", units)
         _say(f"    sell order {answer.client_order_id}: {answer.status} ({answer.reason})")
         try:
@@ -82,8 +87,8 @@ async def redeem_on_chain(
         except TimeoutError as error:
             _say(f"    FAILED: {error}")
             return {"ok": False, "error": str(error)}
-    after = await asyncio.to_thread(_read, chains, symbol, holder)
-    return _report(invoice, before, after, holder, out_dir)
+    after = await asyncio.to_thread(_read, chains, symbol, holder, chain_id)
+    return _report(invoice, before, after, holder, chain_id)
 
 
 def _report(
@@ -91,7 +96,7 @@ def _report(
     before: dict[str, int],
     after: dict[str, int],
     holder: str,
-    out_dir: Path,
+    chain_id: int,
 ) -> dict[str, Any]:
     burned = before["supply"] - after["supply"]
     paid = units_to_usdc(after["usdc"] - before["usdc"])
@@ -104,7 +109,7 @@ def _report(
         f"{'✓' if burned == index_to_units(invoice.redeemed_quantity) else '✗'}"
     )
     _say(
-        f"    USDC of {holder} on 8453: {units_to_usdc(before['usdc'])} → "
+        f"    USDC of {holder} on {chain_id}: {units_to_usdc(before['usdc'])} → "
         f"{units_to_usdc(after['usdc'])} (+{paid}; invoice net_paid {invoice.net_paid})  "
         f"{'✓' if paid == invoice.net_paid else '✗'}  payout tx {invoice.payout_tx}"
     )
@@ -126,7 +131,10 @@ def _report(
         "usdc_before": str(units_to_usdc(before["usdc"])),
         "usdc_after": str(units_to_usdc(after["usdc"])),
     }
+    return {"ok": ok, "chain_id": chain_id, **record}
+
+
+def write_redemptions(out_dir: Path, records: list[dict[str, Any]]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "chain-redemption.json").write_text(json.dumps(record, indent=2) + "\n")
-    _say(f"    written to {out_dir / 'chain-redemption.json'}")
-    return {"ok": ok, **record}
+    (out_dir / "chain-redemption.json").write_text(json.dumps(records, indent=2) + "\n")
+    _say(f"==> redemption invoices written to {out_dir / 'chain-redemption.json'}")

@@ -63,6 +63,7 @@ class AcrossRoute:
     poll_s: float = 0.25
     eth_usdc: Decimal = Decimal(3000)
     lookback_blocks: int = 100_000  # how far back a fill or a deposit is searched
+    name: str = "across"  # the bridge's name in RouteCollateral.bridge
 
 
 class AcrossBridge:
@@ -95,7 +96,7 @@ class AcrossBridge:
 
     @property
     def name(self) -> str:
-        return "across"
+        return self.route.name
 
     async def start(self, sink: EventSink) -> None:
         self.runner.start(sink)

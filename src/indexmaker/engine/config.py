@@ -49,6 +49,10 @@ class SolverConfig:
     redemption_ttl: timedelta = timedelta(hours=1)
     # The collateral hop that withdraws proceeds from the exchange to the trading chain.
     withdraw_bridge: str = "withdraw"
+    # (client chain id, bridge, designation): a redemption of a client of that chain crosses
+    # `bridge` from the trading chain to that designation before it is paid there (issue 12);
+    # a chain not listed is paid on the trading chain.
+    return_hops: tuple[tuple[int, str, str], ...] = ()
     # A hop the chain reported PENDING is asked about again this long after each answer
     # (its completion push may be lost); pending this long, it is alerted and left alone.
     hop_query_interval: timedelta = timedelta(seconds=30)

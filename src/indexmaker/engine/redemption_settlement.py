@@ -5,7 +5,9 @@ once per (redemption, batch) (`R<n>-B<batch>`; cumulative rounding to the token'
 so burns add up to what was sold). When a redemption sells no more and its burns are confirmed,
 its unsold units are released, down(gross) − up(exchange fee) leaves the exchange over the
 withdraw hop and is paid to the client's address on the trading chain, both keyed by the
-redemption's id (a failure resends the same id: never a second withdrawal); the invoice
+redemption's id (a failure resends the same id: never a second withdrawal); a client of a
+chain in `return_hops` is paid there, after the proceeds crossed its bridge from the trading
+chain (transfer id `R<n>~return`, the bridge's fee added to the withdrawal fee); the invoice
 follows the payout. Failures past `ATTEMPTS` sends stay put for the operator.
 """
 
@@ -50,6 +52,7 @@ from indexmaker.engine.redemption_reports import build_redemption_invoice, proce
 from indexmaker.model.redemption import Redemption, RedemptionState
 
 ZERO = Decimal(0)
+RETURN = "~return"  # a redemption's transfer id + this: its proceeds crossing back
 ATTEMPTS = 3  # sends of one burn/withdrawal/payout before a failure goes to the operator
 _S = RedemptionState
 
@@ -111,20 +114,27 @@ class RedemptionSettlement:
         return amount * self._withdrawal_fees / self._withdrawn_paid
 
     def owns_transfer(self, transfer_id: TransferId) -> bool:
-        return PaymentId(transfer_id) in self._by_id
+        return PaymentId(transfer_id.removesuffix(RETURN)) in self._by_id
 
     def withdrawing(self, transfer_id: TransferId) -> bool:
-        """Whether the withdrawal of that id is still under way (a pending hop to ask about)."""
-        redemption = self._by_id.get(PaymentId(transfer_id))
-        return redemption is not None and redemption.state is _S.WITHDRAWING
+        """Whether the withdrawal (or the crossing back) of that id is still under way (a
+        pending hop to ask about)."""
+        crossing = transfer_id.endswith(RETURN)
+        redemption = self._by_id.get(PaymentId(transfer_id.removesuffix(RETURN)))
+        state = _S.BRIDGING if crossing else _S.WITHDRAWING
+        return redemption is not None and redemption.state is state
 
     def on_withdrawn(self, event: HopCompleted | HopFailed | HopStatusUnknown | HopReport) -> None:
-        """The proceeds left the exchange (or did not, or nobody knows yet): pay the client;
-        or resend under the same id (a refusal, or the venue has no trace of it); or ask."""
-        redemption = self._by_id[PaymentId(event.transfer_id)]
-        if redemption.state is not _S.WITHDRAWING:
-            return  # a repeated report of a withdrawal already counted
-        command = self._withdraw_command(redemption)
+        """The proceeds left the exchange, or crossed back to the client's chain (or did not,
+        or nobody knows yet): pay the client, or cross first; or resend under the same id (a
+        refusal, or no trace of it); or ask."""
+        crossing = event.transfer_id.endswith(RETURN)
+        redemption = self._by_id[PaymentId(event.transfer_id.removesuffix(RETURN))]
+        if redemption.state is not (_S.BRIDGING if crossing else _S.WITHDRAWING):
+            return  # a repeated report of a hop already counted
+        command = (
+            self._return_command(redemption) if crossing else self._withdraw_command(redemption)
+        )
         query = QueryHop(event.transfer_id, command.bridge, command.amount)
         pending = self.pending_hops
         if isinstance(event, HopStatusUnknown):  # a timeout: ask, never resend on a guess
@@ -145,10 +155,38 @@ class RedemptionSettlement:
             if event.state is not HopState.DONE or event.amount_received is None:
                 return
             event = HopCompleted(event.transfer_id, event.amount_received, event.fee or ZERO)
+        if crossing:  # the bridge's fee (what did not arrive) is the client's, as on deposit
+            redemption.withdrawal_fee += redemption.received - event.amount_received
+        else:
+            redemption.withdrawal_fee = redemption.withdrawn - event.amount_received
         redemption.received = event.amount_received
-        redemption.withdrawal_fee = redemption.withdrawn - event.amount_received
+        if not crossing and self._return_hop(redemption) is not None:
+            redemption.move_to(_S.BRIDGING)
+            self.out.append(self._return_command(redemption))
+            return
         redemption.move_to(_S.PAYING)
         self.out.append(self._payout_command(redemption))
+
+    def _return_hop(self, redemption: Redemption) -> tuple[str, Designation] | None:
+        """(bridge, designation) the client's chain is paid over, or None: the trading chain."""
+        for chain_id, bridge, designation in self.config.return_hops:
+            if chain_id == redemption.client[0]:
+                return bridge, Designation(designation)
+        return None
+
+    def _return_command(self, redemption: Redemption) -> RouteCollateral:
+        hop = self._return_hop(redemption)
+        assert hop is not None
+        transfer_id = TransferId(f"{redemption.redemption_id}{RETURN}")
+        return RouteCollateral(
+            transfer_id,
+            redemption.client,
+            hop[0],
+            self._trading_chain,
+            hop[1],
+            redemption.received,
+            hop_key=transfer_id,
+        )
 
     def owns_payout(self, withdrawal_id: WithdrawalId) -> bool:
         return PaymentId(withdrawal_id) in self._by_id
@@ -239,10 +277,11 @@ class RedemptionSettlement:
         )
 
     def _payout_command(self, redemption: Redemption) -> WithdrawCollateral:
+        hop = self._return_hop(redemption)
         return WithdrawCollateral(
             WithdrawalId(redemption.redemption_id),
             redemption.client,
-            self._trading_chain,
+            self._trading_chain if hop is None else hop[1],
             Address(redemption.client[1]),
             redemption.received,
         )

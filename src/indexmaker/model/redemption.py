@@ -42,6 +42,7 @@ class RedemptionState(Enum):
     ENGAGED = "Engaged"  # part of an open sell batch
     SETTLING = "Settling"  # no more selling; burns outstanding
     WITHDRAWING = "Withdrawing"  # proceeds leaving the exchange (idempotency key: order id)
+    BRIDGING = "Bridging"  # proceeds crossing to the client's chain (idempotency key: id + hop)
     PAYING = "Paying"  # paying the client on chain
     PAID = "Paid"
     REJECTED = "Rejected"  # never escrowed: nothing sold, nothing to return
@@ -53,7 +54,8 @@ TRANSITIONS: dict[RedemptionState, frozenset[RedemptionState]] = {
     _R.READY: frozenset({_R.ENGAGED, _R.SETTLING}),
     _R.ENGAGED: frozenset({_R.READY, _R.SETTLING}),
     _R.SETTLING: frozenset({_R.WITHDRAWING, _R.PAID}),
-    _R.WITHDRAWING: frozenset({_R.PAYING}),
+    _R.WITHDRAWING: frozenset({_R.PAYING, _R.BRIDGING}),
+    _R.BRIDGING: frozenset({_R.PAYING}),
     _R.PAYING: frozenset({_R.PAID}),
     _R.PAID: frozenset(),
     _R.REJECTED: frozenset(),

@@ -17,6 +17,7 @@ from web3 import Web3
 
 from indexmaker.app.binance_wiring import ExchangeSimProcess, binance_venue
 from indexmaker.app.chain_durability import make_durable
+from indexmaker.app.chain_return import RETURN_HOPS
 from indexmaker.app.chain_wiring import (
     ChainPathSettings,
     LocalChains,
@@ -49,7 +50,7 @@ def service_config(data_dir: Path | None) -> ServiceConfig:
     return ServiceConfig(
         indexes=(INDEX,),
         server=ServerConfig(host="127.0.0.1", port=0),
-        solver=SolverConfig(mint_idle=timedelta(seconds=1)),
+        solver=SolverConfig(mint_idle=timedelta(seconds=1), return_hops=RETURN_HOPS),
         store=StoreConfig(data_dir=data_dir),
     )
 

@@ -3,6 +3,7 @@ cancel, the redemption throttle, opposite-side orders, repeated chain answers, c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,16 +29,20 @@ from indexmaker.core.events import (
     RedemptionInvoice,
     RequestStatus,
     RouteCollateral,
+    SendToClient,
     WithdrawalCompleted,
     WithdrawCollateral,
 )
 from indexmaker.core.ids import (
+    Address,
     ClientOrderId,
     ClientQuoteId,
+    Designation,
     PaymentId,
     Symbol,
     TransferId,
     TxHash,
+    WithdrawalId,
     instrument,
 )
 from indexmaker.core.money import round_usdc_down
@@ -319,3 +324,45 @@ def test_a_sell_quote_expects_the_withdrawal_fee_rate_of_the_redemptions_paid() 
     net = D(10) * answer.index_price / D("1.001")  # P = 2 × 9.9 + 19.9 (threshold 0)
     assert answer.index_price == D("39.7")
     assert answer.expected_proceeds == round_usdc_down(net - net * D("1.505") / D("991.5075"))
+
+
+def test_a_client_of_another_chain_is_paid_there_after_the_proceeds_cross_back() -> None:
+    # return_hops: a client of alice's chain is paid from its designation, over across_back.
+    state = world(withdraw_delay="1h")
+    engine = state.world.engine
+    alice = state.client("alice")
+    source = Designation("EVM:ARBITRUM:USDC")
+    settlement = engine.redemptions.settlement
+    hops = ((alice[0], "across_back", str(source)),)
+    settlement.config = replace(settlement.config, return_hops=hops)
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(seconds=3))  # sold, burned, withdrawal R1 sent
+    redemption = engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None
+    back = TransferId("R1~return")
+    (cross,) = engine.handle(HopCompleted(TransferId("R1"), D("990.5"), D(1)))
+    assert cross == RouteCollateral(
+        back, alice, "across_back", Designation("EVM:BASE:USDC"), source, D("990.5"), back
+    )
+    assert redemption.state is RedemptionState.BRIDGING
+    assert engine.redemptions.awaits_chain(cross)  # recovery would send it again
+    assert engine.handle(HopCompleted(TransferId("R1"), D("990.5"), D(1))) == []  # a repeat
+    (query,) = engine.handle(HopStatusUnknown(back, "timeout"))
+    assert query == QueryHop(back, "across_back", D("990.5"))
+    assert engine.handle(HopReport(back, HopState.NOT_FOUND)) == [cross]  # the same id again
+    (payout,) = engine.handle(HopCompleted(back, D("990.3"), D("0.2")))
+    assert payout == WithdrawCollateral(
+        WithdrawalId("R1"), alice, source, Address(alice[1]), D("990.3")
+    )
+    assert engine.handle(HopCompleted(back, D("990.3"), D("0.2"))) == []  # a repeat
+    # The bridge's 0.2 is the client's, beside the exchange's 1.0075 withdrawal fee.
+    commands = engine.handle(WithdrawalCompleted(WithdrawalId("R1"), TxHash("0xpay"), D(0)))
+    (invoice,) = [c.message for c in commands if isinstance(c, SendToClient)]
+    assert isinstance(invoice, RedemptionInvoice)
+    assert (invoice.withdrawal_fee, invoice.net_paid) == (D("1.2075"), D("990.3"))
+    assert invoice.net_paid == (
+        invoice.gross_proceeds
+        - invoice.exchange_fee
+        - invoice.redemption_fee
+        - invoice.withdrawal_fee
+    )

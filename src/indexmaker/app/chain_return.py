@@ -1,0 +1,70 @@
+"""The way back (issue 12): a redemption of a client of the source chain (42161) is paid there.
+
+The core first sends the proceeds over the `across_back` hop (trading chain → source chain,
+`SolverConfig.return_hops`); on local chains that is Across again, the other way: custody on
+8453 releases to the issuer, who deposits into 8453's `OP_SpokePool` with the source chain's
+custody as recipient; our relayer fills on 42161's `Arbitrum_SpokePool` from its own float
+there. The hop's fee is the bridge's (input − output) plus its transactions' gas in USDC, as
+on the way in (chain/bridge.py); custody on 42161 then pays the client (a keyed release).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
+from indexmaker.chain.connector import Web3ChainPort
+from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
+from indexmaker.chain.eth_price import PriceSource
+from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.tx import TxSender
+from indexmaker.engine.engine import SOURCE_CHAIN
+
+RETURN_BRIDGE = "across_back"
+# SolverConfig.return_hops on local chains: a client of 42161 is paid from custody there.
+RETURN_HOPS = ((SOURCE_CHAIN_ID, RETURN_BRIDGE, str(SOURCE_CHAIN)),)
+
+
+def return_path(
+    sections: dict[int, dict[str, Any]],
+    trading: Web3ChainPort,
+    w3s: dict[int, AsyncWeb3[Any]],
+    relayer: TxSender,
+    base: AcrossRoute,
+    price: PriceSource,
+    delay_s: float,
+) -> tuple[AcrossBridge, AcrossRelayer]:
+    """The `across_back` bridge (origin: the trading chain's port) and the relayer filling it
+    on the source chain with `relayer` (its sender there); `base` gives fee and timings."""
+    src, dst = sections[SOURCE_CHAIN_ID], sections[TRADING_CHAIN_ID]
+    route = AcrossRoute(
+        dest_chain_id=SOURCE_CHAIN_ID,
+        origin_pool=dst["spoke_pool"],
+        origin_pool_contract=dst["spoke_pool_contract"],
+        dest_pool=src["spoke_pool"],
+        dest_pool_contract=src["spoke_pool_contract"],
+        output_token=src["usdc"],
+        recipient=src["custody"],  # custody on 42161 pays the client
+        fee=base.fee,
+        timeout_s=base.timeout_s,
+        poll_s=base.poll_s,
+        eth_usdc=base.eth_usdc,
+        name=RETURN_BRIDGE,
+    )
+    bridge = AcrossBridge(trading, w3s[SOURCE_CHAIN_ID], route, price)
+    filler = AcrossRelayer(
+        w3s[TRADING_CHAIN_ID],
+        TRADING_CHAIN_ID,
+        dst["spoke_pool"],
+        dst["spoke_pool_contract"],
+        relayer,
+        w3s[SOURCE_CHAIN_ID],
+        SOURCE_CHAIN_ID,
+        src["spoke_pool"],
+        src["spoke_pool_contract"],
+        delay_s=delay_s,
+        poll_s=base.poll_s,
+    )
+    return bridge, filler
