@@ -262,6 +262,7 @@ def _build(settings: Settings) -> ServiceConfig:
             redemption_window=_seconds(solver.redemption_window),
             redemption_ttl=_seconds(solver.redemption_ttl),
             withdraw_bridge=solver.withdraw_bridge,
+            return_hops=tuple((h.chain_id, h.bridge, h.designation) for h in solver.return_hops),
             hop_query_interval=_seconds(solver.hop_query_interval),
             hop_pending_alert=_seconds(solver.hop_pending_alert),
             rebalance_interval=_seconds(solver.rebalance_interval),

@@ -70,6 +70,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class ReturnHopSettings(_Model):
+    """A redemption of a client of `chain_id` is paid there: its proceeds cross `bridge` from
+    the trading chain to `designation` first (issue 12)."""
+
+    chain_id: Annotated[int, Field(gt=0, lt=2**32)]
+    bridge: Annotated[str, Field(min_length=1, max_length=64)]
+    designation: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class RateLimitSettings(_Model):
     """One sliding window: at most `limit` weight inside any `interval` seconds."""
 
@@ -264,6 +273,9 @@ class SolverSettings(_Model):
     redemption_window: PositiveSeconds = Decimal(3_600)
     redemption_ttl: PositiveSeconds = Decimal(3_600)
     withdraw_bridge: Annotated[str, Field(min_length=1, max_length=64)] = "withdraw"
+    # Clients of these chains are paid there, the proceeds crossing back first (none: every
+    # payout on the trading chain; `serve --chain anvil` sets 42161 over `across_back`).
+    return_hops: list[ReturnHopSettings] = Field(default_factory=list)
     # A hop reported pending is asked about again after this many seconds; pending this
     # long in all, it is alerted and no longer asked about (engine/pending_hops.py).
     hop_query_interval: PositiveSeconds = Decimal(30)

@@ -120,8 +120,10 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         '[solver]\nfee_factor = 1.001\ntick = 0.25\nmax_batch_size = 32\nmin_asset_volley = "10"\n'
         'min_order = "25.5"\n'
         "order_rate_limits = [{ name = 'ORDERS_1S', limit = 10, interval = 1 }]\n"
+        "return_hops = [{ chain_id = 42161, bridge = 'back', designation = 'EVM:ARB:USDC' }]\n"
     )
     config = load_config(path)
+    assert config.solver.return_hops == ((42161, "back", "EVM:ARB:USDC"),)
     assert config.indexes == ("SYAI", "SYL2")
     assert config.server.port == 3100
     assert config.server.session.session_limits == (
@@ -141,6 +143,10 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
     [
         ('[solver]\nfee_factor = "NaN"\n', "solver.fee_factor: must be a finite number"),
         ("[solver]\nmax_volley = inf\n", "solver.max_volley: must be a finite number"),
+        (
+            "[solver]\nreturn_hops = [{ chain_id = 0, bridge = 'b', designation = 'd' }]\n",
+            "solver.return_hops[0].chain_id:",
+        ),
         ("[solver]\nmax_volley = nan\n", "solver.max_volley: must be a finite number"),
         ("[solver]\nmax_volley = 1e300\n", "solver.max_volley: must be less than or equal"),
         ('[solver]\nmin_asset_volley = "-5"\n', "solver.min_asset_volley: must be greater"),
