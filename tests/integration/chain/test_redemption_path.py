@@ -23,6 +23,7 @@ from web3 import Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, connect
+from indexmaker.core.events import MintInvoice
 from indexmaker.core.money import index_to_units, units_to_usdc, usdc_to_units
 from indexmaker.core.redemption_events import RedemptionInvoice
 
@@ -67,16 +68,24 @@ def deployment(chains: h.LocalChains, tmp_path_factory: pytest.TempPathFactory) 
     return path
 
 
+async def bought(
+    chains: h.LocalChains, service: h.Running, chain_id: int, client: LocalAccount
+) -> MintInvoice:
+    """Start the service; the client deposits 1,000 USDC on `chain_id` and buys: its invoice."""
+    await service.start()
+    await h.client_deposit(chains, chain_id, client, 1000)
+    h.client_order(service, chain_id, client, 1000, f"buy-{chain_id}")
+    await h.until(lambda: bool(service.invoices(client.address)), "the mint invoice")
+    (minted,) = service.invoices(client.address)
+    return minted
+
+
 async def test_buy_mint_sell_burn_payout_on_chain(
     chains: h.LocalChains, running: Callable[..., h.Running], deployment: Path
 ) -> None:
     client = Account.from_key(h.CLIENT_KEYS[2])
     service = running()
-    await service.start()
-    await h.client_deposit(chains, TRADING_CHAIN_ID, client, 1000)
-    h.client_order(service, TRADING_CHAIN_ID, client, 1000, "buy-1")
-    await h.until(lambda: bool(service.invoices(client.address)), "the mint invoice")
-    (minted,) = service.invoices(client.address)
+    minted = await bought(chains, service, TRADING_CHAIN_ID, client)
     await h.check_minted(chains, minted, client.address)
     before = await asyncio.to_thread(_read_sync, chains, client.address)
     assert service.service is not None

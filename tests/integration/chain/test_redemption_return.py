@@ -21,7 +21,7 @@ from indexmaker.core.redemption_events import RedemptionInvoice
 from indexmaker.model.side import Side
 
 from . import path_harness as h
-from .test_redemption_path import _approve_sync
+from .test_redemption_path import _approve_sync, bought
 
 CHAINS = (SOURCE_CHAIN_ID, TRADING_CHAIN_ID)
 
@@ -38,11 +38,7 @@ async def test_a_client_of_42161_is_paid_on_42161_after_the_proceeds_cross_back(
 ) -> None:
     client = Account.from_key(h.CLIENT_KEYS[1])
     service = running()
-    await service.start()
-    await h.client_deposit(chains, SOURCE_CHAIN_ID, client, 1000)
-    h.client_order(service, SOURCE_CHAIN_ID, client, 1000, "buy-arb")
-    await h.until(lambda: bool(service.invoices(client.address)), "the mint invoice")
-    (minted,) = service.invoices(client.address)
+    minted = await bought(chains, service, SOURCE_CHAIN_ID, client)
     await asyncio.to_thread(_approve_sync, chains, client, index_to_units(minted.filled_quantity))
     before = {c: await asyncio.to_thread(_usdc_sync, chains, c, client.address) for c in CHAINS}
     assert service.service is not None
