@@ -72,6 +72,17 @@ def test_socket_demo_default_run(tmp_path: Path) -> None:
     assert any("replayed id: rejected" in n for n in notes)
     assert any("unfunded order canceled: canceled" in n for n in notes)
     assert_plain_and_complete(result.stdout)
+    # Issue 12: the running service then rebalances the index holding the most over the
+    # exchange-sim: each round's report line, the end's per-asset table, summary.json.
+    rebalance = summary["rebalance"]
+    assert rebalance["version"] == 2 and rebalance["kind"] == "completed"
+    assert int(rebalance["rounds"]) >= 1 and Decimal(rebalance["traded"]) > 0
+    assert Decimal(rebalance["accuracy"]) > Decimal("0.99")
+    symbol = rebalance["symbol"]
+    rounds = re.findall(rf"^rebalance {symbol} v2 round (\d+): ", result.stdout, re.M)
+    assert rounds == [str(n) for n in range(1, int(rebalance["rounds"]) + 1)]
+    assert re.search(rf"^rebalance {symbol} v2 completed after \d+ rounds: ", result.stdout, re.M)
+    assert f"rebalance of {symbol} to basket version 2" in result.stdout
 
 
 def assert_plain_and_complete(out: str) -> None:

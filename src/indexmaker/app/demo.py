@@ -37,7 +37,7 @@ from indexmaker.app.demo_common import (
     show_table,
     summary_table,
 )
-from indexmaker.app.demo_rebalance import busiest, report_json, run_rebalance
+from indexmaker.app.demo_rebalance import busiest, rebalance_summary, run_rebalance
 from indexmaker.core.clock import ManualClock, rfc3339
 from indexmaker.core.events import (
     CancelIndexOrderRequest,
@@ -195,12 +195,9 @@ def run_demo(
     show_table(console, _summary_table(summary))
     console.print(issuer_line(summary["issuer"]))
     # Issue 12: after the buys, the curator reweights an index and its holdings follow.
-    report = run_rebalance(world, console, busiest(world, DEMO_INDEXES))
-    summary["rebalance"] = {
-        "symbol": report.symbol,
-        "version": report.version,
-        **report_json(report),
-    }
+    report = run_rebalance(world, console, busiest(world.engine, DEMO_INDEXES))
+    if report is not None:
+        summary["rebalance"] = rebalance_summary(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_invoice_json(i) for i in invoices], indent=2))

@@ -1,5 +1,7 @@
-"""The in-process demo's rebalance step (issue 12): after the buys, the curator moves one
-index's weights and the service trades its holdings to the new basket version in rounds.
+"""The demos' rebalance step (issue 12): after the buys, the curator moves one index's
+weights and the service trades its holdings to the new basket version in rounds. Shared by
+the in-process demo (demo.py, simulated time) and the socket demo (demo_sockets.py, the
+running service over the exchange-sim, wall-clock time).
 
 Weights: the first half of the basket's assets (by position in the published file) up 20%,
 the rest down 20%, renormalised by the core (engine/rebalance.py). The world runs until the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -22,13 +25,20 @@ from indexmaker.core.money import round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.sim.world import SimulatedWorld
 
+if TYPE_CHECKING:
+    from indexmaker.app.service import Service
+    from indexmaker.engine.engine import Engine
+
 UP, DOWN = Decimal("1.2"), Decimal("0.8")
 LIMIT = timedelta(hours=2)  # simulated: a rebalance not done by then is shown as it stands
 
 
-def busiest(world: SimulatedWorld, symbols: tuple[str, ...]) -> Symbol:
+SERVICE_LIMIT = 30.0  # wall seconds the socket demo waits for the rebalance to complete
+HEADING = "[bold]Rebalance[/] {symbol}: first half of the weights +20%, rest −20%"
+
+
+def busiest(engine: Engine, symbols: tuple[str, ...]) -> Symbol:
     """The index whose holdings are worth the most at the mids (the one worth rebalancing)."""
-    engine = world.engine
 
     def value(symbol: str) -> Decimal:
         total = Decimal(0)
@@ -41,13 +51,13 @@ def busiest(world: SimulatedWorld, symbols: tuple[str, ...]) -> Symbol:
     return Symbol(max(symbols, key=value))
 
 
-def moved_weights(world: SimulatedWorld, symbol: Symbol) -> tuple[RebalanceWeight, ...]:
+def moved_weights(engine: Engine, symbol: Symbol) -> tuple[RebalanceWeight, ...]:
     """The basket's weights (by value at the mids), first half × 1.2, second half × 0.8."""
-    basket = world.engine.baskets[symbol]
+    basket = engine.baskets[symbol]
     half = len(basket.assets) // 2
     weights = []
     for i, asset in enumerate(basket.assets):
-        prices = world.engine.market.prices(asset.instrument)
+        prices = engine.market.prices(asset.instrument)
         mid = prices.mid if prices is not None and prices.mid is not None else Decimal(0)
         weights.append(
             RebalanceWeight(asset.instrument, asset.quantity * mid * (UP if i < half else DOWN))
@@ -86,17 +96,63 @@ def report_json(report: RebalanceReport) -> dict[str, str]:
     }
 
 
-def run_rebalance(world: SimulatedWorld, console: Console, symbol: Symbol) -> RebalanceReport:
+def rebalance_summary(report: RebalanceReport) -> dict[str, object]:
+    """summary.json's "rebalance" entry: the index, its new version and the last report."""
+    return {"symbol": report.symbol, "version": report.version, **report_json(report)}
+
+
+def run_rebalance(
+    world: SimulatedWorld, console: Console, symbol: Symbol
+) -> RebalanceReport | None:
     """Propose, run until the rebalance completes (or LIMIT), print; returns the last report."""
-    heading(console, f"[bold]Rebalance[/] {symbol}: first half of the weights +20%, rest −20%")
     seen = len(world.log.rebalances)
-    world.submit(RebalanceIndex(symbol, "demo", moved_weights(world, symbol)))
+    world.submit(RebalanceIndex(symbol, "demo", moved_weights(world.engine, symbol)))
     end = world.clock.now() + LIMIT
     while world.clock.now() < end:
         world.advance(timedelta(seconds=1))
         if any(r.kind == "completed" for r in world.log.rebalances[seen:]):
             break
-    reports = world.log.rebalances[seen:]
+    return show_reports(console, symbol, world.log.rebalances[seen:])
+
+
+async def run_service_rebalance(
+    service: Service, symbols: tuple[str, ...]
+) -> tuple[Symbol, list[RebalanceReport]]:
+    """The same step on a running service: its engine is read between steps (runtime.quiet),
+    the proposal goes in as any input, its reports are seen as the runtime carries them out.
+    Waits at most SERVICE_LIMIT wall seconds; the index and its reports (show_reports)."""
+    import asyncio
+
+    runtime = service.runtime
+    await runtime.quiet()
+    symbol = busiest(service.engine, symbols)
+    reports: list[RebalanceReport] = []
+
+    def observe(command: object) -> None:
+        if isinstance(command, RebalanceReport) and command.symbol == symbol:
+            reports.append(command)
+
+    runtime.observers.append(observe)
+    try:
+        await runtime.put(RebalanceIndex(symbol, "demo", moved_weights(service.engine, symbol)))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + SERVICE_LIMIT
+        while loop.time() < end and not any(r.kind == "completed" for r in reports):
+            await asyncio.sleep(0.05)
+    finally:
+        runtime.observers.remove(observe)
+    return symbol, reports
+
+
+def show_reports(
+    console: Console, symbol: Symbol, reports: list[RebalanceReport]
+) -> RebalanceReport | None:
+    """Print each report as a line and the last one as a per-asset table; the last report
+    (None, said so, when there is none)."""
+    heading(console, HEADING.format(symbol=symbol))
+    if not reports:
+        console.print(f"rebalance {symbol}: no report")
+        return None
     for report in reports:
         console.print(report_line(report))
     last = reports[-1]

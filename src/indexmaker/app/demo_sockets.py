@@ -33,6 +33,11 @@ from indexmaker.app.demo_common import (
     show_table,
     summary_table,
 )
+from indexmaker.app.demo_rebalance import (
+    rebalance_summary,
+    run_service_rebalance,
+    show_reports,
+)
 from indexmaker.app.demo_socket_clients import (
     SOCKET_DEMO_DEADLINE,
     ClientRun,
@@ -80,6 +85,8 @@ def socket_demo_config(indexes: tuple[str, ...] = DEMO_INDEXES) -> Any:
             collateral_timeout=timedelta(seconds=60),
             # The simulator is not Binance: let batches of 123 assets go every tick.
             order_rate_limits=(RateLimit("ORDERS_10S", 100_000, timedelta(seconds=10)),),
+            # The demo's rebalance (issue 12): a round a second, not a minute.
+            rebalance_interval=timedelta(seconds=1),
         ),
         sim=SimConfig(
             book_refresh=timedelta(seconds=1),
@@ -208,10 +215,18 @@ async def _run_service_demo(
             for line in stats.events:
                 live.print(line)
             live.update(_socket_progress(stats, started))
-    finally:
         elapsed_trading = time.perf_counter() - started - books_at
+        book_events = service.runtime.book_events - book_events_before
+        # The issuer's position after the buys, before the rebalance trades the holdings.
+        await service.runtime.quiet()
+        invoices = [inv for run in runs for inv in run.invoices]
+        delivered = sum((inv.assets_value for inv in invoices), ZERO)
+        engine = service.engine
+        issuer = issuer_summary(issuer_position(engine.inventory, engine.market), delivered)
+        # Issue 12: after the buys, the curator reweights the index holding the most.
+        rebalanced, reports = await run_service_rebalance(service, DEMO_INDEXES)
+    finally:
         await service.stop()
-    invoices = [inv for run in runs for inv in run.invoices]
     missing = [cid for run in runs for cid in run.missing]
     table = summary_table(
         ("client", "deposited", "orders", "mints", "paid", "returned", "fees", "index units")
@@ -247,16 +262,13 @@ async def _run_service_demo(
             }
         )
     show_table(console, table)
-    engine = service.engine
-    delivered = sum((inv.assets_value for inv in invoices), ZERO)
-    issuer = issuer_summary(issuer_position(engine.inventory, engine.market), delivered)
     console.print(issuer_line(issuer))
-    book_events = service.runtime.book_events - book_events_before
     console.print(
         f"market: {book_events:,} book snapshots and updates applied while the clients traded "
         f"({book_events / max(elapsed_trading, 0.001):,.0f}/s over {len(service.engine.baskets)} "
         f"indexes' {assets} books)"
     )
+    rebalance = show_reports(console, rebalanced, reports)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "invoices.json"
     path.write_text(json.dumps([_sdk_invoice_json(i) for i in invoices], indent=2))
@@ -277,6 +289,8 @@ async def _run_service_demo(
         "book_events": book_events,
         "issuer": issuer,
     }
+    if rebalance is not None:
+        summary["rebalance"] = rebalance_summary(rebalance)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     verdict = (
         "[green]all invoices consistent[/]"
