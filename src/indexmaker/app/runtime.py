@@ -29,6 +29,7 @@ from indexmaker.app.handoff import LoopHandoff
 from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
 from indexmaker.app.recovery import RecoveryPlan
 from indexmaker.core.events import (
+    BatchEvent,
     BookSnapshot,
     BookUpdate,
     BurnIndex,
@@ -350,6 +351,9 @@ class Runtime:
             return [(command, None) for command in commands]
         effects = [c for c in commands if isinstance(c, EFFECTS)]
         keyed = iter(store.add_effects(store.last_seq, effects) if effects else ())
+        notices = [c for c in commands if isinstance(c, BatchEvent)]
+        if notices:  # the query API's batch history
+            store.add_batch_events(store.last_seq, notices)
         return [(c, next(keyed) if isinstance(c, EFFECTS) else None) for c in commands]
 
     def _paced(self, event: EngineInput, loop: asyncio.AbstractEventLoop) -> list[Command]:

@@ -57,10 +57,14 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import ClientKey, ExchangeOrderId, InstrumentId, VenueOrderId
 from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.core.store_records import (
+    BatchQuery,
     InvoiceQuery,
+    OrderQuery,
     SpentStore,
+    StoredBatch,
     StoredInvoice,
     StoredMessage,
+    StoredOrder,
 )
 from indexmaker.model.filters import InstrumentRules
 
@@ -271,6 +275,10 @@ class StorePort(Protocol):
         (the idempotency key each effect carries)."""
         ...
 
+    def add_batch_events(self, journal_seq: int, events: Sequence[Command]) -> None:
+        """The batch notices (`BatchEvent`) input `journal_seq` caused, kept for the query
+        API's batch history (anything else in `events` is ignored)."""
+
     def mark_done(self, keys: Iterable[str]) -> None:
         """Outbox: these effects were carried out (or superseded by recovery)."""
 
@@ -315,6 +323,16 @@ class StorePort(Protocol):
     def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
         """(how many client messages were ever committed, the last `limit` of those caused
         by inputs handled at or after `since`), oldest first. For the owner, at start."""
+        ...
+
+    def orders(self, query: OrderQuery) -> list[StoredOrder]:
+        """Committed index orders matching `query`, in arrival order, at most
+        `query.limit`; closed ones too (the engine forgets them). Any thread."""
+        ...
+
+    def batches(self, query: BatchQuery) -> list[StoredBatch]:
+        """Committed batches matching `query`, in creation order, at most `query.limit`;
+        completed ones too. Any thread."""
         ...
 
     def spent_signatures(self) -> SpentStore:

@@ -5,8 +5,9 @@ signatures behind the FIX server's ledger. Plain values: the SQL lives in `index
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from indexmaker.core.events import MintInvoice, SendToClient
@@ -43,6 +44,71 @@ class StoredMessage:
     rank: int
     at: datetime  # when the engine handled the input that caused it
     command: SendToClient
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuery:
+    """Filters of an order listing (store/order_history.py); `after` is the journal seq of
+    the last row already seen (keyset pagination). Times are timezone-aware; `since`
+    inclusive, `until` exclusive, on the time the order was received."""
+
+    client: ClientKey | None = None
+    client_order_id: str | None = None
+    symbol: str | None = None
+    side: str | None = None  # "buy" | "sell"
+    status: str | None = None  # order_history.STATUSES
+    since: datetime | None = None
+    until: datetime | None = None
+    after: int | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """One index order as its client was told it went (SPEC §5 messages). Amounts in USDC
+    for a buy and index units for a sell; `filled_quantity` in index units."""
+
+    client: ClientKey
+    client_order_id: str
+    symbol: str
+    side: str
+    amount: Decimal
+    status: str
+    reason: str | None
+    filled_quantity: Decimal
+    collateral_spent: Decimal
+    fill_rate: Decimal
+    payment_id: str | None
+    received_at: datetime
+    updated_at: datetime
+    journal_seq: int  # of its request: the arrival order and the cursor
+
+
+@dataclass(frozen=True, slots=True)
+class BatchQuery:
+    """Filters of a batch listing (store/batch_history.py); `after` is the (journal seq,
+    batch id) of the last row already seen. Times on creation, as in OrderQuery."""
+
+    side: str | None = None
+    status: str | None = None  # "created" | "completed"
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[int, int] | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    side: str  # "buy" | "sell"
+    batch_id: int
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    order_count: int
+    asset_count: int
+    notional: Decimal  # USDC
+    details: dict[str, str] = field(default_factory=dict)
+    journal_seq: int = 0  # of the input that created it
 
 
 class SpentStore(Protocol):

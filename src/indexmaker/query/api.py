@@ -24,12 +24,13 @@ from pydantic.json_schema import models_json_schema
 from indexmaker.app.health import HealthReport
 from indexmaker.core.ids import client_key
 from indexmaker.core.ports import StorePort
-from indexmaker.core.store_records import InvoiceQuery
+from indexmaker.core.store_records import InvoiceQuery, OrderQuery
 from indexmaker.core.venue_events import ExchangeOrderStatus
 from indexmaker.engine.engine import Engine
 from indexmaker.model.order import OrderStatus
 from indexmaker.observability.logging import log_event
-from indexmaker.query import models, views
+from indexmaker.query import history, models, views
+from indexmaker.query.history import Unavailable
 from indexmaker.query.params import PAGING, BadRequest, Param, decode_cursor, encode_cursor, parse
 from indexmaker.server.listener import Handshakes, listen
 
@@ -46,10 +47,6 @@ INSTRUMENT = (
     Param("venue", "str", "a venue, e.g. binance"),
     Param("pair", "str", "the venue's pair, e.g. BTCUSDC"),
 )
-
-
-class Unavailable(Exception):
-    """What this service cannot answer as configured (503, saying why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +79,7 @@ class OrderDetail(BaseModel):
 
     order: models.OrderUpdate | None
     invoice: models.Invoice | None
+    record: models.OrderRecord | None = None  # as the store keeps it (durable)
 
 
 @dataclass
@@ -146,6 +144,7 @@ class QueryApi:
 
             return handler
 
+        order_history, batch_history = history.handlers(self.store)
         return [
             Route("/health", "Liveness and the store's progress", models.Health, self._health,
                   tag="service"),
@@ -170,8 +169,16 @@ class QueryApi:
             Route("/v1/orders/{chain_id}/{address}/{client_order_id}",
                   "One order update: its state now, or its invoice once minted",
                   OrderDetail, self._order, IN_PATH, tag="orders"),
+            Route("/v1/order-history",
+                  "Every order the store kept, closed and old ones too (durable)",
+                  models.Page[models.OrderRecord], order_history,
+                  (*CLIENT, *history.ORDER_PARAMS), tag="orders"),
             Route("/v1/batches", "Batches in flight", models.Page[models.Batch],
                   state(views.batches), PAGING, tag="execution"),
+            Route("/v1/batch-history",
+                  "Every batch the store kept, completed ones too (durable)",
+                  models.Page[models.BatchRecord], batch_history, history.BATCH_PARAMS,
+                  tag="execution"),
             Route("/v1/exchange-orders", "Exchange orders (open, and recent final ones)",
                   models.Page[models.ExchangeOrder], state(views.exchange_orders),
                   (*INSTRUMENT, Param("status", "enum", "the order's state",
@@ -248,14 +255,17 @@ class QueryApi:
         await self.quiet()
         update = self.engine.orders.update(client, order_id)
         found = None if update is None else views.order_update(update)
-        invoice = None
-        if self.invoices is not None:
+        invoice = record = None
+        if self.store is not None:
             query = InvoiceQuery(client=client, client_order_id=order_id, limit=1)
-            rows = await asyncio.to_thread(self.invoices.invoices, query)
+            rows = await asyncio.to_thread(self.store.invoices, query)
             invoice = views.invoice(rows[0].client, rows[0].invoice) if rows else None
-        if found is None and invoice is None:
+            which = OrderQuery(client=client, client_order_id=order_id, limit=1)
+            kept = await asyncio.to_thread(self.store.orders, which)
+            record = history.order_record(kept[0]) if kept else None
+        if found is None and invoice is None and record is None:
             return None
-        return OrderDetail(order=found, invoice=invoice)
+        return OrderDetail(order=found, invoice=invoice, record=record)
 
     # ------------------------------------------------------------------ schema and docs
 

@@ -137,6 +137,42 @@ class OrderUpdate(_Out):
     reason: str | None
 
 
+class OrderRecord(_Out):
+    """One index order as the store keeps it (durable: closed and old ones too, after a
+    restart), in the state its client was told (SPEC §5 messages)."""
+
+    chain_id: int
+    address: str
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str = Field(
+        description="received, accepted, rejected, canceled, filling, minted, redeemed"
+    )
+    reason: str | None
+    amount: Num = Field(description="USDC for a buy, index units for a sell")
+    filled_quantity: Num = Field(description="index units")
+    collateral_spent: Num
+    fill_rate: Num
+    payment_id: str | None
+    received_at: datetime
+    updated_at: datetime
+
+
+class BatchRecord(_Out):
+    """One batch as the store keeps it (durable: completed ones too, after a restart)."""
+
+    batch_id: int
+    side: str
+    status: str = Field(description="created (in flight) or completed")
+    created_at: datetime
+    completed_at: datetime | None
+    order_count: int
+    asset_count: int
+    notional: Num = Field(description="USDC")
+    details: dict[str, str]
+
+
 class BatchAsset(_Out):
     venue: str
     pair: str

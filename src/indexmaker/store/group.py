@@ -28,6 +28,9 @@ class Group:
     done: list[str] = field(default_factory=list)
     invoices: list[InvoiceRow] = field(default_factory=list)  # the query API's table
     spends: list[SpendKey] = field(default_factory=list)
+    # The query API's order and batch history (store/order_history.py, batch_history.py):
+    # statements in the order they were buffered (a row's insert before its updates).
+    history: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     snapshot: tuple[int, str, bytes] | None = None
     span: tuple[int, int] = (0, 0)  # the crash points' durable count (store/crash.py)
@@ -38,6 +41,7 @@ class Group:
             or self.outbox
             or self.done
             or self.spends
+            or self.history
             or self.meta
             or self.snapshot is not None
         )
@@ -62,6 +66,8 @@ def write(cursor: Any, dialect: Dialect, group: Group) -> None:
         "INSERT INTO spent_signatures (address, spent_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         group.spends,
     )
+    for statement, params in group.history:
+        cursor.execute(sql(statement), params)
     for start in range(0, len(group.done), MAX_PARAMS):
         keys = group.done[start : start + MAX_PARAMS]
         marks = ", ".join("?" * len(keys))

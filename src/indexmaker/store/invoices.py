@@ -36,6 +36,11 @@ def time_key(at: datetime) -> str:
     return at.astimezone(UTC).strftime(TIME_FORMAT)
 
 
+def from_time_key(key: str) -> datetime:
+    """The datetime (UTC) of a `time_key` text."""
+    return datetime.strptime(key, TIME_FORMAT).replace(tzinfo=UTC)
+
+
 def invoice_rows(journal_seq: int, commands: Sequence[Command]) -> list[InvoiceRow]:
     """The invoice rows among one journal entry's effects (usually none)."""
     rows: list[InvoiceRow] = []

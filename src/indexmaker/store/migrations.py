@@ -90,6 +90,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (chain_id, sender, nonce))",
         ),
     ),
+    Migration(
+        6,
+        "order and batch history",
+        (
+            # One row per index order (store/order_history.py) and per batch
+            # (store/batch_history.py), written with the journal entries and client messages
+            # behind them: the query API lists closed and old ones, also after a restart.
+            # Decimals as exact text; times as fixed-width UTC text (text order = time order).
+            "CREATE TABLE orders (chain_id BIGINT NOT NULL, address TEXT NOT NULL, "
+            "client_order_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL, "
+            "amount TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, "
+            "filled_quantity TEXT NOT NULL, collateral_spent TEXT NOT NULL, "
+            "fill_rate TEXT NOT NULL, payment_id TEXT, received_at TEXT NOT NULL, "
+            "updated_at TEXT NOT NULL, journal_seq BIGINT NOT NULL, "
+            "PRIMARY KEY (chain_id, address, client_order_id))",
+            "CREATE INDEX orders_by_arrival ON orders (journal_seq)",
+            "CREATE INDEX orders_by_client ON orders (address, chain_id, journal_seq)",
+            "CREATE TABLE batches (side TEXT NOT NULL, batch_id BIGINT NOT NULL, "
+            "status TEXT NOT NULL, created_at TEXT NOT NULL, completed_at TEXT, "
+            "order_count INTEGER NOT NULL, asset_count INTEGER NOT NULL, "
+            "notional TEXT NOT NULL, details TEXT NOT NULL, journal_seq BIGINT NOT NULL, "
+            "PRIMARY KEY (side, batch_id))",
+            "CREATE INDEX batches_by_creation ON batches (journal_seq, batch_id)",
+        ),
+    ),
     # Add new tables as the next numbered migration here (never edit an applied one).
 )
 

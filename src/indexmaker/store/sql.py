@@ -19,7 +19,17 @@ from typing import Any, Protocol
 from indexmaker.core import codec
 from indexmaker.core.events import ClientRequest, Command, EngineInput
 from indexmaker.core.journal import JournalEntry, OutboxItem
-from indexmaker.core.store_records import InvoiceQuery, SpentStore, StoredInvoice, StoredMessage
+from indexmaker.core.store_records import (
+    BatchQuery,
+    InvoiceQuery,
+    OrderQuery,
+    SpentStore,
+    StoredBatch,
+    StoredInvoice,
+    StoredMessage,
+    StoredOrder,
+)
+from indexmaker.store import batch_history, order_history
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
 from indexmaker.store.group import Group, SpendKey, write
@@ -69,6 +79,7 @@ class SqlStore:
         migrate(db, dialect)
         self._last_seq: int = self._one("SELECT COALESCE(MAX(seq), 0) FROM journal")[0]
         self._group = Group()  # buffered for the next commit
+        self._last_at: datetime | None = None  # the last entry's time (order/batch history)
         self._failed: list[Group] = []  # groups a failed transaction held (writer thread)
         # One thread: transactions run one at a time, in the order they were asked for.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
@@ -104,6 +115,8 @@ class SqlStore:
         self._last_seq += 1
         entry = JournalEntry(self._last_seq, at, event)
         self._group.journal.append((entry.seq, at.isoformat(), codec.encode_entry(entry)))
+        self._last_at = at
+        self._group.history += order_history.request_rows(entry.seq, at, event)
         if self._held:
             held = self._held.pop(id(event), None)
             if held is not None:
@@ -149,7 +162,13 @@ class SqlStore:
             self._crash.counted("effect", kind, item.key)
             items.append(item)
         self._group.invoices.extend(invoice_rows(journal_seq, commands))
+        if self._last_at is not None:
+            self._group.history += order_history.effect_rows(journal_seq, self._last_at, commands)
         return items
+
+    def add_batch_events(self, journal_seq: int, events: Sequence[Command]) -> None:
+        if self._last_at is not None:
+            self._group.history += batch_history.batch_rows(journal_seq, self._last_at, events)
 
     def mark_done(self, keys: Iterable[str]) -> None:
         # Not worth an fsync of its own: a lost mark only makes recovery check that effect
@@ -280,13 +299,22 @@ class SqlStore:
 
     def invoices(self, query: InvoiceQuery) -> list[StoredInvoice]:
         """StorePort.invoices: on a connection of its own, so any thread may ask."""
-        statement, params = select(query)
+        return [decode_row(*row) for row in self._read(*select(query))]
+
+    def orders(self, query: OrderQuery) -> list[StoredOrder]:
+        """StorePort.orders: on a connection of its own, so any thread may ask."""
+        return [order_history.decode_row(r) for r in self._read(*order_history.select(query))]
+
+    def batches(self, query: BatchQuery) -> list[StoredBatch]:
+        """StorePort.batches: on a connection of its own, so any thread may ask."""
+        return [batch_history.decode_row(r) for r in self._read(*batch_history.select(query))]
+
+    def _read(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         db = self.connect()
         try:
-            rows = db.execute(self._dialect.sql(statement), params).fetchall()
+            return list(db.execute(self._dialect.sql(statement), params).fetchall())
         finally:
             db.close()
-        return [decode_row(*row) for row in rows]
 
     def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
         """StorePort.client_messages (store/fix_outbox.py), on the owner's connection."""

@@ -1,0 +1,98 @@
+"""The query API's durable listings over real loopback sockets against the real service and
+its store (SQLite and PostgreSQL): orders and batches the engine has finished with, and so
+forgotten, are listed, filtered and paged from the store, also after a restart."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from indexmaker.app.config import ServiceConfig, StoreConfig
+from indexmaker.app.service import Service
+from indexmaker.query.api import QueryApiConfig
+from indexmaker.server import client as sdk
+
+from .conftest import TEST_KEYS, sdk_fast_config, sdk_start_service
+
+
+async def _get(api: str, path: str, **params: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        http.get(api + path, params=params) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def _pages(api: str, path: str, limit: int, **params: Any) -> list[Any]:
+    items: list[Any] = []
+    cursor: str | None = None
+    for _ in range(50):  # bounded
+        extra = {} if cursor is None else {"cursor": cursor}
+        status, body = await _get(api, path, limit=limit, **params, **extra)
+        assert status == 200, body
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("pagination never ended")
+
+
+async def _started(config: ServiceConfig) -> tuple[Service, str]:
+    service, _ = await sdk_start_service(config)
+    assert service.api is not None
+    return service, service.api.url
+
+
+async def test_finished_orders_and_batches_are_listed_from_the_store_after_a_restart(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    config = dataclasses.replace(
+        sdk_fast_config(),
+        store=StoreConfig(tmp_path / "data", url=store_url),
+        api=QueryApiConfig(enable=True, host="127.0.0.1", port=0),
+    )
+    service, api = await _started(config)
+    try:
+        async with sdk.IndexMakerClient(service.server.url, TEST_KEYS[0]) as client:
+            await sdk.sim_deposit(client.url, client.address, Decimal(1200))
+            minted = {}
+            for order_id in ("h-1", "h-2"):
+                assert await client.new_order("SY100", "buy", Decimal(500), order_id)
+                minted[order_id] = await client.wait_minted(order_id, timeout=20)
+            refused = await client.new_order("SY100", "buy", Decimal(500), "h-1")  # a repeat
+            assert not refused.accepted
+            me = client.address.lower()
+        # The engine has finished with them: its own listing no longer has them.
+        status, live = await _get(api, "/v1/orders", address=me, chain_id=42161)
+        assert status == 200 and live["items"] == []
+    finally:
+        await service.stop()
+
+    service, api = await _started(config)  # the same store, a new process state
+    try:
+        orders = await _pages(api, "/v1/order-history", 1, chain_id=42161, address=me)
+        assert [o["client_order_id"] for o in orders] == ["h-1", "h-2"]
+        for order in orders:
+            invoice = minted[order["client_order_id"]]
+            assert order["status"] == "minted" and order["payment_id"] == invoice.payment_id
+            assert Decimal(order["filled_quantity"]) == invoice.filled_quantity
+            assert order["amount"] == "500" and order["side"] == "buy"
+        assert await _pages(api, "/v1/order-history", 5, status="accepted") == []
+        assert await _pages(api, "/v1/order-history", 5, **{"from": orders[1]["received_at"]}) == [
+            orders[1]
+        ]
+        status, detail = await _get(api, f"/v1/orders/42161/{me}/h-1")
+        assert status == 200 and detail["order"] is None and detail["record"] == orders[0]
+        batches = await _pages(api, "/v1/batch-history", 1)
+        assert len(batches) >= 2 and {b["status"] for b in batches} == {"completed"}
+        assert all(b["side"] == "buy" and b["completed_at"] for b in batches)
+        assert [b["batch_id"] for b in batches] == sorted(b["batch_id"] for b in batches)
+        assert await _pages(api, "/v1/batch-history", 5, status="created") == []
+        status, error = await _get(api, "/v1/order-history", status="lost")
+        assert status == 400 and error["error"].startswith("status:")
+    finally:
+        await service.stop()
