@@ -31,7 +31,7 @@ from indexmaker.model.order import OrderStatus
 from indexmaker.observability.logging import log_event
 from indexmaker.query import history, models, views
 from indexmaker.query.history import Unavailable
-from indexmaker.query.params import PAGING, BadRequest, Param, decode_cursor, encode_cursor, parse
+from indexmaker.query.params import PAGING, BadRequest, Param, parse
 from indexmaker.server.listener import Handshakes, listen
 
 Handler = Callable[[dict[str, Any]], Awaitable[BaseModel | None]]
@@ -96,7 +96,6 @@ class QueryApi:
     url: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
-        self.invoices = self.store
         self.routes = self._routes()
         self.app = web.Application(middlewares=[_json_errors])
         for route in self.routes:
@@ -144,7 +143,7 @@ class QueryApi:
 
             return handler
 
-        order_history, batch_history = history.handlers(self.store)
+        invoices, order_history, batch_history = history.handlers(self.store)
         return [
             Route("/health", "Liveness and the store's progress", models.Health, self._health,
                   tag="service"),
@@ -186,7 +185,7 @@ class QueryApi:
                    Param("batch_id", "int", "the batch it belongs to", minimum=1), *PAGING),
                   tag="execution"),
             Route("/v1/invoices", "Mint invoices by client and by time range (durable)",
-                  models.Page[models.Invoice], self._invoices,
+                  models.Page[models.Invoice], invoices,
                   (*CLIENT, Param("symbol", "str", "an index, e.g. SY100"),
                    Param("from", "time", "minted at or after (ISO 8601 with timezone)"),
                    Param("to", "time", "minted before (ISO 8601 with timezone)"), *PAGING),
@@ -226,27 +225,6 @@ class QueryApi:
             queue_capacity=report.queue_capacity,
             store=self.store_name,
             journal_seq=int(getattr(store, "last_seq", 0)),
-        )
-
-    async def _invoices(self, values: dict[str, Any]) -> models.Page[models.Invoice]:
-        reader = self.invoices
-        if reader is None:
-            raise Unavailable("invoices are kept by the durable store: [store] backend is memory")
-        after = values.get("cursor")
-        query = InvoiceQuery(
-            client=views.client_of(values),
-            symbol=values.get("symbol"),
-            since=values.get("from"),
-            until=values.get("to"),
-            after=None if after is None else decode_cursor(after, (str, str)),
-            limit=values["limit"] + 1,  # one more: is there a next page?
-        )
-        rows = await asyncio.to_thread(reader.invoices, query)
-        more = len(rows) > values["limit"]
-        rows = rows[: values["limit"]]
-        return models.Page(
-            items=[views.invoice(r.client, r.invoice) for r in rows],
-            next_cursor=encode_cursor(rows[-1].key) if more else None,
         )
 
     async def _order(self, values: dict[str, Any]) -> OrderDetail | None:

@@ -1,19 +1,26 @@
-"""The query API's durable listings (issue 10): every order and every batch the store kept,
-closed and old ones included, also after a restart, read through `StorePort.orders` and
-`StorePort.batches` on a connection of their own in a worker thread. Keyset pages (the
-cursor is the last row's journal position: stable while new rows arrive) and filters.
+"""The query API's durable listings (issue 10): mint invoices, and every order and every batch
+the store kept, closed and old ones included, also after a restart, read through the store
+port (`invoices`, `orders`, `batches`) on a connection of their own in a worker thread.
+Keyset pages (the cursor is the last row's sort key: stable while new rows arrive) and
+filters.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from indexmaker.core.ports import StorePort
-from indexmaker.core.store_records import BatchQuery, OrderQuery, StoredBatch, StoredOrder
+from indexmaker.core.store_records import (
+    BatchQuery,
+    InvoiceQuery,
+    OrderQuery,
+    StoredBatch,
+    StoredOrder,
+)
 from indexmaker.query import models, views
 from indexmaker.query.params import PAGING, Param, decode_cursor, encode_cursor
 from indexmaker.store.batch_history import COMPLETED, CREATED
@@ -34,6 +41,11 @@ BATCH_PARAMS = (
     Param("to", "time", "created before (ISO 8601 with timezone)"),
     *PAGING,
 )
+
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -75,17 +87,51 @@ def _batch_record(row: StoredBatch) -> models.BatchRecord:
 
 def _store(store: StorePort | None) -> StorePort:
     if store is None:
-        raise Unavailable("history is kept by the durable store: [store] backend is memory")
+        raise Unavailable("kept by the durable store only: [store] backend is memory")
     return store
 
 
-def handlers(
-    store: StorePort | None,
-) -> tuple[
-    Callable[[dict[str, Any]], Awaitable[BaseModel]],
-    Callable[[dict[str, Any]], Awaitable[BaseModel]],
-]:
-    """(order history, batch history) route handlers over `store` (None: 503 each)."""
+Handler = Callable[[dict[str, Any]], Awaitable[BaseModel]]
+
+
+async def _page(
+    read: Callable[[Q], list[R]],
+    query: Q,
+    limit: int,
+    item: Callable[[R], T],
+    key: Callable[[R], tuple[object, ...]],
+) -> models.Page[T]:
+    """One keyset page: `query` asks for limit + 1 rows (is there a next page?), read in a
+    worker thread (the store's own connection)."""
+    rows = await asyncio.to_thread(read, query)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return models.Page(
+        items=[item(r) for r in rows], next_cursor=encode_cursor(key(rows[-1])) if more else None
+    )
+
+
+def handlers(store: StorePort | None) -> tuple[Handler, Handler, Handler]:
+    """(invoices, order history, batch history) route handlers over `store` (None: each
+    answers 503)."""
+
+    async def invoices(values: dict[str, Any]) -> models.Page[models.Invoice]:
+        after = values.get("cursor")
+        query = InvoiceQuery(
+            client=views.client_of(values),
+            symbol=values.get("symbol"),
+            since=values.get("from"),
+            until=values.get("to"),
+            after=None if after is None else decode_cursor(after, (str, str)),
+            limit=values["limit"] + 1,
+        )
+        return await _page(
+            _store(store).invoices,
+            query,
+            values["limit"],
+            lambda r: views.invoice(r.client, r.invoice),
+            lambda r: r.key,
+        )
 
     async def orders(values: dict[str, Any]) -> models.Page[models.OrderRecord]:
         after = values.get("cursor")
@@ -97,14 +143,10 @@ def handlers(
             since=values.get("from"),
             until=values.get("to"),
             after=None if after is None else decode_cursor(after, (int,))[0],
-            limit=values["limit"] + 1,  # one more: is there a next page?
+            limit=values["limit"] + 1,
         )
-        rows = await asyncio.to_thread(_store(store).orders, query)
-        more = len(rows) > values["limit"]
-        rows = rows[: values["limit"]]
-        return models.Page(
-            items=[order_record(r) for r in rows],
-            next_cursor=encode_cursor((rows[-1].journal_seq,)) if more else None,
+        return await _page(
+            _store(store).orders, query, values["limit"], order_record, lambda r: (r.journal_seq,)
         )
 
     async def batches(values: dict[str, Any]) -> models.Page[models.BatchRecord]:
@@ -117,13 +159,12 @@ def handlers(
             after=None if after is None else decode_cursor(after, (int, int)),
             limit=values["limit"] + 1,
         )
-        rows = await asyncio.to_thread(_store(store).batches, query)
-        more = len(rows) > values["limit"]
-        rows = rows[: values["limit"]]
-        last = (rows[-1].journal_seq, rows[-1].batch_id) if rows else None
-        return models.Page(
-            items=[_batch_record(r) for r in rows],
-            next_cursor=encode_cursor(last) if more and last else None,
+        return await _page(
+            _store(store).batches,
+            query,
+            values["limit"],
+            _batch_record,
+            lambda r: (r.journal_seq, r.batch_id),
         )
 
-    return orders, batches
+    return invoices, orders, batches

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from indexmaker.core.events import BatchEvent, Command
 from indexmaker.core.store_records import BatchQuery, StoredBatch
-from indexmaker.store.invoices import from_time_key, time_key
+from indexmaker.store.listing import Listing, from_time_key, time_key
 
 Statement = tuple[str, tuple[object, ...]]
 CREATED = "created"
@@ -62,27 +62,16 @@ COLUMNS = (
 
 def select(query: BatchQuery) -> tuple[str, list[object]]:
     """SQL and parameters for `query`, in creation (journal) order."""
-    where: list[str] = []
-    params: list[object] = []
-    for column, value in (("side", query.side), ("status", query.status)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if query.since is not None:
-        where.append("created_at >= ?")
-        params.append(time_key(query.since))
-    if query.until is not None:
-        where.append("created_at < ?")
-        params.append(time_key(query.until))
+    listing = (
+        Listing(COLUMNS, "batches")
+        .equal("side", query.side)
+        .equal("status", query.status)
+        .between("created_at", query.since, query.until)
+    )
     if query.after is not None:
-        where.append("(journal_seq > ? OR (journal_seq = ? AND batch_id > ?))")
-        params += [query.after[0], query.after[0], query.after[1]]
-    sql = f"SELECT {COLUMNS} FROM batches"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY journal_seq, batch_id LIMIT ?"
-    params.append(query.limit)
-    return sql, params
+        seq, batch_id = query.after
+        listing.where("(journal_seq > ? OR (journal_seq = ? AND batch_id > ?))", seq, seq, batch_id)
+    return listing.build("journal_seq, batch_id", query.limit)
 
 
 def decode_row(row: Sequence[object]) -> StoredBatch:

@@ -12,33 +12,18 @@ keeps the first. The SQL is the subset SQLite and PostgreSQL share; the store po
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from indexmaker.core import codec
 from indexmaker.core.events import Command, MintInvoice, SendToClient
 from indexmaker.core.ids import client_key
 from indexmaker.core.store_records import InvoiceQuery, StoredInvoice
-
-# Fixed width, UTC, microseconds always: text order is time order (both backends).
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+from indexmaker.store.listing import Listing, time_key
 
 INSERT = (
     "INSERT INTO invoices (payment_id, chain_id, address, client_order_id, symbol, minted_at, "
     "journal_seq, invoice) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING"
 )
 InvoiceRow = tuple[str, int, str, str, str, str, int, bytes]
-
-
-def time_key(at: datetime) -> str:
-    """`at` (timezone-aware) as the table's sortable text. ValueError for a naive time."""
-    if at.tzinfo is None:
-        raise ValueError("a naive datetime has no place on the time line (give a timezone)")
-    return at.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def from_time_key(key: str) -> datetime:
-    """The datetime (UTC) of a `time_key` text."""
-    return datetime.strptime(key, TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def invoice_rows(journal_seq: int, commands: Sequence[Command]) -> list[InvoiceRow]:
@@ -65,32 +50,17 @@ def invoice_rows(journal_seq: int, commands: Sequence[Command]) -> list[InvoiceR
 
 def select(query: InvoiceQuery) -> tuple[str, list[object]]:
     """SQL and parameters for `query`, ordered by mint time then payment id."""
-    where: list[str] = []
-    params: list[object] = []
-    if query.client is not None:
-        where.append("chain_id = ? AND address = ?")
-        params += [int(query.client[0]), str(query.client[1])]
-    if query.symbol is not None:
-        where.append("symbol = ?")
-        params.append(query.symbol)
-    if query.client_order_id is not None:
-        where.append("client_order_id = ?")
-        params.append(query.client_order_id)
-    if query.since is not None:
-        where.append("minted_at >= ?")
-        params.append(time_key(query.since))
-    if query.until is not None:
-        where.append("minted_at < ?")
-        params.append(time_key(query.until))
+    listing = (
+        Listing("minted_at, payment_id, invoice", "invoices")
+        .client(query.client)
+        .equal("symbol", query.symbol)
+        .equal("client_order_id", query.client_order_id)
+        .between("minted_at", query.since, query.until)
+    )
     if query.after is not None:
-        where.append("(minted_at > ? OR (minted_at = ? AND payment_id > ?))")
-        params += [query.after[0], query.after[0], query.after[1]]
-    sql = "SELECT minted_at, payment_id, invoice FROM invoices"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY minted_at, payment_id LIMIT ?"
-    params.append(query.limit)
-    return sql, params
+        at, payment_id = query.after
+        listing.where("(minted_at > ? OR (minted_at = ? AND payment_id > ?))", at, at, payment_id)
+    return listing.build("minted_at, payment_id", query.limit)
 
 
 def decode_row(minted_at: str, payment_id: str, blob: bytes) -> StoredInvoice:

@@ -31,7 +31,7 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import ClientKey, client_key
 from indexmaker.core.redemption_events import RedemptionInvoice
 from indexmaker.core.store_records import OrderQuery, StoredOrder
-from indexmaker.store.invoices import from_time_key, time_key
+from indexmaker.store.listing import Listing, from_time_key, time_key
 
 # Statuses as the client knows them (SPEC §5 messages), in lifecycle order.
 RECEIVED = "received"  # journalled, not yet answered
@@ -166,35 +166,18 @@ COLUMNS = (
 
 def select(query: OrderQuery) -> tuple[str, list[object]]:
     """SQL and parameters for `query`, in arrival (journal) order."""
-    where: list[str] = []
-    params: list[object] = []
-    if query.client is not None:
-        where.append("chain_id = ? AND address = ?")
-        params += [int(query.client[0]), str(query.client[1])]
-    for column, value in (
-        ("client_order_id", query.client_order_id),
-        ("symbol", query.symbol),
-        ("side", query.side),
-        ("status", query.status),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if query.since is not None:
-        where.append("received_at >= ?")
-        params.append(time_key(query.since))
-    if query.until is not None:
-        where.append("received_at < ?")
-        params.append(time_key(query.until))
+    listing = (
+        Listing(COLUMNS, "orders")
+        .client(query.client)
+        .equal("client_order_id", query.client_order_id)
+        .equal("symbol", query.symbol)
+        .equal("side", query.side)
+        .equal("status", query.status)
+        .between("received_at", query.since, query.until)
+    )
     if query.after is not None:
-        where.append("journal_seq > ?")
-        params.append(query.after)
-    sql = f"SELECT {COLUMNS} FROM orders"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY journal_seq LIMIT ?"
-    params.append(query.limit)
-    return sql, params
+        listing.where("journal_seq > ?", query.after)
+    return listing.build("journal_seq", query.limit)
 
 
 def decode_row(row: Sequence[object]) -> StoredOrder:
