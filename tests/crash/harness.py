@@ -83,8 +83,15 @@ ORDERS = (
     (1, "c1-b", Decimal(200)),
     (2, "c2-b", Decimal(60)),
 )
-# The long variant's scenario: twice the lifecycle, so 56 kills spread without crowding.
-LONG_DEPOSITS = (*DEPOSITS, (2, Decimal(300)), (3, Decimal(300)))
+# The long variant's scenario: the lifecycle nearly three times, so 56 distinct places fit
+# (a restart passes whole commit groups by as it reconciles).
+LONG_DEPOSITS = (
+    *DEPOSITS,
+    (2, Decimal(300)),
+    (3, Decimal(300)),
+    (1, Decimal(300)),
+    (3, Decimal(200)),
+)
 LONG_ORDERS = (
     *ORDERS,
     (3, "c3-b", Decimal(120)),
@@ -92,6 +99,10 @@ LONG_ORDERS = (
     (1, "c1-c", Decimal(20)),
     (3, "c3-c", Decimal(200)),
     (2, "c2-d", Decimal(80)),
+    (1, "c1-d", Decimal(150)),
+    (3, "c3-d", Decimal(120)),
+    (2, "c2-e", Decimal(60)),
+    (1, "c1-e", Decimal(100)),
 )
 
 
@@ -117,8 +128,8 @@ INPUT_KINDS = (
 )
 EFFECT_KINDS = ("RouteCollateral", "PlaceExchangeOrder", "MintIndex", "SendToClient")
 POINTS = ("commit", "effect", "before_commit")
-NEAR = 24  # how far ahead a place of the kind of point whose turn it is may be
-SHARE = 10  # each kill skips 1/SHARE of an even share of the places left (see KillPlan)
+NEAR = 3  # lifecycle entries of the calm journal, from the nearest ahead, a kill may pick
+COVER = 12  # ... or, for a (point, kind) no kill has had yet
 
 
 def address(client: int) -> str:
@@ -192,21 +203,57 @@ class StoreView:
 
     def kill_points(self) -> list[tuple[int, str]]:
         """Every place of this run's lifecycle a crash point can name, with the journal seq
-        it was reached at: (seq, "<point>:<Kind>#<n>"), in lifecycle order."""
+        it was reached at: (seq, "<point>:<Kind>#<n>"), in lifecycle order. After and before
+        the commit of every durable input; before (its commit) and after (it left) every
+        outbound effect."""
         points: list[tuple[int, str]] = []
         seen: Counter[str] = Counter()
         for entry in self.entries:
             kind = type(entry.event).__name__
             if kind in INPUT_KINDS:
                 seen[kind] += 1
-                for point in ("commit", "before_commit"):
+                for point in ("before_commit", "commit"):
                     points.append((entry.seq, f"{point}:{kind}#{seen[kind]}"))
         for seq, effect in zip(self.effect_seqs, self.effects, strict=True):
             kind = type(effect).__name__
             if kind in EFFECT_KINDS:
                 seen[kind] += 1
-                points.append((seq, f"effect:{kind}#{seen[kind]}"))
+                for point in ("commit", "effect"):
+                    points.append((seq, f"{point}:{kind}#{seen[kind]}"))
         return sorted(points, key=lambda p: p[0])
+
+    def lifecycle(self) -> Counter[str]:
+        """How many of each lifecycle kind are durable (ticks and market data left out)."""
+        return Counter(
+            name
+            for name in (type(e).__name__ for e in [*self.inputs, *self.effects])
+            if name in INPUT_KINDS or name in EFFECT_KINDS
+        )
+
+
+@dataclass(frozen=True)
+class Kill:
+    """One SIGKILL: the crash point the life was started with and where it really died.
+    `place` is (point, the durable lifecycle counts, the effect for `effect`): two kills
+    at one place died with nothing of the lifecycle between them; ticks and market data,
+    journalled all the time, do not make a place."""
+
+    spec: str
+    inputs: int
+    effects: int
+    place: tuple[object, ...]
+
+    @classmethod
+    def of(cls, spec: str, view: StoreView) -> Kill:
+        point = spec.partition(":")[0]
+        effect = spec if point == "effect" else ""
+        place = (point, tuple(sorted(view.lifecycle().items())), effect)
+        return cls(spec, len(view.inputs), len(view.effects), place)
+
+    @property
+    def stage(self) -> tuple[str, str]:
+        """(point, kind): e.g. ("effect", "PlaceExchangeOrder")."""
+        return _stage(self.spec)
 
 
 class _NotYet(Exception):
@@ -243,26 +290,45 @@ class KillPlan:
     (by the store's own counts), so every chosen place is still ahead and gets reached.
 
     `stages` given: one life per (point, kind), at the middle of its occurrences still
-    ahead (the representative subset). Otherwise each life dies at the next place still
-    ahead, the kinds of point taken in turn. A place is never chosen twice."""
+    ahead (the representative subset). Otherwise lives die until `kills` distinct places
+    (`Kill.place`) are reached or `lives` are spent: each at one of the nearest places
+    ahead that needs some of the lifecycle to become durable first (so it cannot be where
+    the last one died), a (point, kind) not killed yet first (a little further ahead if
+    need be), else the kinds of point in turn. Nearest, because a restart passes whole
+    groups by as it reconciles: the lifecycle has few places to spare. A place is never
+    chosen twice."""
 
     def __init__(
         self,
         points: list[tuple[int, str]],
         kills: int,
         stages: tuple[tuple[str, str], ...] = (),
+        lives: int | None = None,
     ) -> None:
+        self.seq_of = dict((spec, seq) for seq, spec in points)
         self.points = [spec for _, spec in points]
         self.kills = kills
+        self.lives = lives if lives is not None else kills + kills // 2
         self.stages = list(stages)
         self.used: list[str] = []
+        self.done: list[Kill] = []  # told by Run after each kill
+
+    @property
+    def places(self) -> int:
+        return len({k.place for k in self.done})
 
     def next(self, view: StoreView) -> str | None:
-        counts: Counter[str] = Counter(type(e).__name__ for e in [*view.inputs, *view.effects])
+        counts = view.lifecycle()
 
         def ahead(spec: str) -> bool:
             kind, _, n = spec.partition(":")[2].partition("#")
             return counts[kind] < int(n) and spec not in self.used
+
+        def progresses(spec: str) -> bool:
+            # before_commit of the n-th: the (n-1)-th must be durable first (a new place).
+            point, _, target = spec.partition(":")
+            kind, _, n = target.partition("#")
+            return point != "before_commit" or counts[kind] + 1 < int(n)
 
         chosen = None
         if self.stages:
@@ -271,21 +337,33 @@ class KillPlan:
                 matching = [p for p in self.points if p.startswith(f"{point}:{kind}#")]
                 later = [p for p in matching[len(matching) // 2 :] if ahead(p)]
                 chosen = later[0] if later else None
-        elif len(self.used) < self.kills:
-            # A place a little ahead, of each kind of point in turn. Events arrive in groups
-            # (a batch's fills commit together), so each kill passes a whole group by: the
-            # step is a tenth of an even share of the places left, so the kills reach the
-            # end of the lifecycle without running out of places first.
-            ahead_points = [p for p in self.points if ahead(p)]
-            # A tenth of an even share of what is left: each kill passes a group by too.
-            skip = len(ahead_points) // (self.kills - len(self.used) + 1) // SHARE
-            ahead_points = ahead_points[skip:] or ahead_points
-            point = POINTS[len(self.used) % len(POINTS)]
-            near = [p for p in ahead_points[:NEAR] if p.startswith(point + ":")]
-            chosen = (near or ahead_points or [None])[0]
+        elif self.places < self.kills and len(self.used) < self.lives:
+            candidates = [p for p in self.points if ahead(p) and progresses(p)]
+            if candidates:
+                # The nearest places: a restart passes whole groups by as it reconciles, so
+                # the lifecycle has few places to spare (the calm journal's next few entries).
+                # Measured in lifecycle entries of the calm journal (ticks and market data
+                # are entries too, as many as time allows: they do not count).
+                seqs = sorted({self.seq_of[p] for p in candidates})
+                near, cover = seqs[:NEAR][-1], seqs[:COVER][-1]
+                window = [p for p in candidates if self.seq_of[p] <= near]
+                # A (point, kind) not killed yet is worth going a little further for.
+                covered = {k.stage for k in self.done}
+                turn = POINTS[len(self.used) % len(POINTS)]
+                new = [
+                    p for p in candidates if self.seq_of[p] <= cover and _stage(p) not in covered
+                ]
+                in_turn = [p for p in window if p.startswith(turn + ":")]
+                chosen = (new or in_turn or window)[0]
         if chosen is not None:
             self.used.append(chosen)
         return chosen
+
+
+def _stage(spec: str) -> tuple[str, str]:
+    """(point, kind) of a crash point spec."""
+    point, _, target = spec.partition(":")
+    return point, target.partition("#")[0]
 
 
 @dataclass
@@ -299,7 +377,7 @@ class Run:
     store_url: str | None = None  # PostgreSQL; None: SQLite in root/data
     port: int = 0
     starts: int = 0
-    kills: list[tuple[str, int, int]] = field(default_factory=list)  # point, inputs, effects
+    kills: list[Kill] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     venue: ExchangeSimProcess | None = None
     _crash: str | None = None
@@ -377,8 +455,10 @@ class Run:
         code = self.process.poll()
         while code is not None:
             assert code == -signal.SIGKILL, f"serve exited {code}: {self.logs()[-2000:]}"
-            view = StoreView.read(self.db)
-            self.kills.append((str(self._crash), len(view.inputs), len(view.effects)))
+            kill = Kill.of(str(self._crash), StoreView.read(self.db))
+            self.kills.append(kill)
+            if isinstance(self.plan, KillPlan):
+                self.plan.done.append(kill)
             self.start()
             code = self.process.poll()
 

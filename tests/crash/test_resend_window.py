@@ -40,7 +40,7 @@ async def test_an_order_lost_with_the_process_is_taken_when_the_sdk_resends_it(
                 await asyncio.sleep(0.1)
             await sent  # the resend was answered (a refusal as a replay times out here)
             await client.wait_minted("w-1", timeout=30)
-        assert len(run.kills) == 1 and run.kills[0][0].startswith("before_commit:")
+        assert len(run.kills) == 1 and run.kills[0].spec.startswith("before_commit:")
         orders = [
             e
             for e in StoreView.read(run.db).inputs
