@@ -128,6 +128,12 @@ INPUT_KINDS = (
 )
 EFFECT_KINDS = ("RouteCollateral", "PlaceExchangeOrder", "MintIndex", "SendToClient")
 POINTS = ("commit", "effect", "before_commit")
+# The stages a long run must kill at: after the commit of every durable input kind; before
+# (the commit holding it) and after (it left) every outbound effect.
+STAGES = frozenset(
+    {("commit", k) for k in INPUT_KINDS}
+    | {(p, k) for k in EFFECT_KINDS for p in ("commit", "effect")}
+)
 NEAR = 3  # lifecycle entries of the calm journal, from the nearest ahead, a kill may pick
 COVER = 12  # ... or, for a (point, kind) no kill has had yet
 
@@ -347,14 +353,17 @@ class KillPlan:
                 seqs = sorted({self.seq_of[p] for p in candidates})
                 near, cover = seqs[:NEAR][-1], seqs[:COVER][-1]
                 window = [p for p in candidates if self.seq_of[p] <= near]
-                # A (point, kind) not killed yet is worth going a little further for.
+                # A stage no kill has had yet comes first: one every place must have (after
+                # each durable input, before and after each effect) wherever it is next,
+                # any other a little further ahead at most.
                 covered = {k.stage for k in self.done}
                 turn = POINTS[len(self.used) % len(POINTS)]
+                due = [p for p in candidates if _stage(p) in STAGES and _stage(p) not in covered]
                 new = [
                     p for p in candidates if self.seq_of[p] <= cover and _stage(p) not in covered
                 ]
                 in_turn = [p for p in window if p.startswith(turn + ":")]
-                chosen = (new or in_turn or window)[0]
+                chosen = (due or new or in_turn or window)[0]
         if chosen is not None:
             self.used.append(chosen)
         return chosen

@@ -27,9 +27,8 @@ from indexmaker.core.ids import client_key
 from .harness import (
     CLIENTS,
     CONFIG,
-    EFFECT_KINDS,
-    INPUT_KINDS,
     LONG_SCENARIO,
+    STAGES,
     KillPlan,
     Run,
     Scenario,
@@ -125,8 +124,7 @@ def test_killed_again_and_again_the_service_ends_as_an_uninterrupted_run(
         assert len(places) >= LONG_MIN, (len(places), killed)
         # After every durable input; before (its commit) and after every outbound effect.
         lifecycle = expected.lifecycle()
-        assert {("commit", k) for k in INPUT_KINDS if lifecycle[k]} <= hit, hit
-        assert {(p, k) for k in EFFECT_KINDS if lifecycle[k] for p in ("commit", "effect")} <= hit
+        assert {(p, k) for p, k in STAGES if lifecycle[k]} <= hit, hit
     assert {"DepositObserved", "PlaceExchangeOrder", "ExchangeFill", "MintIndex"} <= {
         kind for _, kind in hit
     }
