@@ -159,6 +159,8 @@ class CommandRunner:
                     progression=command.progression,
                     accuracy=command.accuracy,
                     cost_bps=command.cost_bps,
+                    traded=command.traded,
+                    left_value=command.left_value,
                     reason=command.reason,
                 )
             case _:

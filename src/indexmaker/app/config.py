@@ -19,7 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from indexmaker.app.config_rebalance import proposal
 from indexmaker.app.settings import RateLimitSettings, Settings
+from indexmaker.core.rebalance_events import RebalanceIndex
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
 from indexmaker.query.api import QueryApiConfig
@@ -93,6 +95,8 @@ class ServiceConfig:
     api: QueryApiConfig = field(default_factory=lambda: QueryApiConfig(enable=False))
     chain: ChainConfig = field(default_factory=ChainConfig)
     log_level: str = "INFO"
+    # `[[rebalance]]`: curator updates fed to the running service (app/config_rebalance.py).
+    rebalance: tuple[RebalanceIndex, ...] = ()
 
 
 def load_config(
@@ -184,6 +188,7 @@ def _build(settings: Settings) -> ServiceConfig:
     return ServiceConfig(
         indexes=tuple(settings.indexes),
         log_level=settings.log_level,
+        rebalance=tuple(proposal(entry) for entry in settings.rebalance),
         server=ServerConfig(
             host=server.host,
             port=server.port,

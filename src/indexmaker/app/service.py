@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
+from indexmaker.app.config_rebalance import feed_rebalances
 from indexmaker.app.recovery import RecoveryPlan, recover
 from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
 from indexmaker.core.clock import Clock
@@ -154,6 +155,7 @@ class Service:
         self.metrics.session_count = self.server.session_count
         self.server.app.router.add_post("/sim/deposit", self._sim_deposit)
         self.server.app.router.add_get("/info", self._info)
+        self._rebalances: asyncio.Task[None] | None = None
         self.api: QueryApi | None = None
         if config.api.enable:
             self.api = QueryApi(
@@ -209,6 +211,10 @@ class Service:
                 ) from None
         self.metrics.use_clock(asyncio.get_running_loop().time)
         await self.runtime.start(self.recovery)
+        if self.config.rebalance:  # curator updates from the settings file (issue 12)
+            self._rebalances = asyncio.create_task(
+                feed_rebalances(self.runtime, self.config.rebalance), name="rebalances"
+            )
         log_event(
             "service_started",
             indexes=",".join(self.config.indexes),
@@ -218,6 +224,9 @@ class Service:
         )
 
     async def stop(self) -> None:
+        if self._rebalances is not None:
+            self._rebalances.cancel()
+            await asyncio.gather(self._rebalances, return_exceptions=True)
         if self.api is not None:
             await self.api.stop()
         await self.server.stop()

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from indexmaker.model.index import BUNDLED_INDEXES
+from indexmaker.model.index import BUNDLED_INDEXES, load_bundled_index
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_QUOTE_REQUEST,
@@ -362,6 +362,24 @@ class ApiSettings(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 3001  # 0: any free port
 
 
+Pair = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,30}$")]
+
+
+class RebalanceSettings(_Model):
+    """`[[rebalance]]`: the curator's new weights for `index` (issue 12; SPEC §1 item 8), fed
+    to the running service once its assets are priced (app/config_rebalance.py). Weights are
+    relative (normalised by their sum); a basket asset not named, or named with 0, leaves the
+    basket. `id` names the proposal (default: derived from index and weights): a proposal
+    the engine already holds (journal or snapshot) is not proposed again after a restart."""
+
+    index: str
+    weights: Annotated[
+        dict[Pair, Annotated[Decimal, _dec(ge=0, le=_MAX_AMOUNT)]],
+        Field(min_length=1, max_length=1000),
+    ]
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")] | None = None
+
+
 class Settings(_Model):
     indexes: Annotated[list[str], Field(min_length=1, max_length=64)] = Field(
         default_factory=lambda: ["SY100"]
@@ -373,6 +391,9 @@ class Settings(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     chain: ChainSectionSettings = Field(default_factory=ChainSectionSettings)
+    rebalance: Annotated[list[RebalanceSettings], Field(max_length=64)] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _known_indexes(self) -> Settings:
@@ -381,4 +402,26 @@ class Settings(_Model):
             raise ValueError(f"indexes: unknown {unknown}; bundled: {list(BUNDLED_INDEXES)}")
         if len(set(self.indexes)) != len(self.indexes):
             raise ValueError(f"indexes: listed twice in {self.indexes}")
+        _check_rebalances(self.rebalance, self.indexes)
         return self
+
+
+def _check_rebalances(entries: list[RebalanceSettings], indexes: list[str]) -> None:
+    """Each entry names a served index (once) and assets with books: those of the served
+    indexes (the service subscribes to no other); the weights must not all be 0."""
+    pairs = {a.instrument.pair for i in indexes for a in load_bundled_index(i).assets}
+    seen: set[str] = set()
+    for n, entry in enumerate(entries):
+        where = f"rebalance[{n}]"
+        if entry.index not in indexes:
+            raise ValueError(f"{where}.index: {entry.index!r} is not served (indexes {indexes})")
+        if entry.index in seen:
+            raise ValueError(f"{where}.index: {entry.index} has two rebalances; keep one")
+        seen.add(entry.index)
+        for pair in entry.weights:
+            if pair not in pairs:
+                raise ValueError(
+                    f"{where}.weights.{pair}: unknown asset (not in the served indexes' books)"
+                )
+        if not any(entry.weights.values()):
+            raise ValueError(f"{where}.weights: the weights sum to 0")

@@ -200,6 +200,37 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ("surprise = 1\n", "surprise: unknown setting"),
         ('log_level = "LOUD"\n', "log_level: must be 'DEBUG'"),
         ("[solver\n", "c.toml"),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYL2"\nweights = { TAOUSDC = 1 }\n',
+            "rebalance[0].index: 'SYL2' is not served (indexes ['SYAI'])",
+        ),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYAI"\nweights = { DOGEUSDC = 1 }\n',
+            "rebalance[0].weights.DOGEUSDC: unknown asset (not in the served indexes' books)",
+        ),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYAI"\nweights = { TAOUSDC = -1 }\n',
+            "rebalance[0].weights.TAOUSDC: must be greater than or equal to 0 (got -1)",
+        ),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYAI"\n'
+            "weights = { TAOUSDC = 0, NEARUSDC = 0.0 }\n",
+            "rebalance[0].weights: the weights sum to 0",
+        ),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYAI"\nweights = {}\n',
+            "rebalance[0].weights: must have at least 1 item",
+        ),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYAI"\nweights = { TAOUSDC = 1 }\n'
+            '[[rebalance]]\nindex = "SYAI"\nweights = { NEARUSDC = 1 }\n',
+            "rebalance[1].index: SYAI has two rebalances; keep one",
+        ),
+        (
+            'indexes = ["SYAI"]\n[[rebalance]]\nindex = "SYAI"\nweights = { TAOUSDC = 1 }\n'
+            'id = "has space"\n',
+            "rebalance[0].id: must match pattern",
+        ),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, text: str, message: str) -> None:
