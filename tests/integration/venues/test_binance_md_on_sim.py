@@ -4,15 +4,17 @@ over real loopback sockets: sync, injected gaps, lagging snapshots, dropped stre
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from indexmaker.core.ids import Pair
 from indexmaker.model.side import BookSide
+from indexmaker.venues.binance.book_sync import BookSync
 from indexmaker.venues.binance.instruments import Instruments
 from indexmaker.venues.binance.limits import local_ms
-from indexmaker.venues.binance.market_data import BinanceMarketData, MarketDataConfig
+from indexmaker.venues.binance.market_data import BinanceMarketData, BookChanges, MarketDataConfig
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
 from indexmaker.venues.binance.wire import EXCHANGE_INFO
 
@@ -71,6 +73,29 @@ async def test_injected_gap_forces_resnapshot(sim: SimProcess, market: BinanceMa
     sim.admin("POST", {"skip_updates": {"ETHUSDC": 1}})
     await eventually(lambda: sync.stats.gaps >= 1, 10)
     await eventually(lambda: market.snapshot_fetches > fetched and valid(market, "ETHUSDC"), 10)
+
+
+async def test_late_repeated_diffs_reach_neither_the_book_nor_the_core(
+    sim: SimProcess, market: BinanceMarketData
+) -> None:
+    """The simulator sends diffs again after newer ones (`repeat_updates`): each is dropped
+    (u <= the book's id), the book stays in sync without a re-snapshot, and every diff handed
+    to the listener moved the book's id forward."""
+    sync = market.books[Pair("BTCUSDC")]
+    forwarded: list[int] = []
+
+    async def listener(book: BookSync, changes: BookChanges | None) -> None:
+        if changes is not None and book is sync:
+            forwarded.append(book.last_update_id)
+
+    market.listener = listener
+    ignored, resyncs = sync.stats.ignored, sync.stats.resyncs
+    sim.admin("POST", {"repeat_updates": {"BTCUSDC": 5}})
+    await eventually(lambda: sync.stats.ignored >= ignored + 5, 10)
+    await eventually(lambda: len(forwarded) >= 8, 10)
+    assert sim.admin("GET")["repeat_updates"] == {}  # all five sent
+    assert all(a < b for a, b in itertools.pairwise(forwarded)), forwarded
+    assert sync.stats.resyncs == resyncs and sync.stats.gaps == 0 and valid(market, "BTCUSDC")
 
 
 async def test_lagging_snapshot_is_refetched(sim: SimProcess, market: BinanceMarketData) -> None:

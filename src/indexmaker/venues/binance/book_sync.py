@@ -7,8 +7,10 @@ book correctly", SPEC §6):
 2. fetch a depth snapshot; if its `lastUpdateId` < first buffered `U` - 1 the snapshot lags the
    stream: fetch again, keeping the buffer;
 3. drop buffered events with `u` <= lastUpdateId; the book = snapshot, its id = lastUpdateId;
-4. apply buffered then live events: `u` <= id is old (ignored); `U` > id + 1 is a gap: the book
-   is discarded and the procedure restarts from 1 (the event that showed the gap is kept).
+4. apply buffered then live events: `u` <= id is late or a repeat (IGNORED: neither the book nor
+   the core sees it); the first event applied after the snapshot must have `U` <= id + 1 <= `u`,
+   every later one `U` == id + 1; anything else is a gap: the book is discarded and the
+   procedure restarts from 1 (the event that showed the gap is kept).
 
 A book is usable by the solver only while `LIVE`, not crossed, and fresh: its connection showed
 life (any frame; the connector calls `touch`) within `stale_after_ms`, and the symbol's own
@@ -41,6 +43,9 @@ class SyncState(Enum):
 
 class SyncAction(Enum):
     NONE = "none"
+    IGNORED = (
+        "ignored"  # a late or repeated diff (`u` <= the book's id): not applied, not forwarded
+    )
     FETCH_SNAPSHOT = "fetch_snapshot"  # the caller should (re)fetch a depth snapshot
 
 
@@ -79,6 +84,7 @@ class BookSync:
         "_buffer",
         "alive_ms",
         "book",
+        "contiguous",
         "last_event_ms",
         "last_update_id",
         "max_buffer",
@@ -105,6 +111,9 @@ class BookSync:
         self.book = TickBook(symbol)
         self.state = SyncState.BUFFERING
         self.last_update_id = 0
+        # False until the first diff after a snapshot is applied: that one may straddle the
+        # snapshot's id (U <= id + 1 <= u); every later one must start at id + 1 exactly.
+        self.contiguous = False
         self.last_event_ms: int | None = None
         self.alive_ms: int | None = None
         self.stale_after_ms = stale_after_ms
@@ -120,21 +129,23 @@ class BookSync:
     # ------------------------------------------------------------------ events
 
     def on_diff(self, event: DepthDiff, now_ms: int) -> SyncAction:
-        """One `depthUpdate` event, in stream order."""
+        """One `depthUpdate` event, in stream order. IGNORED: late or repeated (`u` <= the
+        book's id, web-socket-streams.md step 4): the caller must not forward it either."""
         self.last_event_ms = now_ms
         self.alive_ms = now_ms
         if self.state is SyncState.LIVE:
-            if event.u <= self.last_update_id:
+            last_id = self.last_update_id
+            if event.u <= last_id:
                 self.stats.ignored += 1
-                return SyncAction.NONE
-            if self.last_update_id + 1 < event.U:
+                return SyncAction.IGNORED
+            expected = last_id + 1
+            if expected != event.U and (self.contiguous or expected < event.U):
                 self.stats.gaps += 1
-                return self._restart(
-                    f"gap: expected {self.last_update_id + 1}, got {event.U}", event
-                )
+                return self._restart(f"gap: expected {expected}, got {event.U}", event)
             book = self.book
             book.apply_update(event.b, event.a)
             self.last_update_id = event.u
+            self.contiguous = True
             self.stats.applied += 1
             if book.pending >= self.settle_every or book.broken is not None:
                 return self.settle()
@@ -143,7 +154,8 @@ class BookSync:
         if buffer and buffer[-1].u + 1 != event.U:
             if event.u <= buffer[-1].u:  # a repeat of what is buffered
                 self.stats.ignored += 1
-                return self._ask()
+                action = self._ask()
+                return SyncAction.IGNORED if action is SyncAction.NONE else action
             self.stats.gaps += 1  # the buffered run is broken: only what follows can be used
             buffer.clear()
         if len(buffer) >= self.max_buffer:
@@ -165,6 +177,7 @@ class BookSync:
             return self._ask()
         self.book.apply_snapshot(snapshot.bids, snapshot.asks)
         self.last_update_id = last_id
+        self.contiguous = False
         self.state = SyncState.LIVE
         self.reason = ""
         self.last_event_ms = now_ms
@@ -264,6 +277,7 @@ class BookSync:
         self.reason = reason
         self.book.clear()
         self.last_update_id = 0
+        self.contiguous = False
         self.stats.resyncs += 1
         self._buffer.clear()
         if keep is not None:

@@ -71,9 +71,11 @@ BookListener = Callable[[BookSync, BookChanges | None], Awaitable[None]]
 class BinanceMarketData:
     """Keeps one `BookSync` per symbol. `await listener(sync, None)` runs when a book's
     validity may have changed, at once; `await listener(sync, changes)` after each diff
-    applied, in stream order (awaiting it is the back-pressure). Per diff, not batched per
-    100 ms: at Binance's pace there is one diff per book per 100 ms, nothing to batch, and a
-    batched hand-off measured ~2.5 % of a core dearer for 200 symbols (docs/benchmarks.md)."""
+    applied, in stream order (awaiting it is the back-pressure; a late or repeated diff,
+    `u` <= the book's id, is dropped before: neither the book nor the listener sees it).
+    Per diff, not batched per 100 ms: at Binance's pace there is one diff per book per
+    100 ms, nothing to batch, and a batched hand-off measured ~2.5 % of a core dearer for
+    200 symbols (docs/benchmarks.md)."""
 
     def __init__(
         self,
@@ -233,6 +235,7 @@ class BinanceMarketData:
         receive = ws.receive
         text = aiohttp.WSMsgType.TEXT
         fetch = SyncAction.FETCH_SNAPSHOT
+        ignored = SyncAction.IGNORED
         snapshots = self._snapshots
         while True:
             message = await receive()
@@ -261,6 +264,8 @@ class BinanceMarketData:
                 continue
             listener = self.listener
             action = sync.on_diff(event, now)
+            if action is ignored:  # late or repeated: the core must not see it either
+                continue
             changes = None
             if listener is not None and action is not fetch:
                 try:

@@ -30,6 +30,8 @@ class MarketFaults:
 
     skip_updates: dict[str, int] = field(default_factory=dict)  # symbol -> diffs to drop
     snapshot_lag: dict[str, int] = field(default_factory=dict)  # symbol ('*' all) -> updates
+    # symbol -> diffs each followed by the one sent before it again (late: its u is old)
+    repeat_updates: dict[str, int] = field(default_factory=dict)
     frozen: set[str] = field(default_factory=set)  # symbols whose market model stops
 
 
@@ -45,6 +47,7 @@ class Exchange:
         # Whether anyone listens to (symbol, kind): payloads nobody reads are not built.
         self.interest: Callable[[str, str], bool] = lambda symbol, kind: bool(self.listeners)
         self.faults = MarketFaults()
+        self._sent_depth: dict[str, dict[str, object]] = {}  # last diff sent, for repeat_updates
         # Set by the trading layer: matches a market quote that crosses resting user orders
         # (the price moved through them) and returns what is left of the quote.
         self.cross: Callable[[str, bool, int, int], int] | None = None
@@ -141,6 +144,7 @@ class Exchange:
 
     def publish_diffs(self, stamp: int) -> None:
         skip = self.faults.skip_updates
+        repeat = self.faults.repeat_updates
         for symbol, book in self.books.items():
             diff = book.take_diff()
             if diff is None:
@@ -152,19 +156,21 @@ class Exchange:
                 continue
             spec = self.specs[symbol]
             price, qty = spec.fmt_price, spec.fmt_qty
-            self._emit(
-                symbol,
-                "depth",
-                {
-                    "e": "depthUpdate",
-                    "E": stamp,
-                    "s": symbol,
-                    "U": diff.first_id,
-                    "u": diff.last_id,
-                    "b": [[price(p), qty(q)] for p, q in diff.bids],
-                    "a": [[price(p), qty(q)] for p, q in diff.asks],
-                },
-            )
+            payload: dict[str, object] = {
+                "e": "depthUpdate",
+                "E": stamp,
+                "s": symbol,
+                "U": diff.first_id,
+                "u": diff.last_id,
+                "b": [[price(p), qty(q)] for p, q in diff.bids],
+                "a": [[price(p), qty(q)] for p, q in diff.asks],
+            }
+            self._emit(symbol, "depth", payload)
+            previous = self._sent_depth.get(symbol)
+            self._sent_depth[symbol] = payload
+            if repeat.get(symbol):
+                repeat[symbol] -= 1  # the fault: an old diff arrives again, after a newer one
+                self._emit(symbol, "depth", previous or payload)
 
     def _emit(self, symbol: str, kind: str, payload: dict[str, object]) -> None:
         for listener in self.listeners:

@@ -84,6 +84,7 @@ def apply_faults(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
     known = {
         "drop_streams",
         "skip_updates",
+        "repeat_updates",
         "snapshot_lag",
         "freeze",
         "unfreeze",
@@ -111,6 +112,9 @@ def apply_faults(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
     if "skip_updates" in body:
         counts = _counts(sim, body["skip_updates"], "skip_updates")
         plan.append(lambda: market.skip_updates.update(counts))
+    if "repeat_updates" in body:
+        repeats = _counts(sim, body["repeat_updates"], "repeat_updates")
+        plan.append(lambda: market.repeat_updates.update(repeats))
     if "snapshot_lag" in body:
         lags = _counts(sim, body["snapshot_lag"], "snapshot_lag")
         plan.append(lambda: market.snapshot_lag.update(lags))
@@ -184,6 +188,7 @@ def describe(sim: Simulator) -> dict[str, Any]:
     orders = sim.faults.orders
     return {
         "skip_updates": {k: v for k, v in market.skip_updates.items() if v},
+        "repeat_updates": {k: v for k, v in market.repeat_updates.items() if v},
         "snapshot_lag": {k: v for k, v in market.snapshot_lag.items() if v},
         "frozen": sorted(market.frozen),
         "maintenance": sim.maintenance,
@@ -206,6 +211,7 @@ def describe(sim: Simulator) -> dict[str, Any]:
 def clear(sim: Simulator) -> None:
     market = sim.exchange.faults
     market.skip_updates.clear()
+    market.repeat_updates.clear()
     market.snapshot_lag.clear()
     market.frozen.clear()
     sim.maintenance = False

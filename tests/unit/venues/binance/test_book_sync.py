@@ -136,9 +136,41 @@ def test_old_and_duplicate_events_are_ignored_in_live_state() -> None:
     sync = BookSync(Pair("BTCUSDT"))
     sync.on_diff(diff(99, 101, bids=[("100.00", "2")]), 0)
     sync.on_snapshot(SNAPSHOT_100, 0)
-    assert sync.on_diff(diff(99, 101, bids=[("100.00", "9")]), 0) is SyncAction.NONE
+    assert sync.on_diff(diff(99, 101, bids=[("100.00", "9")]), 0) is SyncAction.IGNORED
     assert sync.book.best_bid() == (D("100.00"), D("2"))
     assert sync.stats.ignored == 1
+
+
+def test_a_late_diff_after_newer_ones_is_ignored_and_the_stream_continues() -> None:
+    sync = BookSync(Pair("BTCUSDT"), settle_every=1)
+    sync.on_diff(diff(101, 101), 0)
+    sync.on_snapshot(SNAPSHOT_100, 0)
+    assert sync.on_diff(diff(102, 103, bids=[("100.00", "4")]), 0) is SyncAction.NONE
+    assert sync.on_diff(diff(104, 104, bids=[("100.00", "6")]), 0) is SyncAction.NONE
+    # 102..103 again, after 104: its u is old, its level would undo 104's
+    assert sync.on_diff(diff(102, 103, bids=[("100.00", "4")]), 0) is SyncAction.IGNORED
+    assert sync.on_diff(diff(104, 104, bids=[("100.00", "4")]), 0) is SyncAction.IGNORED
+    assert sync.book.best_bid() == (D("100.00"), D("6")) and sync.last_update_id == 104
+    assert sync.on_diff(diff(105, 105, asks=[("100.50", "0")]), 0) is SyncAction.NONE
+    assert sync.stats.ignored == 2 and sync.stats.gaps == 0 and sync.is_valid(0)
+
+
+def test_only_the_first_diff_after_a_snapshot_may_straddle_its_id() -> None:
+    sync = BookSync(Pair("BTCUSDT"))
+    sync.on_diff(diff(99, 102, bids=[("100.00", "3")]), 0)
+    sync.on_snapshot(SNAPSHOT_100, 0)  # 99 <= 101 <= 102: the first one applies
+    assert sync.last_update_id == 102 and sync.stats.applied == 1
+    # a later one overlapping the book (U 102 < 103) is not the next run of ids: a gap
+    assert sync.on_diff(diff(102, 104), 0) is SyncAction.FETCH_SNAPSHOT
+    assert sync.stats.gaps == 1 and sync.state is SyncState.BUFFERING
+
+
+def test_a_repeat_while_buffering_is_not_buffered_twice() -> None:
+    sync = BookSync(Pair("BTCUSDT"))
+    assert sync.on_diff(diff(101, 102), 0) is SyncAction.FETCH_SNAPSHOT
+    assert sync.on_diff(diff(103, 103), 0) is SyncAction.NONE
+    assert sync.on_diff(diff(101, 102), 0) is SyncAction.IGNORED
+    assert sync.buffered == 2 and sync.stats.gaps == 0
 
 
 def test_crossed_book_forces_resnapshot() -> None:
