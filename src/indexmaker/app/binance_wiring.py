@@ -13,7 +13,9 @@ With `EXCHANGE_SIM_URL` (e.g. `http://127.0.0.1:8090` of an `indexmaker exchange
 operator runs), that simulator is used with its test key and nothing is started or stopped:
 its accounts live as long as its process, so a restarted service (crash recovery, issue 10)
 reconciles against the same account and balances, as it would on the real exchange. A
-simulator started here is a child of the service and its accounts start afresh each time.
+simulator started here is a child of the service; given a state directory
+(`exchange_sim_state_args`: `serve` puts it under its data directory) it saves its accounts,
+orders and trades there, so the next start of the service finds the same account too.
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ class ExchangeSimProcess:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         self._log.close()
+
+
+def exchange_sim_state_args(data_dir: Path | None) -> list[str]:
+    """`exchange-sim` options that keep the simulator's accounts, orders and trades in
+    `<data_dir>/binance/exchange-sim/` (beside the Binance venue's journal) across restarts;
+    none when the service keeps nothing (`data_dir` None)."""
+    if data_dir is None:
+        return []
+    return ["--state-dir", str(data_dir / "binance" / "exchange-sim")]
 
 
 def binance_venue(

@@ -364,9 +364,10 @@ async def serve(
     exchange_sim = None
     venue: VenuePort | None = None
     if venue_kind == "binance":
-        from indexmaker.app.binance_wiring import binance_venue
+        from indexmaker.app.binance_wiring import binance_venue, exchange_sim_state_args
 
-        venue, exchange_sim = binance_venue(index_pairs(config.indexes))
+        state = exchange_sim_state_args(config.store.data_dir)  # the same account after a restart
+        venue, exchange_sim = binance_venue(index_pairs(config.indexes), state)
     try:
         await _serve_until_signal(venue_store(config, venue_kind), venue)
     finally:

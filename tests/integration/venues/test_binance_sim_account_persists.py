@@ -1,6 +1,7 @@
 """`EXCHANGE_SIM_URL`: the service's venue on a simulator that outlives it keeps trading on the
 same account, so a restart (crash recovery) reconciles against the balances and orders it left,
-as on the real exchange; a simulator the service starts itself is a fresh account each time."""
+as on the real exchange (a simulator the service starts itself keeps its account in a state
+directory: tests/integration/binance_sim/test_state_dir.py)."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ class Account:
         self.uid = uid
         self.balances: dict[str, list[Decimal]] = {}  # asset -> [free, locked]
         self.changed: set[str] = set()
+        self.version = 0  # counts changes: state_file.py saves only a changed state
 
     def _get(self, asset: str) -> list[Decimal]:
         entry = self.balances.get(asset)
@@ -35,6 +36,7 @@ class Account:
         entry = self._get(asset)
         entry[0] += amount
         self.changed.add(asset)
+        self.version += 1
 
     def lock(self, asset: str, amount: Decimal) -> None:
         """Move free to locked for an order; -2010 insufficient balance if free is short."""
@@ -44,18 +46,21 @@ class Account:
         entry[0] -= amount
         entry[1] += amount
         self.changed.add(asset)
+        self.version += 1
 
     def unlock(self, asset: str, amount: Decimal) -> None:
         entry = self._get(asset)
         entry[1] -= amount
         entry[0] += amount
         self.changed.add(asset)
+        self.version += 1
 
     def spend_locked(self, asset: str, amount: Decimal) -> None:
         """A fill pays out of what its order locked."""
         entry = self._get(asset)
         entry[1] -= amount
         self.changed.add(asset)
+        self.version += 1
 
     def take_changes(self) -> list[str]:
         changed = sorted(self.changed)

@@ -162,6 +162,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10_000,
         help="finished deposits and withdrawals kept in their histories (default 10000)",
     )
+    state = parser.add_argument_group("state across restarts")
+    state.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep accounts, balances, orders and trades in this directory: a restart "
+        "continues the same venue (default: a fresh venue on every start)",
+    )
+    state.add_argument(
+        "--state-every-ms",
+        type=int,
+        default=1000,
+        help="save a changed state at most this often, and at shutdown (default 1000)",
+    )
     add_chain_arguments(parser)
 
 
@@ -250,6 +264,10 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     ):
         if value < 1:
             raise ValueError(f"{option}: must be at least 1")
+    if args.state_every_ms < 1:
+        raise ValueError("--state-every-ms: must be at least 1")
+    if args.state_dir is not None and args.state_dir.exists() and not args.state_dir.is_dir():
+        raise ValueError(f"--state-dir: not a directory: {args.state_dir}")
     if args.replay is not None and not args.replay.is_file():
         raise ValueError(f"--replay: no such file {args.replay}")
     return SimConfig(
@@ -288,6 +306,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
             max_transfers=args.keep_transfers,
         ),
         chain=chain_config_from(args),
+        state_dir=args.state_dir,
+        state_every_ms=args.state_every_ms,
     )
 
 
@@ -306,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
 
     from indexmaker.observability.logging import setup_logging
     from indexmaker.venues.binance_sim.server import serve
+    from indexmaker.venues.binance_sim.state_file import StateError
 
     try:
         config = config_from(args)
@@ -315,6 +336,9 @@ def run(args: argparse.Namespace) -> int:
     setup_logging("INFO")
     try:
         asyncio.run(serve(config))
+    except StateError as error:  # the state directory's file cannot be used: nothing started
+        print(f"indexmaker exchange-sim: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"indexmaker exchange-sim: {error}", file=sys.stderr)
         return 1

@@ -107,3 +107,7 @@ class SimConfig:
     max_streams: int = 1024
     user_event_delay_ms: int = 0
     chain: ChainWatchConfig | None = None  # watch the trading chain for deposits
+    # Accounts, orders and trades kept in this directory across restarts (state_file.py);
+    # None: a fresh venue on every start.
+    state_dir: Path | None = None
+    state_every_ms: int = 1000  # while something changed, saved at most this often

@@ -126,6 +126,19 @@ class OrderStore:
             raise archived_order() if key in self._archived else unknown_order()
         return order
 
+    def closed_keys(self) -> list[OrderKey]:
+        """Closed orders still kept, oldest closed first (state_file.py)."""
+        return list(self._closed)
+
+    def archived_keys(self) -> list[OrderKey | ClientKey]:
+        """Ids that answer -2026, oldest first (state_file.py)."""
+        return list(self._archived)
+
+    def restore_archived(self, keys: list[OrderKey | ClientKey]) -> None:
+        """Ids archived before a restart answer -2026 again (state_file.py)."""
+        for key in keys:
+            self._archived[key] = None
+
     def sizes(self) -> dict[str, int]:
         """How much is held: the count-based measure of the bounds (tests, /sim admin)."""
         return {

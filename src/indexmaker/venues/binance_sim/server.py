@@ -31,6 +31,7 @@ from indexmaker.venues.binance_sim.rest import (
 )
 from indexmaker.venues.binance_sim.rest_market import market_routes
 from indexmaker.venues.binance_sim.rest_trading import TradingApi, trading_routes
+from indexmaker.venues.binance_sim.state_file import StateFile
 from indexmaker.venues.binance_sim.streams import StreamHub
 from indexmaker.venues.binance_sim.trading import Trading
 from indexmaker.venues.binance_sim.wallet import Wallet, wallet_routes
@@ -65,6 +66,13 @@ class Simulator:
         self.trading = Trading(self.exchange, self.limiter, config)
         for account in sorted({key.account for key in self.keys.keys.values()}):
             self.trading.fund(account, config.initial_quote, config.initial_base_usdc)
+        # A state directory: the accounts, orders and trades of the last run (state_file.py);
+        # raises StateError (a ValueError) when its file cannot be used.
+        self.state: StateFile | None = None
+        if config.state_dir is not None:
+            self.state = StateFile(config.state_dir, config.state_every_ms)
+            if self.state.load(self.trading):
+                log_event("exchange_sim.state_loaded", path=str(self.state.path))
         self.api = TradingApi(self)
         self.routes: dict[tuple[str, str], Route] = {}
         self.routes.update(market_routes(self))
@@ -231,6 +239,8 @@ class Simulator:
             try:
                 self.exchange.tick()
                 self.wallet.tick(now_ms())
+                if self.state is not None:
+                    self.state.maybe_save(self.trading, now_ms())
             except Exception as error:  # one bad tick must not stop the venue
                 log_event("exchange_sim.tick_failed", error=repr(error))
             await asyncio.sleep(max(next_at - loop.time(), 0))
@@ -245,6 +255,11 @@ class Simulator:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self.state is not None:
+            try:
+                self.state.save(self.trading)
+            except OSError as error:  # the last periodic save stays on disk
+                log_event("exchange_sim.state_save_failed", error=repr(error))
         await self.hub.shutdown()
         await self.ws_api.shutdown()
         await asyncio.sleep(0.05)  # let the shutdown events reach the sockets

@@ -44,8 +44,8 @@ class Trading:
         self.store = OrderStore(config.retention)  # orders and trades, bounded
         self.open: dict[tuple[str, str, int], Order] = {}
         self.listeners: list[UserListener] = []
-        self._order_ids: dict[str, int] = {}
-        self._trade_ids: dict[str, int] = {}
+        self.order_ids: dict[str, int] = {}
+        self.trade_ids: dict[str, int] = {}
         self._prevented = 0
         self._auto_ids = 0
         self._events: list[tuple[str, dict[str, object]]] = []
@@ -90,8 +90,8 @@ class Trading:
             if best is not None and (best.price <= ticks if buy else best.price >= ticks):
                 raise rejected("Order would immediately match and take.")
         self._lock_for(account, request)  # raises insufficient balance before anything
-        order_id = self._order_ids.get(spec.symbol, 0) + 1
-        self._order_ids[spec.symbol] = order_id
+        order_id = self.order_ids.get(spec.symbol, 0) + 1
+        self.order_ids[spec.symbol] = order_id
         order = Order(
             spec=spec,
             order_id=order_id,
@@ -227,19 +227,23 @@ class Trading:
         elif order.time_in_force == "IOC":
             self._close(order, "EXPIRED", now, "UNFILLED_IOC_QUANTITY_EXPIRED")
         elif self._remaining(order) > 0:
-            spec = order.spec
-            order.entry = self.exchange.books[spec.symbol].add(
-                order.side == "BUY", spec.ticks(order.price), self._remaining(order), order
-            )
-            self.open[(order.account, spec.symbol, order.order_id)] = order
+            self.rest(order)
+
+    def rest(self, order: Order) -> None:
+        """`order` rests in its book (last at its price) and is listed as open."""
+        spec = order.spec
+        order.entry = self.exchange.books[spec.symbol].add(
+            order.side == "BUY", spec.ticks(order.price), self._remaining(order), order
+        )
+        self.open[(order.account, spec.symbol, order.order_id)] = order
 
     def _trade(
         self, symbol: str, taker: Order | None, entry: Entry, ticks: int, steps: int, now: int
     ) -> None:
         spec = self.exchange.specs[symbol]
         book = self.exchange.books[spec.symbol]
-        trade_id = self._trade_ids.get(spec.symbol, 0) + 1
-        self._trade_ids[spec.symbol] = trade_id
+        trade_id = self.trade_ids.get(spec.symbol, 0) + 1
+        self.trade_ids[spec.symbol] = trade_id
         price, qty = spec.price_of(ticks), spec.qty_of(steps)
         book.reduce(entry, steps)
         maker = entry.order
