@@ -9,10 +9,13 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
+
 from indexmaker.app.config import StoreConfig, load_config
 from indexmaker.app.config_rebalance import already_proposed, feed_rebalances
 from indexmaker.app.service import Service
 from indexmaker.core.events import Command, RebalanceReport
+from indexmaker.query.api import QueryApiConfig
 from indexmaker.server import client as sdk
 
 from .conftest import TEST_KEYS, sdk_fast_config
@@ -37,6 +40,7 @@ def configured(tmp_path: Path, data_dir: Path | None = None) -> Service:
             rebalance=from_file.rebalance,
             solver=solver,
             store=StoreConfig(data_dir) if data_dir is not None else base.store,
+            api=QueryApiConfig(enable=True, host="127.0.0.1", port=0),
         )
     )
 
@@ -67,6 +71,11 @@ async def test_a_configured_rebalance_is_carried_out_to_its_end(tmp_path: Path) 
             await c.wait_minted("rb-1", timeout=15)
         await asyncio.wait_for(feed_rebalances(service.runtime, (proposed,)), 10)
         end = await reports.until("completed", 20)
+        assert service.api is not None
+        url = f"{service.api.url}/v1/rebalances"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+            listed = (await response.json())["items"]
     finally:
         await service.stop()
     assert proposed.proposal_id.startswith("config-SYAI-")
@@ -75,6 +84,18 @@ async def test_a_configured_rebalance_is_carried_out_to_its_end(tmp_path: Path) 
     assert end.traded > 0 and end.orders > 0 and end.accuracy > Decimal("0.99")
     kept = {line.instrument.pair for line in end.assets if line.target > 0}
     assert kept == {"TAOUSDC", "NEARUSDC", "ICPUSDC"}
+    # Operators see it in the query API: done, the same rounds and figures as the report.
+    [shown] = listed
+    assert (shown["symbol"], shown["version"], shown["proposal_id"]) == (
+        "SYAI",
+        2,
+        proposed.proposal_id,
+    )
+    assert shown["done"] is True and shown["rounds"] == end.round
+    assert shown["exchange_orders"] == end.orders
+    assert {a["pair"] for a in shown["assets"] if Decimal(a["target_quantity"]) > 0} == kept
+    by_pair = {line.instrument.pair: line for line in end.assets}
+    assert all(Decimal(a["sold"]) == by_pair[a["pair"]].sold for a in shown["assets"])
     # The 23 assets that left the basket were sold (a leg below the venue minimum is dust).
     assert sum(1 for line in end.assets if line.target == 0 and line.sold > 0) >= 20
 

@@ -192,6 +192,36 @@ class Batch(_Out):
     assets: list[BatchAsset]
 
 
+class RebalanceAsset(_Out):
+    """One asset of a rebalance: quantities in asset units, money in USDC."""
+
+    venue: str
+    pair: str
+    target_quantity: Num  # per index unit, in the new basket (0: leaves the basket)
+    arrival_mid: Num
+    bought: Num
+    sold: Num
+    crossed: Num
+    fees: Num
+    slippage: Num
+    traded: Num
+
+
+class Rebalance(_Out):
+    """A curator update being carried out or done (issue 12; engine/rebalance.py)."""
+
+    symbol: str
+    version: int  # the basket version moved to
+    proposal_id: str
+    started_at: datetime
+    done: bool
+    rounds: int
+    exchange_orders: int
+    cash: Num  # sale proceeds not yet spent on buys
+    notice: str | None
+    assets: list[RebalanceAsset]
+
+
 class ExchangeOrder(_Out):
     order_id: str = Field(description="our client order id at the venue")
     batch_id: int

@@ -207,6 +207,44 @@ def batches(engine: Engine, values: Values) -> models.Page[models.Batch]:
     return models.Page(items=chosen, next_cursor=cursor)
 
 
+def rebalances(engine: Engine, values: Values) -> models.Page[models.Rebalance]:
+    """Rebalances in progress and done, by index and basket version."""
+    manager = engine.rebalance
+    rows = []
+    for rebalance in [*manager.finished, *manager.active.values()]:
+        quantity = {a.instrument: a.quantity for a in rebalance.target.assets}
+        rows.append(
+            models.Rebalance(
+                symbol=rebalance.target.symbol,
+                version=rebalance.version,
+                proposal_id=rebalance.proposal_id,
+                started_at=rebalance.started_at,
+                done=rebalance.done,
+                rounds=rebalance.rounds,
+                exchange_orders=rebalance.orders,
+                cash=rebalance.cash,
+                notice=rebalance.notice,
+                assets=[
+                    models.RebalanceAsset(
+                        venue=a.instrument.venue,
+                        pair=a.instrument.pair,
+                        target_quantity=quantity.get(a.instrument, Decimal(0)),
+                        arrival_mid=a.arrival_mid,
+                        bought=a.bought,
+                        sold=a.sold,
+                        crossed=a.crossed,
+                        fees=a.fees,
+                        slippage=a.slippage,
+                        traded=a.traded,
+                    )
+                    for _, a in sorted(rebalance.assets.items())
+                ],
+            )
+        )
+    chosen, cursor = page(rows, lambda r: (r.symbol, r.version), (str, int), values)
+    return models.Page(items=chosen, next_cursor=cursor)
+
+
 def _order_key(order: TrackedOrder) -> tuple[int, str]:
     # "im-2" before "im-10": our ids are numbered, compare by length first.
     return (len(order.order_id), order.order_id)
