@@ -425,21 +425,34 @@ def _fill_line(fill: Any) -> str:
     )
 
 
+# A mint Invoice's figures, in the order they are shown.
+MINT_INVOICE_FIELDS = (
+    "payment_id",
+    "total_amount",
+    "amount_paid",
+    "assets_value",
+    "exchange_fee",
+    "management_fee",
+    "amount_remaining",
+    "fill_rate",
+    "minted_at",
+)
+
+
+def field_text(value: Any) -> str:
+    """A Decimal in plain notation ("0", not "0E-18"), anything else as it prints."""
+    return f"{value:f}" if isinstance(value, Decimal) else str(value)
+
+
+def print_fields(record: Any, names: tuple[str, ...]) -> None:
+    """`  name: value` for each field of an invoice (mint or redemption), in `names` order."""
+    for name in names:
+        print(f"  {name}: {field_text(getattr(record, name))}")
+
+
 def _print_invoice(invoice: Invoice, tag: str = "") -> None:
     print(f"minted {invoice.filled_quantity} {invoice.symbol} for {invoice.client_order_id}{tag}")
-    for name in (
-        "payment_id",
-        "total_amount",
-        "amount_paid",
-        "assets_value",
-        "exchange_fee",
-        "management_fee",
-        "amount_remaining",
-        "fill_rate",
-        "minted_at",
-    ):
-        value = getattr(invoice, name)
-        print(f"  {name}: {value:f}" if isinstance(value, Decimal) else f"  {name}: {value}")
+    print_fields(invoice, MINT_INVOICE_FIELDS)
     fees = sum((lot.assigned_fee for lot in invoice.lots), Decimal(0))
     print(f"  lots: {len(invoice.lots)} (fees {fees:f})", flush=True)
 

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from indexmaker.app.cli_client import CliError
+from indexmaker.app.cli_client import CliError, print_fields
 
 TRADING_CHAIN_ID = 8453
 # A RedemptionInvoice's figures, in the order they are shown (CLI and demo).
@@ -37,11 +37,6 @@ INVOICE_FIELDS = (
     "realised_pnl",
     "payout_tx",
 )
-
-
-def field_text(value: Any) -> str:
-    """A Decimal in plain notation ("0", not "0E-18"), anything else as it prints."""
-    return f"{value:f}" if isinstance(value, Decimal) else str(value)
 
 
 def add_sell_options(order: argparse.ArgumentParser) -> None:
@@ -114,8 +109,7 @@ def redemption_line(event: Any) -> str:
 def print_redemption(invoice: Any) -> None:
     """The RedemptionInvoice, field by field, with its burns."""
     print(f"redeemed {invoice.redeemed_quantity:f} {invoice.symbol} for {invoice.client_order_id}")
-    for name in INVOICE_FIELDS:
-        print(f"  {name}: {field_text(getattr(invoice, name))}")
+    print_fields(invoice, INVOICE_FIELDS)
     for burn in invoice.burns:
         print(f"  burn {burn.payment_id}: {burn.quantity:f} tx {burn.tx_hash}")
     print(f"  lots sold: {invoice.lots}", flush=True)
