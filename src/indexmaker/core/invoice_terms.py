@@ -40,6 +40,7 @@ TERM_FIELDS: Final = (
     "collateral_spent",
     "engaged_collateral",
     "lots",
+    "basket_version",
 )
 
 
@@ -70,6 +71,9 @@ def invoice_terms(inv: MintInvoice) -> dict[str, Any]:
         "collateral_spent": paid,
         "engaged_collateral": paid,
         "lots": [_lot_terms(lot, inv.timestamp) for lot in inv.lots],
+        # issue 12: the basket version the units were bought on is a term (a rebalance
+        # changes what a unit holds), so the on-chain hash covers it.
+        "basket_version": inv.basket_version,
     }
 
 

@@ -150,7 +150,6 @@ def _invoice_body(inv: MintInvoice) -> dict[str, Any]:
         **({"position": _position_body(inv.position, inv)} if inv.position else {}),
         **({"invoice_hash": inv.invoice_hash} if inv.invoice_hash else {}),
         **({"mint_tx_hash": inv.mint_tx_hash} if inv.mint_tx_hash else {}),
-        "basket_version": inv.basket_version,  # issue 12: the basket its units were bought on
     }
 
 

@@ -575,3 +575,7 @@ def test_the_mint_carries_the_invoice_terms_hash_and_the_invoice_names_the_mint_
     assert invoice.lots and terms_hash(body) == invoice.invoice_hash
     edited_lots = [{**body["lots"][0], "price": "1"}, *body["lots"][1:]]
     assert terms_hash({**body, "lots": edited_lots}) != invoice.invoice_hash
+    # The basket version is a term: the same units on another basket are another invoice.
+    assert body["basket_version"] == 1
+    assert terms_hash({**body, "basket_version": 2}) != invoice.invoice_hash
+    assert invoice_hash(replace(invoice, basket_version=2)) != invoice.invoice_hash
