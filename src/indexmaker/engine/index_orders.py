@@ -145,6 +145,8 @@ class IndexOrderManager:
             raise OrderRejected(f"no open order {request.client_order_id} for {request.symbol}")
         if not request.amount.is_finite() or request.amount <= 0:
             raise OrderRejected("amount must be > 0")
+        if request.amount != round_usdc_down(request.amount):  # a buy's cancel names USDC
+            raise OrderRejected(f"amount: at most {USDC_DECIMALS} decimals (USDC) for a buy")
         if self.reducible(order) <= 0:
             raise OrderRejected("nothing to cancel: all collateral is engaged or spent")
         return order

@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from indexmaker.core.ids import client_key
+from indexmaker.core.money import INDEX_TOKEN_DECIMALS
 from indexmaker.model.side import Side
 from indexmaker.server.client_events import (
     Ack,
@@ -180,7 +181,10 @@ class IndexMakerClient(ClientLink):
     ) -> CancelResponse:
         """Take up to `amount` of not-yet-engaged collateral off the order."""
         cid = check_id("client_order_id", client_order_id)
-        body = request_body("client_order_id", cid, symbol, amount=amount)
+        body = request_body("client_order_id", cid, symbol)
+        # No side on the wire: a sell's index units may have 18 decimals; the server holds a
+        # buy's cancel to USDC's 6.
+        body["amount"] = amount_text(amount, decimals=INDEX_TOKEN_DECIMALS)
         response = await self._call(CANCEL_INDEX_ORDER, cid, body, CANCEL_INDEX_ORDER)
         assert isinstance(response, CancelResponse)
         return response

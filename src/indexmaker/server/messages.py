@@ -346,7 +346,9 @@ def _body(
     if msg_type == CANCEL_INDEX_ORDER:
         order_id = ClientOrderId(check_id("client_order_id", _required(raw, "client_order_id")))
         symbol = Symbol(check_symbol(_required(raw, "symbol")))
-        amount = check_amount("amount", _required(raw, "amount"))
+        # The wire's cancel names no side: up to a sell's 18 decimals here; the engine
+        # holds a buy's cancel to USDC's 6 (it knows the order's side).
+        amount = check_amount("amount", _required(raw, "amount"), INDEX_TOKEN_DECIMALS)
         return order_id, CancelIndexOrderRequest(client, order_id, symbol, amount)
     if msg_type == NEW_QUOTE_REQUEST:
         quote_id = ClientQuoteId(check_id("client_quote_id", _required(raw, "client_quote_id")))

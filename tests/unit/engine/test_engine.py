@@ -278,6 +278,23 @@ def test_cancel_and_opposite_side_reduce_then_remove() -> None:
     assert engine.collateral.unspent(ALICE) == D(1000)
 
 
+def test_a_buy_cancel_beyond_usdc_decimals_is_refused_with_no_change() -> None:
+    # The wire's cancel names no side and admits a sell's 18 decimals; a buy's names USDC.
+    engine, _ = ready_engine()
+    ledger = engine.collateral.ledger(ALICE)
+    out = engine.handle(CancelIndexOrderRequest(ALICE, ClientOrderId("A1"), IDX, D("1.0000001")))
+    assert messages(out) == [
+        CancelIndexOrderResponse(
+            ClientOrderId("A1"),
+            RequestStatus.REJECTED,
+            "amount: at most 6 decimals (USDC) for a buy",
+        )
+    ]
+    update = engine.orders.update(ALICE, ClientOrderId("A1"))
+    assert update is not None and update.amount == D(1000)
+    assert ledger.reservations[ClientOrderId("A1")].gross == D(1000)
+
+
 def test_sell_beyond_the_unengaged_part_while_engaged_reduces_it_and_says_why() -> None:
     # SPEC §3. Only 10 BBB visible: A1 (1000) is cut to q = 10, engaged 40.40 × 10 × 1.002 =
     # 404.808, so 595.192 is not engaged. A sell of 1000 index units (40,480.8 USDC at the buy

@@ -131,6 +131,15 @@ def test_a_cancel_returns_the_units_not_engaged_and_the_rest_is_paid() -> None:
     redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
     assert redemption is not None and redemption.engaged == D(10)
     mark = len(state.world.log.messages)
+    # A cancel may name index units to 18 decimals (the wire's cancel has no side).
+    state.world.submit(
+        CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D("0.000000000000000001"))
+    )
+    assert sent(state, mark) == [
+        CancelIndexOrderResponse(ClientOrderId("S1"), RequestStatus.CANCELED)
+    ]
+    assert redemption.quantity == D("24.999999999999999999")
+    mark += 1
     state.world.submit(CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D(100)))
     assert sent(state, mark) == [
         CancelIndexOrderResponse(ClientOrderId("S1"), RequestStatus.CANCELED)

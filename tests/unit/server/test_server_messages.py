@@ -88,6 +88,12 @@ def test_cancel_index_order() -> None:
     assert parsed.request == CancelIndexOrderRequest(
         CLIENT, ClientOrderId("O-1"), Symbol("SY100"), Decimal("250.5")
     )
+    # The cancel names no side: a sell's index units may have 18 decimals (the engine holds
+    # a buy's cancel to 6), 19 are refused here.
+    units = "0.123456789012345678"
+    sell_units = ok(frame("CancelIndexOrder", amount=units)).request
+    assert isinstance(sell_units, CancelIndexOrderRequest) and sell_units.amount == Decimal(units)
+    assert "more than 18 decimals" in refused(frame("CancelIndexOrder", amount=units + "9")).reason
 
 
 def test_quote_requests_need_no_trailer() -> None:
