@@ -20,6 +20,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -27,9 +28,10 @@ from eth_account.signers.local import LocalAccount
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.app.binance_wiring import binance_venue
+from indexmaker.app.chain_durability import make_durable
 from indexmaker.app.chain_return import RETURN_HOPS, return_path
 from indexmaker.app.config import ServiceConfig
-from indexmaker.app.service import index_pairs
+from indexmaker.app.service import Service, index_pairs
 from indexmaker.chain import anvil, artifacts
 from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort, disconnect
@@ -51,6 +53,7 @@ from indexmaker.core.ids import Designation
 from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, SOURCE_CHAIN, TRADING_CHAIN
 from indexmaker.observability.logging import log_event
+from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
 from indexmaker.venues.binance.rest import BinanceRest
 from indexmaker.venues.binance_sim.config import HOT_WALLET_KEY_ENV
 
@@ -60,9 +63,15 @@ ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690
 ANVIL_KEY_9 = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 DESIGNATIONS = {SOURCE_CHAIN_ID: SOURCE_CHAIN, TRADING_CHAIN_ID: TRADING_CHAIN}
 USDC_UNITS = 10**6
-# service.py's _serve_until_signal(config, venue, chain, bridges)
+# service.py's _serve_until_signal(config, venue, chain, bridges, prepare)
 ServeFn = Callable[
-    [ServiceConfig, VenuePort | None, ChainPort | None, Mapping[str, BridgePort] | None],
+    [
+        ServiceConfig,
+        VenuePort | None,
+        ChainPort | None,
+        Mapping[str, BridgePort] | None,
+        Callable[[Service], None] | None,
+    ],
     Awaitable[None],
 ]
 
@@ -111,24 +120,33 @@ class LocalChains:
 
 
 def start_local_chains(
-    indexes: list[str], float_usdc: Decimal = Decimal(10_000_000)
+    indexes: list[str],
+    float_usdc: Decimal = Decimal(10_000_000),
+    states: Mapping[int, Path] | None = None,
+    deployed: Mapping[int, dict[str, Any]] | None = None,
 ) -> LocalChains:
     """Start 42161 and 8453 on free loopback ports, deploy, fund the relayer; stops what it
-    started if anything fails (anvil.AnvilError, deploy.DeployError, artifacts.ArtifactError)."""
+    started if anything fails (anvil.AnvilError, deploy.DeployError, artifacts.ArtifactError).
+    `states`: each chain's anvil `--state` file (app/kept_chains.py); `deployed`: the sections
+    of a deployment those states already hold (nothing deployed or funded again)."""
     if artifacts.stale():
         artifacts.compile_contracts()
     issuer: LocalAccount = Account.from_key(os.environ.get(DEPLOYER_KEY_ENV) or ANVIL_KEY_0)
     chains = LocalChains({}, {}, issuer)
     try:
         for chain_id in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID):
-            node = anvil.start(chain_id)
+            node = anvil.start(chain_id, state=None if states is None else states[chain_id])
             chains.nodes[chain_id] = node
+            if deployed is not None:
+                chains.sections[chain_id] = dict(deployed[chain_id])
+                continue
             w3 = connect(node.url, issuer)
             symbols = indexes if chain_id == TRADING_CHAIN_ID else []
             chains.sections[chain_id] = deploy_chain(w3, chain_id, symbols)
-        chains.mint_usdc(TRADING_CHAIN_ID, chains.relayer.address, float_usdc)
-        chains.mint_usdc(SOURCE_CHAIN_ID, chains.relayer.address, float_usdc)  # fills back
-        chains.mint_usdc(TRADING_CHAIN_ID, chains.hot_wallet.address, float_usdc)
+        if deployed is None:
+            chains.mint_usdc(TRADING_CHAIN_ID, chains.relayer.address, float_usdc)
+            chains.mint_usdc(SOURCE_CHAIN_ID, chains.relayer.address, float_usdc)  # fills back
+            chains.mint_usdc(TRADING_CHAIN_ID, chains.hot_wallet.address, float_usdc)
     except BaseException:
         chains.stop()
         raise
@@ -166,12 +184,28 @@ class RelayerTask:
 
 
 async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: ServeFn) -> None:
-    """`serve --chain anvil`: local chains started and deployed, the exchange simulator
-    watching 8453 as the venue, our relayer; everything stopped by PID at the end. The journal
-    is kept in memory: the chains and the simulator start empty each time, so a journal of an
-    earlier run would name deposits and mints they never saw."""
-    chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
+    """`serve --chain anvil`: local chains started (or loaded) and deployed, the exchange
+    simulator watching 8453 as the venue, our relayer; everything stopped by PID at the end.
+    With a data directory the chains are kept there across restarts (app/kept_chains.py) with
+    the journal beside them, and the chain ports' cursors and pending transactions are in
+    that journal's store (app/chain_durability.py). Without one (memory or PostgreSQL store)
+    the chains start empty each time and the journal stays in memory: a journal of an earlier
+    run would name deposits and mints fresh chains never saw."""
+    from indexmaker.app.kept_chains import kept_dir, start_kept_chains
+
+    data_dir = config.store.data_dir
+    if data_dir is None:
+        chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
+        store = replace(config.store, data_dir=None, url=None)
+    else:
+        directory = kept_dir(data_dir)
+        chains, resumed = await asyncio.to_thread(
+            start_kept_chains, list(config.indexes), directory
+        )
+        log_event("local_chains_kept", directory=str(directory), resumed=resumed)
+        store = replace(config.store, data_dir=directory, url=None)
     exchange_sim = None
+    txs: SqlChainTxs | None = None
     try:
         for chain_id, section in sorted(chains.sections.items()):
             log_event(
@@ -187,17 +221,24 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
         env = exchange_sim_env(chains)
         venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, env)
         path = chain_path(chains, venue.rest, path_settings(config))
+        txs = open_chain_txs(store)
+
+        def durable(service: Service) -> None:
+            make_durable(path.chain.ports.values(), service.store, service.runtime, txs)
+
         path.relayer.start()
         try:
-            memory = replace(
+            kept = replace(
                 config,
-                store=replace(config.store, data_dir=None),
+                store=store,
                 solver=replace(config.solver, return_hops=RETURN_HOPS),  # 42161 paid there
             )
-            await serve_until_signal(memory, venue, path.chain, path.bridges)
+            await serve_until_signal(kept, venue, path.chain, path.bridges, durable)
         finally:
             await path.close()
     finally:
+        if txs is not None:
+            txs.close()
         if exchange_sim is not None:
             exchange_sim.stop()
         chains.stop()

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -380,8 +380,13 @@ async def _serve_until_signal(
     venue: VenuePort | None,
     chain: ChainPort | None = None,
     bridges: Mapping[str, BridgePort] | None = None,
+    prepare: Callable[[Service], None] | None = None,
 ) -> None:
+    """Run the service until SIGINT/SIGTERM; `prepare(service)` after it is built and before
+    it starts (the chain ports' durability, app/chain_wiring.py)."""
     service = Service(config, venue=venue, chain=chain, bridges=bridges)
+    if prepare is not None:
+        prepare(service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

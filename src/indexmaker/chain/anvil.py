@@ -89,11 +89,14 @@ def start(
     block_time: float | None = None,
     no_mining: bool = False,
     fork_url: str | None = None,
+    state: Path | None = None,
 ) -> AnvilNode:
     """Start anvil for `chain_id` on 127.0.0.1:`port` (a free one if None); wait until it answers.
 
     `no_mining`: transactions wait in the mempool until `evm_mine` (stuck-transaction tests).
     `fork_url`: start from that node's latest state (a second node of the same chain).
+    `state`: anvil's `--state` file: loaded on start if it exists, written when the node
+    exits on SIGTERM (`stop`), so the chain (blocks, contracts, balances) outlives the process.
     Raises AnvilError if it exits or does not answer `eth_chainId` within READY_TIMEOUT_S.
     """
     port = port if port is not None else free_port()
@@ -105,6 +108,8 @@ def start(
         args.append("--no-mining")
     if fork_url is not None:
         args += ["--fork-url", fork_url]
+    if state is not None:
+        args += ["--state", str(state)]
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
