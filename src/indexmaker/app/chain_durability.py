@@ -35,7 +35,8 @@ def cursor_writer(
         nonlocal last
         if last is not None and block <= last:
             return
-        await runtime.handled_through(runtime.inputs_put)
+        if not await runtime.handled_through(runtime.inputs_put):
+            return  # the engine stopped first: the next run reads these blocks again
         store.set_meta(name, str(block))
         last = block
 

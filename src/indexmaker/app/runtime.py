@@ -256,12 +256,17 @@ class Runtime:
             await asyncio.sleep(0.001)
         return True
 
-    async def handled_through(self, position: int, poll_s: float = 0.01) -> None:
-        """Return once the first `position` inputs ever queued have been handled (with a
+    async def handled_through(self, position: int, poll_s: float = 0.01) -> bool:
+        """True once the first `position` inputs ever queued have been handled (with a
         store: journalled, so whatever is written to the store after this commits with or
-        after them). Waits as long as the engine takes to reach them."""
+        after them); False if the engine stopped first (`stop`: nothing more will be handled,
+        so a caller must not wait on, e.g. a chain port stopping after it). Waits as long as
+        the engine takes to reach them."""
         while self.inputs_handled < position:
+            if self._engine_task is not None and self._engine_task.done():
+                return False
             await asyncio.sleep(poll_s)
+        return True
 
     def books_seen(self) -> int:
         """How many instruments' books have reached the engine since start."""
