@@ -18,18 +18,16 @@ second buy of the same size (ready, not yet batched). Timed, medians of 3 runs:
 
 from __future__ import annotations
 
-import random
 import statistics
 import time
 from datetime import timedelta
 from decimal import Decimal
 
 from bench_core import HERE, decimal_madd_ns
-from bench_sell import ORDERS, SY100, _close_all, _fill_all, _placed
+from bench_sell import ORDERS, SY100, _close_all, _fill_all, _placed, sy100_engine
 
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.events import (
-    BookSnapshot,
     DepositObserved,
     MintConfirmed,
     MintIndex,
@@ -37,38 +35,15 @@ from indexmaker.core.events import (
     RebalanceReport,
     Tick,
 )
-from indexmaker.core.ids import ClientOrderId, TxHash, client_key
-from indexmaker.core.journal import NullJournal
+from indexmaker.core.ids import ClientOrderId, TxHash
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
-from indexmaker.engine.config import SolverConfig
-from indexmaker.engine.engine import Engine, EngineSetup
-from indexmaker.engine.throttle import RateLimit
-from indexmaker.model.index import load_bundled_index
+from indexmaker.engine.engine import Engine
 from indexmaker.model.side import Side
-from indexmaker.sim.market import reference_prices, rules_for, synthetic_books
 
 
 def _engine(seed: int) -> tuple[Engine, ManualClock]:
     """SY100 with 1,000 minted buyers and 1,000 open buys (set-up, not timed)."""
-    basket = load_bundled_index("SY100")
-    rng = random.Random(seed)
-    prices = reference_prices([basket])
-    rules = {s: rules_for(s, p) for s, p in prices.items()}
-    books = synthetic_books(prices, rules, rng, depth_usdc=(2_000_000, 4_000_000))
-    config = SolverConfig(
-        max_batch_size=ORDERS,
-        max_order_volley=Decimal("1e12"),
-        max_volley=Decimal("1e12"),
-        max_total_volley=Decimal("1e12"),
-        rebalance_max_tranche=Decimal("1e9"),
-        order_rate_limits=(RateLimit("ORDERS_10S", 10**9, timedelta(seconds=10)),),
-    )
-    clock = ManualClock()
-    setup = EngineSetup({"SY100": basket}, config, rules, hops=[], destination=HERE)
-    engine = Engine(setup, clock, NullJournal())
-    for symbol, (bids, asks) in books.items():
-        engine.handle(BookSnapshot(symbol, tuple(bids), tuple(asks)))
-    clients = [client_key(42161, f"0x{n:040x}") for n in range(ORDERS)]
+    engine, clock, rng, clients = sy100_engine(seed, rebalance_max_tranche=Decimal("1e9"))
     amounts = [Decimal(rng.randint(100, 5000)) for _ in clients]
     for n, client in enumerate(clients):
         # Twice the amount: the second order waits in the queue as ready collateral.

@@ -37,6 +37,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import (
     Asset,
+    ClientKey,
     ClientOrderId,
     PaymentId,
     Symbol,
@@ -110,25 +111,24 @@ class _Gaps:
         return statistics.quantiles(self.gaps, n=100)[98] if len(self.gaps) > 1 else 0.0
 
 
-def run_once(
-    seed: int, reference: bool = False
-) -> tuple[float, float, float, int, int, float, float, float]:
-    """(buy tick s, sell tick s, sell fill allocation s, sell legs, lots disposed, p99 and
-    longest stretch between checkpoints during the allocation s, allocation CPU s);
-    `reference`: allocate with the allocation the fast one replaced."""
+def sy100_engine(
+    seed: int, **limits: Decimal
+) -> tuple[Engine, ManualClock, random.Random, list[ClientKey]]:
+    """An engine serving SY100 on deep synthetic books (2-4 m USDC a level: 1,000 buys fill
+    in one batch), no volley or order-rate limit, `limits` added to its SolverConfig; the
+    random source that drew the books and ORDERS client keys (set-up, not timed)."""
     basket = load_bundled_index("SY100")
     rng = random.Random(seed)
     prices = reference_prices([basket])
     rules = {s: rules_for(s, p) for s, p in prices.items()}
-    # Deep books (2-4 m USDC a level): the 1,000 buys fill in one batch and are minted.
     books = synthetic_books(prices, rules, rng, depth_usdc=(2_000_000, 4_000_000))
     config = SolverConfig(
         max_batch_size=ORDERS,
         max_order_volley=Decimal("1e12"),
         max_volley=Decimal("1e12"),
         max_total_volley=Decimal("1e12"),
-        max_net_redemption=Decimal("1e15"),
         order_rate_limits=(RateLimit("ORDERS_10S", 10**9, timedelta(seconds=10)),),
+        **limits,  # type: ignore[arg-type]
     )
     clock = ManualClock()
     setup = EngineSetup({"SY100": basket}, config, rules, hops=[], destination=HERE)
@@ -136,6 +136,16 @@ def run_once(
     for symbol, (bids, asks) in books.items():
         engine.handle(BookSnapshot(symbol, tuple(bids), tuple(asks)))
     clients = [client_key(42161, f"0x{n:040x}") for n in range(ORDERS)]
+    return engine, clock, rng, clients
+
+
+def run_once(
+    seed: int, reference: bool = False
+) -> tuple[float, float, float, int, int, float, float, float]:
+    """(buy tick s, sell tick s, sell fill allocation s, sell legs, lots disposed, p99 and
+    longest stretch between checkpoints during the allocation s, allocation CPU s);
+    `reference`: allocate with the allocation the fast one replaced."""
+    engine, clock, rng, clients = sy100_engine(seed, max_net_redemption=Decimal("1e15"))
     for n, client in enumerate(clients):
         amount = Decimal(rng.randint(100, 5000))
         engine.handle(DepositObserved(client, n, amount, HERE, TxHash(f"0x{n:064x}"), 0, n, 12))
