@@ -12,6 +12,7 @@ net proceeds and pays the client (keyed by the order's id); the invoice follows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -75,6 +76,7 @@ from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
 _S = RedemptionState
+_FIGURES = re.compile(r"[0-9][0-9.,]*")  # the figures of a hold reason (see _hold)
 
 
 class RedemptionManager:
@@ -398,10 +400,14 @@ class RedemptionManager:
     # ------------------------------------------------------------------ reports
 
     def _hold(self, redemption: Redemption, status: RedemptionStatus, reason: str) -> None:
-        """Tell the client why its redemption waits, once per reason."""
-        if redemption.notice == reason:
+        """Tell the client why its redemption waits, once per reason: a reason is its status
+        and its words without the figures (a floor's net price and the throttle's flow move
+        with the books every tick; told again on every move, a stopped sell would send a
+        message a tick)."""
+        kind = f"{status.value}: {_FIGURES.sub('#', reason)}"
+        if redemption.notice == kind:
             return
-        redemption.notice = reason
+        redemption.notice = kind
         self._report(redemption, status, reason)
 
     def _report(

@@ -229,11 +229,29 @@ def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
     state.world.advance(timedelta(seconds=1.05))  # escrowed; its floor stops it (40 > 39.66)
     redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
     assert redemption is not None and redemption.state is RedemptionState.READY
-    assert redemption.notice is not None and redemption.notice.startswith("floor 40.000000")
+    assert redemption.notice is not None and redemption.notice.startswith("stopped: floor #")
     # A buy of 397 USDC weighs 10 units at the sell limit P = 39.7.
     state.world.submit(order("alice", state, "A2", Side.BUY, "397"))
     assert redemption.quantity == D(15)
     assert state.world.engine.orders.update(alice, ClientOrderId("A2")) is None
+
+
+def test_a_sell_stopped_by_its_floor_is_told_once_while_the_bids_move() -> None:
+    # The reason names the net price the bids pay; it moves with every book, the reason does
+    # not: one message, not one a tick.
+    state = world()
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
+    state.world.advance(timedelta(seconds=1.05))  # escrowed; its floor stops it (40 > 39.66)
+    for n, bid in enumerate(("9.89", "9.88", "9.9")):
+        state.world.submit(
+            BookSnapshot(instrument("AAAUSDC"), ((D(bid), D("2000")),), ((D("10"), D("1000")),))
+        )
+        state.world.advance(timedelta(seconds=1 + n))
+    stops = [
+        m for m in sent(state) if isinstance(m, RedemptionFill) and m.status.value == "stopped"
+    ]
+    assert len(stops) == 1 and stops[0].reason is not None
+    assert stops[0].reason.startswith("floor 40.000000 per unit is above what the bids pay")
 
 
 def test_a_repeated_burn_confirmation_counts_once() -> None:
