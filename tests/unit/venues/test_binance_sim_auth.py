@@ -123,6 +123,18 @@ def test_timing_rule() -> None:
     with pytest.raises(ApiError) as missing:
         check_time({}, now)
     assert missing.value.code == -1102
+    # Not a finite number: -1100 naming the parameter (NaN once got past the parse to a 500).
+    for params, name in (
+        ({"timestamp": "NaN"}, "timestamp"),
+        ({"timestamp": "sNaN"}, "timestamp"),
+        ({"timestamp": "-Infinity"}, "timestamp"),
+        ({"timestamp": "12x"}, "timestamp"),
+        ({"timestamp": str(now), "recvWindow": "abc"}, "recvWindow"),
+        ({"timestamp": str(now), "recvWindow": "NaN"}, "recvWindow"),
+    ):
+        with pytest.raises(ApiError) as bad:
+            check_time(params, now)
+        assert bad.value.code == -1100 and f"'{name}'" in bad.value.msg
 
 
 def test_unknown_and_missing_keys_are_refused_with_401() -> None:

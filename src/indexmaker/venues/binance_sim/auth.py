@@ -84,17 +84,26 @@ def check_time(params: dict[str, str], now: int) -> None:
     stamp_text = params.get("timestamp")
     if not stamp_text:
         raise missing("timestamp")
-    try:
-        stamp = Decimal(stamp_text)
-        window = Decimal(params.get("recvWindow") or "5000")
-    except InvalidOperation:
-        raise ApiError(-1100, "Illegal characters found in parameter 'timestamp'.") from None
-    if not window.is_finite() or window <= 0 or window > 60000:
+    stamp = _number(stamp_text, "timestamp")
+    window = _number(params.get("recvWindow") or "5000", "recvWindow")
+    if window <= 0 or window > 60000:
         raise ApiError(-1131, "recvWindow must be less than 60000")
     if stamp >= now + 1000:
         raise ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now - stamp > window:
         raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def _number(text: str, name: str) -> Decimal:
+    """A finite decimal parameter; -1100 naming it otherwise ("NaN", "sNaN" and "Infinity"
+    parse as Decimals but compare or order badly: refused here, as Binance does)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ApiError(-1100, f"Illegal characters found in parameter '{name}'.")
+    return value
 
 
 def rest_payload(raw_query: str, raw_body: str) -> tuple[str, str | None]:
