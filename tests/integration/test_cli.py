@@ -309,3 +309,22 @@ def test_key_file_and_unreachable_service(
         main(["quote", "SY100", "10", "--key-file", str(good), "--url", "ws://127.0.0.1:9/ws"]) == 1
     )
     assert "cannot reach the service" in capsys.readouterr().err
+
+
+def test_a_sell_rejected_after_its_acceptance_ends_the_wait_with_the_reason(
+    served: Served,
+) -> None:
+    """Review (issue 12): the rejection that follows the acceptance (the tokens to sell never
+    reached custody) was missed, so `--wait` sat out its whole timeout."""
+    key = ANVIL_TEST_KEYS[9]  # holds no SY100
+    started = time.monotonic()
+    order = run(
+        served, "order", "SY100", "sell", "0.01", "--id", "sx-9", "--wait",
+        "--wait-timeout", "25", key=key, timeout=40,
+    )  # fmt: skip
+    assert order.returncode == 1, order.stdout
+    assert "accepted sx-9: sell 0.01 SY100" in order.stdout, order.stdout
+    assert "indexmaker order: order sx-9 rejected: " in order.stderr, order.stderr
+    assert "not moved into custody" in order.stderr, order.stderr
+    assert "no RedemptionInvoice" not in order.stderr
+    assert time.monotonic() - started < 20

@@ -26,6 +26,7 @@ client_link.py's.
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -74,7 +75,7 @@ from indexmaker.server.client_requests import (
     parse_side,
     request_body,
 )
-from indexmaker.server.client_tracking import ConnectionLost
+from indexmaker.server.client_tracking import ORDER_REJECTED, ConnectionLost
 from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
 from indexmaker.server.redemption_wire import REDEMPTION_INVOICE
 from indexmaker.server.wire_values import (
@@ -250,21 +251,34 @@ class IndexMakerClient(ClientLink):
     async def wait_redeemed(
         self, client_order_id: str, timeout: float | None = None
     ) -> RedemptionInvoice:
-        """The RedemptionInvoice of a sell order (at once if it already came)."""
+        """The RedemptionInvoice of a sell order (at once if it already came).
+
+        Raises RequestRejected with the server's reason if the order is rejected after its
+        acceptance (e.g. the index tokens to sell never reached custody), TimeoutError if
+        neither comes within `timeout` seconds."""
         done = self._tracking.redemptions.get(client_order_id)
         if done is not None:
             return done
         answer = self._tracking.waiter(REDEMPTION_INVOICE, client_order_id)
+        refused = self._tracking.waiter(ORDER_REJECTED, client_order_id)
         try:
-            invoice = await asyncio.wait_for(asyncio.shield(answer), timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"no RedemptionInvoice for {client_order_id} within {timeout} s"
-            ) from None
+            rejection: ServerMessage | None = self._tracking.rejections.get(client_order_id)
+            if rejection is None:
+                await asyncio.wait((answer, refused), timeout=timeout, return_when=FIRST_COMPLETED)
+                if answer.done():
+                    invoice = answer.result()
+                    assert isinstance(invoice, RedemptionInvoice)
+                    return invoice
+                if not refused.done():
+                    raise TimeoutError(
+                        f"no RedemptionInvoice for {client_order_id} within {timeout} s"
+                    )
+                rejection = refused.result()
+            assert isinstance(rejection, OrderResponse)
+            raise RequestRejected(f"order {client_order_id}", rejection.reason)
         finally:
             self._tracking.drop_waiter(REDEMPTION_INVOICE, client_order_id, answer)
-        assert isinstance(invoice, RedemptionInvoice)
-        return invoice
+            self._tracking.drop_waiter(ORDER_REJECTED, client_order_id, refused)
 
     async def _call(
         self, msg_type: str, signed_id: str, body: dict[str, Any], answer_type: str

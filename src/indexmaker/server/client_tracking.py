@@ -37,6 +37,9 @@ from indexmaker.server.wire_values import (
     NEW_INDEX_QUOTE,
 )
 
+# Waiter key of a rejection that comes after an order was accepted (not a wire type).
+ORDER_REJECTED = "order rejected"
+
 # server_seqs remembered for dedupe; a resend never reaches further back than this.
 _SEEN_LIMIT = 100_000
 
@@ -58,6 +61,9 @@ class ReplyTracker:
         self.invoices: dict[str, Invoice] = {}
         self.fills: dict[str, list[Fill]] = {}
         self.redemptions: dict[str, RedemptionInvoice] = {}
+        # Rejections no request waited for: an order refused after its acceptance (a sell
+        # whose index tokens never reached custody, issue 12). They end that order.
+        self.rejections: dict[str, OrderResponse] = {}
 
     # ------------------------------------------------------------ ACK/NAK by seq_num
 
@@ -162,7 +168,10 @@ class ReplyTracker:
                 msg_type = (
                     NEW_INDEX_ORDER if isinstance(message, OrderResponse) else CANCEL_INDEX_ORDER
                 )
-                self._resolve(msg_type, message.client_order_id, message)
+                taken = self._resolve(msg_type, message.client_order_id, message)
+                if not taken and isinstance(message, OrderResponse) and not message.accepted:
+                    self.rejections[message.client_order_id] = message
+                    self._resolve(ORDER_REJECTED, message.client_order_id, message)
             case QuoteStatus():
                 msg_type = CANCEL_INDEX_QUOTE if message.cancel else NEW_INDEX_QUOTE
                 self._resolve(msg_type, message.client_quote_id, message)
@@ -179,10 +188,12 @@ class ReplyTracker:
                     if not waiter.done():
                         waiter.set_result(message)
 
-    def _resolve(self, msg_type: str, ident: str, message: ServerMessage) -> None:
+    def _resolve(self, msg_type: str, ident: str, message: ServerMessage) -> bool:
+        """Hand `message` to the first live waiter of (msg_type, ident); False if none."""
         queue = self._waiters.get((msg_type, ident))
         while queue:
             waiter = queue.popleft()
             if not waiter.done():
                 waiter.set_result(message)
-                return
+                return True
+        return False
