@@ -14,6 +14,7 @@ and its invoice (units burned with their transactions, proceeds, fees, the payou
 from __future__ import annotations
 
 import argparse
+import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -112,4 +113,11 @@ def print_redemption(invoice: Any) -> None:
     print_fields(invoice, INVOICE_FIELDS)
     for burn in invoice.burns:
         print(f"  burn {burn.payment_id}: {burn.quantity:f} tx {burn.tx_hash}")
-    print(f"  lots sold: {invoice.lots}", flush=True)
+    print(f"  lots sold: {len(invoice.lots)}")
+    for lot in invoice.lots:
+        how = " (crossed)" if lot.crossed else ""
+        print(
+            f"  lot {lot.asset} #{lot.lot_id}: {lot.quantity:f} at {lot.sale_price:f} "
+            f"(cost {lot.cost_price:f}), fee {lot.fee:f}, pnl {lot.pnl:f} USDC{how}"
+        )
+    sys.stdout.flush()

@@ -118,7 +118,7 @@ def _report(
         "client_order_id": invoice.client_order_id,
         "symbol": invoice.symbol,
         **{name: getattr(invoice, name) for name in INVOICE_FIELDS},
-        "lots": invoice.lots,
+        "lots": len(invoice.lots),  # each lot: the SDK record (client_redemption.py)
     }
     _say("    redemption invoice:")
     for name, value in rows.items():

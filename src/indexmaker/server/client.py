@@ -66,7 +66,12 @@ from indexmaker.server.client_events import (
 )
 from indexmaker.server.client_http import fetch_server_info, http_base, sim_deposit
 from indexmaker.server.client_link import ClientLink
-from indexmaker.server.client_redemption import RedemptionBurn, RedemptionFill, RedemptionInvoice
+from indexmaker.server.client_redemption import (
+    RedemptionBurn,
+    RedemptionFill,
+    RedemptionInvoice,
+    RedemptionLotSold,
+)
 from indexmaker.server.client_requests import (
     DEFAULT_CHAIN_ID,
     DEFAULT_URL,
@@ -124,6 +129,7 @@ __all__ = [
     "RedemptionBurn",
     "RedemptionFill",
     "RedemptionInvoice",
+    "RedemptionLotSold",
     "RequestRejected",
     "SequenceGap",
     "ServerMessage",

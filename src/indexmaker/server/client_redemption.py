@@ -34,9 +34,27 @@ class RedemptionBurn:
 
 
 @dataclass(frozen=True, slots=True)
+class RedemptionLotSold:
+    """One inventory lot disposed of for the redemption, FIFO (the wire's `lots` entry,
+    core/redemption_events.RedemptionLot): `quantity` of `asset` (an instrument, e.g.
+    BTCUSDC) bought at `cost_price` and sold at `sale_price` (USDC per unit); `fee` the sale's
+    commission share and `pnl` the realised PnL (USDC); `crossed` if netted internally
+    against a buy instead of sold on the venue."""
+
+    asset: str
+    lot_id: int
+    quantity: Decimal
+    cost_price: Decimal
+    sale_price: Decimal
+    fee: Decimal
+    pnl: Decimal
+    crossed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RedemptionInvoice(ServerMessage):
     """What a sell order sold, burned and paid: net_paid = gross_proceeds − exchange_fee −
-    redemption_fee − withdrawal_fee, paid by `payout_tx`; `lots` counts the lots sold."""
+    redemption_fee − withdrawal_fee, paid by `payout_tx`; `lots` are the lots sold."""
 
     client_order_id: str
     symbol: str
@@ -44,7 +62,7 @@ class RedemptionInvoice(ServerMessage):
     redeemed_quantity: Decimal
     returned_quantity: Decimal
     burns: tuple[RedemptionBurn, ...]
-    lots: int
+    lots: tuple[RedemptionLotSold, ...]
     arrival_mid: Decimal
     vwap: Decimal
     slippage_bps: Decimal
@@ -59,6 +77,19 @@ class RedemptionInvoice(ServerMessage):
 
 def _dec(frame: dict[str, Any], name: str) -> Decimal:
     return Decimal(str(frame[name]))
+
+
+def _lot(entry: dict[str, Any]) -> RedemptionLotSold:
+    return RedemptionLotSold(
+        str(entry["asset"]),
+        int(entry["lot_id"]),
+        quantity=_dec(entry, "quantity"),
+        cost_price=_dec(entry, "cost_price"),
+        sale_price=_dec(entry, "sale_price"),
+        fee=_dec(entry, "fee"),
+        pnl=_dec(entry, "pnl"),
+        crossed=bool(entry.get("crossed", False)),
+    )
 
 
 def decode_redemption(
@@ -90,7 +121,7 @@ def decode_redemption(
         redeemed_quantity=_dec(frame, "redeemed_quantity"),
         returned_quantity=_dec(frame, "returned_quantity"),
         burns=burns,
-        lots=len(frame.get("lots", [])),
+        lots=tuple(_lot(lot) for lot in frame.get("lots", [])),
         arrival_mid=_dec(frame, "arrival_mid"),
         vwap=_dec(frame, "vwap"),
         slippage_bps=_dec(frame, "slippage_bps"),

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from indexmaker.app.cli_redeem import print_redemption
 from indexmaker.core.events import IndexQuoteResponse, NewIndexOrderRequest, NewQuoteRequest
 from indexmaker.core.ids import (
     ClientOrderId,
@@ -27,6 +30,8 @@ from indexmaker.core.redemption_events import (
 )
 from indexmaker.model.side import Side
 from indexmaker.server.client_events import Quote, decode_message
+from indexmaker.server.client_redemption import RedemptionInvoice as SdkRedemptionInvoice
+from indexmaker.server.client_redemption import RedemptionLotSold
 from indexmaker.server.messages import (
     ParsedRequest,
     Stamp,
@@ -88,7 +93,7 @@ def body(data: bytes) -> dict[str, Any]:
     }
 
 
-def test_redemption_fill_and_invoice_bodies() -> None:
+def test_redemption_fill_and_invoice_bodies(capsys: pytest.CaptureFixture[str]) -> None:
     fill = RedemptionFill(
         ClientOrderId("S1"), D("25"), D("12.5"), D("495.75"), D("0.5"), RedemptionStatus.QUEUED, "w"
     )
@@ -137,6 +142,17 @@ def test_redemption_fill_and_invoice_bodies() -> None:
     }
     assert (got["net_paid"], got["payout_tx"], got["slippage_bps"]) == ("990.5075", None, "37.64")
     assert got["timestamp"].startswith("2025-10-01T00:00:00")
+    # The SDK keeps each lot as a typed record (review found it kept only their count), and
+    # the CLI prints them.
+    decoded = decode_message(json.loads(encode_response(invoice, CLIENT, STAMP)))
+    assert isinstance(decoded, SdkRedemptionInvoice)
+    assert decoded.lots == (
+        RedemptionLotSold("AAAUSDC", 1, D("50"), D("10"), D("9.9"), D("0.495"), D("-5")),
+    )
+    print_redemption(decoded)
+    printed = capsys.readouterr().out
+    assert "  lots sold: 1\n" in printed
+    assert "  lot AAAUSDC #1: 50 at 9.9 (cost 10), fee 0.495, pnl -5 USDC\n" in printed
 
 
 def test_a_sell_quote_names_index_units_and_its_answer_the_expected_proceeds() -> None:
