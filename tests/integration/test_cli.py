@@ -328,3 +328,44 @@ def test_a_sell_rejected_after_its_acceptance_ends_the_wait_with_the_reason(
     assert "not moved into custody" in order.stderr, order.stderr
     assert "no RedemptionInvoice" not in order.stderr
     assert time.monotonic() - started < 20
+
+
+def test_watch_shows_a_sell_s_redemption_fills(served: Served, tmp_path: Path) -> None:
+    """Review (issue 12): `watch` showed no redemption events. Buy, then sell what was
+    minted while a watcher of the same wallet looks on: both show the same fill lines (too
+    small a sale to trade here, it waits; the invoice's printing is a unit test of
+    cli_redeem.show_redemption_event)."""
+    key = ANVIL_TEST_KEYS[6]
+    assert run(served, "deposit", Signer(key).address, "200").returncode == 0
+    buy = run(served, "order", "SYL2", "buy", "200", "--wait", "--id", "rt-b", key=key)
+    assert buy.returncode == 0, buy.stderr
+    minted = buy.stdout.split("minted ")[1].split()[0]
+    watch_out = tmp_path / "watch.out"
+    with watch_out.open("w") as sink:
+        watcher = subprocess.Popen(
+            [*CLI, "watch", "--url", served.url, "--duration", "40"],
+            stdout=sink, stderr=subprocess.STDOUT, text=True, env=_env(key),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while "watching" not in watch_out.read_text():
+            assert watcher.poll() is None and time.monotonic() < deadline, watch_out.read_text()
+            time.sleep(0.05)
+        sell = run(
+            served, "order", "SYL2", "sell", minted, "--wait", "--wait-timeout", "4",
+            "--id", "rt-s", key=key,
+        )  # fmt: skip
+        fills = [line for line in sell.stdout.splitlines() if line.startswith("redemption rt-s")]
+        assert fills, sell.stdout + sell.stderr
+        deadline = time.monotonic() + 10
+        while fills[-1] not in watch_out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=10) == 0
+        seen = watch_out.read_text()
+        for line in fills:
+            assert line in seen, seen
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait(timeout=5)

@@ -369,6 +369,7 @@ async def _cancel(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
 
 async def _watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
+    from indexmaker.app.cli_redeem import show_redemption_event
     from indexmaker.server.client import (
         CancelResponse,
         Connected,
@@ -395,6 +396,8 @@ async def _watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
                 print(_fill_line(event) + tag, flush=True)
             elif isinstance(event, Invoice):
                 _print_invoice(event, tag)
+            elif show_redemption_event(event, tag):  # a sell's fills and invoice
+                pass
             elif isinstance(event, OrderResponse | CancelResponse):
                 what = "order" if isinstance(event, OrderResponse) else "cancel"
                 why = f": {event.reason}" if event.reason else ""

@@ -107,9 +107,13 @@ def redemption_line(event: Any) -> str:
     )
 
 
-def print_redemption(invoice: Any) -> None:
-    """The RedemptionInvoice, field by field, with its burns."""
-    print(f"redeemed {invoice.redeemed_quantity:f} {invoice.symbol} for {invoice.client_order_id}")
+def print_redemption(invoice: Any, tag: str = "") -> None:
+    """The RedemptionInvoice, field by field, with its burns and lots (`tag`: after the
+    first line, e.g. " (resent)")."""
+    print(
+        f"redeemed {invoice.redeemed_quantity:f} {invoice.symbol} for {invoice.client_order_id}"
+        f"{tag}"
+    )
     print_fields(invoice, INVOICE_FIELDS)
     for burn in invoice.burns:
         print(f"  burn {burn.payment_id}: {burn.quantity:f} tx {burn.tx_hash}")
@@ -121,3 +125,17 @@ def print_redemption(invoice: Any) -> None:
             f"(cost {lot.cost_price:f}), fee {lot.fee:f}, pnl {lot.pnl:f} USDC{how}"
         )
     sys.stdout.flush()
+
+
+def show_redemption_event(event: Any, tag: str = "") -> bool:
+    """Print a RedemptionFill (a line with status and reason) or a RedemptionInvoice (in
+    full) as `indexmaker watch` shows them; False for any other event."""
+    from indexmaker.server.client_redemption import RedemptionFill, RedemptionInvoice
+
+    if isinstance(event, RedemptionFill):
+        print(redemption_line(event) + tag, flush=True)
+    elif isinstance(event, RedemptionInvoice):
+        print_redemption(event, tag)
+    else:
+        return False
+    return True

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from indexmaker.app.cli_redeem import print_redemption
+from indexmaker.app.cli_redeem import show_redemption_event
 from indexmaker.core.events import IndexQuoteResponse, NewIndexOrderRequest, NewQuoteRequest
 from indexmaker.core.ids import (
     ClientOrderId,
@@ -149,8 +149,9 @@ def test_redemption_fill_and_invoice_bodies(capsys: pytest.CaptureFixture[str]) 
     assert decoded.lots == (
         RedemptionLotSold("AAAUSDC", 1, D("50"), D("10"), D("9.9"), D("0.495"), D("-5")),
     )
-    print_redemption(decoded)
+    assert show_redemption_event(decoded, " (resent)")  # as `indexmaker watch` shows it
     printed = capsys.readouterr().out
+    assert printed.startswith("redeemed 25 IDX for S1 (resent)\n")
     assert "  lots sold: 1\n" in printed
     assert "  lot AAAUSDC #1: 50 at 9.9 (cost 10), fee 0.495, pnl -5 USDC\n" in printed
 
