@@ -365,7 +365,21 @@ def test_watch_shows_a_sell_s_redemption_fills(served: Served, tmp_path: Path) -
         seen = watch_out.read_text()
         for line in fills:
             assert line in seen, seen
+        # Its cancel names index units, not USDC (review, issue 12), and what it took.
+        cancel = run(served, "cancel", "SYL2", "rt-s", minted, key=key)
+        assert cancel.returncode == 0, cancel.stderr
+        assert cancel.stdout == f"canceled rt-s: {minted} index units taken off the sell\n"
     finally:
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait(timeout=5)
+
+
+def test_order_help_names_usdc_for_a_buy_and_index_units_for_a_sell(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in ("order", "cancel"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "index units" in text and "USDC" in text, text

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from indexmaker.app.cli_args import Parser, seconds_arg, whole_number
+from indexmaker.core.money import INDEX_TOKEN_DECIMALS
 
 # The SDK's defaults without the SDK itself (aiohttp, signing): every command starts faster.
 from indexmaker.server.client_requests import (
@@ -101,7 +102,9 @@ def add_client_commands(commands: Any) -> None:
     order = commands.add_parser("order", parents=[signing], help="send a signed index order")
     order.add_argument("symbol")
     order.add_argument("side", help="buy/b/bid/1 or sell/s/ask/a/2")
-    order.add_argument("amount", help="USDC collateral, e.g. 1000")
+    order.add_argument(
+        "amount", help="a buy: USDC collateral, e.g. 1000; a sell: index units, e.g. 0.5"
+    )
     order.add_argument("--id", dest="client_order_id", help="client_order_id (default: random)")
     order.add_argument("--wait", action="store_true", help="print fills until the mint invoice")
     order.add_argument(
@@ -116,7 +119,9 @@ def add_client_commands(commands: Any) -> None:
     cancel = commands.add_parser("cancel", parents=[signing], help="reduce or cancel an order")
     cancel.add_argument("symbol")
     cancel.add_argument("client_order_id")
-    cancel.add_argument("amount", help="USDC to take off the order")
+    cancel.add_argument(
+        "amount", help="what to take off the order: USDC of a buy, index units of a sell"
+    )
     watch = commands.add_parser("watch", parents=[signing], help="live fills and invoices")
     watch.add_argument(
         "--history", action="store_true", help="also print what the server still holds"
@@ -181,7 +186,14 @@ def _client_command(args: argparse.Namespace) -> int:
         if hasattr(args, "side"):
             sdk.parse_side(args.side)
         if hasattr(args, "amount"):
-            sdk.amount_text(args.amount, decimals=amount_decimals(getattr(args, "side", None)))
+            # A cancel has no side: a sell's index units may have 18 decimals (the server
+            # holds a buy's cancel to USDC's 6, with a reason).
+            decimals = (
+                INDEX_TOKEN_DECIMALS
+                if args.command == "cancel"
+                else amount_decimals(getattr(args, "side", None))
+            )
+            sdk.amount_text(args.amount, decimals=decimals)
         if getattr(args, "min_proceeds", None) is not None:
             sdk.amount_text(args.min_proceeds, "min_proceeds")
         if getattr(args, "client_order_id", None) is not None:
@@ -364,7 +376,10 @@ async def _cancel(client: IndexMakerClient, args: argparse.Namespace) -> int:
     response = await client.cancel(args.symbol, args.client_order_id, args.amount)
     if response.status != "canceled":
         raise CliError(f"cancel of {response.client_order_id} rejected: {response.reason}")
-    print(f"canceled {args.amount} USDC of {response.client_order_id}")
+    if response.reason:  # a sell's cancel says how many index units it took off
+        print(f"canceled {response.client_order_id}: {response.reason}")
+    else:
+        print(f"canceled {args.amount} USDC of {response.client_order_id}")
     return 0
 
 

@@ -182,14 +182,18 @@ class RedemptionManager:
         if not amount.is_finite() or amount <= 0:
             self._answer_cancel(request, "amount must be > 0")
             return
-        if self.reduce(redemption, amount, "cancelled") <= 0:
+        taken = self.reduce(redemption, amount, "cancelled")
+        if taken <= 0:
             self._answer_cancel(request, "nothing to cancel: every unit is engaged or sold")
             return
-        self._answer_cancel(request, None)
+        # The wire's cancel has no side and a sell may take less than asked: say what, in units.
+        self._answer_cancel(request, None, f"{taken:f} index units taken off the sell")
 
-    def _answer_cancel(self, request: CancelIndexOrderRequest, refused: str | None) -> None:
+    def _answer_cancel(
+        self, request: CancelIndexOrderRequest, refused: str | None, note: str | None = None
+    ) -> None:
         status = RequestStatus.REJECTED if refused else RequestStatus.CANCELED
-        response = CancelIndexOrderResponse(request.client_order_id, status, refused)
+        response = CancelIndexOrderResponse(request.client_order_id, status, refused or note)
         self.out.append(SendToClient(request.client, response))
 
     def awaits_chain(self, command: Command) -> bool:

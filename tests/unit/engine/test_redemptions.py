@@ -136,13 +136,21 @@ def test_a_cancel_returns_the_units_not_engaged_and_the_rest_is_paid() -> None:
         CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D("0.000000000000000001"))
     )
     assert sent(state, mark) == [
-        CancelIndexOrderResponse(ClientOrderId("S1"), RequestStatus.CANCELED)
+        CancelIndexOrderResponse(
+            ClientOrderId("S1"),
+            RequestStatus.CANCELED,
+            "0.000000000000000001 index units taken off the sell",
+        )
     ]
     assert redemption.quantity == D("24.999999999999999999")
     mark += 1
     state.world.submit(CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D(100)))
-    assert sent(state, mark) == [
-        CancelIndexOrderResponse(ClientOrderId("S1"), RequestStatus.CANCELED)
+    assert sent(state, mark) == [  # asked for 100, took the 15 not engaged, and says so
+        CancelIndexOrderResponse(
+            ClientOrderId("S1"),
+            RequestStatus.CANCELED,
+            "14.999999999999999999 index units taken off the sell",
+        )
     ]
     assert redemption.quantity == D(10)
     state.world.submit(CancelIndexOrderRequest(alice, ClientOrderId("S1"), IDX, D(1)))
