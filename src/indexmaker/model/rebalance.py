@@ -98,7 +98,6 @@ class Rebalance:
     round_ids: set[BatchId] = field(default_factory=set)  # every round's batch id
     next_round_at: datetime | None = None
     done: bool = False
-    notice: str | None = None  # the last reason given for waiting
 
     @property
     def version(self) -> int:

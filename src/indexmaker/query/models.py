@@ -218,7 +218,6 @@ class Rebalance(_Out):
     rounds: int
     exchange_orders: int
     cash: Num  # sale proceeds not yet spent on buys
-    notice: str | None
     assets: list[RebalanceAsset]
 
 

@@ -223,7 +223,6 @@ def rebalances(engine: Engine, values: Values) -> models.Page[models.Rebalance]:
                 rounds=rebalance.rounds,
                 exchange_orders=rebalance.orders,
                 cash=rebalance.cash,
-                notice=rebalance.notice,
                 assets=[
                     models.RebalanceAsset(
                         venue=a.instrument.venue,
