@@ -280,7 +280,8 @@ class SolverSettings(_Model):
     # long in all, it is alerted and no longer asked about (engine/pending_hops.py).
     hop_query_interval: PositiveSeconds = Decimal(30)
     hop_pending_alert: PositiveSeconds = Decimal(1_800)
-    # Rebalancing (issue 12, engine/rebalance.py): seconds between rounds, USDC per asset per
+    # Rebalancing (issue 12, engine/rebalance.py): seconds an asset waits after its venue
+    # tranche before its next (pacing per asset), USDC per asset per
     # round, how far (a fraction) a mid may leave its cut-over mid before the asset waits,
     # seconds after which a rebalance ends whatever is left.
     rebalance_interval: PositiveSeconds = Decimal(60)

@@ -57,8 +57,9 @@ class SolverConfig:
     # (its completion push may be lost); pending this long, it is alerted and left alone.
     hop_query_interval: timedelta = timedelta(seconds=30)
     hop_pending_alert: timedelta = timedelta(minutes=30)
-    # Rebalancing (issue 12, reference §6.2): rounds are at least this far apart (cool-off),
-    # each moves at most rebalance_max_tranche USDC of one asset, an asset whose mid left
+    # Rebalancing (issue 12, reference §6.2): an asset sends no venue tranche for
+    # rebalance_interval after its previous one closed (pacing per asset; the other assets go
+    # on), each round moves at most rebalance_max_tranche USDC of one asset, an asset whose mid left
     # its cut-over mid by more than rebalance_price_band waits, and a rebalance ends after
     # rebalance_ttl whatever is left.
     rebalance_interval: timedelta = timedelta(seconds=60)

@@ -8,7 +8,7 @@ what is held. Targets are never frozen: each round computes, per asset, target =
 outstanding × new quantity and left = target − held, so client buys and sells during the
 rebalance change what is left exactly as they change the holdings.
 
-A round (one at a time per index, `rebalance_interval` apart) sells every asset above target
+A round (one at a time per index) sells every asset above target
 and buys every asset below it as far as the index's cash allows (sales fund buys: USDC is the
 bridge asset, reference §6.2 item 3), with the buy side's rules mirrored: limit = best ask ×
 (1 + threshold) up / best bid × (1 − threshold) down to the tick, size within the book's
@@ -17,7 +17,9 @@ per asset, rounded down by the venue's filters so a tranche never overshoots its
 (reference §6.2 item 7); a leg below min_asset_volley is dust and waits. Before the venue a
 round nets against issuer inventory nobody uses (taken at the lot's cost) and crosses against
 the tick's client batches (crossing.py: at the mid, no fee); only the rest is sent. An asset
-whose mid left its cut-over mid by more than `rebalance_price_band` waits (item 6). The
+whose mid left its cut-over mid by more than `rebalance_price_band` waits (item 6). Pacing
+is per asset (item 5): an asset whose tranche went to the venue sends none for
+`rebalance_interval` after its round closed, while the others go on in the next rounds. The
 rebalance completes when nothing above min_asset_volley is left, or only buys are left and
 the cash cannot pay one, or after `rebalance_ttl`; reports: rebalance_reports.py.
 """
@@ -168,11 +170,21 @@ class RebalanceManager:
                 self._finish(rebalance, now, done)
                 continue
             blocked = self.blocked(now) if self.blocked is not None else {}
-            planned = self.planner.plan(rebalance, left, buy_plan, sell_plan, blocked)
+            planned = self.planner.plan(rebalance, left, buy_plan, sell_plan, blocked, now)
             if planned is not None:
                 return planned
-            rebalance.next_round_at = now + self.config.rebalance_interval
+            rebalance.next_round_at = self._next_look(rebalance, now)
         return None
+
+    def _next_look(self, rebalance: Rebalance, now: datetime) -> datetime:
+        """Nothing could trade now: look again after `rebalance_interval` (the books, the
+        band or a cool-down may change), or as soon as a paced asset is due."""
+        paced = [
+            p.next_tranche_at
+            for p in rebalance.assets.values()
+            if p.next_tranche_at is not None and p.next_tranche_at > now
+        ]
+        return min([now + self.config.rebalance_interval, *paced])
 
     def _done_reason(self, rebalance: Rebalance, left: list[Leftover]) -> str | None:
         least = self.config.min_asset_volley
@@ -283,12 +295,19 @@ class RebalanceManager:
         rnd = self._rounds[batch_id]
         rebalance = rnd.rebalance
         symbol = rebalance.target.symbol
+        # Pacing is per asset (reference §6.2 item 5: let the book refill): an asset whose
+        # tranche went to the venue waits `rebalance_interval`; the others (crossed, taken
+        # from idle inventory, or not traded: e.g. buys the round's sales now pay) are due at
+        # the next tick.
+        due = now + self.config.rebalance_interval
+        for instrument in rnd.pending:  # every asset the round sent an order for
+            rebalance.assets[instrument].next_tranche_at = due
         rnd.pending.clear()
         if self._open.get(symbol) == batch_id:
             del self._open[symbol]
         rebalance.round_id = None
         rebalance.rounds += 1
-        rebalance.next_round_at = now + self.config.rebalance_interval
+        rebalance.next_round_at = None
         self.holdings.touch(symbol)
         self._batch_event(batch_id, "completed", symbol, len(rebalance.assets), ZERO)
         if self.active.get(symbol) is rebalance:

@@ -3,8 +3,9 @@ per asset, fitted like a batch, netted against idle inventory and the tick's cli
 
 Per asset of the rebalance (what is left = target − held, rebalance_reports.leftovers): an
 asset whose mid left its cut-over mid by more than `rebalance_price_band`, or that the venue
-refused (cool-down), waits. A buy first takes issuer inventory nobody uses (not while the
-tick's buy batch trades the asset: it reserves that inventory). Then limit = best ask × (1 +
+refused (cool-down), waits, as does an asset whose last venue tranche closed less than
+`rebalance_interval` ago (pacing per asset). A buy first takes issuer inventory nobody uses
+(not while the tick's buy batch trades the asset: it reserves that inventory). Then limit = best ask × (1 +
 threshold) up / best bid × (1 − threshold) down to the tick, size = min(left, the book's
 liquidity within the limit over max_levels, `rebalance_max_tranche` / limit); buys are scaled
 together to the index's cash / fee_factor (sales fund buys). The venue's filters round down
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.ids import InstrumentId
@@ -71,6 +73,7 @@ class RoundPlanner:
         buy_plan: BatchPlan[OrderUpdate] | None,
         sell_plan: BatchPlan[Redemption] | None,
         blocked: Mapping[InstrumentId, str],
+        now: datetime,
     ) -> RoundPlan | None:
         """The round's orders, idle inventory to take and crossings with the tick's client
         plans (returned netted); None when nothing can trade now."""
@@ -98,6 +101,9 @@ class RoundPlanner:
                     idle.append((item.instrument, take))
                     cash -= take * item.mid
                     need -= take
+            paced = rebalance.assets[item.instrument].next_tranche_at
+            if paced is not None and now < paced:
+                continue  # its last tranche closed less than rebalance_interval ago
             limit, liquidity = self._limit(item.instrument, side)
             if limit is None:
                 continue

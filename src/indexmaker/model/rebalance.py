@@ -80,6 +80,9 @@ class AssetProgress:
     slippage: Decimal = ZERO  # USDC, > 0 a cost against the arrival mid
     traded: Decimal = ZERO  # USDC value of every trade (venue and crossed)
     pending: Decimal = ZERO  # signed quantity in flight in the open round (+ buy, − sell)
+    # Pacing (reference §6.2 item 5): no venue tranche of this asset before then (its last
+    # one closed `rebalance_interval` earlier); None: due now.
+    next_tranche_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -96,7 +99,7 @@ class Rebalance:
     round_id: BatchId | None = None  # the open round
     round_orders: int = 0  # its exchange orders not yet closed
     round_ids: set[BatchId] = field(default_factory=set)  # every round's batch id
-    next_round_at: datetime | None = None
+    next_round_at: datetime | None = None  # nothing could trade: look again then
     done: bool = False
 
     @property

@@ -70,8 +70,9 @@ def test_bad_weights_are_refused_naming_the_field(
     assert raised.value.field == "weights" and reason in str(raised.value)
 
 
-def _world(**config: str) -> ScenarioRun:
+def _world(rules: dict[str, Any] | None = None, **config: str) -> ScenarioRun:
     data: dict[str, Any] = {
+        "rules": rules or {},
         "config": {"price_threshold": "0", "fee_factor": "1.001", **config},
         "exchange": {"fee_rate": "0.001", "latency": "20ms"},
         "indexes": {"IDX": {"AAAUSDC": "2", "BBBUSDC": "1"}},
@@ -215,3 +216,44 @@ def test_an_asset_the_venue_refused_waits_out_its_cool_down() -> None:
         sells = [o for o in world.log.exchange_orders if o.side is Side.SELL]
         assert len(sells) == 2 and sells[1].quantity == D(25)
         assert world.engine.solver.holdings.held_of(IDX, AAA) == D(25)
+
+
+def test_pacing_is_per_asset_and_each_tranche_is_capped() -> None:
+    """AAA (to sell 25) is capped at 99 USDC a round: 99 / 9.9 = 10 per tranche, 2 s apart
+    (its own pacing); CCC (to buy) is not held back by AAA's pacing: it buys at the tick after
+    the round whose sales pay it."""
+    with money_context():
+        rules = {"CCCUSDC": {"step_size": "0.001"}}
+        state = _world(rules, rebalance_interval="2s", rebalance_max_tranche="99")
+        world = state.world
+        world.submit(_proposal())
+        start = world.clock.now()
+        seen: list[tuple[timedelta, Side, Any, Decimal, Decimal]] = []
+        for _ in range(30):  # 3 s, tick by tick: when each order went out
+            world.advance(duration("0.1s"))
+            for order in world.log.exchange_orders[len(seen) + 2 :]:  # after alice's buy
+                seen.append(
+                    (
+                        world.clock.now() - start,
+                        order.side,
+                        order.instrument,
+                        order.price,
+                        order.quantity,
+                    )
+                )
+        aaa = [(t, q) for t, side, i, _, q in seen if i == AAA]
+        ccc = [(t, p, q) for t, side, i, p, q in seen if i == CCC]
+        # Every AAA tranche is the cap, 10 @ 9.9 (AAA has no LOT_SIZE step), never more.
+        assert [q for _, q in aaa] == [D(10), D(10)]
+        assert all(side is Side.SELL for _, side, i, _, _ in seen if i == AAA)
+        # Its second tranche waits its 2 s after the first closed (20 ms later).
+        assert aaa[1][0] - aaa[0][0] >= timedelta(seconds=2, milliseconds=20)
+        # CCC goes the next tick after round 1 closed, paid by its sales: 99 - 0.099 = 98.901;
+        # 98.901 / 1.001 / 5.05 = 19.5647..., down to the step: 19.564 (the cap allows 19.6).
+        assert ccc[0] == (aaa[0][0] + timedelta(milliseconds=100), D("5.05"), D("19.564"))
+        # After AAA's second tranche (cash 0.0040018 + 98.901), CCC buys again at the next
+        # tick, while AAA waits: (98.901 + 0.0040018) / 1.001 / 5.05 = 19.5656... -> 19.565.
+        assert ccc[1] == (aaa[1][0] + timedelta(milliseconds=100), D("5.05"), D("19.565"))
+        holdings = world.engine.solver.holdings
+        assert holdings.held_of(IDX, AAA) == D(30)
+        assert holdings.held_of(IDX, CCC) == D("19.564") + D("19.565")
