@@ -6,11 +6,12 @@ asset whose mid left its cut-over mid by more than `rebalance_price_band`, or th
 refused (cool-down), waits, as does an asset whose last venue tranche closed less than
 `rebalance_interval` ago (pacing per asset). A buy first takes issuer inventory nobody uses
 (not while the tick's buy batch trades the asset: it reserves that inventory). Then limit =
-best ask × (1 + threshold) up / best bid × (1 − threshold) down to the tick, size = min(left,
-the book's liquidity within the limit over max_levels, `rebalance_max_tranche` / limit); buys are scaled
-together to the index's cash / fee_factor (sales fund buys). The venue's filters round down
-only, so a tranche never overshoots its target nor the cash; a leg below min_asset_volley
-waits. Our sales cross the tick's buy plan and our buys its sell plan (crossing.py).
+best ask × (1 + threshold) up / best bid × (1 − threshold) down to the tick, size =
+min(left, the book's liquidity within the limit over max_levels, `rebalance_max_tranche` /
+limit); buys are scaled together to the index's cash / fee_factor (sales fund buys). The
+venue's filters round down only, so a tranche never overshoots its target nor the cash; a
+leg below min_asset_volley waits. Our sales cross the tick's buy plan and our buys its sell
+plan (crossing.py).
 """
 
 from __future__ import annotations
