@@ -9,6 +9,7 @@ that need no server are checked in-process through `main()`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -66,10 +67,10 @@ def _env(key: str | None = None) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("served")
-    (root / "fast.toml").write_text(FAST_TOML)
+@contextlib.contextmanager
+def serving(root: Path, settings: str) -> Iterator[Served]:
+    """`indexmaker serve` on `settings` (TOML) in `root`, stopped with SIGTERM (exit 0)."""
+    (root / "fast.toml").write_text(settings)
     log = root / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -98,6 +99,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             raise
     assert code == 0, log.read_text()[-2000:]
     assert "service_stopped" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(tmp_path_factory.mktemp("served"), FAST_TOML) as instance:
+        yield instance
 
 
 def run(
@@ -328,6 +335,27 @@ def test_a_sell_rejected_after_its_acceptance_ends_the_wait_with_the_reason(
     assert "not moved into custody" in order.stderr, order.stderr
     assert "no RedemptionInvoice" not in order.stderr
     assert time.monotonic() - started < 20
+
+
+def test_a_buy_rejected_after_its_acceptance_ends_the_wait_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """Review (issue 12): `order … buy --wait` missed the rejection that follows the acceptance
+    (collateral not ready within `[solver] collateral_timeout`) and sat out its whole timeout.
+    A serve of its own: the module's instance keeps the default timeout for its cancels."""
+    quick = FAST_TOML.replace("[solver]\n", "[solver]\ncollateral_timeout = 1\n")
+    with serving(tmp_path, quick) as instance:
+        started = time.monotonic()
+        order = run(
+            instance, "order", "SYL2", "buy", "50", "--id", "bx-1", "--wait",
+            "--wait-timeout", "30", key=ANVIL_TEST_KEYS[7], timeout=45,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert order.returncode == 1, order.stdout + order.stderr
+    assert "accepted bx-1: buy SYL2 for 50 USDC (waiting for collateral" in order.stdout
+    assert "indexmaker order: order bx-1 rejected: collateral not ready within" in order.stderr
+    assert "no MintInvoice" not in order.stderr
+    assert elapsed < 20
 
 
 def test_watch_shows_a_sell_s_redemption_fills(served: Served, tmp_path: Path) -> None:

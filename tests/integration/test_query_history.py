@@ -5,11 +5,13 @@ forgotten, are listed, filtered and paged from the store, also after a restart."
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from indexmaker.app.config import ServiceConfig, StoreConfig
 from indexmaker.app.service import Service
@@ -96,3 +98,43 @@ async def test_finished_orders_and_batches_are_listed_from_the_store_after_a_res
         assert status == 400 and error["error"].startswith("status:")
     finally:
         await service.stop()
+
+
+async def test_an_order_rejected_after_its_acceptance_is_listed_rejected_with_the_reason(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    """Review (issue 12): the rejection that follows an acceptance (a buy whose collateral never
+    became ready, a sell whose index tokens never reached custody) left the order `accepted`
+    in /v1/order-history."""
+    base = sdk_fast_config()
+    config = dataclasses.replace(
+        base,
+        solver=dataclasses.replace(base.solver, collateral_timeout=timedelta(seconds=1)),
+        store=StoreConfig(tmp_path / "data", url=store_url),
+        api=QueryApiConfig(enable=True, host="127.0.0.1", port=0),
+    )
+    service, api = await _started(config)
+    try:
+        async with (
+            sdk.IndexMakerClient(service.server.url, TEST_KEYS[1]) as buyer,
+            sdk.IndexMakerClient(service.server.url, TEST_KEYS[2]) as seller,
+        ):
+            assert (await buyer.new_order("SY100", "buy", Decimal(50), "late-buy")).accepted
+            # A repeated id is refused on its own; the first order's row is not that refusal.
+            assert not (await buyer.new_order("SY100", "buy", Decimal(50), "late-buy")).accepted
+            sold = await seller.new_order("SY100", "sell", Decimal("0.01"), "late-sell")
+            assert sold.accepted, sold.reason
+            with pytest.raises(sdk.RequestRejected, match="collateral not ready"):
+                await buyer.wait_minted("late-buy", timeout=15)
+            with pytest.raises(sdk.RequestRejected, match="not moved into custody"):
+                await seller.wait_redeemed("late-sell", timeout=15)
+        orders = await _pages(api, "/v1/order-history", 10)
+    finally:
+        await service.stop()
+    by_id = {o["client_order_id"]: o for o in orders}
+    assert set(by_id) == {"late-buy", "late-sell"}
+    assert by_id["late-buy"]["status"] == "rejected" and by_id["late-buy"]["side"] == "buy"
+    assert by_id["late-buy"]["reason"].startswith("collateral not ready within")
+    assert by_id["late-sell"]["status"] == "rejected" and by_id["late-sell"]["side"] == "sell"
+    assert "not moved into custody" in by_id["late-sell"]["reason"]
+    assert by_id["late-sell"]["updated_at"] > by_id["late-sell"]["received_at"]

@@ -26,7 +26,6 @@ client_link.py's.
 from __future__ import annotations
 
 import asyncio
-from asyncio import FIRST_COMPLETED
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -80,7 +79,7 @@ from indexmaker.server.client_requests import (
     parse_side,
     request_body,
 )
-from indexmaker.server.client_tracking import ORDER_REJECTED, ConnectionLost
+from indexmaker.server.client_tracking import ConnectionLost
 from indexmaker.server.encoding import PreparedMessage, Stamp, encode_prepared
 from indexmaker.server.redemption_wire import REDEMPTION_INVOICE
 from indexmaker.server.wire_values import (
@@ -90,6 +89,7 @@ from indexmaker.server.wire_values import (
     CHALLENGE,
     CHALLENGE_REQUEST,
     INDEX_QUOTE_RESPONSE,
+    MINT_INVOICE,
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
     NEW_QUOTE_REQUEST,
@@ -251,8 +251,14 @@ class IndexMakerClient(ClientLink):
         return await self._exchange(RESEND_REQUEST, challenge.challenge, body)
 
     async def wait_minted(self, client_order_id: str, timeout: float | None = None) -> Invoice:
-        """The MintInvoice of that order (at once if it already came)."""
-        return await self._tracking.wait_invoice(client_order_id, timeout)
+        """The MintInvoice of a buy order (at once if it already came).
+
+        Raises RequestRejected with the server's reason if the order is rejected after its
+        acceptance (e.g. its collateral was not ready within the service's collateral
+        timeout), TimeoutError if neither comes within `timeout` seconds."""
+        invoice = await self._tracking.wait_end(MINT_INVOICE, client_order_id, timeout)
+        assert isinstance(invoice, Invoice)
+        return invoice
 
     async def wait_redeemed(
         self, client_order_id: str, timeout: float | None = None
@@ -262,29 +268,9 @@ class IndexMakerClient(ClientLink):
         Raises RequestRejected with the server's reason if the order is rejected after its
         acceptance (e.g. the index tokens to sell never reached custody), TimeoutError if
         neither comes within `timeout` seconds."""
-        done = self._tracking.redemptions.get(client_order_id)
-        if done is not None:
-            return done
-        answer = self._tracking.waiter(REDEMPTION_INVOICE, client_order_id)
-        refused = self._tracking.waiter(ORDER_REJECTED, client_order_id)
-        try:
-            rejection: ServerMessage | None = self._tracking.rejections.get(client_order_id)
-            if rejection is None:
-                await asyncio.wait((answer, refused), timeout=timeout, return_when=FIRST_COMPLETED)
-                if answer.done():
-                    invoice = answer.result()
-                    assert isinstance(invoice, RedemptionInvoice)
-                    return invoice
-                if not refused.done():
-                    raise TimeoutError(
-                        f"no RedemptionInvoice for {client_order_id} within {timeout} s"
-                    )
-                rejection = refused.result()
-            assert isinstance(rejection, OrderResponse)
-            raise RequestRejected(f"order {client_order_id}", rejection.reason)
-        finally:
-            self._tracking.drop_waiter(REDEMPTION_INVOICE, client_order_id, answer)
-            self._tracking.drop_waiter(ORDER_REJECTED, client_order_id, refused)
+        invoice = await self._tracking.wait_end(REDEMPTION_INVOICE, client_order_id, timeout)
+        assert isinstance(invoice, RedemptionInvoice)
+        return invoice
 
     async def _call(
         self, msg_type: str, signed_id: str, body: dict[str, Any], answer_type: str

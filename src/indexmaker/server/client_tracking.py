@@ -2,7 +2,8 @@
 
 The connection (client.py) sends frames and reads them; this module matches what arrives to
 what is waited for: the ACK/NAK of a frame by its seq_num, a request's business answer by
-(message type, client id), a MintInvoice or a RedemptionInvoice by client_order_id. It also
+(message type, client id), the end of an order by client_order_id (its MintInvoice or
+RedemptionInvoice, or a rejection that follows its acceptance). It also
 keeps the resume cursor (the highest server_seq received) and drops what a resend delivers
 twice, by server_seq.
 """
@@ -24,6 +25,7 @@ from indexmaker.server.client_events import (
     OrderResponse,
     Quote,
     QuoteStatus,
+    RequestRejected,
     ServerMessage,
 )
 from indexmaker.server.client_redemption import RedemptionInvoice
@@ -33,12 +35,10 @@ from indexmaker.server.wire_values import (
     CANCEL_INDEX_QUOTE,
     CHALLENGE,
     INDEX_QUOTE_RESPONSE,
+    MINT_INVOICE,
     NEW_INDEX_ORDER,
     NEW_INDEX_QUOTE,
 )
-
-# Waiter key of a rejection that comes after an order was accepted (not a wire type).
-ORDER_REJECTED = "order rejected"
 
 # server_seqs remembered for dedupe; a resend never reaches further back than this.
 _SEEN_LIMIT = 100_000
@@ -57,12 +57,14 @@ class ReplyTracker:
         self.duplicates_dropped = 0
         self._acks: dict[int, asyncio.Future[Ack | Nak]] = {}
         self._waiters: dict[tuple[str, str], deque[asyncio.Future[ServerMessage]]] = {}
-        self._invoice_waiters: dict[str, list[asyncio.Future[Invoice]]] = {}
+        # Who waits for the end of an order: (MINT_INVOICE or REDEMPTION_INVOICE, its id).
+        self._end_waiters: dict[tuple[str, str], list[asyncio.Future[ServerMessage]]] = {}
         self.invoices: dict[str, Invoice] = {}
         self.fills: dict[str, list[Fill]] = {}
         self.redemptions: dict[str, RedemptionInvoice] = {}
-        # Rejections no request waited for: an order refused after its acceptance (a sell
-        # whose index tokens never reached custody, issue 12). They end that order.
+        # Rejections no request waited for: an order refused after its acceptance (a buy
+        # whose collateral never became ready, a sell whose index tokens never reached
+        # custody, issue 12). They end that order.
         self.rejections: dict[str, OrderResponse] = {}
 
     # ------------------------------------------------------------ ACK/NAK by seq_num
@@ -102,19 +104,34 @@ class ReplyTracker:
         elif not future.cancelled():
             future.exception()  # retrieved: an error nobody awaits any more is not a bug
 
-    async def wait_invoice(self, client_order_id: str, timeout: float | None) -> Invoice:
-        if client_order_id in self.invoices:
-            return self.invoices[client_order_id]
-        future: asyncio.Future[Invoice] = asyncio.get_running_loop().create_future()
-        self._invoice_waiters.setdefault(client_order_id, []).append(future)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"no MintInvoice for {client_order_id} within {timeout} s") from None
-        finally:
-            waiters = self._invoice_waiters.get(client_order_id, [])
-            if future in waiters:
-                waiters.remove(future)
+    async def wait_end(
+        self, kind: str, client_order_id: str, timeout: float | None
+    ) -> Invoice | RedemptionInvoice:
+        """The invoice of kind MINT_INVOICE or REDEMPTION_INVOICE that ends this order, at once
+        if it already came. Raises RequestRejected with the server's reason if the order was
+        rejected after its acceptance, TimeoutError if neither comes within `timeout` s."""
+        kept: dict[str, Invoice] | dict[str, RedemptionInvoice]
+        kept = self.invoices if kind == MINT_INVOICE else self.redemptions
+        end: ServerMessage | None = kept.get(client_order_id) or self.rejections.get(
+            client_order_id
+        )
+        if end is None:
+            future: asyncio.Future[ServerMessage] = asyncio.get_running_loop().create_future()
+            waiters = self._end_waiters.setdefault((kind, client_order_id), [])
+            waiters.append(future)
+            try:
+                end = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no {kind} for {client_order_id} within {timeout} s") from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(future)
+                if not waiters:
+                    self._end_waiters.pop((kind, client_order_id), None)
+        if isinstance(end, OrderResponse):
+            raise RequestRejected(f"order {client_order_id}", end.reason)
+        assert isinstance(end, Invoice | RedemptionInvoice)
+        return end
 
     def fail(self, error: Exception, *, invoices: bool = True) -> None:
         """Fail everything waiting (the ACKs, the answers, and the invoices if `invoices`)."""
@@ -122,7 +139,7 @@ class ReplyTracker:
         for queue in self._waiters.values():
             futures.extend(queue)
         if invoices:
-            for waiters in self._invoice_waiters.values():
+            for waiters in self._end_waiters.values():
                 futures.extend(waiters)
         for future in futures:
             if not future.done():
@@ -171,7 +188,8 @@ class ReplyTracker:
                 taken = self._resolve(msg_type, message.client_order_id, message)
                 if not taken and isinstance(message, OrderResponse) and not message.accepted:
                     self.rejections[message.client_order_id] = message
-                    self._resolve(ORDER_REJECTED, message.client_order_id, message)
+                    self._end(MINT_INVOICE, message.client_order_id, message)
+                    self._end(REDEMPTION_INVOICE, message.client_order_id, message)
             case QuoteStatus():
                 msg_type = CANCEL_INDEX_QUOTE if message.cancel else NEW_INDEX_QUOTE
                 self._resolve(msg_type, message.client_quote_id, message)
@@ -181,12 +199,16 @@ class ReplyTracker:
                 self.fills.setdefault(message.client_order_id, []).append(message)
             case RedemptionInvoice():
                 self.redemptions[message.client_order_id] = message
-                self._resolve(REDEMPTION_INVOICE, message.client_order_id, message)
+                self._end(REDEMPTION_INVOICE, message.client_order_id, message)
             case Invoice():
                 self.invoices[message.client_order_id] = message
-                for waiter in self._invoice_waiters.pop(message.client_order_id, []):
-                    if not waiter.done():
-                        waiter.set_result(message)
+                self._end(MINT_INVOICE, message.client_order_id, message)
+
+    def _end(self, kind: str, client_order_id: str, message: ServerMessage) -> None:
+        """Hand the end of an order to every one waiting for it."""
+        for waiter in self._end_waiters.pop((kind, client_order_id), []):
+            if not waiter.done():
+                waiter.set_result(message)
 
     def _resolve(self, msg_type: str, ident: str, message: ServerMessage) -> bool:
         """Hand `message` to the first live waiter of (msg_type, ident); False if none."""

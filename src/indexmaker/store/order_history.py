@@ -44,6 +44,8 @@ FILLING = "filling"  # an IndexOrderFill was sent
 MINTED = "minted"  # buy: the MintInvoice was sent
 REDEEMED = "redeemed"  # sell: the RedemptionInvoice was sent
 STATUSES = (RECEIVED, ACCEPTED, REJECTED, CANCELED, FILLING, MINTED, REDEEMED)
+# What a later rejection can still end (a finished order's row keeps its end).
+_LIVE = f"('{ACCEPTED}', '{CANCELED}', '{FILLING}')"
 
 Statement = tuple[str, tuple[object, ...]]
 _KEY = "chain_id = ? AND address = ? AND client_order_id = ?"
@@ -57,6 +59,14 @@ INSERT = (
 
 def _key(client: ClientKey, client_order_id: str) -> tuple[object, ...]:
     return int(client[0]), str(client[1]), str(client_order_id)
+
+
+def request_key(event: object) -> tuple[ClientKey, str] | None:
+    """(client, client order id) of a NewIndexOrderRequest, None for any other input: the
+    order a journal entry's NewIndexOrderResponse answers at once (see `effect_rows`)."""
+    if not isinstance(event, NewIndexOrderRequest):
+        return None
+    return event.client, str(event.client_order_id)
 
 
 def request_rows(journal_seq: int, at: datetime, event: object) -> list[Statement]:
@@ -77,8 +87,20 @@ def request_rows(journal_seq: int, at: datetime, event: object) -> list[Statemen
     return [(INSERT, params)]
 
 
-def effect_rows(journal_seq: int, at: datetime, commands: Sequence[Command]) -> list[Statement]:
-    """The updates one journal entry's client messages make to their orders' rows."""
+def effect_rows(
+    journal_seq: int,
+    at: datetime,
+    commands: Sequence[Command],
+    request: tuple[ClientKey, str] | None = None,
+) -> list[Statement]:
+    """The updates one journal entry's client messages make to their orders' rows.
+
+    `request` is `request_key` of the entry's input. A NewIndexOrderResponse for that order
+    answers the request itself: it sets the status of the row that request inserted (a
+    repeated request's refusal leaves the first order's row alone). Any other
+    NewIndexOrderResponse comes later, from a tick or a chain event: a rejection then ends an
+    accepted order (a buy whose collateral never became ready, a sell whose index tokens never
+    reached custody, SPEC §5), with its reason."""
     when = time_key(at)
     rows: list[Statement] = []
     for command in commands:
@@ -86,20 +108,29 @@ def effect_rows(journal_seq: int, at: datetime, commands: Sequence[Command]) -> 
             continue
         message, key = command.message, command.client
         if isinstance(message, NewIndexOrderResponse):
-            status = ACCEPTED if message.status is RequestStatus.NEW else REJECTED
-            rows.append(
-                (
-                    f"UPDATE orders SET status = ?, reason = ?, updated_at = ? "
-                    f"WHERE {_KEY} AND journal_seq = ? AND status = '{RECEIVED}'",
+            rejected = message.status is not RequestStatus.NEW
+            if request == (key, str(message.client_order_id)):
+                rows.append(
                     (
-                        status,
-                        message.reason,
-                        when,
-                        *_key(key, message.client_order_id),
-                        journal_seq,
-                    ),
+                        f"UPDATE orders SET status = ?, reason = ?, updated_at = ? "
+                        f"WHERE {_KEY} AND journal_seq = ? AND status = '{RECEIVED}'",
+                        (
+                            REJECTED if rejected else ACCEPTED,
+                            message.reason,
+                            when,
+                            *_key(key, message.client_order_id),
+                            journal_seq,
+                        ),
+                    )
                 )
-            )
+            elif rejected:
+                rows.append(
+                    (
+                        f"UPDATE orders SET status = ?, reason = ?, updated_at = ? "
+                        f"WHERE {_KEY} AND status IN {_LIVE}",
+                        (REJECTED, message.reason, when, *_key(key, message.client_order_id)),
+                    )
+                )
         elif isinstance(message, IndexOrderFill):
             rows.append(
                 (

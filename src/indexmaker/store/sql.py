@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from indexmaker.core import codec
 from indexmaker.core.events import ClientRequest, Command, EngineInput
+from indexmaker.core.ids import ClientKey
 from indexmaker.core.journal import JournalEntry, OutboxItem
 from indexmaker.core.store_records import (
     BatchQuery,
@@ -80,6 +81,8 @@ class SqlStore:
         self._last_seq: int = self._one("SELECT COALESCE(MAX(seq), 0) FROM journal")[0]
         self._group = Group()  # buffered for the next commit
         self._last_at: datetime | None = None  # the last entry's time (order/batch history)
+        # The order the last entry requested, if any: whose response answers it at once.
+        self._last_request: tuple[ClientKey, str] | None = None
         self._failed: list[Group] = []  # groups a failed transaction held (writer thread)
         # One thread: transactions run one at a time, in the order they were asked for.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
@@ -116,6 +119,7 @@ class SqlStore:
         entry = JournalEntry(self._last_seq, at, event)
         self._group.journal.append((entry.seq, at.isoformat(), codec.encode_entry(entry)))
         self._last_at = at
+        self._last_request = order_history.request_key(event)
         self._group.history += order_history.request_rows(entry.seq, at, event)
         if self._held:
             held = self._held.pop(id(event), None)
@@ -163,7 +167,9 @@ class SqlStore:
             items.append(item)
         self._group.invoices.extend(invoice_rows(journal_seq, commands))
         if self._last_at is not None:
-            self._group.history += order_history.effect_rows(journal_seq, self._last_at, commands)
+            self._group.history += order_history.effect_rows(
+                journal_seq, self._last_at, commands, self._last_request
+            )
         return items
 
     def add_batch_events(self, journal_seq: int, events: Sequence[Command]) -> None:
