@@ -211,6 +211,21 @@ def test_quote(served: Served, key: str | None) -> None:
     assert Decimal(possible.group(1)) > 0 and Decimal(price.group(1)) > 0
 
 
+def test_a_sell_quote_is_told_in_index_units_with_its_expected_proceeds(served: Served) -> None:
+    """Review (issue 12): `quote --side sell` printed the index units as USDC."""
+    result = run(served, "quote", "SY100", "0.5", "--side", "sell")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.endswith(": sell 0.5 SY100") and "USDC" not in first, result.stdout
+    proceeds = re.search(r"expected_proceeds:\s+([0-9.]+) USDC", result.stdout)
+    price = re.search(r"index_price:\s+([0-9.]+)", result.stdout)
+    assert proceeds and price, result.stdout
+    assert 0 < Decimal(proceeds.group(1)) <= Decimal("0.5") * Decimal(price.group(1))
+    buy = run(served, "quote", "SY100", "1000")
+    assert buy.returncode == 0 and ": buy SY100 for 1000 USDC" in buy.stdout, buy.stdout
+    assert "expected_proceeds" not in buy.stdout
+
+
 def test_order_then_cancel(served: Served) -> None:
     key = ANVIL_TEST_KEYS[5]  # never funded: the order waits for collateral, so it cancels
     order = run(served, "order", "SY100", "buy", "300.25", "--id", "cx-1", key=key)
@@ -411,3 +426,11 @@ def test_order_help_names_usdc_for_a_buy_and_index_units_for_a_sell(
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "index units" in text and "USDC" in text, text
+    with pytest.raises(SystemExit):
+        main(["quote", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a sell: index units" in text, text
+    with pytest.raises(SystemExit):
+        main(["order", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "/ fee_factor, checked before each batch" in text and "withdrawal fees" in text

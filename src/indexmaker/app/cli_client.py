@@ -95,10 +95,16 @@ def add_client_commands(commands: Any) -> None:
         "--server-address", help="expected server address (default: the one GET /info names)"
     )
 
-    quote = commands.add_parser("quote", parents=[signing], help="index units an amount buys")
+    quote = commands.add_parser(
+        "quote", parents=[signing], help="index units an amount buys, or what a sale pays"
+    )
     quote.add_argument("symbol")
-    quote.add_argument("amount", help="USDC, e.g. 1000 or 250.5")
-    quote.add_argument("--side", default="buy", help="buy (default) or sell")
+    quote.add_argument(
+        "amount", help="a buy: USDC, e.g. 1000 or 250.5; a sell: index units, e.g. 0.5"
+    )
+    quote.add_argument(
+        "--side", default="buy", help="buy (default) or sell (a redemption: expected proceeds)"
+    )
     order = commands.add_parser("order", parents=[signing], help="send a signed index order")
     order.add_argument("symbol")
     order.add_argument("side", help="buy/b/bid/1 or sell/s/ask/a/2")
@@ -308,12 +314,14 @@ async def _deposit(args: argparse.Namespace) -> int:
 
 async def _quote(client: IndexMakerClient, args: argparse.Namespace) -> int:
     quote = await client.quote(args.symbol, args.side, args.amount)
-    print(f"quote {quote.client_quote_id}: {args.amount} USDC of {args.symbol}")
+    print(f"quote {quote.client_quote_id}: {_order_text(args)}")
     print(f"  quantity_possible:     {quote.quantity_possible:f}")
     if quote.quantity_fillable_now is not None:
         print(f"  quantity_fillable_now: {quote.quantity_fillable_now:f}")
     if quote.index_price is not None:
         print(f"  index_price:           {quote.index_price:f}")
+    if quote.expected_proceeds is not None:  # a sell's: USDC the units should pay
+        print(f"  expected_proceeds:     {quote.expected_proceeds:f} USDC")
     return 0
 
 

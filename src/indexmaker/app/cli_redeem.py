@@ -6,8 +6,10 @@
 A sell names index units; the service pulls them into custody before selling, so the wallet
 must first approve custody for them on the trading chain (8453): `--approve` sends that
 `IndexToken.approve(custody, units)` from the order's own key, with the addresses of the
-deployment file (`make deploy`: .chains/deployment.json). `--min-proceeds` is the floor in USDC
-(net of exchange fees) below which nothing is sold. `--wait` prints the redemption's progress
+deployment file (`make deploy`: .chains/deployment.json). `--min-proceeds` is a floor in USDC
+on units × P / fee_factor (P at the sell limit prices) below which nothing is sold; the fees
+taken afterwards (exchange, redemption, withdrawal) can pay out less (SDK `new_order`).
+`--wait` prints the redemption's progress
 and its invoice (units burned with their transactions, proceeds, fees, the payout transaction).
 """
 
@@ -45,7 +47,12 @@ def add_sell_options(order: argparse.ArgumentParser) -> None:
     from indexmaker.chain.anvil import RUN_DIR
 
     default = RUN_DIR / "deployment.json"
-    order.add_argument("--min-proceeds", help="sell: the floor in USDC, net of exchange fees")
+    order.add_argument(
+        "--min-proceeds",
+        help="sell: a floor in USDC on units × index price at the sell limits / fee_factor, "
+        "checked before each batch (nothing sold below it); the exchange, redemption and "
+        "withdrawal fees taken afterwards can make the payout lower",
+    )
     order.add_argument(
         "--approve",
         action="store_true",

@@ -174,7 +174,12 @@ class IndexMakerClient(ClientLink):
         """Send a signed NewIndexOrder; the server's acceptance or rejection (NakError on NAK).
 
         A sell's `amount` is index units (its tokens must be approved to custody first) and
-        `min_proceeds` its floor in USDC, net of exchange fees (issue 12; a buy has none)."""
+        `min_proceeds` its floor in USDC (issue 12; a buy has none). The floor is checked
+        before each sell batch: units × P / fee_factor, P the index's value at the sell limit
+        prices (best bid × (1 − price_threshold)), must reach it, else nothing is sold
+        (`stopped`). It is not a floor on what is paid: the exchange's actual fee, the
+        redemption fee and the withdrawal (and bridge) fee come off the proceeds afterwards,
+        so `net_paid` can be below it; a sell quote's `expected_proceeds` estimates the pay."""
         cid = check_id("client_order_id", client_order_id or new_id("o"))
         body = request_body("client_order_id", cid, symbol, side, amount)
         if min_proceeds is not None:
@@ -203,7 +208,9 @@ class IndexMakerClient(ClientLink):
         amount: Decimal | int | str,
         client_quote_id: str | None = None,
     ) -> Quote:
-        """How many index units `amount` buys (RequestRejected if the quote is refused)."""
+        """How many index units `amount` (USDC) buys; for a sell, `amount` is index units and
+        the Quote's `expected_proceeds` the USDC they should pay (RequestRejected if the quote
+        is refused)."""
         qid = check_id("client_quote_id", client_quote_id or new_id("q"))
         body = request_body("client_quote_id", qid, symbol, side, amount)
         answer = self._tracking.waiter(INDEX_QUOTE_RESPONSE, qid)

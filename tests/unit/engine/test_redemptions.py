@@ -401,3 +401,30 @@ def test_a_client_of_another_chain_is_paid_there_after_the_proceeds_cross_back()
         - invoice.redemption_fee
         - invoice.withdrawal_fee
     )
+
+
+def test_min_proceeds_is_compared_with_units_times_p_over_fee_factor_before_other_fees() -> None:
+    # What the SDK/CLI help and README state (issue 12 review): before each sell batch the
+    # floor is compared with units × P / fee_factor, P at the sell limit prices
+    # (2 × 9.9 + 19.9 = 39.7, threshold 0): 25 × 39.7 / 1.001 = 991.5084915… A floor one
+    # micro-USDC above stops the sale; one at its USDC value sells everything, and the client
+    # is paid less than that floor: the exchange's actual fee (0.1% of 992.5), the redemption
+    # fee and the withdrawal fee come off afterwards.
+    at_limit = round_usdc_down(D(25) * D("39.7") / D("1.001"))
+    assert at_limit == D("991.508491")
+    above = world()
+    above.world.submit(
+        order("alice", above, "S1", Side.SELL, "25", floor=str(at_limit + D("1e-6")))
+    )
+    above.world.advance(timedelta(seconds=2))
+    (stop,) = [
+        m for m in sent(above) if isinstance(m, RedemptionFill) and m.status.value == "stopped"
+    ]
+    assert stop.sold_quantity == 0
+    state = world()
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor=str(at_limit)))
+    state.world.advance(timedelta(seconds=8))
+    invoice = sent(state)[-1]
+    assert isinstance(invoice, RedemptionInvoice) and invoice.redeemed_quantity == D(25)
+    assert invoice.gross_proceeds - invoice.exchange_fee == D("991.5075")  # < the floor
+    assert invoice.net_paid == state.world.chain.paid[state.client("alice")] < at_limit
