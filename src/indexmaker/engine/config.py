@@ -47,6 +47,10 @@ class SolverConfig:
     redemption_window: timedelta = timedelta(hours=1)
     # A redemption not fully sold by then stops selling; its unsold units are returned.
     redemption_ttl: timedelta = timedelta(hours=1)
+    # A sell leg the venue would refuse (below min_asset_volley) is taken by the issuer into
+    # its idle inventory at the mid, up to this much USDC per sell batch; a redemption that
+    # alone needs more is refused at acceptance (engine/absorption.py). 0: such legs wait.
+    max_issuer_absorb: Decimal = Decimal("500")
     # The collateral hop that withdraws proceeds from the exchange to the trading chain.
     withdraw_bridge: str = "withdraw"
     # (client chain id, bridge, designation): a redemption of a client of that chain crosses
@@ -82,6 +86,8 @@ class SolverConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
+        if self.max_issuer_absorb < 0:
+            raise ValueError(f"max_issuer_absorb must be >= 0, got {self.max_issuer_absorb}")
         if self.fee_factor < 1:
             raise ValueError("fee_factor must be >= 1")
         if not 0 <= self.price_threshold < 1:

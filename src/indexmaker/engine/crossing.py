@@ -7,8 +7,10 @@ from the redeeming side to the buying side at the asset's mid price when the bat
 batch a sale of X at the mid. The mid lies between the two limit prices, so a buyer never
 pays more and a seller never gets less than the venue would have given. What is left on one
 side goes to the venue; a remainder the venue would refuse (below min_asset_volley or its
-filters) is not crossed at all, so neither side is left with an order it cannot send. Assets
-without a mid are not crossed.
+filters) is not crossed at all, so neither side is left with an order it cannot send. A sell
+leg too small for the venue, which the issuer would absorb (absorption.py), goes to the buyer
+first in the same way; only what the buyer does not take is absorbed. Assets without a mid
+are not crossed.
 """
 
 from __future__ import annotations
@@ -51,18 +53,32 @@ def cross(
         other = sells.get(order.instrument)
         prices = market.prices(order.instrument)
         mid = prices.mid if prices is not None else None
-        if other is None or mid is None or order.quantity <= 0 or other.quantity <= 0:
+        if other is None or mid is None or order.quantity <= 0:
             buys_out.append(order)
             continue
-        crossed = min(order.quantity, other.quantity)
-        left_buy = _remainder(order, order.quantity - crossed, rules, min_volley)
-        left_sell = _remainder(other, other.quantity - crossed, rules, min_volley)
-        if left_buy is None or left_sell is None:
-            buys_out.append(order)  # a remainder the venue would refuse: not crossed
+        if other.quantity <= 0 and other.absorbed > 0:
+            # A sell leg the issuer would absorb goes to the buyer instead, as far as what the
+            # buy still sends the venue is an order it takes; the rest is absorbed.
+            crossed = min(order.quantity, other.absorbed)
+            left_buy = _remainder(order, order.quantity - crossed, rules, min_volley)
+            if left_buy is None:
+                buys_out.append(order)
+                continue
+            other = dataclasses.replace(other, absorbed=other.absorbed - crossed)
+        elif other.quantity > 0:
+            crossed = min(order.quantity, other.quantity)
+            left_buy = _remainder(order, order.quantity - crossed, rules, min_volley)
+            left_sell = _remainder(other, other.quantity - crossed, rules, min_volley)
+            if left_buy is None or left_sell is None:
+                buys_out.append(order)  # a remainder the venue would refuse: not crossed
+                continue
+            other = dataclasses.replace(other, quantity=left_sell)
+        else:
+            buys_out.append(order)
             continue
         crossings.append(Crossing(order.instrument, crossed, mid))
         buys_out.append(dataclasses.replace(order, quantity=left_buy))
-        sells[order.instrument] = dataclasses.replace(other, quantity=left_sell)
+        sells[order.instrument] = other
     if not crossings:
         return buy, sell, []
     sells_out = tuple(sells[o.instrument] for o in sell.asset_orders)

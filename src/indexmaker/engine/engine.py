@@ -378,6 +378,13 @@ class Engine:
                 sell_against_buy(self, request, order, now)
                 return
             self.orders.reject_id(request.client, request.client_order_id)  # seen: no replay
+            refused = self.redemptions.refusal(request)
+            if refused is not None:  # too small a sell for the venue and the issuer
+                response = NewIndexOrderResponse(
+                    request.client_order_id, RequestStatus.REJECTED, refused
+                )
+                out.append(SendToClient(request.client, response))
+                return
             self.redemptions.accept(request, self.orders.next_arrival(), now)
             return
         redemption = self.redemptions.find(request.client, request.symbol)

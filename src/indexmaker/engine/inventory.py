@@ -40,6 +40,9 @@ class InventoryManager:
         self._held: dict[InstrumentId, Decimal] = {}
         # Σ quantity × price of every lot opened (USDC): what the issuer bought on venues.
         self.bought_notional = ZERO
+        # Σ quantity × price of the sell legs the issuer took from redemptions (absorption.py):
+        # USDC the issuer paid redeemers for assets that stayed at the venue as its own lots.
+        self.absorbed_notional = ZERO
         # Lots with assigned quantity not yet redeemed, FIFO by first assignment.
         self._backing: dict[InstrumentId, deque[Lot]] = {}
         self._backed: set[LotId] = set()
@@ -54,9 +57,11 @@ class InventoryManager:
         now: datetime,
         reserved_by: BatchId | None,
         crossed: bool = False,
+        absorbed: bool = False,
     ) -> Lot:
         """A lot of one execution; `crossed`: bought from a redemption of the same tick at
-        the mid (crossing.py), not on the venue (not counted in `bought_notional`)."""
+        the mid (crossing.py), not on the venue (not counted in `bought_notional`);
+        `absorbed`: also crossed, taken by the issuer itself (counted in `absorbed_notional`)."""
         if quantity <= 0 or price <= 0 or fee < 0:
             raise InvariantViolation(f"bad execution for {asset}: {quantity} @ {price} fee {fee}")
         lot = Lot(
@@ -70,7 +75,9 @@ class InventoryManager:
             reserved_by=reserved_by,
         )
         self._next_lot_id += 1
-        if not crossed:
+        if absorbed:
+            self.absorbed_notional += quantity * price
+        elif not crossed:
             self.bought_notional += quantity * price
         self._held[asset] = exact_add(self._held.get(asset, ZERO), quantity)
         self._lots.setdefault(asset, deque()).append(lot)

@@ -153,6 +153,16 @@ class SellAllocator:
             if left:
                 self._ahead.setdefault(asset, []).extend(left)
 
+    def absorb(self, batch: SellBatch, sale: Sale, now: datetime) -> list[SellEntry]:
+        """The issuer takes a leg the venue would refuse (absorption.py): the sale's quantity
+        becomes a free lot of the issuer's at the sale's price (the asset stays at the venue;
+        the redemptions' backing it replaces is disposed of as they are allocated), then the
+        sale is allocated like a fill."""
+        self._inventory.open_lot(
+            sale.asset, sale.trade_id, sale.price, sale.quantity, ZERO, now, None, True, True
+        )
+        return self.on_sale(batch, sale)
+
     def carry(self, sale: Sale) -> None:
         """A fill after its batch completed: sold ahead, never lost."""
         self._ahead.setdefault(sale.asset, []).append(sale)

@@ -13,7 +13,8 @@ again. A buy on a venue that takes its commission in the base asset (SPEC §6: t
 quantity − commission) is grossed up so what arrives covers the demand, and only the book's
 arriving share counts as liquidity for the fit. A sell leg is never padded up to a notional
 minimum (that would sell assets no client redeems): it is rounded onto the venue's step grid,
-and a leg below min_asset_volley waits.
+and a leg below the venue minimum is absorbed by the issuer (`PlannedAssetOrder.absorbed`,
+engine/absorption.py), or waits when max_issuer_absorb is 0.
 Candidates are anything with a side, a symbol and an engageable amount (`Candidate`): buy
 order updates, redemptions.
 """
@@ -28,6 +29,7 @@ from typing import Generic, Protocol, TypeVar
 from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import pad_up_to_step
 from indexmaker.core.pacing import checkpoint
+from indexmaker.engine.absorption import sell_minimum
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.filters import (
@@ -77,6 +79,8 @@ class PlannedAssetOrder:
     demand: Decimal  # Σ contributions of the batch's entries
     carried: Decimal  # free inventory the batch uses first
     side: Side = Side.BUY
+    # A sell leg below the venue minimum that the issuer takes at the mid (absorption.py).
+    absorbed: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,11 +295,17 @@ class Strategy:
                 return orders, (symbol, f"{symbol} has no known exchange filters; not traded")
             # What arrives must cover the demand: gross up a base-asset commission.
             to_buy = gross_up_for_commission(symbol_rules, side, to_buy)
+            small = side is Side.SELL and to_buy * limit < sell_minimum(cfg, symbol_rules)
+            if (
+                small and cfg.max_issuer_absorb > 0
+            ):  # the venue would refuse it: the issuer takes it
+                orders.append(PlannedAssetOrder(symbol, limit, ZERO, need, have, side, to_buy))
+                continue
             if liquidity[symbol] * limit < cfg.min_asset_volley:
                 return orders, (symbol, f"liquidity of {symbol} below min_asset_volley")
             if side is Side.SELL:
                 # Never padded: only what redemptions sell (onto the step grid, below).
-                if to_buy * limit < cfg.min_asset_volley:
+                if small:
                     return orders, (
                         symbol,
                         f"sell of {symbol} below min_asset_volley; waits for more redemptions",
