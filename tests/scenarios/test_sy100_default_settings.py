@@ -16,12 +16,26 @@ from decimal import Decimal
 import pytest
 
 from indexmaker.core.clock import ManualClock
-from indexmaker.core.events import MintInvoice, NewIndexOrderRequest, NewIndexOrderResponse
+from indexmaker.core.events import (
+    ExchangeFill,
+    MintInvoice,
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    RedemptionInvoice,
+)
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, client_key
-from indexmaker.core.money import money_context
+from indexmaker.core.money import (
+    USDC_QUANTUM,
+    money_context,
+    round_index_down,
+    round_up_to_step,
+    round_usdc_down,
+)
 from indexmaker.engine.economics import issuer_position
 from indexmaker.engine.engine import EngineSetup
+from indexmaker.engine.redemption_reports import index_mid
 from indexmaker.model.index import load_bundled_index
+from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
 from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
@@ -139,3 +153,79 @@ def test_orders_refused_at_once_place_nothing(chain_id: int, amount: str, reason
     (response,) = [m for _, m in world.log.messages if isinstance(m, NewIndexOrderResponse)]
     assert (response.status.value, response.reason) == ("rejected", reason)
     assert world.log.exchange_orders == [] and world.engine.orders.open_count() == 0
+
+
+def test_a_50_usdc_sy100_sell_after_a_buy_completes_in_one_batch() -> None:
+    # Issue 12: an SY100 redemption under ~500 USDC has legs below the 5 USDC venue minimum;
+    # a sell leg is never padded, so it waited its 1 h TTL and was returned. Now the issuer
+    # takes those legs at the mid, without fee (engine/absorption.py), and the rest sells at
+    # the venue in the same batch. Expected figures are computed here from the books the
+    # engine saw, independently of the engine's allocation.
+    with money_context():
+        world = _world()
+        _order(world, 0, "1000")
+        assert world.run_until(lambda: world.engine.orders.open_count() == 0, timedelta(minutes=1))
+        engine, client = world.engine, _client(0)
+        basket = engine.baskets[SY100]
+        units = round_index_down(D(50) / index_mid(basket, engine.market))  # ~50 USDC
+        assert units <= world.chain.minted[(client, SY100)]
+        # The legs as the batch will see them (nothing moves the books between now and then).
+        absorbed_value, at_venue = D(0), 0
+        for asset in basket.assets:
+            rules = engine.solver.rules[asset.instrument]
+            limit = engine.market.limit_price(
+                asset.instrument, Side.SELL, D("0.01"), rules.tick_size
+            )
+            prices = engine.market.prices(asset.instrument)
+            leg = units * asset.quantity
+            if leg * limit < max(D(5), rules.min_notional):
+                absorbed_value += leg * prices.mid
+            else:
+                at_venue += 1
+        assert 0 < at_venue < ASSETS  # both kinds of leg: the big ones sell at the venue
+        sells_before = len(world.log.exchange_orders)
+        start = world.clock.now()
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("s1"), SY100, Side.SELL, units))
+        redemption = engine.redemptions.get(client, ClientOrderId("s1"))
+        assert redemption is not None
+        assert world.run_until(
+            lambda: redemption.state is RedemptionState.PAID, timedelta(minutes=1)
+        )
+        took = world.clock.now() - start
+    sells = world.log.exchange_orders[sells_before:]
+    assert len(sells) == at_venue and all(o.side is Side.SELL for o in sells)
+    sell_batches = [b for b in world.log.batches if b.details.get("side") == "sell"]
+    assert [b.kind for b in sell_batches] == ["created", "completed"]  # one batch
+    assert took < timedelta(seconds=10)  # not the hour it used to wait
+    fills = [
+        e.event
+        for e in engine.journal.entries()
+        if isinstance(e.event, ExchangeFill) and e.event.order_id in {o.order_id for o in sells}
+    ]
+    # A venue leg is rounded up onto the LOT_SIZE grid: the redemption takes its own leg of
+    # the fills, FIFO, with that part of their fee; the rest is sold ahead for the next batch.
+    venue_gross, venue_fee = D(0), D(0)
+    for asset in basket.assets:
+        want = units * asset.quantity
+        for fill in (f for f in fills if f.instrument == asset.instrument):
+            take = min(want, fill.quantity)
+            venue_gross += take * fill.price
+            venue_fee += fill.commission * take / fill.quantity
+            want -= take
+    assert {f.commission_asset for f in fills} == {"USDC"}
+    assert redemption.sold == units
+    assert abs(redemption.gross - (venue_gross + absorbed_value)) < D("1e-20")
+    assert abs(redemption.exchange_fee - venue_fee) < D("1e-20")
+    (invoice,) = [m for _, m in world.log.messages if isinstance(m, RedemptionInvoice)]
+    assert invoice.redeemed_quantity == units and invoice.returned_quantity == 0
+    assert (
+        invoice.net_paid
+        == round_usdc_down(redemption.gross)
+        - round_up_to_step(redemption.exchange_fee, USDC_QUANTUM)
+        - invoice.withdrawal_fee
+    )
+    crossed = [lot for lot in invoice.lots if lot.crossed]
+    assert len({lot.asset for lot in crossed}) == ASSETS - at_venue
+    assert all(lot.fee == 0 for lot in crossed)
+    # The issuer paid exactly the absorbed legs' value; their lots are its free inventory.
+    assert abs(engine.inventory.absorbed_notional - absorbed_value) < D("1e-20")

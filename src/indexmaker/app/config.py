@@ -266,6 +266,7 @@ def _build(settings: Settings) -> ServiceConfig:
             max_net_redemption=solver.max_net_redemption,
             redemption_window=_seconds(solver.redemption_window),
             redemption_ttl=_seconds(solver.redemption_ttl),
+            max_issuer_absorb=solver.max_issuer_absorb,
             withdraw_bridge=solver.withdraw_bridge,
             return_hops=tuple((h.chain_id, h.bridge, h.designation) for h in solver.return_hops),
             hop_query_interval=_seconds(solver.hop_query_interval),

@@ -272,6 +272,9 @@ class SolverSettings(_Model):
     max_net_redemption: Amount = Decimal(500_000)
     redemption_window: PositiveSeconds = Decimal(3_600)
     redemption_ttl: PositiveSeconds = Decimal(3_600)
+    # USDC (at the mid) of sell legs below the venue minimum the issuer takes into its own
+    # inventory per sell batch; a sell needing more alone is refused (0: such legs wait).
+    max_issuer_absorb: AmountOrZero = Decimal(500)
     withdraw_bridge: Annotated[str, Field(min_length=1, max_length=64)] = "withdraw"
     # Clients of these chains are paid there, the proceeds crossing back first (none: every
     # payout on the trading chain; `serve --chain anvil` sets 42161 over `across_back`).

@@ -118,7 +118,7 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         'indexes = ["SYAI", "SYL2"]\n[server]\nport = 3100\n'
         "[server.session]\nsession_limits = [{ name = 'burst', limit = 7, interval = 0.5 }]\n"
         '[solver]\nfee_factor = 1.001\ntick = 0.25\nmax_batch_size = 32\nmin_asset_volley = "10"\n'
-        'min_order = "25.5"\n'
+        'min_order = "25.5"\nmax_issuer_absorb = "0"\n'
         "order_rate_limits = [{ name = 'ORDERS_1S', limit = 10, interval = 1 }]\n"
         "return_hops = [{ chain_id = 42161, bridge = 'back', designation = 'EVM:ARB:USDC' }]\n"
     )
@@ -135,6 +135,7 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
     assert config.solver.tick == timedelta(milliseconds=250)
     assert config.solver.max_batch_size == 32
     assert config.solver.min_order == Decimal("25.5")
+    assert config.solver.max_issuer_absorb == 0  # absorption off: small legs wait
     assert config.solver.order_rate_limits == (RateLimit("ORDERS_1S", 10, timedelta(seconds=1)),)
 
 
@@ -150,6 +151,7 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ("[solver]\nmax_volley = nan\n", "solver.max_volley: must be a finite number"),
         ("[solver]\nmax_volley = 1e300\n", "solver.max_volley: must be less than or equal"),
         ('[solver]\nmin_asset_volley = "-5"\n', "solver.min_asset_volley: must be greater"),
+        ('[solver]\nmax_issuer_absorb = "-1"\n', "solver.max_issuer_absorb: must be greater"),
         ("[solver]\nmax_order_volley = -1\n", "solver.max_order_volley: must be greater than 0"),
         ("[solver]\ntick = 0\n", "solver.tick: must be greater than or equal to 0.001"),
         ('[solver]\nmin_order = "10.0000001"\n', "solver.min_order: Decimal input should have"),
