@@ -43,6 +43,9 @@ class InventoryManager:
         # Σ quantity × price of the sell legs the issuer took from redemptions (absorption.py):
         # USDC the issuer paid redeemers for assets that stayed at the venue as its own lots.
         self.absorbed_notional = ZERO
+        # Σ quantity × price of the lots buy batches took from redemptions of the same tick at
+        # the mid (crossing.py): USDC buyers paid redeemers directly.
+        self.crossed_notional = ZERO
         # Lots with assigned quantity not yet redeemed, FIFO by first assignment.
         self._backing: dict[InstrumentId, deque[Lot]] = {}
         self._backed: set[LotId] = set()
@@ -77,7 +80,9 @@ class InventoryManager:
         self._next_lot_id += 1
         if absorbed:
             self.absorbed_notional += quantity * price
-        elif not crossed:
+        elif crossed:
+            self.crossed_notional += quantity * price
+        else:
             self.bought_notional += quantity * price
         self._held[asset] = exact_add(self._held.get(asset, ZERO), quantity)
         self._lots.setdefault(asset, deque()).append(lot)

@@ -80,7 +80,7 @@ actions = st.one_of(
     st.tuples(
         st.just("sell"),
         st.sampled_from(CLIENTS),
-        st.sampled_from(["0.25", "0.5", "1"]),
+        st.sampled_from(["0.02", "0.25", "0.5", "1"]),  # 0.02: legs the issuer absorbs
         st.sampled_from([None, "30", "1000000"]),
     ),
     st.tuples(st.just("cancel"), st.sampled_from(CLIENTS), st.sampled_from(["0.5", "100"])),
@@ -183,6 +183,8 @@ def _laws(state: ScenarioRun, settled: bool) -> None:
         # (18 decimals) of what was sold (34 digits): each may leave 1e-18 unit unburned.
         dust = TOKEN_DUST * len(world.log.burns)
         assert backing >= (outstanding - dust) * BASKET[pair]
+    if not rebalanced:
+        _usdc_law(state, fills, sides, redemptions)
     invoices = [(c, m) for c, m in world.log.messages if isinstance(m, RedemptionInvoice)]
     for name in CLIENTS:
         client = state.client(name)
@@ -201,6 +203,31 @@ def _laws(state: ScenarioRun, settled: bool) -> None:
         assert abs(holdings.units_of(IDX) - outstanding) <= dust
     bugs = [a for a in world.log.alerts if a.code in ("InvariantViolation", "internal_error")]
     assert not bugs, bugs[0]
+
+
+def _usdc_law(
+    state: ScenarioRun,
+    fills: list[ExchangeFill],
+    sides: dict[Any, Side],
+    redemptions: list[Any],
+) -> None:
+    """USDC of redemptions (no rebalance): what every redemption was credited (gross) is what
+    the venue's sells brought, less the sales not yet allocated (sold ahead, or in the open
+    batch), plus what buyers paid for crossed units and what the issuer paid for the legs it
+    absorbed (engine/absorption.py): no USDC created or lost on the way."""
+    engine = state.world.engine
+    allocator = engine.redemptions.allocator
+    venue = sum((f.price * f.quantity for f in fills if sides[f.order_id] is Side.SELL), ZERO)
+    waiting = [s for sales in allocator._ahead.values() for s in sales]
+    batch = engine.redemptions.batch
+    if batch is not None:
+        waiting += [s for leg in batch.legs.values() for s in leg.sales]
+    unallocated = sum((s.left * s.price for s in waiting), ZERO)
+    inventory = engine.inventory
+    credited = sum((r.gross for r in redemptions), ZERO)
+    brought = venue - unallocated + inventory.crossed_notional + inventory.absorbed_notional
+    assert abs(credited - brought) <= TOLERANCE
+    assert inventory.absorbed_notional >= 0
 
 
 @settings(
@@ -306,3 +333,46 @@ def test_a_story_of_buys_sells_and_two_rebalances_conserves_everything() -> None
         assert holdings.held_of(IDX, instrument("CCCUSDC")) > 0  # joined
         invoices = [m for _, m in state.world.log.messages if isinstance(m, RedemptionInvoice)]
         assert [i.basket_version for i in invoices] == [3, 3]
+
+
+STORY_SMALL: list[tuple[Any, ...]] = [
+    ("buy", "alice", "1300"),
+    ("advance", "3s"),
+    ("advance", "3s"),
+    ("sell", "alice", "0.02", None),  # ~0.64 units: legs of ~12.7 USDC, sold at the venue
+    ("advance", "3s"),
+    ("buy", "carol", "60"),  # ~1.5 units
+    ("advance", "3s"),
+    ("advance", "3s"),
+    ("sell", "carol", "0.02", None),  # ~0.03 units: legs of ~0.6 USDC, taken by the issuer
+    ("advance", "3s"),
+    ("sell", "carol", "0.25", None),  # sold alone: legs of ~7 USDC, at the venue
+    ("advance", "3s"),
+    ("buy", "bob", "450"),  # uses the absorbed lots before it buys
+    ("advance", "3s"),
+    ("advance", "3s"),
+]
+
+
+def test_a_story_of_small_sells_absorbed_by_the_issuer_conserves_everything() -> None:
+    test_conservation_across_buys_and_sells.hypothesis.inner_test(STORY_SMALL)  # type: ignore[attr-defined]
+    with money_context():
+        state = _world()
+        for n, action in enumerate(STORY_SMALL):
+            _play(state, action, n)
+        state.world.exchange.behaviour.clear()
+        state.world.advance(duration("60s"))
+        engine = state.world.engine
+        assert engine.inventory.absorbed_notional > 0
+        invoices = {
+            m.client_order_id: m
+            for _, m in state.world.log.messages
+            if isinstance(m, RedemptionInvoice)
+        }
+        small = invoices[ClientOrderId("s8")]  # carol's 2%: every leg taken by the issuer
+        assert not any(lot.crossed for lot in invoices[ClientOrderId("s10")].lots)
+        assert small.lots and all(lot.crossed and lot.fee == 0 for lot in small.lots)
+        assert small.returned_quantity == 0
+        # bob's buy reserved the absorbed lots before buying: none of them is left idle.
+        for pair in BASKET:
+            assert engine.inventory.free_quantity(instrument(pair)) * 20 < 5
