@@ -1,0 +1,171 @@
+"""engine/absorption.py: sell legs below the venue minimum taken by the issuer (issue 12).
+
+Index IDX = 4 AAA + 1 BBB, threshold 0: sell limits are the best bids AAA 9.9 and BBB 19.9,
+mids 9.95 and 19.95. Sold alone, a leg goes to the venue from u × quantity × limit >= 5:
+AAA from u = 5 / 39.6 = 0.12626..., BBB from u = 5 / 19.9 = 0.25125628... units. Below the
+first both legs are absorbed (39.8 + 19.95 = 59.75 USDC per unit at the mids), between the
+two only BBB (19.95 per unit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexmaker.core.events import NewIndexOrderRequest, NewIndexOrderResponse
+from indexmaker.core.ids import ClientOrderId, Symbol, instrument
+from indexmaker.core.money import money_context
+from indexmaker.engine.absorption import absorb_refusal
+from indexmaker.engine.crossing import cross
+from indexmaker.engine.strategy import BatchPlan, PlannedAssetOrder
+from indexmaker.model.side import Side
+from indexmaker.sim.scenario import Scenario, ScenarioRun, build
+
+D = Decimal
+IDX = Symbol("IDX")
+AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
+
+
+def _world(**config: str) -> ScenarioRun:
+    data: dict[str, Any] = {
+        "config": {"price_threshold": "0", "fee_factor": "1.001", **config},
+        "exchange": {"fee_rate": "0.001", "latency": "20ms"},
+        "indexes": {"IDX": {"AAAUSDC": "4", "BBBUSDC": "1"}},
+        "books": {
+            "AAAUSDC": {"bids": [["9.9", "100"]], "asks": [["10", "300"]]},
+            "BBBUSDC": {"bids": [["19.9", "100"]], "asks": [["20", "100"]]},
+        },
+        "bridges": {"across": {"delay": "1s"}, "withdraw": {"delay": "1s"}},
+    }
+    state = build(Scenario("absorption", Path("absorption"), data))
+    state.world.advance(timedelta(milliseconds=100))  # the books reach the engine
+    return state
+
+
+def _refusal(state: ScenarioRun, units: str) -> str | None:
+    engine = state.world.engine
+    basket = engine.baskets[IDX]
+    return absorb_refusal(
+        basket, D(units), engine.market, engine.solver.rules, engine.solver.config
+    )
+
+
+@pytest.mark.parametrize(
+    ("units", "refused"),
+    [
+        ("0.066778242677824267", False),  # all absorbed: 3.98999... <= 3.99
+        ("0.07", True),  # all absorbed: 0.07 x 59.75 = 4.1825
+        ("0.14", False),  # AAA 5.544 at the venue; BBB 0.14 x 19.95 = 2.793 absorbed
+        ("0.2", False),  # BBB 3.99: exactly the bound
+        ("0.25", True),  # BBB 4.9875
+        ("0.251256281407035176", False),  # BBB 5.0000000... at its limit: to the venue
+        ("1000", False),
+    ],
+)
+def test_a_sell_is_refused_only_where_the_issuer_would_absorb_more_than_the_bound(
+    units: str, refused: bool
+) -> None:
+    with money_context():
+        state = _world(max_issuer_absorb="3.99")
+        reason = _refusal(state, units)
+    assert (reason is not None) == refused
+    if reason is not None:
+        assert reason.endswith(
+            "above max_issuer_absorb 3.99: sell at most 0.066778242677824267 or at least "
+            "0.251256281407035176 units"
+        )
+
+
+def test_no_refusal_when_absorption_is_off_or_the_bound_covers_every_size() -> None:
+    with money_context():
+        assert _refusal(_world(max_issuer_absorb="0"), "0.07") is None
+        # The most one sell could need: just below AAA's breakpoint, 0.1262 x 59.75 = 7.54.
+        assert _refusal(_world(max_issuer_absorb="7.55"), "0.126") is None
+        assert _refusal(_world(max_issuer_absorb="7.5"), "0.126") is not None
+
+
+def test_with_absorption_off_a_small_leg_waits_as_before() -> None:
+    with money_context():
+        state = _world(max_issuer_absorb="0")
+        world = state.world
+        client = state.client("alice")
+        world.deposit(client, D(1503))
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("A1"), IDX, Side.BUY, D(1503)))
+        world.advance(timedelta(seconds=8))
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("S1"), IDX, Side.SELL, D("0.2")))
+        world.advance(timedelta(seconds=5))
+        redemption = world.engine.redemptions.get(client, ClientOrderId("S1"))
+    assert redemption is not None and redemption.sold == 0
+    assert redemption.notice is not None and "waits for more redemptions" in redemption.notice
+    assert world.engine.inventory.absorbed_notional == 0
+
+
+def test_a_batch_takes_fewer_redemptions_while_its_absorbed_legs_exceed_the_bound() -> None:
+    # alice and bob each sell 0.03 units in the same tick. Alone each is absorbed whole for
+    # 0.03 x 59.75 = 1.7925 <= 2 (accepted); together the legs are still below the venue
+    # minimum (0.06 x 39.6 = 2.376 AAA), 3.585 > 2: the batch takes alice only, bob's
+    # redemption forms the next batch.
+    with money_context():
+        state = _world(max_issuer_absorb="2")
+        world = state.world
+        names = ("alice", "bob")
+        for n, name in enumerate(names):
+            client = state.client(name)
+            world.deposit(client, D(1503))
+            order = NewIndexOrderRequest(client, ClientOrderId(f"A{n}"), IDX, Side.BUY, D(1503))
+            world.submit(order)
+            world.advance(timedelta(seconds=8))
+        start = len(world.log.batches)
+        for name in names:
+            client = state.client(name)
+            sell = NewIndexOrderRequest(client, ClientOrderId("S"), IDX, Side.SELL, D("0.03"))
+            world.submit(sell)
+        world.advance(timedelta(seconds=3))
+        engine = world.engine
+        sold = [engine.redemptions.get(state.client(n), ClientOrderId("S")) for n in names]
+        created = [b for b in world.log.batches[start:] if b.kind == "created"]
+    assert all(r is not None and r.sold == D("0.03") for r in sold)
+    assert [(b.order_count, b.asset_count) for b in created] == [(1, 0), (1, 0)]
+    assert not [o for o in world.log.exchange_orders if o.side is Side.SELL]
+    assert engine.inventory.absorbed_notional == D("0.06") * D("59.75")
+
+
+def test_a_buy_of_the_same_tick_takes_an_absorbed_leg_first() -> None:
+    with money_context():
+        state = _world()
+        engine = state.world.engine
+        rules = dict(engine.solver.rules)
+        buy = BatchPlan((), (PlannedAssetOrder(BBB, D(20), D(1), D(1), D(0)),), (), D(20))
+        absorbed = PlannedAssetOrder(BBB, D("19.9"), D(0), D("0.2"), D(0), Side.SELL, D("0.2"))
+        sell = BatchPlan((), (absorbed,), (), D(0))
+        bought, sold, crossings = cross(buy, sell, engine.market, rules, D(5))
+        # The buy's rest, 0.8 x 20 = 16, is an order the venue takes: crossed 0.2 at 19.95.
+        assert [(c.instrument, c.quantity, c.price) for c in crossings] == [
+            (BBB, D("0.2"), D("19.95"))
+        ]
+        assert bought.asset_orders[0].quantity == D("0.8")
+        assert sold.asset_orders[0].absorbed == 0
+        # A buy whose rest would be below the venue minimum leaves the leg to the issuer.
+        small = replace(buy, asset_orders=(PlannedAssetOrder(BBB, D(20), D("0.3"), D(0), D(0)),))
+        _, kept, none = cross(small, sell, engine.market, rules, D(5))
+        assert none == [] and kept.asset_orders[0].absorbed == D("0.2")
+
+
+def test_a_sell_refused_at_acceptance_changes_nothing() -> None:
+    with money_context():
+        state = _world(max_issuer_absorb="1")
+        world = state.world
+        client = state.client("alice")
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("S"), IDX, Side.SELL, D("0.05")))
+        world.advance(timedelta(seconds=1))
+        engine = world.engine
+    (response,) = [m for _, m in world.log.messages if isinstance(m, NewIndexOrderResponse)]
+    assert response.status.value == "rejected"
+    assert response.reason is not None and "max_issuer_absorb 1" in response.reason
+    assert world.log.escrows == [] and engine.redemptions.open_redemptions() == []
+    assert engine.redemptions.get(client, ClientOrderId("S")) is None
