@@ -375,9 +375,9 @@ def test_a_buy_rejected_after_its_acceptance_ends_the_wait_with_the_reason(
 
 def test_watch_shows_a_sell_s_redemption_fills(served: Served, tmp_path: Path) -> None:
     """Review (issue 12): `watch` showed no redemption events. Buy, then sell what was
-    minted while a watcher of the same wallet looks on: both show the same fill lines (too
-    small a sale to trade here, it waits; the invoice's printing is a unit test of
-    cli_redeem.show_redemption_event)."""
+    minted while a watcher of the same wallet looks on: both show the same fill lines (a
+    floor no book pays keeps it waiting, so it can be cancelled; the invoice's printing is a
+    unit test of cli_redeem.show_redemption_event)."""
     key = ANVIL_TEST_KEYS[6]
     assert run(served, "deposit", Signer(key).address, "200").returncode == 0
     buy = run(served, "order", "SYL2", "buy", "200", "--wait", "--id", "rt-b", key=key)
@@ -396,7 +396,7 @@ def test_watch_shows_a_sell_s_redemption_fills(served: Served, tmp_path: Path) -
             time.sleep(0.05)
         sell = run(
             served, "order", "SYL2", "sell", minted, "--wait", "--wait-timeout", "4",
-            "--id", "rt-s", key=key,
+            "--min-proceeds", "1000000", "--id", "rt-s", key=key,
         )  # fmt: skip
         fills = [line for line in sell.stdout.splitlines() if line.startswith("redemption rt-s")]
         assert fills, sell.stdout + sell.stderr
@@ -416,6 +416,30 @@ def test_watch_shows_a_sell_s_redemption_fills(served: Served, tmp_path: Path) -
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait(timeout=5)
+
+
+def test_a_small_sell_completes_over_the_served_socket(served: Served) -> None:
+    """Issue 12: a sell of ~60 USDC of SY100 (81 assets; every leg but the largest below
+    the venue's 5 USDC) waited its TTL and was returned. Now the issuer takes those legs at
+    the mid without fee (crossed on the invoice) and the sell is paid in one batch."""
+    key = ANVIL_TEST_KEYS[2]
+    assert run(served, "deposit", Signer(key).address, "60").returncode == 0
+    buy = run(served, "order", "SY100", "buy", "60", "--wait", "--id", "sm-b", key=key)
+    assert buy.returncode == 0, buy.stderr
+    minted = buy.stdout.split("minted ")[1].split()[0]
+    sell = run(
+        served, "order", "SY100", "sell", minted, "--wait", "--wait-timeout", "20",
+        "--id", "sm-s", key=key, timeout=40,
+    )  # fmt: skip
+    assert sell.returncode == 0, sell.stdout + sell.stderr
+    assert f"redeemed {minted} SY100 for sm-s" in sell.stdout, sell.stdout
+    inv = invoice_fields(sell.stdout)
+    assert inv["returned_quantity"] == 0 and inv["net_paid"] > 0
+    lots = [line for line in sell.stdout.splitlines() if line.startswith("  lot ")]
+    crossed = [line for line in lots if line.endswith("(crossed)")]
+    assert len({line.split()[1] for line in crossed}) == 80, sell.stdout  # assets absorbed
+    assert all(", fee 0.000000, " in line for line in crossed), crossed[:3]
+    assert len(crossed) < len(lots)  # the largest leg sold at the venue, with its fee
 
 
 def test_order_help_names_usdc_for_a_buy_and_index_units_for_a_sell(
