@@ -248,6 +248,18 @@ def test_conservation_across_buys_and_sells(steps: list[tuple[Any, ...]]) -> Non
         _laws(state, settled=True)
 
 
+def _settled(story: list[tuple[Any, ...]]) -> ScenarioRun:
+    """Check the laws along `story`, then play it again and let everything settle."""
+    test_conservation_across_buys_and_sells.hypothesis.inner_test(story)  # type: ignore[attr-defined]
+    with money_context():
+        state = _world()
+        for n, action in enumerate(story):
+            _play(state, action, n)
+        state.world.exchange.behaviour.clear()
+        state.world.advance(duration("60s"))
+    return state
+
+
 STORY: list[tuple[Any, ...]] = [
     ("buy", "alice", "1300"),
     ("advance", "3s"),
@@ -274,22 +286,16 @@ def test_a_story_of_buys_partial_sells_floors_and_cancels_conserves_everything()
     # The property above on a fixed story that surely redeems: a partial leg, a floor no
     # book pays (1,000,000 per unit: returned at expiry), a cancel, a buy in between, and a
     # buy and a sell crossed in one tick.
-    test_conservation_across_buys_and_sells.hypothesis.inner_test(STORY)  # type: ignore[attr-defined]
-    with money_context():
-        state = _world()
-        for n, action in enumerate(STORY):
-            _play(state, action, n)
-        state.world.exchange.behaviour.clear()
-        state.world.advance(duration("60s"))
-        invoices = [m for _, m in state.world.log.messages if isinstance(m, RedemptionInvoice)]
-        assert len(invoices) == 4
-        first = invoices[0]  # alice's first redemption was crossed with bob's buy (in part)
-        assert first.client_order_id == "s5"
-        crossed = [lot for lot in first.lots if lot.crossed]
-        assert crossed and all(lot.fee == 0 for lot in crossed)
-        assert [i.returned_quantity > 0 for i in invoices].count(True) >= 1
-        assert all(i.net_paid >= 0 for i in invoices)
-        assert state.world.chain.burned[IDX] > 0
+    state = _settled(STORY)
+    invoices = [m for _, m in state.world.log.messages if isinstance(m, RedemptionInvoice)]
+    assert len(invoices) == 4
+    first = invoices[0]  # alice's first redemption was crossed with bob's buy (in part)
+    assert first.client_order_id == "s5"
+    crossed = [lot for lot in first.lots if lot.crossed]
+    assert crossed and all(lot.fee == 0 for lot in crossed)
+    assert [i.returned_quantity > 0 for i in invoices].count(True) >= 1
+    assert all(i.net_paid >= 0 for i in invoices)
+    assert state.world.chain.burned[IDX] > 0
 
 
 STORY_REBALANCE: list[tuple[Any, ...]] = [
@@ -311,28 +317,22 @@ STORY_REBALANCE: list[tuple[Any, ...]] = [
 
 
 def test_a_story_of_buys_sells_and_two_rebalances_conserves_everything() -> None:
-    test_conservation_across_buys_and_sells.hypothesis.inner_test(STORY_REBALANCE)  # type: ignore[attr-defined]
-    with money_context():
-        state = _world()
-        for n, action in enumerate(STORY_REBALANCE):
-            _play(state, action, n)
-        state.world.exchange.behaviour.clear()
-        state.world.advance(duration("60s"))
-        reports = state.world.log.rebalances
-        assert [(r.version, r.kind) for r in reports if r.kind != "round"] == [
-            (2, "started"),
-            (2, "completed"),
-            (3, "started"),
-            (3, "completed"),
-        ]
-        ends = [r for r in reports if r.kind == "completed"]
-        assert ends[0].reason == "superseded by version 3"
-        assert ends[-1].accuracy > D("0.99")
-        holdings = state.world.engine.solver.holdings
-        assert holdings.held_of(IDX, instrument("BBBUSDC")) * 20 < 5  # dropped
-        assert holdings.held_of(IDX, instrument("CCCUSDC")) > 0  # joined
-        invoices = [m for _, m in state.world.log.messages if isinstance(m, RedemptionInvoice)]
-        assert [i.basket_version for i in invoices] == [3, 3]
+    state = _settled(STORY_REBALANCE)
+    reports = state.world.log.rebalances
+    assert [(r.version, r.kind) for r in reports if r.kind != "round"] == [
+        (2, "started"),
+        (2, "completed"),
+        (3, "started"),
+        (3, "completed"),
+    ]
+    ends = [r for r in reports if r.kind == "completed"]
+    assert ends[0].reason == "superseded by version 3"
+    assert ends[-1].accuracy > D("0.99")
+    holdings = state.world.engine.solver.holdings
+    assert holdings.held_of(IDX, instrument("BBBUSDC")) * 20 < 5  # dropped
+    assert holdings.held_of(IDX, instrument("CCCUSDC")) > 0  # joined
+    invoices = [m for _, m in state.world.log.messages if isinstance(m, RedemptionInvoice)]
+    assert [i.basket_version for i in invoices] == [3, 3]
 
 
 STORY_SMALL: list[tuple[Any, ...]] = [
@@ -355,24 +355,18 @@ STORY_SMALL: list[tuple[Any, ...]] = [
 
 
 def test_a_story_of_small_sells_absorbed_by_the_issuer_conserves_everything() -> None:
-    test_conservation_across_buys_and_sells.hypothesis.inner_test(STORY_SMALL)  # type: ignore[attr-defined]
-    with money_context():
-        state = _world()
-        for n, action in enumerate(STORY_SMALL):
-            _play(state, action, n)
-        state.world.exchange.behaviour.clear()
-        state.world.advance(duration("60s"))
-        engine = state.world.engine
-        assert engine.inventory.absorbed_notional > 0
-        invoices = {
-            m.client_order_id: m
-            for _, m in state.world.log.messages
-            if isinstance(m, RedemptionInvoice)
-        }
-        small = invoices[ClientOrderId("s8")]  # carol's 2%: every leg taken by the issuer
-        assert not any(lot.crossed for lot in invoices[ClientOrderId("s10")].lots)
-        assert small.lots and all(lot.crossed and lot.fee == 0 for lot in small.lots)
-        assert small.returned_quantity == 0
-        # bob's buy reserved the absorbed lots before buying: none of them is left idle.
-        for pair in BASKET:
-            assert engine.inventory.free_quantity(instrument(pair)) * 20 < 5
+    state = _settled(STORY_SMALL)
+    engine = state.world.engine
+    assert engine.inventory.absorbed_notional > 0
+    invoices = {
+        m.client_order_id: m
+        for _, m in state.world.log.messages
+        if isinstance(m, RedemptionInvoice)
+    }
+    small = invoices[ClientOrderId("s8")]  # carol's 2%: every leg taken by the issuer
+    assert not any(lot.crossed for lot in invoices[ClientOrderId("s10")].lots)
+    assert small.lots and all(lot.crossed and lot.fee == 0 for lot in small.lots)
+    assert small.returned_quantity == 0
+    # bob's buy reserved the absorbed lots before buying: none of them is left idle.
+    for pair in BASKET:
+        assert engine.inventory.free_quantity(instrument(pair)) * 20 < 5
