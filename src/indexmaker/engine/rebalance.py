@@ -13,7 +13,8 @@ and buys every asset below it as far as the index's cash allows (sales fund buys
 bridge asset, reference §6.2 item 3), with the buy side's rules mirrored: limit = best ask ×
 (1 + threshold) up / best bid × (1 − threshold) down to the tick, size within the book's
 liquidity inside the limit (first max_levels levels), at most `rebalance_max_tranche` USDC
-per asset, rounded down by the venue's filters so a tranche never overshoots its target
+per asset, a buy grossed up for a commission the venue takes in the bought asset (SPEC §6),
+rounded down by the venue's filters so a tranche never overshoots its target
 (reference §6.2 item 7); a leg below min_asset_volley is dust and waits. Before the venue a
 round nets against issuer inventory nobody uses (taken at the lot's cost) and crosses against
 the tick's client batches (crossing.py: at the mid, no fee); only the rest is sent. An asset

@@ -8,7 +8,9 @@ refused (cool-down), waits, as does an asset whose last venue tranche closed les
 (not while the tick's buy batch trades the asset: it reserves that inventory). Then limit =
 best ask × (1 + threshold) up / best bid × (1 − threshold) down to the tick, size =
 min(left, the book's liquidity within the limit over max_levels, `rebalance_max_tranche` /
-limit); buys are scaled together to the index's cash / fee_factor (sales fund buys). The
+limit), in what is sent: a buy whose commission the venue takes in the bought asset sends
+left / (1 − rate) (SPEC §6), so what arrives meets the target; buys are scaled together to
+the index's cash / fee_factor (sales fund buys). The
 venue's filters round down only, so a tranche never overshoots its target nor the cash; a
 leg below min_asset_volley waits. Our sales cross the tick's buy plan and our buys its sell
 plan (crossing.py).
@@ -29,7 +31,12 @@ from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.rebalance_reports import Leftover
 from indexmaker.engine.strategy import BatchPlan, Candidate, PlannedAssetOrder
-from indexmaker.model.filters import FilteredOrder, InstrumentRules, apply_filters, received_share
+from indexmaker.model.filters import (
+    FilteredOrder,
+    InstrumentRules,
+    apply_filters,
+    gross_up_for_commission,
+)
 from indexmaker.model.order import OrderUpdate
 from indexmaker.model.rebalance import Rebalance
 from indexmaker.model.redemption import Redemption
@@ -102,6 +109,10 @@ class RoundPlanner:
                     idle.append((item.instrument, take))
                     cash -= take * item.mid
                     need -= take
+            # What to send so that `need` arrives: a buy whose commission the venue takes in
+            # the bought asset is grossed up (SPEC §6; as client buys: strategy.py). The
+            # filters then round it down, so it never overshoots (within one step short).
+            need = gross_up_for_commission(self.rules.get(item.instrument), side, need)
             paced = rebalance.assets[item.instrument].next_tranche_at
             if paced is not None and now < paced:
                 continue  # its last tranche closed less than rebalance_interval ago
@@ -146,8 +157,7 @@ class RoundPlanner:
         book = self.market.book(instrument)
         if limit is None or book is None:
             return None, ZERO
-        liquidity = book.taker_liquidity(side, limit, self.config.max_levels)
-        return limit, liquidity * received_share(rules, side)
+        return limit, book.taker_liquidity(side, limit, self.config.max_levels)
 
     def _filtered(
         self, instrument: InstrumentId, side: Side, limit: Decimal, quantity: Decimal

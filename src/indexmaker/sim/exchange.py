@@ -39,8 +39,10 @@ class Behaviour:
     fill_ratio: Decimal = Decimal(1)  # share of the matchable quantity that fills
     reject: str | None = None  # reject every order with this reason
     splits: int = 1  # executions per matched level (several trade ids)
-    commission_in_base: bool = False  # charge the commission in the base asset (Binance does
-    # without BNB discounts: the bought quantity is reduced by it)
+    # A buy's commission in the base asset (Binance's default without BNB: the commission is
+    # taken from the asset received, so the bought quantity arrives short by it); a sell's is
+    # then in the quote asset, which is what a sell receives.
+    commission_in_base: bool = False
 
 
 class SimulatedExchange:
@@ -160,7 +162,7 @@ class SimulatedExchange:
         for part in range(parts):
             size = quantity - each * (parts - 1) if part == parts - 1 else each
             cumulative += size
-            if behaviour.commission_in_base:
+            if behaviour.commission_in_base and order.side is Side.BUY:
                 asset = base
                 fee = (size * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
             else:

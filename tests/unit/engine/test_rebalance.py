@@ -12,7 +12,7 @@ import pytest
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import ExchangeFill, NewIndexOrderRequest
 from indexmaker.core.ids import Asset, ClientOrderId, Symbol, TradeId, VenueOrderId, instrument
-from indexmaker.core.money import money_context
+from indexmaker.core.money import money_context, round_rate, round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.rebalance import rebased_basket
@@ -257,3 +257,55 @@ def test_pacing_is_per_asset_and_each_tranche_is_capped() -> None:
         holdings = world.engine.solver.holdings
         assert holdings.held_of(IDX, AAA) == D(30)
         assert holdings.held_of(IDX, CCC) == D("19.564") + D("19.565")
+
+
+def _move_book(state: ScenarioRun, symbol: Any, bid: str, ask: str) -> None:
+    world = state.world
+    world.exchange.books[symbol].apply_snapshot([(D(bid), D(300))], [(D(ask), D(300))])
+    for snapshot in world.exchange.snapshots():
+        if snapshot.instrument == symbol:
+            world.submit(snapshot)
+
+
+@pytest.mark.parametrize("base_commission", [False, True])
+def test_buys_are_grossed_up_for_a_base_asset_commission(base_commission: bool) -> None:
+    """A venue taking a buy's commission in the bought asset (Binance without BNB, SPEC §6):
+    the round sends need / (1 - rate), rounded down onto the step, so the asset ends within one
+    LOT_SIZE step of its target instead of short by the commission.
+
+    Cut-over at the mids AAA 10, BBB 20, CCC 5: targets AAA 25, BBB 25, CCC 50 (as scenario
+    15). The books then move within the 2% band: AAA 10.05/10.25, CCC 4.9/5.0. Round 1 sells
+    25 AAA @ 10.05 = 251.25 (fee 0.25125, in USDC: a sell's commission is in the quote): cash
+    250.99875. Round 2 buys CCC @ 5.0: need 50 / 0.999 = 50.0500500..., down to the step
+    0.001: 50.05, costing 250.25 (cash / 1.001 = 250.748... pays it, no scaling); the venue
+    keeps 50.05 x 0.001 = 0.05005 CCC: 49.99995 arrive, 0.00005 short (< the 0.001 step).
+    Without the rate in the rules (the old sizing) 50 are sent and 49.95 arrive: 0.05 short.
+    """
+    ccc_rules = {"step_size": "0.001", "buy_base_commission": "0.001" if base_commission else "0"}
+    with money_context():
+        state = _world({"CCCUSDC": ccc_rules}, rebalance_interval="1s")
+        world = state.world
+        world.exchange.behaviour[CCC] = Behaviour(commission_in_base=True)
+        world.submit(_proposal())
+        _move_book(state, AAA, "10.05", "10.25")
+        _move_book(state, CCC, "4.9", "5.0")
+        world.advance(duration("1s"))
+        rebalance_orders = [o for o in world.log.exchange_orders if o.batch_id > 1]
+        sent = D("50.05") if base_commission else D(50)
+        assert [(o.instrument, o.side, o.price, o.quantity) for o in rebalance_orders] == [
+            (AAA, Side.SELL, D("10.05"), D(25)),
+            (CCC, Side.BUY, D("5.0"), sent),
+        ]
+        end = world.log.rebalances[-1]
+        assert end.kind == "completed"
+        assert end.reason == "on target (what is left is below min_asset_volley)"
+        ccc = next(a for a in end.assets if a.instrument == CCC)
+        arrived = sent - sent * D("0.001")
+        assert (ccc.target, ccc.held, ccc.bought) == (D(50), arrived, arrived)
+        assert ccc.left == (D("0.00005") if base_commission else D("0.05"))
+        # Tracking error = |left| x mid / value (AAA 25 x 10.15, BBB 25 x 20, CCC held x 4.95,
+        # cash 250.99875 - sent x 5.0).
+        value = D(25) * D("10.15") + D(500) + arrived * D("4.95") + D("250.99875") - sent * 5
+        assert end.cash == D("250.99875") - sent * 5
+        assert end.accuracy == round_rate(1 - ccc.left * D("4.95") / value)
+        assert end.left_value == round_usdc(ccc.left * D("4.95"))
