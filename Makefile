@@ -60,10 +60,11 @@ demo: $(STAMP) $(ARTIFACTS)
 	$(BIN)/indexmaker demo $(ARGS)
 	$(BIN)/indexmaker demo --chains
 
-# The simulated venue and chain, with POST /sim/deposit on (loopback only) so a client can fund
-# itself: `$(BIN)/indexmaker deposit ADDRESS AMOUNT`.
-serve: $(STAMP)
-	$(BIN)/indexmaker serve --sim-deposits $(ARGS)
+# The service on its embedded defaults: two local anvil chains (kept in data/anvil/), the
+# exchange simulator, our relayer. A client deposits from a funded anvil test key:
+# `$(BIN)/indexmaker deposit ADDRESS AMOUNT` (ARGS="--chain sim --sim-deposits": in process).
+serve: $(STAMP) $(ARTIFACTS)
+	$(BIN)/indexmaker serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

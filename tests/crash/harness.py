@@ -72,6 +72,8 @@ deposit_endpoint = true
 port = 0                     # the query API on any free port (tests run side by side)
 [store]
 commit_interval = 0.05
+[chain]
+mode = "sim"                 # the in-process chain: /sim/deposit, the deposits it numbers
 """
 CLIENTS = (1, 2, 3)  # anvil test accounts
 # (client, amount) deposits, then (client, client order id, USDC) orders, in this order.

@@ -45,6 +45,8 @@ exchange_latency = 0.005
 bridge_delay = 0.05
 wallet_delay = 0.03
 mint_delay = 0.02
+[chain]
+mode = "sim"                 # the in-process chain: /sim/deposit (anvil: tests/integration/chain)
 """
 CLI = [sys.executable, "-m", "indexmaker.app.cli"]
 

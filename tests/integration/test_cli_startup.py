@@ -78,9 +78,54 @@ def test_serve_refuses_a_bad_chain_setting(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[chain]\nmode = "mainnet"\n')
     line = refused(indexmaker("serve", "--config", str(config), "--port", "0"))
-    assert line.startswith("indexmaker serve: chain.mode: must be 'sim' or 'anvil'")
+    assert line.startswith("indexmaker serve: chain.mode: must be 'sim', 'anvil' or 'external'")
     line = refused(indexmaker("serve", "--chain", "mainnet"))
     assert "argument --chain: invalid choice: 'mainnet'" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            'mode = "external"\nrpc_urls = { 42161 = "http://a" }\n',
+            'chain.rpc_urls: mode "external" needs the URL of chain 8453 (e.g. rpc_urls = '
+            '{ 42161 = "http://127.0.0.1:8545", 8453 = "http://…" })',
+        ),
+        (
+            'mode = "external"\nrpc_urls = { 42161 = "ftp://x", 8453 = "http://127.0.0.1:1" }\n',
+            "chain.rpc_urls.42161: expected an http:// or https:// JSON-RPC URL",
+        ),
+        (
+            'mode = "external"\nrpc_urls = { 1 = "http://a", 42161 = "http://b" }\n',
+            "chain.rpc_urls.1: not a chain of the path (chain ids 42161, 8453)",
+        ),
+        (
+            'mode = "external"\nrpc_urls = { 42161 = "http://a", 8453 = "http://b" }\n',
+            'chain.deployment: mode "external" needs the deployed-addresses file',
+        ),
+        ('rpc_urls = { 8453 = "http://b" }\n', 'chain.rpc_urls: only for mode "external"'),
+        (
+            'mode = "external"\nrpc_urls = { 42161 = "http://127.0.0.1:1", 8453 = "http://b" }'
+            '\ndeployment = "/nonexistent.json"\n',
+            "chain.deployment: cannot read /nonexistent.json (No such file or directory)",
+        ),
+        (
+            'mode = "external"\nrpc_urls = { 42161 = "http://a", 8453 = "http://b" }\n'
+            'fallback_rpc_urls = { 8453 = ["http://b"] }\ndeployment = "d.json"\n',
+            "chain.fallback_rpc_urls.8453: repeats rpc_urls.8453",
+        ),
+        (
+            '[store]\nbackend = "postgresql"\nurl = "postgresql://127.0.0.1:1/x"\n',
+            'chain.state_dir: required with mode "anvil" and store.backend "postgresql"',
+        ),
+    ],
+)
+def test_serve_refuses_bad_chain_places(tmp_path: Path, text: str, line: str) -> None:
+    config = tmp_path / "chain.toml"
+    config.write_text(text if text.startswith("[") else "[chain]\n" + text)
+    assert refused(indexmaker("serve", "--config", str(config), "--port", "0")).startswith(
+        f"indexmaker serve: {line}"
+    )
 
 
 def test_serve_refuses_a_bad_setting_in_the_file(tmp_path: Path) -> None:
@@ -91,7 +136,7 @@ def test_serve_refuses_a_bad_setting_in_the_file(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_port_in_use(busy_port: int) -> None:
-    line = refused(indexmaker("serve", "--port", str(busy_port)))
+    line = refused(indexmaker("serve", "--chain", "sim", "--port", str(busy_port)))
     assert line == (
         "indexmaker serve: server.host/server.port (--host/--port): "
         f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
@@ -99,7 +144,9 @@ def test_serve_refuses_a_port_in_use(busy_port: int) -> None:
 
 
 def test_serve_refuses_a_query_api_port_in_use(busy_port: int) -> None:
-    line = refused(indexmaker("serve", "--port", "0", "--api-port", str(busy_port)))
+    line = refused(
+        indexmaker("serve", "--chain", "sim", "--port", "0", "--api-port", str(busy_port))
+    )
     assert line == (
         "indexmaker serve: api.host/api.port (--api-port): "
         f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
@@ -108,7 +155,7 @@ def test_serve_refuses_a_query_api_port_in_use(busy_port: int) -> None:
 
 def test_serve_refuses_a_host_it_cannot_bind() -> None:
     # 192.0.2.1 (TEST-NET-1, RFC 5737) is never an address of this machine.
-    line = refused(indexmaker("serve", "--host", "192.0.2.1", "--port", "0"))
+    line = refused(indexmaker("serve", "--chain", "sim", "--host", "192.0.2.1", "--port", "0"))
     assert "cannot listen on 192.0.2.1:0: cannot assign requested address" in line
 
 

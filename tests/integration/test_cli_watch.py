@@ -28,7 +28,7 @@ def _wait_for(path: Path, pattern: str, process: subprocess.Popen[bytes], limit:
 def _serve(log: Path, port: int) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [*INDEXMAKER, "serve", "--port", str(port), "--api-port", "0"],
+            [*INDEXMAKER, "serve", "--chain", "sim", "--port", str(port), "--api-port", "0"],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=indexmaker_env(INDEXMAKER_DATA_DIR=str(log.parent / "data")),

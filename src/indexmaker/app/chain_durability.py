@@ -12,12 +12,17 @@ block cursor and the issuer's sent, unmined transactions.
   broadcast; on start each port settles what an earlier run left there before it sends
   anything (re-await, rebroadcast the same signed bytes, or bump the fees), so a hop redone
   after a restart finds its earlier transaction mined instead of sending a second one.
+- Identity: each chain's genesis block hash, in `meta` as `chain_genesis:<chain id>` at the
+  first start; a later start on other chains (a lost anvil state redeployed afresh, another
+  network at the same URL) is refused before anything is read or sent: the journal's
+  deposits, cursors and transactions are not theirs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+from indexmaker.app.config import ConfigError
 from indexmaker.app.runtime import Runtime
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.tx import TxJournal
@@ -58,3 +63,21 @@ def make_durable(
 def _stored(store: StorePort, name: str) -> int | None:
     value = store.get_meta(name)
     return None if value is None else int(value)
+
+
+def check_identity(store: StorePort | None, genesis: Mapping[int, str]) -> None:
+    """Record each chain's genesis hash (`genesis`: by chain id) in `store`, or raise
+    ConfigError (`chain.state_dir: …`) when the store recorded another chain under that id."""
+    if store is None:
+        return
+    for chain_id, block_hash in sorted(genesis.items()):
+        name = f"chain_genesis:{chain_id}"
+        stored = store.get_meta(name)
+        if stored is None:
+            store.set_meta(name, block_hash)
+        elif stored != block_hash:
+            raise ConfigError(
+                f"chain.state_dir: the store's journal describes another chain {chain_id} "
+                f"(genesis {stored}, these chains {block_hash}): keep the store with the "
+                "chains it describes, or start both afresh"
+            )

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+from web3 import AsyncWeb3, Web3
 
-from indexmaker.app.binance_wiring import binance_venue
-from indexmaker.app.chain_durability import make_durable
-from indexmaker.app.chain_return import RETURN_HOPS, return_path
+from indexmaker.app.chain_return import return_path
 from indexmaker.app.config import ServiceConfig
-from indexmaker.app.service import Service, index_pairs
 from indexmaker.chain import anvil, artifacts
 from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort, disconnect
@@ -46,14 +43,12 @@ from indexmaker.chain.deploy import (
 )
 from indexmaker.chain.eth_price import VenueEthPrice
 from indexmaker.chain.exchange_wallet import ExchangeWallet
+from indexmaker.chain.failover import rpc_provider
 from indexmaker.chain.relayer import AcrossRelayer
 from indexmaker.chain.routing import RoutedChainPort
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.ids import Designation
-from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, SOURCE_CHAIN, TRADING_CHAIN
-from indexmaker.observability.logging import log_event
-from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
 from indexmaker.venues.binance.rest import BinanceRest
 from indexmaker.venues.binance_sim.config import HOT_WALLET_KEY_ENV
 
@@ -63,17 +58,6 @@ ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690
 ANVIL_KEY_9 = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 DESIGNATIONS = {SOURCE_CHAIN_ID: SOURCE_CHAIN, TRADING_CHAIN_ID: TRADING_CHAIN}
 USDC_UNITS = 10**6
-# service.py's _serve_until_signal(config, venue, chain, bridges, prepare)
-ServeFn = Callable[
-    [
-        ServiceConfig,
-        VenuePort | None,
-        ChainPort | None,
-        Mapping[str, BridgePort] | None,
-        Callable[[Service], None] | None,
-    ],
-    Awaitable[None],
-]
 
 
 @dataclass(frozen=True)
@@ -104,6 +88,16 @@ class LocalChains:
 
     def url(self, chain_id: int) -> str:
         return self.nodes[chain_id].url
+
+    def urls(self, chain_id: int) -> tuple[str, ...]:
+        """The chain's JSON-RPC URLs, the one to try first first (one node each here)."""
+        return (self.url(chain_id),)
+
+    def live_url(self, chain_id: int) -> str:
+        return self.url(chain_id)
+
+    def shown_url(self, chain_id: int) -> str:
+        return self.url(chain_id)  # a local node's: nothing secret in it
 
     def stop(self) -> None:
         for node in self.nodes.values():
@@ -153,10 +147,11 @@ def start_local_chains(
     return chains
 
 
-def exchange_sim_args(chains: LocalChains) -> list[str]:
-    """exchange-sim options that make it watch the trading chain for deposits."""
+def exchange_sim_args(chains: Chains) -> list[str]:
+    """exchange-sim options that make it watch the trading chain for deposits (at the URL
+    that answered at start)."""
     section = chains.sections[TRADING_CHAIN_ID]
-    return ["--chain-rpc", chains.url(TRADING_CHAIN_ID), "--chain-usdc", section["usdc"]]
+    return ["--chain-rpc", chains.live_url(TRADING_CHAIN_ID), "--chain-usdc", section["usdc"]]
 
 
 def exchange_sim_env(chains: LocalChains) -> dict[str, str]:
@@ -166,10 +161,10 @@ def exchange_sim_env(chains: LocalChains) -> dict[str, str]:
 
 class RelayerTask:
     """Our Across relayers (42161 → 8453, and back: app/chain_return.py) as background tasks
-    of this process; `relayer` is the first."""
+    of this process (none on external chains without a relayer key)."""
 
-    def __init__(self, relayer: AcrossRelayer, *others: AcrossRelayer) -> None:
-        self.relayer, self.relayers = relayer, (relayer, *others)
+    def __init__(self, *relayers: AcrossRelayer) -> None:
+        self.relayers = relayers
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -181,67 +176,6 @@ class RelayerTask:
         for task in self._tasks:
             await task
         self._tasks = []
-
-
-async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: ServeFn) -> None:
-    """`serve --chain anvil`: local chains started (or loaded) and deployed, the exchange
-    simulator watching 8453 as the venue, our relayer; everything stopped by PID at the end.
-    With a data directory the chains are kept there across restarts (app/kept_chains.py) with
-    the journal beside them, and the chain ports' cursors and pending transactions are in
-    that journal's store (app/chain_durability.py). Without one (memory or PostgreSQL store)
-    the chains start empty each time and the journal stays in memory: a journal of an earlier
-    run would name deposits and mints fresh chains never saw."""
-    from indexmaker.app.kept_chains import kept_dir, start_kept_chains
-
-    data_dir = config.store.data_dir
-    if data_dir is None:
-        chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
-        store = replace(config.store, data_dir=None, url=None)
-    else:
-        directory = kept_dir(data_dir)
-        chains, resumed = await asyncio.to_thread(
-            start_kept_chains, list(config.indexes), directory
-        )
-        log_event("local_chains_kept", directory=str(directory), resumed=resumed)
-        store = replace(config.store, data_dir=directory, url=None)
-    exchange_sim = None
-    txs: SqlChainTxs | None = None
-    try:
-        for chain_id, section in sorted(chains.sections.items()):
-            log_event(
-                "local_chain",
-                chain_id=chain_id,
-                rpc=chains.url(chain_id),
-                custody=section["custody"],
-                usdc=section["usdc"],
-                spoke_pool=section["spoke_pool"],
-                confirmations=config.chain.confirmations,
-            )
-        args = [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
-        env = exchange_sim_env(chains)
-        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, env)
-        path = chain_path(chains, venue.rest, path_settings(config))
-        txs = open_chain_txs(store)
-
-        def durable(service: Service) -> None:
-            make_durable(path.chain.ports.values(), service.store, service.runtime, txs)
-
-        path.relayer.start()
-        try:
-            kept = replace(
-                config,
-                store=store,
-                solver=replace(config.solver, return_hops=RETURN_HOPS),  # 42161 paid there
-            )
-            await serve_until_signal(kept, venue, path.chain, path.bridges, durable)
-        finally:
-            await path.close()
-    finally:
-        if txs is not None:
-            txs.close()
-        if exchange_sim is not None:
-            exchange_sim.stop()
-        chains.stop()
 
 
 def path_settings(config: ServiceConfig) -> ChainPathSettings:
@@ -271,18 +205,50 @@ class ChainPath:
             await disconnect(w3)
 
 
+class Chains(Protocol):
+    """The two chains of the path: local (LocalChains) or external (app/external_chains.py)."""
+
+    @property
+    def sections(self) -> dict[int, dict[str, Any]]:
+        """deploy.py's section (addresses) of each chain, by chain id."""
+        ...
+
+    @property
+    def issuer(self) -> LocalAccount: ...
+
+    @property
+    def relayer(self) -> LocalAccount | None:
+        """Our Across relayer's account; None: no relayer of ours (others fill)."""
+        ...
+
+    def urls(self, chain_id: int) -> tuple[str, ...]:
+        """The chain's JSON-RPC URLs in the order our clients try them."""
+        ...
+
+    def live_url(self, chain_id: int) -> str:
+        """The URL that answered at start: for what takes one URL (the exchange simulator)."""
+        ...
+
+    def shown_url(self, chain_id: int) -> str:
+        """The first URL as it may be logged (a provider's URL may carry its key)."""
+        ...
+
+
 def chain_path(
-    chains: LocalChains, rest: BinanceRest, settings: ChainPathSettings | None = None
+    chains: Chains, rest: BinanceRest, settings: ChainPathSettings | None = None
 ) -> ChainPath:
     """The service's chain port, its `across` bridge and our relayer over `chains`; the
-    exchange's deposit address is asked through `rest` (signed SAPI) when the port starts."""
+    exchange's deposit address is asked through `rest` (signed SAPI) when the port starts.
+    Every RPC client fails over across the chain's URLs (chain/failover.py)."""
     s = settings or ChainPathSettings()
     ports: dict[Designation, Web3ChainPort] = {}
     for chain_id, designation in DESIGNATIONS.items():
         section = chains.sections[chain_id]
+        urls = chains.urls(chain_id)
         config = ChainSettings(
             chain_id=chain_id,
-            rpc_url=chains.url(chain_id),
+            rpc_url=urls[0],
+            fallback_rpc_urls=urls[1:],
             custody=section["custody"],
             usdc=section["usdc"],
             designation=designation,
@@ -292,7 +258,7 @@ def chain_path(
         )
         ports[designation] = Web3ChainPort(config, chains.issuer)
     src, dst = chains.sections[SOURCE_CHAIN_ID], chains.sections[TRADING_CHAIN_ID]
-    dest_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(TRADING_CHAIN_ID)))
+    dest_w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider(chains.urls(TRADING_CHAIN_ID)))
     route = AcrossRoute(
         dest_chain_id=TRADING_CHAIN_ID,
         origin_pool=src["spoke_pool"],
@@ -318,29 +284,33 @@ def chain_path(
         timeout_s=s.hop_timeout_s,
         price=price,
     )
-    source_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(SOURCE_CHAIN_ID)))
-    relayer = AcrossRelayer(
-        source_w3,
-        SOURCE_CHAIN_ID,
-        src["spoke_pool"],
-        src["spoke_pool_contract"],
-        TxSender(dest_w3, chains.relayer),
-        dest_w3,
-        TRADING_CHAIN_ID,
-        dst["spoke_pool"],
-        dst["spoke_pool_contract"],
-        delay_s=s.relayer_delay_s,
-        poll_s=s.poll_s,
-    )
+    source_w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider(chains.urls(SOURCE_CHAIN_ID)))
     w3s = {SOURCE_CHAIN_ID: source_w3, TRADING_CHAIN_ID: dest_w3}
     back, back_relayer = return_path(
         chains.sections,
         ports[TRADING_CHAIN],
         w3s,
-        TxSender(source_w3, chains.relayer),
+        # A sender that never sends when we run no relayer: the filler below is not started.
+        TxSender(source_w3, chains.relayer or chains.issuer),
         route,
         price,
         s.relayer_delay_s,
     )
     bridges = {"across": bridge, back.name: back}
-    return ChainPath(routed, bridges, RelayerTask(relayer, back_relayer), [dest_w3, source_w3])
+    relayers: tuple[AcrossRelayer, ...] = ()
+    if chains.relayer is not None:
+        relayer = AcrossRelayer(
+            source_w3,
+            SOURCE_CHAIN_ID,
+            src["spoke_pool"],
+            src["spoke_pool_contract"],
+            TxSender(dest_w3, chains.relayer),
+            dest_w3,
+            TRADING_CHAIN_ID,
+            dst["spoke_pool"],
+            dst["spoke_pool_contract"],
+            delay_s=s.relayer_delay_s,
+            poll_s=s.poll_s,
+        )
+        relayers = (relayer, back_relayer)
+    return ChainPath(routed, bridges, RelayerTask(*relayers), [dest_w3, source_w3])

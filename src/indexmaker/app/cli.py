@@ -89,11 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(*VENUE_OPTION, **VENUE_OPTION_KW)
     serve.add_argument(
         "--chain",
-        choices=("sim", "anvil"),
+        choices=("anvil", "external", "sim"),
         default=None,
-        help="sets [chain] mode (default sim): the in-process simulated chain; anvil: two local "
-        "chains started and deployed, deposits, Across and minting on chain (implies the "
-        "Binance venue on the exchange simulator, which watches the trading chain)",
+        help="sets [chain] mode (default anvil): two local chains started and deployed, "
+        "deposits, Across and minting on chain (implies the Binance venue on the exchange "
+        "simulator, which watches the trading chain); external: the chains of [chain] "
+        "rpc_urls and deployment; sim: the in-process simulated chain",
     )
     from indexmaker.venues.binance_sim.cli import add_arguments as exchange_sim_arguments
 

@@ -1,12 +1,13 @@
 """`indexmaker` commands that talk to the chains themselves (SPEC §7, issue 11):
 
-    indexmaker deposit ADDRESS AMOUNT --chain 42161|8453 [--fund] [--deployment FILE]
+    indexmaker deposit ADDRESS AMOUNT [--chain 42161|8453] [--fund] [--deployment FILE]
     indexmaker verify-invoice FILE [--id CLIENT_ORDER_ID] [--client ADDRESS] [--deployment FILE]
 
 `deposit --chain` makes the real deposit into custody: approve, then `Custody.deposit`, signed
 by the local test key of ADDRESS (anvil's public accounts, or INDEXMAKER_KEY when its address
 is ADDRESS); `--fund` first mints the missing local USDC (LocalUSDC's deployer, local chains
-only). Without `--chain`, `deposit` keeps its simulated-chain meaning (app/cli_client.py).
+only). Where it deposits: app/cli_deposit.py (a `serve` on local chains names them in GET
+/info; a service on the simulated chain gets its POST /sim/deposit).
 
 `verify-invoice` checks a mint invoice as the service emits it (the MintInvoice body: JSON
 object, a {"body": …} message, or a list of them) against the trading chain: the mint
@@ -52,7 +53,7 @@ def add_chain_commands(commands: Any) -> None:
         "--chain",
         type=int,
         choices=CHAIN_IDS,
-        help="deposit on this local chain (42161 or 8453) instead of the simulated one",
+        help="deposit on this chain (default: the service's, GET /info's chain_id)",
     )
     deposit.add_argument(
         "--fund", action="store_true", help="with --chain: mint the missing local USDC first"
@@ -61,14 +62,18 @@ def add_chain_commands(commands: Any) -> None:
     verify.add_argument("file", type=Path)
     verify.add_argument("--id", dest="client_order_id", help="which invoice of a list")
     verify.add_argument("--client", help="recipient (default: the invoice's position.address)")
-    for parser in (deposit, verify):
-        parser.add_argument(
-            "--deployment", type=Path, default=default, help=f"addresses (default {default})"
-        )
+    verify.add_argument(
+        "--deployment", type=Path, default=default, help=f"addresses (default {default})"
+    )
+    deposit.add_argument(
+        "--deployment",
+        type=Path,
+        help=f"addresses (default: the chains GET /info of --url names, else {default})",
+    )
 
 
 def wants_chain(args: argparse.Namespace) -> bool:
-    return args.command == "verify-invoice" or getattr(args, "chain", None) is not None
+    return args.command in ("verify-invoice", "deposit")
 
 
 def run_chain_command(args: argparse.Namespace) -> int:
@@ -79,7 +84,9 @@ def run_chain_command(args: argparse.Namespace) -> int:
                 verify_invoice_file(args.file, args.deployment, args.client_order_id, args.client)
             )
         else:
-            print(deposit_on_chain(args))
+            from indexmaker.app.cli_deposit import run_deposit
+
+            return run_deposit(args)
     except CliError as error:
         print(f"indexmaker {args.command}: {error}", file=sys.stderr)
         return error.code
@@ -90,14 +97,23 @@ def load_section(path: Path, chain_id: int) -> dict[str, Any]:
     """Chain `chain_id`'s section of the deployment file (deploy.py's shape); CliError 2."""
     try:
         data = json.loads(path.read_text())
+    except OSError as exc:
+        raise CliError(f"deployment: cannot read {path} ({exc.strerror}): make deploy", 2) from None
+    except ValueError as exc:
+        raise CliError(f"deployment: {path} is not JSON ({exc})", 2) from None
+    return usable_section(data, chain_id, str(path))
+
+
+def usable_section(data: Any, chain_id: int, source: str) -> dict[str, Any]:
+    """`data["chains"][chain_id]` with its rpc_url, custody and usdc (deploy.py's shape, or
+    GET /info's "chains"); CliError 2 naming `source`."""
+    try:
         section = data["chains"][str(chain_id)]
         for name in ("rpc_url", "custody", "usdc"):
             if not isinstance(section.get(name), str):
                 raise KeyError(name)
-    except OSError as exc:
-        raise CliError(f"deployment: cannot read {path} ({exc.strerror}): make deploy", 2) from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CliError(f"deployment: {path} has no usable chain {chain_id} ({exc})", 2) from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CliError(f"deployment: {source} has no usable chain {chain_id} ({exc})", 2) from None
     return dict(section)
 
 
@@ -154,8 +170,9 @@ def _depositor(address: str) -> LocalAccount:
     )
 
 
-def deposit_on_chain(args: argparse.Namespace) -> str:
-    """Approve and deposit AMOUNT USDC into custody on `args.chain`; the summary line."""
+def deposit_on_chain(args: argparse.Namespace, section: dict[str, Any], chain_id: int) -> str:
+    """Approve and deposit AMOUNT USDC into custody on `chain_id` (its deployment `section`:
+    rpc_url, custody, usdc); the summary lines."""
     from eth_account import Account
     from web3 import Web3
     from web3.logs import DISCARD
@@ -170,7 +187,6 @@ def deposit_on_chain(args: argparse.Namespace) -> str:
         raise CliError(str(error), 2) from None
     units = usdc_to_units(_usdc_amount(args.amount))
     account = _depositor(args.address)
-    section = load_section(args.deployment, args.chain)
     w3 = _web3(section, account)
     usdc = _contract(w3, section["usdc"], "LocalUSDC")
     custody = _contract(w3, section["custody"], "Custody")
@@ -198,7 +214,7 @@ def deposit_on_chain(args: argparse.Namespace) -> str:
     held_by_custody = units_to_usdc(int(usdc.functions.balanceOf(spender).call()))
     return (
         f"deposited {units_to_usdc(units)} USDC from {account.address} into custody {spender} "
-        f"on chain {args.chain} (deposit #{sequence})\n"
+        f"on chain {chain_id} (deposit #{sequence})\n"
         f"  tx {receipt['transactionHash'].to_0x_hex()} in block {receipt['blockNumber']}\n"
         f"  balances: wallet {wallet} USDC, custody {held_by_custody} USDC"
     )

@@ -134,7 +134,9 @@ def add_client_commands(commands: Any) -> None:
     )
     watch.add_argument("--duration", type=seconds_arg, help="stop after this many seconds")
     deposit = commands.add_parser(
-        "deposit", parents=[common], help="credit USDC to a client (simulated chain)"
+        "deposit",
+        parents=[common],
+        help="deposit USDC into custody from a local test key (the simulated chain: credit it)",
     )
     deposit.add_argument("address")
     deposit.add_argument("amount", help="USDC, e.g. 1000")
@@ -158,7 +160,7 @@ def _chain_id(text: str) -> int:
     return value
 
 
-def _service_url(args: argparse.Namespace) -> str:
+def service_url(args: argparse.Namespace) -> str:
     """--url, else $INDEXMAKER_URL, else the local default; CliError (exit 2) naming the
     source when it is not a ws:// or wss:// URL with a host."""
     from urllib.parse import urlsplit
@@ -185,7 +187,7 @@ def _client_command(args: argparse.Namespace) -> int:
 
     # Bad input is refused before anything is sent, naming the field.
     try:
-        args.url = _service_url(args)
+        args.url = service_url(args)
         key = "" if args.command == "deposit" else _private_key(args)
         if hasattr(args, "symbol"):
             check_symbol(args.symbol)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -68,9 +69,13 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class ChainConfig:
-    """`[chain]` (settings.py ChainSectionSettings): "sim" or "anvil", a deposit's
-    confirmations (blocks), gas's fallback price (USDC per ETH), the Across relayer's fee
-    (USDC) and delay, how long a hop may take."""
+    """`[chain]` (settings.py ChainSectionSettings): "anvil", "external" or "sim", a
+    deposit's confirmations (blocks), gas's fallback price (USDC per ETH), the Across
+    relayer's fee (USDC) and delay, how long a hop may take. `state_dir`: where anvil's chains
+    are kept (None: fresh chains each start); `rpc_urls`: external chains' JSON-RPC URLs by
+    chain id, the first tried first (a secret: never logged); `deployment`: their addresses.
+    Built in code (tests, demos) the default is the in-process chain; `serve`'s settings
+    default to anvil."""
 
     mode: str = "sim"
     confirmations: int = 0
@@ -78,6 +83,9 @@ class ChainConfig:
     bridge_fee: Decimal = Decimal("0.10")
     relayer_delay: timedelta = timedelta(milliseconds=500)
     hop_timeout: timedelta = timedelta(seconds=120)
+    state_dir: Path | None = None
+    rpc_urls: Mapping[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    deployment: Path | None = None
 
 
 DATA_DIR_ENV = "INDEXMAKER_DATA_DIR"
@@ -289,14 +297,40 @@ def _build(settings: Settings) -> ServiceConfig:
         ),
         store=_store(settings),
         api=QueryApiConfig(settings.api.enable, settings.api.host, settings.api.port),
-        chain=ChainConfig(
-            mode=settings.chain.mode,
-            confirmations=settings.chain.confirmations,
-            eth_usdc=settings.chain.eth_usdc,
-            bridge_fee=settings.chain.bridge_fee,
-            relayer_delay=_seconds(settings.chain.relayer_delay),
-            hop_timeout=_seconds(settings.chain.hop_timeout),
+        chain=_chain(settings),
+    )
+
+
+def _chain(settings: Settings) -> ChainConfig:
+    chain, store = settings.chain, settings.store
+    state_dir = None
+    if chain.mode == "anvil":
+        if chain.state_dir is not None:
+            state_dir = Path(chain.state_dir)
+        elif store.backend == "sqlite":
+            state_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir) / "anvil"
+        elif store.backend == "postgresql":
+            # The journal in PostgreSQL names deposits and mints of these chains: fresh
+            # chains at each start would contradict it.
+            raise ConfigError(
+                'chain.state_dir: required with mode "anvil" and store.backend "postgresql" '
+                "(where the local chains are kept across restarts)"
+            )
+    return ChainConfig(
+        mode=chain.mode,
+        confirmations=chain.confirmations,
+        eth_usdc=chain.eth_usdc,
+        bridge_fee=chain.bridge_fee,
+        relayer_delay=_seconds(chain.relayer_delay),
+        hop_timeout=_seconds(chain.hop_timeout),
+        state_dir=state_dir,
+        rpc_urls=MappingProxyType(
+            {
+                int(key): (url, *chain.fallback_rpc_urls.get(key, ()))
+                for key, url in sorted(chain.rpc_urls.items())
+            }
         ),
+        deployment=None if chain.deployment is None else Path(chain.deployment),
     )
 
 

@@ -1,4 +1,5 @@
-"""`serve`'s local chains kept across restarts (issue 11): in `<data_dir>/anvil/`.
+"""`serve`'s local chains kept across restarts (issue 11): in `[chain] state_dir`
+(default `<data_dir>/anvil/`).
 
 - `chain-42161.json`, `chain-8453.json`: each anvil's `--state` file (written by anvil when it
   stops on SIGTERM, loaded when it starts), so blocks, contracts and balances outlive serve.
@@ -7,9 +8,11 @@
   new RPC URLs (the ports are free ones), so `indexmaker deposit --deployment FILE` reaches
   the running chains. When it and both state files exist, the chains are loaded, not
   deployed again: same contracts, same block numbers.
-- The service's journal (with the chain cursors and pending transactions, app/chain_durability.py)
-  lives in the same directory: a journal always describes the chains beside it, never a
-  fresh pair or the in-process simulated chain of `--chain sim` (whose journal is `<data_dir>`).
+- On SQLite the service's journal (with the chain cursors and pending transactions,
+  app/chain_durability.py) lives in the same directory: a journal always describes the chains
+  beside it, never a fresh pair or the in-process simulated chain of `--chain sim` (whose
+  journal is `<data_dir>`). On PostgreSQL the journal is in the database, which records the
+  chains' genesis hashes and refuses other chains (chain_durability.check_identity).
 
 A state file lost without its deployment file (a node killed before it could write it) makes
 a fresh deployment: the old journal then names deposits the new chains never saw; remove the
@@ -23,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
+
 from indexmaker.app.chain_wiring import LocalChains, start_local_chains
 from indexmaker.app.config import ConfigError
 from indexmaker.chain.anvil import CHAINS
@@ -30,11 +35,6 @@ from indexmaker.chain.deploy import TRADING_CHAIN_ID
 
 DEPLOYMENT = "deployment.json"
 NAMES = {chain_id: name for name, (chain_id, _port) in CHAINS.items()}
-
-
-def kept_dir(data_dir: Path) -> Path:
-    """Where serve keeps its local chains and their journal."""
-    return data_dir / "anvil"
 
 
 def state_files(directory: Path) -> dict[int, Path]:
@@ -47,7 +47,7 @@ def start_kept_chains(
 ) -> tuple[LocalChains, bool]:
     """(chains, resumed): the chains of `directory` loaded if it holds a deployment and both
     states, else started fresh there and deployed. Raises ConfigError when the kept deployment
-    lacks an index of `indexes` or was made by another issuer (`chain.mode: reason`), and what
+    lacks an index of `indexes` or was made by another issuer (`chain.state_dir: reason`), and what
     start_local_chains raises."""
     directory.mkdir(parents=True, exist_ok=True)
     states = state_files(directory)
@@ -92,12 +92,29 @@ def _check(chains: LocalChains, indexes: list[str], directory: Path) -> None:
     missing = sorted(set(indexes) - set(tokens))
     if missing:
         raise ConfigError(
-            f"chain.mode: the chains kept in {directory} have no index token for "
+            f"chain.state_dir: the chains kept in {directory} have no index token for "
             f"{', '.join(missing)}; remove that directory to deploy them afresh"
         )
     written = json.loads((directory / DEPLOYMENT).read_text())["deployer"]
     if written != chains.issuer.address:
         raise ConfigError(
-            f"chain.mode: the chains kept in {directory} were deployed by {written}, not by "
+            f"chain.state_dir: the chains kept in {directory} were deployed by {written}, not by "
             f"this issuer {chains.issuer.address}; remove that directory to deploy afresh"
         )
+
+
+# anvil's public accounts 2-8 ("test … junk" mnemonic): the local clients. 0 is the issuer,
+# 1 our relayer and 9 the exchange's hot wallet, each floated by start_local_chains.
+CLIENT_ACCOUNTS = range(2, 9)
+CLIENT_FLOAT = Decimal(1_000_000)
+
+
+def fund_clients(chains: LocalChains, amount: Decimal = CLIENT_FLOAT) -> None:
+    """`amount` local USDC to each of anvil's public client accounts on both chains, so
+    `indexmaker deposit ADDRESS AMOUNT` works from their keys at once (test funds)."""
+    from indexmaker.app.cli_client import ANVIL_TEST_KEYS
+
+    for index in CLIENT_ACCOUNTS:
+        address = Account.from_key(ANVIL_TEST_KEYS[index]).address
+        for chain_id in sorted(chains.sections):
+            chains.mint_usdc(chain_id, address, amount)

@@ -156,6 +156,8 @@ class Service:
         self.server.app.router.add_post("/sim/deposit", self._sim_deposit)
         self.server.app.router.add_get("/info", self._info)
         self._rebalances: asyncio.Task[None] | None = None
+        # GET /info's "chains" (local chains only): where `indexmaker deposit` deposits.
+        self.published_chains: dict[str, dict[str, str]] | None = None
         self.api: QueryApi | None = None
         if config.api.enable:
             self.api = QueryApi(
@@ -275,16 +277,17 @@ class Service:
         return self.metrics.render(), METRICS_CONTENT_TYPE
 
     async def _info(self, _request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "indexes": list(self.config.indexes),
-                "server_address": self.signer.address,
-                "server_public_key": self.signer.public_key_hex,
-                "chain_id": SOURCE_CHAIN_ID,
-                # This run's server_seqs are all above it: a client sees a restart by it.
-                "server_seq_start": self.server.hub.outbox.start,
-            }
-        )
+        info: dict[str, Any] = {
+            "indexes": list(self.config.indexes),
+            "server_address": self.signer.address,
+            "server_public_key": self.signer.public_key_hex,
+            "chain_id": SOURCE_CHAIN_ID,
+            # This run's server_seqs are all above it: a client sees a restart by it.
+            "server_seq_start": self.server.hub.outbox.start,
+        }
+        if self.published_chains is not None:
+            info["chains"] = self.published_chains
+        return web.json_response(info)
 
 
 def parse_sim_deposit(body: Any, max_deposit: Decimal) -> tuple[int, str, Decimal]:
@@ -353,13 +356,21 @@ async def serve(
     through the Binance connector, on an `exchange-sim` child process stopped by PID unless
     BINANCE_REST_URL names a real venue (app/binance_wiring.py); "sim": the in-process
     simulated venue. `chain_kind` "anvil": two local chains, the exchange simulator watching
-    the trading chain, the collateral path on chain (app/chain_wiring.py); "sim": the
-    in-process simulated chain; None: `config.chain.mode`. Raises ConfigError when the venue
-    cannot be set up."""
-    if (chain_kind or config.chain.mode) == "anvil":
-        from indexmaker.app.chain_wiring import serve_on_local_chains
+    the trading chain, the collateral path on chain (app/chain_serve.py); "external": the
+    same path on chains at `[chain] rpc_urls` (app/external_chains.py); "sim": the in-process
+    simulated chain; None: `config.chain.mode`. Raises ConfigError when the venue or the
+    chains cannot be set up."""
+    mode = chain_kind or config.chain.mode
+    server_private_key()  # a bad key stops serve before any chain or process is started
+    if mode == "anvil":
+        from indexmaker.app.chain_serve import serve_on_local_chains
 
         await serve_on_local_chains(config, _serve_until_signal)
+        return
+    if mode == "external":
+        from indexmaker.app.external_chains import serve_on_external_chains
+
+        await serve_on_external_chains(config, _serve_until_signal)
         return
     exchange_sim = None
     venue: VenuePort | None = None

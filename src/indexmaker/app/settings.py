@@ -10,10 +10,11 @@ Why pydantic and not msgspec: docs/decisions.md ("Settings: typed pydantic model
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from indexmaker.model.index import BUNDLED_INDEXES, load_bundled_index
 from indexmaker.server.wire_values import (
@@ -64,6 +65,19 @@ PositiveSeconds = Annotated[Decimal, _dec(ge="0.001", le=_WEEK)]
 Count = Annotated[int, Field(ge=1, le=10_000_000)]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)]
 ChainId = Annotated[int, Field(ge=1, le=2**32 - 1)]
+_RPC_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
+
+
+def _rpc_url(value: str) -> str:
+    if not _RPC_URL.fullmatch(value):
+        # Not echoed: a provider's URL often carries its API key.
+        raise ValueError("expected an http:// or https:// JSON-RPC URL (host, optional path)")
+    return value
+
+
+# A JSON-RPC endpoint: http(s)://host[:port][/path] (web3's HTTP provider; no WebSocket).
+RpcUrl = Annotated[str, Field(max_length=2048), AfterValidator(_rpc_url)]
+CHAIN_IDS = ("42161", "8453")  # the path's source and trading chains (TOML keys are strings)
 
 
 class _Model(BaseModel):
@@ -341,18 +355,63 @@ class StoreSettings(_Model):
 
 
 class ChainSectionSettings(_Model):
-    """The collateral path's chains (issue 11; app/chain_wiring.py). `sim`: the in-process
-    simulated chain and bridges; `anvil`: two local chains (42161, 8453) started by our
-    scripts and deployed, the exchange simulator watching 8453 as the venue, our Across
-    relayer; all stopped by PID when `serve` ends. Deposits count after `confirmations`
-    blocks; gas is charged at the venue's ETHUSDC mid, `eth_usdc` only when it has none."""
+    """The collateral path's chains (issue 11; app/chain_wiring.py). `anvil` (the default):
+    two local chains (42161, 8453) started by our scripts and deployed, kept in `state_dir`
+    across restarts (app/kept_chains.py), the exchange simulator watching 8453 as the venue,
+    our Across relayer; all stopped by PID when `serve` ends. `external`: chains somebody else
+    runs, at `rpc_urls` (per chain id, each with its `fallback_rpc_urls`) with the contracts of
+    the `deployment` file (app/external_chains.py); nothing is started. `sim`: the in-process
+    simulated chain and bridges. Deposits count after `confirmations` blocks; gas is charged
+    at the venue's ETHUSDC mid, `eth_usdc` only when it has none."""
 
-    mode: Literal["sim", "anvil"] = "sim"
+    mode: Literal["sim", "anvil", "external"] = "anvil"
     confirmations: Annotated[int, Field(ge=0, le=1_000)] = 0
     eth_usdc: Amount = Decimal(3000)
     bridge_fee: Annotated[Decimal, _dec(ge=0, le=1_000)] = Decimal("0.10")
     relayer_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.5")
     hop_timeout: Annotated[Decimal, _dec(ge=1, le=_DAY)] = Decimal(120)
+    # anvil: where the chains' state and deployment are kept (default <store.data_dir>/anvil;
+    # required when the store is PostgreSQL). Relative paths from the working directory.
+    state_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    # external: JSON-RPC URLs (http or https) by chain id, e.g. { 8453 = "http://…" }, and
+    # other nodes of the same chain tried in order when one cannot be reached.
+    rpc_urls: Annotated[dict[str, RpcUrl], Field(max_length=len(CHAIN_IDS))] = Field(
+        default_factory=dict
+    )
+    fallback_rpc_urls: Annotated[
+        dict[str, Annotated[list[RpcUrl], Field(max_length=16)]],
+        Field(max_length=len(CHAIN_IDS)),
+    ] = Field(default_factory=dict)
+    # external: the deployed addresses (deploy.py's file: `make deploy`'s .chains/deployment.json)
+    deployment: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _external(self) -> ChainSectionSettings:
+        for name in ("rpc_urls", "fallback_rpc_urls"):
+            for key in getattr(self, name):
+                if key not in CHAIN_IDS:
+                    raise ValueError(
+                        f"{name}.{key}: not a chain of the path (chain ids {', '.join(CHAIN_IDS)})"
+                    )
+        if self.mode != "external":
+            for name in ("rpc_urls", "fallback_rpc_urls", "deployment"):
+                if getattr(self, name):
+                    raise ValueError(f'{name}: only for mode "external" (mode is {self.mode!r})')
+            return self
+        missing = [key for key in CHAIN_IDS if key not in self.rpc_urls]
+        if missing:
+            raise ValueError(
+                f'rpc_urls: mode "external" needs the URL of chain {", ".join(missing)} '
+                '(e.g. rpc_urls = { 42161 = "http://127.0.0.1:8545", 8453 = "http://…" })'
+            )
+        for key, urls in self.fallback_rpc_urls.items():
+            if self.rpc_urls[key] in urls:
+                raise ValueError(f"fallback_rpc_urls.{key}: repeats rpc_urls.{key}")
+        if self.deployment is None:
+            raise ValueError('deployment: mode "external" needs the deployed-addresses file')
+        if self.state_dir is not None:
+            raise ValueError('state_dir: only for mode "anvil" (external chains keep their own)')
+        return self
 
 
 class ApiSettings(_Model):

@@ -41,7 +41,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
 from indexmaker.chain.escrow import IndexEscrow
-from indexmaker.chain.failover import FailoverHTTPProvider
+from indexmaker.chain.failover import rpc_provider
 from indexmaker.chain.logs import CursorHook, LogFollower
 from indexmaker.chain.tx import TxJournal, TxPolicy, TxRevertedError, TxSender
 from indexmaker.core.chain_events import (
@@ -124,11 +124,7 @@ class Web3ChainPort:
         invoice_hash: Callable[[MintIndex], bytes] = mint_terms_hash,
     ) -> None:
         self.settings = settings
-        provider = (
-            FailoverHTTPProvider((settings.rpc_url, *settings.fallback_rpc_urls))
-            if settings.fallback_rpc_urls
-            else AsyncHTTPProvider(settings.rpc_url)
-        )
+        provider = rpc_provider((settings.rpc_url, *settings.fallback_rpc_urls))
         self._w3: AsyncWeb3[Any] = AsyncWeb3(provider)
         self._tx = TxSender(self._w3, issuer, policy)
         self._invoice_hash = invoice_hash

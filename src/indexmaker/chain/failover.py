@@ -75,3 +75,9 @@ class FailoverHTTPProvider(AsyncHTTPProvider):
 
     async def make_batch_request(self, batch_requests: Any) -> Any:
         raise NotImplementedError("batch requests are not used over failover")
+
+
+def rpc_provider(urls: Sequence[str]) -> AsyncHTTPProvider:
+    """web3's provider for one chain's `urls` (the first tried first): failover across them
+    when there are several, the plain HTTP provider for one."""
+    return FailoverHTTPProvider(urls) if len(urls) > 1 else AsyncHTTPProvider(urls[0])

@@ -1,6 +1,8 @@
-"""`indexmaker serve --chain anvil` with a data directory keeps its local chains across a
-restart (app/kept_chains.py): anvil's state and the deployment in `<data_dir>/anvil/`, the
-chain cursor and pending transactions in the journal beside them (app/chain_durability.py)."""
+"""`indexmaker serve` on its default chains (anvil) keeps its local chains across a restart
+(app/kept_chains.py): anvil's state and the deployment in `[chain] state_dir` (default
+`<data_dir>/anvil/`), the chain cursor and pending transactions in the journal (beside them on
+SQLite, in the database on PostgreSQL: app/chain_durability.py). `indexmaker deposit` finds
+the served chains through GET /info and deposits from a test key serve funded."""
 
 from __future__ import annotations
 
@@ -24,12 +26,19 @@ CLIENT = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # anvil's public account 
 
 
 class Serve:
-    """One `serve --chain anvil` process on `data_dir`, stopped by PID."""
+    """One `serve` process (default chains: anvil) on `data_dir`, stopped by PID; `config`:
+    a settings file."""
 
-    def __init__(self, data_dir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("BINANCE_", "INDEXMAKER_", "EXCHANGE_SIM_"))
+        }
         env["INDEXMAKER_DATA_DIR"] = str(data_dir)
-        command = [INDEXMAKER, "serve", "--chain", "anvil", "--port", "0", "--api-port", "0"]
+        command = [INDEXMAKER, "serve", "--port", "0", "--api-port", "0"]
+        if config is not None:
+            command += ["--config", str(config)]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -41,7 +50,9 @@ class Serve:
             line = self.process.stdout.readline()
             if not line:
                 break
-            if line.startswith("{"):
+            if not line.startswith("{"):
+                self.lines.append({"event": "text", "line": line})  # an error's line
+            else:
                 self.lines.append(json.loads(line))
                 if self.lines[-1].get("event") == "service_started":
                     self.spawned = children(self.process.pid)
@@ -56,12 +67,12 @@ class Serve:
         with urllib.request.urlopen(url + path, timeout=5) as response:
             return json.loads(response.read())
 
-    def deposited(self, expected: Decimal, timeout: float = 60) -> None:
+    def deposited(self, expected: Decimal, timeout: float = 60, chain_id: int = 8453) -> None:
         deadline = time.monotonic() + timeout
         seen: Any = None
         while time.monotonic() < deadline:
             try:
-                seen = self.api(f"/v1/collateral/8453/{CLIENT}")
+                seen = self.api(f"/v1/collateral/{chain_id}/{CLIENT}")
             except OSError:  # no position yet: 404
                 seen = None
             if seen is not None and Decimal(str(seen["deposited"])) == expected:
@@ -82,14 +93,17 @@ class Serve:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
+    def url(self) -> str:
+        return str(self.event("fix_listening")[0]["url"])
 
-def deposit(data_dir: Path, amount: str) -> None:
-    deployment = data_dir / "anvil" / "deployment.json"
-    command = [INDEXMAKER, "deposit", CLIENT, amount, "--chain", "8453", "--fund"]
-    result = subprocess.run(
-        [*command, "--deployment", str(deployment)], capture_output=True, text=True, timeout=60
-    )
+
+def deposit(served: Serve, amount: str, *chain: str) -> str:
+    """`indexmaker deposit CLIENT AMOUNT [--chain ID]` against the served instance: the
+    chains and addresses come from its GET /info; CLIENT's test key was funded by serve."""
+    command = [INDEXMAKER, "deposit", CLIENT, amount, *chain, "--url", served.url()]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def cursor(data_dir: Path) -> int:
@@ -109,7 +123,7 @@ def test_serve_on_anvil_keeps_its_chains_and_cursor_across_a_restart(
     first = Serve(tmp_path)
     try:
         assert first.event("local_chains_kept")[0]["resumed"] is False
-        deposit(tmp_path, "100")
+        assert "on chain 8453" in deposit(first, "100", "--chain", "8453")
         first.deposited(Decimal(100))
     finally:
         first.stop()
@@ -125,10 +139,48 @@ def test_serve_on_anvil_keeps_its_chains_and_cursor_across_a_restart(
         # The journal remembers the first deposit; a second one is seen once, after it: the
         # port read on from the stored cursor and the first deposit was not counted again.
         second.deposited(Decimal(100), timeout=10)
-        deposit(tmp_path, "50")
+        deposit(second, "50", "--chain", "8453")
         second.deposited(Decimal(150))
         time.sleep(1.0)  # a few polls more: nothing read twice
         second.deposited(Decimal(150), timeout=1)
     finally:
         second.stop()
     assert cursor(tmp_path) > stored
+
+
+@pytest.mark.slow
+def test_serve_on_anvil_with_postgresql_keeps_its_chains_in_state_dir(
+    compiled: None, tmp_path: Path, postgres_url: str
+) -> None:
+    settings = tmp_path / "pg.toml"
+    state_dir = tmp_path / "chains"
+    settings.write_text(
+        f'[store]\nbackend = "postgresql"\nurl = "{postgres_url}"\n'
+        f'[chain]\nstate_dir = "{state_dir}"\n'
+    )
+    data_dir = tmp_path / "unused"  # neither chains nor journal go there
+    first = Serve(data_dir, settings)
+    try:
+        # No --chain: the service's own chain (GET /info's chain_id, 42161), across the bridge.
+        assert "on chain 42161" in deposit(first, "70")
+        first.deposited(Decimal(70), chain_id=42161)
+    finally:
+        first.stop()
+    assert sorted(p.name for p in state_dir.iterdir()) == [
+        "chain-42161.json",
+        "chain-8453.json",
+        "deployment.json",
+    ]
+    assert not data_dir.exists()
+    custody = {c["chain_id"]: c["custody"] for c in first.event("local_chain")}
+
+    second = Serve(data_dir, settings)
+    try:
+        assert second.event("local_chains_kept")[0]["resumed"] is True
+        assert {c["chain_id"]: c["custody"] for c in second.event("local_chain")} == custody
+        second.deposited(Decimal(70), timeout=10, chain_id=42161)  # the journal in PostgreSQL
+        # The chain kept the client's balance: serve funded 1,000,000 and 70 went to custody.
+        assert "wallet 999910.000000 USDC" in deposit(second, "20")
+        second.deposited(Decimal(90), chain_id=42161)
+    finally:
+        second.stop()

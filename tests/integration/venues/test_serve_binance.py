@@ -38,7 +38,7 @@ def test_serve_on_binance_connector_gets_live_books_and_stops_its_simulator(
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
     env["INDEXMAKER_DATA_DIR"] = str(tmp_path)
     process = subprocess.Popen(  # no --venue: binance is the default
-        [INDEXMAKER, "serve", "--port", "0", "--api-port", "0"],
+        [INDEXMAKER, "serve", "--chain", "sim", "--port", "0", "--api-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -48,11 +48,13 @@ from indexmaker.server.ws_server import ServerConfig
 EXAMPLE = Path(__file__).parents[3] / "indexmaker.example.toml"
 
 
-# `serve` keeps durable state in SQLite (data_dir from the settings or the environment); a
-# ServiceConfig built in code keeps it in memory.
+# `serve` keeps durable state in SQLite (data_dir from the settings or the environment) and
+# runs on local anvil chains kept beside it; a ServiceConfig built in code keeps its state in
+# memory and uses the in-process chain.
 def _serve_defaults() -> ServiceConfig:
     data_dir = Path(os.environ.get("INDEXMAKER_DATA_DIR") or "data")
-    return ServiceConfig(store=StoreConfig(data_dir), api=QueryApiConfig())  # serve: API on
+    chain = ChainConfig(mode="anvil", state_dir=data_dir / "anvil")
+    return ServiceConfig(store=StoreConfig(data_dir), api=QueryApiConfig(), chain=chain)
 
 
 def test_no_file_gives_the_embedded_defaults() -> None:
@@ -109,7 +111,9 @@ def test_the_example_file_names_every_setting() -> None:
 )
 def test_every_runtime_setting_can_be_set_from_the_file(runtime: Any, model: Any) -> None:
     # A field added to a runtime config without a typed setting could never be configured.
-    assert {f.name for f in dataclasses.fields(runtime)} == set(model.model_fields)
+    # (ChainConfig.rpc_urls holds each chain's fallback_rpc_urls after its first URL.)
+    merged = {"fallback_rpc_urls"} if model is ChainSectionSettings else set()
+    assert {f.name for f in dataclasses.fields(runtime)} == set(model.model_fields) - merged
 
 
 def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
@@ -187,7 +191,10 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ('[server.antibot]\nmin_balance = "-1"\n', "server.antibot.min_balance: must be greater"),
         ("[server.antibot]\nttl = 0\n", "server.antibot.ttl: must be greater than or equal"),
         ("[sim]\nbook_refresh = 0\n", "sim.book_refresh: must be greater than or equal"),
-        ('[chain]\nmode = "mainnet"\n', "chain.mode: must be 'sim' or 'anvil' (got 'mainnet')"),
+        (
+            '[chain]\nmode = "mainnet"\n',
+            "chain.mode: must be 'sim', 'anvil' or 'external' (got 'mainnet')",
+        ),
         (
             "[chain]\nconfirmations = -1\n",
             "chain.confirmations: must be greater than or equal to 0",
@@ -265,8 +272,12 @@ def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> 
     path = tmp_path / "c.toml"
     path.write_text('[chain]\nmode = "anvil"\nconfirmations = 2\nrelayer_delay = 0.25\n')
     config = load_config(path)
+    state_dir = Path(os.environ.get("INDEXMAKER_DATA_DIR") or "data") / "anvil"
     assert config.chain == ChainConfig(
-        mode="anvil", confirmations=2, relayer_delay=timedelta(milliseconds=250)
+        mode="anvil",
+        confirmations=2,
+        relayer_delay=timedelta(milliseconds=250),
+        state_dir=state_dir,
     )
     figures = path_settings(config)
     assert (figures.confirmations, figures.relayer_delay_s, figures.eth_usdc) == (
@@ -277,8 +288,34 @@ def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> 
     assert figures.hop_timeout_s == 120.0
     # `serve --chain` sets the mode, named as given when wrong.
     assert load_config(path, {"chain": {"mode": "sim"}}).chain.mode == "sim"
-    with pytest.raises(ConfigError, match=r"^--chain: must be 'sim' or 'anvil'"):
+    with pytest.raises(ConfigError, match=r"^--chain: must be 'sim', 'anvil' or 'external'"):
         load_config(None, {"chain": {"mode": "x"}}, {"chain.mode": "--chain"})
+
+
+def test_chain_state_dir_follows_the_store_or_is_required(tmp_path: Path) -> None:
+    pg = {"backend": "postgresql", "url": "postgresql://a@127.0.0.1/x"}
+    kept = load_config(None, {"store": pg, "chain": {"state_dir": str(tmp_path)}})
+    assert kept.chain.state_dir == tmp_path
+    assert load_config(None, {"store": {"backend": "memory"}}).chain.state_dir is None
+    assert load_config(None, {"store": pg, "chain": {"mode": "sim"}}).chain.state_dir is None
+    with pytest.raises(ConfigError, match=r"^chain\.state_dir: required with mode \"anvil\""):
+        load_config(None, {"store": pg})
+
+
+def test_external_chain_urls_keep_their_order_and_stay_out_of_repr(tmp_path: Path) -> None:
+    chain = {
+        "mode": "external",
+        "rpc_urls": {"42161": "http://a.example/key1", "8453": "https://b.example/key2"},
+        "fallback_rpc_urls": {"8453": ["http://c.example:8546", "http://d.example"]},
+        "deployment": str(tmp_path / "deployment.json"),
+    }
+    config = load_config(None, {"chain": chain}).chain
+    assert config.rpc_urls == {
+        42161: ("http://a.example/key1",),
+        8453: ("https://b.example/key2", "http://c.example:8546", "http://d.example"),
+    }
+    assert config.deployment == tmp_path / "deployment.json" and config.state_dir is None
+    assert "key1" not in repr(config) and "key2" not in repr(config)
 
 
 def test_command_line_overrides_are_named_as_given() -> None:

@@ -40,7 +40,10 @@ def test_bad_store_settings_are_named(values: dict[str, str], message: str) -> N
 def test_postgresql_takes_its_url_from_the_environment_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = {"store": {"backend": "postgresql", "url": "postgresql://a@127.0.0.1/x"}}
+    settings = {
+        "store": {"backend": "postgresql", "url": "postgresql://a@127.0.0.1/x"},
+        "chain": {"mode": "sim"},
+    }
     monkeypatch.delenv("INDEXMAKER_STORE_URL", raising=False)
     assert load_config(None, settings).store.url == "postgresql://a@127.0.0.1/x"
     monkeypatch.setenv("INDEXMAKER_STORE_URL", "postgresql://b:secret@127.0.0.1/y")
@@ -49,4 +52,4 @@ def test_postgresql_takes_its_url_from_the_environment_first(
     assert "secret" not in repr(store)  # never in a log line
     monkeypatch.delenv("INDEXMAKER_STORE_URL")
     with pytest.raises(ConfigError, match=r"^store\.url: required for backend postgresql"):
-        load_config(None, {"store": {"backend": "postgresql"}})
+        load_config(None, {"store": {"backend": "postgresql"}, "chain": {"mode": "sim"}})

@@ -1,0 +1,153 @@
+"""`serve` on chains (issue 11): the collateral path of app/chain_wiring.py as the service's
+chain port and bridges, on local anvil chains (`[chain] mode = "anvil"`, kept across
+restarts in `state_dir`: app/kept_chains.py) or on external ones (app/external_chains.py),
+with the exchange simulator watching the trading chain as the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+
+from web3 import Web3
+
+from indexmaker.app.binance_wiring import binance_venue
+from indexmaker.app.chain_durability import check_identity, make_durable
+from indexmaker.app.chain_return import RETURN_HOPS
+from indexmaker.app.chain_wiring import (
+    Chains,
+    chain_path,
+    exchange_sim_args,
+    exchange_sim_env,
+    path_settings,
+    start_local_chains,
+)
+from indexmaker.app.config import ServiceConfig
+from indexmaker.app.service import Service, index_pairs
+from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
+from indexmaker.observability.logging import log_event
+from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
+
+# service.py's _serve_until_signal(config, venue, chain, bridges, prepare)
+ServeFn = Callable[
+    [
+        ServiceConfig,
+        VenuePort | None,
+        ChainPort | None,
+        Mapping[str, BridgePort] | None,
+        Callable[[Service], None] | None,
+    ],
+    Awaitable[None],
+]
+
+
+async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: ServeFn) -> None:
+    """`serve` in `[chain] mode = "anvil"`: local chains started (or loaded) and deployed,
+    then `serve_on_chains`; the chains stopped by PID at the end. With `config.chain.state_dir`
+    the chains are kept there across restarts (app/kept_chains.py), with the journal beside
+    them on SQLite (in the database on PostgreSQL), and the chain ports' cursors and pending
+    transactions in that journal's store (app/chain_durability.py). Without one (memory
+    store) the chains start empty each time and the journal stays in memory: a journal of an
+    earlier run would name deposits and mints fresh chains never saw. A fresh deployment
+    funds anvil's public client accounts with local USDC (kept_chains.fund_clients)."""
+    from indexmaker.app.kept_chains import fund_clients, start_kept_chains
+
+    state_dir = config.chain.state_dir
+    if state_dir is None:
+        chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
+        store, resumed = replace(config.store, data_dir=None, url=None), False
+    else:
+        chains, resumed = await asyncio.to_thread(
+            start_kept_chains, list(config.indexes), state_dir
+        )
+        log_event("local_chains_kept", directory=str(state_dir), resumed=resumed)
+        # SQLite: the journal beside the chains it describes; PostgreSQL: in its database.
+        on_disk = config.store.data_dir is not None
+        store = replace(config.store, data_dir=state_dir) if on_disk else config.store
+    try:
+        if not resumed:
+            await asyncio.to_thread(fund_clients, chains)
+        kept = replace(config, store=store)
+        env = exchange_sim_env(chains)
+        await serve_on_chains(kept, chains, serve_until_signal, env, publish=True)
+    finally:
+        chains.stop()
+
+
+async def serve_on_chains(
+    config: ServiceConfig,
+    chains: Chains,
+    serve_until_signal: ServeFn,
+    sim_env: Mapping[str, str] | None = None,
+    event: str = "local_chain",
+    publish: bool = False,
+) -> None:
+    """Serve over `chains`: the exchange simulator watching the trading chain (at its live
+    URL) as the venue (`sim_env`: its environment), the collateral path's ports and bridges,
+    our relayers; the simulator stopped by PID at the end. Each chain is logged as `event`
+    (chain id, addresses, `Chains.shown_url`); `publish`: GET /info names each chain's RPC
+    URL, custody and USDC (local chains: `indexmaker deposit` finds them there). The store's
+    journal must describe these
+    chains: a store that recorded other chains stops it (chain_durability.check_identity)."""
+    exchange_sim = None
+    txs: SqlChainTxs | None = None
+    try:
+        for chain_id, section in sorted(chains.sections.items()):
+            log_event(
+                event,
+                chain_id=chain_id,
+                rpc=chains.shown_url(chain_id),
+                custody=section["custody"],
+                usdc=section["usdc"],
+                spoke_pool=section["spoke_pool"],
+                confirmations=config.chain.confirmations,
+            )
+        identity = await asyncio.to_thread(chain_identity, chains)
+        args = [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
+        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, sim_env)
+        path = chain_path(chains, venue.rest, path_settings(config))
+        txs = open_chain_txs(config.store)
+
+        def durable(service: Service) -> None:
+            check_identity(service.store, identity)
+            if publish:
+                service.published_chains = published(chains)
+            make_durable(path.chain.ports.values(), service.store, service.runtime, txs)
+
+        path.relayer.start()
+        try:
+            kept = replace(
+                config,
+                solver=replace(config.solver, return_hops=RETURN_HOPS),  # 42161 paid there
+            )
+            await serve_until_signal(kept, venue, path.chain, path.bridges, durable)
+        finally:
+            await path.close()
+    finally:
+        if txs is not None:
+            txs.close()
+        if exchange_sim is not None:
+            exchange_sim.stop()
+
+
+def published(chains: Chains) -> dict[str, dict[str, str]]:
+    """GET /info's "chains": by chain id, the first RPC URL and the custody and USDC
+    addresses (deploy.py's names): what a depositor needs."""
+    return {
+        str(chain_id): {
+            "rpc_url": chains.live_url(chain_id),
+            "custody": section["custody"],
+            "usdc": section["usdc"],
+        }
+        for chain_id, section in sorted(chains.sections.items())
+    }
+
+
+def chain_identity(chains: Chains) -> dict[int, str]:
+    """Each chain's genesis block hash, by chain id: which chains a journal describes."""
+    out: dict[int, str] = {}
+    for chain_id in sorted(chains.sections):
+        w3 = Web3(Web3.HTTPProvider(chains.live_url(chain_id), request_kwargs={"timeout": 10}))
+        out[chain_id] = w3.eth.get_block(0)["hash"].to_0x_hex()
+    return out

@@ -1,0 +1,59 @@
+"""Where `indexmaker deposit ADDRESS AMOUNT [--chain 42161|8453] [--deployment FILE]`
+deposits (issue 11):
+
+- `--deployment FILE`: on that deployment's chain `--chain` (default 42161), on chain.
+- else the service at `--url` (GET /info): a `serve` on local chains (the default) names
+  each chain's RPC URL, custody and USDC under "chains": the deposit is made there, on
+  `--chain` or the service's `chain_id` (the chain orders name by default), from ADDRESS's
+  local test key (anvil's public client accounts are funded when serve deploys);
+- a service without chains there (the simulated chain): its POST /sim/deposit (app/cli_client.py),
+  or with `--chain`, `make deploy`'s `.chains/deployment.json`.
+
+The on-chain deposit itself is app/cli_chain.py's `deposit_on_chain`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from indexmaker.app.cli_chain import deposit_on_chain, load_section, usable_section
+from indexmaker.app.cli_client import run_client_command, service_url
+
+INFO_TIMEOUT_S = 5.0
+
+
+def run_deposit(args: argparse.Namespace) -> int:
+    """The deposit's exit status; CliError (printed by the caller) on failure."""
+    from indexmaker.chain.anvil import RUN_DIR
+    from indexmaker.server.client_requests import DEFAULT_CHAIN_ID
+
+    if args.deployment is not None:
+        chain_id = args.chain or DEFAULT_CHAIN_ID
+        section = load_section(args.deployment, chain_id)
+    else:
+        info = _server_info(args)
+        if info is not None and "chains" in info:
+            chain_id = args.chain or int(info.get("chain_id", DEFAULT_CHAIN_ID))
+            section = usable_section(info, chain_id, f"GET /info of {args.url}")
+        elif args.chain is None:
+            return run_client_command(args)  # the simulated chain (or its error)
+        else:
+            chain_id = args.chain
+            section = load_section(RUN_DIR / "deployment.json", chain_id)
+    print(deposit_on_chain(args, section, chain_id))
+    return 0
+
+
+def _server_info(args: argparse.Namespace) -> dict[str, Any] | None:
+    """GET /info of the service at --url; None when it does not answer."""
+    import aiohttp
+
+    from indexmaker.server.client_http import fetch_server_info
+
+    url = service_url(args)
+    try:
+        return asyncio.run(fetch_server_info(url, timeout=min(args.timeout, INFO_TIMEOUT_S)))
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+        return None
