@@ -70,10 +70,10 @@ mint_delay = 0.02
 deposit_endpoint = true
 [api]
 port = 0                     # the query API on any free port (tests run side by side)
-[store]
-commit_interval = 0.05
 [chain]
 mode = "sim"                 # the in-process chain: /sim/deposit, the deposits it numbers
+[store]                      # last: callers append store settings
+commit_interval = 0.05
 """
 CLIENTS = (1, 2, 3)  # anvil test accounts
 # (client, amount) deposits, then (client, client order id, USDC) orders, in this order.
