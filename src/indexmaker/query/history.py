@@ -94,77 +94,75 @@ def _store(store: StorePort | None) -> StorePort:
 Handler = Callable[[dict[str, Any]], Awaitable[BaseModel]]
 
 
-async def _page(
-    read: Callable[[Q], list[R]],
-    query: Q,
-    limit: int,
+def _listing(
+    store: StorePort | None,
+    read: Callable[[StorePort, Q], list[R]],
+    query: Callable[[dict[str, Any], Any], Q],
+    cursor: tuple[type, ...],
     item: Callable[[R], T],
     key: Callable[[R], tuple[object, ...]],
-) -> models.Page[T]:
-    """One keyset page: `query` asks for limit + 1 rows (is there a next page?), read in a
-    worker thread (the store's own connection)."""
-    rows = await asyncio.to_thread(read, query)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return models.Page(
-        items=[item(r) for r in rows], next_cursor=encode_cursor(key(rows[-1])) if more else None
-    )
+) -> Callable[[dict[str, Any]], Awaitable[models.Page[T]]]:
+    """A route handler of one keyset-paged listing: `query(values, after)` builds the
+    store's query from the checked parameters and the decoded cursor (the last row's sort
+    `key`, of `cursor` types); it asks for limit + 1 rows (is there a next page?), read by
+    `read` in a worker thread (the store's own connection)."""
+
+    async def handler(values: dict[str, Any]) -> models.Page[T]:
+        after = values.get("cursor")
+        asked = query(values, None if after is None else decode_cursor(after, cursor))
+        rows = await asyncio.to_thread(read, _store(store), asked)
+        limit = values["limit"]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return models.Page(
+            items=[item(r) for r in rows],
+            next_cursor=encode_cursor(key(rows[-1])) if more else None,
+        )
+
+    return handler
+
+
+def _common(values: dict[str, Any]) -> dict[str, Any]:
+    """The filters every listing has: its time range and its page size (+ 1)."""
+    return {"since": values.get("from"), "until": values.get("to"), "limit": values["limit"] + 1}
 
 
 def handlers(store: StorePort | None) -> tuple[Handler, Handler, Handler]:
     """(invoices, order history, batch history) route handlers over `store` (None: each
     answers 503)."""
-
-    async def invoices(values: dict[str, Any]) -> models.Page[models.Invoice]:
-        after = values.get("cursor")
-        query = InvoiceQuery(
-            client=views.client_of(values),
-            symbol=values.get("symbol"),
-            since=values.get("from"),
-            until=values.get("to"),
-            after=None if after is None else decode_cursor(after, (str, str)),
-            limit=values["limit"] + 1,
-        )
-        return await _page(
-            _store(store).invoices,
-            query,
-            values["limit"],
-            lambda r: views.invoice(r.client, r.invoice),
-            lambda r: r.key,
-        )
-
-    async def orders(values: dict[str, Any]) -> models.Page[models.OrderRecord]:
-        after = values.get("cursor")
-        query = OrderQuery(
-            client=views.client_of(values),
-            symbol=values.get("symbol"),
-            side=values.get("side"),
-            status=values.get("status"),
-            since=values.get("from"),
-            until=values.get("to"),
-            after=None if after is None else decode_cursor(after, (int,))[0],
-            limit=values["limit"] + 1,
-        )
-        return await _page(
-            _store(store).orders, query, values["limit"], order_record, lambda r: (r.journal_seq,)
-        )
-
-    async def batches(values: dict[str, Any]) -> models.Page[models.BatchRecord]:
-        after = values.get("cursor")
-        query = BatchQuery(
-            side=values.get("side"),
-            status=values.get("status"),
-            since=values.get("from"),
-            until=values.get("to"),
-            after=None if after is None else decode_cursor(after, (int, int)),
-            limit=values["limit"] + 1,
-        )
-        return await _page(
-            _store(store).batches,
-            query,
-            values["limit"],
-            _batch_record,
-            lambda r: (r.journal_seq, r.batch_id),
-        )
-
+    invoices = _listing(
+        store,
+        lambda s, q: s.invoices(q),
+        lambda v, after: InvoiceQuery(
+            client=views.client_of(v), symbol=v.get("symbol"), after=after, **_common(v)
+        ),
+        (str, str),
+        lambda r: views.invoice(r.client, r.invoice),
+        lambda r: r.key,
+    )
+    orders = _listing(
+        store,
+        lambda s, q: s.orders(q),
+        lambda v, after: OrderQuery(
+            client=views.client_of(v),
+            symbol=v.get("symbol"),
+            side=v.get("side"),
+            status=v.get("status"),
+            after=None if after is None else after[0],
+            **_common(v),
+        ),
+        (int,),
+        order_record,
+        lambda r: (r.journal_seq,),
+    )
+    batches = _listing(
+        store,
+        lambda s, q: s.batches(q),
+        lambda v, after: BatchQuery(
+            side=v.get("side"), status=v.get("status"), after=after, **_common(v)
+        ),
+        (int, int),
+        _batch_record,
+        lambda r: (r.journal_seq, r.batch_id),
+    )
     return invoices, orders, batches
