@@ -11,17 +11,18 @@ The wallet key comes from `--key-file PATH`, `--test-key N` (anvil's public test
 for local use only) or the environment variable INDEXMAKER_KEY, in that order; `quote` needs
 none (quotes are unsigned: a throw-away address asks). Output is plain lines, whole, on a
 terminal or not. Exit status: 0 done, 1 refused or failed, 2 bad input.
+
+This module registers the commands, checks their input and runs them; what each does once
+connected is `cli_orders.py`, how it prints `cli_output.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +34,10 @@ from indexmaker.server.client_requests import (
     DEFAULT_CHAIN_ID,
     DEFAULT_URL,
     amount_decimals,
-    parse_side,
 )
 
 if TYPE_CHECKING:
-    from indexmaker.server.client import Event, IndexMakerClient, Invoice
+    from indexmaker.server.client import IndexMakerClient
 
 KEY_ENV = "INDEXMAKER_KEY"
 URL_ENV = "INDEXMAKER_URL"
@@ -210,8 +210,10 @@ def _client_command(args: argparse.Namespace) -> int:
             check_address(args.address)
     except ValueError as error:
         raise CliError(str(error), code=2) from None
+    from indexmaker.app import cli_orders
+
     if args.command == "deposit":
-        return _run(_deposit(args))
+        return _run(cli_orders.deposit(args))
     if args.command == "order":
         from indexmaker.app.cli_redeem import approve_custody, check_sell_options
 
@@ -220,10 +222,10 @@ def _client_command(args: argparse.Namespace) -> int:
         if args.approve:
             print(approve_custody(key, args.symbol, args.amount, args.deployment), flush=True)
     runner: Callable[[IndexMakerClient, argparse.Namespace], Awaitable[int]] = {
-        "quote": _quote,
-        "order": _order,
-        "cancel": _cancel,
-        "watch": _watch,
+        "quote": cli_orders.quote,
+        "order": cli_orders.order,
+        "cancel": cli_orders.cancel,
+        "watch": cli_orders.watch,
     }[args.command]
     client = sdk.IndexMakerClient(
         args.url,
@@ -301,192 +303,3 @@ async def _with_client(
         return await runner(client, args)
     finally:
         await client.close()
-
-
-async def _deposit(args: argparse.Namespace) -> int:
-    from indexmaker.server.client import sim_deposit
-
-    result = await sim_deposit(args.url, args.address, args.amount, timeout=args.timeout)
-    print(
-        f"deposited {result['amount']} USDC to {result['address']} "
-        f"(simulated chain, deposit #{result['seq_num']})"
-    )
-    return 0
-
-
-async def _quote(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    quote = await client.quote(args.symbol, args.side, args.amount)
-    print(f"quote {quote.client_quote_id}: {_order_text(args)}")
-    print(f"  quantity_possible:     {quote.quantity_possible:f}")
-    if quote.quantity_fillable_now is not None:
-        print(f"  quantity_fillable_now: {quote.quantity_fillable_now:f}")
-    if quote.index_price is not None:
-        print(f"  index_price:           {quote.index_price:f}")
-    if quote.expected_proceeds is not None:  # a sell's: USDC the units should pay
-        print(f"  expected_proceeds:     {quote.expected_proceeds:f} USDC")
-    return 0
-
-
-async def _order(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    from indexmaker.app.cli_redeem import print_redemption, redemption_line
-    from indexmaker.server.client import (
-        Ack,
-        Disconnected,
-        Fill,
-        Nak,
-        OrderResponse,
-        RedemptionFill,
-        ServerRestarted,
-        new_id,
-    )
-
-    cid = args.client_order_id or new_id("o")
-
-    def show(event: Event) -> None:
-        if isinstance(event, Ack):
-            print(f"ACK  seq {event.ref_seq_num}", flush=True)
-        elif isinstance(event, Nak):
-            print(f"NAK  seq {event.ref_seq_num}: {event.reason}", flush=True)
-        elif isinstance(event, OrderResponse) and event.client_order_id == cid:
-            if event.accepted:
-                # The reason of an accepted order is news: what it waits for, or why a sell
-                # reduced less than asked (SPEC §3).
-                why = f" ({event.reason})" if event.reason else ""
-                print(f"accepted {cid}: {_order_text(args)}{why}")
-        elif isinstance(event, Fill) and event.client_order_id == cid:
-            print(_fill_line(event), flush=True)
-        elif isinstance(event, RedemptionFill) and event.client_order_id == cid:
-            print(redemption_line(event), flush=True)
-        elif isinstance(event, Disconnected):
-            print(f"disconnected: {event.reason} (reconnecting)", flush=True)
-        elif isinstance(event, ServerRestarted):
-            print(f"server restarted: {event.reason}", flush=True)
-
-    client.on_event = show
-    try:
-        response = await client.new_order(
-            args.symbol, args.side, args.amount, cid, min_proceeds=args.min_proceeds
-        )
-        if not response.accepted:
-            raise CliError(f"order {cid} rejected: {response.reason}")
-        if not args.wait:
-            print("(fills follow; `indexmaker watch` shows them, `--wait` waits for the invoice)")
-            return 0
-        if parse_side(args.side).value == "sell":
-            print_redemption(await client.wait_redeemed(cid, args.wait_timeout))
-            return 0
-        invoice = await client.wait_minted(cid, args.wait_timeout)
-    finally:
-        client.on_event = None  # our own close at the end is no news
-    _print_invoice(invoice)
-    return 0
-
-
-async def _cancel(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    response = await client.cancel(args.symbol, args.client_order_id, args.amount)
-    if response.status != "canceled":
-        raise CliError(f"cancel of {response.client_order_id} rejected: {response.reason}")
-    if response.reason:  # a sell's cancel says how many index units it took off
-        print(f"canceled {response.client_order_id}: {response.reason}")
-    else:
-        print(f"canceled {args.amount} USDC of {response.client_order_id}")
-    return 0
-
-
-async def _watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    from indexmaker.app.cli_redeem import show_redemption_event
-    from indexmaker.server.client import (
-        CancelResponse,
-        Connected,
-        Disconnected,
-        Fill,
-        Invoice,
-        OrderResponse,
-        ServerMessage,
-        ServerRestarted,
-        Unverified,
-    )
-
-    print(f"watching {client.address} on {client.url} (Ctrl-C stops)", flush=True)
-    skipped = 0
-
-    async def loop() -> None:
-        nonlocal skipped
-        async for event in client.events():
-            if isinstance(event, ServerMessage) and event.poss_dup and not args.history:
-                skipped += 1
-                continue
-            tag = " (resent)" if isinstance(event, ServerMessage) and event.poss_dup else ""
-            if isinstance(event, Fill):
-                print(_fill_line(event) + tag, flush=True)
-            elif isinstance(event, Invoice):
-                _print_invoice(event, tag)
-            elif show_redemption_event(event, tag):  # a sell's fills and invoice
-                pass
-            elif isinstance(event, OrderResponse | CancelResponse):
-                what = "order" if isinstance(event, OrderResponse) else "cancel"
-                why = f": {event.reason}" if event.reason else ""
-                print(f"{what} {event.client_order_id} {event.status}{why}{tag}", flush=True)
-            elif isinstance(event, Connected) and event.session > 1:
-                print(f"reconnected; resumed after server_seq {event.resumed_from}", flush=True)
-            elif isinstance(event, Disconnected | Unverified):
-                print(f"{type(event).__name__.lower()}: {event.reason}", flush=True)
-            elif isinstance(event, ServerRestarted):
-                print(
-                    f"server restarted: {event.reason}; what it held for a resend may be "
-                    "gone, so check open orders",
-                    flush=True,
-                )
-
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(loop(), args.duration)
-    if skipped:
-        print(f"({skipped} earlier messages not shown; --history shows them)")
-    return 0
-
-
-def _fill_line(fill: Any) -> str:
-    return (
-        f"fill {fill.client_order_id}: {fill.status}, filled {fill.filled_quantity:f}, "
-        f"spent {fill.collateral_spent:f}, remaining {fill.collateral_remaining:f}, "
-        f"fill rate {fill.fill_rate:f}"
-    )
-
-
-# A mint Invoice's figures, in the order they are shown.
-MINT_INVOICE_FIELDS = (
-    "payment_id",
-    "total_amount",
-    "amount_paid",
-    "assets_value",
-    "exchange_fee",
-    "management_fee",
-    "amount_remaining",
-    "fill_rate",
-    "minted_at",
-)
-
-
-def field_text(value: Any) -> str:
-    """A Decimal in plain notation ("0", not "0E-18"), anything else as it prints."""
-    return f"{value:f}" if isinstance(value, Decimal) else str(value)
-
-
-def print_fields(record: Any, names: tuple[str, ...]) -> None:
-    """`  name: value` for each field of an invoice (mint or redemption), in `names` order."""
-    for name in names:
-        print(f"  {name}: {field_text(getattr(record, name))}")
-
-
-def _print_invoice(invoice: Invoice, tag: str = "") -> None:
-    print(f"minted {invoice.filled_quantity} {invoice.symbol} for {invoice.client_order_id}{tag}")
-    print_fields(invoice, MINT_INVOICE_FIELDS)
-    fees = sum((lot.assigned_fee for lot in invoice.lots), Decimal(0))
-    print(f"  lots: {len(invoice.lots)} (fees {fees:f})", flush=True)
-
-
-def _order_text(args: argparse.Namespace) -> str:
-    """`buy SY100 for 1000 USDC`, or `sell 0.5 SY100`: a sell names index units (SPEC §3)."""
-    if parse_side(args.side).value == "sell":
-        return f"sell {args.amount} {args.symbol}"
-    return f"buy {args.symbol} for {args.amount} USDC"

@@ -21,7 +21,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from indexmaker.app.cli_client import CliError, print_fields
+from indexmaker.app.cli_client import CliError
+from indexmaker.app.cli_output import print_fields
 
 TRADING_CHAIN_ID = 8453
 # A RedemptionInvoice's figures, in the order they are shown (CLI and demo).

@@ -20,7 +20,7 @@ from eth_account import Account
 from web3 import Web3
 
 from indexmaker.app.chain_wiring import LocalChains
-from indexmaker.app.cli_client import field_text
+from indexmaker.app.cli_output import field_text
 from indexmaker.app.cli_redeem import INVOICE_FIELDS
 from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, connect
