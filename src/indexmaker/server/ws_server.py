@@ -1,10 +1,10 @@
 """The FIX/JSON WebSocket server (SPEC §5) on aiohttp: an adapter of the core.
 
 Per frame: parse → admit (session, seq, timestamp, rate limits) → signature → authorise (one
-use, key sound, session cap) → ACK → the engine. Business responses from the engine are signed
-once, stored in the outbox for resend and fanned out to every eligible session of the client
-(session.py says which). Frames are queued per connection and
-written through aiohttp's public API (connection.py), so one slow client never holds up the
+use, key sound, session cap) → ACK → the engine (frame_handler.py). Business responses from
+the engine are signed once, stored in the outbox for resend and fanned out to every eligible
+session of the client (session.py says which). Frames are queued per connection and written
+through aiohttp's public API (connection.py), so one slow client never holds up the
 others or the engine; a client whose unsent bytes pass the limit is closed (1008), and a
 frame is numbered only once it is queued.
 
@@ -24,37 +24,20 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import WSMsgType, web
 
 from indexmaker.core.clock import Clock
-from indexmaker.core.events import ClientRequest, ClientResponse, NewIndexOrderRequest
+from indexmaker.core.events import ClientRequest, ClientResponse
 from indexmaker.core.ids import ClientKey
 from indexmaker.observability.logging import bind, bound, log_event, unbind
-from indexmaker.server.authentication import authenticate
-from indexmaker.server.balance_gate import MISS, BalanceGate
+from indexmaker.server.balance_gate import BalanceGate
 from indexmaker.server.connection import Connection, SendBudget, size_buffers
-from indexmaker.server.encoding import (
-    PreparedMessage,
-    Stamp,
-    encode_prepared,
-    prepare_ack,
-    prepare_challenge,
-    prepare_nak,
-)
+from indexmaker.server.frame_handler import TOO_SLOW, FrameHandler
 from indexmaker.server.listener import Handshakes, listen
-from indexmaker.server.messages import (
-    ChallengeRequest,
-    ParsedRequest,
-    ResendRequest,
-    WireError,
-    WireLimits,
-    parse_request,
-    prepare_response,
-)
+from indexmaker.server.messages import prepare_response
 from indexmaker.server.server_config import ServerConfig
 from indexmaker.server.session import SessionHub, server_seq_epoch
 from indexmaker.server.signing import Signer
@@ -68,7 +51,6 @@ __all__ = ["FixServer", "ServerConfig"]  # ServerConfig lives in server_config.p
 
 QUOTE_TYPES = frozenset({NEW_QUOTE_REQUEST, CANCEL_QUOTE_REQUEST})
 HARD_FRAME_CAP_FACTOR = 4  # connection-closing cap, as a multiple of max_frame_bytes
-TOO_SLOW = "too slow: unsent bytes over the limit"
 TRANSPORT_HIGH_WATER = 16 * 1024  # bytes in a transport's buffer before it pauses us
 
 
@@ -82,7 +64,6 @@ class FixServer:
         hub: SessionHub | None = None,
     ) -> None:
         self.config = config
-        self._submit = submit
         self._clock = clock
         self._signer = signer
         # Numbered from this start's epoch: a restart never reuses a server_seq (SPEC §5).
@@ -91,7 +72,6 @@ class FixServer:
             last_server_seq=server_seq_epoch(clock.now()),
             full_signer=signer,
         )
-        self._limits = WireLimits(config.max_frame_bytes, config.allowed_chain_ids)
         self._connections: dict[str, Connection] = {}
         self._budget = SendBudget(
             config.send_buffer_limit, config.send_buffer_total, config.send_buffer_floor
@@ -102,6 +82,9 @@ class FixServer:
             self._close,
             config.unauthenticated_idle,
             config.max_unauthenticated_sessions,
+        )
+        self._frames = FrameHandler(
+            config, self.hub, signer, clock, submit, self._unauthenticated, self._close
         )
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -121,10 +104,19 @@ class FixServer:
         # Set by the composition root: (healthy, details) and (body, content type).
         self.health: Callable[[], tuple[bool, dict[str, object]]] | None = None
         self.metrics: Callable[[], tuple[bytes, str]] | None = None
-        # Anti-bot: new orders need a minimum balance on the client's chain (balance_gate.py).
-        self.balance_gate: BalanceGate | None = None
         self.app.router.add_get("/health", self._health)
         self.app.router.add_get("/metrics", self._metrics)
+
+    @property
+    def balance_gate(self) -> BalanceGate | None:
+        """Anti-bot: new orders need a minimum balance on the client's chain (set by the
+        composition root; balance_gate.py)."""
+        gate: BalanceGate | None = self._frames.balance_gate
+        return gate
+
+    @balance_gate.setter
+    def balance_gate(self, gate: BalanceGate | None) -> None:
+        self._frames.balance_gate = gate
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -283,9 +275,10 @@ class FixServer:
                         # packs thousands into one read): dropped here, before any work.
                         continue
                     if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                        pending = self._on_frame(connection, message.data, only, exclude)
+                        frames = self._frames
+                        pending = frames.on_frame(connection, message.data, only, exclude)
                         if pending is not None:  # an order waiting for its balance read
-                            await self._after_balance(connection, pending)
+                            await frames.after_balance(connection, pending)
                         if state.client is not None and state.client != client:
                             client = state.client
                             bind(client=client[1], chain_id=client[0])
@@ -328,150 +321,3 @@ class FixServer:
         )
         self._background.add(closing)
         closing.add_done_callback(self._background.discard)
-
-    # ------------------------------------------------------------------ frames
-
-    def _on_frame(
-        self,
-        connection: Connection,
-        data: bytes,
-        only: frozenset[str] | None,
-        exclude: frozenset[str],
-    ) -> ParsedRequest | None:
-        """Handle one frame; returns it instead when the anti-bot gate must read the client's
-        balance first (the caller awaits `_after_balance`)."""
-        now = self._clock.now()
-        state = connection.state
-        parsed = parse_request(data, self._limits)
-        if isinstance(parsed, WireError):
-            self._refuse(connection, parsed.ref_seq_num, parsed.reason, now, parsed.client)
-            return None
-        if (only is not None and parsed.msg_type not in only) or parsed.msg_type in exclude:
-            reason = f"{parsed.msg_type} is not served here"
-            self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
-            return None
-        verdict = self.hub.admit(state, parsed, now)
-        if verdict is not None:
-            if verdict.retry_after is not None:  # over a rate limit: a NAK with a hint
-                self._nak(connection, parsed.seq_num, verdict.reason, parsed.client)
-            else:
-                self._refuse(connection, parsed.seq_num, verdict.reason, now, parsed.client)
-            return None
-        authenticated = parsed.needs_signature
-        if authenticated:
-            refused = authenticate(
-                self.hub,
-                state,
-                parsed,
-                require_extended=self.config.require_extended_signatures,
-                accept_legacy_sha256=self.config.accept_legacy_sha256,
-            )
-            if refused is not None:
-                self._refuse(connection, parsed.seq_num, refused.reason, now, parsed.client)
-                return None
-            gate = self.balance_gate
-            if gate is not None and isinstance(parsed.request, NewIndexOrderRequest):
-                balance = gate.verdict(parsed.client)
-                if balance is MISS:
-                    return parsed
-                if isinstance(balance, str):
-                    self._refuse(connection, parsed.seq_num, balance, now, parsed.client)
-                    return None
-        self._admit(connection, parsed, authenticated, now)
-        return None
-
-    async def _after_balance(self, connection: Connection, parsed: ParsedRequest) -> None:
-        """The anti-bot gate's read for a signed order, then its NAK or its admission."""
-        assert self.balance_gate is not None
-        reason = await self.balance_gate.fetch(parsed.client)
-        if connection.closing:
-            return
-        now = self._clock.now()
-        if reason is not None:
-            self._refuse(connection, parsed.seq_num, reason, now, parsed.client)
-        else:
-            self._admit(connection, parsed, True, now)
-
-    def _admit(
-        self, connection: Connection, parsed: ParsedRequest, authenticated: bool, now: datetime
-    ) -> None:
-        state = connection.state
-        self.hub.accept(state, parsed, authenticated, now)
-        self._unauthenticated.active(connection)
-        self._send(connection, prepare_ack(parsed.seq_num, self._signer), parsed.client)
-        self._dispatch(connection, parsed)
-
-    def _dispatch(self, connection: Connection, parsed: ParsedRequest) -> None:
-        request = parsed.request
-        if isinstance(request, ChallengeRequest):
-            challenge = secrets.token_urlsafe(18)  # 144 bits, 24 characters
-            self.hub.issue_challenge(connection.state, challenge)
-            self._send(connection, prepare_challenge(challenge, self._signer), parsed.client)
-            return
-        if isinstance(request, ResendRequest):
-            frames, complete = self.hub.resend(
-                connection.state, request.last_server_seq, self._clock.now(), request.client
-            )
-            for n, frame in enumerate(frames):
-                # A resend batch is bounded by the outbox's per-client capacity; it is taken
-                # whole by a connection with nothing queued (a fresh reconnect).
-                if not connection.send(frame, force=True):
-                    connection.state.out_seq -= len(frames) - n
-                    self._close(connection, 1008, TOO_SLOW, flush=False)
-                    return
-            if not complete:
-                # Not a refusal: the ResendRequest was accepted (its ACK went first), so no
-                # refused_seq_num; ref_seq_num is its own seq, the last accepted.
-                self._nak(
-                    connection,
-                    None,
-                    "resend incomplete: some responses expired; reconcile your orders",
-                    parsed.client,
-                )
-            return
-        self._submit(request)
-
-    def _refuse(
-        self,
-        connection: Connection,
-        refused_seq_num: int | None,
-        reason: str,
-        now: datetime,
-        client: ClientKey | None = None,
-    ) -> None:
-        """NAK a frame refused for what it is; it counts against the limits and as a strike."""
-        struck_out = self.hub.refused(connection.state, now)
-        self._nak(connection, refused_seq_num, reason, client)
-        if struck_out:
-            self.hub.guard.struck_out(connection.source, now)
-            self._close(connection, 1008, "too many refused frames")
-
-    def _nak(
-        self,
-        connection: Connection,
-        refused_seq_num: int | None,
-        reason: str,
-        client: ClientKey | None = None,
-    ) -> None:
-        """A NAK of a frame that did not advance the sequence (SPEC §5): `ref_seq_num` is the
-        last accepted seq_num, where reference clients continue; the refused one is named in
-        the reason and in `refused_seq_num`. Its signature depends on `ref_seq_num` alone, so
-        refusals are served from the signer's cache (cheap, whatever the peer sends)."""
-        state = connection.state
-        if refused_seq_num is not None and not reason.startswith("Invalid sequence number"):
-            reason = f"{reason} (seq_num {refused_seq_num} refused)"
-        nak = prepare_nak(state.last_in_seq, reason, self._signer, refused_seq_num)
-        self._send(connection, nak, client or state.client)
-
-    def _send(
-        self, connection: Connection, message: PreparedMessage, client: ClientKey | None
-    ) -> None:
-        """Number and queue one reply; a session too far behind is closed instead (and the
-        frame is not numbered)."""
-        state = connection.state
-        stamp = Stamp(state.out_seq + 1, self._clock.now())
-        full = self.hub.full_signer_for(state)
-        if connection.send(encode_prepared(message, client, stamp, full)):
-            state.next_out_seq()
-        elif not connection.closing:
-            self._close(connection, 1008, TOO_SLOW, flush=False)
