@@ -61,7 +61,7 @@ from indexmaker.observability.logging import bound, log_event
 from indexmaker.observability.metrics import ServiceMetrics
 
 if TYPE_CHECKING:
-    from indexmaker.app.runtime import RuntimeLimits
+    from indexmaker.app.runtime_config import RuntimeLimits
 
 Deliver = Callable[[ClientKey, ClientResponse], None]
 ZERO = Decimal(0)

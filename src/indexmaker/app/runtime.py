@@ -1,60 +1,45 @@
 """The live service loop: one task owns the engine; adapters reach it only through ports.
 
-Inputs wait in one bounded queue. Venue and chain adapters push into it through `put` (they
-wait when it is full: back-pressure); client requests arrive through `submit`, and when the
-queue is full they are refused at once with a reason instead of piling up. Ticks are
-coalesced (at most one waits). A tick may run for tens of milliseconds with 10,000 orders,
-so it runs in a worker thread: the core stays synchronous and deterministic (one owner,
-one step at a time), while the event loop keeps reading and writing FIX frames.
+Inputs wait in one bounded queue (app/input_queue.py). Venue and chain adapters push into it
+through `put` (they wait when it is full: back-pressure); client requests arrive through
+`submit`, and when the queue is full they are refused at once with a reason instead of
+piling up. Ticks are coalesced (at most one waits). A tick may run for tens of milliseconds
+with 10,000 orders, so it runs in a worker thread: the core stays synchronous and
+deterministic (one owner, one step at a time), while the event loop keeps reading and
+writing FIX frames.
 
 Every command is carried out in its own task under a timeout (app/command_runner.py), and
 whatever goes wrong comes back as an input the core understands. A watchdog
 restarts the engine task should it ever end, and `health()` says when the loop lags, the
-queue fills, a step is stuck or a book is stale.
+queue fills, a step is stuck or a book is stale (app/step_watch.py). Settings, the wall
+clock and the commands that are effects: app/runtime_config.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from indexmaker.app.command_runner import CommandRunner, Deliver
 from indexmaker.app.group_commit import Decided, GroupCommit
 from indexmaker.app.handoff import LoopHandoff
-from indexmaker.app.health import HealthLimits, HealthReport, LoopLagMonitor, judge
+from indexmaker.app.health import HealthReport, LoopLagMonitor
+from indexmaker.app.input_queue import BUSY as BUSY
+from indexmaker.app.input_queue import InputQueue
 from indexmaker.app.recovery import RecoveryPlan
+from indexmaker.app.runtime_config import EFFECTS as EFFECTS
+from indexmaker.app.runtime_config import RuntimeLimits as RuntimeLimits
+from indexmaker.app.runtime_config import SystemClock as SystemClock
+from indexmaker.app.step_watch import StepWatch
 from indexmaker.core.events import (
     BatchEvent,
-    BookSnapshot,
-    BookUpdate,
-    BurnIndex,
-    CancelIndexOrderRequest,
-    CancelIndexOrderResponse,
-    CancelIndexQuoteResponse,
-    CancelQuoteRequest,
     ClientResponse,
     Command,
     EngineInput,
-    EscrowIndex,
-    MintIndex,
-    NewIndexOrderRequest,
-    NewIndexOrderResponse,
-    NewIndexQuoteResponse,
-    NewQuoteRequest,
-    PlaceExchangeOrder,
-    QueryExchangeOrder,
-    QueryHop,
-    ReleaseIndex,
-    RequestStatus,
-    RouteCollateral,
-    SendToClient,
     Tick,
-    WithdrawCollateral,
 )
 from indexmaker.core.ids import ClientKey
 from indexmaker.core.journal import OutboxItem
@@ -65,47 +50,9 @@ from indexmaker.observability.logging import log_event
 from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 
-STATE_SAMPLE_PERIOD = 1.0  # seconds between counts of orders by state (metrics)
-BUSY = "service busy: input queue full, try again"
-# Commands that reach the outside world (issue 10: committed before they leave); the others
-# (Alert, BatchEvent) are only logged.
-EFFECTS = (
-    SendToClient,
-    PlaceExchangeOrder,
-    QueryExchangeOrder,
-    RouteCollateral,
-    QueryHop,
-    MintIndex,
-    BurnIndex,
-    WithdrawCollateral,
-    EscrowIndex,
-    ReleaseIndex,
-)
 # Inputs handled per group commit at most: bounds the latency a group adds to its first.
 MAX_GROUP = 256
 CARRY_OUT_SLICE = 64  # commands carried out between two turns of the event loop
-
-
-class SystemClock:
-    """The wall clock, for the live service only (the core gets it injected)."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeLimits:
-    command_timeout: timedelta = timedelta(seconds=5)
-    queue_size: int = 10_000
-    query_attempts: int = 5  # status queries of one QueryExchangeOrder, backing off
-    query_backoff: timedelta = timedelta(milliseconds=200)
-    unknown_retry: timedelta = timedelta(seconds=30)  # before asking the core to query again
-    offload_ticks: bool = True  # run ticks in the engine's worker thread
-    # With offload_ticks: the event loop gets a turn at least this often during a tick
-    # (app/handoff.py); None lets the GIL's switch interval alone decide (5 ms turns).
-    tick_slice: timedelta | None = timedelta(milliseconds=2)
-    watchdog_period: timedelta = timedelta(seconds=1)
-    health: HealthLimits = field(default_factory=HealthLimits)
 
 
 class Runtime:
@@ -154,17 +101,13 @@ class Runtime:
         self.observers: list[Callable[[Command], None]] = []
         self.lag = LoopLagMonitor()
         self.engine_restarts = 0
-        self._queue: asyncio.Queue[EngineInput] = asyncio.Queue(self.limits.queue_size)
-        # Inputs queued / handled (journalled, with a store) so far, in queue order: an
-        # adapter that must not record progress ahead of the journal waits on them.
-        self.inputs_put = 0
+        self._queue = InputQueue(self.limits.queue_size, self._deliver)
+        # Inputs handled (journalled, with a store) so far, in queue order: an adapter that
+        # must not record progress ahead of the journal waits on them (`inputs_put`).
         self.inputs_handled = 0
-        self._tick_pending = False
         self._step_started: float | None = None
         self._in_worker: asyncio.Future[list[Command]] | None = None
-        self._book_seen: dict[str, float] = {}
-        self.book_events = 0  # book snapshots and updates the engine applied (demo figures)
-        self._states_sampled = float("-inf")
+        self.watch = StepWatch(engine, venue, self.limits.health, metrics)
         self._engine_task: asyncio.Task[None] | None = None
         self._services: list[asyncio.Task[None]] = []
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="engine")
@@ -174,10 +117,14 @@ class Runtime:
 
     # ------------------------------------------------------------------ inputs
 
+    @property
+    def inputs_put(self) -> int:
+        """Inputs queued so far, in queue order."""
+        return self._queue.put_count
+
     async def put(self, event: EngineInput) -> None:
         """An adapter's input; waits while the queue is full (back-pressure)."""
         await self._queue.put(event)
-        self.inputs_put += 1  # no await since the put: the queue position of `event`
 
     def submit(self, event: EngineInput) -> None:
         """A client request (or any input from a caller that cannot wait); see `offer`."""
@@ -186,16 +133,7 @@ class Runtime:
     def offer(self, event: EngineInput) -> bool:
         """Queue `event` now. When the queue is full a client request is refused to its
         client with the reason, anything else is dropped and logged; False then."""
-        try:
-            self._queue.put_nowait(event)
-            self.inputs_put += 1
-            return True
-        except asyncio.QueueFull:
-            refusal = _busy_response(event)
-            if refusal is not None and self.deliver is not None:
-                self._deliver(refusal[0], refusal[1])
-            log_event("input_refused", logging.WARNING, input=type(event).__name__, reason=BUSY)
-            return False
+        return self._queue.offer(event)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -270,7 +208,12 @@ class Runtime:
 
     def books_seen(self) -> int:
         """How many instruments' books have reached the engine since start."""
-        return len(self._book_seen)
+        return self.watch.books_seen()
+
+    @property
+    def book_events(self) -> int:
+        """Book snapshots and updates the engine applied (demo figures)."""
+        return self.watch.book_events
 
     async def quiet(self) -> None:
         """Return at a moment no engine step runs in the worker thread. A reader of the
@@ -284,19 +227,14 @@ class Runtime:
         now = asyncio.get_running_loop().time()
         step = 0.0 if self._step_started is None else now - self._step_started
         alive = self._engine_task is not None and not self._engine_task.done()
-        ages = {key: now - seen for key, seen in self._book_seen.items()}
-        report = judge(
-            self.limits.health,
+        return self.watch.report(
+            now,
             engine_alive=alive,
             step_seconds=step,
             loop_lag=self.lag.worst(),
             queue_depth=self._queue.qsize(),
             queue_capacity=self.limits.queue_size,
-            book_ages=ages,
         )
-        if self.metrics is not None:
-            self.metrics.observe_health(report, ages, self.venue.limit_headroom())
-        return report
 
     # ------------------------------------------------------------------ the engine task
 
@@ -335,7 +273,7 @@ class Runtime:
         started = self._step_started = loop.time()
         try:
             if isinstance(event, Tick):
-                self._tick_pending = False
+                self._queue.took_tick()
                 event = Tick(self.engine.clock.now())  # the time it is handled
             if isinstance(event, Tick) and self.limits.offload_ticks:
                 self._in_worker = loop.run_in_executor(self._worker, self._paced, event, loop)
@@ -350,7 +288,7 @@ class Runtime:
             return []
         finally:
             self._step_started = None
-        self._after_step(event, loop.time() - started)
+        self.watch.after_step(event, loop.time() - started, self._queue.qsize(), loop.time())
         store = self.store
         if store is None:
             return [(command, None) for command in commands]
@@ -384,32 +322,11 @@ class Runtime:
         store.save_snapshot(store.last_seq, self.fingerprint, state)
         self._snapshot_seq = store.last_seq
 
-    def _after_step(self, event: EngineInput, seconds: float) -> None:
-        if isinstance(event, BookSnapshot | BookUpdate):
-            self._book_seen[str(event.instrument)] = asyncio.get_running_loop().time()
-            self.book_events += 1
-        if self.metrics is not None:
-            self.metrics.observe_step(type(event).__name__, seconds, self._queue.qsize())
-            now = asyncio.get_running_loop().time()
-            if now - self._states_sampled >= STATE_SAMPLE_PERIOD:
-                # Between steps the engine is idle, so reading it here cannot race the worker.
-                self._states_sampled = now
-                self.metrics.set_order_states(
-                    Counter(u.status.value for u in self.engine.orders.all_updates())
-                )
-                self.metrics.not_trading.set(len(self.engine.listings.not_trading))
-
     async def _ticker(self) -> None:
         period = self.engine.setup.config.tick.total_seconds()
         while True:
             await asyncio.sleep(period)
-            if not self._tick_pending:
-                try:
-                    self._queue.put_nowait(Tick(self.engine.clock.now()))
-                    self.inputs_put += 1
-                    self._tick_pending = True
-                except asyncio.QueueFull:
-                    pass  # a full queue will be worked off first; the next tick comes anyway
+            self._queue.offer_tick(self.engine.clock.now())
 
     async def _watchdog(self) -> None:
         period = self.limits.watchdog_period.total_seconds()
@@ -448,17 +365,3 @@ class Runtime:
             log_event("deliver_failed", logging.WARNING, client=client[1], error=error)
             if self.metrics is not None:
                 self.metrics.command_failed("deliver")
-
-
-def _busy_response(event: EngineInput) -> tuple[ClientKey, ClientResponse] | None:
-    rejected = RequestStatus.REJECTED
-    match event:
-        case NewIndexOrderRequest():
-            return event.client, NewIndexOrderResponse(event.client_order_id, rejected, BUSY)
-        case CancelIndexOrderRequest():
-            return event.client, CancelIndexOrderResponse(event.client_order_id, rejected, BUSY)
-        case NewQuoteRequest():
-            return event.client, NewIndexQuoteResponse(event.client_quote_id, rejected, BUSY)
-        case CancelQuoteRequest():
-            return event.client, CancelIndexQuoteResponse(event.client_quote_id, rejected, BUSY)
-    return None
