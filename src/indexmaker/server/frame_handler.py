@@ -56,7 +56,7 @@ class FrameHandler:
     ) -> None:
         self.config = config
         self.hub = hub
-        self._signer = signer
+        self.signer = signer
         self._clock = clock
         self._submit = submit
         self._unauthenticated = unauthenticated
@@ -132,7 +132,7 @@ class FrameHandler:
         state = connection.state
         self.hub.accept(state, parsed, authenticated, now)
         self._unauthenticated.active(connection)
-        self._send(connection, prepare_ack(parsed.seq_num, self._signer), parsed.client)
+        self._send(connection, prepare_ack(parsed.seq_num, self.signer), parsed.client)
         self._dispatch(connection, parsed)
 
     def _dispatch(self, connection: Connection, parsed: ParsedRequest) -> None:
@@ -140,7 +140,7 @@ class FrameHandler:
         if isinstance(request, ChallengeRequest):
             challenge = secrets.token_urlsafe(18)  # 144 bits, 24 characters
             self.hub.issue_challenge(connection.state, challenge)
-            self._send(connection, prepare_challenge(challenge, self._signer), parsed.client)
+            self._send(connection, prepare_challenge(challenge, self.signer), parsed.client)
             return
         if isinstance(request, ResendRequest):
             frames, complete = self.hub.resend(
@@ -194,7 +194,7 @@ class FrameHandler:
         state = connection.state
         if refused_seq_num is not None and not reason.startswith("Invalid sequence number"):
             reason = f"{reason} (seq_num {refused_seq_num} refused)"
-        nak = prepare_nak(state.last_in_seq, reason, self._signer, refused_seq_num)
+        nak = prepare_nak(state.last_in_seq, reason, self.signer, refused_seq_num)
         self._send(connection, nak, client or state.client)
 
     def _send(

@@ -65,9 +65,8 @@ class FixServer:
     ) -> None:
         self.config = config
         self._clock = clock
-        self._signer = signer
         # Numbered from this start's epoch: a restart never reuses a server_seq (SPEC §5).
-        self.hub = hub or SessionHub(
+        hub = hub or SessionHub(
             config.session,
             last_server_seq=server_seq_epoch(clock.now()),
             full_signer=signer,
@@ -77,14 +76,14 @@ class FixServer:
             config.send_buffer_limit, config.send_buffer_total, config.send_buffer_floor
         )
         self._unauthenticated = UnauthenticatedSessions(
-            self.hub.guard,
+            hub.guard,
             self._connections,
             self._close,
             config.unauthenticated_idle,
             config.max_unauthenticated_sessions,
         )
         self._frames = FrameHandler(
-            config, self.hub, signer, clock, submit, self._unauthenticated, self._close
+            config, hub, signer, clock, submit, self._unauthenticated, self._close
         )
         self._sweeper: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -106,6 +105,27 @@ class FixServer:
         self.metrics: Callable[[], tuple[bytes, str]] | None = None
         self.app.router.add_get("/health", self._health)
         self.app.router.add_get("/metrics", self._metrics)
+
+    @property
+    def _signer(self) -> Signer:
+        """Who signs what the server sends, its replies to frames as well (one signer)."""
+        signer: Signer = self._frames.signer
+        return signer
+
+    @_signer.setter
+    def _signer(self, signer: Signer) -> None:
+        self._frames.signer = signer
+
+    @property
+    def hub(self) -> SessionHub:
+        """The sessions and their numbering; the frames' way in uses the same one (a test
+        may put another in its place)."""
+        hub: SessionHub = self._frames.hub
+        return hub
+
+    @hub.setter
+    def hub(self, hub: SessionHub) -> None:
+        self._frames.hub = hub
 
     @property
     def balance_gate(self) -> BalanceGate | None:
