@@ -112,7 +112,12 @@ def add_client_commands(commands: Any) -> None:
         "amount", help="a buy: USDC collateral, e.g. 1000; a sell: index units, e.g. 0.5"
     )
     order.add_argument("--id", dest="client_order_id", help="client_order_id (default: random)")
-    order.add_argument("--wait", action="store_true", help="print fills until the mint invoice")
+    order.add_argument(
+        "--wait",
+        action="store_true",
+        help="print fills until the invoice (a sell's: the redemption invoice); exit 1 with the "
+        "server's reason if the order is rejected after its acceptance",
+    )
     order.add_argument(
         "--wait-timeout",
         type=seconds_arg,
