@@ -108,7 +108,8 @@ def approve_custody(key: str, symbol: str, amount: str, deployment: Path) -> str
 
 def redemption_line(event: Any) -> str:
     """One RedemptionFill as a line."""
-    why = f" ({event.reason})" if event.reason else ""
+    code = f"{event.reason_code}: " if getattr(event, "reason_code", None) else ""
+    why = f" ({code}{event.reason})" if event.reason else ""
     return (
         f"redemption {event.client_order_id}: {event.status}{why}, sold "
         f"{event.sold_quantity:f} of {event.quantity:f}, proceeds {event.proceeds:f} USDC"

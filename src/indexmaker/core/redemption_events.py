@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import ClientOrderId, InstrumentId, PaymentId, Symbol, TxHash
 
 
@@ -36,7 +37,8 @@ class RedemptionFill:
     proceeds: Decimal  # gross proceeds so far minus exchange fees (USDC)
     fill_rate: Decimal  # sold / quantity
     status: RedemptionStatus
-    reason: str | None = None
+    reason: str | None = None  # for people: may name figures of the moment
+    reason_code: HoldCode | None = None  # a hold's stable code (core/holds.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import Symbol
 from indexmaker.core.money import round_usdc
 from indexmaker.core.pacing import checkpoint
@@ -23,7 +24,7 @@ from indexmaker.engine.sell_batches import DUST
 from indexmaker.model.index import Basket
 from indexmaker.model.redemption import Redemption
 
-Hold = Callable[[Redemption, RedemptionStatus, str], None]
+Hold = Callable[[Redemption, RedemptionStatus, HoldReason], None]
 
 
 def floor_per_unit(redemption: Redemption) -> Decimal | None:
@@ -59,36 +60,33 @@ def pick_candidates(
         if price is None:
             price = prices[basket.symbol] = sell_price(basket)
         if isinstance(price, str):
-            hold(redemption, RedemptionStatus.ESCROWED, price)
+            hold(redemption, RedemptionStatus.ESCROWED, HoldReason(HoldCode.NO_PRICE, price))
             continue
         floor = floor_per_unit(redemption)
         if floor is not None and price / config.fee_factor < floor:
-            hold(
-                redemption,
-                RedemptionStatus.STOPPED,
+            why = (
                 f"floor {round_usdc(floor)} per unit is above what the bids pay within "
-                f"the limit ({round_usdc(price / config.fee_factor)} net); not sold",
+                f"the limit ({round_usdc(price / config.fee_factor)} net); not sold"
             )
+            hold(redemption, RedemptionStatus.STOPPED, HoldReason(HoldCode.BELOW_FLOOR, why))
             continue
         value = redemption.engageable * price
         if queued or (value > headroom and picked):
             queued = True
-            hold(
-                redemption,
-                RedemptionStatus.QUEUED,
+            why = (
                 f"net redemptions of the last {flow.window} at "
-                f"{round_usdc(flow.net(now))} of {flow.limit} USDC; waits FIFO",
+                f"{round_usdc(flow.net(now))} of {flow.limit} USDC; waits FIFO"
             )
+            hold(redemption, RedemptionStatus.QUEUED, HoldReason(HoldCode.THROTTLED, why))
             continue
         if value > headroom:
             queued = True  # the first in line takes what the throttle allows
             if headroom < config.min_asset_volley:
-                hold(
-                    redemption,
-                    RedemptionStatus.QUEUED,
+                why = (
                     f"net redemptions of the last {flow.window} at the limit of "
-                    f"{flow.limit} USDC; waits FIFO",
+                    f"{flow.limit} USDC; waits FIFO"
                 )
+                hold(redemption, RedemptionStatus.QUEUED, HoldReason(HoldCode.THROTTLED, why))
                 continue
         headroom -= min(value, headroom)
         picked.append((redemption, basket))

@@ -11,6 +11,7 @@ from collections import deque
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import (
     USDC_QUANTUM,
@@ -57,7 +58,10 @@ def proceeds_parts(redemption: Redemption) -> tuple[Decimal, Decimal]:
 
 
 def fill_report(
-    redemption: Redemption, status: RedemptionStatus, reason: str | None = None
+    redemption: Redemption,
+    status: RedemptionStatus,
+    reason: str | None = None,
+    code: HoldCode | None = None,
 ) -> RedemptionFill:
     return RedemptionFill(
         client_order_id=redemption.client_order_id,
@@ -67,6 +71,7 @@ def fill_report(
         fill_rate=round_rate(redemption.fill_rate),
         status=status,
         reason=reason,
+        reason_code=code,
     )
 
 

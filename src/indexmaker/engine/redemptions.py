@@ -12,7 +12,6 @@ net proceeds and pays the client (keyed by the order's id); the invoice follows 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +33,7 @@ from indexmaker.core.events import (
     SendToClient,
     WithdrawCollateral,
 )
+from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import (
     BatchId,
     ClientKey,
@@ -77,7 +77,6 @@ from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
 _S = RedemptionState
-_FIGURES = re.compile(r"[0-9][0-9.,]*")  # the figures of a hold reason (see _hold)
 
 
 class RedemptionManager:
@@ -276,7 +275,7 @@ class RedemptionManager:
             if redemption.fill_rate > self.config.partly_mintable_rate:
                 # The rest is too small to sell on its own (as a buy above 99% is minted).
                 self.settlement.close(
-                    redemption, f"sold {round_rate(redemption.fill_rate)}; rest: {reason}"
+                    redemption, f"sold {round_rate(redemption.fill_rate)}; rest: {reason.text}"
                 )
                 continue
             self._hold(redemption, RedemptionStatus.ESCROWED, reason)
@@ -312,7 +311,8 @@ class RedemptionManager:
                 f"legs below the venue minimum worth {usdc_text(absorbed)} USDC exceed "
                 f"max_issuer_absorb {bound}; waits for the books or more redemptions"
             )
-            return BatchPlan((), (), ((redemption, reason),), ZERO)
+            hold = HoldReason(HoldCode.OVER_ABSORB_LIMIT, reason)
+            return BatchPlan((), (), ((redemption, hold),), ZERO)
 
     def open(self, plan: BatchPlan[Redemption], now: datetime) -> SellBatch:
         """Open the planned sell batch and send its (net) exchange orders."""
@@ -437,21 +437,25 @@ class RedemptionManager:
 
     # ------------------------------------------------------------------ reports
 
-    def _hold(self, redemption: Redemption, status: RedemptionStatus, reason: str) -> None:
-        """Tell the client why its redemption waits, once per reason: a reason is its status
-        and its words without the figures (a floor's net price and the throttle's flow move
-        with the books every tick; told again on every move, a stopped sell would send a
-        message a tick)."""
-        kind = f"{status.value}: {_FIGURES.sub('#', reason)}"
+    def _hold(self, redemption: Redemption, status: RedemptionStatus, why: HoldReason) -> None:
+        """Tell the client why its redemption waits, once per (status, code): the text names
+        figures that move with the books every tick (a floor's net price, the throttle's
+        flow); told again on every move, a stopped sell would send a message a tick."""
+        kind = (status, why.code)
         if redemption.notice == kind:
             return
         redemption.notice = kind
-        self._report(redemption, status, reason)
+        self._report(redemption, status, why.text, why.code)
 
     def _report(
-        self, redemption: Redemption, status: RedemptionStatus, reason: str | None = None
+        self,
+        redemption: Redemption,
+        status: RedemptionStatus,
+        reason: str | None = None,
+        code: HoldCode | None = None,
     ) -> None:
-        self.out.append(SendToClient(redemption.client, fill_report(redemption, status, reason)))
+        report = fill_report(redemption, status, reason, code)
+        self.out.append(SendToClient(redemption.client, report))
 
     def open_redemptions(self) -> list[Redemption]:
         return list(self._open.values())

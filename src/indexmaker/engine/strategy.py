@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Generic, Protocol, TypeVar
 
+from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import pad_up_to_step
 from indexmaker.core.pacing import checkpoint
@@ -87,7 +88,7 @@ class PlannedAssetOrder:
 class BatchPlan(Generic[C]):
     entries: tuple[PlannedEntry[C], ...]
     asset_orders: tuple[PlannedAssetOrder, ...]
-    deferred: tuple[tuple[C, str], ...]  # not in this batch, and why
+    deferred: tuple[tuple[C, HoldReason], ...]  # not in this batch, and why
     notional: Decimal
 
 
@@ -133,28 +134,30 @@ class Strategy:
         a venue reject) make the indexes holding them wait, with the reason given. A candidate
         of the other side is deferred, never mixed in."""
         cfg = self.config
-        deferred: list[tuple[C, str]] = []
+        deferred: list[tuple[C, HoldReason]] = []
         groups: dict[Symbol, _Group[C]] = {}
         limits: dict[InstrumentId, Decimal] = {}
         liquidity: dict[InstrumentId, Decimal] = {}
 
         # Steps 2 and 4: limit prices and the index limit price P, once per index.
-        unpriced: dict[Symbol, str] = {}
+        unpriced: dict[Symbol, HoldReason] = {}
         for update, basket in candidates:
             checkpoint()
             if update.side is not side:
-                deferred.append((update, f"a {update.side.value} order in a {side.value} batch"))
+                why = f"a {update.side.value} order in a {side.value} batch"
+                deferred.append((update, HoldReason(HoldCode.OTHER_SIDE, why)))
                 continue
             group = groups.get(basket.symbol)
             if group is None and basket.symbol not in unpriced and blocked:
                 for asset in basket.assets:
                     if asset.instrument in blocked:
-                        unpriced[basket.symbol] = blocked[asset.instrument]
+                        why = blocked[asset.instrument]
+                        unpriced[basket.symbol] = HoldReason(HoldCode.COOLING_DOWN, why)
                         break
             if group is None and basket.symbol not in unpriced:
                 price = self._index_limit_price(basket, market, limits, rules, side)
                 if isinstance(price, str):
-                    unpriced[basket.symbol] = price
+                    unpriced[basket.symbol] = HoldReason(HoldCode.NO_PRICE, price)
                 else:
                     group = groups[basket.symbol] = _Group(basket, price)
             if group is None:
@@ -175,7 +178,7 @@ class Strategy:
 
         # Step 6: fit. An asset that cannot be bought (too little liquidity, or the venue's
         # filters refuse the size) fails the groups that need it; refit without them.
-        failed: dict[Symbol, str] = {}
+        failed: dict[Symbol, HoldReason] = {}
         while True:
             active = [g for g in groups.values() if g.basket.symbol not in failed and g.updates]
             demand = self._demand(active)
@@ -215,7 +218,8 @@ class Strategy:
                     continue
                 quantity = q * group.ratio
                 if quantity <= 0:
-                    deferred.append((update, "no liquidity within the limit price"))
+                    why = "no liquidity within the limit price"
+                    deferred.append((update, HoldReason(HoldCode.NO_LIQUIDITY, why)))
                     continue
                 engaged = group.index_price * quantity * cfg.fee_factor
                 entries.append(PlannedEntry(update, quantity, group.index_price, engaged))
@@ -277,7 +281,7 @@ class Strategy:
         carried: Mapping[InstrumentId, Decimal],
         rules: Mapping[InstrumentId, InstrumentRules],
         side: Side,
-    ) -> tuple[list[PlannedAssetOrder], tuple[InstrumentId, str] | None]:
+    ) -> tuple[list[PlannedAssetOrder], tuple[InstrumentId, HoldReason] | None]:
         """Step 8: one order per asset, padded and filtered; or the first asset that fails."""
         cfg = self.config
         orders: list[PlannedAssetOrder] = []
@@ -292,7 +296,8 @@ class Strategy:
                 continue
             symbol_rules = rules.get(symbol)
             if symbol_rules is None:  # SPEC §6: only quantities the venue's rules shaped
-                return orders, (symbol, f"{symbol} has no known exchange filters; not traded")
+                why = f"{symbol} has no known exchange filters; not traded"
+                return orders, (symbol, HoldReason(HoldCode.NOT_TRADABLE, why))
             # What arrives must cover the demand: gross up a base-asset commission.
             to_buy = gross_up_for_commission(symbol_rules, side, to_buy)
             small = side is Side.SELL and to_buy * limit < sell_minimum(cfg, symbol_rules)
@@ -302,14 +307,13 @@ class Strategy:
                 orders.append(PlannedAssetOrder(symbol, limit, ZERO, need, have, side, to_buy))
                 continue
             if liquidity[symbol] * limit < cfg.min_asset_volley:
-                return orders, (symbol, f"liquidity of {symbol} below min_asset_volley")
+                why = f"liquidity of {symbol} below min_asset_volley"
+                return orders, (symbol, HoldReason(HoldCode.NO_LIQUIDITY, why))
             if side is Side.SELL:
                 # Never padded: only what redemptions sell (onto the step grid, below).
                 if small:
-                    return orders, (
-                        symbol,
-                        f"sell of {symbol} below min_asset_volley; waits for more redemptions",
-                    )
+                    why = f"sell of {symbol} below min_asset_volley; waits for more redemptions"
+                    return orders, (symbol, HoldReason(HoldCode.BELOW_MINIMUM, why))
                 quantity = to_buy
             else:
                 padded = pad_up_to_step(to_buy * limit, cfg.asset_volley_step)
@@ -324,7 +328,8 @@ class Strategy:
                     quantity = cover
             result = apply_filters(symbol_rules, side, limit, quantity, liquidity[symbol])
             if not isinstance(result, FilteredOrder):
-                return orders, (symbol, f"{symbol} refused by the venue's {result.reason}")
+                why = f"{symbol} refused by the venue's {result.reason}"
+                return orders, (symbol, HoldReason(HoldCode.NOT_TRADABLE, why))
             orders.append(
                 PlannedAssetOrder(symbol, result.price, result.quantity, need, have, side)
             )

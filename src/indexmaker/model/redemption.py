@@ -20,6 +20,7 @@ from enum import Enum
 import msgspec
 
 from indexmaker.core.errors import InvariantViolation
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import (
     BatchId,
     ClientKey,
@@ -30,7 +31,7 @@ from indexmaker.core.ids import (
     Symbol,
     TxHash,
 )
-from indexmaker.core.redemption_events import RedemptionBurn
+from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
@@ -112,7 +113,8 @@ class Redemption:
     pending_burns: dict[PaymentId, Decimal] = field(default_factory=dict)
     burns: list[RedemptionBurn] = field(default_factory=list)
     closing: str | None = None  # why no more units are sold (cancel, expiry, all sold)
-    notice: str | None = None  # the last hold reason told to the client (queued/stopped)
+    # The last hold told to the client (status, code): told once, not once a tick.
+    notice: tuple[RedemptionStatus, HoldCode] | None = None
     withdrawn: Decimal = ZERO  # USDC sent to withdraw from the exchange
     received: Decimal = ZERO  # USDC that reached the trading chain
     withdrawal_fee: Decimal = ZERO

@@ -24,6 +24,7 @@ class RedemptionFill(ServerMessage):
     fill_rate: Decimal
     status: str  # escrowed | queued | stopped | in progress | sold
     reason: str | None = None
+    reason_code: str | None = None  # a hold's stable code (core/holds.HoldCode values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ def decode_redemption(
             fill_rate=_dec(frame, "fill_rate"),
             status=str(frame["status"]),
             reason=frame.get("reason"),
+            reason_code=frame.get("reason_code"),
             **meta,
         )
     if msg_type != REDEMPTION_INVOICE:

@@ -45,6 +45,7 @@ def redemption_body(
     """(msg_type, signed id, body) of a redemption response."""
     msg_type = REDEMPTION_FILL if isinstance(response, RedemptionFill) else REDEMPTION_INVOICE
     body: dict[str, Any] = _wire(response)
-    if body.get("reason") is None:
-        body.pop("reason", None)
+    for optional in ("reason", "reason_code"):
+        if body.get(optional) is None:
+            body.pop(optional, None)
     return msg_type, response.client_order_id, body

@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 from indexmaker.core.events import NewIndexOrderRequest, NewIndexOrderResponse
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import ClientOrderId, Symbol, instrument
 from indexmaker.core.money import money_context
+from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.absorption import absorb_refusal
 from indexmaker.engine.crossing import cross
 from indexmaker.engine.strategy import BatchPlan, PlannedAssetOrder
@@ -101,7 +103,7 @@ def test_with_absorption_off_a_small_leg_waits_as_before() -> None:
         world.advance(timedelta(seconds=5))
         redemption = world.engine.redemptions.get(client, ClientOrderId("S1"))
     assert redemption is not None and redemption.sold == 0
-    assert redemption.notice is not None and "waits for more redemptions" in redemption.notice
+    assert redemption.notice == (RedemptionStatus.ESCROWED, HoldCode.BELOW_MINIMUM)
     assert world.engine.inventory.absorbed_notional == 0
 
 

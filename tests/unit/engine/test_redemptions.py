@@ -33,6 +33,7 @@ from indexmaker.core.events import (
     WithdrawalCompleted,
     WithdrawCollateral,
 )
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import (
     Address,
     ClientOrderId,
@@ -49,6 +50,8 @@ from indexmaker.core.money import round_usdc_down
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
+from indexmaker.server.client_redemption import decode_redemption
+from indexmaker.server.redemption_wire import redemption_body
 from indexmaker.sim.scenario import Scenario, ScenarioRun, build
 
 D = Decimal
@@ -237,7 +240,7 @@ def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
     state.world.advance(timedelta(seconds=1.05))  # escrowed; its floor stops it (40 > 39.66)
     redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
     assert redemption is not None and redemption.state is RedemptionState.READY
-    assert redemption.notice is not None and redemption.notice.startswith("stopped: floor #")
+    assert redemption.notice == (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
     # A buy of 397 USDC weighs 10 units at the sell limit P = 39.7.
     state.world.submit(order("alice", state, "A2", Side.BUY, "397"))
     assert redemption.quantity == D(15)
@@ -260,6 +263,34 @@ def test_a_sell_stopped_by_its_floor_is_told_once_while_the_bids_move() -> None:
     ]
     assert len(stops) == 1 and stops[0].reason is not None
     assert stops[0].reason.startswith("floor 40.000000 per unit is above what the bids pay")
+    assert stops[0].reason_code is HoldCode.BELOW_FLOOR
+    # On the wire: the code for programs beside the text for people; the SDK reads both.
+    msg_type, _, body = redemption_body(stops[0])
+    assert (body["reason_code"], body["reason"]) == ("below_floor", stops[0].reason)
+    decoded = decode_redemption(msg_type, body, {})
+    assert (decoded.reason_code, decoded.reason) == ("below_floor", stops[0].reason)
+
+
+def test_a_hold_is_told_again_when_its_code_changes() -> None:
+    # Stopped by the floor; then the bids vanish (no sell price: escrowed, another code);
+    # then they come back under the floor: stopped again. One report per (status, code).
+    state = world()
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
+    state.world.advance(timedelta(seconds=1.05))
+    mark = len(state.world.log.messages)
+    for bids in ((), ((D("9.89"), D("2000")),), ((D("9.88"), D("2000")),)):
+        state.world.submit(BookSnapshot(instrument("AAAUSDC"), bids, ((D("10"), D("1000")),)))
+        state.world.advance(timedelta(seconds=1))
+    holds = [
+        (m.status, m.reason_code, m.reason)
+        for m in sent(state, mark)
+        if isinstance(m, RedemptionFill)
+    ]
+    assert [(status, code) for status, code, _ in holds] == [
+        (RedemptionStatus.ESCROWED, HoldCode.NO_PRICE),
+        (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR),
+    ]
+    assert holds[0][2] == "no price for binance:AAAUSDC"
 
 
 def test_a_repeated_burn_confirmation_counts_once() -> None:

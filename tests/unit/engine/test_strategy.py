@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from indexmaker.core.events import BookSnapshot
+from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import ClientOrderId, Symbol, client_key, instrument
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
@@ -166,7 +167,9 @@ def test_an_order_of_the_other_side_is_deferred_not_mixed_in() -> None:
     s = strategy()
     buy = ready("1012.02")
     plan = s.plan([(buy, IDX)], default_books(), {}, {}, BIG_CAP, side=Side.SELL)
-    assert plan.entries == () and plan.deferred == ((buy, "a buy order in a sell batch"),)
+    assert plan.entries == () and plan.deferred == (
+        (buy, HoldReason(HoldCode.OTHER_SIDE, "a buy order in a sell batch")),
+    )
 
 
 def test_basic_plan() -> None:
@@ -260,7 +263,14 @@ def test_min_asset_volley_fails_only_orders_needing_that_asset() -> None:
     needs_b = ready("1012.02")
     only_a = ready("101.202", symbol=Symbol("ONLYA"))  # 101.202/1.002 = 101 → q = 10
     plan = s.plan([(needs_b, IDX), (only_a, ONLY_A)], m, {}, RULES, BIG_CAP)
-    assert plan.deferred == ((needs_b, "liquidity of binance:BBBUSDC below min_asset_volley"),)
+    assert plan.deferred == (
+        (
+            needs_b,
+            HoldReason(
+                HoldCode.NO_LIQUIDITY, "liquidity of binance:BBBUSDC below min_asset_volley"
+            ),
+        ),
+    )
     (entry,) = plan.entries
     assert entry.update is only_a and entry.quantity == D(10)
     # Refitted without IDX: AAA only for ONLYA, 10 units, notional 101.
@@ -370,7 +380,9 @@ def test_venue_filter_refusal_defers_orders_needing_the_asset() -> None:
     u = ready("1012.02")
     plan = s.plan([(u, IDX)], default_books(), {}, rules, BIG_CAP)
     assert plan.entries == ()
-    assert plan.deferred == ((u, "binance:BBBUSDC refused by the venue's NOTIONAL"),)
+    assert plan.deferred == (
+        (u, HoldReason(HoldCode.NOT_TRADABLE, "binance:BBBUSDC refused by the venue's NOTIONAL")),
+    )
 
 
 # ---------------------------------------------------------------- missing prices
@@ -382,7 +394,7 @@ def test_missing_price_defers_never_guesses() -> None:
     u = ready("1012.02")
     a = ready("101.202", symbol=Symbol("ONLYA"))
     plan = s.plan([(u, IDX), (a, ONLY_A)], m, {}, RULES, BIG_CAP)
-    assert plan.deferred == ((u, "no price for binance:BBBUSDC"),)
+    assert plan.deferred == ((u, HoldReason(HoldCode.NO_PRICE, "no price for binance:BBBUSDC")),)
     assert [e.update for e in plan.entries] == [a]
     assert [o.instrument for o in plan.asset_orders] == [AAA]
 
@@ -393,7 +405,7 @@ def test_empty_ask_side_is_a_missing_price() -> None:
     u1, u2 = ready("1012.02"), ready("1012.02")
     plan = s.plan([(u1, IDX), (u2, IDX)], m, {}, RULES, BIG_CAP)
     assert plan.entries == () and plan.asset_orders == () and plan.notional == 0
-    reason = "no price for binance:BBBUSDC"
+    reason = HoldReason(HoldCode.NO_PRICE, "no price for binance:BBBUSDC")
     assert plan.deferred == ((u1, reason), (u2, reason))
 
 
@@ -403,7 +415,14 @@ def test_a_symbol_without_known_filters_is_not_traded() -> None:
     rules = {AAA: RULES[AAA]}  # BBB's rules are unknown
     plan = s.plan([(u, IDX)], default_books(), {}, rules, BIG_CAP)
     assert plan.entries == () and plan.asset_orders == ()
-    assert plan.deferred == ((u, "binance:BBBUSDC has no known exchange filters; not traded"),)
+    assert plan.deferred == (
+        (
+            u,
+            HoldReason(
+                HoldCode.NOT_TRADABLE, "binance:BBBUSDC has no known exchange filters; not traded"
+            ),
+        ),
+    )
 
 
 def test_padding_ignores_arithmetic_noise_after_a_volley_scale() -> None:
