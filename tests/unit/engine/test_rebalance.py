@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.events import ExchangeFill, NewIndexOrderRequest
+from indexmaker.core.events import ExchangeFill, MintInvoice, NewIndexOrderRequest
 from indexmaker.core.ids import Asset, ClientOrderId, Symbol, TradeId, VenueOrderId, instrument
 from indexmaker.core.money import money_context, round_rate, round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
+from indexmaker.core.redemption_events import RedemptionInvoice
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.rebalance import rebased_basket
 from indexmaker.model.side import Side
@@ -309,3 +310,71 @@ def test_buys_are_grossed_up_for_a_base_asset_commission(base_commission: bool) 
         assert end.cash == D("250.99875") - sent * 5
         assert end.accuracy == round_rate(1 - ccc.left * D("4.95") / value)
         assert end.left_value == round_usdc(ccc.left * D("4.95"))
+
+
+def test_the_cut_over_while_clients_buy_and_sell_names_each_basket_version() -> None:
+    """The cut-over rule (docs/decisions.md): a buy batch open at the cut-over keeps basket
+    version 1 (bob: 2 AAA + 1 BBB per unit, invoice version 1); a buy formed after it buys
+    version 2 (carol: 1 AAA + 1 BBB + 2 CCC, invoice version 2); a redemption during the rounds
+    sells the holdings pro rata and names version 2, and no round opens beside its batch.
+    Tranches of 99 USDC 2 s apart keep the rounds going while carol buys and alice sells."""
+    with money_context():
+        state = _world(rebalance_interval="2s", rebalance_max_tranche="99")
+        world = state.world
+        bob, carol, alice = state.client("bob"), state.client("carol"), state.client("alice")
+        world.deposit(bob, D("1010.0075"))
+        world.submit(NewIndexOrderRequest(bob, ClientOrderId("B1"), IDX, Side.BUY, D("1010.0075")))
+        for _ in range(100):  # until bob's batch is at the venue, its fills 20 ms away
+            world.advance(duration("100ms"))
+            if any(b.batch_id == 2 and b.kind == "created" for b in world.log.batches):
+                break
+        assert not any(b.batch_id == 2 and b.kind == "completed" for b in world.log.batches)
+        world.submit(_proposal())  # version 2 while bob's version-1 batch is open
+        assert world.engine.baskets[IDX].version == 2
+        world.deposit(carol, D("1010.0075"))
+        world.submit(
+            NewIndexOrderRequest(carol, ClientOrderId("C1"), IDX, Side.BUY, D("1010.0075"))
+        )
+        world.advance(duration("3s"))
+        world.submit(NewIndexOrderRequest(alice, ClientOrderId("S1"), IDX, Side.SELL, D(10)))
+        world.advance(duration("30s"))
+
+        def invoice(client: Any, kind: type) -> Any:
+            (found,) = [m for m in world.log.for_client(client) if isinstance(m, kind)]
+            return found
+
+        def per_asset(lots: Any) -> dict[Any, Decimal]:
+            totals: dict[Any, Decimal] = {}
+            for lot in lots:
+                totals[lot.asset] = totals.get(lot.asset, D(0)) + lot.quantity
+            return totals
+
+        # bob: 1008.5075 / 1.001 / 40.3 = 25 units of version 1 (P = 2 x 10.1 + 20.1).
+        bobs = invoice(bob, MintInvoice)
+        assert (bobs.basket_version, bobs.filled_quantity) == (1, D(25))
+        assert per_asset(bobs.lots) == {AAA: D(50), BBB: D(25)}
+        # carol: version 2 costs the same P = 10.1 + 20.1 + 2 x 5.05 = 40.3: 25 units.
+        carols = invoice(carol, MintInvoice)
+        assert (carols.basket_version, carols.filled_quantity) == (2, D(25))
+        assert per_asset(carols.lots) == {AAA: D(25), BBB: D(25), CCC: D(50)}
+        # alice's redemption, during the rebalance (it completes later), names version 2.
+        redeemed = invoice(alice, RedemptionInvoice)
+        assert (redeemed.basket_version, redeemed.redeemed_quantity) == (2, D(10))
+        kinds = [(r.kind, r.round) for r in world.log.rebalances]
+        assert kinds[0] == ("started", 0) and kinds[-1][0] == "completed"
+        # No round opens while the redemption's sell batch is open.
+        events = world.log.batches
+        sell = [n for n, b in enumerate(events) if b.details.get("side") == "sell"]
+        assert len(sell) == 2
+        between = events[sell[0] : sell[1]]
+        assert not [
+            b for b in between if b.details.get("side") == "rebalance" and b.kind == "created"
+        ]
+        # The rounds went on through both: the end counts every unit (25 + 25 + 25 - 10) and
+        # comes after alice's sale; it stops when the sales' cash cannot buy min_asset_volley.
+        end = world.log.rebalances[-1]
+        assert end.units == D(65)
+        assert [b.kind for b in events[sell[1] :] if b.details.get("side") == "rebalance"]
+        assert end.reason == "sales spent: what is left to buy stays underweight"
+        assert end.cash / D("1.001") < D(5)
+        assert [a.left for a in end.assets if a.instrument != CCC] == [0, 0]
