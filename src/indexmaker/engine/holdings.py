@@ -11,7 +11,7 @@ has started, redemptions of that index sell the holdings basket, not the target 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
 from indexmaker.core.ids import InstrumentId, Symbol
@@ -43,23 +43,42 @@ class IndexHoldings:
             )
         self._changed.add(symbol)
 
-    def sold(self, basket: Basket, units: Decimal) -> Decimal:
-        """A redemption's allocation: `units` of `basket` (the basket its batch sold) sold.
-        Returns the units' share of the index's cash (USDC, rounded down): what a rebalance
-        sold and has not yet bought back belongs to the redeemed units pro rata too."""
-        symbol = basket.symbol
+    def redeemed(
+        self,
+        symbol: Symbol,
+        units: Sequence[Decimal],
+        taken: Iterable[tuple[InstrumentId, Decimal]],
+    ) -> list[Decimal]:
+        """A sell batch's allocation to several redemptions of `symbol` at once: `units[i]`
+        index units sold by the i-th, `taken` per asset what they all gave up (Σ of units ×
+        basket quantity over them, exact: sell_batches sums each leg's wants). Returns each
+        one's share of the index's cash, in order (USDC, rounded down, each on what the
+        previous left): what a rebalance sold and has not yet bought back belongs to the
+        redeemed units pro rata too. One subtraction per leg, not one per redemption and
+        asset as before: exact sums do not depend on their order, so the figures are the
+        same to the digit (the old per-redemption form is the oracle of
+        tests/unit/engine/test_sell_allocation.py)."""
+        if not units:
+            return []
         before = self.units.get(symbol, ZERO)
         cash = self.cash.get(symbol, ZERO)
-        share = share_down(cash, units, before) if cash > 0 and before > 0 else ZERO
-        if share > 0:
-            self.cash[symbol] = exact_sub(cash, share)
-        self.units[symbol] = exact_sub(before, units)
+        shares: list[Decimal] = []
+        paid = False
+        for part in units:
+            share = share_down(cash, part, before) if cash > 0 and before > 0 else ZERO
+            if share > 0:
+                cash = exact_sub(cash, share)
+                paid = True
+            before = exact_sub(before, part)
+            shares.append(share)
+        if paid:
+            self.cash[symbol] = cash
+        self.units[symbol] = before
         held = self.held.setdefault(symbol, {})
-        for asset in basket.assets:
-            taken = units * asset.quantity
-            held[asset.instrument] = exact_sub(held.get(asset.instrument, ZERO), taken)
+        for asset, quantity in taken:
+            held[asset] = exact_sub(held.get(asset, ZERO), quantity)
         self._changed.add(symbol)
-        return share
+        return shares
 
     def move(self, symbol: Symbol, asset: InstrumentId, quantity: Decimal, cash: Decimal) -> None:
         """A rebalance trade: backing changes by `quantity` (signed), the index's cash by

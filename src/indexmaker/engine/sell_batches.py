@@ -200,14 +200,23 @@ class SellAllocator:
         for split in splits:
             batch.legs[split.asset].cursor = split.cursor
             self._book(split, moving)
-        for entry, share in zip(moving, units, strict=True):
+        # The index's units and backing, leg by leg (each leg's wants summed in _split), and
+        # each redemption's share of the index's cash (a rebalance's sales not yet spent).
+        cash = (
+            self._holdings.redeemed(
+                group.basket.symbol, units, [(s.asset, s.wanted) for s in splits]
+            )
+            if self._holdings is not None
+            else None
+        )
+        for n, (entry, share) in enumerate(zip(moving, units, strict=True)):
             checkpoint()
             entry.ratio = ratio
             entry.sold += share
             redemption = entry.redemption
             redemption.sold += share
-            if self._holdings is not None:  # the index's cash share (a rebalance's sales)
-                redemption.gross += self._holdings.sold(group.basket, share)
+            if cash is not None:
+                redemption.gross += cash[n]
         return moving
 
     def _book(self, split: _Split, entries: list[SellEntry]) -> None:
@@ -269,6 +278,7 @@ class _Split:
     takes: list[Decimal] = field(default_factory=list)
     rests: list[bool] = field(default_factory=list)
     total: Decimal = ZERO  # Σ takes, exact
+    wanted: Decimal = ZERO  # Σ wants, exact: what the index's backing gives up
 
 
 def _split(leg: SellLeg, wants: list[Decimal]) -> _Split:
@@ -283,6 +293,7 @@ def _split(leg: SellLeg, wants: list[Decimal]) -> _Split:
     for index, want in enumerate(wants):
         if not index & _PACE:
             checkpoint()
+        split.wanted = add(split.wanted, want)
         while want > 0 and split.cursor < len(sales):
             if sale is None:
                 sale = sales[split.cursor]

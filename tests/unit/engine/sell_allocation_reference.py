@@ -11,6 +11,7 @@ from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import InstrumentId, LotId
 from indexmaker.core.money import exact_add, exact_sub, share_down
 from indexmaker.core.pacing import checkpoint
+from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.sell_batches import (
     DUST,
@@ -22,6 +23,7 @@ from indexmaker.engine.sell_batches import (
     SellGroup,
     SellLeg,
 )
+from indexmaker.model.index import Basket
 from indexmaker.model.lot import Lot
 from indexmaker.model.redemption import Redemption
 
@@ -91,7 +93,7 @@ class ReferenceAllocator(SellAllocator):
             entry.sold += units
             redemption.sold += units
             if self._holdings is not None:
-                redemption.gross += self._holdings.sold(group.basket, units)
+                redemption.gross += _holdings_sold(self._holdings, group.basket, units)
             touched.append(entry)
         return touched
 
@@ -134,3 +136,21 @@ class ReferenceAllocator(SellAllocator):
                     sale.crossed,
                 )
             )
+
+
+def _holdings_sold(holdings: IndexHoldings, basket: Basket, units: Decimal) -> Decimal:
+    """IndexHoldings.sold as it was: one redemption's units and every asset of its basket,
+    one at a time (the fast allocation books them per leg: IndexHoldings.redeemed)."""
+    symbol = basket.symbol
+    before = holdings.units.get(symbol, ZERO)
+    cash = holdings.cash.get(symbol, ZERO)
+    share = share_down(cash, units, before) if cash > 0 and before > 0 else ZERO
+    if share > 0:
+        holdings.cash[symbol] = exact_sub(cash, share)
+    holdings.units[symbol] = exact_sub(before, units)
+    held = holdings.held.setdefault(symbol, {})
+    for asset in basket.assets:
+        taken = units * asset.quantity
+        held[asset.instrument] = exact_sub(held.get(asset.instrument, ZERO), taken)
+    holdings.touch(symbol)
+    return share
