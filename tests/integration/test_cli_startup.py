@@ -128,6 +128,18 @@ def test_serve_refuses_bad_chain_places(tmp_path: Path, text: str, line: str) ->
     )
 
 
+def test_serve_refuses_a_state_dir_it_cannot_use(tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory\n")
+    config = tmp_path / "chain.toml"
+    config.write_text(f'[chain]\nstate_dir = "{taken}/chains"\n')
+    line = refused(indexmaker("serve", "--config", str(config), "--port", "0"))
+    assert line == (
+        f"indexmaker serve: chain.state_dir: cannot keep the chains in {taken}/chains: "
+        "Not a directory"
+    )
+
+
 def test_serve_refuses_a_bad_setting_in_the_file(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[solver]\ntick = 0\n[server]\nhost = "127.0.0.1"\n')

@@ -23,8 +23,11 @@ from indexmaker.app.chain_wiring import (
     path_settings,
     start_local_chains,
 )
-from indexmaker.app.config import ServiceConfig
+from indexmaker.app.config import ConfigError, ServiceConfig
 from indexmaker.app.service import Service, index_pairs
+from indexmaker.chain.anvil import AnvilError
+from indexmaker.chain.artifacts import ArtifactError
+from indexmaker.chain.deploy import DeployError
 from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.observability.logging import log_event
 from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
@@ -54,13 +57,26 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
     from indexmaker.app.kept_chains import fund_clients, start_kept_chains
 
     state_dir = config.chain.state_dir
+    try:
+        if state_dir is None:
+            chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
+            resumed = False
+        else:
+            chains, resumed = await asyncio.to_thread(
+                start_kept_chains, list(config.indexes), state_dir
+            )
+    except OSError as error:  # the directory cannot be made or read
+        raise ConfigError(
+            f"chain.state_dir: cannot keep the chains in {state_dir}: {error.strerror or error}"
+        ) from None
+    except (AnvilError, ArtifactError, DeployError) as error:  # no node packages, ...
+        raise ConfigError(
+            f"chain.mode: the local chains could not start: {error} (--chain sim: the "
+            "in-process chain)"
+        ) from None
     if state_dir is None:
-        chains = await asyncio.to_thread(start_local_chains, list(config.indexes))
-        store, resumed = replace(config.store, data_dir=None, url=None), False
+        store = replace(config.store, data_dir=None, url=None)
     else:
-        chains, resumed = await asyncio.to_thread(
-            start_kept_chains, list(config.indexes), state_dir
-        )
         log_event("local_chains_kept", directory=str(state_dir), resumed=resumed)
         # SQLite: the journal beside the chains it describes; PostgreSQL: in its database.
         on_disk = config.store.data_dir is not None
