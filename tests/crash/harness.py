@@ -25,7 +25,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,12 @@ from indexmaker.core.events import (
     MintInvoice,
     NewIndexOrderRequest,
     PlaceExchangeOrder,
+    RedemptionInvoice,
     SendToClient,
 )
 from indexmaker.core.journal import JournalEntry
 from indexmaker.server.client import IndexMakerClient
+from indexmaker.sim.chain_state import STATE_FILE as CHAIN_FILE
 from indexmaker.venues.binance_sim.config import (
     TEST_ED25519_API_KEY,
     TEST_ED25519_PRIVATE_PEM,
@@ -97,15 +99,30 @@ LONG_ORDERS = (
 )
 
 
+# The sell side (issue 12): (the order after whose mint it runs, the sell's client order id,
+# the buy whose minted units its client sells, the share of them). Each runs alone, the
+# next order waiting for its invoice. The short run's comes last, after every buy stage.
+REDEMPTIONS = (("c2-b", "c1-s", "c1-b", Decimal("0.5")),)
+LONG_REDEMPTIONS = (
+    ("c2-b", "c1-s", "c1-a", Decimal("0.5")),
+    ("c3-c", "c3-s", "c3-b", Decimal("0.6")),
+)
+
+
 @dataclass(frozen=True)
 class Scenario:
     deposits: tuple[tuple[int, Decimal], ...] = DEPOSITS
     orders: tuple[tuple[int, str, Decimal], ...] = ORDERS
+    redemptions: tuple[tuple[str, str, str, Decimal], ...] = REDEMPTIONS
 
 
-LONG_SCENARIO = Scenario(LONG_DEPOSITS, LONG_ORDERS)
+LONG_SCENARIO = Scenario(LONG_DEPOSITS, LONG_ORDERS, LONG_REDEMPTIONS)
 SERVE = [sys.executable, "-m", "indexmaker.app.cli", "serve", "--config"]
 STEP_LIMIT = 5.0  # seconds one request may take before it is treated as lost
+# A redemption's own inputs and effects (its sell orders, fills and the withdrawal hop are
+# the buy side's kinds): tokens into custody, burns per (order, batch), the payout.
+SELL_INPUT_KINDS = ("IndexEscrowed", "BurnConfirmed", "WithdrawalCompleted")
+SELL_EFFECT_KINDS = ("EscrowIndex", "BurnIndex", "WithdrawCollateral")
 # What the engine records (inputs) and asks for (effects) across the lifecycle: the kinds
 # whose n-th occurrence is a kill point.
 INPUT_KINDS = (
@@ -116,8 +133,15 @@ INPUT_KINDS = (
     "ExchangeFill",
     "ExchangeOrderClosed",
     "MintConfirmed",
+    *SELL_INPUT_KINDS,
 )
-EFFECT_KINDS = ("RouteCollateral", "PlaceExchangeOrder", "MintIndex", "SendToClient")
+EFFECT_KINDS = (
+    "RouteCollateral",
+    "PlaceExchangeOrder",
+    "MintIndex",
+    "SendToClient",
+    *SELL_EFFECT_KINDS,
+)
 POINTS = ("commit", "effect", "before_commit")
 # The stages a long run must kill at: after the commit of every durable input kind; before
 # (the commit holding it) and after (it left) every outbound effect.
@@ -190,6 +214,13 @@ class StoreView:
             e.message
             for e in self.effects
             if isinstance(e, SendToClient) and isinstance(e.message, MintInvoice)
+        ]
+
+    def redemption_invoices(self) -> list[RedemptionInvoice]:
+        return [
+            e.message
+            for e in self.effects
+            if isinstance(e, SendToClient) and isinstance(e.message, RedemptionInvoice)
         ]
 
     def exchange_orders(self) -> Counter[str]:
@@ -468,6 +499,14 @@ class Run:
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(30) == 0, self.logs()[-2000:]
 
+    def chain(self) -> dict[str, Any]:
+        """The simulated chain as the service left it (sim/chain_state.py): what each client
+        and custody hold, what was burned and paid, every id carried out with its tx."""
+        state: dict[str, Any] = json.loads(
+            (self.root / "data" / "binance" / CHAIN_FILE).read_text()
+        )
+        return state
+
     def logs(self) -> str:
         return "".join(p.read_text() for p in sorted(self.root.glob("serve-*.log")))
 
@@ -492,9 +531,33 @@ def _deposit(url: str, client: int, amount: Decimal) -> None:
         assert response.status == 200
 
 
-async def _order(url: str, client: int, cid: str, amount: Decimal) -> None:
+async def _order(url: str, client: int, cid: str, amount: Decimal, side: str = "buy") -> None:
     async with IndexMakerClient(url, ANVIL_TEST_KEYS[client]) as sdk:
-        await asyncio.wait_for(sdk.new_order(SYMBOL, "buy", amount, cid), STEP_LIMIT)
+        await asyncio.wait_for(sdk.new_order(SYMBOL, side, amount, cid), STEP_LIMIT)
+
+
+def _redeem(
+    run: Run, deadline: float, scenario: Scenario, cid: str, of: str, share: Decimal
+) -> None:
+    """Sell `share` of the units the buy `of` minted (the same in every run: its mint
+    invoice says how many) and wait for the redemption's invoice: burned, withdrawn, paid."""
+    client = next(c for c, buy, _ in scenario.orders if buy == of)
+    minted = {i.client_order_id: i for i in StoreView.read(run.db).invoices()}[of]
+    units = (minted.filled_quantity * share).quantize(Decimal("1e-15"), rounding=ROUND_DOWN)
+    _until(
+        run,
+        deadline,
+        lambda v: cid in v.ordered(),
+        lambda: asyncio.run(_order(run.url, client, cid, units, "sell")),
+        f"sell {cid}",
+    )
+    _until(
+        run,
+        deadline,
+        lambda v: cid in {i.client_order_id for i in v.redemption_invoices()},
+        None,
+        f"redemption invoice of {cid}",
+    )
 
 
 def drive(run: Run, limit: float = 240, scenario: Scenario = Scenario()) -> StoreView:
@@ -522,6 +585,9 @@ def drive(run: Run, limit: float = 240, scenario: Scenario = Scenario()) -> Stor
                 f"order {cid}",
             )
             _until(run, deadline, lambda v, n=n: len(v.invoices()) > n, None, f"mint of {cid}")
+            for after, sell, of, share in scenario.redemptions:
+                if after == cid:
+                    _redeem(run, deadline, scenario, sell, of, share)
         run.stop()
     finally:
         if run.process is not None and run.process.poll() is None:

@@ -18,6 +18,7 @@ import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +46,8 @@ from indexmaker.server.wire_values import check_address, check_amount
 from indexmaker.server.ws_server import FixServer
 from indexmaker.sim.adapters import SimBridge, SimChainPort
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
+from indexmaker.sim.chain_state import STATE_FILE as CHAIN_STATE_FILE
+from indexmaker.sim.chain_state import ChainStateError, load_chain
 from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.venue import SimVenue
@@ -97,6 +100,8 @@ class Service:
             self.recovery = recover(self.engine, self.store, fingerprint())
             # The simulated chain lives in this process: it numbers deposits after the last.
             self.chain.next_seq = self.recovery.last_deposit_seq + 1
+            if chain is None and config.store.data_dir is not None:
+                _keep_chain(self.chain, config.store.data_dir / CHAIN_STATE_FILE)
             log_event(
                 "store_recovered",
                 store=describe(config.store),
@@ -412,6 +417,15 @@ async def _serve_until_signal(
     await stop.wait()
     log_event("service_stopping", reason="signal")
     await service.stop()
+
+
+def _keep_chain(chain: SimulatedChain, path: Path) -> None:
+    """The simulated chain outlives the process in `path` (sim/chain_state.py), as a real
+    chain outlives the service; ConfigError when the file cannot be used."""
+    try:
+        load_chain(chain, path)
+    except ChainStateError as error:
+        raise ConfigError(f"store.data_dir: {error}") from None
 
 
 def _antibot_gate(config: ServiceConfig, chain: ChainPort | None) -> BalanceGate:

@@ -34,10 +34,9 @@ from indexmaker.core.events import (
     ReleaseIndex,
     RouteCollateral,
     SendToClient,
-    WithdrawalCompleted,
     WithdrawCollateral,
 )
-from indexmaker.core.ids import ClientKey, TransferId, TxHash
+from indexmaker.core.ids import ClientKey, TransferId
 from indexmaker.core.ports import EventSink
 from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
@@ -204,23 +203,20 @@ class SimChainPort:
 
     async def mint(self, command: MintIndex) -> None:
         await self._fault(self.faults.mint_error)
-        result = self.chain.mint(command)
-        if result is not None:  # a repeated payment id mints nothing, as the contract does
-            self._later(*result)
+        # A repeated payment id mints nothing, as the contract does; answered as the first.
+        self._answer(command, self.chain.mint(command))
 
     async def burn(self, command: BurnIndex) -> None:
         await self._fault(None)
         burned = self.chain.burn(command)  # once per payment id, as the custody contract
         if burned is not None:
             self.burns.append(command)
-            self._later(*burned)
+        self._answer(command, burned)
 
     async def escrow(self, command: EscrowIndex) -> None:
         """The client's tokens into custody once per escrow id (or IndexEscrowFailed)."""
         await self._fault(None)
-        escrowed = self.chain.escrow(command)
-        if escrowed is not None:
-            self._later(*escrowed)
+        self._answer(command, self.chain.escrow(command))
 
     async def release_index(self, command: ReleaseIndex) -> None:
         await self._fault(None)
@@ -228,12 +224,22 @@ class SimChainPort:
 
     async def withdraw(self, command: WithdrawCollateral) -> None:
         await self._fault(None)
-        if command.withdrawal_id not in {w.withdrawal_id for w in self.withdrawals}:
+        paid = self.chain.payout(command)  # once per withdrawal id, as custody's release
+        if paid is not None:
             self.withdrawals.append(command)
             self._credit(command.source, -command.amount)
-            tx = TxHash(f"0x{len(self.withdrawals):064x}")
-            done = WithdrawalCompleted(command.withdrawal_id, tx, Decimal(0))
-            self._later(self.chain.mint_delay, done)
+        self._answer(command, paid)
+
+    def _answer(
+        self,
+        command: MintIndex | EscrowIndex | BurnIndex | WithdrawCollateral,
+        outcome: tuple[timedelta, EngineInput] | None,
+    ) -> None:
+        """The chain's answer after its delay; a repeat's is the first outcome (a resend
+        after a timeout or a restart is told what the first did, as by the contract)."""
+        outcome = outcome or self.chain.again(command)
+        if outcome is not None:
+            self._later(*outcome)
 
     async def balance(self, designation: str) -> Decimal:
         return self._balances.get(designation, Decimal(0))

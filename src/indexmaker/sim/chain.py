@@ -1,11 +1,18 @@
 """An in-process simulated chain: custody deposits, bridge hops with fees, index mints, and
-the sell side's escrow, burns, releases and payouts (each once per id, as the contracts)."""
+the sell side's escrow, burns, releases and payouts (each once per id, as the contracts).
+
+Given a `path` (`serve` with a data directory: sim/chain_state.py), what it holds and which ids
+it has carried out outlive the process, as a real chain outlives the service: a restarted
+service escrows tokens it minted before, and a resent mint, escrow, burn or payout moves
+nothing again but is answered with the first outcome (`again`), as the custody contract and
+its connector report a repeat with the first transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 
 from indexmaker.core.events import (
     BurnConfirmed,
@@ -28,6 +35,7 @@ from indexmaker.core.money import USDC_QUANTUM
 
 ZERO = Decimal(0)
 SOURCE_CHAIN = Designation("EVM:ARBITRUM:USDC")
+REFUSED = "refused: "  # an outcome in `done` that is a refusal (its reason follows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +62,11 @@ class SimulatedChain:
     custody: dict[Symbol, Decimal] = field(default_factory=dict)
     burned: dict[Symbol, Decimal] = field(default_factory=dict)
     paid: dict[ClientKey, Decimal] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)  # escrow/burn/release/payout ids carried out
+    # escrow/burn/release/payout ids carried out: their transaction ("" none; REFUSED + the
+    # reason: an escrow refused)
+    done: dict[str, str] = field(default_factory=dict)
     next_tx: int = 1
+    path: Path | None = None  # kept there after every change (sim/chain_state.py)
 
     def deposit(self, client: ClientKey, amount: Decimal) -> DepositObserved:
         """One deposit per block, one log per transaction: tx hash and block follow the
@@ -85,6 +96,7 @@ class SimulatedChain:
         self.payments.add(command.payment_id)
         key = (command.client, command.symbol)
         self.minted[key] = self.minted.get(key, ZERO) + command.quantity
+        self._changed()
         return self.mint_delay, MintConfirmed(command.payment_id)
 
     def _tx(self) -> TxHash:
@@ -95,28 +107,73 @@ class SimulatedChain:
     def _once(self, key: str) -> bool:
         if key in self.done:
             return False
-        self.done.add(key)
+        self.done[key] = ""
         return True
+
+    def _record(self, key: str, outcome: str) -> str:
+        self.done[key] = outcome
+        self._changed()
+        return outcome
+
+    def _changed(self) -> None:
+        if self.path is not None:
+            from indexmaker.sim.chain_state import save_chain
+
+            save_chain(self, self.path)
+
+    def again(
+        self, command: MintIndex | EscrowIndex | BurnIndex | WithdrawCollateral
+    ) -> tuple[timedelta, EngineInput] | None:
+        """The first outcome of a mint, escrow, burn or payout carried out before (a resend
+        after a timeout or a restart), None when it was not."""
+        match command:
+            case MintIndex():
+                found = command.payment_id in self.payments
+                return (self.mint_delay, MintConfirmed(command.payment_id)) if found else None
+            case EscrowIndex():
+                outcome = self.done.get(f"escrow:{command.escrow_id}")
+                if outcome is None:
+                    return None
+                if outcome.startswith(REFUSED):
+                    failed = IndexEscrowFailed(command.escrow_id, outcome.removeprefix(REFUSED))
+                    return self.mint_delay, failed
+                return self.mint_delay, IndexEscrowed(command.escrow_id, TxHash(outcome))
+            case BurnIndex():
+                outcome = self.done.get(f"burn:{command.payment_id}")
+                if outcome is None:
+                    return None
+                return self.mint_delay, BurnConfirmed(command.payment_id, TxHash(outcome))
+            case WithdrawCollateral():
+                outcome = self.done.get(f"payout:{command.withdrawal_id}")
+                if outcome is None:
+                    return None
+                paid = WithdrawalCompleted(command.withdrawal_id, TxHash(outcome), ZERO)
+                return self.mint_delay, paid
 
     def escrow(self, command: EscrowIndex) -> tuple[timedelta, EngineInput] | None:
         """Move the client's tokens into custody, or refuse if it holds fewer."""
-        if not self._once(f"escrow:{command.escrow_id}"):
+        once = f"escrow:{command.escrow_id}"
+        if not self._once(once):
             return None
         key = (command.client, command.symbol)
         held = self.minted.get(key, ZERO)
         if held < command.quantity:
             reason = f"the client holds {held} {command.symbol}, not {command.quantity}"
+            self._record(once, REFUSED + reason)
             return self.mint_delay, IndexEscrowFailed(command.escrow_id, reason)
         self.minted[key] = held - command.quantity
         self.custody[command.symbol] = self.custody.get(command.symbol, ZERO) + command.quantity
-        return self.mint_delay, IndexEscrowed(command.escrow_id, self._tx())
+        tx = TxHash(self._record(once, self._tx()))
+        return self.mint_delay, IndexEscrowed(command.escrow_id, tx)
 
     def burn(self, command: BurnIndex) -> tuple[timedelta, BurnConfirmed] | None:
-        if not self._once(f"burn:{command.payment_id}"):
+        once = f"burn:{command.payment_id}"
+        if not self._once(once):
             return None
         self.custody[command.symbol] = self.custody.get(command.symbol, ZERO) - command.quantity
         self.burned[command.symbol] = self.burned.get(command.symbol, ZERO) + command.quantity
-        return self.mint_delay, BurnConfirmed(command.payment_id, self._tx())
+        tx = TxHash(self._record(once, self._tx()))
+        return self.mint_delay, BurnConfirmed(command.payment_id, tx)
 
     def release(self, command: ReleaseIndex) -> None:
         if not self._once(f"release:{command.escrow_id}"):
@@ -124,9 +181,12 @@ class SimulatedChain:
         self.custody[command.symbol] = self.custody.get(command.symbol, ZERO) - command.quantity
         key = (command.client, command.symbol)
         self.minted[key] = self.minted.get(key, ZERO) + command.quantity
+        self._changed()
 
     def payout(self, command: WithdrawCollateral) -> tuple[timedelta, WithdrawalCompleted] | None:
-        if not self._once(f"payout:{command.withdrawal_id}"):
+        once = f"payout:{command.withdrawal_id}"
+        if not self._once(once):
             return None
         self.paid[command.client] = self.paid.get(command.client, ZERO) + command.amount
-        return self.mint_delay, WithdrawalCompleted(command.withdrawal_id, self._tx(), ZERO)
+        tx = TxHash(self._record(once, self._tx()))
+        return self.mint_delay, WithdrawalCompleted(command.withdrawal_id, tx, ZERO)

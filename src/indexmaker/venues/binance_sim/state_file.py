@@ -16,9 +16,6 @@ leaves the previous or the new state, never a torn one. It is written at shutdow
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections import deque
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from indexmaker.store.files import write_atomically
 from indexmaker.venues.binance_sim.orders import Order, Trade
 
 if TYPE_CHECKING:
@@ -79,24 +77,7 @@ class StateFile:
     # ------------------------------------------------------------------ writes
     def save(self, trading: Trading) -> None:
         """Write the state now (atomically); raises OSError when the disk refuses."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        data = msgspec.json.encode(_dump(trading))
-        handle, temporary = tempfile.mkstemp(prefix=".state-", dir=self.directory)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
+        write_atomically(self.path, msgspec.json.encode(_dump(trading)))
         self._saved = _fingerprint(trading)
         self.saves += 1
 
