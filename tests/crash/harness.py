@@ -31,7 +31,7 @@ from typing import Any
 
 from eth_account import Account
 
-from indexmaker.app.binance_wiring import ExchangeSimProcess
+from indexmaker.app.binance_wiring import ExchangeSimProcess, exchange_sim_access
 from indexmaker.app.cli import ANVIL_TEST_KEYS
 from indexmaker.chain.anvil import free_port
 from indexmaker.core import codec
@@ -49,6 +49,7 @@ from indexmaker.core.events import (
 from indexmaker.core.journal import JournalEntry
 from indexmaker.server.client import IndexMakerClient
 from indexmaker.sim.chain_state import STATE_FILE as CHAIN_FILE
+from indexmaker.venues.binance.rest import BinanceRest
 from indexmaker.venues.binance_sim.config import (
     TEST_ED25519_API_KEY,
     TEST_ED25519_PRIVATE_PEM,
@@ -70,6 +71,7 @@ bridge_delay = 0.05
 wallet_delay = 0.03
 mint_delay = 0.02
 deposit_endpoint = true
+withdraw_to = "0x000000000000000000000000000000000000c057"  # proceeds: exchange-sim's wallet API
 [api]
 port = 0                     # the query API on any free port (tests run side by side)
 [chain]
@@ -105,7 +107,7 @@ LONG_ORDERS = (
 REDEMPTIONS = (("c2-b", "c1-s", "c1-b", Decimal("0.5")),)
 LONG_REDEMPTIONS = (
     ("c2-b", "c1-s", "c1-a", Decimal("0.5")),
-    ("c3-c", "c3-s", "c3-b", Decimal("0.6")),
+    ("c3-c", "c3-s", "c3-c", Decimal("0.6")),
 )
 
 
@@ -375,15 +377,16 @@ class KillPlan:
                 seqs = sorted({self.seq_of[p] for p in candidates})
                 near, cover = seqs[:NEAR][-1], seqs[:COVER][-1]
                 window = [p for p in candidates if self.seq_of[p] <= near]
-                # A stage no kill has had yet comes first: one every place must have (after
-                # each durable input, before and after each effect) wherever it is next,
-                # any other a little further ahead at most.
+                # A stage no kill has had yet comes first, a little further ahead at most: one
+                # every place must have (after each durable input, before and after each
+                # effect) before any other. Not wherever it is next: the sell side's stages
+                # come only with a redemption, and jumping there skipped the buys between.
                 covered = {k.stage for k in self.done}
                 turn = POINTS[len(self.used) % len(POINTS)]
-                due = [p for p in candidates if _stage(p) in STAGES and _stage(p) not in covered]
                 new = [
                     p for p in candidates if self.seq_of[p] <= cover and _stage(p) not in covered
                 ]
+                due = [p for p in new if _stage(p) in STAGES]
                 in_turn = [p for p in window if p.startswith(turn + ":")]
                 chosen = (due or new or in_turn or window)[0]
         if chosen is not None:
@@ -411,6 +414,8 @@ class Run:
     kills: list[Kill] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     venue: ExchangeSimProcess | None = None
+    # The exchange simulator's withdrawal history (its wallet API), read before it stops.
+    withdrawals: list[dict[str, Any]] = field(default_factory=list)
     _crash: str | None = None
 
     @property
@@ -589,12 +594,29 @@ def drive(run: Run, limit: float = 240, scenario: Scenario = Scenario()) -> Stor
                 if after == cid:
                     _redeem(run, deadline, scenario, sell, of, share)
         run.stop()
+        run.withdrawals = _exchange_withdrawals(run)
     finally:
         if run.process is not None and run.process.poll() is None:
             run.process.kill()
             run.process.wait(10)
         run.close_venue()
     return StoreView.read(run.db)
+
+
+def _exchange_withdrawals(run: Run) -> list[dict[str, Any]]:
+    """Every USDC withdrawal of the service's account, as the exchange simulator's wallet API
+    lists it (GET /sapi/v1/capital/withdraw/history, signed)."""
+    assert run.venue is not None
+    venue = BinanceRest(*exchange_sim_access(run.venue.url))
+
+    async def history() -> list[dict[str, Any]]:
+        try:
+            path = "/sapi/v1/capital/withdraw/history"
+            return list(await venue.signed("GET", path, {"coin": "USDC"}, weight=1))
+        finally:
+            await venue.close()
+
+    return asyncio.run(history())
 
 
 def _until(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -167,6 +168,11 @@ def _invoice_terms(invoice: RedemptionInvoice) -> dict[str, object]:
     }
 
 
+def _withdrawn(run: Run) -> list[tuple[str, str, str]]:
+    """(withdrawOrderId, amount, fee) of each withdrawal at the exchange, by id."""
+    return sorted((w["withdrawOrderId"], w["amount"], w["transactionFee"]) for w in run.withdrawals)
+
+
 def _unbatched(key: str) -> str:
     """A burn's key without its batch number: R1-B7 -> R1-B (burn:R1-B7 -> burn:R1-B)."""
     return re.sub(r"-B[0-9]+$", "-B", key)
@@ -197,6 +203,11 @@ def _assert_redeemed_once(
     assert Decimal(chain["burned"][SYMBOL]) == sum(b.quantity for b in burns) > 0
     paid = {tuple(p[:2]): Decimal(p[2]) for p in chain["paid"]}
     assert sum(paid.values()) == sum(i.net_paid for i in mine.values())
+    # The exchange withdrew each redemption's proceeds once, under its id, as in the calm run.
+    withdrawn = Counter(w.get("withdrawOrderId") for w in crashed.withdrawals)
+    assert set(withdrawn.values()) == {1} and len(withdrawn) == len(sells), withdrawn
+    assert all(w["status"] == 6 for w in crashed.withdrawals)
+    assert _withdrawn(crashed) == _withdrawn(calm_run)
     # Nothing done twice on chain, nothing left undone: the calm run's chain, to the tx.
     calm_chain = calm_run.chain()
     for state in (chain, calm_chain):

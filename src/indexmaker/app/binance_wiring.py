@@ -119,11 +119,6 @@ def binance_venue(
                 register_secret(secret)  # masked in any log line that quotes it
         endpoints = BinanceEndpoints(rest_url, ws_api, stream)
         return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), None
-    from indexmaker.venues.binance_sim.config import (
-        TEST_ED25519_API_KEY,
-        TEST_ED25519_PRIVATE_PEM,
-    )
-
     running = os.environ.get("EXCHANGE_SIM_URL", "").rstrip("/")
     sim = None
     if running:
@@ -133,8 +128,19 @@ def binance_venue(
     else:
         sim = ExchangeSimProcess(*sim_args, env=sim_env)
         url = sim.url
+    endpoints, credentials = exchange_sim_access(url)
+    return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), sim
+
+
+def exchange_sim_access(url: str) -> tuple[BinanceEndpoints, Credentials]:
+    """The exchange simulator listening at `url` (http://host:port): its REST, WebSocket API
+    and stream endpoints, and its main account's published Ed25519 test key."""
+    from indexmaker.venues.binance_sim.config import (
+        TEST_ED25519_API_KEY,
+        TEST_ED25519_PRIVATE_PEM,
+    )
+
     ws = "ws" + url.removeprefix("http")
-    endpoints = BinanceEndpoints(url, f"{ws}/ws-api/v3", ws)
     key = load_ed25519_pem(TEST_ED25519_PRIVATE_PEM.encode())
     credentials = Credentials(TEST_ED25519_API_KEY, ed25519_key=key)
-    return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), sim
+    return BinanceEndpoints(url, f"{ws}/ws-api/v3", ws), credentials

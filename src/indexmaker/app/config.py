@@ -54,6 +54,7 @@ class SimConfig:
     mint_delay: timedelta = timedelta(milliseconds=200)
     deposit_endpoint: bool = False  # POST /sim/deposit: only when the operator enables it
     max_deposit: Decimal = Decimal(1_000_000)
+    withdraw_to: str | None = None  # Binance venue: proceeds withdrawn there by its wallet API
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +295,7 @@ def _build(settings: Settings) -> ServiceConfig:
             mint_delay=_seconds(sim.mint_delay),
             deposit_endpoint=sim.deposit_endpoint,
             max_deposit=sim.max_deposit,
+            withdraw_to=sim.withdraw_to,
         ),
         store=_store(settings),
         api=QueryApiConfig(settings.api.enable, settings.api.host, settings.api.port),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -55,6 +55,9 @@ from indexmaker.store.crash import CrashPoints
 from indexmaker.store.fix_outbox import DurableNumbers, server_seq_base
 from indexmaker.store.open import describe, fingerprint, open_store
 
+if TYPE_CHECKING:
+    from indexmaker.venues.binance.venue import BinanceVenue
+
 SOURCE_CHAIN_ID = 42161
 DEPOSIT_CHAIN_IDS = (SOURCE_CHAIN_ID,)  # the chains the simulated chain takes deposits on
 
@@ -68,11 +71,14 @@ class Service:
         venue: VenuePort | None = None,
         chain: ChainPort | None = None,
         bridges: Mapping[str, BridgePort] | None = None,
+        withdrawals: BridgePort | None = None,
     ) -> None:
         """`venue`: the venue adapter to trade on (e.g. the Binance connector); None: the
         in-process simulated venue. An external venue's rules arrive as `RulesUpdate`s.
         `chain` and `bridges`: the collateral path's adapters (app/chain_wiring.py on local
-        chains); None: the in-process simulated chain and bridges."""
+        chains); None: the in-process simulated chain and bridges. `withdrawals`: the
+        exchange's withdrawals of redemption proceeds beside the simulated bridges
+        (`[sim] withdraw_to`); None: the simulated chain's."""
         self.config = config
         sim = config.sim
         baskets = {symbol: load_bundled_index(symbol) for symbol in config.indexes}
@@ -120,7 +126,12 @@ class Service:
         )
         self.chain_port = SimChainPort(self.chain)
         if bridges is None:
-            bridges = {name: SimBridge(name, self.chain_port) for name in self.chain.bridges}
+            simulated: dict[str, BridgePort] = {
+                name: SimBridge(name, self.chain_port) for name in self.chain.bridges
+            }
+            if withdrawals is not None:
+                simulated[withdrawals.name] = withdrawals
+            bridges = simulated
         self.metrics = ServiceMetrics()
         self.runtime = Runtime(
             self.engine,
@@ -384,8 +395,9 @@ async def serve(
 
         state = exchange_sim_state_args(config.store.data_dir)  # the same account after a restart
         venue, exchange_sim = binance_venue(index_pairs(config.indexes), state)
+        withdrawals = _exchange_withdrawals(config, venue)
     try:
-        await _serve_until_signal(venue_store(config, venue_kind), venue)
+        await _serve_until_signal(venue_store(config, venue_kind), venue, withdrawals=withdrawals)
     finally:
         if exchange_sim is not None:
             exchange_sim.stop()
@@ -397,10 +409,11 @@ async def _serve_until_signal(
     chain: ChainPort | None = None,
     bridges: Mapping[str, BridgePort] | None = None,
     prepare: Callable[[Service], None] | None = None,
+    withdrawals: BridgePort | None = None,
 ) -> None:
     """Run the service until SIGINT/SIGTERM; `prepare(service)` after it is built and before
     it starts (the chain ports' durability, app/chain_wiring.py)."""
-    service = Service(config, venue=venue, chain=chain, bridges=bridges)
+    service = Service(config, venue=venue, chain=chain, bridges=bridges, withdrawals=withdrawals)
     if prepare is not None:
         prepare(service)
     stop = asyncio.Event()
@@ -417,6 +430,22 @@ async def _serve_until_signal(
     await stop.wait()
     log_event("service_stopping", reason="signal")
     await service.stop()
+
+
+def _exchange_withdrawals(config: ServiceConfig, venue: BinanceVenue) -> BridgePort | None:
+    """The `withdraw` hop over the venue's wallet API to `[sim] withdraw_to` (the exchange
+    simulator pays it; chain/exchange_withdrawals.py), or None: the simulated chain's hop."""
+    if config.sim.withdraw_to is None:
+        return None
+    from indexmaker.chain.exchange_wallet import ExchangeWallet
+    from indexmaker.chain.exchange_withdrawals import ExchangeWithdrawBridge
+
+    return ExchangeWithdrawBridge(
+        config.solver.withdraw_bridge,
+        ExchangeWallet(venue.rest),
+        config.sim.withdraw_to,
+        timeout_s=config.chain.hop_timeout.total_seconds(),
+    )
 
 
 def _keep_chain(chain: SimulatedChain, path: Path) -> None:

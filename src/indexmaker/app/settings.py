@@ -335,6 +335,11 @@ class SimSettings(_Model):
     # POST /sim/deposit credits any address out of thin air: off unless the operator says so.
     deposit_endpoint: bool = False
     max_deposit: Amount = Decimal(1_000_000)
+    # With the Binance venue on the simulated chain: a redemption's proceeds leave the exchange
+    # through its wallet API to this address (the simulated trading chain's custody); none:
+    # the simulated chain's own withdraw hop. Only for the exchange simulator (a real venue
+    # would really send them there).
+    withdraw_to: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
 
 
 class StoreSettings(_Model):

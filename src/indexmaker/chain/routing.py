@@ -27,6 +27,7 @@ from decimal import Decimal
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.exchange_wallet import ExchangeWallet, WithdrawalRefused
+from indexmaker.chain.exchange_withdrawals import withdraw_from_exchange
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.core.chain_events import (
     BurnIndex,
@@ -125,10 +126,10 @@ class RoutedChainPort:
     async def _withdraw_from_exchange(
         self, key: str, command: RouteCollateral
     ) -> tuple[Decimal, Decimal]:
-        fee = await self.wallet.withdraw_fee(self.coin, self.network)
         to = self.trading.settings.custody
-        await self.wallet.withdraw(self.coin, self.network, to, command.amount - fee, key)
-        done = await self.wallet.wait_withdrawn(self.coin, key, self.withdrawals.timeout_s)
+        done = await withdraw_from_exchange(
+            self.wallet, self.coin, self.network, to, command, key, self.withdrawals.timeout_s
+        )
         receipt = await self.trading.w3.eth.get_transaction_receipt(done.tx_id)  # type: ignore[arg-type]
         if int(receipt["status"]) != 1:
             raise WithdrawalRefused(f"withdrawal {key}: transaction {done.tx_id} reverted")

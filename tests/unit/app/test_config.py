@@ -195,6 +195,7 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
             '[chain]\nmode = "mainnet"\n',
             "chain.mode: must be 'sim', 'anvil' or 'external' (got 'mainnet')",
         ),
+        ('[sim]\nwithdraw_to = "0x12"\n', "sim.withdraw_to: must match pattern"),
         (
             "[chain]\nconfirmations = -1\n",
             "chain.confirmations: must be greater than or equal to 0",
