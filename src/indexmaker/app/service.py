@@ -390,6 +390,7 @@ async def serve(
         return
     exchange_sim = None
     venue: VenuePort | None = None
+    withdrawals: BridgePort | None = None  # the simulated chain's withdraw hop
     if venue_kind == "binance":
         from indexmaker.app.binance_wiring import binance_venue, exchange_sim_state_args
 
