@@ -66,6 +66,14 @@ class StoreConfig:
     commit_interval: timedelta = timedelta(milliseconds=100)
     url: str | None = field(default=None, repr=False)
     snapshot_every: int = 20_000
+    # Beside a PostgreSQL store, where files kept with it go (the simulated chain: the data
+    # directory setting); a SQLite store keeps them in data_dir.
+    files_dir: Path | None = None
+
+    @property
+    def kept_files(self) -> Path | None:
+        """The directory of files that outlive the process with the store (None: memory)."""
+        return self.data_dir or self.files_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +353,8 @@ def _store(settings: Settings) -> StoreConfig:
         url = os.environ.get(STORE_URL_ENV) or store.url
         if not url:
             raise ConfigError(f"store.url: required for backend postgresql (or {STORE_URL_ENV})")
-        return StoreConfig(None, interval, url, store.snapshot_every)
+        files = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
+        return StoreConfig(None, interval, url, store.snapshot_every, files)
     data_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
     return StoreConfig(data_dir, interval, None, store.snapshot_every)
 

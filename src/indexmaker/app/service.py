@@ -106,8 +106,9 @@ class Service:
             self.recovery = recover(self.engine, self.store, fingerprint())
             # The simulated chain lives in this process: it numbers deposits after the last.
             self.chain.next_seq = self.recovery.last_deposit_seq + 1
-            if chain is None and config.store.data_dir is not None:
-                _keep_chain(self.chain, config.store.data_dir / CHAIN_STATE_FILE)
+            kept = config.store.kept_files
+            if chain is None and kept is not None:
+                _keep_chain(self.chain, kept / CHAIN_STATE_FILE)
             log_event(
                 "store_recovered",
                 store=describe(config.store),
@@ -360,9 +361,12 @@ def venue_store(config: ServiceConfig, venue_kind: str) -> ServiceConfig:
     """Each venue keeps its own journal: the Binance venue's under `<data_dir>/binance/`, the
     in-process simulator's in `<data_dir>` itself (where it always was). A journal replayed
     against the other venue would ask it about orders it never saw."""
-    if venue_kind == "sim" or config.store.data_dir is None:
+    store = config.store
+    if venue_kind == "sim" or store.kept_files is None:
         return config
-    return replace(config, store=replace(config.store, data_dir=config.store.data_dir / venue_kind))
+    data_dir = store.data_dir / venue_kind if store.data_dir is not None else None
+    files_dir = store.files_dir / venue_kind if store.files_dir is not None else None
+    return replace(config, store=replace(store, data_dir=data_dir, files_dir=files_dir))
 
 
 async def serve(
