@@ -4,8 +4,9 @@ The core first sends the proceeds over the `across_back` hop (trading chain → 
 `SolverConfig.return_hops`); on local chains that is Across again, the other way: custody on
 8453 releases to the issuer, who deposits into 8453's `OP_SpokePool` with the source chain's
 custody as recipient; our relayer fills on 42161's `Arbitrum_SpokePool` from its own float
-there. The hop's fee is the bridge's (input − output) plus its transactions' gas in USDC, as
-on the way in (chain/bridge.py); custody on 42161 then pays the client (a keyed release).
+there, and is repaid on 8453 from a refund bundle (chain/root_bundles.py). The hop's fee is
+the bridge's (input − output) plus its transactions' gas in USDC, as on the way in
+(chain/bridge.py); custody on 42161 then pays the client (a keyed release).
 """
 
 from __future__ import annotations
@@ -66,5 +67,6 @@ def return_path(
         src["spoke_pool_contract"],
         delay_s=delay_s,
         poll_s=base.poll_s,
+        repay=bridge.refunds,  # repaid on 8453 by the issuer's refund bundle
     )
     return bridge, filler

@@ -6,11 +6,13 @@ watches the trading chain for deposits.
 Keys: the issuer (deployer, custody's issuer) is `INDEXMAKER_DEPLOYER_KEY` or anvil's public
 account 0; the relayer is anvil's public account 1: both are well-known local test keys, only
 ever used against chains this module started. The relayer is given a USDC float on the trading
-chain (LocalUSDC mints to anyone its deployer names); the relayer's repayment on the source
-chain (chain/across.py's refund root) is not posted here. The exchange simulator's hot wallet
-(anvil's public account 9, handed to it in `$EXCHANGE_SIM_HOT_WALLET_KEY`) gets a USDC float on
-the trading chain too: it pays the exchange's withdrawals (a redemption's proceeds) there. The
-relayer also fills the way back (8453 → 42161, app/chain_return.py) from a float on 42161.
+chain (LocalUSDC mints to anyone its deployer names); after each fill it is repaid the
+deposit's input on the origin chain from a one-leaf refund bundle posted by the issuer as the
+pools' cross-domain admin (chain/root_bundles.py), as are expired bridge deposits. The
+exchange simulator's hot wallet (anvil's public account 9, handed to it in
+`$EXCHANGE_SIM_HOT_WALLET_KEY`) gets a USDC float on the trading chain too: it pays the
+exchange's withdrawals (a redemption's proceeds) there. The relayer also fills the way back
+(8453 → 42161, app/chain_return.py) from a float on 42161.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from indexmaker.chain.deploy import (
     TRADING_CHAIN_ID,
     connect,
     deploy_chain,
+    install_admin_relay,
     transact,
 )
 from indexmaker.chain.eth_price import VenueEthPrice
@@ -132,7 +135,10 @@ def start_local_chains(
             node = anvil.start(chain_id, state=None if states is None else states[chain_id])
             chains.nodes[chain_id] = node
             if deployed is not None:
-                chains.sections[chain_id] = dict(deployed[chain_id])
+                section = chains.sections[chain_id] = dict(deployed[chain_id])
+                if "admin_relay" not in section:  # kept before refund bundles existed
+                    w3 = connect(node.url, issuer)
+                    section["admin_relay"] = install_admin_relay(w3, chain_id, issuer.address)
                 continue
             w3 = connect(node.url, issuer)
             symbols = indexes if chain_id == TRADING_CHAIN_ID else []
@@ -311,6 +317,7 @@ def chain_path(
             dst["spoke_pool_contract"],
             delay_s=s.relayer_delay_s,
             poll_s=s.poll_s,
+            repay=bridge.refunds,  # repaid on 42161 by the issuer's refund bundle
         )
         relayers = (relayer, back_relayer)
     return ChainPath(routed, bridges, RelayerTask(*relayers), [dest_w3, source_w3])

@@ -12,14 +12,22 @@ twice:
    source chain's latest block;
 3. a relayer (ours: chain/relayer.py) fills on the destination; the hop completes when the
    destination pool's `FilledRelay` for (origin chain, deposit id) is seen.
-The lot receives the output amount less the gas of this hop's transactions in USDC; its fee is
-the rest (bridge fee + gas). A hop without a fill within `timeout_s` is reported unknown; the
-router asks (`hop_status`) and resends it, and the resend waits again for the same deposit.
+A deposit still unfilled when the destination's clock passes its fill deadline can never be
+filled: it is refunded to its depositor (the issuer) on the origin by a one-leaf refund bundle
+(chain/root_bundles.py: paid once, across restarts), and the hop deposits the refund again
+under the next nonce (keccak("across:<key>#<n>"): a new deposit id, looked up before sending
+like the first), up to `max_deposits` deposits; then the hop fails with `DepositsExpired`
+(reported unknown: the amount waits in the issuer's account on the origin).
+The lot receives the filled deposit's output amount less the gas of this hop's transactions in
+USDC (refund bundles included); its fee is the rest (bridge fee + gas). A hop without a fill
+within `timeout_s` is reported unknown; the router asks (`hop_status`) and resends it, and the
+resend carries on from the deposits on chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,21 +35,24 @@ from typing import Any
 from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
-from indexmaker.chain.across import event_topic, to_bytes32
+from indexmaker.chain.across import event_topic, expired_refund_leaf, to_bytes32
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
+from indexmaker.chain.logs import first_log
 from indexmaker.chain.relayer import MAX_UINT256
+from indexmaker.chain.root_bundles import LeafPaid, RootBundles
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
 from indexmaker.core.errors import InvalidInputError, RetryableError
 from indexmaker.core.money import units_to_usdc, usdc_to_units
 from indexmaker.core.ports import EventSink
+from indexmaker.observability.logging import log_event
 
 ZERO32 = b"\x00" * 32
 
 
-class FillNotSeen(RetryableError):
-    """No fill of the deposit on the destination yet."""
+class DepositsExpired(RetryableError):
+    """Every deposit the hop may make expired unfilled (each refunded to the issuer)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,8 @@ class AcrossRoute:
     timeout_s: float = 120.0
     poll_s: float = 0.25
     eth_usdc: Decimal = Decimal(3000)
-    lookback_blocks: int = 100_000  # how far back a fill or a deposit is searched
+    lookback_blocks: int = 100_000  # how far back a fill, a deposit or a refund is searched
+    max_deposits: int = 3  # deposits a hop may make: the first and redeposits after refunds
     name: str = "across"  # the bridge's name in RouteCollateral.bridge
 
 
@@ -75,9 +87,11 @@ class AcrossBridge:
         dest_w3: AsyncWeb3[Any],
         route: AcrossRoute,
         price: PriceSource | None = None,
+        refunds: RootBundles | None = None,
     ) -> None:
         """`price`: USDC per ETH for the hop's gas (chain/eth_price.py; default: the fixed
-        `route.eth_usdc`)."""
+        `route.eth_usdc`); `refunds`: the origin pool's refund bundles (default: posted by
+        the origin's issuer, the local chains' cross-domain admin)."""
         self.origin, self.route = origin, route
         self.price = price or FixedEthPrice(route.eth_usdc)
         self._dest_w3 = dest_w3
@@ -93,6 +107,17 @@ class AcrossBridge:
         self._filled_topic = event_topic(dest_abi, "FilledRelay")
         self.runner = HopRunner("across", route.timeout_s)
         self._approved = False
+        self._back = route.lookback_blocks
+        self.refunds = refunds or RootBundles(
+            origin.w3,
+            origin.settings.chain_id,
+            route.origin_pool,
+            route.origin_pool_contract,
+            origin.tx.address,
+            origin.send,
+            lookback_blocks=route.lookback_blocks,
+        )
+        self.refunded: list[LeafPaid] = []  # expired deposits' refunds seen by this process
 
     @property
     def name(self) -> str:
@@ -117,36 +142,47 @@ class AcrossBridge:
             raise InvalidInputError("amount", f"{command.amount} does not cover the bridge fee")
         self.runner.submit(command, self._cross)
 
-    async def deposit_id(self, key: str) -> int:
+    async def deposit_id(self, key: str, attempt: int = 0) -> int:
+        """The deposit id of the hop's `attempt`-th deposit (fixed before it is made)."""
         me = self.origin.tx.address
-        nonce = int.from_bytes(Web3.keccak(text=f"across:{key}"), "big")
-        call = self._pool.functions.getUnsafeDepositId(me, to_bytes32(me), nonce)
+        call = self._pool.functions.getUnsafeDepositId(me, to_bytes32(me), _nonce(key, attempt))
         return int(await call.call())
 
     async def _cross(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:
         receipts: list[Any] = []
-        deposit_id = await self.deposit_id(key)
-        # FundsDeposited's indexed values: destinationChainId, depositId, depositor
-        deposit = await self._find(self._pool, self._deposited_topic, [None, deposit_id])
-        if deposit is None:
-            output = await self._deposit(key, command, receipts)
-        else:
-            output = int(
-                self._pool.events.FundsDeposited().process_log(deposit)["args"]["outputAmount"]
-            )
-        await self._wait_fill(deposit_id)
-        gas = gas_cost_usdc(receipts, await self.price.eth_usdc()) if receipts else Decimal(0)
-        received = max(units_to_usdc(output) - gas, Decimal(0))
-        return received, command.amount - received
+        for attempt in range(self.route.max_deposits):
+            deposit_id = await self.deposit_id(key, attempt)
+            # FundsDeposited's indexed values: destinationChainId, depositId, depositor
+            log = await first_log(self._pool, self._deposited_topic, [None, deposit_id], self._back)
+            if log is None:
+                log = await self._deposit(key, attempt, command, receipts)
+            deposit = dict(self._pool.events.FundsDeposited().process_log(log)["args"])
+            if await self._filled_in_time(deposit):
+                gas = await self._gas(receipts)
+                received = max(units_to_usdc(int(deposit["outputAmount"])) - gas, Decimal(0))
+                return received, command.amount - received
+            await self._refund(key, deposit, receipts)
+        raise DepositsExpired(
+            f"{self.route.max_deposits} deposits expired unfilled; refunded to "
+            f"{self.origin.tx.address} on chain {self.origin.settings.chain_id}"
+        )
 
-    async def _deposit(self, key: str, command: RouteCollateral, receipts: list[Any]) -> int:
+    async def _gas(self, receipts: list[Any]) -> Decimal:
+        return gas_cost_usdc(receipts, await self.price.eth_usdc()) if receipts else Decimal(0)
+
+    async def _deposit(
+        self, key: str, attempt: int, command: RouteCollateral, receipts: list[Any]
+    ) -> Any:
+        """Make the hop's `attempt`-th deposit: its `FundsDeposited` log. The first takes the
+        amount from custody; a later one redeposits the refund of the one before."""
         origin, route = self.origin, self.route
         me = origin.tx.address
         units = usdc_to_units(command.amount)
         output = units - usdc_to_units(route.fee)
-        released = await origin.release(f"transfer:{key}", me, command.amount)
-        if released is not None:
-            receipts.append(released)
+        if attempt == 0:
+            released = await origin.release(f"transfer:{key}", me, command.amount)
+            if released is not None:
+                receipts.append(released)
         if not self._approved:
             usdc = origin.usdc_contract
             allowance = await usdc.functions.allowance(me, self._pool.address).call()
@@ -154,8 +190,10 @@ class AcrossBridge:
                 call = usdc.functions.approve(self._pool.address, MAX_UINT256)
                 receipts.append(await origin.send(usdc.address, call))
             self._approved = True
-        block = await origin.w3.eth.get_block("latest")
-        now = int(block["timestamp"])
+        now = int((await origin.w3.eth.get_block("latest"))["timestamp"])
+        # The deadline is checked on the destination's clock (SpokePool.fillRelay): counted
+        # from the later of both clocks, so a destination ahead does not expire it at once.
+        dest_now = int((await self._dest_w3.eth.get_block("latest"))["timestamp"])
         call = self._pool.functions.unsafeDeposit(
             to_bytes32(me),
             to_bytes32(route.recipient),
@@ -165,35 +203,55 @@ class AcrossBridge:
             output,
             route.dest_chain_id,
             ZERO32,
-            int.from_bytes(Web3.keccak(text=f"across:{key}"), "big"),
+            _nonce(key, attempt),
             now,
-            now + route.fill_deadline_s,
+            max(now, dest_now) + route.fill_deadline_s,
             0,
             b"",
         )
-        receipts.append(await origin.send(self._pool.address, call))
-        return output
+        receipt = await origin.send(self._pool.address, call)
+        receipts.append(receipt)
+        (log,) = [g for g in receipt["logs"] if bytes(g["topics"][0]) == self._deposited_topic]
+        return log
 
-    async def _wait_fill(self, deposit_id: int) -> None:
-        origin_chain = self.origin.settings.chain_id
+    async def _filled_in_time(self, deposit: dict[str, Any]) -> bool:
+        """Wait until the deposit is filled (True) or its fill deadline has passed on the
+        destination's clock without a fill (False: no fill can come any more)."""
+        origin_chain, deposit_id = self.origin.settings.chain_id, int(deposit["depositId"])
         while True:  # bounded by the hop's timeout (HopRunner)
-            fill = await self._find(self._dest_pool, self._filled_topic, [origin_chain, deposit_id])
-            if fill is not None:
-                return
+            # The head's clock first: a fill lies in a block at or before the deadline, so a
+            # head past the deadline with no fill up to it means expired for good.
+            head = await self._dest_w3.eth.get_block("latest")
+            indexed = [origin_chain, deposit_id]
+            number = int(head["number"])
+            if await first_log(self._dest_pool, self._filled_topic, indexed, self._back, number):
+                return True
+            if int(head["timestamp"]) > int(deposit["fillDeadline"]):
+                return False
             await asyncio.sleep(self.route.poll_s)
 
-    async def _find(self, pool: Any, topic: bytes, indexed: list[int | None]) -> Any:
-        """The first log of `pool` with `topic` and these indexed uint256 values (None: any)."""
-        w3 = pool.w3
-        head = await w3.eth.block_number
-        topics: list[Any] = [topic]
-        topics += [None if v is None else v.to_bytes(32, "big") for v in indexed]
-        logs = await w3.eth.get_logs(
-            {
-                "address": pool.address,
-                "fromBlock": max(0, head - self.route.lookback_blocks),
-                "toBlock": head,
-                "topics": topics,
-            }
+    async def _refund(self, key: str, deposit: dict[str, Any], receipts: list[Any]) -> None:
+        """Have the expired deposit refunded to its depositor (the issuer) on the origin,
+        once (root_bundles.py); the refund's transactions are the hop's gas."""
+        leaf = expired_refund_leaf(deposit, self.origin.settings.chain_id)
+        paid = await self.refunds.pay(leaf)
+        receipts.extend(paid.receipts)
+        self.refunded.append(paid)
+        log_event(
+            "across_deposit_refunded",
+            logging.WARNING,
+            hop=key,
+            deposit_id=int(deposit["depositId"]),
+            amount=str(units_to_usdc(int(deposit["inputAmount"]))),
+            bundle_id=paid.bundle_id,
+            tx=paid.execute_tx,
+            gas=str(await self._gas(paid.receipts)),
+            repeated=paid.repeated,
         )
-        return logs[0] if logs else None
+
+
+def _nonce(key: str, attempt: int) -> int:
+    """The unsafeDeposit nonce of a hop's `attempt`-th deposit: keccak("across:<key>"), then
+    keccak("across:<key>#<attempt>") for a redeposit after a refund."""
+    text = f"across:{key}" if attempt == 0 else f"across:{key}#{attempt}"
+    return int.from_bytes(Web3.keccak(text=text), "big")

@@ -27,6 +27,7 @@ from web3.contract import Contract
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from indexmaker.chain import artifacts
+from indexmaker.chain.across import admin_relay_address
 from indexmaker.chain.anvil import CHAINS, RUN_DIR
 
 SOURCE_CHAIN_ID = 42161
@@ -102,6 +103,19 @@ def deploy_spoke_pool(
     return pool, impl.address
 
 
+def install_admin_relay(w3: Web3, chain_id: int, admin: str) -> str:
+    """Place AdminRelay(admin) (contracts/AdminRelay.sol) at the address `chain_id`'s spoke pool
+    takes admin calls from (across.py `admin_relay_address`), with anvil_setCode: local chains
+    only, as they run no L1 messenger. Returns that address; idempotent."""
+    relay = deploy_artifact(w3, artifacts.ours("AdminRelay"), admin)
+    code = w3.eth.get_code(relay.address)  # the runtime code, its immutable admin filled in
+    target = admin_relay_address(chain_id, admin)
+    w3.provider.make_request("anvil_setCode", [target, "0x" + bytes(code).hex()])  # type: ignore[arg-type]
+    if w3.eth.get_code(target) != code:
+        raise DeployError(f"chain {chain_id}: the admin relay is not at {target}")
+    return target
+
+
 def deploy_chain(w3: Web3, chain_id: int, indexes: list[str] | None = None) -> dict[str, Any]:
     """Deploy everything chain `chain_id` needs; returns its section of the deployment file.
 
@@ -115,8 +129,10 @@ def deploy_chain(w3: Web3, chain_id: int, indexes: list[str] | None = None) -> d
     weth = deploy_artifact(w3, artifacts.across("WETH9"))
     custody = deploy_artifact(w3, artifacts.ours("Custody"), usdc.address, deployer, deployer)
     # The hub pool lives on L1, which the local set-up does not run: the deployer stands in as
-    # the cross-domain admin and the withdrawal recipient.
+    # the cross-domain admin (its calls relayed from the address the pool trusts) and the
+    # withdrawal recipient.
     pool, impl = deploy_spoke_pool(w3, chain_id, usdc.address, deployer, weth.address, deployer)
+    admin_relay = install_admin_relay(w3, chain_id, deployer)
     section: dict[str, Any] = {
         "chain_id": chain_id,
         "usdc": usdc.address,
@@ -125,6 +141,7 @@ def deploy_chain(w3: Web3, chain_id: int, indexes: list[str] | None = None) -> d
         "spoke_pool": pool.address,
         "spoke_pool_implementation": impl,
         "spoke_pool_contract": SPOKE_POOL[chain_id],
+        "admin_relay": admin_relay,  # the pool's admin calls go through it (root_bundles.py)
         "index_tokens": {},
     }
     token_artifact = artifacts.ours("IndexToken")

@@ -137,3 +137,28 @@ class LogFollower:
             self.subscribed = False
             await asyncio.sleep(backoff)
             backoff = min(self._max_backoff_s, backoff * 2)
+
+
+async def first_log(
+    contract: Any,
+    topic: bytes,
+    indexed: Sequence[int | bytes | None],
+    lookback_blocks: int,
+    to_block: int | None = None,
+) -> Any:
+    """The first log of `contract` (a bound web3 contract) with event `topic` and these indexed
+    values (an int as uint256, bytes as bytes32, None: any), in the `lookback_blocks` up to
+    `to_block` (default: the head); None when there is none."""
+    w3 = contract.w3
+    head = await w3.eth.block_number if to_block is None else to_block
+    topics: list[Any] = [topic]
+    topics += [v.to_bytes(32, "big") if isinstance(v, int) else v for v in indexed]
+    logs = await w3.eth.get_logs(
+        {
+            "address": contract.address,
+            "fromBlock": max(0, head - lookback_blocks),
+            "toBlock": head,
+            "topics": topics,
+        }
+    )
+    return logs[0] if logs else None

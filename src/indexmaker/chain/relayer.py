@@ -1,11 +1,16 @@
 """Our Across relayer (issue 11): reads `FundsDeposited` on the origin spoke pool and, after a
 configurable delay, calls `fillRelay` on the destination pool, keeping input − output as its
-fee (repaid on the repayment chain from a refund root, chain/across.py).
+fee: with `repay` (the origin pool's root bundles, chain/root_bundles.py) it is then repaid the
+deposit's input on the origin from a one-leaf refund root, so its USDC over both chains grows
+by exactly the fee (Across's relayer repayment, on the repayment chain = the origin here).
 
 A fill is safe to repeat: the destination pool refuses a second fill of the same deposit
 (`RelayFilled()`), which the relayer counts as done, so a restart that catches up from an
-older block fills nothing twice. A deposit whose fill deadline has passed on the destination's
-clock (`ExpiredFillDeadline()`) is given up (`expired`).
+older block fills nothing twice; a fill it finds made by itself (the pool's `FilledRelay`
+names the relayer) is repaid then if it was not yet — a repayment is paid at most once
+(root_bundles.py). A deposit whose fill deadline has passed on the destination's clock
+(`ExpiredFillDeadline()`) is given up (`expired`): its depositor is refunded on the origin
+(chain/bridge.py for ours).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from typing import Any
 from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
-from indexmaker.chain.across import event_topic, relay_data, to_bytes32
-from indexmaker.chain.logs import LogFollower
+from indexmaker.chain.across import event_topic, relay_data, repayment_leaf, to_bytes32
+from indexmaker.chain.logs import LogFollower, first_log
+from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxRevertedError, TxSender
 
 MAX_UINT256 = (1 << 256) - 1
@@ -45,7 +51,10 @@ class AcrossRelayer:
         confirmations: int = 0,
         poll_s: float = 0.5,
         repayment_chain_id: int | None = None,
+        repay: RootBundles | None = None,
+        lookback_blocks: int = 100_000,
     ) -> None:
+        """`repay`: the repayment chain's root bundles (None: repayment is left to others)."""
         self._origin_pool = origin_w3.eth.contract(
             address=Web3.to_checksum_address(origin_pool),
             abi=artifacts.across(origin_contract)["abi"],
@@ -57,6 +66,8 @@ class AcrossRelayer:
         self._origin_chain_id, self._dest_chain_id = origin_chain_id, dest_chain_id
         self._sender, self._delay_s = sender, delay_s
         self._repayment = repayment_chain_id or origin_chain_id
+        self._repay, self._lookback = repay, lookback_blocks
+        self._filled_topic = event_topic(artifacts.across(dest_contract)["abi"], "FilledRelay")
         topic = event_topic(artifacts.across(origin_contract)["abi"], "FundsDeposited")
         self.follower = LogFollower(
             origin_w3,
@@ -70,6 +81,7 @@ class AcrossRelayer:
         self.already_filled: list[int] = []  # deposit ids someone had filled before us
         self.expired: list[int] = []
         self.failed: list[tuple[int, str]] = []  # (deposit id, reason): retried on catch-up
+        self.repaid: list[int] = []  # deposit ids whose repayment this relayer saw paid
         self._approved: set[str] = set()
         self._fills: set[asyncio.Task[None]] = set()
 
@@ -124,9 +136,26 @@ class AcrossRelayer:
         except TxRevertedError as exc:
             if exc.is_error("RelayFilled()"):
                 self.already_filled.append(deposit_id)
+                if await self._filled_by_me(deposit_id):
+                    await self._get_repaid(args)  # a restart between fill and repayment
                 return
             if exc.is_error("ExpiredFillDeadline()"):
                 self.expired.append(deposit_id)
                 return
             raise
         self.filled.append(deposit_id)
+        await self._get_repaid(args)
+
+    async def _filled_by_me(self, deposit_id: int) -> bool:
+        # FilledRelay's indexed values: originChainId, depositId, relayer
+        me = to_bytes32(self._sender.address)
+        indexed: list[int | bytes | None] = [self._origin_chain_id, deposit_id, me]
+        fill = await first_log(self._dest_pool, self._filled_topic, indexed, self._lookback)
+        return fill is not None
+
+    async def _get_repaid(self, args: dict[str, Any]) -> None:
+        if self._repay is None or self._repayment != self._repay.chain_id:
+            return
+        leaf = repayment_leaf(args, self._sender.address, self._repayment)
+        await self._repay.pay(leaf)
+        self.repaid.append(int(args["depositId"]))

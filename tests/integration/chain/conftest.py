@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.app.chain_wiring import LocalChains, start_local_chains
 from indexmaker.chain import anvil, artifacts
 from indexmaker.chain.deploy import ANVIL_KEY_0, SOURCE_CHAIN_ID, TRADING_CHAIN_ID, connect
+from indexmaker.chain.root_bundles import RootBundles
+from indexmaker.chain.tx import TxSender
 from indexmaker.model.index import load_bundled_index
 
 from .path_harness import CLIENT_KEYS, INDEX, Running
@@ -93,6 +95,19 @@ def revert_of(call: Any, sender: str) -> str:
         data = exc.data if isinstance(exc.data, str) else ""
         return data[:10]
     raise AssertionError("the call did not revert")
+
+
+def root_bundles(url: str, section: dict[str, Any], admin: LocalAccount) -> RootBundles:
+    """The refund bundles of the pool in `section` (deploy.py's), posted by `admin` with a
+    sender of its own (as Web3ChainPort.send: (to, call) -> receipt)."""
+    w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(url))
+    tx = TxSender(w3, admin)
+
+    async def send_call(to: str, call: Any) -> Any:
+        return await tx.send({"to": to, "data": call._encode_transaction_data()})
+
+    pool, name = section["spoke_pool"], section["spoke_pool_contract"]
+    return RootBundles(w3, int(section["chain_id"]), pool, name, admin.address, send_call)
 
 
 def send(w3: Web3, call: Any, gas: int = 1_000_000) -> Any:

@@ -1,7 +1,8 @@
 """Across's published spoke pools (npm @across-protocol/contracts 5.0.27, unchanged) between two
 real anvil nodes: deposit on 42161 (Arbitrum_SpokePool), relayer fill on 8453 (OP_SpokePool),
-a repeated fill refused, deadlines on the destination's own clock, and the relayer repaid on
-the origin from a one-leaf refund root posted by the (impersonated) cross-domain admin.
+a repeated fill refused, deadlines on the destination's own clock. Refund bundles (the
+relayer's repayment, an expired deposit's refund): test_root_bundles.py, test_relayer.py,
+test_across_expiry.py.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from web3.logs import DISCARD
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import (
-    arbitrum_alias,
     from_bytes32,
-    one_leaf_root,
-    refund_leaf,
     relay_data,
     to_bytes32,
 )
@@ -147,30 +145,3 @@ def test_fill_after_deadline_on_destination_clock_reverts(
     base_snapshot.provider.make_request("evm_increaseTime", [601])  # type: ignore[arg-type]
     base_snapshot.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     assert revert_of(fill, relayer.address) == selector("ExpiredFillDeadline()")
-
-
-def test_relayer_repaid_on_origin_by_one_leaf_refund_root(
-    chains: tuple[Side, Side], deployer: LocalAccount, client: LocalAccount, relayer: LocalAccount
-) -> None:
-    src, dst = chains
-    _deposit(src, dst, client, relayer.address, 200 * USDC, 2 * USDC, ttl=3600)
-    w3, usdc, pool = src.contracts(relayer)
-    leaf = refund_leaf(SOURCE_CHAIN_ID, src.section["usdc"], [(relayer.address, 200 * USDC)])
-    root = one_leaf_root(leaf)
-    post = pool.functions.relayRootBundle(root, ZERO32)
-    # Only the cross-domain admin's L2 alias may post roots; the admin's own L1 address may not.
-    revert_of(post, deployer.address)
-    admin = arbitrum_alias(deployer.address)
-    w3.provider.make_request("anvil_impersonateAccount", [admin])  # type: ignore[arg-type]
-    w3.provider.make_request("anvil_setBalance", [admin, hex(10**18)])  # type: ignore[arg-type]
-    try:
-        tx = post.transact({"from": admin, "gas": 300_000})
-        assert w3.eth.wait_for_transaction_receipt(tx, timeout=30)["status"] == 1
-    finally:
-        w3.provider.make_request("anvil_stopImpersonatingAccount", [admin])  # type: ignore[arg-type]
-    bundle_id = 0  # the first root bundle this pool has seen
-    before = usdc.functions.balanceOf(relayer.address).call()
-    execute = pool.functions.executeRelayerRefundLeaf(bundle_id, leaf, [])
-    assert send(w3, execute, gas=500_000)["status"] == 1
-    assert usdc.functions.balanceOf(relayer.address).call() - before == 200 * USDC
-    assert revert_of(execute, relayer.address) == selector("ClaimedMerkleLeaf()")

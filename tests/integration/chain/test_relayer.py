@@ -1,5 +1,7 @@
 """Our Across relayer between two anvils: a deposit on 42161 filled on 8453 after the delay,
-keeping input − output; a restart between deposit and fill fills once; a late fill is given up."""
+keeping input − output; a restart between deposit and fill fills once; a late fill is given up;
+repaid on 42161 from a one-leaf refund bundle, its USDC over both chains grows by exactly the
+fee, and a restart after the repayment repays nothing twice."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.across import to_bytes32
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, deploy_chain
 from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxSender
 
-from .conftest import as_account, send
+from .conftest import as_account, root_bundles, send
 
 USDC = 10**6
 ZERO32 = b"\x00" * 32
@@ -77,6 +80,7 @@ def _make_relayer(
     relayer: LocalAccount,
     delay_s: float,
     start_block: int,
+    repay: RootBundles | None = None,
 ) -> AcrossRelayer:
     src_url, src = chains[SOURCE_CHAIN_ID]
     dst_url, dst = chains[TRADING_CHAIN_ID]
@@ -94,6 +98,7 @@ def _make_relayer(
         delay_s=delay_s,
         start_block=start_block,
         poll_s=0.05,
+        repay=repay,
     )
 
 
@@ -180,3 +185,43 @@ async def test_fill_delayed_past_the_deadline_is_given_up(
         assert r.filled == [] and _balance(chains, TRADING_CHAIN_ID, wallet) == 0
     finally:
         await dst_w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+
+
+async def _run_until(r: AcrossRelayer, condition: Callable[[], bool]) -> None:
+    stop = asyncio.Event()
+    run = asyncio.create_task(r.run(stop))
+    try:
+        await _until(condition)
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, 5)
+
+
+async def test_relayer_repaid_on_the_origin_keeps_exactly_its_fee(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    client: LocalAccount,
+    relayer: LocalAccount,
+    deployer: LocalAccount,
+) -> None:
+    wallet = "0x000000000000000000000000000000000000beef"
+    src_url, src = chains[SOURCE_CHAIN_ID]
+    first_block = await AsyncWeb3(AsyncHTTPProvider(src_url)).eth.block_number + 1
+
+    def balances() -> tuple[int, int]:  # the relayer's USDC on (8453, 42161)
+        on = (_balance(chains, c, relayer.address) for c in (TRADING_CHAIN_ID, SOURCE_CHAIN_ID))
+        return next(on), next(on)
+
+    dst_before, src_before = balances()
+    r = _make_relayer(chains, relayer, 0.0, first_block, root_bundles(src_url, src, deployer))
+    _deposit(chains, client, wallet, 400 * USDC, 3 * USDC)
+    await _run_until(r, lambda: len(r.repaid) == 1)
+    dst_after, src_after = balances()
+    assert r.filled == r.repaid and _balance(chains, TRADING_CHAIN_ID, wallet) == 397 * USDC
+    assert (dst_after - dst_before, src_after - src_before) == (-397 * USDC, 400 * USDC)
+    assert (dst_after + src_after) - (dst_before + src_before) == 3 * USDC  # the fee, kept
+    # A restart catching up from the same block: the fill is refused as done, found to be
+    # ours, its repayment found paid on chain: nothing moves on either chain.
+    again = _make_relayer(chains, relayer, 0.0, first_block, root_bundles(src_url, src, deployer))
+    await _run_until(again, lambda: len(again.repaid) == 1)
+    assert again.filled == [] and again.already_filled == r.filled
+    assert balances() == (dst_after, src_after)

@@ -1,0 +1,129 @@
+"""One-leaf relayer refund bundles on a local spoke pool (issue 11): the stand-in for Across's
+hub pool and dataworker, which the local chains do not run.
+
+`pay(leaf)` posts `relayRootBundle(root, 0)` with root = keccak256(abi.encode(leaf)) (a bundle of
+one leaf: the empty proof verifies it, MerkleLib.verifyRelayerRefund) as the pool's
+cross-domain admin, through the admin relay installed at the address the pool trusts
+(contracts/AdminRelay.sol, chain/deploy.py), then `executeRelayerRefundLeaf(bundle, leaf, [])`,
+which pays the leaf's refundAddresses from the pool. Both are the admin's own transactions,
+sent with its sender (one nonce manager per sender), so their gas is real and counted.
+
+Paid at most once, across retries and restarts: before posting, the pool's `RelayedRootBundle`
+logs are searched for the root (a leaf names its deposit through its leaf id, across.py's
+`leaf_id`), and before executing, its `ExecutedRelayerRefundRoot` logs for (bundle, leaf id).
+A second execution is refused by the bundle's claimed bitmap (`ClaimedMerkleLeaf()`), which
+counts as paid: nothing is tried again. Each call sends at most two transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import AsyncWeb3, Web3
+from web3.logs import DISCARD
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.across import admin_relay_address, event_topic, one_leaf_root
+from indexmaker.chain.logs import first_log
+from indexmaker.chain.tx import TxRevertedError
+
+ZERO32 = b"\x00" * 32
+# (to, contract call) -> receipt: the admin's sender (Web3ChainPort.send)
+SendFn = Callable[[str, Any], Awaitable[Any]]
+LEAF_FIELDS = (
+    "amountToReturn",
+    "chainId",
+    "refundAmounts",
+    "leafId",
+    "l2TokenAddress",
+    "refundAddresses",
+)
+
+
+@dataclass(frozen=True)
+class LeafPaid:
+    """A leaf's payment: its bundle id, the executing transaction (0x-hex; "" when the claimed
+    bitmap said paid but no log was found in the look-back), this call's own receipts (its
+    gas), and whether it had been paid before this call."""
+
+    bundle_id: int
+    execute_tx: str
+    receipts: list[Any] = field(default_factory=list)
+    repeated: bool = False
+
+
+def _tx_hash(item: Any) -> str:
+    return "0x" + bytes(item["transactionHash"]).hex()
+
+
+class RootBundles:
+    """One-leaf bundles on the pool at `pool` (Across contract `pool_contract`) of chain
+    `chain_id`, posted as `admin` (the pool's cross-domain admin) with `send`."""
+
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        chain_id: int,
+        pool: str,
+        pool_contract: str,
+        admin: str,
+        send: SendFn,
+        *,
+        lookback_blocks: int = 100_000,
+    ) -> None:
+        abi = artifacts.across(pool_contract)["abi"]
+        self.chain_id = chain_id
+        self._pool = w3.eth.contract(address=Web3.to_checksum_address(pool), abi=abi)
+        self._relay = w3.eth.contract(
+            address=admin_relay_address(chain_id, admin), abi=artifacts.ours("AdminRelay")["abi"]
+        )
+        self._send, self._lookback = send, lookback_blocks
+        self._relayed_topic = event_topic(abi, "RelayedRootBundle")
+        self._executed_topic = event_topic(abi, "ExecutedRelayerRefundRoot")
+
+    async def pay(self, leaf: Mapping[str, Any]) -> LeafPaid:
+        """Post and execute the bundle holding only `leaf` (across.py's `refund_leaf`), unless
+        done before. Raises tx.py's errors (TxRevertedError e.g. when the pool lacks the funds:
+        `InsufficientSpokePoolBalanceToExecuteLeaf()`)."""
+        root = one_leaf_root(leaf)
+        receipts: list[Any] = []
+        # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
+        posted = await first_log(self._pool, self._relayed_topic, [None, root], self._lookback)
+        if posted is not None:
+            bundle_id = int.from_bytes(bytes(posted["topics"][1]), "big")
+        else:
+            receipt = await self._post(root)
+            receipts.append(receipt)
+            (event,) = self._pool.events.RelayedRootBundle().process_receipt(
+                receipt, errors=DISCARD
+            )
+            bundle_id = int(event["args"]["rootBundleId"])
+        leaf_id = int(leaf["leafId"])
+        executed = await self._executed(bundle_id, leaf_id)
+        if executed is not None:
+            return LeafPaid(bundle_id, _tx_hash(executed), receipts, repeated=True)
+        call = self._pool.functions.executeRelayerRefundLeaf(
+            bundle_id, tuple(leaf[f] for f in LEAF_FIELDS), []
+        )
+        try:
+            receipt = await self._send(self._pool.address, call)
+        except TxRevertedError as exc:
+            if not exc.is_error("ClaimedMerkleLeaf()"):
+                raise
+            executed = await self._executed(bundle_id, leaf_id)
+            tx = "" if executed is None else _tx_hash(executed)
+            return LeafPaid(bundle_id, tx, receipts, repeated=True)
+        receipts.append(receipt)
+        return LeafPaid(bundle_id, _tx_hash(receipt), receipts)
+
+    async def _post(self, root: bytes) -> Any:
+        post = self._pool.functions.relayRootBundle(root, ZERO32)
+        call = self._relay.functions.relay(self._pool.address, post._encode_transaction_data())
+        return await self._send(self._relay.address, call)
+
+    async def _executed(self, bundle_id: int, leaf_id: int) -> Any:
+        # ExecutedRelayerRefundRoot's indexed values: chainId, rootBundleId, leafId
+        indexed = [self.chain_id, bundle_id, leaf_id]
+        return await first_log(self._pool, self._executed_topic, indexed, self._lookback)
