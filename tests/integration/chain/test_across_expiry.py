@@ -1,0 +1,242 @@
+"""A bridge fill delayed past its deadline (issue 11), on two anvils with the service, the
+exchange simulator and our relayer: the Across deposit expires unfilled on 8453's clock, is
+refunded to the issuer on 42161 by a one-leaf refund bundle, and the hop deposits again under a
+new deposit id; the relayer fills that one (and is repaid on 42161) and the collateral reaches
+the exchange exactly once. The expiry happens while the service is stopped: the restarted
+service refunds it; a hop that gives up after its refund and is resumed refunds nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.across import event_topic
+from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
+from indexmaker.chain.connector import ChainSettings, Web3ChainPort
+from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
+from indexmaker.chain.hops import gas_cost_usdc
+from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.tx import TxSender
+from indexmaker.core.chain_events import HopCompleted, HopStatusUnknown, RouteCollateral
+from indexmaker.core.ids import TransferId, client_key
+from indexmaker.engine.engine import SOURCE_CHAIN, TRADING_CHAIN
+
+from . import path_harness as h
+
+USDC = 10**6
+
+
+class Pools:
+    """Blocking reads of both spoke pools' logs (call from a worker thread)."""
+
+    def __init__(self, chains: h.LocalChains) -> None:
+        self.chains = chains
+
+    def logs(self, chain_id: int, event: str) -> list[Any]:
+        section = self.chains.sections[chain_id]
+        w3 = Web3(Web3.HTTPProvider(self.chains.url(chain_id)))
+        abi = artifacts.across(section["spoke_pool_contract"])["abi"]
+        pool = w3.eth.contract(address=section["spoke_pool"], abi=abi)
+        topic = event_topic(abi, event)
+        raw = w3.eth.get_logs(
+            {"address": pool.address, "fromBlock": 0, "toBlock": "latest", "topics": [topic]}
+        )
+        return [dict(getattr(pool.events, event)().process_log(g)["args"]) for g in raw]
+
+    def deposit_ids(self) -> list[int]:
+        return [int(a["depositId"]) for a in self.logs(SOURCE_CHAIN_ID, "FundsDeposited")]
+
+    def deposit_receipt(self, deposit_id: int) -> Any:
+        """The receipt of the transaction that made deposit `deposit_id` on 42161."""
+        section = self.chains.sections[SOURCE_CHAIN_ID]
+        w3 = Web3(Web3.HTTPProvider(self.chains.url(SOURCE_CHAIN_ID)))
+        abi = artifacts.across(section["spoke_pool_contract"])["abi"]
+        (log,) = w3.eth.get_logs(
+            {
+                "address": section["spoke_pool"],
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": [
+                    event_topic(abi, "FundsDeposited"),
+                    None,
+                    deposit_id.to_bytes(32, "big"),
+                ],
+            }
+        )
+        return w3.eth.get_transaction_receipt(log["transactionHash"])
+
+    def usdc(self, chain_id: int, holder: str) -> int:
+        section = self.chains.sections[chain_id]
+        w3 = Web3(Web3.HTTPProvider(self.chains.url(chain_id)))
+        usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+        return int(usdc.functions.balanceOf(Web3.to_checksum_address(holder)).call())
+
+    def pass_deadline(self, chain_id: int, seconds: int) -> None:
+        """Move `chain_id`'s block clock `seconds` ahead (one block mined)."""
+        w3 = Web3(Web3.HTTPProvider(self.chains.url(chain_id)))
+        w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+@pytest.mark.slow
+async def test_an_expired_deposit_is_refunded_after_a_restart_and_crossed_once(
+    chains: h.LocalChains, running: Callable[..., h.Running], tmp_path: Path
+) -> None:
+    client = Account.from_key(h.CLIENT_KEYS[0])
+    pools, issuer = Pools(chains), chains.issuer.address
+    issuer_before = await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer)
+    first = running(tmp_path)
+    await first.start(relayer=False)  # nobody fills the deposit in time
+    await h.client_deposit(chains, SOURCE_CHAIN_ID, client, 500)
+    await h.until(lambda: len(pools.deposit_ids()) == 1, "the bridge deposit", 60)
+    await first.stop()
+    # While the service is down, 8453's clock passes the deposit's fill deadline (1 h).
+    await _in_thread(pools.pass_deadline, TRADING_CHAIN_ID, 3601)
+
+    second = running(tmp_path)
+    await second.start(relayer=True)
+    bridge, relayer = second.path.bridges["across"], second.path.relayer.relayer
+    assert second.service is not None
+    ledger = second.service.engine.collateral.ledger(client_key(SOURCE_CHAIN_ID, client.address))
+    await h.until(lambda: bool(ledger.lots) and ledger.lots[0].ready, "collateral at the exchange")
+    (first_id, second_id) = await _in_thread(pools.deposit_ids)
+    assert first_id != second_id
+    # The first deposit expired unfilled and was refunded once; the second was filled once,
+    # by our relayer, who was repaid the input on 42161.
+    (refund,) = bridge.refunded
+    assert not refund.repeated and len(refund.receipts) == 2  # bundle posted, leaf executed
+    (executed,) = [
+        e
+        for e in await _in_thread(pools.logs, SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot")
+        if e["refundAddresses"] == [issuer]
+    ]
+    assert executed["refundAmounts"] == [500 * USDC]
+    fills = await _in_thread(pools.logs, TRADING_CHAIN_ID, "FilledRelay")
+    assert [int(f["depositId"]) for f in fills] == [second_id]
+    assert relayer.expired == [first_id] and relayer.filled == [second_id]
+    await h.until(lambda: relayer.repaid == [second_id], "the relayer repaid", 30)
+    # Nothing stuck or left over: the refund was deposited again, custody paid out once.
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
+    pool = chains.sections[SOURCE_CHAIN_ID]["spoke_pool"]
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, pool) == 0  # refunded, relayer repaid
+    # The exchange credited one deposit, of what the crossing delivered.
+    rows = await second.path.chain.wallet.rest.signed(
+        "GET", "/sapi/v1/capital/deposit/hisrec", {"coin": "USDC"}, weight=1
+    )
+    (credited,) = rows
+    lot = ledger.lots[0]
+    assert lot.hops == ["across", "wallet"]
+    # The crossing's fee: the bridge's 0.10 and the gas of this run's transactions of the hop,
+    # the refund bundle's included, at the ETHUSDC mid the hop was charged at (cached 60 s).
+    receipts = [*refund.receipts, await _in_thread(pools.deposit_receipt, second_id)]
+    gas = gas_cost_usdc(receipts, await bridge.price.eth_usdc())
+    assert Decimal(500) - Decimal(credited["amount"]) == Decimal("0.10") + gas
+    assert gas_cost_usdc(refund.receipts, await bridge.price.eth_usdc()) > 0
+
+
+async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
+    chains: h.LocalChains,
+) -> None:
+    pools, issuer = Pools(chains), chains.issuer.address
+    src, dst = chains.sections[SOURCE_CHAIN_ID], chains.sections[TRADING_CHAIN_ID]
+    await _in_thread(chains.mint_usdc, SOURCE_CHAIN_ID, src["custody"], Decimal(100))
+    settings = ChainSettings(
+        chain_id=SOURCE_CHAIN_ID,
+        rpc_url=chains.url(SOURCE_CHAIN_ID),
+        custody=src["custody"],
+        usdc=src["usdc"],
+        designation=SOURCE_CHAIN,
+        poll_s=0.05,
+    )
+    port = Web3ChainPort(settings, chains.issuer)
+    dest_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(TRADING_CHAIN_ID)))
+    route = AcrossRoute(
+        dest_chain_id=TRADING_CHAIN_ID,
+        origin_pool=src["spoke_pool"],
+        origin_pool_contract=src["spoke_pool_contract"],
+        dest_pool=dst["spoke_pool"],
+        dest_pool_contract=dst["spoke_pool_contract"],
+        output_token=dst["usdc"],
+        recipient=dst["custody"],
+        poll_s=0.05,
+        timeout_s=60.0,
+        max_deposits=1,  # this run may make one deposit only
+    )
+    events: list[Any] = []
+
+    async def sink(event: Any) -> None:
+        events.append(event)
+
+    hop = RouteCollateral(
+        TransferId("T1"),
+        client_key(SOURCE_CHAIN_ID, issuer),
+        "across",
+        SOURCE_CHAIN,
+        TRADING_CHAIN,
+        Decimal(100),
+        hop_key="expiry-test#1:across",
+    )
+    refunds_before = len(await _in_thread(pools.logs, SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot"))
+    deposits_before = len(await _in_thread(pools.deposit_ids))
+    issuer_before = await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer)
+    first = AcrossBridge(port, dest_w3, route)
+    await first.start(sink)
+    await first.relay(hop)
+    await h.until(lambda: len(pools.deposit_ids()) == deposits_before + 1, "the deposit", 30)
+    await _in_thread(pools.pass_deadline, TRADING_CHAIN_ID, 3601)
+    await h.until(lambda: bool(events), "the hop's report", 30)
+    (gave_up,) = events
+    assert isinstance(gave_up, HopStatusUnknown) and "expired" in gave_up.reason
+    assert [p.repeated for p in first.refunded] == [False]
+    # The refund waits in the issuer's account on 42161 (released from custody, refunded).
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before + 100 * USDC
+    await first.stop()
+
+    # Resumed (the router's resend, or recovery after a restart) by a bridge that may deposit
+    # again: the refund is found paid, nothing is sent for it; the redeposit is filled.
+    second = AcrossBridge(port, dest_w3, replace(route, max_deposits=2))
+    relayer = AcrossRelayer(
+        port.w3,
+        SOURCE_CHAIN_ID,
+        src["spoke_pool"],
+        src["spoke_pool_contract"],
+        TxSender(dest_w3, chains.relayer),
+        dest_w3,
+        TRADING_CHAIN_ID,
+        dst["spoke_pool"],
+        dst["spoke_pool_contract"],
+        start_block=await port.w3.eth.block_number,
+        poll_s=0.05,
+    )
+    stop = asyncio.Event()
+    relaying = asyncio.create_task(relayer.run(stop))
+    try:
+        await second.start(sink)
+        await second.relay(hop)
+        await h.until(lambda: len(events) == 2, "the hop's completion", 60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(relaying, 5)
+        await second.stop()
+    assert isinstance(events[1], HopCompleted) and relayer.filled
+    (again,) = second.refunded
+    assert again.repeated and again.receipts == []
+    assert again.bundle_id == first.refunded[0].bundle_id
+    executed = await _in_thread(pools.logs, SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot")
+    assert len(executed) == refunds_before + 1  # refunded once
+    assert len(await _in_thread(pools.deposit_ids)) == deposits_before + 2
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
