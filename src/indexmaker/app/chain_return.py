@@ -15,11 +15,11 @@ from typing import Any
 
 from web3 import AsyncWeb3
 
-from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
+from indexmaker.chain.bridge import AcrossBridge, AcrossRoute, route_between
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
 from indexmaker.chain.eth_price import PriceSource
-from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.relayer import AcrossRelayer, relayer_between
 from indexmaker.chain.tx import TxSender
 from indexmaker.engine.engine import SOURCE_CHAIN
 
@@ -39,15 +39,10 @@ def return_path(
 ) -> tuple[AcrossBridge, AcrossRelayer]:
     """The `across_back` bridge (origin: the trading chain's port) and the relayer filling it
     on the source chain with `relayer` (its sender there); `base` gives fee and timings."""
-    src, dst = sections[SOURCE_CHAIN_ID], sections[TRADING_CHAIN_ID]
-    route = AcrossRoute(
-        dest_chain_id=SOURCE_CHAIN_ID,
-        origin_pool=dst["spoke_pool"],
-        origin_pool_contract=dst["spoke_pool_contract"],
-        dest_pool=src["spoke_pool"],
-        dest_pool_contract=src["spoke_pool_contract"],
-        output_token=src["usdc"],
-        recipient=src["custody"],  # custody on 42161 pays the client
+    route = route_between(  # to custody on 42161, which pays the client
+        sections,
+        TRADING_CHAIN_ID,
+        SOURCE_CHAIN_ID,
         fee=base.fee,
         timeout_s=base.timeout_s,
         poll_s=base.poll_s,
@@ -55,16 +50,12 @@ def return_path(
         name=RETURN_BRIDGE,
     )
     bridge = AcrossBridge(trading, w3s[SOURCE_CHAIN_ID], route, price)
-    filler = AcrossRelayer(
-        w3s[TRADING_CHAIN_ID],
+    filler = relayer_between(
+        w3s,
+        sections,
         TRADING_CHAIN_ID,
-        dst["spoke_pool"],
-        dst["spoke_pool_contract"],
-        relayer,
-        w3s[SOURCE_CHAIN_ID],
         SOURCE_CHAIN_ID,
-        src["spoke_pool"],
-        src["spoke_pool_contract"],
+        relayer,
         delay_s=delay_s,
         poll_s=base.poll_s,
         repay=bridge.refunds,  # repaid on 8453 by the issuer's refund bundle

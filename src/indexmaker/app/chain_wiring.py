@@ -32,7 +32,7 @@ from web3 import AsyncWeb3, Web3
 from indexmaker.app.chain_return import return_path
 from indexmaker.app.config import ServiceConfig
 from indexmaker.chain import anvil, artifacts
-from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
+from indexmaker.chain.bridge import AcrossBridge, route_between
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort, disconnect
 from indexmaker.chain.deploy import (
     ANVIL_KEY_0,
@@ -47,7 +47,7 @@ from indexmaker.chain.deploy import (
 from indexmaker.chain.eth_price import VenueEthPrice
 from indexmaker.chain.exchange_wallet import ExchangeWallet
 from indexmaker.chain.failover import rpc_provider
-from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.relayer import AcrossRelayer, relayer_between
 from indexmaker.chain.routing import RoutedChainPort
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.ids import Designation
@@ -263,16 +263,12 @@ def chain_path(
             poll_s=s.poll_s,
         )
         ports[designation] = Web3ChainPort(config, chains.issuer)
-    src, dst = chains.sections[SOURCE_CHAIN_ID], chains.sections[TRADING_CHAIN_ID]
     dest_w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider(chains.urls(TRADING_CHAIN_ID)))
-    route = AcrossRoute(
-        dest_chain_id=TRADING_CHAIN_ID,
-        origin_pool=src["spoke_pool"],
-        origin_pool_contract=src["spoke_pool_contract"],
-        dest_pool=dst["spoke_pool"],
-        dest_pool_contract=dst["spoke_pool_contract"],
-        output_token=dst["usdc"],
-        recipient=dst["custody"],  # the trading chain's custody is the issuer's trading wallet
+    # To the trading chain's custody: the issuer's trading wallet.
+    route = route_between(
+        chains.sections,
+        SOURCE_CHAIN_ID,
+        TRADING_CHAIN_ID,
         fee=s.bridge_fee,
         timeout_s=s.hop_timeout_s,
         poll_s=s.poll_s,
@@ -305,16 +301,12 @@ def chain_path(
     bridges = {"across": bridge, back.name: back}
     relayers: tuple[AcrossRelayer, ...] = ()
     if chains.relayer is not None:
-        relayer = AcrossRelayer(
-            source_w3,
+        relayer = relayer_between(
+            w3s,
+            chains.sections,
             SOURCE_CHAIN_ID,
-            src["spoke_pool"],
-            src["spoke_pool_contract"],
-            TxSender(dest_w3, chains.relayer),
-            dest_w3,
             TRADING_CHAIN_ID,
-            dst["spoke_pool"],
-            dst["spoke_pool_contract"],
+            TxSender(dest_w3, chains.relayer),
             delay_s=s.relayer_delay_s,
             poll_s=s.poll_s,
             repay=bridge.refunds,  # repaid on 42161 by the issuer's refund bundle

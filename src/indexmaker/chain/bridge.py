@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,25 @@ class AcrossRoute:
     lookback_blocks: int = 100_000  # how far back a fill, a deposit or a refund is searched
     max_deposits: int = 3  # deposits a hop may make: the first and redeposits after refunds
     name: str = "across"  # the bridge's name in RouteCollateral.bridge
+
+
+def route_between(
+    sections: Mapping[int, Mapping[str, Any]], origin: int, dest: int, **figures: Any
+) -> AcrossRoute:
+    """The route from chain `origin`'s pool to chain `dest`'s, delivering to `dest`'s custody;
+    `sections`: deployment sections by chain id (chain/deploy.py's); `figures`: AcrossRoute's
+    fee, timings, name."""
+    to = sections[dest]
+    return AcrossRoute(
+        dest_chain_id=dest,
+        origin_pool=sections[origin]["spoke_pool"],
+        origin_pool_contract=sections[origin]["spoke_pool_contract"],
+        dest_pool=to["spoke_pool"],
+        dest_pool_contract=to["spoke_pool_contract"],
+        output_token=to["usdc"],
+        recipient=to["custody"],
+        **figures,
+    )
 
 
 class AcrossBridge:

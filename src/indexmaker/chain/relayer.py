@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from web3 import AsyncWeb3, Web3
@@ -159,3 +160,28 @@ class AcrossRelayer:
         leaf = repayment_leaf(args, self._sender.address, self._repayment)
         await self._repay.pay(leaf)
         self.repaid.append(int(args["depositId"]))
+
+
+def relayer_between(
+    w3s: Mapping[int, AsyncWeb3[Any]],
+    sections: Mapping[int, Mapping[str, Any]],
+    origin: int,
+    dest: int,
+    sender: TxSender,
+    **options: Any,
+) -> AcrossRelayer:
+    """Our relayer from chain `origin`'s pool to chain `dest`'s, filling with `sender` on
+    `dest`; `w3s` and `sections` (chain/deploy.py's) by chain id; `options`: AcrossRelayer's
+    keywords."""
+    return AcrossRelayer(
+        w3s[origin],
+        origin,
+        sections[origin]["spoke_pool"],
+        sections[origin]["spoke_pool_contract"],
+        sender,
+        w3s[dest],
+        dest,
+        sections[dest]["spoke_pool"],
+        sections[dest]["spoke_pool_contract"],
+        **options,
+    )

@@ -28,6 +28,7 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.across import admin_relay_address, event_topic, one_leaf_root
 from indexmaker.chain.logs import first_log
 from indexmaker.chain.tx import TxRevertedError
+from indexmaker.core.errors import NonRetryableError
 
 ZERO32 = b"\x00" * 32
 # (to, contract call) -> receipt: the admin's sender (Web3ChainPort.send)
@@ -40,6 +41,11 @@ LEAF_FIELDS = (
     "l2TokenAddress",
     "refundAddresses",
 )
+
+
+class NoAdminRelay(NonRetryableError):
+    """No admin relay where the pool takes admin calls from (chains this project did not
+    deploy: their bundles are Across's own)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,8 @@ class RootBundles:
 
     async def pay(self, leaf: Mapping[str, Any]) -> LeafPaid:
         """Post and execute the bundle holding only `leaf` (across.py's `refund_leaf`), unless
-        done before. Raises tx.py's errors (TxRevertedError e.g. when the pool lacks the funds:
-        `InsufficientSpokePoolBalanceToExecuteLeaf()`)."""
+        done before. Raises NoAdminRelay, and tx.py's errors (TxRevertedError e.g. when the
+        pool lacks the funds: `InsufficientSpokePoolBalanceToExecuteLeaf()`)."""
         root = one_leaf_root(leaf)
         receipts: list[Any] = []
         # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
@@ -119,6 +125,12 @@ class RootBundles:
         return LeafPaid(bundle_id, _tx_hash(receipt), receipts)
 
     async def _post(self, root: bytes) -> Any:
+        # A call to an address without code "succeeds" doing nothing: refuse it instead.
+        if not await self._relay.w3.eth.get_code(self._relay.address):
+            raise NoAdminRelay(
+                f"chain {self.chain_id}: no admin relay at {self._relay.address}; refund "
+                "bundles are posted only on chains deployed by chain/deploy.py"
+            )
         post = self._pool.functions.relayRootBundle(root, ZERO32)
         call = self._relay.functions.relay(self._pool.address, post._encode_transaction_data())
         return await self._send(self._relay.address, call)

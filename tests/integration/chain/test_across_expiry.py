@@ -21,11 +21,11 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
-from indexmaker.chain.bridge import AcrossBridge, AcrossRoute
+from indexmaker.chain.bridge import AcrossBridge, route_between
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
 from indexmaker.chain.hops import gas_cost_usdc
-from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.relayer import relayer_between
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.chain_events import HopCompleted, HopStatusUnknown, RouteCollateral
 from indexmaker.core.ids import TransferId, client_key
@@ -109,7 +109,7 @@ async def test_an_expired_deposit_is_refunded_after_a_restart_and_crossed_once(
 
     second = running(tmp_path)
     await second.start(relayer=True)
-    bridge, relayer = second.path.bridges["across"], second.path.relayer.relayer
+    bridge, relayer = second.path.bridges["across"], second.path.relayer.relayers[0]
     assert second.service is not None
     ledger = second.service.engine.collateral.ledger(client_key(SOURCE_CHAIN_ID, client.address))
     await h.until(lambda: bool(ledger.lots) and ledger.lots[0].ready, "collateral at the exchange")
@@ -152,7 +152,7 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     chains: h.LocalChains,
 ) -> None:
     pools, issuer = Pools(chains), chains.issuer.address
-    src, dst = chains.sections[SOURCE_CHAIN_ID], chains.sections[TRADING_CHAIN_ID]
+    src = chains.sections[SOURCE_CHAIN_ID]
     await _in_thread(chains.mint_usdc, SOURCE_CHAIN_ID, src["custody"], Decimal(100))
     settings = ChainSettings(
         chain_id=SOURCE_CHAIN_ID,
@@ -164,18 +164,8 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     )
     port = Web3ChainPort(settings, chains.issuer)
     dest_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(TRADING_CHAIN_ID)))
-    route = AcrossRoute(
-        dest_chain_id=TRADING_CHAIN_ID,
-        origin_pool=src["spoke_pool"],
-        origin_pool_contract=src["spoke_pool_contract"],
-        dest_pool=dst["spoke_pool"],
-        dest_pool_contract=dst["spoke_pool_contract"],
-        output_token=dst["usdc"],
-        recipient=dst["custody"],
-        poll_s=0.05,
-        timeout_s=60.0,
-        max_deposits=1,  # this run may make one deposit only
-    )
+    ids = (SOURCE_CHAIN_ID, TRADING_CHAIN_ID)
+    route = route_between(chains.sections, *ids, poll_s=0.05, timeout_s=60.0, max_deposits=1)
     events: list[Any] = []
 
     async def sink(event: Any) -> None:
@@ -209,19 +199,11 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     # Resumed (the router's resend, or recovery after a restart) by a bridge that may deposit
     # again: the refund is found paid, nothing is sent for it; the redeposit is filled.
     second = AcrossBridge(port, dest_w3, replace(route, max_deposits=2))
-    relayer = AcrossRelayer(
-        port.w3,
-        SOURCE_CHAIN_ID,
-        src["spoke_pool"],
-        src["spoke_pool_contract"],
-        TxSender(dest_w3, chains.relayer),
-        dest_w3,
-        TRADING_CHAIN_ID,
-        dst["spoke_pool"],
-        dst["spoke_pool_contract"],
-        start_block=await port.w3.eth.block_number,
-        poll_s=0.05,
-    )
+    start_block = await port.w3.eth.block_number
+    sender = TxSender(dest_w3, chains.relayer)
+    w3s = {SOURCE_CHAIN_ID: port.w3, TRADING_CHAIN_ID: dest_w3}
+    options = {"start_block": start_block, "poll_s": 0.05}
+    relayer = relayer_between(w3s, chains.sections, *ids, sender, **options)
     stop = asyncio.Event()
     relaying = asyncio.create_task(relayer.run(stop))
     try:

@@ -69,3 +69,9 @@ async def test_a_client_of_42161_is_paid_on_42161_after_the_proceeds_cross_back(
         - invoice.redemption_fee
         - invoice.withdrawal_fee
     )
+    # Our relayer was repaid each fill's input on its origin: on 42161 for the way in, on 8453
+    # (through the OP messenger's stand-in, contracts/AdminRelay.sol) for the way back.
+    way_in, way_back = service.path.relayer.relayers
+    await h.until(lambda: bool(way_in.repaid and way_back.repaid), "the relayer repaid", 30)
+    assert way_in.repaid == way_in.filled and way_back.repaid == way_back.filled
+    assert way_in.failed == way_back.failed == []

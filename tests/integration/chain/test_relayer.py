@@ -16,7 +16,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import to_bytes32
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, deploy_chain
-from indexmaker.chain.relayer import AcrossRelayer
+from indexmaker.chain.relayer import AcrossRelayer, relayer_between
 from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxSender
 
@@ -85,21 +85,12 @@ def _make_relayer(
     src_url, src = chains[SOURCE_CHAIN_ID]
     dst_url, dst = chains[TRADING_CHAIN_ID]
     dst_w3 = AsyncWeb3(AsyncHTTPProvider(dst_url))
-    return AcrossRelayer(
-        AsyncWeb3(AsyncHTTPProvider(src_url)),
-        SOURCE_CHAIN_ID,
-        src["spoke_pool"],
-        src["spoke_pool_contract"],
-        TxSender(dst_w3, relayer),
-        dst_w3,
-        TRADING_CHAIN_ID,
-        dst["spoke_pool"],
-        dst["spoke_pool_contract"],
-        delay_s=delay_s,
-        start_block=start_block,
-        poll_s=0.05,
-        repay=repay,
-    )
+    src_w3 = AsyncWeb3(AsyncHTTPProvider(src_url))
+    sender = TxSender(dst_w3, relayer)
+    options = {"delay_s": delay_s, "start_block": start_block, "poll_s": 0.05, "repay": repay}
+    w3s = {SOURCE_CHAIN_ID: src_w3, TRADING_CHAIN_ID: dst_w3}
+    sections = {SOURCE_CHAIN_ID: src, TRADING_CHAIN_ID: dst}
+    return relayer_between(w3s, sections, SOURCE_CHAIN_ID, TRADING_CHAIN_ID, sender, **options)
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:

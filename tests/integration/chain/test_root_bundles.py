@@ -16,7 +16,7 @@ from web3 import Web3
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import admin_relay_address, one_leaf_root, refund_leaf
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, deploy_chain
-from indexmaker.chain.root_bundles import LEAF_FIELDS, ZERO32
+from indexmaker.chain.root_bundles import LEAF_FIELDS, ZERO32, NoAdminRelay
 
 from .conftest import as_account, revert_of, root_bundles, selector, send
 
@@ -38,6 +38,15 @@ def chains(start_node: Any, deployer: LocalAccount) -> dict[int, tuple[str, dict
     return out
 
 
+def _pool_and_relay(url: str, section: dict[str, Any], who: LocalAccount) -> tuple[Web3, Any, Any]:
+    """(web3 signing as `who`, the spoke pool, the admin relay) of `section`'s chain."""
+    w3 = as_account(url, who)
+    abi = artifacts.across(section["spoke_pool_contract"])["abi"]
+    pool = w3.eth.contract(address=section["spoke_pool"], abi=abi)
+    relay = w3.eth.contract(address=section["admin_relay"], abi=artifacts.ours("AdminRelay")["abi"])
+    return w3, pool, relay
+
+
 def _balance(url: str, section: dict[str, Any], who: str) -> int:
     w3 = Web3(Web3.HTTPProvider(url))
     usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
@@ -53,11 +62,7 @@ def test_admin_calls_pass_only_through_the_relay_by_the_admin(
 ) -> None:
     url, section = chains[chain_id]
     assert section["admin_relay"] == admin_relay_address(chain_id, deployer.address)
-    w3 = as_account(url, deployer)
-    pool = w3.eth.contract(
-        address=section["spoke_pool"], abi=artifacts.across(section["spoke_pool_contract"])["abi"]
-    )
-    relay = w3.eth.contract(address=section["admin_relay"], abi=artifacts.ours("AdminRelay")["abi"])
+    _, pool, relay = _pool_and_relay(url, section, deployer)
     post = pool.functions.relayRootBundle(b"\x01" * 32, ZERO32)
     # The admin's own address is not what the pool trusts; nor may anyone else use the relay.
     revert_of(post, deployer.address)
@@ -86,10 +91,7 @@ async def test_a_leaf_is_paid_once(
     assert (again.bundle_id, again.execute_tx) == (paid.bundle_id, paid.execute_tx)
     assert _balance(url, section, stranger.address) - before == 25 * USDC
     # The pool's claimed bitmap refuses a second execution of the leaf by anyone.
-    w3 = as_account(url, stranger)
-    pool = w3.eth.contract(
-        address=section["spoke_pool"], abi=artifacts.across(section["spoke_pool_contract"])["abi"]
-    )
+    _, pool, _ = _pool_and_relay(url, section, stranger)
     execute = pool.functions.executeRelayerRefundLeaf(
         paid.bundle_id, tuple(leaf[f] for f in LEAF_FIELDS), []
     )
@@ -101,10 +103,7 @@ async def test_a_bundle_posted_before_an_interruption_is_executed_not_posted_aga
 ) -> None:
     url, section = chains[SOURCE_CHAIN_ID]
     leaf = refund_leaf(SOURCE_CHAIN_ID, section["usdc"], [(stranger.address, 3 * USDC)], 9)
-    w3 = as_account(url, deployer)
-    abi = artifacts.across(section["spoke_pool_contract"])["abi"]
-    pool = w3.eth.contract(address=section["spoke_pool"], abi=abi)
-    relay = w3.eth.contract(address=section["admin_relay"], abi=artifacts.ours("AdminRelay")["abi"])
+    w3, pool, relay = _pool_and_relay(url, section, deployer)
     post = pool.functions.relayRootBundle(one_leaf_root(leaf), ZERO32)
     # An earlier run posted the bundle and stopped before executing it.
     assert (
@@ -117,3 +116,16 @@ async def test_a_bundle_posted_before_an_interruption_is_executed_not_posted_aga
     assert not paid.repeated and len(paid.receipts) == 1  # executed only
     assert len(pool.events.RelayedRootBundle().get_logs(from_block=0)) == bundle_count
     assert _balance(url, section, stranger.address) - before == 3 * USDC
+
+
+async def test_no_bundle_without_an_admin_relay(
+    chains: dict[int, tuple[str, dict[str, Any]]], stranger: LocalAccount
+) -> None:
+    """Posting as an admin whose relay is not installed (a chain we did not deploy) is refused
+    before any transaction: a call to an address without code would "succeed" doing nothing."""
+    url, section = chains[SOURCE_CHAIN_ID]
+    leaf = refund_leaf(SOURCE_CHAIN_ID, section["usdc"], [(stranger.address, 1)], leaf_id=11)
+    nonce = Web3(Web3.HTTPProvider(url)).eth.get_transaction_count(stranger.address)
+    with pytest.raises(NoAdminRelay, match="no admin relay"):
+        await root_bundles(url, section, stranger).pay(leaf)
+    assert Web3(Web3.HTTPProvider(url)).eth.get_transaction_count(stranger.address) == nonce
