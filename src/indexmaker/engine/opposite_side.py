@@ -64,6 +64,11 @@ def sell_against_buy(
         _answer(engine, request, RequestStatus.NEW, reduced)
     elif engine.orders.find(request.client, request.symbol) is None:
         flipped = dataclasses.replace(request, amount=left)
+        refused = engine.redemptions.refusal(flipped)  # too small for the venue and issuer
+        if refused is not None:
+            why = f"{reduced}; the other {left} index units were not redeemed: {refused}"
+            _answer(engine, request, RequestStatus.NEW, why)
+            return
         engine.redemptions.accept(flipped, engine.orders.next_arrival(), now, f"{reduced}; ")
     else:
         _answer(

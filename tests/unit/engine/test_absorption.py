@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from indexmaker.core.events import NewIndexOrderRequest, NewIndexOrderResponse
+from indexmaker.core.events import NewIndexOrderRequest, NewIndexOrderResponse, RedemptionFill
 from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import ClientOrderId, Symbol, instrument
 from indexmaker.core.money import money_context
@@ -171,3 +171,67 @@ def test_a_sell_refused_at_acceptance_changes_nothing() -> None:
     assert response.reason is not None and "max_issuer_absorb 1" in response.reason
     assert world.log.escrows == [] and engine.redemptions.open_redemptions() == []
     assert engine.redemptions.get(client, ClientOrderId("S")) is None
+
+
+def test_a_flipped_sell_too_small_for_the_venue_and_the_issuer_is_not_redeemed() -> None:
+    # alice's 10 USDC buy waits for collateral (none deposited). Her sell of 0.4 units
+    # reduces it by all 10 USDC (0.4 units weigh 0.4 x 60 x 1.001 = 24.024 at the buy
+    # limits) and would flip the rest, 0.4 - 10 / 60.06 = 0.233499833499833499... units, into
+    # a redemption: BBB 0.2335 x 19.9 = 4.65 < 5 absorbed for 4.66 > 3.99. Not redeemed.
+    with money_context():
+        state = _world(max_issuer_absorb="3.99")
+        world = state.world
+        client = state.client("alice")
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("B"), IDX, Side.BUY, D(10)))
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("S"), IDX, Side.SELL, D("0.4")))
+        world.advance(timedelta(seconds=1))
+        engine = world.engine
+    answers = [m for _, m in world.log.messages if isinstance(m, NewIndexOrderResponse)]
+    flip = answers[-1]
+    assert flip.client_order_id == "S" and flip.status.value == "new"
+    assert flip.reason is not None
+    assert flip.reason.startswith(
+        "reduced the buy by 10 USDC; the other 0.233499833499833499 index units were not "
+        "redeemed: a sell of 0.233499833499833499 IDX needs the issuer to take 4.658321 USDC"
+    )
+    assert "max_issuer_absorb 3.99" in flip.reason
+    assert world.log.escrows == [] and engine.redemptions.open_redemptions() == []
+    assert engine.orders.find(client, IDX) is None  # the buy was reduced to nothing
+
+
+def test_a_sell_whose_legs_outgrow_the_bound_as_the_books_move_waits_then_sells() -> None:
+    # 0.2 units are accepted (BBB absorbed for 0.2 x 19.95 = 3.99, the bound). Before the
+    # batch forms BBB's ask moves to 20.1: mid 20, 0.2 x 20 = 4 > 3.99: it waits, told why;
+    # back at 20, it sells.
+    with money_context():
+        state = _world(max_issuer_absorb="3.99")
+        world = state.world
+        client = state.client("alice")
+        world.deposit(client, D(1503))
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("A"), IDX, Side.BUY, D(1503)))
+        world.advance(timedelta(seconds=8))
+        world.submit(NewIndexOrderRequest(client, ClientOrderId("S"), IDX, Side.SELL, D("0.2")))
+        _set_book(state, BBB, [("19.9", "100")], [("20.1", "100")])
+        world.advance(timedelta(seconds=2))
+        redemption = world.engine.redemptions.get(client, ClientOrderId("S"))
+        assert redemption is not None and redemption.sold == 0
+        told = [m.reason for _, m in world.log.messages if isinstance(m, RedemptionFill)]
+        assert told[-1] == (
+            "legs below the venue minimum worth 4 USDC exceed max_issuer_absorb 3.99; "
+            "waits for the books or more redemptions"
+        )
+        _set_book(state, BBB, [("19.9", "100")], [("20", "100")])
+        world.advance(timedelta(seconds=2))
+    assert redemption.sold == D("0.2")
+    assert world.engine.inventory.absorbed_notional == D("3.99")
+
+
+def _set_book(
+    state: ScenarioRun, symbol: Any, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
+) -> None:
+    exchange = state.world.exchange
+    book = exchange.books[symbol]
+    book.apply_snapshot([(D(p), D(q)) for p, q in bids], [(D(p), D(q)) for p, q in asks])
+    for snapshot in exchange.snapshots():
+        if snapshot.instrument == symbol:
+            state.world.submit(snapshot)
