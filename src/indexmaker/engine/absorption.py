@@ -20,10 +20,12 @@ hold (each absorbed unit was bought by a client first).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import (
     INDEX_QUANTUM,
@@ -38,9 +40,10 @@ from indexmaker.model.index import Basket
 from indexmaker.model.side import Side
 
 if TYPE_CHECKING:  # strategy.py asks `sell_minimum` here
-    from indexmaker.engine.strategy import PlannedAssetOrder
+    from indexmaker.engine.strategy import BatchPlan, Candidate, PlannedAssetOrder
 
 ZERO = Decimal(0)
+T = TypeVar("T", bound="Candidate")
 
 
 def sell_minimum(config: SolverConfig, rules: InstrumentRules) -> Decimal:
@@ -65,6 +68,33 @@ def absorbed_value(orders: Iterable[PlannedAssetOrder], market: MarketData) -> D
         if order.absorbed > 0:
             total += order.absorbed * absorb_price(market, order.instrument, order.price)
     return total
+
+
+def within_absorb_bound(
+    candidates: Sequence[tuple[T, Basket]],
+    plan: Callable[[Sequence[tuple[T, Basket]]], BatchPlan[T]],
+    market: MarketData,
+    bound: Decimal,
+) -> BatchPlan[T]:
+    """`plan(candidates)` (a sell batch), with the last candidates left out (FIFO: they wait
+    for the next batch) while its absorbed legs exceed `bound` (max_issuer_absorb; 0: no
+    absorption, nothing to bound); a first candidate that alone exceeds it (the books moved
+    since it was accepted) is deferred, told why. At most len(candidates) plans."""
+    while True:
+        planned = plan(candidates)
+        absorbed = absorbed_value(planned.asset_orders, market) if bound > 0 else ZERO
+        if absorbed <= bound:
+            return planned
+        if len(candidates) > 1:
+            candidates = candidates[:-1]
+            continue
+        ((first, _),) = candidates
+        reason = (
+            f"legs below the venue minimum worth {usdc_text(absorbed)} USDC exceed "
+            f"max_issuer_absorb {bound}; waits for the books or more redemptions"
+        )
+        deferred = ((first, HoldReason(HoldCode.OVER_ABSORB_LIMIT, reason)),)
+        return replace(planned, entries=(), asset_orders=(), deferred=deferred, notional=ZERO)
 
 
 def absorb_refusal(

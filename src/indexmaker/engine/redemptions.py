@@ -45,10 +45,10 @@ from indexmaker.core.ids import (
     Symbol,
     TradeId,
 )
-from indexmaker.core.money import round_rate, usdc_text
+from indexmaker.core.money import round_rate
 from indexmaker.core.pacing import checkpoint
 from indexmaker.core.redemption_events import RedemptionStatus
-from indexmaker.engine.absorption import absorb_price, absorb_refusal, absorbed_value
+from indexmaker.engine.absorption import absorb_price, absorb_refusal, within_absorb_bound
 from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing
@@ -270,7 +270,15 @@ class RedemptionManager:
         )
         if not candidates or cap <= 0:
             return None
-        plan = self._plan_within_bound(candidates, cap, now)
+        blocked, sold_ahead = self._blocked(now), self.allocator.sold_ahead_all()
+        plan = within_absorb_bound(
+            candidates,
+            lambda some: self.strategy.plan(
+                some, self.market, sold_ahead, self.rules, cap, blocked, side=Side.SELL
+            ),
+            self.market,
+            self.config.max_issuer_absorb,
+        )
         for redemption, reason in plan.deferred:
             if redemption.fill_rate > self.config.partly_mintable_rate:
                 # The rest is too small to sell on its own (as a buy above 99% is minted).
@@ -286,33 +294,6 @@ class RedemptionManager:
         max_issuer_absorb of it at the current books: absorption.py), or None."""
         basket = self.baskets[request.symbol]
         return absorb_refusal(basket, request.amount, self.market, self.rules, self.config)
-
-    def _plan_within_bound(
-        self, candidates: list[tuple[Redemption, Basket]], cap: Decimal, now: datetime
-    ) -> BatchPlan[Redemption]:
-        """The strategy's sell plan, with the last candidates left out (FIFO: they wait for
-        the next batch) while its absorbed legs exceed max_issuer_absorb; a first candidate
-        that alone exceeds it (the books moved since it was accepted) waits, told why."""
-        bound = self.config.max_issuer_absorb
-        blocked = self._blocked(now)
-        sold_ahead = self.allocator.sold_ahead_all()
-        while True:  # at most max_batch_size plans
-            plan = self.strategy.plan(
-                candidates, self.market, sold_ahead, self.rules, cap, blocked, side=Side.SELL
-            )
-            absorbed = absorbed_value(plan.asset_orders, self.market) if bound > 0 else ZERO
-            if absorbed <= bound:
-                return plan
-            if len(candidates) > 1:
-                candidates = candidates[:-1]
-                continue
-            ((redemption, _),) = candidates
-            reason = (
-                f"legs below the venue minimum worth {usdc_text(absorbed)} USDC exceed "
-                f"max_issuer_absorb {bound}; waits for the books or more redemptions"
-            )
-            hold = HoldReason(HoldCode.OVER_ABSORB_LIMIT, reason)
-            return BatchPlan((), (), ((redemption, hold),), ZERO)
 
     def open(self, plan: BatchPlan[Redemption], now: datetime) -> SellBatch:
         """Open the planned sell batch and send its (net) exchange orders."""
