@@ -22,15 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, InvalidOperation
 from typing import TYPE_CHECKING, TypeVar
 
 from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import (
+    EXACT_CONTEXT,
     INDEX_QUANTUM,
+    exact_add,
+    exact_sub,
     round_index_down,
     round_up_to_step,
+    share_down,
     usdc_text,
 )
 from indexmaker.engine.config import SolverConfig
@@ -43,6 +47,12 @@ if TYPE_CHECKING:  # strategy.py asks `sell_minimum` here
     from indexmaker.engine.strategy import BatchPlan, Candidate, PlannedAssetOrder
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
+# Exact whatever the caller's context (docs/decisions.md, roundings): products and sums in
+# EXACT_CONTEXT; a leg's breakpoint rounds up (a sell at it is surely the venue's), the
+# largest size absorbed whole rounds down (`share_down`).
+_mul = EXACT_CONTEXT.multiply
+_UP = Context(prec=34, rounding=ROUND_CEILING, traps=[InvalidOperation, DivisionByZero])
 T = TypeVar("T", bound="Candidate")
 
 
@@ -126,10 +136,11 @@ def absorb_refusal(
         limit = market.limit_price(asset.instrument, Side.SELL, threshold, symbol_rules.tick_size)
         if limit is None or limit <= 0 or asset.quantity <= 0:
             return None
-        per_unit = asset.quantity * absorb_price(market, asset.instrument, limit)
-        legs.append((sell_minimum(config, symbol_rules) / (asset.quantity * limit), per_unit))
+        per_unit = _mul(asset.quantity, absorb_price(market, asset.instrument, limit))
+        minimum = sell_minimum(config, symbol_rules)
+        legs.append((_UP.divide(minimum, _mul(asset.quantity, limit)), per_unit))
     legs.sort()
-    absorbing = sum((v for _, v in legs), ZERO)
+    absorbing = exact_add(*(v for _, v in legs))
     here: Decimal | None = None  # absorbed at `units`
     below: Decimal | None = None  # the largest sell below the first one that exceeds the bound
     above = ZERO  # from here on nothing exceeds it
@@ -137,13 +148,13 @@ def absorb_refusal(
     while n < len(legs):
         breakpoint_ = legs[n][0]
         if here is None and units < breakpoint_:  # the legs still absorbed at `units`
-            here = units * absorbing
-        if breakpoint_ * absorbing > bound:  # within [previous breakpoint, this one)
+            here = _mul(units, absorbing)
+        if _mul(breakpoint_, absorbing) > bound:  # within [previous breakpoint, this one)
             if below is None:
-                below = bound / absorbing
+                below = share_down(bound, ONE, absorbing)
             above = breakpoint_
         while n < len(legs) and legs[n][0] == breakpoint_:
-            absorbing -= legs[n][1]
+            absorbing = exact_sub(absorbing, legs[n][1])
             n += 1
     if here is None or here <= bound:
         return None

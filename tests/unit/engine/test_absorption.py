@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,17 @@ def test_a_sell_is_refused_only_where_the_issuer_would_absorb_more_than_the_boun
             "above max_issuer_absorb 3.99: sell at most 0.066778242677824267 or at least "
             "0.251256281407035176 units"
         )
+
+
+@pytest.mark.parametrize("prec", [6, 12, 28])
+def test_the_refusal_is_the_same_under_any_decimal_context(prec: int) -> None:
+    with money_context():
+        state = _world(max_issuer_absorb="3.99")
+        expected = _refusal(state, "0.21")
+        with localcontext() as ctx:
+            ctx.prec, ctx.rounding = prec, ROUND_UP
+            got = _refusal(state, "0.21")
+    assert expected is not None and got == expected
 
 
 def test_no_refusal_when_absorption_is_off_or_the_bound_covers_every_size() -> None:
