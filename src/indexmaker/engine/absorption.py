@@ -76,7 +76,8 @@ def absorbed_value(orders: Iterable[PlannedAssetOrder], market: MarketData) -> D
     total = ZERO
     for order in orders:
         if order.absorbed > 0:
-            total += order.absorbed * absorb_price(market, order.instrument, order.price)
+            price = absorb_price(market, order.instrument, order.price)
+            total = exact_add(total, _mul(order.absorbed, price))
     return total
 
 
