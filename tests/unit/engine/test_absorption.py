@@ -19,7 +19,7 @@ import pytest
 
 from indexmaker.core.events import NewIndexOrderRequest, NewIndexOrderResponse, RedemptionFill
 from indexmaker.core.holds import HoldCode
-from indexmaker.core.ids import ClientOrderId, Symbol, instrument
+from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, instrument
 from indexmaker.core.money import money_context
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.absorption import absorb_refusal
@@ -47,6 +47,16 @@ def _world(**config: str) -> ScenarioRun:
     state = build(Scenario("absorption", Path("absorption"), data))
     state.world.advance(timedelta(milliseconds=100))  # the books reach the engine
     return state
+
+
+def _bought(state: ScenarioRun, name: str) -> ClientKey:
+    """`name` buys 25 units (net 1501.5 = 25 x 60 x 1.001), minted within 8 s."""
+    client = state.client(name)
+    state.world.deposit(client, D(1503))
+    order = NewIndexOrderRequest(client, ClientOrderId(f"buy-{name}"), IDX, Side.BUY, D(1503))
+    state.world.submit(order)
+    state.world.advance(timedelta(seconds=8))
+    return client
 
 
 def _refusal(state: ScenarioRun, units: str) -> str | None:
@@ -106,10 +116,7 @@ def test_with_absorption_off_a_small_leg_waits_as_before() -> None:
     with money_context():
         state = _world(max_issuer_absorb="0")
         world = state.world
-        client = state.client("alice")
-        world.deposit(client, D(1503))
-        world.submit(NewIndexOrderRequest(client, ClientOrderId("A1"), IDX, Side.BUY, D(1503)))
-        world.advance(timedelta(seconds=8))
+        client = _bought(state, "alice")
         world.submit(NewIndexOrderRequest(client, ClientOrderId("S1"), IDX, Side.SELL, D("0.2")))
         world.advance(timedelta(seconds=5))
         redemption = world.engine.redemptions.get(client, ClientOrderId("S1"))
@@ -127,12 +134,8 @@ def test_a_batch_takes_fewer_redemptions_while_its_absorbed_legs_exceed_the_boun
         state = _world(max_issuer_absorb="2")
         world = state.world
         names = ("alice", "bob")
-        for n, name in enumerate(names):
-            client = state.client(name)
-            world.deposit(client, D(1503))
-            order = NewIndexOrderRequest(client, ClientOrderId(f"A{n}"), IDX, Side.BUY, D(1503))
-            world.submit(order)
-            world.advance(timedelta(seconds=8))
+        for name in names:
+            _bought(state, name)
         start = len(world.log.batches)
         for name in names:
             client = state.client(name)
@@ -217,10 +220,7 @@ def test_a_sell_whose_legs_outgrow_the_bound_as_the_books_move_waits_then_sells(
     with money_context():
         state = _world(max_issuer_absorb="3.99")
         world = state.world
-        client = state.client("alice")
-        world.deposit(client, D(1503))
-        world.submit(NewIndexOrderRequest(client, ClientOrderId("A"), IDX, Side.BUY, D(1503)))
-        world.advance(timedelta(seconds=8))
+        client = _bought(state, "alice")
         world.submit(NewIndexOrderRequest(client, ClientOrderId("S"), IDX, Side.SELL, D("0.2")))
         _set_book(state, BBB, [("19.9", "100")], [("20.1", "100")])
         world.advance(timedelta(seconds=2))
