@@ -25,6 +25,7 @@ import pytest
 from indexmaker.app.config import load_config
 from indexmaker.app.service import Service
 from indexmaker.core.ids import client_key
+from indexmaker.core.money import exact_add, money_context
 from indexmaker.core.redemption_events import RedemptionInvoice
 
 from .harness import (
@@ -62,18 +63,21 @@ REPRESENTATIVE = (
 
 
 def _ledgers(view: StoreView, root: Path) -> dict[str, tuple[Decimal, ...]]:
-    """Each client's collateral ledger, rebuilt by replaying the journal on a fresh engine."""
+    """Each client's collateral ledger, rebuilt by replaying the journal on a fresh engine
+    in the context serve's engine runs in (34 digits: the default 28 would round)."""
     (root / "check.toml").write_text(CONFIG + '\nbackend = "memory"\n')
     service = Service(load_config(root / "check.toml"))
     engine = service.engine
-    engine.replay(view.entries)
     ledgers = {}
-    for client in CLIENTS:
-        key = client_key(42161, address(client))
-        ledger = engine.collateral.ledger(key)
-        unspent = engine.collateral.unspent(key)
-        assert ledger.deposited == ledger.fees + ledger.spent + unspent, client  # balanced
-        ledgers[address(client)] = (ledger.deposited, ledger.fees, ledger.spent, unspent)
+    with money_context():
+        engine.replay(view.entries)
+        for client in CLIENTS:
+            key = client_key(42161, address(client))
+            ledger = engine.collateral.ledger(key)
+            unspent = engine.collateral.unspent(key)
+            # Balanced to the last digit (exact_add: the check itself must not round).
+            assert ledger.deposited == exact_add(ledger.fees, ledger.spent, unspent), client
+            ledgers[address(client)] = (ledger.deposited, ledger.fees, ledger.spent, unspent)
     return ledgers
 
 

@@ -184,6 +184,41 @@ def round_index_down(value: Decimal) -> Decimal:
 # exactly equal to net, say). Overshoots up to this are rounding, not money.
 ROUNDING_NOISE = Decimal("1e-20")
 
+# Allocation totals (engine/batches.py, engine/sell_batches.py) are cumulative figures of
+# the fill ratio: what a fill adds is total(after) - total(before), exact, so the end state
+# is the same however the fills were grouped into steps (a restart regroups them, issue 10).
+# USDC to 18 decimals, so a sum of 10^16 USDC still fits the 34-digit context exactly.
+COST_QUANTUM = Decimal("1e-18")
+
+
+def units_at(ratio: Decimal, quantity: Decimal) -> Decimal:
+    """Index units of an allocation at a fill ratio (a buy or sell batch's entry): the whole
+    quantity at 1 (a filled order is filled), else ratio × quantity to 34 significant digits,
+    half-even (as a fill rate reads it back: 34 digits, not a unit of the last digit under
+    it; the last sliver of a position may fall that short, batches.py). A relative grid:
+    one unit of an index can cost millions of USDC, so a fixed exponent would cut a share of
+    a partial batch that sizing the rest in USDC does not give back. A function of the ratio
+    alone, so the same however the ratio got there; exact under any context."""
+    if ratio >= ONE:
+        return quantity
+    return MONEY_CONTEXT.multiply(ratio, quantity)
+
+
+def basket_share(units: Decimal, quantity: Decimal) -> Decimal:
+    """The asset quantity backing `units` index units of a basket `quantity` (an allocation's
+    cumulative take, buy or sell side): 34 significant digits, half-even, as units_at. A
+    function of the units alone; kept to 34 digits, so lot figures stay short (an exact
+    product carried 50-odd digits into every lot, fee share and value). Exact under any
+    context."""
+    return MONEY_CONTEXT.multiply(units, quantity)
+
+
+def round_cost_down(value: Decimal) -> Decimal:
+    """USDC of an allocation total (value of the lots or proceeds, fees): COST_QUANTUM,
+    toward -inf (a client is never charged above the exact cost). Exact under any context."""
+    return value.quantize(COST_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
+
+
 RATE_QUANTUM = Decimal("1e-12")
 
 

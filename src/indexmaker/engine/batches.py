@@ -5,6 +5,11 @@ entries' demand_a; each entry may take min(position_a / demand_a, 1) of its cont
 An entry's fill ratio is the minimum of that over its basket's assets, the same for every
 entry of one index in the batch, so it is computed once per index group. Lots are then
 assigned FIFO in exact basket proportion: what an order is minted is backed exactly.
+
+Every figure of an entry is a cumulative total of its fill ratio, on a fixed grid
+(core/money.py: units_at for index units, round_cost_down for USDC): a fill adds
+total(after) - total(before), exact. So the end state does not depend on how the fills
+were grouped into steps; a restart regroups them (issue 10, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol
-from indexmaker.core.money import ROUNDING_NOISE, exact_sub, share_down
+from indexmaker.core.money import (
+    EXACT_CONTEXT,
+    ROUNDING_NOISE,
+    basket_share,
+    exact_add,
+    exact_multiply,
+    exact_sub,
+    round_cost_down,
+    share_down,
+    units_at,
+)
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.strategy import BatchPlan
@@ -38,8 +53,10 @@ class BatchEntry:
     quantity: Decimal  # index units sized for this batch
     index_price: Decimal
     engaged: Decimal
-    ratio: Decimal = ZERO  # fraction of `quantity` allocated so far
-    spent: Decimal = ZERO
+    ratio: Decimal = ZERO  # fill ratio reached: fraction of `quantity` allocated so far
+    spent: Decimal = ZERO  # USDC charged in this batch
+    units: Decimal = ZERO  # index units allocated: units_at(ratio, quantity)
+    taken: dict[InstrumentId, Decimal] = field(default_factory=dict)  # per asset, exact
 
 
 @dataclass(slots=True)
@@ -55,13 +72,15 @@ class AssetPosition:
 
     def add_lot(self, lot: Lot, quantity: Decimal) -> None:
         self.lots.append(lot)
-        self.received += quantity
+        self.received = exact_add(self.received, quantity)
         self.max_price = max(self.max_price, lot.price)
         self.max_fee_rate = max(self.max_fee_rate, lot.fee / (lot.quantity * lot.price))
 
     @property
     def fill_ratio(self) -> Decimal:
-        return min(ONE, self.received / self.demand) if self.demand > 0 else ONE
+        # Rounded down, in its own context: units_at(ratio) never asks for more than arrived
+        # (but for a demand rounded below its exact sum), whatever the caller's context.
+        return min(ONE, share_down(self.received, ONE, self.demand)) if self.demand > 0 else ONE
 
 
 @dataclass(slots=True)
@@ -199,10 +218,14 @@ class BatchManager:
     def _allocate(
         self, batch: Batch, basket: Basket, entry: BatchEntry, target: Decimal, now: datetime
     ) -> Allocation | None:
+        """Raise the entry to fill ratio `target`: each cumulative figure is recomputed from
+        the ratio and the step is the difference, so any split of the same fills into steps
+        ends with the same units, lots, value, fees and spend (to the last digit)."""
         delta = target - entry.ratio
         if delta <= 0:
             return None
         update = entry.update
+        affordable = exact_sub(update.net_amount, update.spent)
         # Never spend more than the update owns: bound the cost with the worst price and fee
         # rate in each position, and scale the step down before touching any lot.
         bound = ZERO
@@ -210,31 +233,79 @@ class BatchManager:
             position = batch.positions[asset.instrument]
             take = delta * entry.quantity * asset.quantity
             bound += take * position.max_price * (ONE + position.max_fee_rate)
-        affordable = update.net_amount - update.spent
-        if bound > affordable:
+        # The bound depends on the steps (the worst price so far): only the exact cost of the
+        # target, which does not, decides whether to scale (else a restart's regrouped fills
+        # could scale a step the uninterrupted run did not).
+        if bound > affordable and not self._fits(batch, basket, entry, target, affordable):
             # Scaled down, never up: a rounded-up step would cost more than is affordable.
+            # (Only here does the path matter: an order that cannot afford its share.)
             delta = share_down(delta, affordable, bound) if affordable > 0 else ZERO
-        if delta * entry.quantity <= DUST:
-            return None
+            if delta * entry.quantity <= DUST:
+                return None
+            target = entry.ratio + delta
+        entry.ratio = target
+        units = units_at(target, entry.quantity)
+        if units <= entry.units:
+            return None  # the ratio moved by less than one unit of the grid
+        value, fees = update.bought_value, update.bought_fees
         assignments: list[LotAssignment] = []
-        value = ZERO
-        fees = ZERO
+        # Context methods, not the helpers: this loop runs once per lot assignment.
+        add, multiply = EXACT_CONTEXT.add, EXACT_CONTEXT.multiply
         for asset in basket.assets:
             position = batch.positions[asset.instrument]
-            want = delta * entry.quantity * asset.quantity
+            taken = entry.taken.get(asset.instrument, ZERO)
+            want = exact_sub(basket_share(units, asset.quantity), taken)
             for assignment in self._take(position, update, want, now):
                 assignments.append(assignment)
-                value += assignment.quantity * assignment.price
-                fees += assignment.fee
-        cost = value + fees
-        overshoot = cost - affordable
-        if overshoot > 0:
-            if overshoot > ROUNDING_NOISE:
+                taken = add(taken, assignment.quantity)
+                value = add(value, multiply(assignment.quantity, assignment.price))
+                fees = add(fees, assignment.fee)
+            entry.taken[asset.instrument] = taken
+        value_step = exact_sub(round_cost_down(value), round_cost_down(update.bought_value))
+        fee_step = exact_sub(round_cost_down(fees), round_cost_down(update.bought_fees))
+        cost = exact_add(value_step, fee_step)
+        if cost > affordable:
+            if exact_sub(cost, affordable) > ROUNDING_NOISE:
                 raise InvariantViolation(f"{update.client_order_id}: cost {cost} > {affordable}")
-            cost = affordable
-        entry.ratio += delta
-        entry.spent += cost
-        return Allocation(entry, delta * entry.quantity, value, fees, cost, tuple(assignments))
+            cost = affordable  # the charges stay min(total, net): the same in any grouping
+        quantity = exact_sub(units, entry.units)
+        entry.units, entry.spent = units, exact_add(entry.spent, cost)
+        update.bought_value, update.bought_fees = value, fees
+        return Allocation(entry, quantity, value_step, fee_step, cost, tuple(assignments))
+
+    def _fits(
+        self,
+        batch: Batch,
+        basket: Basket,
+        entry: BatchEntry,
+        target: Decimal,
+        affordable: Decimal,
+    ) -> bool:
+        """Whether raising `entry` to fill ratio `target` costs at most `affordable` (USDC) more,
+        up to ROUNDING_NOISE: the exact cost of the lots `_take` would assign it, charged as
+        `_allocate` charges them. Changes nothing."""
+        units = units_at(target, entry.quantity)
+        update = entry.update
+        value, fees = update.bought_value, update.bought_fees
+        for asset in basket.assets:
+            position = batch.positions[asset.instrument]
+            taken = entry.taken.get(asset.instrument, ZERO)
+            want = exact_sub(basket_share(units, asset.quantity), taken)
+            for lot in position.lots[position.cursor :]:
+                if want <= 0:
+                    break
+                free = lot.free
+                if free <= 0:
+                    continue
+                take = want if want < free else free
+                value = exact_add(value, exact_multiply(take, lot.price))
+                fees = exact_add(fees, self._inventory.fee_share(lot, take))
+                want = exact_sub(want, take)
+        charged = exact_add(
+            round_cost_down(update.bought_value), round_cost_down(update.bought_fees)
+        )
+        cost = exact_sub(exact_add(round_cost_down(value), round_cost_down(fees)), charged)
+        return exact_sub(cost, affordable) <= ROUNDING_NOISE
 
     def _take(
         self, position: AssetPosition, update: OrderUpdate, want: Decimal, now: datetime

@@ -19,6 +19,7 @@ from indexmaker.core.money import (
     ROUNDING_NOISE,
     exact_add,
     exact_sub,
+    round_cost_down,
     round_usdc,
     share_down,
 )
@@ -155,12 +156,15 @@ class CollateralManager:
             take = min(left, lot.available)
             lot.available -= take
             # The lot's fee is shared pro rata; the last taker gets the remainder exactly. A share
-            # rounds down and never exceeds the fee left, so fees charged never pass the fee.
+            # rounds down and never exceeds the fee left, so fees charged never pass the fee;
+            # on the USDC grid of allocation totals (round_cost_down), so a reservation's net,
+            # its change and the client's unspent sum exactly in 34 digits (a 34-digit quotient
+            # such as 0.1/3 left the ledger unbalanced by a unit of the last digit).
             fee_left = exact_sub(lot.fee, lot.fee_charged)
             if lot.available == 0:
                 share = fee_left
             else:
-                share = min(share_down(lot.fee, take, lot.gross), fee_left)
+                share = min(round_cost_down(share_down(lot.fee, take, lot.gross)), fee_left)
             lot.fee_charged = exact_add(lot.fee_charged, share)
             fee += share
             left -= take

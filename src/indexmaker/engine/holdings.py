@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
 from indexmaker.core.ids import InstrumentId, Symbol
-from indexmaker.core.money import exact_add, exact_sub, share_down
+from indexmaker.core.money import (
+    exact_add,
+    exact_sub,
+    round_cost_down,
+    share_down,
+)
 from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.lot import LotAssignment
 
@@ -30,12 +35,17 @@ class IndexHoldings:
         # Sale proceeds of rebalances not yet spent on buys, per index (USDC).
         self.cash: dict[Symbol, Decimal] = {}
         self._changed: set[Symbol] = set()  # holdings baskets to build again
+        # Per index, since its cash or units last changed otherwise than by a sale: (cash,
+        # units, units sold since). Sales take cumulative shares of that cash, so the cash
+        # they take does not depend on how they were grouped into steps (issue 10).
+        self._since: dict[Symbol, tuple[Decimal, Decimal, Decimal]] = {}
 
     def bought(
         self, symbol: Symbol, units: Decimal, assignments: tuple[LotAssignment, ...]
     ) -> None:
         """A buy allocation: `units` filled, backed by the assigned lot quantities."""
         self.units[symbol] = exact_add(self.units.get(symbol, ZERO), units)
+        self._since.pop(symbol, None)  # more units share the cash from here on
         held = self.held.setdefault(symbol, {})
         for assignment in assignments:
             held[assignment.asset] = exact_add(
@@ -50,28 +60,35 @@ class IndexHoldings:
         taken: Iterable[tuple[InstrumentId, Decimal]],
     ) -> list[Decimal]:
         """A sell batch's allocation to several redemptions of `symbol` at once: `units[i]`
-        index units sold by the i-th, `taken` per asset what they all gave up (Σ of units ×
-        basket quantity over them, exact: sell_batches sums each leg's wants). Returns each
-        one's share of the index's cash, in order (USDC, rounded down, each on what the
-        previous left): what a rebalance sold and has not yet bought back belongs to the
-        redeemed units pro rata too. One subtraction per leg, not one per redemption and
-        asset as before: exact sums do not depend on their order, so the figures are the
-        same to the digit (the old per-redemption form is the oracle of
-        tests/unit/engine/test_sell_allocation.py)."""
+        index units sold by the i-th, `taken` per asset what they all gave up (Σ of what
+        each leg took, exact: sell_batches sums it in _split). Returns each one's share of the
+        index's cash, in order (USDC, rounded down): what a rebalance sold and has not yet
+        bought back belongs to the redeemed units pro rata too; as a cumulative share
+        (round_cost_down of cash × units sold / units, since the cash or the units last
+        changed otherwise), so sales grouped in other steps take the same cash (issue 10).
+        One subtraction per leg, not one per redemption and asset (the per-redemption form
+        is the oracle of tests/unit/engine/test_sell_allocation.py)."""
         if not units:
             return []
         before = self.units.get(symbol, ZERO)
         cash = self.cash.get(symbol, ZERO)
+        base_cash, base_units, sold = self._since.get(symbol, (cash, before, ZERO))
         shares: list[Decimal] = []
-        paid = False
         for part in units:
-            share = share_down(cash, part, before) if cash > 0 and before > 0 else ZERO
+            share = ZERO
+            after = exact_add(sold, part)
+            if base_cash > 0 and base_units > 0:
+                share = exact_sub(
+                    round_cost_down(share_down(base_cash, after, base_units)),
+                    round_cost_down(share_down(base_cash, sold, base_units)),
+                )
+            sold = after
             if share > 0:
                 cash = exact_sub(cash, share)
-                paid = True
             before = exact_sub(before, part)
             shares.append(share)
-        if paid:
+        self._since[symbol] = (base_cash, base_units, sold)
+        if cash != self.cash.get(symbol, ZERO):
             self.cash[symbol] = cash
         self.units[symbol] = before
         held = self.held.setdefault(symbol, {})
@@ -86,6 +103,7 @@ class IndexHoldings:
         held = self.held.setdefault(symbol, {})
         held[asset] = exact_add(held.get(asset, ZERO), quantity)
         self.cash[symbol] = exact_add(self.cash.get(symbol, ZERO), cash)
+        self._since.pop(symbol, None)  # other cash from here on
         self._changed.add(symbol)
 
     def units_of(self, symbol: Symbol) -> Decimal:

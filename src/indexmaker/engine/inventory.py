@@ -116,16 +116,15 @@ class InventoryManager:
         quantity: Decimal,
         now: datetime | None = None,
     ) -> LotAssignment:
-        """Assign part of a lot; fee shared pro rata, the last taker gets the rest exactly."""
+        """Assign part of a lot; fee shared pro rata, the last taker gets the rest exactly.
+
+        The fee assigned is cumulative: share_down(fee, assigned, quantity) of the lot after
+        the assignment, less what earlier assignments got. So pieces of one lot add up to the
+        same fee however the lot was cut into them (issue 10), and assigning the whole lot
+        assigns its whole fee. Raises InvariantViolation for a quantity <= 0 or above free."""
         if quantity <= 0 or quantity > lot.free:
             raise InvariantViolation(f"lot {lot.lot_id}: cannot assign {quantity} of {lot.free}")
-        # Lot figures add up exactly (never rounded above what exists); the fee share is a
-        # quotient, so it rounds down and never exceeds the fee not yet assigned.
-        fee_left = exact_sub(lot.fee, lot.fee_assigned)
-        if quantity == lot.free and lot.disposed == 0:
-            fee = fee_left
-        else:
-            fee = min(share_down(lot.fee, quantity, lot.quantity), fee_left)
+        fee = self.fee_share(lot, quantity)
         lot.assigned = exact_add(lot.assigned, quantity)
         lot.fee_assigned = exact_add(lot.fee_assigned, fee)
         assignment = LotAssignment(
@@ -146,6 +145,17 @@ class InventoryManager:
             self._backed.add(lot.lot_id)
             self._backing.setdefault(lot.asset, deque()).append(lot)
         return assignment
+
+    @staticmethod
+    def fee_share(lot: Lot, quantity: Decimal) -> Decimal:
+        """The fee (USDC) assigning `quantity` more of `lot` carries (`assign`): cumulative,
+        share_down(fee, assigned after, quantity of the lot) less the fee assigned before,
+        never above the fee not yet assigned. Changes nothing."""
+        # Lot figures add up exactly (never rounded above what exists); the fee share is a
+        # quotient, so it rounds down and never exceeds the fee not yet assigned.
+        assigned = exact_add(lot.assigned, quantity)
+        fee = exact_sub(share_down(lot.fee, assigned, lot.quantity), lot.fee_assigned)
+        return min(fee, exact_sub(lot.fee, lot.fee_assigned))
 
     def redeem(self, asset: InstrumentId, quantity: Decimal) -> list[tuple[Lot, Decimal]]:
         """Dispose of `quantity` of the asset's backing FIFO for a redemption: the pieces

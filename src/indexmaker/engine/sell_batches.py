@@ -7,6 +7,11 @@ every redemption of one index, so a partial redemption stays a whole-basket rede
 are allocated FIFO in exact basket proportion; each piece disposes of the backing lots FIFO
 (`InventoryManager.redeem`) with its realised PnL. What a leg sold beyond the batch's ratio
 stays a sale *sold ahead*, which the next sell batch of that asset allocates first.
+
+As on the buy side (batches.py), an entry's figures are cumulative totals of its fill ratio
+(units_at; a sale's fee share cumulative per sale) and proceeds and fees add exactly: a step
+books total(after) - total(before), so the end state does not depend on how the fills were
+grouped into steps (issue 10, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol, TradeId
-from indexmaker.core.money import EXACT_CONTEXT, exact_sub, share_down
+from indexmaker.core.money import (
+    EXACT_CONTEXT,
+    basket_share,
+    exact_add,
+    exact_sub,
+    share_down,
+    units_at,
+)
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.inventory import InventoryManager
@@ -55,7 +67,8 @@ class SellEntry:
     quantity: Decimal  # index units sized for this batch
     index_price: Decimal  # P at the sell limit prices
     ratio: Decimal = ZERO
-    sold: Decimal = ZERO  # index units allocated in this batch
+    sold: Decimal = ZERO  # index units allocated in this batch: units_at(ratio, quantity)
+    taken: dict[InstrumentId, Decimal] = field(default_factory=dict)  # per asset, exact
 
 
 @dataclass(slots=True)
@@ -73,7 +86,9 @@ class SellLeg:
 
     @property
     def fill_ratio(self) -> Decimal:
-        return min(ONE, self.received / self.demand) if self.demand > 0 else ONE
+        # Rounded down, in its own context: units_at(ratio) never asks for more than arrived
+        # (but for a demand rounded below its exact sum), whatever the caller's context.
+        return min(ONE, share_down(self.received, ONE, self.demand)) if self.demand > 0 else ONE
 
 
 @dataclass(slots=True)
@@ -182,47 +197,62 @@ class SellAllocator:
         if ratio <= group.ratio:
             return []
         moving: list[SellEntry] = []
-        units: list[Decimal] = []
+        units: list[Decimal] = []  # each moving entry's units sold after this step
         for entry in group.entries:
-            share = (ratio - entry.ratio) * entry.quantity
-            if share > DUST:
+            sold = units_at(ratio, entry.quantity)
+            if sold > entry.sold:  # any unit of the grid: a skipped step would be lost
                 moving.append(entry)
-                units.append(share)
+                units.append(sold)
+        # Each entry's cumulative take of each asset, and what it still wants of it.
+        shares = [[basket_share(u, a.quantity) for u in units] for a in group.basket.assets]
         splits = [
-            _split(batch.legs[a.instrument], [u * a.quantity for u in units])
-            for a in group.basket.assets
+            _split(
+                batch.legs[a.instrument],
+                [
+                    exact_sub(share, e.taken[a.instrument]) if a.instrument in e.taken else share
+                    for e, share in zip(moving, row, strict=True)
+                ],
+            )
+            for a, row in zip(group.basket.assets, shares, strict=True)
         ]
         for split in splits:  # before anything changes
             short = exact_sub(split.total, self._inventory.backing(split.asset))
             if short > 0:
                 raise InvariantViolation(f"{split.asset}: sale exceeds backing by {short}")
         group.ratio = ratio
-        for split in splits:
+        for split, row in zip(splits, shares, strict=True):
             batch.legs[split.asset].cursor = split.cursor
             self._book(split, moving)
-        # The index's units and backing, leg by leg (each leg's wants summed in _split), and
+            for entry, share, unmet in zip(moving, row, split.unmet, strict=True):
+                # All it wanted, but for a leg that ran out (a unit of the 34th digit).
+                entry.taken[split.asset] = exact_sub(share, unmet) if unmet else share
+        steps = [exact_sub(sold, e.sold) for e, sold in zip(moving, units, strict=True)]
+        # The index's units and backing, leg by leg (what each leg took, summed in _split:
+        # the same however the steps were grouped, where the wants are not), and
         # each redemption's share of the index's cash (a rebalance's sales not yet spent).
         cash = (
             self._holdings.redeemed(
-                group.basket.symbol, units, [(s.asset, s.wanted) for s in splits]
+                group.basket.symbol, steps, [(s.asset, s.total) for s in splits]
             )
             if self._holdings is not None
             else None
         )
-        for n, (entry, share) in enumerate(zip(moving, units, strict=True)):
+        for n, (entry, sold, share) in enumerate(zip(moving, units, steps, strict=True)):
             checkpoint()
+            share = exact_sub(sold, entry.sold)
             entry.ratio = ratio
-            entry.sold += share
+            entry.sold = sold
             redemption = entry.redemption
-            redemption.sold += share
+            redemption.sold = exact_add(redemption.sold, share)
             if cash is not None:
-                redemption.gross += cash[n]
+                redemption.gross = exact_add(redemption.gross, cash[n])
         return moving
 
     def _book(self, split: _Split, entries: list[SellEntry]) -> None:
-        """Credit each sale piece of one leg to its redemption: proceeds, the sale's fee share
-        (the last taker gets the rest, so shares add up exactly), and the backing lots it
-        disposes of FIFO, each with its part of that fee."""
+        """Credit each sale piece of one leg to its entry: proceeds, the sale's fee share
+        (cumulative per sale: share_down(fee, taken after, quantity) less what was taken
+        before, so the last taker gets the rest and shares add up exactly), and the backing
+        lots it disposes of FIFO, each with its part of that fee."""
         add, sub = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract
         disposed = self._inventory.redeem_each(split.asset, split.takes)
         lots, quantities, ends = disposed.lots, disposed.quantities, disposed.ends
@@ -232,13 +262,19 @@ class SellAllocator:
         ):
             if not n & _PACE:
                 checkpoint()
-            redemption = entries[index].redemption
+            entry = entries[index]
+            redemption = entry.redemption
+            taken = add(sale.taken, take)
             fee_left = sub(sale.fee, sale.fee_taken)
-            fee = fee_left if rest else min(share_down(sale.fee, take, sale.quantity), fee_left)
-            sale.taken = add(sale.taken, take)
+            if rest:
+                fee = fee_left
+            else:
+                fee = min(sub(share_down(sale.fee, taken, sale.quantity), sale.fee_taken), fee_left)
+            sale.taken = taken
             sale.fee_taken = add(sale.fee_taken, fee)
-            redemption.gross += take * sale.price
-            redemption.exchange_fee += fee
+            # Exact sums: the same however the pieces were grouped (issue 10).
+            redemption.gross = add(redemption.gross, EXACT_CONTEXT.multiply(take, sale.price))
+            redemption.exchange_fee = add(redemption.exchange_fee, fee)
             end = ends[n]
             fee_rest = fee
             for k in range(start, end):
@@ -278,7 +314,7 @@ class _Split:
     takes: list[Decimal] = field(default_factory=list)
     rests: list[bool] = field(default_factory=list)
     total: Decimal = ZERO  # Σ takes, exact
-    wanted: Decimal = ZERO  # Σ wants, exact: what the index's backing gives up
+    unmet: list[Decimal] = field(default_factory=list)  # per want: what the sales lacked
 
 
 def _split(leg: SellLeg, wants: list[Decimal]) -> _Split:
@@ -293,7 +329,6 @@ def _split(leg: SellLeg, wants: list[Decimal]) -> _Split:
     for index, want in enumerate(wants):
         if not index & _PACE:
             checkpoint()
-        split.wanted = add(split.wanted, want)
         while want > 0 and split.cursor < len(sales):
             if sale is None:
                 sale = sales[split.cursor]
@@ -311,4 +346,5 @@ def _split(leg: SellLeg, wants: list[Decimal]) -> _Split:
             split.total = add(split.total, take)
             want = sub(want, take)
             left = sub(left, take)
+        split.unmet.append(want if want > 0 else ZERO)
     return split

@@ -23,7 +23,14 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.ids import ClientKey, InstrumentId, Symbol, TradeId
-from indexmaker.core.money import round_index_down, round_rate, round_usdc, usdc_text
+from indexmaker.core.money import (
+    exact_add,
+    exact_sub,
+    round_index_down,
+    round_rate,
+    round_usdc,
+    usdc_text,
+)
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
@@ -301,7 +308,7 @@ class Solver:
             entry.update.batch_id = batch.batch_id
             entry.update.engaged = entry.engaged
             entry.update.engaged_quantity = entry.quantity
-            entry.update.units_engaged += entry.quantity
+            entry.update.units_engaged = exact_add(entry.update.units_engaged, entry.quantity)
             entry.update.basket_version = self.baskets[entry.update.symbol].version
         for planned in plan.asset_orders:
             if planned.quantity <= 0:
@@ -331,7 +338,7 @@ class Solver:
             self.collateral.spend(update.client, update.client_order_id, cost)
             update.assets_value += allocation.assets_value
             update.exchange_fee += allocation.exchange_fee
-            update.filled_quantity += allocation.quantity
+            update.filled_quantity = exact_add(update.filled_quantity, allocation.quantity)
             update.lots.extend(allocation.assignments)
             self.holdings.bought(update.symbol, allocation.quantity, allocation.assignments)
             update.engaged = max(ZERO, update.engaged - cost)
@@ -354,7 +361,9 @@ class Solver:
                 update.change += change
             if entry.ratio > 0:
                 filled += 1
-            self.settle(update, entry.quantity * unfilled, entry.engaged * unfilled)
+            # The units not allocated, exact: with the batches' units they make the quantity
+            # engaged whole, however the order was split into batches (issue 10).
+            self.settle(update, exact_sub(entry.quantity, entry.units), entry.engaged * unfilled)
         orders = sum(len(g.entries) for g in batch.groups.values())
         self.out.append(
             batch_completed(
@@ -404,7 +413,7 @@ class Solver:
         ):
             # Engage again: the unfilled units' collateral joins what is engageable, so they
             # leave the fill rate's denominator until the next batch engages them anew.
-            update.units_engaged -= unfilled_units
+            update.units_engaged = exact_sub(update.units_engaged, unfilled_units)
             if engageable > 0 or update.spent <= 0:
                 update.move_to(OrderStatus.READY)
                 return

@@ -126,6 +126,11 @@ class OrderUpdate:
     change: Decimal = ZERO
     assets_value: Decimal = ZERO
     exchange_fee: Decimal = ZERO
+    # Exact Σ quantity × price and Σ fee shares (USDC) of every lot piece allocated to it, over
+    # all its batches: each allocation charges what round_cost_down of these totals grew by,
+    # so an order split into other batches or steps is charged the same (issue 10).
+    bought_value: Decimal = ZERO
+    bought_fees: Decimal = ZERO
     # The collateral manager's reservation for this update, once reserved: the one ledger of
     # what it spent (assets_value + exchange_fee may differ from it in the 34th digit).
     reservation: Reservation | None = None

@@ -1,6 +1,8 @@
 """The sell allocation as it was before it was made fast (one redemption and one asset at a
 time, one `InventoryManager.redeem` call per sale piece): the oracle the fast allocation in
-`engine/sell_batches.py` must match exactly (test_sell_allocation.py). Test code only."""
+`engine/sell_batches.py` must match exactly (test_sell_allocation.py). Test code only.
+Since issue 10 it books cumulative totals as the fast one does (units_at, a sale's fee share
+cumulative per sale, exact sums)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,19 @@ from decimal import Decimal
 
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import InstrumentId, LotId
-from indexmaker.core.money import exact_add, exact_sub, share_down
+from indexmaker.core.money import (
+    basket_share,
+    exact_add,
+    exact_multiply,
+    exact_sub,
+    round_cost_down,
+    share_down,
+    units_at,
+)
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.sell_batches import (
-    DUST,
     ONE,
     Sale,
     SellAllocator,
@@ -25,7 +34,6 @@ from indexmaker.engine.sell_batches import (
 )
 from indexmaker.model.index import Basket
 from indexmaker.model.lot import Lot
-from indexmaker.model.redemption import Redemption
 
 ZERO = Decimal(0)
 
@@ -82,22 +90,32 @@ class ReferenceAllocator(SellAllocator):
         touched = []
         for entry in group.entries:
             checkpoint()
-            delta = ratio - entry.ratio
-            units = delta * entry.quantity
-            if units <= DUST:
+            sold = units_at(ratio, entry.quantity)
+            units = exact_sub(sold, entry.sold)
+            if units <= 0:
                 continue
             redemption = entry.redemption
+            wants = []
             for asset in group.basket.assets:
-                self._take_old(batch.legs[asset.instrument], units * asset.quantity, redemption)
+                share = basket_share(sold, asset.quantity)
+                have = entry.taken.get(asset.instrument)
+                want = share if have is None else exact_sub(share, have)
+                unmet, took = self._take_old(batch.legs[asset.instrument], want, entry)
+                wants.append((asset.instrument, took))
+                entry.taken[asset.instrument] = exact_sub(share, unmet) if unmet else share
             entry.ratio = ratio
-            entry.sold += units
-            redemption.sold += units
+            entry.sold = sold
+            redemption.sold = exact_add(redemption.sold, units)
             if self._holdings is not None:
-                redemption.gross += _holdings_sold(self._holdings, group.basket, units)
+                redemption.gross = exact_add(
+                    redemption.gross, _holdings_sold(self._holdings, group.basket, units, wants)
+                )
             touched.append(entry)
         return touched
 
-    def _take_old(self, leg: SellLeg, want: Decimal, redemption: Redemption) -> None:
+    def _take_old(self, leg: SellLeg, want: Decimal, entry: SellEntry) -> tuple[Decimal, Decimal]:
+        """Book `want` from the leg's sales; what they lacked (0: none) and what was taken."""
+        took = ZERO
         while want > 0 and leg.cursor < len(leg.sales):
             sale = leg.sales[leg.cursor]
             left = sale.left
@@ -105,20 +123,26 @@ class ReferenceAllocator(SellAllocator):
                 leg.cursor += 1
                 continue
             take = want if want < left else left
-            self._book_old(redemption, sale, take)
+            self._book_old(entry, sale, take)
+            took = exact_add(took, take)
             want = exact_sub(want, take)
+        return (want if want > 0 else ZERO), took
 
-    def _book_old(self, redemption: Redemption, sale: Sale, take: Decimal) -> None:
+    def _book_old(self, entry: SellEntry, sale: Sale, take: Decimal) -> None:
+        redemption = entry.redemption
         pieces = reference_redeem(self._inventory, sale.asset, take)
         fee_left = exact_sub(sale.fee, sale.fee_taken)
+        taken = exact_add(sale.taken, take)
         if take == sale.left:
             fee = fee_left
         else:
-            fee = min(share_down(sale.fee, take, sale.quantity), fee_left)
-        sale.taken = exact_add(sale.taken, take)
+            fee = min(
+                exact_sub(share_down(sale.fee, taken, sale.quantity), sale.fee_taken), fee_left
+            )
+        sale.taken = taken
         sale.fee_taken = exact_add(sale.fee_taken, fee)
-        redemption.gross += take * sale.price
-        redemption.exchange_fee += fee
+        redemption.gross = exact_add(redemption.gross, exact_multiply(take, sale.price))
+        redemption.exchange_fee = exact_add(redemption.exchange_fee, fee)
         fee_rest = fee
         for index, (lot, quantity) in enumerate(pieces):
             last = index == len(pieces) - 1
@@ -138,19 +162,32 @@ class ReferenceAllocator(SellAllocator):
             )
 
 
-def _holdings_sold(holdings: IndexHoldings, basket: Basket, units: Decimal) -> Decimal:
-    """IndexHoldings.sold as it was: one redemption's units and every asset of its basket,
-    one at a time (the fast allocation books them per leg: IndexHoldings.redeemed)."""
+def _holdings_sold(
+    holdings: IndexHoldings,
+    basket: Basket,
+    units: Decimal,
+    wants: list[tuple[InstrumentId, Decimal]],
+) -> Decimal:
+    """IndexHoldings.sold as it was: one redemption's units and every asset of its basket
+    (what it wanted of each), one at a time (the fast allocation books them per leg:
+    IndexHoldings.redeemed); the cash share cumulative since issue 10, as there."""
     symbol = basket.symbol
     before = holdings.units.get(symbol, ZERO)
     cash = holdings.cash.get(symbol, ZERO)
-    share = share_down(cash, units, before) if cash > 0 and before > 0 else ZERO
+    base_cash, base_units, sold = holdings._since.get(symbol, (cash, before, ZERO))
+    after = exact_add(sold, units)
+    share = ZERO
+    if base_cash > 0 and base_units > 0:
+        share = exact_sub(
+            round_cost_down(share_down(base_cash, after, base_units)),
+            round_cost_down(share_down(base_cash, sold, base_units)),
+        )
+    holdings._since[symbol] = (base_cash, base_units, after)
     if share > 0:
         holdings.cash[symbol] = exact_sub(cash, share)
     holdings.units[symbol] = exact_sub(before, units)
     held = holdings.held.setdefault(symbol, {})
-    for asset in basket.assets:
-        taken = units * asset.quantity
-        held[asset.instrument] = exact_sub(held.get(asset.instrument, ZERO), taken)
+    for asset, want in wants:
+        held[asset] = exact_sub(held.get(asset, ZERO), want)
     holdings.touch(symbol)
     return share

@@ -148,10 +148,12 @@ def test_last_taker_gets_the_fee_remainder_exactly() -> None:
         m = CollateralManager()
         lot = ready_lot(m, 1, "3", "1")
         fees = [m.reserve(ALICE, ClientOrderId(f"O{i}"), D(1)).fee for i in range(3)]
-    third = D("0." + "3" * 34)  # 1 × 1/3 to 34 digits, rounded down (never above the share)
+    # 1 × 1/3 rounded down to the USDC grid of allocation totals (18 decimals), never above
+    # the share; on that grid the reservation's net and change sum exactly (issue 10).
+    third = D("0." + "3" * 18)
     assert fees[0] == third and fees[1] == third
     # The last taker gets 1 − 2 × third: the shares sum to the lot's fee with no dust.
-    assert fees[2] == D("0." + "3" * 33 + "4")
+    assert fees[2] == D("0." + "3" * 17 + "4")
     assert exact_add(*fees) == D(1) and lot.fee_charged == D(1)
 
 

@@ -166,6 +166,19 @@ def test_fee_share_rounds_down_never_above_the_fee_left() -> None:
         # 2/3 to 34 digits rounded down (half-even gives …667, above the exact share).
         assert first.fee == D("0.6666666666666666666666666666666666")
         second = inv.assign(x, A2, D(1))
+        # Cumulative: 4/3 rounded down (1.33…3, 33 decimals) less what the first got.
+        assert second.fee == D("0." + "6" * 33 + "4")
         assert first.fee + second.fee <= x.fee
-        assert inv.assign(x, A3, D(1)).fee == D("0." + "6" * 33 + "8")  # exactly the rest
+        assert inv.assign(x, A3, D(1)).fee == D("0." + "6" * 32 + "70")  # exactly the rest
         assert x.fee_assigned == x.fee
+
+
+def test_fee_shares_of_a_lot_do_not_depend_on_how_it_was_cut() -> None:
+    """Issue 10: one taker's fee of a lot is the same in one piece or in several."""
+    with money_context():
+        whole, cut = InventoryManager(), InventoryManager()
+        x, y = lot(whole, "3", "20", "2"), lot(cut, "3", "20", "2")
+        one = whole.assign(x, A1, D("2.5")).fee
+        pieces = [cut.assign(y, A1, D(q)).fee for q in ("0.7", "1", "0.8")]
+        assert sum(pieces, D(0)) == one
+        assert whole.assign(x, A2, D("0.5")).fee == cut.assign(y, A2, D("0.5")).fee
