@@ -89,8 +89,9 @@ ORDERS = (
     (1, "c1-b", Decimal(200)),
     (2, "c2-b", Decimal(60)),
 )
-# The long variant's scenario: twice the lifecycle, room for 56 distinct kill places.
-LONG_DEPOSITS = (*DEPOSITS, (2, Decimal(300)), (3, Decimal(300)))
+# The long variant's scenario: over twice the lifecycle, room for 56 distinct kill places
+# (a restart passes whole commit groups by: ten orders left some runs at 49).
+LONG_DEPOSITS = (*DEPOSITS, (2, Decimal(300)), (3, Decimal(300)), (1, Decimal(150)))
 LONG_ORDERS = (
     *ORDERS,
     (3, "c3-b", Decimal(120)),
@@ -98,6 +99,8 @@ LONG_ORDERS = (
     (1, "c1-c", Decimal(20)),
     (3, "c3-c", Decimal(200)),
     (2, "c2-d", Decimal(80)),
+    (1, "c1-d", Decimal(100)),
+    (3, "c3-d", Decimal(60)),
 )
 
 
