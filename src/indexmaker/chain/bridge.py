@@ -213,7 +213,7 @@ class AcrossBridge:
         now = int((await origin.w3.eth.get_block("latest"))["timestamp"])
         # The deadline is checked on the destination's clock (SpokePool.fillRelay): counted
         # from the later of both clocks, so a destination ahead does not expire it at once.
-        dest_now = int((await self._dest_w3.eth.get_block("latest"))["timestamp"])
+        dest_now = await _clock(self._dest_w3)
         call = self._pool.functions.unsafeDeposit(
             to_bytes32(me),
             to_bytes32(route.recipient),
@@ -239,14 +239,16 @@ class AcrossBridge:
         destination's clock without a fill (False: no fill can come any more)."""
         origin_chain, deposit_id = self.origin.settings.chain_id, int(deposit["depositId"])
         while True:  # bounded by the hop's timeout (HopRunner)
-            # The head's clock first: a fill lies in a block at or before the deadline, so a
-            # head past the deadline with no fill up to it means expired for good.
-            head = await self._dest_w3.eth.get_block("latest")
+            # The destination's clock now: the pending block's time, which a fill sent now is
+            # checked against (an idle anvil's head keeps the time of its last block). Read
+            # before the head: a fill after the head lands in a block at least that late, so
+            # a clock past the deadline with no fill up to the head means expired for good.
+            clock = await _clock(self._dest_w3)
+            head = await self._dest_w3.eth.block_number
             indexed = [origin_chain, deposit_id]
-            number = int(head["number"])
-            if await first_log(self._dest_pool, self._filled_topic, indexed, self._back, number):
+            if await first_log(self._dest_pool, self._filled_topic, indexed, self._back, head):
                 return True
-            if int(head["timestamp"]) > int(deposit["fillDeadline"]):
+            if clock > int(deposit["fillDeadline"]):  # SpokePool: fillDeadline < currentTime
                 return False
             await asyncio.sleep(self.route.poll_s)
 
@@ -268,6 +270,12 @@ class AcrossBridge:
             gas=str(await self._gas(paid.receipts)),
             repeated=paid.repeated,
         )
+
+
+async def _clock(w3: AsyncWeb3[Any]) -> int:
+    """A chain's time now (s): its pending block's, which a transaction sent now is checked
+    against; the head's time stays that of the last block while the chain is idle (anvil)."""
+    return int((await w3.eth.get_block("pending"))["timestamp"])
 
 
 def _nonce(key: str, attempt: int) -> int:
