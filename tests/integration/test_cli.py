@@ -459,4 +459,4 @@ def test_order_help_names_usdc_for_a_buy_and_index_units_for_a_sell(
     with pytest.raises(SystemExit):
         main(["order", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "/ fee_factor, checked before each batch" in text and "withdrawal fees" in text
+    assert "the least USDC to be paid" in text and "expected withdrawal fee" in text, text

@@ -428,9 +428,10 @@ async def test_a_sell_quote_is_answered_at_the_bids_with_its_expected_proceeds(l
     # less than one bought costs; a buy quote carries no proceeds.
     price = Decimal(answer["index_price"])
     assert 0 < price < Decimal(buy["index_price"]) and "expected_proceeds" not in buy
-    # Net of fee_factor; no redemption paid yet, so no withdrawal fee is expected. P in the
-    # answer is rounded to 6 decimals, the proceeds (rounded down) come from the exact P.
-    expected = units * price / SolverConfig().fee_factor
+    # The exchange keeps at most fee_factor − 1, 1 micro-USDC for the withdrawal's rounding;
+    # no redemption paid yet, so no withdrawal fee is expected (engine/sell_proceeds.py). P in
+    # the answer is rounded to 6 decimals, the proceeds (rounded down) come from the exact P.
+    expected = units * price * (2 - SolverConfig().fee_factor) - Decimal("0.000001")
     assert abs(Decimal(answer["expected_proceeds"]) - expected) < Decimal("0.00001")
     # Finer than the token's 18 decimals: refused at the edge, with the field named.
     too_fine = {**sell, "amount": "1.0000000000000000001"}

@@ -6,11 +6,11 @@
 A sell names index units; the service pulls them into custody before selling, so the wallet
 must first approve custody for them on the trading chain (8453): `--approve` sends that
 `IndexToken.approve(custody, units)` from the order's own key, with the addresses of the
-deployment file (`make deploy`: .chains/deployment.json). `--min-proceeds` is a floor in USDC
-on units × P / fee_factor (P at the sell limit prices) below which nothing is sold; the fees
-taken afterwards (exchange, redemption, withdrawal) can pay out less (SDK `new_order`).
-`--wait` prints the redemption's progress
-and its invoice (units burned with their transactions, proceeds, fees, the payout transaction).
+deployment file (`make deploy`: .chains/deployment.json). `--min-proceeds` is the least USDC
+to be paid: nothing is sold while the units would pay less at the sell limit prices, net of
+the exchange, redemption and expected withdrawal fees (SDK `new_order`; engine/sell_proceeds.py).
+`--wait` prints the redemption's progress and its invoice (units burned with their
+transactions, proceeds, fees, the payout transaction).
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ def add_sell_options(order: argparse.ArgumentParser) -> None:
     default = RUN_DIR / "deployment.json"
     order.add_argument(
         "--min-proceeds",
-        help="sell: a floor in USDC on units × index price at the sell limits / fee_factor, "
-        "checked before each batch (nothing sold below it); the exchange, redemption and "
-        "withdrawal fees taken afterwards can make the payout lower",
+        help="sell: the least USDC to be paid; before each batch, nothing is sold while the "
+        "units would pay less at the sell limit prices net of the exchange fee (fee_factor), "
+        "the redemption fee and the expected withdrawal fee (a sell quote's "
+        "expected_proceeds is that figure)",
     )
     order.add_argument(
         "--approve",

@@ -284,6 +284,8 @@ def _build(settings: Settings) -> ServiceConfig:
             redemption_window=_seconds(solver.redemption_window),
             redemption_ttl=_seconds(solver.redemption_ttl),
             max_issuer_absorb=solver.max_issuer_absorb,
+            withdrawal_fee=solver.withdrawal_fee,
+            withdrawal_fee_rate=solver.withdrawal_fee_rate,
             withdraw_bridge=solver.withdraw_bridge,
             return_hops=tuple((h.chain_id, h.bridge, h.designation) for h in solver.return_hops),
             hop_query_interval=_seconds(solver.hop_query_interval),

@@ -289,6 +289,11 @@ class SolverSettings(_Model):
     # USDC (at the mid) of sell legs below the venue minimum the issuer takes into its own
     # inventory per sell batch; a sell needing more alone is refused (0: such legs wait).
     max_issuer_absorb: AmountOrZero = Decimal(500)
+    # What a payout of proceeds costs at least (USDC + rate of the amount): the venue's
+    # withdrawal fee for the network, a return bridge and the payout's gas; a sell's floor and
+    # quote take the larger of this and the last payout to the client's chain.
+    withdrawal_fee: AmountOrZero = Decimal(0)
+    withdrawal_fee_rate: Annotated[Decimal, _dec(ge=0, lt=1)] = Decimal(0)
     withdraw_bridge: Annotated[str, Field(min_length=1, max_length=64)] = "withdraw"
     # Clients of these chains are paid there, the proceeds crossing back first (none: every
     # payout on the trading chain; `serve --chain anvil` sets 42161 over `across_back`).

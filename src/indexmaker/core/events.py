@@ -153,8 +153,9 @@ class NewIndexOrderRequest:
     side: Side
     # A buy's amount is collateral (USDC); a sell's (a redemption) is index units.
     amount: Decimal
-    # Sell only (an extension; reference clients omit it): the least the redeemed units may
-    # bring, net of exchange fees (USDC). None: no floor beyond price_threshold.
+    # Sell only (an extension; reference clients omit it): the least USDC the client is to be
+    # paid, net of the exchange, redemption and withdrawal fees (engine/sell_proceeds.py).
+    # None: no floor beyond price_threshold.
     min_proceeds: Decimal | None = None
 
 
@@ -290,8 +291,9 @@ class IndexQuoteResponse:
     quantity_possible: Decimal
     quantity_fillable_now: Decimal
     index_price: Decimal
-    # A sell quote's (issue 12): USDC the quantity_possible units are expected to pay, net of
-    # fee_factor and the expected withdrawal fee; None for a buy quote.
+    # A sell quote's (issue 12): USDC the quantity_possible units would pay the client at
+    # least, net of every fee (engine/sell_proceeds.py `least_net`, the figure a floor is
+    # checked against); None for a buy quote.
     expected_proceeds: Decimal | None = None
 
 

@@ -51,6 +51,12 @@ class SolverConfig:
     # its idle inventory at the mid, up to this much USDC per sell batch; a redemption that
     # alone needs more is refused at acceptance (engine/absorption.py). 0: such legs wait.
     max_issuer_absorb: Decimal = Decimal("500")
+    # What a payout of redemption proceeds is expected to cost at least (USDC fixed + rate of
+    # the amount: the venue's withdrawal fee for the network, a return bridge, payout gas);
+    # sell floors and quotes take the larger of this and the last payout seen on the client's
+    # chain (engine/sell_proceeds.py).
+    withdrawal_fee: Decimal = Decimal(0)
+    withdrawal_fee_rate: Decimal = Decimal(0)
     # The collateral hop that withdraws proceeds from the exchange to the trading chain.
     withdraw_bridge: str = "withdraw"
     # (client chain id, bridge, designation): a redemption of a client of that chain crosses
@@ -88,6 +94,8 @@ class SolverConfig:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if self.max_issuer_absorb < 0:
             raise ValueError(f"max_issuer_absorb must be >= 0, got {self.max_issuer_absorb}")
+        if self.withdrawal_fee < 0 or not 0 <= self.withdrawal_fee_rate < 1:
+            raise ValueError("need withdrawal_fee >= 0 and 0 <= withdrawal_fee_rate < 1")
         if self.fee_factor < 1:
             raise ValueError("fee_factor must be >= 1")
         if not 0 <= self.price_threshold < 1:

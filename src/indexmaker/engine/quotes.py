@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 
 from indexmaker.core.events import (
     CancelIndexQuoteResponse,
@@ -15,9 +16,10 @@ from indexmaker.core.events import (
     RequestStatus,
 )
 from indexmaker.core.ids import ClientKey, ClientQuoteId, Symbol
-from indexmaker.core.money import round_index_down, round_usdc, round_usdc_down
+from indexmaker.core.money import exact_multiply, round_index_down, round_usdc
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
+from indexmaker.engine.sell_proceeds import least_net
 from indexmaker.model.index import Basket
 from indexmaker.model.side import Side
 
@@ -66,18 +68,20 @@ class QuoteManager:
         market: MarketData,
         routing_fee: Callable[[ClientKey, Decimal], Decimal] | None = None,
         sell_baskets: Mapping[Symbol, Basket] | None = None,
-        withdrawal_fee: Callable[[Decimal], Decimal] | None = None,
+        withdrawal_fee: Callable[[ClientKey, Decimal], Decimal] | None = None,
     ) -> list[tuple[ClientKey, ClientResponse]]:
         """Price every open quote at current limit prices; unpriceable ones wait.
         `routing_fee(client, amount)` gives the routing fees an order would be charged;
         `sell_baskets` what a redemption of each index sells (after a rebalance, its
-        holdings; default `baskets`), `withdrawal_fee(usdc)` what withdrawing the proceeds
-        is expected to cost."""
+        holdings; default `baskets`), `withdrawal_fee(client, usdc)` what withdrawing the
+        proceeds and paying them to that client is expected to cost."""
         answers: list[tuple[ClientKey, ClientResponse]] = []
         for key, request in list(self._open.items()):
             if request.side is Side.SELL:
                 basket = (sell_baskets or baskets)[request.symbol]
-                response = self._sell_quote(request, basket, market, withdrawal_fee)
+                client = request.client
+                client_fee = None if withdrawal_fee is None else partial(withdrawal_fee, client)
+                response = self._sell_quote(request, basket, market, client_fee)
             else:
                 fee = routing_fee(request.client, request.amount) if routing_fee else ZERO
                 quote = self.compute(baskets[request.symbol], market, request.amount, fee)
@@ -130,9 +134,11 @@ class QuoteManager:
         SPEC §4 mirrored for a seller (issue 12): P at the sell limit prices (best bid ×
         (1 − price_threshold) per asset); possible = units; fillable_now = units capped by
         max_order_volley / P and fitted to the visible bid liquidity within the limits;
-        expected proceeds = units × P / fee_factor (the net a floor is checked against)
-        − withdrawal_fee of that, never below 0. Units round down to 18 decimals, P (USDC) to
-        6 half-even, proceeds down to 6 (never promise more than is paid).
+        expected proceeds = `least_net(units × P)` (engine/sell_proceeds.py: the exchange fee
+        at fee_factor − 1, the withdrawal's rounding and `withdrawal_fee(usdc)` taken off, in
+        the client's favour): the very figure a sell's floor is checked against, so a floor
+        set to it sells while the bids stay. Units round down to 18 decimals, P (USDC) to 6
+        half-even.
         """
         cfg = self._config
         priced = self._price(basket, market, Side.SELL)
@@ -141,13 +147,12 @@ class QuoteManager:
         index_price, fillable_cap = priced
         most = cfg.max_order_volley / index_price
         fillable = min(units, most, fillable_cap)
-        net = units * index_price / cfg.fee_factor
-        proceeds = net - (withdrawal_fee(net) if withdrawal_fee is not None else ZERO)
+        value = exact_multiply(units, index_price)
         return (
             round_index_down(units),
             round_index_down(fillable),
             round_usdc(index_price),
-            round_usdc_down(proceeds if proceeds > 0 else ZERO),
+            least_net(value, cfg.fee_factor, withdrawal_fee),
         )
 
     def _sell_quote(

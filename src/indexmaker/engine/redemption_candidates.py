@@ -1,10 +1,11 @@
 """Which escrowed redemptions a sell batch may take this tick, FIFO (issue 12).
 
 A redemption is held back, and told why once per reason, while its index has no sell price
-(`ESCROWED`), while the limit prices net of fee_factor could not pay its floor (`STOPPED`: it
-is never sold below it), or while the net redemptions of the last window would pass the
-throttle (`QUEUED`: later ones wait behind it; the first in line takes what is left). The
-strategy then sizes the batch from the candidates (engine/strategy.py, side SELL).
+(`ESCROWED`), while what its units would pay the client at the limit prices, net of every fee
+(`sell_proceeds.least_net`), is below its floor (`STOPPED`: it is never sold below it), or
+while the net redemptions of the last window would pass the throttle (`QUEUED`: later ones
+wait behind it; the first in line takes what is left). The strategy then sizes the batch from
+the candidates (engine/strategy.py, side SELL).
 """
 
 from __future__ import annotations
@@ -15,23 +16,40 @@ from decimal import Decimal
 
 from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import Symbol
-from indexmaker.core.money import round_usdc
+from indexmaker.core.money import exact_multiply, round_usdc
 from indexmaker.core.pacing import checkpoint
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.redemption_reports import NetFlow
 from indexmaker.engine.sell_batches import DUST
+from indexmaker.engine.sell_proceeds import least_net
 from indexmaker.model.index import Basket
 from indexmaker.model.redemption import Redemption
 
 Hold = Callable[[Redemption, RedemptionStatus, HoldReason], None]
 
 
-def floor_per_unit(redemption: Redemption) -> Decimal | None:
-    """The client's minimum proceeds per index unit (USDC, net of exchange fees), or None."""
-    if redemption.min_proceeds is None or redemption.min_proceeds <= 0:
+def floor_stop(
+    redemption: Redemption,
+    price: Decimal,
+    fee_factor: Decimal,
+    withdrawal_fee: Callable[[Redemption, Decimal], Decimal],
+) -> str | None:
+    """Why the redemption may not sell at P = `price` (USDC per index unit at the sell
+    limits), or None: its floor (`min_proceeds`, USDC) is above `least_net` of all its escrowed
+    units sold at P, the client's withdrawal fee included (engine/sell_proceeds.py). Every
+    batch sells at P or better, so a redemption sold in full pays at least its floor."""
+    floor = redemption.min_proceeds
+    if floor is None or floor <= 0:
         return None
-    return redemption.min_proceeds / redemption.escrowed
+    value = exact_multiply(redemption.escrowed, price)
+    net = least_net(value, fee_factor, lambda usdc: withdrawal_fee(redemption, usdc))
+    if net >= floor:
+        return None
+    return (
+        f"floor {round_usdc(floor)} USDC is above the {net} USDC net of fees its "
+        f"{redemption.escrowed} units would pay at the bids within the limit; not sold"
+    )
 
 
 def pick_candidates(
@@ -42,10 +60,12 @@ def pick_candidates(
     config: SolverConfig,
     now: datetime,
     hold: Hold,
+    withdrawal_fee: Callable[[Redemption, Decimal], Decimal],
 ) -> tuple[list[tuple[Redemption, Basket]], Decimal]:
     """(the redemptions a batch may take, FIFO, with their baskets; the batch's USDC cap:
     max_volley within the throttle's headroom). `sell_price(basket)` is P at the sell limits
-    or the reason there is none; `hold` tells a redemption left out why."""
+    or the reason there is none; `hold` tells a redemption left out why;
+    `withdrawal_fee(redemption, usdc)` what paying it out is expected to cost (its floor)."""
     headroom = flow.headroom(now)
     cap = min(config.max_volley, headroom)
     picked: list[tuple[Redemption, Basket]] = []
@@ -62,13 +82,9 @@ def pick_candidates(
         if isinstance(price, str):
             hold(redemption, RedemptionStatus.ESCROWED, HoldReason(HoldCode.NO_PRICE, price))
             continue
-        floor = floor_per_unit(redemption)
-        if floor is not None and price / config.fee_factor < floor:
-            why = (
-                f"floor {round_usdc(floor)} per unit is above what the bids pay within "
-                f"the limit ({round_usdc(price / config.fee_factor)} net); not sold"
-            )
-            hold(redemption, RedemptionStatus.STOPPED, HoldReason(HoldCode.BELOW_FLOOR, why))
+        stop = floor_stop(redemption, price, config.fee_factor, withdrawal_fee)
+        if stop is not None:
+            hold(redemption, RedemptionStatus.STOPPED, HoldReason(HoldCode.BELOW_FLOOR, stop))
             continue
         value = redemption.engageable * price
         if queued or (value > headroom and picked):

@@ -39,16 +39,18 @@ from indexmaker.core.events import (
 from indexmaker.core.ids import (
     Address,
     BatchId,
+    ClientKey,
     Designation,
     PaymentId,
     TransferId,
     WithdrawalId,
 )
-from indexmaker.core.money import exact_add, round_index_down
+from indexmaker.core.money import round_index_down
 from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.redemption_reports import build_redemption_invoice, proceeds_parts
+from indexmaker.engine.sell_proceeds import WithdrawalFees
 from indexmaker.model.redemption import Redemption, RedemptionState
 
 ZERO = Decimal(0)
@@ -82,9 +84,8 @@ class RedemptionSettlement:
         self.now: datetime | None = None
         # The engine's watch on hops reported PENDING (set by the engine): withdrawals too.
         self.pending_hops: PendingHops | None = None
-        # USDC withdrawn for redemptions paid so far, and what withdrawing and paying cost them.
-        self._withdrawn_paid = ZERO
-        self._withdrawal_fees = ZERO
+        # What withdrawing and paying out costs per client chain (sell floors and quotes).
+        self.withdrawal_fees = WithdrawalFees(config.withdrawal_fee, config.withdrawal_fee_rate)
 
     def owns_burn(self, payment_id: PaymentId) -> bool:
         return payment_id in self._burns
@@ -105,13 +106,10 @@ class RedemptionSettlement:
         if redemption.state is _S.SETTLING and not redemption.pending_burns:
             self.settle(redemption)
 
-    def expected_withdrawal_fee(self, amount: Decimal) -> Decimal:
-        """What withdrawing `amount` USDC of proceeds and paying it out is expected to cost
-        (sell quotes): the fee rate of the redemptions paid so far, 0 before any (the buy
-        side's routing fee estimate does the same, engine/collateral.py)."""
-        if self._withdrawn_paid <= 0:
-            return ZERO
-        return amount * self._withdrawal_fees / self._withdrawn_paid
+    def expected_withdrawal_fee(self, client: ClientKey, amount: Decimal) -> Decimal:
+        """What withdrawing `amount` USDC of proceeds and paying it out to `client` is
+        expected to cost (sell floors and quotes: engine/sell_proceeds.py `WithdrawalFees`)."""
+        return self.withdrawal_fees.expected(client[0], amount)
 
     def owns_transfer(self, transfer_id: TransferId) -> bool:
         return PaymentId(transfer_id.removesuffix(RETURN)) in self._by_id
@@ -201,8 +199,9 @@ class RedemptionSettlement:
             return
         redemption.payout_tx = event.tx_hash
         redemption.withdrawal_fee += event.fee
-        self._withdrawn_paid = exact_add(self._withdrawn_paid, redemption.withdrawn)
-        self._withdrawal_fees = exact_add(self._withdrawal_fees, redemption.withdrawal_fee)
+        self.withdrawal_fees.record(
+            redemption.client[0], redemption.withdrawn, redemption.withdrawal_fee
+        )
         self._finish_paid(redemption)
 
     def _retry(self, key: str, command: Command, retryable: bool, reason: str) -> None:

@@ -1,13 +1,14 @@
 """Redemption manager: the sell side of SPEC §1 item 7, from escrow to payout (issue 12).
 
-A sell NewIndexOrder names index units (and optionally `min_proceeds`, the floor net of
-exchange fees). Its life (`model/redemption.py`): the tokens move into custody first
-(`EscrowIndex`); each tick forms at most one sell batch of escrowed redemptions, FIFO
-(`redemption_candidates.py`: throttle and floor), sized by the side-generic strategy to the
-bids within best bid × (1 − threshold) rounded down to the tick. When a batch completes,
-exactly the index units whose proceeds were allocated are burned, once per (order, batch);
-when nothing more is to be sold, `redemption_settlement.py` returns the rest, withdraws the
-net proceeds and pays the client (keyed by the order's id); the invoice follows the payout.
+A sell NewIndexOrder names index units (and optionally `min_proceeds`, the floor on what the
+client is paid: net of the exchange, redemption and withdrawal fees, sell_proceeds.py). Its
+life (`model/redemption.py`): the tokens move into custody first (`EscrowIndex`); each tick
+forms at most one sell batch of escrowed redemptions, FIFO (`redemption_candidates.py`:
+throttle and floor), sized by the side-generic strategy to the bids within best bid × (1 −
+threshold) rounded down to the tick. When a batch completes, exactly the index units whose
+proceeds were allocated are burned, once per (order, batch); when nothing more is to be sold,
+`redemption_settlement.py` returns the rest, withdraws the net proceeds and pays the client
+(keyed by the order's id); the invoice follows the payout.
 """
 
 from __future__ import annotations
@@ -267,6 +268,9 @@ class RedemptionManager:
             self.config,
             now,
             self._hold,
+            lambda redemption, usdc: self.settlement.expected_withdrawal_fee(
+                redemption.client, usdc
+            ),
         )
         if not candidates or cap <= 0:
             return None

@@ -174,12 +174,13 @@ class IndexMakerClient(ClientLink):
         """Send a signed NewIndexOrder; the server's acceptance or rejection (NakError on NAK).
 
         A sell's `amount` is index units (its tokens must be approved to custody first) and
-        `min_proceeds` its floor in USDC (issue 12; a buy has none). The floor is checked
-        before each sell batch: units × P / fee_factor, P the index's value at the sell limit
-        prices (best bid × (1 − price_threshold)), must reach it, else nothing is sold
-        (`stopped`). It is not a floor on what is paid: the exchange's actual fee, the
-        redemption fee and the withdrawal (and bridge) fee come off the proceeds afterwards,
-        so `net_paid` can be below it; a sell quote's `expected_proceeds` estimates the pay."""
+        `min_proceeds` the least USDC it is to be paid (issue 12; a buy has none). Before each
+        sell batch, what all its units would pay at P, the index's value at the sell limit
+        prices (best bid × (1 − price_threshold)), net of the exchange fee (at most
+        fee_factor − 1 of the sale), the redemption fee and the expected withdrawal fee, must
+        reach it, else nothing is sold (`stopped`); a sell quote's `expected_proceeds` is that
+        figure. A redemption sold in full is paid at least `min_proceeds` unless a withdrawal
+        fee rose after the check (the proceeds are paid anyway; the invoice shows the fee)."""
         cid = check_id("client_order_id", client_order_id or new_id("o"))
         body = request_body("client_order_id", cid, symbol, side, amount)
         if min_proceeds is not None:

@@ -195,23 +195,24 @@ def sell_market() -> MarketData:
 
 def test_a_sell_quote_prices_the_units_at_the_bids_net_of_fees() -> None:
     q = QuoteManager(SolverConfig())
-    # 40 units: all possible; 30 fit the bids now (BBB); proceeds 40 × 39.303 / 1.002 =
-    # 1572.12 / 1.002 = 1568.98203592814…, rounded down to 6 decimals.
+    # 40 units: all possible; 30 fit the bids now (BBB). Proceeds (engine/sell_proceeds.py):
+    # V = 40 × 39.303 = 1572.12; the exchange keeps at most fee_factor − 1 = 0.2 % of it:
+    # 1572.12 × 0.998 = 1568.97576, less 1 micro-USDC for the withdrawal's rounding.
     assert q.compute_sell(IDX, sell_market(), D(40)) == (
         D(40),
         D(30),
         D("39.303000"),
-        D("1568.982035"),
+        D("1568.975759"),
     )
-    # A withdrawal fee rate of 0.1 % seen on earlier payouts: 1568.98203592814… × 0.999 =
-    # 1567.41305389221…; and one batch takes at most max_order_volley / P = 786.06 / 39.303
+    # A withdrawal fee of 0.1 %: 1.568975759 rounded up to 1.568976 off 1568.975759 =
+    # 1567.406783; and one batch takes at most max_order_volley / P = 786.06 / 39.303
     # = 20 units.
     capped = QuoteManager(SolverConfig(max_order_volley=D("786.06")))
     assert capped.compute_sell(IDX, sell_market(), D(40), lambda usdc: usdc / 1000) == (
         D(40),
         D(20),
         D("39.303000"),
-        D("1567.413053"),
+        D("1567.406783"),
     )
     # Fees above the proceeds leave 0, never a negative amount; no bid means no quote yet.
     assert q.compute_sell(IDX, sell_market(), D(1), lambda usdc: usdc * 2)[3] == 0  # type: ignore[index]
@@ -227,11 +228,11 @@ def test_a_sell_quote_request_is_answered_with_its_expected_proceeds() -> None:
     q.request(quote("B1", "1012.02"), known_symbol=True)
     answers = dict(
         (r.client_quote_id, r)
-        for _, r in q.answer(BASKETS, sell_market(), withdrawal_fee=lambda usdc: usdc / 1000)
+        for _, r in q.answer(BASKETS, sell_market(), withdrawal_fee=lambda _, usdc: usdc / 1000)
         if isinstance(r, IndexQuoteResponse)
     )
     assert answers[ClientQuoteId("S1")] == IndexQuoteResponse(
-        ClientQuoteId("S1"), D(40), D(30), D("39.303000"), D("1567.413053")
+        ClientQuoteId("S1"), D(40), D(30), D("39.303000"), D("1567.406783")
     )
     # The buy quote in the same tick: priced at the asks, no proceeds.
     assert answers[ClientQuoteId("B1")].expected_proceeds is None
@@ -240,7 +241,7 @@ def test_a_sell_quote_request_is_answered_with_its_expected_proceeds() -> None:
     holdings = {IDX_SYMBOL: Basket(IDX_SYMBOL, (BasketAsset(BBB, D(2)),))}
     q.request(quote("S2", "10", side=Side.SELL), known_symbol=True)
     ((_, answer),) = q.answer(BASKETS, sell_market(), sell_baskets=holdings)
-    # P = 2 × 19.701 = 39.402; BBB 30 / 2 = 15 units fit; 10 × 39.402 / 1.002 = 393.2335…
+    # P = 2 × 19.701 = 39.402; BBB 30 / 2 = 15 units fit; 394.02 × 0.998 − 0.000001.
     assert answer == IndexQuoteResponse(
-        ClientQuoteId("S2"), D(10), D(10), D("39.402000"), D("393.233532")
+        ClientQuoteId("S2"), D(10), D(10), D("39.402000"), D("393.231959")
     )

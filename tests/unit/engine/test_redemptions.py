@@ -46,7 +46,6 @@ from indexmaker.core.ids import (
     WithdrawalId,
     instrument,
 )
-from indexmaker.core.money import round_usdc_down
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
@@ -237,7 +236,7 @@ def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
     state = world()
     alice = state.client("alice")
     state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))  # escrowed; its floor stops it (40 > 39.66)
+    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped: 1000 > 991.507499
     redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
     assert redemption is not None and redemption.state is RedemptionState.READY
     assert redemption.notice == (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
@@ -248,11 +247,11 @@ def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
 
 
 def test_a_sell_stopped_by_its_floor_is_told_once_while_the_bids_move() -> None:
-    # The reason names the net price the bids pay; it moves with every book, the reason does
+    # The reason names the net the bids would pay; it moves with every book, the reason does
     # not: one message, not one a tick.
     state = world()
     state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))  # escrowed; its floor stops it (40 > 39.66)
+    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped: 1000 > 991.507499
     for n, bid in enumerate(("9.89", "9.88", "9.9")):
         state.world.submit(
             BookSnapshot(instrument("AAAUSDC"), ((D(bid), D("2000")),), ((D("10"), D("1000")),))
@@ -262,7 +261,7 @@ def test_a_sell_stopped_by_its_floor_is_told_once_while_the_bids_move() -> None:
         m for m in sent(state) if isinstance(m, RedemptionFill) and m.status.value == "stopped"
     ]
     assert len(stops) == 1 and stops[0].reason is not None
-    assert stops[0].reason.startswith("floor 40.000000 per unit is above what the bids pay")
+    assert stops[0].reason.startswith("floor 1000.000000 USDC is above the 991.507499 USDC net")
     assert stops[0].reason_code is HoldCode.BELOW_FLOOR
     # On the wire: the code for programs beside the text for people; the SDK reads both.
     msg_type, _, body = redemption_body(stops[0])
@@ -363,33 +362,39 @@ def test_a_withdrawal_reported_pending_is_asked_about_again_then_alerted_then_pa
     assert engine.pending_hops.asking() == []
 
 
-def test_a_sell_quote_expects_the_withdrawal_fee_rate_of_the_redemptions_paid() -> None:
+def test_a_sell_quote_expects_the_withdrawal_fee_of_the_last_payout_on_the_clients_chain() -> None:
     # Before any payout no withdrawal fee is expected; alice's redemption then withdraws
-    # 991.5075, receives 990.5 and pays out with a 0.4975 fee: 1.505 of 991.5075 is the rate
-    # a sell quote deducts from then on.
+    # 991.5075, receives 990.5 and pays out with a 0.4975 fee: 1.505 of 991.5075, read as a
+    # fixed fee and as a rate, the larger for each amount (engine/sell_proceeds.py).
     state = world(withdraw_delay="1h")
     engine = state.world.engine
     settlement = engine.redemptions.settlement
-    assert settlement.expected_withdrawal_fee(D(1000)) == 0
+    alice = state.client("alice")
+    assert settlement.expected_withdrawal_fee(alice, D(1000)) == 0
     state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
     state.world.advance(timedelta(seconds=3))  # sold, burned, withdrawal R1 sent
     r1 = TransferId("R1")
     (payout,) = engine.handle(HopReport(r1, HopState.DONE, D("990.5"), D(1)))
     assert isinstance(payout, WithdrawCollateral)
     engine.handle(WithdrawalCompleted(payout.withdrawal_id, TxHash("0x01"), D("0.4975")))
-    redemption = engine.redemptions.get(state.client("alice"), ClientOrderId("S1"))
+    redemption = engine.redemptions.get(alice, ClientOrderId("S1"))
     assert redemption is not None and redemption.state is RedemptionState.PAID
-    assert settlement.expected_withdrawal_fee(D("991.5075")) == D("1.505")
-    # The quote of a sell in the next tick deducts it: units × P / fee_factor × (1 − rate).
+    assert settlement.expected_withdrawal_fee(alice, D("991.5075")) == D("1.505")
+    assert settlement.expected_withdrawal_fee(alice, D(100)) == D("1.505")  # as a fixed fee
+    double = settlement.expected_withdrawal_fee(alice, D("1983.015"))  # as a rate: 2 × 1.505
+    assert double == D("3.01")
+    assert settlement.expected_withdrawal_fee((alice[0] + 1, alice[1]), D(100)) == 0
+    # bob's sell quote of 10 units in the next tick: V = 10 × 39.7 = 397 (P = 2 × 9.9 + 19.9,
+    # threshold 0), withdrawn at least 397 × (2 − 1.001) − 0.000001 = 396.602999, less the
+    # expected 1.505 (above 396.602999 × 1.505 / 991.5075 = 0.60…): 395.097999.
     state.world.submit(
         NewQuoteRequest(state.client("bob"), ClientQuoteId("q"), IDX, Side.SELL, D(10))
     )
     mark = len(state.world.log.messages)
     state.world.advance(timedelta(milliseconds=100))
     (answer,) = [m for m in sent(state, mark) if isinstance(m, IndexQuoteResponse)]
-    net = D(10) * answer.index_price / D("1.001")  # P = 2 × 9.9 + 19.9 (threshold 0)
     assert answer.index_price == D("39.7")
-    assert answer.expected_proceeds == round_usdc_down(net - net * D("1.505") / D("991.5075"))
+    assert answer.expected_proceeds == D("395.097999")
 
 
 def test_a_client_of_another_chain_is_paid_there_after_the_proceeds_cross_back() -> None:
@@ -432,30 +437,3 @@ def test_a_client_of_another_chain_is_paid_there_after_the_proceeds_cross_back()
         - invoice.redemption_fee
         - invoice.withdrawal_fee
     )
-
-
-def test_min_proceeds_is_compared_with_units_times_p_over_fee_factor_before_other_fees() -> None:
-    # What the SDK/CLI help and README state (issue 12 review): before each sell batch the
-    # floor is compared with units × P / fee_factor, P at the sell limit prices
-    # (2 × 9.9 + 19.9 = 39.7, threshold 0): 25 × 39.7 / 1.001 = 991.5084915… A floor one
-    # micro-USDC above stops the sale; one at its USDC value sells everything, and the client
-    # is paid less than that floor: the exchange's actual fee (0.1% of 992.5), the redemption
-    # fee and the withdrawal fee come off afterwards.
-    at_limit = round_usdc_down(D(25) * D("39.7") / D("1.001"))
-    assert at_limit == D("991.508491")
-    above = world()
-    above.world.submit(
-        order("alice", above, "S1", Side.SELL, "25", floor=str(at_limit + D("1e-6")))
-    )
-    above.world.advance(timedelta(seconds=2))
-    (stop,) = [
-        m for m in sent(above) if isinstance(m, RedemptionFill) and m.status.value == "stopped"
-    ]
-    assert stop.sold_quantity == 0
-    state = world()
-    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor=str(at_limit)))
-    state.world.advance(timedelta(seconds=8))
-    invoice = sent(state)[-1]
-    assert isinstance(invoice, RedemptionInvoice) and invoice.redeemed_quantity == D(25)
-    assert invoice.gross_proceeds - invoice.exchange_fee == D("991.5075")  # < the floor
-    assert invoice.net_paid == state.world.chain.paid[state.client("alice")] < at_limit
