@@ -30,7 +30,7 @@ import time
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from indexmaker.app.config import ConfigError
 from indexmaker.observability.logging import register_secret
@@ -43,16 +43,27 @@ class ExchangeSimProcess:
     """`indexmaker exchange-sim` as a child process; `url` once it listens."""
 
     def __init__(
-        self, *args: str, start_timeout_s: float = 30.0, env: Mapping[str, str] | None = None
+        self,
+        *args: str,
+        start_timeout_s: float = 30.0,
+        env: Mapping[str, str] | None = None,
+        log: Path | None = None,
     ) -> None:
+        """`log`: the child's own log file, and the child in its own session, so it outlives a
+        SIGKILL of this process (app/local_peers.py adopts it); else a temporary log."""
         command = [str(Path(sys.executable).with_name("indexmaker")), "exchange-sim"]
         # its log goes to a file (a pipe nobody reads would fill and block the child)
-        self._log = tempfile.NamedTemporaryFile("w+", prefix="exchange-sim-", suffix=".log")  # noqa: SIM115 - lives as long as the child
+        self._log: IO[str] = (
+            open(log, "w+")  # noqa: SIM115 - lives as long as the child
+            if log is not None
+            else tempfile.NamedTemporaryFile("w+", prefix="exchange-sim-", suffix=".log")  # noqa: SIM115
+        )
         self.process = subprocess.Popen(
             [*command, "--port", "0", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **env} if env else None,  # e.g. its hot wallet's key
+            start_new_session=log is not None,
         )
         self.url = ""
         deadline = time.monotonic() + start_timeout_s
@@ -95,11 +106,14 @@ def exchange_sim_state_args(data_dir: Path | None) -> list[str]:
 
 
 def binance_venue(
-    pairs: Iterable[str], sim_args: Sequence[str] = (), sim_env: Mapping[str, str] | None = None
+    pairs: Iterable[str],
+    sim_args: Sequence[str] = (),
+    sim_env: Mapping[str, str] | None = None,
+    sim_url: str | None = None,
 ) -> tuple[BinanceVenue, ExchangeSimProcess | None]:
     """The connector, and the simulator process it trades on when no real URL is configured
     (`sim_args`: `exchange-sim` options for that process, e.g. `--indexes SY100`; `sim_env`:
-    more environment for it).
+    more environment for it; `sim_url`: a simulator already running, started by the caller).
 
     Raises ConfigError naming what is missing or when the simulator does not start."""
     rest_url = os.environ.get("BINANCE_REST_URL")
@@ -119,7 +133,7 @@ def binance_venue(
                 register_secret(secret)  # masked in any log line that quotes it
         endpoints = BinanceEndpoints(rest_url, ws_api, stream)
         return BinanceVenue(BinanceVenueConfig(endpoints, pairs=tuple(pairs)), credentials), None
-    running = os.environ.get("EXCHANGE_SIM_URL", "").rstrip("/")
+    running = sim_url or os.environ.get("EXCHANGE_SIM_URL", "").rstrip("/")
     sim = None
     if running:
         if not running.startswith(("http://", "https://")):

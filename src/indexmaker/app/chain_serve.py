@@ -24,6 +24,13 @@ from indexmaker.app.chain_wiring import (
     start_local_chains,
 )
 from indexmaker.app.config import ConfigError, ServiceConfig
+from indexmaker.app.local_peers import (
+    LocalSim,
+    forget_peers,
+    read_peers,
+    start_or_adopt_sim,
+    write_peers,
+)
 from indexmaker.app.service import Service, index_pairs
 from indexmaker.chain.anvil import AnvilError
 from indexmaker.chain.artifacts import ArtifactError
@@ -47,12 +54,14 @@ ServeFn = Callable[
 
 async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: ServeFn) -> None:
     """`serve` in `[chain] mode = "anvil"`: local chains started (or loaded) and deployed,
-    then `serve_on_chains`; the chains stopped by PID at the end. With `config.chain.state_dir`
-    the chains are kept there across restarts (app/kept_chains.py), with the journal beside
-    them on SQLite (in the database on PostgreSQL), and the chain ports' cursors and pending
-    transactions in that journal's store (app/chain_durability.py). Without one (memory
-    store) the chains start empty each time and the journal stays in memory: a journal of an
-    earlier run would name deposits and mints fresh chains never saw. A fresh deployment
+    then `serve_on_chains`; the chains stopped by PID at the end (a clean stop; after a
+    SIGKILL of serve they keep running and the next start adopts them: app/local_peers.py).
+    With `config.chain.state_dir` the chains are kept there across restarts
+    (app/kept_chains.py), with the journal beside them on SQLite (in the database on
+    PostgreSQL), and the chain ports' cursors and pending transactions in that journal's
+    store (app/chain_durability.py). Without one (memory store) the chains start empty each
+    time and the journal stays in memory: a journal of an earlier run would name deposits
+    and mints fresh chains never saw. A fresh deployment
     funds anvil's public client accounts with local USDC (kept_chains.fund_clients)."""
     from indexmaker.app.kept_chains import fund_clients, start_kept_chains
 
@@ -81,14 +90,25 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
         # SQLite: the journal beside the chains it describes; PostgreSQL: in its database.
         on_disk = config.store.data_dir is not None
         store = replace(config.store, data_dir=state_dir) if on_disk else config.store
+    sim: LocalSim | None = None
     try:
         if not resumed:
             await asyncio.to_thread(fund_clients, chains)
         kept = replace(config, store=store)
         env = exchange_sim_env(chains)
-        await serve_on_chains(kept, chains, serve_until_signal, env, publish=True)
-    finally:
+        if state_dir is not None:  # a simulator that outlives a crash of serve, adopted after
+            record = read_peers(state_dir)
+            args = sim_args(config, chains)
+            sim, entry = await asyncio.to_thread(start_or_adopt_sim, state_dir, record, args, env)
+            write_peers(state_dir, {**record, "exchange_sim": entry})
+        url = None if sim is None else sim.url
+        await serve_on_chains(kept, chains, serve_until_signal, env, publish=True, sim_url=url)
+    finally:  # a clean stop: every peer stopped by PID, nothing left to adopt
+        if sim is not None:
+            sim.stop()
         chains.stop()
+        if state_dir is not None:
+            forget_peers(state_dir)
 
 
 async def serve_on_chains(
@@ -98,6 +118,7 @@ async def serve_on_chains(
     sim_env: Mapping[str, str] | None = None,
     event: str = "local_chain",
     publish: bool = False,
+    sim_url: str | None = None,
 ) -> None:
     """Serve over `chains`: the exchange simulator watching the trading chain (at its live
     URL) as the venue (`sim_env`: its environment), the collateral path's ports and bridges,
@@ -105,7 +126,8 @@ async def serve_on_chains(
     (chain id, addresses, `Chains.shown_url`); `publish`: GET /info names each chain's RPC
     URL, custody and USDC (local chains: `indexmaker deposit` finds them there). The store's
     journal must describe these
-    chains: a store that recorded other chains stops it (chain_durability.check_identity)."""
+    chains: a store that recorded other chains stops it (chain_durability.check_identity).
+    `sim_url`: a simulator the caller runs (started or adopted: app/local_peers.py)."""
     exchange_sim = None
     txs: SqlChainTxs | None = None
     try:
@@ -120,8 +142,8 @@ async def serve_on_chains(
                 confirmations=config.chain.confirmations,
             )
         identity = await asyncio.to_thread(chain_identity, chains)
-        args = [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
-        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, sim_env)
+        args = sim_args(config, chains)
+        venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, sim_env, sim_url)
         path = chain_path(chains, venue.rest, path_settings(config))
         txs = open_chain_txs(config.store)
 
@@ -145,6 +167,11 @@ async def serve_on_chains(
             txs.close()
         if exchange_sim is not None:
             exchange_sim.stop()
+
+
+def sim_args(config: ServiceConfig, chains: Chains) -> list[str]:
+    """The exchange simulator's options: watch the trading chain, list the indexes' pairs."""
+    return [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
 
 
 def published(chains: Chains) -> dict[str, dict[str, str]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -121,18 +121,21 @@ def start_local_chains(
     float_usdc: Decimal = Decimal(10_000_000),
     states: Mapping[int, Path] | None = None,
     deployed: Mapping[int, dict[str, Any]] | None = None,
+    start_node: Callable[..., anvil.AnvilNode] = anvil.start,
 ) -> LocalChains:
     """Start 42161 and 8453 on free loopback ports, deploy, fund the relayer; stops what it
     started if anything fails (anvil.AnvilError, deploy.DeployError, artifacts.ArtifactError).
     `states`: each chain's anvil `--state` file (app/kept_chains.py); `deployed`: the sections
-    of a deployment those states already hold (nothing deployed or funded again)."""
+    of a deployment those states already hold (nothing deployed or funded again);
+    `start_node(chain_id, state=)`: anvil.start, or one that adopts a running node
+    (app/local_peers.py)."""
     if artifacts.stale():
         artifacts.compile_contracts()
     issuer: LocalAccount = Account.from_key(os.environ.get(DEPLOYER_KEY_ENV) or ANVIL_KEY_0)
     chains = LocalChains({}, {}, issuer)
     try:
         for chain_id in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID):
-            node = anvil.start(chain_id, state=None if states is None else states[chain_id])
+            node = start_node(chain_id, state=None if states is None else states[chain_id])
             chains.nodes[chain_id] = node
             if deployed is not None:
                 section = chains.sections[chain_id] = dict(deployed[chain_id])

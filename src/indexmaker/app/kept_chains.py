@@ -1,8 +1,11 @@
 """`serve`'s local chains kept across restarts (issue 11): in `[chain] state_dir`
 (default `<data_dir>/anvil/`).
 
-- `chain-42161.json`, `chain-8453.json`: each anvil's `--state` file (written by anvil when it
-  stops on SIGTERM, loaded when it starts), so blocks, contracts and balances outlive serve.
+- `chain-42161.json`, `chain-8453.json`: each anvil's `--state` file (written by anvil every
+  few seconds and when it stops on SIGTERM, loaded when it starts), so blocks, contracts and
+  balances outlive serve.
+- `peers.json`, `exchange-sim.log`: the running chains and simulator, adopted by a serve
+  restarted after a crash (app/local_peers.py).
 - `deployment.json`: deploy.py's shape (`{"deployer", "chains": {id: {"name", "rpc_url",
   ...section}}}`), written after a fresh deployment and rewritten on every start with the
   new RPC URLs (the ports are free ones), so `indexmaker deposit --deployment FILE` reaches
@@ -14,9 +17,10 @@
   journal is `<data_dir>`). On PostgreSQL the journal is in the database, which records the
   chains' genesis hashes and refuses other chains (chain_durability.check_identity).
 
-A state file lost without its deployment file (a node killed before it could write it) makes
-a fresh deployment: the old journal then names deposits the new chains never saw; remove the
-directory to start clean (`docs/decisions.md`, "serve keeps its local chains").
+A chain whose node is gone and whose state file is missing (a machine restart before the
+node's first state dump) makes a fresh deployment: the old journal then names deposits the
+new chains never saw; remove the directory to start clean (`docs/decisions.md`, "serve keeps
+its local chains").
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ from eth_account import Account
 
 from indexmaker.app.chain_wiring import LocalChains, start_local_chains
 from indexmaker.app.config import ConfigError
+from indexmaker.app.local_peers import (
+    AnvilStarter,
+    adoptable,
+    anvil_record,
+    read_peers,
+    write_peers,
+)
+from indexmaker.chain import anvil
 from indexmaker.chain.anvil import CHAINS
 from indexmaker.chain.deploy import TRADING_CHAIN_ID
 
@@ -51,15 +63,22 @@ def start_kept_chains(
     start_local_chains raises."""
     directory.mkdir(parents=True, exist_ok=True)
     states = state_files(directory)
-    deployed = _load(directory / DEPLOYMENT) if all(p.is_file() for p in states.values()) else None
+    record = read_peers(directory)
+    starter = AnvilStarter(adoptable(record))  # nodes a killed serve left running
+    kept = all(p.is_file() or cid in starter.live for cid, p in states.items())
+    deployed = _load(directory / DEPLOYMENT) if kept else None
     if deployed is None:
+        for node in starter.live.values():
+            anvil.stop(node.pid)  # ours, but its deployment is lost: start afresh
+        starter.live.clear()
         for path in states.values():
             path.unlink(missing_ok=True)  # never load a state without its addresses
-    chains = start_local_chains(indexes, float_usdc, states, deployed)
+    chains = start_local_chains(indexes, float_usdc, states, deployed, starter)
     try:
         if deployed is not None:
             _check(chains, indexes, directory)
         write_deployment(chains, directory / DEPLOYMENT)
+        write_peers(directory, {**record, "anvil": anvil_record(chains.nodes)})
     except BaseException:
         chains.stop()
         raise

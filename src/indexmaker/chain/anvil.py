@@ -90,13 +90,16 @@ def start(
     no_mining: bool = False,
     fork_url: str | None = None,
     state: Path | None = None,
+    state_interval: int | None = None,
 ) -> AnvilNode:
     """Start anvil for `chain_id` on 127.0.0.1:`port` (a free one if None); wait until it answers.
 
     `no_mining`: transactions wait in the mempool until `evm_mine` (stuck-transaction tests).
     `fork_url`: start from that node's latest state (a second node of the same chain).
     `state`: anvil's `--state` file: loaded on start if it exists, written when the node
-    exits on SIGTERM (`stop`), so the chain (blocks, contracts, balances) outlives the process.
+    exits on SIGTERM (`stop`), so the chain (blocks, contracts, balances) outlives the process;
+    `state_interval`: also written every that many seconds (anvil `--state-interval`), so a
+    node killed without SIGTERM (a power cut) loses at most that much.
     Raises AnvilError if it exits or does not answer `eth_chainId` within READY_TIMEOUT_S.
     """
     port = port if port is not None else free_port()
@@ -110,6 +113,8 @@ def start(
         args += ["--fork-url", fork_url]
     if state is not None:
         args += ["--state", str(state)]
+        if state_interval is not None:
+            args += ["--state-interval", str(state_interval)]
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -131,6 +136,19 @@ def start(
     raise AnvilError(f"anvil (chain {chain_id}, port {port}) did not answer in {READY_TIMEOUT_S}s")
 
 
+def gone(pid: int) -> bool:
+    """No process `pid`, or only its zombie (exited, not yet reaped by a parent that is not
+    us: an adopted node's exit is waited for by whoever inherited it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False  # no /proc (macOS): alive as far as we can tell
+
+
 def stop(pid: int, timeout: float = 5.0) -> None:
     """SIGTERM the anvil with this PID, SIGKILL after `timeout` s; a gone process is fine."""
     try:
@@ -144,9 +162,7 @@ def stop(pid: int, timeout: float = 5.0) -> None:
             if done == pid:
                 return
         except ChildProcessError:  # not our child (started by another command): poll for it
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if gone(pid):
                 return
         time.sleep(0.05)
     try:

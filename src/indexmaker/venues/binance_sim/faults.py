@@ -3,6 +3,7 @@
     POST   /sim/faults   {"skip_updates": {"BTCUSDC": 1}, ...}   switch faults on (or off)
     GET    /sim/faults                                          what is switched on
     DELETE /sim/faults                                          everything off
+    GET    /sim/instance                                        {"instance", "pid"}: who answers
 
 A bad body is refused with 400 and `{"error": "<field>: <reason>"}`, changing nothing. The
 admin endpoints are for loopback tests: the simulator binds 127.0.0.1 by default.
@@ -10,6 +11,7 @@ admin endpoints are for loopback tests: the simulator binds 127.0.0.1 by default
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -260,6 +262,12 @@ def admin_routes(sim: Simulator, app: web.Application) -> None:
             return web.json_response({"error": f"coin/network: {error.msg}"}, status=400)
         return web.json_response({"ok": True, "id": transfer.ident, "txId": transfer.tx_id})
 
+    async def instance(request: web.Request) -> web.Response:
+        """This process's random instance id and PID: a parent that recorded them adopts a
+        simulator it started earlier only when both match (app/local_peers.py)."""
+        return web.json_response({"instance": sim.instance, "pid": os.getpid()})
+
+    app.router.add_get("/sim/instance", instance)
     app.router.add_post("/sim/deposit", deposit)
     app.router.add_post("/sim/faults", post)
     app.router.add_get("/sim/faults", get)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import uuid
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -82,6 +83,7 @@ class Simulator:
         self.routes.update(wallet_routes(self.wallet))
         self.maintenance = False
         self.faults = Faults()
+        self.instance = uuid.uuid4().hex  # GET /sim/instance: which process answers a port
         self._background: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.chain_watcher: ChainDepositWatcher | None = None
