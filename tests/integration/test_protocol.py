@@ -439,6 +439,40 @@ async def test_a_sell_quote_is_answered_at_the_bids_with_its_expected_proceeds(l
     await wire.refused(bad, "amount: more than 18 decimals")
 
 
+async def test_a_dust_sell_is_rejected_naming_the_minimum_and_nothing_is_escrowed(
+    live: Live,
+) -> None:
+    # Issue 12: a 1e-18 SY100 sell was accepted, burned and invoiced a negative net. A sell
+    # worth less than min_order (10 USDC) at the current bids is refused at acceptance with
+    # the minimum in index units and USDC; a sell just above it is accepted.
+    wire = await live.connect()
+    quote = {"symbol": "SY100", "side": "sell", "amount": "1"}
+    await wire.request("NewQuoteRequest", {"client_quote_id": "q", **quote})
+    limit_price = Decimal((await wire.expect("IndexQuoteResponse"))["index_price"])  # books in
+    dust = {"symbol": "SY100", "side": "sell", "amount": "0.000000000000000001"}
+    await wire.request("NewIndexOrder", {"client_order_id": "d-1", **dust})
+    rejected = await wire.expect("NewIndexOrder", client_order_id="d-1")
+    assert rejected["status"] == "rejected"
+    reason = rejected["reason"]
+    assert reason.startswith(
+        "amount 0.000000000000000001 index units is worth less than 0.000001 USDC at the "
+        "current bids, below the minimum order of 10 USDC ("
+    )
+    units, price = (Decimal(w) for w in reason.split("(")[1].split()[0:5:4])
+    # P at the bids is above P at the sell limits (bid x (1 - threshold)); 10 / P units.
+    assert limit_price < price < limit_price * Decimal("1.02")
+    assert abs(units * price - 10) < Decimal("0.000001") * units + Decimal("1e-12")
+    engine = live.service.engine
+    assert engine.redemptions.open_redemptions() == []
+    assert engine.redemptions.get(wire.key, ClientOrderId("d-1")) is None
+    # 1% above the minimum (the books may move a little meanwhile): accepted, then its
+    # escrow is refused (the client holds no tokens).
+    above = str((units * Decimal("1.01")).quantize(Decimal("1e-18")))
+    await wire.request("NewIndexOrder", {"client_order_id": "d-2", **dust, "amount": above})
+    accepted = await wire.expect("NewIndexOrder", client_order_id="d-2")
+    assert accepted["status"] == "new", accepted
+
+
 async def test_rejected_business_requests_carry_reasons(live: Live) -> None:
     wire = await live.connect()
     await wire.request("NewIndexOrder", {"client_order_id": "x-1", **ORDER, "symbol": "NOPE"})

@@ -14,10 +14,9 @@ from decimal import Decimal
 from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import (
-    USDC_QUANTUM,
+    EXACT_CONTEXT,
     round_index_down,
     round_rate,
-    round_up_to_step,
     round_usdc,
     round_usdc_down,
 )
@@ -49,12 +48,15 @@ def index_mid(basket: Basket, market: MarketData) -> Decimal | None:
 
 
 def proceeds_parts(redemption: Redemption) -> tuple[Decimal, Decimal]:
-    """(gross rounded down, exchange fee rounded up) in USDC: what is withdrawn is their
-    difference, never more than the exact net (the issuer keeps under 2 micro-USDC)."""
-    return (
-        round_usdc_down(redemption.gross),
-        round_up_to_step(redemption.exchange_fee, USDC_QUANTUM),
-    )
+    """(gross, exchange fee) in USDC on 6 decimals: the gross rounded down, the net (gross −
+    fee, exact) rounded down, the fee their difference. What is withdrawn (the rounded net)
+    is never more than the exact net, and the fee never more than the rounded gross it is
+    taken from: rounding the fee up on its own took 0.000001 off a gross that rounded to 0
+    (a negative net_paid). The fee is the exact fee rounded down or up, never further."""
+    ctx = EXACT_CONTEXT
+    gross = round_usdc_down(redemption.gross)
+    net = round_usdc_down(ctx.subtract(redemption.gross, redemption.exchange_fee))
+    return gross, ctx.subtract(gross, net)
 
 
 def fill_report(

@@ -69,6 +69,7 @@ from indexmaker.engine.sell_batches import (
     SellEntry,
     new_sell_batch,
 )
+from indexmaker.engine.sell_size import below_minimum, dust_remainder
 from indexmaker.engine.strategy import BatchPlan, Strategy
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
@@ -183,6 +184,12 @@ class RedemptionManager:
         if not amount.is_finite() or amount <= 0:
             self._answer_cancel(request, "amount must be > 0")
             return
+        before = self.reducible(redemption)
+        basket, min_order = self.baskets[redemption.symbol], self.config.min_order
+        dust = dust_remainder(basket, before, before - amount, self.market, min_order)
+        if dust is not None:  # checked first: a refused cancel changes nothing
+            self._answer_cancel(request, dust)
+            return
         taken = self.reduce(redemption, amount, "cancelled")
         if taken <= 0:
             self._answer_cancel(request, "nothing to cancel: every unit is engaged or sold")
@@ -294,10 +301,13 @@ class RedemptionManager:
         return plan if plan.entries else None
 
     def refusal(self, request: NewIndexOrderRequest) -> str | None:
-        """Why a sell is refused at acceptance (the issuer would have to absorb more than
-        max_issuer_absorb of it at the current books: absorption.py), or None."""
+        """Why a sell is refused at acceptance, or None: worth less than min_order at the
+        bids (sell_size.py), or the issuer would have to absorb more than max_issuer_absorb
+        of it at the current books (absorption.py)."""
         basket = self.baskets[request.symbol]
-        return absorb_refusal(basket, request.amount, self.market, self.rules, self.config)
+        units, market, config = request.amount, self.market, self.config
+        small = below_minimum(basket, units, market, config.min_order)
+        return small or absorb_refusal(basket, units, market, self.rules, config)
 
     def open(self, plan: BatchPlan[Redemption], now: datetime) -> SellBatch:
         """Open the planned sell batch and send its (net) exchange orders."""
