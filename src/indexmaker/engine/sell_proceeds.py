@@ -1,15 +1,15 @@
 """What a sale pays the client at least: the figure a sell's floor and a sell quote use (issue 12).
 
-A redemption pays down(gross) − up(exchange fee) − withdrawal fee (engine/redemption_reports.py;
+A redemption pays down(gross − exchange fee) − withdrawal fee (engine/redemption_reports.py;
 the redemption fee is 0). Before a sale its least value is estimated from V = units × P, P the
 index's value at the sell limit prices (fills never go below a limit):
 
 - exchange fee: at most V × (fee_factor − 1) (fee_factor − 1 is the fee rate the service
   allows for, the buy side's P × q × fee_factor mirrored), so the exchange's part pays at least
   V × (2 − fee_factor);
-- `least_withdrawn`: that, rounded down to the micro-USDC, less one micro-USDC: the withdrawal
-  rounds the gross down and the fee up, which can cost up to one micro-USDC more than the exact
-  figure when the gross falls between micro-USDC steps;
+- `least_withdrawn`: that, rounded down to the micro-USDC, less one micro-USDC (a margin kept
+  from when the gross was rounded down and the fee up on their own; the net rounded down once
+  is never below the estimate);
 - `WithdrawalFees.expected`: what withdrawing it and paying it out costs on the client's chain
   (the venue's withdrawal fee, a return bridge's fee, the payout's gas), rounded up.
 
