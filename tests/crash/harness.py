@@ -150,9 +150,12 @@ EFFECT_KINDS = (
 POINTS = ("commit", "effect", "before_commit")
 # The stages a long run must kill at: after the commit of every durable input kind; before
 # (the commit holding it) and after (it left) every outbound effect.
+# The sell side's stages are not among them: a redemption comes twice in the long run, and
+# a kill plan that went to its stages wherever they came next skipped the buys between and
+# ran out of lifecycle (28 places); they are killed as any other new stage, when near.
 STAGES = frozenset(
-    {("commit", k) for k in INPUT_KINDS}
-    | {(p, k) for k in EFFECT_KINDS for p in ("commit", "effect")}
+    {("commit", k) for k in INPUT_KINDS if k not in SELL_INPUT_KINDS}
+    | {(p, k) for k in EFFECT_KINDS if k not in SELL_EFFECT_KINDS for p in ("commit", "effect")}
 )
 NEAR = 3  # lifecycle entries of the calm journal, from the nearest ahead, a kill may pick
 COVER = 12  # ... or, for a (point, kind) no kill has had yet
@@ -393,16 +396,15 @@ class KillPlan:
                 seqs = sorted({self.seq_of[p] for p in candidates})
                 near, cover = seqs[:NEAR][-1], seqs[:COVER][-1]
                 window = [p for p in candidates if self.seq_of[p] <= near]
-                # A stage no kill has had yet comes first, a little further ahead at most: one
-                # every place must have (after each durable input, before and after each
-                # effect) before any other. Not wherever it is next: the sell side's stages
-                # come only with a redemption, and jumping there skipped the buys between.
+                # A stage no kill has had yet comes first: one every place must have (after
+                # each durable input, before and after each effect) wherever it is next,
+                # any other a little further ahead at most.
                 covered = {k.stage for k in self.done}
                 turn = POINTS[len(self.used) % len(POINTS)]
+                due = [p for p in candidates if _stage(p) in STAGES and _stage(p) not in covered]
                 new = [
                     p for p in candidates if self.seq_of[p] <= cover and _stage(p) not in covered
                 ]
-                due = [p for p in new if _stage(p) in STAGES]
                 in_turn = [p for p in window if p.startswith(turn + ":")]
                 chosen = (due or new or in_turn or window)[0]
         if chosen is not None:

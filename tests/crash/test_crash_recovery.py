@@ -1,7 +1,8 @@
 """The crash harness (issue 10): the same scenario run once without interruption and once
 killed with SIGKILL at distinct places across its lifecycle (deposits, hops, orders, batches,
-exchange orders, fills, mints, invoices, client messages), restarted after each; both must
-end exactly the same way, with nothing lost and nothing done twice.
+exchange orders, fills, mints, invoices, client messages; a redemption's escrow, sell
+orders, burn, withdrawal at the exchange simulator and payout), restarted after each; both
+must end exactly the same way, with nothing lost and nothing done twice.
 
 `make test` kills at a representative subset on SQLite (and on PostgreSQL where a local
 server can run; CI always); INDEXMAKER_CRASH_LONG=1 kills at 56 distinct places of the
