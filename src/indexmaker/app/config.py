@@ -66,6 +66,8 @@ class StoreConfig:
     commit_interval: timedelta = timedelta(milliseconds=100)
     url: str | None = field(default=None, repr=False)
     snapshot_every: int = 20_000
+    # Snapshots kept; the journal is deleted behind the oldest of them (0: kept in full).
+    keep_snapshots: int = 2
     # Beside a PostgreSQL store, where files kept with it go (the simulated chain: the data
     # directory setting); a SQLite store keeps them in data_dir.
     files_dir: Path | None = None
@@ -356,9 +358,10 @@ def _store(settings: Settings) -> StoreConfig:
         if not url:
             raise ConfigError(f"store.url: required for backend postgresql (or {STORE_URL_ENV})")
         files = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
-        return StoreConfig(None, interval, url, store.snapshot_every, files)
+        keep = store.keep_snapshots
+        return StoreConfig(None, interval, url, store.snapshot_every, keep, files)
     data_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
-    return StoreConfig(data_dir, interval, None, store.snapshot_every)
+    return StoreConfig(data_dir, interval, None, store.snapshot_every, store.keep_snapshots)
 
 
 def check_private_key(text: str, source: str) -> str:

@@ -360,6 +360,10 @@ class StoreSettings(_Model):
     # A snapshot of the engine every this many journal entries: a restart restores the
     # newest and replays only the entries after it.
     snapshot_every: Annotated[int, Field(ge=100, le=100_000_000)] = 20_000
+    # Snapshots kept (the newest and spares); the journal is compacted behind the oldest
+    # kept one, so it holds about keep_snapshots x snapshot_every entries. 0: never compact
+    # (the journal is kept in full, e.g. for an audit).
+    keep_snapshots: Annotated[int, Field(ge=0, le=100)] = 2
     # At most this long between group commits while only market data arrives (seconds).
     commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
 

@@ -82,8 +82,9 @@ def write(cursor: Any, dialect: Dialect, group: Group) -> None:
         )
     if group.snapshot is not None:
         seq, fingerprint, state = group.snapshot
-        # Only a build's newest snapshot is ever read: keep one per build.
-        cursor.execute(sql("DELETE FROM snapshots WHERE fingerprint = ?"), (fingerprint,))
+        # A snapshot at the same position replaces it; which others are kept is
+        # store/compaction.py's (it runs next, in the same transaction).
+        cursor.execute(sql("DELETE FROM snapshots WHERE seq = ?"), (seq,))
         cursor.execute(
             sql("INSERT INTO snapshots (seq, fingerprint, state) VALUES (?, ?, ?)"),
             (seq, fingerprint, state),

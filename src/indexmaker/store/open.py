@@ -22,11 +22,11 @@ def open_store(config: StoreConfig, crash: CrashPoints = NO_CRASH) -> StorePort 
     if config.url is not None:
         from indexmaker.store.postgres import PostgresStore  # psycopg only when used
 
-        return PostgresStore(config.url, crash)
+        return PostgresStore(config.url, crash, keep_snapshots=config.keep_snapshots)
     if config.data_dir is not None:
         from indexmaker.store.sqlite import SqliteStore
 
-        return SqliteStore.in_directory(config.data_dir, crash)
+        return SqliteStore.in_directory(config.data_dir, crash, config.keep_snapshots)
     return None
 
 

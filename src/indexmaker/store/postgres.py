@@ -15,6 +15,7 @@ from collections.abc import Callable
 import psycopg
 
 from indexmaker.core.store_records import SpentStore
+from indexmaker.store.compaction import KEEP_SNAPSHOTS
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 from indexmaker.store.signatures import SqlSpentSignatures
 from indexmaker.store.sql import Connection, Dialect, SqlStore
@@ -25,14 +26,20 @@ POSTGRES = Dialect("postgresql", blob="BYTEA", param="%s")
 class PostgresStore(SqlStore):
     """Journal, snapshots, outbox and meta in one PostgreSQL database."""
 
-    def __init__(self, url: str, crash: CrashPoints = NO_CRASH, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        crash: CrashPoints = NO_CRASH,
+        connect_timeout: int = 10,
+        keep_snapshots: int = KEEP_SNAPSHOTS,
+    ) -> None:
         """`url`: a libpq connection string or URI (postgresql://user@127.0.0.1:5432/db).
 
         Raises psycopg.OperationalError when the server cannot be reached, SchemaError for a
         database written by a newer build."""
         self._url = url  # kept for readers' connections; never logged
         self._connect_timeout = connect_timeout
-        super().__init__(self.connect(), POSTGRES, crash)
+        super().__init__(self.connect(), POSTGRES, crash, keep_snapshots)
 
     def connect(self) -> Connection:
         # autocommit: we issue BEGIN/COMMIT ourselves, one per group; prepare_threshold=0

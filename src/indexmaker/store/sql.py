@@ -31,6 +31,12 @@ from indexmaker.core.store_records import (
     StoredOrder,
 )
 from indexmaker.store import batch_history, order_history
+from indexmaker.store.compaction import (
+    FLOOR_META,
+    KEEP_SNAPSHOTS,
+    Compaction,
+    JournalCompacted,
+)
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
 from indexmaker.store.group import Group, SpendKey, write
@@ -69,16 +75,31 @@ class SqlStore:
     store's own writer thread, one at a time and in the order they were asked for
     (`commit_later`), so the owner goes on while a commit waits for the disk."""
 
-    def __init__(self, db: Connection, dialect: Dialect, crash: CrashPoints = NO_CRASH) -> None:
-        """Migrates the database first. Raises SchemaError for a database written by a
-        newer build, and the driver's error for one that is not reachable or not ours."""
+    def __init__(
+        self,
+        db: Connection,
+        dialect: Dialect,
+        crash: CrashPoints = NO_CRASH,
+        keep_snapshots: int = KEEP_SNAPSHOTS,
+    ) -> None:
+        """Migrates the database first. `keep_snapshots`: snapshots kept; the journal is
+        compacted behind the oldest of them (0: never; store/compaction.py). Raises
+        SchemaError for a database written by a newer build, and the driver's error for
+        one that is not reachable or not ours."""
         self._db = db
         self._cursor = db.cursor()
         self._dialect = dialect
         self._crash = crash
         self._last: Future[None] = _done_future()  # the last commit asked for
         migrate(db, dialect)
-        self._last_seq: int = self._one("SELECT COALESCE(MAX(seq), 0) FROM journal")[0]
+        floor = self._one("SELECT value FROM meta WHERE name = ?", (FLOOR_META,))
+        kept = self._rows("SELECT seq FROM snapshots ORDER BY seq")
+        # Touched by the writer thread only once the owner has handed it a commit.
+        self.compaction = Compaction(
+            keep_snapshots, snapshots=[int(r[0]) for r in kept], floor=int(floor[0]) if floor else 0
+        )
+        last = self._one("SELECT COALESCE(MAX(seq), 0) FROM journal")[0]
+        self._last_seq: int = max(int(last), self.compaction.floor)
         self._group = Group()  # buffered for the next commit
         self._last_at: datetime | None = None  # the last entry's time (order/batch history)
         # The order the last entry requested, if any: whose response answers it at once.
@@ -128,9 +149,22 @@ class SqlStore:
         self._crash.counted("input", type(event).__name__)
         return entry
 
+    @property
+    def compacted_through(self) -> int:
+        """Every entry with seq <= this was deleted by compaction (0: none)."""
+        self._settled()
+        return self.compaction.floor
+
     def entries(self, after: int = 0) -> Iterator[JournalEntry]:
         """Every committed entry after `after`, in order (buffered ones are not yet the
-        journal). Read in pages, so a long journal is never held in memory at once."""
+        journal). Read in pages, so a long journal is never held in memory at once.
+        Raises JournalCompacted when entries after `after` were deleted by compaction."""
+        floor = self.compacted_through
+        if after < floor:
+            raise JournalCompacted(
+                f"journal entries {after + 1}..{floor} were compacted away: "
+                f"restore a snapshot taken at or after entry {floor}"
+            )
         page = 5_000
         while True:
             rows = self._rows(
@@ -149,10 +183,15 @@ class SqlStore:
         self._group.snapshot = (seq, fingerprint, state)
 
     def latest_snapshot(self, fingerprint: str) -> tuple[int, bytes] | None:
+        """The newest of this build; once the journal is compacted and this build has
+        none, the newest of any build: the journal behind it is gone, so a full replay is
+        no longer possible (docs/decisions.md, "Journal compaction")."""
         row = self._one(
             "SELECT seq, state FROM snapshots WHERE fingerprint = ? ORDER BY seq DESC LIMIT 1",
             (fingerprint,),
         )
+        if not row and self.compacted_through:
+            row = self._one("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1")
         return (int(row[0]), bytes(row[1])) if row else None
 
     # ------------------------------------------------------------------ outbox
@@ -262,9 +301,14 @@ class SqlStore:
         # Every earlier group is durable here, this one not yet (the writer is serial).
         self._crash.hit("before_commit", span=span)
 
+        compacted: list[tuple[list[int], int]] = []
+
         def body() -> None:
             for each in groups:
                 write(self._cursor, self._dialect, each)
+            snapshot = next((g.snapshot for g in reversed(groups) if g.snapshot), None)
+            taken = None if snapshot is None else (snapshot[0], snapshot[1])
+            compacted.append(self.compaction.write(self._cursor, self._dialect, taken))
 
         try:
             self._transaction(body)
@@ -272,6 +316,7 @@ class SqlStore:
             self._failed = groups
             raise
         self._failed = []
+        self.compaction.committed(compacted[-1])
         for each in groups:
             self._unwritten.difference_update(each.spends)  # readers see them now
         self.commits += 1

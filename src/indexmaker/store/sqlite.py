@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from indexmaker.core.store_records import SpentStore
+from indexmaker.store.compaction import KEEP_SNAPSHOTS
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 from indexmaker.store.signatures import SqlSpentSignatures
 from indexmaker.store.sql import Connection, Dialect, SqlStore
@@ -24,8 +25,12 @@ SQLITE = Dialect("sqlite", blob="BLOB", param="?")
 class SqliteStore(SqlStore):
     """Journal, snapshots, outbox and meta in one SQLite file."""
 
-    def __init__(self, path: Path, crash: CrashPoints = NO_CRASH) -> None:
-        """`path`: the database file (created with its schema if missing).
+    def __init__(
+        self, path: Path, crash: CrashPoints = NO_CRASH, keep_snapshots: int = KEEP_SNAPSHOTS
+    ) -> None:
+        """`path`: the database file (created with its schema if missing); `keep_snapshots`:
+        as SqlStore's. Pages freed by compaction go to SQLite's freelist and new rows reuse
+        them, so the file stops growing once the journal is bounded.
 
         Raises SchemaError for a database written by a newer build, sqlite3.Error for a file
         that is not a database."""
@@ -34,7 +39,7 @@ class SqliteStore(SqlStore):
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        super().__init__(db, SQLITE, crash)
+        super().__init__(db, SQLITE, crash, keep_snapshots)
 
     def connect(self) -> Connection:
         """A read-only connection to the file (WAL: it never blocks the writer)."""
@@ -49,9 +54,11 @@ class SqliteStore(SqlStore):
         return SqlSpentSignatures(db, SQLITE, self)
 
     @classmethod
-    def in_directory(cls, data_dir: Path, crash: CrashPoints = NO_CRASH) -> SqliteStore:
+    def in_directory(
+        cls, data_dir: Path, crash: CrashPoints = NO_CRASH, keep_snapshots: int = KEEP_SNAPSHOTS
+    ) -> SqliteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(data_dir / DB_NAME, crash)
+        return cls(data_dir / DB_NAME, crash, keep_snapshots)
 
 
 def migrate(db: sqlite3.Connection) -> int:
