@@ -33,6 +33,7 @@ MINT_INVOICE_FIELDS = (
     "amount_remaining",
     "fill_rate",
     "minted_at",
+    "basket_version",
 )
 
 

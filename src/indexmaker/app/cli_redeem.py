@@ -40,6 +40,7 @@ INVOICE_FIELDS = (
     "net_paid",
     "realised_pnl",
     "payout_tx",
+    "basket_version",
 )
 
 

@@ -74,6 +74,7 @@ class RedemptionInvoice(ServerMessage):
     net_paid: Decimal
     payout_tx: str | None
     realised_pnl: Decimal
+    basket_version: int = 1  # the index's basket version its units were sold on (issue 12)
 
 
 def _dec(frame: dict[str, Any], name: str) -> Decimal:
@@ -134,5 +135,6 @@ def decode_redemption(
         net_paid=_dec(frame, "net_paid"),
         payout_tx=frame.get("payout_tx"),
         realised_pnl=_dec(frame, "realised_pnl"),
+        basket_version=int(frame.get("basket_version", 1)),
         **meta,
     )

@@ -126,8 +126,10 @@ def test_redemption_fill_and_invoice_bodies(capsys: pytest.CaptureFixture[str]) 
         None,
         D("-9.4925"),
         datetime(2025, 10, 1, tzinfo=UTC),
+        basket_version=2,  # sold after a rebalance: the holdings of version 2
     )
     got = body(encode_response(invoice, CLIENT, STAMP))
+    assert got["basket_version"] == 2  # every invoice names its basket version (issue 12)
     assert got["msg_type"] == "RedemptionInvoice"
     assert got["burns"] == [{"payment_id": "R1-B2", "quantity": "25", "tx_hash": "0xab"}]
     assert got["lots"][0] == {
@@ -146,6 +148,7 @@ def test_redemption_fill_and_invoice_bodies(capsys: pytest.CaptureFixture[str]) 
     # the CLI prints them.
     decoded = decode_message(json.loads(encode_response(invoice, CLIENT, STAMP)))
     assert isinstance(decoded, SdkRedemptionInvoice)
+    assert decoded.basket_version == 2
     assert decoded.lots == (
         RedemptionLotSold("AAAUSDC", 1, D("50"), D("10"), D("9.9"), D("0.495"), D("-5")),
     )
@@ -153,6 +156,7 @@ def test_redemption_fill_and_invoice_bodies(capsys: pytest.CaptureFixture[str]) 
     printed = capsys.readouterr().out
     assert printed.startswith("redeemed 25 IDX for S1 (resent)\n")
     assert "  lots sold: 1\n" in printed
+    assert "  basket_version: 2\n" in printed
     assert "  lot AAAUSDC #1: 50 at 9.9 (cost 10), fee 0.495, pnl -5 USDC\n" in printed
 
 
