@@ -5,18 +5,16 @@ connector (on the `exchange-sim` child process by default, app/binance_wiring.py
 in-process simulated venue (`--venue sim`, the core's tests); the chain and bridges are
 simulated in process until the local chains are wired in. Without a data dir the engine keeps
 no journal in memory (`NullJournal`): one kept in memory grew by ~11 MB a minute (issue 6).
+Running it as `indexmaker serve` (venue, chains, signals) is app/serve_run.py; the
+`POST /sim/deposit` endpoint app/sim_deposit.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 import logging
 import random
-import signal
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +25,17 @@ from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
 from indexmaker.app.config_rebalance import feed_rebalances
 from indexmaker.app.recovery import RecoveryPlan, recover
 from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
+from indexmaker.app.serve_run import VENUE_KINDS, index_pairs, serve, venue_store
+from indexmaker.app.serve_run import listen_reason as _reason
+from indexmaker.app.sim_deposit import (
+    DEPOSIT_CHAIN_IDS,
+    SOURCE_CHAIN_ID,
+    handle_sim_deposit,
+    parse_sim_deposit,
+)
 from indexmaker.core.clock import Clock
 from indexmaker.core.events import ClientResponse
-from indexmaker.core.ids import ClientKey, client_key
+from indexmaker.core.ids import ClientKey
 from indexmaker.core.journal import NullJournal
 from indexmaker.core.ports import BridgePort, ChainPort, StorePort, VenuePort
 from indexmaker.core.store_records import SpentStore
@@ -42,7 +48,6 @@ from indexmaker.query.api import QueryApi
 from indexmaker.server.balance_gate import BalanceGate
 from indexmaker.server.outbox import server_seq_epoch
 from indexmaker.server.signing import Signer
-from indexmaker.server.wire_values import check_address, check_amount
 from indexmaker.server.ws_server import FixServer
 from indexmaker.sim.adapters import SimBridge, SimChainPort
 from indexmaker.sim.chain import BridgeTerms, SimulatedChain
@@ -56,10 +61,19 @@ from indexmaker.store.fix_outbox import DurableNumbers, server_seq_base
 from indexmaker.store.open import describe, fingerprint, open_store
 
 if TYPE_CHECKING:
-    from indexmaker.venues.binance.venue import BinanceVenue
+    pass
 
-SOURCE_CHAIN_ID = 42161
-DEPOSIT_CHAIN_IDS = (SOURCE_CHAIN_ID,)  # the chains the simulated chain takes deposits on
+# Moved by responsibility; these names stay importable from here.
+__all__ = [
+    "DEPOSIT_CHAIN_IDS",
+    "SOURCE_CHAIN_ID",
+    "VENUE_KINDS",
+    "Service",
+    "index_pairs",
+    "parse_sim_deposit",
+    "serve",
+    "venue_store",
+]
 
 
 class Service:
@@ -259,31 +273,8 @@ class Service:
         log_event("service_stopped")
 
     async def _sim_deposit(self, request: web.Request) -> web.Response:
-        """Operator/dev endpoint: a client's deposit on the simulated source chain.
-
-        Served only when the operator enabled it (`sim.deposit_endpoint`, `serve
-        --sim-deposits`) and only to loopback peers: it credits USDC out of thin air."""
-        if not self.config.sim.deposit_endpoint:
-            return _error(
-                404,
-                "POST /sim/deposit is off: enable sim.deposit_endpoint "
-                "(or start `indexmaker serve --sim-deposits`)",
-            )
-        if not _is_loopback(request.remote):
-            return _error(403, "POST /sim/deposit is served to loopback clients only")
-        try:
-            body = await request.json(loads=json.loads)
-        except ValueError:
-            return _error(400, "body: expected a JSON object")
-        try:
-            chain_id, address, amount = parse_sim_deposit(body, self.config.sim.max_deposit)
-        except ValueError as error:
-            return _error(400, str(error))
-        deposit = await self.chain_port.deposit(client_key(chain_id, address), amount)
-        log_event("sim_deposit", address=address, amount=amount, seq=deposit.seq_num)
-        return web.json_response(
-            {"seq_num": deposit.seq_num, "address": address, "amount": str(amount)}
-        )
+        """POST /sim/deposit on the simulated chain (app/sim_deposit.py)."""
+        return await handle_sim_deposit(request, self.config.sim, self.chain_port)
 
     def _health(self) -> tuple[bool, dict[str, object]]:
         report = self.runtime.health()
@@ -305,152 +296,6 @@ class Service:
         if self.published_chains is not None:
             info["chains"] = self.published_chains
         return web.json_response(info)
-
-
-def parse_sim_deposit(body: Any, max_deposit: Decimal) -> tuple[int, str, Decimal]:
-    """(chain_id, address, amount) of a /sim/deposit body, or ValueError naming the field.
-
-    {"address": "0x…", "amount": "1000" (USDC, ≤ 6 decimals, ≤ max_deposit), "chain_id":
-    42161 (optional; a JSON integer naming a chain the simulated chain takes deposits on)}."""
-    if not isinstance(body, dict):
-        raise ValueError(f"body: expected a JSON object, got {type(body).__name__}")
-    unknown = sorted(set(body) - {"address", "amount", "chain_id"})
-    if unknown:
-        raise ValueError(f"body: unknown fields {unknown}")
-    address = body.get("address")
-    if not isinstance(address, str):
-        raise ValueError("address: expected a string 0x followed by 40 hex digits")
-    address = check_address(address)
-    amount = check_amount("amount", body.get("amount"))
-    if amount > max_deposit:
-        raise ValueError(f"amount: more than the simulated chain's limit of {max_deposit} USDC")
-    chain_id = body.get("chain_id", SOURCE_CHAIN_ID)
-    if type(chain_id) is not int:  # not a bool, not 42161.5, not "42161"
-        raise ValueError(f"chain_id: expected an integer, got {json.dumps(chain_id)}")
-    if chain_id not in DEPOSIT_CHAIN_IDS:
-        raise ValueError(
-            f"chain_id: the simulated chain takes deposits on {list(DEPOSIT_CHAIN_IDS)} only"
-        )
-    return chain_id, address, amount
-
-
-def _is_loopback(remote: str | None) -> bool:
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
-
-
-def _reason(error: OSError) -> str:
-    return str(error.strerror or error).rpartition("): ")[2]
-
-
-def _error(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
-
-
-VENUE_KINDS = ("binance", "sim")  # serve/demo --venue; the first is the default
-
-
-def index_pairs(indexes: Iterable[str]) -> list[str]:
-    """The venue pairs (e.g. "BTCUSDC") of the bundled indexes named, sorted, each once."""
-    return sorted({a.instrument.pair for s in indexes for a in load_bundled_index(s).assets})
-
-
-def venue_store(config: ServiceConfig, venue_kind: str) -> ServiceConfig:
-    """Each venue keeps its own journal: the Binance venue's under `<data_dir>/binance/`, the
-    in-process simulator's in `<data_dir>` itself (where it always was). A journal replayed
-    against the other venue would ask it about orders it never saw."""
-    store = config.store
-    if venue_kind == "sim" or store.kept_files is None:
-        return config
-    data_dir = store.data_dir / venue_kind if store.data_dir is not None else None
-    files_dir = store.files_dir / venue_kind if store.files_dir is not None else None
-    return replace(config, store=replace(store, data_dir=data_dir, files_dir=files_dir))
-
-
-async def serve(
-    config: ServiceConfig, venue_kind: str = VENUE_KINDS[0], chain_kind: str | None = None
-) -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly. `venue_kind` "binance" (default): trade
-    through the Binance connector, on an `exchange-sim` child process stopped by PID unless
-    BINANCE_REST_URL names a real venue (app/binance_wiring.py); "sim": the in-process
-    simulated venue. `chain_kind` "anvil": two local chains, the exchange simulator watching
-    the trading chain, the collateral path on chain (app/chain_serve.py); "external": the
-    same path on chains at `[chain] rpc_urls` (app/external_chains.py); "sim": the in-process
-    simulated chain; None: `config.chain.mode`. Raises ConfigError when the venue or the
-    chains cannot be set up."""
-    mode = chain_kind or config.chain.mode
-    server_private_key()  # a bad key stops serve before any chain or process is started
-    if mode == "anvil":
-        from indexmaker.app.chain_serve import serve_on_local_chains
-
-        await serve_on_local_chains(config, _serve_until_signal)
-        return
-    if mode == "external":
-        from indexmaker.app.external_chains import serve_on_external_chains
-
-        await serve_on_external_chains(config, _serve_until_signal)
-        return
-    exchange_sim = None
-    venue: VenuePort | None = None
-    withdrawals: BridgePort | None = None  # the simulated chain's withdraw hop
-    if venue_kind == "binance":
-        from indexmaker.app.binance_wiring import binance_venue, exchange_sim_state_args
-
-        state = exchange_sim_state_args(config.store.data_dir)  # the same account after a restart
-        venue, exchange_sim = binance_venue(index_pairs(config.indexes), state)
-        withdrawals = _exchange_withdrawals(config, venue)
-    try:
-        await _serve_until_signal(venue_store(config, venue_kind), venue, withdrawals=withdrawals)
-    finally:
-        if exchange_sim is not None:
-            exchange_sim.stop()
-
-
-async def _serve_until_signal(
-    config: ServiceConfig,
-    venue: VenuePort | None,
-    chain: ChainPort | None = None,
-    bridges: Mapping[str, BridgePort] | None = None,
-    prepare: Callable[[Service], None] | None = None,
-    withdrawals: BridgePort | None = None,
-) -> None:
-    """Run the service until SIGINT/SIGTERM; `prepare(service)` after it is built and before
-    it starts (the chain ports' durability, app/chain_wiring.py)."""
-    service = Service(config, venue=venue, chain=chain, bridges=bridges, withdrawals=withdrawals)
-    if prepare is not None:
-        prepare(service)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await service.start()
-    except OSError as error:  # the port is taken, the host is not ours, the name unknown
-        where = f"{config.server.host}:{config.server.port}"
-        raise ConfigError(
-            f"server.host/server.port (--host/--port): cannot listen on {where}: {_reason(error)}"
-        ) from None
-    await stop.wait()
-    log_event("service_stopping", reason="signal")
-    await service.stop()
-
-
-def _exchange_withdrawals(config: ServiceConfig, venue: BinanceVenue) -> BridgePort | None:
-    """The `withdraw` hop over the venue's wallet API to `[sim] withdraw_to` (the exchange
-    simulator pays it; chain/exchange_withdrawals.py), or None: the simulated chain's hop."""
-    if config.sim.withdraw_to is None:
-        return None
-    from indexmaker.chain.exchange_wallet import ExchangeWallet
-    from indexmaker.chain.exchange_withdrawals import ExchangeWithdrawBridge
-
-    return ExchangeWithdrawBridge(
-        config.solver.withdraw_bridge,
-        ExchangeWallet(venue.rest),
-        config.sim.withdraw_to,
-        timeout_s=config.chain.hop_timeout.total_seconds(),
-    )
 
 
 def _keep_chain(chain: SimulatedChain, path: Path) -> None:

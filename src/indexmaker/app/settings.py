@@ -10,78 +10,49 @@ Why pydantic and not msgspec: docs/decisions.md ("Settings: typed pydantic model
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from indexmaker.app.settings_chain import ChainSectionSettings
+from indexmaker.app.settings_server import (
+    AntiBotSettings,
+    ServerSettings,
+    SessionSettings,
+    UnauthenticatedSettings,
+)
+from indexmaker.app.settings_types import DAY as _DAY
+from indexmaker.app.settings_types import MAX_AMOUNT as _MAX_AMOUNT
+from indexmaker.app.settings_types import (
+    Amount,
+    AmountOrZero,
+    PositiveSeconds,
+    Rate,
+    RateLimitSettings,
+    Seconds,
+)
+from indexmaker.app.settings_types import SettingsModel as _Model
+from indexmaker.app.settings_types import decimal_field as _dec
+from indexmaker.app.settings_types import unique_names as _unique_names
 from indexmaker.model.index import BUNDLED_INDEXES, load_bundled_index
-from indexmaker.server.wire_values import (
-    CANCEL_INDEX_ORDER,
-    CANCEL_QUOTE_REQUEST,
-    CHALLENGE_REQUEST,
-    NEW_INDEX_ORDER,
-    NEW_QUOTE_REQUEST,
-    RESEND_REQUEST,
-)
 
-_WEIGHED = (
-    NEW_INDEX_ORDER,
-    CANCEL_INDEX_ORDER,
-    NEW_QUOTE_REQUEST,
-    CANCEL_QUOTE_REQUEST,
-    RESEND_REQUEST,
-    CHALLENGE_REQUEST,
-)
-_MAX_AMOUNT = Decimal("1e12")  # USDC; far above any real volley, far below what overflows
-_DAY = 86_400
-_WEEK = 7 * _DAY
-
-
-def _dec(
-    *,
-    gt: int | str | None = None,
-    ge: int | str | None = None,
-    lt: int | str | None = None,
-    le: int | str | Decimal | None = None,
-) -> Any:
-    """A finite Decimal field (strings, integers and TOML floats accepted; not booleans)."""
-
-    def bound(value: int | str | Decimal | None) -> Decimal | None:
-        return None if value is None else Decimal(value)
-
-    return Field(
-        strict=False, allow_inf_nan=False, gt=bound(gt), ge=bound(ge), lt=bound(lt), le=bound(le)
-    )
-
-
-Amount = Annotated[Decimal, _dec(gt=0, le=_MAX_AMOUNT)]
-AmountOrZero = Annotated[Decimal, _dec(ge=0, le=_MAX_AMOUNT)]
-Rate = Annotated[Decimal, _dec(gt=0, le=1)]
-# Durations in seconds; at least a millisecond where zero would mean a busy loop.
-Seconds = Annotated[Decimal, _dec(ge=0, le=_WEEK)]
-PositiveSeconds = Annotated[Decimal, _dec(ge="0.001", le=_WEEK)]
-Count = Annotated[int, Field(ge=1, le=10_000_000)]
-UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)]
-ChainId = Annotated[int, Field(ge=1, le=2**32 - 1)]
-_RPC_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
-
-
-def _rpc_url(value: str) -> str:
-    if not _RPC_URL.fullmatch(value):
-        # Not echoed: a provider's URL often carries its API key.
-        raise ValueError("expected an http:// or https:// JSON-RPC URL (host, optional path)")
-    return value
-
-
-# A JSON-RPC endpoint: http(s)://host[:port][/path] (web3's HTTP provider; no WebSocket).
-RpcUrl = Annotated[str, Field(max_length=2048), AfterValidator(_rpc_url)]
-CHAIN_IDS = ("42161", "8453")  # the path's source and trading chains (TOML keys are strings)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+# Each section's model lives with its concern; these names stay importable from here.
+__all__ = [
+    "AntiBotSettings",
+    "ApiSettings",
+    "ChainSectionSettings",
+    "RateLimitSettings",
+    "RebalanceSettings",
+    "ReturnHopSettings",
+    "ServerSettings",
+    "SessionSettings",
+    "Settings",
+    "SimSettings",
+    "SolverSettings",
+    "StoreSettings",
+    "UnauthenticatedSettings",
+]
 
 
 class ReturnHopSettings(_Model):
@@ -91,164 +62,6 @@ class ReturnHopSettings(_Model):
     chain_id: Annotated[int, Field(gt=0, lt=2**32)]
     bridge: Annotated[str, Field(min_length=1, max_length=64)]
     designation: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class RateLimitSettings(_Model):
-    """One sliding window: at most `limit` weight inside any `interval` seconds."""
-
-    name: Annotated[str, Field(min_length=1, max_length=64)]
-    limit: Count
-    interval: Annotated[Decimal, _dec(ge="0.001", le=_WEEK)]
-
-
-def _unique_names(limits: list[RateLimitSettings], field: str) -> None:
-    names = [limit.name for limit in limits]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{field}: window names must be unique, got {names}")
-
-
-class UnauthenticatedSettings(_Model):
-    """What traffic nobody authenticated may cost (server/guard.py): per source address,
-    all of it together (below the global windows), and strikes per session."""
-
-    source_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="source_10s", limit=500, interval=Decimal(10)),
-            RateLimitSettings(name="source_1m", limit=10_000, interval=Decimal(60)),
-        ]
-    )
-    anonymous_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="anonymous_10s", limit=1_000, interval=Decimal(10)),
-            RateLimitSettings(name="anonymous_1m", limit=50_000, interval=Decimal(60)),
-        ]
-    )
-    strike_limit: RateLimitSettings = Field(
-        default_factory=lambda: RateLimitSettings(
-            name="strikes_10s", limit=20, interval=Decimal(10)
-        )
-    )
-    strike_out_limit: RateLimitSettings = Field(
-        default_factory=lambda: RateLimitSettings(
-            name="strike_outs_1m", limit=3, interval=Decimal(60)
-        )
-    )
-    unreadable_weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    max_tracked_sources: Count = 10_000
-
-    @model_validator(mode="after")
-    def _names(self) -> UnauthenticatedSettings:
-        _unique_names(self.source_limits, "source_limits")
-        _unique_names(self.anonymous_limits, "anonymous_limits")
-        return self
-
-
-def _unauthenticated() -> UnauthenticatedSettings:
-    return UnauthenticatedSettings()
-
-
-class SessionSettings(_Model):
-    """FIX session limits (SPEC §5): per session, per client and global windows."""
-
-    timestamp_window: PositiveSeconds = Decimal(60)
-    max_sessions_per_client: Count = 8
-    session_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="session_10s", limit=100, interval=Decimal(10)),
-            RateLimitSettings(name="session_1m", limit=2_000, interval=Decimal(60)),
-        ]
-    )
-    client_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="client_10s", limit=200, interval=Decimal(10)),
-            RateLimitSettings(name="client_1m", limit=10_000, interval=Decimal(60)),
-            RateLimitSettings(name="client_1d", limit=100_000, interval=Decimal(_DAY)),
-        ]
-    )
-    global_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="global_10s", limit=2_000, interval=Decimal(10)),
-            RateLimitSettings(name="global_1m", limit=100_000, interval=Decimal(60)),
-        ]
-    )
-    weights: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
-        default_factory=lambda: {
-            NEW_INDEX_ORDER: 10,
-            CANCEL_INDEX_ORDER: 5,
-            NEW_QUOTE_REQUEST: 5,
-            CANCEL_QUOTE_REQUEST: 3,
-            RESEND_REQUEST: 1,
-            CHALLENGE_REQUEST: 1,
-        }
-    )
-    outbox_capacity: Count = 1_000
-    outbox_retention: PositiveSeconds = Decimal(_DAY)
-    outbox_total: Count = 100_000
-    max_tracked_clients: Count = 100_000
-    # One-use signatures (SPEC §5 Replay): signing keys remembered, and per key its spent
-    # ids and signature r values (for the nonce-reuse check); oldest out first.
-    max_signing_keys: Count = 100_000
-    max_spent_ids_per_key: Count = 10_000
-    max_r_per_key: Count = 1_000
-    unauthenticated: UnauthenticatedSettings = Field(default_factory=lambda: _unauthenticated())
-
-    @model_validator(mode="after")
-    def _names(self) -> SessionSettings:
-        unknown = sorted(set(self.weights) - set(_WEIGHED))
-        if unknown:
-            raise ValueError(f"weights: unknown message types {unknown}; known: {list(_WEIGHED)}")
-        _unique_names(self.session_limits, "session_limits")
-        _unique_names(self.client_limits, "client_limits")
-        _unique_names(self.global_limits, "global_limits")
-        return self
-
-
-class AntiBotSettings(_Model):
-    """New orders need `min_balance` of `token` ("usdc": the chain's collateral token, or
-    "native": ETH) on the client's chain (server/balance_gate.py); balances cached for `ttl`
-    seconds. Off by default: the in-process simulated chain has no wallets to read."""
-
-    enabled: bool = False
-    token: Literal["usdc", "native"] = "usdc"
-    min_balance: AmountOrZero = Decimal(1)
-    ttl: PositiveSeconds = Decimal(30)
-    failure_ttl: PositiveSeconds = Decimal(1)  # a failed read refuses for this long
-    max_entries: Count = 100_000  # addresses cached (least recently used out first)
-
-
-class ServerSettings(_Model):
-    host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")] = (
-        "127.0.0.1"
-    )
-    port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
-    path: UrlPath = "/ws"
-    quote_path: UrlPath | None = None
-    order_path: UrlPath | None = None
-    max_frame_bytes: Annotated[int, Field(ge=512, le=16 * 1024 * 1024)] = 16 * 1024
-    heartbeat: PositiveSeconds = Decimal(20)
-    max_sessions: Count = 10_000
-    send_buffer_limit: Annotated[int, Field(ge=64 * 1024, le=1024**3)] = 1024 * 1024
-    send_buffer_total: Annotated[int, Field(ge=64 * 1024, le=64 * 1024**3)] = 64 * 1024 * 1024
-    send_buffer_floor: Annotated[int, Field(ge=1024, le=1024**3)] = 64 * 1024
-    socket_send_buffer: Annotated[int, Field(ge=4096, le=64 * 1024 * 1024)] | None = 256 * 1024
-    max_unauthenticated_sessions: Count = 5_000
-    max_connections_per_source: Count = 64
-    unauthenticated_idle: PositiveSeconds = Decimal(60)
-    close_grace: PositiveSeconds = Decimal(2)
-    allowed_chain_ids: list[ChainId] | None = None
-    # Refuse requests signed over the reference text {"msg_type","id"} only (SPEC §5 Replay).
-    require_extended_signatures: bool = False
-    # Also accept signatures over sha256(text): the reference's own test client signs so.
-    accept_legacy_sha256: bool = False
-    session: SessionSettings = Field(default_factory=SessionSettings)
-    antibot: AntiBotSettings = Field(default_factory=AntiBotSettings)
-
-    @model_validator(mode="after")
-    def _distinct_paths(self) -> ServerSettings:
-        paths = [p for p in (self.path, self.quote_path, self.order_path) if p is not None]
-        if len(set(paths)) != len(paths):
-            raise ValueError(f"path, quote_path and order_path must differ, got {paths}")
-        return self
 
 
 class SolverSettings(_Model):
@@ -366,66 +179,6 @@ class StoreSettings(_Model):
     keep_snapshots: Annotated[int, Field(ge=0, le=100)] = 2
     # At most this long between group commits while only market data arrives (seconds).
     commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
-
-
-class ChainSectionSettings(_Model):
-    """The collateral path's chains (issue 11; app/chain_wiring.py). `anvil` (the default):
-    two local chains (42161, 8453) started by our scripts and deployed, kept in `state_dir`
-    across restarts (app/kept_chains.py), the exchange simulator watching 8453 as the venue,
-    our Across relayer; all stopped by PID when `serve` ends. `external`: chains somebody else
-    runs, at `rpc_urls` (per chain id, each with its `fallback_rpc_urls`) with the contracts of
-    the `deployment` file (app/external_chains.py); nothing is started. `sim`: the in-process
-    simulated chain and bridges. Deposits count after `confirmations` blocks; gas is charged
-    at the venue's ETHUSDC mid, `eth_usdc` only when it has none."""
-
-    mode: Literal["sim", "anvil", "external"] = "anvil"
-    confirmations: Annotated[int, Field(ge=0, le=1_000)] = 0
-    eth_usdc: Amount = Decimal(3000)
-    bridge_fee: Annotated[Decimal, _dec(ge=0, le=1_000)] = Decimal("0.10")
-    relayer_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.5")
-    hop_timeout: Annotated[Decimal, _dec(ge=1, le=_DAY)] = Decimal(120)
-    # anvil: where the chains' state and deployment are kept (default <store.data_dir>/anvil;
-    # required when the store is PostgreSQL). Relative paths from the working directory.
-    state_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-    # external: JSON-RPC URLs (http or https) by chain id, e.g. { 8453 = "http://…" }, and
-    # other nodes of the same chain tried in order when one cannot be reached.
-    rpc_urls: Annotated[dict[str, RpcUrl], Field(max_length=len(CHAIN_IDS))] = Field(
-        default_factory=dict
-    )
-    fallback_rpc_urls: Annotated[
-        dict[str, Annotated[list[RpcUrl], Field(max_length=16)]],
-        Field(max_length=len(CHAIN_IDS)),
-    ] = Field(default_factory=dict)
-    # external: the deployed addresses (deploy.py's file: `make deploy`'s .chains/deployment.json)
-    deployment: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
-
-    @model_validator(mode="after")
-    def _external(self) -> ChainSectionSettings:
-        for name in ("rpc_urls", "fallback_rpc_urls"):
-            for key in getattr(self, name):
-                if key not in CHAIN_IDS:
-                    raise ValueError(
-                        f"{name}.{key}: not a chain of the path (chain ids {', '.join(CHAIN_IDS)})"
-                    )
-        if self.mode != "external":
-            for name in ("rpc_urls", "fallback_rpc_urls", "deployment"):
-                if getattr(self, name):
-                    raise ValueError(f'{name}: only for mode "external" (mode is {self.mode!r})')
-            return self
-        missing = [key for key in CHAIN_IDS if key not in self.rpc_urls]
-        if missing:
-            raise ValueError(
-                f'rpc_urls: mode "external" needs the URL of chain {", ".join(missing)} '
-                '(e.g. rpc_urls = { 42161 = "http://127.0.0.1:8545", 8453 = "http://…" })'
-            )
-        for key, urls in self.fallback_rpc_urls.items():
-            if self.rpc_urls[key] in urls:
-                raise ValueError(f"fallback_rpc_urls.{key}: repeats rpc_urls.{key}")
-        if self.deployment is None:
-            raise ValueError('deployment: mode "external" needs the deployed-addresses file')
-        if self.state_dir is not None:
-            raise ValueError('state_dir: only for mode "anvil" (external chains keep their own)')
-        return self
 
 
 class ApiSettings(_Model):

@@ -1,0 +1,74 @@
+"""The settings file's `[chain]` section (issue 11; app/settings.py): how `serve` reaches the
+collateral path's chains."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from indexmaker.app.settings_types import CHAIN_IDS, Amount, RpcUrl
+from indexmaker.app.settings_types import DAY as _DAY
+from indexmaker.app.settings_types import SettingsModel as _Model
+from indexmaker.app.settings_types import decimal_field as _dec
+
+
+class ChainSectionSettings(_Model):
+    """The collateral path's chains (issue 11; app/chain_wiring.py). `anvil` (the default):
+    two local chains (42161, 8453) started by our scripts and deployed, kept in `state_dir`
+    across restarts (app/kept_chains.py), the exchange simulator watching 8453 as the venue,
+    our Across relayer; all stopped by PID when `serve` ends. `external`: chains somebody else
+    runs, at `rpc_urls` (per chain id, each with its `fallback_rpc_urls`) with the contracts of
+    the `deployment` file (app/external_chains.py); nothing is started. `sim`: the in-process
+    simulated chain and bridges. Deposits count after `confirmations` blocks; gas is charged
+    at the venue's ETHUSDC mid, `eth_usdc` only when it has none."""
+
+    mode: Literal["sim", "anvil", "external"] = "anvil"
+    confirmations: Annotated[int, Field(ge=0, le=1_000)] = 0
+    eth_usdc: Amount = Decimal(3000)
+    bridge_fee: Annotated[Decimal, _dec(ge=0, le=1_000)] = Decimal("0.10")
+    relayer_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.5")
+    hop_timeout: Annotated[Decimal, _dec(ge=1, le=_DAY)] = Decimal(120)
+    # anvil: where the chains' state and deployment are kept (default <store.data_dir>/anvil;
+    # required when the store is PostgreSQL). Relative paths from the working directory.
+    state_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    # external: JSON-RPC URLs (http or https) by chain id, e.g. { 8453 = "http://…" }, and
+    # other nodes of the same chain tried in order when one cannot be reached.
+    rpc_urls: Annotated[dict[str, RpcUrl], Field(max_length=len(CHAIN_IDS))] = Field(
+        default_factory=dict
+    )
+    fallback_rpc_urls: Annotated[
+        dict[str, Annotated[list[RpcUrl], Field(max_length=16)]],
+        Field(max_length=len(CHAIN_IDS)),
+    ] = Field(default_factory=dict)
+    # external: the deployed addresses (deploy.py's file: `make deploy`'s .chains/deployment.json)
+    deployment: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _external(self) -> ChainSectionSettings:
+        for name in ("rpc_urls", "fallback_rpc_urls"):
+            for key in getattr(self, name):
+                if key not in CHAIN_IDS:
+                    raise ValueError(
+                        f"{name}.{key}: not a chain of the path (chain ids {', '.join(CHAIN_IDS)})"
+                    )
+        if self.mode != "external":
+            for name in ("rpc_urls", "fallback_rpc_urls", "deployment"):
+                if getattr(self, name):
+                    raise ValueError(f'{name}: only for mode "external" (mode is {self.mode!r})')
+            return self
+        missing = [key for key in CHAIN_IDS if key not in self.rpc_urls]
+        if missing:
+            raise ValueError(
+                f'rpc_urls: mode "external" needs the URL of chain {", ".join(missing)} '
+                '(e.g. rpc_urls = { 42161 = "http://127.0.0.1:8545", 8453 = "http://…" })'
+            )
+        for key, urls in self.fallback_rpc_urls.items():
+            if self.rpc_urls[key] in urls:
+                raise ValueError(f"fallback_rpc_urls.{key}: repeats rpc_urls.{key}")
+        if self.deployment is None:
+            raise ValueError('deployment: mode "external" needs the deployed-addresses file')
+        if self.state_dir is not None:
+            raise ValueError('state_dir: only for mode "anvil" (external chains keep their own)')
+        return self

@@ -1,0 +1,74 @@
+"""The settings file's shared field types (app/settings.py): finite Decimals in ranges,
+durations in seconds, counts, URL paths, chain ids, JSON-RPC URLs, one rate-limit window, and
+the strict frozen base model every section derives from."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_AMOUNT = Decimal("1e12")  # USDC; far above any real volley, far below what overflows
+DAY = 86_400
+WEEK = 7 * DAY
+
+
+def decimal_field(
+    *,
+    gt: int | str | None = None,
+    ge: int | str | None = None,
+    lt: int | str | None = None,
+    le: int | str | Decimal | None = None,
+) -> Any:
+    """A finite Decimal field (strings, integers and TOML floats accepted; not booleans)."""
+
+    def bound(value: int | str | Decimal | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    return Field(
+        strict=False, allow_inf_nan=False, gt=bound(gt), ge=bound(ge), lt=bound(lt), le=bound(le)
+    )
+
+
+Amount = Annotated[Decimal, decimal_field(gt=0, le=MAX_AMOUNT)]
+AmountOrZero = Annotated[Decimal, decimal_field(ge=0, le=MAX_AMOUNT)]
+Rate = Annotated[Decimal, decimal_field(gt=0, le=1)]
+# Durations in seconds; at least a millisecond where zero would mean a busy loop.
+Seconds = Annotated[Decimal, decimal_field(ge=0, le=WEEK)]
+PositiveSeconds = Annotated[Decimal, decimal_field(ge="0.001", le=WEEK)]
+Count = Annotated[int, Field(ge=1, le=10_000_000)]
+UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)]
+ChainId = Annotated[int, Field(ge=1, le=2**32 - 1)]
+_RPC_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
+
+
+def _rpc_url(value: str) -> str:
+    if not _RPC_URL.fullmatch(value):
+        # Not echoed: a provider's URL often carries its API key.
+        raise ValueError("expected an http:// or https:// JSON-RPC URL (host, optional path)")
+    return value
+
+
+# A JSON-RPC endpoint: http(s)://host[:port][/path] (web3's HTTP provider; no WebSocket).
+RpcUrl = Annotated[str, Field(max_length=2048), AfterValidator(_rpc_url)]
+CHAIN_IDS = ("42161", "8453")  # the path's source and trading chains (TOML keys are strings)
+
+
+class SettingsModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RateLimitSettings(SettingsModel):
+    """One sliding window: at most `limit` weight inside any `interval` seconds."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    limit: Count
+    interval: Annotated[Decimal, decimal_field(ge="0.001", le=WEEK)]
+
+
+def unique_names(limits: list[RateLimitSettings], field: str) -> None:
+    names = [limit.name for limit in limits]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{field}: window names must be unique, got {names}")
