@@ -87,6 +87,8 @@ async def _serve_until_signal(
 ) -> None:
     """Run the service until SIGINT/SIGTERM; `prepare(service)` after it is built and before
     it starts (the chain ports' durability, app/chain_wiring.py)."""
+    from indexmaker.app.service import Service  # it imports this module
+
     service = Service(config, venue=venue, chain=chain, bridges=bridges, withdrawals=withdrawals)
     if prepare is not None:
         prepare(service)
