@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from web3 import Web3
 
@@ -174,14 +175,16 @@ def sim_args(config: ServiceConfig, chains: Chains) -> list[str]:
     return [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
 
 
-def published(chains: Chains) -> dict[str, dict[str, str]]:
-    """GET /info's "chains": by chain id, the first RPC URL and the custody and USDC
-    addresses (deploy.py's names): what a depositor needs."""
+def published(chains: Chains) -> dict[str, dict[str, Any]]:
+    """GET /info's "chains": by chain id, the first RPC URL, the custody and USDC addresses
+    and the index tokens by symbol (deploy.py's names): what a depositor needs, and a
+    redeemer approving custody for its units."""
     return {
         str(chain_id): {
             "rpc_url": chains.live_url(chain_id),
             "custody": section["custody"],
             "usdc": section["usdc"],
+            "index_tokens": dict(section.get("index_tokens", {})),
         }
         for chain_id, section in sorted(chains.sections.items())
     }

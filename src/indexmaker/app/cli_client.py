@@ -225,7 +225,7 @@ def _client_command(args: argparse.Namespace) -> int:
         selling = sdk.parse_side(args.side).value == "sell"
         check_sell_options(args, selling)
         if args.approve:
-            print(approve_custody(key, args.symbol, args.amount, args.deployment), flush=True)
+            print(approve_custody(key, args.symbol, args.amount, args), flush=True)
     runner: Callable[[IndexMakerClient, argparse.Namespace], Awaitable[int]] = {
         "quote": cli_orders.quote,
         "order": cli_orders.order,

@@ -33,7 +33,7 @@ def run_deposit(args: argparse.Namespace) -> int:
         chain_id = args.chain or DEFAULT_CHAIN_ID
         section = load_section(args.deployment, chain_id)
     else:
-        info = _server_info(args)
+        info = server_info(args)
         if info is not None and "chains" in info:
             chain_id = args.chain or int(info.get("chain_id", DEFAULT_CHAIN_ID))
             section = usable_section(info, chain_id, f"GET /info of {args.url}")
@@ -46,7 +46,7 @@ def run_deposit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _server_info(args: argparse.Namespace) -> dict[str, Any] | None:
+def server_info(args: argparse.Namespace) -> dict[str, Any] | None:
     """GET /info of the service at --url; None when it does not answer."""
     import aiohttp
 

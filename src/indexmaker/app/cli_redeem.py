@@ -46,9 +46,6 @@ INVOICE_FIELDS = (
 
 def add_sell_options(order: argparse.ArgumentParser) -> None:
     """`--min-proceeds`, `--approve` and `--deployment` on `order` (sells only)."""
-    from indexmaker.chain.anvil import RUN_DIR
-
-    default = RUN_DIR / "deployment.json"
     order.add_argument(
         "--min-proceeds",
         help="sell: the least USDC to be paid; before each batch, nothing is sold while the "
@@ -62,7 +59,10 @@ def add_sell_options(order: argparse.ArgumentParser) -> None:
         help="sell: first approve custody on chain 8453 for the units (a transaction)",
     )
     order.add_argument(
-        "--deployment", type=Path, default=default, help=f"with --approve (default {default})"
+        "--deployment",
+        type=Path,
+        help="with --approve: the deployment file (default: the chains the service at --url "
+        "names in GET /info, else make deploy's .chains/deployment.json)",
     )
 
 
@@ -75,12 +75,31 @@ def check_sell_options(args: argparse.Namespace, selling: bool) -> None:
             raise CliError(f"{name}: only a sell (redemption) takes it", code=2)
 
 
-def approve_custody(key: str, symbol: str, amount: str, deployment: Path) -> str:
+def trading_section(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Chain 8453's deployment section for `--approve` and where it came from: `--deployment`,
+    else GET /info of the service at --url (a serve on local chains publishes them), else
+    make deploy's `.chains/deployment.json`. CliError 2 when none has the chain."""
+    from indexmaker.app.cli_chain import load_section, usable_section
+    from indexmaker.app.cli_deposit import server_info
+    from indexmaker.chain.anvil import RUN_DIR
+
+    if args.deployment is not None:
+        return load_section(args.deployment, TRADING_CHAIN_ID), str(args.deployment)
+    info = server_info(args)
+    if info is not None and "chains" in info:
+        source = f"GET /info of {args.url}"
+        return usable_section(info, TRADING_CHAIN_ID, source), source
+    path = RUN_DIR / "deployment.json"
+    return load_section(path, TRADING_CHAIN_ID), str(path)
+
+
+def approve_custody(key: str, symbol: str, amount: str, args: argparse.Namespace) -> str:
     """Approve custody for `amount` index units of `symbol` from `key`'s wallet on 8453 (the
-    units' allowance is set to exactly that); the summary line. CliError 2 on bad input."""
+    units' allowance is set to exactly that), on the chain `trading_section` finds; the summary
+    line. CliError 2 on bad input."""
     from eth_account import Account
 
-    from indexmaker.app.cli_chain import _contract, _web3, load_section
+    from indexmaker.app.cli_chain import _contract, _web3
     from indexmaker.chain.deploy import DeployError, transact
     from indexmaker.core.money import index_to_units, units_to_index
 
@@ -88,10 +107,10 @@ def approve_custody(key: str, symbol: str, amount: str, deployment: Path) -> str
         units = index_to_units(Decimal(amount))
     except (InvalidOperation, ValueError):
         raise CliError(f"amount: not an index quantity: {amount!r}", code=2) from None
-    section = load_section(deployment, TRADING_CHAIN_ID)
+    section, source = trading_section(args)
     token_address = section.get("index_tokens", {}).get(symbol)
     if not isinstance(token_address, str):
-        raise CliError(f"symbol: {deployment} has no index token for {symbol}", code=2)
+        raise CliError(f"symbol: {source} has no index token for {symbol}", code=2)
     account = Account.from_key(key)
     w3 = _web3(section, account)
     token = _contract(w3, token_address, "IndexToken")

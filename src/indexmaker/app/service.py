@@ -188,7 +188,7 @@ class Service:
         self.server.app.router.add_get("/info", self._info)
         self._rebalances: asyncio.Task[None] | None = None
         # GET /info's "chains" (local chains only): where `indexmaker deposit` deposits.
-        self.published_chains: dict[str, dict[str, str]] | None = None
+        self.published_chains: dict[str, dict[str, Any]] | None = None
         self.api: QueryApi | None = None
         if config.api.enable:
             self.api = QueryApi(

@@ -148,6 +148,10 @@ def _scenario(tmp_path: Path, pids: list[int]) -> None:
         assert [i["client_order_id"] for i in second.api("/v1/invoices")["items"]] == ["k9-1"]
         minted(second.cli("order", "SY100", "buy", "100", "--wait", "--id", "k9-2"), "k9-2")
         assert balances(record) != venue  # the new order traded on the adopted venue
+        # The README's sell as written: --approve finds chain 8453 in GET /info, no file.
+        sold = second.cli("order", "SY100", "sell", "0.0003", "--approve", "--wait", "--id", "k9-3")
+        assert "approved custody" in sold, sold
+        assert re.search(r"redeemed 0\.0003\d* SY100 for k9-3", sold), sold
     finally:
         os.kill(second.process.pid, signal.SIGTERM)
         code = second.process.wait(timeout=60)
