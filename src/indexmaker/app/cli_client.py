@@ -149,6 +149,12 @@ def add_client_commands(commands: Any) -> None:
 
 def run_client_command(args: argparse.Namespace) -> int:
     """Run one client command; its exit status (errors printed to stderr, one line)."""
+    if args.command == "watch":
+        import signal
+
+        # Ctrl-C (SIGINT) is how `watch` ends, also when started from a shell or a make
+        # recipe that left SIGINT ignored (Python keeps an inherited SIG_IGN).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _client_command(args)
     except CliError as error:
