@@ -4,7 +4,9 @@ forgotten, are listed, filtered and paged from the store, also after a restart."
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -96,6 +98,11 @@ async def test_finished_orders_and_batches_are_listed_from_the_store_after_a_res
         assert await _pages(api, "/v1/batch-history", 5, status="created") == []
         status, error = await _get(api, "/v1/order-history", status="lost")
         assert status == 400 and error["error"].startswith("status:")
+        for listing in ("/v1/order-history", "/v1/batch-history"):  # forged past int64: not a 500
+            for forged in ([2**63], [-(2**63) - 1]):
+                raw = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+                status, error = await _get(api, listing, cursor=raw)
+                assert status == 400 and error["error"].startswith("cursor:"), (listing, error)
     finally:
         await service.stop()
 

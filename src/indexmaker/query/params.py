@@ -132,6 +132,7 @@ def parse(declared: Sequence[Param], query: Mapping[str, str]) -> dict[str, Any]
 # ---------------------------------------------------------------- keyset cursors
 
 Key = tuple[Any, ...]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER and PostgreSQL BIGINT
 
 
 def encode_cursor(key: Iterable[Any]) -> str:
@@ -152,6 +153,10 @@ def decode_cursor(text: str, shape: Sequence[type]) -> Key:
         or not all(type(v) is t for v, t in zip(key, shape, strict=True))
     ):
         raise BadRequest("cursor: not a cursor of this listing")
+    if any(type(v) is int and not INT64_MIN <= v <= INT64_MAX for v in key):
+        # Keys are store row ids and times: a forged one past SQL's 64-bit integers is
+        # refused here, not by the database (which answered 500).
+        raise BadRequest("cursor: not a cursor this API gave out")
     return tuple(key)
 
 
