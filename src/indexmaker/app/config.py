@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from indexmaker.app.config_rebalance import proposal
 from indexmaker.app.settings import RateLimitSettings, Settings
+from indexmaker.core.money import EXACT_CONTEXT
 from indexmaker.core.rebalance_events import RebalanceIndex
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.throttle import RateLimit
@@ -180,9 +181,10 @@ def _first_error(error: ValidationError, sources: dict[str, str]) -> str:
 
 
 def _seconds(value: Decimal) -> timedelta:
-    # Whole microseconds, exactly: the models bound every duration to a week at most.
-    micros = (value * 1_000_000).to_integral_value()
-    return timedelta(microseconds=int(micros))
+    # Whole microseconds, half-even, exact under any caller's Decimal context (the models
+    # bound every duration to a week at most).
+    micros = value.scaleb(6, context=EXACT_CONTEXT)
+    return timedelta(microseconds=int(micros.to_integral_value(ROUND_HALF_EVEN, EXACT_CONTEXT)))
 
 
 def _limits(limits: list[RateLimitSettings]) -> tuple[RateLimit, ...]:
@@ -322,7 +324,7 @@ def _chain(settings: Settings) -> ChainConfig:
         if chain.state_dir is not None:
             state_dir = Path(chain.state_dir)
         elif store.backend == "sqlite":
-            state_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir) / "anvil"
+            state_dir = _data_dir(settings) / "anvil"
         elif store.backend == "postgresql":
             # The journal in PostgreSQL names deposits and mints of these chains: fresh
             # chains at each start would contradict it.
@@ -357,11 +359,17 @@ def _store(settings: Settings) -> StoreConfig:
         url = os.environ.get(STORE_URL_ENV) or store.url
         if not url:
             raise ConfigError(f"store.url: required for backend postgresql (or {STORE_URL_ENV})")
-        files = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
+        files = _data_dir(settings)
         keep = store.keep_snapshots
         return StoreConfig(None, interval, url, store.snapshot_every, keep, files)
-    data_dir = Path(os.environ.get(DATA_DIR_ENV) or store.data_dir)
-    return StoreConfig(data_dir, interval, None, store.snapshot_every, store.keep_snapshots)
+    return StoreConfig(
+        _data_dir(settings), interval, None, store.snapshot_every, store.keep_snapshots
+    )
+
+
+def _data_dir(settings: Settings) -> Path:
+    """The data directory: INDEXMAKER_DATA_DIR when set and not empty, else store.data_dir."""
+    return Path(os.environ.get(DATA_DIR_ENV) or settings.store.data_dir)
 
 
 def check_private_key(text: str, source: str) -> str:

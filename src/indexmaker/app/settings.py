@@ -35,6 +35,7 @@ from indexmaker.app.settings_types import (
 from indexmaker.app.settings_types import SettingsModel as _Model
 from indexmaker.app.settings_types import decimal_field as _dec
 from indexmaker.app.settings_types import unique_names as _unique_names
+from indexmaker.app.settings_types import windows_field as _windows
 from indexmaker.model.index import BUNDLED_INDEXES, load_bundled_index
 
 # Each section's model lives with its concern; these names stay importable from here.
@@ -86,12 +87,9 @@ class SolverSettings(_Model):
     mint_idle: Seconds = Decimal(10)
     reject_cooldown: Seconds = Decimal(5)
     max_reject_cooldown: Seconds = Decimal(300)
-    order_rate_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            # Binance spot's published order-rate limits for one account.
-            RateLimitSettings(name="ORDERS_10S", limit=100, interval=Decimal(10)),
-            RateLimitSettings(name="ORDERS_1D", limit=200_000, interval=Decimal(_DAY)),
-        ]
+    # Binance spot's published order-rate limits for one account.
+    order_rate_limits: list[RateLimitSettings] = _windows(
+        ("ORDERS_10S", 100, 10), ("ORDERS_1D", 200_000, _DAY)
     )
 
     # Sell side (issue 12): net redemptions per window before they queue FIFO (USDC), the

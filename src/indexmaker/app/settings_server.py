@@ -19,6 +19,8 @@ from indexmaker.app.settings_types import (
 )
 from indexmaker.app.settings_types import SettingsModel as _Model
 from indexmaker.app.settings_types import unique_names as _unique_names
+from indexmaker.app.settings_types import window_field as _window
+from indexmaker.app.settings_types import windows_field as _windows
 from indexmaker.server.wire_values import (
     CANCEL_INDEX_ORDER,
     CANCEL_QUOTE_REQUEST,
@@ -42,28 +44,14 @@ class UnauthenticatedSettings(_Model):
     """What traffic nobody authenticated may cost (server/guard.py): per source address,
     all of it together (below the global windows), and strikes per session."""
 
-    source_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="source_10s", limit=500, interval=Decimal(10)),
-            RateLimitSettings(name="source_1m", limit=10_000, interval=Decimal(60)),
-        ]
+    source_limits: list[RateLimitSettings] = _windows(
+        ("source_10s", 500, 10), ("source_1m", 10_000, 60)
     )
-    anonymous_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="anonymous_10s", limit=1_000, interval=Decimal(10)),
-            RateLimitSettings(name="anonymous_1m", limit=50_000, interval=Decimal(60)),
-        ]
+    anonymous_limits: list[RateLimitSettings] = _windows(
+        ("anonymous_10s", 1_000, 10), ("anonymous_1m", 50_000, 60)
     )
-    strike_limit: RateLimitSettings = Field(
-        default_factory=lambda: RateLimitSettings(
-            name="strikes_10s", limit=20, interval=Decimal(10)
-        )
-    )
-    strike_out_limit: RateLimitSettings = Field(
-        default_factory=lambda: RateLimitSettings(
-            name="strike_outs_1m", limit=3, interval=Decimal(60)
-        )
-    )
+    strike_limit: RateLimitSettings = _window("strikes_10s", 20, 10)
+    strike_out_limit: RateLimitSettings = _window("strike_outs_1m", 3, 60)
     unreadable_weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     max_tracked_sources: Count = 10_000
 
@@ -74,33 +62,19 @@ class UnauthenticatedSettings(_Model):
         return self
 
 
-def _unauthenticated() -> UnauthenticatedSettings:
-    return UnauthenticatedSettings()
-
-
 class SessionSettings(_Model):
     """FIX session limits (SPEC §5): per session, per client and global windows."""
 
     timestamp_window: PositiveSeconds = Decimal(60)
     max_sessions_per_client: Count = 8
-    session_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="session_10s", limit=100, interval=Decimal(10)),
-            RateLimitSettings(name="session_1m", limit=2_000, interval=Decimal(60)),
-        ]
+    session_limits: list[RateLimitSettings] = _windows(
+        ("session_10s", 100, 10), ("session_1m", 2_000, 60)
     )
-    client_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="client_10s", limit=200, interval=Decimal(10)),
-            RateLimitSettings(name="client_1m", limit=10_000, interval=Decimal(60)),
-            RateLimitSettings(name="client_1d", limit=100_000, interval=Decimal(_DAY)),
-        ]
+    client_limits: list[RateLimitSettings] = _windows(
+        ("client_10s", 200, 10), ("client_1m", 10_000, 60), ("client_1d", 100_000, _DAY)
     )
-    global_limits: list[RateLimitSettings] = Field(
-        default_factory=lambda: [
-            RateLimitSettings(name="global_10s", limit=2_000, interval=Decimal(10)),
-            RateLimitSettings(name="global_1m", limit=100_000, interval=Decimal(60)),
-        ]
+    global_limits: list[RateLimitSettings] = _windows(
+        ("global_10s", 2_000, 10), ("global_1m", 100_000, 60)
     )
     weights: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         default_factory=lambda: {
@@ -121,7 +95,7 @@ class SessionSettings(_Model):
     max_signing_keys: Count = 100_000
     max_spent_ids_per_key: Count = 10_000
     max_r_per_key: Count = 1_000
-    unauthenticated: UnauthenticatedSettings = Field(default_factory=lambda: _unauthenticated())
+    unauthenticated: UnauthenticatedSettings = Field(default_factory=UnauthenticatedSettings)
 
     @model_validator(mode="after")
     def _names(self) -> SessionSettings:

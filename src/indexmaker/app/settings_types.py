@@ -68,7 +68,26 @@ class RateLimitSettings(SettingsModel):
     interval: Annotated[Decimal, decimal_field(ge="0.001", le=WEEK)]
 
 
+def windows_field(*windows: tuple[str, int, int]) -> Any:
+    """A field whose default is a fresh list of rate-limit windows, each (name, limit in
+    weight units, interval in seconds): a new list per model, never one shared."""
+    return Field(
+        default_factory=lambda: [
+            RateLimitSettings(name=name, limit=limit, interval=Decimal(seconds))
+            for name, limit, seconds in windows
+        ]
+    )
+
+
+def window_field(name: str, limit: int, seconds: int) -> Any:
+    """A field whose default is one rate-limit window (name, limit, interval in seconds)."""
+    return Field(
+        default_factory=lambda: RateLimitSettings(name=name, limit=limit, interval=Decimal(seconds))
+    )
+
+
 def unique_names(limits: list[RateLimitSettings], field: str) -> None:
+    """Raises ValueError naming `field` when two of its windows share a name."""
     names = [limit.name for limit in limits]
     if len(set(names)) != len(names):
         raise ValueError(f"{field}: window names must be unique, got {names}")

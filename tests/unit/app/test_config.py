@@ -7,7 +7,7 @@ import dataclasses
 import os
 import tomllib
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,16 @@ def test_every_runtime_setting_can_be_set_from_the_file(runtime: Any, model: Any
     # (ChainConfig.rpc_urls holds each chain's fallback_rpc_urls after its first URL.)
     merged = {"fallback_rpc_urls"} if model is ChainSectionSettings else set()
     assert {f.name for f in dataclasses.fields(runtime)} == set(model.model_fields) - merged
+
+
+def test_durations_round_to_the_microsecond_whatever_the_context() -> None:
+    # 20000001.5 microseconds: half-even gives ...002; a 3-digit context must not move it.
+    overrides = {"server": {"heartbeat": "20.0000015", "close_grace": "2.0000025"}}
+    with localcontext() as context:
+        context.prec = 3
+        config = load_config(None, overrides)
+    assert config.server.heartbeat == timedelta(seconds=20, microseconds=2)
+    assert config.server.close_grace == timedelta(seconds=2, microseconds=2)
 
 
 def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
