@@ -17,12 +17,9 @@ from hypothesis import strategies as st
 
 from indexmaker.core.ids import (
     BatchId,
-    ClientOrderId,
     InstrumentId,
-    PaymentId,
     Symbol,
     TradeId,
-    client_key,
     instrument,
 )
 from indexmaker.core.money import (
@@ -46,8 +43,9 @@ from indexmaker.engine.sell_batches import (
 from indexmaker.engine.strategy import BatchPlan, PlannedAssetOrder, PlannedEntry
 from indexmaker.model.collateral import Reservation
 from indexmaker.model.index import Basket, BasketAsset
-from indexmaker.model.redemption import Redemption
 
+from .sell_setup import assigned_lot
+from .sell_setup import redemption as sell_redemption
 from .test_batches import NOW, update
 
 D = Decimal
@@ -185,15 +183,12 @@ def _sell(basket: Basket, quantity: Decimal, fills: list[Fill], order: list[int]
     for n, asset in enumerate(basket.assets):
         need = quantity * asset.quantity * 2
         for k, part in enumerate((need / 3, need - need / 3)):
-            lot = inventory.open_lot(
-                asset.instrument, TradeId(f"b{n}{k}"), D("3.21"), part, D("0.0123"), NOW, None
+            price, fee = D("3.21"), D("0.0123")
+            assigned_lot(
+                inventory, asset.instrument, f"b{n}{k}", price, part, fee, NOW, f"buy{k}", part
             )
-            inventory.assign(lot, ClientOrderId(f"buy{k}"), part, NOW)
     allocator = SellAllocator(inventory, holdings)
-    redemption = Redemption(
-        PaymentId("R1"), client_key(1, "0x" + "b" * 40), ClientOrderId("s1"), SYMBOL,
-        quantity, quantity, None, NOW, 1,
-    )  # fmt: skip
+    redemption = sell_redemption(1, SYMBOL, quantity, NOW, "0x" + "b" * 40)
     entry = SellEntry(redemption, quantity, D(1))
     legs = {a.instrument: SellLeg(a.instrument, quantity * a.quantity) for a in basket.assets}
     batch = SellBatch(BatchId(2), NOW, {SYMBOL: SellGroup(basket, [entry])}, legs, D(0))

@@ -17,12 +17,9 @@ import pytest
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import (
     BatchId,
-    ClientOrderId,
     InstrumentId,
-    PaymentId,
     Symbol,
     TradeId,
-    client_key,
     instrument,
 )
 from indexmaker.core.money import MONEY_CONTEXT
@@ -40,6 +37,8 @@ from indexmaker.model.index import Basket, BasketAsset
 from indexmaker.model.redemption import Redemption
 
 from .sell_allocation_reference import ReferenceAllocator
+from .sell_setup import assigned_lot
+from .sell_setup import redemption as sell_redemption
 
 D = Decimal
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -84,17 +83,7 @@ class World:
         for n in range(rng.randint(1, 40)):
             symbol = rng.choice(sorted(baskets))
             quantity = _amount(rng, 8, rng.randint(3, 18))
-            redemption = Redemption(
-                PaymentId(f"R{n}"),
-                client_key(1, f"0x{n:040x}"),
-                ClientOrderId(f"s{n}"),
-                symbol,
-                quantity,
-                quantity,
-                None,
-                NOW,
-                n,
-            )
+            redemption = sell_redemption(n, symbol, quantity, NOW, f"0x{n:040x}")
             self.redemptions.append(redemption)
             group = groups.setdefault(symbol, SellGroup(baskets[symbol]))
             group.entries.append(SellEntry(redemption, quantity, D(100)))
@@ -130,12 +119,19 @@ class World:
         while need > 0:
             n += 1
             quantity = demand * _share(rng) + _amount(rng, 6, rng.randint(2, 6))
-            lot = self.inventory.open_lot(
-                asset, TradeId(f"b{asset}{n}"), _amount(rng, 7, 3), quantity,
-                _amount(rng, 4, 6), NOW, None,
-            )  # fmt: skip
+            price, fee = _amount(rng, 7, 3), _amount(rng, 4, 6)
             assigned = quantity if rng.random() < 0.7 else quantity * D("0.5")
-            self.inventory.assign(lot, ClientOrderId(f"buy{n}"), assigned, NOW)
+            assigned_lot(
+                self.inventory,
+                asset,
+                f"b{asset}{n}",
+                price,
+                quantity,
+                fee,
+                NOW,
+                f"buy{n}",
+                assigned,
+            )
             need -= assigned
             if rng.random() < 0.2:
                 gone = self.inventory.backing(asset) * D("0.3")
