@@ -63,11 +63,13 @@ def test_socket_demo_default_run(tmp_path: Path) -> None:
     for client in summary["clients"]:  # nobody is charged or returned more than deposited
         assert Decimal(client["paid"]) + Decimal(client["returned"]) <= Decimal(client["deposited"])
     # Issue 7: exchange notional bought stays within 1% of what clients received, and the
-    # issuer's leftover inventory is bounded by one 5 USDC venue minimum per asset (123 assets).
+    # issuer's leftover inventory is bounded by one 5 USDC venue minimum per asset (105
+    # distinct assets in the three indexes). Under load buy batches overlap and each pads an
+    # asset to the minimum again: both fail then (engine defect, test_overlapping_batches.py).
     issuer = summary["issuer"]
     bought, delivered = Decimal(issuer["bought_notional"]), Decimal(issuer["delivered_notional"])
     assert delivered > 0 and bought / delivered <= Decimal("1.01")
-    assert Decimal(issuer["unassigned_inventory_value"]) <= 123 * Decimal("5.1")
+    assert Decimal(issuer["unassigned_inventory_value"]) <= 105 * Decimal("5.1")
     notes = [n for c in summary["clients"] for n in c["notes"]]
     assert any("replayed id: rejected" in n for n in notes)
     assert any("unfunded order canceled: canceled" in n for n in notes)

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 BOOKS_WAIT = 20.0  # seconds the demo waits for every book before its clients start
 # The simulator's market for the demo: only the demo's pairs, moving 4 times a second. Its
 # order limits are raised as the in-process venue's are (solver.order_rate_limits below): a
-# batch is one order per asset (123), Binance's 50 per 10 s would make the demo minutes long.
+# batch is one order per asset (105), Binance's 50 per 10 s would make the demo minutes long.
 DEMO_EXCHANGE_SIM = (
     "--indexes",
     ",".join(DEMO_INDEXES),
@@ -83,7 +83,7 @@ def socket_demo_config(indexes: tuple[str, ...] = DEMO_INDEXES) -> Any:
         solver=SolverConfig(
             mint_idle=timedelta(milliseconds=500),
             collateral_timeout=timedelta(seconds=60),
-            # The simulator is not Binance: let batches of 123 assets go every tick.
+            # The simulator is not Binance: let batches of 105 assets go every tick.
             order_rate_limits=(RateLimit("ORDERS_10S", 100_000, timedelta(seconds=10)),),
             # The demo's rebalance (issue 12): a round a second, not a minute.
             rebalance_interval=timedelta(seconds=1),
