@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import BatchId, InstrumentId
-from indexmaker.core.money import EXACT_CONTEXT
+from indexmaker.core.money import EXACT_CONTEXT, MONEY_CONTEXT, exact_add
 from indexmaker.core.rebalance_events import RebalanceWeight
 from indexmaker.model.index import Basket, BasketAsset
 
@@ -36,7 +36,8 @@ def rebased_basket(
     """The next basket version of `current` for `weights` at `mids` (USDC per asset unit).
 
     Raises InvalidInputError (naming the field) for a negative or non-finite weight, an asset
-    named twice, all weights 0, or an asset of either basket without a mid."""
+    named twice, all weights 0, or an asset of either basket without a mid. The same result
+    under any Decimal context (quotients to 34 digits, MONEY_CONTEXT)."""
     seen: set[InstrumentId] = set()
     total = ZERO
     for entry in weights:
@@ -45,25 +46,28 @@ def rebased_basket(
         if entry.instrument in seen:
             raise InvalidInputError("weights", f"{entry.instrument} named twice")
         seen.add(entry.instrument)
-        total += entry.weight
+        total = exact_add(total, entry.weight)
     if total <= 0:
         raise InvalidInputError("weights", f"{current.symbol}: every weight is 0")
     for instrument in [a.instrument for a in current.assets] + [w.instrument for w in weights]:
         if mids.get(instrument) is None:
             raise InvalidInputError("weights", f"no mid price for {instrument}")
-    value = sum((a.quantity * mids[a.instrument] for a in current.assets), ZERO)
     assets = []
-    for entry in weights:
-        if entry.weight == 0:
-            continue
-        share = entry.weight / total
-        quantity = round_quantity_down(share * value / mids[entry.instrument])
-        if quantity <= 0:
-            raise InvalidInputError("weights", f"{entry.instrument}: quantity rounds to 0")
-        percent = (share * 100).quantize(
-            WEIGHT_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT
-        )
-        assets.append(BasketAsset(entry.instrument, quantity, percent))
+    # The quotients round to the project's 34 digits whatever the caller's context (a
+    # curator's proposal replayed from the journal must give the same basket again).
+    with localcontext(MONEY_CONTEXT):
+        value = sum((a.quantity * mids[a.instrument] for a in current.assets), ZERO)
+        for entry in weights:
+            if entry.weight == 0:
+                continue
+            share = entry.weight / total
+            quantity = round_quantity_down(share * value / mids[entry.instrument])
+            if quantity <= 0:
+                raise InvalidInputError("weights", f"{entry.instrument}: quantity rounds to 0")
+            percent = (share * 100).quantize(
+                WEIGHT_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT
+            )
+            assets.append(BasketAsset(entry.instrument, quantity, percent))
     return Basket(current.symbol, tuple(assets), current.version + 1)
 
 
