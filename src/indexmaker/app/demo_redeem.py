@@ -136,6 +136,7 @@ def _report(
 
 
 def write_redemptions(out_dir: Path, records: list[dict[str, Any]]) -> None:
+    """The redemption invoices of the chain demo as JSON in `out_dir`/chain-redemption.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "chain-redemption.json").write_text(json.dumps(records, indent=2) + "\n")
     _say(f"==> redemption invoices written to {out_dir / 'chain-redemption.json'}")

@@ -32,6 +32,9 @@ BUSY = "service busy: input queue full, try again"
 
 
 class InputQueue:
+    """The bounded queue of engine inputs (module docstring); `size` inputs at most; `refuse`
+    answers a client whose request found it full."""
+
     def __init__(self, size: int, refuse: Callable[[ClientKey, ClientResponse], None]) -> None:
         self._queue: asyncio.Queue[EngineInput] = asyncio.Queue(size)
         self._refuse = refuse  # how a refusal reaches its client

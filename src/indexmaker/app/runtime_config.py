@@ -45,6 +45,9 @@ class SystemClock:
 
 @dataclass(frozen=True, slots=True)
 class RuntimeLimits:
+    """How the runtime carries out the core's commands: each port call's timeout, the input
+    queue's size (inputs), status-query retries, tick offloading and pacing, health limits."""
+
     command_timeout: timedelta = timedelta(seconds=5)
     queue_size: int = 10_000
     query_attempts: int = 5  # status queries of one QueryExchangeOrder, backing off

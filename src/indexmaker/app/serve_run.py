@@ -126,4 +126,6 @@ def _exchange_withdrawals(config: ServiceConfig, venue: BinanceVenue) -> BridgeP
 
 
 def listen_reason(error: OSError) -> str:
+    """Why a listening socket could not be opened, without asyncio's address prefix
+    ("address already in use")."""
     return str(error.strerror or error).rpartition("): ")[2]

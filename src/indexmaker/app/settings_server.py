@@ -122,6 +122,9 @@ class AntiBotSettings(_Model):
 
 
 class ServerSettings(_Model):
+    """`[server]`: where the FIX/JSON server listens (host, port, paths), frame and buffer
+    sizes in bytes, durations in seconds, session caps, accepted chain ids and signatures."""
+
     host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")] = (
         "127.0.0.1"
     )

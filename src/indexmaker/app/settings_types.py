@@ -57,6 +57,8 @@ CHAIN_IDS = ("42161", "8453")  # the path's source and trading chains (TOML keys
 
 
 class SettingsModel(BaseModel):
+    """Every section's base: strict types (no silent coercion), unknown names refused, frozen."""
+
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 

@@ -19,6 +19,8 @@ STATE_SAMPLE_PERIOD = 1.0  # seconds between counts of orders by state (metrics)
 
 
 class StepWatch:
+    """Per-step figures of one engine (module docstring); `metrics` None: health only."""
+
     def __init__(
         self,
         engine: Engine,

@@ -99,6 +99,9 @@ class BatchQuery:
 
 @dataclass(frozen=True, slots=True)
 class StoredBatch:
+    """One buy or sell batch as the query API lists it (store/batch_history.py): counts,
+    notional in USDC, times in UTC, `details` as text."""
+
     side: str  # "buy" | "sell"
     batch_id: int
     status: str

@@ -44,6 +44,9 @@ Close = Callable[[Connection, int, str, bool], None]
 
 
 class FrameHandler:
+    """Takes each received frame of a connection through the steps of the module docstring;
+    `submit` hands an admitted request to the engine, `close` ends a session."""
+
     def __init__(
         self,
         config: ServerConfig,
