@@ -8,7 +8,6 @@ before anything starts, as one `section.name: reason` line (ConfigError); the CL
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 
 from indexmaker.app.config_rebalance import proposal
 from indexmaker.app.settings import RateLimitSettings, Settings
+from indexmaker.app.settings_types import first_error
 from indexmaker.core.money import EXACT_CONTEXT
 from indexmaker.core.rebalance_events import RebalanceIndex
 from indexmaker.engine.config import SolverConfig
@@ -144,40 +144,8 @@ def load_config(
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_first_error(error, sources or {})) from None
+        raise ConfigError(first_error(error, sources or {})) from None
     return to_service_config(settings)
-
-
-def _first_error(error: ValidationError, sources: dict[str, str]) -> str:
-    detail = error.errors(include_url=False)[0]
-    where = ""
-    for part in detail["loc"]:
-        if isinstance(part, int):
-            where += f"[{part}]"  # the n-th entry of a list: order_rate_limits[0].limit
-        elif part != "[key]":
-            where += f".{part}" if where else str(part)
-    message: str = detail["msg"]
-    if detail["type"] == "value_error":
-        # A model check names its own field ("fee_factor: …") after pydantic's prefix.
-        message = message.removeprefix("Value error, ")
-        name, sep, reason = message.partition(": ")
-        if sep and " " not in name:
-            where, message = (f"{where}.{name}" if where else name), reason
-    elif detail["type"] == "extra_forbidden":
-        message = "unknown setting"
-    elif detail["type"] == "missing":
-        message = "required, missing"
-    elif detail["type"] in ("model_type", "model_attributes_type", "dict_type"):
-        message = f"expected a table of settings ([{where}]), got {detail.get('input')!r}"
-    elif detail["type"] in ("decimal_type", "is_instance_of"):
-        message = 'expected a decimal number, e.g. 0.01 or "0.01"'
-    else:
-        message = re.sub(r"^\w+ should", "must", message)  # "Input should be" → "must be"
-        value = detail.get("input")
-        shown = str(value) if isinstance(value, Decimal) else repr(value)
-        message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
-    where = sources.get(where, where)
-    return f"{where}: {message}" if where else message
 
 
 def _seconds(value: Decimal) -> timedelta:

@@ -1,6 +1,7 @@
 """The settings file's shared field types (app/settings.py): finite Decimals in ranges,
 durations in seconds, counts, URL paths, chain ids, JSON-RPC URLs, one rate-limit window, and
-the strict frozen base model every section derives from."""
+the strict frozen base model every section derives from, and a validation error as one
+`section.name: reason` line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 MAX_AMOUNT = Decimal("1e12")  # USDC; far above any real volley, far below what overflows
 DAY = 86_400
@@ -93,3 +94,38 @@ def unique_names(limits: list[RateLimitSettings], field: str) -> None:
     names = [limit.name for limit in limits]
     if len(set(names)) != len(names):
         raise ValueError(f"{field}: window names must be unique, got {names}")
+
+
+def first_error(error: ValidationError, sources: dict[str, str]) -> str:
+    """The first validation error as one `section.name: reason` line (`server.port: must be
+    less than or equal to 65535 (got 70000)`); `sources` renames a setting to where its value
+    came from (`{"server.port": "--port"}`)."""
+    detail = error.errors(include_url=False)[0]
+    where = ""
+    for part in detail["loc"]:
+        if isinstance(part, int):
+            where += f"[{part}]"  # the n-th entry of a list: order_rate_limits[0].limit
+        elif part != "[key]":
+            where += f".{part}" if where else str(part)
+    message: str = detail["msg"]
+    if detail["type"] == "value_error":
+        # A model check names its own field ("fee_factor: …") after pydantic's prefix.
+        message = message.removeprefix("Value error, ")
+        name, sep, reason = message.partition(": ")
+        if sep and " " not in name:
+            where, message = (f"{where}.{name}" if where else name), reason
+    elif detail["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif detail["type"] == "missing":
+        message = "required, missing"
+    elif detail["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"expected a table of settings ([{where}]), got {detail.get('input')!r}"
+    elif detail["type"] in ("decimal_type", "is_instance_of"):
+        message = 'expected a decimal number, e.g. 0.01 or "0.01"'
+    else:
+        message = re.sub(r"^\w+ should", "must", message)  # "Input should be" → "must be"
+        value = detail.get("input")
+        shown = str(value) if isinstance(value, Decimal) else repr(value)
+        message += f" (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
+    where = sources.get(where, where)
+    return f"{where}: {message}" if where else message
