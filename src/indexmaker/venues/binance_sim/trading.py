@@ -1,20 +1,14 @@
 """Order entry and matching per symbol: price-time priority over the book's FIFO levels;
 LIMIT GTC / IOC / FOK, LIMIT_MAKER, MARKET (quantity or quoteOrderQty); partial fills;
-commissions; self-trade prevention (faqs/stp_faq.md); balances locked per order.
-
-Commissions (`commission_asset="received"`, Binance without BNB): a buyer pays in the base
-asset it receives, a seller in the quote asset; `"quote"`: everyone pays in quote. Amounts
-are rounded half-up to 8 decimals (COMMISSION_ROUNDING), the venue's commission precision, and
-so is a trade's quote amount (QUOTE_ROUNDING).
-An order's lock (quote for buys, base for sells) pays its fills; what is left is released
-when it closes.
+self-trade prevention (faqs/stp_faq.md); balances locked per order. What one trade moves
+(quote amount, commission, balances) is settlement.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from indexmaker.venues.binance_sim.accounts import Account
@@ -26,12 +20,13 @@ from indexmaker.venues.binance_sim.limits import Limiter
 from indexmaker.venues.binance_sim.order_params import OrderRequest
 from indexmaker.venues.binance_sim.order_store import OrderStore
 from indexmaker.venues.binance_sim.orders import Order, Trade
+from indexmaker.venues.binance_sim.settlement import (
+    position_event,
+    settle_balances,
+    trade_amounts,
+)
 
 ZERO = Decimal(0)
-EIGHT = Decimal("1e-8")
-COMMISSION_ROUNDING = ROUND_HALF_UP
-# A trade's quote amount is settled at the venue's 8-decimal quote precision.
-QUOTE_ROUNDING = ROUND_HALF_UP
 UserListener = Callable[[str, dict[str, object]], None]  # (account, event)
 
 
@@ -257,36 +252,17 @@ class Trading:
     def _settle(
         self, order: Order, trade_id: int, price: Decimal, qty: Decimal, maker: bool, now: int
     ) -> None:
-        spec = order.spec
-        account = self.account(order.account)
         rate = self.config.maker_commission if maker else self.config.taker_commission
-        quote = (price * qty).quantize(EIGHT, rounding=QUOTE_ROUNDING)
-        buy = order.side == "BUY"
-        if buy and self.config.commission_asset == "received":
-            commission, asset = (
-                (qty * rate).quantize(EIGHT, rounding=COMMISSION_ROUNDING),
-                spec.base,
-            )
-        else:
-            commission, asset = (
-                (quote * rate).quantize(EIGHT, rounding=COMMISSION_ROUNDING),
-                spec.quote,
-            )
-        if buy:
-            paid = quote + (commission if asset == spec.quote else ZERO)
-            account.spend_locked(spec.quote, paid)
-            order.locked -= paid
-            account.credit(spec.base, qty - (commission if asset == spec.base else ZERO))
-        else:
-            account.spend_locked(spec.base, qty)
-            order.locked -= qty
-            account.credit(spec.quote, quote - commission)
+        quote, commission, asset = trade_amounts(
+            order, price, qty, rate, self.config.commission_asset
+        )
+        settle_balances(self.account(order.account), order, qty, quote, commission, asset)
         first = not order.trades
         order.executed_qty += qty
         order.cum_quote += quote
         order.update_time = now
         trade = Trade(
-            spec.symbol,
+            order.spec.symbol,
             trade_id,
             order.order_id,
             price,
@@ -295,7 +271,7 @@ class Trading:
             commission,
             asset,
             now,
-            buy,
+            order.side == "BUY",
             maker,
         )
         order.trades.append(trade)
@@ -443,13 +419,8 @@ class Trading:
                 self._emit(name, self.position_event(holder, changed, now))
 
     def position_event(self, account: Account, assets: list[str], now: int) -> dict[str, object]:
-        rows = account.balance_rows(assets)
-        return {
-            "e": "outboundAccountPosition",
-            "E": now,
-            "u": now,
-            "B": [{"a": r["asset"], "f": r["free"], "l": r["locked"]} for r in rows],
-        }
+        """`outboundAccountPosition` of `assets` (settlement.py)."""
+        return position_event(account, assets, now)
 
     def _emit(self, account: str, event: dict[str, Any]) -> None:
         for listener in self.listeners:
