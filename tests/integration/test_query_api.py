@@ -219,6 +219,38 @@ async def test_bad_parameters_are_400s_naming_the_parameter(
     assert body["error"].startswith(message), body
 
 
+async def test_a_reversed_or_empty_time_range_is_a_400_on_every_listing(world: World) -> None:
+    _, document = await world.get("/openapi.json")
+    ranged = [
+        path
+        for path, item in document["paths"].items()
+        if {"from", "to"} <= {p["name"] for p in item["get"]["parameters"]}
+    ]
+    assert {"/v1/invoices", "/v1/order-history", "/v1/batch-history"} <= set(ranged)
+    for path in ranged:
+        for until in ("2020-01-01T00:00:00Z", "2030-01-01T00:00:00+00:00"):
+            status, body = await world.get(path, **{"from": "2030-01-01T00:00:00Z", "to": until})
+            assert status == 400, (path, body)
+            assert body["error"].startswith("to: 20") and "is not after from 2030" in body["error"]
+        status, _ = await world.get(path, **{"from": "2020-01-01T00:00:00Z", "to": "2030-01-01Z"})
+        assert status in (200, 400)  # a date without a time may be refused; never a 500
+
+
+async def test_invoice_items_carry_the_wire_body_and_its_hash_terms(world: World) -> None:
+    from indexmaker.core.invoice_terms import TERM_FIELDS, terms_hash
+
+    items = await world.all_pages("/v1/invoices", limit=5)
+    for item in items:
+        sent = world.minted[item["client_order_id"]]
+        assert item["body"] == sent.body  # exactly what the client was sent
+        assert {*TERM_FIELDS, "timestamp", "position"} <= set(item["body"])
+        assert item["basket_version"] == sent.basket_version == 1
+        # The hash of the terms, recomputed from the body alone; the simulated chain has no
+        # mint transaction, said as null.
+        assert item["invoice_hash"] == item["body"]["invoice_hash"] == terms_hash(item["body"])
+        assert item["mint_tx_hash"] is None and "mint_tx_hash" not in item["body"]
+
+
 async def test_health_and_unknown_paths_answer_json(world: World) -> None:
     status, health = await world.get("/health")
     # On a loaded machine the loop may lag: then 503 with the same body naming why.

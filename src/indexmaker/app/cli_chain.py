@@ -17,7 +17,13 @@ filled_quantity × 10^18, custody's `invoiceHashOf` is the file's `invoice_hash`
 recomputed from the file's own terms (core/invoice_terms.py, the encoding hashed at the mint)
 is that too: a file edited after minting is refused.
 
-Addresses and RPC URLs come from the deployment file (`make deploy`: .chains/deployment.json).
+The file may also be an item of the query API's `/v1/invoices` (its `body` is the MintInvoice
+body as sent), a whole page of them (`{"items": [...]}`, pick one with `--id`) or an order's
+`/v1/orders/{chain}/{address}/{id}` answer, and the saved `order --wait --invoice-out FILE`.
+
+Addresses and RPC URLs of `verify-invoice` come from `--deployment FILE`, else from GET /info
+of the service at `--url` (a `serve` on local chains names them), else from `make deploy`'s
+.chains/deployment.json (app/cli_redeem.py `trading_section`, as `order --approve`).
 Exit status: 0 done / all match, 1 failed or a mismatch (the line names the field), 2 bad input.
 """
 
@@ -28,11 +34,13 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexmaker.app.cli_client import ANVIL_TEST_KEYS, KEY_ENV, CliError
+from indexmaker.app.cli_args import seconds_arg
+from indexmaker.app.cli_client import ANVIL_TEST_KEYS, KEY_ENV, URL_ENV, CliError
 
 # web3 and eth_account are imported where used: every other command starts without them.
 if TYPE_CHECKING:
@@ -63,7 +71,13 @@ def add_chain_commands(commands: Any) -> None:
     verify.add_argument("--id", dest="client_order_id", help="which invoice of a list")
     verify.add_argument("--client", help="recipient (default: the invoice's position.address)")
     verify.add_argument(
-        "--deployment", type=Path, default=default, help=f"addresses (default {default})"
+        "--deployment",
+        type=Path,
+        help=f"addresses (default: the chains GET /info of --url names, else {default})",
+    )
+    verify.add_argument("--url", help=f"the service's FIX endpoint (default ${URL_ENV})")
+    verify.add_argument(
+        "--timeout", type=seconds_arg, default=10.0, help="seconds GET /info may take"
     )
     deposit.add_argument(
         "--deployment",
@@ -80,9 +94,12 @@ def run_chain_command(args: argparse.Namespace) -> int:
     """Run `verify-invoice` or `deposit --chain`; the exit status (errors on stderr)."""
     try:
         if args.command == "verify-invoice":
-            print(
-                verify_invoice_file(args.file, args.deployment, args.client_order_id, args.client)
-            )
+            from indexmaker.app.cli_redeem import trading_section
+
+            def section() -> dict[str, Any]:
+                return trading_section(args)[0]
+
+            print(verify_invoice_file(args.file, section, args.client_order_id, args.client))
         else:
             from indexmaker.app.cli_deposit import run_deposit
 
@@ -224,6 +241,14 @@ def deposit_on_chain(args: argparse.Namespace, section: dict[str, Any], chain_id
 
 
 def _pick_invoice(data: Any, client_order_id: str | None) -> dict[str, Any]:
+    """The one MintInvoice body in `data`: a body, a {"body": …} message or query API item,
+    a list or page ({"items": […]}) of them, or an order's detail ({"invoice": …})."""
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        data = data["items"]
+    elif isinstance(data, dict) and "invoice" in data and "payment_id" not in data:
+        if not isinstance(data["invoice"], dict):
+            raise CliError("invoice: the order has no mint invoice (not minted yet?)", 2)
+        data = data["invoice"]
     items = data if isinstance(data, list) else [data]
     bodies = [i.get("body", i) if isinstance(i, dict) else i for i in items]
     if not all(isinstance(b, dict) for b in bodies):
@@ -258,10 +283,14 @@ def _recipient(body: dict[str, Any], client: str | None) -> str:
 
 
 def verify_invoice_file(
-    path: Path, deployment: Path, client_order_id: str | None, client: str | None
+    path: Path,
+    trading: Callable[[], dict[str, Any]],
+    client_order_id: str | None,
+    client: str | None,
 ) -> str:
-    """Check the invoice in `path` against the trading chain; the summary (CliError 1 naming
-    the first field that differs, CliError 2 on bad input)."""
+    """Check the invoice in `path` against the trading chain, whose deployment section
+    `trading()` gives once the file is read; the summary (CliError 1 naming the first field
+    that differs, CliError 2 on bad input)."""
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -287,7 +316,7 @@ def verify_invoice_file(
         recomputed = terms_hash(body)
     except KeyError as missing:
         raise CliError(f"invoice.{missing.args[0]}: missing (a term the hash covers)", 2) from None
-    section = load_section(deployment, TRADING_CHAIN_ID)
+    section = trading()
     w3 = _web3(section)
     summary = _check_on_chain(w3, section, payment_id, symbol, tx_hash, file_hash, units, recipient)
     if recomputed != file_hash:  # custody records file_hash (checked above)

@@ -124,6 +124,13 @@ def add_client_commands(commands: Any) -> None:
         default=300.0,
         help="seconds --wait waits (default 300)",
     )
+    order.add_argument(
+        "--invoice-out",
+        type=Path,
+        metavar="FILE",
+        help="with --wait: save the invoice as received (JSON; `indexmaker verify-invoice "
+        "FILE` checks a mint invoice against the chain)",
+    )
     from indexmaker.app.cli_redeem import add_sell_options
 
     add_sell_options(order)  # a sell's floor and approval (app/cli_redeem.py)
@@ -138,6 +145,12 @@ def add_client_commands(commands: Any) -> None:
         "--history", action="store_true", help="also print what the server still holds"
     )
     watch.add_argument("--duration", type=seconds_arg, help="stop after this many seconds")
+    watch.add_argument(
+        "--invoice-out",
+        type=Path,
+        metavar="FILE",
+        help="save every mint invoice shown, as received (a JSON list once there are two)",
+    )
     deposit = commands.add_parser(
         "deposit",
         parents=[common],
@@ -230,6 +243,8 @@ def _client_command(args: argparse.Namespace) -> int:
 
         selling = sdk.parse_side(args.side).value == "sell"
         check_sell_options(args, selling)
+        if args.invoice_out is not None and not args.wait:
+            raise CliError("--invoice-out: only with --wait (the invoice it saves)", code=2)
         if args.approve:
             print(approve_custody(key, args.symbol, args.amount, args), flush=True)
     runner: Callable[[IndexMakerClient, argparse.Namespace], Awaitable[int]] = {

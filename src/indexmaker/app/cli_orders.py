@@ -11,7 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from indexmaker.app.cli_client import CliError
-from indexmaker.app.cli_output import fill_line, order_text, print_invoice
+from indexmaker.app.cli_output import order_text, print_event, save_invoices
 from indexmaker.server.client_requests import parse_side
 
 if TYPE_CHECKING:
@@ -43,17 +43,8 @@ async def quote(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
 
 async def order(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    from indexmaker.app.cli_redeem import print_redemption, redemption_line
-    from indexmaker.server.client import (
-        Ack,
-        Disconnected,
-        Fill,
-        Nak,
-        OrderResponse,
-        RedemptionFill,
-        ServerRestarted,
-        new_id,
-    )
+    from indexmaker.server.client import Ack, Invoice, Nak, OrderResponse, new_id
+    from indexmaker.server.client_redemption import RedemptionInvoice
 
     cid = args.client_order_id or new_id("o")
 
@@ -62,20 +53,16 @@ async def order(client: IndexMakerClient, args: argparse.Namespace) -> int:
             print(f"ACK  seq {event.ref_seq_num}", flush=True)
         elif isinstance(event, Nak):
             print(f"NAK  seq {event.ref_seq_num}: {event.reason}", flush=True)
-        elif isinstance(event, OrderResponse) and event.client_order_id == cid:
+        elif getattr(event, "client_order_id", cid) != cid:
+            return  # another order's news
+        elif isinstance(event, OrderResponse):
             if event.accepted:
                 # The reason of an accepted order is news: what it waits for, or why a sell
                 # reduced less than asked (SPEC §3).
                 why = f" ({event.reason})" if event.reason else ""
                 print(f"accepted {cid}: {order_text(args)}{why}")
-        elif isinstance(event, Fill) and event.client_order_id == cid:
-            print(fill_line(event), flush=True)
-        elif isinstance(event, RedemptionFill) and event.client_order_id == cid:
-            print(redemption_line(event), flush=True)
-        elif isinstance(event, Disconnected):
-            print(f"disconnected: {event.reason} (reconnecting)", flush=True)
-        elif isinstance(event, ServerRestarted):
-            print(f"server restarted: {event.reason}", flush=True)
+        elif not isinstance(event, Invoice | RedemptionInvoice):  # the end is printed below
+            print_event(event, reconnecting=True)
 
     client.on_event = show
     try:
@@ -87,13 +74,14 @@ async def order(client: IndexMakerClient, args: argparse.Namespace) -> int:
         if not args.wait:
             print("(fills follow; `indexmaker watch` shows them, `--wait` waits for the invoice)")
             return 0
-        if parse_side(args.side).value == "sell":
-            print_redemption(await client.wait_redeemed(cid, args.wait_timeout))
-            return 0
-        invoice = await client.wait_minted(cid, args.wait_timeout)
+        selling = parse_side(args.side).value == "sell"
+        wait = client.wait_redeemed if selling else client.wait_minted
+        invoice: Invoice | RedemptionInvoice = await wait(cid, args.wait_timeout)
     finally:
         client.on_event = None  # our own close at the end is no news
-    print_invoice(invoice)
+    print_event(invoice)
+    if args.invoice_out is not None:
+        save_invoices(args.invoice_out, [invoice])
     return 0
 
 
@@ -109,21 +97,11 @@ async def cancel(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
 
 async def watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    from indexmaker.app.cli_redeem import show_redemption_event
-    from indexmaker.server.client import (
-        CancelResponse,
-        Connected,
-        Disconnected,
-        Fill,
-        Invoice,
-        OrderResponse,
-        ServerMessage,
-        ServerRestarted,
-        Unverified,
-    )
+    from indexmaker.server.client import Invoice, ServerMessage
 
     print(f"watching {client.address} on {client.url} (Ctrl-C stops)", flush=True)
     skipped = 0
+    invoices: list[Invoice] = []  # mint invoices seen, for --invoice-out
 
     async def loop() -> None:
         nonlocal skipped
@@ -132,26 +110,10 @@ async def watch(client: IndexMakerClient, args: argparse.Namespace) -> int:
                 skipped += 1
                 continue
             tag = " (resent)" if isinstance(event, ServerMessage) and event.poss_dup else ""
-            if isinstance(event, Fill):
-                print(fill_line(event) + tag, flush=True)
-            elif isinstance(event, Invoice):
-                print_invoice(event, tag)
-            elif show_redemption_event(event, tag):  # a sell's fills and invoice
-                pass
-            elif isinstance(event, OrderResponse | CancelResponse):
-                what = "order" if isinstance(event, OrderResponse) else "cancel"
-                why = f": {event.reason}" if event.reason else ""
-                print(f"{what} {event.client_order_id} {event.status}{why}{tag}", flush=True)
-            elif isinstance(event, Connected) and event.session > 1:
-                print(f"reconnected; resumed after server_seq {event.resumed_from}", flush=True)
-            elif isinstance(event, Disconnected | Unverified):
-                print(f"{type(event).__name__.lower()}: {event.reason}", flush=True)
-            elif isinstance(event, ServerRestarted):
-                print(
-                    f"server restarted: {event.reason}; what it held for a resend may be "
-                    "gone, so check open orders",
-                    flush=True,
-                )
+            print_event(event, tag)
+            if isinstance(event, Invoice) and args.invoice_out is not None:
+                invoices.append(event)
+                save_invoices(args.invoice_out, invoices)
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(loop(), args.duration)

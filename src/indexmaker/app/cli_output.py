@@ -5,7 +5,10 @@ index units, SPEC §3). Plain lines, whole, on a terminal or not."""
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from indexmaker.server.client_requests import parse_side
@@ -52,7 +55,64 @@ def print_invoice(invoice: Invoice, tag: str = "") -> None:
     print(f"minted {invoice.filled_quantity} {invoice.symbol} for {invoice.client_order_id}{tag}")
     print_fields(invoice, MINT_INVOICE_FIELDS)
     fees = sum((lot.assigned_fee for lot in invoice.lots), Decimal(0))
-    print(f"  lots: {len(invoice.lots)} (fees {fees:f})", flush=True)
+    print(f"  lots: {len(invoice.lots)} (fees {fees:f})")
+    # What `indexmaker verify-invoice` checks against the chain (none on the simulated chain).
+    print(f"  invoice_hash: {invoice.invoice_hash or '(none: simulated chain)'}")
+    print(f"  mint_tx_hash: {invoice.mint_tx_hash or '(none: simulated chain)'}", flush=True)
+
+
+def print_event(event: Any, tag: str = "", reconnecting: bool = False) -> None:
+    """One server event as `order --wait` and `watch` print it: fills, invoices (mint and
+    redemption), order and cancel statuses, the connection's news; nothing for others.
+    `tag` follows the first line (e.g. " (resent)"); `reconnecting`: say the SDK reconnects."""
+    from indexmaker.app.cli_redeem import show_redemption_event
+    from indexmaker.server.client import (
+        CancelResponse,
+        Connected,
+        Disconnected,
+        Fill,
+        Invoice,
+        OrderResponse,
+        ServerRestarted,
+        Unverified,
+    )
+
+    if isinstance(event, Fill):
+        print(fill_line(event) + tag, flush=True)
+    elif isinstance(event, Invoice):
+        print_invoice(event, tag)
+    elif show_redemption_event(event, tag):  # a sell's fills and invoice
+        pass
+    elif isinstance(event, OrderResponse | CancelResponse):
+        what = "order" if isinstance(event, OrderResponse) else "cancel"
+        why = f": {event.reason}" if event.reason else ""
+        print(f"{what} {event.client_order_id} {event.status}{why}{tag}", flush=True)
+    elif isinstance(event, Connected) and event.session > 1:
+        print(f"reconnected; resumed after server_seq {event.resumed_from}", flush=True)
+    elif isinstance(event, Disconnected | Unverified):
+        again = " (reconnecting)" if reconnecting else ""
+        print(f"{type(event).__name__.lower()}: {event.reason}{again}", flush=True)
+    elif isinstance(event, ServerRestarted):
+        print(
+            f"server restarted: {event.reason}; what it held for a resend may be "
+            "gone, so check open orders",
+            flush=True,
+        )
+
+
+def save_invoices(path: Path, invoices: Sequence[Any]) -> None:
+    """Write the invoices' bodies as received (one: the body; more: a list of them) to
+    `path`, for `indexmaker verify-invoice FILE`; CliError naming the file when it cannot
+    be written."""
+    from indexmaker.app.cli_client import CliError
+
+    bodies = [i.body for i in invoices]
+    text = json.dumps(bodies[0] if len(bodies) == 1 else bodies, indent=2) + "\n"
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise CliError(f"--invoice-out: cannot write {path} ({exc.strerror})", 2) from None
+    print(f"  saved to {path} (indexmaker verify-invoice {path} checks it)", flush=True)
 
 
 def order_text(args: argparse.Namespace) -> str:

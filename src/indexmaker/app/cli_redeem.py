@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from indexmaker.app.cli_client import CliError
+from indexmaker.app.cli_client import CliError, service_url
 from indexmaker.app.cli_output import print_fields
 
 TRADING_CHAIN_ID = 8453
@@ -90,6 +90,13 @@ def trading_section(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         source = f"GET /info of {args.url}"
         return usable_section(info, TRADING_CHAIN_ID, source), source
     path = RUN_DIR / "deployment.json"
+    if not path.exists():
+        raise CliError(
+            f"deployment: the service at {service_url(args)} names no chains in GET /info "
+            f"(not running, or on the simulated chain) and {path} does not exist: start "
+            "`indexmaker serve`, pass --url or --deployment FILE, or make deploy",
+            2,
+        )
     return load_section(path, TRADING_CHAIN_ID), str(path)
 
 

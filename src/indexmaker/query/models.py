@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -263,3 +263,16 @@ class Invoice(_Out):
     exchange_fee: Num
     fill_rate: Num
     lots: list[InvoiceLot]
+    basket_version: int = Field(description="the index's basket version the units were bought on")
+    invoice_hash: str | None = Field(
+        description="0x + SHA-256 of the invoice's terms, recorded by custody with the mint "
+        "on a chain (SPEC §7; core/invoice_terms.py: recomputed from `body` alone)"
+    )
+    mint_tx_hash: str | None = Field(
+        description="the mint's transaction on the trading chain (8453); null on the "
+        "simulated chain"
+    )
+    body: dict[str, Any] = Field(
+        description="the MintInvoice body exactly as the client was sent it over FIX (SPEC §5): "
+        "save an item and `indexmaker verify-invoice FILE` checks it against the chain"
+    )

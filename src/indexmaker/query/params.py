@@ -125,8 +125,20 @@ def parse(declared: Sequence[Param], query: Mapping[str, str]) -> dict[str, Any]
         if len(given) > 1:
             raise BadRequest(f"{param.name}: given {len(given)} times, expected once")
         values[param.name] = param.parse(given[0])
+    _check_range(values)
     values.setdefault("limit", DEFAULT_LIMIT)
     return values
+
+
+def _check_range(values: Mapping[str, Any]) -> None:
+    """A time range's `to` (exclusive) must come after its `from`: an empty or reversed
+    range is a mistake in the request, never silently an empty page."""
+    since, until = values.get("from"), values.get("to")
+    if since is not None and until is not None and until <= since:
+        raise BadRequest(
+            f"to: {until.isoformat()} is not after from {since.isoformat()} "
+            "(the range is from, inclusive, to to, exclusive)"
+        )
 
 
 # ---------------------------------------------------------------- keyset cursors

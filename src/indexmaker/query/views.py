@@ -21,6 +21,7 @@ from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderUpdate
 from indexmaker.query import models
 from indexmaker.query.params import BadRequest, page
+from indexmaker.server.encoding import response_body
 
 Values = dict[str, Any]
 ZERO = Decimal(0)
@@ -297,6 +298,11 @@ def invoice(client: ClientKey, invoice: MintInvoice) -> models.Invoice:
         assets_value=invoice.assets_value,
         exchange_fee=invoice.exchange_fee,
         fill_rate=invoice.fill_rate,
+        basket_version=invoice.basket_version,
+        invoice_hash=invoice.invoice_hash,
+        mint_tx_hash=invoice.mint_tx_hash,
+        # As the FIX frame carries it (server/encoding.py), without header and trailer.
+        body={"chain_id": client[0], "address": client[1], **response_body(invoice)[2]},
         lots=[
             models.InvoiceLot(
                 lot_id=lot.lot_id,

@@ -10,7 +10,7 @@ wire_values.py and signing.py.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -176,6 +176,9 @@ class Invoice(ServerMessage):
     invoice_hash: str | None = None  # the hash of its terms recorded on chain with the mint
     mint_tx_hash: str | None = None  # the mint's transaction on the trading chain
     basket_version: int = 1  # the index's basket version the units were bought on
+    # The body as received (the frame without its header and trailer): what a client saves
+    # and `indexmaker verify-invoice` checks against the chain (core/invoice_terms.py).
+    body: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,11 @@ def _dec(body: dict[str, Any], name: str) -> Decimal:
 
 def _opt_dec(body: dict[str, Any], name: str) -> Decimal | None:
     return _dec(body, name) if name in body else None
+
+
+def wire_body(frame: dict[str, Any]) -> dict[str, Any]:
+    """A frame's body fields: the frame without its header and trailer."""
+    return {k: v for k, v in frame.items() if k not in ("standard_header", "standard_trailer")}
 
 
 def _meta(header: dict[str, Any]) -> dict[str, Any]:
@@ -333,6 +341,7 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             frame.get("invoice_hash"),
             frame.get("mint_tx_hash"),
             int(frame.get("basket_version", 1)),
+            wire_body(frame),
             **meta,
         )
     if msg_type in REDEMPTION_TYPES:  # sell orders (issue 12): client_redemption.py

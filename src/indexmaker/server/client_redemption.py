@@ -5,11 +5,11 @@ core/redemption_events.py). Decimals stay Decimal; a missing tx hash is None.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from indexmaker.server.client_events import ServerMessage
+from indexmaker.server.client_events import ServerMessage, wire_body
 from indexmaker.server.redemption_wire import REDEMPTION_FILL, REDEMPTION_INVOICE
 
 
@@ -75,6 +75,7 @@ class RedemptionInvoice(ServerMessage):
     payout_tx: str | None
     realised_pnl: Decimal
     basket_version: int = 1  # the index's basket version its units were sold on (issue 12)
+    body: dict[str, Any] = field(default_factory=dict, compare=False)  # as received
 
 
 def _dec(frame: dict[str, Any], name: str) -> Decimal:
@@ -136,5 +137,6 @@ def decode_redemption(
         payout_tx=frame.get("payout_tx"),
         realised_pnl=_dec(frame, "realised_pnl"),
         basket_version=int(frame.get("basket_version", 1)),
+        body=wire_body(frame),
         **meta,
     )
