@@ -65,6 +65,7 @@ from indexmaker.core.store_records import (
     StoredInvoice,
     StoredMessage,
     StoredOrder,
+    StoredRedemption,
 )
 from indexmaker.model.filters import InstrumentRules
 
@@ -318,6 +319,11 @@ class StorePort(Protocol):
         """Committed mint invoices matching `query`, by mint time then payment id, at most
         `query.limit`. Safe from any thread (a connection per call); ValueError for a naive
         time in the query."""
+        ...
+
+    def redemptions(self, query: InvoiceQuery) -> list[StoredRedemption]:
+        """Committed redemption invoices matching `query` (its times on the invoice time),
+        by that time then client and order id, at most `query.limit`. Any thread."""
         ...
 
     def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:

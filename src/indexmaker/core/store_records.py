@@ -12,6 +12,7 @@ from typing import Protocol
 
 from indexmaker.core.events import MintInvoice, SendToClient
 from indexmaker.core.ids import ClientKey
+from indexmaker.core.redemption_events import RedemptionInvoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,16 @@ class StoredInvoice:
     client: ClientKey
     invoice: MintInvoice
     key: tuple[str, str]  # (minted_at key, payment id): the cursor of this row
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRedemption:
+    """A committed RedemptionInvoice (issue 12) and its client; listed by `InvoiceQuery`
+    (times on the redemption's invoice time)."""
+
+    client: ClientKey
+    invoice: RedemptionInvoice
+    key: tuple[str, str]  # (redeemed_at key, "<chain_id>:<address>:<client order id>")
 
 
 @dataclass(frozen=True, slots=True)

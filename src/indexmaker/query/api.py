@@ -28,6 +28,7 @@ from indexmaker.core.store_records import InvoiceQuery, OrderQuery
 from indexmaker.core.venue_events import ExchangeOrderStatus
 from indexmaker.engine.engine import Engine
 from indexmaker.model.order import OrderStatus
+from indexmaker.model.redemption import RedemptionState
 from indexmaker.observability.logging import log_event
 from indexmaker.query import history, models, views
 from indexmaker.query.history import Unavailable
@@ -75,11 +76,13 @@ class Route:
 
 
 class OrderDetail(BaseModel):
-    """An order update as the engine holds it, or (once finished and minted) its invoice."""
+    """An order as the engine holds it (a buy's update or an open sell), its invoice once
+    minted (a buy) or redeemed (a sell), and its record as the store keeps it (durable)."""
 
     order: models.OrderUpdate | None
     invoice: models.Invoice | None
-    record: models.OrderRecord | None = None  # as the store keeps it (durable)
+    record: models.OrderRecord | None = None
+    redemption: models.RedemptionInvoice | None = None
 
 
 @dataclass
@@ -143,7 +146,7 @@ class QueryApi:
 
             return handler
 
-        invoices, order_history, batch_history = history.handlers(self.store)
+        invoices, redemptions, order_history, batch_history = history.handlers(self.store)
         return [
             Route("/health", "Liveness and the store's progress", models.Health, self._health,
                   tag="service"),
@@ -160,13 +163,15 @@ class QueryApi:
                   models.Page[models.InventoryLot], state(views.lots),
                   (*INSTRUMENT, Param("free_only", "bool", "only lots with free quantity"),
                    *PAGING), tag="inventory"),
-            Route("/v1/orders", "Order updates the engine holds, with their state",
+            Route("/v1/orders", "Orders the engine holds (buys' updates, open sells), with "
+                  "their state",
                   models.Page[models.OrderUpdate], state(views.orders),
                   (*CLIENT, Param("symbol", "str", "an index, e.g. SY100"),
                    Param("status", "enum", "the update's state", choices=ORDER_STATES),
                    *PAGING), tag="orders"),
             Route("/v1/orders/{chain_id}/{address}/{client_order_id}",
-                  "One order update: its state now, or its invoice once minted",
+                  "One order: its state now, its record, and its invoice once minted or "
+                  "redeemed",
                   OrderDetail, self._order, IN_PATH, tag="orders"),
             Route("/v1/order-history",
                   "Every order the store kept, closed and old ones too (durable)",
@@ -192,6 +197,14 @@ class QueryApi:
                   (*CLIENT, Param("symbol", "str", "an index, e.g. SY100"),
                    Param("from", "time", "minted at or after (ISO 8601 with timezone)"),
                    Param("to", "time", "minted before (ISO 8601 with timezone)"), *PAGING),
+                  tag="invoices"),
+            Route("/v1/redemptions",
+                  "Redemption invoices (sells: burns, lots, payout) by client and by time "
+                  "range (durable)",
+                  models.Page[models.RedemptionInvoice], redemptions,
+                  (*CLIENT, Param("symbol", "str", "an index, e.g. SY100"),
+                   Param("from", "time", "invoiced at or after (ISO 8601 with timezone)"),
+                   Param("to", "time", "invoiced before (ISO 8601 with timezone)"), *PAGING),
                   tag="invoices"),
         ]  # fmt: skip
 
@@ -234,19 +247,26 @@ class QueryApi:
         client = client_key(values["chain_id"], values["address"])
         order_id = values["client_order_id"]
         await self.quiet()
-        update = self.engine.orders.update(client, order_id)
-        found = None if update is None else views.order_update(update)
-        invoice = record = None
+        held = self.engine.orders.update(client, order_id) or self.engine.redemptions.get(
+            client, order_id
+        )
+        detail = OrderDetail(order=None if held is None else views.held_view(held), invoice=None)
         if self.store is not None:
+            store = self.store
             query = InvoiceQuery(client=client, client_order_id=order_id, limit=1)
-            rows = await asyncio.to_thread(self.store.invoices, query)
-            invoice = views.invoice(rows[0].client, rows[0].invoice) if rows else None
+            minted = await asyncio.to_thread(store.invoices, query)
+            redeemed = await asyncio.to_thread(store.redemptions, query)
             which = OrderQuery(client=client, client_order_id=order_id, limit=1)
-            kept = await asyncio.to_thread(self.store.orders, which)
-            record = history.order_record(kept[0]) if kept else None
-        if found is None and invoice is None and record is None:
+            kept = await asyncio.to_thread(store.orders, which)
+            detail = OrderDetail(
+                order=detail.order,
+                invoice=views.invoice(client, minted[0].invoice) if minted else None,
+                record=history.order_record(kept[0]) if kept else None,
+                redemption=views.redemption(client, redeemed[0].invoice) if redeemed else None,
+            )
+        if detail == OrderDetail(order=None, invoice=None):
             return None
-        return OrderDetail(order=found, invoice=invoice, record=record)
+        return detail
 
     # ------------------------------------------------------------------ schema and docs
 
@@ -356,7 +376,10 @@ def _swagger_ui_path() -> Path:
     return Path(str(swagger_ui_bundle.swagger_ui_path))
 
 
-ORDER_STATES = tuple(s.value for s in OrderStatus)
+# A buy's update states, then those of a sell (a redemption) not already among them.
+ORDER_STATES = tuple(
+    dict.fromkeys([*(s.value for s in OrderStatus), *(s.value for s in RedemptionState)])
+)
 EXCHANGE_STATES = tuple(s.value for s in ExchangeOrderStatus)
 DOCS_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Index Maker query API</title>

@@ -1,8 +1,8 @@
-"""The query API's durable listings (issue 10): mint invoices, and every order and every batch
-the store kept, closed and old ones included, also after a restart, read through the store
-port (`invoices`, `orders`, `batches`) on a connection of their own in a worker thread.
-Keyset pages (the cursor is the last row's sort key: stable while new rows arrive) and
-filters.
+"""The query API's durable listings (issue 10): mint and redemption invoices, and every
+order and every batch the store kept, closed and old ones included, also after a restart,
+read through the store port (`invoices`, `redemptions`, `orders`, `batches`) on a
+connection of their own in a worker thread. Keyset pages (the cursor is the last row's sort
+key: stable while new rows arrive) and filters.
 """
 
 from __future__ import annotations
@@ -53,36 +53,11 @@ class Unavailable(Exception):
 
 
 def order_record(row: StoredOrder) -> models.OrderRecord:
-    return models.OrderRecord(
-        chain_id=row.client[0],
-        address=row.client[1],
-        client_order_id=row.client_order_id,
-        symbol=row.symbol,
-        side=row.side,
-        status=row.status,
-        reason=row.reason,
-        amount=row.amount,
-        filled_quantity=row.filled_quantity,
-        collateral_spent=row.collateral_spent,
-        fill_rate=row.fill_rate,
-        payment_id=row.payment_id,
-        received_at=row.received_at,
-        updated_at=row.updated_at,
-    )
+    return views.client_view(models.OrderRecord, row)
 
 
 def _batch_record(row: StoredBatch) -> models.BatchRecord:
-    return models.BatchRecord(
-        batch_id=row.batch_id,
-        side=row.side,
-        status=row.status,
-        created_at=row.created_at,
-        completed_at=row.completed_at,
-        order_count=row.order_count,
-        asset_count=row.asset_count,
-        notional=row.notional,
-        details=row.details,
-    )
+    return views.build(models.BatchRecord, row)
 
 
 def _store(store: StorePort | None) -> StorePort:
@@ -127,19 +102,25 @@ def _common(values: dict[str, Any]) -> dict[str, Any]:
     return {"since": values.get("from"), "until": values.get("to"), "limit": values["limit"] + 1}
 
 
-def handlers(store: StorePort | None) -> tuple[Handler, Handler, Handler]:
-    """(invoices, order history, batch history) route handlers over `store` (None: each
-    answers 503)."""
-    invoices = _listing(
-        store,
-        lambda s, q: s.invoices(q),
-        lambda v, after: InvoiceQuery(
-            client=views.client_of(v), symbol=v.get("symbol"), after=after, **_common(v)
-        ),
-        (str, str),
-        lambda r: views.invoice(r.client, r.invoice),
-        lambda r: r.key,
+def _invoice_query(values: dict[str, Any], after: Any) -> InvoiceQuery:
+    return InvoiceQuery(
+        client=views.client_of(values), symbol=values.get("symbol"), after=after, **_common(values)
     )
+
+
+def handlers(store: StorePort | None) -> tuple[Handler, Handler, Handler, Handler]:
+    """(mint invoices, redemption invoices, order history, batch history) route handlers
+    over `store` (None: each answers 503)."""
+
+    def invoice_listing(read: Callable[[StorePort, InvoiceQuery], list[Any]], view: Any) -> Handler:
+        # Both invoice kinds page by (invoice time key, row key): store/invoices.py.
+        def item(row: Any) -> Any:
+            return view(row.client, row.invoice)
+
+        return _listing(store, read, _invoice_query, (str, str), item, lambda r: r.key)
+
+    invoices = invoice_listing(lambda s, q: s.invoices(q), views.invoice)
+    redemptions = invoice_listing(lambda s, q: s.redemptions(q), views.redemption)
     orders = _listing(
         store,
         lambda s, q: s.orders(q),
@@ -165,4 +146,4 @@ def handlers(store: StorePort | None) -> tuple[Handler, Handler, Handler]:
         _batch_record,
         lambda r: (r.journal_seq, r.batch_id),
     )
-    return invoices, orders, batches
+    return invoices, redemptions, orders, batches

@@ -115,7 +115,10 @@ class InventoryLot(_Out):
 
 
 class OrderUpdate(_Out):
-    """One NewIndexOrder of a client (SPEC §3): amounts in USDC, quantities in index units."""
+    """One NewIndexOrder of a client the engine holds (SPEC §3). A buy: amounts in USDC,
+    quantities in index units. A sell (a redemption, issue 12): `amount`, `engaged`,
+    `remaining` and `filled_quantity` (sold) in index units, `proceeds` its net USDC so far;
+    `management_fee` and `spent` are a buy's (0)."""
 
     chain_id: int
     address: str
@@ -135,6 +138,9 @@ class OrderUpdate(_Out):
     received_at: datetime
     last_fill_at: datetime | None
     reason: str | None
+    proceeds: Num | None = Field(
+        default=None, description="a sell's: USDC its sales brought, net of exchange fees"
+    )
 
 
 class OrderRecord(_Out):
@@ -152,7 +158,9 @@ class OrderRecord(_Out):
     reason: str | None
     amount: Num = Field(description="USDC for a buy, index units for a sell")
     filled_quantity: Num = Field(description="index units")
-    collateral_spent: Num
+    collateral_spent: Num = Field(
+        description="a buy: USDC spent; a sell: net USDC proceeds so far (paid, once redeemed)"
+    )
     fill_rate: Num
     payment_id: str | None
     received_at: datetime
@@ -276,3 +284,51 @@ class Invoice(_Out):
         description="the MintInvoice body exactly as the client was sent it over FIX (SPEC §5): "
         "save an item and `indexmaker verify-invoice FILE` checks it against the chain"
     )
+
+
+class RedemptionBurn(_Out):
+    payment_id: str
+    quantity: Num = Field(description="index units burned")
+    tx_hash: str | None = Field(description="the burn's transaction on 8453; null: simulated")
+
+
+class RedemptionLot(_Out):
+    """An inventory lot sold for the redemption, FIFO, with its realised PnL (USDC)."""
+
+    lot_id: int
+    venue: str
+    pair: str
+    quantity: Num
+    cost_price: Num
+    sale_price: Num
+    fee: Num = Field(description="this redemption's share of the sale's exchange fee")
+    pnl: Num
+    crossed: bool = Field(description="sold to a buy batch of the same tick at the mid")
+
+
+class RedemptionInvoice(_Out):
+    """What a sell order (a redemption, issue 12) sold, burned and paid: net_paid =
+    gross_proceeds - exchange_fee - redemption_fee - withdrawal_fee (USDC), paid by
+    `payout_tx`; quantities in index units."""
+
+    chain_id: int
+    address: str
+    client_order_id: str
+    symbol: str
+    redeemed_at: datetime
+    quantity: Num = Field(description="index units asked to redeem")
+    redeemed_quantity: Num = Field(description="sold and burned")
+    returned_quantity: Num = Field(description="not sold, handed back from custody")
+    arrival_mid: Num
+    vwap: Num
+    slippage_bps: Num
+    gross_proceeds: Num
+    exchange_fee: Num
+    redemption_fee: Num
+    withdrawal_fee: Num
+    net_paid: Num
+    payout_tx: str | None = Field(description="the payout's transaction; null: simulated")
+    realised_pnl: Num
+    basket_version: int
+    burns: list[RedemptionBurn]
+    lots: list[RedemptionLot]

@@ -10,21 +10,38 @@ a completed batch is forgotten, and at most `RETIRED_ORDERS` final exchange orde
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from indexmaker.core.events import MintInvoice
 from indexmaker.core.ids import ClientKey, client_key
-from indexmaker.core.money import round_usdc
+from indexmaker.core.money import round_usdc, round_usdc_down
+from indexmaker.core.redemption_events import RedemptionInvoice
 from indexmaker.engine.engine import Engine
 from indexmaker.engine.tracker import TrackedOrder
 from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderUpdate
+from indexmaker.model.redemption import Redemption
 from indexmaker.query import models
 from indexmaker.query.params import BadRequest, page
 from indexmaker.server.encoding import response_body
 
 Values = dict[str, Any]
 ZERO = Decimal(0)
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(model: type[M], source: object, **given: Any) -> M:
+    """A read model from `source`'s attributes of the same names, `given` for the others
+    (the models name their fields as the ledgers do; a field neither has is an error)."""
+    names = model.model_fields.keys() - given.keys()
+    return model(**{name: getattr(source, name) for name in names}, **given)
+
+
+def client_view(model: type[M], source: Any, **given: Any) -> M:
+    """`build` of a client's record: its chain id and address from `source.client`."""
+    return build(model, source, chain_id=source.client[0], address=source.client[1], **given)
 
 
 def _client_filter(values: Values) -> tuple[int | None, str | None]:
@@ -109,24 +126,14 @@ def inventory(engine: Engine, values: Values) -> models.Page[models.InventorySum
 
 
 def _lot(lot: Lot) -> models.InventoryLot:
-    return models.InventoryLot(
-        lot_id=lot.lot_id,
+    return build(
+        models.InventoryLot,
+        lot,
         venue=lot.asset.venue,
         pair=lot.asset.pair,
-        trade_id=lot.trade_id,
-        price=lot.price,
-        quantity=lot.quantity,
-        fee=lot.fee,
         free=lot.free,
-        assigned=lot.assigned,
-        opened_at=lot.opened_at,
         reserved_by_batch=lot.reserved_by,
-        assignments=[
-            models.LotAssignment(
-                client_order_id=a.client_order_id, quantity=a.quantity, price=a.price, fee=a.fee
-            )
-            for a in lot.assignments
-        ],
+        assignments=[build(models.LotAssignment, a) for a in lot.assignments],
     )
 
 
@@ -143,67 +150,82 @@ def lots(engine: Engine, values: Values) -> models.Page[models.InventoryLot]:
 
 
 def order_update(update: OrderUpdate) -> models.OrderUpdate:
-    return models.OrderUpdate(
-        chain_id=update.client[0],
-        address=update.client[1],
-        client_order_id=update.client_order_id,
-        symbol=update.symbol,
+    return client_view(
+        models.OrderUpdate,
+        update,
         side=update.side.value,
         status=update.status.value,
-        amount=update.amount,
-        management_fee=update.management_fee,
-        engaged=update.engaged,
-        spent=update.spent,
-        remaining=update.remaining,
-        filled_quantity=update.filled_quantity,
-        fill_rate=update.fill_rate,
-        batch_id=update.batch_id,
-        payment_id=update.payment_id,
-        received_at=update.received_at,
-        last_fill_at=update.last_fill_at,
-        reason=update.reason,
+        proceeds=None,
+    )
+
+
+def sell_update(sell: Redemption) -> models.OrderUpdate:
+    """An open sell (a redemption the engine holds) in the order updates' shape."""
+    return client_view(
+        models.OrderUpdate,
+        sell,
+        side=sell.side.value,
+        status=sell.state.value,
+        amount=sell.quantity,
+        management_fee=ZERO,
+        spent=ZERO,
+        remaining=max(sell.quantity - sell.sold, ZERO),
+        filled_quantity=sell.sold,
+        fill_rate=sell.fill_rate,
+        payment_id=sell.redemption_id,
+        last_fill_at=None,
+        reason=sell.closing,
+        proceeds=round_usdc_down(sell.net_proceeds),
     )
 
 
 def orders(engine: Engine, values: Values) -> models.Page[models.OrderUpdate]:
-    """Order updates the engine holds (not yet finished), by arrival."""
-    wanted = [
-        u
-        for u in engine.orders.all_updates()
-        if _matches(u.client, values)
-        and values.get("symbol", u.symbol) == u.symbol
-        and values.get("status", u.status.value) == u.status.value
+    """Order updates the engine holds (not yet finished): buys and open sells, by arrival."""
+    held: list[tuple[int, OrderUpdate | Redemption]] = [
+        *((u.arrival, u) for u in engine.orders.all_updates()),
+        *((r.arrival, r) for r in engine.redemptions.open_redemptions()),
     ]
-    chosen, cursor = page(wanted, lambda u: (u.arrival,), (int,), values)
-    return models.Page(items=[order_update(u) for u in chosen], next_cursor=cursor)
+    wanted = [
+        (arrival, order)
+        for arrival, order in held
+        if _matches(order.client, values)
+        and values.get("symbol", order.symbol) == order.symbol
+        and values.get("status", view_status(order)) == view_status(order)
+    ]
+    chosen, cursor = page(wanted, lambda pair: (pair[0],), (int,), values)
+    return models.Page(items=[held_view(o) for _, o in chosen], next_cursor=cursor)
+
+
+def view_status(order: OrderUpdate | Redemption) -> str:
+    return order.state.value if isinstance(order, Redemption) else order.status.value
+
+
+def held_view(order: OrderUpdate | Redemption) -> models.OrderUpdate:
+    return sell_update(order) if isinstance(order, Redemption) else order_update(order)
 
 
 def batches(engine: Engine, values: Values) -> models.Page[models.Batch]:
     """Batches in flight, by batch id."""
-    rows = []
-    for batch in engine.batches.open_batches():
-        entries = list(batch.entries())
-        rows.append(
-            models.Batch(
-                batch_id=batch.batch_id,
-                created_at=batch.created_at,
-                engaged=batch.engaged,
-                notional=batch.notional,
-                open_exchange_orders=batch.open_orders,
-                symbols=sorted(batch.groups),
-                client_order_ids=[e.update.client_order_id for e in entries],
-                assets=[
-                    models.BatchAsset(
-                        venue=p.instrument.venue,
-                        pair=p.instrument.pair,
-                        demand=p.demand,
-                        received=p.received,
-                        exchange_orders=list(p.order_ids),
-                    )
-                    for _, p in sorted(batch.positions.items())
-                ],
-            )
+    rows = [
+        build(
+            models.Batch,
+            batch,
+            open_exchange_orders=batch.open_orders,
+            symbols=sorted(batch.groups),
+            client_order_ids=[e.update.client_order_id for e in batch.entries()],
+            assets=[
+                build(
+                    models.BatchAsset,
+                    p,
+                    venue=p.instrument.venue,
+                    pair=p.instrument.pair,
+                    exchange_orders=list(p.order_ids),
+                )
+                for _, p in sorted(batch.positions.items())
+            ],
         )
+        for batch in engine.batches.open_batches()
+    ]
     chosen, cursor = page(rows, lambda b: (b.batch_id,), (int,), values)
     return models.Page(items=chosen, next_cursor=cursor)
 
@@ -214,31 +236,23 @@ def rebalances(engine: Engine, values: Values) -> models.Page[models.Rebalance]:
     rows = []
     for rebalance in [*manager.finished, *manager.active.values()]:
         quantity = {a.instrument: a.quantity for a in rebalance.target.assets}
+        assets = [
+            build(
+                models.RebalanceAsset,
+                a,
+                venue=a.instrument.venue,
+                pair=a.instrument.pair,
+                target_quantity=quantity.get(a.instrument, ZERO),
+            )
+            for _, a in sorted(rebalance.assets.items())
+        ]
         rows.append(
-            models.Rebalance(
+            build(
+                models.Rebalance,
+                rebalance,
                 symbol=rebalance.target.symbol,
-                version=rebalance.version,
-                proposal_id=rebalance.proposal_id,
-                started_at=rebalance.started_at,
-                done=rebalance.done,
-                rounds=rebalance.rounds,
                 exchange_orders=rebalance.orders,
-                cash=rebalance.cash,
-                assets=[
-                    models.RebalanceAsset(
-                        venue=a.instrument.venue,
-                        pair=a.instrument.pair,
-                        target_quantity=quantity.get(a.instrument, Decimal(0)),
-                        arrival_mid=a.arrival_mid,
-                        bought=a.bought,
-                        sold=a.sold,
-                        crossed=a.crossed,
-                        fees=a.fees,
-                        slippage=a.slippage,
-                        traded=a.traded,
-                    )
-                    for _, a in sorted(rebalance.assets.items())
-                ],
+                assets=assets,
             )
         )
     chosen, cursor = page(rows, lambda r: (r.symbol, r.version), (str, int), values)
@@ -261,21 +275,16 @@ def exchange_orders(engine: Engine, values: Values) -> models.Page[models.Exchan
     ]
     chosen, cursor = page(wanted, _order_key, (int, str), values)
     items = [
-        models.ExchangeOrder(
-            order_id=o.order_id,
-            batch_id=o.batch_id,
+        build(
+            models.ExchangeOrder,
+            o,
             venue=o.command.instrument.venue,
             pair=o.command.instrument.pair,
             side=o.command.side.value,
             price=o.command.price,
             quantity=o.command.quantity,
             status=o.status.value,
-            filled=o.filled,
-            commission=o.commission,
             trades=len(o.trade_ids),
-            reason=o.reason,
-            created_at=o.created_at,
-            sent_at=o.sent_at,
         )
         for o in chosen
     ]
@@ -283,35 +292,31 @@ def exchange_orders(engine: Engine, values: Values) -> models.Page[models.Exchan
 
 
 def invoice(client: ClientKey, invoice: MintInvoice) -> models.Invoice:
-    return models.Invoice(
+    return build(
+        models.Invoice,
+        invoice,
         chain_id=client[0],
         address=client[1],
-        client_order_id=invoice.client_order_id,
-        payment_id=invoice.payment_id,
-        symbol=invoice.symbol,
         minted_at=invoice.timestamp,
-        filled_quantity=invoice.filled_quantity,
-        total_amount=invoice.total_amount,
-        amount_paid=invoice.amount_paid,
-        amount_remaining=invoice.amount_remaining,
-        management_fee=invoice.management_fee,
-        assets_value=invoice.assets_value,
-        exchange_fee=invoice.exchange_fee,
-        fill_rate=invoice.fill_rate,
-        basket_version=invoice.basket_version,
-        invoice_hash=invoice.invoice_hash,
-        mint_tx_hash=invoice.mint_tx_hash,
         # As the FIX frame carries it (server/encoding.py), without header and trailer.
         body={"chain_id": client[0], "address": client[1], **response_body(invoice)[2]},
         lots=[
-            models.InvoiceLot(
-                lot_id=lot.lot_id,
-                venue=lot.asset.venue,
-                pair=lot.asset.pair,
-                quantity=lot.quantity,
-                price=lot.price,
-                fee=lot.fee,
-            )
+            build(models.InvoiceLot, lot, venue=lot.asset.venue, pair=lot.asset.pair)
+            for lot in invoice.lots
+        ],
+    )
+
+
+def redemption(client: ClientKey, invoice: RedemptionInvoice) -> models.RedemptionInvoice:
+    return build(
+        models.RedemptionInvoice,
+        invoice,
+        chain_id=client[0],
+        address=client[1],
+        redeemed_at=invoice.timestamp,
+        burns=[build(models.RedemptionBurn, burn) for burn in invoice.burns],
+        lots=[
+            build(models.RedemptionLot, lot, venue=lot.asset.venue, pair=lot.asset.pair)
             for lot in invoice.lots
         ],
     )

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from indexmaker.store.invoices import INSERT as INSERT_INVOICE
-from indexmaker.store.invoices import InvoiceRow
+from indexmaker.store.invoices import MINTS, REDEMPTIONS, InvoiceRow
 
 SpendKey = tuple[str, str]  # (address, spent id text): a row of spent_signatures
 # Parameters per statement at most (SQLite allows 32,766 since 3.32, PostgreSQL 65,535).
@@ -26,7 +25,8 @@ class Group:
     journal: list[tuple[int, str, bytes]] = field(default_factory=list)
     outbox: list[tuple[str, int, str, bytes]] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
-    invoices: list[InvoiceRow] = field(default_factory=list)  # the query API's table
+    invoices: list[InvoiceRow] = field(default_factory=list)  # the query API's tables
+    redemptions: list[InvoiceRow] = field(default_factory=list)
     spends: list[SpendKey] = field(default_factory=list)
     # The query API's order and batch history (store/order_history.py, batch_history.py):
     # statements in the order they were buffered (a row's insert before its updates).
@@ -59,7 +59,8 @@ def write(cursor: Any, dialect: Dialect, group: Group) -> None:
         "INSERT INTO outbox (key, journal_seq, kind, command) VALUES (?, ?, ?, ?)",
         group.outbox,
     )
-    insert_rows(cursor, dialect, INSERT_INVOICE, group.invoices)
+    insert_rows(cursor, dialect, MINTS.insert, group.invoices)
+    insert_rows(cursor, dialect, REDEMPTIONS.insert, group.redemptions)
     insert_rows(
         cursor,
         dialect,

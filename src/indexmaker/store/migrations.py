@@ -115,6 +115,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX batches_by_creation ON batches (journal_seq, batch_id)",
         ),
     ),
+    Migration(
+        7,
+        "redemption invoices by client and time",
+        (
+            # One row per RedemptionInvoice sent (store/invoices.py), as `invoices` for mints;
+            # invoice_key is "<chain_id>:<address>:<client order id>" (one per sell order).
+            "CREATE TABLE redemption_invoices (invoice_key TEXT PRIMARY KEY, "
+            "chain_id BIGINT NOT NULL, address TEXT NOT NULL, client_order_id TEXT NOT NULL, "
+            "symbol TEXT NOT NULL, redeemed_at TEXT NOT NULL, journal_seq BIGINT NOT NULL, "
+            "invoice {blob} NOT NULL)",
+            "CREATE INDEX redemption_invoices_by_client "
+            "ON redemption_invoices (address, chain_id, redeemed_at, invoice_key)",
+            "CREATE INDEX redemption_invoices_by_time "
+            "ON redemption_invoices (redeemed_at, invoice_key)",
+        ),
+    ),
     # Add new tables as the next numbered migration here (never edit an applied one).
 )
 

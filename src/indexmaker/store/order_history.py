@@ -29,7 +29,8 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.ids import ClientKey, client_key
-from indexmaker.core.redemption_events import RedemptionInvoice
+from indexmaker.core.money import money_context, round_rate
+from indexmaker.core.redemption_events import RedemptionFill, RedemptionInvoice
 from indexmaker.core.store_records import OrderQuery, StoredOrder
 from indexmaker.store.listing import Listing, from_time_key, time_key
 
@@ -132,10 +133,11 @@ def effect_rows(
                     )
                 )
         elif isinstance(message, IndexOrderFill):
+            # A fill answers what the order waited for: its acceptance's reason is stale.
             rows.append(
                 (
                     "UPDATE orders SET status = ?, filled_quantity = ?, collateral_spent = ?, "
-                    f"fill_rate = ?, updated_at = ? WHERE {_KEY}",
+                    f"fill_rate = ?, reason = NULL, updated_at = ? WHERE {_KEY}",
                     (
                         FILLING,
                         str(message.filled_quantity),
@@ -153,7 +155,7 @@ def effect_rows(
             rows.append(
                 (
                     "UPDATE orders SET status = ?, filled_quantity = ?, collateral_spent = ?, "
-                    f"fill_rate = ?, payment_id = ?, updated_at = ? WHERE {_KEY}",
+                    f"fill_rate = ?, payment_id = ?, reason = NULL, updated_at = ? WHERE {_KEY}",
                     (
                         MINTED,
                         str(message.filled_quantity),
@@ -165,20 +167,54 @@ def effect_rows(
                     ),
                 )
             )
+        elif isinstance(message, RedemptionFill):
+            rows.append(_redemption_progress(key, message, when))
         elif isinstance(message, RedemptionInvoice):
+            # Ended: what it redeemed, at what rate, and the net USDC paid (collateral_spent
+            # is a buy's; a sell's is what it paid the client).
             rows.append(
                 (
-                    f"UPDATE orders SET status = ?, filled_quantity = ?, updated_at = ? "
-                    f"WHERE {_KEY}",
+                    "UPDATE orders SET status = ?, filled_quantity = ?, collateral_spent = ?, "
+                    f"fill_rate = ?, reason = NULL, updated_at = ? WHERE {_KEY}",
                     (
                         REDEEMED,
                         str(message.redeemed_quantity),
+                        str(message.net_paid),
+                        str(_redeemed_rate(message)),
                         when,
                         *_key(key, message.client_order_id),
                     ),
                 )
             )
     return rows
+
+
+def _redemption_progress(client: ClientKey, fill: RedemptionFill, when: str) -> Statement:
+    """A sell's progress report: units sold, net proceeds so far, its rate and reason (a hold
+    names what it waits for; none once selling goes on). Units sold make it `filling`."""
+    status = f"CASE WHEN status IN {_LIVE} THEN '{FILLING}' ELSE status END"
+    return (
+        f"UPDATE orders SET status = {status if fill.sold_quantity > 0 else 'status'}, "
+        "filled_quantity = ?, collateral_spent = ?, fill_rate = ?, reason = ?, updated_at = ? "
+        f"WHERE {_KEY} AND status NOT IN ('{REDEEMED}', '{REJECTED}')",
+        (
+            str(fill.sold_quantity),
+            str(fill.proceeds),
+            str(fill.fill_rate),
+            fill.reason,
+            when,
+            *_key(client, fill.client_order_id),
+        ),
+    )
+
+
+def _redeemed_rate(invoice: RedemptionInvoice) -> Decimal:
+    """redeemed / asked, as the fill reports round it (12 decimals, down); 0 for nothing
+    asked (a sell cancelled whole)."""
+    if invoice.quantity <= 0:
+        return Decimal(0)
+    with money_context():
+        return round_rate(invoice.redeemed_quantity / invoice.quantity)
 
 
 def _status(client: ClientKey, client_order_id: str, status: str, when: str) -> Statement:

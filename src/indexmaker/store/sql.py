@@ -29,6 +29,7 @@ from indexmaker.core.store_records import (
     StoredInvoice,
     StoredMessage,
     StoredOrder,
+    StoredRedemption,
 )
 from indexmaker.store import batch_history, order_history
 from indexmaker.store.compaction import (
@@ -40,7 +41,7 @@ from indexmaker.store.compaction import (
 from indexmaker.store.crash import NO_CRASH, CrashPoints
 from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
 from indexmaker.store.group import Group, SpendKey, write
-from indexmaker.store.invoices import decode_row, invoice_rows, select
+from indexmaker.store.invoices import MINTS, REDEMPTIONS
 from indexmaker.store.migrations import CREATE_VERSIONS, LATEST, MIGRATIONS, SchemaError
 
 # A spend held for its request's journal entry that has not come after this long (a request
@@ -204,7 +205,8 @@ class SqlStore:
             self._group.outbox.append((item.key, journal_seq, kind, codec.encode(command)))
             self._crash.counted("effect", kind, item.key)
             items.append(item)
-        self._group.invoices.extend(invoice_rows(journal_seq, commands))
+        self._group.invoices.extend(MINTS.rows(journal_seq, commands))
+        self._group.redemptions.extend(REDEMPTIONS.rows(journal_seq, commands))
         if self._last_at is not None:
             self._group.history += order_history.effect_rows(
                 journal_seq, self._last_at, commands, self._last_request
@@ -350,7 +352,12 @@ class SqlStore:
 
     def invoices(self, query: InvoiceQuery) -> list[StoredInvoice]:
         """StorePort.invoices: on a connection of its own, so any thread may ask."""
-        return [decode_row(*row) for row in self._read(*select(query))]
+        return [StoredInvoice(*MINTS.decode(*row)) for row in self._read(*MINTS.select(query))]
+
+    def redemptions(self, query: InvoiceQuery) -> list[StoredRedemption]:
+        """StorePort.redemptions: on a connection of its own, so any thread may ask."""
+        rows = self._read(*REDEMPTIONS.select(query))
+        return [StoredRedemption(*REDEMPTIONS.decode(*row)) for row in rows]
 
     def orders(self, query: OrderQuery) -> list[StoredOrder]:
         """StorePort.orders: on a connection of its own, so any thread may ask."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal
 
 from indexmaker.app.runtime import EFFECTS
 from indexmaker.core.clock import ManualClock
@@ -18,7 +19,7 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.redemption_events import RedemptionInvoice
-from indexmaker.core.store_records import OrderQuery
+from indexmaker.core.store_records import InvoiceQuery, OrderQuery
 from indexmaker.engine.engine import Engine
 from indexmaker.sim.replay_check import lifecycle, setup
 from indexmaker.store.order_history import CANCELED, FILLING, MINTED, REDEEMED, REJECTED
@@ -73,6 +74,13 @@ def test_every_order_is_kept_with_the_state_its_client_was_told(
         row = by_id[(client, redemption.client_order_id)]
         assert row.status == REDEEMED and row.side == "sell"
         assert row.filled_quantity == redemption.redeemed_quantity
+        # Its rate as redeemed, what it was paid, and no acceptance's stale "waiting for".
+        rate = redemption.redeemed_quantity / redemption.quantity
+        rate = rate.quantize(Decimal("1e-12"), ROUND_FLOOR)
+        assert row.fill_rate == rate > 0 and row.reason is None
+        assert row.collateral_spent == redemption.net_paid
+    for client, invoice in minted:
+        assert by_id[(client, invoice.client_order_id)].reason is None
     assert canceled
     for key in canceled:  # a partial cancel: the rest went on and was minted
         done = key in {(client, invoice.client_order_id) for client, invoice in minted}
@@ -108,4 +116,28 @@ def test_orders_page_and_filter_by_client_status_and_time(
     assert recent and all(r.received_at >= later for r in recent)
     assert store.orders(OrderQuery(until=every[0].received_at, limit=5)) == []
     assert store.orders(OrderQuery(since=later + timedelta(days=1))) == []
+    store.close()
+
+
+def test_redemption_invoices_are_listed_by_client_and_time_in_keyset_pages(
+    open_store: Callable[[], SqlStore],
+) -> None:
+    sent = _handled(open_store)
+    redeemed = [(c.client, c.message) for c in sent if isinstance(c.message, RedemptionInvoice)]
+    store = open_store()  # a restart: read back from the database only
+    pages, after = [], None
+    for _ in range(len(redeemed) + 1):  # bounded
+        page = store.redemptions(InvoiceQuery(after=after, limit=1))
+        pages += page
+        if not page:
+            break
+        after = page[-1].key
+    assert sorted((r.client, r.invoice) for r in pages) == sorted(redeemed)
+    times = [r.invoice.timestamp for r in pages]
+    assert times == sorted(times)
+    client, first = redeemed[0]
+    mine = store.redemptions(InvoiceQuery(client=client, client_order_id=first.client_order_id))
+    assert [(r.client, r.invoice) for r in mine] == [(client, first)]
+    assert store.redemptions(InvoiceQuery(since=times[-1] + timedelta(seconds=1))) == []
+    assert store.invoices(InvoiceQuery(client_order_id=first.client_order_id)) == []
     store.close()
