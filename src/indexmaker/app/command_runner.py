@@ -57,7 +57,7 @@ from indexmaker.core.ports import (
     OrderReport,
     VenuePort,
 )
-from indexmaker.observability.logging import bound, log_event
+from indexmaker.observability.logging import bound, log_event, mask_secrets
 from indexmaker.observability.metrics import ServiceMetrics
 
 if TYPE_CHECKING:
@@ -179,9 +179,9 @@ class CommandRunner:
         except TimeoutError:
             reason = f"{what} timed out after {self.limits.command_timeout.total_seconds()}s"
         except Exception as error:
-            reason = f"{what} failed: {error}"
+            reason = f"{what} failed: {mask_secrets(str(error))}"
             if isinstance(error, NonRetryableError):
-                reason = f"{what} refused: {error}"
+                reason = f"{what} refused: {mask_secrets(str(error))}"
         if self.metrics is not None:
             self.metrics.command_failed(what)
         return reason
@@ -232,7 +232,7 @@ class CommandRunner:
             except OrderNotFound:
                 raise
             except Exception as error:
-                reason = f"{what} failed: {error!r}"
+                reason = f"{what} failed: {mask_secrets(repr(error))}"
         return None, reason
 
     async def _still_unknown(self, event: str, metric: str, unknown: EngineInput) -> None:
@@ -253,14 +253,14 @@ class CommandRunner:
             await asyncio.wait_for(call, self.limits.command_timeout.total_seconds())
             return
         except NonRetryableError as error:
-            reason = f"hop {command.bridge} refused: {error}"
+            reason = f"hop {command.bridge} refused: {mask_secrets(str(error))}"
             log_event("hop_failed", logging.WARNING, reason=reason)
             await self.put(HopFailed(command.transfer_id, reason))
             return
         except TimeoutError:
             reason = f"hop timed out after {self.limits.command_timeout.total_seconds()}s"
         except Exception as error:
-            reason = f"hop failed: {error!r}"
+            reason = f"hop failed: {mask_secrets(repr(error))}"
         if self.metrics is not None:
             self.metrics.command_failed(f"hop {command.bridge}")
         log_event("hop_status_unknown", logging.WARNING, reason=reason)
@@ -322,11 +322,11 @@ class CommandRunner:
                 await asyncio.wait_for(call(), self.limits.command_timeout.total_seconds())
                 return False, ""
             except NonRetryableError as error:
-                return True, f"{what} refused: {error}"
+                return True, f"{what} refused: {mask_secrets(str(error))}"
             except TimeoutError:
                 reason = f"{what} timed out after {self.limits.command_timeout.total_seconds()}s"
             except Exception as error:
-                reason = f"{what} failed: {error!r}"
+                reason = f"{what} failed: {mask_secrets(repr(error))}"
             if self.metrics is not None:
                 self.metrics.command_failed(what)
         return False, reason

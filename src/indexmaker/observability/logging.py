@@ -40,14 +40,21 @@ def register_secret(value: str) -> None:
             _SECRETS.add(form)
 
 
+def mask_secrets(text: str) -> str:
+    """`text` with every registered secret replaced by MASK (longest first): for texts that
+    leave the process other than through a log line (an error's reason kept in the journal,
+    an alert), e.g. an RPC client's error quoting its URL with the provider's key."""
+    if not _SECRETS or not any(secret in text for secret in _SECRETS):
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def _redact_values(_logger: Any, _name: str, event: Event) -> Event:
-    if not _SECRETS:
-        return event
     for field, value in event.items():
-        if isinstance(value, str) and any(secret in value for secret in _SECRETS):
-            for secret in sorted(_SECRETS, key=len, reverse=True):
-                value = value.replace(secret, MASK)
-            event[field] = value
+        if isinstance(value, str):
+            event[field] = mask_secrets(value)
     return event
 
 
