@@ -183,11 +183,6 @@ class BinanceMarketData:
         with contextlib.suppress(ConnectionError, RuntimeError):  # closing: the reconnect does it
             await self.control.send(index, ws, method, [pair])
 
-    async def drop_connections(self) -> None:
-        """Close every stream socket (tests and operators: forces the reconnect path)."""
-        for ws in list(self._sockets.values()):
-            await ws.close()
-
     # ------------------------------------------------------------------ streams
 
     async def _connection(self, index: int) -> None:

@@ -18,7 +18,6 @@ from decimal import Decimal, InvalidOperation
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from indexmaker.venues.binance_sim.config import (
     TEST_ED25519_API_KEY,
@@ -54,13 +53,6 @@ def default_keys() -> dict[str, ApiKey]:
         ApiKey(TEST_HMAC_API_KEY_2, "second", hmac_secret=TEST_HMAC_SECRET_2.encode()),
     ]
     return {key.api_key: key for key in keys}
-
-
-def key_from_pem(api_key: str, account: str, pem: str) -> ApiKey:
-    public = load_pem_public_key(pem.encode())
-    if not isinstance(public, Ed25519PublicKey):
-        raise ValueError("publicKey: not an Ed25519 public key")
-    return ApiKey(api_key, account, ed25519=public)
 
 
 def verify(key: ApiKey, payload: str, signature: str) -> None:
