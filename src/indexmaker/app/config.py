@@ -15,9 +15,9 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from indexmaker.app.config_rebalance import proposal
 from indexmaker.app.settings import RateLimitSettings, Settings
@@ -38,6 +38,9 @@ SERVER_KEY_ENV = "INDEXMAKER_SERVER_KEY"
 SERVER_KEY_FILE_ENV = "INDEXMAKER_SERVER_KEY_FILE"
 # secp256k1's group order: a private key is an integer in [1, n − 1] (SEC 1 §3.2.1).
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -148,15 +151,31 @@ def load_config(
     return to_service_config(settings)
 
 
-def _seconds(value: Decimal) -> timedelta:
+def _seconds(value: Decimal | int) -> timedelta:
     # Whole microseconds, half-even, exact under any caller's Decimal context (the models
     # bound every duration to a week at most).
-    micros = value.scaleb(6, context=EXACT_CONTEXT)
+    micros = Decimal(value).scaleb(6, context=EXACT_CONTEXT)
     return timedelta(microseconds=int(micros.to_integral_value(ROUND_HALF_EVEN, EXACT_CONTEXT)))
 
 
 def _limits(limits: list[RateLimitSettings]) -> tuple[RateLimit, ...]:
     return tuple(RateLimit(w.name, w.limit, _seconds(w.interval)) for w in limits)
+
+
+def _section(target: type[T], section: BaseModel, **given: Any) -> T:
+    """The runtime dataclass `target` from the settings `section`: each field named in `given`
+    takes that value, any other the section's value of the same name (a `timedelta` field
+    from its seconds, exactly: `_seconds`); a field the section lacks keeps its default."""
+    values: dict[str, Any] = {}
+    for name, kind in get_type_hints(target).items():
+        if name in given:
+            values[name] = given[name]
+        elif name in type(section).model_fields:
+            value = getattr(section, name)
+            if kind is not timedelta and "timedelta" in str(kind):
+                raise TypeError(f"{target.__name__}.{name}: give an optional duration explicitly")
+            values[name] = _seconds(value) if kind is timedelta else value
+    return target(**values)
 
 
 def to_service_config(settings: Settings) -> ServiceConfig:
@@ -178,107 +197,37 @@ def _build(settings: Settings) -> ServiceConfig:
         indexes=tuple(settings.indexes),
         log_level=settings.log_level,
         rebalance=tuple(proposal(entry) for entry in settings.rebalance),
-        server=ServerConfig(
-            host=server.host,
-            port=server.port,
-            path=server.path,
-            quote_path=server.quote_path,
-            order_path=server.order_path,
-            max_frame_bytes=server.max_frame_bytes,
-            heartbeat=_seconds(server.heartbeat),
-            max_sessions=server.max_sessions,
-            send_buffer_limit=server.send_buffer_limit,
-            send_buffer_total=server.send_buffer_total,
-            send_buffer_floor=server.send_buffer_floor,
-            socket_send_buffer=server.socket_send_buffer,
-            max_unauthenticated_sessions=server.max_unauthenticated_sessions,
-            max_connections_per_source=server.max_connections_per_source,
-            unauthenticated_idle=_seconds(server.unauthenticated_idle),
-            close_grace=_seconds(server.close_grace),
+        server=_section(
+            ServerConfig,
+            server,
             allowed_chain_ids=(
                 None if server.allowed_chain_ids is None else frozenset(server.allowed_chain_ids)
             ),
-            require_extended_signatures=server.require_extended_signatures,
-            accept_legacy_sha256=server.accept_legacy_sha256,
-            antibot=AntiBotConfig(
-                enabled=server.antibot.enabled,
-                token=server.antibot.token,
-                min_balance=server.antibot.min_balance,
-                ttl=_seconds(server.antibot.ttl),
-                failure_ttl=_seconds(server.antibot.failure_ttl),
-                max_entries=server.antibot.max_entries,
-            ),
-            session=SessionConfig(
-                timestamp_window=_seconds(session.timestamp_window),
-                max_sessions_per_client=session.max_sessions_per_client,
+            antibot=_section(AntiBotConfig, server.antibot),
+            session=_section(
+                SessionConfig,
+                session,
                 session_limits=_limits(session.session_limits),
                 client_limits=_limits(session.client_limits),
                 global_limits=_limits(session.global_limits),
                 weights=MappingProxyType(dict(session.weights)),
-                outbox_capacity=session.outbox_capacity,
-                outbox_retention=_seconds(session.outbox_retention),
-                outbox_total=session.outbox_total,
-                max_tracked_clients=session.max_tracked_clients,
-                max_signing_keys=session.max_signing_keys,
-                max_spent_ids_per_key=session.max_spent_ids_per_key,
-                max_r_per_key=session.max_r_per_key,
-                unauthenticated=GuardConfig(
+                unauthenticated=_section(
+                    GuardConfig,
+                    anonymous,
                     source_limits=_limits(anonymous.source_limits),
                     anonymous_limits=_limits(anonymous.anonymous_limits),
                     strike_limit=_limits([anonymous.strike_limit])[0],
                     strike_out_limit=_limits([anonymous.strike_out_limit])[0],
-                    unreadable_weight=anonymous.unreadable_weight,
-                    max_tracked_sources=anonymous.max_tracked_sources,
                 ),
             ),
         ),
-        solver=SolverConfig(
-            price_threshold=solver.price_threshold,
-            max_levels=solver.max_levels,
-            fee_factor=solver.fee_factor,
-            max_order_volley=solver.max_order_volley,
-            max_volley=solver.max_volley,
-            min_asset_volley=solver.min_asset_volley,
-            asset_volley_step=solver.asset_volley_step,
-            max_total_volley=solver.max_total_volley,
-            min_total_volley_available=solver.min_total_volley_available,
-            max_batch_size=solver.max_batch_size,
-            min_order=solver.min_order,
-            tick=_seconds(solver.tick),
-            collateral_timeout=_seconds(solver.collateral_timeout),
-            partly_mintable_rate=solver.partly_mintable_rate,
-            fully_mintable_rate=solver.fully_mintable_rate,
-            mint_idle=_seconds(solver.mint_idle),
-            reject_cooldown=_seconds(solver.reject_cooldown),
-            max_reject_cooldown=_seconds(solver.max_reject_cooldown),
+        solver=_section(
+            SolverConfig,
+            solver,
             order_rate_limits=_limits(solver.order_rate_limits),
-            max_net_redemption=solver.max_net_redemption,
-            redemption_window=_seconds(solver.redemption_window),
-            redemption_ttl=_seconds(solver.redemption_ttl),
-            max_issuer_absorb=solver.max_issuer_absorb,
-            withdrawal_fee=solver.withdrawal_fee,
-            withdrawal_fee_rate=solver.withdrawal_fee_rate,
-            withdraw_bridge=solver.withdraw_bridge,
             return_hops=tuple((h.chain_id, h.bridge, h.designation) for h in solver.return_hops),
-            hop_query_interval=_seconds(solver.hop_query_interval),
-            hop_pending_alert=_seconds(solver.hop_pending_alert),
-            rebalance_interval=_seconds(solver.rebalance_interval),
-            rebalance_max_tranche=solver.rebalance_max_tranche,
-            rebalance_price_band=solver.rebalance_price_band,
-            rebalance_ttl=_seconds(solver.rebalance_ttl),
         ),
-        sim=SimConfig(
-            seed=sim.seed,
-            book_refresh=_seconds(sim.book_refresh),
-            exchange_latency=_seconds(sim.exchange_latency),
-            bridge_delay=_seconds(sim.bridge_delay),
-            bridge_fee=sim.bridge_fee,
-            wallet_delay=_seconds(sim.wallet_delay),
-            mint_delay=_seconds(sim.mint_delay),
-            deposit_endpoint=sim.deposit_endpoint,
-            max_deposit=sim.max_deposit,
-            withdraw_to=sim.withdraw_to,
-        ),
+        sim=_section(SimConfig, sim),
         store=_store(settings),
         api=QueryApiConfig(settings.api.enable, settings.api.host, settings.api.port),
         chain=_chain(settings),
@@ -300,13 +249,9 @@ def _chain(settings: Settings) -> ChainConfig:
                 'chain.state_dir: required with mode "anvil" and store.backend "postgresql" '
                 "(where the local chains are kept across restarts)"
             )
-    return ChainConfig(
-        mode=chain.mode,
-        confirmations=chain.confirmations,
-        eth_usdc=chain.eth_usdc,
-        bridge_fee=chain.bridge_fee,
-        relayer_delay=_seconds(chain.relayer_delay),
-        hop_timeout=_seconds(chain.hop_timeout),
+    return _section(
+        ChainConfig,
+        chain,
         state_dir=state_dir,
         rpc_urls=MappingProxyType(
             {
