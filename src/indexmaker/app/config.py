@@ -75,6 +75,8 @@ class StoreConfig:
     # Beside a PostgreSQL store, where files kept with it go (the simulated chain: the data
     # directory setting); a SQLite store keeps them in data_dir.
     files_dir: Path | None = None
+    # Changed books journalled when a decision reads them (False: before every input).
+    books_on_read: bool = True
 
     @property
     def kept_files(self) -> Path | None:
@@ -268,16 +270,14 @@ def _store(settings: Settings) -> StoreConfig:
     interval = _seconds(store.commit_interval)
     if store.backend == "memory":
         return StoreConfig(None, interval)
+    on_read = store.journal_books == "on_read"
+    every, keep = store.snapshot_every, store.keep_snapshots
     if store.backend == "postgresql":
         url = os.environ.get(STORE_URL_ENV) or store.url
         if not url:
             raise ConfigError(f"store.url: required for backend postgresql (or {STORE_URL_ENV})")
-        files = _data_dir(settings)
-        keep = store.keep_snapshots
-        return StoreConfig(None, interval, url, store.snapshot_every, keep, files)
-    return StoreConfig(
-        _data_dir(settings), interval, None, store.snapshot_every, store.keep_snapshots
-    )
+        return StoreConfig(None, interval, url, every, keep, _data_dir(settings), on_read)
+    return StoreConfig(_data_dir(settings), interval, None, every, keep, None, on_read)
 
 
 def _data_dir(settings: Settings) -> Path:

@@ -114,7 +114,11 @@ class Service:
         self.store = open_store(config.store, crash)
         # With a store, market data is journalled at decision granularity (not per diff).
         self.engine = Engine(
-            setup, self.clock, self.store or NullJournal(), compact_market=self.store is not None
+            setup,
+            self.clock,
+            self.store or NullJournal(),
+            compact_market=self.store is not None,
+            books_on_read=config.store.books_on_read,
         )
         if self.store is not None:
             self.recovery = recover(self.engine, self.store, fingerprint())

@@ -175,6 +175,10 @@ class StoreSettings(_Model):
     # kept one, so it holds about keep_snapshots x snapshot_every entries. 0: never compact
     # (the journal is kept in full, e.g. for an audit).
     keep_snapshots: Annotated[int, Field(ge=0, le=100)] = 2
+    # When a changed order book is journalled: "on_read" when a decision first reads it (an
+    # idle service journals only its ticks), "every_input" before every input that is not
+    # market data, read or not (~75 rows per idle tick; docs/decisions.md).
+    journal_books: Literal["on_read", "every_input"] = "on_read"
     # At most this long between group commits while only market data arrives (seconds).
     commit_interval: Annotated[Decimal, _dec(gt=0, le=60)] = Decimal("0.1")
 

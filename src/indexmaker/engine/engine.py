@@ -116,7 +116,7 @@ class EngineSetup:
 
 # What a snapshot of the engine holds: every ledger, never the journal, clock or setup (those
 # belong to the process that restores it).
-_NOT_STATE = frozenset({"setup", "clock", "journal", "compact_market", "_books_changed"})
+_NOT_STATE = frozenset({"setup", "clock", "journal", "compact_market", "books_on_read"})
 
 
 class Engine:
@@ -126,17 +126,22 @@ class Engine:
         clock: Clock,
         journal: Journal | None = None,
         compact_market: bool = False,
+        books_on_read: bool = True,
     ) -> None:
         """`compact_market`: journal market data at decision granularity instead of per diff
-        (docs/decisions.md, "Market data is journalled at tick granularity"): a book diff is
-        applied without a journal entry, and before the next input that is not market data
-        every book changed since is journalled once as a `BookSnapshot` of its whole state.
-        Replay then sees exactly the books every decision saw."""
+        (docs/decisions.md, "Book snapshots journalled when a decision reads them"): a book
+        snapshot or diff is applied without a journal entry; a book changed since it was last
+        journalled is journalled once, whole, as a `BookSnapshot` when an input first reads it
+        (a tick that decides, a quote, a fill's fee...), right before that input's entry.
+        Replay then sees exactly the books every decision saw, and an idle service journals
+        only its ticks. `books_on_read` False: every changed book before every input that is
+        not market data, read or not (the former rule: the books any decision could have
+        seen, ~75 rows per idle tick of a 76-asset service; `[store] journal_books`)."""
         self.setup = setup
         self.clock = clock
         self.journal: Journal = journal if journal is not None else MemoryJournal()
         self.compact_market = compact_market
-        self._books_changed: set[InstrumentId] = set()
+        self.books_on_read = books_on_read
         config = setup.config
         self.baskets: dict[Symbol, Basket] = {Symbol(k): v for k, v in setup.baskets.items()}
         self.market = MarketData()
@@ -204,39 +209,56 @@ class Engine:
     def handle(self, event: EngineInput) -> list[Command]:
         """Journal `event` at the clock's time, apply it, return the commands it caused."""
         now = self.clock.now()
-        if self.compact_market:
-            if isinstance(event, BookSnapshot | BookUpdate):
-                self._books_changed.add(event.instrument)
+        if not self.compact_market:
+            self.journal.append(now, event)
+            return self._apply(event, now)
+        market = self.market
+        if isinstance(event, BookSnapshot | BookUpdate):
+            market.unjournaled.add(event.instrument)
+            return self._apply(event, now)
+        if isinstance(event, BookInvalid):
+            market.unjournaled.discard(event.instrument)
+        elif market.unjournaled and not self.books_on_read:
+            self._journal_books(now)
+        elif market.unjournaled:
+            # A book is journalled when this input first reads it, before the value is used;
+            # the input's own entry follows those books (it changes no book itself).
+            market.on_read = lambda instrument: self._journal_book(instrument, now)
+            try:
                 return self._apply(event, now)
-            if isinstance(event, BookInvalid):
-                self._books_changed.discard(event.instrument)
-            elif self._books_changed:
-                self._journal_books(now)
+            finally:
+                market.on_read = None
+                self.journal.append(now, event)
         self.journal.append(now, event)
         return self._apply(event, now)
 
+    def _journal_book(self, instrument: InstrumentId, now: datetime) -> None:
+        """The book of `instrument` as it is now, whole, as a `BookSnapshot` entry."""
+        book = self.market.current_book(instrument)
+        if book is None:  # a diff before any snapshot was dropped: nothing to record
+            return
+        bids, asks = book.depth()
+        self.journal.append(
+            now,
+            BookSnapshot(
+                instrument,
+                tuple(book.levels(BookSide.BIDS, bids)),
+                tuple(book.levels(BookSide.ASKS, asks)),
+            ),
+        )
+
     def _journal_books(self, now: datetime) -> None:
-        """Each book changed since the last journalled input, whole, in instrument order."""
-        for instrument in sorted(self._books_changed, key=str):
-            book = self.market.book(instrument)
-            if book is None:  # a diff before any snapshot was dropped: nothing to record
-                continue
-            bids, asks = book.depth()
-            self.journal.append(
-                now,
-                BookSnapshot(
-                    instrument,
-                    tuple(book.levels(BookSide.BIDS, bids)),
-                    tuple(book.levels(BookSide.ASKS, asks)),
-                ),
-            )
-        self._books_changed.clear()
+        """Every book changed since it was last journalled, in instrument order."""
+        unjournaled = self.market.unjournaled
+        for instrument in sorted(unjournaled, key=str):
+            self._journal_book(instrument, now)
+        unjournaled.clear()
 
     def snapshot(self) -> bytes:
         """Every ledger of the engine as bytes (pickle), for `restore` in a process running
         the same build (the store keys snapshots by a build fingerprint). Market data not yet
         journalled is journalled first, so the snapshot matches the journal up to its end."""
-        if self._books_changed:
+        if self.market.unjournaled:
             self._journal_books(self.clock.now())
         state = {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import BookInvalid, BookSnapshot, BookUpdate, TradePrint
@@ -112,11 +114,31 @@ class PriceTracker:
 
 
 class MarketData:
-    """Owns the order books and the price tracker; applies market-data events to both."""
+    """Owns the order books and the price tracker; applies market-data events to both.
+
+    Read watch (docs/decisions.md, "Book snapshots journalled when a decision reads them"):
+    `unjournaled` holds the instruments whose book changed since it was last journalled; while
+    `on_read` is set, the first read of such a book (`book`, `prices`, `limit_price`) calls
+    `on_read(instrument)` before the value is returned, so the journal holds every book a
+    decision read, as it read it, and nothing else."""
 
     def __init__(self) -> None:
         self._books: dict[InstrumentId, OrderBook] = {}
         self.tracker = PriceTracker()
+        self.unjournaled: set[InstrumentId] = set()
+        self.on_read: Callable[[InstrumentId], None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The read watch belongs to the running engine and its journal, not to a snapshot.
+        state = dict(self.__dict__)
+        state["unjournaled"] = set()
+        state["on_read"] = None
+        return state
+
+    def _read(self, instrument: InstrumentId) -> None:
+        if instrument in self.unjournaled and self.on_read is not None:
+            self.unjournaled.discard(instrument)
+            self.on_read(instrument)
 
     def apply(self, event: MarketEvent) -> bool:
         """Apply one event. Returns False when it was dropped: an update for a instrument that has
@@ -145,10 +167,16 @@ class MarketData:
         return True
 
     def book(self, instrument: InstrumentId) -> OrderBook | None:
+        self._read(instrument)
         return self._books.get(instrument)
 
     def prices(self, instrument: InstrumentId) -> Prices | None:
+        self._read(instrument)
         return self.tracker.get(instrument)
+
+    def current_book(self, instrument: InstrumentId) -> OrderBook | None:
+        """The book as it is, without counting as a decision's read (journalling it)."""
+        return self._books.get(instrument)
 
     def drop(self, instrument: InstrumentId) -> None:
         """Forget a instrument's book (stale or out of sync); its prices go back to unknown."""
@@ -165,6 +193,7 @@ class MarketData:
         threshold outside [0, 1)."""
         if not threshold.is_finite() or threshold < ZERO or threshold >= ONE:
             raise InvalidInputError("threshold", f"must be in [0, 1), got {threshold}")
+        self._read(instrument)
         book = self._books.get(instrument)
         if book is None:
             return None
