@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,70 @@ def test_an_unreadable_state_file_is_refused_with_status_2(tmp_path: Path) -> No
     )
     assert result.returncode == 2
     assert "--state-dir:" in result.stderr and "unreadable" in result.stderr
+
+
+def _withdraw(sim: Any, client_id: str) -> dict[str, Any]:
+    status, _, answer = rest(
+        sim, "POST", "/sapi/v1/capital/withdraw/apply", withdrawOrderId=client_id, coin="USDC",
+        network="BASE", address="0x" + "ab" * 20, amount="100",
+    )  # fmt: skip
+    assert status == 200, answer
+    return dict(answer)
+
+
+def _usdc(sim: Any) -> str:
+    return str(account(sim)["balances"]["USDC"][0])
+
+
+def _saved_withdrawals(state_dir: Path) -> set[str]:
+    try:
+        state = json.loads((state_dir / "exchange-sim-state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return set()
+    rows = state.get("wallet", {}).get("transfers", [])
+    return {row["client_id"] for _, row in rows if row["kind"] == "withdraw"}
+
+
+def test_a_restarted_simulator_answers_a_known_withdraw_order_id_with_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wallet's history is in the state file: a withdrawOrderId taken before a restart
+    (SIGTERM, then SIGKILL after the periodic save) is answered with that withdrawal, and no
+    second one is debited or listed."""
+    data_dir = tmp_path / "data"
+    state_dir = data_dir / "binance" / "exchange-sim"
+    sim = start(data_dir, monkeypatch)
+    try:
+        first = _withdraw(sim, "wd-1")
+        after_first = _usdc(sim)
+    finally:
+        sim.stop()  # SIGTERM: saved at shutdown
+
+    sim = start(data_dir, monkeypatch)
+    try:
+        assert _withdraw(sim, "wd-1") == first  # not a second withdrawal
+        assert _usdc(sim) == after_first
+        second = _withdraw(sim, "wd-2")  # a new id is a new withdrawal, with a new id
+        assert second["id"] != first["id"]
+        after_second = _usdc(sim)
+        assert Decimal(after_first) - Decimal(after_second) == Decimal("100.1")
+        deadline = time.monotonic() + 10  # the periodic save (every second while changed)
+        while "wd-2" not in _saved_withdrawals(state_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _saved_withdrawals(state_dir) == {"wd-1", "wd-2"}
+        os.kill(sim.process.pid, signal.SIGKILL)  # no shutdown save
+        sim.process.wait(timeout=10)
+    finally:
+        sim.stop()
+
+    sim = start(data_dir, monkeypatch)
+    try:
+        assert _withdraw(sim, "wd-2") == second
+        assert _withdraw(sim, "wd-1") == first
+        assert _usdc(sim) == after_second
+        _, _, history = rest(sim, "GET", "/sapi/v1/capital/withdraw/history", coin="USDC")
+        assert sorted(h["withdrawOrderId"] for h in history) == ["wd-1", "wd-2"]
+        assert {h["id"] for h in history} == {first["id"], second["id"]}
+        assert all(h["status"] == 6 for h in history)  # completed before or after the restart
+    finally:
+        sim.stop()

@@ -69,17 +69,17 @@ class Simulator:
             self.trading.fund(account, config.initial_quote, config.initial_base_usdc)
         # A state directory: the accounts, orders and trades of the last run (state_file.py);
         # raises StateError (a ValueError) when its file cannot be used.
+        self.wallet = Wallet(self, config.retention.max_transfers)
         self.state: StateFile | None = None
         if config.state_dir is not None:
             self.state = StateFile(config.state_dir, config.state_every_ms)
-            if self.state.load(self.trading):
+            if self.state.load(self.trading, self.wallet):
                 log_event("exchange_sim.state_loaded", path=str(self.state.path))
         self.api = TradingApi(self)
         self.routes: dict[tuple[str, str], Route] = {}
         self.routes.update(market_routes(self))
         self.routes.update(trading_routes(self, self.api))
         self.ws_api = WsApi(self)
-        self.wallet = Wallet(self, config.retention.max_transfers)
         self.routes.update(wallet_routes(self.wallet))
         self.maintenance = False
         self.faults = Faults()
@@ -242,7 +242,7 @@ class Simulator:
                 self.exchange.tick()
                 self.wallet.tick(now_ms())
                 if self.state is not None:
-                    self.state.maybe_save(self.trading, now_ms())
+                    self.state.maybe_save(self.trading, now_ms(), self.wallet)
             except Exception as error:  # one bad tick must not stop the venue
                 log_event("exchange_sim.tick_failed", error=repr(error))
             await asyncio.sleep(max(next_at - loop.time(), 0))
@@ -259,7 +259,7 @@ class Simulator:
                 await self._ticker
         if self.state is not None:
             try:
-                self.state.save(self.trading)
+                self.state.save(self.trading, self.wallet)
             except OSError as error:  # the last periodic save stays on disk
                 log_event("exchange_sim.state_save_failed", error=repr(error))
         await self.hub.shutdown()

@@ -3,10 +3,11 @@
 What is kept: every account's balances (free, locked) and uid, the orders the order store
 holds (open ones go back into their books at their price, behind the market model's quotes of
 that price), each account's `myTrades` history, which closed orders were archived (-2026), and
-the per-symbol order/trade id counters, so ids never repeat. All of it is bounded as in memory
-(order_store.py's retention), so the file is too. Not kept: the market model (books restart
-from the seed), rate-limit windows and bans, the wallet's deposit/withdrawal history
-(docs/exchange-sim.md).
+the per-symbol order/trade id counters, so ids never repeat, and the wallet's deposit and
+withdrawal history with its `withdrawOrderId`s (wallet_state.py; optional in the file: one
+written before it was kept loads with an empty history). All of it is bounded as in memory
+(order_store.py's and wallet.py's retention), so the file is too. Not kept: the market model
+(books restart from the seed), rate-limit windows and bans (docs/exchange-sim.md).
 
 The file, `exchange-sim-state.json` in the directory, is replaced atomically (a temporary file
 in the same directory, fsync, rename, fsync of the directory): a crash, SIGKILL included,
@@ -24,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from indexmaker.store.files import write_atomically
+from indexmaker.venues.binance_sim import wallet_state
 from indexmaker.venues.binance_sim.orders import Order, Trade
 
 if TYPE_CHECKING:
     from indexmaker.venues.binance_sim.trading import Trading
+    from indexmaker.venues.binance_sim.wallet import Wallet
 
 STATE_FILE = "exchange-sim-state.json"
 FORMAT = 1  # bumped when the layout changes; another number is refused, never guessed at
@@ -64,7 +67,8 @@ class StateError(ValueError):
 
 
 class StateFile:
-    """Loads and saves `Trading`'s accounts, orders and trades in `directory`."""
+    """Loads and saves `Trading`'s accounts, orders and trades, and the `Wallet`'s transfers
+    when one is given, in `directory`."""
 
     def __init__(self, directory: Path, every_ms: int = 1000) -> None:
         self.directory = directory
@@ -75,26 +79,30 @@ class StateFile:
         self._next_ms = 0
 
     # ------------------------------------------------------------------ writes
-    def save(self, trading: Trading) -> None:
+    def save(self, trading: Trading, wallet: Wallet | None = None) -> None:
         """Write the state now (atomically); raises OSError when the disk refuses."""
-        write_atomically(self.path, msgspec.json.encode(_dump(trading)))
-        self._saved = _fingerprint(trading)
+        state = _dump(trading)
+        if wallet is not None:
+            state["wallet"] = wallet_state.dump(wallet)
+        write_atomically(self.path, msgspec.json.encode(state))
+        self._saved = _fingerprint(trading, wallet)
         self.saves += 1
 
-    def maybe_save(self, trading: Trading, now_ms: int) -> bool:
+    def maybe_save(self, trading: Trading, now_ms: int, wallet: Wallet | None = None) -> bool:
         """Save when `every_ms` has passed since the last look and something changed."""
         if now_ms < self._next_ms:
             return False
         self._next_ms = now_ms + self.every_ms
-        if _fingerprint(trading) == self._saved:
+        if _fingerprint(trading, wallet) == self._saved:
             return False
-        self.save(trading)
+        self.save(trading, wallet)
         return True
 
     # ------------------------------------------------------------------- reads
-    def load(self, trading: Trading) -> bool:
-        """Replace `trading`'s accounts, orders and trades by the file's; False when there is
-        no file yet (a first start). Raises StateError naming the problem."""
+    def load(self, trading: Trading, wallet: Wallet | None = None) -> bool:
+        """Replace `trading`'s accounts, orders and trades (and `wallet`'s transfers, when the
+        file has them) by the file's; False when there is no file yet (a first start).
+        Raises StateError naming the problem."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -106,20 +114,23 @@ class StateFile:
             if not isinstance(state, dict) or state.get("format") != FORMAT:
                 raise StateError(f"--state-dir: {self.path} is not format {FORMAT}")
             _restore(trading, state)
-        except (msgspec.DecodeError, KeyError, TypeError, ArithmeticError) as error:
+            if wallet is not None and "wallet" in state:
+                wallet_state.restore(wallet, state["wallet"])
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, ArithmeticError) as error:
             raise StateError(f"--state-dir: {self.path} is unreadable: {error!r}") from None
-        self._saved = _fingerprint(trading)
+        self._saved = _fingerprint(trading, wallet)
         return True
 
 
-def _fingerprint(trading: Trading) -> tuple[int, ...]:
-    """Changes whenever a balance, an order or a trade does (every one of them moves a
-    balance or an id counter), without walking the orders."""
+def _fingerprint(trading: Trading, wallet: Wallet | None) -> tuple[int, ...]:
+    """Changes whenever a balance, an order, a trade or a wallet transfer does (every one of
+    the first three moves a balance or an id counter), without walking the orders."""
     return (
         sum(account.version for account in trading.accounts.values()),
         len(trading.accounts),
         sum(trading.order_ids.values()),
         sum(trading.trade_ids.values()),
+        *(wallet_state.version(wallet) if wallet is not None else ()),
     )
 
 

@@ -111,7 +111,7 @@ class Wallet:
         self.sim = sim
         self.max_transfers = max_transfers
         self.transfers: dict[int, Transfer] = {}  # by arrival number, oldest first
-        self._numbers = itertools.count(1)
+        self.last_number = 0  # the arrival number of the newest transfer (state_file.py)
         self._made_up = itertools.count(1)  # for tx ids of admin-endpoint deposits
         self._finished: deque[int] = deque()  # arrival numbers, in finishing order
         self._by_client: dict[tuple[str, str], Transfer] = {}
@@ -166,7 +166,7 @@ class Wallet:
     def _new_deposit(
         self, account: str, net: Network, amount: Decimal, tx_id: str, block: int | None
     ) -> Transfer:
-        number = next(self._numbers)
+        number = self.last_number = self.last_number + 1
         transfer = Transfer(
             "deposit",
             str(number),
@@ -346,7 +346,7 @@ class Wallet:
         if holder.free(coin) < debit:
             raise ApiError(-4026, "User has insufficient balance.")
         stamp = now_ms()
-        number = next(self._numbers)
+        number = self.last_number = self.last_number + 1
         transfer = Transfer(
             "withdraw",
             hashlib.sha256(f"wd{number}{stamp}".encode()).hexdigest()[:32],
