@@ -211,6 +211,8 @@ class Service:
         base = server_seq_base(store, server_seq_epoch(now))
         session = self.config.server.session
         total, kept = store.client_messages(now - session.outbox_retention, session.outbox_total)
+        # What a restart would not restore is deleted once delivered: the store stays bounded.
+        store.bound_client_messages(session.outbox_retention, session.outbox_total)
         numbers = DurableNumbers(base, total)
         first = kept[0].rank if kept else total
         lost = numbers.of(first - 1) if first > 0 else 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -329,6 +329,13 @@ class StorePort(Protocol):
     def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
         """(how many client messages were ever committed, the last `limit` of those caused
         by inputs handled at or after `since`), oldest first. For the owner, at start."""
+        ...
+
+    def bound_client_messages(self, retention: timedelta, keep: int) -> None:
+        """From now on, keep client messages to what `client_messages` would restore: the
+        delivered ones older than `retention` (by the newest input's time) or before the
+        newest `keep` are deleted in later commits, their ranks kept. For the owner, at
+        start (store/fix_outbox.py)."""
         ...
 
     def orders(self, query: OrderQuery) -> list[StoredOrder]:

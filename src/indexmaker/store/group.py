@@ -23,7 +23,7 @@ class Group:
     """Everything buffered between two commits: written in one transaction."""
 
     journal: list[tuple[int, str, bytes]] = field(default_factory=list)
-    outbox: list[tuple[str, int, str, bytes]] = field(default_factory=list)
+    outbox: list[tuple[str, int, str, bytes, str | None]] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     invoices: list[InvoiceRow] = field(default_factory=list)  # the query API's tables
     redemptions: list[InvoiceRow] = field(default_factory=list)
@@ -34,6 +34,7 @@ class Group:
     meta: dict[str, str] = field(default_factory=dict)
     snapshot: tuple[int, str, bytes] | None = None
     span: tuple[int, int] = (0, 0)  # the crash points' durable count (store/crash.py)
+    at: str | None = None  # the newest journalled input's time when handed over (ISO text)
 
     def __bool__(self) -> bool:
         return bool(
@@ -56,7 +57,7 @@ def write(cursor: Any, dialect: Dialect, group: Group) -> None:
     insert_rows(
         cursor,
         dialect,
-        "INSERT INTO outbox (key, journal_seq, kind, command) VALUES (?, ?, ?, ?)",
+        "INSERT INTO outbox (key, journal_seq, kind, command, at) VALUES (?, ?, ?, ?, ?)",
         group.outbox,
     )
     insert_rows(cursor, dialect, MINTS.insert, group.invoices)

@@ -11,6 +11,15 @@ guessed at.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+
+class Dialect(Protocol):
+    @property
+    def blob(self) -> str: ...
+
+    def sql(self, statement: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ON redemption_invoices (redeemed_at, invoice_key)",
         ),
     ),
+    Migration(
+        8,
+        "client messages keep their time",
+        (
+            # The FIX outbox is rebuilt from the outbox's client messages (store/fix_outbox.py)
+            # by their input's time, which the journal loses to compaction: kept in the row.
+            # Rows whose journal entry is gone already keep NULL (never restored, still
+            # counted for the ranks).
+            "ALTER TABLE outbox ADD COLUMN at TEXT",
+            "UPDATE outbox SET at = (SELECT j.at FROM journal j WHERE j.seq = outbox.journal_seq) "
+            "WHERE kind = 'SendToClient'",
+            "CREATE INDEX outbox_by_kind ON outbox (kind, journal_seq)",
+        ),
+    ),
     # Add new tables as the next numbered migration here (never edit an applied one).
 )
 
@@ -144,3 +167,40 @@ LATEST = MIGRATIONS[-1].version
 
 class SchemaError(Exception):
     """The database's schema is newer than this build knows (refuse; never guess)."""
+
+
+def transaction(db: Any, body: Any) -> None:
+    db.execute("BEGIN")
+    try:
+        body()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def migrate(db: Any, dialect: Dialect) -> int:
+    """Apply every migration newer than the database's version, each in its own
+    transaction; returns the version. Raises SchemaError for a newer database."""
+    db.execute(CREATE_VERSIONS)
+    row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    current: int = row[0]
+    if current > LATEST:
+        raise SchemaError(f"database schema version {current} is newer than this build's {LATEST}")
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+
+        def apply(migration: Any = migration) -> None:
+            for statement in migration.statements:
+                db.execute(statement.format(blob=dialect.blob))
+            db.execute(
+                dialect.sql(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+                ),
+                (migration.version, migration.name, datetime.now(UTC).isoformat()),
+            )
+
+        transaction(db, apply)
+        current = migration.version
+    return current

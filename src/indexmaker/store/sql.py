@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from indexmaker.core import codec
@@ -39,10 +39,18 @@ from indexmaker.store.compaction import (
     JournalCompacted,
 )
 from indexmaker.store.crash import NO_CRASH, CrashPoints
-from indexmaker.store.fix_outbox import CLIENT_MESSAGES, last_messages
+from indexmaker.store.fix_outbox import (
+    CLIENT_MESSAGES,
+    COMPACTED_META,
+    PASS_EVERY,
+    MessageBound,
+    last_messages,
+)
 from indexmaker.store.group import Group, SpendKey, write
 from indexmaker.store.invoices import MINTS, REDEMPTIONS
-from indexmaker.store.migrations import CREATE_VERSIONS, LATEST, MIGRATIONS, SchemaError
+from indexmaker.store.migrations import SchemaError, migrate, transaction
+
+__all__ = ["Connection", "Dialect", "SchemaError", "SqlStore", "migrate", "transaction"]
 
 # A spend held for its request's journal entry that has not come after this long (a request
 # refused before the engine, e.g. "service busy") is written on its own with the next commit.
@@ -99,6 +107,7 @@ class SqlStore:
         self.compaction = Compaction(
             keep_snapshots, snapshots=[int(r[0]) for r in kept], floor=int(floor[0]) if floor else 0
         )
+        self.messages: MessageBound | None = None  # client messages kept (none: all)
         last = self._one("SELECT COALESCE(MAX(seq), 0) FROM journal")[0]
         self._last_seq: int = max(int(last), self.compaction.floor)
         self._group = Group()  # buffered for the next commit
@@ -199,10 +208,11 @@ class SqlStore:
 
     def add_effects(self, journal_seq: int, commands: Sequence[Command]) -> list[OutboxItem]:
         items = []
+        at = None if self._last_at is None else self._last_at.isoformat()
         for index, command in enumerate(commands):
             item = OutboxItem(f"{journal_seq}.{index}", journal_seq, command)
             kind = type(command).__name__
-            self._group.outbox.append((item.key, journal_seq, kind, codec.encode(command)))
+            self._group.outbox.append((item.key, journal_seq, kind, codec.encode(command), at))
             self._crash.counted("effect", kind, item.key)
             items.append(item)
         self._group.invoices.extend(MINTS.rows(journal_seq, commands))
@@ -293,6 +303,7 @@ class SqlStore:
             return last
         group, self._group = self._group, Group()
         group.span = self._crash.take()
+        group.at = None if self._last_at is None else self._last_at.isoformat()
         self._last = self._writer.submit(self._write_groups, group)
         return self._last
 
@@ -304,6 +315,7 @@ class SqlStore:
         self._crash.hit("before_commit", span=span)
 
         compacted: list[tuple[list[int], int]] = []
+        bound, bounded = self.messages, []
 
         def body() -> None:
             for each in groups:
@@ -311,6 +323,8 @@ class SqlStore:
             snapshot = next((g.snapshot for g in reversed(groups) if g.snapshot), None)
             taken = None if snapshot is None else (snapshot[0], snapshot[1])
             compacted.append(self.compaction.write(self._cursor, self._dialect, taken))
+            if bound is not None:
+                bounded.append(bound.write(self._cursor, self._dialect, group.at))
 
         try:
             self._transaction(body)
@@ -319,6 +333,8 @@ class SqlStore:
             raise
         self._failed = []
         self.compaction.committed(compacted[-1])
+        if bound is not None:
+            bound.committed(bounded[-1])
         for each in groups:
             self._unwritten.difference_update(each.spends)  # readers see them now
         self.commits += 1
@@ -376,8 +392,17 @@ class SqlStore:
 
     def client_messages(self, since: datetime, limit: int) -> tuple[int, list[StoredMessage]]:
         """StorePort.client_messages (store/fix_outbox.py), on the owner's connection."""
-        self._settled()
-        return last_messages(self._db.execute(CLIENT_MESSAGES), since, limit)
+        compacted = self._one("SELECT value FROM meta WHERE name = ?", (COMPACTED_META,))
+        rows = self._db.execute(CLIENT_MESSAGES)
+        return last_messages(rows, since, limit, int(compacted[0]) if compacted else 0)
+
+    def bound_client_messages(
+        self, retention: timedelta, keep: int, every: float = PASS_EVERY
+    ) -> None:
+        """StorePort.bound_client_messages (store/fix_outbox.py's MessageBound)."""
+        compacted = self._one("SELECT value FROM meta WHERE name = ?", (COMPACTED_META,))
+        count = int(compacted[0]) if compacted else 0
+        self.messages = MessageBound(retention, keep, count, every)
 
     def spent_signatures(self) -> SpentStore:
         raise NotImplementedError
@@ -397,40 +422,3 @@ def _order(row: tuple[Any, ...]) -> tuple[int, int]:
 def _item(row: tuple[Any, ...]) -> OutboxItem:
     command = codec.decode(bytes(row[2]))
     return OutboxItem(row[0], row[1], command)  # type: ignore[arg-type]
-
-
-def transaction(db: Connection, body: Any) -> None:
-    db.execute("BEGIN")
-    try:
-        body()
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def migrate(db: Connection, dialect: Dialect) -> int:
-    """Apply every migration newer than the database's version, each in its own
-    transaction; returns the version. Raises SchemaError for a newer database."""
-    db.execute(CREATE_VERSIONS)
-    row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
-    current: int = row[0]
-    if current > LATEST:
-        raise SchemaError(f"database schema version {current} is newer than this build's {LATEST}")
-    for migration in MIGRATIONS:
-        if migration.version <= current:
-            continue
-
-        def apply(migration: Any = migration) -> None:
-            for statement in migration.statements:
-                db.execute(statement.format(blob=dialect.blob))
-            db.execute(
-                dialect.sql(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
-                ),
-                (migration.version, migration.name, datetime.now(UTC).isoformat()),
-            )
-
-        transaction(db, apply)
-        current = migration.version
-    return current
