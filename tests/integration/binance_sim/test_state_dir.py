@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,16 @@ def saved_order_ids(state_dir: Path) -> int:
     return int(state["order_ids"].get("ETHUSDC", 0))
 
 
+def kill_once_saved(sim: Any, saved: Callable[[], bool]) -> None:
+    """SIGKILL the simulator (no shutdown save) once its periodic save (every second while
+    something changed) shows `saved`, waiting 10 s at most."""
+    deadline = time.monotonic() + 10
+    while not saved() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(sim.process.pid, signal.SIGKILL)
+    sim.process.wait(timeout=10)
+
+
 def test_a_restarted_simulator_is_the_same_account(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,12 +103,8 @@ def test_a_restarted_simulator_is_the_same_account(
         )  # fmt: skip
         assert status == 200 and sold["orderId"] > resting["orderId"]
         after = account(sim)
-        deadline = time.monotonic() + 10  # the periodic save (every second while changed)
-        while saved_order_ids(state_dir) < sold["orderId"] and time.monotonic() < deadline:
-            time.sleep(0.1)
+        kill_once_saved(sim, lambda: saved_order_ids(state_dir) >= sold["orderId"])
         assert saved_order_ids(state_dir) == sold["orderId"]
-        os.kill(sim.process.pid, signal.SIGKILL)  # no shutdown save
-        sim.process.wait(timeout=10)
     finally:
         sim.stop()
 
@@ -166,12 +173,8 @@ def test_a_restarted_simulator_answers_a_known_withdraw_order_id_with_the_first(
         assert second["id"] != first["id"]
         after_second = _usdc(sim)
         assert Decimal(after_first) - Decimal(after_second) == Decimal("100.1")
-        deadline = time.monotonic() + 10  # the periodic save (every second while changed)
-        while "wd-2" not in _saved_withdrawals(state_dir) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        kill_once_saved(sim, lambda: "wd-2" in _saved_withdrawals(state_dir))
         assert _saved_withdrawals(state_dir) == {"wd-1", "wd-2"}
-        os.kill(sim.process.pid, signal.SIGKILL)  # no shutdown save
-        sim.process.wait(timeout=10)
     finally:
         sim.stop()
 

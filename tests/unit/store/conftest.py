@@ -20,3 +20,12 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], S
         return lambda: SqliteStore(tmp_path / "db")
     url = request.getfixturevalue("postgres_url")
     return lambda: PostgresStore(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_keeping(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[int], SqlStore]:
+    """Opens (and reopens) one database of the backend keeping `keep` snapshots."""
+    if request.param == "sqlite":
+        return lambda keep: SqliteStore(tmp_path / "db", keep_snapshots=keep)
+    url = request.getfixturevalue("postgres_url")
+    return lambda keep: PostgresStore(url, keep_snapshots=keep)

@@ -5,7 +5,6 @@ kill between two delete batches loses nothing (store/compaction.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +17,10 @@ from indexmaker.core.journal import JournalEntry
 from indexmaker.engine.engine import Engine
 from indexmaker.sim.replay_check import lifecycle, setup
 from indexmaker.store.compaction import JournalCompacted
-from indexmaker.store.postgres import PostgresStore
 from indexmaker.store.sql import SqlStore
-from indexmaker.store.sqlite import SqliteStore
 
 BUILD = "this-build"
 Opener = Callable[[int], SqlStore]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens (and reopens) one database of the backend keeping `keep` snapshots."""
-    if request.param == "sqlite":
-        return lambda keep: SqliteStore(tmp_path / "db", keep_snapshots=keep)
-    url = request.getfixturevalue("postgres_url")
-    return lambda keep: PostgresStore(url, keep_snapshots=keep)
 
 
 def _run(store: SqlStore, entries: list[JournalEntry], every: int) -> Engine:
@@ -69,11 +57,11 @@ def _same(engine: Engine, truth: Engine, at: JournalEntry) -> None:
 
 
 def test_the_journal_stays_within_the_kept_snapshots_and_restores_as_uncompacted(
-    open_store: Opener,
+    open_keeping: Opener,
 ) -> None:
     entries, _ = lifecycle()
     every = max(5, len(entries) // 8)  # about 8 snapshots over the lifecycle
-    store = open_store(2)
+    store = open_keeping(2)
     truth = _run(store, entries, every)
     seqs = _seqs(store)
     last_snapshot = len(entries) // every * every
@@ -85,7 +73,7 @@ def test_the_journal_stays_within_the_kept_snapshots_and_restores_as_uncompacted
     assert store.compacted_through == last_snapshot - every
     store.close()
 
-    reopened = open_store(2)
+    reopened = open_keeping(2)
     engine = Engine(setup(), ManualClock())
     plan = recover(engine, reopened, BUILD)
     assert (plan.snapshot_seq, plan.replayed) == (last_snapshot, len(entries) - last_snapshot)
@@ -97,19 +85,19 @@ def test_the_journal_stays_within_the_kept_snapshots_and_restores_as_uncompacted
     reopened.close()
 
 
-def test_without_compaction_the_whole_journal_is_kept(open_store: Opener) -> None:
+def test_without_compaction_the_whole_journal_is_kept(open_keeping: Opener) -> None:
     entries, _ = lifecycle()
-    store = open_store(0)
+    store = open_keeping(0)
     _run(store, entries, 10)
     assert _seqs(store) == list(range(1, len(entries) + 1))
     assert store.compacted_through == 0
     store.close()
 
 
-def test_a_kill_between_delete_batches_loses_nothing(open_store: Opener) -> None:
+def test_a_kill_between_delete_batches_loses_nothing(open_keeping: Opener) -> None:
     entries, _ = lifecycle()
     every = len(entries) // 3
-    store = open_store(2)
+    store = open_keeping(2)
     store.compaction.batch = 3  # one small batch per commit: compaction spans many commits
     truth = Engine(setup(), ManualClock())
     # Two snapshots: entries up to the first are to be deleted, 3 per commit.
@@ -118,7 +106,7 @@ def test_a_kill_between_delete_batches_loses_nothing(open_store: Opener) -> None
     assert 0 < floor < every  # started, not finished
     store._db.close()  # killed mid-compaction: the next batch never ran
 
-    reopened = open_store(2)
+    reopened = open_keeping(2)
     assert _seqs(reopened)[0] == floor + 1
     engine = Engine(setup(), ManualClock())
     plan = recover(engine, reopened, BUILD)

@@ -6,28 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from indexmaker.core.events import SendToClient, Tick
 from indexmaker.core.store_records import StoredMessage
 from indexmaker.sim.replay_check import lifecycle
-from indexmaker.store.postgres import PostgresStore
 from indexmaker.store.sql import SqlStore
-from indexmaker.store.sqlite import SqliteStore
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 Opener = Callable[[int], SqlStore]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens (and reopens) one database of the backend keeping `keep` snapshots."""
-    if request.param == "sqlite":
-        return lambda keep: SqliteStore(tmp_path / "db", keep_snapshots=keep)
-    url = request.getfixturevalue("postgres_url")
-    return lambda keep: PostgresStore(url, keep_snapshots=keep)
 
 
 def _messages(count: int) -> list[SendToClient]:
@@ -58,9 +44,9 @@ def _restored(store: SqlStore, now: datetime) -> tuple[int, list[StoredMessage]]
     return store.client_messages(now - timedelta(seconds=10), 6)
 
 
-def test_ranks_and_times_survive_journal_compaction(open_store: Opener) -> None:
+def test_ranks_and_times_survive_journal_compaction(open_keeping: Opener) -> None:
     messages = _messages(30)
-    store = open_store(2)  # the journal is cut behind the older of two snapshots
+    store = open_keeping(2)  # the journal is cut behind the older of two snapshots
     _write(store, messages[:20], delivered=20)
     for seq in (10, 20):
         store.save_snapshot(seq, "build", b"state")
@@ -70,7 +56,7 @@ def test_ranks_and_times_survive_journal_compaction(open_store: Opener) -> None:
     _write(store, messages[20:], delivered=30, start=20)
     store.close()
 
-    store = open_store(2)
+    store = open_keeping(2)
     now = AT + timedelta(seconds=29)
     total, kept = _restored(store, now)
     assert total == 30  # every message ever committed, journal compacted or not
@@ -81,10 +67,10 @@ def test_ranks_and_times_survive_journal_compaction(open_store: Opener) -> None:
 
 
 def test_only_delivered_messages_a_restart_would_not_restore_are_deleted(
-    open_store: Opener,
+    open_keeping: Opener,
 ) -> None:
     messages = _messages(40)
-    store = open_store(0)
+    store = open_keeping(0)
     _write(store, messages[:30], delivered=30)
     now = AT + timedelta(seconds=29)
     before = _restored(store, now)
@@ -96,7 +82,7 @@ def test_only_delivered_messages_a_restart_would_not_restore_are_deleted(
     assert _rows(store) == 6
     store.close()
 
-    store = open_store(0)
+    store = open_keeping(0)
     later = AT + timedelta(seconds=39)
     total, kept = _restored(store, later)
     assert total == 40
@@ -107,9 +93,9 @@ def test_only_delivered_messages_a_restart_would_not_restore_are_deleted(
     store.close()
 
 
-def test_an_undelivered_message_stops_the_cut_and_ranks_stay(open_store: Opener) -> None:
+def test_an_undelivered_message_stops_the_cut_and_ranks_stay(open_keeping: Opener) -> None:
     messages = _messages(24)
-    store = open_store(0)
+    store = open_keeping(0)
     store.bound_client_messages(timedelta(seconds=5), keep=100, every=0)
     _write(store, messages[:4], delivered=3)  # the fourth is never marked delivered
     _write(store, messages[4:], delivered=24, start=4)
@@ -117,7 +103,7 @@ def test_an_undelivered_message_stops_the_cut_and_ranks_stay(open_store: Opener)
     # undelivered one may go, whatever follows it.
     assert _rows(store) == 21
     store.close()
-    store = open_store(0)
+    store = open_keeping(0)
     total, kept = store.client_messages(AT + timedelta(seconds=20), 100)
     assert total == 24
     assert [m.rank for m in kept] == list(range(20, 24))
@@ -126,9 +112,9 @@ def test_an_undelivered_message_stops_the_cut_and_ranks_stay(open_store: Opener)
     store.close()
 
 
-def test_a_full_batch_goes_on_at_the_next_commit(open_store: Opener) -> None:
+def test_a_full_batch_goes_on_at_the_next_commit(open_keeping: Opener) -> None:
     messages = _messages(12)
-    store = open_store(0)
+    store = open_keeping(0)
     _write(store, messages, delivered=12)
     store.bound_client_messages(timedelta(hours=1), keep=2, every=3600)  # the newest 2 kept
     assert store.messages is not None
@@ -139,7 +125,7 @@ def test_a_full_batch_goes_on_at_the_next_commit(open_store: Opener) -> None:
         store.commit()
     assert _rows(store) == 2 and store.messages.compacted == 10
     store.close()
-    store = open_store(0)
+    store = open_keeping(0)
     total, _ = store.client_messages(AT, 1)
     assert total == 12
     store.close()
