@@ -20,6 +20,16 @@ def test_sqlite_in_the_data_dir_by_default_and_the_environment_overrides_it(
     assert (store.data_dir, store.commit_interval) == (tmp_path, timedelta(milliseconds=250))
 
 
+def test_books_are_journalled_on_read_unless_every_input_is_asked_for() -> None:
+    assert load_config().store.books_on_read is True
+    for backend in ("sqlite", "postgresql"):
+        settings = {
+            "store": {"backend": backend, "journal_books": "every_input", "url": "postgresql://x"},
+            "chain": {"mode": "sim"},
+        }
+        assert load_config(None, settings).store.books_on_read is False
+
+
 def test_the_memory_backend_keeps_nothing() -> None:
     assert load_config(None, {"store": {"backend": "memory"}}).store.data_dir is None
 
@@ -30,6 +40,7 @@ def test_the_memory_backend_keeps_nothing() -> None:
         ({"backend": "redis"}, "store.backend: "),
         ({"commit_interval": "0"}, "store.commit_interval: "),
         ({"data_dir": ""}, "store.data_dir: "),
+        ({"journal_books": "never"}, "store.journal_books: "),
     ],
 )
 def test_bad_store_settings_are_named(values: dict[str, str], message: str) -> None:
