@@ -19,9 +19,14 @@ under the next nonce (keccak("across:<key>#<n>"): a new deposit id, looked up be
 like the first), up to `max_deposits` deposits; then the hop fails with `DepositsExpired`
 (reported unknown: the amount waits in the issuer's account on the origin).
 The lot receives the filled deposit's output amount less the gas of this hop's transactions in
-USDC (refund bundles included); its fee is the rest (bridge fee + gas). A hop without a fill
-within `timeout_s` is reported unknown; the router asks (`hop_status`) and resends it, and the
-resend carries on from the deposits on chain.
+USDC (release, deposits, refund bundles); its fee is the rest (bridge fee + gas). The gas is
+that of the transactions on chain, whichever process sent them: a step found done by an
+earlier run (a restart, a resend) adds its transaction's receipt, found by the step's own
+event, so a hop interrupted anywhere is charged exactly what an uninterrupted one is. The
+pool's allowance (one `approve` of the issuer's USDC, the first time) is set-up, not a hop's:
+its gas is logged (`across_pool_approved`), charged to no lot (docs/decisions.md). A hop
+without a fill within `timeout_s` is reported unknown; the router asks (`hop_status`) and
+resends it, and the resend carries on from the deposits on chain.
 """
 
 from __future__ import annotations
@@ -36,16 +41,16 @@ from typing import Any
 from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
-from indexmaker.chain.across import event_topic, expired_refund_leaf, to_bytes32
+from indexmaker.chain.across import event_topic, expired_refund_leaf, one_leaf_root, to_bytes32
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
-from indexmaker.chain.hops import HopRunner, gas_cost_usdc
+from indexmaker.chain.hops import HopRunner, gas_cost_usdc, tx_hash
 from indexmaker.chain.logs import first_log
 from indexmaker.chain.relayer import MAX_UINT256
 from indexmaker.chain.root_bundles import LeafPaid, RootBundles
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
 from indexmaker.core.errors import InvalidInputError, RetryableError
-from indexmaker.core.money import units_to_usdc, usdc_to_units
+from indexmaker.core.money import exact_sub, units_to_usdc, usdc_to_units
 from indexmaker.core.ports import EventSink
 from indexmaker.observability.logging import log_event
 
@@ -125,6 +130,7 @@ class AcrossBridge:
         )
         self._deposited_topic = event_topic(origin_abi, "FundsDeposited")
         self._filled_topic = event_topic(dest_abi, "FilledRelay")
+        self._relayed_topic = event_topic(origin_abi, "RelayedRootBundle")
         self.runner = HopRunner("across", route.timeout_s)
         self._approved = False
         self._back = route.lookback_blocks
@@ -169,29 +175,46 @@ class AcrossBridge:
         return int(await call.call())
 
     async def _cross(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:
-        receipts: list[Any] = []
+        receipts: dict[str, Any] = {}  # the hop's transactions on chain, by hash
         for attempt in range(self.route.max_deposits):
-            deposit_id = await self.deposit_id(key, attempt)
-            # FundsDeposited's indexed values: destinationChainId, depositId, depositor
-            log = await first_log(self._pool, self._deposited_topic, [None, deposit_id], self._back)
+            log = await self._deposit_log(key, attempt)
             if log is None:
                 log = await self._deposit(key, attempt, command, receipts)
+            else:  # made before (a restart, a resend): its transactions are the hop's all the same
+                if attempt == 0:
+                    await self._add_tx(receipts, await self._released_tx(key))
+                await self._add_tx(receipts, tx_hash(log))
             deposit = dict(self._pool.events.FundsDeposited().process_log(log)["args"])
             if await self._filled_in_time(deposit):
-                gas = await self._gas(receipts)
-                received = max(units_to_usdc(int(deposit["outputAmount"])) - gas, Decimal(0))
-                return received, command.amount - received
+                gas = await self._gas(list(receipts.values()))
+                output = units_to_usdc(int(deposit["outputAmount"]))
+                received = max(exact_sub(output, gas), Decimal(0))
+                return received, exact_sub(command.amount, received)
             await self._refund(key, deposit, receipts)
         raise DepositsExpired(
             f"{self.route.max_deposits} deposits expired unfilled; refunded to "
             f"{self.origin.tx.address} on chain {self.origin.settings.chain_id}"
         )
 
+    async def _deposit_log(self, key: str, attempt: int) -> Any:
+        """The `FundsDeposited` log of the hop's `attempt`-th deposit, None when not made."""
+        deposit_id = await self.deposit_id(key, attempt)
+        # FundsDeposited's indexed values: destinationChainId, depositId, depositor
+        return await first_log(self._pool, self._deposited_topic, [None, deposit_id], self._back)
+
+    async def _released_tx(self, key: str) -> str:
+        return await self.origin.released_tx(f"transfer:{key}")
+
+    async def _add_tx(self, receipts: dict[str, Any], tx: str) -> None:
+        """Add transaction `tx`'s receipt (0x-hex hash) to the hop's, once."""
+        if tx and tx not in receipts:
+            receipts[tx] = await self.origin.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+
     async def _gas(self, receipts: list[Any]) -> Decimal:
         return gas_cost_usdc(receipts, await self.price.eth_usdc()) if receipts else Decimal(0)
 
     async def _deposit(
-        self, key: str, attempt: int, command: RouteCollateral, receipts: list[Any]
+        self, key: str, attempt: int, command: RouteCollateral, receipts: dict[str, Any]
     ) -> Any:
         """Make the hop's `attempt`-th deposit: its `FundsDeposited` log. The first takes the
         amount from custody; a later one redeposits the refund of the one before."""
@@ -201,15 +224,17 @@ class AcrossBridge:
         output = units - usdc_to_units(route.fee)
         if attempt == 0:
             released = await origin.release(f"transfer:{key}", me, command.amount)
-            if released is not None:
-                receipts.append(released)
-        if not self._approved:
-            usdc = origin.usdc_contract
-            allowance = await usdc.functions.allowance(me, self._pool.address).call()
-            if int(allowance) < units:
-                call = usdc.functions.approve(self._pool.address, MAX_UINT256)
-                receipts.append(await origin.send(usdc.address, call))
-            self._approved = True
+            if released is None:  # released by an earlier run: its transaction all the same
+                await self._add_tx(receipts, await self._released_tx(key))
+            else:
+                receipts[tx_hash(released)] = released
+        await self._approve(units)
+        # The release settled what an earlier run left pending (tx.py `recover`): a deposit
+        # sent just before a crash may have been mined since the look-up above.
+        earlier = await self._deposit_log(key, attempt)
+        if earlier is not None:
+            await self._add_tx(receipts, tx_hash(earlier))
+            return earlier
         now = int((await origin.w3.eth.get_block("latest"))["timestamp"])
         # The deadline is checked on the destination's clock (SpokePool.fillRelay): counted
         # from the later of both clocks, so a destination ahead does not expire it at once.
@@ -230,9 +255,24 @@ class AcrossBridge:
             b"",
         )
         receipt = await origin.send(self._pool.address, call)
-        receipts.append(receipt)
+        receipts[tx_hash(receipt)] = receipt
         (log,) = [g for g in receipt["logs"] if bytes(g["topics"][0]) == self._deposited_topic]
         return log
+
+    async def _approve(self, units: int) -> None:
+        """Let the origin pool take the issuer's USDC (once: the maximum), as set-up: its gas
+        is logged, charged to no hop (a crash between it and the deposit would leave it
+        uncharged, so no lot can be charged it exactly)."""
+        if self._approved:
+            return
+        origin = self.origin
+        usdc, me = origin.usdc_contract, origin.tx.address
+        if int(await usdc.functions.allowance(me, self._pool.address).call()) < units:
+            call = usdc.functions.approve(self._pool.address, MAX_UINT256)
+            receipt = await origin.send(usdc.address, call)
+            gas = await self._gas([receipt])
+            log_event("across_pool_approved", tx=tx_hash(receipt), gas=str(gas))
+        self._approved = True
 
     async def _filled_in_time(self, deposit: dict[str, Any]) -> bool:
         """Wait until the deposit is filled (True) or its fill deadline has passed on the
@@ -252,12 +292,20 @@ class AcrossBridge:
                 return False
             await asyncio.sleep(self.route.poll_s)
 
-    async def _refund(self, key: str, deposit: dict[str, Any], receipts: list[Any]) -> None:
+    async def _refund(self, key: str, deposit: dict[str, Any], receipts: dict[str, Any]) -> None:
         """Have the expired deposit refunded to its depositor (the issuer) on the origin,
-        once (root_bundles.py); the refund's transactions are the hop's gas."""
+        once (root_bundles.py); the refund's transactions (the bundle's posting and the leaf's
+        execution, also when an earlier run made them) are the hop's gas."""
         leaf = expired_refund_leaf(deposit, self.origin.settings.chain_id)
         paid = await self.refunds.pay(leaf)
-        receipts.extend(paid.receipts)
+        for receipt in paid.receipts:
+            receipts[tx_hash(receipt)] = receipt
+        # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
+        posted = await first_log(
+            self._pool, self._relayed_topic, [None, one_leaf_root(leaf)], self._back
+        )
+        await self._add_tx(receipts, "" if posted is None else tx_hash(posted))
+        await self._add_tx(receipts, paid.execute_tx)
         self.refunded.append(paid)
         log_event(
             "across_deposit_refunded",

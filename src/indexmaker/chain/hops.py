@@ -56,6 +56,11 @@ def hop_key(command: RouteCollateral) -> str:
     return command.hop_key or str(command.transfer_id)
 
 
+def tx_hash(item: Any) -> str:
+    """The transaction hash (0x-hex) of a receipt or a log."""
+    return "0x" + bytes(item["transactionHash"]).hex()
+
+
 def gas_cost_usdc(receipts: Iterable[Any], eth_usdc: Decimal) -> Decimal:
     """Σ gasUsed × effectiveGasPrice of `receipts` (wei), in USDC at `eth_usdc` USDC per ETH,
     rounded up to the micro-USDC (the issuer never pays a client's gas)."""

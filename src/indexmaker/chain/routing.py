@@ -8,7 +8,8 @@
   the amount to the exchange's deposit address (asked from the exchange API at start:
   `deposit_address(coin, network)`), keyed on chain by the hop key (chain/hops.py); the hop
   completes once the exchange has credited that transaction (its deposit history), and the
-  lot's fee is the release's gas in USDC.
+  lot's fee is the release's gas in USDC (also when an earlier run released it: its receipt
+  is found by the custody's release event, so a restart charges what an uninterrupted hop does).
 - `transfer` over the `withdraw` bridge (a redemption's proceeds, exchange → trading chain):
   the exchange's withdrawal (`withdrawOrderId` = the hop key, the redemption's id: a resend
   never withdraws twice) of the amount less the network's withdrawal fee, to the trading
@@ -28,7 +29,7 @@ from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.exchange_wallet import ExchangeWallet, WithdrawalRefused
 from indexmaker.chain.exchange_withdrawals import withdraw_from_exchange
-from indexmaker.chain.hops import HopRunner, gas_cost_usdc
+from indexmaker.chain.hops import HopRunner, gas_cost_usdc, tx_hash
 from indexmaker.core.chain_events import (
     BurnIndex,
     EscrowIndex,
@@ -41,6 +42,7 @@ from indexmaker.core.chain_events import (
 )
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.ids import Designation
+from indexmaker.core.money import exact_sub
 from indexmaker.core.ports import EventSink
 
 
@@ -105,15 +107,14 @@ class RoutedChainPort:
     async def _pay_exchange(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:
         release_key = f"transfer:{key}"
         receipt = await self.trading.release(release_key, self.deposit_address, command.amount)
-        if receipt is None:  # released by an earlier attempt: find its transaction
+        if receipt is None:  # released by an earlier attempt (a restart): its gas all the same
             tx = await self.trading.released_tx(release_key)
-            gas = Decimal(0)
-        else:
-            tx = "0x" + bytes(receipt["transactionHash"]).hex()
-            gas = gas_cost_usdc([receipt], await self.price.eth_usdc())
+            receipt = await self.trading.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+        tx = tx_hash(receipt)
+        gas = gas_cost_usdc([receipt], await self.price.eth_usdc())
         await self.wallet.wait_credited(self.coin, tx, self.runner.timeout_s)
-        received = max(command.amount - gas, Decimal(0))
-        return received, command.amount - received
+        received = max(exact_sub(command.amount, gas), Decimal(0))
+        return received, exact_sub(command.amount, received)
 
     def _check_withdrawal(self, command: RouteCollateral) -> None:
         if command.source != self.exchange:

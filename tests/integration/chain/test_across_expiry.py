@@ -75,6 +75,18 @@ class Pools:
         )
         return w3.eth.get_transaction_receipt(log["transactionHash"])
 
+    def releases(self, chain_id: int, key: str | None = None) -> list[Any]:
+        """The receipts of custody's releases on `chain_id` (its CollateralReleased logs), of
+        release id keccak(`key`) only when given."""
+        w3 = Web3(Web3.HTTPProvider(self.chains.url(chain_id)))
+        topics: list[Any] = [event_topic(artifacts.ours("Custody")["abi"], "CollateralReleased")]
+        topics += [] if key is None else [Web3.keccak(text=key)]
+        custody = self.chains.sections[chain_id]["custody"]
+        logs = w3.eth.get_logs(
+            {"address": custody, "fromBlock": 0, "toBlock": "latest", "topics": topics}
+        )
+        return [w3.eth.get_transaction_receipt(g["transactionHash"]) for g in logs]
+
     def usdc(self, chain_id: int, holder: str) -> int:
         section = self.chains.sections[chain_id]
         w3 = Web3(Web3.HTTPProvider(self.chains.url(chain_id)))
@@ -142,9 +154,12 @@ async def test_an_expired_deposit_is_refunded_after_a_restart_and_crossed_once(
     (credited,) = rows
     lot = ledger.lots[0]
     assert lot.hops == ["across", "wallet"]
-    # The crossing's fee: the bridge's 0.10 and the gas of this run's transactions of the hop,
-    # the refund bundle's included, at the ETHUSDC mid the hop was charged at (cached 60 s).
-    receipts = [*refund.receipts, await _in_thread(pools.deposit_receipt, second_id)]
+    # The crossing's fee: the bridge's 0.10 and the gas of every transaction of the hop, the
+    # first run's release and deposit and the refund bundle's included, at the ETHUSDC mid the
+    # hop was charged at (cached 60 s).
+    deposits = [await _in_thread(pools.deposit_receipt, i) for i in (first_id, second_id)]
+    (release,) = await _in_thread(pools.releases, SOURCE_CHAIN_ID)
+    receipts = [*refund.receipts, release, *deposits]
     gas = gas_cost_usdc(receipts, await bridge.price.eth_usdc())
     assert Decimal(500) - Decimal(credited["amount"]) == Decimal("0.10") + gas
     assert gas_cost_usdc(refund.receipts, await bridge.price.eth_usdc()) > 0
@@ -221,6 +236,14 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     assert isinstance(events[1], HopCompleted) and relayer.filled
     (again,) = second.refunded
     assert again.repeated and again.receipts == []
+    # Charged every transaction of the hop, the first bridge's included (release, deposit,
+    # refund bundle: found on chain by their events), at the route's fixed ETH price.
+    (release,) = await _in_thread(pools.releases, SOURCE_CHAIN_ID, "transfer:" + hop.hop_key)
+    ids = (await first.deposit_id(hop.hop_key), await second.deposit_id(hop.hop_key, 1))
+    deposits = [await _in_thread(pools.deposit_receipt, i) for i in ids]
+    gas = gas_cost_usdc([release, *deposits, *first.refunded[0].receipts], route.eth_usdc)
+    assert events[1].fee == Decimal("0.10") + gas
+    assert events[1].amount_received == Decimal(100) - events[1].fee
     assert again.bundle_id == first.refunded[0].bundle_id
     executed = await _in_thread(pools.logs, SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot")
     assert len(executed) == refunds_before + 1  # refunded once
