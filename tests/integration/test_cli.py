@@ -309,6 +309,11 @@ def test_error_messages_name_the_problem(served: Served, tmp_path: Path) -> None
         (["quote", "SY100", "1e3", "--test-key", "1"], "quote: amount: '1e3'"),
         (["deposit", "0xZZ", "10"], "deposit: address: expected 0x followed by 40 hex"),
         (["deposit", "0x" + "ab" * 20, "ten"], "deposit: amount: 'ten'"),
+        (["deposit", "0x" + "ab" * 20, "1e70"], "deposit: amount: '1e70' must be below 10000"),
+        (
+            ["deposit", "0x" + "ab" * 20, "1e70", "--chain", "8453", "--fund"],
+            "deposit: amount: '1e70' must be below 1000000000000000 (USDC)",
+        ),
         (["watch", "--key-file", "/nonexistent/key"], "--key-file: No such file"),
     ],
 )

@@ -162,13 +162,19 @@ def _contract(w3: Any, address: str, name: str) -> Any:
 # ---------------------------------------------------------------- deposit --chain
 
 
-def _usdc_amount(text: str) -> Decimal:
+def usdc_amount(text: str) -> Decimal:
+    """AMOUNT of `deposit` in USDC: > 0, at most 6 decimals, below core/money.py's
+    USDC_LIMIT (10^15: what the route carries exactly); CliError 2 `amount: …`."""
+    from indexmaker.core.money import USDC_LIMIT
+
     try:
         amount = Decimal(text)
     except InvalidOperation:
         raise CliError(f"amount: {text!r} is not a decimal number", 2) from None
     if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -6:  # type: ignore[operator]
         raise CliError(f"amount: {text!r} must be > 0 with at most 6 decimals (USDC)", 2)
+    if amount >= USDC_LIMIT:
+        raise CliError(f"amount: {text!r} must be below {USDC_LIMIT:f} (USDC)", 2)
     return amount
 
 
@@ -202,7 +208,7 @@ def deposit_on_chain(args: argparse.Namespace, section: dict[str, Any], chain_id
         check_address(args.address)
     except ValueError as error:
         raise CliError(str(error), 2) from None
-    units = usdc_to_units(_usdc_amount(args.amount))
+    units = usdc_to_units(usdc_amount(args.amount))
     account = _depositor(args.address)
     w3 = _web3(section, account)
     usdc = _contract(w3, section["usdc"], "LocalUSDC")

@@ -18,7 +18,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from indexmaker.app.cli_chain import deposit_on_chain, load_section, usable_section
+from indexmaker.app.cli_chain import deposit_on_chain, load_section, usable_section, usdc_amount
 from indexmaker.app.cli_client import run_client_command, service_url
 
 INFO_TIMEOUT_S = 5.0
@@ -29,6 +29,7 @@ def run_deposit(args: argparse.Namespace) -> int:
     from indexmaker.chain.anvil import RUN_DIR
     from indexmaker.server.client_requests import DEFAULT_CHAIN_ID
 
+    usdc_amount(args.amount)  # a bad amount is refused before anything is read or sent
     if args.deployment is not None:
         chain_id = args.chain or DEFAULT_CHAIN_ID
         section = load_section(args.deployment, chain_id)

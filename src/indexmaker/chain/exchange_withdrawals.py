@@ -18,6 +18,7 @@ from decimal import Decimal
 from indexmaker.chain.exchange_wallet import ExchangeWallet, Withdrawal
 from indexmaker.chain.hops import HopRunner
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
+from indexmaker.core.money import exact_sub
 from indexmaker.core.ports import EventSink
 
 
@@ -34,7 +35,7 @@ async def withdraw_from_exchange(
     exchange completed it. Raises WithdrawalRefused (refused, cancelled, failed) or
     WithdrawalNotDone (not completed within `timeout_s`)."""
     fee = await wallet.withdraw_fee(coin, network)
-    await wallet.withdraw(coin, network, to, command.amount - fee, key)
+    await wallet.withdraw(coin, network, to, exact_sub(command.amount, fee), key)
     return await wallet.wait_withdrawn(coin, key, timeout_s)
 
 
@@ -84,4 +85,4 @@ class ExchangeWithdrawBridge:
             key,
             self.runner.timeout_s,
         )
-        return done.amount, command.amount - done.amount
+        return done.amount, exact_sub(command.amount, done.amount)

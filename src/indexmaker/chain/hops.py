@@ -40,7 +40,7 @@ from indexmaker.core.chain_events import (
     RouteCollateral,
 )
 from indexmaker.core.ids import TransferId
-from indexmaker.core.money import USDC_QUANTUM, exact_multiply, round_up_to_step
+from indexmaker.core.money import EXACT_CONTEXT, USDC_QUANTUM, exact_multiply, round_up_to_step
 from indexmaker.core.ports import EventSink
 from indexmaker.observability.logging import log_event
 
@@ -65,7 +65,7 @@ def gas_cost_usdc(receipts: Iterable[Any], eth_usdc: Decimal) -> Decimal:
     """Σ gasUsed × effectiveGasPrice of `receipts` (wei), in USDC at `eth_usdc` USDC per ETH,
     rounded up to the micro-USDC (the issuer never pays a client's gas)."""
     wei = sum(int(r["gasUsed"]) * int(r["effectiveGasPrice"]) for r in receipts)
-    eth = Decimal(wei).scaleb(-WEI_PER_ETH_EXP)
+    eth = Decimal(wei).scaleb(-WEI_PER_ETH_EXP, context=EXACT_CONTEXT)  # any context: exact
     return round_up_to_step(exact_multiply(eth, eth_usdc), USDC_QUANTUM)
 
 

@@ -134,7 +134,7 @@ class RoutedChainPort:
         receipt = await self.trading.w3.eth.get_transaction_receipt(done.tx_id)  # type: ignore[arg-type]
         if int(receipt["status"]) != 1:
             raise WithdrawalRefused(f"withdrawal {key}: transaction {done.tx_id} reverted")
-        return done.amount, command.amount - done.amount
+        return done.amount, exact_sub(command.amount, done.amount)
 
     async def hop_status(self, query: QueryHop) -> HopReport:
         """As `HopRunner.status` (chain/hops.py), of the exchange's withdrawals for the

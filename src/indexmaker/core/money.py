@@ -36,6 +36,10 @@ ONE = Decimal(1)
 USDC_DECIMALS = 6
 INDEX_TOKEN_DECIMALS = 18
 USDC_QUANTUM = Decimal(1).scaleb(-USDC_DECIMALS)  # 0.000001
+# Every USDC amount moved (a deposit, a hop) is below this: 10^15 USDC, far beyond any supply
+# (the wire's 15 integer digits, server/wire_values.py), so sums of amounts with 18 decimals
+# stay exact in the 34-digit context and units fit a uint256 many times over.
+USDC_LIMIT = Decimal(10) ** 15
 INDEX_QUANTUM = Decimal(1).scaleb(-INDEX_TOKEN_DECIMALS)  # 1e-18
 
 

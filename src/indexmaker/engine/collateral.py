@@ -12,11 +12,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
+from indexmaker.core.errors import InsufficientFundsError, InvalidInputError, InvariantViolation
 from indexmaker.core.events import CollateralPosition, QueryHop, RouteCollateral
 from indexmaker.core.ids import ClientKey, ClientOrderId, Designation, TransferId
 from indexmaker.core.money import (
     ROUNDING_NOISE,
+    USDC_LIMIT,
     exact_add,
     exact_sub,
     round_cost_down,
@@ -84,6 +85,12 @@ class CollateralManager:
             return None
         if not amount.is_finite() or amount <= 0:
             raise InvariantViolation(f"deposit {seq_num} of non-positive amount {amount}")
+        if amount >= USDC_LIMIT:  # e.g. 10^70 of a local token: nothing credited or routed
+            raise InvalidInputError(
+                "amount",
+                f"deposit #{seq_num} of {amount:f} USDC on {designation} is not below the "
+                f"largest amount the route carries, {USDC_LIMIT:f} USDC",
+            )
         self._seen_deposits.add(key)
         lot = CollateralLot(
             client=client,

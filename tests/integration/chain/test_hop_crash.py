@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from indexmaker.chain.routing import RoutedChainPort
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.chain_events import HopCompleted, RouteCollateral
 from indexmaker.core.ids import Designation, TransferId, client_key
+from indexmaker.core.money import exact_add, exact_sub
 from indexmaker.engine.engine import EXCHANGE_ACCOUNT, SOURCE_CHAIN, TRADING_CHAIN
 from indexmaker.store.chain_txs import PendingTx, SqlChainTxs, open_chain_txs
 
@@ -98,7 +99,7 @@ def released_receipt(chains: h.LocalChains, chain_id: int, key: str) -> Any:
 
 
 def _hop(
-    key: str, tid: str, bridge: str, source: Designation, dest: Designation, amount: int
+    key: str, tid: str, bridge: str, source: Designation, dest: Designation, amount: int | Decimal
 ) -> Any:
     return RouteCollateral(
         TransferId(tid), client_key(SOURCE_CHAIN_ID, "0x" + "11" * 20), bridge, source, dest,
@@ -159,6 +160,9 @@ class Across:
         return done
 
     async def expected(self, key: str, amount: int) -> tuple[Decimal, Decimal]:
+        return await self.expected_exact(key, Decimal(amount))
+
+    async def expected_exact(self, key: str, amount: Decimal) -> tuple[Decimal, Decimal]:
         """(received, fee) from the hop's transactions on chain: its one release and its one
         deposit (found by their events), at the fixed price."""
         release = await _thread(released_receipt, self.chains, SOURCE_CHAIN_ID, key)
@@ -167,8 +171,8 @@ class Across:
         deposit = await _thread(self.pools.deposit_receipt, deposit_id)
         gas = gas_cost_usdc([release, deposit], ETH_USDC)
         assert gas > 0
-        fee = BRIDGE_FEE + gas
-        return Decimal(amount) - fee, fee
+        fee = exact_add(BRIDGE_FEE, gas)
+        return exact_sub(amount, fee), fee
 
 
 @pytest.fixture
@@ -314,3 +318,36 @@ async def test_a_wallet_hop_killed_after_its_release_is_charged_as_uninterrupted
     assert gas > 0 and (done.amount_received, done.fee) == (Decimal(90) - gas, gas)
     (credit,) = await _credited(wallet, "0x" + bytes(release["transactionHash"]).hex())
     assert Decimal(credit["amount"]) == Decimal(90)  # the exchange credited the release once
+
+
+# ---------------------------------------------------------------- exact under any context
+
+
+async def test_hop_figures_are_exact_under_a_coarse_decimal_context(
+    chains: h.LocalChains, across: Across, wallet: ExchangeWallet
+) -> None:
+    """A caller's 3-digit Decimal context (the hops' tasks inherit it) changes no figure: the
+    Across hop of 150.123456 and the wallet hop of 10^14 + 0.123456 USDC (what arrives, less
+    the gas to the micro-USDC; the context once turned a fee into "0E+37")."""
+    dst = chains.sections[TRADING_CHAIN_ID]
+    big = Decimal("100000000000000.123456")
+    await _thread(chains.mint_usdc, TRADING_CHAIN_ID, dst["custody"], big)
+    routed, _ = _routed(chains, wallet)
+    events = Events()
+    hop = _hop("exact:across", "X1", "across", SOURCE_CHAIN, TRADING_CHAIN, Decimal("150.123456"))
+    wallet_hop = _hop("exact:wallet", "X2", "wallet", TRADING_CHAIN, EXCHANGE_ACCOUNT, big)
+    with localcontext(Context(prec=3)):
+        crossed = await across.complete(hop)
+        await routed.start(events)
+        try:
+            await routed.transfer(wallet_hop)
+            await h.until(lambda: bool(events.done), "the wallet hop's completion", 60)
+        finally:
+            await routed.stop()
+    received, fee = await across.expected_exact("exact:across", hop.amount)
+    assert (crossed.amount_received, crossed.fee) == (received, fee)
+    (paid,) = events.done
+    release = await _thread(released_receipt, chains, TRADING_CHAIN_ID, "exact:wallet")
+    gas = gas_cost_usdc([release], ETH_USDC)
+    assert (paid.amount_received, paid.fee) == (exact_sub(big, gas), gas)
+    assert paid.amount_received == Decimal("100000000000000.123456") - gas  # 28 digits: exact

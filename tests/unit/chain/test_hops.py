@@ -5,7 +5,7 @@ reported under the latest id and answers status queries; a failure or a stall is
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc
 from indexmaker.core.chain_events import (
@@ -111,3 +111,5 @@ def test_gas_is_charged_in_usdc_rounded_up_to_the_micro_usdc() -> None:
     # × 3000 = 0.363000000441 USDC → 0.363001 (rounded up: the issuer is never short of gas).
     assert gas_cost_usdc(receipts, Decimal(3000)) == Decimal("0.363001")
     assert gas_cost_usdc([], Decimal(3000)) == 0
+    with localcontext(Context(prec=3)):  # a caller's context rounds nothing (it made 0.363000)
+        assert gas_cost_usdc(receipts, Decimal(3000)) == Decimal("0.363001")

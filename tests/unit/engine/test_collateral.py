@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from indexmaker.core.errors import InsufficientFundsError, InvariantViolation
+from indexmaker.core.errors import InsufficientFundsError, InvalidInputError, InvariantViolation
 from indexmaker.core.events import RouteCollateral
 from indexmaker.core.ids import ClientOrderId, Designation, TransferId, client_key
-from indexmaker.core.money import exact_add, money_context
+from indexmaker.core.money import USDC_LIMIT, exact_add, money_context
 from indexmaker.engine.collateral import (
     CollateralLot,
     CollateralManager,
@@ -90,6 +90,21 @@ def test_non_positive_deposit_refused_and_not_remembered(amount: str) -> None:
         m.on_deposit(ALICE, 1, D(amount), SRC)
     assert m.ledger(ALICE).deposited == 0
     assert m.ledger(ALICE).lots == []
+
+
+def test_a_deposit_the_route_cannot_carry_exactly_is_refused_whole() -> None:
+    """10^15 USDC and more (a local token minted at will: 10^70) is refused naming the limit;
+    nothing is credited or remembered. Just below it is an ordinary lot, exact to the micro."""
+    m = CollateralManager()
+    for amount in (USDC_LIMIT, D("1e70")):
+        with pytest.raises(
+            InvalidInputError, match=r"^amount: deposit #1 of \d+ USDC .* not below"
+        ):
+            m.on_deposit(ALICE, 1, amount, SRC)
+    assert (m.ledger(ALICE).deposited, m.ledger(ALICE).lots) == (0, [])
+    most = USDC_LIMIT - D("0.000001")
+    lot = m.on_deposit(ALICE, 1, most, SRC)
+    assert lot is not None and m.ledger(ALICE).deposited == most == D("999999999999999.999999")
 
 
 def test_hop_fees_accumulate_on_lot_and_ledger() -> None:
