@@ -7,7 +7,7 @@ while handling one input is contained: it becomes an `Alert`, never a crash.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 
 from indexmaker.core.clock import Clock
-from indexmaker.core.errors import IndexMakerError, InvalidInputError, InvariantViolation
+from indexmaker.core.errors import IndexMakerError
 from indexmaker.core.events import (
     Alert,
     BookInvalid,
@@ -24,7 +24,6 @@ from indexmaker.core.events import (
     BurnConfirmed,
     BurnFailed,
     CancelIndexOrderRequest,
-    CancelIndexOrderResponse,
     CancelQuoteRequest,
     Command,
     DepositObserved,
@@ -37,7 +36,6 @@ from indexmaker.core.events import (
     HopCompleted,
     HopFailed,
     HopReport,
-    HopState,
     HopStatusUnknown,
     IndexEscrowed,
     IndexEscrowFailed,
@@ -45,11 +43,9 @@ from indexmaker.core.events import (
     MintConfirmed,
     MintFailed,
     NewIndexOrderRequest,
-    NewIndexOrderResponse,
     NewQuoteRequest,
     RateLimitFeedback,
     RebalanceIndex,
-    RequestStatus,
     RulesUpdate,
     SendToClient,
     Tick,
@@ -58,18 +54,25 @@ from indexmaker.core.events import (
     WithdrawalCompleted,
     WithdrawalFailed,
 )
-from indexmaker.core.ids import Designation, InstrumentId, Symbol, TransferId
+from indexmaker.core.ids import Designation, InstrumentId, Symbol
 from indexmaker.core.journal import Journal, JournalEntry, MemoryJournal
 from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.engine.balances import VenueBalances
 from indexmaker.engine.batches import BatchManager
+from indexmaker.engine.client_orders import cancel_order, new_order, reduce_buy
 from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
+from indexmaker.engine.collateral_hops import (
+    deposit,
+    hop_completed,
+    hop_failed,
+    hop_in_flight,
+    hop_report,
+)
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.holdings import SellBaskets
-from indexmaker.engine.index_orders import IndexOrderManager, OrderRejected
+from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.listings import Listings
-from indexmaker.engine.opposite_side import buy_against_sell, sell_against_buy
 from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
@@ -81,8 +84,8 @@ from indexmaker.engine.throttle import RateLimiter
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
-from indexmaker.model.order import IndexOrder, OrderStatus, OrderUpdate
-from indexmaker.model.side import BookSide, Side
+from indexmaker.model.order import IndexOrder
+from indexmaker.model.side import BookSide
 
 SOURCE_CHAIN = Designation("EVM:ARBITRUM:USDC")
 TRADING_CHAIN = Designation("EVM:BASE:USDC")
@@ -300,7 +303,8 @@ class Engine:
         match event:
             case Tick():
                 solver.tick(now)
-                solver.out.extend(self.pending_hops.due(now, self._hop_in_flight))
+                in_flight = functools.partial(hop_in_flight, self)
+                solver.out.extend(self.pending_hops.due(now, in_flight))
             case BookSnapshot() | BookUpdate() | BookInvalid() | TradePrint():
                 self.market.apply(event)
             case ExchangeFill():
@@ -322,30 +326,30 @@ class Engine:
             case VenueBalance():
                 solver.out.extend(self.balances.on_balance(event, solver.rules))
             case NewIndexOrderRequest():
-                self._new_order(event, now)
+                new_order(self, event, now)
             case CancelIndexOrderRequest():
-                self._cancel_order(event)
+                cancel_order(self, event)
             case NewQuoteRequest():
                 response = self.quotes.request(event, event.symbol in self.baskets)
                 solver.out.append(SendToClient(event.client, response))
             case CancelQuoteRequest():
                 solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))
             case DepositObserved():
-                self._deposit(event, now)
+                deposit(self, event, now)
             case HopCompleted() | HopFailed() | HopStatusUnknown() | HopReport() if (
                 settlement.owns_transfer(event.transfer_id)
             ):
                 settlement.on_withdrawn(event)
             case HopCompleted():
-                self._hop_completed(event, now)
+                hop_completed(self, event, now)
             case HopFailed():
-                self._hop_failed(event)
+                hop_failed(self, event)
             case HopStatusUnknown():
                 query = self.router.on_status_unknown(event.transfer_id)
                 if query is not None:
                     solver.out.append(query)
             case HopReport():
-                self._hop_report(event, now)
+                hop_report(self, event, now)
             case MintConfirmed():
                 solver.minter.on_confirmed(event.payment_id, now, event.tx_hash)
             case MintFailed():
@@ -379,181 +383,6 @@ class Engine:
                 )
             )
 
-    # ------------------------------------------------------------------ client orders
-
-    def _new_order(self, request: NewIndexOrderRequest, now: datetime) -> None:
-        out = self.solver.out
-        try:
-            if request.symbol not in self.baskets:
-                raise OrderRejected(f"unknown symbol {request.symbol}", OrderStatus.INVALID_SYMBOL)
-            self.orders.check_new(request)
-        except OrderRejected as rejected:
-            self.orders.reject_id(request.client, request.client_order_id)
-            response = NewIndexOrderResponse(
-                request.client_order_id, RequestStatus.REJECTED, rejected.reason
-            )
-            out.append(SendToClient(request.client, response))
-            return
-        if request.side is Side.SELL:
-            order = self.orders.find(request.client, request.symbol)
-            if order is not None:  # SPEC §3: a sell against the client's buy queue
-                sell_against_buy(self, request, order, now)
-                return
-            self.orders.reject_id(request.client, request.client_order_id)  # seen: no replay
-            refused = self.redemptions.refusal(request)
-            if refused is not None:  # too small a sell for the venue and the issuer
-                response = NewIndexOrderResponse(
-                    request.client_order_id, RequestStatus.REJECTED, refused
-                )
-                out.append(SendToClient(request.client, response))
-                return
-            self.redemptions.accept(request, self.orders.next_arrival(), now)
-            return
-        redemption = self.redemptions.find(request.client, request.symbol)
-        if redemption is not None:  # SPEC §3: a buy against the client's redemption
-            left = buy_against_sell(self, request, redemption, now)
-            if left is None:
-                return
-            request = dataclasses.replace(request, amount=left)
-        update = self.orders.add(request, now)
-        at = len(out)
-        out.append(
-            SendToClient(
-                request.client, NewIndexOrderResponse(request.client_order_id, RequestStatus.NEW)
-            )
-        )
-        self.solver.wait_for_collateral(update, now)
-        if update.status is OrderStatus.MANAGE_COLLATERAL:  # tell the client what it waits for
-            response = NewIndexOrderResponse(
-                request.client_order_id, RequestStatus.NEW, self.solver.waiting_reason(update)
-            )
-            out[at] = SendToClient(request.client, response)
-
-    def _cancel_order(self, request: CancelIndexOrderRequest) -> None:
-        out = self.solver.out
-        redemption = self.redemptions.get(request.client, request.client_order_id)
-        if redemption is not None and redemption.symbol == request.symbol:
-            self.redemptions.cancel(request, redemption)
-            return
-        try:
-            order = self.orders.check_cancel(request)
-        except OrderRejected as rejected:
-            response = CancelIndexOrderResponse(
-                request.client_order_id, RequestStatus.REJECTED, rejected.reason
-            )
-            out.append(SendToClient(request.client, response))
-            return
-        try:
-            self.reduce_buy(order, request.amount)
-        except IndexMakerError as error:  # refused before any change; the client hears why
-            response = CancelIndexOrderResponse(
-                request.client_order_id, RequestStatus.REJECTED, f"cancel refused: {error}"
-            )
-            out.append(SendToClient(request.client, response))
-            raise
-        response = CancelIndexOrderResponse(request.client_order_id, RequestStatus.CANCELED)
-        out.append(SendToClient(request.client, response))
-
     def reduce_buy(self, order: IndexOrder, amount: Decimal) -> None:
         """Take `amount` USDC not yet engaged off a buy queue, newest first (SPEC §3)."""
-        reserved = {u.client_order_id for u in order.updates if self._has_reservation(u)}
-        # Validate against the collateral ledger first: both ledgers change, or neither.
-        plan = self.orders.plan_reduction(order, amount)
-        for update, take in plan:
-            if update.client_order_id in reserved:
-                available = self.collateral.unspent_of(update.client, update.client_order_id)
-                if take > available:
-                    raise InvariantViolation(
-                        f"{update.client_order_id}: cancel of {take} > unspent {available}"
-                    )
-        for reduction in self.orders.apply_reduction(plan):
-            update = reduction.update
-            if update.client_order_id in reserved:
-                if reduction.removed:
-                    self.collateral.release(update.client, update.client_order_id)
-                else:
-                    self.collateral.reduce(update.client, update.client_order_id, reduction.amount)
-            self.solver.collateral_changed(update.client)
-            if reduction.removed:
-                self.solver.forget_waiting(update)
-            else:
-                self.solver.settle(update)
-
-    def _has_reservation(self, update: OrderUpdate) -> bool:
-        ledger = self.collateral.ledger(update.client)
-        return update.client_order_id in ledger.reservations
-
-    # ------------------------------------------------------------------ collateral
-
-    def _deposit(self, event: DepositObserved, now: datetime) -> None:
-        if not self.router.can_route(event.designation):
-            raise InvalidInputError("designation", f"no route from {event.designation}")
-        lot = self.collateral.on_deposit(
-            event.client, event.seq_num, event.amount, event.designation
-        )
-        if lot is None:
-            return  # the chain delivered this deposit before
-        command = self.router.start(lot)
-        if command is None:
-            self.collateral.mark_ready(lot)
-            self.solver.collateral_changed(lot.client)
-            self.solver.tick_collateral(now)
-        else:
-            self.solver.out.append(command)
-
-    def _hop_in_flight(self, transfer_id: TransferId) -> bool:
-        """A collateral hop or a redemption's withdrawal still under way."""
-        settlement = self.redemptions.settlement
-        return self.router.is_in_flight(transfer_id) or settlement.withdrawing(transfer_id)
-
-    def _hop_completed(self, event: HopCompleted, now: datetime) -> None:
-        result = self.router.on_completed(event.transfer_id, event.amount_received)
-        if result is None:
-            if not self.router.completed(event.transfer_id):  # else: a repeat, no news
-                self.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
-            return
-        lot, hop, fee, next_command = result
-        self.pending_hops.forget(event.transfer_id)
-        self.collateral.on_hop(lot, hop.destination, fee, hop.bridge)
-        if next_command is not None:
-            self.solver.out.append(next_command)
-            return
-        self.collateral.mark_ready(lot)
-        self.solver.collateral_changed(lot.client)
-        self.solver.tick_collateral(now)
-
-    def _hop_report(self, event: HopReport, now: datetime) -> None:
-        """The chain's answer about a hop whose outcome was unknown: done counts as its
-        completion, pending waits for it, not found resends it under the same id."""
-        if event.state is HopState.PENDING:
-            query = self.router.on_status_unknown(event.transfer_id)
-            if query is not None:  # still in flight: ask again later (pending_hops.py)
-                self.pending_hops.on_pending(query, now)
-            return
-        if event.state is HopState.DONE:
-            if event.amount_received is None:
-                raise InvalidInputError("amount_received", "a done hop names what arrived")
-            # The router works the fee out itself (sent − received); the report's is a note.
-            fee = event.fee if event.fee is not None else Decimal(0)
-            self._hop_completed(HopCompleted(event.transfer_id, event.amount_received, fee), now)
-        elif event.state is HopState.NOT_FOUND:
-            if not self.router.is_in_flight(event.transfer_id):
-                return
-            self.pending_hops.forget(event.transfer_id)
-            resend = self.router.on_not_found(event.transfer_id)
-            if resend is None:
-                reason = event.reason or "not found"
-                message = f"{event.transfer_id} failed for good: {reason}"
-                self.solver.out.append(Alert("route_failed", message))
-            else:
-                self.solver.out.append(resend)
-
-    def _hop_failed(self, event: HopFailed) -> None:
-        self.pending_hops.forget(event.transfer_id)
-        retry = self.router.on_failed(event.transfer_id)
-        if retry is None:
-            self.solver.out.append(
-                Alert("route_failed", f"{event.transfer_id} failed for good: {event.reason}")
-            )
-        else:
-            self.solver.out.append(retry)
+        reduce_buy(self, order, amount)

@@ -13,13 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from indexmaker.core.errors import InsufficientFundsError
 from indexmaker.core.events import (
     Command,
     FillStatus,
     IndexOrderFill,
-    NewIndexOrderResponse,
-    RequestStatus,
     SendToClient,
 )
 from indexmaker.core.ids import ClientKey, InstrumentId, Symbol, TradeId
@@ -29,12 +26,12 @@ from indexmaker.core.money import (
     round_index_down,
     round_rate,
     round_usdc,
-    usdc_text,
 )
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.collateral import CollateralManager
+from indexmaker.engine.collateral_wait import CollateralWait
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing, cross
 from indexmaker.engine.executions import ExecutionReports
@@ -85,11 +82,7 @@ class Solver:
         self.rules = rules
         self.strategy = Strategy(config)
         self.out: list[Command] = []
-        self._waiting: dict[int, OrderUpdate] = {}  # ManageCollateral, by arrival
-        self._waiting_by_client: dict[ClientKey, dict[int, OrderUpdate]] = {}
-        # Clients whose ready collateral grew, in the order it grew: a dict, not a set, so the
-        # order they are served in (and their reports) is the same in every process.
-        self._changed: dict[ClientKey, None] = {}
+        self.waiting = CollateralWait(config, orders, collateral, self.out, self._report_fill)
         self.redemptions: RedemptionManager | None = None  # the sell side, set by the engine
         self.rebalance: RebalanceManager | None = None  # rebalancing, set by the engine
         self.holdings = IndexHoldings()  # units and backing per index (rebalancing)
@@ -109,7 +102,7 @@ class Solver:
     # ------------------------------------------------------------------ tick
 
     def tick(self, now: datetime) -> None:
-        self._check_collateral(now)
+        self.waiting.check(now)
         sells = self.redemptions  # sell quotes: what a redemption sells and its payout costs
         quotes = self.quotes.answer(
             self.baskets,
@@ -127,87 +120,22 @@ class Solver:
     # ------------------------------------------------------------------ collateral
 
     def wait_for_collateral(self, update: OrderUpdate, now: datetime) -> None:
-        update.move_to(OrderStatus.MANAGE_COLLATERAL)
-        self._waiting[update.arrival] = update
-        self._waiting_by_client.setdefault(update.client, {})[update.arrival] = update
-        self._reserve_for(update.client)
+        self.waiting.add(update)
 
     def collateral_changed(self, client: ClientKey) -> None:
         """The client's ready collateral grew: its waiting updates are tried on the next check."""
-        self._changed[client] = None
+        self.waiting.changed(client)
 
     def tick_collateral(self, now: datetime) -> None:
         """Collateral became ready: waiting orders may go on without waiting for a tick."""
-        self._check_collateral(now)
+        self.waiting.check(now)
 
     def forget_waiting(self, update: OrderUpdate) -> None:
-        self._waiting.pop(update.arrival, None)
-        mine = self._waiting_by_client.get(update.client)
-        if mine is not None:
-            mine.pop(update.arrival, None)
-            if not mine:
-                del self._waiting_by_client[update.client]
-
-    def _check_collateral(self, now: datetime) -> None:
-        # Only clients whose collateral changed can have become reservable: O(changes).
-        while self._changed:
-            client = next(iter(self._changed))
-            del self._changed[client]
-            self._reserve_for(client)
-        # Waiting updates are in arrival (= time) order: expire from the oldest, stop early.
-        while self._waiting:
-            update = next(iter(self._waiting.values()))
-            if now - update.received_at < self.config.collateral_timeout:
-                break
-            self.forget_waiting(update)
-            self._fail_collateral(update, now)
-            self._changed[update.client] = None  # its later updates may fit now
-
-    def _reserve_for(self, client: ClientKey) -> None:
-        """Reserve for the client's waiting updates in FIFO order, up to the first that cannot."""
-        for update in list(self._waiting_by_client.get(client, {}).values()):
-            try:
-                reservation = self.collateral.reserve(
-                    update.client, update.client_order_id, update.amount
-                )
-            except InsufficientFundsError:
-                return  # later updates wait behind this one
-            self.forget_waiting(update)
-            update.reservation = reservation
-            update.management_fee = reservation.fee
-            if update.net_amount <= 0:
-                self.collateral.release(update.client, update.client_order_id)
-                self._fail(update, f"amount {update.amount} does not cover routing fees")
-                continue
-            update.move_to(OrderStatus.READY)
-            self._report_fill(update, FillStatus.COLLATERAL_READY)
+        self.waiting.forget(update)
 
     def waiting_reason(self, update: OrderUpdate) -> str:
         """What an order accepted without its collateral waits for, and until when."""
-        ledger = self.collateral.ledger(update.client)
-        return (
-            f"waiting for collateral: need {update.amount}, "
-            f"ready {usdc_text(ledger.ready_available())}, "
-            f"in transit {usdc_text(ledger.in_transit())}; refused if not ready within "
-            f"{self.config.collateral_timeout}"
-        )
-
-    def _fail_collateral(self, update: OrderUpdate, now: datetime) -> None:
-        ledger = self.collateral.ledger(update.client)
-        self._fail(
-            update,
-            f"collateral not ready within {self.config.collateral_timeout}: need {update.amount}, "
-            f"ready {usdc_text(ledger.ready_available())}, "
-            f"in transit {usdc_text(ledger.in_transit())}",
-        )
-
-    def _fail(self, update: OrderUpdate, reason: str) -> None:
-        """InvalidCollateral: the update leaves and the client is told why."""
-        update.move_to(OrderStatus.INVALID_COLLATERAL)
-        update.reason = reason
-        self.orders.remove(update)
-        response = NewIndexOrderResponse(update.client_order_id, RequestStatus.REJECTED, reason)
-        self.out.append(SendToClient(update.client, response))
+        return self.waiting.reason(update)
 
     # ------------------------------------------------------------------ batches
 

@@ -1,0 +1,103 @@
+"""Collateral deposits and the hops that route them to the exchange (SPEC §2, §7).
+
+A deposit observed on a chain starts its route (engine/collateral.py's router); each hop's
+completion starts the next, and the last makes the collateral ready for waiting buys. A hop
+whose outcome is unknown is asked about (pending_hops.py); a failed one is retried or
+reported. A redemption's own withdrawals are answered in redemption_settlement.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from indexmaker.core.errors import InvalidInputError
+from indexmaker.core.events import (
+    Alert,
+    DepositObserved,
+    HopCompleted,
+    HopFailed,
+    HopReport,
+    HopState,
+)
+from indexmaker.core.ids import TransferId
+
+if TYPE_CHECKING:
+    from indexmaker.engine.engine import Engine
+
+
+def deposit(engine: Engine, event: DepositObserved, now: datetime) -> None:
+    if not engine.router.can_route(event.designation):
+        raise InvalidInputError("designation", f"no route from {event.designation}")
+    lot = engine.collateral.on_deposit(event.client, event.seq_num, event.amount, event.designation)
+    if lot is None:
+        return  # the chain delivered this deposit before
+    command = engine.router.start(lot)
+    if command is None:
+        engine.collateral.mark_ready(lot)
+        engine.solver.collateral_changed(lot.client)
+        engine.solver.tick_collateral(now)
+    else:
+        engine.solver.out.append(command)
+
+
+def hop_in_flight(engine: Engine, transfer_id: TransferId) -> bool:
+    """A collateral hop or a redemption's withdrawal still under way."""
+    settlement = engine.redemptions.settlement
+    return engine.router.is_in_flight(transfer_id) or settlement.withdrawing(transfer_id)
+
+
+def hop_completed(engine: Engine, event: HopCompleted, now: datetime) -> None:
+    result = engine.router.on_completed(event.transfer_id, event.amount_received)
+    if result is None:
+        if not engine.router.completed(event.transfer_id):  # else: a repeat, no news
+            engine.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
+        return
+    lot, hop, fee, next_command = result
+    engine.pending_hops.forget(event.transfer_id)
+    engine.collateral.on_hop(lot, hop.destination, fee, hop.bridge)
+    if next_command is not None:
+        engine.solver.out.append(next_command)
+        return
+    engine.collateral.mark_ready(lot)
+    engine.solver.collateral_changed(lot.client)
+    engine.solver.tick_collateral(now)
+
+
+def hop_report(engine: Engine, event: HopReport, now: datetime) -> None:
+    """The chain's answer about a hop whose outcome was unknown: done counts as its
+    completion, pending waits for it, not found resends it under the same id."""
+    if event.state is HopState.PENDING:
+        query = engine.router.on_status_unknown(event.transfer_id)
+        if query is not None:  # still in flight: ask again later (pending_hops.py)
+            engine.pending_hops.on_pending(query, now)
+        return
+    if event.state is HopState.DONE:
+        if event.amount_received is None:
+            raise InvalidInputError("amount_received", "a done hop names what arrived")
+        # The router works the fee out itself (sent − received); the report's is a note.
+        fee = event.fee if event.fee is not None else Decimal(0)
+        hop_completed(engine, HopCompleted(event.transfer_id, event.amount_received, fee), now)
+    elif event.state is HopState.NOT_FOUND:
+        if not engine.router.is_in_flight(event.transfer_id):
+            return
+        engine.pending_hops.forget(event.transfer_id)
+        resend = engine.router.on_not_found(event.transfer_id)
+        if resend is None:
+            reason = event.reason or "not found"
+            message = f"{event.transfer_id} failed for good: {reason}"
+            engine.solver.out.append(Alert("route_failed", message))
+        else:
+            engine.solver.out.append(resend)
+
+
+def hop_failed(engine: Engine, event: HopFailed) -> None:
+    engine.pending_hops.forget(event.transfer_id)
+    retry = engine.router.on_failed(event.transfer_id)
+    if retry is None:
+        engine.solver.out.append(
+            Alert("route_failed", f"{event.transfer_id} failed for good: {event.reason}")
+        )
+    else:
+        engine.solver.out.append(retry)
