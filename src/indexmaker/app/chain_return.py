@@ -11,6 +11,7 @@ the bridge's (input − output) plus its transactions' gas in USDC, as on the wa
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from web3 import AsyncWeb3
@@ -26,6 +27,14 @@ from indexmaker.engine.engine import SOURCE_CHAIN
 RETURN_BRIDGE = "across_back"
 # SolverConfig.return_hops on local chains: a client of 42161 is paid from custody there.
 RETURN_HOPS = ((SOURCE_CHAIN_ID, RETURN_BRIDGE, str(SOURCE_CHAIN)),)
+
+
+def return_hop_fees(bridge_fee: Decimal) -> tuple[tuple[int, Decimal], ...]:
+    """`SolverConfig.return_hop_fees` for RETURN_HOPS: the way back's known cost before any
+    payout to 42161 was seen, the relayer's fee (`[chain] bridge_fee`, USDC, the route's
+    input − output). The hop's gas is not known before its transactions; the first payout's
+    recorded fee includes it (engine/sell_proceeds.py WithdrawalFees)."""
+    return ((SOURCE_CHAIN_ID, bridge_fee),)
 
 
 def return_path(

@@ -15,7 +15,7 @@ from web3 import Web3
 
 from indexmaker.app.binance_wiring import binance_venue
 from indexmaker.app.chain_durability import check_identity, make_durable
-from indexmaker.app.chain_return import RETURN_HOPS
+from indexmaker.app.chain_return import RETURN_HOPS, return_hop_fees
 from indexmaker.app.chain_wiring import (
     Chains,
     chain_path,
@@ -158,7 +158,11 @@ async def serve_on_chains(
         try:
             kept = replace(
                 config,
-                solver=replace(config.solver, return_hops=RETURN_HOPS),  # 42161 paid there
+                solver=replace(  # 42161 paid there, the way back's fee expected at once
+                    config.solver,
+                    return_hops=RETURN_HOPS,
+                    return_hop_fees=return_hop_fees(config.chain.bridge_fee),
+                ),
             )
             await serve_until_signal(kept, venue, path.chain, path.bridges, durable)
         finally:

@@ -63,6 +63,10 @@ class SolverConfig:
     # `bridge` from the trading chain to that designation before it is paid there (issue 12);
     # a chain not listed is paid on the trading chain.
     return_hops: tuple[tuple[int, str, str], ...] = ()
+    # (client chain id, USDC): what crossing the return hop to that chain is known to cost
+    # (the bridge's fee and its transactions' gas). Until a payout to that chain has been
+    # seen, sell floors and quotes expect it on top of withdrawal_fee (engine/sell_proceeds.py).
+    return_hop_fees: tuple[tuple[int, Decimal], ...] = ()
     # A hop the chain reported PENDING is asked about again this long after each answer
     # (its completion push may be lost); pending this long, it is alerted and left alone.
     hop_query_interval: timedelta = timedelta(seconds=30)
@@ -96,6 +100,9 @@ class SolverConfig:
             raise ValueError(f"max_issuer_absorb must be >= 0, got {self.max_issuer_absorb}")
         if self.withdrawal_fee < 0 or not 0 <= self.withdrawal_fee_rate < 1:
             raise ValueError("need withdrawal_fee >= 0 and 0 <= withdrawal_fee_rate < 1")
+        for chain_id, fee in self.return_hop_fees:
+            if not fee >= 0:
+                raise ValueError(f"return_hop_fees: chain {chain_id}: fee must be >= 0, got {fee}")
         if self.fee_factor < 1:
             raise ValueError("fee_factor must be >= 1")
         if not 0 <= self.price_threshold < 1:

@@ -108,8 +108,10 @@ class RedemptionSettlement:
 
     def expected_withdrawal_fee(self, client: ClientKey, amount: Decimal) -> Decimal:
         """What withdrawing `amount` USDC of proceeds and paying it out to `client` is
-        expected to cost (sell floors and quotes: engine/sell_proceeds.py `WithdrawalFees`)."""
-        return self.withdrawal_fees.expected(client[0], amount)
+        expected to cost (sell floors and quotes: engine/sell_proceeds.py `WithdrawalFees`),
+        a return hop's known cost included before the first payout to the client's chain."""
+        seed = dict(self.config.return_hop_fees).get(client[0], ZERO)
+        return self.withdrawal_fees.expected(client[0], amount, seed)
 
     def owns_transfer(self, transfer_id: TransferId) -> bool:
         return PaymentId(transfer_id.removesuffix(RETURN)) in self._by_id

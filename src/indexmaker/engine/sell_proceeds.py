@@ -72,7 +72,10 @@ class WithdrawalFees:
     that chain id suggests: its fee f for W withdrawn, read both as a fixed fee (f) and as a
     rate (A × f / W). The larger of those two is never below f0 + r × A for any fee of the
     form f0 + r × W, so an unchanged venue/bridge/gas schedule never costs more than expected.
-    0 on a chain with no payout yet and no configured fee.
+    Before the first payout to a chain, `seed` (the return hop's known cost for a client of a
+    chain paid over one: `SolverConfig.return_hop_fees`) is added to the configured fee: that
+    payout's fee includes the crossing. 0 on a chain with no payout yet, no configured fee and
+    no return hop.
     """
 
     def __init__(self, fixed: Decimal = ZERO, rate: Decimal = ZERO) -> None:
@@ -86,13 +89,14 @@ class WithdrawalFees:
         if withdrawn > 0:
             self._last[chain_id] = (withdrawn, fee)
 
-    def expected(self, chain_id: int, amount: Decimal) -> Decimal:
+    def expected(self, chain_id: int, amount: Decimal, seed: Decimal = ZERO) -> Decimal:
         """USDC the payout of `amount` to a client of `chain_id` is expected to cost (exact or
-        rounded up, never below the estimate's exact value)."""
+        rounded up, never below the estimate's exact value); `seed` (USDC, >= 0) counts only
+        until a payout to that chain has been recorded."""
         configured = exact_add(self._fixed, EXACT_CONTEXT.multiply(self._rate, amount))
         last = self._last.get(chain_id)
         if last is None:
-            return configured
+            return exact_add(configured, seed)
         withdrawn, fee = last
         as_rate = _UP_CONTEXT.divide(EXACT_CONTEXT.multiply(amount, fee), withdrawn)
         return max(configured, fee, as_rate)

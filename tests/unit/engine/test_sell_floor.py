@@ -4,6 +4,7 @@ quote's expected_proceeds gives."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -161,3 +162,71 @@ def test_a_withdrawal_fee_raised_after_the_check_is_paid_below_the_floor() -> No
     assert (invoice.withdrawal_fee, invoice.net_paid) == (D(2), D("989.5075"))
     fees = state.world.engine.redemptions.settlement
     assert fees.expected_withdrawal_fee(state.client("bob"), D(100)) == D(2)
+
+
+def _paid_over_a_return_hop(state: ScenarioRun, seeded: bool) -> None:
+    """Clients of the scenario's chain are paid on another chain after `across_back`, which
+    keeps 0.25 USDC; `seeded`: serve's wiring, the hop's known cost in return_hop_fees."""
+    settlement = state.world.engine.redemptions.settlement
+    chain_id = state.client("alice")[0]
+    hops = ((chain_id, "across_back", "EVM:ARBITRUM:USDC"),)
+    fees = ((chain_id, D("0.25")),) if seeded else ()
+    settlement.config = replace(settlement.config, return_hops=hops, return_hop_fees=fees)
+    state.world.chain.bridges["across_back"] = BridgeTerms(fixed_fee=D("0.25"))
+
+
+def _quote(state: ScenarioRun, name: str, qid: str) -> IndexQuoteResponse:
+    client = state.client(name)
+    state.world.submit(NewQuoteRequest(client, ClientQuoteId(qid), IDX, Side.SELL, D(25)))
+    state.world.advance(timedelta(milliseconds=100))
+    (quote,) = [m for m in sent(state) if isinstance(m, IndexQuoteResponse)]
+    return quote
+
+
+def test_a_first_payout_over_the_return_hop_is_expected_with_the_hops_cost() -> None:
+    # [solver] withdrawal_fee 1.5 (the venue's, charged), the way back keeps 0.25, known before
+    # any payout: 25 units at P = 39.7, least withdrawn 991.507499 (as above); expected fee
+    # 1.5 + 0.25 = 1.75, least net 989.757499: the quote's figure and the floor's.
+    state = world(withdrawal_fee="1.5")
+    _charge_withdrawals(state, "1.5")
+    _paid_over_a_return_hop(state, seeded=True)
+    alice = state.client("alice")
+    settlement = state.world.engine.redemptions.settlement
+    assert settlement.expected_withdrawal_fee(alice, D("991.507499")) == D("1.75")
+    quote = _quote(state, "alice", "q")
+    assert quote.expected_proceeds == D("989.757499")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="989.757499"))
+    state.world.advance(timedelta(seconds=12))
+    assert _stops(state) == []
+    invoice = sent(state)[-1]
+    assert isinstance(invoice, RedemptionInvoice) and invoice.redeemed_quantity == D(25)
+    # gross 992.5 − 0.9925 exchange fee = 991.5075 withdrawn; the venue keeps 1.5 and the
+    # bridge back 0.25: the fee charged is the 1.75 expected, 989.7575 paid on the client's
+    # chain, the micro-USDC of the rounding above the floor.
+    assert (invoice.withdrawal_fee, invoice.net_paid) == (D("1.75"), D("989.7575"))
+    assert state.world.chain.paid[alice] == D("989.7575")
+    # After it, the payout seen is the estimate (fixed 1.75 or its rate): the seed is not
+    # counted twice.
+    assert settlement.expected_withdrawal_fee(alice, D("991.5075")) == D("1.75")
+
+
+def test_without_the_return_hops_cost_a_floor_above_the_net_sells_and_is_paid_below_it() -> None:
+    # What serve did before return_hop_fees: the first payout's estimate left out the way back
+    # (1.5 expected, 1.75 charged), so a floor of 989.8 (below 990.007499, above the 989.7575
+    # the sale pays) was sold and paid 989.7575. Seeded, the same floor stops before selling.
+    unseeded = world(withdrawal_fee="1.5")
+    _charge_withdrawals(unseeded, "1.5")
+    _paid_over_a_return_hop(unseeded, seeded=False)
+    assert _quote(unseeded, "alice", "q").expected_proceeds == D("990.007499")
+    unseeded.world.submit(order("alice", unseeded, "S1", Side.SELL, "25", floor="989.8"))
+    unseeded.world.advance(timedelta(seconds=12))
+    invoice = sent(unseeded)[-1]
+    assert isinstance(invoice, RedemptionInvoice) and invoice.net_paid == D("989.7575")
+    seeded = world(withdrawal_fee="1.5")
+    _charge_withdrawals(seeded, "1.5")
+    _paid_over_a_return_hop(seeded, seeded=True)
+    seeded.world.submit(order("alice", seeded, "S1", Side.SELL, "25", floor="989.8"))
+    seeded.world.advance(timedelta(seconds=12))
+    (stop,) = _stops(seeded)
+    assert stop.sold_quantity == 0 and seeded.world.log.exchange_orders[2:] == []
+    assert "above the 989.757499 USDC net of fees" in stop.reason
