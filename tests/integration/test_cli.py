@@ -228,6 +228,19 @@ def test_a_sell_quote_is_told_in_index_units_with_its_expected_proceeds(served: 
     assert "expected_proceeds" not in buy.stdout
 
 
+def test_a_sell_quote_below_the_minimum_order_says_so(served: Served) -> None:
+    """Review (issue 12 #2): a dust sell quote answered 0 proceeds without a word; it is
+    refused with the reason a sell order of that size gets its NAK with."""
+    result = run(served, "quote", "SY100", "0.000000000000000001", "--side", "sell")
+    assert result.returncode == 1, result.stdout
+    assert "amount 0.000000000000000001 index units is worth less than 0.000001 USDC" in (
+        result.stderr
+    )
+    assert "below the minimum order of" in result.stderr and "expected_proceeds" not in (
+        result.stdout
+    )
+
+
 def test_order_then_cancel(served: Served) -> None:
     key = ANVIL_TEST_KEYS[5]  # never funded: the order waits for collateral, so it cancels
     order = run(served, "order", "SY100", "buy", "300.25", "--id", "cx-1", key=key)

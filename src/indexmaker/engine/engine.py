@@ -330,7 +330,8 @@ class Engine:
             case CancelIndexOrderRequest():
                 cancel_order(self, event)
             case NewQuoteRequest():
-                response = self.quotes.request(event, event.symbol in self.baskets)
+                known = event.symbol in self.baskets
+                response = self.quotes.request(event, known, self.redemptions.refusal)
                 solver.out.append(SendToClient(event.client, response))
             case CancelQuoteRequest():
                 solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))

@@ -33,7 +33,15 @@ class QuoteManager:
         self._config = config
         self._open: dict[QuoteKey, NewQuoteRequest] = {}
 
-    def request(self, request: NewQuoteRequest, known_symbol: bool) -> NewIndexQuoteResponse:
+    def request(
+        self,
+        request: NewQuoteRequest,
+        known_symbol: bool,
+        sell_refusal: Callable[[NewQuoteRequest], str | None] | None = None,
+    ) -> NewIndexQuoteResponse:
+        """Open a quote, or refuse it with the reason: unknown symbol, amount not > 0, id
+        already open, or a sell that `sell_refusal` refuses (the reason a sell order of that
+        size gets its NAK with: below min_order at the bids, engine/sell_size.py)."""
         key = (request.client, request.client_quote_id)
         reason = None
         if not known_symbol:
@@ -42,6 +50,8 @@ class QuoteManager:
             reason = "amount must be > 0"
         elif key in self._open:
             reason = f"quote {request.client_quote_id} is already open"
+        elif request.side is Side.SELL and sell_refusal is not None:
+            reason = sell_refusal(request)
         if reason is not None:
             return NewIndexQuoteResponse(request.client_quote_id, RequestStatus.REJECTED, reason)
         self._open[key] = request
@@ -69,14 +79,25 @@ class QuoteManager:
         routing_fee: Callable[[ClientKey, Decimal], Decimal] | None = None,
         sell_baskets: Mapping[Symbol, Basket] | None = None,
         withdrawal_fee: Callable[[ClientKey, Decimal], Decimal] | None = None,
+        sell_refusal: Callable[[NewQuoteRequest], str | None] | None = None,
     ) -> list[tuple[ClientKey, ClientResponse]]:
         """Price every open quote at current limit prices; unpriceable ones wait.
         `routing_fee(client, amount)` gives the routing fees an order would be charged;
         `sell_baskets` what a redemption of each index sells (after a rebalance, its
         holdings; default `baskets`), `withdrawal_fee(client, usdc)` what withdrawing the
-        proceeds and paying them to that client is expected to cost."""
+        proceeds and paying them to that client is expected to cost. A sell quote that
+        `sell_refusal` refuses now (it could not be valued when asked: no bids then) is
+        answered REJECTED with the reason instead of a price."""
         answers: list[tuple[ClientKey, ClientResponse]] = []
         for key, request in list(self._open.items()):
+            refused = sell_refusal(request) if sell_refusal and request.side is Side.SELL else None
+            if refused is not None:
+                del self._open[key]
+                rejected = NewIndexQuoteResponse(
+                    request.client_quote_id, RequestStatus.REJECTED, refused
+                )
+                answers.append((request.client, rejected))
+                continue
             if request.side is Side.SELL:
                 basket = (sell_baskets or baskets)[request.symbol]
                 client = request.client

@@ -22,6 +22,7 @@ from indexmaker.core.events import (
     Alert,
     Command,
     NewIndexOrderRequest,
+    NewQuoteRequest,
     PlaceExchangeOrder,
 )
 from indexmaker.core.ids import (
@@ -145,10 +146,10 @@ class RedemptionManager(RedemptionRequests):
             self._hold(redemption, RedemptionStatus.ESCROWED, reason)
         return plan if plan.entries else None
 
-    def refusal(self, request: NewIndexOrderRequest) -> str | None:
-        """Why a sell is refused at acceptance, or None: worth less than min_order at the
-        bids (sell_size.py), or the issuer would have to absorb more than max_issuer_absorb
-        of it at the current books (absorption.py)."""
+    def refusal(self, request: NewIndexOrderRequest | NewQuoteRequest) -> str | None:
+        """Why a sell (or a sell quote: the same reason) is refused at acceptance, or None:
+        worth less than min_order at the bids (sell_size.py), or the issuer would have to
+        absorb more than max_issuer_absorb of it at the current books (absorption.py)."""
         basket = self.baskets[request.symbol]
         units, market, config = request.amount, self.market, self.config
         small = below_minimum(basket, units, market, config.min_order)

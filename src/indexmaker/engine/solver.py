@@ -110,6 +110,7 @@ class Solver:
             self.collateral.expected_fee,
             sells.baskets if sells is not None else None,
             sells.settlement.expected_withdrawal_fee if sells is not None else None,
+            sells.refusal if sells is not None else None,
         )
         for client, answer in quotes:
             self.out.append(SendToClient(client, answer))

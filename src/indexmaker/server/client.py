@@ -223,6 +223,8 @@ class IndexMakerClient(ClientLink):
             quote = await asyncio.wait_for(asyncio.shield(answer), self.request_timeout)
         finally:
             self._tracking.drop_waiter(INDEX_QUOTE_RESPONSE, qid, answer)
+        if isinstance(quote, QuoteStatus):  # refused when it came to be priced
+            raise RequestRejected(f"quote {qid}", quote.reason)
         assert isinstance(quote, Quote)
         return quote
 

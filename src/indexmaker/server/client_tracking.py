@@ -192,7 +192,11 @@ class ReplyTracker:
                     self._end(REDEMPTION_INVOICE, message.client_order_id, message)
             case QuoteStatus():
                 msg_type = CANCEL_INDEX_QUOTE if message.cancel else NEW_INDEX_QUOTE
-                self._resolve(msg_type, message.client_quote_id, message)
+                taken = self._resolve(msg_type, message.client_quote_id, message)
+                if not taken and not message.cancel and message.status == "rejected":
+                    # Refused when it came to be priced (a sell too small at the bids then):
+                    # the answer awaited is this refusal.
+                    self._resolve(INDEX_QUOTE_RESPONSE, message.client_quote_id, message)
             case Quote():
                 self._resolve(INDEX_QUOTE_RESPONSE, message.client_quote_id, message)
             case Fill():

@@ -8,24 +8,35 @@ one unit is worth 2 x 9.9 + 19.9 = 39.7 USDC at the bids. min_order 10: the smal
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from indexmaker.core.events import (
+    BookSnapshot,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
+    IndexQuoteResponse,
     NewIndexOrderResponse,
+    NewIndexQuoteResponse,
+    NewQuoteRequest,
     RequestStatus,
 )
-from indexmaker.core.ids import ClientOrderId, PaymentId, Symbol, client_key
+from indexmaker.core.ids import (
+    ClientOrderId,
+    ClientQuoteId,
+    PaymentId,
+    Symbol,
+    client_key,
+    instrument,
+)
 from indexmaker.core.money import round_usdc_down
 from indexmaker.engine.redemption_reports import build_redemption_invoice, proceeds_parts
 from indexmaker.engine.sell_size import smallest_sell
 from indexmaker.model.redemption import Redemption
-from indexmaker.model.side import Side
+from indexmaker.model.side import BookSide, Side
 
 from .test_redemptions import IDX, order, sent, world
 
@@ -69,6 +80,52 @@ def test_a_sell_below_the_minimum_is_refused_naming_it_and_changes_nothing() -> 
     (accepted,) = sent(state, mark + 2)
     assert isinstance(accepted, NewIndexOrderResponse) and accepted.status is RequestStatus.NEW
     assert len(state.world.log.escrows) == escrows + 1
+
+
+def test_a_sell_quote_below_the_minimum_is_refused_with_the_orders_reason() -> None:
+    # Review (issue 12 #2): a 1e-18 sell quote answered 0 expected proceeds, not why.
+    state = world()
+    alice = state.client("alice")
+    mark = len(state.world.log.messages)
+    for qid, units in (("q1", "0.000000000000000001"), ("q2", "0.251889168765743074")):
+        state.world.submit(NewQuoteRequest(alice, ClientQuoteId(qid), IDX, Side.SELL, D(units)))
+    state.world.advance(timedelta(milliseconds=100))
+    refused, accepted, answer = sent(state, mark)
+    assert refused == NewIndexQuoteResponse(
+        ClientQuoteId("q1"),
+        RequestStatus.REJECTED,
+        "amount 0.000000000000000001 index units is worth less than 0.000001 USDC at the "
+        f"current bids, below {MINIMUM} at the bids)",
+    )
+    assert accepted == NewIndexQuoteResponse(ClientQuoteId("q2"), RequestStatus.NEW)
+    assert isinstance(answer, IndexQuoteResponse) and answer.quantity_possible == D(
+        "0.251889168765743074"
+    )
+
+
+def test_a_sell_quote_asked_before_the_bids_is_refused_when_they_come() -> None:
+    # Without bids the quote cannot be valued: it waits (NEW); priced later, it is refused
+    # with the reason instead of a price.
+    state = world()
+    alice = state.client("alice")
+    bbb = instrument("BBBUSDC")
+    book = state.world.engine.market.book(bbb)
+    assert book is not None
+    bids, asks = book.depth()
+    kept = (tuple(book.levels(BookSide.BIDS, bids)), tuple(book.levels(BookSide.ASKS, asks)))
+    state.world.submit(BookSnapshot(bbb, (), kept[1]))
+    mark = len(state.world.log.messages)
+    state.world.submit(NewQuoteRequest(alice, ClientQuoteId("q"), IDX, Side.SELL, D("0.1")))
+    state.world.advance(timedelta(milliseconds=300))
+    assert sent(state, mark) == [NewIndexQuoteResponse(ClientQuoteId("q"), RequestStatus.NEW)]
+    state.world.submit(BookSnapshot(bbb, *kept))
+    state.world.advance(timedelta(milliseconds=300))
+    _, late = sent(state, mark)
+    assert isinstance(late, NewIndexQuoteResponse) and late.status is RequestStatus.REJECTED
+    assert late.reason is not None and late.reason.startswith(
+        "amount 0.1 index units is worth 3.97 USDC at the current bids, below the minimum"
+    )
+    assert state.world.engine.quotes.pending() == 0
 
 
 def test_a_cancel_may_not_leave_a_remainder_below_the_minimum() -> None:
