@@ -97,8 +97,8 @@ class SolverSettings(_Model):
     max_net_redemption: Amount = Decimal(500_000)
     redemption_window: PositiveSeconds = Decimal(3_600)
     redemption_ttl: PositiveSeconds = Decimal(3_600)
-    # USDC (at the mid) of sell legs below the venue minimum the issuer takes into its own
-    # inventory per sell batch; a sell needing more alone is refused (0: such legs wait).
+    # USDC (at the mids) the issuer's inventory of absorbed sell legs (below the venue
+    # minimum) may reach; a sell needing more alone is refused (0: such legs wait).
     max_issuer_absorb: AmountOrZero = Decimal(500)
     # What a payout of proceeds costs at least (USDC + rate of the amount): the venue's
     # withdrawal fee for the network, a return bridge and the payout's gas; a sell's floor and

@@ -23,8 +23,9 @@ class HoldCode(Enum):
     OTHER_SIDE = "other_side"  # an order of the other side is never mixed into a batch
     BELOW_FLOOR = "below_floor"  # the client's min_proceeds is above what the bids pay
     THROTTLED = "throttled"  # net redemptions of the window at the limit: waits FIFO
-    OVER_ABSORB_LIMIT = "over_absorb_limit"  # legs below the venue minimum exceed what the
-    # issuer takes per batch (max_issuer_absorb): waits for the books or more redemptions
+    OVER_ABSORB_LIMIT = "over_absorb_limit"  # legs below the venue minimum would raise the
+    # issuer's absorbed inventory above max_issuer_absorb: waits for buys, the books or more
+    # redemptions
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,15 @@ redeemer; the asset never leaves the venue, so the lot only changes owner (backi
 `InventoryManager.absorbed_notional` records the USDC). The next buy batch of the asset uses
 that free lot before it buys (SPEC §3 carry-over), as it uses padding's surplus.
 
-The bound is `max_issuer_absorb` (USDC at the mid per sell batch; 0 turns absorption off):
-a sell batch whose absorbed legs would exceed it takes fewer redemptions, and a redemption
-that alone would exceed it at the current books is refused at acceptance (`absorb_refusal`),
-naming the sizes that can be sold, rather than waiting an hour. The issuer's inventory from
-absorbed legs is bounded per batch by the bound and, in total, by the index units clients
-hold (each absorbed unit was bought by a client first).
+The bound is `max_issuer_absorb`, a cap on the issuer's absorbed inventory (USDC at the
+current mids; 0 turns absorption off): what absorbed lots still hold free (no buy batch has
+used it yet, `absorbed_inventory`) plus what a sell batch would absorb may not exceed it. A
+batch that would take fewer redemptions; when even its first would, that one waits, told
+why, until buys of those assets use the inventory up (or the books or more redemptions send
+its legs to the venue), at most until its TTL. With sells and no buys the issuer so holds
+at most the cap (plus what mids rose since), not an amount growing with every batch. A
+redemption that alone would exceed the cap at the current books is refused at acceptance
+(`absorb_refusal`), naming the sizes that can be sold, rather than waiting an hour.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from indexmaker.model.side import Side
 
 if TYPE_CHECKING:  # strategy.py asks `sell_minimum` here
     from indexmaker.engine.strategy import BatchPlan, Candidate, PlannedAssetOrder
+    from indexmaker.model.lot import Lot
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -81,28 +85,44 @@ def absorbed_value(orders: Iterable[PlannedAssetOrder], market: MarketData) -> D
     return total
 
 
+def absorbed_inventory(lots: Iterable[Lot], market: MarketData) -> Decimal:
+    """USDC the issuer's absorbed inventory is worth: Σ free quantity × mid of `lots`
+    (InventoryManager.absorbed_free), at the lot's price when its book has no mid."""
+    total = ZERO
+    for lot in lots:
+        total = exact_add(total, _mul(lot.free, absorb_price(market, lot.asset, lot.price)))
+    return total
+
+
 def within_absorb_bound(
     candidates: Sequence[tuple[T, Basket]],
     plan: Callable[[Sequence[tuple[T, Basket]]], BatchPlan[T]],
     market: MarketData,
     bound: Decimal,
+    held: Decimal = ZERO,
 ) -> BatchPlan[T]:
     """`plan(candidates)` (a sell batch), with the last candidates left out (FIFO: they wait
-    for the next batch) while its absorbed legs exceed `bound` (max_issuer_absorb; 0: no
-    absorption, nothing to bound); a first candidate that alone exceeds it (the books moved
-    since it was accepted) is deferred, told why. At most len(candidates) plans."""
+    for the next batch) while `held` (USDC, the absorbed inventory) plus its absorbed legs
+    exceed `bound` (max_issuer_absorb; 0: no absorption, nothing to bound); a plan absorbing
+    nothing always goes. A first candidate that alone exceeds it (the inventory is full, or
+    the books moved since it was accepted) is deferred, told why. At most len(candidates)
+    plans."""
     while True:
         planned = plan(candidates)
         absorbed = absorbed_value(planned.asset_orders, market) if bound > 0 else ZERO
-        if absorbed <= bound:
+        if absorbed <= 0 or exact_add(held, absorbed) <= bound:
             return planned
         if len(candidates) > 1:
             candidates = candidates[:-1]
             continue
         ((first, _),) = candidates
+        legs = f"legs below the venue minimum worth {usdc_text(absorbed)} USDC"
         reason = (
-            f"legs below the venue minimum worth {usdc_text(absorbed)} USDC exceed "
-            f"max_issuer_absorb {bound}; waits for the books or more redemptions"
+            f"{legs} and the issuer's absorbed inventory of {usdc_text(held)} USDC at the "
+            f"mids exceed max_issuer_absorb {bound}; waits for buys of those assets, the "
+            "books or more redemptions"
+            if held > 0
+            else f"{legs} exceed max_issuer_absorb {bound}; waits for the books or more redemptions"
         )
         deferred = ((first, HoldReason(HoldCode.OVER_ABSORB_LIMIT, reason)),)
         return replace(planned, entries=(), asset_orders=(), deferred=deferred, notional=ZERO)

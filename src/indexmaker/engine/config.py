@@ -48,8 +48,9 @@ class SolverConfig:
     # A redemption not fully sold by then stops selling; its unsold units are returned.
     redemption_ttl: timedelta = timedelta(hours=1)
     # A sell leg the venue would refuse (below min_asset_volley) is taken by the issuer into
-    # its idle inventory at the mid, up to this much USDC per sell batch; a redemption that
-    # alone needs more is refused at acceptance (engine/absorption.py). 0: such legs wait.
+    # its idle inventory at the mid while that absorbed inventory (USDC at the mids) stays
+    # within this cap; a redemption that alone needs more is refused at acceptance
+    # (engine/absorption.py). 0: such legs wait.
     max_issuer_absorb: Decimal = Decimal("500")
     # What a payout of redemption proceeds is expected to cost at least (USDC fixed + rate of
     # the amount: the venue's withdrawal fee for the network, a return bridge, payout gas);

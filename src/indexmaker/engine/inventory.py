@@ -43,6 +43,8 @@ class InventoryManager:
         # Σ quantity × price of the sell legs the issuer took from redemptions (absorption.py):
         # USDC the issuer paid redeemers for assets that stayed at the venue as its own lots.
         self.absorbed_notional = ZERO
+        # The lots absorbed, while any of their quantity is free (absorption.py's cap).
+        self._absorbed: list[Lot] = []
         # Σ quantity × price of the lots buy batches took from redemptions of the same tick at
         # the mid (crossing.py): USDC buyers paid redeemers directly.
         self.crossed_notional = ZERO
@@ -80,6 +82,7 @@ class InventoryManager:
         self._next_lot_id += 1
         if absorbed:
             self.absorbed_notional += quantity * price
+            self._absorbed.append(lot)
         elif crossed:
             self.crossed_notional += quantity * price
         else:
@@ -87,6 +90,12 @@ class InventoryManager:
         self._held[asset] = exact_add(self._held.get(asset, ZERO), quantity)
         self._lots.setdefault(asset, deque()).append(lot)
         return lot
+
+    def absorbed_free(self) -> list[Lot]:
+        """The lots the issuer absorbed from redemptions (absorption.py) with quantity still
+        free (no buy batch assigned it yet), in the order absorbed."""
+        self._absorbed = [lot for lot in self._absorbed if lot.free > 0]
+        return list(self._absorbed)
 
     def reserve_free(self, asset: InstrumentId, batch_id: BatchId) -> list[Lot]:
         """Hand every unreserved lot with free quantity to a batch (carry-over, FIFO)."""

@@ -36,7 +36,12 @@ from indexmaker.core.ids import (
 from indexmaker.core.money import round_rate
 from indexmaker.core.pacing import checkpoint
 from indexmaker.core.redemption_events import RedemptionStatus
-from indexmaker.engine.absorption import absorb_price, absorb_refusal, within_absorb_bound
+from indexmaker.engine.absorption import (
+    absorb_price,
+    absorb_refusal,
+    absorbed_inventory,
+    within_absorb_bound,
+)
 from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing
@@ -135,6 +140,7 @@ class RedemptionManager(RedemptionRequests):
             ),
             self.market,
             self.config.max_issuer_absorb,
+            absorbed_inventory(self.allocator.inventory.absorbed_free(), self.market),
         )
         for redemption, reason in plan.deferred:
             if redemption.fill_rate > self.config.partly_mintable_rate:

@@ -136,6 +136,10 @@ class SellAllocator:
         self._holdings = holdings  # units and backing per index (engine/holdings.py)
         self._ahead: dict[InstrumentId, list[Sale]] = {}
 
+    @property
+    def inventory(self) -> InventoryManager:
+        return self._inventory
+
     def sold_ahead(self, asset: InstrumentId) -> Decimal:
         return sum((s.left for s in self._ahead.get(asset, ())), ZERO)
 

@@ -22,7 +22,7 @@ from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, instrument
 from indexmaker.core.money import money_context
 from indexmaker.core.redemption_events import RedemptionStatus
-from indexmaker.engine.absorption import absorb_refusal
+from indexmaker.engine.absorption import absorb_refusal, absorbed_inventory
 from indexmaker.engine.crossing import cross
 from indexmaker.engine.strategy import BatchPlan, PlannedAssetOrder
 from indexmaker.model.side import Side
@@ -127,11 +127,18 @@ def test_with_absorption_off_a_small_leg_waits_as_before() -> None:
     assert world.engine.inventory.absorbed_notional == 0
 
 
-def test_a_batch_takes_fewer_redemptions_while_its_absorbed_legs_exceed_the_bound() -> None:
+def _absorbed_held(state: ScenarioRun) -> Decimal:
+    engine = state.world.engine
+    return absorbed_inventory(engine.inventory.absorbed_free(), engine.market)
+
+
+def test_the_bound_caps_the_issuers_absorbed_inventory_until_buys_use_it() -> None:
     # alice and bob each sell 0.03 units in the same tick. Alone each is absorbed whole for
     # 0.03 x 59.75 = 1.7925 <= 2 (accepted); together the legs are still below the venue
-    # minimum (0.06 x 39.6 = 2.376 AAA), 3.585 > 2: the batch takes alice only, bob's
-    # redemption forms the next batch.
+    # minimum (0.06 x 39.6 = 2.376 AAA), 3.585 > 2: the batch takes alice only. bob's later
+    # batch would raise the issuer's absorbed inventory (1.7925 at the mids) to 3.585 > 2:
+    # he waits, told why, however many ticks pass (a bound per batch let every batch absorb
+    # 2 more). carol's buy takes the absorbed lots first (carry-over): then bob's is absorbed.
     with money_context():
         state = _world(max_issuer_absorb="2")
         world = state.world
@@ -143,14 +150,32 @@ def test_a_batch_takes_fewer_redemptions_while_its_absorbed_legs_exceed_the_boun
             client = state.client(name)
             sell = NewIndexOrderRequest(client, ClientOrderId("S"), IDX, Side.SELL, D("0.03"))
             world.submit(sell)
-        world.advance(timedelta(seconds=3))
+        world.advance(timedelta(seconds=30))
         engine = world.engine
-        sold = [engine.redemptions.get(state.client(n), ClientOrderId("S")) for n in names]
+        alice, bob = (engine.redemptions.get(state.client(n), ClientOrderId("S")) for n in names)
+        assert alice is not None and bob is not None
+        assert (alice.sold, bob.sold) == (D("0.03"), 0)
+        assert bob.notice == (RedemptionStatus.ESCROWED, HoldCode.OVER_ABSORB_LIMIT)
+        (told,) = [m for _, m in world.log.messages if isinstance(m, RedemptionFill) and m.reason]
+        assert told.reason == (
+            "legs below the venue minimum worth 1.7925 USDC and the issuer's absorbed "
+            "inventory of 1.7925 USDC at the mids exceed max_issuer_absorb 2; waits for buys "
+            "of those assets, the books or more redemptions"
+        )
         created = [b for b in world.log.batches[start:] if b.kind == "created"]
-    assert all(r is not None and r.sold == D("0.03") for r in sold)
-    assert [(b.order_count, b.asset_count) for b in created] == [(1, 0), (1, 0)]
+        assert [(b.order_count, b.asset_count) for b in created] == [(1, 0)]
+        assert _absorbed_held(state) == D("1.7925")
+        alices = engine.inventory.absorbed_free()
+        assert [(lot.asset, lot.free) for lot in alices] == [(AAA, D("0.12")), (BBB, D("0.03"))]
+        _bought(state, "carol")  # her batch takes alice's absorbed lots first (carry-over)
+        assert bob.sold == D("0.03")  # then bob's legs fit under the cap
+        bobs = engine.inventory.absorbed_free()
+        assert [(lot.asset, lot.free) for lot in bobs] == [(AAA, D("0.12")), (BBB, D("0.03"))]
+        assert {lot.lot_id for lot in alices}.isdisjoint(lot.lot_id for lot in bobs)
     assert not [o for o in world.log.exchange_orders if o.side is Side.SELL]
-    assert engine.inventory.absorbed_notional == D("0.06") * D("59.75")
+    # The three buys took AAA's asks (300 at 10): no mid, bob's AAA leg taken at its limit
+    # 9.9 (absorb_price): 1.7925 + 0.12 x 9.9 + 0.03 x 19.95.
+    assert engine.inventory.absorbed_notional == D("1.7925") + D("1.7865")
 
 
 def test_a_buy_of_the_same_tick_takes_an_absorbed_leg_first() -> None:
