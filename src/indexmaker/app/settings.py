@@ -114,9 +114,9 @@ class SolverSettings(_Model):
     hop_query_interval: PositiveSeconds = Decimal(30)
     hop_pending_alert: PositiveSeconds = Decimal(1_800)
     # Rebalancing (issue 12, engine/rebalance.py): seconds an asset waits after its venue
-    # tranche before its next (pacing per asset), USDC per asset per
-    # round, how far (a fraction) a mid may leave its cut-over mid before the asset waits,
-    # seconds after which a rebalance ends whatever is left.
+    # tranche before its next (pacing per asset), USDC per asset per round to the venue
+    # (crossed with clients on top), how far (a fraction) a mid may leave its cut-over mid
+    # before the asset waits, seconds after which a rebalance ends whatever is left.
     rebalance_interval: PositiveSeconds = Decimal(60)
     rebalance_max_tranche: Amount = Decimal(10_000)
     rebalance_price_band: Annotated[Decimal, _dec(gt=0, lt=1)] = Decimal("0.02")

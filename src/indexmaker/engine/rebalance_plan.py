@@ -7,19 +7,21 @@ refused (cool-down), waits, as does an asset whose last venue tranche closed les
 `rebalance_interval` ago (pacing per asset). A buy first takes issuer inventory nobody uses
 (not while the tick's buy batch trades the asset: it reserves that inventory). Then limit =
 best ask × (1 + threshold) up / best bid × (1 − threshold) down to the tick, size =
-min(left, the book's liquidity within the limit over max_levels, `rebalance_max_tranche` /
-limit), in what is sent: a buy whose commission the venue takes in the bought asset sends
-left / (1 − rate) (SPEC §6), so what arrives meets the target; buys are scaled together to
-the index's cash / fee_factor (sales fund buys). The
-venue's filters round down only, so a tranche never overshoots its target nor the cash; a
-leg below min_asset_volley waits. Our sales cross the tick's buy plan and our buys its sell
-plan (crossing.py).
+min(left, what the tick's client plans can cross + min(the book's liquidity within the
+limit over max_levels, `rebalance_max_tranche` / limit)): the tranche cap and the book bound
+what goes to the venue, never what is netted internally (a venue order left over the cap
+because a crossing did not happen is cut back to it), in what is sent: a buy whose
+commission the venue takes in the bought asset sends left / (1 − rate) (SPEC §6), so what
+arrives meets the target; buys are scaled together to the index's cash / fee_factor (sales
+fund buys). The venue's filters round down only, so a tranche never overshoots its target
+nor the cash; a leg below min_asset_volley waits. Our sales cross the tick's buy plan and
+our buys its sell plan (crossing.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -90,6 +92,8 @@ class RoundPlanner:
         sells: list[PlannedAssetOrder] = []
         wants: list[tuple[Leftover, Decimal, Decimal]] = []  # (asset, quantity, limit)
         busy = {o.instrument for o in buy_plan.asset_orders} if buy_plan is not None else set()
+        crossable = _crossable(buy_plan, sell_plan)
+        venue_cap: dict[InstrumentId, Decimal] = {}  # what one tranche may send the venue
         idle: list[tuple[InstrumentId, Decimal]] = []
         cash = self.holdings.cash_of(symbol) / cfg.fee_factor
         for item in left:
@@ -119,7 +123,9 @@ class RoundPlanner:
             limit, liquidity = self._limit(item.instrument, side)
             if limit is None:
                 continue
-            size = min(need, liquidity, cfg.rebalance_max_tranche / limit)
+            venue_cap[item.instrument] = min(liquidity, cfg.rebalance_max_tranche / limit)
+            netted = crossable.get((item.instrument, side), ZERO)
+            size = min(need, netted + venue_cap[item.instrument])
             if side is Side.SELL:
                 order = self._filtered(item.instrument, side, limit, size)
                 if order is not None:
@@ -147,7 +153,16 @@ class RoundPlanner:
             ours_buy, sell_plan, from_sellers = cross(
                 ours_buy, sell_plan, self.market, rules, minimum
             )
-        orders = [o for o in (*ours_sell.asset_orders, *ours_buy.asset_orders) if o.quantity > 0]
+        orders: list[PlannedAssetOrder] = []
+        for order in (*ours_sell.asset_orders, *ours_buy.asset_orders):
+            cap = venue_cap[order.instrument]
+            if order.quantity > cap:  # not crossed after all: the venue gets the cap only
+                clamped = self._filtered(order.instrument, order.side, order.price, cap)
+                if clamped is None:
+                    continue
+                order = replace(order, quantity=clamped.quantity)
+            if order.quantity > 0:
+                orders.append(order)
         return RoundPlan(rebalance, orders, to_buyers, from_sellers, idle, buy_plan, sell_plan)
 
     def _limit(self, instrument: InstrumentId, side: Side) -> tuple[Decimal | None, Decimal]:
@@ -173,3 +188,21 @@ class RoundPlanner:
         if result.quantity * result.price < self.config.min_asset_volley:
             return None
         return PlannedAssetOrder(instrument, result.price, result.quantity, quantity, ZERO, side)
+
+
+def _crossable(
+    buy_plan: BatchPlan[OrderUpdate] | None, sell_plan: BatchPlan[Redemption] | None
+) -> dict[tuple[InstrumentId, Side], Decimal]:
+    """Per (asset, side of ours), the most the tick's client plans can take off a round's
+    order by crossing (crossing.py): a sale of ours against the buy batch's venue quantity,
+    a buy of ours against the sell batch's venue quantity or, failing that, its leg the
+    issuer would absorb."""
+    out: dict[tuple[InstrumentId, Side], Decimal] = {}
+    for order in buy_plan.asset_orders if buy_plan is not None else ():
+        if order.quantity > 0:
+            out[(order.instrument, Side.SELL)] = order.quantity
+    for order in sell_plan.asset_orders if sell_plan is not None else ():
+        take = order.quantity if order.quantity > 0 else order.absorbed
+        if take > 0:
+            out[(order.instrument, Side.BUY)] = take
+    return out

@@ -260,6 +260,33 @@ def test_pacing_is_per_asset_and_each_tranche_is_capped() -> None:
         assert holdings.held_of(IDX, CCC) == D("19.564") + D("19.565")
 
 
+def test_the_tranche_cap_counts_only_what_goes_to_the_exchange() -> None:
+    """Review (issue 12 #4): the cap of 99 USDC a round (10 AAA at 9.9) is meant for the
+    venue. carol's buy of 10 units of version 2 (1 AAA each) forms in the round's tick and
+    takes 10 of the 25 AAA to sell by crossing, at the mid 10, no fee; the round still sends
+    the venue a full tranche, 10 @ 9.9. (It sized the sale 10 before: all crossed, nothing
+    for the venue that round.)"""
+    with money_context():
+        state = _world(rebalance_interval="2s", rebalance_max_tranche="99")
+        world = state.world
+        carol = state.client("carol")
+        world.deposit(carol, D("404.903"))  # 10 units x 40.3 x 1.001 + the bridge's 1.5
+        world.advance(duration("4s"))  # ready before the round's tick
+        start = len(world.log.exchange_orders)
+        world.submit(_proposal())
+        world.submit(NewIndexOrderRequest(carol, ClientOrderId("C1"), IDX, Side.BUY, D("404.903")))
+        world.advance(duration("100ms"))
+        aaa = [o for o in world.log.exchange_orders[start:] if o.instrument == AAA]
+        assert [(o.side, o.price, o.quantity) for o in aaa] == [(Side.SELL, D("9.9"), D(10))]
+        rebalance = world.engine.rebalance.active.get(IDX)
+        assert rebalance is not None and rebalance.assets[AAA].crossed == D(-10)  # given
+        world.advance(duration("3s"))
+        (invoice,) = [m for m in world.log.for_client(carol) if isinstance(m, MintInvoice)]
+        assert invoice.filled_quantity == D(10)
+        crossed = [lot for lot in invoice.lots if lot.asset == AAA]
+        assert [(lot.quantity, lot.price, lot.fee) for lot in crossed] == [(D(10), D(10), 0)]
+
+
 def _move_book(state: ScenarioRun, symbol: Any, bid: str, ask: str) -> None:
     world = state.world
     world.exchange.books[symbol].apply_snapshot([(D(bid), D(300))], [(D(ask), D(300))])
