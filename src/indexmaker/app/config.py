@@ -228,6 +228,7 @@ def _build(settings: Settings) -> ServiceConfig:
             solver,
             order_rate_limits=_limits(solver.order_rate_limits),
             return_hops=tuple((h.chain_id, h.bridge, h.designation) for h in solver.return_hops),
+            return_hop_fees=tuple((h.chain_id, h.fee) for h in solver.return_hop_fees),
         ),
         sim=_section(SimConfig, sim),
         store=_store(settings),

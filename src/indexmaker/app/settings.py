@@ -65,6 +65,14 @@ class ReturnHopSettings(_Model):
     designation: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class ReturnHopFeeSettings(_Model):
+    """What crossing the return hop to `chain_id` is known to cost (USDC: bridge fee and gas),
+    expected by sell floors and quotes until a payout to that chain is seen (issue 12)."""
+
+    chain_id: Annotated[int, Field(gt=0, lt=2**32)]
+    fee: AmountOrZero
+
+
 class SolverSettings(_Model):
     """SPEC §4 parameters with their defaults."""
 
@@ -109,6 +117,8 @@ class SolverSettings(_Model):
     # Clients of these chains are paid there, the proceeds crossing back first (none: every
     # payout on the trading chain; `serve --chain anvil` sets 42161 over `across_back`).
     return_hops: list[ReturnHopSettings] = Field(default_factory=list)
+    # Their known cost before a first payout (`serve --chain anvil` sets [chain] bridge_fee).
+    return_hop_fees: list[ReturnHopFeeSettings] = Field(default_factory=list)
     # A hop reported pending is asked about again after this many seconds; pending this
     # long in all, it is alerted and no longer asked about (engine/pending_hops.py).
     hop_query_interval: PositiveSeconds = Decimal(30)

@@ -135,9 +135,11 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         'min_order = "25.5"\nmax_issuer_absorb = "0"\n'
         "order_rate_limits = [{ name = 'ORDERS_1S', limit = 10, interval = 1 }]\n"
         "return_hops = [{ chain_id = 42161, bridge = 'back', designation = 'EVM:ARB:USDC' }]\n"
+        "return_hop_fees = [{ chain_id = 42161, fee = '0.35' }]\n"
     )
     config = load_config(path)
     assert config.solver.return_hops == ((42161, "back", "EVM:ARB:USDC"),)
+    assert config.solver.return_hop_fees == ((42161, Decimal("0.35")),)
     assert config.indexes == ("SYAI", "SYL2")
     assert config.server.port == 3100
     assert config.server.session.session_limits == (
