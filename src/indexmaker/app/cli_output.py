@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 
 def fill_line(fill: Any) -> str:
+    held = f"; waits: {fill.reason_code}: {fill.reason}" if getattr(fill, "reason", None) else ""
     return (
         f"fill {fill.client_order_id}: {fill.status}, filled {fill.filled_quantity:f}, "
         f"spent {fill.collateral_spent:f}, remaining {fill.collateral_remaining:f}, "
-        f"fill rate {fill.fill_rate:f}"
+        f"fill rate {fill.fill_rate:f}{held}"
     )
 
 

@@ -39,6 +39,7 @@ from indexmaker.core.chain_events import (
     WithdrawalFailed,
     WithdrawCollateral,
 )
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import (
     BatchId,
     ClientKey,
@@ -225,6 +226,10 @@ class IndexOrderFill:
     collateral_remaining: Decimal
     fill_rate: Decimal
     status: FillStatus
+    # Why a ready buy is not in this batch (issue 12 review #5, as RedemptionFill): for
+    # people (may name figures of the moment) and a stable code (core/holds.py).
+    reason: str | None = None
+    reason_code: HoldCode | None = None
 
 
 @dataclass(frozen=True, slots=True)

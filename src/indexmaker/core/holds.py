@@ -3,7 +3,9 @@
 The text names figures that move with the books (a floor against the net price the bids pay,
 the throttle's flow), so it changes every tick; the code does not. A redemption is told once
 per (status, code) (engine/redemptions.py), and its fill report carries both: `reason_code`
-for programs, `reason` for people (core/redemption_events.RedemptionFill).
+for programs, `reason` for people (core/redemption_events.RedemptionFill). A ready buy that a
+batch leaves out is told the same way, once per code until it is engaged again
+(engine/solver.py; core/events.IndexOrderFill).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from indexmaker.core.events import (
     IndexOrderFill,
     SendToClient,
 )
+from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import ClientKey, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import (
     exact_add,
@@ -225,7 +226,17 @@ class Solver:
             self.executions.blocked_assets(now),
             side=Side.BUY,  # updates are buys; redemptions plan their sell batches alike
         )
+        for update, why in plan.deferred:
+            self._hold(update, why)
         return plan if plan.entries else None
+
+    def _hold(self, update: OrderUpdate, why: HoldReason) -> None:
+        """Tell the client why its ready buy waits outside the batch, once per code (the
+        text names figures that move every tick), as redemptions are told."""
+        if update.notice is why.code:
+            return
+        update.notice = why.code
+        self._report_fill(update, self._fill_status(update), why)
 
     def _open_buy(self, plan: BatchPlan[OrderUpdate], now: datetime) -> Batch:
         batch, allocations = self.batches.create(plan, self.baskets, now)
@@ -234,6 +245,7 @@ class Solver:
         for entry in batch.entries():
             checkpoint()
             entry.update.move_to(OrderStatus.ENGAGED)
+            entry.update.notice = None  # engaged: a later hold is told again
             entry.update.batch_id = batch.batch_id
             entry.update.engaged = entry.engaged
             entry.update.engaged_quantity = entry.quantity
@@ -356,7 +368,9 @@ class Solver:
 
     # ------------------------------------------------------------------ reports
 
-    def _report_fill(self, update: OrderUpdate, status: FillStatus) -> None:
+    def _report_fill(
+        self, update: OrderUpdate, status: FillStatus, hold: HoldReason | None = None
+    ) -> None:
         self.out.append(
             SendToClient(
                 update.client,
@@ -367,6 +381,8 @@ class Solver:
                     collateral_remaining=round_usdc(update.net_amount - update.spent),
                     fill_rate=round_rate(update.fill_rate),
                     status=status,
+                    reason=hold.text if hold is not None else None,
+                    reason_code=hold.code if hold is not None else None,
                 ),
             )
         )

@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import Enum
 
 from indexmaker.core.errors import InvariantViolation
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import BatchId, ClientKey, ClientOrderId, PaymentId, Symbol
 from indexmaker.model.collateral import Reservation
 from indexmaker.model.lot import LotAssignment
@@ -139,6 +140,8 @@ class OrderUpdate:
     last_fill_at: datetime | None = None
     payment_id: PaymentId | None = None
     reason: str | None = None
+    # The hold the client was last told while it waits outside a batch (told once per code).
+    notice: HoldCode | None = None
     basket_version: int = 1  # of the basket its latest batch bought (engine/rebalance.py)
 
     @property

@@ -134,6 +134,8 @@ class Fill(ServerMessage):
     collateral_remaining: Decimal
     fill_rate: Decimal
     status: str  # collateral ready | in progress | mintable | fully mintable
+    reason: str | None = None  # why a ready buy waits outside a batch (for people)
+    reason_code: str | None = None  # its stable code (core/holds.HoldCode values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +312,8 @@ def decode_message(frame: dict[str, Any]) -> ServerMessage:
             _dec(frame, "collateral_remaining"),
             _dec(frame, "fill_rate"),
             str(frame["status"]),
+            frame.get("reason"),
+            frame.get("reason_code"),
             **meta,
         )
     if msg_type == MINT_INVOICE:

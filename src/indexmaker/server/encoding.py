@@ -131,7 +131,7 @@ def response_body(response: ClientResponse) -> tuple[str, str, dict[str, Any]]:
 
 
 def _fill_body(fill: IndexOrderFill) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "client_order_id": fill.client_order_id,
         "filled_quantity": fmt_decimal(fill.filled_quantity),
         "collateral_spent": fmt_decimal(fill.collateral_spent),
@@ -139,6 +139,11 @@ def _fill_body(fill: IndexOrderFill) -> dict[str, Any]:
         "fill_rate": fmt_decimal(fill.fill_rate),
         "status": fill.status.value,
     }
+    if fill.reason is not None:  # a hold (issue 12 review #5), as a RedemptionFill's
+        body["reason"] = fill.reason
+    if fill.reason_code is not None:
+        body["reason_code"] = fill.reason_code.value
+    return body
 
 
 def _invoice_body(inv: MintInvoice) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from indexmaker.core.events import (
     Tick,
     TradePrint,
 )
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import (
     Asset,
     BatchId,
@@ -441,9 +442,13 @@ def test_exchange_reject_is_an_alert_and_affects_only_the_orders_involved() -> N
     w.advance(timedelta(seconds=30))
     rejects = [a for a in w.log.alerts if a.code == "exchange_reject"]
     assert rejects and all("BBBUSDC" in a.message and "LOT_SIZE" in a.message for a in rejects)
-    # Alice's IDX order cannot fill without BBB: no fill beyond "collateral ready", no mint.
+    # Alice's IDX order cannot fill without BBB: no fill beyond "collateral ready", no mint;
+    # while BBB cools down she is told so (once each time it holds her, issue 12 review #5).
     alice_fills = [m for m in w.log.for_client(ALICE) if isinstance(m, IndexOrderFill)]
-    assert [f.status for f in alice_fills] == [FillStatus.COLLATERAL_READY]
+    assert [f.status for f in alice_fills[:1]] == [FillStatus.COLLATERAL_READY]
+    held = alice_fills[1:]
+    assert held and all(f.reason_code is HoldCode.COOLING_DOWN for f in held), held
+    assert all(f.filled_quantity == 0 and f.reason and "BBBUSDC" in f.reason for f in held)
     update = w.engine.orders.update(ALICE, ClientOrderId("A1"))
     assert update is not None and update.spent == 0
     assert update.status in (OrderStatus.READY, OrderStatus.ENGAGED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from indexmaker.app.cli_output import fill_line
 from indexmaker.core.events import (
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
@@ -26,6 +28,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
     RequestStatus,
 )
+from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import (
     ChainId,
     ClientOrderId,
@@ -36,6 +39,7 @@ from indexmaker.core.ids import (
     instrument,
 )
 from indexmaker.model.side import Side
+from indexmaker.server.client_events import Fill, decode_message
 from indexmaker.server.messages import (
     ParsedRequest,
     ResendRequest,
@@ -359,6 +363,29 @@ OID, QID = ClientOrderId("O-1"), ClientQuoteId("Q-1")
                 "status": "fully mintable",
             },
         ),
+        (  # a ready buy held outside a batch says why, as a redemption fill does
+            IndexOrderFill(
+                OID,
+                Decimal(0),
+                Decimal(0),
+                Decimal("1000"),
+                Decimal(0),
+                FillStatus.IN_PROGRESS,
+                "BBBUSDC has no ask",
+                HoldCode.NO_PRICE,
+            ),
+            "IndexOrderFill",
+            {
+                "client_order_id": "O-1",
+                "filled_quantity": "0",
+                "collateral_spent": "0",
+                "collateral_remaining": "1000",
+                "fill_rate": "0",
+                "status": "in progress",
+                "reason": "BBBUSDC has no ask",
+                "reason_code": "no_price",
+            },
+        ),
         (
             IndexQuoteResponse(QID, Decimal("1.25"), Decimal("1E-18"), Decimal("800")),
             "IndexQuoteResponse",
@@ -375,6 +402,27 @@ def test_responses(response: Any, msg_type: str, expected: dict[str, Any]) -> No
     obj = decode(encode_response(response, CLIENT, STAMP))
     assert obj["standard_header"]["msg_type"] == msg_type
     assert body(obj) == expected
+
+
+def test_a_held_buys_fill_reaches_the_sdk_and_the_cli_with_its_reason() -> None:
+    fill = IndexOrderFill(
+        OID,
+        Decimal(0),
+        Decimal(0),
+        Decimal(1000),
+        Decimal(0),
+        FillStatus.IN_PROGRESS,
+        "BBBUSDC has no ask",
+        HoldCode.NO_PRICE,
+    )
+    decoded = decode_message(json.loads(encode_response(fill, CLIENT, STAMP)))
+    assert isinstance(decoded, Fill)
+    assert (decoded.reason, decoded.reason_code) == ("BBBUSDC has no ask", "no_price")
+    assert fill_line(decoded).endswith("fill rate 0; waits: no_price: BBBUSDC has no ask")
+    plain = dataclasses.replace(fill, reason=None, reason_code=None)
+    assert fill_line(decode_message(json.loads(encode_response(plain, CLIENT, STAMP)))).endswith(
+        "fill rate 0"
+    )
 
 
 def test_mint_invoice_with_lots() -> None:
