@@ -6,7 +6,11 @@ q × P_buy × fee_factor of its collateral (what engaging q units would have cos
 USDC against a redemption takes A / P_sell of its units. The order reduces what is not yet
 engaged (most recent first); only when nothing is engaged or done does its excess flip to the
 other side (a new redemption or a new buy); otherwise the response says what was reduced and
-why the rest was not. Without a price the request is rejected, never guessed.
+why the rest was not. Neither side is left below the minimum order (SPEC §3; sell_size.py):
+the rest of a flip that small is not redeemed, and a buy that would leave a redemption's unsold,
+unengaged units worth less than min_order at the bids takes them all (they are returned to the
+client with the rest), as a cancel may not leave such dust. Without a price the request is
+rejected, never guessed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.money import round_index_down, round_usdc_down, usdc_text
+from indexmaker.engine.sell_size import dust_remainder
 from indexmaker.model.order import IndexOrder
 from indexmaker.model.redemption import Redemption
 from indexmaker.model.side import Side
@@ -91,9 +96,18 @@ def buy_against_sell(
         _answer(engine, request, RequestStatus.REJECTED, f"cannot weigh against the sell: {price}")
         return None
     units = request.amount / price
+    before = engine.redemptions.reducible(redemption)
+    basket, min_order = engine.redemptions.baskets[request.symbol], engine.setup.config.min_order
+    dust = dust_remainder(basket, before, before - units, engine.market, min_order)
+    if dust is not None:  # SPEC §3: no sell below the minimum order is left: all of it goes
+        units = before
     taken = engine.redemptions.reduce(redemption, units, "reduced by a buy")
     left = round_usdc_down(request.amount - taken * price)
     reduced = f"reduced the redemption by {round_index_down(taken)} index units"
+    if dust is not None:
+        reduced += (
+            " (all not yet engaged or sold: the rest would have been below the minimum order)"
+        )
     untouched = redemption.sold <= 0 and redemption.engaged <= 0
     if left >= engine.setup.config.min_order and untouched:
         return left

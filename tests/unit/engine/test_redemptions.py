@@ -27,6 +27,7 @@ from indexmaker.core.events import (
     QueryHop,
     RedemptionFill,
     RedemptionInvoice,
+    ReleaseIndex,
     RequestStatus,
     RouteCollateral,
     SendToClient,
@@ -244,6 +245,41 @@ def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
     state.world.submit(order("alice", state, "A2", Side.BUY, "397"))
     assert redemption.quantity == D(15)
     assert state.world.engine.orders.update(alice, ClientOrderId("A2")) is None
+
+
+def test_a_buy_leaving_a_redemption_below_the_minimum_takes_all_of_it() -> None:
+    # Review (issue 12 #6). alice's 25 units wait (floor). A buy of 987.5 USDC weighs
+    # 987.5 / 39.7 = 24.874... units at the sell limit: the 0.125944584382871536 left would
+    # be worth 5 USDC at the bids, below the 10 USDC minimum order, a sell that could never
+    # go to the venue. The whole redemption is taken off instead: closed, its 25 units
+    # returned, no buy queued (987.5 - 25 x 39.7 < 0), the client told why.
+    state = world()
+    alice = state.client("alice")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
+    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped by its floor
+    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None and redemption.state is RedemptionState.READY
+    mark = len(state.world.log.messages)
+    state.world.submit(order("alice", state, "A2", Side.BUY, "987.5"))
+    (answer,) = [m for m in sent(state, mark) if isinstance(m, NewIndexOrderResponse)]
+    assert answer == NewIndexOrderResponse(
+        ClientOrderId("A2"),
+        RequestStatus.NEW,
+        "reduced the redemption by 25.000000000000000000 index units (all not yet engaged or "
+        "sold: the rest would have been below the minimum order)",
+    )
+    assert redemption.quantity == 0 and redemption.closing == "reduced by a buy"
+    assert state.world.engine.orders.update(alice, ClientOrderId("A2")) is None
+    state.world.advance(timedelta(seconds=3))
+    released = state.world.log.escrows[-1]
+    assert isinstance(released, ReleaseIndex) and released.quantity == D(25)
+    assert state.world.chain.minted[(alice, IDX)] == D(25)  # back with alice
+    # A buy leaving at least the minimum reduces by its weight only (the test above: 397).
+    state.world.submit(order("bob", state, "S1", Side.SELL, "25", floor="1000"))
+    state.world.advance(timedelta(seconds=1.05))
+    state.world.submit(order("bob", state, "A2", Side.BUY, "496.25"))  # 12.5 units
+    bobs = state.world.engine.redemptions.get(state.client("bob"), ClientOrderId("S1"))
+    assert bobs is not None and bobs.quantity == D("12.5") and bobs.closing is None
 
 
 def test_a_sell_stopped_by_its_floor_is_told_once_while_the_bids_move() -> None:
