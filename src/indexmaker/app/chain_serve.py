@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from indexmaker.app.binance_wiring import binance_venue
 from indexmaker.app.chain_durability import check_identity, make_durable
@@ -195,9 +196,23 @@ def published(chains: Chains) -> dict[str, dict[str, Any]]:
 
 
 def chain_identity(chains: Chains) -> dict[int, str]:
-    """Each chain's genesis block hash, by chain id: which chains a journal describes."""
+    """Each chain's genesis block hash (genesis_hash), by chain id: which chains a journal
+    describes."""
     out: dict[int, str] = {}
     for chain_id in sorted(chains.sections):
         w3 = Web3(Web3.HTTPProvider(chains.live_url(chain_id), request_kwargs={"timeout": 10}))
-        out[chain_id] = w3.eth.get_block(0)["hash"].to_0x_hex()
+        out[chain_id] = genesis_hash(w3)
     return out
+
+
+def genesis_hash(w3: Web3) -> str:
+    """The chain's genesis hash as its history names it: block 1's parent hash (block 0's
+    own hash on a chain of nothing but its genesis). Not block 0 as the node answers it: an
+    anvil loaded from its `--state` file adds a fresh genesis (of its start time) beside the
+    kept one, the next state dump keeps both, and which of them `eth_getBlockByNumber(0)`
+    returns after a later load varies, so a kept chain looked like another one after two or
+    three restarts (issue 10/11 review); block 1 and its parent hash never change."""
+    try:
+        return w3.eth.get_block(1)["parentHash"].to_0x_hex()
+    except BlockNotFound:
+        return w3.eth.get_block(0)["hash"].to_0x_hex()

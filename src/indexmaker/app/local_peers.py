@@ -7,8 +7,8 @@ our process, and `<state_dir>/peers.json` records each one's PID, address and id
 
 A restarted serve ADOPTS a recorded peer that is alive and answers with the recorded
 identity: an anvil whose PID is alive, whose command line names anvil and that port, and
-whose `eth_chainId` and recorded block's hash are the recorded ones (not block 0: every
-fresh anvil has the same genesis); a simulator whose
+whose `eth_chainId` and recorded block's hash are the recorded ones (not block 0, which a
+reloaded anvil answers unreliably: chain_serve.genesis_hash); a simulator whose
 `GET /sim/instance` returns the recorded instance id and PID and which was started with the
 options serve would give it now (it watches the same trading chain URL). A stranger on a
 recorded port never matches (another block hash, another instance id) and is left alone; a
@@ -105,7 +105,7 @@ def adopt_anvil(chain_id: int, entry: Mapping[str, Any]) -> anvil.AnvilNode | No
     try:
         if int(str(anvil._rpc(node.url, "eth_chainId")), 16) != chain_id:
             return None
-        # anvil's genesis is the same on every fresh node: a block of our own history is not
+        # a block of our own history, not block 0 (a reloaded anvil answers it unreliably)
         if block_hash(node.url, number) != (number, recorded):
             return None
     except (OSError, ValueError, KeyError):

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS
+from indexmaker.chain import anvil
 
 from ..binance_sim.conftest import rest
 from ..venues.test_serve_binance import INDEXMAKER, alive
@@ -100,6 +101,17 @@ def balances(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {b["asset"]: (b["free"], b["locked"]) for b in body["balances"]}
 
 
+def held(serve: Serve) -> int:
+    """CLIENT's SY100 on 8453 in base units (10^-18), read from the chain at the RPC URL and
+    token address of the service's GET /info."""
+    base = serve.fix.replace("ws://", "http://").removesuffix("/ws")
+    with urllib.request.urlopen(base + "/info", timeout=5) as response:
+        chain = json.loads(response.read())["chains"]["8453"]
+    data = "0x70a08231" + CLIENT.removeprefix("0x").lower().rjust(64, "0")  # balanceOf
+    call = {"to": chain["index_tokens"]["SY100"], "data": data}
+    return int(str(anvil._rpc(chain["rpc_url"], "eth_call", [call, "latest"])), 16)
+
+
 def minted(output: str, order_id: str) -> None:
     assert re.search(rf"minted \S+ SY100 for {order_id}", output), output
 
@@ -152,6 +164,8 @@ def _scenario(tmp_path: Path, pids: list[int]) -> None:
         sold = second.cli("order", "SY100", "sell", "0.0003", "--approve", "--wait", "--id", "k9-3")
         assert "approved custody" in sold, sold
         assert re.search(r"redeemed 0\.0003\d* SY100 for k9-3", sold), sold
+        tokens = held(second)  # k9-1 and k9-2 minted, 0.0003 sold
+        assert tokens > 0
     finally:
         os.kill(second.process.pid, signal.SIGTERM)
         code = second.process.wait(timeout=60)
@@ -161,3 +175,19 @@ def _scenario(tmp_path: Path, pids: list[int]) -> None:
         time.sleep(0.1)
     assert not [pid for pid in pids if alive(pid)]  # a clean stop stops every peer by PID
     assert not (tmp_path / "anvil" / "peers.json").exists()
+
+    # The adopted peers' clean stop kept the chains with the journal (each anvil dumps its
+    # state on SIGTERM): a plain restart loads them (nothing adopted) and the journal's
+    # identity check passes: the same chains, balances, orders and invoices.
+    third = Serve(tmp_path, tmp_path / "third.log")
+    try:
+        pids += peer_pids(peers(tmp_path))
+        assert not third.event("local_peer_adopted")
+        assert third.event("local_chains_kept")[0]["resumed"] is True
+        ids = [i["client_order_id"] for i in third.api("/v1/invoices")["items"]]
+        assert sorted(ids) == ["k9-1", "k9-2"]
+        assert held(third) == tokens  # the adopted chains' SIGTERM dump, loaded
+    finally:
+        os.kill(third.process.pid, signal.SIGTERM)
+        code = third.process.wait(timeout=60)
+    assert code == 0, third.log.read_text()[-3000:]
