@@ -3,7 +3,8 @@ default serve's data directory could not start again). Each anvil loaded from it
 file adds a fresh genesis of its own start time beside the kept one, its next state dump keeps
 both, and which one `eth_getBlockByNumber(0)` answers after a later load varies: the journal's
 genesis check then refused the very chains it describes. The identity is block 1's parent
-hash (app/chain_serve.genesis_hash), which no reload changes."""
+hash (app/chain_serve.genesis_hash), which no reload changes; the test goes through
+chain_serve.chain_identity, what serve records and checks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from web3 import Web3
 
 from indexmaker.app.chain_durability import check_identity
-from indexmaker.app.chain_serve import genesis_hash
+from indexmaker.app.chain_serve import chain_identity
 from indexmaker.app.config import StoreConfig
 from indexmaker.chain import anvil
 from indexmaker.store.open import open_store
@@ -22,12 +23,24 @@ CHAIN = 8453
 LOADS = 5
 
 
-def _w3(node: anvil.AnvilNode) -> Web3:
-    return Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 10}))
+class _Chain:
+    """The one chain `node` as chain_identity reads chains (app/chain_wiring.Chains)."""
+
+    def __init__(self, node: anvil.AnvilNode) -> None:
+        self.sections: dict[int, dict[str, str]] = {CHAIN: {}}
+        self.node = node
+
+    def live_url(self, chain_id: int) -> str:
+        return self.node.url
+
+
+def identity(node: anvil.AnvilNode) -> dict[int, str]:
+    return chain_identity(_Chain(node))  # type: ignore[arg-type]
 
 
 def _block0(node: anvil.AnvilNode) -> str:
-    return _w3(node).eth.get_block(0)["hash"].to_0x_hex()
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 10}))
+    return w3.eth.get_block(0)["hash"].to_0x_hex()
 
 
 def _geneses(state: Path) -> list[dict[str, object]]:
@@ -43,13 +56,13 @@ def test_a_reloaded_chain_keeps_its_genesis_identity(compiled: None, tmp_path: P
         for _ in range(2):
             anvil._rpc(node.url, "evm_mine")
         first = _block0(node)
-        assert genesis_hash(_w3(node)) == first  # a fresh chain: block 0 as it answers
-        check_identity(store, {CHAIN: first})
+        assert identity(node) == {CHAIN: first}  # a fresh chain: block 0 as it answers
+        check_identity(store, identity(node))
         for _ in range(LOADS):  # SIGTERM (anvil dumps its state), then loaded again
             anvil.stop(node.pid)
             node = anvil.start(CHAIN, state=state)
-            assert genesis_hash(_w3(node)) == first
-            check_identity(store, {CHAIN: genesis_hash(_w3(node))})  # nothing raised
+            assert identity(node) == {CHAIN: first}
+            check_identity(store, identity(node))  # nothing raised
         anvil.stop(node.pid)
         assert len(_geneses(state)) > 1  # why block 0 cannot be trusted: one per load
 
@@ -60,8 +73,8 @@ def test_a_reloaded_chain_keeps_its_genesis_identity(compiled: None, tmp_path: P
         state.write_text(json.dumps(data))
         node = anvil.start(CHAIN, state=state)
         assert _block0(node) != first
-        assert genesis_hash(_w3(node)) == first
-        check_identity(store, {CHAIN: genesis_hash(_w3(node))})
+        assert identity(node) == {CHAIN: first}
+        check_identity(store, identity(node))
     finally:
         anvil.stop(node.pid)
         store.close()
