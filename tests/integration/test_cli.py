@@ -316,6 +316,10 @@ def test_error_messages_name_the_problem(served: Served, tmp_path: Path) -> None
             ],
             "deployment: cannot read /d.json",
         ),
+        (
+            ["order", "SY100", "buy", "10", "--invoice-out", "/i.json", "--test-key", "1"],
+            "--invoice-out: only with --wait",
+        ),
         (["order", "SY 100", "buy", "10", "--test-key", "1"], "symbol: 1-32 letters"),
         (["order", "SY100", "buy", "10", "--id", 'a"b', "--test-key", "1"], "client_order_id:"),
         (["cancel", "SY100", "x", "0", "--test-key", "1"], "amount: must be greater than 0"),

@@ -3,7 +3,8 @@ chains, SQLite; issues 10/11): `order --wait --invoice-out` prints the invoice h
 mint transaction and saves the invoice; the query API's `/v1/invoices` item (and its page,
 and the order's detail) carries the same body; `verify-invoice` checks each against chain 8453
 with the custody addresses from the serve's GET /info (no --deployment, no make deploy) and
-exits 0, and 1 for a tampered copy."""
+exits 0, and 1 for a tampered copy; `watch --history --invoice-out` saves the same invoice.
+A sell on chain is then in `/v1/redemptions` with its burn and payout transactions."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,30 @@ def test_a_minted_invoice_from_the_cli_and_the_query_api_verifies_on_chain(
         more = {**item["body"], "filled_quantity": "1"}
         code, said = verify(serve, saved(tmp_path / "more.json", more))
         assert code == 1 and "mismatch: filled_quantity" in said, said
+
+        # `watch --history` shows the invoice again with its hashes and saves what it shows.
+        watched = tmp_path / "watched.json"
+        out = serve.cli("watch", "--history", "--duration", "4", "--invoice-out", str(watched))
+        assert f"mint_tx_hash: {body['mint_tx_hash']}" in out, out
+        assert json.loads(watched.read_text()) == body
+        assert verify(serve, watched)[0] == 0
+
+        # A sell on chain: its redemption invoice in the API with the burn and the payout.
+        sold = tmp_path / "redemption.json"
+        out = serve.cli("order", "SY100", "sell", "0.0003", "--approve", "--wait", "--id",
+                        "vi-2", "--invoice-out", str(sold))  # fmt: skip
+        assert re.search(r"redeemed 0\.0003\d* SY100 for vi-2", out), out
+        (redeemed,) = serve.api("/v1/redemptions")["items"]
+        kept = json.loads(sold.read_text())
+        assert redeemed["client_order_id"] == "vi-2"
+        assert Decimal(redeemed["net_paid"]) == Decimal(kept["net_paid"]) > 0
+        assert redeemed["payout_tx"] == kept["payout_tx"] and re.fullmatch(HASH, kept["payout_tx"])
+        assert [b["tx_hash"] for b in redeemed["burns"]] == [b["tx_hash"] for b in kept["burns"]]
+        assert all(re.fullmatch(HASH, b["tx_hash"]) for b in redeemed["burns"])
+        record = serve.api(f"/v1/orders/42161/{CLIENT}/vi-2")["record"]
+        assert record["status"] == "redeemed" and record["reason"] is None
+        assert Decimal(record["fill_rate"]) > 0
+        assert Decimal(record["collateral_spent"]) == Decimal(kept["net_paid"])
     finally:
         os.kill(serve.process.pid, signal.SIGTERM)
         code = serve.process.wait(timeout=60)
