@@ -133,16 +133,18 @@ def effect_rows(
                     )
                 )
         elif isinstance(message, IndexOrderFill):
-            # A fill answers what the order waited for: its acceptance's reason is stale.
+            # A fill answers what the order waited for: its acceptance's reason is stale; a
+            # hold's report names what it waits for now (its reason), else none.
             rows.append(
                 (
                     "UPDATE orders SET status = ?, filled_quantity = ?, collateral_spent = ?, "
-                    f"fill_rate = ?, reason = NULL, updated_at = ? WHERE {_KEY}",
+                    f"fill_rate = ?, reason = ?, updated_at = ? WHERE {_KEY}",
                     (
                         FILLING,
                         str(message.filled_quantity),
                         str(message.collateral_spent),
                         str(message.fill_rate),
+                        message.reason,
                         when,
                         *_key(key, message.client_order_id),
                     ),
