@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
@@ -100,7 +101,7 @@ async def serve_on_local_chains(config: ServiceConfig, serve_until_signal: Serve
         env = exchange_sim_env(chains)
         if state_dir is not None:  # a simulator that outlives a crash of serve, adopted after
             record = read_peers(state_dir)
-            args = sim_args(config, chains)
+            args = sim_args(config, chains, state_dir)
             sim, entry = await asyncio.to_thread(start_or_adopt_sim, state_dir, record, args, env)
             write_peers(state_dir, {**record, "exchange_sim": entry})
         url = None if sim is None else sim.url
@@ -175,9 +176,13 @@ async def serve_on_chains(
             exchange_sim.stop()
 
 
-def sim_args(config: ServiceConfig, chains: Chains) -> list[str]:
-    """The exchange simulator's options: watch the trading chain, list the indexes' pairs."""
-    return [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes)]
+def sim_args(config: ServiceConfig, chains: Chains, state_dir: Path | None = None) -> list[str]:
+    """The exchange simulator's options: watch the trading chain, list the indexes' pairs;
+    with the chains kept in `state_dir`, keep the venue account beside them
+    (`<state_dir>/exchange-sim`: balances, orders, trades, wallet history and the chain
+    deposits already credited), so a clean restart finds the account its journal describes."""
+    kept = [] if state_dir is None else ["--state-dir", str(state_dir / "exchange-sim")]
+    return [*exchange_sim_args(chains), "--indexes", ",".join(config.indexes), *kept]
 
 
 def published(chains: Chains) -> dict[str, dict[str, Any]]:

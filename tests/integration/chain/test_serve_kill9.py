@@ -166,6 +166,7 @@ def _scenario(tmp_path: Path, pids: list[int]) -> None:
         assert re.search(r"redeemed 0\.0003\d* SY100 for k9-3", sold), sold
         tokens = held(second)  # k9-1 and k9-2 minted, 0.0003 sold
         assert tokens > 0
+        account = balances(peers(tmp_path))  # the venue account the journal describes
     finally:
         os.kill(second.process.pid, signal.SIGTERM)
         code = second.process.wait(timeout=60)
@@ -187,6 +188,9 @@ def _scenario(tmp_path: Path, pids: list[int]) -> None:
         ids = [i["client_order_id"] for i in third.api("/v1/invoices")["items"]]
         assert sorted(ids) == ["k9-1", "k9-2"]
         assert held(third) == tokens  # the adopted chains' SIGTERM dump, loaded
+        # ... and the venue's: the simulator kept its account in <state_dir>/exchange-sim (it
+        # used to start empty and credit the chain's deposits again, the basket gone)
+        assert balances(peers(tmp_path)) == account
     finally:
         os.kill(third.process.pid, signal.SIGTERM)
         code = third.process.wait(timeout=60)
