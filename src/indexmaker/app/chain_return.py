@@ -54,6 +54,7 @@ def return_path(
         SOURCE_CHAIN_ID,
         fee=base.fee,
         timeout_s=base.timeout_s,
+        fill_deadline_s=base.fill_deadline_s,
         poll_s=base.poll_s,
         eth_usdc=base.eth_usdc,
         name=RETURN_BRIDGE,

@@ -16,7 +16,7 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound
 
 from indexmaker.app.binance_wiring import binance_venue
-from indexmaker.app.chain_durability import check_identity, make_durable
+from indexmaker.app.chain_durability import ChainIdentity, check_identity, make_durable
 from indexmaker.app.chain_return import RETURN_HOPS, return_hop_fees
 from indexmaker.app.chain_wiring import (
     Chains,
@@ -200,13 +200,21 @@ def published(chains: Chains) -> dict[str, dict[str, Any]]:
     }
 
 
-def chain_identity(chains: Chains) -> dict[int, str]:
-    """Each chain's genesis block hash (genesis_hash), by chain id: which chains a journal
-    describes."""
-    out: dict[int, str] = {}
+def chain_identity(chains: Chains) -> dict[int, ChainIdentity]:
+    """Each chain's genesis hash, head and block lookup, by chain id: which chains a journal
+    describes (chain_durability.check_identity)."""
+    out: dict[int, ChainIdentity] = {}
     for chain_id in sorted(chains.sections):
         w3 = Web3(Web3.HTTPProvider(chains.live_url(chain_id), request_kwargs={"timeout": 10}))
-        out[chain_id] = genesis_hash(w3)
+
+        def block_hash(number: int, w3: Web3 = w3) -> str | None:
+            try:
+                return w3.eth.get_block(number)["hash"].to_0x_hex()
+            except BlockNotFound:
+                return None
+
+        genesis = genesis_hash(w3)
+        out[chain_id] = ChainIdentity(genesis, int(w3.eth.block_number), block_hash)
     return out
 
 

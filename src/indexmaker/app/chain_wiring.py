@@ -67,14 +67,16 @@ USDC_UNITS = 10**6
 class ChainPathSettings:
     """Figures of the path: confirmations a deposit needs (blocks on top of its own), the
     Across relayer's fee (USDC) and delay (s), ETH in USDC for gas fees when the venue has no
-    ETHUSDC price (chain/eth_price.py), how long a hop
-    may take (s), the relayer's USDC float on the trading chain."""
+    ETHUSDC price (chain/eth_price.py), how long a hop's step
+    may take (s), an Across deposit's fill deadline (s), the relayer's USDC float on the
+    trading chain."""
 
     confirmations: int = 0
     bridge_fee: Decimal = Decimal("0.10")
     relayer_delay_s: float = 0.5
     eth_usdc: Decimal = Decimal(3000)
     hop_timeout_s: float = 120.0
+    fill_deadline_s: int = 3600
     relayer_float: Decimal = Decimal(10_000_000)
     poll_s: float = 0.2
 
@@ -196,6 +198,7 @@ def path_settings(config: ServiceConfig) -> ChainPathSettings:
         relayer_delay_s=chain.relayer_delay.total_seconds(),
         eth_usdc=chain.eth_usdc,
         hop_timeout_s=chain.hop_timeout.total_seconds(),
+        fill_deadline_s=int(chain.fill_deadline.total_seconds()),
     )
 
 
@@ -274,6 +277,7 @@ def chain_path(
         TRADING_CHAIN_ID,
         fee=s.bridge_fee,
         timeout_s=s.hop_timeout_s,
+        fill_deadline_s=s.fill_deadline_s,
         poll_s=s.poll_s,
         eth_usdc=s.eth_usdc,
     )

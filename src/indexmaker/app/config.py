@@ -100,6 +100,7 @@ class ChainConfig:
     bridge_fee: Decimal = Decimal("0.10")
     relayer_delay: timedelta = timedelta(milliseconds=500)
     hop_timeout: timedelta = timedelta(seconds=120)
+    fill_deadline: timedelta = timedelta(hours=1)
     state_dir: Path | None = None
     rpc_urls: Mapping[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
     deployment: Path | None = None

@@ -13,6 +13,8 @@ from indexmaker.app.settings_types import DAY as _DAY
 from indexmaker.app.settings_types import SettingsModel as _Model
 from indexmaker.app.settings_types import decimal_field as _dec
 
+FILL_DEADLINE_BUFFER_S = 6 * 3600  # the spoke pool's limit (chain/deploy.py's; web3-free here)
+
 
 class ChainSectionSettings(_Model):
     """The collateral path's chains (issue 11; app/chain_wiring.py). `anvil` (the default):
@@ -30,6 +32,10 @@ class ChainSectionSettings(_Model):
     bridge_fee: Annotated[Decimal, _dec(ge=0, le=1_000)] = Decimal("0.10")
     relayer_delay: Annotated[Decimal, _dec(ge=0, le=3_600)] = Decimal("0.5")
     hop_timeout: Annotated[Decimal, _dec(ge=1, le=_DAY)] = Decimal(120)
+    # An Across deposit's fill deadline (s after the later of both chains' clocks): the hop
+    # waits this long for a fill before the deposit is refunded and made again (chain/bridge.py);
+    # at most the spoke pool's fillDeadlineBuffer (6 h).
+    fill_deadline: Annotated[int, Field(ge=10, le=FILL_DEADLINE_BUFFER_S)] = 3600
     # anvil: where the chains' state and deployment are kept (default <store.data_dir>/anvil;
     # required when the store is PostgreSQL). Relative paths from the working directory.
     state_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
@@ -44,6 +50,18 @@ class ChainSectionSettings(_Model):
     ] = Field(default_factory=dict)
     # external: the deployed addresses (deploy.py's file: `make deploy`'s .chains/deployment.json)
     deployment: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _timings(self) -> ChainSectionSettings:
+        # Our relayer fills a deposit `relayer_delay` after seeing it, and the fill must reach
+        # a block before the deadline: a deadline within that delay expires every deposit.
+        if self.mode == "anvil" and self.fill_deadline <= self.relayer_delay + 1:
+            raise ValueError(
+                f"fill_deadline: {self.fill_deadline}s leaves our relayer no time to fill "
+                f"(relayer_delay {self.relayer_delay}s and a block): every deposit would "
+                "expire unfilled"
+            )
+        return self
 
     @model_validator(mode="after")
     def _external(self) -> ChainSectionSettings:

@@ -16,24 +16,33 @@ A deposit still unfilled when the destination's clock passes its fill deadline c
 filled: it is refunded to its depositor (the issuer) on the origin by a one-leaf refund bundle
 (chain/root_bundles.py: paid once, across restarts), and the hop deposits the refund again
 under the next nonce (keccak("across:<key>#<n>"): a new deposit id, looked up before sending
-like the first), up to `max_deposits` deposits; then the hop fails with `DepositsExpired`
-(reported unknown: the amount waits in the issuer's account on the origin).
+like the first). One run of the hop makes at most `max_deposits` new deposits; then it fails
+with `DepositsExpired` (reported unknown: the amount waits in the issuer's account on the
+origin). A later run of the same hop (the router's resend, recovery, or the router resuming a
+given-up lot) walks the deposits already made (filled: done; expired: refund found paid) and
+carries on with the next nonce: the refund is deposited again, never the custody's amount.
 The lot receives the filled deposit's output amount less the gas of this hop's transactions in
 USDC (release, deposits, refund bundles); its fee is the rest (bridge fee + gas). The gas is
 that of the transactions on chain, whichever process sent them: a step found done by an
 earlier run (a restart, a resend) adds its transaction's receipt, found by the step's own
 event, so a hop interrupted anywhere is charged exactly what an uninterrupted one is. The
 pool's allowance (one `approve` of the issuer's USDC, the first time) is set-up, not a hop's:
-its gas is logged (`across_pool_approved`), charged to no lot (docs/decisions.md). A hop
-without a fill within `timeout_s` is reported unknown; the router asks (`hop_status`) and
-resends it, and the resend carries on from the deposits on chain.
+its gas is logged (`across_pool_approved`), charged to no lot (docs/decisions.md).
+
+Timing (issue 11): a deposit is waited for until filled or its fill deadline has passed on the
+destination's clock (`fill_deadline_s`, 1 h by default), never cut short by the hop timeout:
+cut short, the hop would be resent and given up before any refund could happen. `timeout_s`
+bounds each other step (reading or sending the deposit, a refund), and the wait past the
+deadline for a destination clock that does not advance; a step over it is reported unknown
+(`HopStalled`) and the router asks and resends it, carrying on from the deposits on chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -61,11 +70,17 @@ class DepositsExpired(RetryableError):
     """Every deposit the hop may make expired unfilled (each refunded to the issuer)."""
 
 
+class HopStalled(RetryableError):
+    """A step of the hop took longer than the route's `timeout_s` (an RPC or a chain stuck)."""
+
+
 @dataclass(frozen=True)
 class AcrossRoute:
     """Where a crossing goes: pools (address, Across contract name) on both chains, the USDC
     token on each, the recipient on the destination (the trading chain's custody), the
-    relayer's fee in USDC, and timings (s)."""
+    relayer's fee in USDC, and timings (s): `fill_deadline_s` after the later of both chains'
+    clocks a deposit can no longer be filled (the spoke pool allows at most 6 h:
+    deploy.FILL_DEADLINE_BUFFER_S); `timeout_s` bounds every other step (module doc)."""
 
     dest_chain_id: int
     origin_pool: str
@@ -80,7 +95,7 @@ class AcrossRoute:
     poll_s: float = 0.25
     eth_usdc: Decimal = Decimal(3000)
     lookback_blocks: int = 100_000  # how far back a fill, a deposit or a refund is searched
-    max_deposits: int = 3  # deposits a hop may make: the first and redeposits after refunds
+    max_deposits: int = 3  # new deposits one run of a hop may make (after refunds)
     name: str = "across"  # the bridge's name in RouteCollateral.bridge
 
 
@@ -131,7 +146,9 @@ class AcrossBridge:
         self._deposited_topic = event_topic(origin_abi, "FundsDeposited")
         self._filled_topic = event_topic(dest_abi, "FilledRelay")
         self._relayed_topic = event_topic(origin_abi, "RelayedRootBundle")
-        self.runner = HopRunner("across", route.timeout_s)
+        # No timeout over the whole hop: a deposit is waited for until its fill deadline, and
+        # every other step is bounded by route.timeout_s (_step).
+        self.runner = HopRunner("across", None)
         self._approved = False
         self._back = route.lookback_blocks
         self.refunds = refunds or RootBundles(
@@ -176,25 +193,40 @@ class AcrossBridge:
 
     async def _cross(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:
         receipts: dict[str, Any] = {}  # the hop's transactions on chain, by hash
-        for attempt in range(self.route.max_deposits):
-            log = await self._deposit_log(key, attempt)
-            if log is None:
-                log = await self._deposit(key, attempt, command, receipts)
-            else:  # made before (a restart, a resend): its transactions are the hop's all the same
-                if attempt == 0:
-                    await self._add_tx(receipts, await self._released_tx(key))
-                await self._add_tx(receipts, tx_hash(log))
+        made, attempt = 0, 0
+        while True:  # bounded: at most max_deposits new deposits, each refunded or filled
+            async with self._step(f"deposit {attempt} of hop {key}"):
+                log = await self._deposit_log(key, attempt)
+                if log is None:
+                    if made == self.route.max_deposits:
+                        raise DepositsExpired(
+                            f"{made} deposits expired unfilled; refunded to "
+                            f"{self.origin.tx.address} on chain {self.origin.settings.chain_id}"
+                        )
+                    log = await self._deposit(key, attempt, command, receipts)
+                    made += 1
+                else:  # made before (a restart, a resend): its transactions are the hop's too
+                    if attempt == 0:
+                        await self._add_tx(receipts, await self._released_tx(key))
+                    await self._add_tx(receipts, tx_hash(log))
             deposit = dict(self._pool.events.FundsDeposited().process_log(log)["args"])
             if await self._filled_in_time(deposit):
                 gas = await self._gas(list(receipts.values()))
                 output = units_to_usdc(int(deposit["outputAmount"]))
                 received = max(exact_sub(output, gas), Decimal(0))
                 return received, exact_sub(command.amount, received)
-            await self._refund(key, deposit, receipts)
-        raise DepositsExpired(
-            f"{self.route.max_deposits} deposits expired unfilled; refunded to "
-            f"{self.origin.tx.address} on chain {self.origin.settings.chain_id}"
-        )
+            async with self._step(f"refund of deposit {deposit['depositId']} of hop {key}"):
+                await self._refund(key, deposit, receipts)
+            attempt += 1
+
+    @contextlib.asynccontextmanager
+    async def _step(self, what: str) -> AsyncIterator[None]:
+        """A step of the hop, bounded by the route's `timeout_s` (HopStalled past it)."""
+        try:
+            async with asyncio.timeout(self.route.timeout_s):
+                yield
+        except TimeoutError:
+            raise HopStalled(f"{what}: stalled for {self.route.timeout_s}s") from None
 
     async def _deposit_log(self, key: str, attempt: int) -> Any:
         """The `FundsDeposited` log of the hop's `attempt`-th deposit, None when not made."""
@@ -276,20 +308,34 @@ class AcrossBridge:
 
     async def _filled_in_time(self, deposit: dict[str, Any]) -> bool:
         """Wait until the deposit is filled (True) or its fill deadline has passed on the
-        destination's clock without a fill (False: no fill can come any more)."""
+        destination's clock without a fill (False: no fill can come any more). HopStalled
+        when that clock is still before the deadline `timeout_s` after it should have passed
+        (wall time), or a read takes longer than `timeout_s`."""
         origin_chain, deposit_id = self.origin.settings.chain_id, int(deposit["depositId"])
-        while True:  # bounded by the hop's timeout (HopRunner)
-            # The destination's clock now: the pending block's time, which a fill sent now is
-            # checked against (an idle anvil's head keeps the time of its last block). Read
-            # before the head: a fill after the head lands in a block at least that late, so
-            # a clock past the deadline with no fill up to the head means expired for good.
-            clock = await _clock(self._dest_w3)
-            head = await self._dest_w3.eth.block_number
-            indexed = [origin_chain, deposit_id]
-            if await first_log(self._dest_pool, self._filled_topic, indexed, self._back, head):
-                return True
-            if clock > int(deposit["fillDeadline"]):  # SpokePool: fillDeadline < currentTime
+        deadline = int(deposit["fillDeadline"])
+        loop = asyncio.get_running_loop()
+        give_up_at: float | None = None
+        while True:  # bounded by give_up_at
+            async with self._step(f"the fill of deposit {deposit_id}"):
+                # The destination's clock now: the pending block's time, which a fill sent
+                # now is checked against (an idle anvil's head keeps the time of its last
+                # block). Read before the head: a fill after the head lands in a block at
+                # least that late, so a clock past the deadline with no fill up to the head
+                # means expired for good.
+                clock = await _clock(self._dest_w3)
+                head = await self._dest_w3.eth.block_number
+                indexed = [origin_chain, deposit_id]
+                if await first_log(self._dest_pool, self._filled_topic, indexed, self._back, head):
+                    return True
+            if clock > deadline:  # SpokePool: fillDeadline < currentTime
                 return False
+            if give_up_at is None:
+                give_up_at = loop.time() + (deadline - clock) + self.route.timeout_s
+            elif loop.time() > give_up_at:
+                raise HopStalled(
+                    f"deposit {deposit_id}: chain {self.route.dest_chain_id}'s clock {clock} "
+                    f"still before its fill deadline {deadline}"
+                )
             await asyncio.sleep(self.route.poll_s)
 
     async def _refund(self, key: str, deposit: dict[str, Any], receipts: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ class ExchangeWithdrawBridge:
         self._name = name
         self.wallet, self.address = wallet, address
         self.coin, self.network = coin, network
+        self.timeout_s = timeout_s
         self.runner = HopRunner("exchange_withdrawal", timeout_s)
 
     @property
@@ -83,6 +84,6 @@ class ExchangeWithdrawBridge:
             self.address,
             command,
             key,
-            self.runner.timeout_s,
+            self.timeout_s,
         )
         return done.amount, exact_sub(command.amount, done.amount)

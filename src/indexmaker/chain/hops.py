@@ -70,9 +70,10 @@ def gas_cost_usdc(receipts: Iterable[Any], eth_usdc: Decimal) -> Decimal:
 
 
 class HopRunner:
-    """Runs each hop once at a time in the background under `timeout_s`; see the module doc."""
+    """Runs each hop once at a time in the background under `timeout_s` (None: the hop's
+    work bounds its own steps, as the Across bridge does); see the module doc."""
 
-    def __init__(self, what: str, timeout_s: float) -> None:
+    def __init__(self, what: str, timeout_s: float | None) -> None:
         self.what, self.timeout_s = what, timeout_s
         self._sink: EventSink | None = None
         self._report_to: dict[str, TransferId] = {}
@@ -132,7 +133,8 @@ class HopRunner:
             self._forget(key)
             raise
         except TimeoutError:
-            reason = f"{self.what}: stalled for {self.timeout_s}s"
+            took = f"stalled for {self.timeout_s}s" if self.timeout_s else "timed out"
+            reason = f"{self.what}: {took}"
             event = HopStatusUnknown(self._report_to[key], reason)
         except Exception as error:  # one hop's failure never stops the others
             event = HopStatusUnknown(self._report_to[key], f"{self.what}: {error}")

@@ -71,6 +71,7 @@ class RoutedChainPort:
         self.exchange, self.wallet = exchange, wallet
         self.coin, self.network = coin, network
         self.price = price or FixedEthPrice(eth_usdc)
+        self.timeout_s = timeout_s
         self.runner = HopRunner("exchange_deposit", timeout_s)
         self.withdraw_bridge = withdraw_bridge
         self.withdrawals = HopRunner("exchange_withdrawal", timeout_s)
@@ -112,7 +113,7 @@ class RoutedChainPort:
             receipt = await self.trading.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
         tx = tx_hash(receipt)
         gas = gas_cost_usdc([receipt], await self.price.eth_usdc())
-        await self.wallet.wait_credited(self.coin, tx, self.runner.timeout_s)
+        await self.wallet.wait_credited(self.coin, tx, self.timeout_s)
         received = max(exact_sub(command.amount, gas), Decimal(0))
         return received, exact_sub(command.amount, received)
 
@@ -129,7 +130,7 @@ class RoutedChainPort:
     ) -> tuple[Decimal, Decimal]:
         to = self.trading.settings.custody
         done = await withdraw_from_exchange(
-            self.wallet, self.coin, self.network, to, command, key, self.withdrawals.timeout_s
+            self.wallet, self.coin, self.network, to, command, key, self.timeout_s
         )
         receipt = await self.trading.w3.eth.get_transaction_receipt(done.tx_id)  # type: ignore[arg-type]
         if int(receipt["status"]) != 1:

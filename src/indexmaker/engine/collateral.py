@@ -42,6 +42,7 @@ class CollateralLot:
     fee_charged: Decimal = ZERO
     hops: list[str] = field(default_factory=list)
     origin: str = ""  # the designation it was deposited on (names its hops)
+    held: str = ""  # a given-up hop's note: where the lot waits for its route to resume
 
     @property
     def net(self) -> Decimal:
@@ -286,6 +287,9 @@ class CollateralRouter:
         self._max_attempts = max_attempts
         self._transfers: dict[TransferId, _Transfer] = {}
         self._completed: OrderedDict[TransferId, None] = OrderedDict()
+        # Hops given up after max_attempts, by hop key: their lots wait where the hop left
+        # them (held) until `resume` routes them again (issue 11).
+        self._given_up: dict[str, _Transfer] = {}
         self._next_id = 1
 
     def can_route(self, source: Designation) -> bool:
@@ -334,7 +338,10 @@ class CollateralRouter:
         """A definite refusal (nothing moved): retry the same hop under a new id, up to
         max_attempts; None when given up."""
         transfer = self._transfers.pop(transfer_id, None)
-        if transfer is None or transfer.attempts >= self._max_attempts:
+        if transfer is None:
+            return None
+        if transfer.attempts >= self._max_attempts:
+            self._give_up(transfer)
             return None
         return self._command(transfer.lot, transfer.hop, transfer.amount, transfer.attempts + 1)
 
@@ -355,9 +362,38 @@ class CollateralRouter:
             return None
         if transfer.attempts >= self._max_attempts:
             del self._transfers[transfer_id]
+            self._give_up(transfer)
             return None
         transfer.attempts += 1
         return transfer.command
+
+    def held(self, transfer_id: TransferId) -> CollateralLot | None:
+        """The lot of a transfer given up (waiting where its hop left it), else None."""
+        for transfer in self._given_up.values():
+            if transfer.command is not None and transfer.command.transfer_id == transfer_id:
+                return transfer.lot
+        return None
+
+    def given_up(self) -> list[CollateralLot]:
+        """Lots whose hop was given up, waiting for `resume` (oldest first)."""
+        return [transfer.lot for transfer in self._given_up.values()]
+
+    def resume(self) -> list[RouteCollateral]:
+        """Route every given-up lot again from where its hop left it: the same hop (same
+        hop key, so an adapter carries on from what the earlier attempts did on chain and
+        never moves twice) under a new transfer id, with max_attempts tries again."""
+        out = []
+        for transfer in self._given_up.values():
+            transfer.lot.held = ""
+            out.append(self._command(transfer.lot, transfer.hop, transfer.amount, attempts=1))
+        self._given_up.clear()
+        return out
+
+    def _give_up(self, transfer: _Transfer) -> None:
+        lot, hop = transfer.lot, transfer.hop
+        lot.held = f"at {hop.source} after the {hop.bridge} hop to {hop.destination} gave up"
+        if transfer.command is not None:
+            self._given_up[transfer.command.hop_key] = transfer
 
     def in_flight(self) -> int:
         return len(self._transfers)

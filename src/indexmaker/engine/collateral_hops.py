@@ -40,6 +40,8 @@ def deposit(engine: Engine, event: DepositObserved, now: datetime) -> None:
         engine.solver.tick_collateral(now)
     else:
         engine.solver.out.append(command)
+    # A new deposit: the path may work again, so given-up hops are resumed (issue 11).
+    engine.solver.out.extend(engine.router.resume())
 
 
 def hop_in_flight(engine: Engine, transfer_id: TransferId) -> bool:
@@ -85,9 +87,7 @@ def hop_report(engine: Engine, event: HopReport, now: datetime) -> None:
         engine.pending_hops.forget(event.transfer_id)
         resend = engine.router.on_not_found(event.transfer_id)
         if resend is None:
-            reason = event.reason or "not found"
-            message = f"{event.transfer_id} failed for good: {reason}"
-            engine.solver.out.append(Alert("route_failed", message))
+            route_failed(engine, event.transfer_id, event.reason or "not found")
         else:
             engine.solver.out.append(resend)
 
@@ -96,8 +96,19 @@ def hop_failed(engine: Engine, event: HopFailed) -> None:
     engine.pending_hops.forget(event.transfer_id)
     retry = engine.router.on_failed(event.transfer_id)
     if retry is None:
-        engine.solver.out.append(
-            Alert("route_failed", f"{event.transfer_id} failed for good: {event.reason}")
-        )
+        route_failed(engine, event.transfer_id, event.reason)
     else:
         engine.solver.out.append(retry)
+
+
+def route_failed(engine: Engine, transfer_id: TransferId, reason: str) -> None:
+    """The router gave the hop up: one alert naming the lot, where it waits (still the
+    client's, in transit) and how it resumes."""
+    message = f"{transfer_id} failed for good: {reason}"
+    lot = engine.router.held(transfer_id)
+    if lot is not None:
+        message += (
+            f"; lot {lot.origin}#{lot.seq_num} of client {lot.client[0]}:{lot.client[1]} "
+            f"({lot.net} USDC) waits {lot.held}; the next deposit resumes it"
+        )
+    engine.solver.out.append(Alert("route_failed", message))

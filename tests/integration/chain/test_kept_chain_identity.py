@@ -13,7 +13,7 @@ from pathlib import Path
 
 from web3 import Web3
 
-from indexmaker.app.chain_durability import check_identity
+from indexmaker.app.chain_durability import ChainIdentity, check_identity
 from indexmaker.app.chain_serve import chain_identity
 from indexmaker.app.config import StoreConfig
 from indexmaker.chain import anvil
@@ -34,7 +34,7 @@ class _Chain:
         return self.node.url
 
 
-def identity(node: anvil.AnvilNode) -> dict[int, str]:
+def identity(node: anvil.AnvilNode) -> dict[int, ChainIdentity]:
     return chain_identity(_Chain(node))  # type: ignore[arg-type]
 
 
@@ -56,12 +56,12 @@ def test_a_reloaded_chain_keeps_its_genesis_identity(compiled: None, tmp_path: P
         for _ in range(2):
             anvil._rpc(node.url, "evm_mine")
         first = _block0(node)
-        assert identity(node) == {CHAIN: first}  # a fresh chain: block 0 as it answers
+        assert identity(node)[CHAIN].genesis == first  # a fresh chain: block 0 as it answers
         check_identity(store, identity(node))
         for _ in range(LOADS):  # SIGTERM (anvil dumps its state), then loaded again
             anvil.stop(node.pid)
             node = anvil.start(CHAIN, state=state)
-            assert identity(node) == {CHAIN: first}
+            assert identity(node)[CHAIN].genesis == first
             check_identity(store, identity(node))  # nothing raised
         anvil.stop(node.pid)
         assert len(_geneses(state)) > 1  # why block 0 cannot be trusted: one per load
@@ -73,7 +73,7 @@ def test_a_reloaded_chain_keeps_its_genesis_identity(compiled: None, tmp_path: P
         state.write_text(json.dumps(data))
         node = anvil.start(CHAIN, state=state)
         assert _block0(node) != first
-        assert identity(node) == {CHAIN: first}
+        assert identity(node)[CHAIN].genesis == first
         check_identity(store, identity(node))
     finally:
         anvil.stop(node.pid)

@@ -215,6 +215,11 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ('[chain]\nconfirmations = "2"\n', "chain.confirmations: must be a valid integer"),
         ("[chain]\neth_usdc = 0\n", "chain.eth_usdc: must be greater than 0"),
         ("[chain]\nhop_timeout = 0.5\n", "chain.hop_timeout: must be greater than or equal to 1"),
+        (
+            "[chain]\nfill_deadline = 30\nrelayer_delay = 30\n",
+            "chain.fill_deadline: 30s leaves our relayer no time to fill (relayer_delay 30s",
+        ),
+        ("[chain]\nfill_deadline = 21601\n", "chain.fill_deadline: must be less than or equal"),
         ('[chain]\nrpc_url = "http://x"\n', "chain.rpc_url: unknown setting"),
         ("[server]\nprot = 1\n", "server.prot: unknown setting"),
         ('indexes = ["NOPE"]\n', "indexes: unknown ['NOPE']"),
@@ -298,7 +303,7 @@ def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> 
         0.25,
         Decimal(3000),
     )
-    assert figures.hop_timeout_s == 120.0
+    assert (figures.hop_timeout_s, figures.fill_deadline_s) == (120.0, 3600)
     # `serve --chain` sets the mode, named as given when wrong.
     assert load_config(path, {"chain": {"mode": "sim"}}).chain.mode == "sim"
     with pytest.raises(ConfigError, match=r"^--chain: must be 'sim', 'anvil' or 'external'"):

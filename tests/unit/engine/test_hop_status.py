@@ -14,6 +14,7 @@ from indexmaker.core.events import (
     Alert,
     Command,
     HopCompleted,
+    HopFailed,
     HopReport,
     HopState,
     HopStatusUnknown,
@@ -82,6 +83,55 @@ def test_a_hop_that_provably_did_not_happen_is_resent_under_the_same_id_then_giv
     assert isinstance(alert, Alert) and alert.code == "route_failed"
     assert "T1" in alert.message and "no such transfer" in alert.message
     assert engine.handle(HopStatusUnknown(T1, "timed out")) == []  # no longer in flight
+
+
+def test_a_given_up_lot_stays_the_clients_is_named_and_the_next_deposit_resumes_it() -> None:
+    engine, route = routed()
+    for _ in range(2):
+        engine.handle(HopStatusUnknown(T1, "across: 3 deposits expired unfilled"))
+        engine.handle(HopReport(T1, HopState.NOT_FOUND))
+    engine.handle(HopStatusUnknown(T1, "across: 3 deposits expired unfilled"))
+    (alert,) = engine.handle(HopReport(T1, HopState.NOT_FOUND, reason="expired unfilled"))
+    # The alert names the lot, where it waits and how it resumes.
+    assert isinstance(alert, Alert) and alert.code == "route_failed"
+    assert "lot EVM:ARBITRUM:USDC#1 of client" in alert.message and ALICE[1] in alert.message
+    assert "(100 USDC) waits at EVM:ARBITRUM:USDC after the across hop" in alert.message
+    assert "the next deposit resumes it" in alert.message
+    # Still the client's: in transit (unconfirmed), held at the source chain.
+    (lot,) = engine.collateral.ledger(ALICE).lots
+    assert not lot.ready and lot.location == route.source and "gave up" in lot.held
+    assert engine.collateral.position(ALICE).unconfirmed == D(100)
+    assert engine.router.given_up() == [lot]
+    # The next deposit routes itself and resumes the given-up hop: the same hop key (the
+    # adapter carries on from its earlier on-chain steps), a new transfer id, fresh tries.
+    new, resumed = engine.handle(deposit_event(ALICE, 2, D("50"), route.source))
+    assert isinstance(new, RouteCollateral) and new.amount == D(50)
+    assert isinstance(resumed, RouteCollateral) and resumed.transfer_id not in (T1, new.transfer_id)
+    assert (resumed.hop_key, resumed.amount, resumed.bridge) == (
+        route.hop_key,
+        route.amount,
+        route.bridge,
+    )
+    assert lot.held == "" and engine.router.given_up() == []
+    # Resumed once only: a third deposit has nothing more to resume.
+    (third,) = engine.handle(deposit_event(ALICE, 3, D("10"), route.source))
+    assert third.hop_key != route.hop_key
+    # The resumed hop completes: the lot goes on to the next hop from what arrived.
+    (next_hop,) = engine.handle(HopCompleted(resumed.transfer_id, D("99.5"), D("0.5")))
+    assert isinstance(next_hop, RouteCollateral) and next_hop.source == route.destination
+
+
+def test_a_refused_hop_given_up_after_its_retries_is_held_and_resumed_too() -> None:
+    engine, route = routed()
+    failed = T1
+    for _ in range(2):
+        (retry,) = engine.handle(HopFailed(failed, "refused"))
+        assert isinstance(retry, RouteCollateral)
+        failed = retry.transfer_id
+    (alert,) = engine.handle(HopFailed(failed, "refused"))
+    assert isinstance(alert, Alert) and f"{failed} failed for good: refused; lot" in alert.message
+    _, resumed = engine.handle(deposit_event(ALICE, 2, D("50"), route.source))
+    assert isinstance(resumed, RouteCollateral) and resumed.hop_key == route.hop_key
 
 
 def test_a_done_report_without_an_amount_is_refused_without_a_change() -> None:
