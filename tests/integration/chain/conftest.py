@@ -16,14 +16,14 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
-from indexmaker.app.chain_wiring import LocalChains, start_local_chains
+from indexmaker.app.chain_wiring import ChainPathSettings, LocalChains, start_local_chains
 from indexmaker.chain import anvil, artifacts
 from indexmaker.chain.deploy import ANVIL_KEY_0, SOURCE_CHAIN_ID, TRADING_CHAIN_ID, connect
 from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxSender
 from indexmaker.model.index import load_bundled_index
 
-from .path_harness import CLIENT_KEYS, INDEX, Running
+from .path_harness import CLIENT_KEYS, FAST, INDEX, Running
 
 # anvil's public accounts 1-3 (the "test … junk" mnemonic): relayer, client, stranger.
 ANVIL_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -141,8 +141,8 @@ def pairs() -> list[str]:
 async def running(chains: LocalChains, pairs: list[str]) -> AsyncIterator[Callable[..., Running]]:
     made: list[Running] = []
 
-    def make(data_dir: Path | None = None) -> Running:
-        made.append(Running(chains, pairs, data_dir))
+    def make(data_dir: Path | None = None, settings: ChainPathSettings = FAST) -> Running:
+        made.append(Running(chains, pairs, data_dir, settings))
         return made[-1]
 
     yield make

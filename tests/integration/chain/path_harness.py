@@ -58,8 +58,15 @@ def service_config(data_dir: Path | None) -> ServiceConfig:
 class Running:
     """The service on the chains and the exchange-sim process (its venue and its wallet)."""
 
-    def __init__(self, chains: LocalChains, pairs: list[str], data_dir: Path | None) -> None:
+    def __init__(
+        self,
+        chains: LocalChains,
+        pairs: list[str],
+        data_dir: Path | None,
+        settings: ChainPathSettings = FAST,
+    ) -> None:
         self.chains, self.pairs, self.data_dir = chains, pairs, data_dir
+        self.settings = settings
         self.sent = SentLog()
         self.sim: ExchangeSimProcess | None = None
         self.service: Service | None = None
@@ -68,7 +75,7 @@ class Running:
     async def start(self, relayer: bool = True) -> None:
         args = [*exchange_sim_args(self.chains), "--indexes", INDEX]
         venue, self.sim = binance_venue(self.pairs, args, exchange_sim_env(self.chains))
-        self.path = chain_path(self.chains, venue.rest, FAST)
+        self.path = chain_path(self.chains, venue.rest, self.settings)
         self.service = Service(
             service_config(self.data_dir),
             venue=venue,

@@ -19,6 +19,7 @@ import pytest
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
+from indexmaker.app.chain_wiring import ChainPathSettings
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
 from indexmaker.chain.bridge import AcrossBridge, route_between
@@ -102,6 +103,12 @@ class Pools:
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
+def issuer_refunds(pools: Pools, issuer: str) -> list[list[int]]:
+    """The amounts of every refund leaf executed to the issuer on 42161 (relayers' are not)."""
+    executed = pools.logs(SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot")
+    return [list(e["refundAmounts"]) for e in executed if e["refundAddresses"] == [issuer]]
+
+
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.to_thread(fn, *args)
 
@@ -163,6 +170,65 @@ async def test_an_expired_deposit_is_refunded_after_a_restart_and_crossed_once(
     gas = gas_cost_usdc(receipts, await bridge.price.eth_usdc())
     assert Decimal(500) - Decimal(credited["amount"]) == Decimal("0.10") + gas
     assert gas_cost_usdc(refund.receipts, await bridge.price.eth_usdc()) > 0
+
+
+async def test_on_default_timings_a_never_filled_deposit_is_refunded_and_sent_again(
+    chains: h.LocalChains, running: Callable[..., h.Running], tmp_path: Path
+) -> None:
+    """The defaults' relations (hop timeout 120 s, fill deadline 3,600 s, the router's 3
+    tries, 3 deposits a run), scaled by 1/30: three hop timeouts pass while the deposit waits
+    unfilled and nothing is given up; once 8453's clock passes its deadline the deposit is
+    refunded and made again, and the new one crosses, once."""
+    defaults = ChainPathSettings()
+    scale = 30
+    settings = replace(
+        h.FAST,
+        hop_timeout_s=defaults.hop_timeout_s / scale,
+        fill_deadline_s=defaults.fill_deadline_s // scale,
+    )
+    client = Account.from_key(h.CLIENT_KEYS[1])
+    pools, issuer = Pools(chains), chains.issuer.address
+    pool = chains.sections[SOURCE_CHAIN_ID]["spoke_pool"]
+    issuer_before = await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer)
+    pool_before = await _in_thread(pools.usdc, SOURCE_CHAIN_ID, pool)
+    refunds_before = await _in_thread(issuer_refunds, pools, issuer)
+    deposits_before = await _in_thread(pools.deposit_ids)
+    service = running(tmp_path, settings)
+    await service.start(relayer=False)  # nobody fills the first deposit
+    assert service.service is not None
+    engine = service.service.engine
+    ledger = engine.collateral.ledger(client_key(SOURCE_CHAIN_ID, client.address))
+    await h.client_deposit(chains, SOURCE_CHAIN_ID, client, 300)
+    await h.until(lambda: len(pools.deposit_ids()) == len(deposits_before) + 1, "the deposit", 60)
+    # The scenario's time: three hop timeouts pass (the router's tries once gave up here,
+    # long before the deadline, so the deposit was never refunded).
+    await asyncio.sleep(3.5 * settings.hop_timeout_s)
+    assert engine.router.in_flight() == 1 and engine.router.given_up() == []
+    assert len(await _in_thread(pools.deposit_ids)) == len(deposits_before) + 1
+    (lot,) = ledger.lots
+    assert not lot.ready and lot.held == ""
+    # 8453's clock passes the deadline: refunded, deposited again, filled by our relayer.
+    await _in_thread(pools.pass_deadline, TRADING_CHAIN_ID, settings.fill_deadline_s + 1)
+    service.path.relayer.start()
+    await h.until(lambda: lot.ready, "collateral at the exchange")
+    bridge, relayer = service.path.bridges["across"], service.path.relayer.relayers[0]
+    first_id, second_id = (await _in_thread(pools.deposit_ids))[len(deposits_before) :]
+    # (This module's earlier deposits are routed again by this fresh journal: found done,
+    # their refunds found paid.)
+    assert len([r for r in bridge.refunded if not r.repeated]) == 1
+    refunds = await _in_thread(issuer_refunds, pools, issuer)
+    assert refunds == [*refunds_before, [300 * USDC]]  # the deposit refunded once
+    fills = await _in_thread(pools.logs, TRADING_CHAIN_ID, "FilledRelay")
+    assert [int(f["depositId"]) for f in fills].count(second_id) == 1
+    assert first_id not in [int(f["depositId"]) for f in fills]
+    await h.until(lambda: second_id in relayer.repaid, "the relayer repaid", 30)
+    # Nothing lost, nothing twice: the issuer holds what it held, the pool what it held
+    # (refund paid, relayer repaid), the lot crossed once at the bridge fee and gas.
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, pool) == pool_before
+    assert lot.hops == ["across", "wallet"] and lot.gross == 300
+    assert Decimal("0.10") < lot.fee < Decimal(5)  # bridge fee and gas (refund included)
+    assert engine.router.given_up() == []
 
 
 async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
