@@ -60,8 +60,9 @@ def test_other_chains_under_a_recorded_id_are_refused(
     store = open_store(StoreConfig(tmp_path))
     assert store is not None
     check_identity(store, OURS)
-    with pytest.raises(ConfigError, match=r"^chain\.state_dir: the store's journal describes ") as e:
+    with pytest.raises(ConfigError) as e:
         check_identity(store, {**OURS, 8453: other})
+    assert str(e.value).startswith("chain.state_dir: the store's journal describes ")
     assert f"another chain 8453 ({reason}" in str(e.value)
     assert store.get_meta("chain_genesis:8453") == OURS[8453].genesis  # nothing overwritten
     assert store.get_meta("chain_block:8453") == f"1:0x{201:064x}"
