@@ -12,6 +12,8 @@ block cursor and the issuer's sent, unmined transactions.
   broadcast; on start each port settles what an earlier run left there before it sends
   anything (re-await, rebroadcast the same signed bytes, or bump the fees), so a hop redone
   after a restart finds its earlier transaction mined instead of sending a second one.
+- Paid refund leaves: `refund_leaf:<chain id>:<root>` in `meta` (chain/root_bundles.py), so a
+  leaf is paid at most once however far back its bundle lies.
 - Identity: each chain's genesis block hash, in `meta` as `chain_genesis:<chain id>`, and a
   block of its own history, as `chain_block:<chain id>` = "<number>:<hash>", at the first
   start (the block `ANCHOR_DEPTH` under the head, at least block 1: a reorg of the newest
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from indexmaker.app.config import ConfigError
 from indexmaker.app.runtime import Runtime
 from indexmaker.chain.connector import Web3ChainPort
+from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxJournal
 from indexmaker.core.ports import StorePort
 
@@ -66,12 +69,19 @@ def cursor_writer(
 
 
 def make_durable(
-    ports: Iterable[Web3ChainPort], store: StorePort | None, runtime: Runtime, txs: TxJournal | None
+    ports: Iterable[Web3ChainPort],
+    store: StorePort | None,
+    runtime: Runtime,
+    txs: TxJournal | None,
+    bundles: Iterable[RootBundles] = (),
 ) -> None:
     """Before the service starts: every port resumes from its stored cursor, persists the
-    next ones, and keeps its pending transactions in `txs`. Without a store: nothing."""
+    next ones, and keeps its pending transactions in `txs`; every refund-bundle poster in
+    `bundles` keeps its paid leaves in the store (root_bundles.py). Without a store: nothing."""
     if store is None:
         return
+    for poster in bundles:
+        poster.keep_in(store)
     for port in ports:
         name = port.cursor_name
         port.make_durable(txs, _stored(store, name), cursor_writer(store, runtime, name))

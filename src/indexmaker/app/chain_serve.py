@@ -154,7 +154,8 @@ async def serve_on_chains(
             check_identity(service.store, identity)
             if publish:
                 service.published_chains = published(chains)
-            make_durable(path.chain.ports.values(), service.store, service.runtime, txs)
+            ports = path.chain.ports.values()
+            make_durable(ports, service.store, service.runtime, txs, path.root_bundles())
 
         path.relayer.start()
         try:

@@ -48,6 +48,7 @@ from indexmaker.chain.eth_price import VenueEthPrice
 from indexmaker.chain.exchange_wallet import ExchangeWallet
 from indexmaker.chain.failover import rpc_provider
 from indexmaker.chain.relayer import AcrossRelayer, relayer_between
+from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.routing import RoutedChainPort
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.ids import Designation
@@ -208,6 +209,12 @@ class ChainPath:
     bridges: dict[str, AcrossBridge]
     relayer: RelayerTask
     clients: list[AsyncWeb3[Any]] = field(default_factory=list)  # besides the ports' own
+
+    def root_bundles(self) -> list[RootBundles]:
+        """Every refund-bundle poster of the path: the bridges' refunds of expired deposits
+        and the relayers' repayments (each keeps its paid leaves in the store: make_durable)."""
+        out = [bridge.refunds for bridge in self.bridges.values()]
+        return out + [r.repay for r in self.relayer.relayers if r.repay is not None]
 
     async def close(self) -> None:
         """Stop the relayer and close the RPC clients this path made (after the service

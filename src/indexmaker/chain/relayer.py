@@ -67,7 +67,7 @@ class AcrossRelayer:
         self._origin_chain_id, self._dest_chain_id = origin_chain_id, dest_chain_id
         self._sender, self._delay_s = sender, delay_s
         self._repayment = repayment_chain_id or origin_chain_id
-        self._repay, self._lookback = repay, lookback_blocks
+        self.repay, self._lookback = repay, lookback_blocks  # repay: public for its store
         self._filled_topic = event_topic(artifacts.across(dest_contract)["abi"], "FilledRelay")
         topic = event_topic(artifacts.across(origin_contract)["abi"], "FundsDeposited")
         self.follower = LogFollower(
@@ -155,10 +155,10 @@ class AcrossRelayer:
         return fill is not None
 
     async def _get_repaid(self, args: dict[str, Any]) -> None:
-        if self._repay is None or self._repayment != self._repay.chain_id:
+        if self.repay is None or self._repayment != self.repay.chain_id:
             return
         leaf = repayment_leaf(args, self._sender.address, self._repayment)
-        await self._repay.pay(leaf)
+        await self.repay.pay(leaf)
         self.repaid.append(int(args["depositId"]))
 
 

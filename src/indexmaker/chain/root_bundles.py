@@ -13,6 +13,13 @@ logs are searched for the root (a leaf names its deposit through its leaf id, ac
 `leaf_id`), and before executing, its `ExecutedRelayerRefundRoot` logs for (bundle, leaf id).
 A second execution is refused by the bundle's claimed bitmap (`ClaimedMerkleLeaf()`), which
 counts as paid: nothing is tried again. Each call sends at most two transactions.
+
+The log searches look `lookback_blocks` back only (RPC providers cap a log query's range), so a
+leaf whose bundle was posted further back would be posted again in a new bundle, whose
+bitmap knows nothing of the first: paid twice. With a store (`keep_in`: the service's meta,
+`refund_leaf:<chain id>:<root>` = "<bundle id>:<executing tx>", the tx empty while only
+posted) a leaf is looked up there first, so it is paid at most once whatever the chain's age;
+the log search still covers a run that stopped before its store committed the record.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from indexmaker.chain.across import admin_relay_address, event_topic, one_leaf_r
 from indexmaker.chain.logs import first_log
 from indexmaker.chain.tx import TxRevertedError
 from indexmaker.core.errors import NonRetryableError
+from indexmaker.core.ports import StorePort
 
 ZERO32 = b"\x00" * 32
+CLAIMED = "claimed"  # recorded as paid by the bitmap's refusal, its transaction not found
 # (to, contract call) -> receipt: the admin's sender (Web3ChainPort.send)
 SendFn = Callable[[str, Any], Awaitable[Any]]
 LEAF_FIELDS = (
@@ -88,6 +97,26 @@ class RootBundles:
         self._send, self._lookback = send, lookback_blocks
         self._relayed_topic = event_topic(abi, "RelayedRootBundle")
         self._executed_topic = event_topic(abi, "ExecutedRelayerRefundRoot")
+        self._store: StorePort | None = None
+
+    def keep_in(self, store: StorePort | None) -> None:
+        """Record posted and paid leaves in `store`'s meta (None: the log search only)."""
+        self._store = store
+
+    def _recorded(self, root: bytes) -> tuple[int, str] | None:
+        """(bundle id, executing tx or "") the store recorded for the leaf of `root`."""
+        value = None if self._store is None else self._store.get_meta(self._key(root))
+        if value is None:
+            return None
+        bundle, _, tx = value.partition(":")
+        return int(bundle), tx
+
+    def _record(self, root: bytes, bundle_id: int, tx: str = "") -> None:
+        if self._store is not None:
+            self._store.set_meta(self._key(root), f"{bundle_id}:{tx}")
+
+    def _key(self, root: bytes) -> str:
+        return f"refund_leaf:{self.chain_id}:0x{root.hex()}"
 
     async def pay(self, leaf: Mapping[str, Any]) -> LeafPaid:
         """Post and execute the bundle holding only `leaf` (across.py's `refund_leaf`), unless
@@ -95,9 +124,17 @@ class RootBundles:
         pool lacks the funds: `InsufficientSpokePoolBalanceToExecuteLeaf()`)."""
         root = one_leaf_root(leaf)
         receipts: list[Any] = []
+        recorded = self._recorded(root)
+        if recorded is not None and recorded[1]:
+            tx = "" if recorded[1] == CLAIMED else recorded[1]
+            return LeafPaid(recorded[0], tx, receipts, repeated=True)
         # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
-        posted = await first_log(self._pool, self._relayed_topic, [None, root], self._lookback)
-        if posted is not None:
+        posted = None
+        if recorded is None:
+            posted = await first_log(self._pool, self._relayed_topic, [None, root], self._lookback)
+        if recorded is not None:
+            bundle_id = recorded[0]
+        elif posted is not None:
             bundle_id = int.from_bytes(bytes(posted["topics"][1]), "big")
         else:
             receipt = await self._post(root)
@@ -106,9 +143,11 @@ class RootBundles:
                 receipt, errors=DISCARD
             )
             bundle_id = int(event["args"]["rootBundleId"])
+        self._record(root, bundle_id)
         leaf_id = int(leaf["leafId"])
         executed = await self._executed(bundle_id, leaf_id)
         if executed is not None:
+            self._record(root, bundle_id, _tx_hash(executed))
             return LeafPaid(bundle_id, _tx_hash(executed), receipts, repeated=True)
         call = self._pool.functions.executeRelayerRefundLeaf(
             bundle_id, tuple(leaf[f] for f in LEAF_FIELDS), []
@@ -120,8 +159,10 @@ class RootBundles:
                 raise
             executed = await self._executed(bundle_id, leaf_id)
             tx = "" if executed is None else _tx_hash(executed)
+            self._record(root, bundle_id, tx or CLAIMED)
             return LeafPaid(bundle_id, tx, receipts, repeated=True)
         receipts.append(receipt)
+        self._record(root, bundle_id, _tx_hash(receipt))
         return LeafPaid(bundle_id, _tx_hash(receipt), receipts)
 
     async def _post(self, root: bytes) -> Any:

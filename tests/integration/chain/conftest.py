@@ -97,7 +97,9 @@ def revert_of(call: Any, sender: str) -> str:
     raise AssertionError("the call did not revert")
 
 
-def root_bundles(url: str, section: dict[str, Any], admin: LocalAccount) -> RootBundles:
+def root_bundles(
+    url: str, section: dict[str, Any], admin: LocalAccount, lookback_blocks: int = 100_000
+) -> RootBundles:
     """The refund bundles of the pool in `section` (deploy.py's), posted by `admin` with a
     sender of its own (as Web3ChainPort.send: (to, call) -> receipt)."""
     w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(url))
@@ -107,7 +109,8 @@ def root_bundles(url: str, section: dict[str, Any], admin: LocalAccount) -> Root
         return await tx.send({"to": to, "data": call._encode_transaction_data()})
 
     pool, name = section["spoke_pool"], section["spoke_pool_contract"]
-    return RootBundles(w3, int(section["chain_id"]), pool, name, admin.address, send_call)
+    chain_id, back = int(section["chain_id"]), lookback_blocks
+    return RootBundles(w3, chain_id, pool, name, admin.address, send_call, lookback_blocks=back)
 
 
 def send(w3: Web3, call: Any, gas: int = 1_000_000) -> Any:

@@ -85,9 +85,8 @@ class Running:
         self.service.runtime.observers.append(self.sent)
         # The chain ports' cursors and pending transactions in the service's store.
         self.txs = open_chain_txs(service_config(self.data_dir).store)
-        make_durable(
-            self.path.chain.ports.values(), self.service.store, self.service.runtime, self.txs
-        )
+        ports, store = self.path.chain.ports.values(), self.service.store
+        make_durable(ports, store, self.service.runtime, self.txs, self.path.root_bundles())
         await self.service.start()
         if relayer:
             self.path.relayer.start()

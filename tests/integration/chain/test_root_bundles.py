@@ -7,16 +7,19 @@ again."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from indexmaker.app.config import StoreConfig
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import admin_relay_address, one_leaf_root, refund_leaf
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID, deploy_chain
 from indexmaker.chain.root_bundles import LEAF_FIELDS, ZERO32, NoAdminRelay
+from indexmaker.store.open import open_store
 
 from .conftest import as_account, revert_of, root_bundles, selector, send
 
@@ -116,6 +119,42 @@ async def test_a_bundle_posted_before_an_interruption_is_executed_not_posted_aga
     assert not paid.repeated and len(paid.receipts) == 1  # executed only
     assert len(pool.events.RelayedRootBundle().get_logs(from_block=0)) == bundle_count
     assert _balance(url, section, stranger.address) - before == 3 * USDC
+
+
+async def test_a_leaf_paid_further_back_than_the_log_search_is_not_paid_again(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    deployer: LocalAccount,
+    stranger: LocalAccount,
+    tmp_path: Path,
+) -> None:
+    """The store keeps paid leaves: a leaf paid more blocks back than the log search reaches
+    (5 here, 100,000 by default) is found paid after a restart; without the store the same
+    search would post and pay it again."""
+    url, section = chains[TRADING_CHAIN_ID]
+    leaf = refund_leaf(TRADING_CHAIN_ID, section["usdc"], [(stranger.address, 2 * USDC)], 13)
+    before = _balance(url, section, stranger.address)
+    store = open_store(StoreConfig(tmp_path))
+    assert store is not None
+    bundles = root_bundles(url, section, deployer, lookback_blocks=5)
+    bundles.keep_in(store)
+    paid = await bundles.pay(leaf)
+    assert not paid.repeated and len(paid.receipts) == 2
+    store.commit()
+    store.close()
+    Web3(Web3.HTTPProvider(url)).provider.make_request("anvil_mine", [10])  # type: ignore[arg-type]
+    restarted = open_store(StoreConfig(tmp_path))
+    assert restarted is not None
+    again = root_bundles(url, section, deployer, lookback_blocks=5)
+    again.keep_in(restarted)
+    found = await again.pay(leaf)
+    assert found.repeated and found.receipts == []
+    assert (found.bundle_id, found.execute_tx) == (paid.bundle_id, paid.execute_tx)
+    assert _balance(url, section, stranger.address) - before == 2 * USDC
+    restarted.close()
+    # The control: the bounded search alone no longer sees the bundle and pays it again.
+    blind = await root_bundles(url, section, deployer, lookback_blocks=5).pay(leaf)
+    assert not blind.repeated and blind.bundle_id != paid.bundle_id
+    assert _balance(url, section, stranger.address) - before == 4 * USDC
 
 
 async def test_no_bundle_without_an_admin_relay(
