@@ -14,7 +14,8 @@ twice:
    destination pool's `FilledRelay` for (origin chain, deposit id) is seen.
 A deposit still unfilled when the destination's clock passes its fill deadline can never be
 filled: it is refunded to its depositor (the issuer) on the origin by a one-leaf refund bundle
-(chain/root_bundles.py: paid once, across restarts), and the hop deposits the refund again
+(chain/root_bundles.py: paid once, across restarts; on external chains Across's dataworker
+pays it and the hop waits for it: chain/external_refunds.py), and the hop deposits the refund again
 under the next nonce (keccak("across:<key>#<n>"): a new deposit id, looked up before sending
 like the first). One run of the hop makes at most `max_deposits` new deposits; then it fails
 with `DepositsExpired` (reported unknown: the amount waits in the issuer's account on the
@@ -53,10 +54,11 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic, expired_refund_leaf, one_leaf_root, to_bytes32
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
+from indexmaker.chain.external_refunds import DataworkerRefunds
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc, tx_hash
 from indexmaker.chain.logs import first_log
 from indexmaker.chain.relayer import MAX_UINT256
-from indexmaker.chain.root_bundles import LeafPaid, RootBundles
+from indexmaker.chain.root_bundles import LeafPaid, NoAdminRelay, RootBundles
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
 from indexmaker.core.errors import InvalidInputError, RetryableError
 from indexmaker.core.money import exact_sub, units_to_usdc, usdc_to_units
@@ -96,6 +98,10 @@ class AcrossRoute:
     eth_usdc: Decimal = Decimal(3000)
     lookback_blocks: int = 100_000  # how far back a fill, a deposit or a refund is searched
     max_deposits: int = 3  # new deposits one run of a hop may make (after refunds)
+    # External chains: how long and how often to look for Across's own refund of an expired
+    # deposit (its bundles settle about every 1.5 h after a challenge period).
+    refund_wait_s: float = 4 * 3600.0
+    refund_poll_s: float = 5.0
     name: str = "across"  # the bridge's name in RouteCollateral.bridge
 
 
@@ -160,6 +166,15 @@ class AcrossBridge:
             origin.send,
             lookback_blocks=route.lookback_blocks,
         )
+        self.dataworker = DataworkerRefunds(
+            origin.w3,
+            origin.settings.chain_id,
+            route.origin_pool,
+            route.origin_pool_contract,
+            origin.tx.address,
+            wait_s=route.refund_wait_s,
+            poll_s=route.refund_poll_s,
+        )
         self.refunded: list[LeafPaid] = []  # expired deposits' refunds seen by this process
 
     @property
@@ -215,8 +230,7 @@ class AcrossBridge:
                 output = units_to_usdc(int(deposit["outputAmount"]))
                 received = max(exact_sub(output, gas), Decimal(0))
                 return received, exact_sub(command.amount, received)
-            async with self._step(f"refund of deposit {deposit['depositId']} of hop {key}"):
-                await self._refund(key, deposit, receipts)
+            await self._refund(key, deposit, int(log["blockNumber"]), receipts)
             attempt += 1
 
     @contextlib.asynccontextmanager
@@ -338,20 +352,29 @@ class AcrossBridge:
                 )
             await asyncio.sleep(self.route.poll_s)
 
-    async def _refund(self, key: str, deposit: dict[str, Any], receipts: dict[str, Any]) -> None:
-        """Have the expired deposit refunded to its depositor (the issuer) on the origin,
-        once (root_bundles.py); the refund's transactions (the bundle's posting and the leaf's
-        execution, also when an earlier run made them) are the hop's gas."""
+    async def _refund(
+        self, key: str, deposit: dict[str, Any], block: int, receipts: dict[str, Any]
+    ) -> None:
+        """Have the expired deposit (made in `block`) refunded to its depositor (the issuer)
+        on the origin, once (root_bundles.py); the refund's transactions (the bundle's posting
+        and the leaf's execution, also when an earlier run made them) are the hop's gas. On
+        chains without our admin relay (external ones) Across's dataworker refunds it: waited
+        for, up to `refund_wait_s` (external_refunds.py), and its transactions are not ours."""
         leaf = expired_refund_leaf(deposit, self.origin.settings.chain_id)
-        paid = await self.refunds.pay(leaf)
-        for receipt in paid.receipts:
-            receipts[tx_hash(receipt)] = receipt
-        # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
-        posted = await first_log(
-            self._pool, self._relayed_topic, [None, one_leaf_root(leaf)], self._back
-        )
-        await self._add_tx(receipts, "" if posted is None else tx_hash(posted))
-        await self._add_tx(receipts, paid.execute_tx)
+        try:
+            async with self._step(f"refund of deposit {deposit['depositId']} of hop {key}"):
+                paid = await self.refunds.pay(leaf)
+        except NoAdminRelay:
+            paid = await self.dataworker.refunded(deposit, block)
+        else:
+            for receipt in paid.receipts:
+                receipts[tx_hash(receipt)] = receipt
+            # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
+            posted = await first_log(
+                self._pool, self._relayed_topic, [None, one_leaf_root(leaf)], self._back
+            )
+            await self._add_tx(receipts, "" if posted is None else tx_hash(posted))
+            await self._add_tx(receipts, paid.execute_tx)
         self.refunded.append(paid)
         log_event(
             "across_deposit_refunded",

@@ -21,12 +21,13 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.app.chain_wiring import ChainPathSettings
 from indexmaker.chain import artifacts
-from indexmaker.chain.across import event_topic
+from indexmaker.chain.across import event_topic, expired_refund_leaf
 from indexmaker.chain.bridge import AcrossBridge, route_between
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
 from indexmaker.chain.hops import gas_cost_usdc
 from indexmaker.chain.relayer import relayer_between
+from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.chain_events import HopCompleted, HopStatusUnknown, RouteCollateral
 from indexmaker.core.ids import TransferId, client_key
@@ -231,12 +232,9 @@ async def test_on_default_timings_a_never_filled_deposit_is_refunded_and_sent_ag
     assert engine.router.given_up() == []
 
 
-async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
-    chains: h.LocalChains,
-) -> None:
-    pools, issuer = Pools(chains), chains.issuer.address
+def _source_port(chains: h.LocalChains) -> tuple[Web3ChainPort, AsyncWeb3[Any]]:
+    """The issuer's port on 42161 (custody, its account) and a client of 8453."""
     src = chains.sections[SOURCE_CHAIN_ID]
-    await _in_thread(chains.mint_usdc, SOURCE_CHAIN_ID, src["custody"], Decimal(100))
     settings = ChainSettings(
         chain_id=SOURCE_CHAIN_ID,
         rpc_url=chains.url(SOURCE_CHAIN_ID),
@@ -245,8 +243,25 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
         designation=SOURCE_CHAIN,
         poll_s=0.05,
     )
-    port = Web3ChainPort(settings, chains.issuer)
     dest_w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(chains.url(TRADING_CHAIN_ID)))
+    return Web3ChainPort(settings, chains.issuer), dest_w3
+
+
+def _hop(owner: str, amount: Decimal, key: str) -> RouteCollateral:
+    """The across hop T1 of `amount` for client `owner` of 42161, keyed `key`."""
+    client = client_key(SOURCE_CHAIN_ID, owner)
+    return RouteCollateral(
+        TransferId("T1"), client, "across", SOURCE_CHAIN, TRADING_CHAIN, amount, hop_key=key
+    )
+
+
+async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
+    chains: h.LocalChains,
+) -> None:
+    pools, issuer = Pools(chains), chains.issuer.address
+    src = chains.sections[SOURCE_CHAIN_ID]
+    await _in_thread(chains.mint_usdc, SOURCE_CHAIN_ID, src["custody"], Decimal(100))
+    port, dest_w3 = _source_port(chains)
     ids = (SOURCE_CHAIN_ID, TRADING_CHAIN_ID)
     route = route_between(chains.sections, *ids, poll_s=0.05, timeout_s=60.0, max_deposits=1)
     events: list[Any] = []
@@ -254,15 +269,7 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     async def sink(event: Any) -> None:
         events.append(event)
 
-    hop = RouteCollateral(
-        TransferId("T1"),
-        client_key(SOURCE_CHAIN_ID, issuer),
-        "across",
-        SOURCE_CHAIN,
-        TRADING_CHAIN,
-        Decimal(100),
-        hop_key="expiry-test#1:across",
-    )
+    hop = _hop(issuer, Decimal(100), "expiry-test#1:across")
     refunds_before = len(await _in_thread(pools.logs, SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot"))
     deposits_before = len(await _in_thread(pools.deposit_ids))
     issuer_before = await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer)
@@ -313,5 +320,68 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     assert again.bundle_id == first.refunded[0].bundle_id
     executed = await _in_thread(pools.logs, SOURCE_CHAIN_ID, "ExecutedRelayerRefundRoot")
     assert len(executed) == refunds_before + 1  # refunded once
+    assert len(await _in_thread(pools.deposit_ids)) == deposits_before + 2
+    assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
+
+
+async def test_on_chains_without_our_admin_relay_the_hop_waits_for_acrosss_refund(
+    chains: h.LocalChains,
+) -> None:
+    """External chains: no refund bundle of ours can be posted (NoAdminRelay), so the hop
+    waits for Across's dataworker to refund the expired deposit, then deposits it again. The
+    test plays the dataworker (a refund leaf executed on the pool by its admin)."""
+    pools, issuer = Pools(chains), chains.issuer.address
+    src = chains.sections[SOURCE_CHAIN_ID]
+    await _in_thread(chains.mint_usdc, SOURCE_CHAIN_ID, src["custody"], Decimal(40))
+    port, dest_w3 = _source_port(chains)
+    ids = (SOURCE_CHAIN_ID, TRADING_CHAIN_ID)
+    figures = {"poll_s": 0.05, "timeout_s": 60.0, "refund_poll_s": 0.05, "refund_wait_s": 60.0}
+    route = route_between(chains.sections, *ids, max_deposits=2, **figures)
+    pool = (port.w3, SOURCE_CHAIN_ID, src["spoke_pool"], src["spoke_pool_contract"])
+    not_ours = RootBundles(*pool, "0x000000000000000000000000000000000000dEaD", port.send)
+    dataworker = RootBundles(*pool, issuer, port.send)  # the pool's admin: Across's stand-in
+    events: list[Any] = []
+
+    async def sink(event: Any) -> None:
+        events.append(event)
+
+    issuer_before = await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer)
+    refunds_before = await _in_thread(issuer_refunds, pools, issuer)
+    deposits_before = len(await _in_thread(pools.deposit_ids))
+    bridge = AcrossBridge(port, dest_w3, route, refunds=not_ours)
+    await bridge.start(sink)
+    relayer = relayer_between(
+        {SOURCE_CHAIN_ID: port.w3, TRADING_CHAIN_ID: dest_w3},
+        chains.sections,
+        *ids,
+        TxSender(dest_w3, chains.relayer),
+        start_block=await port.w3.eth.block_number,
+        poll_s=0.05,
+    )
+    stop = asyncio.Event()
+    try:
+        await bridge.relay(_hop(issuer, Decimal(40), "external-refund#1:across"))
+        await h.until(lambda: len(pools.deposit_ids()) == deposits_before + 1, "the deposit", 60)
+        await _in_thread(pools.pass_deadline, TRADING_CHAIN_ID, 3601)
+        await h.until(lambda: bool(bridge.dataworker.waiting), "waiting for Across's refund", 60)
+        assert events == [] and await _in_thread(issuer_refunds, pools, issuer) == refunds_before
+        first_id = (await _in_thread(pools.deposit_ids))[-1]
+        (deposit,) = [
+            d
+            for d in await _in_thread(pools.logs, SOURCE_CHAIN_ID, "FundsDeposited")
+            if int(d["depositId"]) == first_id
+        ]
+        await dataworker.pay(expired_refund_leaf(deposit, SOURCE_CHAIN_ID))
+        relaying = asyncio.create_task(relayer.run(stop))  # fills the deposit made again
+        await h.until(lambda: bool(events), "the hop's completion", 60)
+    finally:
+        stop.set()
+        await bridge.stop()
+    await asyncio.wait_for(relaying, 30)
+    (done,) = events
+    assert isinstance(done, HopCompleted) and relayer.filled
+    (seen,) = bridge.refunded
+    assert seen.receipts == [] and not seen.repeated  # the dataworker's, none of ours
+    assert await _in_thread(issuer_refunds, pools, issuer) == [*refunds_before, [40 * USDC]]
     assert len(await _in_thread(pools.deposit_ids)) == deposits_before + 2
     assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
