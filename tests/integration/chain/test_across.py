@@ -70,10 +70,12 @@ def _deposit(
     src: Side, dst: Side, client: LocalAccount, recipient: str, amount: int, fee: int, ttl: int
 ) -> dict[str, Any]:
     """Client deposits `amount` on the source pool for `recipient` on 8453, `fee` to the relayer;
-    the fill deadline is `ttl` s after the source chain's latest block. Returns the event args."""
+    the fill deadline is `ttl` s after the source chain's clock now. Returns the event args."""
     w3, usdc, pool = src.contracts(client)
     assert send(w3, usdc.functions.approve(pool.address, amount))["status"] == 1
-    now = w3.eth.get_block("latest")["timestamp"]
+    # The pending block's time, not the head's: an idle anvil's head keeps the time of its
+    # last block, so a deadline counted from it could pass before the test's own fill.
+    now = w3.eth.get_block("pending")["timestamp"]
     call = pool.functions.deposit(
         to_bytes32(client.address),
         to_bytes32(recipient),

@@ -150,7 +150,7 @@ async def test_an_expired_deposit_is_refunded_after_a_restart_and_crossed_once(
     fills = await _in_thread(pools.logs, TRADING_CHAIN_ID, "FilledRelay")
     assert [int(f["depositId"]) for f in fills] == [second_id]
     assert relayer.expired == [first_id] and relayer.filled == [second_id]
-    await h.until(lambda: relayer.repaid == [second_id], "the relayer repaid", 30)
+    await h.until(lambda: relayer.repaid == [second_id], "the relayer repaid", 60)
     # Nothing stuck or left over: the refund was deposited again, custody paid out once.
     assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
     pool = chains.sections[SOURCE_CHAIN_ID]["spoke_pool"]
@@ -222,7 +222,7 @@ async def test_on_default_timings_a_never_filled_deposit_is_refunded_and_sent_ag
     fills = await _in_thread(pools.logs, TRADING_CHAIN_ID, "FilledRelay")
     assert [int(f["depositId"]) for f in fills].count(second_id) == 1
     assert first_id not in [int(f["depositId"]) for f in fills]
-    await h.until(lambda: second_id in relayer.repaid, "the relayer repaid", 30)
+    await h.until(lambda: second_id in relayer.repaid, "the relayer repaid", 60)
     # Nothing lost, nothing twice: the issuer holds what it held, the pool what it held
     # (refund paid, relayer repaid), the lot crossed once at the bridge fee and gas.
     assert await _in_thread(pools.usdc, SOURCE_CHAIN_ID, issuer) == issuer_before
@@ -276,11 +276,11 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
     first = AcrossBridge(port, dest_w3, route)
     await first.start(sink)
     await first.relay(hop)
-    await h.until(lambda: len(pools.deposit_ids()) == deposits_before + 1, "the deposit", 30)
+    await h.until(lambda: len(pools.deposit_ids()) == deposits_before + 1, "the deposit", 60)
     # No block is mined on 8453 after its clock passes the deadline: the expiry is seen all
     # the same (the time a fill would be checked at, not the idle head's).
     await _in_thread(pools.pass_deadline, TRADING_CHAIN_ID, 3601, False)
-    await h.until(lambda: bool(events), "the hop's report", 30)
+    await h.until(lambda: bool(events), "the hop's report", 60)
     (gave_up,) = events
     assert isinstance(gave_up, HopStatusUnknown) and "expired" in gave_up.reason
     assert [p.repeated for p in first.refunded] == [False]
@@ -304,7 +304,7 @@ async def test_a_hop_given_up_after_its_refund_resumes_without_a_second_refund(
         await h.until(lambda: len(events) == 2, "the hop's completion", 60)
     finally:
         stop.set()
-        await asyncio.wait_for(relaying, 5)
+        await asyncio.wait_for(relaying, 30)
         await second.stop()
     assert isinstance(events[1], HopCompleted) and relayer.filled
     (again,) = second.refunded

@@ -5,9 +5,9 @@ them on the next run — the same transaction awaited or rebroadcast, never a se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -19,6 +19,7 @@ from indexmaker.chain.deploy import TRADING_CHAIN_ID
 from indexmaker.chain.tx import TxPolicy, TxSender
 from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
 
+T = TypeVar("T")
 POLICY = TxPolicy(receipt_timeout_s=0.3, max_replacements=2)
 
 
@@ -48,7 +49,7 @@ async def _sent_then_stopped(
     first.journal = _txs(tmp_path)
     nonce = await w3.eth.get_transaction_count(who.address, "pending")
     task = asyncio.create_task(first.send({"to": to, "value": 4321}))
-    for _ in range(200):  # bounded: until it left
+    for _ in range(1_000):  # bounded (10 s): until it left
         if first.sent:
             break
         await asyncio.sleep(0.01)
@@ -60,9 +61,20 @@ async def _sent_then_stopped(
     return nonce, first.sent[0]
 
 
-async def _mine_soon(w3: AsyncWeb3[Any]) -> None:
-    await asyncio.sleep(0.1)
-    await _rpc(w3, "evm_mine")
+async def _mined(w3: AsyncWeb3[Any], work: Awaitable[T]) -> T:
+    """`work`'s result, a block mined every 0.05 s until it is done (bounded: 10 s). Mining
+    once after a fixed pause raced the send under load: a block mined before the
+    transaction left was empty and the sender timed out waiting for its receipt."""
+    task = asyncio.ensure_future(work)
+    try:
+        for _ in range(200):  # bounded
+            await _rpc(w3, "evm_mine")
+            done, _ = await asyncio.wait({task}, timeout=0.05)
+            if done:
+                return task.result()
+        raise AssertionError("not done within 200 blocks")
+    finally:
+        task.cancel()
 
 
 async def _restarted_and_mined(
@@ -73,9 +85,7 @@ async def _restarted_and_mined(
     at its nonce, and no longer pending."""
     second = TxSender(w3, who, POLICY)
     second.journal = _txs(tmp_path)
-    miner = asyncio.create_task(_mine_soon(w3))
-    assert await asyncio.wait_for(second.recover(), 10) == 1
-    await miner
+    assert await _mined(w3, second.recover()) == 1
     receipt = await w3.eth.get_transaction_receipt(sent)  # type: ignore[arg-type]
     assert receipt["status"] == 1
     assert await w3.eth.get_transaction_count(who.address, "latest") == nonce + 1
@@ -91,9 +101,7 @@ async def test_a_transaction_still_in_the_mempool_is_awaited_not_sent_again(
 
     second = await _restarted_and_mined(w3, client, tmp_path, nonce, sent)
     # A new send after recovery takes the next nonce.
-    miner = asyncio.create_task(_mine_soon(w3))
-    receipt = await asyncio.wait_for(second.send({"to": stranger.address, "value": 1}), 10)
-    await miner
+    receipt = await _mined(w3, second.send({"to": stranger.address, "value": 1}))
     assert (await w3.eth.get_transaction(receipt["transactionHash"]))["nonce"] == nonce + 1
 
 
@@ -115,13 +123,11 @@ async def test_a_nonce_another_transaction_took_settles_without_a_send(
     nonce, sent = await _sent_then_stopped(w3, deployer, stranger.address, tmp_path)
     await _rpc(w3, "anvil_dropAllTransactions")
     other = TxSender(w3, deployer, POLICY)  # e.g. an operator's tool, without the store
-    miner = asyncio.create_task(_mine_soon(w3))
-    await asyncio.wait_for(other.send({"to": stranger.address, "value": 7}), 10)
-    await miner
+    await _mined(w3, other.send({"to": stranger.address, "value": 7}))
 
     second = TxSender(w3, deployer, POLICY)
     second.journal = _txs(tmp_path)
-    assert await asyncio.wait_for(second.recover(), 10) == 1
+    assert await asyncio.wait_for(second.recover(), 30) == 1  # nothing to mine: it settles
     assert second.journal.pending(TRADING_CHAIN_ID, deployer.address) == []
     assert second.sent == []  # nothing rebroadcast
     assert await w3.eth.get_transaction_count(deployer.address, "latest") == nonce + 1
