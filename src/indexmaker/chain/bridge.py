@@ -167,10 +167,8 @@ class AcrossBridge:
             lookback_blocks=route.lookback_blocks,
         )
         self.dataworker = DataworkerRefunds(
-            origin.w3,
+            self._pool,
             origin.settings.chain_id,
-            route.origin_pool,
-            route.origin_pool_contract,
             origin.tx.address,
             wait_s=route.refund_wait_s,
             poll_s=route.refund_poll_s,

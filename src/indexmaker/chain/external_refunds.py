@@ -22,9 +22,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from web3 import AsyncWeb3, Web3
+from web3 import Web3
 
-from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic, from_bytes32
 from indexmaker.chain.root_bundles import LeafPaid
 from indexmaker.core.errors import RetryableError
@@ -35,25 +34,22 @@ class RefundNotSeen(RetryableError):
 
 
 class DataworkerRefunds:
-    """Waits for Across's refunds of expired deposits by `depositor` on the pool at `pool`
-    (Across contract `pool_contract`) of chain `chain_id`: at most `wait_s` per deposit,
+    """Waits for Across's refunds of expired deposits by `depositor` on `pool` (the origin's
+    spoke pool, a bound web3 contract) of chain `chain_id`: at most `wait_s` per deposit,
     reading `max_range` blocks of logs per call every `poll_s`."""
 
     def __init__(
         self,
-        w3: AsyncWeb3[Any],
+        pool: Any,
         chain_id: int,
-        pool: str,
-        pool_contract: str,
         depositor: str,
         *,
         wait_s: float = 4 * 3600.0,
         poll_s: float = 5.0,
         max_range: int = 2_000,
     ) -> None:
-        abi = artifacts.across(pool_contract)["abi"]
-        self._pool = w3.eth.contract(address=Web3.to_checksum_address(pool), abi=abi)
-        self._topic = event_topic(abi, "ExecutedRelayerRefundRoot")
+        self._pool = pool
+        self._topic = event_topic(pool.abi, "ExecutedRelayerRefundRoot")
         self.chain_id, self.depositor = chain_id, Web3.to_checksum_address(depositor)
         self.wait_s, self.poll_s, self._max_range = wait_s, poll_s, max_range
         self._taken: dict[tuple[str, int], int] = {}  # (tx, log index) -> deposit id
