@@ -91,6 +91,7 @@ def start(
     fork_url: str | None = None,
     state: Path | None = None,
     state_interval: int | None = None,
+    genesis_timestamp: int | None = None,
 ) -> AnvilNode:
     """Start anvil for `chain_id` on 127.0.0.1:`port` (a free one if None); wait until it answers.
 
@@ -100,6 +101,8 @@ def start(
     exits on SIGTERM (`stop`), so the chain (blocks, contracts, balances) outlives the process;
     `state_interval`: also written every that many seconds (anvil `--state-interval`), so a
     node killed without SIGTERM (a power cut) loses at most that much.
+    `genesis_timestamp`: the genesis block's time (default: the start's), so two nodes can
+    have the same genesis.
     Raises AnvilError if it exits or does not answer `eth_chainId` within READY_TIMEOUT_S.
     """
     port = port if port is not None else free_port()
@@ -109,6 +112,8 @@ def start(
         args += ["--block-time", str(block_time)]
     if no_mining:
         args.append("--no-mining")
+    if genesis_timestamp is not None:
+        args += ["--timestamp", str(genesis_timestamp)]
     if fork_url is not None:
         args += ["--fork-url", fork_url]
     if state is not None:

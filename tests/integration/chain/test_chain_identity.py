@@ -38,7 +38,9 @@ def blocks(node: anvil.AnvilNode, first_stamp: int, count: int) -> None:
 def test_a_redeployed_anvil_with_the_same_genesis_is_refused(tmp_path: Path) -> None:
     store = open_store(StoreConfig(tmp_path))
     assert store is not None
-    ours = anvil.start(8453)
+    # A fresh anvil's genesis is fixed by its chain id and its time: a redeployment started
+    # with the same genesis time (or within the same second) has the very same genesis.
+    ours = anvil.start(8453, genesis_timestamp=1_900_000_000)
     try:
         blocks(ours, 2_000_000_000, 3)
         check_identity(store, chain_identity(OneChain(ours)))  # the first start records it
@@ -49,7 +51,7 @@ def test_a_redeployed_anvil_with_the_same_genesis_is_refused(tmp_path: Path) -> 
         genesis = chain_identity(OneChain(ours))[8453].genesis
     finally:
         anvil.stop(ours.pid)
-    redeployed = anvil.start(8453)  # its state lost: a fresh node, deployed again later
+    redeployed = anvil.start(8453, genesis_timestamp=1_900_000_000)  # its state lost: a fresh node
     try:
         blocks(redeployed, 2_000_000_500, 5)
         fresh = chain_identity(OneChain(redeployed))
