@@ -205,7 +205,7 @@ class CommandRunner:
             )
         except OrderNotFound as missing:
             await self.put(
-                ExchangeOrderReport(order_id, instrument, None, ZERO, reason=str(missing))
+                ExchangeOrderReport(order_id, instrument, None, ZERO, reason=not_known(missing))
             )
             return
         if report is None:
@@ -330,6 +330,18 @@ class CommandRunner:
             if self.metrics is not None:
                 self.metrics.command_failed(what)
         return False, reason
+
+
+def not_known(missing: OrderNotFound) -> str:
+    """The report reason of an order the venue does not know. Adapters word `OrderNotFound`
+    differently (Binance's carries only the client order id), so the reason says what it means
+    and keeps the adapter's words; the core puts the cause the status was unknown before it."""
+    detail = str(missing)
+    return (
+        f"the venue does not know the order ({detail})"
+        if detail
+        else "the venue does not know the order"
+    )
 
 
 def report_inputs(report: OrderReport) -> list[EngineInput]:

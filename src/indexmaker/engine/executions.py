@@ -160,7 +160,7 @@ class ExecutionReports:
 
     def on_status_unknown(self, event: ExchangeOrderStatusUnknown) -> None:
         """The adapter does not know whether the venue took the order: ask, never resend."""
-        tracked = self.tracker.on_unknown(event.order_id)
+        tracked = self.tracker.on_unknown(event.order_id, event.reason)
         if tracked is None:
             self.out.append(Alert("unknown_order_status", f"ignored {event.order_id}"))
             return
@@ -182,7 +182,10 @@ class ExecutionReports:
                 )
             )
         if report.status is None:
-            reason = report.reason or "the venue does not know the order"
+            # Why the status was unknown (the place's own failure) is the cause; the venue's
+            # "no such order" only confirms nothing reached it.
+            unknown = report.reason or "the venue does not know the order"
+            reason = f"{tracked.reason}; {unknown}" if tracked.reason else unknown
             closed = ExchangeOrderClosed(
                 report.order_id, report.instrument, ExchangeOrderStatus.REJECTED, reason
             )

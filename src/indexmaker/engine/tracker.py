@@ -177,12 +177,19 @@ class OrderTracker:
         tracked.reason = closed.reason
         return tracked
 
-    def on_unknown(self, order_id: ExchangeOrderId) -> TrackedOrder | None:
-        """The adapter lost track of the order: it must be reconciled before anything else."""
+    def on_unknown(
+        self, order_id: ExchangeOrderId, reason: str | None = None
+    ) -> TrackedOrder | None:
+        """The adapter lost track of the order: it must be reconciled before anything else.
+        `reason` (why the adapter does not know: "place refused: binance: local rate limit")
+        is kept on the order, so a venue that then says it never saw the order closes it
+        with the real cause, not only "unknown order"."""
         tracked = self._orders.get(order_id)
         if tracked is None or tracked.status.is_final:
             return None
         tracked.move_to(ExchangeOrderStatus.UNKNOWN)
+        if reason:
+            tracked.reason = reason
         return tracked
 
     def get(self, order_id: ExchangeOrderId) -> TrackedOrder | None:

@@ -156,6 +156,22 @@ def test_a_report_of_an_order_the_venue_never_saw_closes_it_rejected() -> None:
     assert update is not None and update.status is OrderStatus.READY and update.spent == 0
 
 
+def test_an_order_the_venue_never_saw_keeps_why_its_status_was_unknown() -> None:
+    """The place's own failure is the cause (issue 12 review: /v1/exchange-orders showed only
+    the order id); the venue's "no such order" follows it."""
+    engine, _ = started_engine()
+    why = "place refused: binance: local rate limit"
+    engine.handle(ExchangeOrderStatusUnknown("im-1", AAA, why))  # type: ignore[arg-type]
+    out = engine.handle(
+        ExchangeOrderReport("im-1", AAA, None, D("0"), reason="the venue does not know it")  # type: ignore[arg-type]
+    )
+    tracked = engine.tracker.get("im-1")  # type: ignore[arg-type]
+    assert tracked is not None and tracked.status is ExchangeOrderStatus.REJECTED
+    assert tracked.reason == f"{why}; the venue does not know it"
+    (alert,) = [a for a in out if isinstance(a, Alert) and a.code == "exchange_reject"]
+    assert why in alert.message
+
+
 def test_report_of_more_fills_than_received_alerts() -> None:
     engine, _ = started_engine()
     out = engine.handle(
