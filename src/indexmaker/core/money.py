@@ -184,6 +184,35 @@ def round_index_down(value: Decimal) -> Decimal:
     return value.quantize(INDEX_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
 
 
+def index_units_down(amount: Decimal, price: Decimal) -> Decimal:
+    """The index units `amount` USDC pays for at `price` USDC per unit: amount / price on the
+    token's 18 decimals, rounded toward -inf (never a unit more than was paid for), computed
+    exactly under any Decimal context (an integer division, no 34-digit quotient first).
+
+    Shapes: amount >= 0, price > 0 (ValueError otherwise). Result carries exponent -18."""
+    return _index_quotient(amount, price, up=False)
+
+
+def index_units_up(amount: Decimal, price: Decimal) -> Decimal:
+    """amount / price on 18 decimals rounded toward +inf: the fewest whole token units that
+    `amount` USDC covers at `price` (what a reduction by `amount` used up of a sell, so the
+    rest never counts a unit twice). Exact under any context; shapes as index_units_down."""
+    return _index_quotient(amount, price, up=True)
+
+
+def _index_quotient(amount: Decimal, price: Decimal, *, up: bool) -> Decimal:
+    if not price.is_finite() or price <= 0:
+        raise ValueError(f"price must be positive, got {price}")
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"amount must be >= 0, got {amount}")
+    ctx = EXACT_CONTEXT
+    scaled = ctx.scaleb(amount, Decimal(INDEX_TOKEN_DECIMALS))
+    count = ctx.divide_int(scaled, price)  # floor: both are non-negative
+    if up and ctx.multiply(count, price) != scaled:
+        count = ctx.add(count, 1)
+    return ctx.scaleb(count, Decimal(-INDEX_TOKEN_DECIMALS)).quantize(INDEX_QUANTUM, context=ctx)
+
+
 # Sums of 34-digit quotients can land a unit of the last digit past an exact bound (spend
 # exactly equal to net, say). Overshoots up to this are rounding, not money.
 ROUNDING_NOISE = Decimal("1e-20")

@@ -3,14 +3,15 @@
 A buy is collateral (USDC), a sell index units, so one is weighed in the other's unit at the
 current limit price of the side being reduced: a sell of q units against a buy queue takes
 q × P_buy × fee_factor of its collateral (what engaging q units would have cost); a buy of A
-USDC against a redemption takes A / P_sell of its units. The order reduces what is not yet
-engaged (most recent first); only when nothing is engaged or done does its excess flip to the
-other side (a new redemption or a new buy); otherwise the response says what was reduced and
-why the rest was not. Neither side is left below the minimum order (SPEC §3; sell_size.py):
-the rest of a flip that small is not redeemed, and a buy that would leave a redemption's unsold,
-unengaged units worth less than min_order at the bids takes them all (they are returned to the
-client with the rest), as a cancel may not leave such dust. Without a price the request is
-rejected, never guessed.
+USDC against a redemption takes A / P_sell of its units (rounded down to the token's 18
+decimals: never a unit more than paid for; core/money.py index_units_down). The order
+reduces what is not yet engaged (most recent first); only when nothing is engaged or done
+does its excess flip to the other side (a new redemption or a new buy); otherwise the
+response says what was reduced and why the rest was not. Neither side is left below the
+minimum order (SPEC §3; sell_size.py): the rest of a flip that small is not redeemed, and a
+buy that would leave a redemption's unsold, unengaged units worth less than min_order at the
+bids takes them all (they are returned to the client with the rest), as a cancel may not
+leave such dust. Without a price the request is rejected, never guessed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from indexmaker.core.events import (
     RequestStatus,
     SendToClient,
 )
-from indexmaker.core.money import round_index_down, round_usdc_down, usdc_text
+from indexmaker.core.money import (
+    exact_multiply,
+    exact_sub,
+    index_units_down,
+    index_units_up,
+    round_index_down,
+    round_usdc_down,
+    usdc_text,
+)
 from indexmaker.engine.sell_size import dust_remainder
 from indexmaker.model.order import IndexOrder
 from indexmaker.model.redemption import Redemption
@@ -57,13 +66,14 @@ def sell_against_buy(
     if isinstance(price, str):
         _answer(engine, request, RequestStatus.REJECTED, f"cannot weigh against the buy: {price}")
         return
-    per_unit = price * engine.setup.config.fee_factor
-    wanted = request.amount * per_unit
+    per_unit = exact_multiply(price, engine.setup.config.fee_factor)
+    wanted = exact_multiply(request.amount, per_unit)
     reducible = engine.orders.reducible(order)
     take = reducible if wanted >= reducible else round_usdc_down(wanted)
     if take > 0:
         engine.reduce_buy(order, take)
-    left = round_index_down(request.amount - take / per_unit)
+    # The units `take` stands for round up, so the rest of the sell never counts one twice.
+    left = round_index_down(exact_sub(request.amount, index_units_up(take, per_unit)))
     reduced = f"reduced the buy by {usdc_text(take)} USDC"
     if left <= 0:
         _answer(engine, request, RequestStatus.NEW, reduced)
@@ -95,14 +105,16 @@ def buy_against_sell(
         engine.orders.reject_id(request.client, request.client_order_id)
         _answer(engine, request, RequestStatus.REJECTED, f"cannot weigh against the sell: {price}")
         return None
-    units = request.amount / price
+    # Never a unit more than the USDC pays for; the USDC they stand for is exact, and the
+    # rest of the buy rounds down to USDC's 6 decimals.
+    units = index_units_down(request.amount, price)
     before = engine.redemptions.reducible(redemption)
     basket, min_order = engine.redemptions.baskets[request.symbol], engine.setup.config.min_order
     dust = dust_remainder(basket, before, before - units, engine.market, min_order)
     if dust is not None:  # SPEC §3: no sell below the minimum order is left: all of it goes
         units = before
     taken = engine.redemptions.reduce(redemption, units, "reduced by a buy")
-    left = round_usdc_down(request.amount - taken * price)
+    left = round_usdc_down(exact_sub(request.amount, exact_multiply(taken, price)))
     reduced = f"reduced the redemption by {round_index_down(taken)} index units"
     if dust is not None:
         reduced += (

@@ -16,7 +16,13 @@ from indexmaker.core.events import (
     RequestStatus,
 )
 from indexmaker.core.ids import ClientKey, ClientQuoteId, Symbol
-from indexmaker.core.money import exact_multiply, round_index_down, round_usdc
+from indexmaker.core.money import (
+    exact_add,
+    exact_multiply,
+    index_units_down,
+    round_index_down,
+    round_usdc,
+)
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.sell_proceeds import least_net
@@ -137,10 +143,14 @@ class QuoteManager:
         net = amount - routing_fee
         if net < 0:
             net = ZERO
-        possible = net / cfg.fee_factor / index_price
-        usable = min(net / cfg.fee_factor, cfg.max_order_volley) / index_price
-        fillable = min(usable, fillable_cap)
-        return round_index_down(possible), round_index_down(fillable), round_usdc(index_price)
+        # net / fee_factor / P as one exact quotient on 18 decimals (two 34-digit divisions
+        # could round across a token unit); the volley cap compared exactly.
+        per_unit = exact_multiply(cfg.fee_factor, index_price)
+        possible = index_units_down(net, per_unit)
+        capped = net > exact_multiply(cfg.max_order_volley, cfg.fee_factor)
+        usable = index_units_down(cfg.max_order_volley, index_price) if capped else possible
+        fillable = min(usable, round_index_down(fillable_cap))
+        return possible, fillable, round_usdc(index_price)
 
     def compute_sell(
         self,
@@ -166,8 +176,8 @@ class QuoteManager:
         if priced is None:
             return None
         index_price, fillable_cap = priced
-        most = cfg.max_order_volley / index_price
-        fillable = min(units, most, fillable_cap)
+        most = index_units_down(cfg.max_order_volley, index_price)
+        fillable = min(units, most, round_index_down(fillable_cap))
         value = exact_multiply(units, index_price)
         return (
             round_index_down(units),
@@ -202,7 +212,7 @@ class QuoteManager:
             book = market.book(asset.instrument)
             if limit is None or book is None:
                 return None
-            index_price += asset.quantity * limit
+            index_price = exact_add(index_price, exact_multiply(asset.quantity, limit))
             units = book.taker_liquidity(side, limit, cfg.max_levels) / asset.quantity
             fillable_cap = units if fillable_cap is None else min(fillable_cap, units)
         if fillable_cap is None or index_price <= 0:

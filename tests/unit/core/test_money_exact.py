@@ -26,6 +26,8 @@ from indexmaker.core.money import (
     exact_add,
     exact_sub,
     index_to_units,
+    index_units_down,
+    index_units_up,
     pad_up_to_step,
     round_down_to_step,
     round_down_to_tick,
@@ -203,3 +205,42 @@ def test_exact_add_and_sub_do_not_round_in_a_small_context() -> None:
         rest = exact_sub(quantity, taken)
         assert rest == Decimal("1.3862044111725549100957890419916975")
         assert exact_add(taken, rest) == quantity
+
+
+# USDC amounts (6 decimals) and prices with up to 34 digits that rarely divide each other.
+usdc_amounts = st.builds(
+    lambda units: D(units).scaleb(-6), st.integers(min_value=0, max_value=10**16)
+)
+prices = st.builds(
+    lambda digits, exponent: D(f"{digits}E{exponent}"),
+    st.integers(min_value=1, max_value=10**34 - 1),
+    st.integers(min_value=-30, max_value=0),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=usdc_amounts, price=prices, ctx=st.sampled_from(HOSTILE))
+def test_index_units_of_an_amount_are_the_exact_quotient_on_18_decimals(
+    amount: Decimal, price: Decimal, ctx: Context
+) -> None:
+    """Issue 12 review: a buy weighed against a sell took amount / price to 34 digits (37
+    decimals reached the client); the units are the exact quotient floored (or ceiled) on the
+    token's 18 decimals, whatever the caller's context."""
+    with localcontext(ctx):
+        low, high = index_units_down(amount, price), index_units_up(amount, price)
+    exact = _fraction(amount) / _fraction(price)
+    quantum = Fraction(1, 10**18)
+    assert low.as_tuple().exponent == high.as_tuple().exponent == -18
+    assert _fraction(low) <= exact < _fraction(low) + quantum
+    assert _fraction(high) - quantum < exact <= _fraction(high)
+
+
+@pytest.mark.parametrize("ctx", HOSTILE, ids=lambda c: f"prec{c.prec}-{c.rounding}")
+def test_index_units_worked_by_hand(ctx: Context) -> None:
+    # 50 / 39.7 = 1.259445843828715365239...; 6 / 3 = 2 exactly (no rounding either way).
+    with localcontext(ctx):
+        assert index_units_down(D(50), D("39.7")) == D("1.259445843828715365")
+        assert index_units_up(D(50), D("39.7")) == D("1.259445843828715366")
+        assert index_units_down(D(6), D(3)) == index_units_up(D(6), D(3)) == D(2)
+        with pytest.raises(ValueError, match="price must be positive"):
+            index_units_down(D(1), D(0))

@@ -6,7 +6,8 @@ IDX = 2 AAA + 1 BBB, asks AAA 10 (×100) and 10.05 (×100), BBB 20 (×100): limi
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
+from fractions import Fraction
 
 from indexmaker.core.events import (
     BookSnapshot,
@@ -245,3 +246,15 @@ def test_a_sell_quote_request_is_answered_with_its_expected_proceeds() -> None:
     assert answer == IndexQuoteResponse(
         ClientQuoteId("S2"), D(10), D(10), D("39.402000"), D("393.231959")
     )
+
+
+def test_a_quote_at_a_price_that_does_not_divide_is_the_exact_quotient_on_18_decimals() -> None:
+    """1000 / 1.002 / 40.40 = 24.70345… with no end: the quotient of 1000 by 1.002 × 40.40 =
+    40.4808, floored on the token's 18 decimals as one exact division (issue 12 review), the
+    same under a caller's tiny context."""
+    q = QuoteManager(SolverConfig())
+    exact = Fraction(1000) / Fraction("40.4808")
+    units = D(exact.numerator * 10**18 // exact.denominator).scaleb(-18)
+    assert q.compute(IDX, market(), D(1000)) == (units, units, D("40.40"))
+    with localcontext(Context(prec=10)):
+        assert q.compute(IDX, market(), D(1000)) == (units, units, D("40.40"))
