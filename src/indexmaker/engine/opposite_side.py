@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from indexmaker.core.events import (
+    CancelIndexOrderResponse,
     NewIndexOrderRequest,
     NewIndexOrderResponse,
     RequestStatus,
@@ -57,6 +58,19 @@ def _answer(engine: Engine, request: NewIndexOrderRequest, status: RequestStatus
     engine.solver.out.append(SendToClient(request.client, response))
 
 
+def _done(engine: Engine, request: NewIndexOrderRequest, why: str, rest: str) -> None:
+    """An order that ends where it was weighed (SPEC §3): accepted with what it reduced, then
+    ended at once with a final report, so it is never left open with nothing to come (issue
+    12 review: a buy used up reducing a sell stayed `accepted` forever). The final report is
+    the wire's CancelIndexOrder response, status canceled (what ends a buy or sell whose rest
+    is taken off), unsolicited, its reason saying the order is done and why."""
+    _answer(engine, request, RequestStatus.NEW, why)
+    final = CancelIndexOrderResponse(
+        request.client_order_id, RequestStatus.CANCELED, f"done: {rest}"
+    )
+    engine.solver.out.append(SendToClient(request.client, final))
+
+
 def sell_against_buy(
     engine: Engine, request: NewIndexOrderRequest, order: IndexOrder, now: datetime
 ) -> None:
@@ -75,23 +89,24 @@ def sell_against_buy(
     # The units `take` stands for round up, so the rest of the sell never counts one twice.
     left = round_index_down(exact_sub(request.amount, index_units_up(take, per_unit)))
     reduced = f"reduced the buy by {usdc_text(take)} USDC"
+    ended = f"{reduced}; none of its index units sold"
     if left <= 0:
-        _answer(engine, request, RequestStatus.NEW, reduced)
+        _done(engine, request, reduced, f"nothing left to sell ({ended})")
     elif engine.orders.find(request.client, request.symbol) is None:
         flipped = dataclasses.replace(request, amount=left)
         refused = engine.redemptions.refusal(flipped)  # too small for the venue and issuer
         if refused is not None:
             why = f"{reduced}; the other {left} index units were not redeemed: {refused}"
-            _answer(engine, request, RequestStatus.NEW, why)
+            _done(engine, request, why, f"the other {left} index units are not sold ({ended})")
             return
         engine.redemptions.accept(flipped, engine.orders.next_arrival(), now, f"{reduced}; ")
     else:
-        _answer(
+        _done(
             engine,
             request,
-            RequestStatus.NEW,
             f"{reduced} (all not yet engaged); the other {left} index units were not "
             "redeemed: collateral engaged in a batch is released only when the batch completes",
+            f"the other {left} index units are not sold ({ended})",
         )
 
 
@@ -124,14 +139,15 @@ def buy_against_sell(
     if left >= engine.setup.config.min_order and untouched:
         return left
     engine.orders.reject_id(request.client, request.client_order_id)
+    ended = f"{reduced}; no collateral spent, nothing minted"
     if left <= 0:
-        _answer(engine, request, RequestStatus.NEW, reduced)
+        _done(engine, request, reduced, f"nothing left to buy ({ended})")
     else:
-        _answer(
+        _done(
             engine,
             request,
-            RequestStatus.NEW,
             f"{reduced}; the other {usdc_text(left)} USDC was not bought: units of the "
             "redemption are engaged or sold (or the rest is below the minimum order)",
+            f"the other {usdc_text(left)} USDC is not bought ({ended})",
         )
     return None

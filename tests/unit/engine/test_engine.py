@@ -266,10 +266,17 @@ def test_cancel_and_opposite_side_reduce_then_remove() -> None:
     # An opposite-side order reduces too: a sell of 2 index units weighs 2 × P × fee_factor
     # at the buy limit P = 2 × 10.1 + 1 × 20.2 = 40.4: 80.9616 USDC (600 → 519.0384).
     sell = NewIndexOrderRequest(ALICE, ClientOrderId("S1"), IDX, Side.SELL, D("2"))
+    # The sell is used up there: it ends at once with a final report (issue 12 review).
     assert messages(engine.handle(sell)) == [
         NewIndexOrderResponse(
             ClientOrderId("S1"), RequestStatus.NEW, "reduced the buy by 80.9616 USDC"
-        )
+        ),
+        CancelIndexOrderResponse(
+            ClientOrderId("S1"),
+            RequestStatus.CANCELED,
+            "done: nothing left to sell (reduced the buy by 80.9616 USDC; none of its index "
+            "units sold)",
+        ),
     ]
     assert update.amount == D("519.0384") and ledger.ready_available() == D("480.9616")
     # Cancelling the rest removes the order and frees all the collateral.
@@ -308,8 +315,14 @@ def test_sell_beyond_the_unengaged_part_while_engaged_reduces_it_and_says_why() 
     assert update is not None and update.status is OrderStatus.ENGAGED
     assert update.engaged == D("404.808")
     sell = NewIndexOrderRequest(ALICE, ClientOrderId("S1"), IDX, Side.SELL, D("1000"))
-    (response,) = messages(engine.handle(sell))
+    (response, final) = messages(engine.handle(sell))
     left = round_index_down(D(1000) - D("595.192") / (D("40.4") * D("1.002")))
+    assert final == CancelIndexOrderResponse(
+        ClientOrderId("S1"),
+        RequestStatus.CANCELED,
+        f"done: the other {left} index units are not sold (reduced the buy by 595.192 USDC; "
+        "none of its index units sold)",
+    )
     assert response == NewIndexOrderResponse(
         ClientOrderId("S1"),
         RequestStatus.NEW,

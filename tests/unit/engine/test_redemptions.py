@@ -217,7 +217,13 @@ def test_a_sell_flips_a_buy_queue_with_nothing_engaged_into_a_redemption() -> No
     assert sent(state, mark) == [
         NewIndexOrderResponse(
             ClientOrderId("S1"), RequestStatus.NEW, "reduced the buy by 120.12 USDC"
-        )
+        ),
+        CancelIndexOrderResponse(
+            ClientOrderId("S1"),
+            RequestStatus.CANCELED,
+            "done: nothing left to sell (reduced the buy by 120.12 USDC; none of its index "
+            "units sold)",
+        ),
     ]
     update = state.world.engine.orders.update(bob, ClientOrderId("B1"))
     assert update is not None and update.amount == D("379.88")

@@ -178,7 +178,13 @@ def test_a_sell_flipping_a_buy_redeems_no_rest_below_the_minimum() -> None:
             "reduced the buy by 500 USDC; the other 0.112487512487512487 index units were not "
             "redeemed: amount 0.112487512487512487 index units is worth 4.465754 USDC at the "
             f"current bids, below {MINIMUM} at the bids)",
-        )
+        ),
+        CancelIndexOrderResponse(
+            ClientOrderId("S1"),
+            RequestStatus.CANCELED,
+            "done: the other 0.112487512487512487 index units are not sold (reduced the buy "
+            "by 500 USDC; none of its index units sold)",
+        ),
     ]
     assert state.world.engine.orders.update(bob, ClientOrderId("B1")) is None
     assert state.world.engine.redemptions.get(bob, ClientOrderId("S1")) is None

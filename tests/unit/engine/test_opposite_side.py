@@ -1,8 +1,9 @@
-"""Opposite-side orders weighed exactly (issue 12 review): a buy against a client's sell takes
+"""Opposite-side orders weighed exactly and ended (issue 12 review): a buy against a sell takes
 amount / P_sell index units rounded down to the token's 18 decimals (never a unit more than it
 pays for), a sell against a buy rounds the units its USDC stands for up; every figure the
 client then reads (the reduction, a later cancel) has at most 18 decimals, the same under any
-Decimal context the caller runs in."""
+Decimal context the caller runs in. An order used up where it was weighed ends at once with a
+final report (CancelIndexOrder, status canceled, "done: ...")."""
 
 from __future__ import annotations
 
@@ -41,13 +42,25 @@ def test_a_buy_against_a_sell_at_a_price_that_does_not_divide_takes_whole_token_
         # At the sell limit P = 2 x 9.9 + 19.9 = 39.7, 50 USDC pay for 1.2594458438287153652...
         # units: 1.259445843828715365 of them on 18 decimals (down), never the 34-digit quotient.
         mark = len(state.world.log.messages)
+        unspent = state.world.engine.collateral.unspent(alice)
         state.world.submit(order("alice", state, "A2", Side.BUY, "50"))
-        reduced = [m for m in sent(state, mark) if isinstance(m, NewIndexOrderResponse)]
-        assert reduced[0] == NewIndexOrderResponse(
-            ClientOrderId("A2"),
-            RequestStatus.NEW,
-            "reduced the redemption by 1.259445843828715365 index units",
-        )
+        # The buy is used up there: it ends at once with a final report (SPEC §3; issue 12
+        # review: it stayed `accepted` forever), spending no collateral.
+        assert sent(state, mark) == [
+            NewIndexOrderResponse(
+                ClientOrderId("A2"),
+                RequestStatus.NEW,
+                "reduced the redemption by 1.259445843828715365 index units",
+            ),
+            CancelIndexOrderResponse(
+                ClientOrderId("A2"),
+                RequestStatus.CANCELED,
+                "done: nothing left to buy (reduced the redemption by 1.259445843828715365 "
+                "index units; no collateral spent, nothing minted)",
+            ),
+        ]
+        assert state.world.engine.orders.update(alice, ClientOrderId("A2")) is None
+        assert state.world.engine.collateral.unspent(alice) == unspent
         assert redemption.quantity == D("23.740554156171284635")
         assert redemption.quantity.as_tuple().exponent >= -18
         # The cancel of everything left names the rest in whole token units.
