@@ -25,6 +25,8 @@ class HoldCode(Enum):
     OTHER_SIDE = "other_side"  # an order of the other side is never mixed into a batch
     BELOW_FLOOR = "below_floor"  # the client's min_proceeds is above what the bids pay
     THROTTLED = "throttled"  # net redemptions of the window at the limit: waits FIFO
+    BALANCE_SHORT = "balance_short"  # the venue holds less of an asset than our lots (issue
+    # 10): its orders wait until a balance report covers the lots again
     OVER_ABSORB_LIMIT = "over_absorb_limit"  # legs below the venue minimum would raise the
     # issuer's absorbed inventory above max_issuer_absorb: waits for buys, the books or more
     # redemptions

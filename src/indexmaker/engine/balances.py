@@ -3,9 +3,12 @@
 Every lot the core opened is held at the venue until it is sold (`InventoryManager.held`), so
 the venue's balance of a base asset (free + locked) must cover what our lots of it hold. A
 balance below that means a fill we booked never reached the account, or something left it:
-the operator is alerted (`balance_short`); nothing is traded or changed because of it. One
-short report is not enough: a balance sent just before a fill the core has already booked is
-short for a moment, so the alert comes when the next report of that asset is still short.
+the operator is alerted (`balance_short`), and the orders that need the asset wait: no batch
+(buy, sell or rebalance) trades an instrument of that base asset on that venue until a report
+covers the lots again (issue 10: "the affected orders wait"; their hold is `balance_short`,
+`blocked`). One short report is not enough: a balance sent just before a fill the core has
+already booked is short for a moment, so the alert and the hold come when the next report of
+that asset is still short.
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ class VenueBalances:
             for instrument, rule in rules.items()
             if instrument.venue == venue and rule.base_asset == asset
         )
+
+    def blocked(self, rules: Mapping[InstrumentId, InstrumentRules]) -> dict[InstrumentId, str]:
+        """The instruments whose base asset is short at their venue (alerted, not covered
+        since), with the reason their orders wait."""
+        held: dict[InstrumentId, str] = {}
+        for venue, asset in sorted(self.short):
+            event = self.latest[(venue, asset)]
+            there = exact_add(event.free, event.locked)
+            for instrument in self.held(venue, asset, rules):
+                held[instrument] = (
+                    f"{venue} {asset}: the venue holds {there}, less than our lots; waiting "
+                    "for a balance that covers them (operator alert balance_short)"
+                )
+        return held
 
     def on_balance(
         self, event: VenueBalance, rules: Mapping[InstrumentId, InstrumentRules]

@@ -190,6 +190,7 @@ class Engine:
         self.solver.redemptions = self.redemptions
         self.redemptions.settlement.pending_hops = self.pending_hops  # withdrawals asked too
         self.solver.executions.sells = self.redemptions
+        self.solver.executions.balances = self.balances  # a short asset holds its orders
         self.rebalance = RebalanceManager(
             config,
             self.baskets,

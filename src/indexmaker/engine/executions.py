@@ -23,6 +23,7 @@ from indexmaker.core.events import (
     ExchangeOrderStatusUnknown,
     QueryExchangeOrder,
 )
+from indexmaker.core.holds import HoldCode, HoldReason
 from indexmaker.core.ids import InstrumentId
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
 from indexmaker.engine.commission import lot_terms
@@ -34,6 +35,7 @@ from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import Side
 
 if TYPE_CHECKING:
+    from indexmaker.engine.balances import VenueBalances
     from indexmaker.engine.rebalance import RebalanceManager
     from indexmaker.engine.redemptions import RedemptionManager
 
@@ -66,6 +68,8 @@ class ExecutionReports:
         self.sells: RedemptionManager | None = None
         # Rebalance rounds (engine/rebalance.py): their executions move an index's holdings.
         self.rebalance: RebalanceManager | None = None
+        # The venue's balances (engine/balances.py): an asset short there holds its orders.
+        self.balances: VenueBalances | None = None
 
     def on_fill(self, fill: ExchangeFill, now: datetime) -> None:
         """Deduplicated by trade id; opens a lot; allocates it or carries it (late fill)."""
@@ -204,10 +208,20 @@ class ExecutionReports:
         wait = min(self.config.reject_cooldown * (2**repeats), self.config.max_reject_cooldown)
         self._cooldown[asset] = (now + wait, repeats + 1, reason)
 
-    def blocked_assets(self, now: datetime) -> dict[InstrumentId, str]:
-        """Assets cooling down after a venue reject, with the reason to give the orders."""
-        return {
-            asset: f"{asset} refused by the venue ({reason}); retry after {until.isoformat()}"
+    def blocked_assets(self, now: datetime) -> dict[InstrumentId, HoldReason]:
+        """Assets no batch may trade now, with the hold to give the orders: cooling down after
+        a venue reject, or short at the venue (issue 10: a discrepancy that cannot be resolved
+        automatically is an alert, and the affected orders wait until a balance covers the
+        lots again; engine/balances.py)."""
+        blocked = {
+            asset: HoldReason(
+                HoldCode.COOLING_DOWN,
+                f"{asset} refused by the venue ({reason}); retry after {until.isoformat()}",
+            )
             for asset, (until, _, reason) in self._cooldown.items()
             if until > now
         }
+        if self.balances is not None:
+            for asset, why in self.balances.blocked(self.rules).items():
+                blocked.setdefault(asset, HoldReason(HoldCode.BALANCE_SHORT, why))
+        return blocked

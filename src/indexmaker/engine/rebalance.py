@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import BatchEvent, Command, ExchangeFill
+from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex
@@ -104,8 +105,9 @@ class RebalanceManager:
         self._open: dict[Symbol, BatchId] = {}
         self.redemptions: RedemptionManager | None = None
         self.planner = RoundPlanner(config, market, inventory, holdings, rules)
-        # Assets cooling down after a venue reject (ExecutionReports.blocked_assets).
-        self.blocked: Callable[[datetime], Mapping[InstrumentId, str]] | None = None
+        # Assets cooling down after a venue reject or short at the venue
+        # (ExecutionReports.blocked_assets).
+        self.blocked: Callable[[datetime], Mapping[InstrumentId, HoldReason]] | None = None
 
     # ------------------------------------------------------------------ proposal
 

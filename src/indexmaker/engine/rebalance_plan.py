@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import InstrumentId
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing, cross
@@ -82,7 +83,7 @@ class RoundPlanner:
         left: list[Leftover],
         buy_plan: BatchPlan[OrderUpdate] | None,
         sell_plan: BatchPlan[Redemption] | None,
-        blocked: Mapping[InstrumentId, str],
+        blocked: Mapping[InstrumentId, HoldReason],
         now: datetime,
     ) -> RoundPlan | None:
         """The round's orders, idle inventory to take and crossings with the tick's client

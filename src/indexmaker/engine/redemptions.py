@@ -83,7 +83,7 @@ class RedemptionManager(RedemptionRequests):
         rules: Mapping[InstrumentId, InstrumentRules],
         out: list[Command],
         new_batch_id: Callable[[], BatchId],
-        blocked: Callable[[datetime], Mapping[InstrumentId, str]],
+        blocked: Callable[[datetime], Mapping[InstrumentId, HoldReason]],
         exchange: Designation,
         trading_chain: Designation,
     ) -> None:

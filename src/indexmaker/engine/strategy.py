@@ -127,7 +127,7 @@ class Strategy:
         carried: Mapping[InstrumentId, Decimal],
         rules: Mapping[InstrumentId, InstrumentRules],
         cap: Decimal,
-        blocked: Mapping[InstrumentId, str] | None = None,
+        blocked: Mapping[InstrumentId, HoldReason] | None = None,
         side: Side = Side.BUY,
     ) -> BatchPlan[C]:
         """Fit `candidates` into one batch of `side`; `blocked` assets (e.g. cooling down after
@@ -151,8 +151,7 @@ class Strategy:
             if group is None and basket.symbol not in unpriced and blocked:
                 for asset in basket.assets:
                     if asset.instrument in blocked:
-                        why = blocked[asset.instrument]
-                        unpriced[basket.symbol] = HoldReason(HoldCode.COOLING_DOWN, why)
+                        unpriced[basket.symbol] = blocked[asset.instrument]
                         break
             if group is None and basket.symbol not in unpriced:
                 price = self._index_limit_price(basket, market, limits, rules, side)
