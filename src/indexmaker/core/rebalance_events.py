@@ -64,7 +64,7 @@ class RebalanceReport:
 
     symbol: Symbol
     version: int  # the basket version being moved to
-    kind: str  # "started" | "round" | "completed"
+    kind: str  # "started" | "round" | "waiting" (cannot trade off target: `reason`) | "completed"
     round: int  # rounds completed so far
     units: Decimal  # index units outstanding
     progression: Decimal

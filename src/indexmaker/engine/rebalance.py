@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.events import BatchEvent, Command, ExchangeFill
+from indexmaker.core.events import Alert, BatchEvent, Command, ExchangeFill
 from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import round_usdc
@@ -46,7 +46,12 @@ from indexmaker.engine.holdings import IndexHoldings, SellBaskets
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.rebalance_plan import RoundPlan, RoundPlanner
-from indexmaker.engine.rebalance_reports import Leftover, build_report, leftovers
+from indexmaker.engine.rebalance_reports import (
+    Leftover,
+    below_minimums,
+    build_report,
+    leftovers,
+)
 from indexmaker.engine.strategy import BatchPlan
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
@@ -163,11 +168,21 @@ class RebalanceManager:
             if symbol in self._open or symbol in selling:
                 continue  # one round at a time; never beside a redemption of the index
             if now - rebalance.started_at >= self.config.rebalance_ttl:
-                self._finish(rebalance, now, f"expired after {self.config.rebalance_ttl}")
+                expired = f"expired after {self.config.rebalance_ttl}"
+                if rebalance.waiting is not None:
+                    expired = f"stopped: below minimums ({expired}; {rebalance.waiting})"
+                self._finish(rebalance, now, expired)
                 continue
             if rebalance.next_round_at is not None and now < rebalance.next_round_at:
                 continue
             left = leftovers(rebalance, self.holdings, self.market)
+            cash = self.holdings.cash_of(symbol)
+            cfg = self.config
+            stuck = below_minimums(left, cash, cfg.fee_factor, cfg.min_asset_volley)
+            if stuck is not None:  # off target, cannot trade: say why once, look again later
+                self._wait(rebalance, stuck, now)
+                continue
+            rebalance.waiting = None
             done = self._done_reason(rebalance, left)
             if done is not None:
                 self._finish(rebalance, now, done)
@@ -178,6 +193,19 @@ class RebalanceManager:
                 return planned
             rebalance.next_round_at = self._next_look(rebalance, now)
         return None
+
+    def _wait(self, rebalance: Rebalance, why: str, now: datetime) -> None:
+        """Nothing can trade while off target: an operator alert and a report the first
+        time (never `completed`: /v1/rebalances keeps it open), then look again after
+        `rebalance_interval` until client flow makes the legs tradable or the TTL ends it."""
+        if rebalance.waiting is None:
+            symbol = rebalance.target.symbol
+            self.out.append(
+                Alert("rebalance_below_minimum", f"{symbol} v{rebalance.version}: {why}")
+            )
+            self._report(rebalance, "waiting", why)
+        rebalance.waiting = why
+        rebalance.next_round_at = now + self.config.rebalance_interval
 
     def _next_look(self, rebalance: Rebalance, now: datetime) -> datetime:
         """Nothing could trade now: look again after `rebalance_interval` (the books, the

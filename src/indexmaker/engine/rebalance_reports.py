@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from indexmaker.core.ids import InstrumentId
-from indexmaker.core.money import round_rate, round_usdc
+from indexmaker.core.money import round_rate, round_usdc, usdc_text
 from indexmaker.core.rebalance_events import RebalanceAssetLine, RebalanceReport
 from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.prices import MarketData
@@ -54,6 +54,30 @@ def leftovers(rebalance: Rebalance, holdings: IndexHoldings, market: MarketData)
             Leftover(instrument, target, held, target - held, mid or progress.arrival_mid)
         )
     return result
+
+
+def below_minimums(
+    left: list[Leftover], cash: Decimal, fee_factor: Decimal, least: Decimal
+) -> str | None:
+    """Why a rebalance off target cannot trade now, or None: buys of at least `least`
+    (min_asset_volley, USDC) wait for cash that only sales give, and every sell leg is worth
+    less than `least` (the venue minimum the planner keeps to), so nothing can be sold. Not
+    "sales spent": nothing was sold. Client flow (redemptions, buys of the index) or a
+    larger index makes the legs tradable again."""
+    sells = [x for x in left if x.quantity < 0]
+    buys = [x for x in left if x.quantity > 0 and x.quantity * x.mid >= least]
+    if not sells or not buys or cash / fee_factor >= least:
+        return None
+    if any(-x.quantity * x.mid >= least for x in sells):
+        return None
+    largest = max(-x.quantity * x.mid for x in sells)
+    wanted = sum((x.quantity * x.mid for x in buys), ZERO)
+    return (
+        f"every sell leg is below min_asset_volley {least} USDC (the largest of "
+        f"{len(sells)}: {usdc_text(largest)} USDC), so nothing can be sold to fund "
+        f"{len(buys)} buy leg(s) worth {usdc_text(wanted)} USDC; waiting for client flow "
+        "or larger holdings"
+    )
 
 
 def build_report(

@@ -105,6 +105,9 @@ class Rebalance:
     round_ids: set[BatchId] = field(default_factory=set)  # every round's batch id
     next_round_at: datetime | None = None  # nothing could trade: look again then
     done: bool = False
+    # Why it cannot trade while off target (legs below min_asset_volley), once alerted;
+    # None while it trades. Its end after rebalance_ttl names it ("stopped: below minimums").
+    waiting: str | None = None
 
     @property
     def version(self) -> int:
