@@ -50,6 +50,7 @@ from indexmaker.engine.rebalance_reports import (
     Leftover,
     below_minimums,
     build_report,
+    done_reason,
     leftovers,
 )
 from indexmaker.engine.strategy import BatchPlan
@@ -218,15 +219,8 @@ class RebalanceManager:
         return min([now + self.config.rebalance_interval, *paced])
 
     def _done_reason(self, rebalance: Rebalance, left: list[Leftover]) -> str | None:
-        least = self.config.min_asset_volley
-        sells = [x for x in left if x.quantity < 0 and -x.quantity * x.mid >= least]
-        buys = [x for x in left if x.quantity > 0 and x.quantity * x.mid >= least]
-        if not sells and not buys:
-            return "on target (what is left is below min_asset_volley)"
-        cash = self.holdings.cash_of(rebalance.target.symbol)
-        if not sells and cash / self.config.fee_factor < least:
-            return "sales spent: what is left to buy stays underweight"
-        return None
+        cash, cfg = self.holdings.cash_of(rebalance.target.symbol), self.config
+        return done_reason(left, cash, cfg.fee_factor, cfg.min_asset_volley)
 
     # ------------------------------------------------------------------ a round
 

@@ -56,6 +56,24 @@ def leftovers(rebalance: Rebalance, holdings: IndexHoldings, market: MarketData)
     return result
 
 
+def done_reason(
+    left: list[Leftover], cash: Decimal, fee_factor: Decimal, least: Decimal
+) -> str | None:
+    """Why a rebalance is over, or None while it has something to trade: every leg below
+    `least` (min_asset_volley), or buys left that the sales' cash no longer funds. Never
+    while it cannot trade only because every sell leg is below the minimum (below_minimums:
+    it waits, nothing was sold)."""
+    if below_minimums(left, cash, fee_factor, least) is not None:
+        return None
+    sells = [x for x in left if x.quantity < 0 and -x.quantity * x.mid >= least]
+    buys = [x for x in left if x.quantity > 0 and x.quantity * x.mid >= least]
+    if not sells and not buys:
+        return "on target (what is left is below min_asset_volley)"
+    if not sells and cash / fee_factor < least:
+        return "sales spent: what is left to buy stays underweight"
+    return None
+
+
 def below_minimums(
     left: list[Leftover], cash: Decimal, fee_factor: Decimal, least: Decimal
 ) -> str | None:
