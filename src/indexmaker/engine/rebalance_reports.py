@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from indexmaker.core.ids import InstrumentId
-from indexmaker.core.money import round_rate, round_usdc, usdc_text
+from indexmaker.core.money import ROUNDING_NOISE, round_rate, round_usdc, usdc_text
 from indexmaker.core.rebalance_events import RebalanceAssetLine, RebalanceReport
 from indexmaker.engine.holdings import IndexHoldings
 from indexmaker.engine.prices import MarketData
@@ -82,7 +82,8 @@ def below_minimums(
     less than `least` (the venue minimum the planner keeps to), so nothing can be sold. Not
     "sales spent": nothing was sold. Client flow (redemptions, buys of the index) or a
     larger index makes the legs tradable again."""
-    sells = [x for x in left if x.quantity < 0]
+    # A leg of 34th-digit noise (a fully sold asset's -4E-33) is sold, not waiting.
+    sells = [x for x in left if -x.quantity > ROUNDING_NOISE]
     buys = [x for x in left if x.quantity > 0 and x.quantity * x.mid >= least]
     if not sells or not buys or cash / fee_factor >= least:
         return None
