@@ -72,7 +72,20 @@ def test_bad_weights_are_refused_naming_the_field(
 
 
 def _world(rules: dict[str, Any] | None = None, **config: str) -> ScenarioRun:
-    data: dict[str, Any] = {
+    state = build(Scenario("rebalance", Path("rebalance"), world_data(rules, **config)))
+    alice = state.client("alice")
+    state.world.deposit(alice, D("1010.0075"))
+    state.world.submit(
+        NewIndexOrderRequest(alice, ClientOrderId("A1"), IDX, Side.BUY, D("1010.0075"))
+    )
+    state.world.advance(duration("4s"))
+    assert state.world.engine.solver.holdings.units_of(IDX) == D(25)
+    return state
+
+
+def world_data(rules: dict[str, Any] | None = None, **config: str) -> dict[str, Any]:
+    """IDX = 2 AAA + 1 BBB; books of AAA, BBB and CCC 300 deep around mids 10, 20 and 5."""
+    return {
         "rules": rules or {},
         "config": {"price_threshold": "0", "fee_factor": "1.001", **config},
         "exchange": {"fee_rate": "0.001", "latency": "20ms"},
@@ -84,15 +97,6 @@ def _world(rules: dict[str, Any] | None = None, **config: str) -> ScenarioRun:
         },
         "bridges": {"across": {"fixed_fee": "1.5", "delay": "1s"}},
     }
-    state = build(Scenario("rebalance", Path("rebalance"), data))
-    alice = state.client("alice")
-    state.world.deposit(alice, D("1010.0075"))
-    state.world.submit(
-        NewIndexOrderRequest(alice, ClientOrderId("A1"), IDX, Side.BUY, D("1010.0075"))
-    )
-    state.world.advance(duration("4s"))
-    assert state.world.engine.solver.holdings.units_of(IDX) == D(25)
-    return state
 
 
 def _proposal(**extra: Any) -> RebalanceIndex:

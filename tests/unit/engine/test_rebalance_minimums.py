@@ -9,37 +9,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from indexmaker.core.events import NewIndexOrderRequest
-from indexmaker.core.ids import ClientOrderId, Symbol, instrument
+from indexmaker.core.ids import ClientOrderId
 from indexmaker.core.money import money_context
 from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.model.side import Side
 from indexmaker.sim.scenario import Scenario, build, duration
 
+from .test_rebalance import AAA, BBB, CCC, IDX, world_data
+
 D = Decimal
-IDX = Symbol("IDX")
-AAA, BBB, CCC = instrument("AAAUSDC"), instrument("BBBUSDC"), instrument("CCCUSDC")
 
 
 def test_a_rebalance_whose_sell_legs_are_all_below_the_minimum_waits_then_stops() -> None:
-    data: dict[str, Any] = {
-        "config": {
-            "price_threshold": "0",
-            "fee_factor": "1.001",
-            "rebalance_interval": "1s",
-            "rebalance_ttl": "10s",
-        },
-        "exchange": {"fee_rate": "0.001", "latency": "20ms"},
-        "indexes": {"IDX": {"AAAUSDC": "2", "BBBUSDC": "1"}},
-        "books": {
-            "AAAUSDC": {"bids": [["9.9", "300"]], "asks": [["10.1", "300"]]},
-            "BBBUSDC": {"bids": [["19.9", "300"]], "asks": [["20.1", "300"]]},
-            "CCCUSDC": {"bids": [["4.95", "300"]], "asks": [["5.05", "300"]]},
-        },
-        "bridges": {"across": {"fixed_fee": "1.5", "delay": "1s"}},
-    }
+    data = world_data(rebalance_interval="1s", rebalance_ttl="10s")
     with money_context():
         state = build(Scenario("small-rebalance", Path("small-rebalance"), data))
         world = state.world
