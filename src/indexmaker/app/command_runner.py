@@ -336,7 +336,7 @@ def not_known(missing: OrderNotFound) -> str:
     """The report reason of an order the venue does not know. Adapters word `OrderNotFound`
     differently (Binance's carries only the client order id), so the reason says what it means
     and keeps the adapter's words; the core puts the cause the status was unknown before it."""
-    detail = str(missing)
+    detail = mask_secrets(str(missing))  # an adapter error may quote a keyed URL
     return (
         f"the venue does not know the order ({detail})"
         if detail
