@@ -25,6 +25,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
     PlaceExchangeOrder,
 )
+from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import (
     BatchId,
     Designation,
