@@ -43,7 +43,7 @@ async def quote(client: IndexMakerClient, args: argparse.Namespace) -> int:
 
 
 async def order(client: IndexMakerClient, args: argparse.Namespace) -> int:
-    from indexmaker.server.client import Ack, Invoice, Nak, OrderResponse, new_id
+    from indexmaker.server.client import Ack, Invoice, Nak, OrderEnded, OrderResponse, new_id
     from indexmaker.server.client_redemption import RedemptionInvoice
 
     cid = args.client_order_id or new_id("o")
@@ -76,7 +76,11 @@ async def order(client: IndexMakerClient, args: argparse.Namespace) -> int:
             return 0
         selling = parse_side(args.side).value == "sell"
         wait = client.wait_redeemed if selling else client.wait_minted
-        invoice: Invoice | RedemptionInvoice = await wait(cid, args.wait_timeout)
+        try:
+            invoice: Invoice | RedemptionInvoice = await wait(cid, args.wait_timeout)
+        except OrderEnded as ended:  # done as asked: it reduced the other side (SPEC §3)
+            print(f"ended {cid}: {ended.reason}")
+            return 0
     finally:
         client.on_event = None  # our own close at the end is no news
     print_event(invoice)

@@ -49,6 +49,7 @@ from indexmaker.server.client_events import (
     Nak,
     NakError,
     NotConnected,
+    OrderEnded,
     OrderResponse,
     Position,
     Quote,
@@ -122,6 +123,7 @@ __all__ = [
     "Nak",
     "NakError",
     "NotConnected",
+    "OrderEnded",
     "OrderResponse",
     "Position",
     "Quote",
@@ -265,7 +267,8 @@ class IndexMakerClient(ClientLink):
 
         Raises RequestRejected with the server's reason if the order is rejected after its
         acceptance (e.g. its collateral was not ready within the service's collateral
-        timeout), TimeoutError if neither comes within `timeout` seconds."""
+        timeout), OrderEnded if the server ends it with nothing to mint (used up reducing the
+        client's sell, SPEC §3), TimeoutError if none comes within `timeout` seconds."""
         invoice = await self._tracking.wait_end(MINT_INVOICE, client_order_id, timeout)
         assert isinstance(invoice, Invoice)
         return invoice
@@ -276,8 +279,9 @@ class IndexMakerClient(ClientLink):
         """The RedemptionInvoice of a sell order (at once if it already came).
 
         Raises RequestRejected with the server's reason if the order is rejected after its
-        acceptance (e.g. the index tokens to sell never reached custody), TimeoutError if
-        neither comes within `timeout` seconds."""
+        acceptance (e.g. the index tokens to sell never reached custody), OrderEnded if the
+        server ends it with nothing to redeem (used up reducing the client's buy, SPEC §3),
+        TimeoutError if none comes within `timeout` seconds."""
         invoice = await self._tracking.wait_end(REDEMPTION_INVOICE, client_order_id, timeout)
         assert isinstance(invoice, RedemptionInvoice)
         return invoice

@@ -60,6 +60,21 @@ class RequestRejected(ClientError):
         self.reason = reason
 
 
+class OrderEnded(ClientError):
+    """The server ended an order without an invoice: nothing was left for it to do (SPEC §3:
+    a buy used up reducing the client's open sell). `reason` says what it did instead."""
+
+    def __init__(self, client_order_id: str, reason: str | None) -> None:
+        super().__init__(f"order {client_order_id} ended: {reason or 'no reason given'}")
+        self.client_order_id = client_order_id
+        self.reason = reason
+
+
+# The reason prefix of the unsolicited CancelIndexOrder response that ends such an order
+# (engine/opposite_side.py writes it).
+ORDER_DONE = "done: "
+
+
 class ServerSignatureError(ClientError):
     """A server frame did not verify against the server's address: it was not believed."""
 

@@ -16,12 +16,14 @@ from collections import deque
 from typing import Any
 
 from indexmaker.server.client_events import (
+    ORDER_DONE,
     Ack,
     CancelResponse,
     Challenge,
     Fill,
     Invoice,
     Nak,
+    OrderEnded,
     OrderResponse,
     Quote,
     QuoteStatus,
@@ -65,7 +67,8 @@ class ReplyTracker:
         # Rejections no request waited for: an order refused after its acceptance (a buy
         # whose collateral never became ready, a sell whose index tokens never reached
         # custody, issue 12). They end that order.
-        self.rejections: dict[str, OrderResponse] = {}
+        # orders ended without an invoice: rejected after their ACK, or ended "done: …"
+        self.rejections: dict[str, OrderResponse | CancelResponse] = {}
 
     # ------------------------------------------------------------ ACK/NAK by seq_num
 
@@ -130,6 +133,8 @@ class ReplyTracker:
                     self._end_waiters.pop((kind, client_order_id), None)
         if isinstance(end, OrderResponse):
             raise RequestRejected(f"order {client_order_id}", end.reason)
+        if isinstance(end, CancelResponse):
+            raise OrderEnded(client_order_id, end.reason)
         assert isinstance(end, Invoice | RedemptionInvoice)
         return end
 
@@ -186,7 +191,7 @@ class ReplyTracker:
                     NEW_INDEX_ORDER if isinstance(message, OrderResponse) else CANCEL_INDEX_ORDER
                 )
                 taken = self._resolve(msg_type, message.client_order_id, message)
-                if not taken and isinstance(message, OrderResponse) and not message.accepted:
+                if not taken and (_rejected(message) or _done(message)):
                     self.rejections[message.client_order_id] = message
                     self._end(MINT_INVOICE, message.client_order_id, message)
                     self._end(REDEMPTION_INVOICE, message.client_order_id, message)
@@ -223,3 +228,19 @@ class ReplyTracker:
                 waiter.set_result(message)
                 return True
         return False
+
+
+def _rejected(message: OrderResponse | CancelResponse) -> bool:
+    """An unsolicited NewIndexOrder answer `rejected`: the order was refused after its ACK."""
+    return isinstance(message, OrderResponse) and not message.accepted
+
+
+def _done(message: OrderResponse | CancelResponse) -> bool:
+    """An unsolicited CancelIndexOrder answer `canceled` whose reason starts "done: ": the
+    server ended an order that has nothing left to do, without an invoice (SPEC §3: a buy
+    used up reducing the client's sell; engine/opposite_side.py's final report)."""
+    return (
+        isinstance(message, CancelResponse)
+        and message.status == "canceled"
+        and (message.reason or "").startswith(ORDER_DONE)
+    )
