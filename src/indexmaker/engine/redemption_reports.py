@@ -15,6 +15,9 @@ from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import (
     EXACT_CONTEXT,
+    MONEY_CONTEXT,
+    exact_add,
+    exact_multiply,
     round_index_down,
     round_rate,
     round_usdc,
@@ -86,8 +89,11 @@ def build_redemption_invoice(redemption: Redemption, now: datetime) -> Redemptio
     for d in redemption.disposals:
         key = (d.lot_id, d.crossed)
         figures = merged.setdefault(key, [ZERO, ZERO, ZERO, ZERO])
-        figures[0] += d.quantity
-        figures[1] += d.quantity * d.sale_price
+        # Exact sums: the same lines however the lot was split over pieces and batches (a
+        # restart may split a redemption over two batches; issue 10), so the average sale
+        # price of pieces at one price is that price, not a 34-digit rounding of it.
+        figures[0] = exact_add(figures[0], d.quantity)
+        figures[1] = exact_add(figures[1], exact_multiply(d.quantity, d.sale_price))
         figures[2] += d.sale_fee
         figures[3] += d.pnl
         first.setdefault(key, (d.asset, d.cost_price))
@@ -98,7 +104,7 @@ def build_redemption_invoice(redemption: Redemption, now: datetime) -> Redemptio
             lot_id=key[0],
             quantity=figures[0],
             cost_price=first[key][1],
-            sale_price=figures[1] / figures[0],
+            sale_price=MONEY_CONTEXT.divide(figures[1], figures[0]),  # 34 digits
             fee=fees[i],
             pnl=round_usdc(figures[3]),
             crossed=key[1],
