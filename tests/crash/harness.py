@@ -148,14 +148,13 @@ EFFECT_KINDS = (
     *SELL_EFFECT_KINDS,
 )
 POINTS = ("commit", "effect", "before_commit")
-# The stages a long run must kill at: after the commit of every durable input kind; before
-# (the commit holding it) and after (it left) every outbound effect.
-# The sell side's stages are not among them: a redemption comes twice in the long run, and
-# a kill plan that went to its stages wherever they came next skipped the buys between and
-# ran out of lifecycle (28 places); they are killed as any other new stage, when near.
+SELL_KINDS = frozenset((*SELL_INPUT_KINDS, *SELL_EFFECT_KINDS))
+BUY_KINDS = frozenset(INPUT_KINDS + EFFECT_KINDS) - SELL_KINDS
+# The stages a long run must kill at, buy and sell side: after the commit of every durable
+# input kind; before (the commit holding it) and after (it left) every outbound effect.
 STAGES = frozenset(
-    {("commit", k) for k in INPUT_KINDS if k not in SELL_INPUT_KINDS}
-    | {(p, k) for k in EFFECT_KINDS if k not in SELL_EFFECT_KINDS for p in ("commit", "effect")}
+    {("commit", k) for k in INPUT_KINDS}
+    | {(p, k) for k in EFFECT_KINDS for p in ("commit", "effect")}
 )
 NEAR = 3  # lifecycle entries of the calm journal, from the nearest ahead, a kill may pick
 COVER = 12  # ... or, for a (point, kind) no kill has had yet
@@ -340,10 +339,18 @@ class KillPlan:
 
     `stages` given: one life per (point, kind), at the middle of its occurrences still
     ahead (the representative subset). Otherwise lives die until `kills` distinct places
-    (`Kill.place`) are reached or `lives` are spent: each at one of the nearest places
-    ahead that needs some of the lifecycle to become durable first (so it cannot be where
-    the last one died), a (point, kind) not killed yet first (a little further ahead if
-    need be), else the kinds of point in turn. Nearest, because a restart passes whole
+    (`Kill.place`) are reached and every stage (STAGES) has been killed at, or `lives` are
+    spent. A stage not killed yet comes first, at its first occurrence still ahead: a buy
+    side's wherever it is (the first order has them all); a sell side's within the order
+    under way (up to the next order's request: each order runs alone, so a jump skips at most
+    the rest of one sell's lifecycle, never the buys before it; the first sell covers the
+    sell side's stages, the second is there for what a restart passed by); once `kills`
+    places are reached, wherever it comes next. (A kind's count is the calm run's: a restart
+    that splits a batch sends more exchange orders and burns than it did, so the calm
+    run's n-th may come in a later order of the crashed one.) Else one of the nearest
+    places ahead that needs some of the lifecycle to become durable first (so it cannot be
+    where the last one died), a (point, kind) not killed yet first (a little further ahead
+    if need be), else the kinds of point in turn. Nearest, because a restart passes whole
     groups by as it reconciles: the lifecycle has few places to spare. A place is never
     chosen twice."""
 
@@ -366,6 +373,10 @@ class KillPlan:
     def places(self) -> int:
         return len({k.place for k in self.done})
 
+    @property
+    def covered(self) -> set[tuple[str, str]]:
+        return {k.stage for k in self.done}
+
     def next(self, view: StoreView) -> str | None:
         counts = view.lifecycle()
 
@@ -386,9 +397,17 @@ class KillPlan:
                 matching = [p for p in self.points if p.startswith(f"{point}:{kind}#")]
                 later = [p for p in matching[len(matching) // 2 :] if ahead(p)]
                 chosen = later[0] if later else None
-        elif self.places < self.kills and len(self.used) < self.lives:
+        elif len(self.used) < self.lives:
             candidates = [p for p in self.points if ahead(p) and progresses(p)]
-            if candidates:
+            covered = self.covered
+            due = [p for p in candidates if _stage(p) in STAGES and _stage(p) not in covered]
+            if self.places >= self.kills:
+                chosen = due[0] if due else None  # only the stages still missing
+            elif candidates:
+                # The order under way ends where the next order's request is recorded.
+                following = f"commit:NewIndexOrderRequest#{counts['NewIndexOrderRequest'] + 1}"
+                horizon = self.seq_of.get(following, self.seq_of[self.points[-1]])
+                due = [p for p in due if self.seq_of[p] <= horizon or _stage(p)[1] in BUY_KINDS]
                 # The nearest places: a restart passes whole groups by as it reconciles, so
                 # the lifecycle has few places to spare (the calm journal's next few entries).
                 # Measured in lifecycle entries of the calm journal (ticks and market data
@@ -396,12 +415,7 @@ class KillPlan:
                 seqs = sorted({self.seq_of[p] for p in candidates})
                 near, cover = seqs[:NEAR][-1], seqs[:COVER][-1]
                 window = [p for p in candidates if self.seq_of[p] <= near]
-                # A stage no kill has had yet comes first: one every place must have (after
-                # each durable input, before and after each effect) wherever it is next,
-                # any other a little further ahead at most.
-                covered = {k.stage for k in self.done}
                 turn = POINTS[len(self.used) % len(POINTS)]
-                due = [p for p in candidates if _stage(p) in STAGES and _stage(p) not in covered]
                 new = [
                     p for p in candidates if self.seq_of[p] <= cover and _stage(p) not in covered
                 ]
