@@ -10,7 +10,7 @@ after each outbound effect; all asserted), on SQLite and on PostgreSQL (where a 
 can run; CI always: issue 10). INDEXMAKER_CRASH_LONG=sqlite or =postgresql: that backend
 only; =0: a representative subset instead (one place per stage, the short scenario: a quick
 loop while developing). Measured on the shared 2-core machine at load 9-11: 58 kills at 56
-places, 27 stages, 7m30s on SQLite with its calm run (docs/decisions.md has the figures).
+places, 27 stages, 7m30s on SQLite and 8m00s on PostgreSQL (docs/decisions.md).
 A place (harness.Kill) is where the process died in lifecycle terms: the point and the
 durable counts of every lifecycle kind, so two kills with nothing of the lifecycle between
 them are one place; the count is printed and asserted.
