@@ -366,6 +366,7 @@ class KillPlan:
         self.kills = kills
         self.lives = lives if lives is not None else kills + kills // 2
         self.stages = list(stages)
+        self.subset = bool(stages)  # the subset ends with its stages
         self.used: list[str] = []
         self.done: list[Kill] = []  # told by Run after each kill
 
@@ -391,7 +392,7 @@ class KillPlan:
             return point != "before_commit" or counts[kind] + 1 < int(n)
 
         chosen = None
-        if self.stages:
+        if self.subset:
             while self.stages and chosen is None:
                 point, kind = self.stages.pop(0)
                 matching = [p for p in self.points if p.startswith(f"{point}:{kind}#")]
