@@ -170,6 +170,7 @@ def test_serve_on_anvil_with_postgresql_keeps_its_chains_in_state_dir(
         "chain-42161.json",
         "chain-8453.json",
         "deployment.json",
+        "exchange-sim",  # the venue account, kept beside the chains
         "exchange-sim.log",  # peers.json is gone: a clean stop stopped every peer
     ]
     assert not data_dir.exists()
