@@ -102,6 +102,10 @@ class LocalChains:
     def live_url(self, chain_id: int) -> str:
         return self.url(chain_id)
 
+    def ws_url(self, chain_id: int) -> str | None:
+        """anvil serves WebSocket JSON-RPC on its HTTP port."""
+        return self.nodes[chain_id].ws_url
+
     def shown_url(self, chain_id: int) -> str:
         return self.url(chain_id)  # a local node's: nothing secret in it
 
@@ -248,6 +252,10 @@ class Chains(Protocol):
         """The URL that answered at start: for what takes one URL (the exchange simulator)."""
         ...
 
+    def ws_url(self, chain_id: int) -> str | None:
+        """The chain's WebSocket JSON-RPC URL for new-head subscriptions (None: polling only)."""
+        ...
+
     def shown_url(self, chain_id: int) -> str:
         """The first URL as it may be logged (a provider's URL may carry its key)."""
         ...
@@ -268,6 +276,7 @@ def chain_path(
             chain_id=chain_id,
             rpc_url=urls[0],
             fallback_rpc_urls=urls[1:],
+            ws_url=chains.ws_url(chain_id),  # a wake-up: polling carries on beside it
             custody=section["custody"],
             usdc=section["usdc"],
             designation=designation,

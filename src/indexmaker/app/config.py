@@ -104,6 +104,7 @@ class ChainConfig:
     state_dir: Path | None = None
     rpc_urls: Mapping[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
     deployment: Path | None = None
+    ws_urls: Mapping[int, str] = field(default_factory=dict, repr=False)  # a secret, as rpc_urls
 
 
 DATA_DIR_ENV = "INDEXMAKER_DATA_DIR"
@@ -264,6 +265,7 @@ def _chain(settings: Settings) -> ChainConfig:
             }
         ),
         deployment=None if chain.deployment is None else Path(chain.deployment),
+        ws_urls=MappingProxyType({int(key): url for key, url in chain.ws_urls.items()}),
     )
 
 

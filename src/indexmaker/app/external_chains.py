@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,9 +51,13 @@ class ExternalChains:
     live: dict[int, str]
     issuer: LocalAccount
     relayer: LocalAccount | None = None
+    ws: dict[int, str] = field(default_factory=dict)  # [chain] ws_urls
 
     def urls(self, chain_id: int) -> tuple[str, ...]:
         return self.rpc[chain_id]
+
+    def ws_url(self, chain_id: int) -> str | None:
+        return self.ws.get(chain_id)
 
     def live_url(self, chain_id: int) -> str:
         return self.live[chain_id]
@@ -82,7 +86,7 @@ def load_external_chains(chain: ChainConfig, indexes: list[str]) -> ExternalChai
     """Read the deployment, pick each chain's answering URL, check custody is there.
     Raises ConfigError naming the setting (`chain.deployment`, `chain.rpc_urls.<id>`) or the
     key's variable."""
-    for urls in chain.rpc_urls.values():
+    for urls in (*chain.rpc_urls.values(), tuple(chain.ws_urls.values())):
         for url in urls:
             _register_secrets(url)
     sections = _deployment(chain.deployment, indexes)
@@ -103,7 +107,8 @@ def load_external_chains(chain: ChainConfig, indexes: list[str]) -> ExternalChai
                 f"chain.deployment: no contract at custody {custody} on chain {chain_id}"
             )
     rpc = dict(chain.rpc_urls)
-    return ExternalChains(sections, rpc, live, issuer, _key(RELAYER_KEY_ENV))
+    ws = dict(chain.ws_urls)
+    return ExternalChains(sections, rpc, live, issuer, _key(RELAYER_KEY_ENV), ws)
 
 
 def _deployment(path: Path | None, indexes: list[str]) -> dict[int, dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from indexmaker.app.settings_types import CHAIN_IDS, Amount, RpcUrl
+from indexmaker.app.settings_types import CHAIN_IDS, Amount, RpcUrl, WsUrl
 from indexmaker.app.settings_types import DAY as _DAY
 from indexmaker.app.settings_types import SettingsModel as _Model
 from indexmaker.app.settings_types import decimal_field as _dec
@@ -48,6 +48,11 @@ class ChainSectionSettings(_Model):
         dict[str, Annotated[list[RpcUrl], Field(max_length=16)]],
         Field(max_length=len(CHAIN_IDS)),
     ] = Field(default_factory=dict)
+    # external: WebSocket URLs by chain id (optional) for new-head subscriptions that wake the
+    # deposit follower at once; polling carries on beside them and after a drop.
+    ws_urls: Annotated[dict[str, WsUrl], Field(max_length=len(CHAIN_IDS))] = Field(
+        default_factory=dict
+    )
     # external: the deployed addresses (deploy.py's file: `make deploy`'s .chains/deployment.json)
     deployment: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
 
@@ -65,14 +70,14 @@ class ChainSectionSettings(_Model):
 
     @model_validator(mode="after")
     def _external(self) -> ChainSectionSettings:
-        for name in ("rpc_urls", "fallback_rpc_urls"):
+        for name in ("rpc_urls", "fallback_rpc_urls", "ws_urls"):
             for key in getattr(self, name):
                 if key not in CHAIN_IDS:
                     raise ValueError(
                         f"{name}.{key}: not a chain of the path (chain ids {', '.join(CHAIN_IDS)})"
                     )
         if self.mode != "external":
-            for name in ("rpc_urls", "fallback_rpc_urls", "deployment"):
+            for name in ("rpc_urls", "fallback_rpc_urls", "ws_urls", "deployment"):
                 if getattr(self, name):
                     raise ValueError(f'{name}: only for mode "external" (mode is {self.mode!r})')
             return self

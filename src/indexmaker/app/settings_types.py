@@ -54,6 +54,18 @@ def _rpc_url(value: str) -> str:
 
 # A JSON-RPC endpoint: http(s)://host[:port][/path] (web3's HTTP provider; no WebSocket).
 RpcUrl = Annotated[str, Field(max_length=2048), AfterValidator(_rpc_url)]
+_WS_URL = re.compile(r"wss?://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
+
+
+def _ws_url(value: str) -> str:
+    if not _WS_URL.fullmatch(value):
+        # Not echoed: a provider's URL often carries its API key.
+        raise ValueError("expected a ws:// or wss:// JSON-RPC URL (host, optional path)")
+    return value
+
+
+# A JSON-RPC WebSocket endpoint (log subscriptions): ws(s)://host[:port][/path].
+WsUrl = Annotated[str, Field(max_length=2048), AfterValidator(_ws_url)]
 CHAIN_IDS = ("42161", "8453")  # the path's source and trading chains (TOML keys are strings)
 
 

@@ -336,6 +336,27 @@ def test_external_chain_urls_keep_their_order_and_stay_out_of_repr(tmp_path: Pat
     assert "key1" not in repr(config) and "key2" not in repr(config)
 
 
+def test_external_chain_websocket_urls_are_checked_and_kept_out_of_repr(tmp_path: Path) -> None:
+    chain = {
+        "mode": "external",
+        "rpc_urls": {"42161": "http://a.example", "8453": "http://b.example"},
+        "ws_urls": {"8453": "wss://b.example/key3"},
+        "deployment": str(tmp_path / "deployment.json"),
+    }
+    config = load_config(None, {"chain": chain}).chain
+    assert config.ws_urls == {8453: "wss://b.example/key3"} and "key3" not in repr(config)
+    bad = [
+        ({"ws_urls": {"8453": "http://b.example"}}, r"^chain\.ws_urls\.8453: .*expected a ws://"),
+        ({"ws_urls": {"1": "ws://b.example"}}, r"^chain\.ws_urls\.1: not a chain of the path"),
+    ]
+    for change, message in bad:
+        with pytest.raises(ConfigError, match=message) as error:
+            load_config(None, {"chain": {**chain, **change}})
+        assert "b.example" not in str(error.value)  # a URL is never echoed
+    with pytest.raises(ConfigError, match=r"ws_urls: only for mode \"external\""):
+        load_config(None, {"chain": {"ws_urls": {"8453": "ws://b.example"}}})
+
+
 def test_command_line_overrides_are_named_as_given() -> None:
     with pytest.raises(ConfigError, match=r"^--port: must be less than or equal to 65535"):
         load_config(None, {"server": {"port": 65536}}, {"server.port": "--port"})
