@@ -25,6 +25,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, client_key
 from indexmaker.core.money import (
+    asset_share_down,
     money_context,
     round_index_down,
     round_usdc_down,
@@ -168,16 +169,18 @@ def test_a_50_usdc_sy100_sell_after_a_buy_completes_in_one_batch() -> None:
         units = round_index_down(D(50) / index_mid(basket, engine.market))  # ~50 USDC
         assert units <= world.chain.minted[(client, SY100)]
         # The legs as the batch will see them (nothing moves the books between now and then).
-        absorbed_value, at_venue = D(0), 0
+        absorbed_value, absorbed_notional, at_venue = D(0), D(0), 0
         for asset in basket.assets:
             rules = engine.solver.rules[asset.instrument]
             limit = engine.market.limit_price(
                 asset.instrument, Side.SELL, D("0.01"), rules.tick_size
             )
             prices = engine.market.prices(asset.instrument)
-            leg = units * asset.quantity
+            leg = units * asset.quantity  # the leg's demand, as the issuer absorbs it
             if leg * limit < max(D(5), rules.min_notional):
-                absorbed_value += leg * prices.mid
+                absorbed_notional += leg * prices.mid
+                # the redemption's share of it: 18 dp, rounded down (issue 12)
+                absorbed_value += asset_share_down(units, asset.quantity) * prices.mid
             else:
                 at_venue += 1
         assert 0 < at_venue < ASSETS  # both kinds of leg: the big ones sell at the venue
@@ -204,7 +207,7 @@ def test_a_50_usdc_sy100_sell_after_a_buy_completes_in_one_batch() -> None:
     # the fills, FIFO, with that part of their fee; the rest is sold ahead for the next batch.
     venue_gross, venue_fee = D(0), D(0)
     for asset in basket.assets:
-        want = units * asset.quantity
+        want = asset_share_down(units, asset.quantity)
         for fill in (f for f in fills if f.instrument == asset.instrument):
             take = min(want, fill.quantity)
             venue_gross += take * fill.price
@@ -224,4 +227,4 @@ def test_a_50_usdc_sy100_sell_after_a_buy_completes_in_one_batch() -> None:
     assert len({lot.asset for lot in crossed}) == ASSETS - at_venue
     assert all(lot.fee == 0 for lot in crossed)
     # The issuer paid exactly the absorbed legs' value; their lots are its free inventory.
-    assert abs(engine.inventory.absorbed_notional - absorbed_value) < D("1e-20")
+    assert abs(engine.inventory.absorbed_notional - absorbed_notional) < D("1e-20")

@@ -246,6 +246,46 @@ def basket_share(units: Decimal, quantity: Decimal) -> Decimal:
     return MONEY_CONTEXT.multiply(units, quantity)
 
 
+# Asset quantities of lot disposals (a sale's take of a lot, issue 12): 18 decimals, the
+# finest ERC-20 unit and finer than any venue's LOT_SIZE step, so no 34-digit tail reaches a
+# lot, an invoice or a restart's replay.
+ASSET_QUANTUM = Decimal("1e-18")
+
+
+def asset_share_down(units: Decimal, quantity: Decimal) -> Decimal:
+    """The asset quantity backing `units` index units of a basket `quantity`, for a disposal:
+    the exact product rounded toward -inf to ASSET_QUANTUM (never disposes more than the exact
+    share; the remainder stays on the lot). Exact under any context."""
+    product = EXACT_CONTEXT.multiply(units, quantity)
+    return product.quantize(ASSET_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
+
+
+def round_asset_down(value: Decimal) -> Decimal:
+    """An asset quantity to dispose of or take (a rebalance's take of idle inventory) to
+    ASSET_QUANTUM, toward -inf: never more than the bound it came from; the remainder stays
+    on the lot. Exact under any context."""
+    return value.quantize(ASSET_QUANTUM, rounding=ROUND_FLOOR, context=EXACT_CONTEXT)
+
+
+# Prices shown in invoices (a lot's sale price, the VWAP): 12 decimals, half-even.
+PRICE_QUANTUM = Decimal("1e-12")
+
+
+def invoice_price(value: Decimal, quantity: Decimal) -> Decimal:
+    """`value / quantity` (USDC per unit) to PRICE_QUANTUM, half-even, in canonical form (no
+    trailing zeros): the same under any caller context. Raises DivisionByZero for 0."""
+    price = MONEY_CONTEXT.divide(value, quantity)
+    return canonical(price.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN, context=EXACT_CONTEXT))
+
+
+def canonical(value: Decimal) -> Decimal:
+    """One form per value (no trailing zeros; 0 as 0), so an invoice reads the same after a
+    restart; format with `:f` for text without an exponent."""
+    if not value:
+        return ZERO
+    return value.normalize(EXACT_CONTEXT)
+
+
 def round_cost_down(value: Decimal) -> Decimal:
     """USDC of an allocation total (value of the lots or proceeds, fees): COST_QUANTUM,
     toward -inf (a client is never charged above the exact cost). Exact under any context."""

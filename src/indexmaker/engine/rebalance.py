@@ -37,7 +37,7 @@ from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import Alert, BatchEvent, Command, ExchangeFill
 from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
-from indexmaker.core.money import round_usdc
+from indexmaker.core.money import exact_sub, round_asset_down, round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex
 from indexmaker.engine.commission import LotTerms
 from indexmaker.engine.config import SolverConfig
@@ -362,14 +362,14 @@ class RebalanceManager:
                 continue
             unit_cost = lot.price + lot.fee / lot.quantity
             affordable = self.holdings.cash_of(symbol) / self.config.fee_factor / unit_cost
-            take = min(left, lot.free, affordable)
+            take = round_asset_down(min(left, lot.free, affordable))  # issue 12: 18 dp
             if take * lot.price < self.config.min_asset_volley:
                 break
             assignment = self.inventory.assign(lot, owner, take, now)
             cost = assignment.quantity * assignment.price + assignment.fee
             self._account(rebalance, instrument, take, -cost, assignment.price, assignment.fee)
             rebalance.assets[instrument].crossed += take
-            left -= take
+            left = exact_sub(left, take)
 
     def _bought(self, rebalance: Rebalance, owner: ClientOrderId, lot: Lot, now: datetime) -> None:
         self.inventory.assign(lot, owner, lot.quantity, now)

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import InstrumentId
+from indexmaker.core.money import round_asset_down
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing, cross
 from indexmaker.engine.holdings import IndexHoldings
@@ -109,7 +110,7 @@ class RoundPlanner:
             need = abs(item.quantity)
             if side is Side.BUY and item.instrument not in busy and cash > 0:
                 free = self.inventory.free_quantity(item.instrument)
-                take = min(free, need, cash / item.mid)
+                take = round_asset_down(min(free, need, cash / item.mid))  # issue 12
                 if take * item.mid >= cfg.min_asset_volley:
                     idle.append((item.instrument, take))
                     cash -= take * item.mid

@@ -15,9 +15,10 @@ from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import InstrumentId
 from indexmaker.core.money import (
     EXACT_CONTEXT,
-    MONEY_CONTEXT,
+    canonical,
     exact_add,
     exact_multiply,
+    invoice_price,
     round_index_down,
     round_rate,
     round_usdc,
@@ -102,9 +103,9 @@ def build_redemption_invoice(redemption: Redemption, now: datetime) -> Redemptio
         RedemptionLot(
             asset=first[key][0],
             lot_id=key[0],
-            quantity=figures[0],
+            quantity=canonical(figures[0]),
             cost_price=first[key][1],
-            sale_price=MONEY_CONTEXT.divide(figures[1], figures[0]),  # 34 digits
+            sale_price=invoice_price(figures[1], figures[0]),
             fee=fees[i],
             pnl=round_usdc(figures[3]),
             crossed=key[1],
@@ -114,7 +115,7 @@ def build_redemption_invoice(redemption: Redemption, now: datetime) -> Redemptio
     gross, exchange_fee = proceeds_parts(redemption)
     withdrawal_fee = redemption.withdrawal_fee
     redeemed = redemption.burned
-    vwap = redemption.gross / redemption.sold if redemption.sold > 0 else ZERO
+    vwap = invoice_price(redemption.gross, redemption.sold) if redemption.sold > 0 else ZERO
     mid = redemption.arrival_mid or ZERO
     slippage = ((mid - vwap) / mid * BPS).quantize(BPS_QUANTUM) if mid > 0 and vwap > 0 else ZERO
     return RedemptionInvoice(

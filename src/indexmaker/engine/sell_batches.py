@@ -25,7 +25,7 @@ from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import (
     EXACT_CONTEXT,
-    basket_share,
+    asset_share_down,
     exact_add,
     exact_sub,
     share_down,
@@ -208,7 +208,7 @@ class SellAllocator:
                 moving.append(entry)
                 units.append(sold)
         # Each entry's cumulative take of each asset, and what it still wants of it.
-        shares = [[basket_share(u, a.quantity) for u in units] for a in group.basket.assets]
+        shares = [[asset_share_down(u, a.quantity) for u in units] for a in group.basket.assets]
         splits = [
             _split(
                 batch.legs[a.instrument],

@@ -12,7 +12,7 @@ from decimal import Decimal
 from indexmaker.core.errors import InvariantViolation
 from indexmaker.core.ids import InstrumentId, LotId
 from indexmaker.core.money import (
-    basket_share,
+    asset_share_down,
     exact_add,
     exact_multiply,
     exact_sub,
@@ -97,7 +97,7 @@ class ReferenceAllocator(SellAllocator):
             redemption = entry.redemption
             wants = []
             for asset in group.basket.assets:
-                share = basket_share(sold, asset.quantity)
+                share = asset_share_down(sold, asset.quantity)  # issue 12
                 have = entry.taken.get(asset.instrument)
                 want = share if have is None else exact_sub(share, have)
                 unmet, took = self._take_old(batch.legs[asset.instrument], want, entry)
