@@ -43,11 +43,6 @@ def _block0(node: anvil.AnvilNode) -> str:
     return w3.eth.get_block(0)["hash"].to_0x_hex()
 
 
-def _geneses(state: Path) -> list[dict[str, object]]:
-    blocks = json.loads(state.read_text())["blocks"]
-    return [b for b in blocks if int(b["header"]["number"], 16) == 0]
-
-
 def test_a_reloaded_chain_keeps_its_genesis_identity(compiled: None, tmp_path: Path) -> None:
     state = tmp_path / f"chain-{CHAIN}.json"
     store = open_store(StoreConfig(tmp_path / "journal"))
@@ -64,7 +59,9 @@ def test_a_reloaded_chain_keeps_its_genesis_identity(compiled: None, tmp_path: P
             assert identity(node)[CHAIN].genesis == first
             check_identity(store, identity(node))  # nothing raised
         anvil.stop(node.pid)
-        assert len(_geneses(state)) > 1  # why block 0 cannot be trusted: one per load
+        # anvil 1.7.1 may add a genesis block to the state at a load (not at every one: CI saw
+        # a single one after 5 loads), after which block 0 answers either; the case below
+        # makes that deterministic.
 
         # Deterministically the case a reload may produce: the kept genesis is not the
         # block 0 the node answers (here it is left out of the state; block 1 still names it).
