@@ -62,6 +62,7 @@ from indexmaker.venues.binance.wire import EXCHANGE_INFO
 from indexmaker.venues.binance.ws_api import BinanceWsApi
 
 log = logging.getLogger(__name__)
+START_ATTEMPTS = 4  # tries of the start's REST steps while the venue's weight is used up
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +102,21 @@ class BinanceVenue:
 
     async def start(self, sink: EventSink) -> None:
         self._sink = sink
-        await self.rest.sync_clock()
-        await self._load_commission()
-        await self.refresh_instruments(first=True)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await self.rest.sync_clock()
+                await self._load_commission()
+                await self.refresh_instruments(first=True)
+                break
+            except RateLimitedError as exc:
+                # The venue's weight used up (its headers said so: e.g. a restart loop of
+                # this account): wait out the window rather than die at start.
+                if attempt == START_ATTEMPTS:
+                    raise
+                log.warning(
+                    "binance.start.rate_limited", extra={"retry_after_ms": exc.retry_after_ms}
+                )
+                await asyncio.sleep(max(exc.retry_after_ms, 1000) / 1000)
         self.ws_api = BinanceWsApi(
             self.config.endpoints,
             self.credentials,
