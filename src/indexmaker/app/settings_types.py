@@ -6,6 +6,7 @@ the strict frozen base model every section derives from, and a validation error 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -42,30 +43,29 @@ PositiveSeconds = Annotated[Decimal, decimal_field(ge="0.001", le=WEEK)]
 Count = Annotated[int, Field(ge=1, le=10_000_000)]
 UrlPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~/-]*$", max_length=200)]
 ChainId = Annotated[int, Field(ge=1, le=2**32 - 1)]
-_RPC_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
 
 
-def _rpc_url(value: str) -> str:
-    if not _RPC_URL.fullmatch(value):
-        # Not echoed: a provider's URL often carries its API key.
-        raise ValueError("expected an http:// or https:// JSON-RPC URL (host, optional path)")
-    return value
+def _url_check(schemes: str, expected: str) -> Callable[[str], str]:
+    """A validator of `schemes`://host[:port][/path] URLs, refused as `expected` (the value is
+    not echoed: a provider's URL often carries its API key)."""
+    pattern = re.compile(schemes + r"://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"expected {expected} JSON-RPC URL (host, optional path)")
+        return value
+
+    return check
 
 
 # A JSON-RPC endpoint: http(s)://host[:port][/path] (web3's HTTP provider; no WebSocket).
-RpcUrl = Annotated[str, Field(max_length=2048), AfterValidator(_rpc_url)]
-_WS_URL = re.compile(r"wss?://[A-Za-z0-9.\[\]:_-]+(/[^\s\"'<>]*)?")
-
-
-def _ws_url(value: str) -> str:
-    if not _WS_URL.fullmatch(value):
-        # Not echoed: a provider's URL often carries its API key.
-        raise ValueError("expected a ws:// or wss:// JSON-RPC URL (host, optional path)")
-    return value
-
-
+RpcUrl = Annotated[
+    str, Field(max_length=2048), AfterValidator(_url_check("https?", "an http:// or https://"))
+]
 # A JSON-RPC WebSocket endpoint (log subscriptions): ws(s)://host[:port][/path].
-WsUrl = Annotated[str, Field(max_length=2048), AfterValidator(_ws_url)]
+WsUrl = Annotated[
+    str, Field(max_length=2048), AfterValidator(_url_check("wss?", "a ws:// or wss://"))
+]
 CHAIN_IDS = ("42161", "8453")  # the path's source and trading chains (TOML keys are strings)
 
 
