@@ -49,6 +49,7 @@ from indexmaker.chain.exchange_wallet import ExchangeWallet
 from indexmaker.chain.failover import rpc_provider
 from indexmaker.chain.relayer import AcrossRelayer, relayer_between
 from indexmaker.chain.root_bundles import RootBundles
+from indexmaker.chain.route_costs import ACROSS_GAS, RELEASE_GAS, RouteCostQuoter, RouteLeg
 from indexmaker.chain.routing import RoutedChainPort
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.ids import Designation
@@ -300,6 +301,11 @@ def chain_path(
     # Gas is charged at the venue's ETHUSDC mid; s.eth_usdc only when no price is known.
     price = VenueEthPrice(rest, s.eth_usdc)
     bridge = AcrossBridge(ports[SOURCE_CHAIN], dest_w3, route, price)
+    # What each hop costs, quoted to the core so a lot that cannot pay it is held (issue 11).
+    legs = [
+        RouteLeg(SOURCE_CHAIN, bridge.name, ports[SOURCE_CHAIN].w3, ACROSS_GAS, s.bridge_fee),
+        RouteLeg(TRADING_CHAIN, "wallet", ports[TRADING_CHAIN].w3, RELEASE_GAS),
+    ]
     routed = RoutedChainPort(
         ports,
         TRADING_CHAIN,
@@ -308,6 +314,7 @@ def chain_path(
         eth_usdc=s.eth_usdc,
         timeout_s=s.hop_timeout_s,
         price=price,
+        quoter=RouteCostQuoter(legs, price),
     )
     source_w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider(chains.urls(SOURCE_CHAIN_ID)))
     w3s = {SOURCE_CHAIN_ID: source_w3, TRADING_CHAIN_ID: dest_w3}

@@ -18,6 +18,9 @@
 - `mint`/`burn`/`escrow`/`release_index` on the trading chain (index tokens live there);
   `withdraw` (a payout to a client) on the chain of its source designation; `balance` of a
   designation's custody.
+- Route costs (chain/route_costs.py): when given a `quoter`, every hop's cost is quoted to the
+  core at start, before any deposit is reported, and again when it moves; a lot that cannot
+  pay its route is held on its chain by the core, never sent (engine/route_holds.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.exchange_wallet import ExchangeWallet, WithdrawalRefused
 from indexmaker.chain.exchange_withdrawals import withdraw_from_exchange
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc, tx_hash
+from indexmaker.chain.route_costs import RouteCostQuoter
 from indexmaker.core.chain_events import (
     BurnIndex,
     EscrowIndex,
@@ -63,8 +67,10 @@ class RoutedChainPort:
         timeout_s: float = 120.0,
         withdraw_bridge: str = "withdraw",  # [solver] withdraw_bridge: exchange → trading chain
         price: PriceSource | None = None,
+        quoter: RouteCostQuoter | None = None,
     ) -> None:
-        """`price`: USDC per ETH for gas (chain/eth_price.py; default: the fixed `eth_usdc`)."""
+        """`price`: USDC per ETH for gas (chain/eth_price.py; default: the fixed `eth_usdc`);
+        `quoter`: the route's hop costs for the core (None: none quoted, nothing held)."""
         if trading not in ports:
             raise InvalidInputError("trading", f"no chain for {trading}")
         self.ports, self.trading = dict(ports), ports[trading]
@@ -76,15 +82,20 @@ class RoutedChainPort:
         self.withdraw_bridge = withdraw_bridge
         self.withdrawals = HopRunner("exchange_withdrawal", timeout_s)
         self.deposit_address = ""
+        self.quoter = quoter
 
     async def start(self, sink: EventSink) -> None:
         self.deposit_address = await self.wallet.deposit_address(self.coin, self.network)
         self.runner.start(sink)
         self.withdrawals.start(sink)
+        if self.quoter is not None:  # before any deposit: the core knows what a hop costs
+            await self.quoter.start(sink)
         for port in self.ports.values():
             await port.start(sink)
 
     async def stop(self) -> None:
+        if self.quoter is not None:
+            await self.quoter.stop()
         await self.runner.stop()
         await self.withdrawals.stop()
         for port in self.ports.values():
@@ -103,6 +114,8 @@ class RoutedChainPort:
             )
         if command.destination != self.exchange:
             raise InvalidInputError("destination", f"no route to {command.destination}")
+        if command.amount <= 0:  # custody refuses to release nothing: a revert on every retry
+            raise InvalidInputError("amount", f"{command.amount} USDC is nothing to pay")
         self.runner.submit(command, self._pay_exchange)
 
     async def _pay_exchange(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:

@@ -58,6 +58,20 @@ class RouteCollateral:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteCostQuoted:
+    """What the hop from `source` over `bridge` costs now (USDC, headroom included): the
+    bridge's fee plus its transactions' estimated gas at the chain's gas price and the ETH
+    price (chain/route_costs.py). The core routes a lot from `source` only while its amount
+    (with the client's lots held there) is above the cost of the route from there on; the
+    latest quote per source counts (docs/decisions.md "Lots below the route's cost")."""
+
+    source: Designation
+    bridge: str
+    cost: Decimal
+    detail: str = ""  # how it was worked out (gas units, gas price, ETH price): a note
+
+
+@dataclass(frozen=True, slots=True)
 class HopCompleted:
     transfer_id: TransferId
     amount_received: Decimal
@@ -231,6 +245,7 @@ class ReleaseIndex:
 
 ChainInput = (
     DepositObserved
+    | RouteCostQuoted
     | HopCompleted
     | HopFailed
     | HopStatusUnknown

@@ -35,6 +35,7 @@ from indexmaker.core.chain_events import (
     QueryHop,
     ReleaseIndex,
     RouteCollateral,
+    RouteCostQuoted,
     WithdrawalCompleted,
     WithdrawalFailed,
     WithdrawCollateral,
@@ -131,6 +132,7 @@ __all__ = [
     "ReleaseIndex",
     "RequestStatus",
     "RouteCollateral",
+    "RouteCostQuoted",
     "RulesUpdate",
     "SendToClient",
     "Tick",
@@ -258,6 +260,7 @@ class CollateralPosition:
     ready: Decimal  # at the exchange, reserved by no order
     preauth: Decimal  # reserved by open order updates, not yet spent
     spent: Decimal  # spent on index orders, all time
+    held: Decimal = Decimal(0)  # waiting on its chain: below the route's cost (not in transit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,10 +43,17 @@ class CollateralLot:
     hops: list[str] = field(default_factory=list)
     origin: str = ""  # the designation it was deposited on (names its hops)
     held: str = ""  # a given-up hop's note: where the lot waits for its route to resume
+    below_cost: bool = False  # held on its chain below its route's cost (route_holds.py)
+    merged: str = ""  # a merged lot's name: its lots' names joined by "+"
 
     @property
     def net(self) -> Decimal:
         return self.gross - self.fee
+
+    @property
+    def name(self) -> str:
+        """The lot's stable name in hop keys: "<origin>#<seq_num>", or its merged lots'."""
+        return self.merged or f"{self.origin}#{self.seq_num}"
 
 
 @dataclass(slots=True)
@@ -61,7 +68,12 @@ class ClientLedger:
         return sum((lot.available for lot in self.lots if lot.ready), ZERO)
 
     def in_transit(self) -> Decimal:
-        return sum((lot.gross for lot in self.lots if not lot.ready), ZERO)
+        """Gross of the lots on their way (held ones are not: `held`)."""
+        return exact_add(*(lot.gross for lot in self.lots if not lot.ready and not lot.below_cost))
+
+    def held(self) -> Decimal:
+        """Gross of the lots held on their chain below their route's cost (not in transit)."""
+        return exact_add(*(lot.gross for lot in self.lots if lot.below_cost))
 
 
 class CollateralManager:
@@ -233,6 +245,7 @@ class CollateralManager:
             ready=round_usdc(ledger.ready_available()),
             preauth=round_usdc(preauth),
             spent=round_usdc(ledger.spent),
+            held=round_usdc(ledger.held()),
         )
 
     def unspent_of(self, client: ClientKey, order_id: ClientOrderId) -> Decimal:
@@ -292,6 +305,13 @@ class CollateralRouter:
         self._given_up: dict[str, _Transfer] = {}
         self._next_id = 1
 
+    def hop_from(self, source: Designation) -> Hop | None:
+        """The hop that leaves `source` (None: none, e.g. at the destination)."""
+        return self._next_hop.get(source)
+
+    def hops(self) -> list[Hop]:
+        return list(self._next_hop.values())
+
     def can_route(self, source: Designation) -> bool:
         location = source
         for _ in range(len(self._next_hop) + 1):
@@ -311,8 +331,9 @@ class CollateralRouter:
 
     def on_completed(
         self, transfer_id: TransferId, received: Decimal
-    ) -> tuple[CollateralLot, Hop, Decimal, RouteCollateral | None] | None:
-        """(lot, hop, fee, next command or None when arrived); None for an unknown transfer."""
+    ) -> tuple[CollateralLot, Hop, Decimal] | None:
+        """(lot, hop, fee); None for an unknown transfer. The lot's next hop (if any) is the
+        caller's to start once the fee is booked (`start`: it may be held below its cost)."""
         transfer = self._transfers.get(transfer_id)
         if transfer is None:
             return None
@@ -323,12 +344,7 @@ class CollateralRouter:
         self._completed[transfer_id] = None
         while len(self._completed) > KEEP_COMPLETED:
             self._completed.popitem(last=False)
-        fee = transfer.amount - received
-        lot, hop = transfer.lot, transfer.hop
-        if hop.destination == self.destination:
-            return lot, hop, fee, None
-        next_hop = self._hop_from(hop.destination)
-        return lot, hop, fee, self._command(lot, next_hop, received, attempts=1)
+        return transfer.lot, transfer.hop, transfer.amount - received
 
     def completed(self, transfer_id: TransferId) -> bool:
         """The transfer completed recently (a repeated report of it is no news)."""
@@ -420,7 +436,7 @@ class CollateralRouter:
             source=hop.source,
             destination=hop.destination,
             amount=amount,
-            hop_key=f"{lot.origin}#{lot.seq_num}:{hop.bridge}",
+            hop_key=f"{lot.name}:{hop.bridge}",
         )
         self._transfers[transfer_id] = _Transfer(lot, hop, amount, attempts, command)
         return command

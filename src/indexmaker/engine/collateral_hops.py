@@ -1,7 +1,9 @@
 """Collateral deposits and the hops that route them to the exchange (SPEC §2, §7).
 
 A deposit observed on a chain starts its route (engine/collateral.py's router); each hop's
-completion starts the next, and the last makes the collateral ready for waiting buys. A hop
+completion starts the next, and the last makes the collateral ready for waiting buys. A lot
+that cannot pay the cost of its route from where it is waits there, held, merged with the
+client's next lot there into one hop once they cover it (route_holds.py). A hop
 whose outcome is unknown is asked about (pending_hops.py); a failed one is retried or
 reported. A redemption's own withdrawals are answered in redemption_settlement.py.
 """
@@ -20,8 +22,12 @@ from indexmaker.core.events import (
     HopFailed,
     HopReport,
     HopState,
+    RouteCostQuoted,
 )
 from indexmaker.core.ids import TransferId
+from indexmaker.core.money import exact_add, usdc_text
+from indexmaker.engine.collateral import CollateralLot
+from indexmaker.engine.route_holds import merge_lots, path_from
 
 if TYPE_CHECKING:
     from indexmaker.engine.engine import Engine
@@ -33,13 +39,7 @@ def deposit(engine: Engine, event: DepositObserved, now: datetime) -> None:
     lot = engine.collateral.on_deposit(event.client, event.seq_num, event.amount, event.designation)
     if lot is None:
         return  # the chain delivered this deposit before
-    command = engine.router.start(lot)
-    if command is None:
-        engine.collateral.mark_ready(lot)
-        engine.solver.collateral_changed(lot.client)
-        engine.solver.tick_collateral(now)
-    else:
-        engine.solver.out.append(command)
+    route_lot(engine, lot, now)
     # A new deposit: the path may work again, so given-up hops are resumed (issue 11).
     engine.solver.out.extend(engine.router.resume())
 
@@ -56,15 +56,57 @@ def hop_completed(engine: Engine, event: HopCompleted, now: datetime) -> None:
         if not engine.router.completed(event.transfer_id):  # else: a repeat, no news
             engine.solver.out.append(Alert("unknown_transfer", f"{event.transfer_id} completed"))
         return
-    lot, hop, fee, next_command = result
+    lot, hop, fee = result
     engine.pending_hops.forget(event.transfer_id)
     engine.collateral.on_hop(lot, hop.destination, fee, hop.bridge)
-    if next_command is not None:
-        engine.solver.out.append(next_command)
+    route_lot(engine, lot, now)
+
+
+def route_lot(engine: Engine, lot: CollateralLot, now: datetime) -> None:
+    """`lot` is where it is (deposited, or a hop brought it): ready at the destination; else
+    with the client's lots held there, routed on as one lot when they are above the cost of
+    the route from there (merged when there are several), or held there (route_holds.py)."""
+    router, holds = engine.router, engine.route_holds
+    if lot.location == router.destination:
+        engine.collateral.mark_ready(lot)
+        engine.solver.collateral_changed(lot.client)
+        engine.solver.tick_collateral(now)
         return
-    engine.collateral.mark_ready(lot)
-    engine.solver.collateral_changed(lot.client)
-    engine.solver.tick_collateral(now)
+    held = holds.held_at(lot.client, lot.location)
+    cost = holds.route_cost(path_from(router, lot.location))
+    if exact_add(lot.net, *(h.net for h in held)) <= cost:  # nothing would be left: held
+        holds.hold(lot, cost)
+        engine.solver.out.append(Alert("collateral_held", _held_message(lot, held, cost)))
+        return
+    _route_group(engine, [*holds.take(lot.client, lot.location), lot])
+
+
+def route_cost_quoted(engine: Engine, event: RouteCostQuoted) -> None:
+    """A new cost of the hop from `event.source`: every held group its route now leaves
+    something of is routed (in the order they were first held: the same in every replay)."""
+    router, holds = engine.router, engine.route_holds
+    holds.quote(router.hop_from(event.source), event.source, event.bridge, event.cost)
+    for client, location in holds.groups():
+        held = holds.held_at(client, location)
+        if exact_add(*(lot.net for lot in held)) > holds.route_cost(path_from(router, location)):
+            _route_group(engine, holds.take(client, location))
+
+
+def _route_group(engine: Engine, lots: list[CollateralLot]) -> None:
+    """Send `lots` (one client's, at one designation) on their next hop as one lot."""
+    lot = lots[0] if len(lots) == 1 else merge_lots(engine.collateral.ledger(lots[0].client), lots)
+    command = engine.router.start(lot)
+    if command is not None:
+        engine.solver.out.append(command)
+
+
+def _held_message(lot: CollateralLot, held: list[CollateralLot], cost: Decimal) -> str:
+    total = exact_add(lot.net, *(h.net for h in held))
+    return (
+        f"lot {lot.name} of client {lot.client[0]}:{lot.client[1]} ({usdc_text(lot.net)} USDC, "
+        f"{usdc_text(total)} with the lots held with it) {lot.held}; routed with the "
+        f"client's next lot there once they are above {usdc_text(cost)} USDC"
+    )
 
 
 def hop_report(engine: Engine, event: HopReport, now: datetime) -> None:

@@ -46,6 +46,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
     RateLimitFeedback,
     RebalanceIndex,
+    RouteCostQuoted,
     RulesUpdate,
     SendToClient,
     Tick,
@@ -67,6 +68,7 @@ from indexmaker.engine.collateral_hops import (
     hop_failed,
     hop_in_flight,
     hop_report,
+    route_cost_quoted,
 )
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.holdings import SellBaskets
@@ -78,6 +80,7 @@ from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
 from indexmaker.engine.rebalance import RebalanceManager
 from indexmaker.engine.redemptions import RedemptionManager
+from indexmaker.engine.route_holds import RouteHolds
 from indexmaker.engine.sell_batches import SellAllocator
 from indexmaker.engine.solver import Solver
 from indexmaker.engine.throttle import RateLimiter
@@ -151,6 +154,7 @@ class Engine:
         self.orders = IndexOrderManager(config.min_order, setup.deposit_chains)
         self.collateral = CollateralManager()
         self.router = CollateralRouter(setup.hops, setup.destination)
+        self.route_holds = RouteHolds()
         self.pending_hops = PendingHops(config.hop_query_interval, config.hop_pending_alert)
         self.quotes = QuoteManager(config)
         self.inventory = InventoryManager()
@@ -338,6 +342,8 @@ class Engine:
                 solver.out.append(SendToClient(event.client, self.quotes.cancel(event)))
             case DepositObserved():
                 deposit(self, event, now)
+            case RouteCostQuoted():
+                route_cost_quoted(self, event)
             case HopCompleted() | HopFailed() | HopStatusUnknown() | HopReport() if (
                 settlement.owns_transfer(event.transfer_id)
             ):

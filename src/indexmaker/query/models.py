@@ -60,6 +60,11 @@ class CollateralPosition(_Out):
     ready: Num = Field(description="at the exchange, reserved by no order")
     preauth: Num = Field(description="reserved by open order updates, not yet spent")
     spent: Num = Field(description="spent on index orders, all time")
+    held: Num = Field(
+        default=Decimal(0),
+        description="held on its chain, below the cost of its route to the exchange; routed "
+        "with the client's next deposit there once they cover it (not in unconfirmed)",
+    )
 
 
 class CollateralLot(_Out):
@@ -70,6 +75,11 @@ class CollateralLot(_Out):
     ready: bool
     available: Num = Field(description="gross not yet reserved")
     hops: list[str]
+    held: str = Field(
+        default="",
+        description="why it waits where it is, e.g. \"held: below the route's cost 0.76 USDC "
+        "on EVM:ARBITRUM:USDC\" ('' when it is not held)",
+    )
 
 
 class Reservation(_Out):

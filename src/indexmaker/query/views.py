@@ -65,6 +65,7 @@ def position(engine: Engine, client: ClientKey) -> models.CollateralPosition:
         ready=balances.ready,
         preauth=balances.preauth,
         spent=balances.spent,
+        held=balances.held,
     )
 
 
@@ -89,6 +90,7 @@ def client_collateral(engine: Engine, client: ClientKey) -> models.ClientCollate
             ready=lot.ready,
             available=lot.available,
             hops=list(lot.hops),
+            held=lot.held,
         )
         for lot in ledger.lots
     ]

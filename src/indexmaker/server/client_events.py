@@ -170,6 +170,7 @@ class Position:
     ready: Decimal
     preauth: Decimal
     spent: Decimal
+    held: Decimal = Decimal(0)  # below the route's cost on its chain (absent from older servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,7 @@ def _position(value: Any) -> Position | None:
         _dec(side, "ready_balance"),
         _dec(side, "preauth_balance"),
         _dec(side, "spent_balance"),
+        _dec(side, "held_balance") if "held_balance" in side else Decimal(0),
     )
 
 

@@ -165,12 +165,14 @@ def _position_body(position: CollateralPosition, inv: MintInvoice) -> dict[str, 
     at = rfc3339(inv.timestamp)
     zero = "0"
 
-    def side(unconfirmed: str, ready: str, preauth: str, spent: str) -> dict[str, Any]:
+    def side(unconfirmed: str, ready: str, preauth: str, spent: str, held: str) -> dict[str, Any]:
         return {
             "unconfirmed_balance": unconfirmed,
             "ready_balance": ready,
             "preauth_balance": preauth,
             "spent_balance": spent,
+            # Ours, beside the reference's: below the route's cost, waiting on its chain.
+            "held_balance": held,
             "open_lots": [],
             "closed_lots": [],
             "created_timestamp": at,
@@ -185,8 +187,9 @@ def _position_body(position: CollateralPosition, inv: MintInvoice) -> dict[str, 
             fmt_decimal(position.ready),
             fmt_decimal(position.preauth),
             fmt_decimal(position.spent),
+            fmt_decimal(position.held),
         ),
-        "side_dr": side(zero, zero, zero, zero),
+        "side_dr": side(zero, zero, zero, zero, zero),
         "created_timestamp": at,
         "last_update_timestamp": at,
     }

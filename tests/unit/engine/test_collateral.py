@@ -341,14 +341,16 @@ def test_multi_hop_route() -> None:
     assert r.in_flight() == 1
     result = r.on_completed(TransferId("T1"), D("99.5"))
     assert result is not None
-    got_lot, hop, fee, second = result
+    got_lot, hop, fee = result
     assert got_lot is lot and hop == Hop("across", SRC, MID) and fee == D("0.5")
+    m.on_hop(lot, hop.destination, fee, hop.bridge)
     # The next hop moves what arrived.
     key = f"{SRC}#1:wallet"
+    second = r.start(lot)
     assert second == RouteCollateral(TransferId("T2"), ALICE, "wallet", MID, EX, D("99.5"), key)
     result = r.on_completed(TransferId("T2"), D("99.5"))
     assert result is not None
-    assert result[1] == Hop("wallet", MID, EX) and result[2] == 0 and result[3] is None
+    assert result[1] == Hop("wallet", MID, EX) and result[2] == 0
     assert r.in_flight() == 0
 
 
