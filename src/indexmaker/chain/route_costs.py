@@ -41,11 +41,11 @@ from indexmaker.core.money import (
 from indexmaker.core.ports import EventSink
 from indexmaker.observability.logging import log_event
 
-# Gas units of a hop's transactions with our contracts (anvil, receipts' gasUsed, rounded up):
-# the Across hop is custody's release to the issuer and the pool's unsafeDeposit; the wallet
-# hop custody's release to the exchange's deposit address.
-RELEASE_GAS = 70_000
-ACROSS_GAS = RELEASE_GAS + 110_000
+# Gas units of a hop's transactions with our contracts (anvil's receipts' gasUsed, rounded
+# up): custody's release (81,888 to the issuer, 86,676 to the exchange's deposit address) and,
+# on the Across hop, the pool's unsafeDeposit (73,537).
+RELEASE_GAS = 90_000
+ACROSS_GAS = RELEASE_GAS + 80_000
 HEADROOM = Decimal(2)
 CHANGE = Decimal("0.1")
 

@@ -32,7 +32,7 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.deploy import TRADING_CHAIN_ID, connect
 from indexmaker.core.events import MintInvoice, NewIndexOrderRequest
 from indexmaker.core.ids import ClientOrderId, Symbol, client_key
-from indexmaker.core.money import index_to_units
+from indexmaker.core.money import index_to_units, usdc_to_units
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.invoices import invoice_hash
 from indexmaker.model.side import Side
@@ -105,15 +105,18 @@ class Running:
         return [m for m in self.sent.to(address) if isinstance(m, MintInvoice)]
 
 
-def _deposit_sync(chains: LocalChains, chain_id: int, client: LocalAccount, amount: int) -> None:
+def _deposit_sync(
+    chains: LocalChains, chain_id: int, client: LocalAccount, amount: int | Decimal
+) -> None:
     """The client's own deposit into custody (approve, then Custody.deposit), in USDC."""
+    units = usdc_to_units(Decimal(amount))
     w3 = connect(chains.url(chain_id), client)
     section = chains.sections[chain_id]
     usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
     custody = w3.eth.contract(address=section["custody"], abi=artifacts.ours("Custody")["abi"])
     for call in (
-        usdc.functions.approve(custody.address, amount * 10**6),
-        custody.functions.deposit(amount * 10**6),
+        usdc.functions.approve(custody.address, units),
+        custody.functions.deposit(units),
     ):
         receipt = w3.eth.wait_for_transaction_receipt(call.transact({"gas": 300_000}), timeout=30)
         assert receipt["status"] == 1
@@ -164,7 +167,7 @@ def _check_minted_sync(chains: LocalChains, invoice: MintInvoice, holder: str) -
 
 
 async def client_deposit(
-    chains: LocalChains, chain_id: int, client: LocalAccount, amount: int
+    chains: LocalChains, chain_id: int, client: LocalAccount, amount: int | Decimal
 ) -> None:
     await asyncio.to_thread(_deposit_sync, chains, chain_id, client, amount)
 

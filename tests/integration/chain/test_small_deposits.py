@@ -1,0 +1,144 @@
+"""Deposits smaller than their route's cost (issue 11), on two anvils with the service, the
+exchange simulator and our relayer: a 0.5 USDC deposit on 42161 (and a tiny one on 8453) is
+held in custody as the client's (no release, no Across deposit, not in transit); the client's
+next deposit there is routed with it as one hop, and what is ready at the exchange is the sum
+less the bridge's fee and the gas of exactly those hops' transactions, to the micro-USDC."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from indexmaker.chain import artifacts
+from indexmaker.chain.across import event_topic
+from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
+from indexmaker.chain.hops import gas_cost_usdc, tx_hash
+from indexmaker.core.ids import ClientKey, Designation, client_key
+from indexmaker.core.money import usdc_text, usdc_to_units
+from indexmaker.engine.collateral import CollateralLot
+from indexmaker.engine.engine import SOURCE_CHAIN, TRADING_CHAIN, Engine
+
+from . import path_harness as h
+
+BRIDGE_FEE = Decimal("0.10")  # the harness's route (ChainPathSettings' default)
+
+
+def _across_deposits(chains: h.LocalChains) -> list[tuple[dict[str, Any], str]]:
+    """Every FundsDeposited on 42161's pool: its values and its transaction (blocking)."""
+    section = chains.sections[SOURCE_CHAIN_ID]
+    w3 = Web3(Web3.HTTPProvider(chains.url(SOURCE_CHAIN_ID)))
+    abi = artifacts.across(section["spoke_pool_contract"])["abi"]
+    pool = w3.eth.contract(address=section["spoke_pool"], abi=abi)
+    topic = event_topic(abi, "FundsDeposited")
+    raw = w3.eth.get_logs(
+        {"address": pool.address, "fromBlock": 0, "toBlock": "latest", "topics": [topic]}
+    )
+    return [(dict(pool.events.FundsDeposited().process_log(g)["args"]), tx_hash(g)) for g in raw]
+
+
+async def across_deposits(chains: h.LocalChains) -> list[tuple[dict[str, Any], str]]:
+    return await asyncio.to_thread(_across_deposits, chains)
+
+
+async def settle(condition: Callable[[], bool], what: str, timeout_s: float = 90.0) -> None:
+    """Wait for `condition` on the engine's own loop (its ledgers are read between inputs)."""
+    for _ in range(int(timeout_s / 0.1)):  # bounded
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout_s}s")
+
+
+def lots(engine: Engine, key: ClientKey) -> list[CollateralLot]:
+    return list(engine.collateral.ledger(key).lots)
+
+
+async def gas_of(running: h.Running, where: Designation, txs: list[str]) -> Decimal:
+    """What the hop's transactions `txs` cost in USDC, as the hops charge it."""
+    path = running.path.chain
+    w3 = path.ports[where].w3
+    receipts = [await w3.eth.get_transaction_receipt(tx) for tx in txs]  # type: ignore[arg-type]
+    return gas_cost_usdc(receipts, await path.price.eth_usdc())
+
+
+async def hold_then_route(
+    running: h.Running, chain_id: int, client: Any, small: Decimal
+) -> CollateralLot:
+    """Deposit `small` on `chain_id`: held, nothing moves; deposit the route's cost more: one
+    hop of both, ready. Returns the ready lot."""
+    assert running.service is not None
+    engine = running.service.engine
+    key = client_key(chain_id, client.address)
+    where = SOURCE_CHAIN if chain_id == SOURCE_CHAIN_ID else TRADING_CHAIN
+    holds = engine.route_holds
+    cost = holds.quoted(TRADING_CHAIN)
+    if where == SOURCE_CHAIN:
+        cost += holds.quoted(SOURCE_CHAIN)
+    assert small < cost, f"anvil's gas made the route cost {cost}: no small deposit to try"
+    chains = running.chains
+    custody, across = await h.custody_usdc(chains, chain_id), await across_deposits(chains)
+    await h.client_deposit(chains, chain_id, client, small)
+    await settle(lambda: engine.collateral.position(key).held == small, "held")
+    (lot,) = lots(engine, key)
+    assert lot.held == f"held: below the route's cost {usdc_text(cost)} USDC on {where}"
+    assert engine.collateral.position(key).unconfirmed == 0
+    await asyncio.sleep(1.0)  # time for a wrong hop to show: none may
+    assert engine.router.in_flight() == 0 and not lot.ready
+    assert await h.custody_usdc(chains, chain_id) == custody + usdc_to_units(small)
+    assert await across_deposits(chains) == across
+    await h.client_deposit(chains, chain_id, client, cost)
+    total = small + cost
+    await settle(lambda: any(lot.ready for lot in lots(engine, key)), "ready")
+    (lot,) = lots(engine, key)
+    assert lot.gross == total and lot.name.count("+") == 1 and lot.hops[0] == "merged:2"
+    # Custody released the combined amount, once: it holds what it held before.
+    assert await h.custody_usdc(chains, chain_id) == custody
+    position = engine.collateral.position(key)
+    assert (position.held, position.unconfirmed, position.ready) == (0, 0, total)
+    return lot
+
+
+async def test_small_deposits_are_held_then_routed_together_on_both_chains(
+    chains: h.LocalChains, running: Callable[..., h.Running]
+) -> None:
+    service = running()
+    await service.start()
+    assert service.service is not None
+    engine = service.service.engine
+    holds = engine.route_holds
+    await settle(lambda: bool(holds.quoted(SOURCE_CHAIN) and holds.quoted(TRADING_CHAIN)), "quotes")
+    source = service.path.chain.ports[SOURCE_CHAIN]
+    trading = service.path.chain.ports[TRADING_CHAIN]
+
+    arb = Account.from_key(h.CLIENT_KEYS[0])
+    before = await across_deposits(chains)
+    lot = await hold_then_route(service, SOURCE_CHAIN_ID, arb, Decimal("0.5"))
+    ((deposit, deposit_tx),) = (await across_deposits(chains))[len(before) :]
+    # One Across deposit of the sum; the relayer's fee off its output.
+    assert deposit["inputAmount"] == usdc_to_units(lot.gross)
+    assert deposit["outputAmount"] == usdc_to_units(lot.gross - BRIDGE_FEE)
+    across_gas = await gas_of(
+        service,
+        SOURCE_CHAIN,
+        [await source.released_tx(f"transfer:{lot.name}:across"), deposit_tx],
+    )
+    wallet_tx = await trading.released_tx(f"transfer:{lot.name}:wallet")
+    wallet_gas = await gas_of(service, TRADING_CHAIN, [wallet_tx])
+    assert lot.fee == BRIDGE_FEE + across_gas + wallet_gas
+    assert engine.collateral.unspent(client_key(SOURCE_CHAIN_ID, arb.address)) == (
+        lot.gross - BRIDGE_FEE - across_gas - wallet_gas
+    )
+
+    base = Account.from_key(h.CLIENT_KEYS[1])
+    lot = await hold_then_route(service, TRADING_CHAIN_ID, base, Decimal("0.05"))
+    wallet_tx = await trading.released_tx(f"transfer:{lot.name}:wallet")
+    wallet_gas = await gas_of(service, TRADING_CHAIN, [wallet_tx])
+    assert lot.hops == ["merged:2", "wallet"] and lot.fee == wallet_gas
+    assert engine.collateral.unspent(client_key(TRADING_CHAIN_ID, base.address)) == (
+        lot.gross - wallet_gas
+    )
