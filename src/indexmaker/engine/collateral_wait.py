@@ -21,7 +21,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientKey
 from indexmaker.core.money import usdc_text
-from indexmaker.engine.collateral import CollateralManager
+from indexmaker.engine.collateral import ClientLedger, CollateralManager
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.model.order import OrderStatus, OrderUpdate
@@ -107,8 +107,8 @@ class CollateralWait:
         return (
             f"waiting for collateral: need {update.amount}, "
             f"ready {usdc_text(ledger.ready_available())}, "
-            f"in transit {usdc_text(ledger.in_transit())}; refused if not ready within "
-            f"{self.config.collateral_timeout}"
+            f"in transit {usdc_text(ledger.in_transit())}{_held(ledger)}; refused if not "
+            f"ready within {self.config.collateral_timeout}"
         )
 
     def _fail_collateral(self, update: OrderUpdate) -> None:
@@ -117,7 +117,7 @@ class CollateralWait:
             update,
             f"collateral not ready within {self.config.collateral_timeout}: need {update.amount}, "
             f"ready {usdc_text(ledger.ready_available())}, "
-            f"in transit {usdc_text(ledger.in_transit())}",
+            f"in transit {usdc_text(ledger.in_transit())}{_held(ledger)}",
         )
 
     def _fail(self, update: OrderUpdate, reason: str) -> None:
@@ -127,3 +127,9 @@ class CollateralWait:
         self.orders.remove(update)
         response = NewIndexOrderResponse(update.client_order_id, RequestStatus.REJECTED, reason)
         self.out.append(SendToClient(update.client, response))
+
+
+def _held(ledger: ClientLedger) -> str:
+    """ ", held X (below the route's cost)" when the client has lots held on their chain."""
+    held = ledger.held()
+    return f", held {usdc_text(held)} (below the route's cost)" if held > 0 else ""

@@ -9,8 +9,17 @@ import pytest
 
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.codec import encode
-from indexmaker.core.events import Alert, Command, HopCompleted, RouteCollateral, RouteCostQuoted
-from indexmaker.core.ids import ClientKey, TransferId
+from indexmaker.core.events import (
+    Alert,
+    Command,
+    HopCompleted,
+    NewIndexOrderRequest,
+    NewIndexOrderResponse,
+    RouteCollateral,
+    RouteCostQuoted,
+    SendToClient,
+)
+from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, TransferId
 from indexmaker.engine.collateral import CollateralLot
 from indexmaker.engine.engine import (
     EXCHANGE_ACCOUNT,
@@ -19,6 +28,7 @@ from indexmaker.engine.engine import (
     Engine,
     EngineSetup,
 )
+from indexmaker.model.side import Side
 
 from .test_engine import ALICE, BASKETS, RULES, deposit_event
 
@@ -217,3 +227,15 @@ def test_sums_are_exact_under_a_coarse_context() -> None:
         (route,) = routes(e.handle(deposit_event(ALICE, 3, D("0.000001"), SOURCE_CHAIN)))
     assert route.amount == D("1.060002")
     assert route.transfer_id == TransferId("T1")
+
+
+def test_a_buy_waiting_for_collateral_names_what_is_held() -> None:
+    e = quoted()
+    e.handle(deposit_event(ALICE, 1, D("0.5"), SOURCE_CHAIN))
+    request = NewIndexOrderRequest(ALICE, ClientOrderId("A1"), Symbol("IDX"), Side.BUY, D(20))
+    (response,) = [c.message for c in e.handle(request) if isinstance(c, SendToClient)]
+    assert isinstance(response, NewIndexOrderResponse)
+    assert response.reason == (
+        "waiting for collateral: need 20, ready 0, in transit 0, held 0.5 (below the route's "
+        "cost); refused if not ready within 0:30:00"
+    )
