@@ -12,12 +12,15 @@ from decimal import Decimal
 from typing import Any
 
 from eth_account import Account
-from web3 import Web3
+from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
+from indexmaker.chain.connector import disconnect
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, TRADING_CHAIN_ID
+from indexmaker.chain.eth_price import FixedEthPrice
 from indexmaker.chain.hops import gas_cost_usdc, tx_hash
+from indexmaker.chain.route_costs import ACROSS_GAS, RELEASE_GAS, RouteCostQuoter, RouteLeg
 from indexmaker.core.ids import ClientKey, Designation, client_key
 from indexmaker.core.money import usdc_text, usdc_to_units
 from indexmaker.engine.collateral import CollateralLot
@@ -142,3 +145,46 @@ async def test_small_deposits_are_held_then_routed_together_on_both_chains(
     assert engine.collateral.unspent(client_key(TRADING_CHAIN_ID, base.address)) == (
         lot.gross - wallet_gas
     )
+
+
+async def test_route_costs_are_quoted_again_only_when_gas_moves(chains: h.LocalChains) -> None:
+    """The quoter on both anvils: a quote per hop at first, none while gas stands still, a new
+    one for the chain whose base fee jumped (anvil_setNextBlockBaseFeePerGas, then a block)."""
+    w3s = {
+        c: AsyncWeb3(AsyncHTTPProvider(chains.url(c))) for c in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID)
+    }
+    legs = [
+        RouteLeg(SOURCE_CHAIN, "across", w3s[SOURCE_CHAIN_ID], ACROSS_GAS, BRIDGE_FEE),
+        RouteLeg(TRADING_CHAIN, "wallet", w3s[TRADING_CHAIN_ID], RELEASE_GAS),
+    ]
+    try:
+        await _quotes_follow_gas(legs, w3s[TRADING_CHAIN_ID])
+    finally:
+        for w3 in w3s.values():
+            await disconnect(w3)
+
+
+async def _quotes_follow_gas(legs: list[RouteLeg], w3: AsyncWeb3[Any]) -> None:
+    quoter = RouteCostQuoter(legs, FixedEthPrice(Decimal(3000)))
+    sent: list[Any] = []
+
+    async def sink(event: Any) -> None:
+        sent.append(event)
+
+    await quoter.quote_all(sink)
+    assert [(q.source, q.bridge) for q in sent] == [
+        (SOURCE_CHAIN, "across"),
+        (TRADING_CHAIN, "wallet"),
+    ]
+    across, wallet = sent
+    assert across.cost > BRIDGE_FEE and wallet.cost > 0
+    await quoter.quote_all(sink)
+    assert len(sent) == 2  # nothing moved: nothing new in the journal
+    block = await w3.eth.get_block("latest")
+    spiked = 20 * int(block["baseFeePerGas"]) + 10**10
+    await w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(spiked)])  # type: ignore[arg-type]
+    await w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    await quoter.quote_all(sink)
+    (again,) = sent[2:]
+    assert again.source == TRADING_CHAIN and again.cost > 2 * wallet.cost
+    assert quoter.quoted == {SOURCE_CHAIN: across.cost, TRADING_CHAIN: again.cost}
