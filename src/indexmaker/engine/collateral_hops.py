@@ -150,7 +150,7 @@ def route_failed(engine: Engine, transfer_id: TransferId, reason: str) -> None:
     lot = engine.router.held(transfer_id)
     if lot is not None:
         message += (
-            f"; lot {lot.origin}#{lot.seq_num} of client {lot.client[0]}:{lot.client[1]} "
+            f"; lot {lot.name} of client {lot.client[0]}:{lot.client[1]} "
             f"({lot.net} USDC) waits {lot.held}; the next deposit resumes it"
         )
     engine.solver.out.append(Alert("route_failed", message))
