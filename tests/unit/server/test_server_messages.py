@@ -17,6 +17,7 @@ from indexmaker.core.events import (
     CancelIndexOrderResponse,
     CancelIndexQuoteResponse,
     CancelQuoteRequest,
+    CollateralPosition,
     FillStatus,
     IndexOrderFill,
     IndexQuoteResponse,
@@ -39,7 +40,7 @@ from indexmaker.core.ids import (
     instrument,
 )
 from indexmaker.model.side import Side
-from indexmaker.server.client_events import Fill, decode_message
+from indexmaker.server.client_events import Fill, Invoice, decode_message
 from indexmaker.server.messages import (
     ParsedRequest,
     ResendRequest,
@@ -491,6 +492,40 @@ def test_mint_invoice_with_lots() -> None:
         "fill_rate",
     ]
     assert obj["amount_paid"] == "998.5"
+
+
+def test_mint_invoice_position_shows_what_is_held_below_the_route_cost() -> None:
+    position = CollateralPosition(
+        CLIENT, Decimal(0), Decimal("1.5"), Decimal(0), Decimal(9), held=Decimal("0.5")
+    )
+    invoice = MintInvoice(
+        client_order_id=OID,
+        payment_id=PaymentId("P-3"),
+        symbol=Symbol("SY100"),
+        filled_quantity=Decimal("1"),
+        total_amount=Decimal("10"),
+        amount_paid=Decimal("9"),
+        amount_remaining=Decimal("1"),
+        management_fee=Decimal("0"),
+        assets_value=Decimal("9"),
+        exchange_fee=Decimal("0"),
+        fill_rate=Decimal("1"),
+        lots=(),
+        timestamp=datetime(2025, 10, 1, 12, 30, tzinfo=UTC),
+        position=position,
+    )
+    frame = json.loads(encode_response(invoice, CLIENT, STAMP))
+    side_cr = body(frame)["position"]["side_cr"]
+    # The reference's fields as before, ours beside them.
+    assert (side_cr["unconfirmed_balance"], side_cr["held_balance"]) == ("0", "0.5")
+    decoded = decode_message(frame)
+    assert isinstance(decoded, Invoice) and decoded.position is not None
+    assert (decoded.position.held, decoded.position.ready) == (Decimal("0.5"), Decimal("1.5"))
+    # A server without the field (older) reads as nothing held.
+    del side_cr["held_balance"]
+    older = decode_message(frame)
+    assert isinstance(older, Invoice) and older.position is not None
+    assert older.position.held == 0
 
 
 def test_signed_responses_verify_as_the_spec_says() -> None:
