@@ -29,6 +29,7 @@ from indexmaker.engine.engine import (
     EngineSetup,
 )
 from indexmaker.model.side import Side
+from indexmaker.query import views
 
 from .test_engine import ALICE, BASKETS, RULES, deposit_event
 
@@ -78,6 +79,11 @@ def test_a_deposit_below_the_route_cost_is_held_not_in_transit() -> None:
     assert lot.held in alert.message
     position = e.collateral.position(ALICE)
     assert (position.held, position.unconfirmed, position.ready) == (D("0.5"), 0, 0)
+    # The query API (/v1/collateral): the figure apart, the lot's status.
+    answer = views.client_collateral(e, ALICE)
+    assert answer is not None and (answer.held, answer.unconfirmed) == (D("0.5"), 0)
+    assert answer.lots[0].held == lot.held
+    assert answer.model_dump(mode="json")["held"] == "0.500000"
 
 
 def test_held_lots_are_merged_with_the_next_deposit_and_routed_as_one_hop() -> None:
