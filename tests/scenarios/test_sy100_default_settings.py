@@ -33,6 +33,7 @@ from indexmaker.core.money import (
 from indexmaker.engine.economics import issuer_position
 from indexmaker.engine.engine import EngineSetup
 from indexmaker.engine.redemption_reports import index_mid
+from indexmaker.engine.throttle import RateLimit
 from indexmaker.model.index import load_bundled_index
 from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
@@ -40,6 +41,7 @@ from indexmaker.sim.chain import SimulatedChain
 from indexmaker.sim.exchange import SimulatedExchange
 from indexmaker.sim.market import MarketSimulator, reference_prices
 from indexmaker.sim.world import SimulatedWorld
+from indexmaker.venues.binance_sim.config import LimitConfig
 
 D = Decimal
 SY100 = Symbol("SY100")
@@ -50,7 +52,17 @@ CHAINS = "8453 (Base), 42161 (Arbitrum)"
 def _world() -> SimulatedWorld:
     baskets = {"SY100": load_bundled_index("SY100")}
     market = MarketSimulator(reference_prices(baskets.values()), random.Random(7))
-    exchange = SimulatedExchange(market.books(), rules=market.rules)
+    # The exchange simulator's order windows (Binance's documented 50 per 10 s, 160,000 a
+    # day), stated to the engine at start as a connector does and enforced by the venue.
+    limits = LimitConfig()
+    exchange = SimulatedExchange(
+        market.books(),
+        rules=market.rules,
+        order_limits=(
+            RateLimit("ORDERS_10S", limits.orders_per_10s, timedelta(seconds=10)),
+            RateLimit("ORDERS_1D", limits.orders_per_day, timedelta(days=1)),
+        ),
+    )
     # No bridge fees; each of the two hops takes 2 s; the chain confirms a mint after 1 s.
     setup = EngineSetup(baskets=baskets, rules=market.rules)
     return SimulatedWorld(setup, exchange, SimulatedChain(), ManualClock())
@@ -77,18 +89,23 @@ def test_single_1000_usdc_order_fills_in_one_batch_and_mints_at_once() -> None:
         _order(world, 0, "1000")
         assert world.run_until(lambda: world.engine.orders.open_count() == 0, timedelta(minutes=1))
     # Ready at 4 s (two 2 s hops, no fees): usable 1000 / 1.002, engaged P x q x 1.002 = 1000.
-    # One batch of notional 1000 / 1.002 = 998.003992 (6 dp), one order per asset.
+    # One batch of notional 1000 / 1.002 = 998.003992 (6 dp), one order per asset. The venue
+    # allows 50 orders per 10 s, of which the engine uses 90%: 45 go at 4.0 s, the other 36
+    # wait for the window (said once, on the batch's notice) and go at 14.0 s.
     assert [(b.kind, b.order_count, b.asset_count) for b in world.log.batches] == [
         ("created", 1, ASSETS),
         ("completed", 1, ASSETS),
     ]
+    assert world.log.batches[0].details == {"orders_waiting": str(ASSETS - 45)}
     assert world.log.batches[0].notional == D("998.003992")
     assert len(world.log.exchange_orders) == ASSETS
+    # The venue refused none (no -1015), and nothing was alerted.
+    assert world.exchange.orders_refused == [] and world.log.alerts == []
     # Every engaged unit filled: fill rate exactly 1, minted on the tick the batch completed
-    # (fills 20 ms after the 4.0 s placement arrive on the 4.1 s tick), invoiced 1 s later.
+    # (fills 20 ms after the 14.0 s placements arrive on the 14.1 s tick), invoiced 1 s later.
     (invoice,) = _invoices(world)
     assert invoice.fill_rate == 1
-    assert invoice.timestamp - start == timedelta(seconds=5.1)
+    assert invoice.timestamp - start == timedelta(seconds=15.1)
     # The fills beat the 1% limit: what they did not cost is change, returned in the invoice.
     assert invoice.total_amount == D(1000) and invoice.management_fee == 0
     # The change is back in the client's ready collateral, to the micro-USDC.

@@ -147,6 +147,7 @@ class CommandRunner:
                     orders=command.order_count,
                     assets=command.asset_count,
                     notional=command.notional,
+                    details=command.details,  # side, orders_waiting (the order budget)...
                 )
             case Alert():
                 log_event("alert", logging.WARNING, code=command.code, message=command.message)

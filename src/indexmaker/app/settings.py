@@ -95,10 +95,13 @@ class SolverSettings(_Model):
     mint_idle: Seconds = Decimal(10)
     reject_cooldown: Seconds = Decimal(5)
     max_reject_cooldown: Seconds = Decimal(300)
-    # Binance spot's published order-rate limits for one account.
+    # Exchange orders per window (Binance's published figures): the budget until the venue
+    # states its own order windows (Binance exchangeInfo rateLimits, 90% of each used), which
+    # replace these while venue_order_limits is true; false makes these an override.
     order_rate_limits: list[RateLimitSettings] = _windows(
         ("ORDERS_10S", 100, 10), ("ORDERS_1D", 200_000, _DAY)
     )
+    venue_order_limits: bool = True
 
     # Sell side (issue 12): net redemptions per window before they queue FIFO (USDC), the
     # window and a redemption's time to sell (seconds), the withdraw hop's bridge name.

@@ -63,6 +63,7 @@ from indexmaker.core.venue_events import (
     ExchangeOrderStatus,
     ExchangeOrderStatusUnknown,
     InstrumentStatus,
+    OrderLimitWindow,
     PlaceExchangeOrder,
     QueryExchangeOrder,
     RateLimitFeedback,
@@ -71,6 +72,7 @@ from indexmaker.core.venue_events import (
     VenueBalance,
     VenueCommand,
     VenueInput,
+    VenueOrderLimits,
 )
 from indexmaker.model.side import Side
 
@@ -121,6 +123,7 @@ __all__ = [
     "NewIndexOrderResponse",
     "NewIndexQuoteResponse",
     "NewQuoteRequest",
+    "OrderLimitWindow",
     "PlaceExchangeOrder",
     "QueryExchangeOrder",
     "QueryHop",
@@ -140,6 +143,7 @@ __all__ = [
     "VenueBalance",
     "VenueCommand",
     "VenueInput",
+    "VenueOrderLimits",
     "WithdrawCollateral",
     "WithdrawalCompleted",
     "WithdrawalFailed",

@@ -93,10 +93,34 @@ class RateLimitFeedback:
     named limiter window) and/or a back-off (`retry_after`, from a 429 or 418)."""
 
     venue: Venue
-    window: str | None = None  # the limiter window's name, e.g. "orders_10s", "weight_1m"
+    window: str | None = None  # the limiter window's name, e.g. "ORDERS_10S"
     used: int | None = None
     retry_after: timedelta | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLimitWindow:
+    """One order-count window of a venue: at most `limit` new orders inside any `interval`.
+    `stated` is the venue's own figure; `limit` is what the adapter lets us use of it (its
+    headroom rule, e.g. Binance's 90%: venues/binance/limits.py), so the core never asks for
+    more than the adapter sends without refusing."""
+
+    name: str  # the venue's window, e.g. "ORDERS_10S", "ORDERS_1D" (Binance header spelling)
+    limit: int
+    interval: timedelta
+    stated: int
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrderLimits:
+    """The venue's order-count limits as it states them (SPEC §6: Binance exchangeInfo
+    `rateLimits` of type ORDERS), pushed by the adapter at start. They replace the core's
+    order budget (`[solver] order_rate_limits`) unless that setting was given explicitly;
+    orders counted so far stay counted in windows of the same name (engine/order_budget.py)."""
+
+    venue: Venue
+    windows: tuple[OrderLimitWindow, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +257,7 @@ VenueInput = (
     | RulesUpdate
     | InstrumentStatus
     | RateLimitFeedback
+    | VenueOrderLimits
     | VenueBalance
     | ExchangeOrderAccepted
     | ExchangeFill

@@ -10,7 +10,8 @@ from indexmaker.engine.throttle import RateLimit
 
 
 def _binance_order_limits() -> tuple[RateLimit, ...]:
-    # Binance spot's published order-rate limits for one account.
+    # Binance spot's published order-rate limits for one account: the budget of a venue
+    # that does not state its own (a Binance account states them: engine/order_budget.py).
     return (
         RateLimit("ORDERS_10S", 100, timedelta(seconds=10)),
         RateLimit("ORDERS_1D", 200_000, timedelta(days=1)),
@@ -41,6 +42,9 @@ class SolverConfig:
     reject_cooldown: timedelta = timedelta(seconds=5)
     max_reject_cooldown: timedelta = timedelta(minutes=5)
     order_rate_limits: tuple[RateLimit, ...] = field(default_factory=_binance_order_limits)
+    # True: a venue's own order-count windows (`VenueOrderLimits`) replace order_rate_limits
+    # once it states them; False: order_rate_limits stay, whatever the venue says (override).
+    venue_order_limits: bool = True
     # Sell side (issue 12): net redemptions (USDC at the sell limit, minus issuance engaged)
     # allowed per rolling window before redemptions queue FIFO (reference §6.1 item 8).
     max_net_redemption: Decimal = Decimal("500000")

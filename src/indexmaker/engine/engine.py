@@ -52,6 +52,7 @@ from indexmaker.core.events import (
     Tick,
     TradePrint,
     VenueBalance,
+    VenueOrderLimits,
     WithdrawalCompleted,
     WithdrawalFailed,
 )
@@ -75,6 +76,7 @@ from indexmaker.engine.holdings import SellBaskets
 from indexmaker.engine.index_orders import IndexOrderManager
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.listings import Listings
+from indexmaker.engine.order_budget import rate_limit_feedback, venue_order_limits
 from indexmaker.engine.pending_hops import PendingHops
 from indexmaker.engine.prices import MarketData
 from indexmaker.engine.quotes import QuoteManager
@@ -327,7 +329,9 @@ class Engine:
             case InstrumentStatus():
                 solver.out.extend(self.listings.on_status(event))
             case RateLimitFeedback():
-                self._rate_limit_feedback(event, now)
+                solver.out.extend(rate_limit_feedback(self.tracker, event, now))
+            case VenueOrderLimits():
+                venue_order_limits(self.tracker, event, self.setup.config, now)
             case VenueBalance():
                 solver.out.extend(self.balances.on_balance(event, solver.rules))
             case NewIndexOrderRequest():
@@ -376,20 +380,6 @@ class Engine:
                 self.redemptions.on_escrow_failed(event)
             case RebalanceIndex():
                 self.rebalance.start(event, now)
-
-    def _rate_limit_feedback(self, event: RateLimitFeedback, now: datetime) -> None:
-        """The venue's own count wins over ours; a back-off pauses every order until then."""
-        limiter = self.tracker.limiter
-        if event.window is not None and event.used is not None:
-            limiter.observe_used(event.window, event.used, now)
-        if event.retry_after is not None:
-            limiter.block_until(now + event.retry_after)
-            self.solver.out.append(
-                Alert(
-                    "rate_limited",
-                    f"{event.venue} asks to wait {event.retry_after}: {event.reason or ''}",
-                )
-            )
 
     def reduce_buy(self, order: IndexOrder, amount: Decimal) -> None:
         """Take `amount` USDC not yet engaged off a buy queue, newest first (SPEC §3)."""

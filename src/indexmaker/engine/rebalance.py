@@ -39,6 +39,7 @@ from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
 from indexmaker.core.money import exact_sub, round_asset_down, round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex
+from indexmaker.engine.batch_events import waiting_detail
 from indexmaker.engine.commission import LotTerms
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing
@@ -270,7 +271,8 @@ class RebalanceManager:
             rebalance.orders += 1
         self.holdings.touch(symbol)
         notional = sum((o.quantity * o.price for o in plan.orders), ZERO)
-        self._batch_event(batch_id, "created", symbol, rnd.open_orders, notional)
+        waiting = self.tracker.waiting(now)
+        self._batch_event(batch_id, "created", symbol, rnd.open_orders, notional, waiting)
         if rnd.open_orders == 0:
             self._close_round(batch_id, now)
 
@@ -407,10 +409,12 @@ class RebalanceManager:
         progress.slippage += quantity * (price - progress.arrival_mid)
 
     def _batch_event(
-        self, batch_id: BatchId, kind: str, symbol: Symbol, assets: int, notional: Decimal
-    ) -> None:
-        """A round as operators see batches (logs, metrics): no client order in it."""
-        details = {"side": "rebalance", "symbol": symbol}
+        self, batch_id: BatchId, kind: str, symbol: Symbol, assets: int, notional: Decimal,
+        wait: int = 0,
+    ) -> None:  # fmt: skip
+        """A round as operators see batches (logs, metrics): no client order in it; `wait`
+        orders queued for the order budget (`waiting_detail`)."""
+        details = {"side": "rebalance", "symbol": symbol} | waiting_detail(wait, assets)
         self.out.append(BatchEvent(batch_id, kind, 0, assets, round_usdc(notional), details))
 
     def _finish(self, rebalance: Rebalance, now: datetime, reason: str) -> None:

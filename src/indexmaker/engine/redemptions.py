@@ -190,7 +190,14 @@ class RedemptionManager(RedemptionRequests):
             batch.open_orders += 1
         self.flow.add(now, plan.notional)
         self.out.append(
-            batch_created(batch_id, len(plan.entries), batch.open_orders, plan.notional, Side.SELL)
+            batch_created(
+                batch_id,
+                len(plan.entries),
+                batch.open_orders,
+                plan.notional,
+                Side.SELL,
+                self.tracker.waiting(now),
+            )
         )
         self._progress(self.allocator.open(batch))
         for planned_order in plan.asset_orders:  # legs the venue would refuse: the issuer's

@@ -265,7 +265,12 @@ class Solver:
             self.batches.add_order(batch, planned.instrument, command.order_id)
         self.out.append(
             batch_created(
-                batch.batch_id, len(plan.entries), batch.open_orders, plan.notional, Side.BUY
+                batch.batch_id,
+                len(plan.entries),
+                batch.open_orders,
+                plan.notional,
+                Side.BUY,
+                self.tracker.waiting(now),
             )
         )
         self._apply(allocations, now)

@@ -15,6 +15,14 @@ from datetime import datetime, timedelta
 from indexmaker.core.errors import InvalidInputError
 
 _COMPACT_AT = 1024  # expired entries kept before the live tail is moved down
+HEADROOM_PERCENT = 90  # of a venue's stated limit that we use (kept_limit)
+
+
+def kept_limit(stated: int, percent: int = HEADROOM_PERCENT) -> int:
+    """What we use of a venue's stated limit: `percent` of it rounded down, at least 1. The
+    rest stays unused, so another process on the account, a clock edge or the edge of the
+    venue's fixed (calendar) window never tips us into a 429. Integer arithmetic: exact."""
+    return max(1, stated * percent // 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,23 @@ class RateLimiter:
         self._all = tuple(windows.values())
         self._blocked_until: datetime | None = None
 
+    def reconfigured(self, limits: Sequence[RateLimit], now: datetime) -> RateLimiter:
+        """A limiter of `limits` that keeps what this one admitted: a window of a name this
+        one has takes over its entries still live at `now` (orders already sent stay counted
+        until they expire under the new interval), and a back-off in force stays. Raises
+        InvalidInputError as the constructor does; this limiter is left unchanged."""
+        fresh = RateLimiter(limits)
+        for window in fresh._all:
+            old = self._windows.get(window.name)
+            if old is None:
+                continue
+            old.evict(now)
+            window.times = old.times[old.head :]
+            window.totals = [total - old.expired for total in old.totals[old.head :]]
+            window.total = old.total - old.expired
+        fresh._blocked_until = self._blocked_until
+        return fresh
+
     @property
     def limits(self) -> list[RateLimit]:
         return [RateLimit(w.name, w.limit, w.interval) for w in self._all]
@@ -174,10 +199,11 @@ class RateLimiter:
             result[window.name] = 0 if blocked else max(0, window.limit - window.used())
         return result
 
-    def observe_used(self, name: str, used: int, now: datetime) -> None:
+    def observe_used(self, name: str, used: int, now: datetime) -> int:
         """Venue feedback (e.g. X-MBX-USED-WEIGHT-1M): never believe less usage than the venue
         reports. Usage we did not see (another process, a restart) is charged at `now`, the
-        latest it can have happened, so it stays counted for a full interval."""
+        latest it can have happened, so it stays counted for a full interval. Returns that
+        unseen usage (0: the venue counted no more than we did)."""
         window = self._windows.get(name)
         if window is None:
             raise InvalidInputError("name", f"unknown window {name!r}")
@@ -185,8 +211,10 @@ class RateLimiter:
             raise InvalidInputError("used", f"must be >= 0, got {used}")
         window.evict(now)
         missing = used - window.used()
-        if missing > 0:
-            window.add(now, missing)
+        if missing <= 0:
+            return 0
+        window.add(now, missing)
+        return missing
 
     def block_until(self, until: datetime) -> None:
         """429 / Retry-After back-off: everything waits until then (an earlier time never

@@ -13,6 +13,7 @@ the state. Venue input that no longer applies (an accept after the close) is ign
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,7 +26,7 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
 )
 from indexmaker.core.ids import BatchId, ExchangeOrderId, InstrumentId, TradeId
-from indexmaker.engine.throttle import RateLimiter
+from indexmaker.engine.throttle import RateLimit, RateLimiter
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
@@ -103,6 +104,20 @@ class OrderTracker:
     @property
     def limiter(self) -> RateLimiter:
         return self._limiter
+
+    def use_limits(self, limits: Sequence[RateLimit], now: datetime) -> None:
+        """The order budget becomes `limits` (the venue's own: engine/order_budget.py); what
+        was sent already stays counted in windows of the same name. Raises InvalidInputError
+        for a window that cannot be (the budget is then unchanged)."""
+        self._limiter = self._limiter.reconfigured(limits, now)
+
+    def waiting(self, now: datetime) -> int:
+        """Queued orders the budget does not admit now (they go out in a later window)."""
+        queued = len(self._outbound)
+        if not queued:
+            return 0
+        room = self._limiter.headroom(now)
+        return max(0, queued - min(room.values())) if room else 0
 
     def new_order_id(self) -> ExchangeOrderId:
         order_id = ExchangeOrderId(f"im-{self._next_id}")

@@ -7,6 +7,7 @@ behaviour scripts partial fills, rejects and splits for scenario tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
@@ -18,10 +19,13 @@ from indexmaker.core.events import (
     ExchangeOrderAccepted,
     ExchangeOrderClosed,
     ExchangeOrderStatus,
+    OrderLimitWindow,
     PlaceExchangeOrder,
+    VenueOrderLimits,
 )
-from indexmaker.core.ids import Asset, InstrumentId, TradeId, VenueOrderId
+from indexmaker.core.ids import DEFAULT_VENUE, Asset, InstrumentId, TradeId, VenueOrderId
 from indexmaker.core.money import MONEY_CONTEXT
+from indexmaker.engine.throttle import RateLimit, RateLimiter, kept_limit
 from indexmaker.model.book import OrderBook
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import BookSide, Side
@@ -52,8 +56,15 @@ class SimulatedExchange:
         fee_rate: Decimal = Decimal("0.001"),
         behaviour: dict[InstrumentId, Behaviour] | None = None,
         rules: dict[InstrumentId, InstrumentRules] | None = None,
+        order_limits: Sequence[RateLimit] = (),
     ) -> None:
+        """`order_limits`: the venue's order-count windows (e.g. Binance's 50 per 10 s), as it
+        states them (`stated_order_limits`) and enforces them: an order past one is refused
+        (Binance -1015, "Too many new orders"); none: orders are not counted."""
         self.fee_rate = fee_rate
+        self.order_limits = tuple(order_limits)
+        self._order_count = RateLimiter(order_limits) if order_limits else None
+        self.orders_refused: list[PlaceExchangeOrder] = []
         self.rules = rules or {}
         self.behaviour = behaviour or {}
         self.books: dict[InstrumentId, OrderBook] = {}
@@ -64,6 +75,17 @@ class SimulatedExchange:
         self.orders_received: list[PlaceExchangeOrder] = []
         self._next_trade = 1
         self._next_venue_order = 1
+
+    def stated_order_limits(self) -> VenueOrderLimits | None:
+        """What a connector to this venue tells the core (as the Binance adapter does from
+        exchangeInfo): each window with the adapters' headroom rule (`kept_limit`)."""
+        if not self.order_limits:
+            return None
+        windows = tuple(
+            OrderLimitWindow(r.name, kept_limit(r.limit), r.interval, r.limit)
+            for r in self.order_limits
+        )
+        return VenueOrderLimits(DEFAULT_VENUE, windows)
 
     def snapshots(self) -> list[BookSnapshot]:
         return [
@@ -86,6 +108,17 @@ class SimulatedExchange:
     def _execute(self, order: PlaceExchangeOrder, now: datetime) -> list[EngineInput]:
         self.orders_received.append(order)
         instrument = order.instrument
+        if self._order_count is not None and self._order_count.try_acquire(now) is not None:
+            self.orders_refused.append(order)
+            windows = ", ".join(f"{r.name} {r.limit}" for r in self.order_limits)
+            closed = ExchangeOrderClosed(
+                order.order_id,
+                instrument,
+                ExchangeOrderStatus.REJECTED,
+                f"Too many new orders (-1015): {windows}",
+                event_time=now,
+            )
+            return [closed]
         behaviour = self.behaviour.get(instrument, Behaviour())
         book = self.books.get(instrument)
         reason = behaviour.reject or self._filter_failure(order)

@@ -44,6 +44,9 @@ class SimulatedWorld:
         self._seq = itertools.count()
         for snapshot in exchange.snapshots():
             self.submit(snapshot)
+        limits = exchange.stated_order_limits()  # as a connector says at start
+        if limits is not None:
+            self.submit(limits)
 
     def submit(self, event: EngineInput) -> None:
         """Hand one input to the engine now and carry out what it commands."""

@@ -62,6 +62,7 @@ from indexmaker.core.events import (
     NewIndexOrderResponse,
     NewIndexQuoteResponse,
     NewQuoteRequest,
+    OrderLimitWindow,
     PlaceExchangeOrder,
     QueryExchangeOrder,
     QueryHop,
@@ -75,6 +76,7 @@ from indexmaker.core.events import (
     Tick,
     TradePrint,
     VenueBalance,
+    VenueOrderLimits,
     WithdrawalCompleted,
     WithdrawalFailed,
     WithdrawCollateral,
@@ -185,6 +187,13 @@ SAMPLES = [
     RulesUpdate(InstrumentRules(BTC, "BTC", "USDC", tick_size=D("0.01"), step_size=D("0.00001"))),
     InstrumentStatus(BTC, False, "delisted"),
     RateLimitFeedback(Venue("binance"), "weight_1m", 1180, timedelta(seconds=7.5), "429"),
+    VenueOrderLimits(
+        Venue("binance"),
+        (
+            OrderLimitWindow("ORDERS_10S", 45, timedelta(seconds=10), 50),
+            OrderLimitWindow("ORDERS_1D", 144_000, timedelta(days=1), 160_000),
+        ),
+    ),
     VenueBalance(Venue("binance"), Asset("BTC"), D("1.00000001"), D("0.5"), T),
     ExchangeOrderAccepted(OID, BTC, VenueOrderId("123456789"), T),
     ExchangeFill(

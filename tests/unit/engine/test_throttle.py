@@ -203,3 +203,20 @@ def test_never_admits_more_than_the_limit_and_waits_are_exact(
         assert rl.headroom(now) == {
             r.name: r.limit - _used(history[r.name], now, r.interval) for r in LIMITS
         }
+
+
+def test_reconfigured_keeps_what_was_admitted_in_windows_of_the_same_name() -> None:
+    rl = RateLimiter([RateLimit("W", 100, 10 * S), RateLimit("D", 1000, 100 * S)])
+    assert rl.try_acquire(T0, 4) is None
+    assert rl.try_acquire(T0 + 5 * S, 3) is None
+    rl.block_until(T0 + 7 * S)
+    fresh = rl.reconfigured([RateLimit("W", 9, 10 * S), RateLimit("X", 5, 10 * S)], T0 + 6 * S)
+    assert fresh.limits == [RateLimit("W", 9, 10 * S), RateLimit("X", 5, 10 * S)]
+    assert fresh.blocked_until == T0 + 7 * S  # a back-off in force stays
+    # W keeps the 7 sent (9 - 7 = 2 left once the block is over); X starts empty.
+    assert fresh.headroom(T0 + 7 * S) == {"W": 2, "X": 5}
+    assert fresh.try_acquire(T0 + 7 * S, 3) == 3 * S  # the 4 of t0 expire at t0 + 10 s
+    assert fresh.headroom(T0 + 10 * S) == {"W": 6, "X": 5}
+    assert rl.limits[0] == RateLimit("W", 100, 10 * S)  # the old limiter is untouched
+    with pytest.raises(InvalidInputError):
+        rl.reconfigured([RateLimit("W", 0, 10 * S)], T0)

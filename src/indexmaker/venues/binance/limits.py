@@ -21,7 +21,8 @@ from indexmaker.core.errors import (
     RejectedError,
     RetryableError,
 )
-from indexmaker.engine.throttle import RateLimit, RateLimiter
+from indexmaker.core.venue_events import OrderLimitWindow
+from indexmaker.engine.throttle import RateLimit, RateLimiter, kept_limit
 from indexmaker.venues.binance.wire import INTERVAL_SECONDS, RateLimitInfo
 
 _UNIT = {"S": "SECOND", "M": "MINUTE", "H": "HOUR", "D": "DAY"}
@@ -60,18 +61,34 @@ def pool_name(kind: str, interval: str, num: int) -> str:
     return f"{kind}_{num}{interval[0]}"
 
 
-def limiter_from(rate_limits: Iterable[RateLimitInfo], headroom: float = 0.9) -> RateLimiter:
-    """One pool per rateLimits entry, keeping `headroom` of each (the rest stays unused so a
+def _pools(rate_limits: Iterable[RateLimitInfo]) -> list[tuple[RateLimit, int]]:
+    """(pool, the venue's stated limit) per usable rateLimits entry; each pool keeps
+    `kept_limit` of the stated figure (HEADROOM_PERCENT, 90%: the rest stays unused so a
     concurrent process or a clock edge never tips us into a 429)."""
-    rules = []
+    pools = []
     for entry in rate_limits:
         seconds = INTERVAL_SECONDS.get(entry.interval)
         if seconds is None or entry.limit <= 0:
             continue
-        limit = max(1, int(entry.limit * headroom))
         name = pool_name(entry.rateLimitType, entry.interval, entry.intervalNum)
-        rules.append(RateLimit(name, limit, timedelta(seconds=seconds * entry.intervalNum)))
-    return RateLimiter(rules)
+        interval = timedelta(seconds=seconds * entry.intervalNum)
+        pools.append((RateLimit(name, kept_limit(entry.limit), interval), entry.limit))
+    return pools
+
+
+def limiter_from(rate_limits: Iterable[RateLimitInfo]) -> RateLimiter:
+    """One pool per rateLimits entry (`_pools`)."""
+    return RateLimiter([pool for pool, _stated in _pools(rate_limits)])
+
+
+def order_windows(rate_limits: Iterable[RateLimitInfo]) -> tuple[OrderLimitWindow, ...]:
+    """The ORDERS pools as the core's order budget (`VenueOrderLimits`): the same limits
+    this adapter keeps, so the core never releases an order the adapter would hold back."""
+    return tuple(
+        OrderLimitWindow(pool.name, pool.limit, pool.interval, stated)
+        for pool, stated in _pools(rate_limits)
+        if pool.name.startswith("ORDERS")
+    )
 
 
 def weight_pools(limiter: RateLimiter) -> tuple[str, ...]:
@@ -98,13 +115,21 @@ def observe_headers(limiter: RateLimiter, headers: Mapping[str, str], now: datet
             limiter.observe_used(name, int(value), now)
 
 
-def observe_ws_rate_limits(limiter: RateLimiter, entries: Iterable[RateLimitInfo]) -> None:
+def observe_ws_rate_limits(
+    limiter: RateLimiter, entries: Iterable[RateLimitInfo]
+) -> list[tuple[str, int]]:
+    """Feed a WS-API answer's `rateLimits` counts into the matching pools. Returns (pool,
+    count) of those where the venue counted more than we had (another process on the
+    account, a restart): what the core's order budget must hear too."""
     now = utcnow()
     known = {r.name for r in limiter.limits}
+    raised = []
     for entry in entries:
         name = pool_name(entry.rateLimitType, entry.interval, entry.intervalNum)
-        if name in known and entry.count is not None:
-            limiter.observe_used(name, entry.count, now)
+        count = entry.count
+        if name in known and count is not None and limiter.observe_used(name, count, now):
+            raised.append((name, count))
+    return raised
 
 
 def utcnow() -> datetime:

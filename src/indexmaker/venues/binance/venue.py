@@ -6,9 +6,10 @@ Composes the REST client (exchangeInfo, depth snapshots, clock), the market-data
 docs/adapters.md: `RulesUpdate` per instrument at start and on change; per book a
 `BookSnapshot` once synchronised, then `BookUpdate`s, and `BookInvalid` when it goes stale,
 shows a gap or its stream drops; `ExchangeOrderAccepted` / `ExchangeFill` (once per trade id,
-late fills included) / `ExchangeOrderClosed`; `RateLimitFeedback` on 429/418; `VenueBalance`
-per asset from `account.status` at start and after a user-stream gap, and from
-`outboundAccountPosition` / `balanceUpdate` (balances.py).
+late fills included) / `ExchangeOrderClosed`; `VenueOrderLimits` (exchangeInfo's ORDERS
+windows) at start; `RateLimitFeedback` on 429/418 and when the WS-API's order counts exceed
+ours; `VenueBalance` per asset from `account.status` at start and after a user-stream gap,
+and from `outboundAccountPosition` / `balanceUpdate` (balances.py).
 
 `place` raises on a definite refusal (after pushing the close) and raises `StatusUnknownError`
 when the venue may or may not have the order; the runtime then calls `order_status`, which asks
@@ -38,6 +39,7 @@ from indexmaker.core.events import (
     PlaceExchangeOrder,
     RateLimitFeedback,
     RulesUpdate,
+    VenueOrderLimits,
 )
 from indexmaker.core.ids import DEFAULT_VENUE, ExchangeOrderId, InstrumentId, Pair, Venue
 from indexmaker.core.money import dec
@@ -51,6 +53,7 @@ from indexmaker.venues.binance.limits import (
     OrderNotFoundError,
     StatusUnknownError,
     local_ms,
+    order_windows,
     utcnow,
 )
 from indexmaker.venues.binance.market_data import BinanceMarketData, BookChanges
@@ -123,6 +126,7 @@ class BinanceVenue:
             self.rest,
             on_event=self._on_user_event,
             on_reconnect=self._after_user_stream_gap,
+            on_usage=self._on_order_usage,
         )
         self._tasks.append(asyncio.create_task(self._user_pusher()))
         await self.ws_api.start()
@@ -177,9 +181,13 @@ class BinanceVenue:
         raw = await self.rest.public_bytes("/api/v3/exchangeInfo", weight=20)
         changes = self.instruments_state.apply(EXCHANGE_INFO.decode(raw))
         if first:
-            # the venue's own rateLimits replace the defaults, shared by REST and WS-API
+            # the venue's own rateLimits replace the defaults, shared by REST and WS-API, and
+            # its order windows become the core's order budget (engine/order_budget.py)
             limiter = self.instruments_state.limiter()
             self.rest.limiter = limiter
+            windows = order_windows(self.instruments_state.rate_limits)
+            if windows:
+                await self._push(VenueOrderLimits(self.config.venue, windows))
         for instrument in changes.added:
             await self._push(RulesUpdate(self.instruments_state.rules[instrument]))
             if self._stopped.pop(instrument, None) is not None:
@@ -385,6 +393,13 @@ class BinanceVenue:
             return
         for item in self.balances.on_account(answer):
             self._user_events.put_nowait(item)
+
+    def _on_order_usage(self, raised: list[tuple[str, int]]) -> None:
+        """The venue counted more orders than we sent (another process on the account): the
+        core's budget hears it too, in the user stream's order."""
+        for pool, count in raised:
+            if pool.startswith("ORDERS"):
+                self._user_events.put_nowait(RateLimitFeedback(self.config.venue, pool, count))
 
     async def _user_pusher(self) -> None:
         while True:

@@ -66,6 +66,7 @@ class BinanceWsApi:
         *,
         on_event: EventHandler,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        on_usage: Callable[[list[tuple[str, int]]], None] | None = None,
         timeout_s: float = 10.0,
     ) -> None:
         self.endpoints = endpoints
@@ -75,6 +76,7 @@ class BinanceWsApi:
         self.clock: ClockOffset = rest.clock
         self.on_event = on_event
         self.on_reconnect = on_reconnect
+        self.on_usage = on_usage  # pools the venue counted more of than we did
         self.timeout_s = timeout_s
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[_Answer]] = {}
@@ -239,7 +241,9 @@ class BinanceWsApi:
                     log.exception("binance.ws_api.event_failed")
                 continue
             if answer.rateLimits:
-                observe_ws_rate_limits(self.limiter, answer.rateLimits)
+                raised = observe_ws_rate_limits(self.limiter, answer.rateLimits)
+                if raised and self.on_usage is not None:
+                    self.on_usage(raised)
             if isinstance(answer.id, int):
                 future = self._pending.get(answer.id)
                 if future is not None and not future.done():
