@@ -64,8 +64,9 @@ def test_socket_demo_default_run(tmp_path: Path) -> None:
         assert Decimal(client["paid"]) + Decimal(client["returned"]) <= Decimal(client["deposited"])
     # Issue 7: exchange notional bought stays within 1% of what clients received, and the
     # issuer's leftover inventory is bounded by one 5 USDC venue minimum per asset (105
-    # distinct assets in the three indexes). Under load buy batches overlap and each pads an
-    # asset to the minimum again: both fail then (engine defect, test_overlapping_batches.py).
+    # distinct assets in the three indexes). Under load buy batches overlap: a batch counts
+    # the surplus of those in flight instead of padding again (engine/carry.py,
+    # tests/unit/engine/test_overlapping_batches.py).
     issuer = summary["issuer"]
     bought, delivered = Decimal(issuer["bought_notional"]), Decimal(issuer["delivered_notional"])
     assert delivered > 0 and bought / delivered <= Decimal("1.01")

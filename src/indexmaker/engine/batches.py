@@ -69,6 +69,9 @@ class AssetPosition:
     max_price: Decimal = ZERO
     max_fee_rate: Decimal = ZERO
     order_ids: list[ExchangeOrderId] = field(default_factory=list)
+    # What the plan counted of open batches' surplus (engine/carry.py): handed over when
+    # they complete (`BatchManager.complete`).
+    counted: Decimal = ZERO
 
     def add_lot(self, lot: Lot, quantity: Decimal) -> None:
         self.lots.append(lot)
@@ -100,6 +103,13 @@ class Batch:
     engaged: Decimal
     notional: Decimal
     open_orders: int = 0
+    # Open batches whose surplus this one counted on: it completes only after them.
+    waiting_on: set[BatchId] = field(default_factory=set)
+
+    @property
+    def done(self) -> bool:
+        """Every exchange order final and every batch it counted on completed."""
+        return self.open_orders <= 0 and not self.waiting_on
 
     def entries(self) -> Iterable[BatchEntry]:
         for group in self.groups.values():
@@ -128,8 +138,12 @@ class BatchManager:
     def create(
         self, plan: BatchPlan[OrderUpdate], baskets: dict[Symbol, Basket], now: datetime
     ) -> tuple[Batch, list[Allocation]]:
-        """Open a batch for a plan; carried lots are reserved and allocated at once."""
+        """Open a batch for a plan; carried lots are reserved and allocated at once. Carried
+        quantity beyond the free lots is the surplus of open batches (engine/carry.py): the
+        batch waits for every open batch holding such an asset (an older waiter takes the
+        lots first and hands on what it leaves)."""
         batch_id = self.new_id()
+        waiting_on: set[BatchId] = set()
         groups: dict[Symbol, BatchGroup] = {}
         engaged = ZERO
         for planned in plan.entries:
@@ -147,12 +161,21 @@ class BatchManager:
             position = AssetPosition(asset_order.instrument, asset_order.demand)
             for lot in self._inventory.reserve_free(asset_order.instrument, batch_id):
                 position.add_lot(lot, lot.free)
+            counted = exact_sub(asset_order.carried, position.received)
+            if counted > 0:
+                position.counted = counted
+                waiting_on.update(
+                    b.batch_id
+                    for b in self._batches.values()
+                    if asset_order.instrument in b.positions
+                )
             positions[asset_order.instrument] = position
         groups_by_asset: dict[InstrumentId, list[BatchGroup]] = {}
         for group in groups.values():
             for asset in group.basket.assets:
                 groups_by_asset.setdefault(asset.instrument, []).append(group)
         batch = Batch(batch_id, now, groups, positions, groups_by_asset, engaged, plan.notional)
+        batch.waiting_on = waiting_on
         self._batches[batch_id] = batch
         allocations: list[Allocation] = []
         for group in groups.values():
@@ -188,16 +211,39 @@ class BatchManager:
         return allocations
 
     def on_order_closed(self, batch: Batch) -> bool:
-        """One exchange order is final; True when the whole batch is complete."""
+        """One exchange order is final; True when the whole batch is complete (`done`)."""
         batch.open_orders -= 1
-        return batch.open_orders <= 0
+        return batch.done
 
-    def complete(self, batch: Batch) -> None:
-        """Close the batch; its unallocated lots carry over to the next batch of the asset."""
+    def complete(self, batch: Batch, now: datetime) -> list[tuple[Batch, list[Allocation]]]:
+        """Close the batch; its unallocated lots carry over to the next batch of the asset:
+        first to the open batches that counted on its surplus, oldest first, each taking
+        the free lots of the assets it is short of; the rest stay free inventory. Returns
+        those batches with what the lots allocated (a batch is `done` once nothing else is
+        open of it)."""
         for position in batch.positions.values():
             self._inventory.release(position.lots)
         self._batches.pop(batch.batch_id, None)
         self.completed += 1
+        handed: list[tuple[Batch, list[Allocation]]] = []
+        for waiter in list(self._batches.values()):  # creation order: the oldest first
+            if batch.batch_id not in waiter.waiting_on:
+                continue
+            waiter.waiting_on.discard(batch.batch_id)
+            given = False
+            for asset in batch.positions:
+                short = waiter.positions.get(asset)
+                if short is None or short.received >= short.demand:
+                    continue
+                for lot in self._inventory.reserve_free(asset, waiter.batch_id):
+                    short.add_lot(lot, lot.free)
+                    given = True
+            allocations: list[Allocation] = []
+            if given:
+                for group in waiter.groups.values():
+                    allocations.extend(self._advance(waiter, group, now))
+            handed.append((waiter, allocations))
+        return handed
 
     # ------------------------------------------------------------------ allocation
 

@@ -31,6 +31,7 @@ from indexmaker.core.money import (
 from indexmaker.core.pacing import checkpoint
 from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.batches import Allocation, Batch, BatchManager
+from indexmaker.engine.carry import carried_quantity
 from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.collateral_wait import CollateralWait
 from indexmaker.engine.config import SolverConfig
@@ -186,7 +187,7 @@ class Solver:
             self.rebalance.open(rnd, buy_batch, sell_batch, self.cross_lot, now)
         if sells is not None and sell_batch is not None:
             sells.settle_if_done(sell_batch, now)
-        if buy_batch is not None and buy_batch.open_orders == 0:
+        if buy_batch is not None and buy_batch.done:
             self._finish(buy_batch, now)
 
     def cross_lot(self, batch: Batch, crossing: Crossing, trade: TradeId, now: datetime) -> None:
@@ -215,8 +216,10 @@ class Solver:
         for _update, basket in candidates:
             checkpoint()  # 10,000 candidates × their assets: ~17 ms without a turn
             for asset in basket.assets:
-                if asset.instrument not in carried:
-                    carried[asset.instrument] = self.inventory.free_quantity(asset.instrument)
+                if asset.instrument not in carried:  # free lots and open batches' surplus
+                    carried[asset.instrument] = carried_quantity(
+                        self.inventory, self.batches, self.tracker, self.rules, asset.instrument
+                    )
         plan = self.strategy.plan(
             candidates,
             self.market,
@@ -292,7 +295,7 @@ class Solver:
             self._report_fill(update, self._fill_status(update))
 
     def _finish(self, batch: Batch, now: datetime) -> None:
-        self.batches.complete(batch)
+        handed = self.batches.complete(batch, now)
         self.tracker.forget_batch(batch.batch_id)
         filled = 0
         for entry in batch.entries():
@@ -316,6 +319,11 @@ class Solver:
                 batch.batch_id, orders, len(batch.positions), batch.notional, filled, Side.BUY
             )
         )
+        for _, allocations in handed:  # batches that counted on this one's surplus
+            self._apply(allocations, now)
+        for waiter, _ in handed:  # (one may have completed in another's hand-over)
+            if waiter.done and self.batches.get(waiter.batch_id) is waiter:
+                self._finish(waiter, now)
 
     def _fill_status(self, update: OrderUpdate) -> FillStatus:
         """A fill report's status: in progress while collateral of at least the minimum order

@@ -150,7 +150,7 @@ def test_carry_over_released_on_completion_and_used_by_next_batch() -> None:
     assert inv.free_quantity(AAA) == 0  # still held by the batch
     assert not bm.on_order_closed(batch)
     assert bm.on_order_closed(batch)
-    bm.complete(batch)
+    assert bm.complete(batch, NOW) == []  # nobody counted on its surplus
     assert bm.get(batch.batch_id) is None and bm.completed == 1 and bm.in_flight() == 0
     # The unallocated 20 AAA carry over, unreserved.
     assert inv.free_quantity(AAA) == D(20) and inv.free_quantity(BBB) == 0
@@ -165,6 +165,40 @@ def test_carry_over_released_on_completion_and_used_by_next_batch() -> None:
     (allocation,) = bm.on_lot(batch2, fill(inv, batch2.batch_id, BBB, "5", "20", "0"))
     assert allocation.quantity == D(5)
     assert allocation.assets_value == D(200)  # AAA 10 × 10 + BBB 5 × 20
+
+
+def test_a_batch_counting_on_an_open_batchs_surplus_waits_for_its_lots() -> None:
+    """engine/carry.py: batch 2 counts the 10 AAA batch 1 bought beyond its demand (padding
+    still in flight): it buys no AAA, stays open after its own order closes, and takes the
+    lot when batch 1 completes."""
+    inv = InventoryManager()
+    bm = BatchManager(inv)
+    batch1, _ = bm.create(plan((update("U1"), "10")), BASKETS, NOW)  # AAA 20, BBB 10
+    bm.add_order(batch1, AAA, ExchangeOrderId("im-1"))
+    bm.add_order(batch1, BBB, ExchangeOrderId("im-2"))
+    bm.on_lot(batch1, fill(inv, batch1.batch_id, AAA, "30", "10", "0"))  # 10 AAA surplus
+    u2 = update("U2")
+    entries = (PlannedEntry(u2, D(5), D("40.40"), D("202")),)
+    orders = (  # AAA 10 counted as carried (batch 1's surplus), BBB 5 bought
+        PlannedAssetOrder(AAA, D("10.10"), D(0), D(10), D(10)),
+        PlannedAssetOrder(BBB, D("20.20"), D(5), D(5), D(0)),
+    )
+    batch2, allocations = bm.create(BatchPlan(entries, orders, (), D(202)), BASKETS, NOW)
+    assert allocations == [] and batch2.waiting_on == {batch1.batch_id}
+    assert batch2.positions[AAA].counted == D(10) and batch2.positions[AAA].received == 0
+    bm.add_order(batch2, BBB, ExchangeOrderId("im-3"))
+    assert bm.on_lot(batch2, fill(inv, batch2.batch_id, BBB, "5", "20", "0")) == []
+    assert not bm.on_order_closed(batch2)  # its order is done, batch 1 is not
+    assert not batch2.done
+    bm.on_lot(batch1, fill(inv, batch1.batch_id, BBB, "10", "20", "0"))
+    bm.on_order_closed(batch1)
+    assert bm.on_order_closed(batch1)
+    ((waiter, handed),) = bm.complete(batch1, NOW)
+    assert waiter is batch2 and waiter.done
+    (allocation,) = handed
+    assert allocation.entry.update is u2 and allocation.quantity == D(5)
+    assert allocation.assets_value == D(200)  # AAA 10 × 10 (batch 1's lot) + BBB 5 × 20
+    assert batch2.positions[AAA].received == D(10) and inv.free_quantity(AAA) == 0
 
 
 def test_carried_lots_alone_fill_at_creation() -> None:
