@@ -247,6 +247,7 @@ class Engine:
         book = self.market.current_book(instrument)
         if book is None:  # a diff before any snapshot was dropped: nothing to record
             return
+        self.market.journaled(instrument)
         bids, asks = book.depth()
         self.journal.append(
             now,

@@ -120,20 +120,33 @@ class MarketData:
     `unjournaled` holds the instruments whose book changed since it was last journalled; while
     `on_read` is set, the first read of such a book (`book`, `prices`, `limit_price`) calls
     `on_read(instrument)` before the value is returned, so the journal holds every book a
-    decision read, as it read it, and nothing else."""
+    decision read, as it read it, and nothing else. `best_price` reads only the top of a book:
+    it journals the book only when that price moved since the book was last journalled."""
 
     def __init__(self) -> None:
         self._books: dict[InstrumentId, OrderBook] = {}
         self.tracker = PriceTracker()
         self.unjournaled: set[InstrumentId] = set()
         self.on_read: Callable[[InstrumentId], None] | None = None
+        # (best bid, best ask) of each book as last journalled (`journaled`), for best_price.
+        self._journaled_top: dict[InstrumentId, tuple[Decimal | None, Decimal | None]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # The read watch belongs to the running engine and its journal, not to a snapshot.
         state = dict(self.__dict__)
         state["unjournaled"] = set()
         state["on_read"] = None
+        state["_journaled_top"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_journaled_top", {})  # a snapshot of a build without it
+        self.__dict__.update(state)
+
+    def journaled(self, instrument: InstrumentId) -> None:
+        """The engine journalled the book of `instrument` as it is now (`best_price`)."""
+        book = self._books.get(instrument)
+        self._journaled_top[instrument] = book.best_prices() if book else (None, None)
 
     def _read(self, instrument: InstrumentId) -> None:
         if instrument in self.unjournaled and self.on_read is not None:
@@ -174,12 +187,28 @@ class MarketData:
         self._read(instrument)
         return self.tracker.get(instrument)
 
+    def best_price(self, instrument: InstrumentId, side: Side) -> Decimal | None:
+        """The best price a taker of `side` trades against (best ask for a buy, best bid for a
+        sell), None when that side is empty or unknown. A read like `book`'s, but of the top
+        only: a book changed since it was last journalled is journalled (`_read`) only if this
+        price moved since; changes deeper in the book or on the other side are not, so replay,
+        which sees the book as last journalled, returns the same price."""
+        book = self._books.get(instrument)
+        top = book.best_prices() if book is not None else (None, None)
+        at = 1 if side is Side.BUY else 0
+        if instrument in self.unjournaled:
+            seen = self._journaled_top.get(instrument)
+            if seen is None or seen[at] != top[at]:
+                self._read(instrument)
+        return top[at]
+
     def current_book(self, instrument: InstrumentId) -> OrderBook | None:
         """The book as it is, without counting as a decision's read (journalling it)."""
         return self._books.get(instrument)
 
     def drop(self, instrument: InstrumentId) -> None:
         """Forget a instrument's book (stale or out of sync); its prices go back to unknown."""
+        self._journaled_top.pop(instrument, None)  # the next book is new to best_price
         if self._books.pop(instrument, None) is not None:
             self.tracker.update_top(instrument, None, None)
 

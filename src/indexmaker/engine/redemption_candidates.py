@@ -6,6 +6,14 @@ A redemption is held back, and told why once per reason, while its index has no 
 while the net redemptions of the last window would pass the throttle (`QUEUED`: later ones
 wait behind it; the first in line takes what is left). The strategy then sizes the batch from
 the candidates (engine/strategy.py, side SELL).
+
+A redemption held below its floor keeps the sell price it was held at (`FloorPricing`) while
+what that price is made of (the basket, each asset's best bid and tick) has not moved, and
+its floor is checked against that price again (its units, floor and expected fees may change):
+pricing reads every book of the basket, and each read of a book that changed journals it
+whole (docs/decisions.md), ~78 rows a tick for SY100 while such a sell waited. The best bids
+are read with `MarketData.best_price`, which journals a book only when its best bid moved, so
+replay decides the same.
 """
 
 from __future__ import annotations
@@ -15,18 +23,46 @@ from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.holds import HoldCode, HoldReason
-from indexmaker.core.ids import Symbol
+from indexmaker.core.ids import InstrumentId, Symbol
 from indexmaker.core.money import exact_multiply, round_usdc
 from indexmaker.core.pacing import checkpoint
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.config import SolverConfig
+from indexmaker.engine.prices import MarketData
 from indexmaker.engine.redemption_reports import NetFlow
 from indexmaker.engine.sell_batches import DUST
 from indexmaker.engine.sell_proceeds import least_net
+from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
-from indexmaker.model.redemption import Redemption
+from indexmaker.model.redemption import FloorPricing, Redemption
+from indexmaker.model.side import Side
 
 Hold = Callable[[Redemption, RedemptionStatus, HoldReason], None]
+Bids = Callable[[Basket], tuple[tuple[Decimal | None, Decimal], ...]]
+FLOOR_HELD = (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
+ZERO = Decimal(0)
+
+
+def sell_bids(
+    basket: Basket, market: MarketData, rules: Mapping[InstrumentId, InstrumentRules]
+) -> tuple[tuple[Decimal | None, Decimal], ...]:
+    """Per asset of `basket`, what its sell limit price is made of besides configuration
+    (SPEC §4 step 2; strategy.py `index_limit_price`): the best bid and the venue's tick."""
+    out = []
+    for asset in basket.assets:
+        asset_rules = rules.get(asset.instrument)
+        tick = asset_rules.tick_size if asset_rules is not None else ZERO
+        out.append((market.best_price(asset.instrument, Side.SELL), tick))
+    return tuple(out)
+
+
+def _held_price(redemption: Redemption, basket: Basket, bids: Bids) -> Decimal | None:
+    """The sell price a redemption held below its floor was held at, if what it is made of
+    has not moved since; else None (price it from the books)."""
+    held = redemption.floor_pricing
+    if held is None or redemption.notice != FLOOR_HELD or held.basket != basket:
+        return None
+    return held.price if held.bids == bids(basket) else None
 
 
 def floor_stop(
@@ -61,11 +97,14 @@ def pick_candidates(
     now: datetime,
     hold: Hold,
     withdrawal_fee: Callable[[Redemption, Decimal], Decimal],
+    bids: Bids,
 ) -> tuple[list[tuple[Redemption, Basket]], Decimal]:
     """(the redemptions a batch may take, FIFO, with their baskets; the batch's USDC cap:
     max_volley within the throttle's headroom). `sell_price(basket)` is P at the sell limits
     or the reason there is none; `hold` tells a redemption left out why;
-    `withdrawal_fee(redemption, usdc)` what paying it out is expected to cost (its floor)."""
+    `withdrawal_fee(redemption, usdc)` what paying it out is expected to cost (its floor);
+    `bids(basket)` what P is made of (`sell_bids`): a redemption held below its floor keeps
+    the P it was held at while they have not moved, its floor checked again at that P."""
     headroom = flow.headroom(now)
     cap = min(config.max_volley, headroom)
     picked: list[tuple[Redemption, Basket]] = []
@@ -76,6 +115,12 @@ def pick_candidates(
         if redemption.engageable <= DUST:
             continue
         basket = baskets[redemption.symbol]
+        held = _held_price(redemption, basket, bids)
+        stopped = held is not None and floor_stop(
+            redemption, held, config.fee_factor, withdrawal_fee
+        )
+        if stopped:
+            continue  # still below its floor at the same bids: told already, books not read
         price = prices.get(basket.symbol)
         if price is None:
             price = prices[basket.symbol] = sell_price(basket)
@@ -85,6 +130,7 @@ def pick_candidates(
         stop = floor_stop(redemption, price, config.fee_factor, withdrawal_fee)
         if stop is not None:
             hold(redemption, RedemptionStatus.STOPPED, HoldReason(HoldCode.BELOW_FLOOR, stop))
+            redemption.floor_pricing = FloorPricing(basket, bids(basket), price)
             continue
         value = redemption.engageable * price
         if queued or (value > headroom and picked):

@@ -47,7 +47,7 @@ from indexmaker.engine.batch_events import batch_completed, batch_created
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.crossing import Crossing
 from indexmaker.engine.prices import MarketData
-from indexmaker.engine.redemption_candidates import pick_candidates
+from indexmaker.engine.redemption_candidates import pick_candidates, sell_bids
 from indexmaker.engine.redemption_reports import (
     NetFlow,
 )
@@ -130,6 +130,7 @@ class RedemptionManager(RedemptionRequests):
             lambda redemption, usdc: self.settlement.expected_withdrawal_fee(
                 redemption.client, usdc
             ),
+            lambda basket: sell_bids(basket, self.market, self.rules),
         )
         if not candidates or cap <= 0:
             return None

@@ -32,6 +32,7 @@ from indexmaker.core.ids import (
     TxHash,
 )
 from indexmaker.core.redemption_events import RedemptionBurn, RedemptionStatus
+from indexmaker.model.index import Basket
 from indexmaker.model.side import Side
 
 ZERO = Decimal(0)
@@ -87,6 +88,17 @@ class LotDisposal(msgspec.Struct, frozen=True, gc=False):
         return self.quantity * (self.sale_price - self.cost_price) - self.sale_fee - self.cost_fee
 
 
+@dataclass(frozen=True, slots=True)
+class FloorPricing:
+    """The sell price a redemption held below its floor was last priced at, and what that
+    price was made of (engine/redemption_candidates.py): the books are read again only once
+    one of these differs."""
+
+    basket: Basket  # the sell basket, quantities and version
+    bids: tuple[tuple[Decimal | None, Decimal], ...]  # per basket asset: best bid, tick size
+    price: Decimal  # P at the sell limits, USDC per index unit
+
+
 @dataclass(slots=True)
 class Redemption:
     """One sell NewIndexOrder. Index units throughout except the USDC proceeds and fees."""
@@ -120,6 +132,8 @@ class Redemption:
     withdrawal_fee: Decimal = ZERO
     payout_tx: TxHash | None = None
     basket_version: int = 1  # of the basket its latest sell batch sold (engine/rebalance.py)
+    # While held below its floor: what it was priced from (not priced again until it moves).
+    floor_pricing: FloorPricing | None = None
 
     side = Side.SELL
 

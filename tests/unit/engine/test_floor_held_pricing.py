@@ -1,0 +1,116 @@
+"""A sell held below its floor is priced again only when what its price is made of moves
+(engine/redemption_candidates.py `FloorPricing`, `MarketData.best_price`).
+
+Pricing reads every book of the basket, and with a store each read of a book changed since it
+was last journalled journals it whole: re-pricing a parked sell every tick journalled about
+one `BookSnapshot` per asset per tick (~780 rows/s for SY100) while nothing else happened.
+Here the engine journals as `serve` does with a store (`compact_market`), the books move
+below their best bid every tick, and the journal and the effects are counted.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from indexmaker.core import codec
+from indexmaker.core.clock import ManualClock
+from indexmaker.core.events import (
+    BookInvalid,
+    BookSnapshot,
+    BookUpdate,
+    Command,
+    PlaceExchangeOrder,
+    Tick,
+)
+from indexmaker.core.holds import HoldCode
+from indexmaker.core.ids import ClientOrderId, instrument
+from indexmaker.core.journal import MemoryJournal
+from indexmaker.core.redemption_events import RedemptionStatus
+from indexmaker.engine.engine import Engine
+from indexmaker.engine.prices import MarketData
+from indexmaker.model.side import Side
+
+from .test_redemptions import order, world
+
+D = Decimal
+AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
+TICKS = 30
+
+
+def test_a_sell_held_below_its_floor_is_priced_again_only_when_a_best_bid_moves() -> None:
+    state = world()
+    engine = state.world.engine
+    alice = state.client("alice")
+    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
+    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped: 1000 > 991.507499
+    redemption = engine.redemptions.get(alice, ClientOrderId("S1"))
+    assert redemption is not None
+    assert redemption.notice == (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
+    # From here on the engine journals as serve does with a store.
+    before = engine.snapshot()
+    journal = MemoryJournal()
+    engine.journal, engine.compact_market = journal, True
+    commands: list[Command] = []
+    state.world.on_command = commands.append
+
+    for n in range(TICKS):  # every tick the books change, but not at their best bids
+        state.world.submit(BookUpdate(AAA, bids=((D("9.8"), D(100 + n)),)))
+        state.world.submit(BookUpdate(BBB, bids=((D("19.8"), D(100 + n)),), asks=()))
+        state.world.submit(BookUpdate(BBB, asks=((D("20.1"), D(1 + n)),)))
+        state.world.advance(timedelta(milliseconds=100))
+    entries = [e.event for e in journal.entries()]
+    # The first tick reads both books (this journal has no book yet); then nothing is read
+    # (before: both books journalled every tick), nothing is decided.
+    assert [type(e) for e in entries] == [BookSnapshot, BookSnapshot] + [Tick] * TICKS
+    assert commands == []
+    mark = len(entries)
+
+    # AAA's best bid moves, still below the floor (P = 2 x 9.95 + 19.9 = 39.8): priced again
+    # once, reading the books (AAA whole; BBB too, it changed below its bid), told nothing.
+    state.world.submit(BookUpdate(AAA, bids=((D("9.95"), D(50)),)))
+    state.world.advance(timedelta(milliseconds=300))
+    snapshots = [e for e in list(journal.entries())[mark:] if isinstance(e.event, BookSnapshot)]
+    assert [s.event.instrument for s in snapshots] == [AAA, BBB]
+    assert commands == []
+    assert redemption.notice == (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
+
+    # BBB's best bid moves above what the floor needs (P = 19.9 + 20.5 = 40.4): sold.
+    state.world.submit(BookUpdate(BBB, bids=((D("20.5"), D(50)),)))
+    state.world.advance(timedelta(milliseconds=100))
+    sells = [c for c in commands if isinstance(c, PlaceExchangeOrder)]
+    assert {(c.instrument, c.side) for c in sells} == {(AAA, Side.SELL), (BBB, Side.SELL)}
+
+    # Replay decides the same from the journal: the skipped ticks read no book it lacks.
+    replayed = Engine(engine.setup, ManualClock())
+    replayed.restore(before)
+    again = replayed.replay(journal.entries())
+    assert [codec.encode(c) for c in again] == [codec.encode(c) for c in commands]
+
+
+def test_best_price_reads_a_changed_book_only_when_its_best_price_moved() -> None:
+    market = MarketData()
+    read: list[object] = []
+    market.on_read = read.append
+
+    def changed(event: BookSnapshot | BookUpdate | BookInvalid) -> None:
+        market.apply(event)  # as Engine.handle does with compact_market
+        if isinstance(event, BookInvalid):
+            market.unjournaled.discard(event.instrument)
+        else:
+            market.unjournaled.add(event.instrument)
+
+    changed(BookSnapshot(AAA, ((D(9), D(1)),), ((D(11), D(1)),)))
+    assert market.best_price(AAA, Side.SELL) == D(9) and read == [AAA]  # never journalled
+    market.journaled(AAA)  # what Engine._journal_book does when it journals it
+    changed(BookUpdate(AAA, bids=((D(8), D(5)),), asks=((D(11), D(3)),)))
+    assert market.best_price(AAA, Side.SELL) == D(9) and read == [AAA]  # below the bid
+    assert market.best_price(AAA, Side.BUY) == D(11) and read == [AAA]
+    changed(BookUpdate(AAA, asks=((D("10.5"), D(1)),)))
+    assert market.best_price(AAA, Side.SELL) == D(9) and read == [AAA]  # the other side
+    assert market.best_price(AAA, Side.BUY) == D("10.5") and read == [AAA, AAA]
+    market.journaled(AAA)
+    # A book dropped and snapshotted anew at the same best bid is new: replay saw the drop.
+    changed(BookInvalid(AAA, "stale"))
+    changed(BookSnapshot(AAA, ((D(9), D(1)),), ((D(11), D(1)),)))
+    assert market.best_price(AAA, Side.SELL) == D(9) and read == [AAA, AAA, AAA]
