@@ -22,7 +22,8 @@ whose mid left its cut-over mid by more than `rebalance_price_band` waits (item 
 is per asset (item 5): an asset whose tranche went to the venue sends none for
 `rebalance_interval` after its round closed, while the others go on in the next rounds. The
 rebalance completes when nothing above min_asset_volley is left, or only buys are left and
-the cash cannot pay one, or after `rebalance_ttl`; reports: rebalance_reports.py.
+the cash cannot pay one, or after `rebalance_ttl`; reports: rebalance_reports.py; the
+trades booked into holdings, cash and lots: rebalance_ledger.py.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from indexmaker.core.errors import InvalidInputError
 from indexmaker.core.events import Alert, BatchEvent, Command, ExchangeFill
 from indexmaker.core.holds import HoldReason
 from indexmaker.core.ids import BatchId, ClientOrderId, InstrumentId, Symbol, TradeId
-from indexmaker.core.money import exact_sub, round_asset_down, round_usdc
+from indexmaker.core.money import round_usdc
 from indexmaker.core.rebalance_events import RebalanceIndex
 from indexmaker.engine.batch_events import waiting_detail
 from indexmaker.engine.commission import LotTerms
@@ -46,6 +47,7 @@ from indexmaker.engine.crossing import Crossing
 from indexmaker.engine.holdings import IndexHoldings, SellBaskets
 from indexmaker.engine.inventory import InventoryManager
 from indexmaker.engine.prices import MarketData
+from indexmaker.engine.rebalance_ledger import RebalanceLedger
 from indexmaker.engine.rebalance_plan import RoundPlan, RoundPlanner
 from indexmaker.engine.rebalance_reports import (
     Leftover,
@@ -58,7 +60,6 @@ from indexmaker.engine.strategy import BatchPlan
 from indexmaker.engine.tracker import OrderTracker
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.index import Basket
-from indexmaker.model.lot import Lot
 from indexmaker.model.order import OrderUpdate
 from indexmaker.model.rebalance import AssetProgress, Rebalance, rebased_basket
 from indexmaker.model.redemption import Redemption
@@ -115,6 +116,11 @@ class RebalanceManager:
         # Assets cooling down after a venue reject or short at the venue
         # (ExecutionReports.blocked_assets).
         self.blocked: Callable[[datetime], Mapping[InstrumentId, HoldReason]] | None = None
+
+    @property
+    def ledger(self) -> RebalanceLedger:
+        """Books the rounds' trades (stateless: not part of the engine's snapshot)."""
+        return RebalanceLedger(self.config, self.inventory, self.holdings)
 
     # ------------------------------------------------------------------ proposal
 
@@ -243,12 +249,14 @@ class RebalanceManager:
         self._open[symbol] = batch_id
         owner = ClientOrderId(f"rebalance:{symbol}:v{rebalance.version}")
         for instrument, quantity in plan.idle:
-            self._take_idle(rebalance, owner, instrument, quantity, now)
+            self.ledger.take_idle(rebalance, owner, instrument, quantity, now)
         for crossing in plan.to_buyers:
             if buy_batch is None:
                 break
             trade = TradeId(f"x{buy_batch.batch_id}-{batch_id}")
-            self._sold(rebalance, crossing.instrument, crossing.quantity, crossing.price, ZERO)
+            self.ledger.sold(
+                rebalance, crossing.instrument, crossing.quantity, crossing.price, ZERO
+            )
             rebalance.assets[crossing.instrument].crossed -= crossing.quantity
             cross_lot(buy_batch, crossing, trade, now)
         for crossing in plan.from_sellers:
@@ -258,7 +266,7 @@ class RebalanceManager:
             lot = self.inventory.open_lot(
                 crossing.instrument, trade, crossing.price, crossing.quantity, ZERO, now, None, True
             )
-            self._bought(rebalance, owner, lot, now)
+            self.ledger.bought(rebalance, owner, lot, now)
             rebalance.assets[crossing.instrument].crossed += crossing.quantity
             self.redemptions.cross_in(sell_batch, crossing, trade)
         for planned in plan.orders:
@@ -297,7 +305,7 @@ class RebalanceManager:
         asset = fill.instrument
         pending = rnd.pending.get(asset, ZERO)
         if side is Side.SELL:
-            self._sold(rebalance, asset, fill.quantity, fill.price, terms.fee)
+            self.ledger.sold(rebalance, asset, fill.quantity, fill.price, terms.fee)
             rebalance.assets[asset].sold += fill.quantity
             rnd.pending[asset] = min(ZERO, pending + fill.quantity)
         else:
@@ -305,7 +313,7 @@ class RebalanceManager:
             lot = self.inventory.open_lot(
                 asset, fill.trade_id, fill.price, terms.quantity, terms.fee, now, None
             )
-            self._bought(rebalance, owner, lot, now)
+            self.ledger.bought(rebalance, owner, lot, now)
             rebalance.assets[asset].bought += terms.quantity
             rnd.pending[asset] = max(ZERO, pending - fill.quantity)
         self.holdings.touch(symbol)
@@ -342,71 +350,6 @@ class RebalanceManager:
             done = self._done_reason(rebalance, leftovers(rebalance, self.holdings, self.market))
             if done is not None:
                 self._finish(rebalance, now, done)
-
-    # ------------------------------------------------------------------ ledgers
-
-    def _take_idle(
-        self,
-        rebalance: Rebalance,
-        owner: ClientOrderId,
-        instrument: InstrumentId,
-        quantity: Decimal,
-        now: datetime,
-    ) -> None:
-        """Issuer inventory nobody uses becomes backing at the lot's own cost, FIFO, as far
-        as the index's cash pays it."""
-        left = quantity
-        symbol = rebalance.target.symbol
-        for lot in self.inventory.lots(instrument):
-            if left <= 0:
-                break
-            if lot.reserved_by is not None or lot.free <= 0:
-                continue
-            unit_cost = lot.price + lot.fee / lot.quantity
-            affordable = self.holdings.cash_of(symbol) / self.config.fee_factor / unit_cost
-            take = round_asset_down(min(left, lot.free, affordable))  # issue 12: 18 dp
-            if take * lot.price < self.config.min_asset_volley:
-                break
-            assignment = self.inventory.assign(lot, owner, take, now)
-            cost = assignment.quantity * assignment.price + assignment.fee
-            self._account(rebalance, instrument, take, -cost, assignment.price, assignment.fee)
-            rebalance.assets[instrument].crossed += take
-            left = exact_sub(left, take)
-
-    def _bought(self, rebalance: Rebalance, owner: ClientOrderId, lot: Lot, now: datetime) -> None:
-        self.inventory.assign(lot, owner, lot.quantity, now)
-        cost = lot.quantity * lot.price + lot.fee
-        self._account(rebalance, lot.asset, lot.quantity, -cost, lot.price, lot.fee)
-
-    def _sold(
-        self,
-        rebalance: Rebalance,
-        asset: InstrumentId,
-        quantity: Decimal,
-        price: Decimal,
-        fee: Decimal,
-    ) -> None:
-        self.inventory.redeem(asset, quantity)  # first: a short backing raises, nothing changed
-        self._account(rebalance, asset, -quantity, quantity * price - fee, price, fee)
-
-    def _account(
-        self,
-        rebalance: Rebalance,
-        asset: InstrumentId,
-        quantity: Decimal,
-        cash: Decimal,
-        price: Decimal,
-        fee: Decimal,
-    ) -> None:
-        """Holdings and cash of the index, and the trade's cost against the arrival mid."""
-        self.holdings.move(rebalance.target.symbol, asset, quantity, cash)
-        progress = rebalance.assets.get(asset)
-        if progress is None:
-            progress = rebalance.assets[asset] = AssetProgress(asset, price)
-        progress.fees += fee
-        progress.traded += abs(quantity) * price
-        # Buying above or selling below the arrival mid is a cost.
-        progress.slippage += quantity * (price - progress.arrival_mid)
 
     def _batch_event(
         self, batch_id: BatchId, kind: str, symbol: Symbol, assets: int, notional: Decimal,

@@ -30,7 +30,7 @@ from indexmaker.observability.logging import log_event
 from indexmaker.venues.binance_sim.config import ChainWatchConfig
 
 if TYPE_CHECKING:
-    from indexmaker.venues.binance_sim.wallet import Transfer
+    from indexmaker.venues.binance_sim.wallet_records import Transfer
 
 _TRANSFER_ABI = [
     {

@@ -1,7 +1,8 @@
 """Order entry and matching per symbol: price-time priority over the book's FIFO levels;
 LIMIT GTC / IOC / FOK, LIMIT_MAKER, MARKET (quantity or quoteOrderQty); partial fills;
-self-trade prevention (faqs/stp_faq.md); balances locked per order. What one trade moves
-(quote amount, commission, balances) is settlement.py.
+self-trade prevention (faqs/stp_faq.md); balances locked per order (what an order locks and
+may take: order_sizing.py). What one trade moves (quote amount, commission, balances) is
+settlement.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from indexmaker.venues.binance_sim.errors import ApiError, cancel_rejected, reje
 from indexmaker.venues.binance_sim.exchange import Exchange, now_ms
 from indexmaker.venues.binance_sim.limits import Limiter
 from indexmaker.venues.binance_sim.order_params import OrderRequest
+from indexmaker.venues.binance_sim.order_sizing import available, lock_for, remaining
 from indexmaker.venues.binance_sim.order_store import OrderStore
 from indexmaker.venues.binance_sim.orders import Order, Trade
 from indexmaker.venues.binance_sim.settlement import (
@@ -84,7 +86,7 @@ class Trading:
             ticks = spec.ticks(request.price)
             if best is not None and (best.price <= ticks if buy else best.price >= ticks):
                 raise rejected("Order would immediately match and take.")
-        self._lock_for(account, request)  # raises insufficient balance before anything
+        lock_for(account, request, book, self.config)  # raises when short, before anything
         order_id = self.order_ids.get(spec.symbol, 0) + 1
         self.order_ids[spec.symbol] = order_id
         order = Order(
@@ -122,54 +124,14 @@ class Trading:
 
     def _execute(self, order: Order, now: int) -> None:
         spec = order.spec
-        if order.time_in_force == "FOK" and self._available(order) < self._remaining(order):
+        book = self.exchange.books[spec.symbol]
+        if order.time_in_force == "FOK" and available(order, book) < remaining(order):
             self._close(order, "EXPIRED", now, "INSUFFICIENT_LIQUIDITY")
         else:
             self._match(order, now)
             self._finish_taker(order, now)
         self.exchange.committed(spec.symbol)
         self._flush(now)
-
-    def _lock_for(self, account: Account, request: OrderRequest) -> None:
-        spec = request.spec
-        if request.side == "SELL":
-            request.lock = request.quantity
-            account.lock(spec.base, request.lock)
-            return
-        fee = self.config.taker_commission if self.config.commission_asset == "quote" else ZERO
-        if request.type == "MARKET":
-            cost = request.quote_qty or self._market_cost(request)
-            request.lock = cost * (1 + fee)
-        else:
-            request.lock = request.price * request.quantity * (1 + fee)
-        account.lock(spec.quote, request.lock)
-
-    def _market_cost(self, request: OrderRequest) -> Decimal:
-        """What a MARKET buy of `quantity` would pay walking today's book (its lock)."""
-        spec = request.spec
-        wanted = spec.steps(request.quantity)
-        cost = ZERO
-        for level in self.exchange.books[spec.symbol].levels(False):
-            take = min(level.total, wanted)
-            cost += spec.price_of(level.price) * spec.qty_of(take)
-            wanted -= take
-            if wanted <= 0:
-                break
-        return cost
-
-    def _remaining(self, order: Order) -> int:
-        return order.spec.steps(order.orig_qty - order.executed_qty - order.prevented_qty)
-
-    def _available(self, order: Order) -> int:
-        spec = order.spec
-        buy = order.side == "BUY"
-        limit = spec.ticks(order.price)
-        total = 0
-        for level in self.exchange.books[spec.symbol].levels(not buy):
-            if level.price > limit if buy else level.price < limit:
-                break
-            total += level.total
-        return total
 
     def _match(self, order: Order, now: int) -> None:
         spec = order.spec
@@ -188,7 +150,7 @@ class Trading:
                 if by_quote:
                     wanted = int((order.orig_quote_qty - order.cum_quote) / price / spec.step)
                 else:
-                    wanted = self._remaining(order)
+                    wanted = remaining(order)
                 if wanted <= 0:
                     return
                 maker = entry.order
@@ -221,14 +183,14 @@ class Trading:
             self._close(order, "EXPIRED", now, "INSUFFICIENT_LIQUIDITY")
         elif order.time_in_force == "IOC":
             self._close(order, "EXPIRED", now, "UNFILLED_IOC_QUANTITY_EXPIRED")
-        elif self._remaining(order) > 0:
+        elif remaining(order) > 0:
             self.rest(order)
 
     def rest(self, order: Order) -> None:
         """`order` rests in its book (last at its price) and is listed as open."""
         spec = order.spec
         order.entry = self.exchange.books[spec.symbol].add(
-            order.side == "BUY", spec.ticks(order.price), self._remaining(order), order
+            order.side == "BUY", spec.ticks(order.price), remaining(order), order
         )
         self.open[(order.account, spec.symbol, order.order_id)] = order
 
@@ -301,7 +263,7 @@ class Trading:
             if entry.qty <= 0:
                 maker.entry = None
                 self._close(maker, "EXPIRED_IN_MATCH", now, None, "TRADE_PREVENTION")
-            if self._remaining(taker) <= 0:
+            if remaining(taker) <= 0:
                 self._close(taker, "EXPIRED_IN_MATCH", now, None, "TRADE_PREVENTION")
                 return True
             return False

@@ -6,10 +6,11 @@ Deposits arrive two ways: the admin endpoint `POST /sim/deposit` (status 0 pendi
 credited → 1 success on a 0.5 s timer), or a real transfer to the deposit address on the
 trading chain (`chain_deposits.py`): pending from its block, credited (6) once it has the
 network's `minConfirm` confirmations, as the exchange does; a `balanceUpdate` user-data event
-when credited. Withdrawals debit amount + fee at once
-(`balanceUpdate`), then go 4 (processing) → 6 (completed); on the watched chain's network with
-a hot wallet (`chain_withdrawals.py`) they are real transfers on that chain, completed once
-mined with their real `txId` (5, failure, when the chain refuses one).
+when credited. Withdrawals debit amount + fee at once (`balanceUpdate`), then go 4
+(processing) → 6 (completed); on the watched chain's network with a hot wallet
+(`chain_withdrawals.py`) they are real transfers on that chain, completed once mined with
+their real `txId` (5, failure, when the chain refuses one). The records, and the rows the
+histories show: wallet_records.py.
 
 Bounded like the order store (order_store.py): transfers still moving are always kept; of the
 finished ones (deposits at 1, withdrawals at 6) the newest `max_transfers` stay in the
@@ -23,87 +24,27 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from indexmaker.venues.binance_sim.errors import ApiError, missing
 from indexmaker.venues.binance_sim.exchange import now_ms
 from indexmaker.venues.binance_sim.order_params import decimal_param, int_param
 from indexmaker.venues.binance_sim.rest import Caller, Params, Route
+from indexmaker.venues.binance_sim.wallet_records import (
+    STEP_MS,
+    Network,
+    Transfer,
+    deposit_row,
+    withdraw_row,
+)
 
 if TYPE_CHECKING:
     from indexmaker.venues.binance_sim.chain_withdrawals import ChainPayer
     from indexmaker.venues.binance_sim.server import Simulator
 
-STEP_MS = 500  # each deposit / withdrawal status lasts this long
 MAX_TRANSFERS = 10_000  # finished transfers kept in the histories (all accounts)
 USDC_NETWORKS = ("BASE", "ARBITRUM", "ETH")  # the default (first) is the trading chain's
-
-
-@dataclass(frozen=True, slots=True)
-class Network:
-    coin: str
-    network: str
-    is_default: bool
-    withdraw_fee: Decimal
-    withdraw_min: Decimal
-    multiple: Decimal = Decimal("0.00000001")
-    min_confirm: int = 12
-    tag: bool = False
-
-    def row(self) -> dict[str, object]:
-        return {
-            "network": self.network,
-            "coin": self.coin,
-            "withdrawIntegerMultiple": f"{self.multiple:.8f}",
-            "isDefault": self.is_default,
-            "depositEnable": True,
-            "withdrawEnable": True,
-            "depositDesc": "",
-            "withdrawDesc": "",
-            "specialTips": "",
-            "name": self.network,
-            "resetAddressStatus": False,
-            "addressRegex": "^(0x)[0-9A-Fa-f]{40}$",
-            "memoRegex": "",
-            "withdrawFee": f"{self.withdraw_fee:.8f}",
-            "withdrawMin": f"{self.withdraw_min:.8f}",
-            "withdrawMax": "9999999999.99999999",
-            "minConfirm": self.min_confirm,
-            "unLockConfirm": self.min_confirm * 2,
-            "sameAddress": False,
-            "estimatedArrivalTime": 1,
-            "busy": False,
-            "contractAddressUrl": "",
-            "contractAddress": "",
-        }
-
-
-@dataclass(slots=True)
-class Transfer:
-    kind: str  # "deposit" | "withdraw"
-    ident: str
-    account: str
-    coin: str
-    network: str
-    amount: Decimal
-    address: str
-    tx_id: str
-    created: int
-    status: int
-    fee: Decimal = Decimal(0)
-    client_id: str = ""
-    confirmations: int = 0
-    needed: int = 12
-    history: list[int] = field(default_factory=list)
-    block: int | None = None  # the chain block of an on-chain deposit (None: admin endpoint)
-    on_chain: bool = False  # a withdrawal the hot wallet sends (its status follows the chain)
-
-
-def _time_text(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class Wallet:
@@ -300,24 +241,7 @@ class Wallet:
                 continue
             if params.get("txId") and t.tx_id != params["txId"]:
                 continue
-            rows.append(
-                {
-                    "id": t.ident,
-                    "amount": f"{t.amount:.8f}",
-                    "coin": t.coin,
-                    "network": t.network,
-                    "status": t.status,
-                    "address": t.address,
-                    "addressTag": "",
-                    "txId": t.tx_id,
-                    "insertTime": t.created,
-                    "completeTime": t.created + STEP_MS if t.status else None,
-                    "transferType": 0,
-                    "confirmTimes": f"{t.confirmations}/{t.needed}",
-                    "unlockConfirm": t.needed * 2,
-                    "walletType": 0,
-                }
-            )
+            rows.append(deposit_row(t))
         offset, limit = int_param(params, "offset") or 0, int_param(params, "limit") or 1000
         return list(reversed(rows))[offset : offset + limit]
 
@@ -386,27 +310,7 @@ class Wallet:
                 continue
             if ids and t.ident not in ids:
                 continue
-            row: dict[str, Any] = {
-                "id": t.ident,
-                "amount": f"{t.amount:.8f}",
-                "transactionFee": f"{t.fee:.8f}",
-                "coin": t.coin,
-                "status": t.status,
-                "address": t.address,
-                "txId": t.tx_id,
-                "applyTime": _time_text(t.created),
-                "network": t.network,
-                "transferType": 0,
-                "info": "",
-                "confirmNo": 12 if t.status == 6 else 0,
-                "walletType": 0,
-                "txKey": "",
-            }
-            if t.client_id:
-                row["withdrawOrderId"] = t.client_id
-            if t.status == 6:
-                row["completeTime"] = _time_text(t.created + STEP_MS)
-            rows.append(row)
+            rows.append(withdraw_row(t))
         return list(reversed(rows))
 
     def system_status(self, params: Params, caller: Caller) -> object:

@@ -19,7 +19,7 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from indexmaker.venues.binance_sim.wallet import Transfer
+from indexmaker.venues.binance_sim.wallet_records import Transfer
 
 if TYPE_CHECKING:
     from indexmaker.venues.binance_sim.wallet import Wallet
