@@ -14,7 +14,7 @@ from indexmaker.core.ids import Asset, ClientOrderId, Venue
 from indexmaker.model.order import OrderStatus
 from indexmaker.model.side import Side
 
-from .test_redemptions import order, sent, world
+from .sell_setup import order, sent, world
 
 D = Decimal
 

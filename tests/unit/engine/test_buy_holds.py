@@ -12,7 +12,7 @@ from indexmaker.core.holds import HoldCode
 from indexmaker.core.ids import instrument
 from indexmaker.model.side import BookSide, Side
 
-from .test_redemptions import IDX, order, sent, world
+from .sell_setup import IDX, order, sent, world
 
 D = Decimal
 

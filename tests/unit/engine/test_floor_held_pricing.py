@@ -24,14 +24,14 @@ from indexmaker.core.events import (
     Tick,
 )
 from indexmaker.core.holds import HoldCode
-from indexmaker.core.ids import ClientOrderId, instrument
+from indexmaker.core.ids import instrument
 from indexmaker.core.journal import MemoryJournal
 from indexmaker.core.redemption_events import RedemptionStatus
 from indexmaker.engine.engine import Engine
 from indexmaker.engine.prices import MarketData
 from indexmaker.model.side import Side
 
-from .test_redemptions import order, world
+from .sell_setup import floor_held, world
 
 D = Decimal
 AAA, BBB = instrument("AAAUSDC"), instrument("BBBUSDC")
@@ -41,12 +41,7 @@ TICKS = 30
 def test_a_sell_held_below_its_floor_is_priced_again_only_when_a_best_bid_moves() -> None:
     state = world()
     engine = state.world.engine
-    alice = state.client("alice")
-    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped: 1000 > 991.507499
-    redemption = engine.redemptions.get(alice, ClientOrderId("S1"))
-    assert redemption is not None
-    assert redemption.notice == (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
+    redemption = floor_held(state, "alice")  # stopped: 1000 > 991.507499
     # From here on the engine journals as serve does with a store.
     before = engine.snapshot()
     journal = MemoryJournal()

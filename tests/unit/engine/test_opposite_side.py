@@ -7,7 +7,6 @@ final report (CancelIndexOrder, status canceled, "done: ...")."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Context, Decimal, localcontext
 
 import pytest
@@ -20,10 +19,9 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientOrderId
 from indexmaker.core.money import MONEY_CONTEXT
-from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
 
-from .test_redemptions import IDX, order, sent, world
+from .sell_setup import IDX, floor_held, order, sent, world
 
 D = Decimal
 
@@ -35,10 +33,7 @@ def test_a_buy_against_a_sell_at_a_price_that_does_not_divide_takes_whole_token_
     with localcontext(context):
         state = world()
         alice = state.client("alice")
-        state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-        state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped by its floor
-        redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
-        assert redemption is not None and redemption.state is RedemptionState.READY
+        redemption = floor_held(state, "alice")
         # At the sell limit P = 2 x 9.9 + 19.9 = 39.7, 50 USDC pay for 1.2594458438287153652...
         # units: 1.259445843828715365 of them on 18 decimals (down), never the 34-digit quotient.
         mark = len(state.world.log.messages)

@@ -6,22 +6,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
 from indexmaker.core.events import (
     BookSnapshot,
     BurnConfirmed,
     CancelIndexOrderRequest,
     CancelIndexOrderResponse,
-    ClientResponse,
     Command,
     HopCompleted,
     HopReport,
     HopState,
     HopStatusUnknown,
     IndexQuoteResponse,
-    NewIndexOrderRequest,
     NewIndexOrderResponse,
     NewQuoteRequest,
     QueryHop,
@@ -41,7 +37,6 @@ from indexmaker.core.ids import (
     ClientQuoteId,
     Designation,
     PaymentId,
-    Symbol,
     TransferId,
     TxHash,
     WithdrawalId,
@@ -52,54 +47,10 @@ from indexmaker.model.redemption import RedemptionState
 from indexmaker.model.side import Side
 from indexmaker.server.client_redemption import decode_redemption
 from indexmaker.server.redemption_wire import redemption_body
-from indexmaker.sim.scenario import Scenario, ScenarioRun, build
+
+from .sell_setup import IDX, floor_held, order, sent, world
 
 D = Decimal
-IDX = Symbol("IDX")
-
-
-def world(withdraw_delay: str = "2s", **config: str) -> ScenarioRun:
-    """Scenario 10's market: alice and bob each hold 25 IDX bought at 10 and 20 in one batch
-    (lots 1: 100 AAA, 2: 50 BBB)."""
-    data: dict[str, Any] = {
-        "config": {"price_threshold": "0", "fee_factor": "1.001", **config},
-        "exchange": {"fee_rate": "0.001", "latency": "20ms"},
-        "indexes": {"IDX": {"AAAUSDC": "2", "BBBUSDC": "1"}},
-        "books": {
-            "AAAUSDC": {"bids": [["9.9", "1000"]], "asks": [["10", "1000"]]},
-            "BBBUSDC": {"bids": [["19.9", "1000"]], "asks": [["20", "1000"]]},
-        },
-        "bridges": {
-            "across": {"fixed_fee": "1.5", "delay": "2s"},
-            "wallet": {"delay": "2s"},
-            "withdraw": {"delay": withdraw_delay},
-        },
-    }
-    state = build(Scenario("redemptions", Path("redemptions"), data))
-    for name in ("alice", "bob"):
-        state.world.deposit(state.client(name), D("1002.5"))
-        state.world.submit(order(name, state, "A1", Side.BUY, "1002.5"))
-    state.world.advance(timedelta(seconds=5.1))
-    for name in ("alice", "bob"):
-        assert state.world.chain.minted[(state.client(name), IDX)] == D(25)
-    return state
-
-
-def order(
-    name: str, state: ScenarioRun, cid: str, side: Side, amount: str, floor: str | None = None
-) -> NewIndexOrderRequest:
-    return NewIndexOrderRequest(
-        state.client(name),
-        ClientOrderId(cid),
-        IDX,
-        side,
-        D(amount),
-        D(floor) if floor is not None else None,
-    )
-
-
-def sent(state: ScenarioRun, since: int = 0) -> list[ClientResponse]:
-    return [m for _, m in state.world.log.messages[since:]]
 
 
 def test_a_sell_of_tokens_the_client_does_not_hold_is_refused_and_sells_nothing() -> None:
@@ -242,11 +193,7 @@ def test_a_sell_flips_a_buy_queue_with_nothing_engaged_into_a_redemption() -> No
 def test_a_buy_reduces_the_clients_redemption_before_it_sells() -> None:
     state = world()
     alice = state.client("alice")
-    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped: 1000 > 991.507499
-    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
-    assert redemption is not None and redemption.state is RedemptionState.READY
-    assert redemption.notice == (RedemptionStatus.STOPPED, HoldCode.BELOW_FLOOR)
+    redemption = floor_held(state, "alice")
     # A buy of 397 USDC weighs 10 units at the sell limit P = 39.7.
     state.world.submit(order("alice", state, "A2", Side.BUY, "397"))
     assert redemption.quantity == D(15)
@@ -261,10 +208,7 @@ def test_a_buy_leaving_a_redemption_below_the_minimum_takes_all_of_it() -> None:
     # returned, no buy queued (987.5 - 25 x 39.7 < 0), the client told why.
     state = world()
     alice = state.client("alice")
-    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped by its floor
-    redemption = state.world.engine.redemptions.get(alice, ClientOrderId("S1"))
-    assert redemption is not None and redemption.state is RedemptionState.READY
+    redemption = floor_held(state, "alice")
     mark = len(state.world.log.messages)
     state.world.submit(order("alice", state, "A2", Side.BUY, "987.5"))
     (answer,) = [m for m in sent(state, mark) if isinstance(m, NewIndexOrderResponse)]
@@ -281,19 +225,16 @@ def test_a_buy_leaving_a_redemption_below_the_minimum_takes_all_of_it() -> None:
     assert isinstance(released, ReleaseIndex) and released.quantity == D(25)
     assert state.world.chain.minted[(alice, IDX)] == D(25)  # back with alice
     # A buy leaving at least the minimum reduces by its weight only (the test above: 397).
-    state.world.submit(order("bob", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))
+    bobs = floor_held(state, "bob")
     state.world.submit(order("bob", state, "A2", Side.BUY, "496.25"))  # 12.5 units
-    bobs = state.world.engine.redemptions.get(state.client("bob"), ClientOrderId("S1"))
-    assert bobs is not None and bobs.quantity == D("12.5") and bobs.closing is None
+    assert bobs.quantity == D("12.5") and bobs.closing is None
 
 
 def test_a_sell_stopped_by_its_floor_is_told_once_while_the_bids_move() -> None:
     # The reason names the net the bids would pay; it moves with every book, the reason does
     # not: one message, not one a tick.
     state = world()
-    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))  # escrowed; stopped: 1000 > 991.507499
+    floor_held(state, "alice")
     for n, bid in enumerate(("9.89", "9.88", "9.9")):
         state.world.submit(
             BookSnapshot(instrument("AAAUSDC"), ((D(bid), D("2000")),), ((D("10"), D("1000")),))
@@ -316,8 +257,7 @@ def test_a_hold_is_told_again_when_its_code_changes() -> None:
     # Stopped by the floor; then the bids vanish (no sell price: escrowed, another code);
     # then they come back under the floor: stopped again. One report per (status, code).
     state = world()
-    state.world.submit(order("alice", state, "S1", Side.SELL, "25", floor="1000"))
-    state.world.advance(timedelta(seconds=1.05))
+    floor_held(state, "alice")
     mark = len(state.world.log.messages)
     for bids in ((), ((D("9.89"), D("2000")),), ((D("9.88"), D("2000")),)):
         state.world.submit(BookSnapshot(instrument("AAAUSDC"), bids, ((D("10"), D("1000")),)))

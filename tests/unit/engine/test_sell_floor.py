@@ -24,7 +24,7 @@ from indexmaker.model.side import Side
 from indexmaker.sim.chain import BridgeTerms
 from indexmaker.sim.scenario import ScenarioRun
 
-from .test_redemptions import IDX, order, sent, world
+from .sell_setup import IDX, order, sent, world
 
 D = Decimal
 MICRO = D("0.000001")

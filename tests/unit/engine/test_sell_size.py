@@ -38,7 +38,7 @@ from indexmaker.engine.sell_size import smallest_sell
 from indexmaker.model.redemption import Redemption
 from indexmaker.model.side import BookSide, Side
 
-from .test_redemptions import IDX, order, sent, world
+from .sell_setup import IDX, order, sent, world
 
 D = Decimal
 MINIMUM = "the minimum order of 10 USDC (0.251889168765743074 index units at 39.7 USDC per unit"
