@@ -82,7 +82,9 @@ def serving(root: Path, settings: str) -> Iterator[Served]:
             env=_env(),
         )
     try:
-        deadline = time.monotonic() + 15
+        # Up to 60 s: a second serve of this module starts beside the first on a loaded CI
+        # machine (2 cores); 15 s ran out once. Ends as soon as it listens.
+        deadline = time.monotonic() + 60
         url = None
         while url is None:
             assert process.poll() is None, log.read_text()
