@@ -88,8 +88,11 @@ def route_cost_quoted(engine: Engine, event: RouteCostQuoted) -> None:
     holds.quote(router.hop_from(event.source), event.source, event.bridge, event.cost)
     for client, location in holds.groups():
         held = holds.held_at(client, location)
-        if exact_add(*(lot.net for lot in held)) > holds.route_cost(path_from(router, location)):
+        cost = holds.route_cost(path_from(router, location))
+        if exact_add(*(lot.net for lot in held)) > cost:
             _route_group(engine, holds.take(client, location))
+        else:
+            holds.still_held(held, cost)
 
 
 def _route_group(engine: Engine, lots: list[CollateralLot]) -> None:

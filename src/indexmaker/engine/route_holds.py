@@ -67,8 +67,17 @@ class RouteHolds:
     def hold(self, lot: CollateralLot, cost: Decimal) -> None:
         """Hold `lot` where it is: its status names the cost it is below."""
         lot.below_cost = True
-        lot.held = f"held: below the route's cost {usdc_text(cost)} USDC on {lot.location}"
+        self._note(lot, cost)
         self._held.setdefault((lot.client, lot.location), []).append(lot)
+
+    def still_held(self, lots: list[CollateralLot], cost: Decimal) -> None:
+        """`lots` stay held under a new cost: their status names it."""
+        for lot in lots:
+            self._note(lot, cost)
+
+    @staticmethod
+    def _note(lot: CollateralLot, cost: Decimal) -> None:
+        lot.held = f"held: below the route's cost {usdc_text(cost)} USDC on {lot.location}"
 
     def take(self, client: ClientKey, location: Designation) -> list[CollateralLot]:
         """The client's lots held at `location` (no longer held)."""

@@ -155,6 +155,10 @@ def test_a_lower_quote_routes_what_it_now_covers_in_the_order_held() -> None:
     e.handle(deposit_event(BOB, 2, D("0.5"), SOURCE_CHAIN))
     e.handle(deposit_event(BOB, 3, D("0.5"), SOURCE_CHAIN))
     assert e.handle(RouteCostQuoted(SOURCE_CHAIN, "across", D("0.9"))) == []  # 1.110001
+    # Still held: their status names the cost they are below now.
+    assert {lot.held for lot in held(e) + held(e, BOB)} == {
+        f"held: below the route's cost 1.110001 USDC on {SOURCE_CHAIN}"
+    }
     out = routes(e.handle(RouteCostQuoted(SOURCE_CHAIN, "across", D("0.5"))))  # 0.710001
     assert [(r.client, r.amount) for r in out] == [(ALICE, D("0.9")), (BOB, D(1))]
     assert out[1].hop_key == f"{SOURCE_CHAIN}#2+{SOURCE_CHAIN}#3:across"
