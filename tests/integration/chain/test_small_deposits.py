@@ -147,6 +147,66 @@ async def test_small_deposits_are_held_then_routed_together_on_both_chains(
     )
 
 
+async def test_a_lot_that_arrives_below_the_next_hop_cost_is_held_where_it_arrived(
+    chains: h.LocalChains, running: Callable[..., h.Running]
+) -> None:
+    """Gas (in USDC) triples between the quote and the Across hop: the lot arrives on 8453 with
+    less than the wallet hop costs. It is held there as the client's (custody keeps the
+    relayer's output; no release, no revert), and the client's next deposit on 42161, arriving
+    there, is merged with it into one wallet hop."""
+    service = running()
+    await service.start()
+    assert service.service is not None
+    engine, bridge = service.service.engine, service.path.bridges["across"]
+    holds = engine.route_holds
+    await settle(lambda: bool(holds.quoted(SOURCE_CHAIN) and holds.quoted(TRADING_CHAIN)), "quotes")
+    across_cost, wallet_cost = holds.quoted(SOURCE_CHAIN), holds.quoted(TRADING_CHAIN)
+    price = bridge.price
+    eth_usdc = await price.eth_usdc()
+    # The hop's release and deposit use about 155,425 gas units at the chain's price now.
+    w3 = service.path.chain.ports[SOURCE_CHAIN].w3
+    wei = int((await w3.eth.get_block("latest"))["baseFeePerGas"]) + await w3.eth.max_priority_fee
+    tripled = Decimal(155_425 * wei).scaleb(-18) * 3 * eth_usdc
+    amount = (BRIDGE_FEE + tripled + wallet_cost / 3).quantize(Decimal("0.000001"))
+    assert amount > across_cost + wallet_cost  # routed: the quote says it pays its route
+    bridge.price = FixedEthPrice(3 * eth_usdc)
+    client = Account.from_key(h.CLIENT_KEYS[2])
+    key = client_key(SOURCE_CHAIN_ID, client.address)
+    custody = await h.custody_usdc(chains, TRADING_CHAIN_ID)
+    await h.client_deposit(chains, SOURCE_CHAIN_ID, client, amount)
+    await settle(lambda: any(lot.below_cost for lot in lots(engine, key)), "held on 8453")
+    bridge.price = price
+    (lot,) = lots(engine, key)
+    assert lot.location == TRADING_CHAIN and lot.hops == ["across"] and lot.gross == amount
+    assert 0 < lot.net < wallet_cost, (lot.net, wallet_cost)
+    assert (
+        lot.held == f"held: below the route's cost {usdc_text(wallet_cost)} USDC on {TRADING_CHAIN}"
+    )
+    await asyncio.sleep(1.0)  # time for a wrong wallet hop to show: none may
+    assert engine.router.in_flight() == 0 and engine.collateral.position(key).held == amount
+    # The relayer's output stays in custody on 8453, released to nobody.
+    output = usdc_to_units(amount - BRIDGE_FEE)
+    assert await h.custody_usdc(chains, TRADING_CHAIN_ID) == custody + output
+    first, arrived = lot.name, lot.net
+    await h.client_deposit(chains, SOURCE_CHAIN_ID, client, 5)
+    await settle(lambda: any(lot.ready for lot in lots(engine, key)), "ready")
+    (lot,) = lots(engine, key)
+    assert lot.name.startswith(first + "+") and lot.hops == ["across", "merged:2", "wallet"]
+    assert lot.gross == amount + 5 and position_is_ready(engine, key, lot.gross)
+    wallet_tx = await service.path.chain.ports[TRADING_CHAIN].released_tx(
+        f"transfer:{lot.name}:wallet"
+    )
+    receipt = await service.path.chain.ports[TRADING_CHAIN].w3.eth.get_transaction_receipt(
+        wallet_tx  # type: ignore[arg-type]
+    )
+    assert receipt["status"] == 1 and lot.net > arrived
+
+
+def position_is_ready(engine: Engine, key: ClientKey, gross: Decimal) -> bool:
+    position = engine.collateral.position(key)
+    return (position.held, position.unconfirmed, position.ready) == (0, 0, gross)
+
+
 async def test_route_costs_are_quoted_again_only_when_gas_moves(chains: h.LocalChains) -> None:
     """The quoter on both anvils: a quote per hop at first, none while gas stands still, a new
     one for the chain whose base fee jumped (anvil_setNextBlockBaseFeePerGas, then a block)."""
@@ -182,8 +242,8 @@ async def _quotes_follow_gas(legs: list[RouteLeg], w3: AsyncWeb3[Any]) -> None:
     assert len(sent) == 2  # nothing moved: nothing new in the journal
     block = await w3.eth.get_block("latest")
     spiked = 20 * int(block["baseFeePerGas"]) + 10**10
-    await w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(spiked)])  # type: ignore[arg-type]
-    await w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    await w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(spiked)])
+    await w3.provider.make_request("evm_mine", [])
     await quoter.quote_all(sink)
     (again,) = sent[2:]
     assert again.source == TRADING_CHAIN and again.cost > 2 * wallet.cost
