@@ -107,11 +107,23 @@ def path_from(router: CollateralRouter, location: Designation) -> list[Hop]:
     return path
 
 
+MAX_NAMED_LOTS = 4  # a merged lot's name lists at most this many lots
+
+
+def merged_name(lots: list[CollateralLot]) -> str:
+    """The merged lot's name: its lots' names joined with "+", or, for more than
+    MAX_NAMED_LOTS, the first's and the last's around their count (a hop key of bounded
+    length however many dust deposits are merged; still unique: a lot is merged once)."""
+    if len(lots) <= MAX_NAMED_LOTS:
+        return "+".join(lot.name for lot in lots)
+    return f"{lots[0].name}+{len(lots) - 2} more+{lots[-1].name}"
+
+
 def merge_lots(ledger: ClientLedger, lots: list[CollateralLot]) -> CollateralLot:
     """One lot in place of `lots` (one client's, at one designation, none ready or reserved,
     oldest first) in `ledger`, where the first was: their gross, fees and availability summed
     exactly, named by their names joined with "+" (so its hop keys are ones no lot had, the
-    same in every replay). InvariantViolation for lots that cannot be merged."""
+    same in every replay; `merged_name`). InvariantViolation for lots that cannot be merged."""
     first = lots[0]
     if len(lots) < 2 or any(
         lot.client != first.client
@@ -130,7 +142,7 @@ def merge_lots(ledger: ClientLedger, lots: list[CollateralLot]) -> CollateralLot
         available=exact_add(*(lot.available for lot in lots)),
         hops=[*first.hops, f"merged:{len(lots)}"],
         origin=first.origin,
-        merged="+".join(lot.name for lot in lots),
+        merged=merged_name(lots),
     )
     gone = {id(lot) for lot in lots}
     at = next(i for i, lot in enumerate(ledger.lots) if id(lot) in gone)

@@ -20,7 +20,7 @@ from indexmaker.core.events import (
     SendToClient,
 )
 from indexmaker.core.ids import ClientKey, ClientOrderId, Symbol, TransferId
-from indexmaker.engine.collateral import CollateralLot
+from indexmaker.engine.collateral import ClientLedger, CollateralLot
 from indexmaker.engine.engine import (
     EXCHANGE_ACCOUNT,
     SOURCE_CHAIN,
@@ -28,6 +28,7 @@ from indexmaker.engine.engine import (
     Engine,
     EngineSetup,
 )
+from indexmaker.engine.route_holds import merge_lots
 from indexmaker.model.side import Side
 from indexmaker.query import views
 
@@ -249,3 +250,18 @@ def test_a_buy_waiting_for_collateral_names_what_is_held() -> None:
         "waiting for collateral: need 20, ready 0, in transit 0, held 0.5 (below the route's "
         "cost); refused if not ready within 0:30:00"
     )
+
+
+def test_a_merge_of_many_dust_lots_has_a_name_of_bounded_length() -> None:
+    """Forty dust deposits merge into one lot whose name (and hop key) names the first and the
+    last lot and their count, not all forty: a client's many tiny deposits cannot grow a hop key
+    (and every journal record carrying it) without bound."""
+    ledger = ClientLedger()
+    lots = [
+        CollateralLot(BOB, seq, D("0.01"), SOURCE_CHAIN, available=D("0.01"), origin=SOURCE_CHAIN)
+        for seq in range(1, 41)
+    ]
+    ledger.lots.extend(lots)
+    merged = merge_lots(ledger, lots)
+    assert merged.name == f"{SOURCE_CHAIN}#1+38 more+{SOURCE_CHAIN}#40"
+    assert merged.gross == D("0.40") and ledger.lots == [merged]
