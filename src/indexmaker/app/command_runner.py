@@ -142,13 +142,10 @@ class CommandRunner:
                 log_event("mint", symbol=command.symbol, quantity=command.quantity)
                 self._spawn(self._mint(command))
             case BatchEvent():
-                log_event(
-                    f"batch_{command.kind}",
-                    orders=command.order_count,
-                    assets=command.asset_count,
-                    notional=command.notional,
-                    details=command.details,  # side, orders_waiting (the order budget)...
-                )
+                # details as fields of their own: side, orders_waiting (the order budget)...
+                fields: dict[str, Any] = {**command.details, "orders": command.order_count}
+                fields.update(assets=command.asset_count, notional=command.notional)
+                log_event(f"batch_{command.kind}", logging.INFO, **fields)
             case Alert():
                 log_event("alert", logging.WARNING, code=command.code, message=command.message)
             case RebalanceReport():
