@@ -134,6 +134,7 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         '[solver]\nfee_factor = 1.001\ntick = 0.25\nmax_batch_size = 32\nmin_asset_volley = "10"\n'
         'min_order = "25.5"\nmax_issuer_absorb = "0"\n'
         "order_rate_limits = [{ name = 'ORDERS_1S', limit = 10, interval = 1 }]\n"
+        "venue_order_limits = false\n"
         "return_hops = [{ chain_id = 42161, bridge = 'back', designation = 'EVM:ARB:USDC' }]\n"
         "return_hop_fees = [{ chain_id = 42161, fee = '0.35' }]\n"
     )
@@ -153,6 +154,7 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
     assert config.solver.min_order == Decimal("25.5")
     assert config.solver.max_issuer_absorb == 0  # absorption off: small legs wait
     assert config.solver.order_rate_limits == (RateLimit("ORDERS_1S", 10, timedelta(seconds=1)),)
+    assert config.solver.venue_order_limits is False  # the setting wins over the venue's
 
 
 @pytest.mark.parametrize(

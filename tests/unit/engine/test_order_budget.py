@@ -1,7 +1,7 @@
 """The order budget is the venue's own (SPEC §6, engine/order_budget.py): a venue's stated
 order windows replace `[solver] order_rate_limits`, a batch of more assets than one window
 allows goes out over several windows without a refusal or an alert per order, buys and sells
-alike, and a replay of the journal gives the same commands."""
+alike (rebalance rounds too), and a replay of the journal gives the same commands."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from indexmaker.core.events import (
 )
 from indexmaker.core.ids import ClientOrderId, Symbol, Venue, client_key, instrument
 from indexmaker.core.money import money_context
+from indexmaker.core.rebalance_events import RebalanceIndex, RebalanceWeight
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.engine import Engine, EngineSetup
 from indexmaker.engine.throttle import RateLimit
@@ -42,11 +43,11 @@ VENUE_LIMIT = RateLimit("ORDERS_10S", 10, 10 * S)
 KEPT = 9
 
 
-def _world(config: SolverConfig | None = None) -> SimulatedWorld:
+def _world(config: SolverConfig | None = None, limit: RateLimit = VENUE_LIMIT) -> SimulatedWorld:
     baskets = {"IDX": Basket(IDX, tuple(BasketAsset(a, D(1)) for a in ASSETS))}
     books = {a: ([(D("9.99"), D(10_000))], [(D(10), D(10_000))]) for a in ASSETS}
     rules = {a: InstrumentRules(a, a.pair.removesuffix("USDC"), "USDC") for a in ASSETS}
-    exchange = SimulatedExchange(books, rules=rules, order_limits=(VENUE_LIMIT,))
+    exchange = SimulatedExchange(books, rules=rules, order_limits=(limit,))
     setup = EngineSetup(baskets, config or SolverConfig(), rules=rules)
     return SimulatedWorld(setup, exchange, SimulatedChain())
 
@@ -163,3 +164,25 @@ def test_one_alert_per_back_off_not_one_per_refused_order() -> None:
     world.advance(31 * S)
     world.engine.handle(RateLimitFeedback(BINANCE, "ORDERS_10S", 7))
     assert world.engine.tracker.limiter.headroom(world.clock.now()) == {"ORDERS_10S": 2}
+
+
+def test_a_rebalance_round_uses_the_same_budget() -> None:
+    with money_context():
+        world = _world(limit=RateLimit("ORDERS_10S", 5, 10 * S))  # 4 kept
+        _buy(world)
+        assert world.run_until(lambda: world.engine.orders.open_count() == 0, 60 * S)
+        world.advance(10 * S)  # the buy's windows are over
+        placed = _placed_at(world)
+        # Half the value of the last six assets moves to the first six: a round sells six
+        # legs, the next buys six.
+        weights = tuple(
+            RebalanceWeight(a, D("1.5") if n < len(ASSETS) // 2 else D("0.5"))
+            for n, a in enumerate(ASSETS)
+        )
+        world.submit(RebalanceIndex(IDX, "p1", weights))
+        world.advance(30 * S)
+    rounds = [b for b in world.log.batches if b.details.get("side") == "rebalance"]
+    assert (rounds[0].kind, rounds[0].asset_count) == ("created", 6)
+    assert rounds[0].details["orders_waiting"] == "2"
+    assert placed[4] - placed[0] == 10 * S and placed[3] == placed[0]
+    assert world.exchange.orders_refused == [] and world.log.alerts == []
