@@ -8,6 +8,8 @@ given explicitly (`SolverConfig.venue_order_limits` False: the setting is an ove
 exchange order of every kind of batch (buys, sells, rebalance rounds) waits in the tracker's
 queue until the budget admits it, so a batch of more assets than one window allows goes out
 over several windows, in the order it was planned, and the adapter never has to refuse one.
+No new batch forms while the budget admits no order at all (`OrderTracker.has_room`): its
+collateral is not engaged, nor its prices set, for orders that could not leave.
 
 Feedback (`RateLimitFeedback`): the venue's own count of a window never counts less than
 ours (another process on the account); a back-off (429 / 418 `Retry-After`) stops every

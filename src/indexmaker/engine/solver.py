@@ -161,7 +161,7 @@ class Solver:
     def _form_batches(self, now: datetime) -> None:
         """At most one buy batch and one sell batch a tick, formed together so that what they
         trade of the same asset is crossed internally (crossing.py); only the net is sent."""
-        idle = self.tracker.queued() == 0
+        idle = self.tracker.queued() == 0 and self.tracker.has_room(now)  # order_budget.py
         sells = self.redemptions
         if sells is not None:
             sells.expire(now)

@@ -111,6 +111,12 @@ class OrderTracker:
         for a window that cannot be (the budget is then unchanged)."""
         self._limiter = self._limiter.reconfigured(limits, now)
 
+    def has_room(self, now: datetime) -> bool:
+        """The budget admits an order now: no back-off in force, every window has room. A
+        new batch forms only then, so its collateral is not engaged and its prices not set
+        while none of its orders could leave (a 429's Retry-After, a spent daily window)."""
+        return self._limiter.wait_time(now) is None
+
     def waiting(self, now: datetime) -> int:
         """Queued orders the budget does not admit now (they go out in a later window)."""
         queued = len(self._outbound)

@@ -186,3 +186,17 @@ def test_a_rebalance_round_uses_the_same_budget() -> None:
     assert rounds[0].details["orders_waiting"] == "2"
     assert placed[4] - placed[0] == 10 * S and placed[3] == placed[0]
     assert world.exchange.orders_refused == [] and world.log.alerts == []
+
+
+def test_no_batch_forms_while_the_budget_admits_no_order() -> None:
+    with money_context():
+        world = _world()
+        placed = _placed_at(world)
+        world.submit(RateLimitFeedback(BINANCE, retry_after=30 * S, reason="429"))
+        _buy(world)  # ready at 4 s
+        world.advance(29 * S)
+        assert world.log.batches == [] and placed == []  # nothing engaged meanwhile
+        assert world.run_until(lambda: world.engine.orders.open_count() == 0, 60 * S)
+    # The batch forms when the back-off ends, and sends what the window allows.
+    assert placed[0] == 30 * S and len(placed) == len(ASSETS)
+    assert world.log.batches[0].details == {"orders_waiting": str(len(ASSETS) - KEPT)}
