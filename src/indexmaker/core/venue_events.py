@@ -115,9 +115,10 @@ class OrderLimitWindow:
 @dataclass(frozen=True, slots=True)
 class VenueOrderLimits:
     """The venue's order-count limits as it states them (SPEC §6: Binance exchangeInfo
-    `rateLimits` of type ORDERS), pushed by the adapter at start. They replace the core's
-    order budget (`[solver] order_rate_limits`) unless that setting was given explicitly;
-    orders counted so far stay counted in windows of the same name (engine/order_budget.py)."""
+    `rateLimits` of type ORDERS), pushed by the adapter at start and when they change. They
+    replace the core's order budget (`[solver] order_rate_limits`) unless `[solver]
+    venue_order_limits` is false; orders counted so far stay counted in windows of the same
+    name (engine/order_budget.py)."""
 
     venue: Venue
     windows: tuple[OrderLimitWindow, ...]

@@ -7,7 +7,8 @@ reach the core's budget through the WS-API's order counts (`RateLimitFeedback`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -85,3 +86,26 @@ async def test_orders_sent_by_another_connection_reach_the_core(sim: SimProcess)
     # The venue counted the other's 5 and our 1 where we had counted 1, in both windows.
     told = [(f.window, f.used) for f in sink.of(RateLimitFeedback)]
     assert told == [("ORDERS_10S", 6), ("ORDERS_1D", 6)]
+
+
+async def test_a_change_of_the_venues_limits_is_followed_keeping_what_was_counted() -> None:
+    # A process of its own (no other test's orders in its counts), and the same market on a
+    # second one stating 30 orders per 10 s: exchangeInfo read there is the venue changing
+    # its limits while we run.
+    args = ("--symbols", ",".join(PAIRS), "--seed", "5")
+    with (
+        exchange_sim(*args, "--orders-10s", "20") as sim,
+        exchange_sim(*args, "--orders-10s", "30") as other,
+    ):
+        async with connector_on(sim, PAIRS) as (adapter, sink):
+            await adapter.place(await _resting_buy(adapter, 0, "change"))
+            await adapter.refresh_instruments()  # the same limits: nothing told again
+            assert len(sink.of(VenueOrderLimits)) == 1
+            adapter.rest.endpoints = replace(adapter.rest.endpoints, rest_url=other.url)
+            await adapter.refresh_instruments()
+            room = adapter.rest.limiter.headroom(datetime.now(UTC))
+            assert adapter.ws_api is not None  # the WS-API shares the one set of pools
+            assert adapter.ws_api.limiter is adapter.rest.limiter
+    _first, changed = sink.of(VenueOrderLimits)
+    assert changed.windows[0] == OrderLimitWindow("ORDERS_10S", 27, TEN_S, 30)
+    assert room["ORDERS_10S"] == 26  # 27 kept of 30, the order sent before still counted

@@ -7,9 +7,9 @@ docs/adapters.md: `RulesUpdate` per instrument at start and on change; per book 
 `BookSnapshot` once synchronised, then `BookUpdate`s, and `BookInvalid` when it goes stale,
 shows a gap or its stream drops; `ExchangeOrderAccepted` / `ExchangeFill` (once per trade id,
 late fills included) / `ExchangeOrderClosed`; `VenueOrderLimits` (exchangeInfo's ORDERS
-windows) at start; `RateLimitFeedback` on 429/418 and when the WS-API's order counts exceed
-ours; `VenueBalance` per asset from `account.status` at start and after a user-stream gap,
-and from `outboundAccountPosition` / `balanceUpdate` (balances.py).
+windows) at start and when they change; `RateLimitFeedback` on 429/418 and when the WS-API's
+order counts exceed ours; `VenueBalance` per asset from `account.status` at start and after a
+user-stream gap, and from `outboundAccountPosition` / `balanceUpdate` (balances.py).
 
 `place` raises on a definite refusal (after pushing the close) and raises `StatusUnknownError`
 when the venue may or may not have the order; the runtime then calls `order_status`, which asks
@@ -36,6 +36,7 @@ from indexmaker.core.events import (
     ExchangeOrderStatus,
     ExchangeOrderStatusUnknown,
     InstrumentStatus,
+    OrderLimitWindow,
     PlaceExchangeOrder,
     RateLimitFeedback,
     RulesUpdate,
@@ -96,6 +97,7 @@ class BinanceVenue:
         self.alerts: list[str] = []
         self._stopped: dict[InstrumentId, str] = {}  # stopped trading, not back yet
         self._user_events: asyncio.Queue[EngineInput] = asyncio.Queue()
+        self._order_windows: tuple[OrderLimitWindow, ...] = ()  # told to the core last
 
     @property
     def venue(self) -> str:
@@ -180,14 +182,16 @@ class BinanceVenue:
         gets its `RulesUpdate`, its streams resubscribed and, once synchronised, a snapshot."""
         raw = await self.rest.public_bytes("/api/v3/exchangeInfo", weight=20)
         changes = self.instruments_state.apply(EXCHANGE_INFO.decode(raw))
-        if first:
-            # the venue's own rateLimits replace the defaults, shared by REST and WS-API, and
-            # its order windows become the core's order budget (engine/order_budget.py)
-            limiter = self.instruments_state.limiter()
-            self.rest.limiter = limiter
-            windows = order_windows(self.instruments_state.rate_limits)
-            if windows:
-                await self._push(VenueOrderLimits(self.config.venue, windows))
+        # The venue's own rateLimits replace the defaults (shared by REST and WS-API; a later
+        # change keeps what was counted), and its order windows become the core's order
+        # budget (engine/order_budget.py), at start and whenever they change.
+        windows = order_windows(self.instruments_state.rate_limits)
+        if first or windows != self._order_windows:
+            limits = self.instruments_state.limiter().limits
+            self.rest.limiter = self.rest.limiter.reconfigured(limits, utcnow())
+        if windows and windows != self._order_windows:
+            self._order_windows = windows
+            await self._push(VenueOrderLimits(self.config.venue, windows))
         for instrument in changes.added:
             await self._push(RulesUpdate(self.instruments_state.rules[instrument]))
             if self._stopped.pop(instrument, None) is not None:

@@ -72,7 +72,6 @@ class BinanceWsApi:
         self.endpoints = endpoints
         self.credentials = credentials
         self.rest = rest
-        self.limiter: RateLimiter = rest.limiter
         self.clock: ClockOffset = rest.clock
         self.on_event = on_event
         self.on_reconnect = on_reconnect
@@ -85,6 +84,11 @@ class BinanceWsApi:
         self._task: asyncio.Task[None] | None = None
         self.connects = 0
         self.subscription_id: int | None = None
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The REST client's pools (one IP, one account), whichever limiter it holds now."""
+        return self.rest.limiter
 
     # ------------------------------------------------------------------ lifecycle
 
