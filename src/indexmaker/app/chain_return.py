@@ -57,6 +57,8 @@ def return_path(
         fill_deadline_s=base.fill_deadline_s,
         poll_s=base.poll_s,
         eth_usdc=base.eth_usdc,
+        log_chunk_blocks=base.log_chunk_blocks,
+        clock_skew_s=base.clock_skew_s,
         name=RETURN_BRIDGE,
     )
     bridge = AcrossBridge(trading, w3s[SOURCE_CHAIN_ID], route, price)
@@ -68,6 +70,8 @@ def return_path(
         relayer,
         delay_s=delay_s,
         poll_s=base.poll_s,
+        log_chunk_blocks=base.log_chunk_blocks,
+        clock_skew_s=base.clock_skew_s,
         repay=bridge.refunds,  # repaid on 8453 by the issuer's refund bundle
     )
     return bridge, filler

@@ -81,6 +81,7 @@ class ChainPathSettings:
     fill_deadline_s: int = 3600
     relayer_float: Decimal = Decimal(10_000_000)
     poll_s: float = 0.2
+    log_chunk_blocks: int = 10_000  # blocks per eth_getLogs of a hop's look-ups (chain/logs.py)
 
 
 @dataclass
@@ -205,6 +206,7 @@ def path_settings(config: ServiceConfig) -> ChainPathSettings:
         eth_usdc=chain.eth_usdc,
         hop_timeout_s=chain.hop_timeout.total_seconds(),
         fill_deadline_s=int(chain.fill_deadline.total_seconds()),
+        log_chunk_blocks=chain.log_chunk_blocks,
     )
 
 
@@ -284,6 +286,7 @@ def chain_path(
             index_tokens=section["index_tokens"],
             confirmations=s.confirmations,
             poll_s=s.poll_s,
+            log_chunk_blocks=s.log_chunk_blocks,
         )
         ports[designation] = Web3ChainPort(config, chains.issuer)
     dest_w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider(chains.urls(TRADING_CHAIN_ID)))
@@ -297,6 +300,7 @@ def chain_path(
         fill_deadline_s=s.fill_deadline_s,
         poll_s=s.poll_s,
         eth_usdc=s.eth_usdc,
+        log_chunk_blocks=s.log_chunk_blocks,
     )
     # Gas is charged at the venue's ETHUSDC mid; s.eth_usdc only when no price is known.
     price = VenueEthPrice(rest, s.eth_usdc)
@@ -339,6 +343,7 @@ def chain_path(
             TxSender(dest_w3, chains.relayer),
             delay_s=s.relayer_delay_s,
             poll_s=s.poll_s,
+            log_chunk_blocks=s.log_chunk_blocks,
             repay=bridge.refunds,  # repaid on 42161 by the issuer's refund bundle
         )
         relayers = (relayer, back_relayer)

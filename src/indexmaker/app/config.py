@@ -101,6 +101,7 @@ class ChainConfig:
     relayer_delay: timedelta = timedelta(milliseconds=500)
     hop_timeout: timedelta = timedelta(seconds=120)
     fill_deadline: timedelta = timedelta(hours=1)
+    log_chunk_blocks: int = 10_000  # blocks per eth_getLogs of a hop's look-ups
     state_dir: Path | None = None
     rpc_urls: Mapping[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
     deployment: Path | None = None

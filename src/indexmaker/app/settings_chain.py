@@ -36,6 +36,10 @@ class ChainSectionSettings(_Model):
     # waits this long for a fill before the deposit is refunded and made again (chain/bridge.py);
     # at most the spoke pool's fillDeadlineBuffer (6 h).
     fill_deadline: Annotated[int, Field(ge=10, le=FILL_DEADLINE_BUFFER_S)] = 3600
+    # Blocks per eth_getLogs when a hop looks up its deposit, fill or refund (chain/logs.py:
+    # from a lower bound such as the lot's deposit block, never a fixed window; providers cap
+    # a query's range, often at 10,000 blocks).
+    log_chunk_blocks: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     # anvil: where the chains' state and deployment are kept (default <store.data_dir>/anvil;
     # required when the store is PostgreSQL). Relative paths from the working directory.
     state_dir: Annotated[str, Field(min_length=1, max_length=4096)] | None = None

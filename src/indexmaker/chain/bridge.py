@@ -43,8 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -52,11 +51,13 @@ from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic, expired_refund_leaf, one_leaf_root, to_bytes32
+from indexmaker.chain.across_fills import fill_scan
+from indexmaker.chain.across_route import AcrossRoute, route_between
 from indexmaker.chain.connector import Web3ChainPort
 from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.external_refunds import DataworkerRefunds
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc, tx_hash
-from indexmaker.chain.logs import first_log
+from indexmaker.chain.logs import LogScan, first_log
 from indexmaker.chain.relayer import MAX_UINT256
 from indexmaker.chain.root_bundles import LeafPaid, NoAdminRelay, RootBundles
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
@@ -66,6 +67,7 @@ from indexmaker.core.ports import EventSink
 from indexmaker.observability.logging import log_event
 
 ZERO32 = b"\x00" * 32
+__all__ = ["AcrossBridge", "AcrossRoute", "DepositsExpired", "HopStalled", "route_between"]
 
 
 class DepositsExpired(RetryableError):
@@ -74,54 +76,6 @@ class DepositsExpired(RetryableError):
 
 class HopStalled(RetryableError):
     """A step of the hop took longer than the route's `timeout_s` (an RPC or a chain stuck)."""
-
-
-@dataclass(frozen=True)
-class AcrossRoute:
-    """Where a crossing goes: pools (address, Across contract name) on both chains, the USDC
-    token on each, the recipient on the destination (the trading chain's custody), the
-    relayer's fee in USDC, and timings (s): `fill_deadline_s` after the later of both chains'
-    clocks a deposit can no longer be filled (the spoke pool allows at most 6 h:
-    deploy.FILL_DEADLINE_BUFFER_S); `timeout_s` bounds every other step (module doc)."""
-
-    dest_chain_id: int
-    origin_pool: str
-    origin_pool_contract: str
-    dest_pool: str
-    dest_pool_contract: str
-    output_token: str
-    recipient: str
-    fee: Decimal = Decimal("0.10")
-    fill_deadline_s: int = 3600
-    timeout_s: float = 120.0
-    poll_s: float = 0.25
-    eth_usdc: Decimal = Decimal(3000)
-    lookback_blocks: int = 100_000  # how far back a fill, a deposit or a refund is searched
-    max_deposits: int = 3  # new deposits one run of a hop may make (after refunds)
-    # External chains: how long and how often to look for Across's own refund of an expired
-    # deposit (its bundles settle about every 1.5 h after a challenge period).
-    refund_wait_s: float = 4 * 3600.0
-    refund_poll_s: float = 5.0
-    name: str = "across"  # the bridge's name in RouteCollateral.bridge
-
-
-def route_between(
-    sections: Mapping[int, Mapping[str, Any]], origin: int, dest: int, **figures: Any
-) -> AcrossRoute:
-    """The route from chain `origin`'s pool to chain `dest`'s, delivering to `dest`'s custody;
-    `sections`: deployment sections by chain id (chain/deploy.py's); `figures`: AcrossRoute's
-    fee, timings, name."""
-    to = sections[dest]
-    return AcrossRoute(
-        dest_chain_id=dest,
-        origin_pool=sections[origin]["spoke_pool"],
-        origin_pool_contract=sections[origin]["spoke_pool_contract"],
-        dest_pool=to["spoke_pool"],
-        dest_pool_contract=to["spoke_pool_contract"],
-        output_token=to["usdc"],
-        recipient=to["custody"],
-        **figures,
-    )
 
 
 class AcrossBridge:
@@ -156,7 +110,7 @@ class AcrossBridge:
         # every other step is bounded by route.timeout_s (_step).
         self.runner = HopRunner("across", None)
         self._approved = False
-        self._back = route.lookback_blocks
+        self._chunk = route.log_chunk_blocks
         self.refunds = refunds or RootBundles(
             origin.w3,
             origin.settings.chain_id,
@@ -164,7 +118,7 @@ class AcrossBridge:
             route.origin_pool_contract,
             origin.tx.address,
             origin.send,
-            lookback_blocks=route.lookback_blocks,
+            chunk_blocks=route.log_chunk_blocks,
         )
         self.dataworker = DataworkerRefunds(
             self._pool,
@@ -172,6 +126,7 @@ class AcrossBridge:
             origin.tx.address,
             wait_s=route.refund_wait_s,
             poll_s=route.refund_poll_s,
+            max_range=route.log_chunk_blocks,
         )
         self.refunded: list[LeafPaid] = []  # expired deposits' refunds seen by this process
 
@@ -207,20 +162,21 @@ class AcrossBridge:
     async def _cross(self, key: str, command: RouteCollateral) -> tuple[Decimal, Decimal]:
         receipts: dict[str, Any] = {}  # the hop's transactions on chain, by hash
         made, attempt = 0, 0
+        low = self._lower_bound(command)
         while True:  # bounded: at most max_deposits new deposits, each refunded or filled
             async with self._step(f"deposit {attempt} of hop {key}"):
-                log = await self._deposit_log(key, attempt)
+                log = await self._deposit_log(key, attempt, low)
                 if log is None:
                     if made == self.route.max_deposits:
                         raise DepositsExpired(
                             f"{made} deposits expired unfilled; refunded to "
                             f"{self.origin.tx.address} on chain {self.origin.settings.chain_id}"
                         )
-                    log = await self._deposit(key, attempt, command, receipts)
+                    log = await self._deposit(key, attempt, command, receipts, low)
                     made += 1
                 else:  # made before (a restart, a resend): its transactions are the hop's too
                     if attempt == 0:
-                        await self._add_tx(receipts, await self._released_tx(key))
+                        await self._add_tx(receipts, await self._released_tx(key, low))
                     await self._add_tx(receipts, tx_hash(log))
             deposit = dict(self._pool.events.FundsDeposited().process_log(log)["args"])
             if await self._filled_in_time(deposit):
@@ -240,14 +196,23 @@ class AcrossBridge:
         except TimeoutError:
             raise HopStalled(f"{what}: stalled for {self.route.timeout_s}s") from None
 
-    async def _deposit_log(self, key: str, attempt: int) -> Any:
-        """The `FundsDeposited` log of the hop's `attempt`-th deposit, None when not made."""
+    def _lower_bound(self, command: RouteCollateral) -> int:
+        """The origin block the hop's log searches start at: the command's `from_block` (the
+        lot's deposit block, before any step of the hop), else the origin port's first block."""
+        return max(command.from_block, self.origin.settings.start_block)
+
+    async def _deposit_log(self, key: str, attempt: int, low: int) -> Any:
+        """The `FundsDeposited` log of the hop's `attempt`-th deposit (made at or after origin
+        block `low`), None when not made."""
         deposit_id = await self.deposit_id(key, attempt)
         # FundsDeposited's indexed values: destinationChainId, depositId, depositor
-        return await first_log(self._pool, self._deposited_topic, [None, deposit_id], self._back)
+        indexed = [None, deposit_id]
+        return await first_log(
+            self._pool, self._deposited_topic, indexed, low, chunk_blocks=self._chunk
+        )
 
-    async def _released_tx(self, key: str) -> str:
-        return await self.origin.released_tx(f"transfer:{key}")
+    async def _released_tx(self, key: str, low: int) -> str:
+        return await self.origin.released_tx(f"transfer:{key}", low)
 
     async def _add_tx(self, receipts: dict[str, Any], tx: str) -> None:
         """Add transaction `tx`'s receipt (0x-hex hash) to the hop's, once."""
@@ -258,7 +223,7 @@ class AcrossBridge:
         return gas_cost_usdc(receipts, await self.price.eth_usdc()) if receipts else Decimal(0)
 
     async def _deposit(
-        self, key: str, attempt: int, command: RouteCollateral, receipts: dict[str, Any]
+        self, key: str, attempt: int, command: RouteCollateral, receipts: dict[str, Any], low: int
     ) -> Any:
         """Make the hop's `attempt`-th deposit: its `FundsDeposited` log. The first takes the
         amount from custody; a later one redeposits the refund of the one before."""
@@ -269,13 +234,13 @@ class AcrossBridge:
         if attempt == 0:
             released = await origin.release(f"transfer:{key}", me, command.amount)
             if released is None:  # released by an earlier run: its transaction all the same
-                await self._add_tx(receipts, await self._released_tx(key))
+                await self._add_tx(receipts, await self._released_tx(key, low))
             else:
                 receipts[tx_hash(released)] = released
         await self._approve(units)
         # The release settled what an earlier run left pending (tx.py `recover`): a deposit
         # sent just before a crash may have been mined since the look-up above.
-        earlier = await self._deposit_log(key, attempt)
+        earlier = await self._deposit_log(key, attempt, low)
         if earlier is not None:
             await self._add_tx(receipts, tx_hash(earlier))
             return earlier
@@ -323,10 +288,11 @@ class AcrossBridge:
         destination's clock without a fill (False: no fill can come any more). HopStalled
         when that clock is still before the deadline `timeout_s` after it should have passed
         (wall time), or a read takes longer than `timeout_s`."""
-        origin_chain, deposit_id = self.origin.settings.chain_id, int(deposit["depositId"])
+        deposit_id = int(deposit["depositId"])
         deadline = int(deposit["fillDeadline"])
         loop = asyncio.get_running_loop()
         give_up_at: float | None = None
+        fills: LogScan | None = None  # from the destination's lower bound, read on as it grows
         while True:  # bounded by give_up_at
             async with self._step(f"the fill of deposit {deposit_id}"):
                 # The destination's clock now: the pending block's time, which a fill sent
@@ -336,8 +302,13 @@ class AcrossBridge:
                 # means expired for good.
                 clock = await _clock(self._dest_w3)
                 head = await self._dest_w3.eth.block_number
-                indexed = [origin_chain, deposit_id]
-                if await first_log(self._dest_pool, self._filled_topic, indexed, self._back, head):
+                if fills is None:  # across_fills.py: from the deposit's quote time on
+                    fills = await fill_scan(
+                        self.origin.w3, self._dest_pool, self._filled_topic,
+                        self.origin.settings.chain_id, deposit,
+                        skew_s=self.route.clock_skew_s, chunk_blocks=self._chunk,
+                    )  # fmt: skip
+                if await fills.first(head) is not None:
                     return True
             if clock > deadline:  # SpokePool: fillDeadline < currentTime
                 return False
@@ -361,15 +332,16 @@ class AcrossBridge:
         leaf = expired_refund_leaf(deposit, self.origin.settings.chain_id)
         try:
             async with self._step(f"refund of deposit {deposit['depositId']} of hop {key}"):
-                paid = await self.refunds.pay(leaf)
+                paid = await self.refunds.pay(leaf, block)
         except NoAdminRelay:
             paid = await self.dataworker.refunded(deposit, block)
         else:
             for receipt in paid.receipts:
                 receipts[tx_hash(receipt)] = receipt
             # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
+            indexed = [None, one_leaf_root(leaf)]
             posted = await first_log(
-                self._pool, self._relayed_topic, [None, one_leaf_root(leaf)], self._back
+                self._pool, self._relayed_topic, indexed, block, chunk_blocks=self._chunk
             )
             await self._add_tx(receipts, "" if posted is None else tx_hash(posted))
             await self._add_tx(receipts, paid.execute_tx)

@@ -42,7 +42,13 @@ from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic
 from indexmaker.chain.escrow import IndexEscrow
 from indexmaker.chain.failover import rpc_provider
-from indexmaker.chain.logs import CursorHook, LogFollower
+from indexmaker.chain.logs import (
+    DEFAULT_CHUNK_BLOCKS,
+    CursorHook,
+    LogFollower,
+    LogScan,
+    check_chunk_blocks,
+)
 from indexmaker.chain.tx import TxJournal, TxPolicy, TxRevertedError, TxSender
 from indexmaker.core.chain_events import (
     BurnConfirmed,
@@ -110,6 +116,7 @@ class ChainSettings:
     start_block: int = 0
     poll_s: float = 1.0
     fallback_rpc_urls: tuple[str, ...] = ()  # other nodes of the same chain, tried in order
+    log_chunk_blocks: int = DEFAULT_CHUNK_BLOCKS  # blocks per eth_getLogs (chain/logs.py)
 
 
 class Web3ChainPort:
@@ -144,6 +151,7 @@ class Web3ChainPort:
             topics=[DEPOSIT_TOPIC],
             ws_url=settings.ws_url,
             poll_s=settings.poll_s,
+            max_range=check_chunk_blocks(settings.log_chunk_blocks),
         )
         self._minted_topic = event_topic(abi, "IndexMinted")
         self._released_topic = event_topic(abi, "CollateralReleased")
@@ -262,26 +270,27 @@ class Web3ChainPort:
                 return None
             raise
 
-    async def released_tx(self, key: str) -> str:
-        """The hash of the transaction that released `key` (its CollateralReleased log)."""
-        return await self.log_tx(self._released_topic, bytes(Web3.keccak(text=key)))
+    async def released_tx(self, key: str, from_block: int = 0) -> str:
+        """The hash of the transaction that released `key` (its CollateralReleased log, made at
+        or after block `from_block`: e.g. the lot's deposit block)."""
+        return await self.log_tx(self._released_topic, bytes(Web3.keccak(text=key)), from_block)
 
-    async def log_tx(self, topic: bytes, key: bytes) -> str:
-        log = await self._custody_log(topic, key)
+    async def log_tx(self, topic: bytes, key: bytes, from_block: int = 0) -> str:
+        log = await self._custody_log(topic, key, from_block)
         return "0x" + bytes(log["transactionHash"]).hex()
 
-    async def _custody_log(self, topic: bytes, key: bytes) -> Any:
-        logs = await self._w3.eth.get_logs(
-            {
-                "address": Web3.to_checksum_address(self.settings.custody),
-                "fromBlock": self.settings.start_block,
-                "toBlock": "latest",
-                "topics": [HexBytes(topic), HexBytes(key)],
-            }
-        )
-        if not logs:
+    async def _custody_log(self, topic: bytes, key: bytes, from_block: int = 0) -> Any:
+        """Custody's log of `topic` for `key` (one per key: the contract refuses a repeat),
+        known to exist: read from the head back (it is usually recent), in chunks, down to
+        `from_block` or the port's first block (chain/logs.py LogScan). InvalidInputError
+        when there is none."""
+        low = max(from_block, self.settings.start_block)
+        custody = Web3.to_checksum_address(self.settings.custody)
+        topics = [HexBytes(topic), HexBytes(key)]
+        log = await LogScan(self._w3, custody, topics, low, self.settings.log_chunk_blocks).newest()
+        if log is None:
             raise InvalidInputError("key", f"no custody log for {key.hex()}")
-        return logs[0]
+        return log
 
     async def transfer(self, command: RouteCollateral) -> None:
         if command.bridge:

@@ -24,7 +24,8 @@ from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic, relay_data, repayment_leaf, to_bytes32
-from indexmaker.chain.logs import LogFollower, first_log
+from indexmaker.chain.across_fills import fill_scan
+from indexmaker.chain.logs import DEFAULT_CHUNK_BLOCKS, LogFollower, check_chunk_blocks
 from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxRevertedError, TxSender
 
@@ -53,9 +54,13 @@ class AcrossRelayer:
         poll_s: float = 0.5,
         repayment_chain_id: int | None = None,
         repay: RootBundles | None = None,
-        lookback_blocks: int = 100_000,
+        log_chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+        clock_skew_s: int = 600,
     ) -> None:
-        """`repay`: the repayment chain's root bundles (None: repayment is left to others)."""
+        """`repay`: the repayment chain's root bundles (None: repayment is left to others).
+        Log searches read `log_chunk_blocks` per eth_getLogs from a lower bound (chain/logs.py):
+        a repayment's from the deposit's block, our own fill's from the first destination
+        block at or after the deposit's quote time less `clock_skew_s` (bridge.py's route)."""
         self._origin_pool = origin_w3.eth.contract(
             address=Web3.to_checksum_address(origin_pool),
             abi=artifacts.across(origin_contract)["abi"],
@@ -67,7 +72,8 @@ class AcrossRelayer:
         self._origin_chain_id, self._dest_chain_id = origin_chain_id, dest_chain_id
         self._sender, self._delay_s = sender, delay_s
         self._repayment = repayment_chain_id or origin_chain_id
-        self.repay, self._lookback = repay, lookback_blocks  # repay: public for its store
+        self.repay = repay  # public for its store
+        self._chunk, self._skew = check_chunk_blocks(log_chunk_blocks), clock_skew_s
         self._filled_topic = event_topic(artifacts.across(dest_contract)["abi"], "FilledRelay")
         topic = event_topic(artifacts.across(origin_contract)["abi"], "FundsDeposited")
         self.follower = LogFollower(
@@ -77,6 +83,7 @@ class AcrossRelayer:
             confirmations=confirmations,
             topics=[topic],
             poll_s=poll_s,
+            max_range=log_chunk_blocks,
         )
         self.filled: list[int] = []  # deposit ids this relayer filled
         self.already_filled: list[int] = []  # deposit ids someone had filled before us
@@ -101,19 +108,19 @@ class AcrossRelayer:
         args = dict(self._origin_pool.events.FundsDeposited().process_log(log)["args"])
         if args["destinationChainId"] != self._dest_chain_id:
             return
-        task = asyncio.create_task(self._fill_later(args))
+        task = asyncio.create_task(self._fill_later(args, int(log["blockNumber"])))
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
 
-    async def _fill_later(self, args: dict[str, Any]) -> None:
+    async def _fill_later(self, args: dict[str, Any], block: int) -> None:
         await asyncio.sleep(self._delay_s)
         try:
-            await self.fill(args)
+            await self.fill(args, block)
         except Exception as exc:  # one deposit's failure never stops the relayer
             self.failed.append((int(args["depositId"]), str(exc)))
 
-    async def fill(self, args: dict[str, Any]) -> None:
-        """Fill one deposit (decoded `FundsDeposited` args) now."""
+    async def fill(self, args: dict[str, Any], block: int) -> None:
+        """Fill one deposit (decoded `FundsDeposited` args, made in origin block `block`) now."""
         token = Web3.to_checksum_address(args["outputToken"][12:])
         me = self._sender.address
         if token not in self._approved:
@@ -137,28 +144,29 @@ class AcrossRelayer:
         except TxRevertedError as exc:
             if exc.is_error("RelayFilled()"):
                 self.already_filled.append(deposit_id)
-                if await self._filled_by_me(deposit_id):
-                    await self._get_repaid(args)  # a restart between fill and repayment
+                if await self._filled_by_me(args):
+                    await self._get_repaid(args, block)  # a restart between fill and repayment
                 return
             if exc.is_error("ExpiredFillDeadline()"):
                 self.expired.append(deposit_id)
                 return
             raise
         self.filled.append(deposit_id)
-        await self._get_repaid(args)
+        await self._get_repaid(args, block)
 
-    async def _filled_by_me(self, deposit_id: int) -> bool:
-        # FilledRelay's indexed values: originChainId, depositId, relayer
-        me = to_bytes32(self._sender.address)
-        indexed: list[int | bytes | None] = [self._origin_chain_id, deposit_id, me]
-        fill = await first_log(self._dest_pool, self._filled_topic, indexed, self._lookback)
-        return fill is not None
+    async def _filled_by_me(self, args: dict[str, Any]) -> bool:
+        scan = await fill_scan(  # from the deposit's quote time on (across_fills.py)
+            self._origin_pool.w3, self._dest_pool, self._filled_topic, self._origin_chain_id,
+            args, skew_s=self._skew, chunk_blocks=self._chunk,
+            relayer=to_bytes32(self._sender.address),
+        )  # fmt: skip
+        return await scan.first() is not None
 
-    async def _get_repaid(self, args: dict[str, Any]) -> None:
+    async def _get_repaid(self, args: dict[str, Any], block: int) -> None:
         if self.repay is None or self._repayment != self.repay.chain_id:
             return
         leaf = repayment_leaf(args, self._sender.address, self._repayment)
-        await self.repay.pay(leaf)
+        await self.repay.pay(leaf, block)
         self.repaid.append(int(args["depositId"]))
 
 

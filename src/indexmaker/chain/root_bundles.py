@@ -14,12 +14,14 @@ logs are searched for the root (a leaf names its deposit through its leaf id, ac
 A second execution is refused by the bundle's claimed bitmap (`ClaimedMerkleLeaf()`), which
 counts as paid: nothing is tried again. Each call sends at most two transactions.
 
-The log searches look `lookback_blocks` back only (RPC providers cap a log query's range), so a
-leaf whose bundle was posted further back would be posted again in a new bundle, whose
+The log searches start at the caller's lower bound (`pay`'s `from_block`: the block of the
+deposit the leaf refunds or repays, before any bundle for it) and read `chunk_blocks` per
+eth_getLogs (chain/logs.py LogScan), so a leaf's bundle is found whatever the chain's age; a
+search starting after the posting would miss it and post it again in a new bundle, whose
 bitmap knows nothing of the first: paid twice. With a store (`keep_in`: the service's meta,
 `refund_leaf:<chain id>:<root>` = "<bundle id>:<executing tx>", the tx empty while only
-posted) a leaf is looked up there first, so it is paid at most once whatever the chain's age;
-the log search still covers a run that stopped before its store committed the record.
+posted) a leaf is looked up there first, without any log search; the log search covers a run
+that stopped before its store committed the record.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from web3.logs import DISCARD
 
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import admin_relay_address, event_topic, one_leaf_root
-from indexmaker.chain.logs import first_log
+from indexmaker.chain.logs import DEFAULT_CHUNK_BLOCKS, check_chunk_blocks, first_log
 from indexmaker.chain.tx import TxRevertedError
 from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.ports import StorePort
@@ -60,7 +62,7 @@ class NoAdminRelay(NonRetryableError):
 @dataclass(frozen=True)
 class LeafPaid:
     """A leaf's payment: its bundle id, the executing transaction (0x-hex; "" when the claimed
-    bitmap said paid but no log was found in the look-back), this call's own receipts (its
+    bitmap said paid but no log was found from the lower bound), this call's own receipts (its
     gas), and whether it had been paid before this call."""
 
     bundle_id: int
@@ -86,7 +88,7 @@ class RootBundles:
         admin: str,
         send: SendFn,
         *,
-        lookback_blocks: int = 100_000,
+        chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
     ) -> None:
         abi = artifacts.across(pool_contract)["abi"]
         self.chain_id = chain_id
@@ -94,7 +96,7 @@ class RootBundles:
         self._relay = w3.eth.contract(
             address=admin_relay_address(chain_id, admin), abi=artifacts.ours("AdminRelay")["abi"]
         )
-        self._send, self._lookback = send, lookback_blocks
+        self._send, self._chunk = send, check_chunk_blocks(chunk_blocks)
         self._relayed_topic = event_topic(abi, "RelayedRootBundle")
         self._executed_topic = event_topic(abi, "ExecutedRelayerRefundRoot")
         self._store: StorePort | None = None
@@ -118,10 +120,12 @@ class RootBundles:
     def _key(self, root: bytes) -> str:
         return f"refund_leaf:{self.chain_id}:0x{root.hex()}"
 
-    async def pay(self, leaf: Mapping[str, Any]) -> LeafPaid:
+    async def pay(self, leaf: Mapping[str, Any], from_block: int) -> LeafPaid:
         """Post and execute the bundle holding only `leaf` (across.py's `refund_leaf`), unless
-        done before. Raises NoAdminRelay, and tx.py's errors (TxRevertedError e.g. when the
-        pool lacks the funds: `InsufficientSpokePoolBalanceToExecuteLeaf()`)."""
+        done before: its bundle and execution are searched for from block `from_block` (at or
+        before any bundle for the leaf: the block of the deposit it refunds or repays). Raises
+        NoAdminRelay, and tx.py's errors (TxRevertedError e.g. when the pool lacks the funds:
+        `InsufficientSpokePoolBalanceToExecuteLeaf()`)."""
         root = one_leaf_root(leaf)
         receipts: list[Any] = []
         recorded = self._recorded(root)
@@ -131,7 +135,7 @@ class RootBundles:
         # RelayedRootBundle's indexed values: rootBundleId, relayerRefundRoot, slowRelayRoot
         posted = None
         if recorded is None:
-            posted = await first_log(self._pool, self._relayed_topic, [None, root], self._lookback)
+            posted = await self._first(self._relayed_topic, [None, root], from_block)
         if recorded is not None:
             bundle_id = recorded[0]
         elif posted is not None:
@@ -145,7 +149,7 @@ class RootBundles:
             bundle_id = int(event["args"]["rootBundleId"])
         self._record(root, bundle_id)
         leaf_id = int(leaf["leafId"])
-        executed = await self._executed(bundle_id, leaf_id)
+        executed = await self._executed(bundle_id, leaf_id, from_block)
         if executed is not None:
             self._record(root, bundle_id, _tx_hash(executed))
             return LeafPaid(bundle_id, _tx_hash(executed), receipts, repeated=True)
@@ -157,7 +161,7 @@ class RootBundles:
         except TxRevertedError as exc:
             if not exc.is_error("ClaimedMerkleLeaf()"):
                 raise
-            executed = await self._executed(bundle_id, leaf_id)
+            executed = await self._executed(bundle_id, leaf_id, from_block)
             tx = "" if executed is None else _tx_hash(executed)
             self._record(root, bundle_id, tx or CLAIMED)
             return LeafPaid(bundle_id, tx, receipts, repeated=True)
@@ -176,7 +180,10 @@ class RootBundles:
         call = self._relay.functions.relay(self._pool.address, post._encode_transaction_data())
         return await self._send(self._relay.address, call)
 
-    async def _executed(self, bundle_id: int, leaf_id: int) -> Any:
+    async def _executed(self, bundle_id: int, leaf_id: int, from_block: int) -> Any:
         # ExecutedRelayerRefundRoot's indexed values: chainId, rootBundleId, leafId
-        indexed = [self.chain_id, bundle_id, leaf_id]
-        return await first_log(self._pool, self._executed_topic, indexed, self._lookback)
+        indexed: list[int | bytes | None] = [self.chain_id, bundle_id, leaf_id]
+        return await self._first(self._executed_topic, indexed, from_block)
+
+    async def _first(self, topic: bytes, indexed: list[int | bytes | None], from_block: int) -> Any:
+        return await first_log(self._pool, topic, indexed, from_block, chunk_blocks=self._chunk)

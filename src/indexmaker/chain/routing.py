@@ -122,7 +122,7 @@ class RoutedChainPort:
         release_key = f"transfer:{key}"
         receipt = await self.trading.release(release_key, self.deposit_address, command.amount)
         if receipt is None:  # released by an earlier attempt (a restart): its gas all the same
-            tx = await self.trading.released_tx(release_key)
+            tx = await self.trading.released_tx(release_key, command.from_block)
             receipt = await self.trading.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
         tx = tx_hash(receipt)
         gas = gas_cost_usdc([receipt], await self.price.eth_usdc())

@@ -46,7 +46,12 @@ class RouteCollateral:
 
     `hop_key` names the hop of one deposit ("<designation>#<seq_num>:<bridge>"): the same for
     every retry of that hop (each retry has a new `transfer_id`), so an adapter that keys its
-    on-chain steps by it never moves the collateral twice (chain/hops.py)."""
+    on-chain steps by it never moves the collateral twice (chain/hops.py).
+
+    `from_block`: a block of the source's chain at or before every step of the hop (the lot's
+    deposit block when the hop leaves the chain it was deposited on), where the adapter's log
+    searches for earlier attempts start (issue 11: never a fixed look-back); 0 when not known
+    (journals from before it: the adapter starts at its chain's first block)."""
 
     transfer_id: TransferId
     client: ClientKey
@@ -55,6 +60,7 @@ class RouteCollateral:
     destination: Designation
     amount: Decimal
     hop_key: str = ""
+    from_block: int = 0
 
 
 @dataclass(frozen=True, slots=True)

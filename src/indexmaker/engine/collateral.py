@@ -45,6 +45,7 @@ class CollateralLot:
     held: str = ""  # a given-up hop's note: where the lot waits for its route to resume
     below_cost: bool = False  # held on its chain below its route's cost (route_holds.py)
     merged: str = ""  # a merged lot's name: its lots' names joined by "+"
+    block: int = 0  # its deposit's block on the origin's chain: where hop look-ups start
 
     @property
     def net(self) -> Decimal:
@@ -90,7 +91,12 @@ class CollateralManager:
         return list(self._ledgers)
 
     def on_deposit(
-        self, client: ClientKey, seq_num: int, amount: Decimal, designation: Designation
+        self,
+        client: ClientKey,
+        seq_num: int,
+        amount: Decimal,
+        designation: Designation,
+        block: int = 0,
     ) -> CollateralLot | None:
         """A new lot, or None for a repeated sequence number (the chain re-delivered it)."""
         key = (designation, seq_num)
@@ -112,6 +118,7 @@ class CollateralManager:
             location=designation,
             available=amount,
             origin=designation,
+            block=block,
         )
         ledger = self.ledger(client)
         ledger.lots.append(lot)
@@ -437,6 +444,8 @@ class CollateralRouter:
             destination=hop.destination,
             amount=amount,
             hop_key=f"{lot.name}:{hop.bridge}",
+            # A block of the hop's source chain only when it is the deposit's (issue 11).
+            from_block=lot.block if hop.source == lot.origin else 0,
         )
         self._transfers[transfer_id] = _Transfer(lot, hop, amount, attempts, command)
         return command

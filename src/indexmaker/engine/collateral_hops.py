@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 def deposit(engine: Engine, event: DepositObserved, now: datetime) -> None:
     if not engine.router.can_route(event.designation):
         raise InvalidInputError("designation", f"no route from {event.designation}")
-    lot = engine.collateral.on_deposit(event.client, event.seq_num, event.amount, event.designation)
+    lot = engine.collateral.on_deposit(
+        event.client, event.seq_num, event.amount, event.designation, event.block_number
+    )
     if lot is None:
         return  # the chain delivered this deposit before
     route_lot(engine, lot, now)

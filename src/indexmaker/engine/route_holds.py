@@ -143,6 +143,8 @@ def merge_lots(ledger: ClientLedger, lots: list[CollateralLot]) -> CollateralLot
         hops=[*first.hops, f"merged:{len(lots)}"],
         origin=first.origin,
         merged=merged_name(lots),
+        # The earliest deposit block (0, unknown, for a lot from elsewhere): issue 11.
+        block=min(lot.block if lot.origin == first.origin else 0 for lot in lots),
     )
     gone = {id(lot) for lot in lots}
     at = next(i for i, lot in enumerate(ledger.lots) if id(lot) in gone)

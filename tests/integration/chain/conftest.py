@@ -98,10 +98,11 @@ def revert_of(call: Any, sender: str) -> str:
 
 
 def root_bundles(
-    url: str, section: dict[str, Any], admin: LocalAccount, lookback_blocks: int = 100_000
+    url: str, section: dict[str, Any], admin: LocalAccount, chunk_blocks: int = 10_000
 ) -> RootBundles:
     """The refund bundles of the pool in `section` (deploy.py's), posted by `admin` with a
-    sender of its own (as Web3ChainPort.send: (to, call) -> receipt)."""
+    sender of its own (as Web3ChainPort.send: (to, call) -> receipt); log searches read
+    `chunk_blocks` per eth_getLogs."""
     w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(url))
     tx = TxSender(w3, admin)
 
@@ -109,8 +110,10 @@ def root_bundles(
         return await tx.send({"to": to, "data": call._encode_transaction_data()})
 
     pool, name = section["spoke_pool"], section["spoke_pool_contract"]
-    chain_id, back = int(section["chain_id"]), lookback_blocks
-    return RootBundles(w3, chain_id, pool, name, admin.address, send_call, lookback_blocks=back)
+    chain_id = int(section["chain_id"])
+    return RootBundles(
+        w3, chain_id, pool, name, admin.address, send_call, chunk_blocks=chunk_blocks
+    )
 
 
 def send(w3: Web3, call: Any, gas: int = 1_000_000) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,17 @@ def released_receipt(chains: h.LocalChains, chain_id: int, key: str) -> Any:
 
 
 def _hop(
-    key: str, tid: str, bridge: str, source: Designation, dest: Designation, amount: int | Decimal
+    key: str,
+    tid: str,
+    bridge: str,
+    source: Designation,
+    dest: Designation,
+    amount: int | Decimal,
+    from_block: int = 0,
 ) -> Any:
     return RouteCollateral(
         TransferId(tid), client_key(SOURCE_CHAIN_ID, "0x" + "11" * 20), bridge, source, dest,
-        Decimal(amount), hop_key=key,
+        Decimal(amount), hop_key=key, from_block=from_block,
     )  # fmt: skip
 
 
@@ -220,6 +227,52 @@ async def test_an_across_hop_killed_between_its_steps_is_charged_as_uninterrupte
     assert len(await _thread(across.pools.deposit_ids)) == deposits_before + 1
     for earlier in events.done:
         assert (earlier.amount_received, earlier.fee) == expected
+
+
+async def test_an_across_hop_resumed_many_log_chunks_later_finds_its_deposit_and_fill(
+    across: Across,
+) -> None:
+    """Issue 11: killed after its deposit, filled while it was down, resumed after both chains
+    made more blocks than a log search reads at once (20 here, 10,000 by default; 100,000
+    blocks are 55 h of Base): the restarted bridge finds its deposit from the lot's deposit
+    block and the fill from the destination's block at the deposit's quote time, chunk by
+    chunk, so it deposits nothing again and is charged as an uninterrupted hop. A fixed window
+    back from the head (the old look-back) no longer reaches the deposit."""
+    chunk = 20
+    across.route = replace(across.route, log_chunk_blocks=chunk)
+    key, low = "lookup-far:across", await _thread(_head, across.chains, SOURCE_CHAIN_ID)
+    hop = _hop(key, "A1", "across", SOURCE_CHAIN, TRADING_CHAIN, 110, from_block=low)
+    deposits_before = len(await _thread(across.pools.deposit_ids))
+    first, _ = across.bridge()
+    await first.start(Events())
+    await first.relay(hop)
+    await h.until(lambda: len(across.pools.deposit_ids()) == deposits_before + 1, "deposit", 30)
+    await first.stop()  # the kill, while waiting for the fill
+    stop, relaying = await across.relaying()  # fills it while the hop is down
+    deposit_id = await first.deposit_id(key)
+    await h.until(lambda: _filled(across.pools, deposit_id), "the fill", 30)
+    stop.set()
+    await asyncio.wait_for(relaying, 5)
+    for chain_id in (SOURCE_CHAIN_ID, TRADING_CHAIN_ID):
+        await _thread(_mine, across.chains, chain_id, 3 * chunk + 7)
+    made = int((await _thread(across.pools.deposit_receipt, deposit_id))["blockNumber"])
+    assert await _thread(_head, across.chains, SOURCE_CHAIN_ID) - made > 3 * chunk
+
+    again = await across.complete(hop, relay=False)  # nobody fills again: found filled
+    assert (again.amount_received, again.fee) == await across.expected(key, 110)
+    assert len(await _thread(across.pools.deposit_ids)) == deposits_before + 1
+
+
+def _filled(pools: Pools, deposit_id: int) -> bool:
+    return deposit_id in {int(a["depositId"]) for a in pools.logs(TRADING_CHAIN_ID, "FilledRelay")}
+
+
+def _head(chains: h.LocalChains, chain_id: int) -> int:
+    return int(Web3(Web3.HTTPProvider(chains.url(chain_id))).eth.block_number)
+
+
+def _mine(chains: h.LocalChains, chain_id: int, blocks: int) -> None:
+    Web3(Web3.HTTPProvider(chains.url(chain_id))).provider.make_request("anvil_mine", [blocks])  # type: ignore[arg-type]
 
 
 async def test_an_across_deposit_signed_but_never_sent_before_the_kill_is_made_once(

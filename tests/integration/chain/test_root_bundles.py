@@ -50,6 +50,10 @@ def _pool_and_relay(url: str, section: dict[str, Any], who: LocalAccount) -> tup
     return w3, pool, relay
 
 
+def _head(url: str) -> int:
+    return int(Web3(Web3.HTTPProvider(url)).eth.block_number)
+
+
 def _balance(url: str, section: dict[str, Any], who: str) -> int:
     w3 = Web3(Web3.HTTPProvider(url))
     usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
@@ -85,11 +89,12 @@ async def test_a_leaf_is_paid_once(
     bundles = root_bundles(url, section, deployer)
     leaf = refund_leaf(chain_id, section["usdc"], [(stranger.address, 25 * USDC)], leaf_id=7)
     before = _balance(url, section, stranger.address)
-    paid = await bundles.pay(leaf)
+    start = _head(url)  # the block of the deposit the leaf pays for: before any bundle of it
+    paid = await bundles.pay(leaf, start)
     assert not paid.repeated and len(paid.receipts) == 2  # posted, then executed
     assert _balance(url, section, stranger.address) - before == 25 * USDC
     # Asked again (a retry, a restart): found paid on chain, nothing sent, nothing paid.
-    again = await root_bundles(url, section, deployer).pay(leaf)
+    again = await root_bundles(url, section, deployer).pay(leaf, start)
     assert again.repeated and again.receipts == []
     assert (again.bundle_id, again.execute_tx) == (paid.bundle_id, paid.execute_tx)
     assert _balance(url, section, stranger.address) - before == 25 * USDC
@@ -107,6 +112,7 @@ async def test_a_bundle_posted_before_an_interruption_is_executed_not_posted_aga
     url, section = chains[SOURCE_CHAIN_ID]
     leaf = refund_leaf(SOURCE_CHAIN_ID, section["usdc"], [(stranger.address, 3 * USDC)], 9)
     w3, pool, relay = _pool_and_relay(url, section, deployer)
+    start = _head(url)
     post = pool.functions.relayRootBundle(one_leaf_root(leaf), ZERO32)
     # An earlier run posted the bundle and stopped before executing it.
     assert (
@@ -115,45 +121,51 @@ async def test_a_bundle_posted_before_an_interruption_is_executed_not_posted_aga
     )
     bundle_count = len(pool.events.RelayedRootBundle().get_logs(from_block=0))
     before = _balance(url, section, stranger.address)
-    paid = await root_bundles(url, section, deployer).pay(leaf)
+    paid = await root_bundles(url, section, deployer).pay(leaf, start)
     assert not paid.repeated and len(paid.receipts) == 1  # executed only
     assert len(pool.events.RelayedRootBundle().get_logs(from_block=0)) == bundle_count
     assert _balance(url, section, stranger.address) - before == 3 * USDC
 
 
-async def test_a_leaf_paid_further_back_than_the_log_search_is_not_paid_again(
+async def test_a_leaf_paid_many_chunks_back_is_not_paid_again(
     chains: dict[int, tuple[str, dict[str, Any]]],
     deployer: LocalAccount,
     stranger: LocalAccount,
     tmp_path: Path,
 ) -> None:
-    """The store keeps paid leaves: a leaf paid more blocks back than the log search reaches
-    (5 here, 100,000 by default) is found paid after a restart; without the store the same
-    search would post and pay it again."""
+    """A leaf paid more log-search chunks back than the head (5 blocks here, 10,000 by
+    default) is found paid after a restart: by the store's record, and without a store by the
+    log search from the leaf's lower bound, read chunk by chunk (a fixed window back from the
+    head, the old look-back, would post and pay it again)."""
     url, section = chains[TRADING_CHAIN_ID]
     leaf = refund_leaf(TRADING_CHAIN_ID, section["usdc"], [(stranger.address, 2 * USDC)], 13)
     before = _balance(url, section, stranger.address)
+    start = _head(url)
     store = open_store(StoreConfig(tmp_path))
     assert store is not None
-    bundles = root_bundles(url, section, deployer, lookback_blocks=5)
+    bundles = root_bundles(url, section, deployer, chunk_blocks=5)
     bundles.keep_in(store)
-    paid = await bundles.pay(leaf)
+    paid = await bundles.pay(leaf, start)
     assert not paid.repeated and len(paid.receipts) == 2
     store.commit()
     store.close()
-    Web3(Web3.HTTPProvider(url)).provider.make_request("anvil_mine", [10])  # type: ignore[arg-type]
+    Web3(Web3.HTTPProvider(url)).provider.make_request("anvil_mine", [23])  # type: ignore[arg-type]
     restarted = open_store(StoreConfig(tmp_path))
     assert restarted is not None
-    again = root_bundles(url, section, deployer, lookback_blocks=5)
+    again = root_bundles(url, section, deployer, chunk_blocks=5)
     again.keep_in(restarted)
-    found = await again.pay(leaf)
+    found = await again.pay(leaf, start)
     assert found.repeated and found.receipts == []
     assert (found.bundle_id, found.execute_tx) == (paid.bundle_id, paid.execute_tx)
-    assert _balance(url, section, stranger.address) - before == 2 * USDC
     restarted.close()
-    # The control: the bounded search alone no longer sees the bundle and pays it again.
-    blind = await root_bundles(url, section, deployer, lookback_blocks=5).pay(leaf)
-    assert not blind.repeated and blind.bundle_id != paid.bundle_id
+    # Without a store: the log search from the lower bound finds the bundle and its execution.
+    blind = await root_bundles(url, section, deployer, chunk_blocks=5).pay(leaf, start)
+    assert blind.repeated and blind.receipts == []
+    assert (blind.bundle_id, blind.execute_tx) == (paid.bundle_id, paid.execute_tx)
+    assert _balance(url, section, stranger.address) - before == 2 * USDC
+    # The control: a search starting after the bundle (a lower bound that is not one) pays again.
+    late = await root_bundles(url, section, deployer, chunk_blocks=5).pay(leaf, _head(url) - 5)
+    assert not late.repeated and late.bundle_id != paid.bundle_id
     assert _balance(url, section, stranger.address) - before == 4 * USDC
 
 
@@ -166,5 +178,5 @@ async def test_no_bundle_without_an_admin_relay(
     leaf = refund_leaf(SOURCE_CHAIN_ID, section["usdc"], [(stranger.address, 1)], leaf_id=11)
     nonce = Web3(Web3.HTTPProvider(url)).eth.get_transaction_count(stranger.address)
     with pytest.raises(NoAdminRelay, match="no admin relay"):
-        await root_bundles(url, section, stranger).pay(leaf)
+        await root_bundles(url, section, stranger).pay(leaf, 0)
     assert Web3(Web3.HTTPProvider(url)).eth.get_transaction_count(stranger.address) == nonce

@@ -222,6 +222,11 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
             "chain.fill_deadline: 30s leaves our relayer no time to fill (relayer_delay 30s",
         ),
         ("[chain]\nfill_deadline = 21601\n", "chain.fill_deadline: must be less than or equal"),
+        ("[chain]\nlog_chunk_blocks = 0\n", "chain.log_chunk_blocks: must be greater than or"),
+        (
+            "[chain]\nlog_chunk_blocks = 1000001\n",
+            "chain.log_chunk_blocks: must be less than or equal to 1000000",
+        ),
         ('[chain]\nrpc_url = "http://x"\n', "chain.rpc_url: unknown setting"),
         ("[server]\nprot = 1\n", "server.prot: unknown setting"),
         ('indexes = ["NOPE"]\n', "indexes: unknown ['NOPE']"),
@@ -290,7 +295,9 @@ def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> 
     from indexmaker.app.chain_wiring import path_settings
 
     path = tmp_path / "c.toml"
-    path.write_text('[chain]\nmode = "anvil"\nconfirmations = 2\nrelayer_delay = 0.25\n')
+    path.write_text(
+        '[chain]\nmode = "anvil"\nconfirmations = 2\nrelayer_delay = 0.25\nlog_chunk_blocks = 500\n'
+    )
     config = load_config(path)
     state_dir = Path(os.environ.get("INDEXMAKER_DATA_DIR") or "data") / "anvil"
     assert config.chain == ChainConfig(
@@ -298,6 +305,7 @@ def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> 
         confirmations=2,
         relayer_delay=timedelta(milliseconds=250),
         state_dir=state_dir,
+        log_chunk_blocks=500,
     )
     figures = path_settings(config)
     assert (figures.confirmations, figures.relayer_delay_s, figures.eth_usdc) == (
@@ -306,6 +314,7 @@ def test_chain_settings_reach_the_path_and_chain_is_the_mode(tmp_path: Path) -> 
         Decimal(3000),
     )
     assert (figures.hop_timeout_s, figures.fill_deadline_s) == (120.0, 3600)
+    assert figures.log_chunk_blocks == 500
     # `serve --chain` sets the mode, named as given when wrong.
     assert load_config(path, {"chain": {"mode": "sim"}}).chain.mode == "sim"
     with pytest.raises(ConfigError, match=r"^--chain: must be 'sim', 'anvil' or 'external'"):

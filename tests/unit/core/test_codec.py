@@ -251,6 +251,8 @@ SAMPLES = [
         Designation("EVM:ARBITRUM:USDC"),
         Designation("EVM:BASE:USDC"),
         D("1000"),
+        "EVM:ARBITRUM:USDC#1:across",
+        from_block=123_456_789,
     ),
     MintIndex(PaymentId("P1"), ALICE, Symbol("SY100"), LONG),
     BurnIndex(PaymentId("B1"), ALICE, Symbol("SY100"), D("1")),
@@ -339,3 +341,17 @@ def test_a_command_is_not_an_engine_input() -> None:
     with pytest.raises(InvalidInputError, match="not an engine input"):
         decode_input(encode(QueryExchangeOrder(OID, BTC)))
     assert decode_input(encode(Tick(T))) == Tick(T)
+
+
+def test_a_route_command_journalled_before_its_lower_bound_decodes_without_one() -> None:
+    """RouteCollateral.from_block (issue 11) came later: an older record has none and reads
+    as 0, the adapter's "not known" (it searches from its chain's first block)."""
+    old = (
+        b'{"v": 1, "type": "RouteCollateral", "data": {"transfer_id": "T1", "client": '
+        b'[42161, "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], "bridge": "across", '
+        b'"source": "EVM:ARBITRUM:USDC", "destination": "EVM:BASE:USDC", "amount": "1000", '
+        b'"hop_key": "EVM:ARBITRUM:USDC#1:across"}}'
+    )
+    command = decode(old)
+    assert isinstance(command, RouteCollateral)
+    assert (command.hop_key, command.from_block) == ("EVM:ARBITRUM:USDC#1:across", 0)

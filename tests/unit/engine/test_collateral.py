@@ -401,6 +401,26 @@ def test_failed_hop_retried_up_to_max_attempts() -> None:
     assert r.in_flight() == 0
 
 
+def test_a_hop_from_the_deposit_chain_starts_its_look_ups_at_the_deposit_block() -> None:
+    """Issue 11: a hop's adapter searches the chain for its earlier steps from a lower bound,
+    the lot's deposit block, carried by every attempt of the hop (a retry, a resume after it
+    was given up); a hop from another chain carries none (0: that block is not of its chain)."""
+    m = CollateralManager()
+    r = router(max_attempts=2)
+    lot = m.on_deposit(ALICE, 1, D("100"), SRC, block=123_456)
+    assert lot is not None and lot.block == 123_456
+    first = r.start(lot)
+    assert first is not None and first.from_block == 123_456
+    second = r.on_failed(first.transfer_id)
+    assert second is not None and second.from_block == 123_456
+    assert r.on_failed(second.transfer_id) is None  # given up
+    (resumed,) = r.resume()
+    assert resumed.hop_key == first.hop_key and resumed.from_block == 123_456
+    result = r.on_completed(resumed.transfer_id, D("99.5"))
+    assert result is not None and result[3] is not None
+    assert result[3].source == MID and result[3].from_block == 0
+
+
 def test_single_attempt_router_gives_up_at_once() -> None:
     m = CollateralManager()
     r = router(max_attempts=1)

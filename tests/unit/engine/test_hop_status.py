@@ -36,6 +36,7 @@ def routed() -> tuple[Engine, RouteCollateral]:
     engine = Engine(EngineSetup(BASKETS, rules=RULES), ManualClock())
     (route,) = engine.handle(deposit_event(ALICE, 1, D("100"), Designation("EVM:ARBITRUM:USDC")))
     assert isinstance(route, RouteCollateral) and route.transfer_id == T1
+    assert route.from_block == 1  # the deposit's block (deposit_event's: its seq): issue 11
     return engine, route
 
 
