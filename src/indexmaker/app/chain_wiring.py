@@ -41,6 +41,7 @@ from indexmaker.chain.deploy import (
     TRADING_CHAIN_ID,
     connect,
     deploy_chain,
+    first_block,
     install_admin_relay,
     transact,
 )
@@ -169,7 +170,10 @@ def exchange_sim_args(chains: Chains) -> list[str]:
     """exchange-sim options that make it watch the trading chain for deposits (at the URL
     that answered at start)."""
     section = chains.sections[TRADING_CHAIN_ID]
-    return ["--chain-rpc", chains.live_url(TRADING_CHAIN_ID), "--chain-usdc", section["usdc"]]
+    return [
+        "--chain-rpc", chains.live_url(TRADING_CHAIN_ID), "--chain-usdc", section["usdc"],
+        "--chain-start-block", str(first_block(section)),
+    ]  # fmt: skip
 
 
 def exchange_sim_env(chains: LocalChains) -> dict[str, str]:
@@ -287,6 +291,7 @@ def chain_path(
             confirmations=s.confirmations,
             poll_s=s.poll_s,
             log_chunk_blocks=s.log_chunk_blocks,
+            start_block=first_block(section),  # never read from genesis (issue 11)
         )
         ports[designation] = Web3ChainPort(config, chains.issuer)
     dest_w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider(chains.urls(TRADING_CHAIN_ID)))

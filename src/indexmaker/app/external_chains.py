@@ -132,6 +132,12 @@ def _deployment(path: Path | None, indexes: list[str]) -> dict[int, dict[str, An
             value = section.get(name)
             if not isinstance(value, str) or not Web3.is_address(value):
                 raise ConfigError(f"chain.deployment: chain {chain_id}'s {name} is not an address")
+        start = section.get("start_block", 0)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ConfigError(
+                f"chain.deployment: chain {chain_id}'s start_block (the block its logs start "
+                f"at) is not a block number: {start!r}"
+            )
         if not isinstance(section.get("spoke_pool_contract"), str):
             raise ConfigError(
                 f"chain.deployment: chain {chain_id}'s spoke_pool_contract (Across's artifact "

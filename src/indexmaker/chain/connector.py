@@ -276,10 +276,10 @@ class Web3ChainPort:
         return await self.log_tx(self._released_topic, bytes(Web3.keccak(text=key)), from_block)
 
     async def log_tx(self, topic: bytes, key: bytes, from_block: int = 0) -> str:
-        log = await self._custody_log(topic, key, from_block)
+        log = await self.custody_log(topic, key, from_block)
         return "0x" + bytes(log["transactionHash"]).hex()
 
-    async def _custody_log(self, topic: bytes, key: bytes, from_block: int = 0) -> Any:
+    async def custody_log(self, topic: bytes, key: bytes, from_block: int = 0) -> Any:
         """Custody's log of `topic` for `key` (one per key: the contract refuses a repeat),
         known to exist: read from the head back (it is usually recent), in chunks, down to
         `from_block` or the port's first block (chain/logs.py LogScan). InvalidInputError
@@ -351,7 +351,7 @@ class Web3ChainPort:
         (recipient, amount, invoice hash): a resend after a restart. Anything else means the
         payment id was used for another mint (e.g. a fresh store against old custody): a
         final error, never reported as minted."""
-        log = await self._custody_log(
+        log = await self.custody_log(
             self._minted_topic, bytes(Web3.keccak(text=command.payment_id))
         )
         args = self._custody.events.IndexMinted().process_log(log)["args"]

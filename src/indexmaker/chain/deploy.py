@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,9 @@ def deploy_chain(w3: Web3, chain_id: int, indexes: list[str] | None = None) -> d
     assert isinstance(deployer, str)
     if w3.eth.chain_id != chain_id:
         raise DeployError(f"chain {chain_id}: the node reports chain id {w3.eth.chain_id}")
+    # No log of these contracts is older than the head before their deployment: where every
+    # follower and look-up of this chain starts (issue 11; `first_block`).
+    start_block = int(w3.eth.block_number)
     usdc = deploy_artifact(w3, artifacts.ours("LocalUSDC"), deployer)
     weth = deploy_artifact(w3, artifacts.across("WETH9"))
     custody = deploy_artifact(w3, artifacts.ours("Custody"), usdc.address, deployer, deployer)
@@ -135,6 +139,7 @@ def deploy_chain(w3: Web3, chain_id: int, indexes: list[str] | None = None) -> d
     admin_relay = install_admin_relay(w3, chain_id, deployer)
     section: dict[str, Any] = {
         "chain_id": chain_id,
+        "start_block": start_block,
         "usdc": usdc.address,
         "weth": weth.address,
         "custody": custody.address,
@@ -151,6 +156,12 @@ def deploy_chain(w3: Web3, chain_id: int, indexes: list[str] | None = None) -> d
         transact(w3, token.functions.grantRole(role, custody.address), f"{symbol}: issuer role")
         section["index_tokens"][symbol] = token.address
     return section
+
+
+def first_block(section: Mapping[str, Any]) -> int:
+    """The block a deployment section's logs start at (`start_block`; 0 for a section from
+    before it was recorded)."""
+    return int(section.get("start_block", 0))
 
 
 def index_symbols() -> list[str]:

@@ -95,7 +95,7 @@ class IndexEscrow:
         if receipt is None:  # a concurrent resend got there first
             held = await custody.functions.escrows(key).call()
             return await self._earlier_escrow(command, held, units)
-        return IndexEscrowed(command.escrow_id, _tx(receipt))
+        return IndexEscrowed(command.escrow_id, _tx(receipt), int(receipt["blockNumber"]))
 
     async def _earlier_escrow(self, command: EscrowIndex, held: Any, units: int) -> IndexEscrowed:
         same = str(held[1]).lower() == command.client[1].lower() and int(held[2]) == units
@@ -104,9 +104,8 @@ class IndexEscrow:
                 f"escrow id {command.escrow_id} was used before (client {held[1]}, {held[2]} units)"
             )
         key = bytes(Web3.keccak(text=command.escrow_id))
-        return IndexEscrowed(
-            command.escrow_id, TxHash(await self.port.log_tx(self._escrowed_topic, key))
-        )
+        log = await self.port.custody_log(self._escrowed_topic, key)
+        return IndexEscrowed(command.escrow_id, _tx(log), int(log["blockNumber"]))
 
     async def burn(self, command: BurnIndex) -> BurnConfirmed:
         """Burn from the escrow once per payment id; the burn's transaction (the earlier one's

@@ -25,6 +25,7 @@ from web3 import AsyncWeb3, Web3
 from indexmaker.chain import artifacts
 from indexmaker.chain.across import event_topic, relay_data, repayment_leaf, to_bytes32
 from indexmaker.chain.across_fills import fill_scan
+from indexmaker.chain.deploy import first_block
 from indexmaker.chain.logs import DEFAULT_CHUNK_BLOCKS, LogFollower, check_chunk_blocks
 from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxRevertedError, TxSender
@@ -180,7 +181,8 @@ def relayer_between(
 ) -> AcrossRelayer:
     """Our relayer from chain `origin`'s pool to chain `dest`'s, filling with `sender` on
     `dest`; `w3s` and `sections` (chain/deploy.py's) by chain id; `options`: AcrossRelayer's
-    keywords."""
+    keywords (`start_block` by default the origin's `first_block`: never from genesis)."""
+    options.setdefault("start_block", first_block(sections[origin]))
     return AcrossRelayer(
         w3s[origin],
         origin,

@@ -226,8 +226,13 @@ class EscrowIndex:
 
 @dataclass(frozen=True, slots=True)
 class IndexEscrowed:
+    """The tokens are in custody. `block_number`: the escrow's block on the trading chain, a
+    lower bound for the redemption's later look-ups there (its return hop's
+    `RouteCollateral.from_block`; 0 when not known)."""
+
     escrow_id: PaymentId
     tx_hash: TxHash | None = None
+    block_number: int = 0
 
 
 @dataclass(frozen=True, slots=True)

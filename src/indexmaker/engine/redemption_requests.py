@@ -176,7 +176,7 @@ class RedemptionRequests:
         if redemption is None or redemption.state is not _S.ESCROWING:
             self.out.append(Alert("unknown_escrow", f"{event!r}"))
             return
-        redemption.escrow_tx = event.tx_hash
+        redemption.escrow_tx, redemption.escrow_block = event.tx_hash, event.block_number
         redemption.move_to(_S.READY)
         if redemption.quantity - redemption.sold <= DUST:  # cancelled while escrowing
             self.settlement.close(redemption, "cancelled")

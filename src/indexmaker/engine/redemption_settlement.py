@@ -187,6 +187,8 @@ class RedemptionSettlement:
             hop[1],
             redemption.received,
             hop_key=transfer_id,
+            # The escrow was the redemption's first step on the trading chain (issue 11).
+            from_block=redemption.escrow_block,
         )
 
     def owns_payout(self, withdrawal_id: WithdrawalId) -> bool:

@@ -115,6 +115,7 @@ class Redemption:
     arrival_mid: Decimal | None = None
     _state: RedemptionState = RedemptionState.ESCROWING
     escrow_tx: TxHash | None = None
+    escrow_block: int = 0  # the escrow's block on the trading chain (0: not known)
     batch_id: BatchId | None = None
     engaged: Decimal = ZERO  # index units in the open sell batch
     sold: Decimal = ZERO

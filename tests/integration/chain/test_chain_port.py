@@ -235,6 +235,9 @@ async def test_escrow_burn_release_once_each_by_redemption_id(
     await port.escrow(escrow)  # a resend: nothing moves, the first transaction is reported
     assert [type(e) for e in pushed] == [IndexEscrowed, IndexEscrowed]
     assert pushed[0] == pushed[1] and pushed[0].tx_hash is not None
+    # Its block (also the resend's, found by the escrow's log): the redemption's lower bound.
+    escrowed = Web3(Web3.HTTPProvider(url)).eth.get_transaction_receipt(pushed[0].tx_hash)
+    assert pushed[0].block_number == escrowed["blockNumber"] > 0
     assert token.functions.balanceOf(client.address).call() == held - 25 * 10**17
     # Another escrow under the same id is refused (a fresh store's id on old custody).
     with pytest.raises(EscrowRefused, match="R1 was used before"):

@@ -13,7 +13,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from indexmaker.chain import artifacts
-from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain
+from indexmaker.chain.deploy import TRADING_CHAIN_ID, deploy_chain, first_block
 
 from .conftest import as_account, revert_of, selector, send
 
@@ -24,7 +24,7 @@ ZERO32 = b"\x00" * 32
 
 class Deployed:
     def __init__(self, url: str, section: dict[str, Any], w3: Web3) -> None:
-        self.url = url
+        self.url, self.section, self.w3 = url, section, w3
         self.usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
         self.custody = w3.eth.contract(
             address=section["custody"], abi=artifacts.ours("Custody")["abi"]
@@ -52,6 +52,18 @@ def _deposit(chain: Deployed, who: LocalAccount, amount: int) -> Any:
     usdc, custody = chain.at(w3, chain.usdc), chain.at(w3, chain.custody)
     assert send(w3, usdc.functions.approve(custody.address, amount))["status"] == 1
     return send(w3, custody.functions.deposit(amount))
+
+
+def test_the_deployment_names_the_block_its_logs_start_at(chain: Deployed) -> None:
+    """Issue 11: followers and look-ups of the chain start at `start_block`, never at genesis:
+    no contract of the deployment has code there yet, each has it at the head."""
+    start = chain.section["start_block"]
+    assert first_block(chain.section) == start <= chain.w3.eth.block_number
+    for name in ("usdc", "custody", "spoke_pool"):
+        address = chain.section[name]
+        assert chain.w3.eth.get_code(address, block_identifier=start) == b""
+        assert chain.w3.eth.get_code(address) != b""
+    assert first_block({}) == 0  # a deployment file from before it was recorded
 
 
 def test_decimals_and_roles(chain: Deployed, deployer: LocalAccount) -> None:

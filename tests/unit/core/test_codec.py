@@ -232,7 +232,7 @@ SAMPLES = [
     MintFailed(PaymentId("P1"), "nonce too low", retryable=True),
     BurnConfirmed(PaymentId("B1")),
     BurnConfirmed(PaymentId("B2"), TxHash("0x" + "12" * 32)),
-    IndexEscrowed(PaymentId("R1"), TxHash("0x" + "34" * 32)),
+    IndexEscrowed(PaymentId("R1"), TxHash("0x" + "34" * 32), 31_415_926),
     IndexEscrowFailed(PaymentId("R1"), "the client holds 3 SY100, not 25"),
     EscrowIndex(PaymentId("R1"), ALICE, Symbol("SY100"), LONG),
     ReleaseIndex(PaymentId("R1"), ALICE, Symbol("SY100"), D("1.5")),

@@ -17,6 +17,7 @@ from indexmaker.core.events import (
     HopReport,
     HopState,
     HopStatusUnknown,
+    IndexEscrowed,
     IndexQuoteResponse,
     NewIndexOrderResponse,
     NewQuoteRequest,
@@ -389,14 +390,19 @@ def test_a_client_of_another_chain_is_paid_there_after_the_proceeds_cross_back()
     hops = ((alice[0], "across_back", str(source)),)
     settlement.config = replace(settlement.config, return_hops=hops)
     state.world.submit(order("alice", state, "S1", Side.SELL, "25"))
+    state.world.advance(timedelta(milliseconds=100))  # the escrow asked of the chain
+    # The chain's answer names the escrow's block (the simulated chain's names none): the
+    # return hop's look-ups on the trading chain start there (issue 11).
+    engine.handle(IndexEscrowed(PaymentId("R1"), TxHash("0xesc"), 4_321))
     state.world.advance(timedelta(seconds=3))  # sold, burned, withdrawal R1 sent
     redemption = engine.redemptions.get(alice, ClientOrderId("S1"))
-    assert redemption is not None
+    assert redemption is not None and redemption.escrow_block == 4_321
     back = TransferId("R1~return")
     (cross,) = engine.handle(HopCompleted(TransferId("R1"), D("990.5"), D(1)))
     assert cross == RouteCollateral(
-        back, alice, "across_back", Designation("EVM:BASE:USDC"), source, D("990.5"), back
-    )
+        back, alice, "across_back", Designation("EVM:BASE:USDC"), source, D("990.5"), back,
+        from_block=4_321,
+    )  # fmt: skip
     assert redemption.state is RedemptionState.BRIDGING
     assert engine.redemptions.awaits_chain(cross)  # recovery would send it again
     assert engine.handle(HopCompleted(TransferId("R1"), D("990.5"), D(1))) == []  # a repeat
