@@ -11,12 +11,14 @@ from indexmaker.core.events import RouteCollateral
 from indexmaker.core.ids import ClientOrderId, Designation, TransferId, client_key
 from indexmaker.core.money import USDC_LIMIT, exact_add, money_context
 from indexmaker.engine.collateral import (
+    ClientLedger,
     CollateralLot,
     CollateralManager,
     CollateralRouter,
     Hop,
     RouteError,
 )
+from indexmaker.engine.route_holds import merge_lots
 
 D = Decimal
 ALICE = client_key(42161, "0x" + "a" * 40)
@@ -417,8 +419,26 @@ def test_a_hop_from_the_deposit_chain_starts_its_look_ups_at_the_deposit_block()
     (resumed,) = r.resume()
     assert resumed.hop_key == first.hop_key and resumed.from_block == 123_456
     result = r.on_completed(resumed.transfer_id, D("99.5"))
-    assert result is not None and result[3] is not None
-    assert result[3].source == MID and result[3].from_block == 0
+    assert result is not None
+    m.on_hop(lot, result[1].destination, result[2], result[1].bridge)
+    onward = r.start(lot)
+    assert onward is not None and onward.source == MID and onward.from_block == 0
+
+
+def test_a_merged_lot_starts_its_look_ups_at_its_earliest_deposit() -> None:
+    """Held small deposits merged into one lot (route_holds.py): its hop's lower bound is the
+    earliest of their deposit blocks."""
+    ledger = ClientLedger()
+    m = CollateralManager()
+    lots = [
+        m.on_deposit(ALICE, seq, D("0.5"), SRC, block=block) for seq, block in ((2, 90), (3, 70))
+    ]
+    assert all(lot is not None for lot in lots)
+    ledger.lots = [lot for lot in lots if lot is not None]
+    merged = merge_lots(ledger, ledger.lots)
+    assert merged.block == 70
+    command = router().start(merged)
+    assert command is not None and command.from_block == 70
 
 
 def test_single_attempt_router_gives_up_at_once() -> None:
