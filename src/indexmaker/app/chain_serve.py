@@ -156,6 +156,8 @@ async def serve_on_chains(
                 service.published_chains = published(chains)
             ports = path.chain.ports.values()
             make_durable(ports, service.store, service.runtime, txs, path.root_bundles())
+            for port in ports:  # INDEXMAKER_CRASH_AT's chain:<step>#<n> (store/crash.py)
+                port.tx.crash = service.crash
 
         path.relayer.start()
         try:

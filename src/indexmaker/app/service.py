@@ -110,7 +110,7 @@ class Service:
         setup = EngineSetup(baskets=baskets, config=config.solver, rules=rules)
         self.store: StorePort | None = None
         self.recovery: RecoveryPlan | None = None
-        crash = CrashPoints.from_env()
+        crash = self.crash = CrashPoints.from_env()  # the chain adapters' steps too
         self.store = open_store(config.store, crash)
         # With a store, market data is journalled at decision granularity (not per diff).
         self.engine = Engine(

@@ -180,6 +180,7 @@ class AcrossBridge:
                     await self._add_tx(receipts, tx_hash(log))
             deposit = dict(self._pool.events.FundsDeposited().process_log(log)["args"])
             if await self._filled_in_time(deposit):
+                self.origin.tx.crash.step("across_filled")
                 gas = await self._gas(list(receipts.values()))
                 output = units_to_usdc(int(deposit["outputAmount"]))
                 received = max(exact_sub(output, gas), Decimal(0))
@@ -237,6 +238,7 @@ class AcrossBridge:
                 await self._add_tx(receipts, await self._released_tx(key, low))
             else:
                 receipts[tx_hash(released)] = released
+                origin.tx.crash.step("across_released")
         await self._approve(units)
         # The release settled what an earlier run left pending (tx.py `recover`): a deposit
         # sent just before a crash may have been mined since the look-up above.
@@ -263,8 +265,11 @@ class AcrossBridge:
             0,
             b"",
         )
-        receipt = await origin.send(self._pool.address, call)
+        receipt = await origin.send(
+            self._pool.address, call, recorded_step="across_deposit_recorded"
+        )
         receipts[tx_hash(receipt)] = receipt
+        origin.tx.crash.step("across_deposited")  # mined; the relayer has not filled yet
         (log,) = [g for g in receipt["logs"] if bytes(g["topics"][0]) == self._deposited_topic]
         return log
 

@@ -253,9 +253,11 @@ class Web3ChainPort:
         except KeyError:
             raise InvalidInputError("destination", f"no address for {designation}") from None
 
-    async def send(self, to: str, call: Any) -> Any:
-        """Send a contract `call` to `to` from the issuer; its receipt (tx.py's errors)."""
-        return await self._tx.send({"to": to, "data": call._encode_transaction_data()})
+    async def send(self, to: str, call: Any, recorded_step: str = "") -> Any:
+        """Send a contract `call` to `to` from the issuer; its receipt (tx.py's errors;
+        `recorded_step`: TxSender.send's)."""
+        data = call._encode_transaction_data()
+        return await self._tx.send({"to": to, "data": data}, recorded_step)
 
     async def release(self, key: str, to: str, amount: Decimal) -> Any:
         """Custody pays `amount` USDC to `to` under release id keccak256(`key`): the receipt, or

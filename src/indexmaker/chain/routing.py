@@ -124,6 +124,8 @@ class RoutedChainPort:
         if receipt is None:  # released by an earlier attempt (a restart): its gas all the same
             tx = await self.trading.released_tx(release_key, command.from_block)
             receipt = await self.trading.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+        else:
+            self.trading.tx.crash.step("wallet_released")  # the exchange has not credited it
         tx = tx_hash(receipt)
         gas = gas_cost_usdc([receipt], await self.price.eth_usdc())
         await self.wallet.wait_credited(self.coin, tx, self.timeout_s)

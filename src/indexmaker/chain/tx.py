@@ -23,6 +23,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from indexmaker.chain.failover import TRANSPORT_ERRORS
 from indexmaker.core.errors import NetworkError, NonRetryableError, RetryableError
 from indexmaker.store.chain_txs import PendingTx
+from indexmaker.store.crash import NO_CRASH, CrashPoints
 
 
 class TxTimeoutError(RetryableError):
@@ -135,6 +136,9 @@ class TxSender:
         self.journal: TxJournal | None = None
         self._recovered = False
         self._recovering = asyncio.Lock()
+        # Chain-step crash points of the crash tests (store/crash.py; set by the composition
+        # root): the adapters sending through this sender call `crash.step`.
+        self.crash: CrashPoints = NO_CRASH
 
     @property
     def address(self) -> str:
@@ -156,12 +160,14 @@ class TxSender:
             full["maxFeePerGas"] = 2 * int(block.get("baseFeePerGas", 0)) + tip
         return full
 
-    async def send(self, tx: Mapping[str, Any]) -> Any:
+    async def send(self, tx: Mapping[str, Any], recorded_step: str = "") -> Any:
         """Send `tx` ({to, data, value?, gas?, fees?}); return its receipt once mined with status 1.
 
         Raises TxRevertedError (status 0 or the estimate reverts), TxRefusedError,
         NetworkError, or TxTimeoutError after the last replacement. With a `journal`, the
         transactions left pending by an earlier run are settled first (`recover`).
+        `recorded_step`: the chain step (store/crash.py) reached once the first version is
+        in the journal, before it is broadcast.
         """
         await self.recover()
         try:
@@ -169,7 +175,7 @@ class TxSender:
         except Exception as exc:
             raise _refused(exc) from exc
         full["nonce"] = await self.nonces.reserve()
-        return await self._drive(full, [], first_raw=None)
+        return await self._drive(full, [], first_raw=None, recorded_step=recorded_step)
 
     async def recover(self) -> int:
         """Settle the transactions an earlier run of this sender left without a receipt (in
@@ -216,9 +222,16 @@ class TxSender:
             self._chain_id = await self._w3.eth.chain_id
         return self._chain_id
 
-    async def _drive(self, full: dict[str, Any], hashes: list[str], first_raw: bytes | None) -> Any:
+    async def _drive(
+        self,
+        full: dict[str, Any],
+        hashes: list[str],
+        first_raw: bytes | None,
+        recorded_step: str = "",
+    ) -> Any:
         """Broadcast `full` (or, first, `first_raw`: the same transaction as signed before a
-        restart), then replace it with bumped fees after each receipt timeout; the receipt."""
+        restart), then replace it with bumped fees after each receipt timeout; the receipt.
+        `recorded_step`: as `send`'s."""
         for attempt in range(self.policy.max_replacements + 1):
             if attempt:
                 full["maxFeePerGas"] = _bump(full["maxFeePerGas"], self.policy.bump_pct)
@@ -231,6 +244,8 @@ class TxSender:
                 signed = self._account.sign_transaction(full)
                 raw, tx_hash = bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
                 self._note(full, [*hashes, tx_hash], raw)
+                if recorded_step and not hashes:
+                    self.crash.step(recorded_step)
             try:
                 await self._w3.eth.send_raw_transaction(raw)
             except Exception as exc:

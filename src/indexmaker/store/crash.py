@@ -13,6 +13,16 @@ attribute test. Two forms:
 
 Points: `commit` (right after a durable commit), `before_commit` (a group buffered, not yet
 durable), `effect` (right after an effect left the process, before it is marked done).
+
+A third form names a step of an on-chain collateral hop (issue 11), counted in this life of
+the process: `chain:<step>#<n>`, the n-th time a hop reaches `<step>` (CHAIN_STEPS, hit by
+the chain adapters through `step`), e.g. `chain:across_deposited#2` right after the second
+Across deposit this process made is mined, before any fill. Its steps:
+`across_released` (custody's release to the issuer mined on the source chain),
+`across_deposit_recorded` (the deposit written to the pending-transaction store, not yet
+broadcast), `across_deposited` (the deposit mined), `across_filled` (the relayer's fill
+seen, the hop not yet reported) and `wallet_released` (custody's release to the exchange's
+deposit address mined, its credit not yet awaited).
 """
 
 from __future__ import annotations
@@ -23,6 +33,14 @@ from typing import Protocol
 
 ENV = "INDEXMAKER_CRASH_AT"
 POINTS = ("commit", "before_commit", "effect")
+CHAIN = "chain"
+CHAIN_STEPS = (
+    "across_released",
+    "across_deposit_recorded",
+    "across_deposited",
+    "across_filled",
+    "wallet_released",
+)
 
 
 class _Counted(Protocol):
@@ -41,7 +59,10 @@ class CrashPoints:
         self._seen = 0  # inputs/effects of that kind recorded so far (buffered included)
         self._taken = 0  # ... of which a commit has taken (in flight or durable)
         self._effect_key: str | None = None  # the outbox key of the n-th effect of the kind
-        if spec:
+        self.chain_step: str | None = None  # the chain form's step (None: no chain point)
+        if spec and spec.startswith(CHAIN + ":"):
+            self._chain_form(spec)
+        elif spec:
             point, _, target = spec.partition(":")
             kind, hash_, n = target.rpartition("#")
             if not hash_:
@@ -52,6 +73,15 @@ class CrashPoints:
                     f"{', '.join(POINTS)} and n >= 1, got {spec!r}"
                 )
             self._point, self._at, self._kind = point, int(n), kind or None
+
+    def _chain_form(self, spec: str) -> None:
+        step, hash_, n = spec.removeprefix(CHAIN + ":").rpartition("#")
+        if step not in CHAIN_STEPS or not hash_ or not n.isdigit() or int(n) < 1:
+            raise ValueError(
+                f"{ENV}: expected {CHAIN}:<step>#<n> with a step of {', '.join(CHAIN_STEPS)} "
+                f"and n >= 1, got {spec!r}"
+            )
+        self.chain_step, self._at = step, int(n)
 
     @classmethod
     def from_env(cls) -> CrashPoints:
@@ -105,6 +135,16 @@ class CrashPoints:
         after, upto = span if span is not None else (self._taken, self._seen)
         if point == self._point and after < self._at <= upto:
             _die()  # this group holds the n-th of the kind
+
+    def step(self, name: str) -> None:
+        """A collateral hop is at chain step `name` (one of CHAIN_STEPS): the process dies
+        when it is the step and the count of the `chain:<step>#<n>` spec. Unset, one
+        attribute test (the adapters call it on every hop)."""
+        if self.chain_step is None or name != self.chain_step:
+            return
+        self._count += 1
+        if self._count == self._at:
+            _die()
 
 
 def _die() -> None:

@@ -81,8 +81,8 @@ def die_after(port: Web3ChainPort, count: int) -> asyncio.Event:
     never returns (the hop freezes there until cancelled). The event is set at that moment."""
     died, real, sent = asyncio.Event(), port.send, [0]
 
-    async def send(to: str, call: Any) -> Any:
-        receipt = await real(to, call)
+    async def send(to: str, call: Any, **step: str) -> Any:
+        receipt = await real(to, call, **step)
         sent[0] += 1
         if sent[0] == count:
             died.set()

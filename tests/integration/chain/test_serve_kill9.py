@@ -29,27 +29,30 @@ from .test_serve_kept_chains import CLIENT
 KEY = ANVIL_TEST_KEYS[3]  # CLIENT's public anvil key, funded by serve's fresh deployment
 
 
-def _env(data_dir: Path) -> dict[str, str]:
+def _env(data_dir: Path, crash_at: str | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("BINANCE_", "INDEXMAKER_", "EXCHANGE_SIM_"))
     }
-    return {**env, "INDEXMAKER_DATA_DIR": str(data_dir), "INDEXMAKER_KEY": KEY}
+    env |= {"INDEXMAKER_DATA_DIR": str(data_dir), "INDEXMAKER_KEY": KEY}
+    return env if crash_at is None else {**env, "INDEXMAKER_CRASH_AT": crash_at}
 
 
 class Serve:
-    """`indexmaker serve` on its defaults in `data_dir`, its log in a file (an unread pipe
-    would fill and stop it)."""
+    """`indexmaker serve` on its defaults in `data_dir` (`config`: a settings file;
+    `crash_at`: an INDEXMAKER_CRASH_AT place, store/crash.py), its log in a file (an unread
+    pipe would fill and stop it)."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(
+        self, data_dir: Path, log: Path, config: Path | None = None, crash_at: str | None = None
+    ) -> None:
         self.data_dir, self.log = data_dir, log
+        command = [INDEXMAKER, "serve", "--port", "0", "--api-port", "0"]
+        command += [] if config is None else ["--config", str(config)]
         with log.open("w") as sink:
             self.process = subprocess.Popen(
-                [INDEXMAKER, "serve", "--port", "0", "--api-port", "0"],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                env=_env(data_dir),
+                command, stdout=sink, stderr=subprocess.STDOUT, env=_env(data_dir, crash_at)
             )
         deadline = time.monotonic() + 90
         while not self.event("service_started"):

@@ -239,3 +239,41 @@ def test_a_durable_effect_point_is_the_nth_effect_of_its_kind() -> None:
     points.hit("effect", "1.0")  # the first one left: alive
     points.hit("commit")
     assert points._effect_key == "2.0"
+
+
+def test_a_chain_step_point_is_checked() -> None:
+    for bad in ("chain:across_deposited", "chain:nowhere#1", "chain:across_deposited#0"):
+        with pytest.raises(ValueError, match="INDEXMAKER_CRASH_AT: expected chain:<step>#<n>"):
+            CrashPoints(bad)
+    points = CrashPoints("chain:wallet_released#1")
+    assert not points.durable  # counted in this life only; the store's points stay off
+    points.hit("commit", span=(0, 5))
+    points.hit("effect", "1.0")  # alive: neither is a chain step
+
+
+CHAIN_STEPPER = """
+import sys
+from indexmaker.store.crash import CrashPoints
+points = CrashPoints(sys.argv[1])
+for step in ["across_released", "across_deposited"] * 3:
+    points.step(step)
+    print(step, flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "reached"),
+    [
+        ("chain:across_deposited#2", ["across_released", "across_deposited", "across_released"]),
+        ("chain:across_released#1", []),
+        ("chain:across_filled#1", ["across_released", "across_deposited"] * 3),  # never reached
+    ],
+)
+def test_a_chain_step_point_kills_at_the_nth_time_the_step_is_reached(
+    spec: str, reached: list[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHAIN_STEPPER, spec], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == reached
+    assert done.returncode == (0 if len(reached) == 6 else -9)
