@@ -18,6 +18,7 @@ from indexmaker.app.cli_args import Parser, whole_number
 from indexmaker.app.cli_chain import add_chain_commands, run_chain_command, wants_chain
 from indexmaker.app.cli_client import ANVIL_TEST_KEYS as ANVIL_TEST_KEYS
 from indexmaker.app.cli_client import add_client_commands, run_client_command
+from indexmaker.app.cli_routes import add_routes_commands, run_routes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 2 <= args.clients <= 200:
             parser.error(f"--clients must be 2-200, got {args.clients}")
         return _demo(args)
+    if args.command == "routes":
+        return run_routes(args)
     if wants_chain(args):
         return run_chain_command(args)
     return run_client_command(args)
@@ -104,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_client_commands(commands)
     add_chain_commands(commands)  # after the client's: adds --chain to its `deposit`
+    add_routes_commands(commands)
     return parser
 
 

@@ -125,6 +125,9 @@ class ServiceConfig:
     log_level: str = "INFO"
     # `[[rebalance]]`: curator updates fed to the running service (app/config_rebalance.py).
     rebalance: tuple[RebalanceIndex, ...] = ()
+    # Where `indexmaker routes` leaves requests for the running service (app/operator_requests.py):
+    # `<data dir>/operator` from the settings; None (built in code): no operator requests.
+    operator_dir: Path | None = None
 
 
 def load_config(
@@ -237,6 +240,7 @@ def _build(settings: Settings) -> ServiceConfig:
         store=_store(settings),
         api=QueryApiConfig(settings.api.enable, settings.api.host, settings.api.port),
         chain=_chain(settings),
+        operator_dir=operator_dir(settings),
     )
 
 
@@ -283,6 +287,11 @@ def _store(settings: Settings) -> StoreConfig:
             raise ConfigError(f"store.url: required for backend postgresql (or {STORE_URL_ENV})")
         return StoreConfig(None, interval, url, every, keep, _data_dir(settings), on_read)
     return StoreConfig(_data_dir(settings), interval, None, every, keep, None, on_read)
+
+
+def operator_dir(settings: Settings) -> Path:
+    """Where operator requests go: the data directory's `operator` (whatever the store)."""
+    return _data_dir(settings) / "operator"
 
 
 def _data_dir(settings: Settings) -> Path:

@@ -19,6 +19,10 @@ What the outbox says about each kind of effect after a crash, and what is done a
   `withdrawOrderId` and custody's release id each take a key once); a release of unsold
   index units (ReleaseIndex, no answer expected) whose effect was not marked done: again too.
 - client messages (SendToClient) not marked delivered: handed to the FIX server again.
+- collateral lots whose hop the router had given up (still given up after replay): routed
+  again once by a `ResumeRoutes` input (journalled like any input, so a second restart replays
+  the resume and carries its hop on under the same transfer id instead of resuming twice);
+  the hop keeps its key, so the bridge adapter carries on from the chain's state.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from indexmaker.core.events import (
     MintIndex,
     PlaceExchangeOrder,
     ReleaseIndex,
+    ResumeRoutes,
     RouteCollateral,
     SendToClient,
     WithdrawCollateral,
@@ -43,6 +48,7 @@ from indexmaker.core.ports import StorePort
 from indexmaker.engine.engine import Engine
 
 RESTART = "the service restarted; reconciling with the venue"
+RESUMED_ON_RESTART = "restart"
 
 
 @dataclass(slots=True)
@@ -104,6 +110,8 @@ def recover(engine: Engine, store: StorePort, fingerprint: str | None = None) ->
     plan.redo.extend(c for t, c in routes.items() if engine.redemptions.awaits_chain(c))
     plan.redo.extend(c for c in redemption_effects.values() if engine.redemptions.awaits_chain(c))
     plan.redo.extend(releases)
+    if engine.router.given_up():
+        plan.inputs.append(ResumeRoutes(None, RESUMED_ON_RESTART))
     return plan
 
 

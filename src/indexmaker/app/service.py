@@ -23,6 +23,7 @@ from aiohttp import web
 
 from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
 from indexmaker.app.config_rebalance import feed_rebalances
+from indexmaker.app.operator_requests import OperatorRequests
 from indexmaker.app.recovery import RecoveryPlan, recover
 from indexmaker.app.runtime import Runtime, RuntimeLimits, SystemClock
 from indexmaker.app.serve_run import VENUE_KINDS, index_pairs, serve, venue_store
@@ -191,6 +192,7 @@ class Service:
         self.server.app.router.add_post("/sim/deposit", self._sim_deposit)
         self.server.app.router.add_get("/info", self._info)
         self._rebalances: asyncio.Task[None] | None = None
+        self._operator: asyncio.Task[None] | None = None
         # GET /info's "chains" (local chains only): where `indexmaker deposit` deposits.
         self.published_chains: dict[str, dict[str, Any]] | None = None
         self.api: QueryApi | None = None
@@ -238,6 +240,15 @@ class Service:
 
     async def start(self) -> None:
         """Listen first (OSError if the host/port cannot be bound: nothing else started)."""
+        requests = None
+        if self.config.operator_dir is not None:  # `indexmaker routes` (issue 11)
+            requests = OperatorRequests(self.runtime, self.config.operator_dir)
+            try:
+                requests.prepare()
+            except OSError as error:
+                raise ConfigError(
+                    f"store.data_dir: cannot make {self.config.operator_dir}: {_reason(error)}"
+                ) from None
         await self.server.start()
         if self.api is not None:
             try:
@@ -254,6 +265,8 @@ class Service:
             self._rebalances = asyncio.create_task(
                 feed_rebalances(self.runtime, self.config.rebalance), name="rebalances"
             )
+        if requests is not None:
+            self._operator = asyncio.create_task(requests.run(), name="operator_requests")
         log_event(
             "service_started",
             indexes=",".join(self.config.indexes),
@@ -263,9 +276,10 @@ class Service:
         )
 
     async def stop(self) -> None:
-        if self._rebalances is not None:
-            self._rebalances.cancel()
-            await asyncio.gather(self._rebalances, return_exceptions=True)
+        for task in (self._rebalances, self._operator):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.api is not None:
             await self.api.stop()
         await self.server.stop()

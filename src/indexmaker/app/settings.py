@@ -126,6 +126,10 @@ class SolverSettings(_Model):
     # long in all, it is alerted and no longer asked about (engine/pending_hops.py).
     hop_query_interval: PositiveSeconds = Decimal(30)
     hop_pending_alert: PositiveSeconds = Decimal(1_800)
+    # A collateral hop given up after its tries is routed again this many seconds later
+    # (again each time it is given up; a deposit, a restart or `indexmaker routes resume`
+    # resumes it sooner: engine/route_resume.py).
+    route_retry_after: PositiveSeconds = Decimal(600)
     # Rebalancing (issue 12, engine/rebalance.py): seconds an asset waits after its venue
     # tranche before its next (pacing per asset), USDC per asset per round to the venue
     # (crossed with clients on top), how far (a fraction) a mid may leave its cut-over mid

@@ -103,6 +103,16 @@ class HopStatusUnknown:
 
 
 @dataclass(frozen=True, slots=True)
+class ResumeRoutes:
+    """Route given-up collateral lots again (issue 11): `lot` names one, "ORIGIN#SEQ" (the
+    designation it was deposited on and its deposit number, e.g. "EVM:ARBITRUM:USDC#1"), or
+    None for every one. `why`: who asked ("operator", "restart"), for the log and alerts."""
+
+    lot: str | None
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class QueryHop:
     """Command: ask the chain (or the named bridge) what became of one hop, by its
     transfer id (the key the hop was sent under); answered by a `HopReport`."""
@@ -261,6 +271,7 @@ ChainInput = (
     | HopFailed
     | HopStatusUnknown
     | HopReport
+    | ResumeRoutes
     | MintConfirmed
     | MintFailed
     | BurnConfirmed

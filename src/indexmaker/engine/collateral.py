@@ -9,7 +9,9 @@ reserves the lot, as its management fee.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from indexmaker.core.errors import InsufficientFundsError, InvalidInputError, InvariantViolation
@@ -24,6 +26,7 @@ from indexmaker.core.money import (
     round_usdc,
     share_down,
 )
+from indexmaker.engine.route_resume import GivenUpHop
 from indexmaker.model.collateral import Reservation
 
 ZERO = Decimal(0)
@@ -296,6 +299,8 @@ class _Transfer:
     amount: Decimal
     attempts: int = 1
     command: RouteCollateral | None = None
+    given_up_at: datetime | None = None  # when given up (the input's time), and why
+    reason: str = ""
 
 
 class CollateralRouter:
@@ -401,15 +406,31 @@ class CollateralRouter:
         """Lots whose hop was given up, waiting for `resume` (oldest first)."""
         return [transfer.lot for transfer in self._given_up.values()]
 
-    def resume(self) -> list[RouteCollateral]:
-        """Route every given-up lot again from where its hop left it: the same hop (same
-        hop key, so an adapter carries on from what the earlier attempts did on chain and
-        never moves twice) under a new transfer id, with max_attempts tries again."""
-        out = []
+    def note_given_up(self, transfer_id: TransferId, at: datetime, reason: str) -> None:
+        """Record when (the input's time) and why the hop of `transfer_id` was given up."""
         for transfer in self._given_up.values():
+            if transfer.command is not None and transfer.command.transfer_id == transfer_id:
+                transfer.given_up_at, transfer.reason = at, reason
+
+    def given_up_hops(self) -> list[GivenUpHop]:
+        """Every given-up hop (oldest first): its lot, hop, amount, when and why."""
+        return [
+            GivenUpHop(key, t.lot, t.hop.bridge, t.amount, t.given_up_at, t.reason)
+            for key, t in self._given_up.items()
+        ]
+
+    def resume(self, hop_keys: Collection[str] | None = None) -> list[RouteCollateral]:
+        """Route given-up lots again (those of `hop_keys`; None: every one) from where their
+        hop left them: the same hop (same hop key, so an adapter carries on from what the
+        earlier attempts did on chain and never moves twice) under a new transfer id, with
+        max_attempts tries again. Oldest first."""
+        out = []
+        for key, transfer in list(self._given_up.items()):
+            if hop_keys is not None and key not in hop_keys:
+                continue
+            del self._given_up[key]
             transfer.lot.held = ""
             out.append(self._command(transfer.lot, transfer.hop, transfer.amount, attempts=1))
-        self._given_up.clear()
         return out
 
     def _give_up(self, transfer: _Transfer) -> None:

@@ -28,6 +28,7 @@ from indexmaker.core.ids import TransferId
 from indexmaker.core.money import exact_add, usdc_text
 from indexmaker.engine.collateral import CollateralLot
 from indexmaker.engine.route_holds import merge_lots, path_from
+from indexmaker.engine.route_resume import lot_name
 
 if TYPE_CHECKING:
     from indexmaker.engine.engine import Engine
@@ -134,28 +135,33 @@ def hop_report(engine: Engine, event: HopReport, now: datetime) -> None:
         engine.pending_hops.forget(event.transfer_id)
         resend = engine.router.on_not_found(event.transfer_id)
         if resend is None:
-            route_failed(engine, event.transfer_id, event.reason or "not found")
+            route_failed(engine, event.transfer_id, event.reason or "not found", now)
         else:
             engine.solver.out.append(resend)
 
 
-def hop_failed(engine: Engine, event: HopFailed) -> None:
+def hop_failed(engine: Engine, event: HopFailed, now: datetime) -> None:
     engine.pending_hops.forget(event.transfer_id)
     retry = engine.router.on_failed(event.transfer_id)
     if retry is None:
-        route_failed(engine, event.transfer_id, event.reason)
+        route_failed(engine, event.transfer_id, event.reason, now)
     else:
         engine.solver.out.append(retry)
 
 
-def route_failed(engine: Engine, transfer_id: TransferId, reason: str) -> None:
+def route_failed(engine: Engine, transfer_id: TransferId, reason: str, now: datetime) -> None:
     """The router gave the hop up: one alert naming the lot, where it waits (still the
-    client's, in transit) and how it resumes."""
+    client's, in transit) and every way it resumes (engine/route_resume.py)."""
     message = f"{transfer_id} failed for good: {reason}"
     lot = engine.router.held(transfer_id)
     if lot is not None:
+        engine.router.note_given_up(transfer_id, now, reason)
+        name = lot_name(lot)
+        after = engine.solver.config.route_retry_after
         message += (
-            f"; lot {lot.name} of client {lot.client[0]}:{lot.client[1]} "
-            f"({lot.net} USDC) waits {lot.held}; the next deposit resumes it"
+            f"; lot {name} of client {lot.client[0]}:{lot.client[1]} ({lot.net} USDC) waits "
+            f"{lot.held}; it is routed again at {(now + after).isoformat()} "
+            f"([solver] route_retry_after), on the next deposit, when the service restarts, "
+            f"or now by `indexmaker routes resume --lot {name}`"
         )
     engine.solver.out.append(Alert("route_failed", message))

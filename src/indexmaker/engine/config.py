@@ -76,6 +76,8 @@ class SolverConfig:
     # (its completion push may be lost); pending this long, it is alerted and left alone.
     hop_query_interval: timedelta = timedelta(seconds=30)
     hop_pending_alert: timedelta = timedelta(minutes=30)
+    # A hop given up after its tries is routed again this long after (engine/route_resume.py).
+    route_retry_after: timedelta = timedelta(minutes=10)
     # Rebalancing (issue 12, reference §6.2): an asset sends no venue tranche for
     # rebalance_interval after its previous one closed (pacing per asset; the other assets go
     # on), each round moves at most rebalance_max_tranche USDC of one asset, an asset whose mid left
@@ -114,6 +116,8 @@ class SolverConfig:
             raise ValueError("price_threshold must be in [0, 1)")
         if not timedelta(0) < self.hop_query_interval <= self.hop_pending_alert:
             raise ValueError("need 0 < hop_query_interval <= hop_pending_alert")
+        if self.route_retry_after <= timedelta(0):
+            raise ValueError("route_retry_after must be > 0")
         if self.max_levels < 1 or self.max_batch_size < 1:
             raise ValueError("max_levels and max_batch_size must be >= 1")
         if not 0 < self.partly_mintable_rate <= self.fully_mintable_rate <= 1:

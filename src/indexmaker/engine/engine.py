@@ -46,6 +46,7 @@ from indexmaker.core.events import (
     NewQuoteRequest,
     RateLimitFeedback,
     RebalanceIndex,
+    ResumeRoutes,
     RouteCostQuoted,
     RulesUpdate,
     SendToClient,
@@ -83,6 +84,7 @@ from indexmaker.engine.quotes import QuoteManager
 from indexmaker.engine.rebalance import RebalanceManager
 from indexmaker.engine.redemptions import RedemptionManager
 from indexmaker.engine.route_holds import RouteHolds
+from indexmaker.engine.route_resume import resume_due, resume_routes
 from indexmaker.engine.sell_batches import SellAllocator
 from indexmaker.engine.solver import Solver
 from indexmaker.engine.throttle import RateLimiter
@@ -313,6 +315,7 @@ class Engine:
                 solver.tick(now)
                 in_flight = functools.partial(hop_in_flight, self)
                 solver.out.extend(self.pending_hops.due(now, in_flight))
+                resume_due(self, now)
             case BookSnapshot() | BookUpdate() | BookInvalid() | TradePrint():
                 self.market.apply(event)
             case ExchangeFill():
@@ -356,13 +359,15 @@ class Engine:
             case HopCompleted():
                 hop_completed(self, event, now)
             case HopFailed():
-                hop_failed(self, event)
+                hop_failed(self, event, now)
             case HopStatusUnknown():
                 query = self.router.on_status_unknown(event.transfer_id)
                 if query is not None:
                     solver.out.append(query)
             case HopReport():
                 hop_report(self, event, now)
+            case ResumeRoutes():
+                resume_routes(self, event)
             case MintConfirmed():
                 solver.minter.on_confirmed(event.payment_id, now, event.tx_hash)
             case MintFailed():

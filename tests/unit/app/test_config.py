@@ -54,7 +54,12 @@ EXAMPLE = Path(__file__).parents[3] / "indexmaker.example.toml"
 def _serve_defaults() -> ServiceConfig:
     data_dir = Path(os.environ.get("INDEXMAKER_DATA_DIR") or "data")
     chain = ChainConfig(mode="anvil", state_dir=data_dir / "anvil")
-    return ServiceConfig(store=StoreConfig(data_dir), api=QueryApiConfig(), chain=chain)
+    return ServiceConfig(
+        store=StoreConfig(data_dir),
+        api=QueryApiConfig(),
+        chain=chain,
+        operator_dir=data_dir / "operator",  # `indexmaker routes` requests
+    )
 
 
 def test_no_file_gives_the_embedded_defaults() -> None:
@@ -112,8 +117,11 @@ def test_the_example_file_names_every_setting() -> None:
 def test_every_runtime_setting_can_be_set_from_the_file(runtime: Any, model: Any) -> None:
     # A field added to a runtime config without a typed setting could never be configured.
     # (ChainConfig.rpc_urls holds each chain's fallback_rpc_urls after its first URL.)
+    # (ServiceConfig.operator_dir is the data directory's `operator`: store.data_dir's.)
     merged = {"fallback_rpc_urls"} if model is ChainSectionSettings else set()
-    assert {f.name for f in dataclasses.fields(runtime)} == set(model.model_fields) - merged
+    derived = {"operator_dir"} if runtime is ServiceConfig else set()
+    fields = {f.name for f in dataclasses.fields(runtime)} - derived
+    assert fields == set(model.model_fields) - merged
 
 
 def test_durations_round_to_the_microsecond_whatever_the_context() -> None:
@@ -205,6 +213,11 @@ def test_overrides_are_typed_and_exact(tmp_path: Path) -> None:
         ('[server.antibot]\nmin_balance = "-1"\n', "server.antibot.min_balance: must be greater"),
         ("[server.antibot]\nttl = 0\n", "server.antibot.ttl: must be greater than or equal"),
         ("[sim]\nbook_refresh = 0\n", "sim.book_refresh: must be greater than or equal"),
+        ("[solver]\nroute_retry_after = 0\n", "solver.route_retry_after: must be greater than"),
+        (
+            '[solver]\nroute_retry_after = "soon"\n',
+            "solver.route_retry_after: must be a valid decimal",
+        ),
         (
             '[chain]\nmode = "mainnet"\n',
             "chain.mode: must be 'sim', 'anvil' or 'external' (got 'mainnet')",

@@ -4,6 +4,7 @@ whose outcome was lost are carried out again under the same id."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from indexmaker.app.recovery import recover
@@ -12,16 +13,20 @@ from indexmaker.core import codec
 from indexmaker.core.clock import ManualClock
 from indexmaker.core.events import (
     Command,
+    DepositObserved,
     ExchangeOrderStatusUnknown,
+    HopFailed,
     MintIndex,
     PlaceExchangeOrder,
     QueryExchangeOrder,
     ReleaseIndex,
+    ResumeRoutes,
     RouteCollateral,
     SendToClient,
     Tick,
 )
-from indexmaker.core.journal import JournalEntry, OutboxItem
+from indexmaker.core.ids import Designation, TxHash, client_key
+from indexmaker.core.journal import JournalEntry, MemoryJournal, OutboxItem
 from indexmaker.engine.engine import Engine
 from indexmaker.sim.replay_check import lifecycle, setup
 from indexmaker.store.sqlite import SqliteStore
@@ -147,3 +152,35 @@ def test_a_restart_after_a_snapshot_replays_only_what_follows_and_ends_the_same(
     full = Engine(setup(), ManualClock())
     assert recover(full, SqliteStore(path), None).replayed == len(entries)
     assert _state(full) == _state(truth)
+
+
+def test_a_given_up_lot_is_resumed_once_by_the_restart_then_carried_on(tmp_path: Path) -> None:
+    """Issue 11: a lot still given up after replay is routed again by one journalled
+    `ResumeRoutes` input; a second crash replays that resume and redoes its hop under the
+    same transfer id and hop key, never resuming twice."""
+    clock = ManualClock()
+    live = Engine(setup(), clock, MemoryJournal())
+    alice = client_key(42161, "0x" + "a" * 40)
+    arbitrum, tx = Designation("EVM:ARBITRUM:USDC"), TxHash("0x" + "1" * 64)
+    (route,) = live.handle(DepositObserved(alice, 1, Decimal(100), arbitrum, tx, 0, 1, 12))
+    failed = route
+    for _ in range(3):
+        out = live.handle(HopFailed(failed.transfer_id, "refused"))
+        failed = next((c for c in out if isinstance(c, RouteCollateral)), failed)
+    assert len(live.router.given_up()) == 1
+    entries = list(live.journal.entries())  # type: ignore[attr-defined]
+    _crashed_store(tmp_path / "one.sqlite3", entries, done=len(entries))
+    engine = Engine(setup(), ManualClock())
+    plan = recover(engine, SqliteStore(tmp_path / "one.sqlite3"))
+    (resume,) = [e for e in plan.inputs if isinstance(e, ResumeRoutes)]
+    assert resume == ResumeRoutes(None, "restart") and plan.redo == []
+    (resumed,) = [c for c in engine.handle(resume) if isinstance(c, RouteCollateral)]
+    assert resumed.hop_key == route.hop_key and resumed.transfer_id != failed.transfer_id
+    # Crash again before the resumed hop's outcome is known.
+    entries.append(JournalEntry(len(entries) + 1, clock.now(), resume))
+    _crashed_store(tmp_path / "two.sqlite3", entries, done=len(entries) - 1)
+    again = Engine(setup(), ManualClock())
+    plan = recover(again, SqliteStore(tmp_path / "two.sqlite3"))
+    assert not [e for e in plan.inputs if isinstance(e, ResumeRoutes)]
+    assert again.router.given_up() == []
+    assert [c for c in plan.redo if isinstance(c, RouteCollateral)] == [resumed]

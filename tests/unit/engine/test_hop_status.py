@@ -97,7 +97,7 @@ def test_a_given_up_lot_stays_the_clients_is_named_and_the_next_deposit_resumes_
     assert isinstance(alert, Alert) and alert.code == "route_failed"
     assert "lot EVM:ARBITRUM:USDC#1 of client" in alert.message and ALICE[1] in alert.message
     assert "(100 USDC) waits at EVM:ARBITRUM:USDC after the across hop" in alert.message
-    assert "the next deposit resumes it" in alert.message
+    assert "on the next deposit" in alert.message
     # Still the client's: in transit (unconfirmed), held at the source chain.
     (lot,) = engine.collateral.ledger(ALICE).lots
     assert not lot.ready and lot.location == route.source and "gave up" in lot.held
