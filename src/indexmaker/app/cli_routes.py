@@ -59,13 +59,14 @@ def run_routes(args: argparse.Namespace) -> int:
         print(f"indexmaker routes: {error}", file=sys.stderr)
         return 2
     assert directory is not None  # from settings, always named
-    if not directory.is_dir():
+    if not directory.parent.is_dir():
         print(
-            f"indexmaker routes: no service uses {directory.parent} (no {directory.name}/ "
-            "there): is `indexmaker serve` running with these settings?",
+            f"indexmaker routes: no service uses {directory.parent} (no such directory): "
+            "is `indexmaker serve` running with these settings?",
             file=sys.stderr,
         )
         return 1
+    directory.mkdir(mode=0o700, exist_ok=True)  # this user's only: who may ask serve
     body: dict[str, Any] = {"command": args.action}
     if args.action == "resume":
         body["lot"] = lot

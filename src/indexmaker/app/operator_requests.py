@@ -1,12 +1,13 @@
 """Operator requests to a running `serve` through files in its data directory (issue 11;
 docs/decisions.md, "Operator requests as files in the data directory").
 
-`indexmaker routes` writes `<data dir>/operator/<id>.request.json` (written to a temporary
-name, then renamed: never read half-written); the service reads each request, answers it in
-`<id>.answer.json` (renamed into place too) and deletes the request. No socket is opened: only
-who may write the data directory (the service's own user: the directory is created 0700 and
-a request file of another owner is refused) can ask, which is who can already change the
-store. A FIX client or any network peer cannot.
+`indexmaker routes` writes `<data dir>/operator/<id>.request.json` (the directory made 0700
+by the CLI when missing; written to a temporary name, then renamed: never read half-written);
+the service looks there every POLL_SECONDS, answers each request in `<id>.answer.json`
+(renamed into place too) and deletes the request. No socket is opened: only who may write
+the data directory can ask (a request file of another owner than the service's is refused),
+which is who can already change the store. A FIX client or any network peer cannot. The
+service itself creates nothing there (with PostgreSQL the data directory may stay unused).
 
 Requests (JSON objects):
 - `{"command": "list"}`: the given-up collateral lots (engine/route_resume.py's view);
@@ -88,14 +89,9 @@ class OperatorRequests:
     def __init__(self, runtime: Runtime, directory: Path) -> None:
         self.runtime, self.directory = runtime, directory
 
-    def prepare(self) -> None:
-        """Make the directory, readable and writable by this user only. OSError if it cannot
-        be made."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.directory.chmod(0o700)
-
     async def run(self) -> None:
         while True:  # a service task: cancelled at stop
+            # No directory (no request ever made): glob finds nothing.
             for path in sorted(self.directory.glob(f"*{REQUEST}"))[:MAX_PER_ROUND]:
                 try:
                     await self.answer(path)

@@ -240,15 +240,6 @@ class Service:
 
     async def start(self) -> None:
         """Listen first (OSError if the host/port cannot be bound: nothing else started)."""
-        requests = None
-        if self.config.operator_dir is not None:  # `indexmaker routes` (issue 11)
-            requests = OperatorRequests(self.runtime, self.config.operator_dir)
-            try:
-                requests.prepare()
-            except OSError as error:
-                raise ConfigError(
-                    f"store.data_dir: cannot make {self.config.operator_dir}: {_reason(error)}"
-                ) from None
         await self.server.start()
         if self.api is not None:
             try:
@@ -265,7 +256,8 @@ class Service:
             self._rebalances = asyncio.create_task(
                 feed_rebalances(self.runtime, self.config.rebalance), name="rebalances"
             )
-        if requests is not None:
+        if self.config.operator_dir is not None:  # `indexmaker routes` (issue 11)
+            requests = OperatorRequests(self.runtime, self.config.operator_dir)
             self._operator = asyncio.create_task(requests.run(), name="operator_requests")
         log_event(
             "service_started",
