@@ -40,6 +40,7 @@ from indexmaker.chain.artifacts import ArtifactError
 from indexmaker.chain.deploy import DeployError
 from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
 from indexmaker.observability.logging import log_event
+from indexmaker.store.across_refunds import SqlAcrossRefunds, open_across_refunds
 from indexmaker.store.chain_txs import SqlChainTxs, open_chain_txs
 
 # service.py's _serve_until_signal(config, venue, chain, bridges, prepare)
@@ -133,6 +134,7 @@ async def serve_on_chains(
     `sim_url`: a simulator the caller runs (started or adopted: app/local_peers.py)."""
     exchange_sim = None
     txs: SqlChainTxs | None = None
+    refunds: SqlAcrossRefunds | None = None
     try:
         for chain_id, section in sorted(chains.sections.items()):
             log_event(
@@ -149,6 +151,7 @@ async def serve_on_chains(
         venue, exchange_sim = binance_venue(index_pairs(config.indexes), args, sim_env, sim_url)
         path = chain_path(chains, venue.rest, path_settings(config))
         txs = open_chain_txs(config.store)
+        refunds = open_across_refunds(config.store)  # Across's refunds matched (external)
 
         def durable(service: Service) -> None:
             check_identity(service.store, identity)
@@ -158,6 +161,9 @@ async def serve_on_chains(
             make_durable(ports, service.store, service.runtime, txs, path.root_bundles())
             for port in ports:  # INDEXMAKER_CRASH_AT's chain:<step>#<n> (store/crash.py)
                 port.tx.crash = service.crash
+            for bridge in path.bridges.values():
+                if refunds is not None:
+                    bridge.dataworker.keep_in(refunds)
 
         path.relayer.start()
         try:
@@ -173,8 +179,9 @@ async def serve_on_chains(
         finally:
             await path.close()
     finally:
-        if txs is not None:
-            txs.close()
+        for table in (txs, refunds):
+            if table is not None:
+                table.close()
         if exchange_sim is not None:
             exchange_sim.stop()
 

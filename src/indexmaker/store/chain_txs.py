@@ -108,12 +108,20 @@ def _hex(value: Any) -> str:
 def open_chain_txs(config: StoreConfig) -> SqlChainTxs | None:
     """The table in the store `config` names; None for the memory store (nothing survives
     a restart there anyway). Raises the backend's error when the database cannot be opened."""
+    opened = connect(config)
+    return None if opened is None else SqlChainTxs(*opened)
+
+
+def connect(config: StoreConfig) -> tuple[Connection, Dialect] | None:
+    """A connection of its own to the store `config` names, each write committed at once
+    (autocommit; durable on SQLite's disk before it returns), and its dialect; None for the
+    memory store. Raises the backend's error when the database cannot be opened."""
     if config.url is not None:
         import psycopg  # only when PostgreSQL is used
 
         from indexmaker.store.postgres import POSTGRES
 
-        return SqlChainTxs(psycopg.connect(config.url, autocommit=True), POSTGRES)
+        return psycopg.connect(config.url, autocommit=True), POSTGRES
     if config.data_dir is None:
         return None
 
@@ -122,4 +130,4 @@ def open_chain_txs(config: StoreConfig) -> SqlChainTxs | None:
     db.execute("PRAGMA busy_timeout=5000")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")  # the row must outlive a power cut before the send
-    return SqlChainTxs(db, SQLITE)
+    return db, SQLITE

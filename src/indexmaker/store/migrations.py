@@ -154,6 +154,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX outbox_by_kind ON outbox (kind, journal_seq)",
         ),
     ),
+    Migration(
+        9,
+        "across refunds matched to our expired deposits",
+        (
+            # One row per expired Across deposit of ours (origin chain, deposit id: a 256-bit
+            # number, as text) and the dataworker's refund leaf that paid it (its log: tx and
+            # index; `leaf_order` orders a leaf's deposits): one leaf may pay several, summed
+            # (store/across_refunds.py). Written when matched, before the hop acts on it.
+            "CREATE TABLE across_refunds (chain_id BIGINT NOT NULL, deposit_id TEXT NOT NULL, "
+            "leaf_tx TEXT NOT NULL, log_index BIGINT NOT NULL, leaf_order INTEGER NOT NULL, "
+            "bundle_id BIGINT NOT NULL, matched_at TEXT NOT NULL, "
+            "PRIMARY KEY (chain_id, deposit_id))",
+            "CREATE INDEX across_refunds_by_leaf "
+            "ON across_refunds (chain_id, leaf_tx, log_index, leaf_order)",
+        ),
+    ),
     # Add new tables as the next numbered migration here (never edit an applied one).
 )
 
