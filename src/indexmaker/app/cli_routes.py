@@ -1,7 +1,7 @@
 """`indexmaker routes`: the collateral lots whose route was given up, and resuming them, on a
 running `serve` (issue 11):
 
-    indexmaker routes                      # list given-up lots: where they wait and why
+    indexmaker routes                      # given-up (and held) lots: where they wait and why
     indexmaker routes resume               # route every given-up lot again now
     indexmaker routes resume --lot EVM:ARBITRUM:USDC#1
 
@@ -108,6 +108,8 @@ def print_answer(answer: dict[str, Any]) -> None:
     for name in answer.get("resumed", ()):
         print(f"resumed {name}")
     lots = answer.get("given_up", ())
+    for lot in answer.get("held", ()):  # moved by the client's next deposit, not a resume
+        print(f"{lot['lot']}  client {lot['client']}  {lot['amount']} USDC  {lot['waits']}")
     if not lots:
         print("no given-up lots")
     for lot in lots:

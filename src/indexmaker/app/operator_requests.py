@@ -10,11 +10,12 @@ which is who can already change the store. A FIX client or any network peer cann
 service itself creates nothing there (with PostgreSQL the data directory may stay unused).
 
 Requests (JSON objects):
-- `{"command": "list"}`: the given-up collateral lots (engine/route_resume.py's view);
+- `{"command": "list"}`: the given-up collateral lots and those held below their route's cost
+  (engine/route_resume.py's views);
 - `{"command": "resume", "lot": "ORIGIN#SEQ" | null}`: route one given-up lot again, or every
   one, by a journalled `ResumeRoutes` input (so a restart replays it).
-Answers: `{"ok": true, "resumed": [names], "given_up": [lots]}` or `{"ok": false, "error":
-"lot: …"}` (nothing changed).
+Answers: `{"ok": true, "resumed": [names], "given_up": [lots], "held": [lots] (list only)}` or
+`{"ok": false, "error": "lot: …"}` (nothing changed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 from indexmaker.app.runtime import Runtime
 from indexmaker.core.events import ResumeRoutes
-from indexmaker.engine.route_resume import given_up_view
+from indexmaker.engine.route_resume import given_up_view, held_view
 from indexmaker.observability.logging import log_event
 
 OPERATOR_DIR = "operator"  # under the data directory
@@ -128,7 +129,8 @@ class OperatorRequests:
         await self.runtime.quiet()
         before = given_up_view(self.runtime.engine)
         if command == "list":
-            return {"ok": True, "resumed": [], "given_up": before}
+            held = held_view(self.runtime.engine)
+            return {"ok": True, "resumed": [], "given_up": before, "held": held}
         names = [str(view["lot"]) for view in before]
         if lot is not None and lot not in names:
             given = ", ".join(names) or "none"

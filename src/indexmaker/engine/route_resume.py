@@ -110,3 +110,21 @@ def given_up_view(engine: Engine) -> list[dict[str, str | None]]:
         }
         for hop in engine.router.given_up_hops()
     ]
+
+
+def held_view(engine: Engine) -> list[dict[str, str]]:
+    """The lots held on their chain below their route's cost (engine/route_holds.py: routed
+    with the client's next deposit there, not by a resume), by client then deposit: lot
+    name, client, amount (USDC), where and why it waits."""
+    return [
+        {
+            "lot": lot_name(lot),
+            "client": f"{client[0]}:{client[1]}",
+            "amount": f"{lot.gross:f}",
+            "location": str(lot.location),
+            "waits": lot.held,
+        }
+        for client in engine.collateral.clients()
+        for lot in engine.collateral.ledger(client).lots
+        if lot.below_cost
+    ]

@@ -151,3 +151,21 @@ def test_replay_gives_the_same_lots_up_and_resumes_them_at_the_same_tick() -> No
     assert routes(replayed)[-1].hop_key.startswith("EVM:ARBITRUM:USDC#1")
     assert again.replay(entries[-1:]) == live
     assert fingerprint(again) == fingerprint(engine)
+
+
+def test_lots_held_below_their_route_s_cost_are_listed_apart() -> None:
+    from indexmaker.core.events import RouteCostQuoted
+    from indexmaker.engine.route_resume import held_view
+
+    engine = Engine(EngineSetup(BASKETS, rules=RULES), ManualClock())
+    engine.handle(RouteCostQuoted(ARB, "across", D("0.85")))
+    engine.handle(RouteCostQuoted(Designation("EVM:BASE:USDC"), "wallet", D("0.21")))
+    assert routes(engine.handle(deposit_event(ALICE, 1, D("0.5"), ARB))) == []
+    (view,) = held_view(engine)
+    assert (view["lot"], view["amount"], view["location"]) == (
+        "EVM:ARBITRUM:USDC#1",
+        "0.5",
+        "EVM:ARBITRUM:USDC",
+    )
+    assert view["waits"].startswith("held: below the route's cost")
+    assert given_up_view(engine) == []  # not given up: the next deposit moves it
