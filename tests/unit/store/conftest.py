@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from indexmaker.app.config import StoreConfig
 from indexmaker.store.postgres import PostgresStore
 from indexmaker.store.sql import SqlStore
 from indexmaker.store.sqlite import SqliteStore
@@ -29,3 +30,12 @@ def open_keeping(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[in
         return lambda keep: SqliteStore(tmp_path / "db", keep_snapshots=keep)
     url = request.getfixturevalue("postgres_url")
     return lambda keep: PostgresStore(url, keep_snapshots=keep)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def table_config(request: pytest.FixtureRequest, tmp_path: Path) -> StoreConfig:
+    """The settings of one database of the backend, for the tables written at once on a
+    connection of their own (store/chain_txs.py `connect`)."""
+    if request.param == "sqlite":
+        return StoreConfig(data_dir=tmp_path)
+    return StoreConfig(url=request.getfixturevalue("postgres_url"))

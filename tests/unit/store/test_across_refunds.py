@@ -4,7 +4,6 @@ finds which leaf paid which deposit, and a leaf once matched stays taken."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -15,15 +14,10 @@ from indexmaker.store.across_refunds import SqlAcrossRefunds, open_across_refund
 BIG_ID = 2**255 + 12345  # unsafeDeposit ids are 256-bit hashes
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_refunds(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SqlAcrossRefunds]:
-    if request.param == "sqlite":
-        config = StoreConfig(data_dir=tmp_path)
-    else:
-        config = StoreConfig(url=request.getfixturevalue("postgres_url"))
-
+@pytest.fixture
+def open_refunds(table_config: StoreConfig) -> Callable[[], SqlAcrossRefunds]:
     def reopen() -> SqlAcrossRefunds:
-        refunds = open_across_refunds(config)
+        refunds = open_across_refunds(table_config)
         assert refunds is not None
         return refunds
 

@@ -4,7 +4,6 @@ service finds of the transactions it had sent and not seen mined."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +13,12 @@ from indexmaker.store.chain_txs import PendingTx, SqlChainTxs, open_chain_txs
 SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def open_txs(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SqlChainTxs]:
+@pytest.fixture
+def open_txs(table_config: StoreConfig) -> Callable[[], SqlChainTxs]:
     """Opens (and reopens, like a restarted service) the table in one database."""
-    if request.param == "sqlite":
-        config = StoreConfig(data_dir=tmp_path)
-    else:
-        config = StoreConfig(url=request.getfixturevalue("postgres_url"))
 
     def reopen() -> SqlChainTxs:
-        txs = open_chain_txs(config)
+        txs = open_chain_txs(table_config)
         assert txs is not None
         return txs
 
