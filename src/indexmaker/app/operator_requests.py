@@ -39,9 +39,10 @@ REQUEST, ANSWER = ".request.json", ".answer.json"
 POLL_SECONDS = 0.5
 MAX_REQUEST_BYTES = 4096
 MAX_PER_ROUND = 16  # requests answered per look: a flood waits its turn, the loop stays short
-# "EVM:ARBITRUM:USDC#1", or a merged lot's "EVM:ARBITRUM:USDC#1+EVM:ARBITRUM:USDC#2"
+# "EVM:ARBITRUM:USDC#1", or a merged lot's "EVM:ARBITRUM:USDC#1+EVM:ARBITRUM:USDC#2" (over
+# four lots: "first+38 more+last", engine/route_holds.py merged_name)
 _ONE_LOT = r"[A-Za-z0-9:_.-]{1,64}#[0-9]{1,20}"
-LOT_NAME = re.compile(rf"^{_ONE_LOT}(?:\+{_ONE_LOT}){{0,63}}$")
+LOT_NAME = re.compile(rf"^{_ONE_LOT}(?:\+(?:{_ONE_LOT}|[0-9]{{1,9}} more)){{0,15}}$")
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 

@@ -19,6 +19,10 @@ from indexmaker.app.operator_requests import BadRequest, parse_request
             b'{"command": "resume", "lot": "EVM:ARBITRUM:USDC#1+EVM:ARBITRUM:USDC#2"}',
             ("resume", "EVM:ARBITRUM:USDC#1+EVM:ARBITRUM:USDC#2"),
         ),
+        (
+            b'{"command": "resume", "lot": "EVM:BASE:USDC#3+38 more+EVM:BASE:USDC#44"}',
+            ("resume", "EVM:BASE:USDC#3+38 more+EVM:BASE:USDC#44"),
+        ),
     ],
 )
 def test_requests_serve_takes(data: bytes, expected: tuple[str, str | None]) -> None:
