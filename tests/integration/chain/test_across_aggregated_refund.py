@@ -101,7 +101,7 @@ class Rig:
         usdc = self.chains.sections[SOURCE_CHAIN_ID]["usdc"]
         total = int(sum(AMOUNTS)) * USDC
         leaf = refund_leaf(SOURCE_CHAIN_ID, usdc, [(self.issuer, total)], leaf_id)
-        await self.dataworker.pay(leaf)
+        await self.dataworker.pay(leaf, 0)  # its look-ups from block 0: the test's chains
 
 
 async def _funded(chains: h.LocalChains) -> None:
