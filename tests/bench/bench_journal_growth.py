@@ -9,8 +9,12 @@ in a temporary directory and `keep_snapshots = 0` (nothing deleted while countin
 WARMUP seconds (books synchronised), then counts the journal rows written in WINDOW seconds
 (read-only, from another connection: SQLite's WAL lets it read while serve writes) and what
 they are. "flow": three clients deposited beforehand send one 25 USDC buy every FLOW_EVERY
-seconds between them over the FIX/JSON WebSocket (signed, as any client). serve is stopped
-with SIGTERM by its PID. Cases alternate by rule; figures are per case, not best-of.
+seconds between them over the FIX/JSON WebSocket (signed, as any client). "parked" (on_read
+only; its baseline is the idle case of the same run): before the warm-up a client buys 50 USDC
+of SY100 and, once minted, sells it all with a floor far above what the bids pay, so the
+sell waits stopped by its floor through the window (engine/redemption_candidates.py: it is
+no longer priced every tick). serve is stopped with SIGTERM by its PID. Cases alternate by
+rule; figures are per case, not best-of.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from eth_account import Account
 from indexmaker.app.cli import ANVIL_TEST_KEYS
 from indexmaker.chain.anvil import free_port
 from indexmaker.core import codec
-from indexmaker.server.client import IndexMakerClient
+from indexmaker.server.client import IndexMakerClient, RedemptionFill
 
 WARMUP = 8.0
 WINDOW = 30.0
@@ -86,6 +90,29 @@ async def _flow(port: int, seconds: float) -> int:
     return accepted
 
 
+async def _park(port: int) -> None:
+    """A client's 50 USDC buy of SY100, minted, then sold whole with a floor of 1,000,000
+    USDC: the redemption waits in Ready, stopped by its floor."""
+    url = f"ws://127.0.0.1:{port}/ws"
+    async with IndexMakerClient(url, ANVIL_TEST_KEYS[CLIENTS[0]]) as sdk:
+        bought = await sdk.new_order("SY100", "buy", Decimal(50), "park-buy")
+        invoice = await sdk.wait_minted(bought.client_order_id, 90)
+        units = Decimal(invoice.filled_quantity)
+        await asyncio.wait_for(sdk.new_order("SY100", "sell", units, "park-sell", 10**6), 10)
+        await asyncio.wait_for(_stopped(sdk, "park-sell"), 60)
+
+
+async def _stopped(sdk: IndexMakerClient, client_order_id: str) -> None:
+    """Until the sell is reported stopped by its floor (its first hold once escrowed)."""
+    async for event in sdk.events():
+        if (
+            isinstance(event, RedemptionFill)
+            and event.client_order_id == client_order_id
+            and event.status == "stopped"
+        ):
+            return
+
+
 def _seq(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as read:
         return int(read.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0])
@@ -98,7 +125,7 @@ def _counted(db: Path, after: int) -> tuple[int, int, Counter[str]]:
     return len(rows), sum(len(blob) for (blob,) in rows), kinds
 
 
-def measure(rule: str, flow: bool) -> dict[str, object]:
+def measure(rule: str, flow: bool, parked: bool = False) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         root = Path(tmp)
         (root / "serve.toml").write_text(_config(rule))
@@ -120,9 +147,13 @@ def measure(rule: str, flow: bool) -> dict[str, object]:
                 assert time.monotonic() < deadline, "serve did not start in 60 s"
                 time.sleep(0.1)
             db = root / "data" / "binance" / "indexmaker.sqlite3"
-            if flow:
+            if parked:  # deposited after the warm-up: one posted at once was lost once
+                time.sleep(WARMUP)
+            if flow or parked:
                 for client in CLIENTS:
                     _deposit(port, client, Decimal(2_000))
+            if parked:
+                asyncio.run(_park(port))
             time.sleep(WARMUP)
             first = _seq(db)
             started = time.monotonic()
@@ -156,12 +187,17 @@ def run() -> list[str]:
         for rule in ("every_input", "on_read"):
             got = measure(rule, flow)
             label = f"{'flow' if flow else 'idle'} {rule:>11}"
-            lines.append(
-                f"{label}: {got['rows/s']:8.1f} rows/s {got['KB/min']:9.1f} KB/min "
-                f"books {got['book share']:.0%} orders {got['orders']} top {got['kinds']}"
-            )
+            lines.append(_line(label, got))
+    lines.append(_line("parked     on_read", measure("on_read", flow=False, parked=True)))
     lines.append(f"load after {os.getloadavg()[0]:.1f}")
     return lines
+
+
+def _line(label: str, got: dict[str, object]) -> str:
+    return (
+        f"{label}: {got['rows/s']:8.1f} rows/s {got['KB/min']:9.1f} KB/min "
+        f"books {got['book share']:.0%} orders {got['orders']} top {got['kinds']}"
+    )
 
 
 if __name__ == "__main__":

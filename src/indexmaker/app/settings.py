@@ -93,6 +93,7 @@ class SolverSettings(_Model):
     partly_mintable_rate: Rate = Decimal("0.99")
     fully_mintable_rate: Rate = Decimal("0.9999")
     mint_idle: Seconds = Decimal(10)
+    floor_recheck: PositiveSeconds = Decimal(1)  # a sell held below its floor: books re-read
     reject_cooldown: Seconds = Decimal(5)
     max_reject_cooldown: Seconds = Decimal(300)
     # Exchange orders per window (Binance's published figures): the budget until the venue

@@ -38,6 +38,9 @@ class SolverConfig:
     partly_mintable_rate: Decimal = Decimal("0.99")
     fully_mintable_rate: Decimal = Decimal("0.9999")
     mint_idle: timedelta = timedelta(seconds=10)
+    # A sell held below its floor looks at the books again this often (they may have moved
+    # every tick; each look journals the books that did: engine/redemption_candidates.py).
+    floor_recheck: timedelta = timedelta(seconds=1)
     # After a venue reject an asset waits before it is tried again, doubling per repeat.
     reject_cooldown: timedelta = timedelta(seconds=5)
     max_reject_cooldown: timedelta = timedelta(minutes=5)

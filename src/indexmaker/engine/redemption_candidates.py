@@ -7,19 +7,21 @@ while the net redemptions of the last window would pass the throttle (`QUEUED`: 
 wait behind it; the first in line takes what is left). The strategy then sizes the batch from
 the candidates (engine/strategy.py, side SELL).
 
-A redemption held below its floor keeps the sell price it was held at (`FloorPricing`) while
-what that price is made of (the basket, each asset's best bid and tick) has not moved, and
-its floor is checked against that price again (its units, floor and expected fees may change):
-pricing reads every book of the basket, and each read of a book that changed journals it
-whole (docs/decisions.md), ~78 rows a tick for SY100 while such a sell waited. The best bids
-are read with `MarketData.best_price`, which journals a book only when its best bid moved, so
-replay decides the same.
+A redemption held below its floor keeps the sell price it was held at (`FloorPricing`) and
+its floor is checked against that price every tick (its units, floor and expected fees may
+change); the books are looked at again every `floor_recheck` (the engine's clock), and the
+price is made anew only if what it is made of moved (the basket, each asset's best bid and
+tick). Pricing reads every book of the basket, and each read of a book that changed journals
+it whole (docs/decisions.md): ~78 rows a tick for SY100 while such a sell waited, its books
+moving. The best bids are read with `MarketData.best_price`, which journals a book only when
+its best bid moved, so replay decides the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from indexmaker.core.holds import HoldCode, HoldReason
@@ -56,13 +58,21 @@ def sell_bids(
     return tuple(out)
 
 
-def _held_price(redemption: Redemption, basket: Basket, bids: Bids) -> Decimal | None:
-    """The sell price a redemption held below its floor was held at, if what it is made of
-    has not moved since; else None (price it from the books)."""
+def _held_price(
+    redemption: Redemption, basket: Basket, bids: Bids, now: datetime, recheck: timedelta
+) -> Decimal | None:
+    """The sell price a redemption held below its floor was held at: until `recheck` after
+    the books were last looked at, and then while what it is made of has not moved (looked
+    at now); else None (price it from the books)."""
     held = redemption.floor_pricing
     if held is None or redemption.notice != FLOOR_HELD or held.basket != basket:
         return None
-    return held.price if held.bids == bids(basket) else None
+    if now < held.at + recheck:
+        return held.price
+    if held.bids != bids(basket):
+        return None
+    redemption.floor_pricing = replace(held, at=now)
+    return held.price
 
 
 def floor_stop(
@@ -115,12 +125,12 @@ def pick_candidates(
         if redemption.engageable <= DUST:
             continue
         basket = baskets[redemption.symbol]
-        held = _held_price(redemption, basket, bids)
+        held = _held_price(redemption, basket, bids, now, config.floor_recheck)
         stopped = held is not None and floor_stop(
             redemption, held, config.fee_factor, withdrawal_fee
         )
         if stopped:
-            continue  # still below its floor at the same bids: told already, books not read
+            continue  # still below its floor at the held price: told already, books not read
         price = prices.get(basket.symbol)
         if price is None:
             price = prices[basket.symbol] = sell_price(basket)
@@ -130,7 +140,7 @@ def pick_candidates(
         stop = floor_stop(redemption, price, config.fee_factor, withdrawal_fee)
         if stop is not None:
             hold(redemption, RedemptionStatus.STOPPED, HoldReason(HoldCode.BELOW_FLOOR, stop))
-            redemption.floor_pricing = FloorPricing(basket, bids(basket), price)
+            redemption.floor_pricing = FloorPricing(basket, bids(basket), price, now)
             continue
         value = redemption.engageable * price
         if queued or (value > headroom and picked):

@@ -97,6 +97,7 @@ class FloorPricing:
     basket: Basket  # the sell basket, quantities and version
     bids: tuple[tuple[Decimal | None, Decimal], ...]  # per basket asset: best bid, tick size
     price: Decimal  # P at the sell limits, USDC per index unit
+    at: datetime  # when the books were last looked at for it
 
 
 @dataclass(slots=True)
