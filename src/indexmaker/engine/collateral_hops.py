@@ -1,6 +1,6 @@
 """Collateral deposits and the hops that route them to the exchange (SPEC §2, §7).
 
-A deposit observed on a chain starts its route (engine/collateral.py's router); each hop's
+A deposit observed on a chain starts its route (engine/collateral_router.py); each hop's
 completion starts the next, and the last makes the collateral ready for waiting buys. A lot
 that cannot pay the cost of its route from where it is waits there, held, merged with the
 client's next lot there into one hop once they cover it (route_holds.py). A hop

@@ -63,7 +63,7 @@ from indexmaker.core.money import MONEY_CONTEXT
 from indexmaker.engine.balances import VenueBalances
 from indexmaker.engine.batches import BatchManager
 from indexmaker.engine.client_orders import cancel_order, new_order, reduce_buy
-from indexmaker.engine.collateral import CollateralManager, CollateralRouter, Hop
+from indexmaker.engine.collateral import CollateralManager
 from indexmaker.engine.collateral_hops import (
     deposit,
     hop_completed,
@@ -72,6 +72,7 @@ from indexmaker.engine.collateral_hops import (
     hop_report,
     route_cost_quoted,
 )
+from indexmaker.engine.collateral_router import CollateralRouter, Hop
 from indexmaker.engine.config import SolverConfig
 from indexmaker.engine.holdings import SellBaskets
 from indexmaker.engine.index_orders import IndexOrderManager

@@ -20,13 +20,8 @@ from decimal import Decimal
 from indexmaker.core.errors import InvalidInputError, InvariantViolation
 from indexmaker.core.ids import ClientKey, Designation
 from indexmaker.core.money import USDC_LIMIT, exact_add, usdc_text
-from indexmaker.engine.collateral import (
-    ClientLedger,
-    CollateralLot,
-    CollateralRouter,
-    Hop,
-    RouteError,
-)
+from indexmaker.engine.collateral import ClientLedger, CollateralLot
+from indexmaker.engine.collateral_router import CollateralRouter, Hop, RouteError
 
 ZERO = Decimal(0)
 

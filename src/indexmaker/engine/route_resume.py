@@ -1,6 +1,6 @@
 """Given-up collateral hops and how they are routed again (issue 11).
 
-The router gives a hop up after its tries (engine/collateral.py); the lot stays the client's,
+The router gives a hop up after its tries (engine/collateral_router.py); the lot stays the client's,
 in transit, where the hop left it. It is routed again, under the same hop key (the adapter
 carries on from what the earlier attempts did on chain, so nothing moves twice):
 - `route_retry_after` ([solver], SolverConfig) after it was given up, on the first tick past

@@ -10,14 +10,8 @@ from indexmaker.core.errors import InsufficientFundsError, InvalidInputError, In
 from indexmaker.core.events import RouteCollateral
 from indexmaker.core.ids import ClientOrderId, Designation, TransferId, client_key
 from indexmaker.core.money import USDC_LIMIT, exact_add, money_context
-from indexmaker.engine.collateral import (
-    ClientLedger,
-    CollateralLot,
-    CollateralManager,
-    CollateralRouter,
-    Hop,
-    RouteError,
-)
+from indexmaker.engine.collateral import ClientLedger, CollateralLot, CollateralManager
+from indexmaker.engine.collateral_router import CollateralRouter, Hop, RouteError
 from indexmaker.engine.route_holds import merge_lots
 
 D = Decimal
