@@ -79,7 +79,8 @@ def route_lot(engine: Engine, lot: CollateralLot, now: datetime) -> None:
     cost = holds.route_cost(path_from(router, lot.location))
     if exact_add(lot.net, *(h.net for h in held)) <= cost:  # nothing would be left: held
         holds.hold(lot, cost)
-        engine.solver.out.append(Alert("collateral_held", _held_message(lot, held, cost)))
+        if not held:  # one alert per held group: a flood of dust deposits is not an alert flood
+            engine.solver.out.append(Alert("collateral_held", _held_message(lot, held, cost)))
         return
     _route_group(engine, [*holds.take(lot.client, lot.location), lot])
 

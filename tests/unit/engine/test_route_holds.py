@@ -265,3 +265,17 @@ def test_a_merge_of_many_dust_lots_has_a_name_of_bounded_length() -> None:
     merged = merge_lots(ledger, lots)
     assert merged.name == f"{SOURCE_CHAIN}#1+38 more+{SOURCE_CHAIN}#40"
     assert merged.gross == D("0.40") and ledger.lots == [merged]
+
+
+def test_dust_deposits_held_together_raise_one_alert_not_one_each() -> None:
+    """300 deposits of 1 micro-USDC each (a few cents of gas on a real chain) are held as one
+    group with one `collateral_held` alert; every lot still shows its held status."""
+    e = quoted()
+    out = [
+        c
+        for seq in range(1, 301)
+        for c in e.handle(deposit_event(ALICE, seq, D("0.000001"), SOURCE_CHAIN))
+    ]
+    assert [c.code for c in out if isinstance(c, Alert)] == ["collateral_held"]
+    assert routes(out) == [] and len(held(e)) == 300
+    assert e.collateral.position(ALICE).held == D("0.000300")
