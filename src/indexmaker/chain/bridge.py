@@ -58,7 +58,7 @@ from indexmaker.chain.eth_price import FixedEthPrice, PriceSource
 from indexmaker.chain.external_refunds import DataworkerRefunds
 from indexmaker.chain.hops import HopRunner, gas_cost_usdc, tx_hash
 from indexmaker.chain.logs import LogScan, first_log
-from indexmaker.chain.relayer import MAX_UINT256
+from indexmaker.chain.relayer import MAX_UINT256, chain_clock
 from indexmaker.chain.root_bundles import LeafPaid, NoAdminRelay, RootBundles
 from indexmaker.core.chain_events import HopReport, QueryHop, RouteCollateral
 from indexmaker.core.errors import InvalidInputError, RetryableError
@@ -249,7 +249,7 @@ class AcrossBridge:
         now = int((await origin.w3.eth.get_block("latest"))["timestamp"])
         # The deadline is checked on the destination's clock (SpokePool.fillRelay): counted
         # from the later of both clocks, so a destination ahead does not expire it at once.
-        dest_now = await _clock(self._dest_w3)
+        dest_now = await chain_clock(self._dest_w3)
         call = self._pool.functions.unsafeDeposit(
             to_bytes32(me),
             to_bytes32(route.recipient),
@@ -305,7 +305,7 @@ class AcrossBridge:
                 # block). Read before the head: a fill after the head lands in a block at
                 # least that late, so a clock past the deadline with no fill up to the head
                 # means expired for good.
-                clock = await _clock(self._dest_w3)
+                clock = await chain_clock(self._dest_w3)
                 head = await self._dest_w3.eth.block_number
                 if fills is None:  # across_fills.py: from the deposit's quote time on
                     fills = await fill_scan(
@@ -362,12 +362,6 @@ class AcrossBridge:
             gas=str(await self._gas(paid.receipts)),
             repeated=paid.repeated,
         )
-
-
-async def _clock(w3: AsyncWeb3[Any]) -> int:
-    """A chain's time now (s): its pending block's, which a transaction sent now is checked
-    against; the head's time stays that of the last block while the chain is idle (anvil)."""
-    return int((await w3.eth.get_block("pending"))["timestamp"])
 
 
 def _nonce(key: str, attempt: int) -> int:

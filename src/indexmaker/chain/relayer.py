@@ -11,12 +11,19 @@ names the relayer) is repaid then if it was not yet — a repayment is paid at m
 (root_bundles.py). A deposit whose fill deadline has passed on the destination's clock
 (`ExpiredFillDeadline()`) is given up (`expired`): its depositor is refunded on the origin
 (chain/bridge.py for ours).
+
+A fill that fails otherwise (the node refuses it, a fee spike outlasts the receipt timeout,
+the relayer's USDC float is short for a moment) is logged (`relay_fill_failed`, masked as
+every log line), raises one operator alert (`relay_fill_failed`) on its first failure, and
+is tried again with a doubling back-off (`retry_s` up to `max_retry_s`) until it is filled,
+found filled, or its fill deadline has passed on the destination's clock (issue 11 review).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,8 +36,18 @@ from indexmaker.chain.deploy import first_block
 from indexmaker.chain.logs import DEFAULT_CHUNK_BLOCKS, LogFollower, check_chunk_blocks
 from indexmaker.chain.root_bundles import RootBundles
 from indexmaker.chain.tx import TxRevertedError, TxSender
+from indexmaker.observability.logging import log_event, mask_secrets
 
 MAX_UINT256 = (1 << 256) - 1
+# Bounds the retries of one fill: at the 60 s default back-off cap, 500 tries outlast
+# Across's longest fill window (a fillDeadline at most 6 h ahead, chain/deploy.py).
+MAX_FILL_ATTEMPTS = 500
+
+
+async def chain_clock(w3: AsyncWeb3[Any]) -> int:
+    """A chain's time now (s): its pending block's, which a transaction sent now is checked
+    against; the head's time stays that of the last block while the chain is idle (anvil)."""
+    return int((await w3.eth.get_block("pending"))["timestamp"])
 
 
 class AcrossRelayer:
@@ -57,8 +74,11 @@ class AcrossRelayer:
         repay: RootBundles | None = None,
         log_chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
         clock_skew_s: int = 600,
+        retry_s: float = 2.0,
+        max_retry_s: float = 60.0,
     ) -> None:
         """`repay`: the repayment chain's root bundles (None: repayment is left to others).
+        A failed fill is tried again after `retry_s`, doubling up to `max_retry_s` (s).
         Log searches read `log_chunk_blocks` per eth_getLogs from a lower bound (chain/logs.py):
         a repayment's from the deposit's block, our own fill's from the first destination
         block at or after the deposit's quote time less `clock_skew_s` (bridge.py's route)."""
@@ -72,6 +92,9 @@ class AcrossRelayer:
         )
         self._origin_chain_id, self._dest_chain_id = origin_chain_id, dest_chain_id
         self._sender, self._delay_s = sender, delay_s
+        if not 0 < retry_s <= max_retry_s:
+            raise ValueError("need 0 < retry_s <= max_retry_s")
+        self._retry_s, self._max_retry_s = retry_s, max_retry_s
         self._repayment = repayment_chain_id or origin_chain_id
         self.repay = repay  # public for its store
         self._chunk, self._skew = check_chunk_blocks(log_chunk_blocks), clock_skew_s
@@ -89,7 +112,8 @@ class AcrossRelayer:
         self.filled: list[int] = []  # deposit ids this relayer filled
         self.already_filled: list[int] = []  # deposit ids someone had filled before us
         self.expired: list[int] = []
-        self.failed: list[tuple[int, str]] = []  # (deposit id, reason): retried on catch-up
+        self.failed: list[tuple[int, str]] = []  # (deposit id, reason) of every failed try
+        self.alerts: list[int] = []  # deposit ids whose failure raised the operator alert
         self.repaid: list[int] = []  # deposit ids whose repayment this relayer saw paid
         self._approved: set[str] = set()
         self._fills: set[asyncio.Task[None]] = set()
@@ -114,11 +138,41 @@ class AcrossRelayer:
         task.add_done_callback(self._fills.discard)
 
     async def _fill_later(self, args: dict[str, Any], block: int) -> None:
+        """Fill after the delay; retry a failed fill (module docstring) with back-off."""
         await asyncio.sleep(self._delay_s)
+        deposit_id, deadline = int(args["depositId"]), int(args["fillDeadline"])
+        wait = self._retry_s
+        for attempt in range(1, MAX_FILL_ATTEMPTS + 1):
+            try:
+                await self.fill(args, block)
+                return
+            except Exception as exc:  # one deposit's failure never stops the relayer
+                reason = mask_secrets(f"{type(exc).__name__}: {exc}")
+            self.failed.append((deposit_id, reason))
+            log_event(
+                "relay_fill_failed", logging.WARNING, deposit_id=deposit_id,
+                attempt=attempt, reason=reason, retry_in_s=wait,
+            )  # fmt: skip
+            if attempt == 1:
+                self.alerts.append(deposit_id)
+                log_event(
+                    "alert", logging.WARNING, code="relay_fill_failed",
+                    message=f"Across deposit {deposit_id} from chain {self._origin_chain_id}: "
+                    f"fill failed ({reason}); retrying until its fill deadline {deadline}",
+                )  # fmt: skip
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self._max_retry_s)
+            if await self._past_deadline(deadline):
+                # No fill can land any more: the pool would refuse it (ExpiredFillDeadline).
+                self.expired.append(deposit_id)
+                log_event("relay_fill_expired", logging.WARNING, deposit_id=deposit_id)
+                return
+
+    async def _past_deadline(self, deadline: int) -> bool:
         try:
-            await self.fill(args, block)
-        except Exception as exc:  # one deposit's failure never stops the relayer
-            self.failed.append((int(args["depositId"]), str(exc)))
+            return await chain_clock(self._dest_pool.w3) > deadline  # SpokePool's check
+        except Exception:  # the clock unread: try the fill again (it checks the deadline)
+            return False
 
     async def fill(self, args: dict[str, Any], block: int) -> None:
         """Fill one deposit (decoded `FundsDeposited` args, made in origin block `block`) now."""

@@ -181,6 +181,15 @@ class CollateralRouter:
     def in_flight(self) -> int:
         return len(self._transfers)
 
+    def transit_notes(self) -> dict[int, str]:
+        """By `id()` of each lot with a hop in flight: "in transit: <bridge> hop <transfer
+        id> to <destination>" (the query API's lot status; the lot is still booked at the
+        hop's source until the hop completes)."""
+        return {
+            id(t.lot): f"in transit: {t.hop.bridge} hop {transfer_id} to {t.hop.destination}"
+            for transfer_id, t in self._transfers.items()
+        }
+
     def is_in_flight(self, transfer_id: TransferId) -> bool:
         """The transfer's hop has neither completed nor failed (recovery re-checks it)."""
         return transfer_id in self._transfers

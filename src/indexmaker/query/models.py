@@ -80,6 +80,12 @@ class CollateralLot(_Out):
         description="why it waits where it is, e.g. \"held: below the route's cost 0.76 USDC "
         "on EVM:ARBITRUM:USDC\" ('' when it is not held)",
     )
+    transit: str = Field(
+        default="",
+        description="the hop it is on while one is in flight, e.g. \"in transit: across hop "
+        "T20 to EVM:BASE:USDC\" (its location stays the hop's source until the hop "
+        "completes; '' when no hop is in flight)",
+    )
 
 
 class Reservation(_Out):

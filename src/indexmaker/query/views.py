@@ -81,6 +81,7 @@ def client_collateral(engine: Engine, client: ClientKey) -> models.ClientCollate
     if client not in engine.collateral.clients():
         return None
     ledger = engine.collateral.ledger(client)
+    transit = engine.router.transit_notes()
     lots = [
         models.CollateralLot(
             seq_num=lot.seq_num,
@@ -91,6 +92,7 @@ def client_collateral(engine: Engine, client: ClientKey) -> models.ClientCollate
             available=lot.available,
             hops=list(lot.hops),
             held=lot.held,
+            transit=transit.get(id(lot), ""),
         )
         for lot in ledger.lots
     ]

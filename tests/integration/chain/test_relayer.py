@@ -1,11 +1,14 @@
 """Our Across relayer between two anvils: a deposit on 42161 filled on 8453 after the delay,
 keeping input − output; a restart between deposit and fill fills once; a late fill is given up;
+a fill that fails (the relayer's USDC float drained) is logged, alerted once and retried until
+it is made, once;
 repaid on 42161 from a one-leaf refund bundle, its USDC over both chains grows by exactly the
 fee, and a restart after the repayment repays nothing twice."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +84,7 @@ def _make_relayer(
     delay_s: float,
     start_block: int,
     repay: RootBundles | None = None,
+    **extra: Any,
 ) -> AcrossRelayer:
     src_url, src = chains[SOURCE_CHAIN_ID]
     dst_url, dst = chains[TRADING_CHAIN_ID]
@@ -88,6 +92,7 @@ def _make_relayer(
     src_w3 = AsyncWeb3(AsyncHTTPProvider(src_url))
     sender = TxSender(dst_w3, relayer)
     options = {"delay_s": delay_s, "start_block": start_block, "poll_s": 0.05, "repay": repay}
+    options.update(extra)
     w3s = {SOURCE_CHAIN_ID: src_w3, TRADING_CHAIN_ID: dst_w3}
     sections = {SOURCE_CHAIN_ID: src, TRADING_CHAIN_ID: dst}
     return relayer_between(w3s, sections, SOURCE_CHAIN_ID, TRADING_CHAIN_ID, sender, **options)
@@ -217,3 +222,50 @@ async def test_relayer_repaid_on_the_origin_keeps_exactly_its_fee(
     await _run_until(again, lambda: len(again.repaid) == 1)
     assert again.filled == [] and again.already_filled == r.filled
     assert balances() == (dst_after, src_after)
+
+
+def _transfer_all(chains: dict[int, tuple[str, dict[str, Any]]], frm: LocalAccount, to: str) -> int:
+    """Move all of `frm`'s USDC on 8453 to `to`; returns the amount (units)."""
+    url, section = chains[TRADING_CHAIN_ID]
+    w3 = as_account(url, frm)
+    usdc = w3.eth.contract(address=section["usdc"], abi=artifacts.ours("LocalUSDC")["abi"])
+    amount = _balance(chains, TRADING_CHAIN_ID, frm.address)
+    assert send(w3, usdc.functions.transfer(to, amount))["status"] == 1
+    return amount
+
+
+async def test_failed_fill_is_logged_alerted_and_retried_until_made_once(
+    chains: dict[int, tuple[str, dict[str, Any]]],
+    client: LocalAccount,
+    relayer: LocalAccount,
+    stranger: LocalAccount,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wallet = "0x000000000000000000000000000000000000f00d"
+    first_block = await AsyncWeb3(AsyncHTTPProvider(chains[SOURCE_CHAIN_ID][0])).eth.block_number
+    # The relayer's float on 8453 drained: its fill reverts (the token transfer fails).
+    float_units = _transfer_all(chains, relayer, stranger.address)
+    r = _make_relayer(chains, relayer, 0.0, first_block + 1, retry_s=0.05, max_retry_s=0.2)
+    stop = asyncio.Event()
+    run = asyncio.create_task(r.run(stop))
+    try:
+        with caplog.at_level(logging.WARNING, logger="indexmaker"):
+            _deposit(chains, client, wallet, 50 * USDC, 1 * USDC)
+            await _until(lambda: len(r.failed) >= 3)  # tried again, still failing
+            assert r.filled == [] and _balance(chains, TRADING_CHAIN_ID, wallet) == 0
+            # The float refilled: the next try fills it.
+            assert _transfer_all(chains, stranger, relayer.address) == float_units
+            await _until(lambda: len(r.filled) == 1)
+            await asyncio.sleep(0.5)  # several back-off periods: no further try follows
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, 30)
+    deposit_id = r.filled[0]
+    assert {d for d, _ in r.failed} == {deposit_id} and r.alerts == [deposit_id]
+    assert r.already_filled == [] and r.expired == []
+    assert _balance(chains, TRADING_CHAIN_ID, wallet) == 49 * USDC
+    assert _balance(chains, TRADING_CHAIN_ID, relayer.address) == float_units - 49 * USDC
+    messages = [rec.getMessage() for rec in caplog.records]
+    failures = [m for m in messages if "relay_fill_failed" in m and "attempt" in m]
+    alerts = [m for m in messages if "alert" in m and "relay_fill_failed" in m]
+    assert len(failures) == len(r.failed) and len(alerts) == 1, messages
