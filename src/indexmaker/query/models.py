@@ -82,7 +82,7 @@ class CollateralLot(_Out):
     )
     transit: str = Field(
         default="",
-        description="the hop it is on while one is in flight, e.g. \"in transit: across hop "
+        description='the hop it is on while one is in flight, e.g. "in transit: across hop '
         "T20 to EVM:BASE:USDC\" (its location stays the hop's source until the hop "
         "completes; '' when no hop is in flight)",
     )
