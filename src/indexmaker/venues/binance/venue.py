@@ -33,7 +33,6 @@ from indexmaker.core.events import (
     BookSnapshot,
     BookUpdate,
     EngineInput,
-    ExchangeOrderStatus,
     ExchangeOrderStatusUnknown,
     InstrumentStatus,
     OrderLimitWindow,
@@ -43,7 +42,6 @@ from indexmaker.core.events import (
     VenueOrderLimits,
 )
 from indexmaker.core.ids import DEFAULT_VENUE, ExchangeOrderId, InstrumentId, Pair, Venue
-from indexmaker.core.money import dec
 from indexmaker.core.ports import EventSink, LimitHeadroom, OrderNotFound, OrderReport
 from indexmaker.model.filters import InstrumentRules
 from indexmaker.model.side import BookSide
@@ -58,6 +56,7 @@ from indexmaker.venues.binance.limits import (
     utcnow,
 )
 from indexmaker.venues.binance.market_data import BinanceMarketData, BookChanges
+from indexmaker.venues.binance.order_queries import open_orders, order_status
 from indexmaker.venues.binance.orders import OrderBookkeeping
 from indexmaker.venues.binance.rest import BinanceEndpoints, BinanceRest
 from indexmaker.venues.binance.signing import Credentials
@@ -310,53 +309,14 @@ class BinanceVenue:
     async def order_status(
         self, order_id: ExchangeOrderId, instrument: InstrumentId
     ) -> OrderReport:
-        """Reconcile by our client order id (`order.status`, then `myTrades` for its fills):
-        fills not seen yet are pushed first; the report lists every fill the venue knows."""
+        """Reconcile by our client order id (order_queries.order_status)."""
         assert self.ws_api is not None
-        pair = instrument.pair
-        try:
-            answer = await self.ws_api.request(
-                "order.status", {"symbol": pair, "origClientOrderId": order_id}, weight=4
-            )
-        except OrderNotFoundError as exc:
-            raise OrderNotFound(order_id) from exc
-        tracked = self.orders.orders.get(order_id)
-        if tracked is None:  # not ours this run (a restart): adopt it for reconciliation
-            tracked = self.orders.adopt(order_id, instrument, answer)
-        if answer.get("orderId") is not None and _dec(answer.get("executedQty", "0")) > 0:
-            trades = await self.ws_api.request(
-                "myTrades", {"symbol": pair, "orderId": answer["orderId"]}, weight=5
-            )
-            for event in self.orders.on_trades(order_id, list(trades)):
-                await self._push(event)
-        for event in self.orders.on_order_answer(answer):
-            await self._push(event)
-        report = self.orders.report(order_id, answer)
-        return OrderReport(
-            order_id,
-            instrument,
-            report.status or ExchangeOrderStatus.REJECTED,
-            _dec(answer.get("executedQty", "0")),
-            tuple(tracked.fills),
-            None,
-            report.venue_order_id,
-        )
+        return await order_status(self.ws_api, self.orders, self._push, order_id, instrument)
 
     async def open_orders(self) -> Sequence[OrderReport]:
+        """The account's open orders (order_queries.open_orders)."""
         assert self.ws_api is not None
-        answer = await self.ws_api.request("openOrders.status", {}, weight=80)
-        reports = []
-        for row in answer:
-            instrument = InstrumentId(self.config.venue, Pair(str(row["symbol"])))
-            reports.append(
-                OrderReport(
-                    ExchangeOrderId(str(row["clientOrderId"])),
-                    instrument,
-                    ExchangeOrderStatus.LIVE,
-                    _dec(row.get("executedQty", "0")),
-                )
-            )
-        return reports
+        return await open_orders(self.ws_api, self.config.venue)
 
     async def _reconcile_open_orders_of(self, instrument: InstrumentId) -> None:
         for order_id, tracked in list(self.orders.orders.items()):
@@ -424,7 +384,3 @@ class BinanceVenue:
             )
             for rule in self.rest.limiter.limits
         ]
-
-
-def _dec(value: object) -> Decimal:
-    return dec(str(value))
