@@ -34,6 +34,7 @@ from indexmaker.app.local_peers import (
     start_or_adopt_sim,
     write_peers,
 )
+from indexmaker.app.serve_run import bounded
 from indexmaker.app.service import Service, index_pairs
 from indexmaker.chain.anvil import AnvilError
 from indexmaker.chain.artifacts import ArtifactError
@@ -176,8 +177,8 @@ async def serve_on_chains(
                 ),
             )
             await serve_until_signal(kept, venue, path.chain, path.bridges, durable)
-        finally:
-            await path.close()
+        finally:  # bounded: the relayers and RPC clients never hold serve's exit
+            await bounded(path.close(), "chain_path")
     finally:
         for table in (txs, refunds):
             if table is not None:

@@ -4,10 +4,12 @@ stand behind it, each venue's own journal, and the run until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from indexmaker.app.config import ConfigError, ServiceConfig, server_private_key
 from indexmaker.core.ports import BridgePort, ChainPort, VenuePort
@@ -19,6 +21,35 @@ if TYPE_CHECKING:
     from indexmaker.venues.binance.venue import BinanceVenue
 
 VENUE_KINDS = ("binance", "sim")  # serve/demo --venue; the first is the default
+# A clean stop's bound: past it the part still stopping is cancelled and left, and the peers
+# serve started (anvil, exchange-sim) are stopped by PID all the same; serve always exits.
+STOP_TIMEOUT_S = 20.0
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event SIGINT/SIGTERM set from now on. Installed first thing in `serve`, before any
+    chain or process is started: a signal during the start is then a clean stop once the
+    start is done (it never kills serve by the default action, which left the anvil and
+    exchange-sim peers running, in their own sessions, and exited with status -15)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def bounded(step: Awaitable[Any], part: str, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Await a stopping `step` for at most `timeout_s` s. True: done (its error raised);
+    False: still running then, so it is cancelled and not awaited (a task that ignores its
+    cancellation must not hold the stop), and `stop_timed_out` is logged with `part`."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if task in done:
+        task.result()
+        return True
+    task.cancel()
+    log_event("stop_timed_out", logging.ERROR, part=part, timeout_s=timeout_s)
+    return False
 
 
 def index_pairs(indexes: Iterable[str]) -> list[str]:
@@ -51,15 +82,16 @@ async def serve(
     chains cannot be set up."""
     mode = chain_kind or config.chain.mode
     server_private_key()  # a bad key stops serve before any chain or process is started
+    until_signal = functools.partial(_serve_until_signal, stop=stop_on_signals())
     if mode == "anvil":
         from indexmaker.app.chain_serve import serve_on_local_chains
 
-        await serve_on_local_chains(config, _serve_until_signal)
+        await serve_on_local_chains(config, until_signal)
         return
     if mode == "external":
         from indexmaker.app.external_chains import serve_on_external_chains
 
-        await serve_on_external_chains(config, _serve_until_signal)
+        await serve_on_external_chains(config, until_signal)
         return
     exchange_sim = None
     venue: VenuePort | None = None
@@ -71,7 +103,7 @@ async def serve(
         venue, exchange_sim = binance_venue(index_pairs(config.indexes), state)
         withdrawals = _exchange_withdrawals(config, venue)
     try:
-        await _serve_until_signal(venue_store(config, venue_kind), venue, withdrawals=withdrawals)
+        await until_signal(venue_store(config, venue_kind), venue, withdrawals=withdrawals)
     finally:
         if exchange_sim is not None:
             exchange_sim.stop()
@@ -84,18 +116,20 @@ async def _serve_until_signal(
     bridges: Mapping[str, BridgePort] | None = None,
     prepare: Callable[[Service], None] | None = None,
     withdrawals: BridgePort | None = None,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the service until SIGINT/SIGTERM; `prepare(service)` after it is built and before
-    it starts (the chain ports' durability, app/chain_wiring.py)."""
+    """Run the service until `stop` is set (by default SIGINT/SIGTERM from now on: see
+    `stop_on_signals`); `prepare(service)` after it is built and before it starts (the
+    chain ports' durability, app/chain_wiring.py). A stop asked during the start stops the
+    service as soon as it has started; the stop takes at most STOP_TIMEOUT_S."""
     from indexmaker.app.service import Service  # it imports this module
 
     service = Service(config, venue=venue, chain=chain, bridges=bridges, withdrawals=withdrawals)
     if prepare is not None:
         prepare(service)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = stop_on_signals()
     try:
         await service.start()
     except OSError as error:  # the port is taken, the host is not ours, the name unknown
@@ -106,7 +140,7 @@ async def _serve_until_signal(
         ) from None
     await stop.wait()
     log_event("service_stopping", reason="signal")
-    await service.stop()
+    await bounded(service.stop(), "service")
 
 
 def _exchange_withdrawals(config: ServiceConfig, venue: BinanceVenue) -> BridgePort | None:
