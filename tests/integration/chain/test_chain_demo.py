@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ..pipe_drain import drain
 from ..venues.test_serve_binance import INDEXMAKER, alive
 
 
@@ -93,6 +94,8 @@ def test_serve_on_local_chains_starts_them_and_stops_them_by_pid(
                 chains.append(json.loads(line))
             started = '"service_started"' in line
         assert started, "serve did not start"
+        later: list[str] = []
+        drain(process.stdout, later)  # serve logs on: an unread pipe would block it
         assert sorted(int(str(c["chain_id"])) for c in chains) == [8453, 42161]
         assert [c["confirmations"] for c in chains] == [1, 1]  # the file's setting
         chain_and_sim = children(process.pid)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ..pipe_drain import drain
 from ..venues.test_serve_binance import INDEXMAKER, alive
 from .test_chain_demo import children
 
@@ -44,6 +45,7 @@ class Serve:
         )
         self.lines: list[dict[str, Any]] = []
         self.spawned: list[int] = []
+        self.later: list[str] = []  # serve's output after its start (drained, not parsed)
         assert self.process.stdout is not None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -56,6 +58,7 @@ class Serve:
                 self.lines.append(json.loads(line))
                 if self.lines[-1].get("event") == "service_started":
                     self.spawned = children(self.process.pid)
+                    drain(self.process.stdout, self.later)  # an unread pipe would block serve
                     return
         raise AssertionError("serve did not start: " + json.dumps(self.lines[-5:]))
 

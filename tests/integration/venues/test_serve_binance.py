@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ..pipe_drain import drain
+
 INDEXMAKER = str(Path(sys.executable).with_name("indexmaker"))
 
 
@@ -55,6 +57,7 @@ def test_serve_on_binance_connector_gets_live_books_and_stops_its_simulator(
             if '"service_started"' in line:
                 url = json.loads(line)["fix"].replace("ws://", "http://").rsplit("/ws", 1)[0]
         assert url, "serve did not start"
+        drain(process.stdout, [])  # serve logs on: an unread pipe would block it
         sims = children(process.pid)
         assert sims, "no exchange-sim child process"
         health: dict[str, object] = {}
