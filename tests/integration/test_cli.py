@@ -328,11 +328,15 @@ def test_error_messages_name_the_problem(served: Served, tmp_path: Path) -> None
         (["quote", "SY100", "1e3", "--test-key", "1"], "quote: amount: '1e3'"),
         (["deposit", "0xZZ", "10"], "deposit: address: expected 0x followed by 40 hex"),
         (["deposit", "0x" + "ab" * 20, "ten"], "deposit: amount: 'ten'"),
-        (["deposit", "0x" + "ab" * 20, "1e70"], "deposit: amount: '1e70' must be below 10000"),
+        (["deposit", "0x" + "ab" * 20, "1" + "0" * 16], "deposit: amount: too large (USDC below"),
         (
             ["deposit", "0x" + "ab" * 20, "1e70", "--chain", "8453", "--fund"],
-            "deposit: amount: '1e70' must be below 1000000000000000 (USDC)",
+            "deposit: amount: '1e70' is not a plain decimal",
         ),
+        # Review (issue 11): an exponent form was taken as 1000 USDC.
+        (["deposit", "0x" + "ab" * 20, "1e3"], "deposit: amount: '1e3' is not a plain decimal"),
+        (["deposit", "0x" + "ab" * 20, "1E3", "--chain", "42161"], "amount: '1E3' is not a plain"),
+        (["deposit", "0x" + "ab" * 20, "1.0000001"], "deposit: amount: more than 6 decimals"),
         (["watch", "--key-file", "/nonexistent/key"], "--key-file: No such file"),
     ],
 )
@@ -357,6 +361,42 @@ def test_key_file_and_unreachable_service(
         main(["quote", "SY100", "10", "--key-file", str(good), "--url", "ws://127.0.0.1:9/ws"]) == 1
     )
     assert "cannot reach the service" in capsys.readouterr().err
+    # Review (issue 11): `deposit` with serve down names the file that works without it.
+    assert (
+        main(
+            [
+                "deposit",
+                "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+                "10",
+                "--url",
+                "ws://127.0.0.1:9/ws",
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "deposit: cannot reach the service at ws://127.0.0.1:9/ws" in err, err
+    assert "--deployment <state_dir>/deployment.json" in err, err
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(served: Served) -> None:
+    """Review (issue 11): `indexmaker … | head` printed a BrokenPipeError traceback. The
+    pipe's reading end is closed before the command writes: its output meets EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [*CLI, "deposit", Signer(ANVIL_TEST_KEYS[5]).address, "1", "--url", served.url],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            env=_env(),
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""  # no traceback, no "Exception ignored … BrokenPipeError"
+    assert result.returncode == 1
 
 
 def test_a_sell_rejected_after_its_acceptance_ends_the_wait_with_the_reason(

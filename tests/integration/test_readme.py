@@ -3,6 +3,7 @@ blocks and inline) is one that exists and takes those arguments as written."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import subprocess
@@ -94,3 +95,23 @@ def test_the_layout_table_names_every_package_and_test_folder_and_nothing_else()
     test_folders = {p.name for p in (ROOT / "tests").iterdir() if (p / "__init__.py").exists()}
     tests_row = next(line for line in README.splitlines() if line.startswith("| `tests/`"))
     assert {name for name in test_folders if f"`{name}/`" not in tests_row} == set()
+
+
+def test_every_order_id_a_command_names_was_given_by_an_earlier_order() -> None:
+    """Review (issue 11): `verify-invoice page.json --id o-1` exited 2 (the file holds 0
+    matching invoices) because the `order` before it had no `--id` and picked a random one.
+    An id a code block's command names must be one an earlier `order --id` gave."""
+    named: list[str] = []
+    for block in re.findall(r"```\n(.*?)```", README, re.S):
+        given: set[str] = set()
+        for line in block.splitlines():
+            words = shlex.split(line.split("#")[0])
+            if len(words) < 2 or not words[0].endswith("indexmaker"):
+                continue
+            ids = [after for before, after in itertools.pairwise(words) if before == "--id"]
+            if words[1] == "order":
+                given.update(ids)
+            else:
+                named += ids
+                assert set(ids) <= given, f"{line!r}: no earlier `order --id` in its block"
+    assert named, "the README's verify-invoice example names no --id any more"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,24 @@ from indexmaker.app.cli_routes import add_routes_commands, run_routes
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit status of one `indexmaker` command. A reader that leaves early
+    (`indexmaker … | head`) ends the command quietly, exit 1, instead of a BrokenPipeError
+    traceback (the recipe of Python's `signal` docs, "Note on SIGPIPE")."""
+    try:
+        try:
+            return _command(argv)
+        finally:
+            # Flushed here, so that a reader gone shows inside this try, not at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Whatever is still buffered goes nowhere: the interpreter's own flush at exit
+        # would raise again ("Exception ignored … BrokenPipeError").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _command(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "serve":

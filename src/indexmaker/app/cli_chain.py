@@ -163,17 +163,18 @@ def _contract(w3: Any, address: str, name: str) -> Any:
 
 
 def usdc_amount(text: str) -> Decimal:
-    """AMOUNT of `deposit` in USDC: > 0, at most 6 decimals, below core/money.py's
-    USDC_LIMIT (10^15: what the route carries exactly); CliError 2 `amount: …`."""
-    from indexmaker.core.money import USDC_LIMIT
+    """AMOUNT of `deposit` in USDC: a plain decimal (digits, optional '.' fraction: no sign
+    or exponent, `1e3` is refused as the wire refuses it, server/wire_values.py) > 0, at most
+    6 decimals, below core/money.py's USDC_LIMIT (10^15: what the route carries exactly);
+    CliError 2 `amount: …`."""
+    from indexmaker.core.money import USDC_DECIMALS, USDC_LIMIT
+    from indexmaker.server.wire_values import check_amount
 
     try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise CliError(f"amount: {text!r} is not a decimal number", 2) from None
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -6:  # type: ignore[operator]
-        raise CliError(f"amount: {text!r} must be > 0 with at most 6 decimals (USDC)", 2)
-    if amount >= USDC_LIMIT:
+        amount = check_amount("amount", text, USDC_DECIMALS)
+    except ValueError as error:
+        raise CliError(f"{error} (USDC below {USDC_LIMIT:f}, e.g. 1000 or 250.5)", 2) from None
+    if amount >= USDC_LIMIT:  # 15 integer digits at most already keep it below; said anyway
         raise CliError(f"amount: {text!r} must be below {USDC_LIMIT:f} (USDC)", 2)
     return amount
 

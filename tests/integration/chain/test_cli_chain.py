@@ -74,8 +74,8 @@ def test_deposit_on_chain_refusals(
     held = _usdc_units(chains, SOURCE_CHAIN_ID, custody)
     base = ["--chain", str(SOURCE_CHAIN_ID), "--deployment", str(deployment)]
     cases = [
-        ([CLIENT.address, "1.0000001", *base], 2, "amount: '1.0000001' must be > 0"),
-        ([CLIENT.address, "-3", *base], 2, "amount: '-3' must be > 0"),
+        ([CLIENT.address, "1.0000001", *base], 2, "amount: more than 6 decimals"),
+        ([CLIENT.address, "-3", *base], 2, "amount: '-3' is not a plain decimal"),
         (["0x" + "11" * 20, "1", *base], 2, "address: no local key for 0x1111"),
         ([UNFUNDED.address, "5", *base], 1, "is below 5 (--fund mints local USDC first)"),
     ]
