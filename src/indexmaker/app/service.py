@@ -46,7 +46,7 @@ from indexmaker.observability.logging import log_event, register_secret
 from indexmaker.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from indexmaker.observability.metrics import ServiceMetrics
 from indexmaker.query.api import QueryApi
-from indexmaker.server.balance_gate import BalanceGate
+from indexmaker.server.balance_gate import BalanceGate, HeldReader, collateral_held
 from indexmaker.server.outbox import server_seq_epoch
 from indexmaker.server.signing import Signer
 from indexmaker.server.ws_server import FixServer
@@ -185,7 +185,8 @@ class Service:
             self.server.hub.signatures.durable = self.spent_signatures
             self._restore_fix_outbox(self.store)
         if config.server.antibot.enabled:
-            self.server.balance_gate = _antibot_gate(config, chain)
+            held = collateral_held(self.engine.collateral, self.runtime.quiet)
+            self.server.balance_gate = _antibot_gate(config, chain, held)
         self.server.health = self._health
         self.server.metrics = self._metrics
         self.metrics.session_count = self.server.session_count
@@ -319,12 +320,13 @@ def _keep_chain(chain: SimulatedChain, path: Path) -> None:
         raise ConfigError(f"store.data_dir: {error}") from None
 
 
-def _antibot_gate(config: ServiceConfig, chain: ChainPort | None) -> BalanceGate:
-    """The anti-bot gate over the chain ports' wallets (server/balance_gate.py); ConfigError
-    when there are none to read (the in-process simulated chain)."""
+def _antibot_gate(config: ServiceConfig, chain: ChainPort | None, held: HeldReader) -> BalanceGate:
+    """The anti-bot gate over the chain ports' wallets and, for a minimum in USDC, the
+    collateral `held` with us (server/balance_gate.py); ConfigError when there are no
+    wallets to read (the in-process simulated chain)."""
     from indexmaker.chain.balances import balance_reader, web3_ports
 
     ports = web3_ports(chain)
     if not ports:
         raise ConfigError("server.antibot.enabled: needs the on-chain path (no wallets to read)")
-    return BalanceGate(config.server.antibot, balance_reader(ports))
+    return BalanceGate(config.server.antibot, balance_reader(ports), held=held)

@@ -260,8 +260,11 @@ class CollateralManager:
         return reservation.net - reservation.spent if reservation is not None else ZERO
 
     def unspent(self, client: ClientKey) -> Decimal:
-        """Collateral still the client's: unreserved lots (net of their fees) and reservations."""
-        ledger = self.ledger(client)
+        """Collateral still the client's: unreserved lots (net of their fees) and reservations.
+        A client never seen holds 0 and gets no ledger (the anti-bot gate asks for anyone)."""
+        ledger = self._ledgers.get(client)
+        if ledger is None:
+            return ZERO
         in_lots = sum((lot.available - lot.fee + lot.fee_charged for lot in ledger.lots), ZERO)
         reserved = sum((r.net - r.spent for r in ledger.reservations.values()), ZERO)
         return in_lots + reserved

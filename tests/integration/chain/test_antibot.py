@@ -16,8 +16,9 @@ from indexmaker.chain.balances import balance_reader, web3_ports
 from indexmaker.chain.connector import ChainSettings, Web3ChainPort
 from indexmaker.chain.deploy import SOURCE_CHAIN_ID, deploy_chain
 from indexmaker.core.errors import InvalidInputError
-from indexmaker.core.ids import Designation
-from indexmaker.server.balance_gate import AntiBotConfig, BalanceGate
+from indexmaker.core.ids import Designation, client_key
+from indexmaker.engine.collateral import CollateralManager
+from indexmaker.server.balance_gate import AntiBotConfig, BalanceGate, collateral_held
 from indexmaker.server.ws_server import ServerConfig
 from security.edge import CHAIN_ID, Wallet, peers, running_server
 
@@ -68,6 +69,58 @@ async def test_native_balance_is_read_in_eth(
     assert await read(SOURCE_CHAIN_ID, holder, "usdc") == 0
     with pytest.raises(InvalidInputError, match="chain 8453 is not served"):
         await read(8453, holder, "usdc")
+
+
+async def test_collateral_held_with_us_counts_toward_a_usdc_minimum(
+    node: anvil.AnvilNode, section: dict[str, Any], deployer: LocalAccount
+) -> None:
+    """Review (issue 11): a client who had deposited everything (~1e15 USDC ready in custody,
+    0 in its wallet) got `balance too low: … holds 0.000000 USDC`. Its unspent collateral in
+    the engine's ledger now counts with its wallet; a native-token minimum still reads the
+    wallet only, and a stranger's question leaves the ledger as it was."""
+    quiets = [0]
+
+    async def quiet() -> None:  # Runtime.quiet's place: counted, the ledger is not stepping
+        quiets[0] += 1
+
+    ledger = CollateralManager()
+    depositor, topped_up, stranger = Wallet(), Wallet(), Wallet()
+    chain = Designation("EVM:ARBITRUM:USDC")
+    ledger.on_deposit(client_key(CHAIN_ID, depositor.address), 1, Decimal("999999999999999"), chain)
+    ledger.on_deposit(client_key(CHAIN_ID, topped_up.address), 2, Decimal("0.4"), chain)
+    _fund(node, section, deployer, topped_up.address, "0.6")
+    read = balance_reader([_port(node, section, deployer)])
+    usdc = AntiBotConfig(enabled=True, min_balance=Decimal(1))
+    native = AntiBotConfig(enabled=True, token="native", min_balance=Decimal(1))
+    held = collateral_held(ledger, quiet)
+    async with running_server(ServerConfig(port=0)) as server:
+        server.balance_gate = BalanceGate(usdc, read, held=held)
+        async with peers(server.url) as connect:
+            a, b, c = await connect(depositor), await connect(topped_up), await connect(stranger)
+            reply = await a.request(lambda s: depositor.order(s, "d1"))
+            assert reply["standard_header"]["msg_type"] == "ACK", reply
+            reply = await b.request(lambda s: topped_up.order(s, "t1"))  # 0.6 + 0.4 = 1
+            assert reply["standard_header"]["msg_type"] == "ACK", reply
+            reply = await c.request(lambda s: stranger.order(s, "s1"))
+            assert reply["standard_header"]["msg_type"] == "NAK"
+            assert reply["reason"] == (
+                f"balance too low: {stranger.address} holds 0.000000 USDC on chain 42161 and "
+                "0.000000 USDC deposited with us, the minimum to trade is 1 (seq_num 1 refused)"
+            )
+            assert quiets[0] == 3  # each read waited for the engine between steps
+        server.balance_gate = BalanceGate(native, read, held=held)
+        async with peers(server.url) as connect:
+            a = await connect(depositor)
+            reply = await a.request(lambda s: depositor.order(s, "d2"))
+            assert reply["standard_header"]["msg_type"] == "NAK"
+            assert reply["reason"].startswith(
+                f"balance too low: {depositor.address} holds 0.000000000000000000 NATIVE on"
+            )
+            assert "with us" not in reply["reason"] and quiets[0] == 3
+    assert set(ledger.clients()) == {
+        client_key(CHAIN_ID, depositor.address),
+        client_key(CHAIN_ID, topped_up.address),
+    }
 
 
 async def test_orders_below_the_minimum_balance_get_a_nak_and_reads_are_cached(
