@@ -26,12 +26,13 @@ from eth_typing import URI
 from web3 import AsyncHTTPProvider
 from web3.types import RPCEndpoint
 
+from indexmaker.chain.http_provider import OwnSessionHTTPProvider
 from indexmaker.core.errors import NetworkError
 
 TRANSPORT_ERRORS = (ClientError, OSError, asyncio.TimeoutError)
 
 
-class FailoverHTTPProvider(AsyncHTTPProvider):
+class FailoverHTTPProvider(OwnSessionHTTPProvider):
     """See the module docstring. `urls`: one or more http(s) JSON-RPC URLs of the same chain;
     `timeout_s`: per request and URL."""
 
@@ -79,5 +80,6 @@ class FailoverHTTPProvider(AsyncHTTPProvider):
 
 def rpc_provider(urls: Sequence[str]) -> AsyncHTTPProvider:
     """web3's provider for one chain's `urls` (the first tried first): failover across them
-    when there are several, the plain HTTP provider for one."""
-    return FailoverHTTPProvider(urls) if len(urls) > 1 else AsyncHTTPProvider(urls[0])
+    when there are several, the plain HTTP provider for one; both on a session of their own
+    (chain/http_provider.py: a cancelled RPC must not hang the process's later ones)."""
+    return FailoverHTTPProvider(urls) if len(urls) > 1 else OwnSessionHTTPProvider(urls[0])

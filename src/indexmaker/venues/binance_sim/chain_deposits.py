@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+from web3 import AsyncWeb3, Web3
 
+from indexmaker.chain.connector import disconnect
+from indexmaker.chain.failover import rpc_provider
 from indexmaker.chain.logs import LogFollower
 from indexmaker.core.errors import NetworkError
 from indexmaker.core.money import units_to_usdc
@@ -48,7 +50,7 @@ class ChainDepositWatcher:
             wallet.address(account, config.coin, config.network).lower(): account
             for account in accounts
         }
-        self._w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(config.rpc_url))
+        self._w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider((config.rpc_url,)))
         recipients = [_topic(address) for address in sorted(self._accounts)]
         self.follower = LogFollower(
             self._w3,
@@ -74,7 +76,14 @@ class ChainDepositWatcher:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll every `poll_s` until `stop`; one failing poll never ends the watch."""
+        """Poll every `poll_s` until `stop`, then close the RPC session; one failing poll never
+        ends the watch."""
+        try:
+            await self._watch(stop)
+        finally:
+            await disconnect(self._w3)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.poll_once()

@@ -20,9 +20,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
-from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+from web3 import AsyncWeb3, Web3
 
 from indexmaker.chain.connector import disconnect
+from indexmaker.chain.failover import rpc_provider
 from indexmaker.chain.tx import TxSender
 from indexmaker.core.errors import NonRetryableError
 from indexmaker.core.money import usdc_to_units
@@ -52,7 +53,7 @@ class ChainPayer:
 
     def __init__(self, config: ChainWatchConfig, key: str) -> None:
         self.network, self.coin = config.network, config.coin
-        self._w3: AsyncWeb3[Any] = AsyncWeb3(AsyncHTTPProvider(config.rpc_url))
+        self._w3: AsyncWeb3[Any] = AsyncWeb3(rpc_provider((config.rpc_url,)))
         account = Account.from_key(key)
         self.address = account.address
         self._sender = TxSender(self._w3, account)
