@@ -494,13 +494,11 @@ def test_mint_invoice_with_lots() -> None:
     assert obj["amount_paid"] == "998.5"
 
 
-def test_mint_invoice_position_shows_what_is_held_below_the_route_cost() -> None:
-    position = CollateralPosition(
-        CLIENT, Decimal(0), Decimal("1.5"), Decimal(0), Decimal(9), held=Decimal("0.5")
-    )
-    invoice = MintInvoice(
+def mint_invoice(payment_id: str, position: CollateralPosition | None = None) -> MintInvoice:
+    """A minted invoice of 1 SY100 for 9 USDC of 10, with `position` when given."""
+    return MintInvoice(
         client_order_id=OID,
-        payment_id=PaymentId("P-3"),
+        payment_id=PaymentId(payment_id),
         symbol=Symbol("SY100"),
         filled_quantity=Decimal("1"),
         total_amount=Decimal("10"),
@@ -514,6 +512,13 @@ def test_mint_invoice_position_shows_what_is_held_below_the_route_cost() -> None
         timestamp=datetime(2025, 10, 1, 12, 30, tzinfo=UTC),
         position=position,
     )
+
+
+def test_mint_invoice_position_shows_what_is_held_below_the_route_cost() -> None:
+    position = CollateralPosition(
+        CLIENT, Decimal(0), Decimal("1.5"), Decimal(0), Decimal(9), held=Decimal("0.5")
+    )
+    invoice = mint_invoice("P-3", position=position)
     frame = json.loads(encode_response(invoice, CLIENT, STAMP))
     side_cr = body(frame)["position"]["side_cr"]
     # The reference's fields as before, ours beside them.
@@ -551,21 +556,7 @@ def test_encode_response_refuses_non_responses() -> None:
 
 
 def test_mint_invoice_names_the_invoice_hash_and_mint_tx_when_minted_on_chain() -> None:
-    invoice = MintInvoice(
-        client_order_id=OID,
-        payment_id=PaymentId("P-2"),
-        symbol=Symbol("SY100"),
-        filled_quantity=Decimal("1"),
-        total_amount=Decimal("10"),
-        amount_paid=Decimal("9"),
-        amount_remaining=Decimal("1"),
-        management_fee=Decimal("0"),
-        assets_value=Decimal("9"),
-        exchange_fee=Decimal("0"),
-        fill_rate=Decimal("1"),
-        lots=(),
-        timestamp=datetime(2025, 10, 1, 12, 30, tzinfo=UTC),
-    )
+    invoice = mint_invoice("P-2")
     assert "invoice_hash" not in body(decode(encode_response(invoice, CLIENT, STAMP)))
     on_chain = replace(invoice, invoice_hash="0x" + "12" * 32, mint_tx_hash="0x" + "34" * 32)
     obj = body(decode(encode_response(on_chain, CLIENT, STAMP)))
