@@ -21,11 +21,11 @@ Answers: `{"ok": true, "resumed": [names], "given_up": [lots], "held": [lots] (l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,27 @@ REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 class BadRequest(ValueError):
     """A request the service refuses (`field: reason`), nothing done."""
+
+
+class NotARequest(OSError):
+    """A name in the directory that is no regular file (a FIFO, a directory, a device)."""
+
+
+def read_request_file(path: Path) -> bytes:
+    """The request's bytes (at most MAX_REQUEST_BYTES + 1: `parse_request` refuses more) from a
+    regular file of the service's own user. Opened without following a symlink and without
+    blocking: a FIFO left there would otherwise stall the event loop, and the service's stop
+    with it. NotARequest for anything but a regular file; BadRequest for another owner's."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARequest(f"{path.name}: not a regular file")
+        if info.st_uid != os.getuid():
+            raise BadRequest("request: written by another user")
+        return os.read(fd, MAX_REQUEST_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def check_lot(lot: object) -> str | None:
@@ -90,17 +111,21 @@ class OperatorRequests:
 
     def __init__(self, runtime: Runtime, directory: Path) -> None:
         self.runtime, self.directory = runtime, directory
+        self._skipped: set[str] = set()  # names that cannot be removed (a directory): logged once
 
     async def run(self) -> None:
         while True:  # a service task: cancelled at stop
             # No directory (no request ever made): glob finds nothing.
-            for path in sorted(self.directory.glob(f"*{REQUEST}"))[:MAX_PER_ROUND]:
+            names = sorted(self.directory.glob(f"*{REQUEST}"))
+            for path in [p for p in names if p.name not in self._skipped][:MAX_PER_ROUND]:
                 try:
                     await self.answer(path)
                 except OSError as error:  # one bad file never stops the service
                     log_event("operator_request_failed", logging.WARNING, reason=str(error))
-                    with contextlib.suppress(OSError):
+                    try:
                         path.unlink()
+                    except OSError:
+                        self._skipped.add(path.name)
             await asyncio.sleep(POLL_SECONDS)
 
     async def answer(self, path: Path) -> None:
@@ -110,9 +135,7 @@ class OperatorRequests:
             path.unlink()  # not one of ours: no answer under a name we did not choose
             return
         try:
-            if path.stat().st_uid != os.getuid():
-                raise BadRequest("request: written by another user")
-            command, lot = parse_request(path.read_bytes())
+            command, lot = parse_request(read_request_file(path))
             body = await self._carry_out(command, lot)
         except BadRequest as error:
             body = {"ok": False, "error": str(error)}

@@ -3,9 +3,19 @@ answers with `field: reason` (nothing done)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from indexmaker.app.operator_requests import BadRequest, parse_request
+from indexmaker.app.operator_requests import (
+    MAX_REQUEST_BYTES,
+    REQUEST,
+    BadRequest,
+    NotARequest,
+    parse_request,
+    read_request_file,
+)
 
 
 @pytest.mark.parametrize(
@@ -48,3 +58,24 @@ def test_bad_requests_are_refused_naming_the_field(data: bytes, message: str) ->
     with pytest.raises(BadRequest) as error:
         parse_request(data)
     assert str(error.value).startswith(message)
+
+
+def test_only_a_regular_file_is_read_as_a_request(tmp_path: Path) -> None:
+    """A FIFO in the operator directory is refused at once instead of blocking the reader (the
+    event loop, and with it the service's stop); so is a directory; a regular file is read, at
+    most one byte past the limit."""
+    fifo = tmp_path / ("a" * 32 + REQUEST)
+    os.mkfifo(fifo)
+    with pytest.raises(NotARequest, match="not a regular file"):
+        read_request_file(fifo)  # blocked forever with a plain open()/read_bytes()
+    folder = tmp_path / ("b" * 32 + REQUEST)
+    folder.mkdir()
+    with pytest.raises(NotARequest):
+        read_request_file(folder)
+    big = tmp_path / ("c" * 32 + REQUEST)
+    big.write_bytes(b"x" * (MAX_REQUEST_BYTES * 4))
+    assert len(read_request_file(big)) == MAX_REQUEST_BYTES + 1
+    link = tmp_path / ("d" * 32 + REQUEST)
+    link.symlink_to(big)
+    with pytest.raises(OSError):
+        read_request_file(link)  # O_NOFOLLOW
