@@ -377,6 +377,7 @@ def test_key_file_and_unreachable_service(
     err = capsys.readouterr().err
     assert "deposit: cannot reach the service at ws://127.0.0.1:9/ws" in err, err
     assert "--deployment <state_dir>/deployment.json" in err, err
+    assert "--url or $INDEXMAKER_URL" in err, err  # a serve on another port
 
 
 def test_a_reader_that_leaves_early_ends_the_command_quietly(served: Served) -> None:

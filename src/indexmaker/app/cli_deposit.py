@@ -46,8 +46,9 @@ def run_deposit(args: argparse.Namespace) -> int:
         elif info is None and args.chain is None:
             # A stopped serve keeps its chains' addresses (app/kept_chains.py): say where.
             raise CliError(
-                f"cannot reach the service at {args.url} (GET /info); is it running? Without "
-                "it, name the chains: --deployment <state_dir>/deployment.json (serve's "
+                f"cannot reach the service at {args.url} (GET /info); is it running (on "
+                "another port: --url or $INDEXMAKER_URL)? Without it, name the chains: "
+                "--deployment <state_dir>/deployment.json (serve's "
                 "[chain] state_dir, default <data_dir>/anvil/), or --chain 42161|8453 for "
                 "make deploy's .chains/deployment.json"
             )
