@@ -6,12 +6,30 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import web3
+from web3._utils.http_session_manager import HTTPSessionManager
+
+from indexmaker.chain.http_provider import OwnSessionHTTPProvider
 
 DATA_DIR_ENV = "INDEXMAKER_DATA_DIR"
+
+# web3.py #3867 (chain/http_provider.py, docs/decisions.md): web3's own AsyncHTTPProvider takes
+# a process-wide lock that a cancelled request can leave held, after which every HTTP RPC of
+# the process (sync ones too) hangs: one test timing out would hang the rest of the suite.
+# Tests build their providers as `from web3 import AsyncHTTPProvider`: they get the service's.
+web3.AsyncHTTPProvider = OwnSessionHTTPProvider  # type: ignore[misc]
+
+
+@pytest.fixture(autouse=True)
+def _web3_session_lock() -> None:
+    """A lock left held by an earlier test (see above) is replaced, so its failure stays its own."""
+    if HTTPSessionManager._lock.locked():
+        HTTPSessionManager._lock = threading.Lock()
 
 
 @pytest.fixture(scope="session", autouse=True)
